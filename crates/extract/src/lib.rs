@@ -1,0 +1,2 @@
+//! Streaming CSV and Parquet extract readers with column mapping and reject accounting.
+#![forbid(unsafe_code)]

@@ -1,0 +1,182 @@
+use std::fs::{self, File};
+use std::io::{BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `path` atomically: `fill` writes into a temporary file in the same folder, which is
+/// flushed, synced and renamed over `path` only if `fill` succeeds.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+) -> Result<(), StoreError> {
+    let dir = parent_of(path);
+    fs::create_dir_all(dir).map_err(StoreError::io("cannot create folder", dir))?;
+    let tmp = tempfile::Builder::new()
+        .prefix(".linklab-tmp-")
+        .tempfile_in(dir)
+        .map_err(StoreError::io("cannot create a temporary file in", dir))?;
+    let (file, tmp_path) = tmp.into_parts();
+    let mut writer = BufWriter::new(file);
+    fill(&mut writer).map_err(StoreError::io("cannot write", path))?;
+    let file = writer
+        .into_inner()
+        .map_err(|e| StoreError::Io { action: "cannot write", path: path.to_path_buf(), source: e.into_error() })?;
+    file.sync_all().map_err(StoreError::io("cannot sync", path))?;
+    tmp_path
+        .persist(path)
+        .map_err(|e| StoreError::Io { action: "cannot rename into", path: path.to_path_buf(), source: e.error })?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON (with a final newline) to `path`, atomically.
+pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let text = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })?;
+    write_atomic(path, |w| {
+        w.write_all(&text)?;
+        w.write_all(b"\n")
+    })
+}
+
+/// Reads a JSON file into `T`.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
+    let bytes = fs::read(path).map_err(StoreError::io("cannot read", path))?;
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })
+}
+
+/// The SHA-256 of a file's bytes, as lowercase hex.
+pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
+    let mut file = File::open(path).map_err(StoreError::io("cannot open", path))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(StoreError::io("cannot read", path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// A folder built under a staging name and swapped into place by [`StagingDir::commit`].
+///
+/// If the process dies before `commit`, only the staging folder is left; the next run removes it
+/// and starts clean. The final folder is either the old complete one or the new complete one.
+#[derive(Debug)]
+pub struct StagingDir {
+    staging: PathBuf,
+    target: PathBuf,
+    committed: bool,
+}
+
+impl StagingDir {
+    /// Creates a fresh, empty staging folder next to `target`.
+    pub fn new(target: &Path) -> Result<Self, StoreError> {
+        let staging = Self::sibling(target, "staging");
+        if staging.exists() {
+            fs::remove_dir_all(&staging).map_err(StoreError::io("cannot remove stale staging folder", &staging))?;
+        }
+        fs::create_dir_all(&staging).map_err(StoreError::io("cannot create folder", &staging))?;
+        Ok(Self { staging, target: target.to_path_buf(), committed: false })
+    }
+
+    fn sibling(target: &Path, what: &str) -> PathBuf {
+        let name = target.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        parent_of(target).join(format!(".{name}.{what}"))
+    }
+
+    /// The folder to write into.
+    pub fn path(&self) -> &Path {
+        &self.staging
+    }
+
+    /// Replaces the target folder by the staging folder.
+    pub fn commit(mut self) -> Result<PathBuf, StoreError> {
+        let old = Self::sibling(&self.target, "old");
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+        }
+        if self.target.exists() {
+            fs::rename(&self.target, &old).map_err(StoreError::io("cannot move aside", &self.target))?;
+        }
+        fs::rename(&self.staging, &self.target).map_err(StoreError::io("cannot rename into", &self.target))?;
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+        }
+        if let Ok(dir) = File::open(parent_of(&self.target)) {
+            // Make the renames durable; a failure here only weakens durability, not atomicity.
+            let _ = dir.sync_all();
+        }
+        self.committed = true;
+        Ok(self.target.clone())
+    }
+}
+
+impl Drop for StagingDir {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = fs::remove_dir_all(&self.staging);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_previous_file_intact_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.json");
+        write_json_atomic(&path, &serde_json::json!({"n": 1})).unwrap();
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"partial")?;
+            Err(std::io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        let back: serde_json::Value = read_json(&path).unwrap();
+        assert_eq!(back["n"], 1);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file is left");
+    }
+
+    #[test]
+    fn staging_dir_replaces_target_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("linked");
+        fs::create_dir_all(&target).unwrap();
+        fs::write(target.join("old.txt"), "old").unwrap();
+        {
+            let staging = StagingDir::new(&target).unwrap();
+            fs::write(staging.path().join("new.txt"), "new").unwrap();
+            // dropped without commit: the target is untouched and the staging folder is gone
+        }
+        assert!(target.join("old.txt").exists());
+        let staging = StagingDir::new(&target).unwrap();
+        fs::write(staging.path().join("new.txt"), "new").unwrap();
+        staging.commit().unwrap();
+        assert!(target.join("new.txt").exists());
+        assert!(!target.join("old.txt").exists());
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("linked")]);
+    }
+
+    #[test]
+    fn sha256_of_known_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        fs::write(&path, "abc").unwrap();
+        assert_eq!(sha256_file(&path).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

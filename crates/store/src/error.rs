@@ -1,0 +1,52 @@
+use std::path::PathBuf;
+
+/// Errors of the storage layer. Each names the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// An I/O operation on a path failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "cannot write".
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JSON file could not be read or written.
+    #[error("invalid JSON in {path}: {source}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// What serde reported.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A Parquet file could not be read or written.
+    #[error("parquet error in {path}: {source}")]
+    Parquet {
+        /// The Parquet file.
+        path: PathBuf,
+        /// What the parquet crate reported.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// Another run holds the lock of this `work_dir`.
+    #[error(
+        "another linklab run (pid {pid}) is using {path}; wait for it to finish, or remove the lock file if that process is gone"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// The process id written in the lock file.
+        pid: u32,
+    },
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { action, path, source }
+    }
+}

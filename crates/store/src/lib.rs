@@ -1,0 +1,24 @@
+//! Atomic writes, JSON manifests, locks, Parquet part files and the `work_dir` layout.
+//!
+//! Every file a stage leaves behind goes through this crate, so that a crash or a kill never
+//! leaves a half-written file that looks whole: files are written under a temporary name in the
+//! destination folder and renamed into place, and whole output folders are built under a staging
+//! name and swapped in at the end.
+#![forbid(unsafe_code)]
+
+mod atomic;
+mod error;
+mod layout;
+mod lock;
+mod parquet_io;
+mod progress;
+
+pub use atomic::{StagingDir, read_json, sha256_file, write_atomic, write_json_atomic};
+pub use error::StoreError;
+pub use layout::WorkDir;
+pub use lock::Lock;
+pub use parquet_io::{PartWriter, list_parts, read_parts};
+pub use progress::{NoProgress, Progress};
+
+/// The version of linklab, written into every manifest.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,170 @@
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::StoreError;
+
+/// Rows per Parquet part file before a new part is started.
+const ROWS_PER_PART: usize = 4_000_000;
+/// Rows per row group.
+const ROWS_PER_GROUP: usize = 256 * 1024;
+
+/// Writes a stream of batches as numbered part files `part-00000.parquet`, … in a folder
+/// (normally a [`crate::StagingDir`]), zstd-compressed.
+pub struct PartWriter {
+    dir: PathBuf,
+    prefix: String,
+    schema: SchemaRef,
+    current: Option<(ArrowWriter<File>, PathBuf, usize)>,
+    parts: Vec<PathBuf>,
+    rows: u64,
+}
+
+impl std::fmt::Debug for PartWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartWriter").field("dir", &self.dir).field("parts", &self.parts).field("rows", &self.rows).finish_non_exhaustive()
+    }
+}
+
+impl PartWriter {
+    /// A writer of parts named `part-NNNNN.parquet` into `dir`.
+    pub fn new(dir: &Path, schema: SchemaRef) -> Self {
+        Self::with_prefix(dir, "part", schema)
+    }
+
+    /// A writer of parts named `<prefix>-NNNNN.parquet` into `dir` (partitioned stages use a
+    /// prefix per partition so that parts of different processes never collide).
+    pub fn with_prefix(dir: &Path, prefix: &str, schema: SchemaRef) -> Self {
+        Self { dir: dir.to_path_buf(), prefix: prefix.to_owned(), schema, current: None, parts: Vec::new(), rows: 0 }
+    }
+
+    fn props() -> WriterProperties {
+        WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
+            .build()
+    }
+
+    /// Appends a batch.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
+        if self.current.as_ref().is_some_and(|(_, _, rows)| *rows >= ROWS_PER_PART) {
+            self.close_current()?;
+        }
+        if self.current.is_none() {
+            let path = self.dir.join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
+            let file = File::create(&path).map_err(StoreError::io("cannot create", &path))?;
+            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props()))
+                .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            self.parts.push(path.clone());
+            self.current = Some((writer, path, 0));
+        }
+        let (writer, path, rows) = self.current.as_mut().expect("a part is open");
+        writer.write(batch).map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+        *rows += batch.num_rows();
+        self.rows += batch.num_rows() as u64;
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<(), StoreError> {
+        if let Some((writer, path, _)) = self.current.take() {
+            let file = writer.into_inner().map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            file.sync_all().map_err(StoreError::io("cannot sync", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Closes the last part and returns the parts written and the row count. A stream with no
+    /// rows still gets one (empty) part, so readers always find the schema.
+    pub fn finish(mut self) -> Result<(Vec<PathBuf>, u64), StoreError> {
+        if self.parts.is_empty() {
+            self.write(&RecordBatch::new_empty(Arc::clone(&self.schema)))?;
+        }
+        self.close_current()?;
+        Ok((std::mem::take(&mut self.parts), self.rows))
+    }
+}
+
+/// The Parquet part files of a folder, in name order.
+pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut parts = Vec::new();
+    for entry in fs::read_dir(dir).map_err(StoreError::io("cannot list", dir))? {
+        let path = entry.map_err(StoreError::io("cannot list", dir))?.path();
+        let is_part = path.extension().is_some_and(|e| e == "parquet")
+            && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+        if is_part {
+            parts.push(path);
+        }
+    }
+    parts.sort();
+    Ok(parts)
+}
+
+/// Reads every batch of every part file of a folder, in order, with the given batch size.
+pub fn read_parts(
+    dir: &Path,
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, StoreError> {
+    let mut readers = Vec::new();
+    for path in list_parts(dir)? {
+        let file = File::open(&path).map_err(StoreError::io("cannot open", &path))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.with_batch_size(batch_size).build())
+            .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+        readers.push((path, reader));
+    }
+    Ok(readers.into_iter().flat_map(|(path, reader)| {
+        reader.map(move |r| r.map_err(|e| StoreError::Parquet { path: path.clone(), source: e.into() }))
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+
+    #[test]
+    fn parts_round_trip_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+        ]));
+        let mut writer = PartWriter::new(dir.path(), Arc::clone(&schema));
+        for start in [0_i64, 3] {
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(Int64Array::from_iter_values(start..start + 3)),
+                    Arc::new(StringArray::from(vec![Some("a"), None, Some("c")])),
+                ],
+            )
+            .unwrap();
+            writer.write(&batch).unwrap();
+        }
+        let (parts, rows) = writer.finish().unwrap();
+        assert_eq!((parts.len(), rows), (1, 6));
+        let batches: Vec<_> = read_parts(dir.path(), 4).unwrap().collect::<Result<_, _>>().unwrap();
+        let values: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .collect();
+        assert_eq!(values, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn empty_stream_still_has_a_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let (parts, rows) = PartWriter::new(dir.path(), Arc::clone(&schema)).finish().unwrap();
+        assert_eq!((parts.len(), rows), (1, 0));
+        assert_eq!(read_parts(dir.path(), 16).unwrap().map(|b| b.unwrap().num_rows()).sum::<usize>(), 0);
+    }
+}

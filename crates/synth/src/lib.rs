@@ -1,0 +1,2 @@
+//! Synthetic department extracts with ground truth.
+#![forbid(unsafe_code)]
