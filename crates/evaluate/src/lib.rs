@@ -1,2 +1,399 @@
 //! Stage 3: outcome measures, propensity matching, effects and survival curves.
+//!
+//! The question, as the Justice Data Lab puts it: did the people an organisation helped do
+//! better after their index event (e.g. release) than similar people it did not help?
+//!
+//! # Analysis frame (`work_dir/evaluation/frame/`, Parquet)
+//! One row per cohort person, ordered by `person_id`:
+//!
+//! | column | type | meaning |
+//! |---|---|---|
+//! | `person_id` | Utf8 | the project-specific person id |
+//! | `index_date` | Date32 | the index date |
+//! | `treated` | Boolean | linked to any record of the treatment extract |
+//! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record |
+//! | each outcome | Int64 | rate: 0/1; spell days: days; time to event: days to the first event, or `follow_up_days` if none |
+//! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
+//! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
+//! | `group` | Utf8 | `treated` or `comparison` in the matched sample, else null |
+//! | `weight` | Float64 | matching weight in the matched sample (1 for treated), else null |
+//!
+//! Cohort: every record of the cohort extract with a `person_id` and an index date; a person's
+//! index record is the one with the **earliest index date** (ties: the first in file order), and
+//! covariates come from that record. Records not linked to a person never count; they are
+//! counted per extract in the summary (`evaluation/summary.json`).
+//!
+//! Outcomes use the window `(index, index + follow_up_days]` (see [`spell_days`] for the day
+//! counting convention). `event_within`: 1 if an event falls in the window. `spell_overlap`: 1 if
+//! any spell overlaps it. `spell_days`: days of the window covered by spells, overlaps merged.
+//! `time_to_event`: days to the first event in the window, censored at `follow_up_days`.
+//!
+//! # Method
+//! * Propensity score: logistic regression of `treated` on the covariates. Numeric covariates
+//!   (dates as day numbers) are standardised; a missing value is set to the mean and flagged by
+//!   a 0/1 missing indicator. Text covariates are one-hot coded, the most frequent level being
+//!   the reference; a missing value is its own level `(missing)`. Fitted by Newton–Raphson
+//!   (IRLS) with a ridge penalty of [`RIDGE`] on all coefficients but the intercept (so that
+//!   separation cannot blow up), the normal equations solved by Cholesky factorisation.
+//! * Matching: greedy nearest neighbour on the logit of the score, treated persons in descending
+//!   score (ties by `person_id`), within `caliper × sqrt((var_treated + var_untreated) / 2)` of
+//!   the logit. 1:1 without replacement by default; k:1 (`ratio`) and with replacement as
+//!   options, with weights. Treated persons with no comparison within the caliper are dropped.
+//! * Effects on the treated: see `effect` in the `stats` module and the README of this crate:
+//!   paired differences for 1:1 without replacement (normal interval for rates, paired t for
+//!   days); otherwise a weighted comparison mean with the Kish effective size (two-proportion
+//!   z-test for rates, Welch's t for days). Time to event: Kaplan–Meier curves of both matched
+//!   groups and a log-rank test.
+//! * Disclosure control of the candidate outputs: see [`publish`](crate::IMPACT_COLUMNS).
 #![forbid(unsafe_code)]
+
+mod columns;
+mod csv;
+mod design;
+mod error;
+mod frame;
+mod logit;
+mod matching;
+mod measures;
+mod output;
+mod publish;
+mod report;
+mod stats;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+
+use linklab_store::{Progress, StagingDir, WorkDir, write_atomic, write_json_atomic};
+use serde::Serialize;
+use tracing::{info, warn};
+
+pub use error::EvaluateError;
+pub use frame::RecordCounts;
+pub use measures::spell_days;
+pub use publish::{BALANCE_COLUMNS, IMPACT_COLUMNS, SUPPRESSED, SURVIVAL_COLUMNS};
+pub use report::{ReportMeta, render_report};
+
+/// The ridge penalty of the propensity model (on standardised covariates).
+pub const RIDGE: f64 = 1.0;
+
+/// How an outcome is measured over the follow-up window `(index, index + follow_up_days]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// 1 if an event (a record's `date`) falls in the window, else 0.
+    EventWithin {
+        /// The linked extract.
+        extract: String,
+        /// The event date column.
+        date: String,
+    },
+    /// 1 if any spell `[start, end]` overlaps the window (an empty end: still open), else 0.
+    SpellOverlap {
+        /// The linked extract.
+        extract: String,
+        /// The spell start column.
+        start: String,
+        /// The spell end column.
+        end: String,
+    },
+    /// Days of the window covered by spells, overlaps merged.
+    SpellDays {
+        /// The linked extract.
+        extract: String,
+        /// The spell start column.
+        start: String,
+        /// The spell end column.
+        end: String,
+    },
+    /// Days to the first event in the window (Kaplan–Meier), censored at `follow_up_days`.
+    TimeToEvent {
+        /// The linked extract.
+        extract: String,
+        /// The event date column.
+        date: String,
+    },
+}
+
+impl OutcomeKind {
+    /// The linked extract the outcome is measured from.
+    pub fn extract(&self) -> &str {
+        match self {
+            Self::EventWithin { extract, .. }
+            | Self::SpellOverlap { extract, .. }
+            | Self::SpellDays { extract, .. }
+            | Self::TimeToEvent { extract, .. } => extract,
+        }
+    }
+}
+
+/// An outcome of `[[evaluate.outcome]]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The outcome's name: its frame column and its label in the outputs.
+    pub name: String,
+    /// What is measured.
+    pub kind: OutcomeKind,
+    /// `where`: only records whose column (as text) is one of the listed values count.
+    pub filter: BTreeMap<String, Vec<String>>,
+}
+
+/// The settings of the evaluation stage (`[evaluate]` of the pipeline file).
+#[derive(Debug, Clone)]
+pub struct EvaluateConfig {
+    /// The cohort (spine) extract: each person's index event comes from it.
+    pub cohort: String,
+    /// The cohort's index date column.
+    pub index_date: String,
+    /// The extract whose linked persons are the treated group.
+    pub treatment: String,
+    /// Cohort columns used as covariates (text columns are categorical).
+    pub covariates: Vec<String>,
+    /// Length of the follow-up window in days (365).
+    pub follow_up_days: u32,
+    /// The minimum number of matched treated persons for an estimate (60).
+    pub min_treated: usize,
+    /// The caliper in standard deviations of the logit of the propensity score (0.2).
+    pub caliper: f64,
+    /// Comparisons per treated person, k for k:1 matching (1).
+    pub ratio: usize,
+    /// Whether comparison persons may be matched more than once (false).
+    pub replacement: bool,
+    /// The outcomes.
+    pub outcomes: Vec<Outcome>,
+    /// Disclosure threshold for the candidate outputs (10).
+    pub threshold: u64,
+    /// The pipeline's `work_dir`.
+    pub work_dir: WorkDir,
+}
+
+impl EvaluateConfig {
+    /// Settings with the documented defaults and no covariates or outcomes.
+    pub fn new(work_dir: WorkDir, cohort: &str, index_date: &str, treatment: &str) -> Self {
+        Self {
+            cohort: cohort.to_owned(),
+            index_date: index_date.to_owned(),
+            treatment: treatment.to_owned(),
+            covariates: Vec::new(),
+            follow_up_days: 365,
+            min_treated: 60,
+            caliper: 0.2,
+            ratio: 1,
+            replacement: false,
+            outcomes: Vec::new(),
+            threshold: 10,
+            work_dir,
+        }
+    }
+
+    fn validate(&self) -> Result<(), EvaluateError> {
+        if self.follow_up_days == 0 {
+            return Err(EvaluateError::config("follow_up_days must be at least 1"));
+        }
+        if self.ratio == 0 {
+            return Err(EvaluateError::config("ratio must be at least 1"));
+        }
+        if !(self.caliper.is_finite() && self.caliper > 0.0) {
+            return Err(EvaluateError::config("caliper must be a positive number of standard deviations"));
+        }
+        if self.cohort == self.treatment {
+            return Err(EvaluateError::config("the treatment extract must differ from the cohort extract"));
+        }
+        let names = output::column_names(
+            &self.covariates,
+            &self.outcomes.iter().map(|o| (o.name.clone(), matches!(o.kind, OutcomeKind::TimeToEvent { .. }))).collect::<Vec<_>>(),
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for name in &names {
+            if name.is_empty() {
+                return Err(EvaluateError::config("a covariate or outcome name is empty"));
+            }
+            if !seen.insert(name) {
+                return Err(EvaluateError::config(format!(
+                    "the frame column {name} would appear twice; rename the covariate or outcome"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the evaluation did (also written to `evaluation/summary.json`, which stays in `work_dir`).
+#[derive(Debug, Clone, Serialize)]
+pub struct EvaluationSummary {
+    /// Persons in the cohort (rows of the frame).
+    pub cohort_persons: u64,
+    /// Cohort persons linked to the treatment extract.
+    pub treated_persons: u64,
+    /// Cohort persons not linked to it.
+    pub untreated_persons: u64,
+    /// Treated persons in the matched sample.
+    pub matched_treated: u64,
+    /// Distinct comparison persons in the matched sample.
+    pub matched_comparison: u64,
+    /// Treated persons with no comparison within the caliper.
+    pub dropped_by_caliper: u64,
+    /// The caliper on the logit scale.
+    pub caliper_logit: Option<f64>,
+    /// Newton steps of the propensity model, and whether it converged.
+    pub model_iterations: usize,
+    /// Whether the propensity model converged.
+    pub model_converged: bool,
+    /// Whether effects were estimated.
+    pub estimated: bool,
+    /// Why not, when they were not.
+    pub no_estimate_reason: Option<String>,
+    /// How the cohort's records were used (`invalid`: no index date; `in_window`: persons).
+    pub cohort_records: RecordCounts,
+    /// How the treatment extract's records were used (`in_window`: records of cohort persons).
+    pub treatment_records: RecordCounts,
+    /// How each outcome's records were used, by outcome name.
+    pub outcome_records: BTreeMap<String, RecordCounts>,
+    /// The analysis frame's folder.
+    pub frame_dir: PathBuf,
+    /// The candidate outputs' folder.
+    pub publish_dir: PathBuf,
+}
+
+fn count_cell(n: u64, threshold: u64) -> String {
+    if n < threshold { SUPPRESSED.to_owned() } else { n.to_string() }
+}
+
+/// A readable name for the index event: the index date column without a `_date` suffix.
+fn index_event(index_date: &str) -> String {
+    index_date.strip_suffix("_date").unwrap_or(index_date).replace('_', " ")
+}
+
+/// Runs the evaluation stage: builds the frame, fits the propensity model, matches, estimates
+/// and writes `work_dir/evaluation/` (`frame/`, `publish/`, `summary.json`) atomically.
+pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSummary, EvaluateError> {
+    cfg.validate()?;
+    progress.start("evaluate: analysis frame", None);
+    let frame = frame::build(cfg)?;
+    progress.finish();
+    let n = frame.person_ids.len();
+    let treated_persons = frame.treated.iter().filter(|t| **t).count();
+    let untreated_persons = n - treated_persons;
+    for (name, counts) in &frame.outcome_counts {
+        info!(outcome = %name, records = counts.records, unlinked = counts.unlinked, not_in_cohort = counts.not_in_cohort,
+            filtered_out = counts.filtered_out, invalid = counts.invalid, in_window = counts.in_window, "outcome records");
+    }
+    info!(cohort_persons = n, treated = treated_persons, untreated = untreated_persons, "analysis frame built");
+
+    progress.start("evaluate: propensity model and matching", None);
+    let mut reason = None;
+    let (mut propensity, mut matching, mut iterations, mut converged) = (None, None, 0, false);
+    if treated_persons == 0 || untreated_persons == 0 {
+        reason = Some(format!(
+            "no estimate: the cohort has {} treated and {} untreated persons; both groups are needed",
+            count_cell(treated_persons as u64, cfg.threshold),
+            count_cell(untreated_persons as u64, cfg.threshold)
+        ));
+    } else {
+        let x = design::design_matrix(&frame.covariates, n);
+        let fit = logit::fit_logistic(&x, &frame.treated, RIDGE);
+        iterations = fit.iterations;
+        converged = fit.converged;
+        if !fit.converged {
+            warn!(iterations = fit.iterations, "the propensity model did not converge; using the last estimate");
+        }
+        let lp = logit::linear_predictor(&x, &fit.coef);
+        let width = matching::caliper_width(&lp, &frame.treated, cfg.caliper);
+        let m = matching::match_nearest(&lp, &frame.treated, &frame.person_ids, width, cfg.ratio, cfg.replacement);
+        propensity = Some(lp.iter().map(|&e| logit::probability(e)).collect::<Vec<f64>>());
+        if m.sets.len() < cfg.min_treated {
+            reason = Some(format!(
+                "no estimate: fewer than {} treated persons were matched to a comparison (the minimum for an estimate)",
+                cfg.min_treated
+            ));
+        }
+        matching = Some(m);
+    }
+    progress.finish();
+
+    let (matched_treated, matched_comparison) =
+        matching.as_ref().map_or((0, 0), |m| {
+            let (t, c) = publish::matched_rows(m);
+            (t.len() as u64, c.len() as u64)
+        });
+    let dropped = matching.as_ref().map_or(0, |m| m.dropped_by_caliper as u64);
+    if let Some(reason) = &reason {
+        warn!(matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
+    } else {
+        info!(matched_treated, matched_comparison, dropped_by_caliper = dropped, "matched sample built");
+    }
+
+    progress.start("evaluate: outputs", None);
+    let target = cfg.work_dir.evaluation();
+    let staging = StagingDir::new(&target)?;
+    let frame_dir = staging.path().join("frame");
+    let publish_dir = staging.path().join("publish");
+    for dir in [&frame_dir, &publish_dir] {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| linklab_store::StoreError::Io { action: "cannot create folder", path: dir.clone(), source })?;
+    }
+    output::write_frame(&frame_dir, &frame, propensity.as_deref(), matching.as_ref())?;
+
+    let empty = matching::Matching { sets: Vec::new(), weight: vec![0.0; n], dropped_by_caliper: 0, width: 0.0 };
+    let m = matching.as_ref().unwrap_or(&empty);
+    let impact = match &reason {
+        Some(reason) => publish::no_estimate_csv(&frame, (matched_treated, matched_comparison), reason, cfg.threshold),
+        None => publish::impact_csv(&frame, m, cfg.threshold),
+    };
+    let balance = publish::balance_csv(&design::balance_items(&frame.covariates), &frame.treated, m, cfg.threshold);
+    let survival = if reason.is_some() {
+        csv::to_csv(&SURVIVAL_COLUMNS, &[])
+    } else {
+        publish::survival_csv(&frame, m, cfg.threshold)
+    };
+    // The number dropped can be worked out from the eligible and matched treated counts, so both
+    // are hidden when it is small.
+    let dropped_cell = count_cell(dropped, cfg.threshold);
+    let meta = ReportMeta {
+        title: "Impact evaluation".to_owned(),
+        index_event: index_event(&cfg.index_date),
+        follow_up_days: cfg.follow_up_days,
+        threshold: cfg.threshold,
+        caliper: cfg.caliper,
+        ratio: cfg.ratio,
+        replacement: cfg.replacement,
+        treated_eligible: if dropped_cell == SUPPRESSED {
+            SUPPRESSED.to_owned()
+        } else {
+            count_cell(treated_persons as u64, cfg.threshold)
+        },
+        untreated_eligible: count_cell(untreated_persons as u64, cfg.threshold),
+        dropped_by_caliper: dropped_cell,
+    };
+    let html = render_report(&impact, &balance, &survival, &meta);
+    for (name, text) in [("impact.csv", &impact), ("balance.csv", &balance), ("survival.csv", &survival), ("report.html", &html)] {
+        write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
+    }
+    let mut summary = EvaluationSummary {
+        cohort_persons: n as u64,
+        treated_persons: treated_persons as u64,
+        untreated_persons: untreated_persons as u64,
+        matched_treated,
+        matched_comparison,
+        dropped_by_caliper: dropped,
+        caliper_logit: matching.as_ref().map(|m| m.width),
+        model_iterations: iterations,
+        model_converged: converged,
+        estimated: reason.is_none(),
+        no_estimate_reason: reason,
+        cohort_records: frame.cohort_counts.clone(),
+        treatment_records: frame.treatment_counts.clone(),
+        outcome_records: frame.outcome_counts.clone(),
+        frame_dir: target.join("frame"),
+        publish_dir: target.join("publish"),
+    };
+    write_json_atomic(&staging.path().join("summary.json"), &summary)?;
+    let committed = staging.commit()?;
+    summary.frame_dir = committed.join("frame");
+    summary.publish_dir = committed.join("publish");
+    progress.finish();
+    info!(estimated = summary.estimated, publish_dir = %summary.publish_dir.display(), "evaluation written");
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,2 +1,230 @@
 //! Streaming CSV and Parquet extract readers with column mapping and reject accounting.
+//!
+//! An [`ExtractReader`] opens a department extract, checks that every column the caller asks for
+//! is in its header, and then yields [`Batch`]es of at most `batch_rows` records. Each batch holds
+//! only the requested columns, as text ([`TextColumn`]: one string buffer and the end offset of
+//! each value), the number of each record, and the records that were rejected while the batch was
+//! read. Memory is bounded by the batch size whatever the size of the file.
+//!
+//! # Numbering
+//! - The *record number* of a row is its 1-based number among the data records of the file: the
+//!   header is not counted, so the first record after the header is record 1. Rejected records are
+//!   counted, so record numbers are stable whatever is rejected.
+//! - For CSV, the *line number* is the 1-based physical line on which the record starts (the
+//!   header is normally line 1). A quoted field may span lines, so line numbers can jump.
+//!   Parquet input has no line numbers.
+//!
+//! # Rejects
+//! A CSV record that is structurally broken is not yielded: it is counted as a [`Reject`] with its
+//! record number, line number and a [`RejectReason`], never its content, and reading goes on.
+//! A record is broken when its field count differs from the header's (`wrong_field_count`) or when
+//! any of its fields, requested or not, is not valid UTF-8 in a UTF-8 extract (`invalid_utf8`).
+//! Windows-1252 maps every byte to a character, so a Windows-1252 extract has no encoding rejects.
+//!
+//! # Values
+//! CSV values are taken as they are (no trimming). Header names are matched after trimming
+//! whitespace. A UTF-8 byte-order mark at the start of the file is skipped. Parquet values are
+//! rendered as text: strings as they are, dates as `YYYY-MM-DD`, integers and floats in Rust's
+//! shortest round-trip form, booleans as `true`/`false`. A Parquet null is read as an empty
+//! string, so a reader does not tell null and empty apart.
+//!
+//! # Privacy
+//! Errors name the file, the line or record, the column (a configured name) and the reason. They
+//! never quote a value, and they never quote the header either: a file without a header row would
+//! otherwise put its first record into an error message.
 #![forbid(unsafe_code)]
+
+mod batch;
+mod csv_source;
+mod error;
+mod parquet_source;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use batch::{Batch, Reject, RejectReason, TextColumn};
+pub use error::ExtractError;
+
+use csv_source::CsvSource;
+use parquet_source::ParquetSource;
+
+/// The default number of records per batch.
+pub const DEFAULT_BATCH_ROWS: usize = 65_536;
+
+/// The character encoding of a CSV extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Encoding {
+    /// UTF-8 (a leading byte-order mark is accepted).
+    #[default]
+    Utf8,
+    /// Windows-1252 (the usual "ANSI" code page of Western European Windows systems).
+    Windows1252,
+}
+
+impl Encoding {
+    /// The label used in pipeline files and manifests: `"utf-8"` or `"windows-1252"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "utf-8",
+            Encoding::Windows1252 => "windows-1252",
+        }
+    }
+
+    /// The encoding with this label (case-insensitive; `utf8`, `cp1252` and `latin1`-style
+    /// aliases are not accepted, to keep pipeline files unambiguous).
+    pub fn parse(label: &str) -> Option<Self> {
+        [Encoding::Utf8, Encoding::Windows1252]
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(label))
+    }
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The format of an extract file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputFormat {
+    /// Delimited text with a header row (RFC 4180 quoting).
+    Csv {
+        /// The field delimiter, a single byte (normally `b','`).
+        delimiter: u8,
+        /// The character encoding.
+        encoding: Encoding,
+    },
+    /// An Apache Parquet file.
+    Parquet,
+}
+
+impl InputFormat {
+    /// Comma-delimited UTF-8 CSV.
+    pub const CSV: InputFormat = InputFormat::Csv { delimiter: b',', encoding: Encoding::Utf8 };
+
+    /// The format suggested by a file's extension: `.parquet` is Parquet, `.csv` (and `.txt`,
+    /// `.tsv`) comma-delimited UTF-8 CSV (tab-delimited for `.tsv`); `None` otherwise.
+    pub fn from_extension(path: &Path) -> Option<Self> {
+        let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+        match ext.as_str() {
+            "parquet" => Some(InputFormat::Parquet),
+            "csv" | "txt" => Some(InputFormat::CSV),
+            "tsv" => Some(InputFormat::Csv { delimiter: b'\t', encoding: Encoding::Utf8 }),
+            _ => None,
+        }
+    }
+
+    /// `"csv"` or `"parquet"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            InputFormat::Csv { .. } => "csv",
+            InputFormat::Parquet => "parquet",
+        }
+    }
+}
+
+enum Source {
+    Csv(CsvSource),
+    Parquet(ParquetSource),
+}
+
+/// A streaming reader of one extract file that yields batches of the requested columns.
+///
+/// It is an [`Iterator`] of `Result<Batch, ExtractError>`; after an error it yields nothing more.
+pub struct ExtractReader {
+    path: PathBuf,
+    columns: Vec<String>,
+    source: Source,
+    batch_rows: usize,
+    finished: bool,
+}
+
+impl fmt::Debug for ExtractReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExtractReader")
+            .field("path", &self.path)
+            .field("columns", &self.columns)
+            .field("batch_rows", &self.batch_rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ExtractReader {
+    /// Opens `path`, reads its header (or Parquet schema) and checks that every name in `columns`
+    /// is there. Batches then hold those columns, in the order given (a name may be repeated).
+    pub fn open(
+        path: &Path,
+        format: InputFormat,
+        columns: &[String],
+        batch_rows: usize,
+    ) -> Result<Self, ExtractError> {
+        if batch_rows == 0 {
+            return Err(ExtractError::Setting { reason: "batch_rows must be at least 1".into() });
+        }
+        let source = match format {
+            InputFormat::Csv { delimiter, encoding } => {
+                if matches!(delimiter, b'"' | b'\n' | b'\r') || !delimiter.is_ascii() {
+                    return Err(ExtractError::Setting {
+                        reason: format!(
+                            "the delimiter must be a single ASCII character other than a quote or a line break, not byte 0x{delimiter:02x}"
+                        ),
+                    });
+                }
+                Source::Csv(CsvSource::open(path, delimiter, encoding, columns)?)
+            }
+            InputFormat::Parquet => Source::Parquet(ParquetSource::open(path, columns, batch_rows)?),
+        };
+        Ok(Self { path: path.to_path_buf(), columns: columns.to_vec(), source, batch_rows, finished: false })
+    }
+
+    /// The extract file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The requested columns, in batch order.
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// The number of columns in the file's header (or Parquet schema).
+    pub fn header_len(&self) -> usize {
+        match &self.source {
+            Source::Csv(s) => s.header_len(),
+            Source::Parquet(s) => s.header_len(),
+        }
+    }
+
+    /// The next batch, or `None` at the end of the file. A batch holds at most `batch_rows`
+    /// records, counting both the rows it yields and the rejects it reports; a batch may hold
+    /// only rejects. No batch is empty of both.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, ExtractError> {
+        if self.finished {
+            return Ok(None);
+        }
+        let result = match &mut self.source {
+            Source::Csv(s) => s.next_batch(&self.path, self.batch_rows),
+            Source::Parquet(s) => s.next_batch(&self.path),
+        };
+        match result {
+            Ok(Some(batch)) => Ok(Some(batch)),
+            Ok(None) => {
+                self.finished = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.finished = true;
+                Err(e)
+            }
+        }
+    }
+}
+
+impl Iterator for ExtractReader {
+    type Item = Result<Batch, ExtractError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_batch().transpose()
+    }
+}

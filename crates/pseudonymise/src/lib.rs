@@ -1,2 +1,718 @@
 //! Stage 1: standardise identifiers and replace them with keyed tokens.
+//!
+//! [`run`] reads one extract (CSV or Parquet) in batches, standardises each declared identifier by
+//! its kind (token spec v1), computes the HMAC token of every match key whose fields the extract
+//! declares, and writes Parquet part files holding only the `tok_<key>` columns
+//! (`FixedSizeBinary(32)`, null where a component is missing) and the `keep` columns, typed.
+//! Then it writes `<extract>.manifest.json`, which accounts for every record.
+//!
+//! # Guarantees
+//! - Weak match keys are refused before anything is read.
+//! - The output folder `work_dir/pseudonymised/<extract>/` is built under a staging name and
+//!   swapped in only when the run succeeds; a failed run leaves the previous output as it was.
+//!   The old manifest is removed just before the swap and the new one is written last, so a
+//!   folder with a manifest is always complete.
+//! - Records read = written + rejected, checked before anything is committed. If the share of
+//!   rejected records is above `max_reject_fraction`, the stage fails and writes nothing.
+//! - No identifier value (nor any raw cell) appears in an error, a log line, the manifest or a
+//!   panic message raised by this crate. If a worker panics, the panic's message is dropped and
+//!   the error says only which records were being processed ([`row_context`]). The default panic
+//!   hook of the process still prints panic messages: the binary should install a hook that does
+//!   not print payloads.
+//!
+//! # Keep column types
+//! A keep column is `int` (Int64), `float` (Float64), `date` (Date32) or `string`. Unless `types`
+//! declares it, the type is inferred from the first batch that holds rows (up to `batch_rows`
+//! rows): `date` if every non-blank value is a date written `YYYY-MM-DD`, `DD/MM/YYYY` or
+//! `YYYYMMDD`, else `int` if every one is an integer without leading zeros, else `float`, else
+//! `string`. A later value that does not fit stops the stage with an error naming the column
+//! and record and suggesting `types = { <column> = "string" }`. Blank values are null (for
+//! `string`, only empty values are; others are kept as they are).
+//!
+//! # Speed
+//! A reader thread parses batches, the rayon pool standardises and hashes the rows of each batch
+//! in chunks, and a writer thread encodes the Parquet parts, so the three overlap. The input's
+//! SHA-256 is computed on another thread while the file is read.
 #![forbid(unsafe_code)]
+
+mod error;
+mod hash;
+mod manifest;
+mod types;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, sync_channel};
+
+use arrow::array::{ArrayRef, FixedSizeBinaryArray};
+use arrow::buffer::Buffer;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use chrono::NaiveDate;
+use linklab_extract::{Batch, ExtractError, ExtractReader, RejectReason};
+use linklab_store::{PartWriter, Progress, StagingDir, StoreError, WorkDir, sha256_file, write_json_atomic};
+use linklab_tokens::{FieldKind, MatchKey, SPEC_VERSION, SecretKey, Standardiser, TokenHasher};
+use rayon::prelude::*;
+use tracing::{info, warn};
+
+pub use error::PseudonymiseError;
+pub use linklab_extract::{DEFAULT_BATCH_ROWS, Encoding, InputFormat};
+pub use manifest::{
+    ColumnSummary, InputSummary, MatchKeySummary, PartSummary, PseudonymiseManifest, RejectSummary, RowCounts,
+};
+pub use types::ColumnType;
+
+use hash::{Hashed, IdentPlan, KeyPlan, MISSING_SLOTS, hash_rows, missing_label};
+
+/// How many rejected record numbers per reason the manifest lists.
+pub const REJECT_EXAMPLES: usize = 20;
+
+/// The default `max_reject_fraction`: 1% of the records.
+pub const DEFAULT_MAX_REJECT_FRACTION: f64 = 0.01;
+
+/// Batches waiting between the reader, the hashing and the writer.
+const QUEUE: usize = 2;
+
+/// The type label of token columns in manifests.
+const TOKEN_TYPE: &str = "fixed_size_binary(32)";
+
+/// A declared identifier of an extract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identifier {
+    /// The field name match keys refer to (`surname`).
+    pub name: String,
+    /// The extract's column that holds it (`last_name`).
+    pub column: String,
+    /// Its kind, which chooses the standardisation rule.
+    pub kind: FieldKind,
+}
+
+/// Everything one run of the stage needs. Plain data: the caller builds it from the pipeline file.
+#[derive(Debug, Clone)]
+pub struct PseudonymiseConfig {
+    /// The extract's name, `[a-z][a-z0-9_]*`.
+    pub extract: String,
+    /// The extract file.
+    pub input: PathBuf,
+    /// CSV (delimiter, encoding) or Parquet.
+    pub format: InputFormat,
+    /// The declared identifiers.
+    pub identifiers: Vec<Identifier>,
+    /// Columns passed through to the output (typed).
+    pub keep: Vec<String>,
+    /// Declared types of keep columns; the others are inferred.
+    pub types: BTreeMap<String, ColumnType>,
+    /// The pipeline's match keys, in order. Keys that use a field this extract does not declare
+    /// are skipped (and listed as skipped in the manifest).
+    pub match_keys: Vec<MatchKey>,
+    /// The linkage key file (token spec v1).
+    pub key_file: PathBuf,
+    /// The pipeline's `work_dir`.
+    pub work_dir: WorkDir,
+    /// The largest share of rejected records (0 to 1) that still lets the stage succeed.
+    pub max_reject_fraction: f64,
+    /// Records per batch ([`DEFAULT_BATCH_ROWS`] normally).
+    pub batch_rows: usize,
+    /// The last date of birth accepted as valid (normally today's date).
+    pub today: NaiveDate,
+    /// `(i, n)`: process part `i` of `n` of the extract. Not supported yet: must be `None`.
+    pub partition: Option<(u32, u32)>,
+}
+
+/// Where in an extract a piece of work was, for errors about it: the file and record numbers,
+/// never a value.
+pub fn row_context(path: &Path, first_record: u64, last_record: u64) -> String {
+    if first_record == last_record {
+        format!("record {first_record} of {}", path.display())
+    } else {
+        format!("records {first_record} to {last_record} of {}", path.display())
+    }
+}
+
+/// Runs `work` and turns a panic into [`PseudonymiseError::WorkerPanic`] naming the records; the
+/// panic's own message, which could hold a value, is dropped.
+fn guarded<T>(path: &Path, records: &[u64], work: impl FnOnce() -> T) -> Result<T, PseudonymiseError> {
+    catch_unwind(AssertUnwindSafe(work)).map_err(|_| PseudonymiseError::WorkerPanic {
+        context: row_context(path, records.first().copied().unwrap_or(0), records.last().copied().unwrap_or(0)),
+    })
+}
+
+/// A keep column: its name and batch column, and the type declared for it.
+#[derive(Debug, Clone)]
+struct KeepPlan {
+    name: String,
+    column: usize,
+    declared: Option<ColumnType>,
+}
+
+/// What the configuration resolves to before anything is read.
+#[derive(Debug)]
+struct Plan {
+    /// The columns the reader yields, each once.
+    columns: Vec<String>,
+    idents: Vec<IdentPlan>,
+    keys: Vec<KeyPlan>,
+    key_summaries: Vec<MatchKeySummary>,
+    keep: Vec<KeepPlan>,
+}
+
+/// `[a-z][a-z0-9_]*`
+fn is_name(text: &str) -> bool {
+    let mut bytes = text.bytes();
+    bytes.next().is_some_and(|b| b.is_ascii_lowercase())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
+    let bad = |reason: String| PseudonymiseError::Config { extract: cfg.extract.clone(), reason };
+    if !is_name(&cfg.extract) {
+        return Err(bad("the extract name must match [a-z][a-z0-9_]*".into()));
+    }
+    if cfg.partition.is_some() {
+        return Err(bad("partitioned runs are not supported yet".into()));
+    }
+    if !(0.0..=1.0).contains(&cfg.max_reject_fraction) {
+        return Err(bad(format!("max_reject_fraction must be between 0 and 1, not {}", cfg.max_reject_fraction)));
+    }
+    if cfg.batch_rows == 0 {
+        return Err(bad("batch_rows must be at least 1".into()));
+    }
+    let mut columns: Vec<String> = Vec::new();
+    let mut column_index = |name: &str| match columns.iter().position(|c| c == name) {
+        Some(i) => i,
+        None => {
+            columns.push(name.to_owned());
+            columns.len() - 1
+        }
+    };
+
+    let mut idents = Vec::with_capacity(cfg.identifiers.len());
+    for (i, ident) in cfg.identifiers.iter().enumerate() {
+        if cfg.identifiers[..i].iter().any(|other| other.name == ident.name) {
+            return Err(bad(format!("identifier `{}` is declared twice", ident.name)));
+        }
+        idents.push(IdentPlan { column: column_index(&ident.column), kind: ident.kind });
+    }
+    let kind_of = |field: &str| cfg.identifiers.iter().find(|i| i.name == field).map(|i| i.kind);
+
+    let mut keys = Vec::new();
+    let mut key_summaries = Vec::with_capacity(cfg.match_keys.len());
+    for (k, key) in cfg.match_keys.iter().enumerate() {
+        if cfg.match_keys[..k].iter().any(|other| other.name == key.name) {
+            return Err(bad(format!("match key `{}` is declared twice", key.name)));
+        }
+        let mut undeclared: Vec<String> = Vec::new();
+        for component in &key.components {
+            if kind_of(&component.field).is_none() && !undeclared.contains(&component.field) {
+                undeclared.push(component.field.clone());
+            }
+        }
+        let skipped = !undeclared.is_empty();
+        if !skipped {
+            key.check_strength(&kind_of)
+                .map_err(|source| PseudonymiseError::MatchKey { extract: cfg.extract.clone(), source })?;
+            let fields = key
+                .components
+                .iter()
+                .map(|c| cfg.identifiers.iter().position(|i| i.name == c.field).expect("the field is declared"))
+                .collect();
+            keys.push(KeyPlan { key: key.clone(), fields });
+        }
+        key_summaries.push(MatchKeySummary {
+            name: key.name.clone(),
+            components: key.components.iter().map(ToString::to_string).collect(),
+            column: (!skipped).then(|| key.column_name()),
+            skipped,
+            undeclared_fields: undeclared,
+            null_tokens: 0,
+        });
+    }
+    if keys.is_empty() {
+        return Err(bad(
+            "none of the match keys can be built from the identifiers this extract declares, so its records could never be linked".into(),
+        ));
+    }
+
+    let mut keep = Vec::with_capacity(cfg.keep.len());
+    for (i, name) in cfg.keep.iter().enumerate() {
+        if cfg.keep[..i].contains(name) {
+            return Err(bad(format!("column `{name}` is listed twice in keep")));
+        }
+        if let Some(ident) = cfg.identifiers.iter().find(|id| &id.column == name && id.kind != FieldKind::Sex) {
+            return Err(bad(format!(
+                "column `{name}` holds identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
+                ident.name, ident.kind
+            )));
+        }
+        if keys.iter().any(|k| k.key.column_name() == *name) {
+            return Err(bad(format!("keep column `{name}` has the name of a token column")));
+        }
+        keep.push(KeepPlan { name: name.clone(), column: column_index(name), declared: cfg.types.get(name).copied() });
+    }
+    if let Some(name) = cfg.types.keys().find(|t| !cfg.keep.contains(t)) {
+        return Err(bad(format!("types declares column `{name}`, which is not in keep")));
+    }
+    Ok(Plan { columns, idents, keys, key_summaries, keep })
+}
+
+/// The type of each keep column and whether it was inferred.
+#[derive(Debug, Clone)]
+struct Types {
+    types: Vec<(ColumnType, bool)>,
+    sample_rows: usize,
+}
+
+impl Types {
+    fn decide(plan: &Plan, sample: Option<&Batch>) -> Self {
+        let types = plan
+            .keep
+            .iter()
+            .map(|k| match (k.declared, sample) {
+                (Some(ty), _) => (ty, false),
+                (None, Some(batch)) => (types::infer(batch.column(k.column)), true),
+                (None, None) => (ColumnType::String, true),
+            })
+            .collect();
+        Self { types, sample_rows: sample.map_or(0, Batch::len) }
+    }
+
+    fn schema(&self, plan: &Plan) -> SchemaRef {
+        let mut fields: Vec<Field> =
+            plan.keys.iter().map(|k| Field::new(k.key.column_name(), DataType::FixedSizeBinary(32), true)).collect();
+        for (keep, (ty, _)) in plan.keep.iter().zip(&self.types) {
+            fields.push(Field::new(&keep.name, ty.data_type(), true));
+        }
+        Arc::new(Schema::new(fields))
+    }
+}
+
+/// Counts gathered while streaming.
+#[derive(Debug)]
+struct Tally {
+    read: u64,
+    written: u64,
+    rejects: BTreeMap<RejectReason, RejectSummary>,
+    missing: Vec<[u64; MISSING_SLOTS]>,
+    null_tokens: Vec<u64>,
+}
+
+impl Tally {
+    fn new(plan: &Plan) -> Self {
+        Self {
+            read: 0,
+            written: 0,
+            rejects: RejectReason::ALL
+                .into_iter()
+                .map(|r| (r, RejectSummary { count: 0, first_records: Vec::new(), first_lines: Vec::new() }))
+                .collect(),
+            missing: vec![[0; MISSING_SLOTS]; plan.idents.len()],
+            null_tokens: vec![0; plan.keys.len()],
+        }
+    }
+
+    fn rejected(&self) -> u64 {
+        self.rejects.values().map(|r| r.count).sum()
+    }
+
+    fn note_batch(&mut self, batch: &Batch) {
+        self.read += (batch.len() + batch.rejects().len()) as u64;
+        for reject in batch.rejects() {
+            let summary = self.rejects.get_mut(&reject.reason).expect("every reason has an entry");
+            summary.count += 1;
+            if summary.first_records.len() < REJECT_EXAMPLES {
+                summary.first_records.push(reject.record);
+                summary.first_lines.extend(reject.line);
+            }
+        }
+    }
+}
+
+/// What streaming produced.
+#[derive(Debug)]
+struct Streamed {
+    tally: Tally,
+    types: Types,
+    parts: Vec<PathBuf>,
+    part_rows: u64,
+    sha256: String,
+}
+
+/// Hashes and converts one batch into an output record batch.
+struct Converter<'a> {
+    cfg: &'a PseudonymiseConfig,
+    plan: &'a Plan,
+    types: &'a Types,
+    schema: SchemaRef,
+    standardiser: Standardiser,
+    hasher: &'a TokenHasher,
+}
+
+impl Converter<'_> {
+    fn convert(&self, batch: &Batch, tally: &mut Tally) -> Result<RecordBatch, PseudonymiseError> {
+        let rows = batch.len();
+        let chunk = rows.div_ceil(rayon::current_num_threads() * 4).max(1024);
+        let ranges: Vec<Range<usize>> = (0..rows).step_by(chunk).map(|s| s..(s + chunk).min(rows)).collect();
+        let (hashed, kept) = rayon::join(
+            || {
+                ranges
+                    .into_par_iter()
+                    .map(|range| {
+                        guarded(&self.cfg.input, &batch.records()[range.clone()], || {
+                            hash_rows(batch, range, &self.plan.idents, &self.plan.keys, &self.standardiser, self.hasher)
+                        })
+                    })
+                    .collect::<Result<Vec<Hashed>, _>>()
+            },
+            || {
+                guarded(&self.cfg.input, batch.records(), || {
+                    self.plan
+                        .keep
+                        .iter()
+                        .zip(&self.types.types)
+                        .map(|(keep, &(ty, inferred))| self.keep_array(batch, keep, ty, inferred))
+                        .collect::<Result<Vec<ArrayRef>, _>>()
+                })
+            },
+        );
+        let kept = kept??;
+        let mut all = Hashed::with_capacity(self.plan.keys.len(), self.plan.idents.len(), rows);
+        for part in hashed? {
+            all.append(part);
+        }
+        for (total, counts) in tally.missing.iter_mut().zip(&all.missing) {
+            for (t, c) in total.iter_mut().zip(counts) {
+                *t += c;
+            }
+        }
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.schema.fields().len());
+        for ((tokens, valid), nulls) in all.tokens.into_iter().zip(all.valid).zip(&mut tally.null_tokens) {
+            *nulls += valid.iter().filter(|v| !**v).count() as u64;
+            let array = FixedSizeBinaryArray::try_new(32, Buffer::from_vec(tokens), types::nulls(valid))
+                .map_err(|_| self.internal("a token column could not be built"))?;
+            columns.push(Arc::new(array));
+        }
+        columns.extend(kept);
+        tally.written += rows as u64;
+        RecordBatch::try_new(Arc::clone(&self.schema), columns)
+            .map_err(|_| self.internal("an output batch could not be assembled"))
+    }
+
+    fn keep_array(
+        &self,
+        batch: &Batch,
+        keep: &KeepPlan,
+        ty: ColumnType,
+        inferred: bool,
+    ) -> Result<ArrayRef, PseudonymiseError> {
+        types::to_array(batch.column(keep.column), ty).map_err(|e| match e {
+            types::ConvertError::Mismatch(row) => PseudonymiseError::TypeMismatch {
+                extract: self.cfg.extract.clone(),
+                path: self.cfg.input.clone(),
+                column: keep.name.clone(),
+                record: batch.records()[row],
+                line: batch.line(row),
+                ty,
+                inferred,
+                sample_rows: self.types.sample_rows,
+            },
+            types::ConvertError::TooLarge => PseudonymiseError::Config {
+                extract: self.cfg.extract.clone(),
+                reason: format!(
+                    "column `{}` holds more than 2 GiB of text in one batch of {} rows; lower batch_rows",
+                    keep.name, self.cfg.batch_rows
+                ),
+            },
+        })
+    }
+
+    fn internal(&self, reason: &str) -> PseudonymiseError {
+        PseudonymiseError::Internal { extract: self.cfg.extract.clone(), reason: reason.to_owned() }
+    }
+}
+
+/// Writes record batches from `rx` as part files in `dir` until the channel closes.
+fn write_parts(dir: &Path, schema: SchemaRef, rx: &Receiver<RecordBatch>) -> Result<(Vec<PathBuf>, u64), StoreError> {
+    let mut writer = PartWriter::new(dir, schema);
+    for batch in rx {
+        writer.write(&batch)?;
+    }
+    writer.finish()
+}
+
+/// Reads, hashes and writes the whole extract into `dir`.
+fn stream(
+    cfg: &PseudonymiseConfig,
+    plan: &Plan,
+    reader: ExtractReader,
+    hasher: &TokenHasher,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Streamed, PseudonymiseError> {
+    let internal = |reason: &str| PseudonymiseError::Internal { extract: cfg.extract.clone(), reason: reason.into() };
+    std::thread::scope(|s| {
+        let sha = s.spawn(|| sha256_file(&cfg.input));
+        let (batch_tx, batch_rx) = sync_channel::<Result<Batch, ExtractError>>(QUEUE);
+        let reader_thread = s.spawn(move || {
+            for batch in reader {
+                let failed = batch.is_err();
+                if batch_tx.send(batch).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        let mut tally = Tally::new(plan);
+        let mut writer = None;
+        let mut types = None;
+        let mut process = || -> Result<(), PseudonymiseError> {
+            let mut converter: Option<Converter<'_>> = None;
+            for batch in &batch_rx {
+                let batch = batch?;
+                tally.note_batch(&batch);
+                progress.advance((batch.len() + batch.rejects().len()) as u64);
+                if batch.is_empty() {
+                    continue;
+                }
+                if converter.is_none() {
+                    let decided: &Types = types.insert(Types::decide(plan, Some(&batch)));
+                    let schema = decided.schema(plan);
+                    let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
+                    let writer_schema = Arc::clone(&schema);
+                    writer = Some((tx, s.spawn(move || write_parts(dir, writer_schema, &rx))));
+                    converter = Some(Converter {
+                        cfg,
+                        plan,
+                        types: decided,
+                        schema,
+                        standardiser: Standardiser::new(cfg.today),
+                        hasher,
+                    });
+                }
+                let converter = converter.as_ref().expect("set above");
+                let record_batch = converter.convert(&batch, &mut tally)?;
+                let (tx, _) = writer.as_ref().expect("started with the converter");
+                if tx.send(record_batch).is_err() {
+                    // The writer failed; its error is reported when it is joined.
+                    break;
+                }
+            }
+            Ok(())
+        };
+        let result = process();
+        drop(batch_rx);
+        let reader_ok = reader_thread.join().is_ok();
+        let types = types.unwrap_or_else(|| Types::decide(plan, None));
+        let written = match writer {
+            Some((tx, handle)) => {
+                drop(tx);
+                handle.join()
+            }
+            None => {
+                // No record was written: an empty part still records the schema.
+                let (tx, rx) = sync_channel(0);
+                drop(tx);
+                Ok(write_parts(dir, types.schema(plan), &rx))
+            }
+        };
+        let sha = sha.join();
+        result?;
+        if !reader_ok {
+            return Err(internal("the reader thread stopped unexpectedly"));
+        }
+        let (parts, part_rows) = written.map_err(|_| internal("the writer thread stopped unexpectedly"))??;
+        let sha256 = sha.map_err(|_| internal("the hashing thread stopped unexpectedly"))??;
+        Ok(Streamed { tally, types, parts, part_rows, sha256 })
+    })
+}
+
+fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = File::open(path).map_err(|source| StoreError::Io { action: "cannot open", path: path.into(), source })?;
+    let reader =
+        SerializedFileReader::new(file).map_err(|source| StoreError::Parquet { path: path.into(), source })?;
+    let rows = reader.metadata().file_metadata().num_rows();
+    Ok(PartSummary {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        rows: u64::try_from(rows).unwrap_or(0),
+        sha256: sha256_file(path)?,
+    })
+}
+
+fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputSummary {
+    let (delimiter, encoding) = match cfg.format {
+        InputFormat::Csv { delimiter, encoding } => {
+            let shown = if delimiter == b'\t' { "\\t".to_owned() } else { char::from(delimiter).to_string() };
+            (Some(shown), Some(encoding.as_str().to_owned()))
+        }
+        InputFormat::Parquet => (None, None),
+    };
+    InputSummary {
+        path: cfg.input.display().to_string(),
+        format: cfg.format.name().to_owned(),
+        delimiter,
+        encoding,
+        sha256,
+        bytes,
+    }
+}
+
+/// Runs stage 1 for one extract: see the crate documentation. Returns the manifest it wrote.
+pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<PseudonymiseManifest, PseudonymiseError> {
+    let plan = plan(cfg)?;
+    let hasher = {
+        let key = SecretKey::from_file(&cfg.key_file)?;
+        TokenHasher::new(&key)
+    };
+    let fingerprint = hasher.fingerprint().to_owned();
+    for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
+        info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
+    }
+    let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+    let bytes = fs::metadata(&cfg.input)
+        .map_err(|source| ExtractError::Open { path: cfg.input.clone(), source })?
+        .len();
+    let target = cfg.work_dir.pseudonymised(&cfg.extract);
+    let staging = StagingDir::new(&target)?;
+    progress.start("pseudonymise", None);
+    let streamed = stream(cfg, &plan, reader, &hasher, staging.path(), progress);
+    progress.finish();
+    let Streamed { tally, types, parts, part_rows, sha256 } = streamed?;
+
+    let rejected = tally.rejected();
+    if tally.read != tally.written + rejected || part_rows != tally.written {
+        return Err(PseudonymiseError::Internal {
+            extract: cfg.extract.clone(),
+            reason: format!(
+                "records do not add up: {} read, {} written ({} in the part files), {rejected} rejected",
+                tally.read, tally.written, part_rows
+            ),
+        });
+    }
+    let fraction = if tally.read == 0 { 0.0 } else { rejected as f64 / tally.read as f64 };
+    if fraction > cfg.max_reject_fraction {
+        let by_reason = tally
+            .rejects
+            .iter()
+            .filter(|(_, r)| r.count > 0)
+            .map(|(reason, r)| format!("{reason}: {}", r.count))
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(PseudonymiseError::TooManyRejects {
+            extract: cfg.extract.clone(),
+            path: cfg.input.clone(),
+            read: tally.read,
+            rejected,
+            fraction,
+            max_fraction: cfg.max_reject_fraction,
+            by_reason,
+        });
+    }
+    let part_summaries = parts.par_iter().map(|p| part_summary(p)).collect::<Result<Vec<_>, _>>()?;
+    if part_summaries.iter().map(|p| p.rows).sum::<u64>() != tally.written {
+        return Err(PseudonymiseError::Internal {
+            extract: cfg.extract.clone(),
+            reason: "the part files do not hold the records written".into(),
+        });
+    }
+
+    let mut match_keys = plan.key_summaries.clone();
+    for (summary, nulls) in match_keys.iter_mut().filter(|k| !k.skipped).zip(&tally.null_tokens) {
+        summary.null_tokens = *nulls;
+    }
+    let mut columns: Vec<ColumnSummary> = plan
+        .keys
+        .iter()
+        .map(|k| ColumnSummary { name: k.key.column_name(), ty: TOKEN_TYPE.into(), origin: "token".into() })
+        .collect();
+    for (keep, (ty, inferred)) in plan.keep.iter().zip(&types.types) {
+        columns.push(ColumnSummary {
+            name: keep.name.clone(),
+            ty: ty.arrow_name().into(),
+            origin: if *inferred { "inferred" } else { "declared" }.into(),
+        });
+    }
+    let missing = cfg
+        .identifiers
+        .iter()
+        .zip(&tally.missing)
+        .map(|(ident, counts)| {
+            let by_reason = counts
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| **n > 0)
+                .map(|(slot, n)| (missing_label(slot).to_owned(), *n))
+                .collect();
+            (ident.name.clone(), by_reason)
+        })
+        .collect();
+    let manifest = PseudonymiseManifest {
+        extract: cfg.extract.clone(),
+        input: input_summary(cfg, sha256, bytes),
+        rows: RowCounts { read: tally.read, written: tally.written, rejected },
+        rejects: tally.rejects.iter().map(|(reason, r)| (reason.as_str().to_owned(), r.clone())).collect(),
+        missing,
+        key_fingerprint: fingerprint.clone(),
+        token_spec_version: SPEC_VERSION.into(),
+        tool_version: linklab_store::TOOL_VERSION.into(),
+        reference_date: cfg.today.format("%Y-%m-%d").to_string(),
+        match_keys,
+        columns,
+        parts: part_summaries,
+    };
+
+    let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
+    match fs::remove_file(&manifest_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(StoreError::Io { action: "cannot remove the old manifest", path: manifest_path, source }.into());
+        }
+    }
+    staging.commit()?;
+    write_json_atomic(&manifest_path, &manifest)?;
+
+    info!(
+        extract = %cfg.extract,
+        rows_read = tally.read,
+        rows_written = tally.written,
+        rows_rejected = rejected,
+        key_fingerprint = %fingerprint,
+        parts = manifest.parts.len(),
+        "pseudonymised extract"
+    );
+    for (reason, r) in tally.rejects.iter().filter(|(_, r)| r.count > 0) {
+        warn!(extract = %cfg.extract, reason = reason.as_str(), count = r.count, first_records = ?r.first_records, "records rejected");
+    }
+    let used: BTreeSet<&str> = plan.keys.iter().flat_map(|k| k.key.components.iter().map(|c| c.field.as_str())).collect();
+    for ident in cfg.identifiers.iter().filter(|i| !used.contains(i.name.as_str())) {
+        info!(extract = %cfg.extract, identifier = %ident.name, "identifier is declared but no match key uses it");
+    }
+    Ok(manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CANARY: &str = "ZQXCANARYONE";
+
+    #[test]
+    fn a_panicking_worker_reports_records_not_values() {
+        let path = Path::new("/data/extract.csv");
+        let err = guarded(path, &[7, 8, 9], || -> u32 {
+            std::panic::panic_any(format!("byte index 3 is not a char boundary of `{CANARY}`"))
+        })
+        .unwrap_err();
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains(CANARY), "{shown}");
+        assert_eq!(
+            err.to_string(),
+            "internal error: a worker stopped while pseudonymising records 7 to 9 of /data/extract.csv; no output was written; please report this"
+        );
+        assert_eq!(row_context(path, 4, 4), "record 4 of /data/extract.csv");
+        assert_eq!(guarded(path, &[1], || 5).unwrap(), 5);
+    }
+}

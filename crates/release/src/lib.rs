@@ -1,2 +1,111 @@
 //! Stage 4: tables, small-cell suppression, the protection audit and check-release.
+//!
+//! Nothing leaves the secure environment except through this stage, so its output must be safe
+//! and provably so to an output checker who does not trust this code: `check_release` re-audits
+//! a release folder from the published files alone.
+//!
+//! # Tables
+//! Each declared table counts DISTINCT persons by its `by` columns. A person (non-null
+//! `person_id`) is counted once, in the cell of their FIRST record in input order (part files
+//! in name order, rows in file order); records with a null `person_id` (unlinked records) are
+//! not counted. Dimension values are rendered as text; a null value is labelled `Unknown` (a
+//! literal `Unknown` value falls in the same category); a literal `Total` value is refused
+//! because it would be mistaken for a margin. Categories are sorted numerically when every
+//! label is a number, as text otherwise, `Unknown` last; every combination of categories is a
+//! cell (so empty combinations are zero cells). Margins labelled `Total` are added for every
+//! dimension and every combination of dimensions, and rows are written in that order with
+//! `Total` last. With `sum`, a magnitude column is added: the per-cell sum of each person's value
+//! (from their first record; a null value counts as 0). Sums are published rounded to whole
+//! units (exactly, when every value is whole).
+//!
+//! # Primary suppression
+//! A count below `threshold` is suppressed, and a zero count too when `zeros_disclosive`. In a
+//! magnitude table a cell is also suppressed when its `dominance_n` largest contributions exceed
+//! `dominance_k` of the cell total, or when total − largest − second largest < `p_percent` ×
+//! largest (contributions are taken by absolute value). Count and sum of a cell are always
+//! suppressed together.
+//!
+//! # Secondary suppression
+//! Design: an LP-checked heuristic in the spirit of sdcTable's SIMPLEHEURISTIC, preceded by a
+//! cheap structural pass. The structural pass walks every line (additive constraint) of every
+//! table until nothing changes: a line with exactly one suppressed cell gets a partner; a line
+//! with exactly two where one holds a single person gets a third (that person knows their own
+//! value and could subtract it); a line whose suppressed cells together cannot reach the
+//! threshold gets a partner large enough. Then the audit runs; every failing cell gets a
+//! partner on one of its lines (ever further out if its lines have none), and the loop repeats
+//! until the audit passes. Partners are chosen at low cost: inner cells before margins (never a
+//! `Total` when an inner cell works), then the smallest count that is large enough. We chose
+//! this over Gaussian elimination (Statistics Norway's GaussSuppression) because the LP audit
+//! is needed anyway as the gate, the heuristic reuses it directly, and it handles bounds,
+//! rounding intervals and singletons, which elimination alone does not see.
+//!
+//! Tables from the same source are protected JOINTLY: a cell is identified by its set of
+//! (dimension, value) pairs (margins dropped), so A×B and A×C share the A margin and the grand
+//! total; the same cell is never published in one and suppressed in the other, and the audit
+//! uses the constraints of every table of the group together. Tables from different sources
+//! are independent (person ids are re-keyed per project, so releases cannot be joined person by
+//! person; differencing successive releases is not covered: a rerun replaces the previous
+//! release).
+//!
+//! # The audit (the gate)
+//! The audit ([`audit`] module) is independent of the suppression code and is what
+//! `check_release` reuses. For every suppressed cell it computes min and max by linear
+//! programming subject to the additive constraints, the published values and the bounds. A
+//! suppressed count is bounded below by 0, or by 1 when `zeros_disclosive` is false: zeros are
+//! then published, so a suppressed cell is known to be non-empty (secondary suppression never
+//! picks a zero cell). Rounded counts are intervals `[v − round_to/2, v + round_to/2]`; the
+//! published cells sharing a line with a suppressed cell become LP variables within their
+//! intervals, and lines among published cells that touch those variables are kept with the
+//! remaining cells as intervals (a deliberate, documented relaxation: a fully exact treatment
+//! would make every cell a variable). A cell fails when:
+//! - its interval holds a single whole number (pinned; for sums, narrower than one unit);
+//! - it is a count below the threshold and its max is below the threshold (the attacker could
+//!   prove the cell small *and* narrow it; we require every small suppressed cell to be able to
+//!   reach the threshold);
+//! - it is a sensitive magnitude cell whose interval is narrower than `p_percent` × its largest
+//!   contribution;
+//! - a singleton insider (the one person of a suppressed cell of count 1, who knows that cell's
+//!   value) fixing their own cell could pin another suppressed cell of one of their lines.
+//!
+//! A failed audit means more suppression and a re-audit; if the heuristic cannot converge
+//! within (number of cells + 2) rounds the whole group of tables is refused and nothing is
+//! released. Speed: only suppressed cells (and rounded neighbours) are variables, the system is
+//! split into connected components solved separately, components that passed are not solved
+//! again, and LP solutions are kept as witnesses so most cells need no LP of their own.
+//!
+//! # Rounding
+//! With `round_to` > 1 every published count (inner cells and margins) is rounded on its own to
+//! the nearest multiple (halves up) after suppression; margins are not recomputed from rounded
+//! cells, so additivity holds only approximately, as the manifest says. `threshold` must be a
+//! multiple of `round_to`, so a published count is never below the threshold.
+//!
+//! # Outputs
+//! `release_dir/<table>.csv` (header: by columns, `persons`, then the sum column; suppressed
+//! values written `[c]`) and `release_dir/release-manifest.json`, written last. Nothing about
+//! primary or secondary status goes into `release_dir`; the audit trail (every cell with its
+//! true value, status, reason and audited interval, and a pass/fail/review status per table)
+//! goes to `audit_dir`. A release refuses to start when `release_dir` holds a file the previous
+//! manifest does not list. After a crash mid-release, files written before the manifest are
+//! unlisted and the next run stops on them: an operator clears the folder.
 #![forbid(unsafe_code)]
+
+mod audit;
+mod build;
+mod check;
+mod config;
+mod error;
+mod gate;
+mod manifest;
+mod model;
+mod protect;
+mod release;
+mod suppress;
+
+pub use check::{CheckReport, Problem, check_release};
+pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
+pub use error::ReleaseError;
+pub use gate::CellStatus;
+pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
+pub use model::{TOTAL, UNKNOWN};
+pub use protect::{ProtectedCell, ProtectedTable, protect_table};
+pub use release::{AuditStatus, ReleaseSummary, TableSummary, run};

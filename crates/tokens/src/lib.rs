@@ -45,9 +45,7 @@ pub const SEPARATOR: u8 = 0x1F;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TokenError {
     /// A field kind that is not one of the seven the spec defines.
-    #[error(
-        "unknown field kind `{text}`: expected one of name, forename, dob, sex, nino, postcode, id"
-    )]
+    #[error("unknown field kind `{text}`: expected one of name, forename, dob, sex, nino, postcode, id")]
     UnknownKind {
         /// The configuration text.
         text: String,

@@ -1,0 +1,130 @@
+//! The command line, as clap types.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Links records about the same people across organisations without moving their identifiers,
+/// and releases only statistics that cannot identify anyone.
+#[derive(Debug, Parser)]
+#[command(name = "linklab", version, about, long_about = None, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log format: human text on a terminal, JSON lines otherwise (for schedulers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+    /// Only warnings and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// The exit codes, shown under `--help`.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  the input or the configuration is wrong (a clear message on stderr)
+  2  an internal error (a bug: please report it)
+  3  check-release found a released file that breaks the disclosure rules
+  4  another run holds the lock on this work_dir (retry later)";
+
+/// The subcommands (see `pipeline-v1.md`).
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Make a linkage key: 32 random bytes as hex, mode 0600; never overwrites.
+    Keygen {
+        /// Where to write the key.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write synthetic department extracts (CSV) and their ground truth (DIR/truth/).
+    Synth {
+        /// How many released prisoners.
+        #[arg(long, default_value_t = 20_000)]
+        people: u64,
+        /// Random seed; the same seed gives the same files.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Output folder.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Stage 1: standardise one extract's identifiers and replace them with tokens.
+    Pseudonymise {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Which `[[extract]]` to pseudonymise.
+        #[arg(long)]
+        extract: String,
+        /// Handle only slice I of N (1-based), for fan-out under a scheduler.
+        #[arg(long, value_name = "I/N")]
+        partition: Option<String>,
+    },
+    /// Stage 2: link the pseudonymised extracts through the match-key cascade.
+    Link {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Handle only slice I of N (not supported yet).
+        #[arg(long, value_name = "I/N")]
+        partition: Option<String>,
+        /// Ground truth folder written by `linklab synth`: report precision and recall.
+        #[arg(long, value_name = "DIR")]
+        truth: Option<PathBuf>,
+    },
+    /// Stage 3: build the person-level analysis frame, the matched comparison and the effects.
+    Evaluate {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Stage 4: build the declared tables, suppress, audit, then write under release_dir.
+    Release {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Every stage in order, skipping those whose inputs, settings and key are unchanged.
+    Run {
+        /// The pipeline file.
+        pipeline: PathBuf,
+    },
+    /// Print the stage graph with inputs, outputs and partitions.
+    Plan {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+    /// Re-audit a release folder on its own; exits 3 if any published cell breaks the rules.
+    CheckRelease {
+        /// The release folder.
+        dir: PathBuf,
+    },
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human text on a terminal, JSON lines otherwise.
+    Auto,
+    /// Human text.
+    Text,
+    /// JSON lines.
+    Json,
+}
+
+/// How `plan` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// A readable list.
+    Text,
+    /// The stage graph as JSON.
+    Json,
+}
+
+/// Parses `I/N` (1-based).
+pub fn parse_partition(text: &str) -> Option<(u32, u32)> {
+    let (i, n) = text.split_once('/')?;
+    let (i, n) = (i.trim().parse().ok()?, n.trim().parse().ok()?);
+    (1..=n).contains(&i).then_some((i, n))
+}

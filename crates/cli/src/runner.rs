@@ -1,0 +1,140 @@
+//! Runs stages under the work_dir lock, and skips a stage whose inputs, settings and key
+//! fingerprints are unchanged since its last success.
+//!
+//! For each finished stage the runner keeps `work_dir/state/<stage>.json` with a fingerprint of
+//! what went in (SHA-256 of every input file, the stage's settings, key fingerprints, the tool
+//! version) and a digest of what came out. A stage is skipped only if both still match.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use linklab_store::{StoreError, WorkDir, read_json, sha256_file, write_json_atomic};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::CliError;
+
+/// One stage, ready to run.
+pub struct StageRun<'a> {
+    /// A stable name such as `pseudonymise-releases` (the state file's name).
+    pub name: String,
+    /// Files or folders whose content the stage reads.
+    pub inputs: Vec<PathBuf>,
+    /// The stage's settings, as they affect its output.
+    pub settings: serde_json::Value,
+    /// Fingerprints of the keys the stage uses.
+    pub key_fingerprints: Vec<String>,
+    /// Files or folders the stage writes.
+    pub outputs: Vec<PathBuf>,
+    /// Does the work.
+    pub exec: Box<dyn FnOnce() -> Result<(), CliError> + 'a>,
+}
+
+impl std::fmt::Debug for StageRun<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageRun").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// What the runner remembers of a stage's last success.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+struct StageState {
+    stage: String,
+    fingerprint: String,
+    outputs_digest: String,
+    finished_at: String,
+    tool_version: String,
+}
+
+/// Whether a stage ran or was skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The stage did its work.
+    Ran,
+    /// Nothing changed since its last success.
+    Skipped,
+}
+
+/// Runs `stage` unless its last success had the same fingerprint and its outputs are intact.
+pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliError> {
+    let state_path = work.state().join(format!("{}.json", stage.name));
+    let fingerprint = fingerprint(&stage)?;
+    if let Ok(previous) = read_json::<StageState>(&state_path) {
+        if previous.fingerprint == fingerprint && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest) {
+            tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
+            return Ok(Outcome::Skipped);
+        }
+    }
+    // A failed or changed stage starts clean: forget its last success before touching anything.
+    match fs::remove_file(&state_path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(StoreError::Io { action: "cannot remove", path: state_path, source: e }.into()),
+    }
+    tracing::info!(stage = %stage.name, "running");
+    let outputs = stage.outputs.clone();
+    (stage.exec)()?;
+    let state = StageState {
+        stage: stage.name.clone(),
+        fingerprint,
+        outputs_digest: digest_paths(&outputs)?,
+        finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        tool_version: linklab_store::TOOL_VERSION.to_owned(),
+    };
+    write_json_atomic(&state_path, &state)?;
+    tracing::info!(stage = %stage.name, "finished");
+    Ok(Outcome::Ran)
+}
+
+fn fingerprint(stage: &StageRun<'_>) -> Result<String, CliError> {
+    let record = serde_json::json!({
+        "stage": stage.name,
+        "tool_version": linklab_store::TOOL_VERSION,
+        "settings": stage.settings,
+        "inputs": digest_paths(&stage.inputs)?,
+        "keys": stage.key_fingerprints,
+    });
+    Ok(hex::encode(Sha256::digest(record.to_string().as_bytes())))
+}
+
+/// A digest of the content of files and folders (folders: every file below, by relative path,
+/// hidden staging files excluded). A missing path has its own digest, so it never matches one
+/// that exists.
+fn digest_paths(paths: &[PathBuf]) -> Result<String, CliError> {
+    let mut hasher = Sha256::new();
+    for path in paths {
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update([0]);
+        let mut files = Vec::new();
+        collect_files(path, path, &mut files)?;
+        if !path.exists() {
+            hasher.update(b"<missing>");
+        }
+        for (rel, file) in files {
+            hasher.update(rel.as_bytes());
+            hasher.update([0x1f]);
+            hasher.update(sha256_file(&file)?.as_bytes());
+            hasher.update([0x1e]);
+        }
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn collect_files(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), CliError> {
+    if path.is_file() {
+        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+        out.push((rel, path.to_path_buf()));
+    } else if path.is_dir() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|source| StoreError::Io { action: "cannot list", path: path.to_path_buf(), source })?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .collect();
+        entries.sort();
+        for entry in entries {
+            collect_files(root, &entry, out)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Builds each stage's configuration from the pipeline file, as a [`StageRun`] for the runner.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use linklab_pipeline::Pipeline;
+use linklab_store::WorkDir;
+use linklab_tokens::SecretKey;
+
+use crate::error::CliError;
+use crate::logging::CliProgress;
+use crate::runner::StageRun;
+
+/// `linklab synth`: writes the synthetic world and describes it.
+pub fn synth(people: u64, seed: u64, out: &Path) -> Result<String, CliError> {
+    let summary = linklab_synth::generate(&linklab_synth::SynthConfig { people, seed, out_dir: out.to_path_buf() })?;
+    let mut text = format!(
+        "wrote a synthetic world of {} released prisoners ({} took part in the programme) and {} other people into {}",
+        summary.people,
+        summary.treated,
+        summary.other_people,
+        summary.out_dir.display()
+    );
+    for file in &summary.files {
+        let _ = write!(text, "\n  {} ({} rows)", file.path, file.rows);
+    }
+    Ok(text)
+}
+
+/// For a demo pipeline (one with a `[synth]` section): makes the synthetic extracts and the keys
+/// that are missing. A real pipeline has no `[synth]` section and never gets a key made for it.
+pub fn prepare_demo(p: &Pipeline) -> Result<(), CliError> {
+    let Some(synth) = &p.synth else { return Ok(()) };
+    if p.extracts.iter().any(|e| !e.path.exists()) {
+        tracing::info!(out_dir = %synth.out_dir.display(), people = synth.people, seed = synth.seed, "making the synthetic extracts");
+        self::synth(synth.people, synth.seed, &synth.out_dir)?;
+    }
+    for key in [&p.settings.key_file, &p.settings.project_key_file] {
+        if !key.exists() {
+            let fingerprint = linklab_tokens::keygen(key)?;
+            tracing::warn!(
+                key_file = %key.display(),
+                fingerprint = %fingerprint,
+                "DEMO ONLY: made a new key because this pipeline has a [synth] section; a real pipeline never auto-creates keys (use `linklab keygen` and share the linkage key out of band)"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn fingerprint(path: &Path) -> Result<String, CliError> {
+    Ok(SecretKey::from_file(path)?.fingerprint())
+}
+
+fn settings(p: &Pipeline, stage: &str) -> serde_json::Value {
+    serde_json::to_value(p.stage_settings(stage)).expect("pipeline settings serialise")
+}
+
+/// Every stage of the pipeline, in order.
+pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
+    let mut stages = Vec::new();
+    for extract in &p.extracts {
+        stages.push(pseudonymise(p, &extract.name, None, human)?);
+    }
+    stages.push(link(p, None, human)?);
+    if p.evaluate.is_some() {
+        stages.push(evaluate(p, human)?);
+    }
+    stages.push(release(p, human)?);
+    Ok(stages)
+}
+
+fn progress(human: bool) -> CliProgress {
+    let _ = human;
+    CliProgress::default()
+}
+
+/// Stage 1 for one extract.
+pub fn pseudonymise<'a>(
+    p: &'a Pipeline,
+    extract: &str,
+    partition: Option<(u32, u32)>,
+    human: bool,
+) -> Result<StageRun<'a>, CliError> {
+    let e = p.extract(extract).ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
+    let work = WorkDir::new(&p.settings.work_dir);
+    let name = format!("pseudonymise-{}", e.name);
+    let config = linklab_pseudonymise::PseudonymiseConfig::from_pipeline(p, extract, partition)?;
+    Ok(StageRun {
+        name,
+        inputs: vec![e.path.clone()],
+        settings: settings(p, &format!("pseudonymise:{extract}")),
+        key_fingerprints: vec![fingerprint(&p.settings.key_file)?],
+        outputs: vec![work.pseudonymised(extract), work.pseudonymised_manifest(extract)],
+        exec: Box::new(move || {
+            let manifest = linklab_pseudonymise::run(&config, &progress(human))?;
+            drop(manifest);
+            Ok(())
+        }),
+    })
+}
+
+/// Stage 2.
+pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<StageRun<'a>, CliError> {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let mut inputs: Vec<PathBuf> = Vec::new();
+    for name in &p.link.extracts {
+        inputs.push(work.pseudonymised(name));
+        inputs.push(work.pseudonymised_manifest(name));
+    }
+    if let Some(truth) = truth {
+        inputs.push(truth.to_path_buf());
+    }
+    let config = linklab_link::LinkConfig {
+        match_keys: p.match_key_specs.iter().map(|k| k.name.clone()).collect(),
+        spine: p.link.spine.clone(),
+        extracts: p.link.extracts.clone(),
+        work_dir: work.clone(),
+        project_key_file: p.settings.project_key_file.clone(),
+        memory_limit: p.link.memory_limit,
+        max_cluster_size: usize::try_from(p.link.max_cluster_size).unwrap_or(usize::MAX),
+        truth_dir: truth.map(Path::to_path_buf),
+    };
+    Ok(StageRun {
+        name: "link".into(),
+        inputs,
+        settings: settings(p, "link"),
+        key_fingerprints: vec![fingerprint(&p.settings.project_key_file)?],
+        outputs: vec![work.linked()],
+        exec: Box::new(move || {
+            let report = linklab_link::run(&config, &progress(human))?;
+            println!("{}", report.summary());
+            Ok(())
+        }),
+    })
+}
+
+/// Stage 3.
+pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
+    let Some(_evaluate) = &p.evaluate else {
+        return Err(CliError::Usage(format!("{} has no [evaluate] section", p.source.display())));
+    };
+    let _ = human;
+    Err(CliError::Usage("the evaluate stage is not implemented yet".into()))
+}
+
+/// Stage 4.
+pub fn release(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
+    let _ = (p, human);
+    Err(CliError::Usage("the release stage is not implemented yet".into()))
+}
+
+/// `linklab check-release DIR`.
+pub fn check_release(dir: &Path) -> Result<(), CliError> {
+    let _ = dir;
+    Err(CliError::Usage("check-release is not implemented yet".into()))
+}

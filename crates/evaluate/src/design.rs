@@ -1,0 +1,122 @@
+//! The propensity model's design matrix and the covariate items whose balance is reported.
+
+use std::collections::BTreeMap;
+
+use crate::frame::{CovValues, Covariate};
+use crate::logit::Matrix;
+
+/// The label of the missing level of a categorical covariate and of a numeric covariate's
+/// missing indicator.
+pub(crate) const MISSING: &str = "(missing)";
+
+/// Levels of a text covariate with their counts, most frequent first (ties by name); missing
+/// values are the level [`MISSING`].
+fn levels(values: &[Option<String>]) -> Vec<(String, usize)> {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v.as_deref().unwrap_or(MISSING)).or_default() += 1;
+    }
+    let mut levels: Vec<(String, usize)> = counts.into_iter().map(|(k, n)| (k.to_owned(), n)).collect();
+    levels.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    levels
+}
+
+fn mean_sd(values: &[Option<f64>]) -> Option<(f64, f64)> {
+    let present: Vec<f64> = values.iter().flatten().copied().collect();
+    if present.is_empty() {
+        return None;
+    }
+    let n = present.len() as f64;
+    let mean = present.iter().sum::<f64>() / n;
+    let var = present.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    Some((mean, var.sqrt()))
+}
+
+/// The design matrix: an intercept; each numeric covariate standardised (missing values set to
+/// the mean, i.e. 0, plus a 0/1 missing indicator when any value is missing; constant columns
+/// are left out); each text covariate one-hot with its most frequent level as the reference.
+pub(crate) fn design_matrix(covariates: &[Covariate], rows: usize) -> Matrix {
+    let mut columns: Vec<Vec<f64>> = vec![vec![1.0; rows]];
+    for cov in covariates {
+        match &cov.values {
+            CovValues::Num { values, .. } => {
+                let Some((mean, sd)) = mean_sd(values) else { continue };
+                if sd > 0.0 {
+                    columns.push(values.iter().map(|v| v.map_or(0.0, |x| (x - mean) / sd)).collect());
+                }
+                if values.iter().any(Option::is_none) {
+                    columns.push(values.iter().map(|v| f64::from(u8::from(v.is_none()))).collect());
+                }
+            }
+            CovValues::Text(values) => {
+                for (level, _) in levels(values).iter().skip(1) {
+                    columns.push(
+                        values.iter().map(|v| f64::from(u8::from(v.as_deref().unwrap_or(MISSING) == level))).collect(),
+                    );
+                }
+            }
+        }
+    }
+    let cols = columns.len();
+    let mut data = vec![0.0; rows * cols];
+    for (j, column) in columns.iter().enumerate() {
+        for (i, v) in column.iter().enumerate() {
+            data[i * cols + j] = *v;
+        }
+    }
+    Matrix { rows, cols, data }
+}
+
+/// One line of the balance table: a numeric covariate's values, a numeric covariate's missing
+/// indicator, or one level of a text covariate as 0/1.
+#[derive(Debug, Clone)]
+pub(crate) struct BalanceItem {
+    pub covariate: String,
+    /// Empty for a numeric covariate's values.
+    pub level: String,
+    /// Whether the values are 0/1 (a proportion).
+    pub binary: bool,
+    /// One per frame row; `None` when missing (only for numeric values).
+    pub values: Vec<Option<f64>>,
+}
+
+/// The balance items of the covariates, in covariate order (levels in name order).
+pub(crate) fn balance_items(covariates: &[Covariate]) -> Vec<BalanceItem> {
+    let mut items = Vec::new();
+    for cov in covariates {
+        match &cov.values {
+            CovValues::Num { values, .. } => {
+                items.push(BalanceItem {
+                    covariate: cov.name.clone(),
+                    level: String::new(),
+                    binary: false,
+                    values: values.clone(),
+                });
+                if values.iter().any(Option::is_none) {
+                    items.push(BalanceItem {
+                        covariate: cov.name.clone(),
+                        level: MISSING.to_owned(),
+                        binary: true,
+                        values: values.iter().map(|v| Some(f64::from(u8::from(v.is_none())))).collect(),
+                    });
+                }
+            }
+            CovValues::Text(values) => {
+                let mut names: Vec<String> = levels(values).into_iter().map(|(l, _)| l).collect();
+                names.sort();
+                for level in names {
+                    items.push(BalanceItem {
+                        covariate: cov.name.clone(),
+                        values: values
+                            .iter()
+                            .map(|v| Some(f64::from(u8::from(v.as_deref().unwrap_or(MISSING) == level))))
+                            .collect(),
+                        level,
+                        binary: true,
+                    });
+                }
+            }
+        }
+    }
+    items
+}

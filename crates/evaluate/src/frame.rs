@@ -1,0 +1,321 @@
+//! The person-level analysis frame: cohort, treatment flag, covariates and outcome measures.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use arrow::array::{Array, StringArray};
+use serde::Serialize;
+
+use crate::columns::{self, NumType};
+use crate::measures::{clip_spell, event_offset, merged_days};
+use crate::{EvaluateConfig, EvaluateError, OutcomeKind};
+
+/// The values of one covariate, one per frame row.
+#[derive(Debug, Clone)]
+pub(crate) enum CovValues {
+    /// Numbers (dates as days since 1970-01-01), `None` when missing.
+    Num { values: Vec<Option<f64>>, ty: NumType },
+    /// Categories, `None` when missing.
+    Text(Vec<Option<String>>),
+}
+
+/// A covariate column of the frame.
+#[derive(Debug, Clone)]
+pub(crate) struct Covariate {
+    pub name: String,
+    pub values: CovValues,
+}
+
+/// What an outcome measures, which decides its statistics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// 0/1 per person: a rate.
+    Rate,
+    /// Days of the window: a mean.
+    Days,
+    /// Days to the first event (censored at the end of the window) and an event flag.
+    TimeToEvent,
+}
+
+/// One outcome's values, one per frame row.
+#[derive(Debug, Clone)]
+pub(crate) struct OutcomeValues {
+    pub name: String,
+    pub measure: Measure,
+    /// Rate: 0/1; days: days covered; time to event: days to the event or to censoring.
+    pub value: Vec<u32>,
+    /// Whether the person had any event or spell in the window (the time-to-event flag; the
+    /// numerator of a rate; days > 0). Used by disclosure control.
+    pub event: Vec<bool>,
+}
+
+/// How the records of a linked extract were used.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct RecordCounts {
+    /// Records read.
+    pub records: u64,
+    /// Records not linked to any person (null `person_id`): they cannot count.
+    pub unlinked: u64,
+    /// Records of persons who are not in the cohort.
+    pub not_in_cohort: u64,
+    /// Records left out by the outcome's `where` filter.
+    pub filtered_out: u64,
+    /// Records with a missing or unparseable date, or a spell that ends before it starts.
+    pub invalid: u64,
+    /// Records of cohort persons that fall in (or overlap) the follow-up window.
+    pub in_window: u64,
+}
+
+/// The analysis frame before matching.
+#[derive(Debug, Clone)]
+pub(crate) struct Frame {
+    pub person_ids: Vec<String>,
+    pub index: Vec<i32>,
+    pub treated: Vec<bool>,
+    pub covariates: Vec<Covariate>,
+    pub outcomes: Vec<OutcomeValues>,
+    pub cohort_counts: RecordCounts,
+    pub treatment_counts: RecordCounts,
+    pub outcome_counts: BTreeMap<String, RecordCounts>,
+}
+
+#[derive(Debug, Clone)]
+enum CovKind {
+    Num(NumType),
+    Text,
+}
+
+/// A cohort person's index record.
+struct Candidate {
+    index: i32,
+    nums: Vec<Option<f64>>,
+    texts: Vec<Option<String>>,
+}
+
+/// Builds the frame from `linked/`.
+pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
+    let (person_ids, index, covariates, cohort_counts) = read_cohort(cfg)?;
+    let lookup: HashMap<&str, usize> = person_ids.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let (treated, treatment_counts) = read_treatment(cfg, &lookup, person_ids.len())?;
+    let mut outcomes = Vec::new();
+    let mut outcome_counts = BTreeMap::new();
+    for outcome in &cfg.outcomes {
+        let (values, counts) = read_outcome(cfg, outcome, &lookup, &index)?;
+        outcomes.push(values);
+        outcome_counts.insert(outcome.name.clone(), counts);
+    }
+    Ok(Frame { person_ids, index, treated, covariates, outcomes, cohort_counts, treatment_counts, outcome_counts })
+}
+
+type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts);
+
+/// The cohort: each linked person's index record is the one with the earliest index date; ties
+/// go to the first such record in file order. Records without an index date are not used.
+fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
+    let table = cfg.cohort.as_str();
+    let mut counts = RecordCounts::default();
+    let mut kinds: Option<Vec<CovKind>> = None;
+    let mut chosen: HashMap<String, Candidate> = HashMap::new();
+    for batch in columns::open_linked(&cfg.work_dir, table)? {
+        let batch = batch?;
+        let kinds = match &kinds {
+            Some(k) => k.clone(),
+            None => {
+                let mut k = Vec::new();
+                for name in &cfg.covariates {
+                    let dt = columns::data_type(&batch, table, name)?;
+                    k.push(if columns::is_text(&dt) {
+                        CovKind::Text
+                    } else if let Some(ty) = columns::num_type(&dt) {
+                        CovKind::Num(ty)
+                    } else {
+                        return Err(EvaluateError::ColumnType {
+                            table: table.to_owned(),
+                            column: name.clone(),
+                            found: dt.to_string(),
+                            role: "a covariate",
+                            expected: "a number, a date or text",
+                        });
+                    });
+                }
+                kinds = Some(k.clone());
+                k
+            }
+        };
+        let ids = columns::text(&batch, table, "person_id")?;
+        let dates = columns::date(&batch, table, &cfg.index_date, "the index date")?;
+        let mut nums = Vec::new();
+        let mut texts = Vec::new();
+        for (name, kind) in cfg.covariates.iter().zip(&kinds) {
+            match kind {
+                CovKind::Num(_) => nums.push(columns::number(&batch, table, name)?),
+                CovKind::Text => texts.push(columns::text(&batch, table, name)?),
+            }
+        }
+        for row in 0..batch.num_rows() {
+            counts.records += 1;
+            if ids.is_null(row) {
+                counts.unlinked += 1;
+                continue;
+            }
+            if dates.is_null(row) {
+                counts.invalid += 1;
+                continue;
+            }
+            let day = dates.value(row);
+            let id = ids.value(row);
+            if chosen.get(id).is_some_and(|c| c.index <= day) {
+                continue;
+            }
+            let candidate = Candidate {
+                index: day,
+                nums: nums.iter().map(|a| a.is_valid(row).then(|| a.value(row)).filter(|v| v.is_finite())).collect(),
+                texts: texts.iter().map(|a| a.is_valid(row).then(|| a.value(row).to_owned())).collect(),
+            };
+            chosen.insert(id.to_owned(), candidate);
+        }
+    }
+    let kinds = kinds.unwrap_or_default();
+    let mut persons: Vec<(String, Candidate)> = chosen.into_iter().collect();
+    persons.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    counts.in_window = persons.len() as u64;
+    let index = persons.iter().map(|(_, c)| c.index).collect();
+    let mut covariates = Vec::new();
+    let (mut n, mut t) = (0, 0);
+    for (name, kind) in cfg.covariates.iter().zip(&kinds) {
+        let values = match kind {
+            CovKind::Num(ty) => {
+                n += 1;
+                CovValues::Num { values: persons.iter().map(|(_, c)| c.nums[n - 1]).collect(), ty: *ty }
+            }
+            CovKind::Text => {
+                t += 1;
+                CovValues::Text(persons.iter_mut().map(|(_, c)| c.texts[t - 1].take()).collect())
+            }
+        };
+        covariates.push(Covariate { name: name.clone(), values });
+    }
+    let ids = persons.into_iter().map(|(id, _)| id).collect();
+    Ok((ids, index, covariates, counts))
+}
+
+fn read_treatment(
+    cfg: &EvaluateConfig,
+    lookup: &HashMap<&str, usize>,
+    n: usize,
+) -> Result<(Vec<bool>, RecordCounts), EvaluateError> {
+    let table = cfg.treatment.as_str();
+    let mut treated = vec![false; n];
+    let mut counts = RecordCounts::default();
+    for batch in columns::open_linked(&cfg.work_dir, table)? {
+        let batch = batch?;
+        let ids = columns::text(&batch, table, "person_id")?;
+        for row in 0..batch.num_rows() {
+            counts.records += 1;
+            if ids.is_null(row) {
+                counts.unlinked += 1;
+            } else if let Some(&i) = lookup.get(ids.value(row)) {
+                treated[i] = true;
+                counts.in_window += 1;
+            } else {
+                counts.not_in_cohort += 1;
+            }
+        }
+    }
+    Ok((treated, counts))
+}
+
+/// Whether row `row` passes every `where` condition (a null never matches).
+fn passes(filters: &[(StringArray, HashSet<&str>)], row: usize) -> bool {
+    filters.iter().all(|(col, allowed)| col.is_valid(row) && allowed.contains(col.value(row)))
+}
+
+fn read_outcome(
+    cfg: &EvaluateConfig,
+    outcome: &crate::Outcome,
+    lookup: &HashMap<&str, usize>,
+    index: &[i32],
+) -> Result<(OutcomeValues, RecordCounts), EvaluateError> {
+    let follow_up = cfg.follow_up_days;
+    let table = outcome.kind.extract();
+    let n = index.len();
+    let measure = match outcome.kind {
+        OutcomeKind::EventWithin { .. } | OutcomeKind::SpellOverlap { .. } => Measure::Rate,
+        OutcomeKind::SpellDays { .. } => Measure::Days,
+        OutcomeKind::TimeToEvent { .. } => Measure::TimeToEvent,
+    };
+    let mut counts = RecordCounts::default();
+    // Events: the first offset in the window. Spells: the clipped spells.
+    let mut first: Vec<Option<u32>> = vec![None; n];
+    let mut spells: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+    for batch in columns::open_linked(&cfg.work_dir, table)? {
+        let batch = batch?;
+        let ids = columns::text(&batch, table, "person_id")?;
+        let mut filters = Vec::new();
+        for (column, allowed) in &outcome.filter {
+            let col = columns::text(&batch, table, column)?;
+            filters.push((col, allowed.iter().map(String::as_str).collect::<HashSet<&str>>()));
+        }
+        let dates = match &outcome.kind {
+            OutcomeKind::EventWithin { date, .. } | OutcomeKind::TimeToEvent { date, .. } => {
+                (columns::date(&batch, table, date, "an event date")?, None)
+            }
+            OutcomeKind::SpellOverlap { start, end, .. } | OutcomeKind::SpellDays { start, end, .. } => (
+                columns::date(&batch, table, start, "a spell start")?,
+                Some(columns::date(&batch, table, end, "a spell end")?),
+            ),
+        };
+        for row in 0..batch.num_rows() {
+            counts.records += 1;
+            if ids.is_null(row) {
+                counts.unlinked += 1;
+                continue;
+            }
+            let Some(&person) = lookup.get(ids.value(row)) else {
+                counts.not_in_cohort += 1;
+                continue;
+            };
+            if !passes(&filters, row) {
+                counts.filtered_out += 1;
+                continue;
+            }
+            let (starts, ends) = &dates;
+            if starts.is_null(row) {
+                counts.invalid += 1;
+                continue;
+            }
+            let start = starts.value(row);
+            match ends {
+                None => {
+                    if let Some(offset) = event_offset(index[person], follow_up, start) {
+                        counts.in_window += 1;
+                        first[person] = Some(first[person].map_or(offset, |f| f.min(offset)));
+                    }
+                }
+                Some(ends) => {
+                    let end = ends.is_valid(row).then(|| ends.value(row));
+                    if end.is_some_and(|e| e < start) {
+                        counts.invalid += 1;
+                        continue;
+                    }
+                    if let Some(clipped) = clip_spell(index[person], follow_up, start, end) {
+                        counts.in_window += 1;
+                        spells[person].push(clipped);
+                    }
+                }
+            }
+        }
+    }
+    let (value, event): (Vec<u32>, Vec<bool>) = match outcome.kind {
+        OutcomeKind::EventWithin { .. } => first.iter().map(|f| (u32::from(f.is_some()), f.is_some())).unzip(),
+        OutcomeKind::TimeToEvent { .. } => first.iter().map(|f| (f.unwrap_or(follow_up), f.is_some())).unzip(),
+        OutcomeKind::SpellOverlap { .. } => spells.iter().map(|s| (u32::from(!s.is_empty()), !s.is_empty())).unzip(),
+        OutcomeKind::SpellDays { .. } => spells
+            .iter_mut()
+            .map(|s| {
+                let days = merged_days(s);
+                (days, days > 0)
+            })
+            .unzip(),
+    };
+    Ok((OutcomeValues { name: outcome.name.clone(), measure, value, event }, counts))
+}

@@ -1,0 +1,288 @@
+//! The candidate outputs `impact.csv`, `balance.csv` and `survival.csv`, with disclosure control
+//! applied: the release stage publishes them as they are.
+//!
+//! Rules (threshold `t`, e.g. 10):
+//! * a group size (`treated_persons`, `comparison_persons`) below `t` is written `[c]`;
+//! * an outcome's values (group values, difference, CI and p-value) are all written `[c]` unless,
+//!   in both matched groups, the persons with and the persons without the event (a rate's 1s and
+//!   0s; days > 0 and days = 0; the time-to-event flag) each number at least `t`;
+//! * a balance line's values are all `[c]` unless, in each of the four groups (treated and
+//!   untreated before matching, treated and comparison after), a 0/1 item has at least `t` 1s
+//!   and `t` 0s, and a numeric item has at least `t` persons with a value;
+//! * a Kaplan–Meier step is published only with at least `t` events and `t` persons at risk:
+//!   consecutive event days are pooled until they hold `t` events, and the step is written on
+//!   the day the pool completes, with the number at risk at the start of the pool.
+//!
+//! Comparison group counts are of distinct persons.
+
+use crate::csv::{quote, text_field, to_csv};
+use crate::design::BalanceItem;
+use crate::frame::{Frame, Measure, OutcomeValues};
+use crate::matching::Matching;
+use crate::stats::{self, Estimate, Subject};
+
+/// The columns of `impact.csv`.
+pub const IMPACT_COLUMNS: [&str; 10] = [
+    "outcome",
+    "measure",
+    "treated_persons",
+    "comparison_persons",
+    "treated_value",
+    "comparison_value",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+];
+
+/// The columns of `balance.csv`.
+pub const BALANCE_COLUMNS: [&str; 8] = [
+    "covariate",
+    "level",
+    "smd_before",
+    "smd_after",
+    "treated_mean",
+    "comparison_mean",
+    "treated_mean_before",
+    "untreated_mean_before",
+];
+
+/// The columns of `survival.csv`.
+pub const SURVIVAL_COLUMNS: [&str; 6] = ["outcome", "group", "day", "at_risk", "events", "survival"];
+
+/// The text of a suppressed cell.
+pub const SUPPRESSED: &str = "[c]";
+
+fn number(value: f64, decimals: usize) -> String {
+    if value.is_finite() {
+        let text = format!("{value:.decimals$}");
+        // "-0.0000" reads oddly; a zero has no sign.
+        if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { text.trim_start_matches('-').to_owned() } else { text }
+    } else {
+        String::new()
+    }
+}
+
+fn p_value(p: f64) -> String {
+    if !p.is_finite() {
+        String::new()
+    } else if p >= 0.001 || p == 0.0 {
+        number(p, 4)
+    } else {
+        format!("{p:.2e}")
+    }
+}
+
+fn count(n: u64, threshold: u64) -> String {
+    if n < threshold { SUPPRESSED.to_owned() } else { n.to_string() }
+}
+
+/// The frame rows of the matched treated persons and of the distinct matched comparison persons.
+pub(crate) fn matched_rows(matching: &Matching) -> (Vec<usize>, Vec<usize>) {
+    let treated: Vec<usize> = matching.sets.iter().map(|(t, _)| *t).collect();
+    let mut comparison: Vec<usize> = matching.sets.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    comparison.sort_unstable();
+    comparison.dedup();
+    (treated, comparison)
+}
+
+/// Whether an outcome's values may be published: each group's persons with and without the
+/// event number at least `threshold`.
+fn outcome_safe(outcome: &OutcomeValues, groups: [&[usize]; 2], threshold: u64) -> bool {
+    groups.iter().all(|rows| {
+        let events = rows.iter().filter(|&&i| outcome.event[i]).count() as u64;
+        let others = rows.len() as u64 - events;
+        events >= threshold && others >= threshold
+    })
+}
+
+fn estimate_row(
+    name: &str,
+    measure: &str,
+    sizes: (u64, u64),
+    estimate: &Estimate,
+    safe: bool,
+    decimals: usize,
+    threshold: u64,
+) -> Vec<String> {
+    let mut row = vec![text_field(name), quote(measure), count(sizes.0, threshold), count(sizes.1, threshold)];
+    if safe {
+        row.extend([
+            number(estimate.treated, decimals),
+            number(estimate.comparison, decimals),
+            number(estimate.difference, decimals),
+            number(estimate.ci_low, decimals),
+            number(estimate.ci_high, decimals),
+            p_value(estimate.p_value),
+        ]);
+    } else {
+        row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6));
+    }
+    row
+}
+
+/// The survival subjects of a group: days to event or censoring, with matching weights.
+fn subjects(outcome: &OutcomeValues, rows: &[usize], weight: &[f64]) -> Vec<Subject> {
+    rows.iter().map(|&i| Subject { time: outcome.value[i], event: outcome.event[i], weight: weight[i] }).collect()
+}
+
+/// The rows of `impact.csv` for an estimated evaluation.
+pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
+    let (treated, comparison) = matched_rows(matching);
+    let sizes = (treated.len() as u64, comparison.len() as u64);
+    let mut rows = Vec::new();
+    for outcome in &frame.outcomes {
+        let y: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
+        let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
+        match outcome.measure {
+            Measure::Rate => {
+                let e = stats::effect(matching, &y, true);
+                rows.push(estimate_row(&outcome.name, "rate", sizes, &e, safe, 4, threshold));
+            }
+            Measure::Days => {
+                let e = stats::effect(matching, &y, false);
+                rows.push(estimate_row(&outcome.name, "mean_days", sizes, &e, safe, 2, threshold));
+            }
+            Measure::TimeToEvent => {
+                let a = subjects(outcome, &treated, &matching.weight);
+                let b = subjects(outcome, &comparison, &matching.weight);
+                let (_, p) = stats::log_rank(&a, &b);
+                let end_a = stats::survival_at_end(&stats::kaplan_meier(&a));
+                let end_b = stats::survival_at_end(&stats::kaplan_meier(&b));
+                let e = stats::survival_difference(end_a, end_b, p);
+                rows.push(estimate_row(&outcome.name, "log_rank", sizes, &e, safe, 4, threshold));
+                let e = stats::effect(matching, &y, false);
+                rows.push(estimate_row(&outcome.name, "mean_days", sizes, &e, safe, 2, threshold));
+            }
+        }
+    }
+    to_csv(&IMPACT_COLUMNS, &rows)
+}
+
+/// `impact.csv` when there is no estimate: one row per outcome with measure `no_estimate`, the
+/// group sizes, and the reason in `treated_value`.
+pub(crate) fn no_estimate_csv(frame: &Frame, sizes: (u64, u64), reason: &str, threshold: u64) -> String {
+    let rows: Vec<Vec<String>> = frame
+        .outcomes
+        .iter()
+        .map(|o| {
+            let mut row = vec![text_field(&o.name), "no_estimate".to_owned(), count(sizes.0, threshold), count(sizes.1, threshold)];
+            row.push(quote(reason));
+            row.extend(std::iter::repeat_n(String::new(), 5));
+            row
+        })
+        .collect();
+    to_csv(&IMPACT_COLUMNS, &rows)
+}
+
+/// Mean and sample variance of the present values of `rows`, with weights; and the number of
+/// persons with a value, the number with value 1 (for 0/1 items).
+struct GroupStats {
+    mean: f64,
+    var: f64,
+    persons: u64,
+    ones: u64,
+}
+
+fn group_stats(values: &[Option<f64>], rows: &[usize], weight: Option<&[f64]>) -> GroupStats {
+    let (mut sw, mut swx, mut persons, mut ones) = (0.0, 0.0, 0, 0);
+    for &i in rows {
+        if let Some(v) = values[i] {
+            let w = weight.map_or(1.0, |w| w[i]);
+            sw += w;
+            swx += w * v;
+            persons += 1;
+            ones += u64::from(v == 1.0);
+        }
+    }
+    let mean = swx / sw;
+    let (mut ss, mut sw2) = (0.0, 0.0);
+    for &i in rows {
+        if let Some(v) = values[i] {
+            let w = weight.map_or(1.0, |w| w[i]);
+            ss += w * (v - mean).powi(2);
+            sw2 += w * w;
+        }
+    }
+    let denom = sw - sw2 / sw;
+    GroupStats { mean, var: if denom > 0.0 { ss / denom } else { f64::NAN }, persons, ones }
+}
+
+/// The rows of `balance.csv`: per item, the standardised mean differences before matching
+/// (all treated vs all untreated) and after (matched treated vs weighted matched comparisons),
+/// both over the same denominator, the pooled SD before matching `sqrt((s²_t + s²_u) / 2)`.
+pub(crate) fn balance_csv(items: &[BalanceItem], treated_flag: &[bool], matching: &Matching, threshold: u64) -> String {
+    let all_treated: Vec<usize> = (0..treated_flag.len()).filter(|&i| treated_flag[i]).collect();
+    let all_untreated: Vec<usize> = (0..treated_flag.len()).filter(|&i| !treated_flag[i]).collect();
+    let (treated, comparison) = matched_rows(matching);
+    let mut rows = Vec::new();
+    for item in items {
+        let bt = group_stats(&item.values, &all_treated, None);
+        let bu = group_stats(&item.values, &all_untreated, None);
+        let at = group_stats(&item.values, &treated, None);
+        let ac = group_stats(&item.values, &comparison, Some(&matching.weight));
+        let safe = [&bt, &bu, &at, &ac].iter().all(|g| {
+            if item.binary { g.ones >= threshold && g.persons - g.ones >= threshold } else { g.persons >= threshold }
+        });
+        let sd = f64::midpoint(bt.var, bu.var).sqrt();
+        let smd = |a: f64, b: f64| if sd > 0.0 { (a - b) / sd } else if a == b { 0.0 } else { f64::NAN };
+        let mut row = vec![text_field(&item.covariate), text_field(&item.level)];
+        if safe {
+            row.extend([
+                number(smd(bt.mean, bu.mean), 4),
+                number(smd(at.mean, ac.mean), 4),
+                number(at.mean, 4),
+                number(ac.mean, 4),
+                number(bt.mean, 4),
+                number(bu.mean, 4),
+            ]);
+        } else {
+            row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6));
+        }
+        rows.push(row);
+    }
+    to_csv(&BALANCE_COLUMNS, &rows)
+}
+
+/// Kaplan–Meier steps pooled so that each published step has at least `threshold` events and
+/// persons at risk: `(day, persons at risk at the start of the pool, events in the pool,
+/// survival after the day)`.
+pub(crate) fn pooled_steps(steps: &[stats::KmStep], threshold: u64) -> Vec<(u32, u64, u64, f64)> {
+    let mut out = Vec::new();
+    let mut pool: Option<(u64, u64)> = None;
+    for step in steps {
+        let (at_risk, events) = pool.get_or_insert((step.persons_at_risk, 0));
+        *events += step.person_events;
+        if *at_risk < threshold {
+            break;
+        }
+        if *events >= threshold.max(1) {
+            out.push((step.day, *at_risk, *events, step.survival));
+            pool = None;
+        }
+    }
+    out
+}
+
+/// The rows of `survival.csv`: for each time-to-event outcome, the pooled Kaplan–Meier steps of
+/// the matched treated (`treated`) and comparison (`comparison`) groups.
+pub(crate) fn survival_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
+    let (treated, comparison) = matched_rows(matching);
+    let mut rows = Vec::new();
+    for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::TimeToEvent) {
+        for (group, members) in [("treated", &treated), ("comparison", &comparison)] {
+            let steps = stats::kaplan_meier(&subjects(outcome, members, &matching.weight));
+            for (day, at_risk, events, survival) in pooled_steps(&steps, threshold) {
+                rows.push(vec![
+                    text_field(&outcome.name),
+                    group.to_owned(),
+                    day.to_string(),
+                    at_risk.to_string(),
+                    events.to_string(),
+                    number(survival, 4),
+                ]);
+            }
+        }
+    }
+    to_csv(&SURVIVAL_COLUMNS, &rows)
+}

@@ -1,0 +1,447 @@
+//! `report.html`: one self-contained page built only from the three published CSV files (and a
+//! few settings), so that it discloses nothing they do not.
+
+use std::fmt::Write as _;
+
+use crate::csv::{Row, Table};
+use crate::publish::SUPPRESSED;
+
+/// Settings and (already disclosure-controlled) sample counts shown in the report.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportMeta {
+    /// The page title.
+    pub title: String,
+    /// The index event in words, e.g. "release".
+    pub index_event: String,
+    /// Length of the follow-up window in days.
+    pub follow_up_days: u32,
+    /// The disclosure threshold applied.
+    pub threshold: u64,
+    /// The caliper in SDs of the logit of the propensity score.
+    pub caliper: f64,
+    /// Comparisons per treated person.
+    pub ratio: usize,
+    /// Whether comparisons could be reused.
+    pub replacement: bool,
+    /// Treated persons in the cohort before matching (a published cell: a count or `[c]`).
+    pub treated_eligible: String,
+    /// Untreated persons in the cohort (a published cell).
+    pub untreated_eligible: String,
+    /// Treated persons dropped by the caliper (a published cell).
+    pub dropped_by_caliper: String,
+}
+
+const TREATED_COLOUR: &str = "#1d70b8";
+const COMPARISON_COLOUR: &str = "#b35c00";
+
+/// Escapes text for HTML and SVG content and attribute values.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// An outcome name in words: underscores become spaces, and a leading `'` (the CSV formula
+/// guard) is dropped.
+fn label(name: &str) -> String {
+    name.strip_prefix('\'').unwrap_or(name).replace('_', " ")
+}
+
+fn period(meta: &ReportMeta) -> String {
+    if meta.follow_up_days == 365 {
+        format!("in the year after {}", meta.index_event)
+    } else {
+        format!("in the {} days after {}", meta.follow_up_days, meta.index_event)
+    }
+}
+
+fn significance(p: Option<f64>) -> &'static str {
+    match p {
+        Some(p) if p < 0.05 => " This difference is statistically significant (p < 0.05).",
+        Some(_) => " This difference is not statistically significant: it could be due to chance.",
+        None => "",
+    }
+}
+
+/// `(magnitude, direction, ci low, ci high)` in the direction of the difference, so that a
+/// negative difference reads "5.0 less (95% CI 2.0 to 8.0)".
+fn directed(diff: f64, lo: f64, hi: f64) -> (f64, bool, f64, f64) {
+    if diff < 0.0 { (-diff, false, -hi, -lo) } else { (diff, true, lo, hi) }
+}
+
+fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) =
+        (row.num("treated_value")?, row.num("comparison_value")?, row.num("difference")?, row.num("ci_low")?, row.num("ci_high")?);
+    let (size, up, lo, hi) = directed(d * 100.0, lo * 100.0, hi * 100.0);
+    let name = label(row.get("outcome"));
+    Some(format!(
+        "People who took part were {size:.1} percentage points {} likely to have the outcome “{name}” {}: {:.1}% compared with {:.1}% of similar people who did not take part (95% CI {lo:.1} to {hi:.1}).{}",
+        if up { "more" } else { "less" },
+        period(meta),
+        t * 100.0,
+        c * 100.0,
+        significance(row.num("p_value")),
+    ))
+}
+
+fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) =
+        (row.num("treated_value")?, row.num("comparison_value")?, row.num("difference")?, row.num("ci_low")?, row.num("ci_high")?);
+    let (size, up, lo, hi) = directed(d, lo, hi);
+    let name = label(row.get("outcome"));
+    let more = if up { "more" } else { "fewer" };
+    let what = match name.strip_prefix("days ") {
+        Some(rest) => format!("{size:.1} {more} days {rest}"),
+        None => format!("{size:.1} {more} days of “{name}”"),
+    };
+    Some(format!(
+        "People who took part had on average {what} {}: {t:.1} compared with {c:.1} days for similar people who did not take part (95% CI {lo:.1} to {hi:.1}).{}",
+        period(meta),
+        significance(row.num("p_value")),
+    ))
+}
+
+fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
+    let name = label(row.get("outcome"));
+    let p = row.num("p_value");
+    let verdict = match p {
+        Some(p) if p < 0.05 => "the time to the first event differs significantly between the groups",
+        Some(_) => "the time to the first event does not differ significantly between the groups",
+        None => "no test of the time to the first event could be made",
+    };
+    let p_text = p.map(|p| format!(" (log-rank p = {})", format_p(p))).unwrap_or_default();
+    Some(format!(
+        "“{name}”: {:.1}% of people who took part had the event within {} days of {}, compared with {:.1}% of similar people who did not take part; {verdict}{p_text}.",
+        (1.0 - t) * 100.0,
+        meta.follow_up_days,
+        meta.index_event,
+        (1.0 - c) * 100.0,
+    ))
+}
+
+fn format_p(p: f64) -> String {
+    if p < 0.001 { "< 0.001".to_owned() } else { format!("{p:.3}") }
+}
+
+/// The headline sentences, in plain words, one per published result.
+pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut reasons: Vec<String> = Vec::new();
+    let time_to_event: Vec<&str> = impact.rows().filter(|r| r.get("measure") == "log_rank").map(|r| r.get("outcome")).collect();
+    for row in impact.rows() {
+        let measure = row.get("measure");
+        let name = label(row.get("outcome"));
+        if measure == "no_estimate" {
+            let reason = row.get("treated_value").to_owned();
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+            continue;
+        }
+        if measure == "mean_days" && time_to_event.contains(&row.get("outcome")) {
+            continue;
+        }
+        let sentence = match measure {
+            "rate" => sentence_rate(&row, meta),
+            "mean_days" => sentence_days(&row, meta),
+            "log_rank" => sentence_log_rank(&row, meta),
+            _ => None,
+        };
+        out.push(sentence.unwrap_or_else(|| {
+            if row.get("difference") == SUPPRESSED {
+                format!("The result for “{name}” is not shown: the numbers are too small to publish safely.")
+            } else {
+                format!("No result could be computed for “{name}”.")
+            }
+        }));
+    }
+    for reason in reasons {
+        out.push(format!("No effects were estimated ({reason})."));
+    }
+    out
+}
+
+/// A number for an axis label.
+fn tick(v: f64) -> String {
+    let text = if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.2}") };
+    if text == "-0" { "0".to_owned() } else { text }
+}
+
+/// Horizontal bars of the differences with 95% CI whiskers.
+fn forest_chart(rows: &[(String, f64, f64, f64)], unit: &str, scale: f64) -> String {
+    let (left, right, top, row_h) = (190.0, 620.0, 30.0, 34.0);
+    let height = top + row_h * rows.len() as f64 + 30.0;
+    let mut lo = 0.0_f64;
+    let mut hi = 0.0_f64;
+    for (_, d, a, b) in rows {
+        lo = lo.min(*a * scale).min(*d * scale);
+        hi = hi.max(*b * scale).max(*d * scale);
+    }
+    let pad = ((hi - lo) * 0.1).max(1e-6);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let x = |v: f64| left + (v - lo) / (hi - lo) * (right - left);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 640 {height:.0}\" role=\"img\" aria-label=\"Differences between the groups with 95% confidence intervals, {}\">",
+        esc(unit)
+    );
+    let _ = write!(svg, "<text x=\"{left}\" y=\"16\" class=\"axis\">Difference ({})</text>", esc(unit));
+    let zero = x(0.0);
+    let _ = write!(svg, "<line x1=\"{zero:.1}\" y1=\"{top}\" x2=\"{zero:.1}\" y2=\"{:.1}\" class=\"zero\"/>", height - 30.0);
+    for (i, (name, d, a, b)) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64 + row_h / 2.0;
+        let (xd, xa, xb) = (x(d * scale), x(a * scale), x(b * scale));
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 8.0, y + 4.0, esc(&label(name)));
+        let _ = write!(
+            svg,
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"14\" fill=\"{TREATED_COLOUR}\" opacity=\"0.75\"/>",
+            zero.min(xd),
+            y - 7.0,
+            (xd - zero).abs()
+        );
+        let _ = write!(svg, "<line x1=\"{xa:.1}\" y1=\"{y:.1}\" x2=\"{xb:.1}\" y2=\"{y:.1}\" class=\"whisker\"/>");
+        for xe in [xa, xb] {
+            let _ = write!(svg, "<line x1=\"{xe:.1}\" y1=\"{:.1}\" x2=\"{xe:.1}\" y2=\"{:.1}\" class=\"whisker\"/>", y - 6.0, y + 6.0);
+        }
+    }
+    let base = height - 12.0;
+    for v in [lo, 0.0, hi] {
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{base:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(v), tick(v));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// Kaplan–Meier step curves of both groups for one outcome.
+fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
+    let mut curves: Vec<(&str, &str, Vec<(f64, f64)>)> = Vec::new();
+    for (group, colour) in [("treated", TREATED_COLOUR), ("comparison", COMPARISON_COLOUR)] {
+        let points = survival
+            .rows()
+            .filter(|r| r.get("outcome") == name && r.get("group") == group)
+            .filter_map(|r| Some((r.num("day")?, r.num("survival")?)))
+            .collect();
+        curves.push((group, colour, points));
+    }
+    let min_s = curves.iter().flat_map(|(_, _, p)| p.iter().map(|(_, s)| *s)).fold(1.0_f64, f64::min);
+    let y_lo = ((min_s - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
+    let (left, right, top, bottom) = (50.0, 620.0, 20.0, 250.0);
+    let f = f64::from(follow_up.max(1));
+    let x = |d: f64| left + d.clamp(0.0, f) / f * (right - left);
+    let y = |s: f64| top + (1.0 - s) / (1.0 - y_lo) * (bottom - top);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 640 290\" role=\"img\" aria-label=\"Kaplan-Meier curves for {}\">",
+        esc(&label(name))
+    );
+    let _ = write!(svg, "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"zero\"/>");
+    let _ = write!(svg, "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" class=\"zero\"/>");
+    for s in [y_lo, f64::midpoint(y_lo, 1.0), 1.0] {
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"axis\">{:.0}%</text>", left - 6.0, y(s) + 4.0, s * 100.0);
+    }
+    for d in [0.0, f / 2.0, f] {
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(d), bottom + 16.0, tick(d.round()));
+    }
+    let _ = write!(svg, "<text x=\"{:.1}\" y=\"284\" text-anchor=\"middle\" class=\"axis\">days since the index date</text>", f64::midpoint(left, right));
+    for (i, (group, colour, points)) in curves.iter().enumerate() {
+        let mut path = format!("M{:.1},{:.1}", x(0.0), y(1.0));
+        let mut last = 1.0;
+        for (d, s) in points {
+            let _ = write!(path, " H{:.1} V{:.1}", x(*d), y(*s));
+            last = *s;
+        }
+        let _ = write!(path, " H{:.1}", x(f));
+        let dash = if i == 1 { " stroke-dasharray=\"6 3\"" } else { "" };
+        let _ = write!(svg, "<path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\"{dash}/>");
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\" class=\"legend\">{} ({:.0}% without the event at the last published step)</text>",
+            left + 10.0,
+            bottom - 30.0 + 16.0 * i as f64,
+            if *group == "treated" { "took part" } else { "comparison, dashed" },
+            last * 100.0
+        );
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+/// The love plot: standardised mean differences before (hollow) and after (filled) matching.
+fn love_plot(balance: &Table) -> String {
+    let rows: Vec<(String, Option<f64>, Option<f64>)> = balance
+        .rows()
+        .map(|r| {
+            let level = r.get("level");
+            let name = if level.is_empty() { r.get("covariate").to_owned() } else { format!("{}: {}", r.get("covariate"), level) };
+            (name, r.num("smd_before"), r.num("smd_after"))
+        })
+        .filter(|(_, b, a)| b.is_some() || a.is_some())
+        .collect();
+    if rows.is_empty() {
+        return String::new();
+    }
+    let extent = rows.iter().flat_map(|(_, b, a)| [b.unwrap_or(0.0).abs(), a.unwrap_or(0.0).abs()]).fold(0.25_f64, f64::max) * 1.1;
+    let (left, right, top, row_h) = (230.0, 620.0, 36.0, 22.0);
+    let height = top + row_h * rows.len() as f64 + 26.0;
+    let x = |v: f64| left + (v + extent) / (2.0 * extent) * (right - left);
+    let mut svg = format!(
+        "<svg viewBox=\"0 0 640 {height:.0}\" role=\"img\" aria-label=\"Standardised mean differences before and after matching\">"
+    );
+    let _ = write!(
+        svg,
+        "<circle cx=\"{left}\" cy=\"12\" r=\"5\" fill=\"none\" stroke=\"{COMPARISON_COLOUR}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"16\" class=\"legend\">before matching</text><circle cx=\"{:.1}\" cy=\"12\" r=\"5\" fill=\"{TREATED_COLOUR}\"/><text x=\"{:.1}\" y=\"16\" class=\"legend\">after matching</text>",
+        left + 10.0,
+        left + 150.0,
+        left + 160.0
+    );
+    let bottom = top + row_h * rows.len() as f64;
+    for v in [-0.1, 0.1] {
+        let _ = write!(svg, "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"guide\"/>", x(v), x(v));
+    }
+    let _ = write!(svg, "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"zero\"/>", x(0.0), x(0.0));
+    for (i, (name, before, after)) in rows.iter().enumerate() {
+        let y = top + row_h * i as f64 + row_h / 2.0;
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 8.0, y + 4.0, esc(name));
+        if let Some(b) = before {
+            let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"none\" stroke=\"{COMPARISON_COLOUR}\" stroke-width=\"2\"/>", x(*b));
+        }
+        if let Some(a) = after {
+            let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{TREATED_COLOUR}\"/>", x(*a));
+        }
+    }
+    for v in [-extent, -0.1, 0.1, extent] {
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(v), bottom + 18.0, tick((v * 100.0).round() / 100.0));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn html_table(table: &Table, caption: &str) -> String {
+    let mut out = format!("<div class=\"scroll\"><table><caption>{}</caption><thead><tr>", esc(caption));
+    for h in table.header() {
+        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for row in table.rows() {
+        out.push_str("<tr>");
+        for field in row.fields() {
+            let _ = write!(out, "<td>{}</td>", esc(field));
+        }
+        out.push_str("</tr>");
+    }
+    out.push_str("</tbody></table></div>");
+    out
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;line-height:1.5;color:#0b0c0c;margin:0;padding:1rem;background:#fff}\
+main{max-width:60rem;margin:0 auto}h1{font-size:1.8rem;margin:.5rem 0 1rem}h2{font-size:1.3rem;margin-top:2rem;border-top:1px solid #b1b4b6;padding-top:1rem}\
+.headline{font-size:1.15rem;border-left:5px solid #1d70b8;padding:.25rem 0 .25rem 1rem;margin:1rem 0}\
+svg{width:100%;height:auto;max-width:40rem;display:block;margin:1rem 0;font-size:12px}svg text{fill:#0b0c0c}\
+.axis{fill:#505a5f;font-size:11px}.legend{font-size:12px}.zero{stroke:#0b0c0c;stroke-width:1}.guide{stroke:#b1b4b6;stroke-dasharray:4 3}.whisker{stroke:#0b0c0c;stroke-width:1.5}\
+.scroll{overflow-x:auto}table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}caption{text-align:left;font-weight:600;padding:.25rem 0}\
+th,td{border-bottom:1px solid #b1b4b6;padding:.3rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f2f1}\
+.note{color:#505a5f;font-size:.95rem}@media (max-width:40rem){body{padding:.5rem}h1{font-size:1.4rem}.headline{font-size:1rem}}";
+
+/// Renders the report page from the contents of `impact.csv`, `balance.csv` and `survival.csv`
+/// and the settings in `meta`. Every piece of text is escaped; the page makes no external
+/// requests (no fonts, scripts, styles or images from elsewhere).
+pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, meta: &ReportMeta) -> String {
+    let impact = Table::parse(impact_csv);
+    let balance = Table::parse(balance_csv);
+    let survival = Table::parse(survival_csv);
+    let mut page = String::new();
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    page.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
+    let _ = write!(page, "<title>{}</title><style>{STYLE}</style></head><body><main>", esc(&meta.title));
+    let _ = write!(page, "<h1>{}</h1>", esc(&meta.title));
+    page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
+    for sentence in headlines(&impact, meta) {
+        let _ = write!(page, "<p class=\"headline\">{}</p>", esc(&sentence));
+    }
+    page.push_str("</section>");
+
+    let collect = |measure: &str| -> Vec<(String, f64, f64, f64)> {
+        impact
+            .rows()
+            .filter(|r| r.get("measure") == measure)
+            .filter_map(|r| Some((r.get("outcome").to_owned(), r.num("difference")?, r.num("ci_low")?, r.num("ci_high")?)))
+            .collect()
+    };
+    let rates = collect("rate");
+    let days = collect("mean_days");
+    if !rates.is_empty() || !days.is_empty() {
+        page.push_str("<section aria-labelledby=\"h-diff\"><h2 id=\"h-diff\">Differences with 95% confidence intervals</h2>");
+        page.push_str("<p class=\"note\">Bars show the difference between people who took part and the matched comparison group; whiskers show the 95% confidence interval. A whisker that crosses the zero line means the difference could be due to chance.</p>");
+        if !rates.is_empty() {
+            page.push_str(&forest_chart(&rates, "percentage points", 100.0));
+        }
+        if !days.is_empty() {
+            page.push_str(&forest_chart(&days, "days per person", 1.0));
+        }
+        page.push_str("</section>");
+    }
+
+    let mut km_outcomes: Vec<&str> = survival.rows().map(|r| r.get("outcome")).collect();
+    km_outcomes.dedup();
+    if !km_outcomes.is_empty() {
+        page.push_str("<section aria-labelledby=\"h-km\"><h2 id=\"h-km\">Time to first event (Kaplan–Meier)</h2>");
+        for name in km_outcomes {
+            let _ = write!(page, "<h3>{}</h3>", esc(&label(name)));
+            page.push_str(&km_chart(name, &survival, meta.follow_up_days));
+        }
+        let _ = write!(
+            page,
+            "<p class=\"note\">The share of each group without the event, by days since the index date. Steps are shown only where at least {} people were at risk and at least {} had the event (days are pooled until they are).</p></section>",
+            meta.threshold, meta.threshold
+        );
+    }
+
+    let love = love_plot(&balance);
+    if !love.is_empty() {
+        page.push_str("<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>");
+        page.push_str("<p class=\"note\">Standardised mean differences of each characteristic between people who took part and the others, before matching (hollow) and after matching (filled). Values between the dashed lines (−0.1 to 0.1) are usually taken as good balance.</p>");
+        page.push_str(&love);
+        page.push_str("</section>");
+    }
+
+    page.push_str("<section aria-labelledby=\"h-tables\"><h2 id=\"h-tables\">Tables</h2>");
+    page.push_str(&html_table(&impact, "Impact estimates"));
+    page.push_str(&html_table(&balance, "Covariate balance"));
+    if !survival.is_empty() {
+        let _ = write!(page, "<details><summary>Kaplan–Meier steps</summary>{}</details>", html_table(&survival, "Kaplan–Meier steps"));
+    }
+    page.push_str("</section>");
+
+    page.push_str("<section aria-labelledby=\"h-method\"><h2 id=\"h-method\">Method</h2><p class=\"note\">");
+    let matching = format!(
+        "{}:1 {} replacement",
+        meta.ratio,
+        if meta.replacement { "with" } else { "without" }
+    );
+    let _ = write!(
+        page,
+        "Each person’s index event is their earliest {index} in the cohort. People who took part ({treated} in the cohort) were compared with people who did not ({untreated}). \
+A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} people who took part had no close enough match and were left out. \
+Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
+To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].",
+        index = esc(&meta.index_event),
+        treated = esc(&meta.treated_eligible),
+        untreated = esc(&meta.untreated_eligible),
+        matching = esc(&matching),
+        caliper = meta.caliper,
+        dropped = esc(&meta.dropped_by_caliper),
+        days = meta.follow_up_days,
+        threshold = meta.threshold,
+    );
+    page.push_str("</p></section></main></body></html>\n");
+    page
+}

@@ -1,0 +1,781 @@
+//! Tests of the statistics and of the stage on small generated linked data.
+
+use std::collections::HashMap;
+use std::fs;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::record_batch::RecordBatch;
+use linklab_store::{NoProgress, PartWriter, WorkDir, read_parts};
+use proptest::prelude::*;
+
+use crate::csv::Table;
+use crate::logit::{Matrix, cholesky_solve, fit_logistic};
+use crate::matching::match_nearest;
+use crate::stats::{Subject, kaplan_meier, log_rank};
+use crate::{EvaluateConfig, EvaluateError, Outcome, OutcomeKind, ReportMeta, render_report, run, spell_days};
+
+// ---------------------------------------------------------------------------------------------
+// Deterministic random numbers (SplitMix64), so tests need no extra crates.
+
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn uniform(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 0.5) / (1_u64 << 53) as f64
+    }
+    fn normal(&mut self) -> f64 {
+        let (u, v) = (self.uniform(), self.uniform());
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+    fn below(&mut self, n: u32) -> u32 {
+        (self.uniform() * f64::from(n)) as u32
+    }
+}
+
+fn logistic(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linked tables in a temporary work_dir.
+
+fn write_linked(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
+    let dir = work.linked_table(name);
+    fs::create_dir_all(&dir).unwrap();
+    let schema = Arc::new(Schema::new(
+        columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>(),
+    ));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let mut writer = PartWriter::new(&dir, schema);
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+}
+
+fn strings(values: &[Option<String>]) -> ArrayRef {
+    Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>())
+}
+
+fn dates(values: &[Option<i32>]) -> ArrayRef {
+    Arc::new(values.iter().copied().collect::<Date32Array>())
+}
+
+fn ints(values: &[Option<i64>]) -> ArrayRef {
+    Arc::new(values.iter().copied().collect::<Int64Array>())
+}
+
+/// A simulated person with known potential outcomes.
+#[derive(Debug, Clone)]
+struct Person {
+    id: String,
+    index: i32,
+    age: i64,
+    male: bool,
+    prior: i64,
+    group: &'static str,
+    treated: bool,
+    /// Days employed in the window (the true days_employed).
+    days: u32,
+    /// The reoffence day offset, if any.
+    reoffence: Option<u32>,
+    /// p1 − p0 of reoffending for this person.
+    risk_difference: f64,
+}
+
+/// A world where treatment is confounded by age, sex and prior offences: older, male persons
+/// with fewer priors take part more; they are also employed more and reoffend less.
+/// Taking part adds `days_effect` days of employment and changes the log-odds of reoffending by
+/// `log_odds_effect`.
+fn simulate(seed: u64, n: usize, days_effect: f64, log_odds_effect: f64) -> Vec<Person> {
+    let mut rng = Rng(seed);
+    let groups = ["violence", "theft", "drugs", "fraud"];
+    (0..n)
+        .map(|i| {
+            let z_age = rng.normal();
+            let male = rng.uniform() < 0.7;
+            let z_prior = rng.normal();
+            let group = groups[rng.below(4) as usize];
+            let group_shift = if group == "drugs" { 0.4 } else { 0.0 };
+            let treated = rng.uniform() < logistic(-0.8 + 0.9 * z_age + 0.6 * f64::from(u8::from(male)) - 0.4 * z_prior + group_shift);
+            let y0 = 150.0 + 50.0 * z_age + 25.0 * f64::from(u8::from(male)) - 15.0 * z_prior + 30.0 * rng.normal();
+            let y = y0 + if treated { days_effect } else { 0.0 };
+            let eta0 = -0.4 - 0.8 * z_age + 0.5 * z_prior;
+            let (p0, p1) = (logistic(eta0), logistic(eta0 + log_odds_effect));
+            let p = if treated { p1 } else { p0 };
+            let reoffence = (rng.uniform() < p).then(|| 1 + rng.below(365));
+            Person {
+                id: format!("P{i:05}"),
+                index: 18_000 + rng.below(700) as i32,
+                age: (30.0 + 8.0 * z_age).round() as i64,
+                male,
+                prior: (4.0 + 2.0 * z_prior).round().max(0.0) as i64,
+                group,
+                treated,
+                days: y.round().clamp(0.0, 365.0) as u32,
+                reoffence,
+                risk_difference: p1 - p0,
+            }
+        })
+        .collect()
+}
+
+/// Writes the linked extracts of a simulated world: releases (with a later second release for
+/// some and unlinked rows), participants, reoffences (plus events outside the window),
+/// employment (two overlapping spells per employed person, or an open spell) and benefits
+/// (a counted and a filtered-out type).
+fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
+    let mut rng = Rng(seed ^ 0xABCD);
+    let (mut r_id, mut r_date, mut r_age, mut r_sex, mut r_prior, mut r_group) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for p in persons {
+        r_id.push(Some(p.id.clone()));
+        r_date.push(Some(p.index));
+        r_age.push(Some(p.age));
+        r_sex.push(Some(if p.male { "M" } else { "F" }.to_owned()));
+        r_prior.push(Some(p.prior));
+        r_group.push(Some(p.group.to_owned()));
+        if rng.uniform() < 0.1 {
+            // A later release of the same person: not the index event.
+            r_id.push(Some(p.id.clone()));
+            r_date.push(Some(p.index + 400));
+            r_age.push(Some(p.age + 1));
+            r_sex.push(Some("X".to_owned()));
+            r_prior.push(Some(p.prior + 1));
+            r_group.push(Some("other".to_owned()));
+        }
+    }
+    for _ in 0..5 {
+        r_id.push(None);
+        r_date.push(Some(18_100));
+        r_age.push(Some(40));
+        r_sex.push(Some("M".to_owned()));
+        r_prior.push(Some(3));
+        r_group.push(Some("theft".to_owned()));
+    }
+    let key = |ids: &[Option<String>]| strings(&ids.iter().map(|i| i.as_ref().map(|_| "nino".to_owned())).collect::<Vec<_>>());
+    write_linked(
+        work,
+        "releases",
+        vec![
+            ("person_id", strings(&r_id)),
+            ("match_key", key(&r_id)),
+            ("release_date", dates(&r_date)),
+            ("age_at_release", ints(&r_age)),
+            ("sex", strings(&r_sex)),
+            ("prior_offences", ints(&r_prior)),
+            ("offence_group", strings(&r_group)),
+        ],
+    );
+
+    let mut part: Vec<Option<String>> = persons.iter().filter(|p| p.treated).map(|p| Some(p.id.clone())).collect();
+    part.push(None);
+    part.push(Some("NOT-IN-COHORT".to_owned()));
+    write_linked(work, "participants", vec![("person_id", strings(&part)), ("match_key", key(&part))]);
+
+    let (mut o_id, mut o_date) = (vec![], vec![]);
+    for p in persons {
+        if let Some(day) = p.reoffence {
+            o_id.push(Some(p.id.clone()));
+            o_date.push(Some(p.index + day as i32));
+            // A later offence in the window does not change the first.
+            if day < 300 && rng.uniform() < 0.3 {
+                o_id.push(Some(p.id.clone()));
+                o_date.push(Some(p.index + day as i32 + 40));
+            }
+        } else if rng.uniform() < 0.2 {
+            // Offences on the index day or after the window are not outcomes.
+            o_id.push(Some(p.id.clone()));
+            o_date.push(Some(p.index + if rng.uniform() < 0.5 { 0 } else { 366 + rng.below(100) as i32 }));
+        }
+    }
+    o_id.push(None);
+    o_date.push(Some(18_200));
+    write_linked(work, "reoffences", vec![("person_id", strings(&o_id)), ("offence_date", dates(&o_date))]);
+
+    let (mut e_id, mut e_start, mut e_end) = (vec![], vec![], vec![]);
+    for p in persons {
+        if p.days >= 365 {
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some(p.index - 20));
+            e_end.push(None);
+        } else if p.days > 0 {
+            let last = p.index + p.days as i32;
+            let cut = p.index + 1 + (p.days as i32 * 3) / 5;
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some(p.index + 1));
+            e_end.push(Some(cut));
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some((cut - 10).max(p.index + 1)));
+            e_end.push(Some(last));
+        }
+    }
+    e_id.push(None);
+    e_start.push(Some(18_000));
+    e_end.push(None);
+    write_linked(
+        work,
+        "employment",
+        vec![("person_id", strings(&e_id)), ("start_date", dates(&e_start)), ("end_date", dates(&e_end))],
+    );
+
+    let (mut b_id, mut b_start, mut b_end, mut b_type) = (vec![], vec![], vec![], vec![]);
+    for p in persons {
+        if rng.uniform() < 0.5 {
+            b_id.push(Some(p.id.clone()));
+            b_start.push(Some(p.index + 1 + rng.below(100) as i32));
+            b_end.push(Some(p.index + 100 + rng.below(200) as i32));
+            b_type.push(Some(if rng.uniform() < 0.5 { "JSA" } else { "UC_SEARCHING" }.to_owned()));
+        }
+        b_id.push(Some(p.id.clone()));
+        b_start.push(Some(p.index + 1));
+        b_end.push(None);
+        b_type.push(Some("PIP".to_owned()));
+    }
+    write_linked(
+        work,
+        "benefits",
+        vec![
+            ("person_id", strings(&b_id)),
+            ("start_date", dates(&b_start)),
+            ("end_date", dates(&b_end)),
+            ("benefit_type", strings(&b_type)),
+        ],
+    );
+}
+
+fn outcome(name: &str, kind: OutcomeKind) -> Outcome {
+    Outcome { name: name.to_owned(), kind, filter: std::collections::BTreeMap::new() }
+}
+
+fn config(work: &WorkDir) -> EvaluateConfig {
+    let mut cfg = EvaluateConfig::new(work.clone(), "releases", "release_date", "participants");
+    cfg.covariates = ["age_at_release", "sex", "prior_offences", "offence_group"].map(str::to_owned).to_vec();
+    let s = str::to_owned;
+    let mut benefit = outcome(
+        "days_on_benefit",
+        OutcomeKind::SpellDays { extract: s("benefits"), start: s("start_date"), end: s("end_date") },
+    );
+    benefit.filter.insert(s("benefit_type"), vec![s("JSA"), s("ESA"), s("UC_SEARCHING")]);
+    cfg.outcomes = vec![
+        outcome("reoffended", OutcomeKind::EventWithin { extract: s("reoffences"), date: s("offence_date") }),
+        outcome("employed", OutcomeKind::SpellOverlap { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+        outcome("days_employed", OutcomeKind::SpellDays { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+        benefit,
+        outcome("days_to_reoffence", OutcomeKind::TimeToEvent { extract: s("reoffences"), date: s("offence_date") }),
+    ];
+    cfg
+}
+
+fn read_publish(work: &WorkDir, name: &str) -> String {
+    fs::read_to_string(work.evaluation().join("publish").join(name)).unwrap()
+}
+
+/// The frame as rows of (person_id, group, column values by name).
+fn read_frame(work: &WorkDir) -> Vec<(String, Option<String>, HashMap<String, f64>)> {
+    let mut rows = Vec::new();
+    for batch in read_parts(&work.evaluation().join("frame"), 1024).unwrap() {
+        let batch = batch.unwrap();
+        let ids = batch.column_by_name("person_id").unwrap().as_string::<i32>().clone();
+        let group = batch.column_by_name("group").unwrap().as_string::<i32>().clone();
+        for i in 0..batch.num_rows() {
+            let mut values = HashMap::new();
+            for (field, col) in batch.schema().fields().iter().zip(batch.columns()) {
+                if let Some(a) = col.as_any().downcast_ref::<arrow::array::BooleanArray>() {
+                    values.insert(field.name().clone(), f64::from(u8::from(a.value(i))));
+                } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                    if a.is_valid(i) {
+                        values.insert(field.name().clone(), a.value(i) as f64);
+                    }
+                } else if let Some(a) = col.as_any().downcast_ref::<Float64Array>()
+                    && a.is_valid(i)
+                {
+                    values.insert(field.name().clone(), a.value(i));
+                }
+            }
+            rows.push((ids.value(i).to_owned(), group.is_valid(i).then(|| group.value(i).to_owned()), values));
+        }
+    }
+    rows
+}
+
+fn impact_row<'a>(table: &'a Table, outcome: &str, measure: &str) -> crate::csv::Row<'a> {
+    table.rows().find(|r| r.get("outcome") == outcome && r.get("measure") == measure).unwrap()
+}
+
+// ---------------------------------------------------------------------------------------------
+// spell_days: the day-counting convention.
+
+/// Data-driven check: `(index, follow_up, spells, expected days)`.
+fn check(cases: &[(i32, u32, &[(i32, Option<i32>)], u32)]) {
+    for (index, follow_up, spells, expected) in cases {
+        assert_eq!(spell_days(*index, *follow_up, spells), *expected, "index {index}, F {follow_up}, spells {spells:?}");
+    }
+}
+
+#[test]
+fn spell_days_merges_overlaps_and_clips_to_the_window() {
+    check(&[
+        // Window (100, 110] = days 101..=110.
+        (100, 10, &[], 0),
+        (100, 10, &[(101, Some(101))], 1),
+        (100, 10, &[(100, Some(100))], 0),                   // the index day is not in the window
+        (100, 10, &[(90, Some(100))], 0),                    // ends on the index day
+        (100, 10, &[(90, Some(101))], 1),                    // starts before, ends on the first day
+        (100, 10, &[(110, Some(200))], 1),                   // starts on the last day
+        (100, 10, &[(111, Some(200))], 0),                   // starts after the window
+        (100, 10, &[(105, None)], 6),                        // open: runs to the end, 105..=110
+        (100, 10, &[(50, None)], 10),                        // open and started before: the whole window
+        (100, 10, &[(101, Some(105)), (104, Some(108))], 8), // overlap counted once: 101..=108
+        (100, 10, &[(101, Some(103)), (104, Some(106))], 6), // adjacent spells: 101..=106
+        (100, 10, &[(101, Some(102)), (105, Some(106))], 4), // a gap
+        (100, 10, &[(102, Some(104)), (102, Some(104))], 3), // duplicates
+        (100, 10, &[(101, Some(110)), (103, Some(104))], 10), // nested
+        (100, 10, &[(108, Some(103))], 0),                   // ends before it starts: ignored
+        (100, 10, &[(103, None), (101, Some(102))], 10),
+        (100, 365, &[(101, Some(465))], 365),
+    ]);
+}
+
+proptest! {
+    #[test]
+    fn spell_days_lies_within_the_window(
+        index in -1000_i32..1000,
+        follow_up in 0_u32..800,
+        spells in proptest::collection::vec((-2000_i32..3000, proptest::option::of(-2000_i32..3000)), 0..8),
+    ) {
+        let days = spell_days(index, follow_up, &spells);
+        prop_assert!(days <= follow_up);
+        // Adding a spell never reduces the days covered.
+        let mut more = spells.clone();
+        more.push((index + 1, Some(index + 1)));
+        prop_assert!(spell_days(index, follow_up, &more) >= days);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear algebra and the logistic regression.
+
+#[test]
+fn cholesky_solves_a_known_system() {
+    // A = [[4, 2], [2, 3]], x = [1, -1] → b = [2, -1].
+    let x = cholesky_solve(&[4.0, 2.0, 2.0, 3.0], 2, &[2.0, -1.0]).unwrap();
+    assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] + 1.0).abs() < 1e-12, "{x:?}");
+    assert!(cholesky_solve(&[1.0, 2.0, 2.0, 1.0], 2, &[1.0, 1.0]).is_none(), "not positive definite");
+}
+
+#[test]
+fn logistic_regression_recovers_known_coefficients() {
+    let truth = [-0.5, 1.0, -0.7, 0.4];
+    let mut rng = Rng(7);
+    let rows = 20_000;
+    let mut data = Vec::with_capacity(rows * 4);
+    let mut y = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let row = [1.0, rng.normal(), rng.normal(), f64::from(u8::from(rng.uniform() < 0.3))];
+        let eta: f64 = row.iter().zip(truth).map(|(a, b)| a * b).sum();
+        y.push(rng.uniform() < logistic(eta));
+        data.extend(row);
+    }
+    let fit = fit_logistic(&Matrix { rows, cols: 4, data }, &y, 1e-6);
+    assert!(fit.converged && fit.iterations < 15, "{fit:?}");
+    for (got, want) in fit.coef.iter().zip(truth) {
+        assert!((got - want).abs() < 0.08, "coefficients {:?} vs {truth:?}", fit.coef);
+    }
+}
+
+#[test]
+fn ridge_keeps_a_separated_fit_finite() {
+    // x perfectly separates y: the unpenalised MLE does not exist.
+    let rows = 40;
+    let data: Vec<f64> = (0..rows).flat_map(|i| [1.0, f64::from(i) - 19.5]).collect();
+    let y: Vec<bool> = (0..rows).map(|i| i >= 20).collect();
+    let fit = fit_logistic(&Matrix { rows, cols: 2, data }, &y, 1.0);
+    assert!(fit.coef.iter().all(|c| c.is_finite()), "{fit:?}");
+    assert!(fit.coef[1] > 0.5 && fit.coef[1] < 50.0, "{fit:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching.
+
+#[test]
+fn greedy_matching_is_nearest_within_caliper_without_replacement() {
+    let lp = [2.0, 1.0, 0.0, 1.9, 1.2, 0.05, 5.0];
+    let treated = [true, true, true, false, false, false, true];
+    let ids: Vec<String> = (0..7).map(|i| format!("p{i}")).collect();
+    let m = match_nearest(&lp, &treated, &ids, 0.3, 1, false);
+    // Order: p6 (5.0, no control within 0.3), p0 (2.0 → p3), p1 (1.0 → p4), p2 (0.0 → p5).
+    assert_eq!(m.sets, vec![(0, vec![3]), (1, vec![4]), (2, vec![5])]);
+    assert_eq!(m.dropped_by_caliper, 1);
+    assert!(m.is_paired());
+    assert_eq!(m.weight, vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
+
+    // With replacement and 2:1, p0 and p1 share the controls nearest to them.
+    let m = match_nearest(&lp, &treated, &ids, 1.0, 2, true);
+    assert_eq!(m.sets, vec![(0, vec![3, 4]), (1, vec![4, 5]), (2, vec![5])]);
+    assert!(!m.is_paired());
+    assert_eq!(m.weight[3], 0.5);
+    assert_eq!(m.weight[4], 1.0);
+    assert_eq!(m.weight[5], 1.5);
+}
+
+#[test]
+fn k_to_one_without_replacement_runs_in_rounds() {
+    let lp = [1.0, 0.9, 1.05, 1.2, 0.0, 0.1];
+    let treated = [true, false, false, false, true, false];
+    let ids: Vec<String> = (0..6).map(|i| format!("p{i}")).collect();
+    let m = match_nearest(&lp, &treated, &ids, 0.5, 2, false);
+    // Round 1: p0 → p2 (0.05), p4 → p5 (0.1). Round 2: p0 → p1 (0.1); p4 has none left within 0.5.
+    assert_eq!(m.sets, vec![(0, vec![2, 1]), (4, vec![5])]);
+    assert_eq!(m.weight, vec![1.0, 0.5, 0.5, 0.0, 1.0, 1.0]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kaplan–Meier and log-rank against a hand-computed example.
+
+fn subjects(data: &[(u32, bool)]) -> Vec<Subject> {
+    data.iter().map(|&(time, event)| Subject { time, event, weight: 1.0 }).collect()
+}
+
+#[test]
+fn kaplan_meier_and_log_rank_match_a_hand_computed_example() {
+    // A: events on days 2, 3, 5; censored on 3 and 8. B: events on 1, 3, 4; censored on 6.
+    let a = subjects(&[(2, true), (3, true), (3, false), (5, true), (8, false)]);
+    let b = subjects(&[(1, true), (3, true), (4, true), (6, false)]);
+    let km: Vec<(u32, u64, u64, f64)> =
+        kaplan_meier(&a).iter().map(|s| (s.day, s.persons_at_risk, s.person_events, s.survival)).collect();
+    // S(2) = 4/5; S(3) = 4/5 · 3/4 (the censored on day 3 is still at risk); S(5) = 0.6 · 1/2.
+    let want = [(2, 5, 1, 0.8), (3, 4, 1, 0.6), (5, 2, 1, 0.3)];
+    assert_eq!(km.len(), want.len());
+    for (got, want) in km.iter().zip(want) {
+        assert_eq!((got.0, got.1, got.2), (want.0, want.1, want.2));
+        assert!((got.3 - want.3).abs() < 1e-12, "{km:?}");
+    }
+    let km_b: Vec<f64> = kaplan_meier(&b).iter().map(|s| s.survival).collect();
+    assert_eq!(km_b, vec![0.75, 0.5, 0.25]);
+    // By hand: O − E = 3 − 3.490079… = −0.490079…, V = 1.361674…, χ² = 61009 / 345887.
+    let (chi2, p) = log_rank(&a, &b);
+    assert!((chi2 - 61_009.0 / 345_887.0).abs() < 1e-12, "{chi2}");
+    assert!((p - 0.674_499_2).abs() < 1e-6, "{p}");
+    // Greenwood at day 5: 1/(5·4) + 1/(4·3) + 1/(2·1).
+    let last = kaplan_meier(&a)[2];
+    assert!((last.greenwood - (1.0 / 20.0 + 1.0 / 12.0 + 0.5)).abs() < 1e-12);
+}
+
+#[test]
+fn published_km_steps_pool_events_up_to_the_threshold() {
+    // 30 persons, one event a day on days 1..=25, five censored at 30.
+    let data: Vec<(u32, bool)> = (1..=25).map(|d| (d, true)).chain((0..5).map(|_| (30, false))).collect();
+    let steps = kaplan_meier(&subjects(&data));
+    let pooled = crate::publish::pooled_steps(&steps, 10);
+    // Days 1..=10 (30 at risk), 11..=20 (20 at risk); the last 5 events are never published.
+    assert_eq!(pooled.iter().map(|p| (p.0, p.1, p.2)).collect::<Vec<_>>(), vec![(10, 30, 10), (20, 20, 10)]);
+    assert!((pooled[1].3 - 10.0 / 30.0).abs() < 1e-12);
+    assert!(crate::publish::pooled_steps(&steps, 31).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole stage on simulated, confounded data.
+
+#[test]
+fn matched_ci_covers_the_true_effect_where_the_naive_difference_is_biased() {
+    for seed in [11_u64, 12, 13] {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::new(dir.path());
+        let persons = simulate(seed, 2500, 30.0, -0.7);
+        write_world(&work, &persons, seed);
+        let summary = run(&config(&work), &NoProgress).unwrap();
+        assert!(summary.estimated, "{summary:?}");
+        assert!(summary.matched_treated >= 500, "{summary:?}");
+        let impact = Table::parse(&read_publish(&work, "impact.csv"));
+
+        // Days employed: the true effect is 30 days for everyone.
+        let row = impact_row(&impact, "days_employed", "mean_days");
+        let (lo, hi) = (row.num("ci_low").unwrap(), row.num("ci_high").unwrap());
+        assert!(lo <= 30.0 && 30.0 <= hi, "seed {seed}: CI {lo}..{hi} misses 30");
+        let frame = read_frame(&work);
+        let mean = |treated: bool| {
+            let v: Vec<f64> =
+                frame.iter().filter(|r| (r.2["treated"] == 1.0) == treated).map(|r| r.2["days_employed"]).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let naive = mean(true) - mean(false);
+        assert!(naive > hi && naive - 30.0 > 15.0, "seed {seed}: naive {naive} vs CI {lo}..{hi}");
+
+        // Reoffending: the true effect on the matched treated is their mean p1 − p0.
+        let by_id: HashMap<&str, &Person> = persons.iter().map(|p| (p.id.as_str(), p)).collect();
+        let matched: Vec<f64> = frame
+            .iter()
+            .filter(|r| r.1.as_deref() == Some("treated"))
+            .map(|r| by_id[r.0.as_str()].risk_difference)
+            .collect();
+        let truth = matched.iter().sum::<f64>() / matched.len() as f64;
+        let row = impact_row(&impact, "reoffended", "rate");
+        let (lo, hi) = (row.num("ci_low").unwrap(), row.num("ci_high").unwrap());
+        assert!(lo <= truth && truth <= hi, "seed {seed}: CI {lo}..{hi} misses {truth}");
+        let naive_rate = {
+            let rate = |t: bool| {
+                let v: Vec<f64> =
+                    frame.iter().filter(|r| (r.2["treated"] == 1.0) == t).map(|r| r.2["reoffended"]).collect();
+                v.iter().sum::<f64>() / v.len() as f64
+            };
+            rate(true) - rate(false)
+        };
+        assert!(naive_rate < lo, "seed {seed}: naive {naive_rate} vs CI {lo}..{hi}");
+
+        // Balance improves: every SMD after matching is small.
+        let balance = Table::parse(&read_publish(&work, "balance.csv"));
+        for r in balance.rows() {
+            if let Some(after) = r.num("smd_after") {
+                assert!(after.abs() < 0.1, "seed {seed}: {:?}", r.fields());
+            }
+        }
+        let age = balance.rows().find(|r| r.get("covariate") == "age_at_release").unwrap();
+        assert!(age.num("smd_before").unwrap() > 0.5);
+    }
+}
+
+#[test]
+fn frame_measures_each_person_by_the_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(5, 300, 30.0, -0.7);
+    write_world(&work, &persons, 5);
+    let mut cfg = config(&work);
+    cfg.min_treated = 10;
+    let summary = run(&cfg, &NoProgress).unwrap();
+    assert_eq!(summary.cohort_persons, 300);
+    assert_eq!(summary.cohort_records.unlinked, 5);
+    assert_eq!(summary.treatment_records.unlinked, 1);
+    assert_eq!(summary.treatment_records.not_in_cohort, 1);
+    assert_eq!(summary.outcome_records["reoffended"].unlinked, 1);
+    assert_eq!(summary.outcome_records["days_employed"].unlinked, 1);
+    assert!(summary.outcome_records["days_on_benefit"].filtered_out >= 300);
+    let frame = read_frame(&work);
+    let by_id: HashMap<&str, &Person> = persons.iter().map(|p| (p.id.as_str(), p)).collect();
+    for (id, group, values) in &frame {
+        let p = by_id[id.as_str()];
+        assert_eq!(values["treated"] == 1.0, p.treated);
+        assert_eq!(values["age_at_release"] as i64, p.age, "covariates come from the earliest release");
+        assert_eq!(values["days_employed"] as u32, p.days);
+        assert_eq!(values["employed"] == 1.0, p.days > 0);
+        assert_eq!(values["reoffended"] == 1.0, p.reoffence.is_some());
+        assert_eq!(values["days_to_reoffence"] as u32, p.reoffence.unwrap_or(365));
+        assert_eq!(values["days_to_reoffence_event"] == 1.0, p.reoffence.is_some());
+        assert!(values["days_on_benefit"] <= 365.0);
+        match group.as_deref() {
+            Some("treated") => assert!(p.treated && values["weight"] == 1.0),
+            Some("comparison") => assert!(!p.treated && values["weight"] == 1.0),
+            _ => assert!(!values.contains_key("weight")),
+        }
+    }
+}
+
+#[test]
+fn too_few_matched_treated_gives_no_estimate_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(3, 120, 30.0, -0.7);
+    write_world(&work, &persons, 3);
+    let cfg = config(&work); // min_treated 60, but only about 40 take part
+    let summary = run(&cfg, &NoProgress).unwrap();
+    assert!(!summary.estimated);
+    let impact = read_publish(&work, "impact.csv");
+    let table = Table::parse(&impact);
+    assert_eq!(table.header(), crate::IMPACT_COLUMNS);
+    assert_eq!(table.rows().count(), cfg.outcomes.len());
+    for row in table.rows() {
+        assert_eq!(row.get("measure"), "no_estimate");
+        assert_eq!(row.get("difference"), "");
+    }
+    insta::assert_snapshot!(impact);
+    assert_eq!(read_publish(&work, "survival.csv"), "outcome,group,day,at_risk,events,survival\n");
+    let html = read_publish(&work, "report.html");
+    assert!(html.contains("No effects were estimated (no estimate: fewer than 60 treated persons were matched"), "{html}");
+}
+
+#[test]
+fn rates_with_few_events_or_non_events_are_suppressed() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    // 80 treated and 80 untreated with identical covariates; reoffending: 5 treated and 30
+    // untreated; everyone is employed except 3 untreated.
+    let n = 160;
+    let ids: Vec<Option<String>> = (0..n).map(|i| Some(format!("Q{i:04}"))).collect();
+    let treated = |i: usize| i < 80;
+    write_linked(
+        &work,
+        "releases",
+        vec![
+            ("person_id", strings(&ids)),
+            ("release_date", dates(&vec![Some(18_000); n])),
+            ("sex", strings(&(0..n).map(|i| Some(if i % 2 == 0 { "M" } else { "F" }.to_owned())).collect::<Vec<_>>())),
+        ],
+    );
+    write_linked(&work, "participants", vec![("person_id", strings(&ids[..80]))]);
+    let reoffenders: Vec<Option<String>> = (0..5).chain(80..110).map(|i| ids[i].clone()).collect();
+    write_linked(
+        &work,
+        "reoffences",
+        vec![("person_id", strings(&reoffenders)), ("offence_date", dates(&vec![Some(18_100); reoffenders.len()]))],
+    );
+    let employed: Vec<Option<String>> = (0..n).filter(|&i| treated(i) || i >= 83).map(|i| ids[i].clone()).collect();
+    write_linked(
+        &work,
+        "employment",
+        vec![
+            ("person_id", strings(&employed)),
+            ("start_date", dates(&vec![Some(18_010); employed.len()])),
+            ("end_date", dates(&vec![None; employed.len()])),
+        ],
+    );
+    let mut cfg = EvaluateConfig::new(work.clone(), "releases", "release_date", "participants");
+    cfg.covariates = vec!["sex".to_owned()];
+    cfg.min_treated = 20;
+    let s = str::to_owned;
+    cfg.outcomes = vec![
+        outcome("reoffended", OutcomeKind::EventWithin { extract: s("reoffences"), date: s("offence_date") }),
+        outcome("employed", OutcomeKind::SpellOverlap { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+        outcome("days_employed", OutcomeKind::SpellDays { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+    ];
+    let summary = run(&cfg, &NoProgress).unwrap();
+    assert_eq!(summary.matched_treated, 80);
+    let impact = read_publish(&work, "impact.csv");
+    insta::assert_snapshot!(impact, @r"
+    outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
+    reoffended,rate,80,80,[c],[c],[c],[c],[c],[c]
+    employed,rate,80,80,[c],[c],[c],[c],[c],[c]
+    days_employed,mean_days,80,80,[c],[c],[c],[c],[c],[c]
+    ");
+    // With a threshold of 3 the reoffending rate is safe (5 and 75, 30 and 50), employment is
+    // not (all 80 treated employed: 0 without).
+    cfg.threshold = 3;
+    run(&cfg, &NoProgress).unwrap();
+    let table = Table::parse(&read_publish(&work, "impact.csv"));
+    let row = impact_row(&table, "reoffended", "rate");
+    assert_eq!(row.get("treated_value"), "0.0625");
+    assert_eq!(row.get("comparison_value"), "0.3750");
+    assert_eq!(impact_row(&table, "employed", "rate").get("difference"), "[c]");
+    // Group sizes below the threshold are suppressed too.
+    cfg.threshold = 81;
+    run(&cfg, &NoProgress).unwrap();
+    let table = Table::parse(&read_publish(&work, "impact.csv"));
+    assert_eq!(impact_row(&table, "reoffended", "rate").get("treated_persons"), "[c]");
+}
+
+#[test]
+fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(21, 400, 30.0, -0.7);
+    write_world(&work, &persons, 21);
+    let mut cfg = config(&work);
+    cfg.min_treated = 20;
+    cfg.threshold = 5;
+    run(&cfg, &NoProgress).unwrap();
+    let impact = read_publish(&work, "impact.csv");
+    insta::assert_snapshot!("impact_small", impact);
+    let meta = ReportMeta {
+        title: "Impact evaluation".to_owned(),
+        index_event: "release".to_owned(),
+        follow_up_days: 365,
+        threshold: 5,
+        caliper: 0.2,
+        ratio: 1,
+        replacement: false,
+        treated_eligible: "100".to_owned(),
+        untreated_eligible: "300".to_owned(),
+        dropped_by_caliper: "[c]".to_owned(),
+    };
+    let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
+    insta::assert_snapshot!("headlines_small", headlines);
+    let balance = read_publish(&work, "balance.csv");
+    insta::assert_snapshot!("balance_small", balance);
+}
+
+#[test]
+fn headline_sentence_reads_like_the_jdl() {
+    let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
+employed,rate,400,400,0.3900,0.3090,0.0810,0.0500,0.1120,0.0001\n\
+reoffended,rate,400,400,0.2500,0.3100,-0.0600,-0.1200,0.0000,0.0510\n\
+days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n";
+    let meta = ReportMeta {
+        title: "t".to_owned(),
+        index_event: "release".to_owned(),
+        follow_up_days: 365,
+        threshold: 10,
+        caliper: 0.2,
+        ratio: 1,
+        replacement: false,
+        treated_eligible: "450".to_owned(),
+        untreated_eligible: "5000".to_owned(),
+        dropped_by_caliper: "50".to_owned(),
+    };
+    let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
+    insta::assert_snapshot!(headlines, @r"
+    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (95% CI 5.0 to 11.2). This difference is statistically significant (p < 0.05).
+    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (95% CI 0.0 to 12.0). This difference is not statistically significant: it could be due to chance.
+    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (95% CI 4.5 to 27.5). This difference is statistically significant (p < 0.05).
+    ");
+}
+
+#[test]
+fn report_is_self_contained_and_escapes_everything() {
+    let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
+\"<script>alert(1)</script>\",rate,100,100,0.5,0.4,0.1,0.01,0.19,0.03\n";
+    let balance = "covariate,level,smd_before,smd_after,treated_mean,comparison_mean,treated_mean_before,untreated_mean_before\n\
+sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
+    let survival = "outcome,group,day,at_risk,events,survival\n\"a&b\",treated,10,100,10,0.9\n\"a&b\",comparison,12,100,12,0.88\n";
+    let meta = ReportMeta {
+        title: "Evaluation <of> \"things\"".to_owned(),
+        index_event: "release".to_owned(),
+        follow_up_days: 365,
+        threshold: 10,
+        caliper: 0.2,
+        ratio: 1,
+        replacement: false,
+        treated_eligible: "100".to_owned(),
+        untreated_eligible: "900".to_owned(),
+        dropped_by_caliper: "[c]".to_owned(),
+    };
+    let html = render_report(impact, balance, survival, &meta);
+    assert!(!html.contains("<script"), "script tags are escaped");
+    assert!(!html.contains("<img"), "img tags are escaped");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("a&amp;b"));
+    assert!(html.contains("Evaluation &lt;of&gt; &quot;things&quot;"));
+    for needle in ["http:", "https:", "src=\"", "href=", "@import", "url("] {
+        assert!(!html.contains(needle), "no external request: {needle}");
+    }
+    assert!(html.contains("<meta name=\"viewport\""));
+    assert_eq!(html.matches("<svg").count(), 3, "differences, Kaplan–Meier and love plot");
+}
+
+#[test]
+fn missing_inputs_are_reported_by_table_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let err = run(&config(&work), &NoProgress).unwrap_err();
+    assert!(matches!(err, EvaluateError::MissingTable { .. }));
+    let persons = simulate(1, 50, 30.0, -0.7);
+    write_world(&work, &persons, 1);
+    let mut cfg = config(&work);
+    cfg.covariates.push("postcode".to_owned());
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"column postcode not found in linked table releases");
+    let mut cfg = config(&work);
+    cfg.covariates.push("days_employed".to_owned());
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"invalid evaluation settings: the frame column days_employed would appear twice; rename the covariate or outcome");
+    let mut cfg = config(&work);
+    cfg.index_date = "age_at_release".to_owned();
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @"column age_at_release of linked table releases has type Int64; the index date needs a date (Date32, or ISO text)");
+}

@@ -1,0 +1,193 @@
+//! The CSV reader: RFC 4180 records through the `csv` crate, decoded field by field.
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+use encoding_rs::WINDOWS_1252;
+
+use crate::batch::{Batch, Reject, RejectReason, TextColumn};
+use crate::{Encoding, ExtractError};
+
+/// The read buffer of the CSV parser.
+const READ_BUFFER: usize = 1 << 20;
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+pub(crate) struct CsvSource {
+    reader: csv::Reader<File>,
+    record: ByteRecord,
+    encoding: Encoding,
+    header_len: usize,
+    /// The header index of each requested column.
+    indices: Vec<usize>,
+    /// Data records read so far, rejects included.
+    records_read: u64,
+    /// Bytes per requested column in the previous batch, to size the next one.
+    last_bytes: Vec<usize>,
+}
+
+impl CsvSource {
+    pub(crate) fn open(
+        path: &Path,
+        delimiter: u8,
+        encoding: Encoding,
+        columns: &[String],
+    ) -> Result<Self, ExtractError> {
+        let file = File::open(path).map_err(|source| ExtractError::Open { path: path.into(), source })?;
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(delimiter)
+            .buffer_capacity(READ_BUFFER)
+            .from_reader(file);
+        let mut header = ByteRecord::new();
+        let found = reader.read_byte_record(&mut header).map_err(|e| read_error(path, 0, e))?;
+        if !found {
+            return Err(ExtractError::Empty { path: path.into() });
+        }
+        let mut names = Vec::with_capacity(header.len());
+        for (i, field) in header.iter().enumerate() {
+            // csv-core skips a byte-order mark itself; this is belt and braces.
+            let field = if i == 0 { field.strip_prefix(BOM).unwrap_or(field) } else { field };
+            let name = match encoding {
+                Encoding::Utf8 => std::str::from_utf8(field)
+                    .map_err(|_| ExtractError::HeaderEncoding { path: path.into(), encoding: encoding.as_str() })?
+                    .to_owned(),
+                Encoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(field).0.into_owned(),
+            };
+            names.push(name);
+        }
+        let indices = match_columns(path, &names, columns, delimiter)?;
+        Ok(Self {
+            reader,
+            record: ByteRecord::new(),
+            encoding,
+            header_len: names.len(),
+            indices,
+            records_read: 0,
+            last_bytes: vec![0; columns.len()],
+        })
+    }
+
+    pub(crate) fn header_len(&self) -> usize {
+        self.header_len
+    }
+
+    pub(crate) fn next_batch(&mut self, path: &Path, batch_rows: usize) -> Result<Option<Batch>, ExtractError> {
+        let mut columns: Vec<TextColumn> = self
+            .last_bytes
+            .iter()
+            .map(|&bytes| TextColumn::with_capacity(batch_rows, bytes + bytes / 8))
+            .collect();
+        let mut records = Vec::with_capacity(batch_rows);
+        let mut lines = Vec::with_capacity(batch_rows);
+        let mut rejects = Vec::new();
+        while records.len() + rejects.len() < batch_rows {
+            let found = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| read_error(path, self.records_read, e))?;
+            if !found {
+                break;
+            }
+            self.records_read += 1;
+            let record = self.records_read;
+            let line = self.record.position().map(csv::Position::line);
+            let reason = if self.record.len() != self.header_len {
+                Some(RejectReason::WrongFieldCount)
+            } else if self.encoding == Encoding::Utf8
+                && !self.record.iter().all(|field| std::str::from_utf8(field).is_ok())
+            {
+                Some(RejectReason::InvalidUtf8)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                rejects.push(Reject { record, line, reason });
+                continue;
+            }
+            for (column, &index) in columns.iter_mut().zip(&self.indices) {
+                let field = &self.record[index];
+                match std::str::from_utf8(field) {
+                    Ok(text) => column.push(text),
+                    // Only reachable for Windows-1252 (UTF-8 was checked above); every byte is a
+                    // character there, so decoding cannot fail.
+                    Err(_) => column.push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
+                }
+            }
+            records.push(record);
+            lines.push(line.unwrap_or(0));
+        }
+        if records.is_empty() && rejects.is_empty() {
+            return Ok(None);
+        }
+        for (bytes, column) in self.last_bytes.iter_mut().zip(&columns) {
+            *bytes = column.data().len();
+        }
+        Ok(Some(Batch { columns, records, lines: Some(lines), rejects }))
+    }
+}
+
+fn read_error(path: &Path, record: u64, error: csv::Error) -> ExtractError {
+    let source = match error.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        // With byte records and flexible field counts only I/O can fail; keep any other kind
+        // generic so that no parser message (which could quote data) leaks through.
+        _ => io::Error::other("the CSV parser failed"),
+    };
+    ExtractError::Read { path: path.into(), record, source }
+}
+
+/// The header index of each requested column, or an error naming what is missing.
+fn match_columns(
+    path: &Path,
+    header: &[String],
+    requested: &[String],
+    delimiter: u8,
+) -> Result<Vec<usize>, ExtractError> {
+    let mut indices = Vec::with_capacity(requested.len());
+    let mut missing = Vec::new();
+    let mut near = Vec::new();
+    for name in requested {
+        let wanted = name.trim();
+        let mut found = header.iter().enumerate().filter(|(_, h)| h.trim() == wanted).map(|(i, _)| i);
+        match (found.next(), found.count()) {
+            (Some(index), 0) => indices.push(index),
+            (Some(_), more) => {
+                return Err(ExtractError::DuplicateColumn {
+                    path: PathBuf::from(path),
+                    column: name.clone(),
+                    count: more + 1,
+                });
+            }
+            (None, _) => {
+                if header.iter().any(|h| h.trim().eq_ignore_ascii_case(wanted)) {
+                    near.push(format!("`{name}`"));
+                }
+                missing.push(name.clone());
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(indices);
+    }
+    let mut hint = String::new();
+    if let [only] = header {
+        let other = [b',', b';', b'\t', b'|'].into_iter().find(|&d| d != delimiter && only.contains(char::from(d)));
+        if let Some(d) = other {
+            let shown = if d == b'\t' { "\\t".to_owned() } else { char::from(d).to_string() };
+            let declared = if delimiter == b'\t' { "\\t".to_owned() } else { char::from(delimiter).to_string() };
+            hint = format!(", and that one column looks delimited by `{shown}` rather than the declared `{declared}`");
+        }
+    }
+    if !near.is_empty() {
+        hint.push_str(&format!(
+            "; {} match{} a header column if case is ignored",
+            near.join(", "),
+            if near.len() == 1 { "es" } else { "" }
+        ));
+    }
+    Err(ExtractError::MissingColumns { path: path.into(), missing, header_len: header.len(), hint })
+}

@@ -1,0 +1,153 @@
+//! The pseudonymised extracts the link stage reads.
+
+use std::fs::File;
+use std::path::PathBuf;
+
+use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
+use arrow::datatypes::{DataType, FieldRef, SchemaRef};
+use linklab_store::{WorkDir, list_parts, read_parts};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::LinkError;
+
+/// Rows per batch when an extract is read. Both the in-memory and the spilling plan read with
+/// this size, so they hand the writer the same batches.
+pub(crate) const BATCH_ROWS: usize = 64 * 1024;
+
+/// Columns `linked/` adds; a keep column may not use these names.
+pub(crate) const RESERVED: [&str; 3] = ["person_id", "match_key", "n_spine_records"];
+
+/// One pseudonymised extract: where it is and which columns hold what.
+#[derive(Debug)]
+pub(crate) struct ExtractInput {
+    pub name: String,
+    pub dir: PathBuf,
+    pub rows: u64,
+    pub schema: SchemaRef,
+    /// For each match key in cascade order, the index of its `tok_` column, if the extract has it.
+    pub key_cols: Vec<Option<usize>>,
+    /// The indices of the keep columns (every column not named `tok_…`), in file order.
+    pub keep_cols: Vec<usize>,
+    /// The linkage key fingerprint from the extract's manifest.
+    pub key_fingerprint: String,
+}
+
+impl ExtractInput {
+    /// Opens `pseudonymised/<name>/` and its manifest, and checks the columns.
+    pub(crate) fn open(work_dir: &WorkDir, name: &str, match_keys: &[String]) -> Result<Self, LinkError> {
+        let dir = work_dir.pseudonymised(name);
+        let parts = if dir.is_dir() { list_parts(&dir)? } else { Vec::new() };
+        if parts.is_empty() {
+            return Err(LinkError::NoInput { extract: name.to_owned(), dir });
+        }
+        let mut schema: Option<SchemaRef> = None;
+        let mut rows = 0_u64;
+        for path in &parts {
+            let file = File::open(path)
+                .map_err(|source| linklab_store::StoreError::Io { action: "cannot open", path: path.clone(), source })?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|source| linklab_store::StoreError::Parquet { path: path.clone(), source })?;
+            rows += u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+            match &schema {
+                None => schema = Some(builder.schema().clone()),
+                Some(first) if !same_columns(first, builder.schema()) => {
+                    return Err(LinkError::SchemaMismatch { extract: name.to_owned(), dir });
+                }
+                Some(_) => {}
+            }
+        }
+        let schema = schema.expect("at least one part was read");
+        if rows >= u64::from(u32::MAX) {
+            return Err(LinkError::TooManyRecords { extract: name.to_owned(), rows, max: u64::from(u32::MAX) - 1 });
+        }
+        let mut key_cols = Vec::with_capacity(match_keys.len());
+        for key in match_keys {
+            let column = format!("tok_{key}");
+            let index = schema.index_of(&column).ok();
+            if let Some(i) = index {
+                let found = schema.field(i).data_type();
+                if *found != DataType::FixedSizeBinary(32) {
+                    return Err(LinkError::ColumnType {
+                        extract: name.to_owned(),
+                        path: parts[0].clone(),
+                        column,
+                        found: found.to_string(),
+                        expected: "FixedSizeBinary(32)",
+                    });
+                }
+            }
+            key_cols.push(index);
+        }
+        let keep_cols: Vec<usize> =
+            (0..schema.fields().len()).filter(|&i| !schema.field(i).name().starts_with("tok_")).collect();
+        for &i in &keep_cols {
+            let column = schema.field(i).name();
+            if RESERVED.contains(&column.as_str()) {
+                return Err(LinkError::ReservedColumn { extract: name.to_owned(), column: column.clone() });
+            }
+        }
+        let key_fingerprint = manifest_fingerprint(work_dir, name)?;
+        Ok(Self { name: name.to_owned(), dir, rows, schema, key_cols, keep_cols, key_fingerprint })
+    }
+
+    /// The keep columns' fields, in order.
+    pub(crate) fn keep_fields(&self) -> Vec<FieldRef> {
+        self.keep_cols.iter().map(|&i| self.schema.fields()[i].clone()).collect()
+    }
+
+    /// The extract's batches, in input order, each checked against the first part's columns.
+    pub(crate) fn batches(&self) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
+        let inner = read_parts(&self.dir, BATCH_ROWS)?;
+        Ok(inner.map(move |batch| {
+            let batch = batch?;
+            if same_columns(&self.schema, &batch.schema()) {
+                Ok(batch)
+            } else {
+                Err(LinkError::SchemaMismatch { extract: self.name.clone(), dir: self.dir.clone() })
+            }
+        }))
+    }
+
+    /// The token columns of a batch, one per match key (`None` where the extract lacks the key).
+    pub(crate) fn token_columns<'a>(&self, batch: &'a RecordBatch) -> Vec<Option<&'a FixedSizeBinaryArray>> {
+        self.key_cols
+            .iter()
+            .map(|col| {
+                col.map(|i| {
+                    batch
+                        .column(i)
+                        .as_any()
+                        .downcast_ref::<FixedSizeBinaryArray>()
+                        .expect("the column type was checked when the extract was opened")
+                })
+            })
+            .collect()
+    }
+}
+
+/// The token of row `row` in a token column, if any.
+pub(crate) fn token_at(column: Option<&FixedSizeBinaryArray>, row: usize) -> Option<&[u8]> {
+    let column = column?;
+    column.is_valid(row).then(|| column.value(row))
+}
+
+fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
+    a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+}
+
+/// The `key_fingerprint` recorded by the pseudonymise stage.
+fn manifest_fingerprint(work_dir: &WorkDir, name: &str) -> Result<String, LinkError> {
+    let path = work_dir.pseudonymised_manifest(name);
+    if !path.is_file() {
+        return Err(LinkError::Manifest {
+            path,
+            reason: "it is missing; every pseudonymised extract has a manifest beside its folder".into(),
+        });
+    }
+    let value: serde_json::Value = linklab_store::read_json(&path)?;
+    match value.get("key_fingerprint").and_then(serde_json::Value::as_str) {
+        Some(fp) if !fp.is_empty() => Ok(fp.to_owned()),
+        _ => Err(LinkError::Manifest { path, reason: "it has no key_fingerprint string".into() }),
+    }
+}

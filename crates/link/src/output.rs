@@ -1,0 +1,386 @@
+//! Writing `linked/<extract>/` and `linked/persons/`, and the counts taken on the way.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use linklab_store::{PartWriter, StoreError};
+
+use crate::LinkError;
+use crate::cluster::NONE;
+use crate::input::ExtractInput;
+use crate::quality::{LinkQuality, RECORD_ID, SpineTruth, Truth};
+use crate::report::{ProfileColumn, ProfileValue, rate};
+
+/// How one record came out of the cascade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Outcome {
+    /// The index of the match key that decided it, [`NO_HIT`] or [`SPINE`].
+    pub key: u8,
+    /// The person, or [`NONE`] when ambiguous or not linked.
+    pub person: u32,
+}
+
+/// No match key found the record.
+pub(crate) const NO_HIT: u8 = u8::MAX;
+/// The record is a spine record.
+pub(crate) const SPINE: u8 = u8::MAX - 1;
+/// The `match_key` value of spine records.
+pub(crate) const SPINE_MATCH_KEY: &str = "spine";
+
+impl Outcome {
+    pub(crate) const UNDECIDED: Self = Self { key: NO_HIT, person: NONE };
+
+    pub(crate) fn linked_person(self) -> Option<u32> {
+        (self.key != NO_HIT && self.person != NONE).then_some(self.person)
+    }
+}
+
+/// The schema of `linked/<extract>/`: person_id, match_key, then the keep columns.
+pub(crate) fn linked_schema(input: &ExtractInput) -> SchemaRef {
+    let mut fields = vec![
+        Arc::new(Field::new("person_id", DataType::Utf8, true)),
+        Arc::new(Field::new("match_key", DataType::Utf8, true)),
+    ];
+    fields.extend(input.keep_fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of `linked/persons/`: person_id, n_spine_records, then the spine's keep columns.
+pub(crate) fn persons_schema(spine: &ExtractInput) -> SchemaRef {
+    let mut fields = vec![
+        Arc::new(Field::new("person_id", DataType::Utf8, false)),
+        Arc::new(Field::new("n_spine_records", DataType::Int64, false)),
+    ];
+    fields.extend(spine.keep_fields());
+    Arc::new(Schema::new(fields))
+}
+
+/// Output tables written by background threads, so that encoding and compressing the output
+/// overlaps with reading and linking the input.
+pub(crate) struct Sinks {
+    senders: Vec<(SyncSender<RecordBatch>, PathBuf)>,
+}
+
+impl Sinks {
+    pub(crate) fn send(&self, table: usize, batch: RecordBatch) -> Result<(), LinkError> {
+        let (sender, dir) = &self.senders[table];
+        sender.send(batch).map_err(|_| LinkError::WriterGone { dir: dir.clone() })
+    }
+}
+
+/// Runs `body` with one writer thread per `(folder, schema)`; each writes `part-NNNNN.parquet`
+/// files with [`PartWriter`]. A writer's error wins over the body's (which is then only the
+/// consequence: the writer hung up).
+pub(crate) fn with_writers<T>(
+    tables: Vec<(PathBuf, SchemaRef)>,
+    body: impl FnOnce(&Sinks) -> Result<T, LinkError>,
+) -> Result<T, LinkError> {
+    for (dir, _) in &tables {
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io { action: "cannot create folder", path: dir.clone(), source })?;
+    }
+    std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut handles = Vec::new();
+        for (dir, schema) in tables {
+            let (tx, rx) = sync_channel::<RecordBatch>(2);
+            senders.push((tx, dir.clone()));
+            handles.push(scope.spawn(move || -> Result<(), LinkError> {
+                let mut writer = PartWriter::new(&dir, schema);
+                for batch in rx {
+                    writer.write(&batch)?;
+                }
+                writer.finish()?;
+                Ok(())
+            }));
+        }
+        let sinks = Sinks { senders };
+        let result = body(&sinks);
+        drop(sinks);
+        for handle in handles {
+            handle.join().expect("an output writer thread panicked")?;
+        }
+        result
+    })
+}
+
+/// The most distinct values a profiled column may have.
+const MAX_CATEGORIES: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grouping {
+    Value,
+    AgeBand,
+}
+
+#[derive(Debug)]
+struct ProfileCol {
+    index: usize,
+    name: String,
+    grouping: Grouping,
+    /// value → (records, unlinked); `None` once the column has too many values to be categorical.
+    values: Option<BTreeMap<String, (u64, u64)>>,
+}
+
+/// Counts of records and unlinked records by the values of categorical-looking keep columns.
+#[derive(Debug)]
+pub(crate) struct Profile {
+    cols: Vec<ProfileCol>,
+}
+
+fn looks_like_an_id(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    name == "id" || name.ends_with("_id") || name.starts_with("id_") || name.ends_with("number")
+}
+
+fn age_band(age: i64) -> &'static str {
+    match age {
+        i64::MIN..=17 => "under 18",
+        18..=20 => "18-20",
+        21..=24 => "21-24",
+        25..=29 => "25-29",
+        30..=39 => "30-39",
+        40..=49 => "40-49",
+        50..=59 => "50-59",
+        _ => "60 and over",
+    }
+}
+
+const MISSING: &str = "(missing)";
+
+impl Profile {
+    /// Text columns (not named like an id) are profiled by value while they have at most 20
+    /// distinct values; integer columns named `age…` by age band.
+    pub(crate) fn new(input: &ExtractInput) -> Self {
+        let mut cols = Vec::new();
+        for &index in &input.keep_cols {
+            let field = input.schema.field(index);
+            let name = field.name();
+            if looks_like_an_id(name) {
+                continue;
+            }
+            let grouping = match field.data_type() {
+                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Grouping::Value,
+                DataType::Dictionary(_, value) if value.is_string() => Grouping::Value,
+                t if t.is_integer() && name.to_ascii_lowercase().starts_with("age") => Grouping::AgeBand,
+                _ => continue,
+            };
+            cols.push(ProfileCol { index, name: name.clone(), grouping, values: Some(BTreeMap::new()) });
+        }
+        Self { cols }
+    }
+
+    fn add(&mut self, batch: &RecordBatch, outcomes: &[Outcome]) -> Result<(), LinkError> {
+        for col in &mut self.cols {
+            let Some(values) = &mut col.values else { continue };
+            let mut count = |value: &str, unlinked: bool| {
+                let entry = match values.get_mut(value) {
+                    Some(entry) => entry,
+                    None => values.entry(value.to_owned()).or_insert((0, 0)),
+                };
+                entry.0 += 1;
+                entry.1 += u64::from(unlinked);
+            };
+            let column = batch.column(col.index);
+            match col.grouping {
+                Grouping::Value => {
+                    let text = cast(column, &DataType::Utf8).map_err(|source| LinkError::Arrow { what: "the unlinked profile", source })?;
+                    let text = text.as_string::<i32>();
+                    for (i, o) in outcomes.iter().enumerate() {
+                        let value = if text.is_valid(i) { text.value(i) } else { MISSING };
+                        count(value, o.linked_person().is_none());
+                    }
+                }
+                Grouping::AgeBand => {
+                    let ages = cast(column, &DataType::Int64).map_err(|source| LinkError::Arrow { what: "the unlinked profile", source })?;
+                    let ages = ages.as_primitive::<Int64Type>();
+                    for (i, o) in outcomes.iter().enumerate() {
+                        let value = if ages.is_valid(i) { age_band(ages.value(i)) } else { MISSING };
+                        count(value, o.linked_person().is_none());
+                    }
+                }
+            }
+            if values.len() > MAX_CATEGORIES {
+                col.values = None;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn finish(self) -> Vec<ProfileColumn> {
+        self.cols
+            .into_iter()
+            .filter_map(|col| {
+                let values = col.values?;
+                let mut values: Vec<ProfileValue> = values
+                    .into_iter()
+                    .map(|(value, (records, unlinked))| ProfileValue {
+                        value,
+                        records,
+                        unlinked,
+                        unlinked_rate: rate(unlinked, records),
+                    })
+                    .collect();
+                if col.grouping == Grouping::AgeBand {
+                    let order = ["under 18", "18-20", "21-24", "25-29", "30-39", "40-49", "50-59", "60 and over", MISSING];
+                    values.sort_by_key(|v| order.iter().position(|o| *o == v.value));
+                }
+                Some(ProfileColumn {
+                    column: col.name,
+                    grouping: match col.grouping {
+                        Grouping::Value => "value".into(),
+                        Grouping::AgeBand => "age band".into(),
+                    },
+                    values,
+                })
+            })
+            .collect()
+    }
+}
+
+/// What writing one extract counted.
+#[derive(Debug)]
+pub(crate) struct Tally {
+    pub records: u64,
+    pub with_token: Vec<u64>,
+    pub linked_by_key: Vec<u64>,
+    pub ambiguous_by_key: Vec<u64>,
+    pub profile: Vec<ProfileColumn>,
+    /// For the spine: the true person of each record (when truth is measured).
+    pub spine_truth: Vec<u32>,
+    pub quality: Option<LinkQuality>,
+}
+
+/// What [`write_extract`] needs to know beyond the extract.
+pub(crate) struct WriteContext<'a> {
+    pub key_names: &'a [String],
+    pub person_ids: &'a [String],
+    /// The first spine record of each person (only used when writing the spine).
+    pub first_record: &'a [u32],
+    /// The number of spine records of each person.
+    pub person_size: &'a [u32],
+    pub truth: Option<&'a Truth>,
+    /// Present when writing a non-spine extract with truth.
+    pub spine_truth: Option<&'a SpineTruth>,
+}
+
+/// Streams an extract into `linked/<extract>/` (and, for the spine, `linked/persons/`).
+/// `outcomes(batch, first_row)` gives the outcome of each row of a batch.
+pub(crate) fn write_extract(
+    input: &ExtractInput,
+    linked_dir: &Path,
+    is_spine: bool,
+    ctx: &WriteContext<'_>,
+    progress: &dyn linklab_store::Progress,
+    mut outcomes: impl FnMut(&RecordBatch, usize) -> Result<Vec<Outcome>, LinkError>,
+) -> Result<Tally, LinkError> {
+    let keys = ctx.key_names.len();
+    let schema = linked_schema(input);
+    let person_schema = persons_schema(input);
+    let mut tables = vec![(linked_dir.join(&input.name), Arc::clone(&schema))];
+    if is_spine {
+        tables.push((linked_dir.join("persons"), Arc::clone(&person_schema)));
+    }
+    let record_id = input.keep_cols.iter().copied().find(|&i| input.schema.field(i).name() == RECORD_ID && crate::quality::supports(input.schema.field(i).data_type()));
+    let mut tally = Tally {
+        records: 0,
+        with_token: vec![0; keys],
+        linked_by_key: vec![0; keys],
+        ambiguous_by_key: vec![0; keys],
+        profile: Vec::new(),
+        spine_truth: Vec::new(),
+        quality: (!is_spine && ctx.spine_truth.is_some() && record_id.is_some()).then(LinkQuality::default),
+    };
+    let mut profile = Profile::new(input);
+    let spine_match_key: ArrayRef = Arc::new(StringArray::from(vec![SPINE_MATCH_KEY]));
+    progress.start(&format!("link: writing {}", input.name), Some(input.rows));
+    with_writers(tables, |sinks| {
+        let mut start = 0_usize;
+        for batch in input.batches()? {
+            let batch = batch?;
+            let rows = batch.num_rows();
+            let outcome = outcomes(&batch, start)?;
+            debug_assert_eq!(outcome.len(), rows, "one outcome per row");
+            for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
+                tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
+            }
+            let mut ids = StringBuilder::with_capacity(rows, rows * crate::identity::PERSON_ID_HEX);
+            let mut match_keys = StringBuilder::with_capacity(rows, rows * 8);
+            for o in &outcome {
+                match o.linked_person() {
+                    Some(p) => {
+                        ids.append_value(&ctx.person_ids[p as usize]);
+                        if o.key == SPINE {
+                            match_keys.append_value(SPINE_MATCH_KEY);
+                        } else {
+                            match_keys.append_value(&ctx.key_names[o.key as usize]);
+                            tally.linked_by_key[o.key as usize] += 1;
+                        }
+                    }
+                    None => {
+                        ids.append_null();
+                        match_keys.append_null();
+                        if o.key != NO_HIT && o.key != SPINE {
+                            tally.ambiguous_by_key[o.key as usize] += 1;
+                        }
+                    }
+                }
+            }
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(match_keys.finish())];
+            columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
+            let out = RecordBatch::try_new(Arc::clone(&schema), columns)
+                .map_err(|source| LinkError::Arrow { what: "a linked batch", source })?;
+            sinks.send(0, out)?;
+            if is_spine {
+                let firsts: Vec<u32> = outcome
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, o)| ctx.first_record[o.person as usize] as usize == start + i)
+                    .map(|(i, _)| i as u32)
+                    .collect();
+                let take = UInt32Array::from(firsts);
+                let persons: Vec<u32> = take.values().iter().map(|&i| outcome[i as usize].person).collect();
+                let mut columns: Vec<ArrayRef> = vec![
+                    Arc::new(StringArray::from_iter_values(persons.iter().map(|&p| &ctx.person_ids[p as usize]))),
+                    Arc::new(Int64Array::from_iter_values(persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])))),
+                ];
+                for &i in &input.keep_cols {
+                    columns.push(
+                        arrow::compute::take(batch.column(i), &take, None)
+                            .map_err(|source| LinkError::Arrow { what: "a persons batch", source })?,
+                    );
+                }
+                let persons = RecordBatch::try_new(Arc::clone(&person_schema), columns)
+                    .map_err(|source| LinkError::Arrow { what: "a persons batch", source })?;
+                sinks.send(1, persons)?;
+            } else {
+                profile.add(&batch, &outcome)?;
+            }
+            if let (Some(truth), Some(col)) = (ctx.truth, record_id) {
+                if let Some(people) = truth.people_of(&input.name, batch.column(col)) {
+                    if is_spine {
+                        tally.spine_truth.extend(people);
+                    } else if let (Some(q), Some(spine)) = (&mut tally.quality, ctx.spine_truth) {
+                        for (t, o) in people.into_iter().zip(&outcome) {
+                            q.add(t, o.linked_person(), spine);
+                        }
+                    }
+                }
+            }
+            start += rows;
+            tally.records += rows as u64;
+            progress.advance(rows as u64);
+        }
+        Ok(())
+    })?;
+    progress.finish();
+    if !is_spine {
+        tally.profile = profile.finish();
+    }
+    Ok(tally)
+}

@@ -1,0 +1,113 @@
+//! Spill files: `(extract, key, token, record)` rows split by token partition, so that each
+//! partition's hash tables fit in memory.
+//!
+//! A row is 39 bytes: extract number (u16 LE), key number (u8), the 32 token bytes, the record
+//! index within its extract (u32 LE). One file per partition.
+
+use std::fs::{self, File};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::LinkError;
+use crate::tok::Tok;
+
+const ROW_BYTES: usize = 2 + 1 + 32 + 4;
+
+/// A folder of spill files removed when dropped.
+#[derive(Debug)]
+pub(crate) struct SpillDir {
+    path: PathBuf,
+}
+
+impl SpillDir {
+    /// Creates `<spill>/link-<pid>/`, clearing what an earlier run of this process left.
+    pub(crate) fn create(spill_root: &Path) -> Result<Self, LinkError> {
+        let path = spill_root.join(format!("link-{}", std::process::id()));
+        if path.exists() {
+            fs::remove_dir_all(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+        }
+        fs::create_dir_all(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+        Ok(Self { path })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        // Scratch space only: a failure to remove it leaves disk used, never wrong output.
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// One row of a spill file.
+#[derive(Clone, Copy)]
+pub(crate) struct SpillRow {
+    pub extract: u16,
+    pub key: u8,
+    pub tok: Tok,
+    pub record: u32,
+}
+
+/// Writers of one set of partition files.
+pub(crate) struct SpillWriter {
+    files: Vec<(BufWriter<File>, PathBuf)>,
+}
+
+impl SpillWriter {
+    /// Creates `<dir>/<name>-<p>.bin` for each of `partitions` partitions.
+    pub(crate) fn create(dir: &Path, name: &str, partitions: usize) -> Result<Self, LinkError> {
+        let mut files = Vec::with_capacity(partitions);
+        for p in 0..partitions {
+            let path = dir.join(format!("{name}-{p:05}.bin"));
+            let file = File::create(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+            files.push((BufWriter::with_capacity(64 * 1024, file), path));
+        }
+        Ok(Self { files })
+    }
+
+    /// Appends a row to the file of its token's partition.
+    pub(crate) fn push(&mut self, row: &SpillRow) -> Result<(), LinkError> {
+        let p = row.tok.partition(self.files.len());
+        let (writer, path) = &mut self.files[p];
+        let mut bytes = [0_u8; ROW_BYTES];
+        bytes[..2].copy_from_slice(&row.extract.to_le_bytes());
+        bytes[2] = row.key;
+        bytes[3..35].copy_from_slice(&row.tok.0);
+        bytes[35..].copy_from_slice(&row.record.to_le_bytes());
+        writer.write_all(&bytes).map_err(|source| LinkError::Spill { path: path.clone(), source })
+    }
+
+    /// Flushes and closes the files, returning their paths in partition order.
+    pub(crate) fn finish(self) -> Result<Vec<PathBuf>, LinkError> {
+        self.files
+            .into_iter()
+            .map(|(mut writer, path)| {
+                writer.flush().map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+                Ok(path)
+            })
+            .collect()
+    }
+}
+
+/// Reads every row of one partition file, in the order written.
+pub(crate) fn read_rows(path: &Path) -> Result<Vec<SpillRow>, LinkError> {
+    let bytes = fs::read(path).map_err(|source| LinkError::Spill { path: path.to_path_buf(), source })?;
+    if bytes.len() % ROW_BYTES != 0 {
+        return Err(LinkError::Spill {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file ends inside a row"),
+        });
+    }
+    Ok(bytes
+        .chunks_exact(ROW_BYTES)
+        .map(|b| SpillRow {
+            extract: u16::from_le_bytes([b[0], b[1]]),
+            key: b[2],
+            tok: Tok::from_slice(&b[3..35]),
+            record: u32::from_le_bytes([b[35], b[36], b[37], b[38]]),
+        })
+        .collect())
+}

@@ -1,0 +1,356 @@
+//! The typed sections of a pipeline file, after validation.
+//!
+//! Every type here is `Serialize`, so a stage's settings can be hashed to decide whether it can
+//! be skipped. Paths are already resolved against the pipeline file's folder.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use linklab_tokens::FieldKind;
+use serde::{Deserialize, Serialize};
+
+/// `[pipeline]`: the pipeline's name and where its files live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The pipeline's name, `[a-z0-9][a-z0-9_-]*`.
+    pub name: String,
+    /// The secure working area: tokens, linked data, the audit trail.
+    pub work_dir: PathBuf,
+    /// The only folder meant to leave the environment.
+    pub release_dir: PathBuf,
+    /// The shared linkage key (token spec v1).
+    pub key_file: PathBuf,
+    /// The key for project-specific person ids.
+    pub project_key_file: PathBuf,
+}
+
+/// `[synth]`: synthetic extracts that `run` makes first if they are missing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Synth {
+    /// How many people the synthetic world holds (at least 1).
+    pub people: u64,
+    /// The random seed.
+    pub seed: u64,
+    /// Where the extracts (and `truth/`) are written.
+    pub out_dir: PathBuf,
+}
+
+/// One `[[match_key]]`, as written. [`crate::Pipeline::match_keys`] gives the parsed form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchKeySpec {
+    /// The key's name, `[a-z][a-z0-9_]*`.
+    pub name: String,
+    /// The components, such as `"soundex(surname)"`, each naming a declared identifier.
+    pub fields: Vec<String>,
+    /// Accept the key even though its estimated entropy is low.
+    #[serde(default)]
+    pub allow_weak: bool,
+}
+
+/// The file format of an extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// Comma- (or [`Extract::delimiter`]-) separated text.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+}
+
+/// The text encoding of a CSV extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Encoding {
+    /// UTF-8 (the default).
+    #[default]
+    #[serde(rename = "utf-8")]
+    Utf8,
+    /// Windows code page 1252.
+    #[serde(rename = "windows-1252")]
+    Windows1252,
+}
+
+/// The type a kept column is read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    /// A 64-bit integer.
+    Int,
+    /// A 64-bit float.
+    Float,
+    /// A calendar date.
+    Date,
+    /// Text.
+    String,
+}
+
+/// One identifier of an extract: the column that holds it and its kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identifier {
+    /// The column of the extract.
+    pub column: String,
+    /// What the column holds; chooses the standardisation rule.
+    #[serde(with = "field_kind")]
+    pub kind: FieldKind,
+}
+
+/// One `[[extract]]`: a department's file and how to read it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Extract {
+    /// The extract's name, `[a-z][a-z0-9_]*` (not `persons` or `evaluation`).
+    pub name: String,
+    /// The file.
+    pub path: PathBuf,
+    /// Its format: as written, or from the path's extension.
+    pub format: Format,
+    /// The encoding of a CSV file.
+    pub encoding: Encoding,
+    /// The CSV delimiter: one ASCII character, not a quote or a line break.
+    pub delimiter: char,
+    /// The identifiers, by the name match keys use (`surname`), in name order.
+    ///
+    /// An extract need not declare every field of every match key: where it lacks one, its
+    /// tokens for that key are null, so the key cannot link its records. It must declare all
+    /// fields of at least one key.
+    pub identifiers: BTreeMap<String, Identifier>,
+    /// The attribute columns that pass through; all other columns are dropped.
+    pub keep: Vec<String>,
+    /// Types for some kept columns; the others are read as text.
+    pub types: BTreeMap<String, ColumnType>,
+    /// The largest fraction of rows that may be rejected before the stage fails, in [0, 1].
+    pub max_reject_fraction: f64,
+}
+
+impl Extract {
+    /// The identifier declared under this name.
+    pub fn identifier(&self, name: &str) -> Option<&Identifier> {
+        self.identifiers.get(name)
+    }
+
+    /// Whether the extract keeps this column.
+    pub fn keeps(&self, column: &str) -> bool {
+        self.keep.iter().any(|kept| kept == column)
+    }
+
+    /// The delimiter as a byte (it is ASCII, checked when the file was loaded).
+    pub fn delimiter_byte(&self) -> u8 {
+        u8::try_from(self.delimiter).expect("the delimiter was checked to be ASCII")
+    }
+}
+
+/// `[link]`: how extracts are linked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Link {
+    /// The extract whose persons every other extract is linked to.
+    pub spine: String,
+    /// The memory the link stage may use, in bytes (default 4 GiB).
+    pub memory_limit: u64,
+    /// The most records of the spine one person may gather (default 10).
+    pub max_cluster_size: u64,
+    /// The extracts that are linked, spine included, in file order (default: all).
+    pub extracts: Vec<String>,
+}
+
+/// `[disclosure]`: the rules for published statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Disclosure {
+    /// A count of persons below this is suppressed (at least 1; default 10).
+    pub threshold: u64,
+    /// A zero count is suppressed too (default true).
+    pub zeros_disclosive: bool,
+    /// Published counts are rounded to a multiple of this (at least 1; default 1).
+    pub round_to: u64,
+    /// The (n, k) dominance rule's n: the largest contributors considered (default 2).
+    pub dominance_n: u64,
+    /// The (n, k) dominance rule's k: the share of the total they may not reach, in (0, 1]
+    /// (default 0.9).
+    pub dominance_k: f64,
+    /// The p% rule's p, as a fraction in [0, 1] (default 0.10).
+    pub p_percent: f64,
+}
+
+impl Default for Disclosure {
+    fn default() -> Self {
+        Self {
+            threshold: 10,
+            zeros_disclosive: true,
+            round_to: 1,
+            dominance_n: 2,
+            dominance_k: 0.9,
+            p_percent: 0.10,
+        }
+    }
+}
+
+/// One `[[table]]`: a table of person counts to release.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    /// The table's name, `[a-z][a-z0-9_]*`; it is released as `<name>.csv`.
+    pub name: String,
+    /// A linked extract, `"persons"` or `"evaluation"`.
+    pub from: String,
+    /// The grouping columns; a `Total` margin is added for each.
+    pub by: Vec<String>,
+    /// An optional magnitude column, summed per cell (dominance rules apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sum: Option<String>,
+}
+
+/// `[evaluate]`: the impact evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evaluate {
+    /// The extract whose linked records form the cohort.
+    pub cohort: String,
+    /// The cohort's column holding each record's index date.
+    pub index_date: String,
+    /// The extract whose linked persons are treated.
+    pub treatment: String,
+    /// The cohort columns the propensity model uses.
+    pub covariates: Vec<String>,
+    /// Outcomes are measured over this many days after the index date (default 365).
+    #[serde(default = "default_follow_up_days")]
+    pub follow_up_days: u64,
+    /// The fewest treated persons an evaluation needs (default 60).
+    #[serde(default = "default_min_treated")]
+    pub min_treated: u64,
+    /// The matching caliper, in standard deviations of the logit of the propensity score
+    /// (default 0.2).
+    #[serde(default = "default_caliper")]
+    pub caliper: f64,
+    /// k for k:1 matching (default 1).
+    #[serde(default = "default_ratio")]
+    pub ratio: u64,
+    /// Whether a comparison person may be matched more than once (default false).
+    #[serde(default)]
+    pub replacement: bool,
+    /// The outcomes, `[[evaluate.outcome]]` (at least one).
+    #[serde(rename = "outcome", default)]
+    pub outcomes: Vec<Outcome>,
+}
+
+fn default_follow_up_days() -> u64 {
+    365
+}
+fn default_min_treated() -> u64 {
+    60
+}
+fn default_caliper() -> f64 {
+    0.2
+}
+fn default_ratio() -> u64 {
+    1
+}
+
+/// How an outcome is measured from its extract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeKind {
+    /// 1 if an event (`date`) falls within the follow-up, else 0.
+    EventWithin,
+    /// 1 if a spell (`start`..`end`) overlaps the follow-up, else 0.
+    SpellOverlap,
+    /// The days of the follow-up covered by spells (`start`..`end`).
+    SpellDays,
+    /// The days from the index date to the first event (`date`), censored at the follow-up.
+    TimeToEvent,
+}
+
+impl OutcomeKind {
+    /// The kind's label as written in pipeline files (`"spell_days"`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::EventWithin => "event_within",
+            OutcomeKind::SpellOverlap => "spell_overlap",
+            OutcomeKind::SpellDays => "spell_days",
+            OutcomeKind::TimeToEvent => "time_to_event",
+        }
+    }
+
+    /// Whether the outcome reads events (`date`) rather than spells (`start`, `end`).
+    pub fn is_event(self) -> bool {
+        matches!(self, OutcomeKind::EventWithin | OutcomeKind::TimeToEvent)
+    }
+}
+
+/// One `[[evaluate.outcome]]`.
+///
+/// Event kinds have `date` set and no `start`/`end`; spell kinds have `start` and `end` set and
+/// no `date` (checked when the file is loaded).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Outcome {
+    /// The outcome's name, `[a-z][a-z0-9_]*`; it becomes a column of the evaluation frame.
+    pub name: String,
+    /// How it is measured.
+    pub kind: OutcomeKind,
+    /// The linked extract it is measured from.
+    pub extract: String,
+    /// The event date column (event kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// The spell start column (spell kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// The spell end column (spell kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// Only records whose column holds one of the listed values count (`where` in the file).
+    #[serde(rename = "where", default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub filter: BTreeMap<String, Vec<String>>,
+}
+
+/// Serde for [`FieldKind`] as its label (`"dob"`), since the tokens crate has no serde.
+mod field_kind {
+    use linklab_tokens::FieldKind;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    const LABELS: &[&str] = &["name", "forename", "dob", "sex", "nino", "postcode", "id"];
+
+    // serde's `with` calls this with a reference, whatever the type's size.
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub fn serialize<S: Serializer>(kind: &FieldKind, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(kind.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<FieldKind, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        FieldKind::parse(&text).ok_or_else(|| serde::de::Error::unknown_variant(&text, LABELS))
+    }
+}
+
+/// The kinds of stage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    /// Stage 1, one per extract: identifiers to tokens.
+    Pseudonymise,
+    /// Stage 2: the match-key cascade.
+    Link,
+    /// Stage 3: outcomes and the impact evaluation.
+    Evaluate,
+    /// Stage 4: disclosure-safe tables into `release_dir`.
+    Release,
+}
+
+/// One stage of the pipeline: what it reads and writes, and what must run first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StagePlan {
+    /// `pseudonymise:<extract>`, `link`, `evaluate` or `release`.
+    pub name: String,
+    /// The kind of stage.
+    pub kind: StageKind,
+    /// Files and folders it reads.
+    pub inputs: Vec<PathBuf>,
+    /// Files and folders it writes.
+    pub outputs: Vec<PathBuf>,
+    /// The names of the stages whose outputs it reads.
+    pub depends_on: Vec<String>,
+    /// Whether a scheduler may split it with `--partition I/N`.
+    pub partitionable: bool,
+}

@@ -1,0 +1,605 @@
+//! Every kind of mistake in a pipeline file, and the message it gets.
+//!
+//! Each case edits a valid pipeline and snapshots the error. The file is named
+//! `pipelines/test.toml` in every case, so the snapshots do not depend on where the tests run.
+
+use std::path::Path;
+
+use linklab_pipeline::{Pipeline, PipelineError};
+
+/// A valid pipeline with two extracts, a table and an evaluation.
+const BASE: &str = r#"[pipeline]
+name = "test"
+work_dir = "work"
+release_dir = "release"
+key_file = "keys/linkage.key"
+project_key_file = "keys/project.key"
+
+[[match_key]]
+name = "nino"
+fields = ["nino"]
+
+[[match_key]]
+name = "name_dob"
+fields = ["surname", "dob"]
+
+[[extract]]
+name = "people"
+path = "data/people.csv"
+identifiers = { surname = { column = "last", kind = "name" }, dob = { column = "born", kind = "dob" }, nino = { column = "ni", kind = "nino" }, sex = { column = "sex", kind = "sex" } }
+keep = ["release_date", "sex", "group_code"]
+
+[[extract]]
+name = "events"
+path = "data/events.parquet"
+identifiers = { nino = { column = "NINO", kind = "nino" } }
+keep = ["event_date", "event_type", "end_date"]
+
+[link]
+spine = "people"
+
+[[table]]
+name = "people_by_group"
+from = "people"
+by = ["group_code"]
+
+[evaluate]
+cohort = "people"
+index_date = "release_date"
+treatment = "events"
+covariates = ["sex"]
+
+[[evaluate.outcome]]
+name = "had_event"
+kind = "event_within"
+extract = "events"
+date = "event_date"
+"#;
+
+/// `BASE` with `from` (which must occur exactly once) replaced by `to`.
+fn edit(from: &str, to: &str) -> String {
+    assert_eq!(BASE.matches(from).count(), 1, "`{from}` must occur once in BASE");
+    BASE.replacen(from, to, 1)
+}
+
+/// Parses `text`, expects an error and snapshots its message under `name`.
+fn check_err(name: &str, text: &str) {
+    let error =
+        Pipeline::parse(text, Path::new("pipelines/test.toml")).expect_err(&format!("case {name} must fail"));
+    let message = error.to_string();
+    assert!(
+        message.starts_with("invalid pipeline file pipelines/test.toml: "),
+        "{name}: {message}"
+    );
+    insta::assert_snapshot!(name, message);
+}
+
+#[test]
+fn the_base_is_valid() {
+    let pipeline = Pipeline::parse(BASE, Path::new("pipelines/test.toml")).expect("valid");
+    assert_eq!(pipeline.extracts.len(), 2);
+}
+
+#[test]
+fn syntax_and_unknown_keys() {
+    for (name, text) in [
+        ("not_toml", edit("[link]", "[link")),
+        ("unknown_section", format!("{BASE}\n[extras]\nx = 1\n")),
+        (
+            "unknown_extract_key",
+            edit("keep = [\"event_date\"", "keeep = [\"event_date\""),
+        ),
+        (
+            "unknown_identifier_key",
+            edit("column = \"NINO\", kind", "col = \"NINO\", kind"),
+        ),
+        ("unknown_outcome_key", format!("{BASE}dates = \"x\"\n")),
+        ("missing_key_file", edit("key_file = \"keys/linkage.key\"\n", "")),
+        ("missing_link", edit("[link]\nspine = \"people\"\n", "")),
+        (
+            "unknown_field_kind",
+            edit(
+                "kind = \"nino\" } }\nkeep = [\"event",
+                "kind = \"ni\" } }\nkeep = [\"event",
+            ),
+        ),
+        (
+            "unknown_encoding",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\nencoding = \"latin1\"",
+            ),
+        ),
+        (
+            "unknown_format",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\nformat = \"xlsx\"",
+            ),
+        ),
+        (
+            "unknown_outcome_kind",
+            edit("kind = \"event_within\"", "kind = \"event_after\""),
+        ),
+        (
+            "unknown_column_type",
+            edit(
+                "keep = [\"event_date\", \"event_type\", \"end_date\"]",
+                "keep = [\"event_date\", \"event_type\", \"end_date\"]\ntypes = { event_date = \"datetime\" }",
+            ),
+        ),
+        (
+            "negative_people",
+            format!("{BASE}\n[synth]\npeople = -5\nseed = 1\nout_dir = \"x\"\n"),
+        ),
+        (
+            "wrong_type",
+            edit("[evaluate]", "[disclosure]\nthreshold = \"ten\"\n\n[evaluate]"),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn names_and_duplicates() {
+    for (name, text) in [
+        ("bad_pipeline_name", edit("name = \"test\"", "name = \"Test!\"")),
+        (
+            "bad_extract_name",
+            edit("name = \"events\"", "name = \"Events\"").replace("\"events\"", "\"Events\""),
+        ),
+        (
+            "reserved_extract_name",
+            edit("name = \"events\"", "name = \"persons\""),
+        ),
+        (
+            "duplicate_extract",
+            edit("name = \"events\"", "name = \"people\""),
+        ),
+        (
+            "duplicate_match_key",
+            edit("name = \"name_dob\"", "name = \"nino\""),
+        ),
+        (
+            "bad_match_key_name",
+            edit("name = \"name_dob\"", "name = \"Name-Dob\""),
+        ),
+        (
+            "duplicate_table",
+            format!("{BASE}\n[[table]]\nname = \"people_by_group\"\nfrom = \"persons\"\nby = [\"sex\"]\n"),
+        ),
+        (
+            "bad_table_name",
+            edit("name = \"people_by_group\"", "name = \"by group\""),
+        ),
+        (
+            "duplicate_outcome",
+            format!(
+                "{BASE}\n[[evaluate.outcome]]\nname = \"had_event\"\nkind = \"time_to_event\"\nextract = \"events\"\ndate = \"event_date\"\n"
+            ),
+        ),
+        (
+            "bad_outcome_name",
+            edit("name = \"had_event\"", "name = \"had event\""),
+        ),
+        (
+            "outcome_name_is_a_frame_column",
+            edit("name = \"had_event\"", "name = \"group\""),
+        ),
+        (
+            "outcome_name_is_a_kept_column",
+            edit("name = \"had_event\"", "name = \"group_code\""),
+        ),
+        (
+            "bad_identifier_name",
+            edit("{ nino = { column = \"NINO\"", "{ Nino = { column = \"NINO\""),
+        ),
+        (
+            "duplicate_keep",
+            edit(
+                "keep = [\"event_date\", \"event_type\"",
+                "keep = [\"event_date\", \"event_date\"",
+            ),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn match_keys() {
+    for (name, text) in [
+        (
+            "no_match_key",
+            edit(
+                "[[match_key]]\nname = \"nino\"\nfields = [\"nino\"]\n\n[[match_key]]\nname = \"name_dob\"\nfields = [\"surname\", \"dob\"]\n",
+                "",
+            ),
+        ),
+        (
+            "component_uses_undeclared_identifier",
+            edit("[\"surname\", \"dob\"]", "[\"surname\", \"postcode\"]"),
+        ),
+        (
+            "bad_component_syntax",
+            edit("[\"surname\", \"dob\"]", "[\"surname\", \"metaphone(dob)\"]"),
+        ),
+        ("no_components", edit("[\"surname\", \"dob\"]", "[]")),
+        (
+            "weak_match_key",
+            edit("[\"surname\", \"dob\"]", "[\"year(dob)\", \"sex\"]"),
+        ),
+        (
+            "soundex_of_a_date",
+            edit("[\"surname\", \"dob\"]", "[\"surname\", \"soundex(dob)\"]"),
+        ),
+        (
+            "identifier_kinds_disagree",
+            edit(
+                "{ nino = { column = \"NINO\", kind = \"nino\" } }",
+                "{ nino = { column = \"NINO\", kind = \"id\" } }",
+            ),
+        ),
+        (
+            "extract_declares_no_whole_match_key",
+            edit(
+                "{ nino = { column = \"NINO\", kind = \"nino\" } }",
+                "{ surname = { column = \"NAME\", kind = \"name\" } }",
+            ),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn a_weak_key_is_accepted_when_allowed() {
+    let text = edit(
+        "[\"surname\", \"dob\"]",
+        "[\"year(dob)\", \"sex\"]\nallow_weak = true",
+    );
+    Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("allow_weak accepts a weak key");
+}
+
+#[test]
+fn extract_settings() {
+    for (name, text) in [
+        ("no_extract", {
+            let start = BASE.find("[[extract]]").expect("present");
+            let end = BASE.find("[link]").expect("present");
+            format!("{}{}", &BASE[..start], &BASE[end..])
+        }),
+        (
+            "format_not_from_extension",
+            edit("data/people.csv", "data/people.txt"),
+        ),
+        (
+            "delimiter_two_chars",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\ndelimiter = \";;\"",
+            ),
+        ),
+        (
+            "delimiter_empty",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\ndelimiter = \"\"",
+            ),
+        ),
+        (
+            "delimiter_not_ascii",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\ndelimiter = \"¦\"",
+            ),
+        ),
+        (
+            "delimiter_quote",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\ndelimiter = '\"'",
+            ),
+        ),
+        (
+            "types_key_not_kept",
+            edit(
+                "keep = [\"event_date\", \"event_type\", \"end_date\"]",
+                "keep = [\"event_date\", \"event_type\", \"end_date\"]\ntypes = { event_date = \"date\", amount = \"float\" }",
+            ),
+        ),
+        (
+            "keep_an_identifier_column",
+            edit(
+                "keep = [\"release_date\", \"sex\"",
+                "keep = [\"release_date\", \"born\"",
+            ),
+        ),
+        (
+            "reject_fraction_out_of_range",
+            edit(
+                "path = \"data/people.csv\"",
+                "path = \"data/people.csv\"\nmax_reject_fraction = 1.5",
+            ),
+        ),
+        (
+            "no_identifiers",
+            edit("{ nino = { column = \"NINO\", kind = \"nino\" } }", "{}"),
+        ),
+        (
+            "empty_identifier_column",
+            edit("column = \"NINO\"", "column = \"\""),
+        ),
+        (
+            "empty_path",
+            edit("path = \"data/events.parquet\"", "path = \"\""),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn settings_link_and_disclosure() {
+    let disclosure = |rule: &str| edit("[evaluate]", &format!("[disclosure]\n{rule}\n\n[evaluate]"));
+    for (name, text) in [
+        (
+            "release_inside_work",
+            edit("release_dir = \"release\"", "release_dir = \"work/release\""),
+        ),
+        (
+            "synth_no_people",
+            format!("{BASE}\n[synth]\npeople = 0\nseed = 1\nout_dir = \"x\"\n"),
+        ),
+        (
+            "spine_not_an_extract",
+            edit("spine = \"people\"", "spine = \"prisons\""),
+        ),
+        (
+            "link_extracts_unknown",
+            edit(
+                "spine = \"people\"",
+                "spine = \"people\"\nextracts = [\"people\", \"jobs\"]",
+            ),
+        ),
+        (
+            "link_extracts_without_spine",
+            edit(
+                "spine = \"people\"",
+                "spine = \"people\"\nextracts = [\"events\"]",
+            ),
+        ),
+        (
+            "link_extracts_duplicate",
+            edit(
+                "spine = \"people\"",
+                "spine = \"people\"\nextracts = [\"people\", \"events\", \"people\"]",
+            ),
+        ),
+        (
+            "memory_limit_bad_unit",
+            edit("spine = \"people\"", "spine = \"people\"\nmemory_limit = \"4G\""),
+        ),
+        (
+            "memory_limit_negative",
+            edit("spine = \"people\"", "spine = \"people\"\nmemory_limit = -1"),
+        ),
+        (
+            "memory_limit_zero",
+            edit("spine = \"people\"", "spine = \"people\"\nmemory_limit = 0"),
+        ),
+        (
+            "memory_limit_float",
+            edit("spine = \"people\"", "spine = \"people\"\nmemory_limit = 4.5"),
+        ),
+        (
+            "max_cluster_size_zero",
+            edit("spine = \"people\"", "spine = \"people\"\nmax_cluster_size = 0"),
+        ),
+        ("threshold_zero", disclosure("threshold = 0")),
+        ("round_to_zero", disclosure("round_to = 0")),
+        ("dominance_n_zero", disclosure("dominance_n = 0")),
+        ("dominance_k_zero", disclosure("dominance_k = 0.0")),
+        ("p_percent_above_one", disclosure("p_percent = 10.0")),
+        ("unknown_disclosure_key", disclosure("treshold = 5")),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn tables() {
+    for (name, text) in [
+        (
+            "table_from_unknown",
+            edit("from = \"people\"", "from = \"prisons\""),
+        ),
+        (
+            "table_from_unlinked_extract",
+            edit("from = \"people\"", "from = \"events\"")
+                .replace(
+                    "spine = \"people\"",
+                    "spine = \"people\"\nextracts = [\"people\"]",
+                )
+                .replace("treatment = \"events\"", "treatment = \"people\"")
+                .replace(
+                    "extract = \"events\"\ndate = \"event_date\"",
+                    "extract = \"people\"\ndate = \"release_date\"",
+                ),
+        ),
+        (
+            "table_by_not_kept",
+            edit("by = [\"group_code\"]", "by = [\"group_code\", \"event_type\"]"),
+        ),
+        ("table_by_empty", edit("by = [\"group_code\"]", "by = []")),
+        (
+            "table_by_duplicate",
+            edit(
+                "by = [\"group_code\"]",
+                "by = [\"group_code\", \"sex\", \"group_code\"]",
+            ),
+        ),
+        (
+            "table_by_not_kept_by_persons",
+            edit(
+                "from = \"people\"\nby = [\"group_code\"]",
+                "from = \"persons\"\nby = [\"event_type\"]",
+            ),
+        ),
+        (
+            "table_by_not_in_evaluation",
+            edit(
+                "from = \"people\"\nby = [\"group_code\"]",
+                "from = \"evaluation\"\nby = [\"group\", \"event_type\"]",
+            ),
+        ),
+        ("table_from_evaluation_without_evaluate", {
+            let text = edit("from = \"people\"", "from = \"evaluation\"");
+            let start = text.find("[evaluate]").expect("present");
+            text[..start].to_owned()
+        }),
+        (
+            "table_sum_not_kept",
+            edit("by = [\"group_code\"]", "by = [\"group_code\"]\nsum = \"days\""),
+        ),
+        (
+            "table_sum_in_by",
+            edit(
+                "by = [\"group_code\"]",
+                "by = [\"group_code\"]\nsum = \"group_code\"",
+            ),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn a_table_of_the_evaluation_may_group_by_frame_columns() {
+    let text = edit(
+        "from = \"people\"\nby = [\"group_code\"]",
+        "from = \"evaluation\"\nby = [\"group\", \"treated\", \"had_event\", \"sex\"]",
+    );
+    Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("frame columns are known");
+}
+
+#[test]
+fn evaluate_references() {
+    for (name, text) in [
+        (
+            "cohort_not_an_extract",
+            edit("cohort = \"people\"", "cohort = \"prisons\""),
+        ),
+        (
+            "treatment_not_an_extract",
+            edit("treatment = \"events\"", "treatment = \"programme\""),
+        ),
+        (
+            "index_date_not_kept",
+            edit("index_date = \"release_date\"", "index_date = \"born\""),
+        ),
+        (
+            "covariate_not_kept",
+            edit("covariates = [\"sex\"]", "covariates = [\"sex\", \"age\"]"),
+        ),
+        (
+            "covariate_duplicate",
+            edit("covariates = [\"sex\"]", "covariates = [\"sex\", \"sex\"]"),
+        ),
+        ("no_outcomes", {
+            let start = BASE.find("[[evaluate.outcome]]").expect("present");
+            BASE[..start].to_owned()
+        }),
+        (
+            "outcome_extract_unknown",
+            edit("extract = \"events\"", "extract = \"jobs\""),
+        ),
+        (
+            "outcome_date_not_kept",
+            edit("date = \"event_date\"", "date = \"event_day\""),
+        ),
+        ("outcome_event_without_date", edit("date = \"event_date\"\n", "")),
+        (
+            "outcome_event_with_start",
+            edit(
+                "date = \"event_date\"",
+                "date = \"event_date\"\nstart = \"event_date\"",
+            ),
+        ),
+        (
+            "outcome_spell_without_end",
+            edit(
+                "kind = \"event_within\"\nextract = \"events\"\ndate = \"event_date\"",
+                "kind = \"spell_days\"\nextract = \"events\"\nstart = \"event_date\"",
+            ),
+        ),
+        (
+            "outcome_spell_end_not_kept",
+            edit(
+                "kind = \"event_within\"\nextract = \"events\"\ndate = \"event_date\"",
+                "kind = \"spell_overlap\"\nextract = \"events\"\nstart = \"event_date\"\nend = \"stop_date\"",
+            ),
+        ),
+        (
+            "outcome_spell_with_date",
+            edit(
+                "kind = \"event_within\"",
+                "kind = \"spell_days\"\nstart = \"event_date\"\nend = \"end_date\"",
+            ),
+        ),
+        (
+            "outcome_where_not_kept",
+            edit(
+                "date = \"event_date\"",
+                "date = \"event_date\"\nwhere = { benefit = [\"JSA\"] }",
+            ),
+        ),
+        (
+            "outcome_where_empty",
+            edit(
+                "date = \"event_date\"",
+                "date = \"event_date\"\nwhere = { event_type = [] }",
+            ),
+        ),
+        (
+            "follow_up_zero",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\nfollow_up_days = 0",
+            ),
+        ),
+        (
+            "ratio_zero",
+            edit("covariates = [\"sex\"]", "covariates = [\"sex\"]\nratio = 0"),
+        ),
+        (
+            "min_treated_zero",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\nmin_treated = 0",
+            ),
+        ),
+        (
+            "caliper_negative",
+            edit("covariates = [\"sex\"]", "covariates = [\"sex\"]\ncaliper = -0.2"),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn invalid_errors_name_the_key_separately() {
+    let text = edit(
+        "kind = \"nino\" } }\nkeep = [\"event",
+        "kind = \"id\" } }\nkeep = [\"event",
+    );
+    match Pipeline::parse(&text, Path::new("pipelines/test.toml")) {
+        Err(PipelineError::Invalid { path, key, .. }) => {
+            assert_eq!(path, Path::new("pipelines/test.toml"));
+            assert_eq!(key, "extract \"events\".identifiers.nino.kind");
+        }
+        other => panic!("expected an invalid-value error, found {other:?}"),
+    }
+}

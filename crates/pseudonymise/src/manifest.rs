@@ -1,0 +1,119 @@
+//! The manifest written next to the stage's output: `pseudonymised/<extract>.manifest.json`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// What one run of the stage read and wrote. It holds counts, names and hashes, never a value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PseudonymiseManifest {
+    /// The extract's name.
+    pub extract: String,
+    /// The input file.
+    pub input: InputSummary,
+    /// Records read, written and rejected (`read = written + rejected`).
+    pub rows: RowCounts,
+    /// Rejected records per reason (`wrong_field_count`, `invalid_utf8`).
+    pub rejects: BTreeMap<String, RejectSummary>,
+    /// Missing identifier values among the written records: identifier name → reason label
+    /// (`empty` or an invalid reason such as `bad_nino`) → count. Every declared identifier has an
+    /// entry, empty if nothing was missing.
+    pub missing: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The fingerprint of the linkage key (token spec v1).
+    pub key_fingerprint: String,
+    /// The token spec version.
+    pub token_spec_version: String,
+    /// The linklab version.
+    pub tool_version: String,
+    /// The last date of birth accepted as valid (the run's "today"), `YYYY-MM-DD`.
+    pub reference_date: String,
+    /// Every configured match key, in order, with whether it was built or skipped.
+    pub match_keys: Vec<MatchKeySummary>,
+    /// The output columns, in order.
+    pub columns: Vec<ColumnSummary>,
+    /// The Parquet part files, in order.
+    pub parts: Vec<PartSummary>,
+}
+
+/// The input file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputSummary {
+    /// The file's path as configured.
+    pub path: String,
+    /// `csv` or `parquet`.
+    pub format: String,
+    /// The CSV delimiter (CSV only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delimiter: Option<String>,
+    /// The CSV encoding (CSV only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<String>,
+    /// The SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+    /// The file's size in bytes.
+    pub bytes: u64,
+}
+
+/// Record counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Data records read (the header is not a record).
+    pub read: u64,
+    /// Records written to the output.
+    pub written: u64,
+    /// Records rejected.
+    pub rejected: u64,
+}
+
+/// The rejects of one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectSummary {
+    /// How many records were rejected for this reason.
+    pub count: u64,
+    /// The record numbers of the first rejects (at most [`crate::REJECT_EXAMPLES`]).
+    pub first_records: Vec<u64>,
+    /// The lines on which those records start (CSV only; same order).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub first_lines: Vec<u64>,
+}
+
+/// A configured match key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchKeySummary {
+    /// The key's name.
+    pub name: String,
+    /// Its components as written (`soundex(surname)`).
+    pub components: Vec<String>,
+    /// The token column (`tok_<name>`), or `None` if the key was skipped.
+    pub column: Option<String>,
+    /// Whether the key was skipped because the extract does not declare all its fields.
+    pub skipped: bool,
+    /// The fields the extract does not declare (empty unless skipped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undeclared_fields: Vec<String>,
+    /// Written records whose token is null because a component was missing.
+    pub null_tokens: u64,
+}
+
+/// An output column.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSummary {
+    /// The column's name.
+    pub name: String,
+    /// Its type: `fixed_size_binary(32)`, `int64`, `float64`, `date32` or `string`.
+    #[serde(rename = "type")]
+    pub ty: String,
+    /// Where the type came from: `token`, `inferred` or `declared`.
+    pub origin: String,
+}
+
+/// A Parquet part file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartSummary {
+    /// The file's name inside `pseudonymised/<extract>/`.
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
+    /// The SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+}

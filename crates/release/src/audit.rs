@@ -1,0 +1,552 @@
+//! The protection audit: the gate every release passes, and what `check-release` re-runs.
+//!
+//! This module knows nothing about how cells were chosen for suppression. It takes a system of
+//! cells (each published exactly, published as an interval because of rounding, or hidden) and
+//! additive constraints `total = Σ members`, and computes for every hidden cell the smallest and
+//! largest value it can take by linear programming (good_lp with the pure-Rust microlp solver).
+//!
+//! Speed: only hidden cells (and, when published values are intervals, the published cells that
+//! share a constraint with a hidden cell) are LP variables; exactly published cells are
+//! constants. The system is split into connected components of variables, each solved
+//! separately. In [`Mode::Decide`] every LP solution is kept as a *witness*: a feasible point of
+//! the component, so any value a cell takes in it lies inside that cell's true interval. A cell
+//! whose witnessed range already meets its requirement needs no LP of its own; the few that
+//! remain get their own min and max. A witnessed range is an inner bound of the exact interval,
+//! so this shortcut never passes a cell the exact audit would fail.
+
+use std::collections::HashSet;
+
+use good_lp::solvers::microlp::microlp;
+use good_lp::{Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable, variable};
+
+/// Numerical tolerance of the LP solutions.
+const EPS: f64 = 1e-6;
+
+/// What the attacker knows about a cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Known {
+    /// Published exactly.
+    Exact(f64),
+    /// Published rounded: the true value lies in `[lo, hi]`.
+    Interval(f64, f64),
+    /// Suppressed.
+    Hidden,
+}
+
+/// A cell of an audit system.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct LpCell {
+    pub known: Known,
+    /// The smallest value the cell can hold (0 for counts; 1 for suppressed counts that are
+    /// known to be non-empty; `-inf` for sums that may be negative).
+    pub lower: f64,
+    /// Whether the cell is a whole number (intervals are then narrowed to integers).
+    pub integer: bool,
+}
+
+/// Cells and additive constraints `cells[total] = Σ cells[members]`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct LpSystem {
+    pub cells: Vec<LpCell>,
+    pub constraints: Vec<(usize, Vec<usize>)>,
+}
+
+/// What a hidden cell needs for the release to be safe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Requirement {
+    /// The audited interval must be at least this wide (at least 1; integer width for counts).
+    pub min_width: f64,
+    /// The largest value the cell can take must reach this (the threshold, for small counts).
+    pub min_upper: Option<f64>,
+    /// The true value, when known (our own release): a feasible starting witness, and needed
+    /// for insider checks.
+    pub true_value: Option<f64>,
+}
+
+/// How hard to work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Solve min and max of every hidden cell: exact intervals.
+    Exact,
+    /// Decide pass/fail with as few LPs as possible (witnesses); intervals may be inner bounds.
+    Decide,
+}
+
+/// Why a hidden cell is not protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The interval holds a single value (less than one unit wide).
+    Pinned,
+    /// The cell can be shown to lie entirely below the threshold.
+    BelowThreshold,
+    /// The interval is narrower than the required protection.
+    TooNarrow,
+    /// Someone who knows the value of the given (hidden, single-person) cell can work this one
+    /// out exactly.
+    Insider(usize),
+    /// The published values contradict the additive constraints (no feasible table).
+    Inconsistent,
+}
+
+/// The audit of one hidden cell.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct CellAudit {
+    pub lo: f64,
+    pub hi: f64,
+    /// Whether both bounds come from their own LP (otherwise they are witnessed inner bounds).
+    pub exact: bool,
+    pub failure: Option<Failure>,
+}
+
+/// A cell whose value someone knows exactly: the single contributor of a cell of one person.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Insider {
+    pub cell: usize,
+    pub value: f64,
+}
+
+/// A linear row `lo ≤ Σ coef · x ≤ hi` over the variables of a component.
+#[derive(Debug, Clone)]
+struct Row {
+    terms: Vec<(usize, f64)>,
+    lo: f64,
+    hi: f64,
+}
+
+/// One connected component of the LP.
+#[derive(Debug)]
+struct Component {
+    /// System cell of each variable.
+    cells: Vec<usize>,
+    bounds: Vec<(f64, f64)>,
+    hidden: Vec<usize>,
+    rows: Vec<Row>,
+}
+
+enum Solved {
+    Value(f64, Vec<f64>),
+    Unbounded,
+}
+
+#[derive(Debug)]
+enum LpError {
+    Infeasible,
+    Other(String),
+}
+
+impl Component {
+    fn solve(&self, objective: &[(usize, f64)], maximise: bool, fixed: Option<(usize, f64)>) -> Result<Solved, LpError> {
+        let mut pv = ProblemVariables::new();
+        let xs: Vec<Variable> = self
+            .bounds
+            .iter()
+            .enumerate()
+            .map(|(i, &(lo, hi))| {
+                let (lo, hi) = match fixed {
+                    Some((f, v)) if f == i => (v, v),
+                    _ => (lo, hi),
+                };
+                let mut def = variable();
+                if lo.is_finite() {
+                    def = def.min(lo);
+                }
+                if hi.is_finite() {
+                    def = def.max(hi);
+                }
+                pv.add(def)
+            })
+            .collect();
+        let obj: Expression = objective.iter().map(|&(i, c)| c * xs[i]).sum();
+        let mut model = if maximise { pv.maximise(obj) } else { pv.minimise(obj) }.using(microlp);
+        for row in &self.rows {
+            let e: Expression = row.terms.iter().map(|&(i, c)| c * xs[i]).sum();
+            if (row.hi - row.lo).abs() < f64::EPSILON * (1.0 + row.lo.abs()) {
+                model.add_constraint(e.eq(row.lo));
+            } else {
+                if row.lo.is_finite() {
+                    model.add_constraint(e.clone().geq(row.lo));
+                }
+                if row.hi.is_finite() {
+                    model.add_constraint(e.leq(row.hi));
+                }
+            }
+        }
+        match model.solve() {
+            Ok(sol) => {
+                let point: Vec<f64> = xs.iter().map(|&x| sol.value(x)).collect();
+                let value = objective.iter().map(|&(i, c)| c * point[i]).sum();
+                Ok(Solved::Value(value, point))
+            }
+            Err(ResolutionError::Unbounded) => Ok(Solved::Unbounded),
+            Err(ResolutionError::Infeasible) => Err(LpError::Infeasible),
+            Err(e) => Err(LpError::Other(e.to_string())),
+        }
+    }
+}
+
+/// Splits the system into components of variables.
+fn components(sys: &LpSystem) -> Vec<Component> {
+    let n = sys.cells.len();
+    let hidden = |c: usize| matches!(sys.cells[c].known, Known::Hidden);
+    let mut is_var = vec![false; n];
+    for (c, cell) in sys.cells.iter().enumerate() {
+        is_var[c] = matches!(cell.known, Known::Hidden);
+    }
+    // Rounded published cells next to a hidden cell become variables within their intervals.
+    for (t, members) in &sys.constraints {
+        if hidden(*t) || members.iter().any(|&m| hidden(m)) {
+            for &c in std::iter::once(t).chain(members) {
+                if matches!(sys.cells[c].known, Known::Interval(..)) {
+                    is_var[c] = true;
+                }
+            }
+        }
+    }
+    let mut parent: Vec<usize> = (0..n).collect();
+    fn find(parent: &mut [usize], mut x: usize) -> usize {
+        while parent[x] != x {
+            parent[x] = parent[parent[x]];
+            x = parent[x];
+        }
+        x
+    }
+    let mut used = Vec::new();
+    for (ci, (t, members)) in sys.constraints.iter().enumerate() {
+        let mut first = None;
+        for &c in std::iter::once(t).chain(members) {
+            if is_var[c] {
+                match first {
+                    None => first = Some(c),
+                    Some(f) => {
+                        let (a, b) = (find(&mut parent, f), find(&mut parent, c));
+                        if a != b {
+                            parent[a] = b;
+                        }
+                    }
+                }
+            }
+        }
+        if first.is_some() {
+            used.push(ci);
+        }
+    }
+    let mut comp_of_root = vec![usize::MAX; n];
+    let mut comps: Vec<Component> = Vec::new();
+    let mut local = vec![usize::MAX; n];
+    for c in 0..n {
+        if !is_var[c] {
+            continue;
+        }
+        let r = find(&mut parent, c);
+        if comp_of_root[r] == usize::MAX {
+            comp_of_root[r] = comps.len();
+            comps.push(Component { cells: Vec::new(), bounds: Vec::new(), hidden: Vec::new(), rows: Vec::new() });
+        }
+        let comp = &mut comps[comp_of_root[r]];
+        local[c] = comp.cells.len();
+        comp.cells.push(c);
+        let cell = sys.cells[c];
+        let bounds = match cell.known {
+            Known::Hidden => {
+                comp.hidden.push(local[c]);
+                (cell.lower, f64::INFINITY)
+            }
+            Known::Interval(lo, hi) => (lo.max(cell.lower), hi),
+            Known::Exact(v) => (v, v),
+        };
+        comp.bounds.push(bounds);
+    }
+    for ci in used {
+        let (t, members) = &sys.constraints[ci];
+        let mut terms = Vec::new();
+        let (mut lo, mut hi) = (0.0, 0.0);
+        let mut comp = usize::MAX;
+        for (c, coef) in std::iter::once((*t, -1.0)).chain(members.iter().map(|&m| (m, 1.0))) {
+            if is_var[c] {
+                comp = comp_of_root[find(&mut parent, c)];
+                terms.push((local[c], coef));
+            } else {
+                // Move the constant to the right-hand side: Σ vars = −Σ coef · value.
+                let (a, b) = match sys.cells[c].known {
+                    Known::Exact(v) => (v, v),
+                    Known::Interval(l, h) => (l.max(sys.cells[c].lower), h),
+                    Known::Hidden => unreachable!("hidden cells are variables"),
+                };
+                let (a, b) = if coef > 0.0 { (a, b) } else { (-b, -a) };
+                lo -= b;
+                hi -= a;
+            }
+        }
+        comps[comp].rows.push(Row { terms, lo, hi });
+    }
+    comps.retain(|c| !c.hidden.is_empty());
+    comps
+}
+
+fn width(lo: f64, hi: f64, integer: bool) -> f64 {
+    if integer { (hi + EPS).floor() - (lo - EPS).ceil() } else { hi - lo }
+}
+
+fn meets(req: &Requirement, lo: f64, hi: f64, integer: bool) -> bool {
+    let w = width(lo, hi, integer);
+    w >= req.min_width.max(1.0) - EPS && req.min_upper.is_none_or(|u| hi >= u - EPS)
+}
+
+fn classify(req: &Requirement, lo: f64, hi: f64, integer: bool) -> Option<Failure> {
+    if req.min_upper.is_some_and(|u| hi < u - EPS) {
+        return Some(Failure::BelowThreshold);
+    }
+    let w = width(lo, hi, integer);
+    if w < 1.0 - EPS {
+        Some(Failure::Pinned)
+    } else if w < req.min_width - EPS {
+        Some(Failure::TooNarrow)
+    } else {
+        None
+    }
+}
+
+/// Audits every hidden cell of `sys`. `reqs` holds one requirement per cell (ignored for
+/// published cells). `passed` (Decide mode only) holds the hidden-cell sets of components that
+/// passed before; they are skipped, and components that pass are added.
+pub(crate) fn audit(
+    sys: &LpSystem,
+    reqs: &[Requirement],
+    insiders: &[Insider],
+    mode: Mode,
+    mut passed: Option<&mut HashSet<Vec<usize>>>,
+) -> Result<Vec<Option<CellAudit>>, String> {
+    let mut out: Vec<Option<CellAudit>> = vec![None; sys.cells.len()];
+    for comp in components(sys) {
+        let signature: Vec<usize> = comp.hidden.iter().map(|&l| comp.cells[l]).collect();
+        if mode == Mode::Decide
+            && let Some(p) = passed.as_deref()
+            && p.contains(&signature)
+        {
+            for &c in &signature {
+                out[c] = Some(CellAudit { lo: f64::NAN, hi: f64::NAN, exact: false, failure: None });
+            }
+            continue;
+        }
+        let result = audit_component(sys, &comp, reqs, insiders, mode)?;
+        let ok = result.iter().all(|(_, a)| a.failure.is_none());
+        for (c, a) in result {
+            out[c] = Some(a);
+        }
+        if ok && let Some(p) = passed.as_deref_mut() {
+            p.insert(signature);
+        }
+    }
+    Ok(out)
+}
+
+fn audit_component(
+    sys: &LpSystem,
+    comp: &Component,
+    reqs: &[Requirement],
+    insiders: &[Insider],
+    mode: Mode,
+) -> Result<Vec<(usize, CellAudit)>, String> {
+    let n = comp.cells.len();
+    let integer = |l: usize| sys.cells[comp.cells[l]].integer;
+    let req = |l: usize| &reqs[comp.cells[l]];
+    let mut seen_lo = vec![f64::INFINITY; n];
+    let mut seen_hi = vec![f64::NEG_INFINITY; n];
+    let all_true = comp.hidden.iter().all(|&l| req(l).true_value.is_some());
+    if all_true {
+        for &l in &comp.hidden {
+            let v = req(l).true_value.expect("checked above");
+            seen_lo[l] = v;
+            seen_hi[l] = v;
+        }
+    }
+    let mut exact_lo: Vec<Option<f64>> = vec![None; n];
+    let mut exact_hi: Vec<Option<f64>> = vec![None; n];
+    let inconsistent = |comp: &Component| {
+        comp.hidden
+            .iter()
+            .map(|&l| {
+                (comp.cells[l], CellAudit { lo: f64::NAN, hi: f64::NAN, exact: false, failure: Some(Failure::Inconsistent) })
+            })
+            .collect::<Vec<_>>()
+    };
+    let record = |point: &[f64], seen_lo: &mut [f64], seen_hi: &mut [f64]| {
+        for &l in &comp.hidden {
+            seen_lo[l] = seen_lo[l].min(point[l]);
+            seen_hi[l] = seen_hi[l].max(point[l]);
+        }
+    };
+    macro_rules! solve {
+        ($obj:expr, $max:expr, $fixed:expr) => {
+            match comp.solve($obj, $max, $fixed) {
+                Ok(s) => s,
+                Err(LpError::Infeasible) => return Ok(inconsistent(comp)),
+                Err(LpError::Other(e)) => return Err(e),
+            }
+        };
+    }
+    let satisfied = |l: usize, seen_lo: &[f64], seen_hi: &[f64]| {
+        seen_lo[l] <= seen_hi[l] && meets(req(l), seen_lo[l], seen_hi[l], integer(l))
+    };
+    if mode == Mode::Decide && all_true {
+        // Bulk witnesses: push the cells that need a high upper bound up, then all cells up,
+        // then all down.
+        let needs_upper: Vec<(usize, f64)> = comp
+            .hidden
+            .iter()
+            .filter(|&&l| req(l).min_upper.is_some() && !satisfied(l, &seen_lo, &seen_hi))
+            .map(|&l| (l, 1.0))
+            .collect();
+        if !needs_upper.is_empty()
+            && let Solved::Value(_, p) = solve!(&needs_upper, true, None)
+        {
+            record(&p, &mut seen_lo, &mut seen_hi);
+        }
+        for maximise in [true, false] {
+            let open: Vec<(usize, f64)> =
+                comp.hidden.iter().filter(|&&l| !satisfied(l, &seen_lo, &seen_hi)).map(|&l| (l, 1.0)).collect();
+            if open.len() > 1
+                && let Solved::Value(_, p) = solve!(&open, maximise, None)
+            {
+                record(&p, &mut seen_lo, &mut seen_hi);
+            }
+        }
+    }
+    for &l in &comp.hidden {
+        if mode == Mode::Decide && satisfied(l, &seen_lo, &seen_hi) {
+            continue;
+        }
+        match solve!(&[(l, 1.0)], true, None) {
+            Solved::Value(v, p) => {
+                exact_hi[l] = Some(v);
+                record(&p, &mut seen_lo, &mut seen_hi);
+            }
+            Solved::Unbounded => {
+                exact_hi[l] = Some(f64::INFINITY);
+                seen_hi[l] = f64::INFINITY;
+            }
+        }
+        if mode == Mode::Decide
+            && (satisfied(l, &seen_lo, &seen_hi)
+                || req(l).min_upper.is_some_and(|u| exact_hi[l].is_some_and(|h| h < u - EPS)))
+        {
+            continue;
+        }
+        match solve!(&[(l, 1.0)], false, None) {
+            Solved::Value(v, p) => {
+                exact_lo[l] = Some(v);
+                record(&p, &mut seen_lo, &mut seen_hi);
+            }
+            Solved::Unbounded => {
+                exact_lo[l] = Some(f64::NEG_INFINITY);
+                seen_lo[l] = f64::NEG_INFINITY;
+            }
+        }
+    }
+    let mut result: Vec<(usize, CellAudit)> = comp
+        .hidden
+        .iter()
+        .map(|&l| {
+            let lo = exact_lo[l].unwrap_or(seen_lo[l]);
+            let hi = exact_hi[l].unwrap_or(seen_hi[l]);
+            let failure = if satisfied(l, &seen_lo, &seen_hi) { None } else { classify(req(l), lo, hi, integer(l)) };
+            (comp.cells[l], CellAudit { lo, hi, exact: exact_lo[l].is_some() && exact_hi[l].is_some(), failure })
+        })
+        .collect();
+    if all_true {
+        insider_checks(sys, comp, reqs, insiders, &mut result)?;
+    }
+    Ok(result)
+}
+
+/// For every insider in the component: fix their cell at its value and check that no hidden
+/// cell sharing a constraint with it becomes pinned.
+fn insider_checks(
+    sys: &LpSystem,
+    comp: &Component,
+    reqs: &[Requirement],
+    insiders: &[Insider],
+    result: &mut [(usize, CellAudit)],
+) -> Result<(), String> {
+    for ins in insiders {
+        let Some(u) = comp.cells.iter().position(|&c| c == ins.cell) else { continue };
+        let mut neighbours: Vec<usize> = comp
+            .rows
+            .iter()
+            .filter(|r| r.terms.iter().any(|&(i, _)| i == u))
+            .flat_map(|r| r.terms.iter().map(|&(i, _)| i))
+            .filter(|&i| i != u && matches!(sys.cells[comp.cells[i]].known, Known::Hidden))
+            .collect();
+        neighbours.sort_unstable();
+        neighbours.dedup();
+        let mut seen_lo: Vec<f64> = comp.cells.iter().map(|&c| reqs[c].true_value.unwrap_or(f64::INFINITY)).collect();
+        let mut seen_hi: Vec<f64> = comp.cells.iter().map(|&c| reqs[c].true_value.unwrap_or(f64::NEG_INFINITY)).collect();
+        for s in neighbours {
+            let cell = comp.cells[s];
+            let slot = result.iter().position(|(c, _)| *c == cell).expect("neighbour is a hidden cell of the component");
+            if result[slot].1.failure.is_some() {
+                continue;
+            }
+            let integer = sys.cells[cell].integer;
+            let ok = |lo: f64, hi: f64| width(lo, hi, integer) >= 1.0 - EPS;
+            for maximise in [true, false] {
+                if ok(seen_lo[s], seen_hi[s]) {
+                    break;
+                }
+                match comp.solve(&[(s, 1.0)], maximise, Some((u, ins.value))) {
+                    Ok(Solved::Value(_, p)) => {
+                        for (i, v) in p.into_iter().enumerate() {
+                            seen_lo[i] = seen_lo[i].min(v);
+                            seen_hi[i] = seen_hi[i].max(v);
+                        }
+                    }
+                    Ok(Solved::Unbounded) => {
+                        if maximise {
+                            seen_hi[s] = f64::INFINITY;
+                        } else {
+                            seen_lo[s] = f64::NEG_INFINITY;
+                        }
+                    }
+                    Err(LpError::Infeasible) => break,
+                    Err(LpError::Other(e)) => return Err(e),
+                }
+            }
+            if !ok(seen_lo[s], seen_hi[s]) {
+                result[slot].1.failure = Some(Failure::Insider(ins.cell));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hidden() -> LpCell {
+        LpCell { known: Known::Hidden, lower: 0.0, integer: true }
+    }
+    fn exact(v: f64) -> LpCell {
+        LpCell { known: Known::Exact(v), lower: 0.0, integer: true }
+    }
+
+    #[test]
+    fn a_single_suppression_in_a_line_is_pinned() {
+        // 5 + x + 20 = 30
+        let sys = LpSystem { cells: vec![exact(5.0), hidden(), exact(20.0), exact(30.0)], constraints: vec![(3, vec![0, 1, 2])] };
+        let req = Requirement { min_width: 1.0, min_upper: None, true_value: Some(5.0) };
+        let out = audit(&sys, &[req; 4], &[], Mode::Exact, None).unwrap();
+        let a = out[1].unwrap();
+        assert_eq!((a.lo.round(), a.hi.round(), a.failure), (5.0, 5.0, Some(Failure::Pinned)));
+    }
+
+    #[test]
+    fn an_unconstrained_hidden_total_is_unbounded() {
+        let sys = LpSystem { cells: vec![hidden(), hidden(), hidden()], constraints: vec![(2, vec![0, 1])] };
+        let req = Requirement { min_width: 1.0, min_upper: Some(10.0), true_value: Some(3.0) };
+        for mode in [Mode::Exact, Mode::Decide] {
+            let out = audit(&sys, &[req; 3], &[], mode, None).unwrap();
+            assert!(out.iter().all(|a| a.unwrap().failure.is_none()), "{mode:?}: {out:?}");
+        }
+    }
+}

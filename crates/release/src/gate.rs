@@ -1,0 +1,122 @@
+//! The bridge between a group of tables and the audit: which values an attacker sees, which
+//! bounds hold, and what each suppressed cell needs.
+
+use crate::DisclosureRules;
+use crate::audit::{Insider, Known, LpCell, LpSystem, Requirement};
+use crate::model::Group;
+
+/// Publication status of a cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellStatus {
+    /// Published (possibly rounded).
+    Published,
+    /// Suppressed by a primary rule (threshold, zero, dominance, p%).
+    Primary,
+    /// Suppressed to protect another cell.
+    Secondary,
+}
+
+impl CellStatus {
+    /// Whether the value is written as `[c]`.
+    pub fn is_hidden(self) -> bool {
+        self != CellStatus::Published
+    }
+}
+
+/// The audit system of one layer (counts, or one magnitude column) of a group.
+#[derive(Debug, Clone)]
+pub(crate) struct Layer {
+    pub sys: LpSystem,
+    pub reqs: Vec<Requirement>,
+    pub insiders: Vec<Insider>,
+    /// The group cell of each system cell.
+    pub cell_of: Vec<usize>,
+}
+
+/// The published text value of a sum (rounded to a whole number).
+pub(crate) fn published_sum(total: f64) -> f64 {
+    total.round()
+}
+
+/// The count layer as the attacker sees it, with our true values for witnesses and insiders.
+pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &DisclosureRules) -> Layer {
+    let half = rules.round_to as f64 / 2.0;
+    let mut cells = Vec::with_capacity(group.cells.len());
+    let mut reqs = Vec::with_capacity(group.cells.len());
+    let mut insiders = Vec::new();
+    for (id, cell) in group.cells.iter().enumerate() {
+        let known = if status[id].is_hidden() {
+            if cell.count == 1 {
+                insiders.push(Insider { cell: id, value: 1.0 });
+            }
+            Known::Hidden
+        } else {
+            let v = rules.round(cell.count) as f64;
+            if rules.round_to > 1 { Known::Interval(v - half, v + half) } else { Known::Exact(v) }
+        };
+        let lower = if status[id].is_hidden() { rules.hidden_lower_bound() } else { 0.0 };
+        cells.push(LpCell { known, lower, integer: true });
+        reqs.push(Requirement {
+            min_width: 1.0,
+            min_upper: (cell.count < rules.threshold).then_some(rules.threshold as f64),
+            true_value: Some(cell.count as f64),
+        });
+    }
+    let constraints = group.constraints.iter().map(|c| (c.total, c.members.clone())).collect();
+    Layer { sys: LpSystem { cells, constraints }, reqs, insiders, cell_of: (0..group.cells.len()).collect() }
+}
+
+/// Whether a cell is sensitive in a magnitude layer (needs the p% protection width).
+pub(crate) fn sum_sensitive(rules: &DisclosureRules, stats: &crate::model::SumStats) -> Option<&'static str> {
+    let top_n: f64 = stats.top.iter().take(rules.dominance_n).map(|v| v.abs()).sum();
+    if stats.abs_total > 0.0 && top_n > rules.dominance_k * stats.abs_total {
+        return Some("dominance");
+    }
+    let x1 = stats.top.first().map_or(0.0, |v| v.abs());
+    let x2 = stats.top.get(1).map_or(0.0, |v| v.abs());
+    if x1 > 0.0 && stats.abs_total - x1 - x2 < rules.p_percent * x1 {
+        return Some("p_percent");
+    }
+    None
+}
+
+/// One magnitude layer as the attacker sees it.
+pub(crate) fn sum_layer(group: &Group, layer: usize, status: &[CellStatus], rules: &DisclosureRules) -> Layer {
+    let info = &group.sum_layers[layer];
+    let mut local = vec![usize::MAX; group.cells.len()];
+    let mut cell_of = Vec::new();
+    let mut cells = Vec::new();
+    let mut reqs = Vec::new();
+    let mut insiders = Vec::new();
+    for (id, cell) in group.cells.iter().enumerate() {
+        let Some(stats) = &cell.sums[layer] else { continue };
+        local[id] = cell_of.len();
+        cell_of.push(id);
+        let known = if status[id].is_hidden() {
+            if cell.count == 1 {
+                insiders.push(Insider { cell: local[id], value: stats.total });
+            }
+            Known::Hidden
+        } else {
+            let v = published_sum(stats.total);
+            if info.integer { Known::Exact(v) } else { Known::Interval(v - 0.5, v + 0.5) }
+        };
+        let lower = if info.nonnegative { 0.0 } else { f64::NEG_INFINITY };
+        cells.push(LpCell { known, lower, integer: info.integer });
+        let sensitive = cell.count < rules.threshold || sum_sensitive(rules, stats).is_some();
+        let x1 = stats.top.first().map_or(0.0, |v| v.abs());
+        reqs.push(Requirement {
+            min_width: if sensitive { (rules.p_percent * x1).max(1.0) } else { 1.0 },
+            min_upper: None,
+            true_value: Some(stats.total),
+        });
+    }
+    let constraints = group
+        .constraints
+        .iter()
+        .filter(|c| c.sum_layers.contains(&layer))
+        .map(|c| (local[c.total], c.members.iter().map(|&m| local[m]).collect()))
+        .collect();
+    Layer { sys: LpSystem { cells, constraints }, reqs, insiders, cell_of }
+}

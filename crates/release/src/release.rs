@@ -1,0 +1,314 @@
+//! The release stage: build, protect, audit, then write the release folder and the audit trail.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use linklab_store::{Progress, TOOL_VERSION, sha256_file, write_atomic, write_json_atomic};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::audit::CellAudit;
+use crate::build::build_tables;
+use crate::check::fmt_bound;
+use crate::gate::{CellStatus, published_sum};
+use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
+use crate::model::Group;
+use crate::suppress::{Protection, protect};
+use crate::{MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec};
+
+/// The audit status of a table, as output checkers (ACRO) use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditStatus {
+    /// Protected and nothing needs a human's attention.
+    Pass,
+    /// Not protected: refused.
+    Fail,
+    /// Protected, but a human checker should look (reasons given).
+    Review,
+}
+
+/// What the release of one table did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSummary {
+    /// The table.
+    pub name: String,
+    /// Cells including margins.
+    pub cells: usize,
+    /// Cells suppressed by a primary rule.
+    pub primary: usize,
+    /// Cells suppressed to protect others.
+    pub secondary: usize,
+    /// Pass or review.
+    pub status: AuditStatus,
+    /// Why review.
+    pub reasons: Vec<String>,
+}
+
+/// What [`run`] released.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseSummary {
+    /// Per table.
+    pub tables: Vec<TableSummary>,
+    /// The released file names (the manifest not included).
+    pub files: Vec<String>,
+    /// The manifest.
+    pub manifest: PathBuf,
+}
+
+#[derive(Debug, Serialize)]
+struct AuditCell {
+    cell: BTreeMap<String, String>,
+    persons: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sum: Option<f64>,
+    status: CellStatus,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    reason: String,
+    published: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    interval: Option<[String; 2]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sum_interval: Option<[String; 2]>,
+}
+
+#[derive(Debug, Serialize)]
+struct TableAudit<'a> {
+    table: &'a str,
+    status: AuditStatus,
+    reasons: &'a [String],
+    jointly_protected_with: Vec<&'a str>,
+    rules: &'a crate::DisclosureRules,
+    cells: Vec<AuditCell>,
+}
+
+fn interval(a: Option<&CellAudit>) -> Option<[String; 2]> {
+    a.map(|a| [fmt_bound(a.lo), fmt_bound(a.hi)])
+}
+
+/// Renders a protected table as CSV bytes.
+fn render_csv(group: &Group, t: usize, prot: &Protection, rules: &crate::DisclosureRules) -> Result<Vec<u8>, csv::Error> {
+    let table = &group.tables[t];
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<&str> = table.shape.dims.iter().map(String::as_str).collect();
+    header.push("persons");
+    if let Some(l) = table.sum_layer {
+        header.push(&group.sum_layers[l].column);
+    }
+    w.write_record(&header)?;
+    for (flat, &id) in table.cell_ids.iter().enumerate() {
+        let idx = table.shape.decode(flat);
+        let mut rec: Vec<String> = idx.iter().enumerate().map(|(d, &i)| table.shape.label(d, i).to_owned()).collect();
+        let cell = &group.cells[id];
+        let hidden = prot.status[id].is_hidden();
+        rec.push(if hidden { "[c]".into() } else { rules.round(cell.count).to_string() });
+        if let Some(l) = table.sum_layer {
+            let total = cell.sums[l].as_ref().map_or(0.0, |s| s.total);
+            rec.push(if hidden { "[c]".into() } else { format!("{}", published_sum(total) as i64) });
+        }
+        w.write_record(&rec)?;
+    }
+    w.into_inner().map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
+}
+
+fn sha256_bytes(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Refuses to touch a release folder that holds files the previous manifest does not list;
+/// returns the files the previous manifest listed.
+fn previous_files(release_dir: &Path) -> Result<Vec<String>, ReleaseError> {
+    if !release_dir.exists() {
+        return Ok(Vec::new());
+    }
+    let manifest_path = release_dir.join(MANIFEST_NAME);
+    let listed: Vec<String> = if manifest_path.exists() {
+        let m: Manifest = linklab_store::read_json(&manifest_path)?;
+        m.files.into_iter().map(|f| f.name).collect()
+    } else {
+        Vec::new()
+    };
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(release_dir).map_err(ReleaseError::io("cannot list", release_dir))? {
+        let entry = entry.map_err(ReleaseError::io("cannot list", release_dir))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    for name in names {
+        if name != MANIFEST_NAME && !listed.contains(&name) {
+            return Err(ReleaseError::Unlisted { path: release_dir.join(name) });
+        }
+    }
+    Ok(listed)
+}
+
+/// Runs the release stage: builds every declared table, suppresses, audits, and writes the
+/// release folder (tables, extra files, manifest last) and the audit trail. Nothing is written
+/// to the release folder unless every table passes the audit.
+pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
+    let file_names = cfg.validate()?;
+    let old_files = previous_files(&cfg.release_dir)?;
+    let rules = &cfg.rules;
+    let keep_top = rules.dominance_n.max(2);
+
+    // Group the tables by source, in declaration order.
+    let mut sources: Vec<(&Path, Vec<&TableSpec>)> = Vec::new();
+    for t in &cfg.tables {
+        match sources.iter_mut().find(|(s, _)| *s == t.source.as_path()) {
+            Some((_, v)) => v.push(t),
+            None => sources.push((t.source.as_path(), vec![t])),
+        }
+    }
+    progress.start("release: protecting tables", Some(cfg.tables.len() as u64));
+    let mut rendered: BTreeMap<String, (Vec<u8>, ManifestFile)> = BTreeMap::new();
+    let mut summaries: BTreeMap<String, TableSummary> = BTreeMap::new();
+    let mut audits: Vec<(PathBuf, Vec<u8>)> = Vec::new();
+    for (gi, (source, specs)) in sources.iter().enumerate() {
+        let data = build_tables(source, specs, keep_top)?;
+        let group = Group::build(data);
+        let prot = protect(&group, rules, true)?;
+        tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
+        for (t, table) in group.tables.iter().enumerate() {
+            let spec = specs[t];
+            let csv = render_csv(&group, t, &prot, rules).map_err(|e| ReleaseError::Io {
+                action: "cannot render",
+                path: PathBuf::from(format!("{}.csv", spec.name)),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            let layer = table.sum_layer.map(|l| &group.sum_layers[l]);
+            let file = ManifestFile {
+                name: format!("{}.csv", spec.name),
+                kind: FileKind::Table,
+                sha256: sha256_bytes(&csv),
+                by: Some(spec.by.clone()),
+                sum: spec.sum.clone(),
+                joint_group: Some(format!("g{}", gi + 1)),
+                sum_nonnegative: layer.map(|l| l.nonnegative),
+                sum_integer: layer.map(|l| l.integer),
+            };
+            // The audit trail of this table.
+            let mut cells = Vec::with_capacity(table.cell_ids.len());
+            let (mut primary, mut secondary) = (0, 0);
+            let mut inner_hidden = 0;
+            let mut inner = 0;
+            for (flat, &id) in table.cell_ids.iter().enumerate() {
+                let idx = table.shape.decode(flat);
+                let c = &group.cells[id];
+                let status = prot.status[id];
+                match status {
+                    CellStatus::Primary => primary += 1,
+                    CellStatus::Secondary => secondary += 1,
+                    CellStatus::Published => {}
+                }
+                if c.n_totals == 0 {
+                    inner += 1;
+                    inner_hidden += usize::from(status.is_hidden());
+                }
+                cells.push(AuditCell {
+                    cell: idx.iter().enumerate().map(|(d, &i)| (table.shape.dims[d].clone(), table.shape.label(d, i).to_owned())).collect(),
+                    persons: c.count,
+                    sum: table.sum_layer.and_then(|l| c.sums[l].as_ref().map(|s| s.total)),
+                    status,
+                    reason: prot.reasons[id].clone(),
+                    published: if status.is_hidden() { "[c]".into() } else { rules.round(c.count).to_string() },
+                    interval: interval(prot.count_audit[id].as_ref()),
+                    sum_interval: table.sum_layer.and_then(|l| interval(prot.sum_audit[l][id].as_ref())),
+                });
+            }
+            let mut reasons = Vec::new();
+            if inner > 0 && inner_hidden * 2 > inner {
+                reasons.push(format!("{inner_hidden} of {inner} inner cells are suppressed: check the table is still useful"));
+            }
+            if layer.is_some_and(|l| !l.nonnegative) {
+                reasons.push("the sum column has negative values: suppressed sums have no lower bound".into());
+            }
+            if rules.round_to > 1 {
+                reasons.push(format!("counts are rounded to base {}: published margins add up only approximately", rules.round_to));
+            }
+            let status = if reasons.iter().any(|r| !r.starts_with("counts are rounded")) { AuditStatus::Review } else { AuditStatus::Pass };
+            let others: Vec<&str> = group.tables.iter().filter(|o| o.name != table.name).map(|o| o.name.as_str()).collect();
+            let audit = TableAudit { table: &spec.name, status, reasons: &reasons, jointly_protected_with: others, rules, cells };
+            let mut json = serde_json::to_vec_pretty(&audit).map_err(|e| ReleaseError::Io {
+                action: "cannot render",
+                path: cfg.audit_dir.join(format!("{}.audit.json", spec.name)),
+                source: std::io::Error::other(e.to_string()),
+            })?;
+            json.push(b'\n');
+            audits.push((cfg.audit_dir.join(format!("{}.audit.json", spec.name)), json));
+            summaries.insert(
+                spec.name.clone(),
+                TableSummary { name: spec.name.clone(), cells: table.cell_ids.len(), primary, secondary, status, reasons },
+            );
+            rendered.insert(spec.name.clone(), (csv, file));
+            progress.advance(1);
+        }
+    }
+    progress.finish();
+
+    // The audit trail first (it never leaves the secure area).
+    for (path, bytes) in &audits {
+        write_atomic(path, |w| w.write_all(bytes))?;
+    }
+    let tables: Vec<TableSummary> = cfg.tables.iter().map(|t| summaries[&t.name].clone()).collect();
+    write_json_atomic(&cfg.audit_dir.join("release-audit.json"), &serde_json::json!({
+        "pipeline": cfg.pipeline_name,
+        "tool_version": TOOL_VERSION,
+        "created_at": now_rfc3339(),
+        "tables": tables,
+    }))?;
+
+    // Then the release folder: tables, extra files, removal of stale files, the manifest last.
+    std::fs::create_dir_all(&cfg.release_dir).map_err(ReleaseError::io("cannot create folder", &cfg.release_dir))?;
+    let mut files = Vec::new();
+    for t in &cfg.tables {
+        let (bytes, file) = &rendered[&t.name];
+        write_atomic(&cfg.release_dir.join(&file.name), |w| w.write_all(bytes))?;
+        files.push(file.clone());
+    }
+    for extra in &cfg.extra_files {
+        let name = extra.file_name().expect("validated").to_string_lossy().into_owned();
+        let target = cfg.release_dir.join(&name);
+        let bytes = std::fs::read(extra).map_err(ReleaseError::io("cannot read", extra))?;
+        write_atomic(&target, |w| w.write_all(&bytes))?;
+        files.push(ManifestFile {
+            name,
+            kind: FileKind::Extra,
+            sha256: sha256_file(&target)?,
+            by: None,
+            sum: None,
+            joint_group: None,
+            sum_nonnegative: None,
+            sum_integer: None,
+        });
+    }
+    let produced: HashSet<&str> = file_names.iter().map(String::as_str).collect();
+    for old in &old_files {
+        if !produced.contains(old.as_str()) {
+            let path = cfg.release_dir.join(old);
+            if path.exists() {
+                std::fs::remove_file(&path).map_err(ReleaseError::io("cannot remove", &path))?;
+            }
+        }
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.into(),
+        pipeline: cfg.pipeline_name.clone(),
+        tool_version: TOOL_VERSION.into(),
+        created_at: now_rfc3339(),
+        rules: rules.clone(),
+        additivity: if rules.round_to > 1 {
+            format!(
+                "approximate: every published count, margins included, is rounded to base {} on its own, so margins add up only approximately",
+                rules.round_to
+            )
+        } else {
+            "exact: published cells add up to the published margins".into()
+        },
+        files,
+    };
+    let manifest_path = cfg.release_dir.join(MANIFEST_NAME);
+    write_json_atomic(&manifest_path, &manifest)?;
+    tracing::info!(release_dir = %cfg.release_dir.display(), files = file_names.len(), "release written");
+    Ok(ReleaseSummary { tables, files: file_names, manifest: manifest_path })
+}

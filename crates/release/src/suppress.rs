@@ -1,0 +1,272 @@
+//! Primary and secondary suppression of a group of tables.
+//!
+//! Design (see the crate docs): a cheap structural pass over the lines of the tables, then an
+//! LP-checked heuristic in the spirit of sdcTable's SIMPLEHEURISTIC: audit, and for every cell
+//! that fails, suppress the cheapest published cell on one of its lines that can widen its
+//! interval; repeat until the audit passes.
+
+use std::collections::{HashSet, VecDeque};
+
+use crate::audit::{self, CellAudit, Failure, Mode};
+use crate::gate::{self, CellStatus, Layer};
+use crate::model::Group;
+use crate::{DisclosureRules, ReleaseError};
+
+/// The outcome of protecting a group.
+#[derive(Debug, Clone)]
+pub(crate) struct Protection {
+    pub status: Vec<CellStatus>,
+    /// Per cell: why it is suppressed (empty when published).
+    pub reasons: Vec<String>,
+    /// Per cell: the audit of the count layer (hidden cells only).
+    pub count_audit: Vec<Option<CellAudit>>,
+    /// Per sum layer, per cell: the audit of the magnitude layer (hidden cells only).
+    pub sum_audit: Vec<Vec<Option<CellAudit>>>,
+    /// LP rounds the heuristic needed.
+    pub rounds: usize,
+}
+
+/// Primary suppression: the reason each cell is sensitive, if it is.
+pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<String>> {
+    group
+        .cells
+        .iter()
+        .map(|cell| {
+            if cell.count == 0 {
+                return rules.zeros_disclosive.then(|| "zero count".to_owned());
+            }
+            if cell.count < rules.threshold {
+                return Some(format!("count below threshold {}", rules.threshold));
+            }
+            for (layer, stats) in cell.sums.iter().enumerate() {
+                if let Some(stats) = stats
+                    && let Some(rule) = gate::sum_sensitive(rules, stats)
+                {
+                    let column = &group.sum_layers[layer].column;
+                    return Some(match rule {
+                        "dominance" => format!(
+                            "dominance ({}, {}) on {column}",
+                            rules.dominance_n, rules.dominance_k
+                        ),
+                        _ => format!("p% rule ({}) on {column}", rules.p_percent),
+                    });
+                }
+            }
+            None
+        })
+        .collect()
+}
+
+struct State<'a> {
+    group: &'a Group,
+    rules: &'a DisclosureRules,
+    status: Vec<CellStatus>,
+    reasons: Vec<String>,
+}
+
+impl State<'_> {
+    fn eligible(&self, c: usize) -> bool {
+        self.status[c] == CellStatus::Published && self.group.cells[c].count > 0
+    }
+
+    /// Count needed from a partner so that `s` can be widened enough.
+    fn need(&self, s: usize, failure: Option<Failure>) -> u64 {
+        let count = self.group.cells[s].count;
+        match failure {
+            Some(Failure::BelowThreshold) | None if count < self.rules.threshold => (self.rules.threshold - count).max(1),
+            _ => 1,
+        }
+    }
+
+    /// The cheapest eligible cell among `candidates`: inner cells before margins (fewest
+    /// `Total`s first); among those, the smallest count that meets `need`, else the largest.
+    fn cheapest(&self, candidates: impl Iterator<Item = usize>, need: u64) -> Option<usize> {
+        candidates
+            .filter(|&c| self.eligible(c))
+            .min_by_key(|&c| {
+                let cell = &self.group.cells[c];
+                let meets = cell.count >= need;
+                (cell.n_totals, !meets, if meets { cell.count } else { u64::MAX - cell.count }, c)
+            })
+    }
+
+    fn constraint_cells(&self, ci: usize) -> impl Iterator<Item = usize> + '_ {
+        let c = &self.group.constraints[ci];
+        std::iter::once(c.total).chain(c.members.iter().copied())
+    }
+
+    /// A partner for `s`: first on its own lines, then ever further out.
+    fn partner(&self, s: usize, need: u64) -> Option<usize> {
+        let mut seen_cells = HashSet::from([s]);
+        let mut frontier = vec![s];
+        while !frontier.is_empty() {
+            let mut ring = Vec::new();
+            for &c in &frontier {
+                for &ci in &self.group.cell_constraints[c] {
+                    for x in self.constraint_cells(ci) {
+                        if seen_cells.insert(x) {
+                            ring.push(x);
+                        }
+                    }
+                }
+            }
+            if let Some(p) = self.cheapest(ring.iter().copied(), need) {
+                return Some(p);
+            }
+            frontier = ring;
+        }
+        None
+    }
+
+    fn suppress(&mut self, p: usize, protects: usize) {
+        self.status[p] = CellStatus::Secondary;
+        self.reasons[p] = format!("secondary: protects {}", self.group.cells[protects].name);
+    }
+
+    /// The structural pass: every line with a suppressed cell gets at least two; a line with two
+    /// where one holds a single person (who knows their own value) gets a third; a line whose
+    /// suppressed cells cannot reach the threshold together gets a larger partner.
+    fn structural(&mut self) -> Result<(), ReleaseError> {
+        let n = self.group.constraints.len();
+        let mut queue: VecDeque<usize> = (0..n).collect();
+        let mut queued = vec![true; n];
+        let lb = if self.rules.zeros_disclosive { 0 } else { 1 };
+        while let Some(ci) = queue.pop_front() {
+            queued[ci] = false;
+            let hidden: Vec<usize> = self.constraint_cells(ci).filter(|&c| self.status[c].is_hidden()).collect();
+            let total = self.group.constraints[ci].total;
+            let cells = &self.group.cells;
+            let fix = match hidden.len() {
+                0 => None,
+                1 => Some((hidden[0], self.need(hidden[0], None))),
+                2 if hidden.iter().any(|&c| cells[c].count == 1) => {
+                    let s = if cells[hidden[0]].count == 1 { hidden[1] } else { hidden[0] };
+                    Some((s, 1))
+                }
+                k if !self.status[total].is_hidden() => {
+                    let slack = hidden.iter().map(|&c| cells[c].count).sum::<u64>().saturating_sub(lb * (k as u64 - 1));
+                    hidden
+                        .iter()
+                        .find(|&&c| cells[c].count < self.rules.threshold && slack < self.rules.threshold)
+                        .map(|&s| (s, self.rules.threshold - slack + lb))
+                }
+                _ => None,
+            };
+            let Some((s, need)) = fix else { continue };
+            let p = self.cheapest(self.constraint_cells(ci), need).or_else(|| self.partner(s, need));
+            let Some(p) = p else {
+                return Err(ReleaseError::Refused {
+                    table: self.group.table_names(),
+                    reason: "no published cell is left to protect a suppressed cell".into(),
+                });
+            };
+            self.suppress(p, s);
+            for &cj in self.group.cell_constraints[p].iter().chain([&ci]) {
+                if !queued[cj] {
+                    queued[cj] = true;
+                    queue.push_back(cj);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn layers(&self) -> Vec<Layer> {
+        let mut layers = vec![gate::count_layer(self.group, &self.status, self.rules)];
+        for l in 0..self.group.sum_layers.len() {
+            layers.push(gate::sum_layer(self.group, l, &self.status, self.rules));
+        }
+        layers
+    }
+}
+
+fn solver_error(group: &Group) -> impl FnOnce(String) -> ReleaseError + '_ {
+    move |reason| ReleaseError::Solver { context: group.table_names(), reason }
+}
+
+/// Protects a group: primary suppression, then secondary suppression until the audit passes.
+/// With `exact_audit`, the final audit computes exact intervals of every suppressed cell.
+pub(crate) fn protect(group: &Group, rules: &DisclosureRules, exact_audit: bool) -> Result<Protection, ReleaseError> {
+    let primary = primary(group, rules);
+    let mut st = State {
+        group,
+        rules,
+        status: primary.iter().map(|p| if p.is_some() { CellStatus::Primary } else { CellStatus::Published }).collect(),
+        reasons: primary.into_iter().map(Option::unwrap_or_default).collect(),
+    };
+    let n_layers = 1 + group.sum_layers.len();
+    let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); n_layers];
+    let max_rounds = group.cells.len() + 2;
+    let mut rounds = 0;
+    loop {
+        if rounds >= max_rounds {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!("secondary suppression did not pass the audit within {max_rounds} rounds"),
+            });
+        }
+        rounds += 1;
+        st.structural()?;
+        let mut failures: Vec<(usize, Failure)> = Vec::new();
+        for (li, layer) in st.layers().iter().enumerate() {
+            let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Decide, Some(&mut passed[li]))
+                .map_err(solver_error(group))?;
+            for (local, a) in audits.iter().enumerate() {
+                if let Some(CellAudit { failure: Some(f), .. }) = a {
+                    failures.push((layer.cell_of[local], *f));
+                }
+            }
+        }
+        tracing::debug!(tables = %group.table_names(), round = rounds, failing = failures.len(), "suppression audit round");
+        if failures.is_empty() {
+            break;
+        }
+        failures.sort_unstable_by_key(|&(c, _)| c);
+        failures.dedup_by_key(|&mut (c, _)| c);
+        let mut touched: HashSet<usize> = HashSet::new();
+        let mut added = 0;
+        for (s, failure) in failures {
+            if failure == Failure::Inconsistent {
+                return Err(ReleaseError::Solver {
+                    context: group.table_names(),
+                    reason: "the audit found the table's own values infeasible".into(),
+                });
+            }
+            if group.cell_constraints[s].iter().any(|ci| touched.contains(ci)) {
+                continue;
+            }
+            let need = st.need(s, Some(failure));
+            let Some(p) = st.partner(s, need) else {
+                return Err(ReleaseError::Refused {
+                    table: group.table_names(),
+                    reason: "no published cell is left to protect a suppressed cell".into(),
+                });
+            };
+            st.suppress(p, s);
+            added += 1;
+            touched.extend(group.cell_constraints[p].iter().copied());
+            touched.extend(group.cell_constraints[s].iter().copied());
+        }
+        if added == 0 {
+            return Err(ReleaseError::Refused { table: group.table_names(), reason: "secondary suppression made no progress".into() });
+        }
+    }
+    let mode = if exact_audit { Mode::Exact } else { Mode::Decide };
+    let mut layer_audits = Vec::with_capacity(n_layers);
+    for layer in st.layers() {
+        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, mode, None).map_err(solver_error(group))?;
+        if let Some(a) = audits.iter().flatten().find(|a| a.failure.is_some()) {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!("the final audit failed ({:?})", a.failure),
+            });
+        }
+        let mut per_cell = vec![None; group.cells.len()];
+        for (local, a) in audits.into_iter().enumerate() {
+            per_cell[layer.cell_of[local]] = a;
+        }
+        layer_audits.push(per_cell);
+    }
+    let count_audit = layer_audits.remove(0);
+    Ok(Protection { status: st.status, reasons: st.reasons, count_audit, sum_audit: layer_audits, rounds })
+}

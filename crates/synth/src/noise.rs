@@ -1,0 +1,605 @@
+//! Identifier noise: what each extract gets wrong about a person, and how often.
+//!
+//! Rates are per record of a file. Each kind has a target rate; the declared range written to
+//! `truth/noise.json` is `[0.5, 1.6]` times the target (surname changes, which depend on the
+//! share of women in a file, have a wider hand-set range).
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::pools;
+use crate::world::{NINO_FORBIDDEN, Person, WorldParams, date};
+use chrono::Datelike;
+
+/// The five extracts, in the order they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Extract {
+    /// `releases.csv`, the spine.
+    Releases,
+    /// `participants.csv`, the programme's list.
+    Participants,
+    /// `reoffences.csv`, proven reoffences.
+    Reoffences,
+    /// `employment.csv`, employment spells (Windows-1252).
+    Employment,
+    /// `benefits.csv`, benefit spells.
+    Benefits,
+}
+
+impl Extract {
+    /// All extracts in writing order.
+    pub const ALL: [Extract; 5] = [
+        Extract::Releases,
+        Extract::Participants,
+        Extract::Reoffences,
+        Extract::Employment,
+        Extract::Benefits,
+    ];
+
+    /// The extract's name (its file stem and its name in `truth/records.csv`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Extract::Releases => "releases",
+            Extract::Participants => "participants",
+            Extract::Reoffences => "reoffences",
+            Extract::Employment => "employment",
+            Extract::Benefits => "benefits",
+        }
+    }
+
+    /// The prefix of the extract's record ids.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            Extract::Releases => "REL",
+            Extract::Participants => "PAR",
+            Extract::Reoffences => "OFF",
+            Extract::Employment => "EMP",
+            Extract::Benefits => "BEN",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The kinds of identifier noise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A substituted, dropped or doubled letter in the forename.
+    ForenameTypo,
+    /// A substituted, dropped or doubled letter in the surname.
+    SurnameTypo,
+    /// A nickname instead of the forename (Bill for William).
+    Nickname,
+    /// A second forename after the first ("Mary Ann"); harmless after standardisation.
+    MiddleName,
+    /// A different surname (mostly women, e.g. a married name); never on a first release.
+    SurnameChange,
+    /// An empty forename or surname.
+    NameMissing,
+    /// Leading, trailing or doubled spaces in a name; harmless after standardisation.
+    ExtraSpaces,
+    /// Day and month swapped (only possible when both are 12 or less and differ).
+    DobSwap,
+    /// A valid but wrong date of birth (a day or a year off).
+    DobTypo,
+    /// A date of birth that does not exist (31/02/1980).
+    DobInvalid,
+    /// The placeholder date of birth 1900-01-01.
+    DobPlaceholder,
+    /// Sex flipped or missing.
+    SexError,
+    /// No NI number.
+    NinoMissing,
+    /// An NI number the NINO rule rejects (forbidden prefix, bad letter, a digit short).
+    NinoInvalid,
+}
+
+/// Number of noise kinds.
+pub const KINDS: usize = 14;
+
+impl Kind {
+    /// All kinds, in the order of the count arrays.
+    pub const ALL: [Kind; KINDS] = [
+        Kind::ForenameTypo,
+        Kind::SurnameTypo,
+        Kind::Nickname,
+        Kind::MiddleName,
+        Kind::SurnameChange,
+        Kind::NameMissing,
+        Kind::ExtraSpaces,
+        Kind::DobSwap,
+        Kind::DobTypo,
+        Kind::DobInvalid,
+        Kind::DobPlaceholder,
+        Kind::SexError,
+        Kind::NinoMissing,
+        Kind::NinoInvalid,
+    ];
+
+    /// The kind's name in `truth/noise.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::ForenameTypo => "forename_typo",
+            Kind::SurnameTypo => "surname_typo",
+            Kind::Nickname => "nickname",
+            Kind::MiddleName => "middle_name",
+            Kind::SurnameChange => "surname_change",
+            Kind::NameMissing => "name_missing",
+            Kind::ExtraSpaces => "extra_spaces",
+            Kind::DobSwap => "dob_swap_day_month",
+            Kind::DobTypo => "dob_typo",
+            Kind::DobInvalid => "dob_invalid",
+            Kind::DobPlaceholder => "dob_placeholder",
+            Kind::SexError => "sex_error",
+            Kind::NinoMissing => "nino_missing",
+            Kind::NinoInvalid => "nino_invalid",
+        }
+    }
+}
+
+/// Target rates per extract, in the order of `Kind::ALL`.
+const TARGETS: [[f64; KINDS]; 5] = [
+    // releases: ft, st, nick, middle, change, missing, spaces, swap, typo, invalid, placeholder,
+    // sex, nino missing, nino invalid
+    [
+        0.008, 0.008, 0.0, 0.0, 0.0, 0.001, 0.01, 0.002, 0.0015, 0.0005, 0.0005, 0.001, 0.33, 0.002,
+    ],
+    // participants
+    [
+        0.012, 0.012, 0.06, 0.03, 0.0, 0.002, 0.03, 0.004, 0.002, 0.001, 0.001, 0.003, 0.45, 0.003,
+    ],
+    // reoffences
+    [
+        0.01, 0.01, 0.02, 0.0, 0.0, 0.001, 0.01, 0.003, 0.002, 0.001, 0.001, 0.002, 0.4, 0.002,
+    ],
+    // employment
+    [
+        0.008, 0.008, 0.0, 0.01, 0.0, 0.001, 0.02, 0.003, 0.0015, 0.0005, 0.0005, 0.002, 0.03, 0.002,
+    ],
+    // benefits
+    [
+        0.008, 0.008, 0.0, 0.02, 0.0, 0.001, 0.02, 0.003, 0.0015, 0.0005, 0.0005, 0.001, 0.01, 0.002,
+    ],
+];
+
+/// Probability that a woman's (man's) record outside a first release carries her other surname.
+const SURNAME_CHANGE_FEMALE: f64 = 0.08;
+const SURNAME_CHANGE_MALE: f64 = 0.006;
+/// Declared realised range of surname changes in files other than `releases`.
+const SURNAME_CHANGE_RANGE: [f64; 2] = [0.002, 0.04];
+/// Declared realised range of surname changes in `releases` (second releases only).
+const SURNAME_CHANGE_RANGE_RELEASES: [f64; 2] = [0.0, 0.01];
+/// Share of dates of birth whose day and month can be swapped (both <= 12 and different).
+const SWAPPABLE_SHARE: f64 = 132.0 / 365.25;
+
+/// The declared range of a kind's realised rate in an extract.
+pub fn declared(extract: Extract, kind: Kind) -> [f64; 2] {
+    if kind == Kind::SurnameChange {
+        return if extract == Extract::Releases {
+            SURNAME_CHANGE_RANGE_RELEASES
+        } else {
+            SURNAME_CHANGE_RANGE
+        };
+    }
+    let t = TARGETS[extract.index()][kind as usize];
+    [t * 0.5, t * 1.6]
+}
+
+fn target(extract: Extract, kind: Kind) -> f64 {
+    TARGETS[extract.index()][kind as usize]
+}
+
+/// Realised noise counts of one extract.
+#[derive(Debug, Clone, Default)]
+pub struct Counts {
+    /// Rows written.
+    pub rows: u64,
+    /// Count per kind, in the order of `Kind::ALL`.
+    pub counts: [u64; KINDS],
+}
+
+impl Counts {
+    fn add(&mut self, kind: Kind) {
+        self.counts[kind as usize] += 1;
+    }
+
+    /// Adds another part's counts to these.
+    pub fn merge(&mut self, other: &Counts) {
+        self.rows += other.rows;
+        for (a, b) in self.counts.iter_mut().zip(other.counts) {
+            *a += b;
+        }
+    }
+}
+
+/// The declared ranges and realised counts, as written to `truth/noise.json`.
+#[derive(Debug, Serialize)]
+pub struct NoiseReport {
+    /// How to read this file.
+    pub description: &'static str,
+    /// Per extract, per kind: the declared [low, high] range of the realised rate.
+    pub declared: BTreeMap<&'static str, BTreeMap<&'static str, [f64; 2]>>,
+    /// Per extract: rows and realised counts and rates per kind.
+    pub realised: BTreeMap<&'static str, RealisedNoise>,
+}
+
+/// Realised noise of one extract.
+#[derive(Debug, Serialize)]
+pub struct RealisedNoise {
+    /// Rows in the extract.
+    pub rows: u64,
+    /// Records with each kind of noise.
+    pub counts: BTreeMap<&'static str, u64>,
+    /// `counts / rows`.
+    pub rates: BTreeMap<&'static str, f64>,
+}
+
+/// Builds the noise report from the realised counts of each extract.
+pub fn report(counts: &[(Extract, Counts)]) -> NoiseReport {
+    let mut declared_map = BTreeMap::new();
+    let mut realised = BTreeMap::new();
+    for (extract, c) in counts {
+        let mut d = BTreeMap::new();
+        let mut n = BTreeMap::new();
+        let mut r = BTreeMap::new();
+        for kind in Kind::ALL {
+            d.insert(kind.name(), declared(*extract, kind));
+            let count = c.counts[kind as usize];
+            n.insert(kind.name(), count);
+            r.insert(
+                kind.name(),
+                if c.rows == 0 {
+                    0.0
+                } else {
+                    count as f64 / c.rows as f64
+                },
+            );
+        }
+        declared_map.insert(extract.name(), d);
+        realised.insert(
+            extract.name(),
+            RealisedNoise {
+                rows: c.rows,
+                counts: n,
+                rates: r,
+            },
+        );
+    }
+    NoiseReport {
+        description: "rates are per record of the extract; a record may carry several kinds",
+        declared: declared_map,
+        realised,
+    }
+}
+
+/// A date of birth as written, which may not exist on the calendar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dob {
+    /// Year.
+    pub y: i32,
+    /// Month (may be 13 when invalid).
+    pub m: u32,
+    /// Day (may be 30 in February when invalid).
+    pub d: u32,
+}
+
+/// The identifiers of one record after noise, before the extract's formatting.
+#[derive(Debug, Clone)]
+pub struct NoisyId {
+    /// Forename (possibly a nickname, with a typo, or empty).
+    pub forename: String,
+    /// Surname.
+    pub surname: String,
+    /// Date of birth.
+    pub dob: Dob,
+    /// `Some(true)` female, `Some(false)` male, `None` missing.
+    pub female: Option<bool>,
+    /// NI number as `AB123456C` (or an invalid variant), `None` when missing.
+    pub nino: Option<String>,
+}
+
+fn typo(name: &str, rng: &mut ChaCha8Rng) -> String {
+    let mut chars: Vec<char> = name.chars().collect();
+    // Positions of ASCII letters after the first character, so the change always survives
+    // standardisation and the initial stays as typed (as in most real typing errors).
+    let letters: Vec<usize> = (1..chars.len())
+        .filter(|&i| chars[i].is_ascii_alphabetic())
+        .collect();
+    let op = rng.random_range(0..3);
+    if letters.is_empty() || op == 2 {
+        let i = if letters.is_empty() {
+            0
+        } else {
+            letters[rng.random_range(0..letters.len())]
+        };
+        let c = chars[i];
+        chars.insert(i, c);
+    } else {
+        let i = letters[rng.random_range(0..letters.len())];
+        if op == 0 || letters.len() < 3 {
+            let old = chars[i].to_ascii_lowercase();
+            let mut new = old;
+            while new == old {
+                new = char::from(b'a' + rng.random_range(0..26u8));
+            }
+            chars[i] = if chars[i].is_ascii_uppercase() {
+                new.to_ascii_uppercase()
+            } else {
+                new
+            };
+        } else {
+            chars.remove(i);
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn days_in_month(y: i32, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
+/// Per-sex share of forenames that have a nickname, to turn a target rate into a probability.
+#[derive(Debug)]
+pub struct NoiseParams {
+    nick_share: [f64; 2],
+}
+
+impl NoiseParams {
+    /// Computes the nickname shares of the forename pools.
+    pub fn new(w: &WorldParams) -> NoiseParams {
+        let share = |pool: &pools::Pool| {
+            pool.names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| !pools::nicknames(n).is_empty())
+                .map(|(i, _)| pool.share(i))
+                .sum::<f64>()
+        };
+        NoiseParams {
+            nick_share: [share(&w.male), share(&w.female)],
+        }
+    }
+}
+
+/// Applies the extract's noise to a person's identifiers, counting each kind applied.
+/// `first_release` marks a person's first row in `releases.csv`, which keeps the birth surname.
+pub fn noisy_id(
+    w: &WorldParams,
+    np: &NoiseParams,
+    p: &Person,
+    extract: Extract,
+    first_release: bool,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) -> NoisyId {
+    let base_forename = w.forename(p);
+    let mut forename = base_forename.to_owned();
+    let nicks = pools::nicknames(base_forename);
+    let p_nick = target(extract, Kind::Nickname) / np.nick_share[usize::from(p.female)];
+    if !nicks.is_empty() && rng.random::<f64>() < p_nick {
+        nicks[rng.random_range(0..nicks.len())].clone_into(&mut forename);
+        counts.add(Kind::Nickname);
+    }
+    let mut surname_index = p.surname;
+    if !first_release {
+        let p_change = if p.female {
+            SURNAME_CHANGE_FEMALE
+        } else {
+            SURNAME_CHANGE_MALE
+        };
+        if rng.random::<f64>() < p_change && p.alt_surname != p.surname {
+            surname_index = p.alt_surname;
+            counts.add(Kind::SurnameChange);
+        }
+    }
+    let mut surname = w.surnames.names[surname_index as usize].clone();
+    if rng.random::<f64>() < target(extract, Kind::ForenameTypo) {
+        forename = typo(&forename, rng);
+        counts.add(Kind::ForenameTypo);
+    }
+    if rng.random::<f64>() < target(extract, Kind::SurnameTypo) {
+        surname = typo(&surname, rng);
+        counts.add(Kind::SurnameTypo);
+    }
+    if rng.random::<f64>() < target(extract, Kind::MiddleName) {
+        let pool = if p.female { &w.female } else { &w.male };
+        let middle = &pool.names[pool.pick(rng.random()) as usize];
+        forename = format!("{forename} {middle}");
+        counts.add(Kind::MiddleName);
+    }
+    if rng.random::<f64>() < target(extract, Kind::NameMissing) {
+        if rng.random::<bool>() {
+            forename.clear();
+        } else {
+            surname.clear();
+        }
+        counts.add(Kind::NameMissing);
+    }
+
+    let born = date(p.dob);
+    let mut dob = Dob {
+        y: born.year(),
+        m: born.month(),
+        d: born.day(),
+    };
+    // A swap is only possible for some dates, so its probability is rescaled to meet the target
+    // over all records. The kinds of date noise exclude each other.
+    let swappable = dob.d <= 12 && dob.d != dob.m;
+    let u_swap: f64 = rng.random();
+    let u_dob: f64 = rng.random();
+    let t_typo = target(extract, Kind::DobTypo);
+    let t_invalid = target(extract, Kind::DobInvalid);
+    let t_placeholder = target(extract, Kind::DobPlaceholder);
+    if swappable && u_swap < target(extract, Kind::DobSwap) / SWAPPABLE_SHARE {
+        std::mem::swap(&mut dob.d, &mut dob.m);
+        counts.add(Kind::DobSwap);
+    } else if u_dob < t_typo {
+        dob = dob_typo(dob, rng);
+        counts.add(Kind::DobTypo);
+    } else if u_dob < t_typo + t_invalid {
+        dob = if rng.random::<bool>() {
+            Dob {
+                y: dob.y,
+                m: 2,
+                d: rng.random_range(30..=31),
+            }
+        } else {
+            Dob {
+                y: dob.y,
+                m: [4, 6, 9, 11][rng.random_range(0..4)],
+                d: 31,
+            }
+        };
+        counts.add(Kind::DobInvalid);
+    } else if u_dob < t_typo + t_invalid + t_placeholder {
+        dob = Dob { y: 1900, m: 1, d: 1 };
+        counts.add(Kind::DobPlaceholder);
+    }
+
+    let mut female = Some(p.female);
+    if rng.random::<f64>() < target(extract, Kind::SexError) {
+        female = if rng.random::<bool>() {
+            None
+        } else {
+            Some(!p.female)
+        };
+        counts.add(Kind::SexError);
+    }
+
+    let nino = if rng.random::<f64>() < target(extract, Kind::NinoMissing) {
+        counts.add(Kind::NinoMissing);
+        None
+    } else if rng.random::<f64>()
+        < target(extract, Kind::NinoInvalid) / (1.0 - target(extract, Kind::NinoMissing))
+    {
+        counts.add(Kind::NinoInvalid);
+        Some(invalid_nino(&p.nino, rng))
+    } else {
+        Some(String::from_utf8_lossy(&p.nino).into_owned())
+    };
+
+    NoisyId {
+        forename,
+        surname,
+        dob,
+        female,
+        nino,
+    }
+}
+
+fn dob_typo(dob: Dob, rng: &mut ChaCha8Rng) -> Dob {
+    if rng.random::<bool>() {
+        let max = days_in_month(dob.y, dob.m);
+        let d = if dob.d == max { dob.d - 1 } else { dob.d + 1 };
+        Dob { d, ..dob }
+    } else {
+        let y = if rng.random::<bool>() {
+            dob.y + 1
+        } else {
+            dob.y - 1
+        };
+        let d = dob.d.min(days_in_month(y, dob.m));
+        Dob { y, d, ..dob }
+    }
+}
+
+fn invalid_nino(nino: &[u8; 9], rng: &mut ChaCha8Rng) -> String {
+    let mut bytes = nino.to_vec();
+    match rng.random_range(0..3) {
+        0 => bytes[..2].copy_from_slice(NINO_FORBIDDEN[rng.random_range(0..NINO_FORBIDDEN.len())]),
+        1 => bytes[0] = b"DFIQUV"[rng.random_range(0..6)],
+        _ => {
+            bytes.remove(rng.random_range(2..8));
+        }
+    }
+    String::from_utf8(bytes).expect("NINO bytes are ASCII")
+}
+
+/// Adds extra spaces to a name (before, after, or doubling an inner space).
+pub fn extra_spaces(name: &str, rng: &mut ChaCha8Rng) -> String {
+    match rng.random_range(0..3) {
+        0 => format!(" {name}"),
+        1 => format!("{name}  "),
+        _ if name.contains(' ') => name.replacen(' ', "   ", 1),
+        _ => format!("  {name} "),
+    }
+}
+
+/// Whether this record gets extra spaces (the caller applies them to one name).
+pub fn wants_extra_spaces(extract: Extract, rng: &mut ChaCha8Rng, counts: &mut Counts) -> bool {
+    let hit = rng.random::<f64>() < target(extract, Kind::ExtraSpaces);
+    if hit {
+        counts.add(Kind::ExtraSpaces);
+    }
+    hit
+}
+
+#[cfg(test)]
+fn dob_of(d: crate::world::Day) -> Dob {
+    let x = date(d);
+    Dob {
+        y: x.year(),
+        m: x.month(),
+        d: x.day(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::{day, rng_for};
+
+    #[test]
+    fn typos_change_the_letters_but_keep_the_initial() {
+        let mut rng = rng_for(1, 99, 0, 0);
+        for name in ["Smith", "O'Brien", "Lee", "Zoë", "Ní Bhriain", "Al"] {
+            for _ in 0..50 {
+                let t = typo(name, &mut rng);
+                let letters = |s: &str| -> String {
+                    s.chars()
+                        .filter(char::is_ascii_alphabetic)
+                        .collect::<String>()
+                        .to_uppercase()
+                };
+                assert_ne!(letters(&t), letters(name), "{name} -> {t}");
+                assert_eq!(t.chars().next(), name.chars().next(), "{name} -> {t}");
+            }
+        }
+    }
+
+    #[test]
+    fn dob_typos_are_valid_dates_that_differ() {
+        let mut rng = rng_for(1, 98, 0, 0);
+        for d in [day((1984, 2, 29)), day((1990, 12, 31)), day((2000, 1, 1))] {
+            let dob = dob_of(d);
+            for _ in 0..20 {
+                let t = dob_typo(dob, &mut rng);
+                assert_ne!(t, dob);
+                assert!(t.d >= 1 && t.d <= days_in_month(t.y, t.m), "{t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn invalid_ninos_break_the_rule() {
+        let mut rng = rng_for(1, 97, 0, 0);
+        for _ in 0..100 {
+            let bad = invalid_nino(b"AB123456C", &mut rng);
+            let b = bad.as_bytes();
+            let forbidden = NINO_FORBIDDEN.iter().any(|f| b[..2] == f[..]);
+            let bad_letter = b"DFIQUV".contains(&b[0]);
+            let short = bad.len() == 8;
+            assert!(forbidden || bad_letter || short, "{bad}");
+        }
+    }
+}

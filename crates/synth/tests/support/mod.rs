@@ -1,0 +1,3 @@
+//! Helpers shared by the tests and the `synth_check` example.
+
+pub mod cascade;

@@ -1,0 +1,439 @@
+//! End-to-end tests of the generator on small worlds.
+
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use linklab_synth::{SynthConfig, SynthError, generate};
+use support::cascade::{self, read_csv};
+
+const EXTRACTS: [&str; 5] = ["releases", "participants", "reoffences", "employment", "benefits"];
+
+fn world(people: u64, seed: u64) -> (tempfile::TempDir, linklab_synth::SynthSummary) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = SynthConfig {
+        people,
+        seed,
+        out_dir: dir.path().to_path_buf(),
+    };
+    let summary = generate(&cfg).expect("generation succeeds");
+    (dir, summary)
+}
+
+fn read(dir: &Path, extract: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    read_csv(&dir.join(format!("{extract}.csv")), extract == "employment")
+}
+
+fn all_files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut files = BTreeMap::new();
+    for sub in ["", "truth"] {
+        for entry in std::fs::read_dir(dir.join(sub)).expect("readable") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                let name = path.strip_prefix(dir).expect("inside").display().to_string();
+                files.insert(name, std::fs::read(&path).expect("readable"));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn same_seed_gives_identical_bytes() {
+    let (a, summary_a) = world(1500, 7);
+    let (b, summary_b) = world(1500, 7);
+    let files_a = all_files(a.path());
+    let files_b = all_files(b.path());
+    assert_eq!(files_a.len(), 9, "{:?}", files_a.keys());
+    assert_eq!(
+        files_a.keys().collect::<Vec<_>>(),
+        files_b.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &files_a {
+        assert!(bytes == &files_b[name], "{name} differs between runs");
+    }
+    assert_eq!(summary_a.files, summary_b.files);
+    let (c, _) = world(1500, 8);
+    assert_ne!(files_a["releases.csv"], all_files(c.path())["releases.csv"]);
+    // No temporary files are left behind.
+    assert!(files_a.keys().all(|n| !n.contains(".tmp")));
+}
+
+#[test]
+fn output_does_not_depend_on_the_thread_count() {
+    let (many, _) = world(1200, 9);
+    let single = tempfile::tempdir().expect("temp dir");
+    let cfg = SynthConfig {
+        people: 1200,
+        seed: 9,
+        out_dir: single.path().to_path_buf(),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("a one-thread pool");
+    pool.install(|| generate(&cfg)).expect("generation succeeds");
+    assert!(all_files(many.path()) == all_files(single.path()));
+}
+
+#[test]
+fn summary_counts_the_rows_of_every_file() {
+    let (dir, summary) = world(800, 3);
+    assert_eq!(summary.people, 800);
+    assert_eq!(summary.other_people, 240);
+    for file in &summary.files {
+        let bytes = std::fs::read(dir.path().join(&file.path)).expect("written");
+        if Path::new(&file.path).extension().is_some_and(|e| e == "csv") {
+            let lines = bytes.split(|&b| b == b'\n').count() as u64 - 1;
+            assert_eq!(lines, file.rows + 1, "{}", file.path);
+            assert!(!bytes.contains(&b'\r'), "{}", file.path);
+        } else {
+            serde_json::from_slice::<serde_json::Value>(&bytes).expect("valid JSON");
+        }
+    }
+}
+
+#[test]
+fn headers_are_exactly_the_contract() {
+    let (dir, _) = world(300, 1);
+    let check = |extract: &str, expected: &str| {
+        let (header, _) = read(dir.path(), extract);
+        assert_eq!(header.join(","), expected, "{extract}");
+    };
+    check(
+        "releases",
+        "record_id,first_name,last_name,birth_date,sex,ni_number,postcode,release_date,\
+         age_at_release,prior_offences,sentence_months,offence_group",
+    );
+    check(
+        "participants",
+        "record_id,Forename,Surname,DOB,Gender,NINO,Postcode,programme_start",
+    );
+    check(
+        "reoffences",
+        "record_id,forename,surname,date_of_birth,sex,nino,offence_date,offence_type",
+    );
+    check(
+        "employment",
+        "record_id,FORENAME,SURNAME,DOB,SEX,NINO,start_date,end_date,employer_sector",
+    );
+    check(
+        "benefits",
+        "record_id,forename,surname,dob,sex,nino,benefit_type,start_date,end_date",
+    );
+    let (header, _) = read_csv(&dir.path().join("truth/records.csv"), false);
+    assert_eq!(header.join(","), "extract,record_id,person");
+    let (header, _) = read_csv(&dir.path().join("truth/persons.csv"), false);
+    assert_eq!(
+        header.join(","),
+        "person,in_spine,treated,age_at_release,sex,prior_offences,sentence_months,\
+         offence_group,first_release_date"
+    );
+}
+
+fn is_iso(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+#[test]
+fn values_follow_each_extract_conventions() {
+    let (dir, _) = world(3000, 11);
+    let (_, releases) = read(dir.path(), "releases");
+    let mut first_release_by_person = HashMap::new();
+    for r in &releases {
+        assert!(r[0].starts_with("REL") && r[0].len() == 10, "record id format");
+        assert!(["M", "F", ""].contains(&r[4].as_str()));
+        assert!(r[5].is_empty() || r[5].len() == 9 || r[5].len() == 8);
+        assert!(cascade::std_nino(&r[6]).is_none(), "postcode is no NINO");
+        assert!(is_iso(&r[7]));
+        assert!(("2021-01-01".."2025-07-01").contains(&r[7].as_str()));
+        let age: u32 = r[8].parse().expect("age is a number");
+        assert!((18..=75).contains(&age));
+        let prior: u32 = r[9].parse().expect("priors are a number");
+        assert!(prior <= 40);
+        let sentence: u32 = r[10].parse().expect("sentence is a number");
+        assert!((1..=120).contains(&sentence));
+        assert!(["violence", "theft", "drugs", "fraud", "public_order", "other"].contains(&r[11].as_str()));
+        first_release_by_person
+            .entry(r[0].clone())
+            .or_insert(r[7].clone());
+    }
+    let valid_ninos = releases
+        .iter()
+        .filter(|r| cascade::std_nino(&r[5]).is_some())
+        .count();
+    let share = valid_ninos as f64 / releases.len() as f64;
+    assert!((0.6..0.72).contains(&share), "about a third lack a NINO: {share}");
+
+    let (_, participants) = read(dir.path(), "participants");
+    let genders: HashSet<&str> = participants.iter().map(|r| r[4].as_str()).collect();
+    for g in &genders {
+        assert!(["Male", "Female", "m", "f", ""].contains(g), "{g}");
+    }
+    assert!(genders.contains("m") && genders.contains("Female"));
+    assert!(
+        participants
+            .iter()
+            .any(|r| r[5].contains(' ') && r[5] == r[5].to_lowercase())
+    );
+    assert!(
+        participants
+            .iter()
+            .any(|r| r[1].chars().all(|c| !c.is_uppercase()) && !r[1].is_empty())
+    );
+    for r in &participants {
+        assert_eq!(r[3].len(), 10);
+        assert_eq!(&r[3][2..3], "/");
+        assert_eq!(&r[7][2..3], "/");
+    }
+
+    let (_, reoffences) = read(dir.path(), "reoffences");
+    for r in &reoffences {
+        assert!(
+            r[3].len() == 8 && r[3].bytes().all(|b| b.is_ascii_digit()),
+            "YYYYMMDD"
+        );
+        assert!(["1", "2", ""].contains(&r[4].as_str()));
+        assert!(is_iso(&r[6]));
+    }
+
+    let (_, employment) = read(dir.path(), "employment");
+    assert!(employment.iter().any(|r| r[7].is_empty()), "some spells are open");
+    for r in &employment {
+        assert!(is_iso(&r[6]));
+        assert!(r[7].is_empty() || (is_iso(&r[7]) && r[7] >= r[6]));
+    }
+
+    let (_, benefits) = read(dir.path(), "benefits");
+    let types: HashSet<&str> = benefits.iter().map(|r| r[6].as_str()).collect();
+    for t in ["JSA", "ESA", "UC_SEARCHING", "PIP", "CARERS", "UC_WORKING"] {
+        assert!(types.contains(t), "{t}");
+    }
+    assert_eq!(types.len(), 6);
+}
+
+#[test]
+fn truth_maps_every_record_and_only_those() {
+    let (dir, summary) = world(2000, 5);
+    let (_, truth) = read_csv(&dir.path().join("truth/records.csv"), false);
+    let (_, persons) = read_csv(&dir.path().join("truth/persons.csv"), false);
+    let known: HashSet<&str> = persons.iter().map(|p| p[0].as_str()).collect();
+    assert_eq!(known.len() as u64, summary.people + summary.other_people);
+    let mut by_extract: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for t in &truth {
+        assert!(known.contains(t[2].as_str()), "truth names a known person");
+        assert!(
+            by_extract.entry(t[0].as_str()).or_default().insert(t[1].as_str()),
+            "each record appears once"
+        );
+    }
+    assert_eq!(by_extract.len(), 5);
+    for extract in EXTRACTS {
+        let (_, rows) = read(dir.path(), extract);
+        let ids: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
+        assert_eq!(ids.len(), rows.len(), "{extract} ids are unique");
+        assert_eq!(ids, by_extract[extract], "{extract}");
+    }
+    let person_of: HashMap<(&str, &str), &str> = truth
+        .iter()
+        .map(|t| ((t[0].as_str(), t[1].as_str()), t[2].as_str()))
+        .collect();
+    let spine: HashSet<&str> = persons
+        .iter()
+        .filter(|p| p[1] == "true")
+        .map(|p| p[0].as_str())
+        .collect();
+    assert_eq!(spine.len() as u64, summary.people);
+    // Releases and participants hold spine persons only; others appear in the other extracts.
+    for extract in ["releases", "participants"] {
+        let (_, rows) = read(dir.path(), extract);
+        for r in &rows {
+            assert!(spine.contains(person_of[&(extract, r[0].as_str())]));
+        }
+    }
+    let (_, employment) = read(dir.path(), "employment");
+    assert!(
+        employment
+            .iter()
+            .any(|r| !spine.contains(person_of[&("employment", r[0].as_str())]))
+    );
+    // Every spine person is released at least once, and 3-5% twice.
+    let (_, releases) = read(dir.path(), "releases");
+    let persons_released: HashSet<&str> = releases
+        .iter()
+        .map(|r| person_of[&("releases", r[0].as_str())])
+        .collect();
+    assert_eq!(persons_released, spine);
+    let twice = releases.len() as f64 / spine.len() as f64 - 1.0;
+    assert!((0.03..=0.05).contains(&twice), "{twice}");
+}
+
+#[test]
+fn realised_noise_lies_within_the_declared_ranges() {
+    let (dir, _) = world(5000, 42);
+    let noise: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth/noise.json")).expect("written"))
+            .expect("valid JSON");
+    let mut checked = 0;
+    for extract in EXTRACTS {
+        let realised = &noise["realised"][extract];
+        let rows = realised["rows"].as_f64().expect("rows");
+        let (_, data) = read(dir.path(), extract);
+        assert_eq!(rows as usize, data.len());
+        let declared = noise["declared"][extract].as_object().expect("declared");
+        assert_eq!(declared.len(), 14);
+        for (kind, range) in declared {
+            let lo = range[0].as_f64().expect("low");
+            let hi = range[1].as_f64().expect("high");
+            assert!(lo <= hi);
+            let count = realised["counts"][kind].as_f64().expect("count");
+            let rate = count / rows;
+            assert!((realised["rates"][kind].as_f64().expect("rate") - rate).abs() < 1e-12);
+            let expected = f64::midpoint(lo, hi) * rows;
+            if expected >= 30.0 {
+                // Enough records for the realised rate to be held to the declared range.
+                assert!(
+                    (lo..=hi).contains(&rate),
+                    "{extract} {kind}: {rate} not in [{lo}, {hi}]"
+                );
+                checked += 1;
+            } else {
+                // Too few to pin down: it must still not exceed the range beyond chance.
+                let slack = 4.0 * (hi / rows).sqrt() + 2.0 / rows;
+                assert!(rate <= hi + slack, "{extract} {kind}: {rate} above {hi}");
+            }
+        }
+    }
+    assert!(checked >= 20, "only {checked} kinds were held to their range");
+}
+
+#[test]
+fn employment_is_windows_1252_not_utf8() {
+    let (dir, _) = world(3000, 42);
+    let bytes = std::fs::read(dir.path().join("employment.csv")).expect("written");
+    assert!(std::str::from_utf8(&bytes).is_err());
+    assert!(bytes.iter().any(|&b| b > 0x7F));
+    let (text, _, malformed) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    assert!(!malformed);
+    assert!(text.chars().any(|c| "éëâíóúñçüöÉËÂÍÓÚÑÇÜÖ".contains(c)));
+    for extract in ["releases", "participants", "reoffences", "benefits"] {
+        let bytes = std::fs::read(dir.path().join(format!("{extract}.csv"))).expect("written");
+        assert!(std::str::from_utf8(&bytes).is_ok(), "{extract} is UTF-8");
+    }
+}
+
+fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+#[test]
+fn participants_are_a_biased_subset_of_the_spine() {
+    let (dir, summary) = world(6000, 42);
+    let (_, persons) = read_csv(&dir.path().join("truth/persons.csv"), false);
+    let spine: Vec<&Vec<String>> = persons.iter().filter(|p| p[1] == "true").collect();
+    let column = |treated: &str, k: usize| -> Vec<f64> {
+        spine
+            .iter()
+            .filter(|p| p[2] == treated)
+            .map(|p| p[k].parse().expect("number"))
+            .collect()
+    };
+    let treated = column("true", 3).len();
+    let share = treated as f64 / spine.len() as f64;
+    assert!((0.10..=0.15).contains(&share), "{share}");
+    assert_eq!(summary.treated, treated as u64);
+    let (age_t, age_c) = (mean(&column("true", 3)), mean(&column("false", 3)));
+    let (prior_t, prior_c) = (mean(&column("true", 5)), mean(&column("false", 5)));
+    assert!(age_c - age_t > 1.5, "treated are younger: {age_t} vs {age_c}");
+    assert!(
+        prior_c - prior_t > 1.5,
+        "treated have fewer priors: {prior_t} vs {prior_c}"
+    );
+    // One participant record per treated person, starting shortly before the first release.
+    let (_, participants) = read(dir.path(), "participants");
+    assert_eq!(participants.len(), treated);
+
+    let effects: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth/effects.json")).expect("written"))
+            .expect("valid JSON");
+    let bias = effects["outcomes"]["reoffended"]["naive_bias"]
+        .as_f64()
+        .expect("bias");
+    assert!(bias < -0.01, "a naive comparison flatters the programme: {bias}");
+}
+
+#[test]
+fn effects_hold_both_potential_outcomes() {
+    let (dir, _) = world(4000, 42);
+    let effects: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("truth/effects.json")).expect("written"))
+            .expect("valid JSON");
+    assert_eq!(effects["window"]["end_offset_days_inclusive"], 365);
+    assert_eq!(effects["extract_date"], "2025-06-30");
+    let check = |name: &str, lo: f64, hi: f64| {
+        let o = &effects["outcomes"][name];
+        let att = o["att"].as_f64().expect("att");
+        let with = o["treated_mean_with"].as_f64().expect("with");
+        let without = o["treated_mean_without"].as_f64().expect("without");
+        assert!((att - (with - without)).abs() < 1e-9, "{name}");
+        assert!((lo..=hi).contains(&att), "{name}: {att}");
+    };
+    check("reoffended", -0.09, -0.03);
+    check("employed", 0.04, 0.11);
+    check("days_employed", 10.0, 35.0);
+    check("days_on_benefit", -35.0, -8.0);
+}
+
+#[test]
+fn demo_cascade_reaches_the_calibrated_quality() {
+    let (dir, _) = world(20_000, 42);
+    let q = cascade::evaluate(dir.path());
+    let unreachable = q.unreachable as f64 / q.spine_records as f64;
+    assert!((0.005..=0.025).contains(&unreachable), "{unreachable}");
+    assert!(q.recall() >= 0.97, "recall {}", q.recall());
+    assert!(q.precision() >= 0.995, "precision {}", q.precision());
+}
+
+#[test]
+fn first_lines_of_releases_snapshot() {
+    let (dir, _) = world(40, 42);
+    let text = std::fs::read_to_string(dir.path().join("releases.csv")).expect("UTF-8");
+    let head: Vec<&str> = text.lines().take(8).collect();
+    insta::assert_snapshot!(head.join("\n"));
+}
+
+#[test]
+fn invalid_config_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = SynthConfig {
+        people: 0,
+        ..SynthConfig::new(dir.path())
+    };
+    let err = generate(&cfg).expect_err("zero people is refused");
+    assert!(matches!(err, SynthError::Config { .. }));
+    insta::assert_snapshot!(err.to_string());
+    assert_eq!(SynthConfig::new(dir.path()).people, 20_000);
+}
+
+#[test]
+fn unwritable_output_is_an_io_error_naming_the_path() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let blocker = dir.path().join("not_a_folder");
+    std::fs::write(&blocker, b"x").expect("writable");
+    let err = generate(&SynthConfig {
+        people: 10,
+        ..SynthConfig::new(&blocker)
+    })
+    .expect_err("a file is in the way");
+    assert!(matches!(err, SynthError::Io { .. }));
+    let message = err.to_string();
+    assert!(message.starts_with("cannot write "), "{message}");
+    assert!(message.contains("not_a_folder"), "{message}");
+}
