@@ -75,6 +75,59 @@ fn progress(human: bool) -> CliProgress {
     CliProgress::default()
 }
 
+/// The pseudonymise stage's settings for one extract of the pipeline.
+fn pseudonymise_config(
+    p: &Pipeline,
+    e: &linklab_pipeline::Extract,
+    work: &WorkDir,
+    partition: Option<(u32, u32)>,
+) -> Result<linklab_pseudonymise::PseudonymiseConfig, CliError> {
+    use linklab_pipeline::{ColumnType as C, Encoding as E, Format};
+    use linklab_pseudonymise::{ColumnType, Encoding, Identifier, InputFormat};
+    let format = match e.format {
+        Format::Csv => InputFormat::Csv {
+            delimiter: e.delimiter_byte(),
+            encoding: match e.encoding {
+                E::Utf8 => Encoding::Utf8,
+                E::Windows1252 => Encoding::Windows1252,
+            },
+        },
+        Format::Parquet => InputFormat::Parquet,
+    };
+    let types = e
+        .types
+        .iter()
+        .map(|(column, t)| {
+            let t = match t {
+                C::Int => ColumnType::Int,
+                C::Float => ColumnType::Float,
+                C::Date => ColumnType::Date,
+                C::String => ColumnType::String,
+            };
+            (column.clone(), t)
+        })
+        .collect();
+    Ok(linklab_pseudonymise::PseudonymiseConfig {
+        extract: e.name.clone(),
+        input: e.path.clone(),
+        format,
+        identifiers: e
+            .identifiers
+            .iter()
+            .map(|(name, id)| Identifier { name: name.clone(), column: id.column.clone(), kind: id.kind })
+            .collect(),
+        keep: e.keep.clone(),
+        types,
+        match_keys: p.match_keys()?,
+        key_file: p.settings.key_file.clone(),
+        work_dir: work.clone(),
+        max_reject_fraction: e.max_reject_fraction,
+        batch_rows: linklab_pseudonymise::DEFAULT_BATCH_ROWS,
+        today: chrono::Local::now().date_naive(),
+        partition,
+    })
+}
+
 /// Stage 1 for one extract.
 pub fn pseudonymise<'a>(
     p: &'a Pipeline,
@@ -85,7 +138,7 @@ pub fn pseudonymise<'a>(
     let e = p.extract(extract).ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
     let work = WorkDir::new(&p.settings.work_dir);
     let name = format!("pseudonymise-{}", e.name);
-    let config = linklab_pseudonymise::PseudonymiseConfig::from_pipeline(p, extract, partition)?;
+    let config = pseudonymise_config(p, e, &work, partition)?;
     Ok(StageRun {
         name,
         inputs: vec![e.path.clone()],

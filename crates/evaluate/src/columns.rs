@@ -1,9 +1,11 @@
 //! Typed access to the columns of linked tables.
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, StringArray};
+use arrow::array::{ArrayRef, AsArray, Date32Array, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
+use std::path::{Path, PathBuf};
+
 use linklab_store::{StoreError, WorkDir, read_parts};
 
 use crate::EvaluateError;
@@ -11,16 +13,18 @@ use crate::EvaluateError;
 /// Rows per batch when reading linked tables.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// The batches of `linked/<table>/`.
-pub(crate) fn open_linked(
-    work_dir: &WorkDir,
-    table: &str,
-) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, EvaluateError> {
+/// The folder `linked/<table>/`, which must exist.
+pub(crate) fn linked_dir(work_dir: &WorkDir, table: &str) -> Result<PathBuf, EvaluateError> {
     let dir = work_dir.linked_table(table);
     if !dir.is_dir() {
         return Err(EvaluateError::MissingTable { table: table.to_owned(), path: dir });
     }
-    Ok(read_parts(&dir, BATCH_ROWS)?)
+    Ok(dir)
+}
+
+/// The batches of a linked table's folder.
+pub(crate) fn batches(dir: &Path) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, EvaluateError> {
+    Ok(read_parts(dir, BATCH_ROWS)?)
 }
 
 fn column<'a>(batch: &'a RecordBatch, table: &str, name: &str) -> Result<&'a ArrayRef, EvaluateError> {
@@ -114,9 +118,4 @@ pub(crate) fn number(batch: &RecordBatch, table: &str, name: &str) -> Result<Flo
 /// The type of a column in a batch's schema.
 pub(crate) fn data_type(batch: &RecordBatch, table: &str, name: &str) -> Result<DataType, EvaluateError> {
     Ok(column(batch, table, name)?.data_type().clone())
-}
-
-/// Whether row `i` of an array holds a value.
-pub(crate) fn present(array: &dyn Array, i: usize) -> bool {
-    array.is_valid(i)
 }

@@ -115,7 +115,8 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let mut counts = RecordCounts::default();
     let mut kinds: Option<Vec<CovKind>> = None;
     let mut chosen: HashMap<String, Candidate> = HashMap::new();
-    for batch in columns::open_linked(&cfg.work_dir, table)? {
+    let dir = columns::linked_dir(&cfg.work_dir, table)?;
+    for batch in columns::batches(&dir)? {
         let batch = batch?;
         let kinds = match &kinds {
             Some(k) => k.clone(),
@@ -206,7 +207,8 @@ fn read_treatment(
     let table = cfg.treatment.as_str();
     let mut treated = vec![false; n];
     let mut counts = RecordCounts::default();
-    for batch in columns::open_linked(&cfg.work_dir, table)? {
+    let dir = columns::linked_dir(&cfg.work_dir, table)?;
+    for batch in columns::batches(&dir)? {
         let batch = batch?;
         let ids = columns::text(&batch, table, "person_id")?;
         for row in 0..batch.num_rows() {
@@ -247,7 +249,8 @@ fn read_outcome(
     // Events: the first offset in the window. Spells: the clipped spells.
     let mut first: Vec<Option<u32>> = vec![None; n];
     let mut spells: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
-    for batch in columns::open_linked(&cfg.work_dir, table)? {
+    let dir = columns::linked_dir(&cfg.work_dir, table)?;
+    for batch in columns::batches(&dir)? {
         let batch = batch?;
         let ids = columns::text(&batch, table, "person_id")?;
         let mut filters = Vec::new();

@@ -100,6 +100,8 @@ mod model;
 mod protect;
 mod release;
 mod suppress;
+#[cfg(test)]
+mod tests;
 
 pub use check::{CheckReport, Problem, check_release};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};

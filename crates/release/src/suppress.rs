@@ -187,6 +187,17 @@ fn solver_error(group: &Group) -> impl FnOnce(String) -> ReleaseError + '_ {
 /// Protects a group: primary suppression, then secondary suppression until the audit passes.
 /// With `exact_audit`, the final audit computes exact intervals of every suppressed cell.
 pub(crate) fn protect(group: &Group, rules: &DisclosureRules, exact_audit: bool) -> Result<Protection, ReleaseError> {
+    protect_from(group, rules, exact_audit, &[])
+}
+
+/// [`protect`], starting from extra suppressed cells (`extra`, marked secondary) on top of the
+/// primary suppressions.
+pub(crate) fn protect_from(
+    group: &Group,
+    rules: &DisclosureRules,
+    exact_audit: bool,
+    extra: &[usize],
+) -> Result<Protection, ReleaseError> {
     let primary = primary(group, rules);
     let mut st = State {
         group,
@@ -194,6 +205,12 @@ pub(crate) fn protect(group: &Group, rules: &DisclosureRules, exact_audit: bool)
         status: primary.iter().map(|p| if p.is_some() { CellStatus::Primary } else { CellStatus::Published }).collect(),
         reasons: primary.into_iter().map(Option::unwrap_or_default).collect(),
     };
+    for &c in extra {
+        if !st.status[c].is_hidden() {
+            st.status[c] = CellStatus::Secondary;
+            st.reasons[c] = "secondary: given".into();
+        }
+    }
     let n_layers = 1 + group.sum_layers.len();
     let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); n_layers];
     let max_rounds = group.cells.len() + 2;

@@ -27,22 +27,29 @@ pub fn write_atomic(
         .prefix(".linklab-tmp-")
         .tempfile_in(dir)
         .map_err(StoreError::io("cannot create a temporary file in", dir))?;
-    let (file, tmp_path) = tmp.into_parts();
-    let mut writer = BufWriter::new(file);
+    let (tmp_file, tmp_path) = tmp.into_parts();
+    let mut writer = BufWriter::new(tmp_file);
     fill(&mut writer).map_err(StoreError::io("cannot write", path))?;
-    let file = writer
-        .into_inner()
-        .map_err(|e| StoreError::Io { action: "cannot write", path: path.to_path_buf(), source: e.into_error() })?;
-    file.sync_all().map_err(StoreError::io("cannot sync", path))?;
-    tmp_path
-        .persist(path)
-        .map_err(|e| StoreError::Io { action: "cannot rename into", path: path.to_path_buf(), source: e.error })?;
+    let written = writer.into_inner().map_err(|e| StoreError::Io {
+        action: "cannot write",
+        path: path.to_path_buf(),
+        source: e.into_error(),
+    })?;
+    written.sync_all().map_err(StoreError::io("cannot sync", path))?;
+    tmp_path.persist(path).map_err(|e| StoreError::Io {
+        action: "cannot rename into",
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
 /// Writes `value` as pretty JSON (with a final newline) to `path`, atomically.
 pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Result<(), StoreError> {
-    let text = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })?;
+    let text = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
     write_atomic(path, |w| {
         w.write_all(&text)?;
         w.write_all(b"\n")
@@ -52,7 +59,10 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Resul
 /// Reads a JSON file into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
     let bytes = fs::read(path).map_err(StoreError::io("cannot read", path))?;
-    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: path.to_path_buf(), source })
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The SHA-256 of a file's bytes, as lowercase hex.
@@ -86,14 +96,21 @@ impl StagingDir {
     pub fn new(target: &Path) -> Result<Self, StoreError> {
         let staging = Self::sibling(target, "staging");
         if staging.exists() {
-            fs::remove_dir_all(&staging).map_err(StoreError::io("cannot remove stale staging folder", &staging))?;
+            fs::remove_dir_all(&staging)
+                .map_err(StoreError::io("cannot remove stale staging folder", &staging))?;
         }
         fs::create_dir_all(&staging).map_err(StoreError::io("cannot create folder", &staging))?;
-        Ok(Self { staging, target: target.to_path_buf(), committed: false })
+        Ok(Self {
+            staging,
+            target: target.to_path_buf(),
+            committed: false,
+        })
     }
 
     fn sibling(target: &Path, what: &str) -> PathBuf {
-        let name = target.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+        let name = target
+            .file_name()
+            .map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
         parent_of(target).join(format!(".{name}.{what}"))
     }
 
@@ -111,7 +128,8 @@ impl StagingDir {
         if self.target.exists() {
             fs::rename(&self.target, &old).map_err(StoreError::io("cannot move aside", &self.target))?;
         }
-        fs::rename(&self.staging, &self.target).map_err(StoreError::io("cannot rename into", &self.target))?;
+        fs::rename(&self.staging, &self.target)
+            .map_err(StoreError::io("cannot rename into", &self.target))?;
         if old.exists() {
             fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
         }
@@ -148,7 +166,11 @@ mod tests {
         assert!(err.is_err());
         let back: serde_json::Value = read_json(&path).unwrap();
         assert_eq!(back["n"], 1);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file is left");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temp file is left"
+        );
     }
 
     #[test]
@@ -168,7 +190,10 @@ mod tests {
         staging.commit().unwrap();
         assert!(target.join("new.txt").exists());
         assert!(!target.join("old.txt").exists());
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("linked")]);
     }
 
@@ -177,6 +202,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("abc");
         fs::write(&path, "abc").unwrap();
-        assert_eq!(sha256_file(&path).unwrap(), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

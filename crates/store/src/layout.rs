@@ -24,7 +24,9 @@ impl WorkDir {
 
     /// `pseudonymised/<extract>.manifest.json`.
     pub fn pseudonymised_manifest(&self, extract: &str) -> PathBuf {
-        self.root.join("pseudonymised").join(format!("{extract}.manifest.json"))
+        self.root
+            .join("pseudonymised")
+            .join(format!("{extract}.manifest.json"))
     }
 
     /// `linked/`: persons, one folder per extract, and the linkage report.

@@ -24,13 +24,18 @@ impl Lock {
                 Ok(mut file) => {
                     writeln!(file, "{}", std::process::id()).map_err(StoreError::io("cannot write", path))?;
                     file.sync_all().map_err(StoreError::io("cannot sync", path))?;
-                    return Ok(Self { path: path.to_path_buf() });
+                    return Ok(Self {
+                        path: path.to_path_buf(),
+                    });
                 }
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                     let text = fs::read_to_string(path).unwrap_or_default();
                     match text.trim().parse::<u32>() {
                         Ok(pid) if process_alive(pid) => {
-                            return Err(StoreError::Locked { path: path.to_path_buf(), pid });
+                            return Err(StoreError::Locked {
+                                path: path.to_path_buf(),
+                                pid,
+                            });
                         }
                         _ => {
                             tracing::warn!(lock = %path.display(), "clearing a stale lock left by a run that is no longer alive");
@@ -97,6 +102,9 @@ mod tests {
         // Process ids wrap well below this on Linux (pid_max is at most 2^22).
         fs::write(&path, "4294967290\n").unwrap();
         let lock = Lock::acquire(&path).unwrap();
-        assert_eq!(fs::read_to_string(lock.path()).unwrap().trim(), std::process::id().to_string());
+        assert_eq!(
+            fs::read_to_string(lock.path()).unwrap().trim(),
+            std::process::id().to_string()
+        );
     }
 }

@@ -29,7 +29,11 @@ pub struct PartWriter {
 
 impl std::fmt::Debug for PartWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PartWriter").field("dir", &self.dir).field("parts", &self.parts).field("rows", &self.rows).finish_non_exhaustive()
+        f.debug_struct("PartWriter")
+            .field("dir", &self.dir)
+            .field("parts", &self.parts)
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
     }
 }
 
@@ -42,31 +46,53 @@ impl PartWriter {
     /// A writer of parts named `<prefix>-NNNNN.parquet` into `dir` (partitioned stages use a
     /// prefix per partition so that parts of different processes never collide).
     pub fn with_prefix(dir: &Path, prefix: &str, schema: SchemaRef) -> Self {
-        Self { dir: dir.to_path_buf(), prefix: prefix.to_owned(), schema, current: None, parts: Vec::new(), rows: 0 }
+        Self {
+            dir: dir.to_path_buf(),
+            prefix: prefix.to_owned(),
+            schema,
+            current: None,
+            parts: Vec::new(),
+            rows: 0,
+        }
     }
 
     fn props() -> WriterProperties {
         WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("1 is a valid zstd level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
+            ))
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
             .build()
     }
 
     /// Appends a batch.
     pub fn write(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        if self.current.as_ref().is_some_and(|(_, _, rows)| *rows >= ROWS_PER_PART) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(_, _, rows)| *rows >= ROWS_PER_PART)
+        {
             self.close_current()?;
         }
         if self.current.is_none() {
-            let path = self.dir.join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
+            let path = self
+                .dir
+                .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = File::create(&path).map_err(StoreError::io("cannot create", &path))?;
-            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props()))
-                .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props())).map_err(
+                |source| StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
             self.parts.push(path.clone());
             self.current = Some((writer, path, 0));
         }
         let (writer, path, rows) = self.current.as_mut().expect("a part is open");
-        writer.write(batch).map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+        writer.write(batch).map_err(|source| StoreError::Parquet {
+            path: path.clone(),
+            source,
+        })?;
         *rows += batch.num_rows();
         self.rows += batch.num_rows() as u64;
         Ok(())
@@ -74,7 +100,10 @@ impl PartWriter {
 
     fn close_current(&mut self) -> Result<(), StoreError> {
         if let Some((writer, path, _)) = self.current.take() {
-            let file = writer.into_inner().map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            let file = writer.into_inner().map_err(|source| StoreError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
             file.sync_all().map_err(StoreError::io("cannot sync", &path))?;
         }
         Ok(())
@@ -97,7 +126,9 @@ pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     for entry in fs::read_dir(dir).map_err(StoreError::io("cannot list", dir))? {
         let path = entry.map_err(StoreError::io("cannot list", dir))?.path();
         let is_part = path.extension().is_some_and(|e| e == "parquet")
-            && !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            && !path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
         if is_part {
             parts.push(path);
         }
@@ -116,11 +147,19 @@ pub fn read_parts(
         let file = File::open(&path).map_err(StoreError::io("cannot open", &path))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.with_batch_size(batch_size).build())
-            .map_err(|source| StoreError::Parquet { path: path.clone(), source })?;
+            .map_err(|source| StoreError::Parquet {
+                path: path.clone(),
+                source,
+            })?;
         readers.push((path, reader));
     }
     Ok(readers.into_iter().flat_map(|(path, reader)| {
-        reader.map(move |r| r.map_err(|e| StoreError::Parquet { path: path.clone(), source: e.into() }))
+        reader.map(move |r| {
+            r.map_err(|e| StoreError::Parquet {
+                path: path.clone(),
+                source: e.into(),
+            })
+        })
     }))
 }
 
@@ -151,10 +190,20 @@ mod tests {
         }
         let (parts, rows) = writer.finish().unwrap();
         assert_eq!((parts.len(), rows), (1, 6));
-        let batches: Vec<_> = read_parts(dir.path(), 4).unwrap().collect::<Result<_, _>>().unwrap();
+        let batches: Vec<_> = read_parts(dir.path(), 4)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
         let values: Vec<i64> = batches
             .iter()
-            .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .unwrap()
+                    .values()
+                    .to_vec()
+            })
             .collect();
         assert_eq!(values, vec![0, 1, 2, 3, 4, 5]);
     }
@@ -165,6 +214,12 @@ mod tests {
         let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
         let (parts, rows) = PartWriter::new(dir.path(), Arc::clone(&schema)).finish().unwrap();
         assert_eq!((parts.len(), rows), (1, 0));
-        assert_eq!(read_parts(dir.path(), 16).unwrap().map(|b| b.unwrap().num_rows()).sum::<usize>(), 0);
+        assert_eq!(
+            read_parts(dir.path(), 16)
+                .unwrap()
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>(),
+            0
+        );
     }
 }

@@ -1,0 +1,89 @@
+//! Tests of the whole crate: the published attacks, data-driven protection cases, releases
+//! written to a temporary folder, and property tests.
+
+mod attacks;
+mod props;
+mod release;
+
+use std::collections::HashSet;
+
+use crate::audit::{self, CellAudit, Mode};
+use crate::gate::{self, CellStatus};
+use crate::model::{Group, Shape, TableData, counts_with_margins};
+use crate::{DisclosureRules, protect_table};
+
+pub(crate) fn rules(threshold: u64, zeros_disclosive: bool) -> DisclosureRules {
+    DisclosureRules { threshold, zeros_disclosive, ..DisclosureRules::default() }
+}
+
+/// A count table from its inner cells; dimension `d` has labels `<dim><i>`.
+pub(crate) fn table(name: &str, dims: &[&str], sizes: &[usize], inner: &[u64]) -> TableData {
+    let shape = Shape {
+        dims: dims.iter().map(|d| (*d).to_owned()).collect(),
+        labels: dims.iter().zip(sizes).map(|(d, &n)| (0..n).map(|i| format!("{d}{i}")).collect()).collect(),
+    };
+    let counts = counts_with_margins(&shape, inner);
+    TableData { name: name.into(), shape, counts, sums: None }
+}
+
+/// The group cell of table `t` at `idx` (`None` = Total).
+pub(crate) fn cell(g: &Group, t: usize, idx: &[Option<usize>]) -> usize {
+    let shape = &g.tables[t].shape;
+    let idx: Vec<usize> = idx.iter().enumerate().map(|(d, i)| i.unwrap_or(shape.labels[d].len())).collect();
+    g.tables[t].cell_ids[shape.encode(&idx)]
+}
+
+/// Audits a given suppression pattern exactly (count layer), with true values known.
+pub(crate) fn audit_pattern(g: &Group, rules: &DisclosureRules, hidden: &[usize]) -> Vec<Option<CellAudit>> {
+    let hidden: HashSet<usize> = hidden.iter().copied().collect();
+    let status: Vec<CellStatus> =
+        (0..g.cells.len()).map(|c| if hidden.contains(&c) { CellStatus::Secondary } else { CellStatus::Published }).collect();
+    let layer = gate::count_layer(g, &status, rules);
+    audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Exact, None).expect("the audit solves")
+}
+
+/// Renders a protected 2-D table as lines `a b c | total`, `[c]` for suppressed cells.
+fn render(sizes: &[usize], counts: &[u64], rules: &DisclosureRules) -> String {
+    let t = protect_table(sizes, counts, rules).expect("the table is protected");
+    let mut out = String::new();
+    for r in (0..sizes[0]).map(Some).chain([None]) {
+        let mut line: Vec<String> = Vec::new();
+        for c in (0..sizes[1]).map(Some).chain([None]) {
+            let cell = t.cell(&[r, c]).expect("cell exists");
+            if c.is_none() {
+                line.push("|".into());
+            }
+            line.push(cell.published.map_or_else(|| "[c]".to_owned(), |v| v.to_string()));
+        }
+        out.push_str(&line.join(" "));
+        out.push('\n');
+    }
+    out
+}
+
+/// Data-driven check: protects a 2-D table and compares the published grid.
+fn check(rows: &[&[u64]], rules: &DisclosureRules, expected: &str) {
+    let sizes = [rows.len(), rows[0].len()];
+    let counts: Vec<u64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+    let got = render(&sizes, &counts, rules);
+    let want: String = expected.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+    assert_eq!(got, want, "published grid of {rows:?}");
+}
+
+#[test]
+fn check_protects_small_tables_as_expected() {
+    let r = rules(10, true);
+    // Nothing sensitive: everything is published.
+    check(&[&[20, 30], &[40, 50]], &r, "
+        20 30 | 50
+        40 50 | 90
+        60 80 | 140
+    ");
+    // One small cell: the cheapest rectangle that lets it reach the threshold.
+    check(&[&[3, 20, 30], &[25, 40, 35], &[11, 60, 70]], &r, "
+        [c] 20 [c] | 53
+        25 40 35 | 100
+        [c] 60 [c] | 141
+        39 120 135 | 294
+    ");
+}

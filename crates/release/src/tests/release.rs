@@ -1,0 +1,193 @@
+//! End-to-end releases from Parquet sources.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use linklab_store::{NoProgress, PartWriter};
+
+use crate::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec, check_release, run};
+
+/// A person record: id (None = unlinked) and text columns.
+pub(crate) struct Rec<'a> {
+    pub id: Option<String>,
+    pub values: Vec<Option<&'a str>>,
+    pub amount: Option<i64>,
+}
+
+/// Writes records as one Parquet part file with columns person_id, match_key, `cols`, amount.
+pub(crate) fn write_source(dir: &Path, cols: &[&str], recs: &[Rec]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut fields = vec![Field::new("person_id", DataType::Utf8, true), Field::new("match_key", DataType::Utf8, true)];
+    fields.extend(cols.iter().map(|c| Field::new(*c, DataType::Utf8, true)));
+    fields.push(Field::new("amount", DataType::Int64, true));
+    let schema = Arc::new(Schema::new(fields));
+    let mut arrays: Vec<ArrayRef> = vec![
+        Arc::new(recs.iter().map(|r| r.id.clone()).collect::<StringArray>()),
+        Arc::new(recs.iter().map(|r| r.id.as_ref().map(|_| "nino")).collect::<StringArray>()),
+    ];
+    for k in 0..cols.len() {
+        arrays.push(Arc::new(recs.iter().map(|r| r.values[k]).collect::<StringArray>()));
+    }
+    arrays.push(Arc::new(recs.iter().map(|r| r.amount).collect::<Int64Array>()));
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays).unwrap();
+    let mut w = PartWriter::new(dir, schema);
+    w.write(&batch).unwrap();
+    w.finish().unwrap();
+}
+
+/// `n` persons per combination of labels, ids numbered from `start`.
+pub(crate) fn persons<'a>(cells: &[(Vec<&'a str>, u64)], start: u64) -> Vec<Rec<'a>> {
+    let mut out = Vec::new();
+    let mut id = start;
+    for (labels, n) in cells {
+        for _ in 0..*n {
+            id += 1;
+            out.push(Rec { id: Some(format!("p{id}")), values: labels.iter().map(|l| Some(*l)).collect(), amount: Some((id % 7 * 10) as i64) });
+        }
+    }
+    out
+}
+
+pub(crate) fn config(root: &Path, rules: DisclosureRules, tables: Vec<TableSpec>) -> ReleaseConfig {
+    ReleaseConfig {
+        pipeline_name: "demo".into(),
+        rules,
+        tables,
+        extra_files: Vec::new(),
+        release_dir: root.join("release"),
+        audit_dir: root.join("work/release-audit"),
+    }
+}
+
+pub(crate) fn spec(name: &str, source: &Path, by: &[&str], sum: Option<&str>) -> TableSpec {
+    TableSpec { name: name.into(), source: source.to_path_buf(), by: by.iter().map(|s| (*s).to_owned()).collect(), sum: sum.map(str::to_owned) }
+}
+
+fn demo_source(root: &Path) -> PathBuf {
+    let src = root.join("work/linked/releases");
+    let mut recs = persons(
+        &[
+            (vec!["theft", "F"], 3),
+            (vec!["theft", "M"], 25),
+            (vec!["violence", "F"], 12),
+            (vec!["violence", "M"], 40),
+            (vec!["fraud", "F"], 15),
+            (vec!["fraud", "M"], 11),
+        ],
+        0,
+    );
+    // A second record of person p1 (counted once, in its first cell) and an unlinked record.
+    recs.push(Rec { id: Some("p1".into()), values: vec![Some("fraud"), Some("M")], amount: Some(5) });
+    recs.push(Rec { id: None, values: vec![Some("theft"), Some("F")], amount: Some(5) });
+    recs.push(Rec { id: Some("p999".into()), values: vec![Some("theft"), None], amount: Some(1) });
+    write_source(&src, &["offence_group", "sex"], &recs);
+    src
+}
+
+fn normalise_manifest(text: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(text).unwrap();
+    v["created_at"] = "[time]".into();
+    v["tool_version"] = "[version]".into();
+    serde_json::to_string_pretty(&v).unwrap()
+}
+
+#[test]
+fn release_writes_tables_and_manifest_and_passes_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = demo_source(tmp.path());
+    let extra = tmp.path().join("work/evaluation/impact.csv");
+    std::fs::create_dir_all(extra.parent().unwrap()).unwrap();
+    std::fs::write(&extra, "measure,effect\nreoffending,-0.08\n").unwrap();
+    let mut cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("releases_by_offence_and_sex", &src, &["offence_group", "sex"], None), spec("days_by_sex", &src, &["sex"], Some("amount"))],
+    );
+    cfg.extra_files.push(extra);
+    let summary = run(&cfg, &NoProgress).unwrap();
+    assert_eq!(summary.files, vec!["releases_by_offence_and_sex.csv", "days_by_sex.csv", "impact.csv"]);
+    let csv = std::fs::read_to_string(cfg.release_dir.join("releases_by_offence_and_sex.csv")).unwrap();
+    insta::assert_snapshot!("offence_by_sex_csv", csv);
+    let sums = std::fs::read_to_string(cfg.release_dir.join("days_by_sex.csv")).unwrap();
+    insta::assert_snapshot!("days_by_sex_csv", sums);
+    let manifest = std::fs::read_to_string(cfg.release_dir.join(MANIFEST_NAME)).unwrap();
+    insta::assert_snapshot!("manifest", normalise_manifest(&manifest));
+    // Nothing about primary or secondary status leaves: only the files listed.
+    let mut names: Vec<String> = std::fs::read_dir(&cfg.release_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, vec!["days_by_sex.csv", "impact.csv", "release-manifest.json", "releases_by_offence_and_sex.csv"]);
+    assert!(!manifest.contains("primary") && !manifest.contains("secondary"));
+    let report = check_release(&cfg.release_dir).unwrap();
+    assert!(report.is_ok(), "{report}");
+    // The audit trail holds the true values and statuses.
+    let audit: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("releases_by_offence_and_sex.audit.json")).unwrap();
+    assert_eq!(audit["status"], "pass");
+    assert!(audit["cells"].as_array().unwrap().iter().any(|c| c["status"] == "secondary"));
+}
+
+#[test]
+fn tampered_releases_fail_the_check_with_named_problems() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = demo_source(tmp.path());
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![spec("offence", &src, &["offence_group", "sex"], None)]);
+    run(&cfg, &NoProgress).unwrap();
+    let path = cfg.release_dir.join("offence.csv");
+    let csv = std::fs::read_to_string(&path).unwrap();
+    // Reveal the small cell, and drop a file in that bypassed the gate.
+    let tampered = csv.replacen("theft,F,[c]", "theft,F,3", 1);
+    assert_ne!(tampered, csv);
+    std::fs::write(&path, tampered).unwrap();
+    std::fs::write(cfg.release_dir.join("extra-table.csv"), "a,persons\nx,4\n").unwrap();
+    let report = check_release(&cfg.release_dir).unwrap();
+    assert!(!report.is_ok());
+    insta::assert_snapshot!("check_problems", report.to_string());
+    // The next release refuses to run over the unlisted file.
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    assert!(matches!(err, ReleaseError::Unlisted { .. }));
+    insta::assert_snapshot!("unlisted_error", err.to_string().replace(&tmp.path().display().to_string(), "[tmp]"));
+}
+
+#[test]
+fn rerun_removes_files_no_longer_produced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = demo_source(tmp.path());
+    let mut cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("a", &src, &["offence_group"], None), spec("b", &src, &["sex"], None)],
+    );
+    run(&cfg, &NoProgress).unwrap();
+    assert!(cfg.release_dir.join("b.csv").exists());
+    cfg.tables.pop();
+    run(&cfg, &NoProgress).unwrap();
+    assert!(!cfg.release_dir.join("b.csv").exists());
+    assert!(check_release(&cfg.release_dir).unwrap().is_ok());
+}
+
+#[test]
+fn reserved_total_label_is_refused_without_echoing_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    write_source(&src, &["region"], &persons(&[(vec!["Total"], 12)], 0));
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![spec("t", &src, &["region"], None)]);
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string().replace(&tmp.path().display().to_string(), "[tmp]"), @"");
+    assert!(!cfg.release_dir.exists());
+}
+
+#[test]
+fn rounding_follows_the_10_5_rule_and_passes_the_check() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = demo_source(tmp.path());
+    let rules = DisclosureRules { round_to: 5, ..DisclosureRules::default() };
+    let cfg = config(tmp.path(), rules, vec![spec("offence", &src, &["offence_group", "sex"], None)]);
+    run(&cfg, &NoProgress).unwrap();
+    let csv = std::fs::read_to_string(cfg.release_dir.join("offence.csv")).unwrap();
+    insta::assert_snapshot!("offence_rounded_csv", csv);
+    let report = check_release(&cfg.release_dir).unwrap();
+    assert!(report.is_ok(), "{report}");
+}

@@ -1,0 +1,116 @@
+//! The command line's messages and exit codes, as a scheduler or a user sees them.
+
+use std::fs;
+use std::path::Path;
+
+use linklab_tests::{linklab, text};
+
+fn code(output: &std::process::Output) -> i32 {
+    output.status.code().expect("the process exited")
+}
+
+/// Replaces the scratch folder in messages so snapshots are stable.
+fn redact(message: &str, dir: &Path) -> String {
+    message.replace(&dir.display().to_string(), "[DIR]")
+}
+
+#[test]
+fn help_lists_commands_and_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linklab(dir.path(), &["--help"]);
+    assert_eq!(code(&out), 0);
+    insta::assert_snapshot!(text(&out).0);
+}
+
+#[test]
+fn wrong_command_line_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linklab(dir.path(), &["pseudonymise"]);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).1.contains("PIPELINE"));
+}
+
+#[test]
+fn keygen_writes_a_private_key_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linklab(dir.path(), &["keygen", "--out", "k.key"]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let key = dir.path().join("k.key");
+    let content = fs::read_to_string(&key).unwrap();
+    assert_eq!(content.len(), 65);
+    assert!(content.ends_with('\n') && content.trim_end().chars().all(|c| c.is_ascii_hexdigit()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let (stdout, _) = text(&out);
+    assert!(!stdout.contains(content.trim_end()), "the key itself is never printed");
+
+    let again = linklab(dir.path(), &["keygen", "--out", "k.key", "--log-format", "text"]);
+    assert_eq!(code(&again), 1);
+    assert_eq!(fs::read_to_string(&key).unwrap(), content, "the existing key is untouched");
+    insta::assert_snapshot!(redact(&text(&again).1, dir.path()));
+}
+
+const MINIMAL: &str = r#"
+[pipeline]
+name = "mini"
+work_dir = "work"
+release_dir = "release"
+key_file = "linkage.key"
+project_key_file = "project.key"
+
+[[match_key]]
+name = "nino"
+fields = ["nino"]
+
+[[extract]]
+name = "releases"
+path = "releases.csv"
+identifiers = { nino = { column = "ni_number", kind = "nino" } }
+keep = ["offence_group"]
+
+[link]
+spine = "releases"
+"#;
+
+#[test]
+fn a_wrong_pipeline_file_names_file_key_and_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = MINIMAL.replace("[link]", "[link]\nmemory = 5");
+    fs::write(dir.path().join("p.toml"), bad).unwrap();
+    let out = linklab(dir.path(), &["plan", "p.toml", "--log-format", "text"]);
+    assert_eq!(code(&out), 1);
+    insta::assert_snapshot!(redact(&text(&out).1, dir.path()));
+}
+
+#[test]
+fn plan_prints_the_stage_graph_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), MINIMAL).unwrap();
+    let out = linklab(dir.path(), &["plan", "p.toml", "--format", "json"]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let plan: serde_json::Value = serde_json::from_str(&redact(&text(&out).0, dir.path())).unwrap();
+    insta::assert_json_snapshot!(plan);
+}
+
+#[test]
+fn a_held_lock_stops_a_second_run_with_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("p.toml"), MINIMAL).unwrap();
+    fs::create_dir_all(dir.path().join("work")).unwrap();
+    // This test process is alive, so a lock naming it is held.
+    fs::write(dir.path().join("work/linklab.lock"), format!("{}\n", std::process::id())).unwrap();
+    let out = linklab(dir.path(), &["link", "p.toml", "--log-format", "text"]);
+    assert_eq!(code(&out), 4, "{:?}", text(&out));
+    let message = redact(&text(&out).1, dir.path()).replace(&std::process::id().to_string(), "[PID]");
+    insta::assert_snapshot!(message);
+}
+
+#[test]
+fn check_release_of_a_missing_folder_is_an_input_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = linklab(dir.path(), &["check-release", "nowhere", "--log-format", "text"]);
+    assert_eq!(code(&out), 1, "{:?}", text(&out));
+}
