@@ -12,7 +12,10 @@ pub fn linklab_bin() -> &'static Path {
     BIN.get_or_init(|| {
         let exe = std::env::current_exe().expect("the test binary knows its path");
         // target/<profile>/deps/<test> -> target/<profile>/linklab
-        let profile_dir = exe.parent().and_then(Path::parent).expect("tests run from target/<profile>/deps");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("tests run from target/<profile>/deps");
         let bin = profile_dir.join(format!("linklab{}", std::env::consts::EXE_SUFFIX));
         if !bin.exists() {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -40,7 +43,10 @@ pub fn linklab(dir: &Path, args: &[&str]) -> Output {
 
 /// The text of stdout and stderr, for messages and leak checks.
 pub fn text(output: &Output) -> (String, String) {
-    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 /// Every message field of the JSON log lines on stderr.

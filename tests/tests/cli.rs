@@ -45,11 +45,18 @@ fn keygen_writes_a_private_key_and_never_overwrites() {
         assert_eq!(fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
     }
     let (stdout, _) = text(&out);
-    assert!(!stdout.contains(content.trim_end()), "the key itself is never printed");
+    assert!(
+        !stdout.contains(content.trim_end()),
+        "the key itself is never printed"
+    );
 
     let again = linklab(dir.path(), &["keygen", "--out", "k.key", "--log-format", "text"]);
     assert_eq!(code(&again), 1);
-    assert_eq!(fs::read_to_string(&key).unwrap(), content, "the existing key is untouched");
+    assert_eq!(
+        fs::read_to_string(&key).unwrap(),
+        content,
+        "the existing key is untouched"
+    );
     insta::assert_snapshot!(redact(&text(&again).1, dir.path()));
 }
 
@@ -101,7 +108,11 @@ fn a_held_lock_stops_a_second_run_with_exit_4() {
     fs::write(dir.path().join("p.toml"), MINIMAL).unwrap();
     fs::create_dir_all(dir.path().join("work")).unwrap();
     // This test process is alive, so a lock naming it is held.
-    fs::write(dir.path().join("work/linklab.lock"), format!("{}\n", std::process::id())).unwrap();
+    fs::write(
+        dir.path().join("work/linklab.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
     let out = linklab(dir.path(), &["link", "p.toml", "--log-format", "text"]);
     assert_eq!(code(&out), 4, "{:?}", text(&out));
     let message = redact(&text(&out).1, dir.path()).replace(&std::process::id().to_string(), "[PID]");

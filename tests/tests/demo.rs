@@ -11,8 +11,13 @@ use linklab_tests::{linklab, log_messages, text};
 fn demo_pipeline(dir: &Path, people: u32) -> PathBuf {
     let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/demo.toml");
     let text = fs::read_to_string(demo).unwrap();
-    let text = text.replace("../target/linklab/demo/", "./").replace("people = 20000", &format!("people = {people}"));
-    assert!(text.contains(&format!("people = {people}")), "demo.toml still has a [synth] section");
+    let text = text
+        .replace("../target/linklab/demo/", "./")
+        .replace("people = 20000", &format!("people = {people}"));
+    assert!(
+        text.contains(&format!("people = {people}")),
+        "demo.toml still has a [synth] section"
+    );
     let path = dir.join("demo.toml");
     fs::write(&path, text).unwrap();
     path
@@ -60,18 +65,38 @@ fn demo_runs_end_to_end_then_skips_everything_and_leaks_nothing() {
     let first = linklab(dir.path(), &["run", pipeline_arg]);
     let (stdout, stderr) = text(&first);
     assert!(first.status.success(), "first run failed:\n{stdout}\n{stderr}");
-    assert!(stderr.contains("DEMO ONLY"), "auto-created keys are announced loudly");
-    for stage in ["pseudonymise-releases", "pseudonymise-employment", "link", "evaluate", "release"] {
-        assert!(stdout.contains(&format!("{stage}: done")), "{stage} ran:\n{stdout}");
+    assert!(
+        stderr.contains("DEMO ONLY"),
+        "auto-created keys are announced loudly"
+    );
+    for stage in [
+        "pseudonymise-releases",
+        "pseudonymise-employment",
+        "link",
+        "evaluate",
+        "release",
+    ] {
+        assert!(
+            stdout.contains(&format!("{stage}: done")),
+            "{stage} ran:\n{stdout}"
+        );
     }
     let release = dir.path().join("release");
-    for file in ["releases_by_offence_and_sex.csv", "release-manifest.json", "impact.csv", "report.html"] {
+    for file in [
+        "releases_by_offence_and_sex.csv",
+        "release-manifest.json",
+        "impact.csv",
+        "report.html",
+    ] {
         assert!(release.join(file).is_file(), "{file} is released");
     }
 
     let second = linklab(dir.path(), &["run", pipeline_arg]);
     let (stdout2, stderr2) = text(&second);
-    assert!(second.status.success(), "second run failed:\n{stdout2}\n{stderr2}");
+    assert!(
+        second.status.success(),
+        "second run failed:\n{stdout2}\n{stderr2}"
+    );
     assert!(!stdout2.contains(": done"), "nothing reruns:\n{stdout2}");
     assert!(stdout2.contains("link: skipped"));
 
@@ -85,8 +110,14 @@ fn demo_runs_end_to_end_then_skips_everything_and_leaks_nothing() {
     assert!(secrets.len() > 100);
     let mut haystacks = vec![stdout, stderr, stdout2, stderr2];
     haystacks.extend(log_messages(&haystacks[1].clone()));
-    for file in files_under(&dir.path().join("work")).into_iter().chain(files_under(&release)) {
-        if file.extension().is_some_and(|e| e == "json" || e == "csv" || e == "html") {
+    for file in files_under(&dir.path().join("work"))
+        .into_iter()
+        .chain(files_under(&release))
+    {
+        if file
+            .extension()
+            .is_some_and(|e| e == "json" || e == "csv" || e == "html")
+        {
             haystacks.push(fs::read_to_string(&file).unwrap());
         }
     }

@@ -16,8 +16,14 @@ pub struct Case {
 
 /// Every case, in the order they run.
 pub const CASES: &[Case] = &[
-    Case { name: "tokens", target: ">= 6 M tokens/s per core" },
-    Case { name: "synth", target: "1 M people < 60 s" },
+    Case {
+        name: "tokens",
+        target: ">= 6 M tokens/s per core",
+    },
+    Case {
+        name: "synth",
+        target: "1 M people < 60 s",
+    },
 ];
 
 /// Runs one case in this process and prints its JSON line. Returns the exit code.
@@ -41,8 +47,10 @@ fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:").map(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok()))
+            s.lines().find_map(|l| {
+                l.strip_prefix("VmHWM:")
+                    .map(|v| v.trim().trim_end_matches(" kB").trim().parse::<u64>().ok())
+            })
         })
         .flatten()
         .map_or(0, |kb| kb / 1024)
@@ -79,8 +87,12 @@ fn synth(scratch: &Path, quick: bool) -> serde_json::Value {
     let people = if quick { 50_000 } else { 1_000_000 };
     let out = scratch.join("synth");
     let start = Instant::now();
-    let summary = linklab_synth::generate(&linklab_synth::SynthConfig { people, seed: 7, out_dir: out.clone() })
-        .expect("synth writes its files");
+    let summary = linklab_synth::generate(&linklab_synth::SynthConfig {
+        people,
+        seed: 7,
+        out_dir: out.clone(),
+    })
+    .expect("synth writes its files");
     let secs = start.elapsed().as_secs_f64();
     let rows: u64 = summary.files.iter().map(|f| f.rows).sum();
     let _ = std::fs::remove_dir_all(&out);

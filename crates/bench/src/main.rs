@@ -20,7 +20,11 @@ use serde_json::Value;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
-        Some("case") if args.len() >= 3 => cases::run_case(&args[1], &PathBuf::from(&args[2]), args.get(3).map(String::as_str)),
+        Some("case") if args.len() >= 3 => cases::run_case(
+            &args[1],
+            &PathBuf::from(&args[2]),
+            args.get(3).map(String::as_str),
+        ),
         Some("all") => all(args.iter().any(|a| a == "--quick"), &args),
         _ => {
             eprintln!("usage: linklab-bench all [--quick] [--out FILE] [--only CASE,...]");
@@ -31,7 +35,10 @@ fn main() {
 }
 
 fn arg_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).map(String::as_str)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
 }
 
 fn all(quick: bool, args: &[String]) -> i32 {
@@ -52,11 +59,16 @@ fn all(quick: bool, args: &[String]) -> i32 {
             .output()
             .expect("the benchmark re-runs itself");
         if !output.status.success() {
-            eprintln!("{} failed:\n{}", case.name, String::from_utf8_lossy(&output.stderr));
+            eprintln!(
+                "{} failed:\n{}",
+                case.name,
+                String::from_utf8_lossy(&output.stderr)
+            );
             return 1;
         }
         let line = String::from_utf8_lossy(&output.stdout);
-        let value: Value = serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("a case prints JSON");
+        let value: Value =
+            serde_json::from_str(line.lines().last().unwrap_or("{}")).expect("a case prints JSON");
         eprintln!("  {value}");
         results.push((case, value));
     }
@@ -71,13 +83,28 @@ fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let sha = if cpuinfo.contains(" sha_ni") { ", SHA extensions" } else { "" };
+    let sha = if cpuinfo.contains(" sha_ni") {
+        ", SHA extensions"
+    } else {
+        ""
+    };
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0)))
+        .and_then(|m| {
+            m.lines().next().map(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .unwrap_or("0")
+                    .parse::<u64>()
+                    .unwrap_or(0)
+            })
+        })
         .map_or(0, |kb| kb / 1024 / 1024);
     format!("{model}{sha}; {cores} cores; {mem} GiB memory")
 }
@@ -92,8 +119,14 @@ fn render(results: &[(&cases::Case, Value)], quick: bool) -> String {
         chrono::Utc::now().format("%Y-%m-%d"),
         machine()
     );
-    let _ = writeln!(text, "Each case runs in its own process; peak memory is that process's peak resident set (VmHWM).\n");
-    let _ = writeln!(text, "| case | what | result | target | peak memory |\n|---|---|---|---|---|");
+    let _ = writeln!(
+        text,
+        "Each case runs in its own process; peak memory is that process's peak resident set (VmHWM).\n"
+    );
+    let _ = writeln!(
+        text,
+        "| case | what | result | target | peak memory |\n|---|---|---|---|---|"
+    );
     for (case, value) in results {
         let _ = writeln!(
             text,
@@ -102,7 +135,9 @@ fn render(results: &[(&cases::Case, Value)], quick: bool) -> String {
             value["what"].as_str().unwrap_or(""),
             value["result"].as_str().unwrap_or(""),
             case.target,
-            value["peak_rss_mib"].as_u64().map_or_else(String::new, |m| format!("{m} MiB")),
+            value["peak_rss_mib"]
+                .as_u64()
+                .map_or_else(String::new, |m| format!("{m} MiB")),
         );
     }
     for (case, value) in results {

@@ -15,7 +15,10 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
     match cli.command {
         Command::Keygen { out } => {
             let fingerprint = linklab_tokens::keygen(&out)?;
-            println!("wrote a new key to {} (fingerprint {fingerprint}); keep it secret", out.display());
+            println!(
+                "wrote a new key to {} (fingerprint {fingerprint}); keep it secret",
+                out.display()
+            );
             Ok(())
         }
         Command::Synth { people, seed, out } => {
@@ -23,14 +26,22 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             println!("{summary}");
             Ok(())
         }
-        Command::Pseudonymise { pipeline, extract, partition } => {
+        Command::Pseudonymise {
+            pipeline,
+            extract,
+            partition,
+        } => {
             let partition = partition.as_deref().map(partition_arg).transpose()?;
             with_pipeline(&pipeline, |p, work| {
                 if p.extract(&extract).is_none() {
                     return Err(CliError::Usage(format!(
                         "{} has no [[extract]] named {extract:?}; it declares: {}",
                         p.source.display(),
-                        p.extracts.iter().map(|e| e.name.as_str()).collect::<Vec<_>>().join(", ")
+                        p.extracts
+                            .iter()
+                            .map(|e| e.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )));
                 }
                 let stage = stages::pseudonymise(p, &extract, partition, human)?;
@@ -39,9 +50,15 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                 Ok(())
             })
         }
-        Command::Link { pipeline, partition, truth } => {
+        Command::Link {
+            pipeline,
+            partition,
+            truth,
+        } => {
             if partition.is_some() {
-                return Err(CliError::Usage("the link stage does not support --partition yet".into()));
+                return Err(CliError::Usage(
+                    "the link stage does not support --partition yet".into(),
+                ));
             }
             with_pipeline(&pipeline, |p, work| {
                 // With --truth the quality figures are always computed, so the stage runs.
@@ -72,11 +89,18 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             let plan = p.stages();
             match format {
                 PlanFormat::Json => {
-                    println!("{}", serde_json::to_string_pretty(&plan).expect("the stage graph serialises"));
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&plan).expect("the stage graph serialises")
+                    );
                 }
                 PlanFormat::Text => {
                     for stage in &plan {
-                        let fan = if stage.partitionable { " (may be partitioned)" } else { "" };
+                        let fan = if stage.partitionable {
+                            " (may be partitioned)"
+                        } else {
+                            ""
+                        };
                         println!("{}{fan}", stage.name);
                         if !stage.depends_on.is_empty() {
                             println!("  after: {}", stage.depends_on.join(", "));
@@ -97,8 +121,11 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
 }
 
 fn partition_arg(text: &str) -> Result<(u32, u32), CliError> {
-    parse_partition(text)
-        .ok_or_else(|| CliError::Usage(format!("--partition takes I/N with 1 <= I <= N, e.g. 2/8 (got {text:?})")))
+    parse_partition(text).ok_or_else(|| {
+        CliError::Usage(format!(
+            "--partition takes I/N with 1 <= I <= N, e.g. 2/8 (got {text:?})"
+        ))
+    })
 }
 
 /// Loads the pipeline and holds the work_dir lock while `work` runs.
@@ -123,11 +150,17 @@ fn print_outputs(p: &Pipeline) {
     let work = WorkDir::new(&p.settings.work_dir);
     println!();
     println!("secure area (work_dir): {}", work.root().display());
-    println!("  pseudonymised extracts: {}", work.root().join("pseudonymised").display());
+    println!(
+        "  pseudonymised extracts: {}",
+        work.root().join("pseudonymised").display()
+    );
     println!("  linked data and linkage report: {}", work.linked().display());
     if p.evaluate.is_some() {
         println!("  analysis frame: {}", work.evaluation().display());
     }
     println!("  disclosure audit trail: {}", work.release_audit().display());
-    println!("release folder (the only output meant to leave): {}", p.settings.release_dir.display());
+    println!(
+        "release folder (the only output meant to leave): {}",
+        p.settings.release_dir.display()
+    );
 }

@@ -25,7 +25,11 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are successes; a wrong command line is a usage error (exit 1).
-            let code = if e.use_stderr() { Exit::BadInput } else { Exit::Success };
+            let code = if e.use_stderr() {
+                Exit::BadInput
+            } else {
+                Exit::Success
+            };
             let _ = e.print();
             return code.into();
         }
@@ -49,7 +53,9 @@ pub fn main() -> ExitCode {
 /// A panic reports where it happened, never its message: a message could carry a value.
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let place = info.location().map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
+        let place = info
+            .location()
+            .map_or_else(|| "an unknown place".to_owned(), ToString::to_string);
         eprintln!(
             "internal error: linklab stopped at {place}; this is a bug, please report it (the panic message is withheld because it could contain data)"
         );

@@ -22,11 +22,17 @@ pub fn init(format: LogFormat, quiet: bool) -> bool {
     };
     let default = if quiet { "warn" } else { "info" };
     let filter = EnvFilter::try_from_env("LINKLAB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(BarAwareStderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(BarAwareStderr);
     let result = if human {
-        builder.without_time().with_target(false).compact().try_init()
+        builder.without_time().with_target(false).with_ansi(std::io::stderr().is_terminal()).compact().try_init()
     } else {
-        builder.json().flatten_event(true).with_current_span(false).try_init()
+        builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init()
     };
     // A second init (tests calling `run` twice) keeps the first subscriber.
     drop(result);
@@ -72,12 +78,15 @@ impl Progress for CliProgress {
         let bar = if let Some(bars) = BARS.get() {
             let bar = match total {
                 Some(n) => ProgressBar::new(n).with_style(
-                    ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta})")
-                        .expect("the template is valid")
-                        .progress_chars("=> "),
+                    ProgressStyle::with_template(
+                        "{spinner} {msg:<28} [{bar:30}] {human_pos}/{human_len} ({per_sec}, {eta})",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
                 ),
                 None => ProgressBar::new_spinner().with_style(
-                    ProgressStyle::with_template("{spinner} {msg:<28} {human_pos} ({per_sec})").expect("the template is valid"),
+                    ProgressStyle::with_template("{spinner} {msg:<28} {human_pos} ({per_sec})")
+                        .expect("the template is valid"),
                 ),
             };
             let bar = bars.add(bar);

@@ -32,7 +32,9 @@ pub struct StageRun<'a> {
 
 impl std::fmt::Debug for StageRun<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StageRun").field("name", &self.name).finish_non_exhaustive()
+        f.debug_struct("StageRun")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,7 +62,9 @@ pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliErro
     let state_path = work.state().join(format!("{}.json", stage.name));
     let fingerprint = fingerprint(&stage)?;
     if let Ok(previous) = read_json::<StageState>(&state_path) {
-        if previous.fingerprint == fingerprint && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest) {
+        if previous.fingerprint == fingerprint
+            && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
+        {
             tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
             return Ok(Outcome::Skipped);
         }
@@ -69,7 +73,14 @@ pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliErro
     match fs::remove_file(&state_path) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(StoreError::Io { action: "cannot remove", path: state_path, source: e }.into()),
+        Err(e) => {
+            return Err(StoreError::Io {
+                action: "cannot remove",
+                path: state_path,
+                source: e,
+            }
+            .into());
+        }
     }
     tracing::info!(stage = %stage.name, "running");
     let outputs = stage.outputs.clone();
@@ -122,14 +133,25 @@ fn digest_paths(paths: &[PathBuf]) -> Result<String, CliError> {
 
 fn collect_files(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), CliError> {
     if path.is_file() {
-        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().into_owned();
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .into_owned();
         out.push((rel, path.to_path_buf()));
     } else if path.is_dir() {
         let mut entries: Vec<PathBuf> = fs::read_dir(path)
-            .map_err(|source| StoreError::Io { action: "cannot list", path: path.to_path_buf(), source })?
+            .map_err(|source| StoreError::Io {
+                action: "cannot list",
+                path: path.to_path_buf(),
+                source,
+            })?
             .filter_map(Result::ok)
             .map(|e| e.path())
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .collect();
         entries.sort();
         for entry in entries {

@@ -13,7 +13,11 @@ use crate::runner::StageRun;
 
 /// `linklab synth`: writes the synthetic world and describes it.
 pub fn synth(people: u64, seed: u64, out: &Path) -> Result<String, CliError> {
-    let summary = linklab_synth::generate(&linklab_synth::SynthConfig { people, seed, out_dir: out.to_path_buf() })?;
+    let summary = linklab_synth::generate(&linklab_synth::SynthConfig {
+        people,
+        seed,
+        out_dir: out.to_path_buf(),
+    })?;
     let mut text = format!(
         "wrote a synthetic world of {} released prisoners ({} took part in the programme) and {} other people into {}",
         summary.people,
@@ -62,7 +66,9 @@ pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     for extract in &p.extracts {
         stages.push(pseudonymise(p, &extract.name, None, human)?);
     }
-    stages.push(link(p, None, human)?);
+    // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
+    let truth = p.synth.as_ref().map(|s| s.out_dir.clone());
+    stages.push(link(p, truth.as_deref(), human)?);
     if p.evaluate.is_some() {
         stages.push(evaluate(p, human)?);
     }
@@ -114,7 +120,11 @@ fn pseudonymise_config(
         identifiers: e
             .identifiers
             .iter()
-            .map(|(name, id)| Identifier { name: name.clone(), column: id.column.clone(), kind: id.kind })
+            .map(|(name, id)| Identifier {
+                name: name.clone(),
+                column: id.column.clone(),
+                kind: id.kind,
+            })
             .collect(),
         keep: e.keep.clone(),
         types,
@@ -135,7 +145,9 @@ pub fn pseudonymise<'a>(
     partition: Option<(u32, u32)>,
     human: bool,
 ) -> Result<StageRun<'a>, CliError> {
-    let e = p.extract(extract).ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
+    let e = p
+        .extract(extract)
+        .ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
     let work = WorkDir::new(&p.settings.work_dir);
     let name = format!("pseudonymise-{}", e.name);
     let config = pseudonymise_config(p, e, &work, partition)?;
@@ -191,10 +203,15 @@ pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<St
 /// Stage 3.
 pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
     let Some(_evaluate) = &p.evaluate else {
-        return Err(CliError::Usage(format!("{} has no [evaluate] section", p.source.display())));
+        return Err(CliError::Usage(format!(
+            "{} has no [evaluate] section",
+            p.source.display()
+        )));
     };
     let _ = human;
-    Err(CliError::Usage("the evaluate stage is not implemented yet".into()))
+    Err(CliError::Usage(
+        "the evaluate stage is not implemented yet".into(),
+    ))
 }
 
 /// Stage 4.

@@ -17,24 +17,44 @@ const BATCH_ROWS: usize = 64 * 1024;
 pub(crate) fn linked_dir(work_dir: &WorkDir, table: &str) -> Result<PathBuf, EvaluateError> {
     let dir = work_dir.linked_table(table);
     if !dir.is_dir() {
-        return Err(EvaluateError::MissingTable { table: table.to_owned(), path: dir });
+        return Err(EvaluateError::MissingTable {
+            table: table.to_owned(),
+            path: dir,
+        });
     }
     Ok(dir)
 }
 
 /// The batches of a linked table's folder.
-pub(crate) fn batches(dir: &Path) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, EvaluateError> {
+pub(crate) fn batches(
+    dir: &Path,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, EvaluateError> {
     Ok(read_parts(dir, BATCH_ROWS)?)
 }
 
 fn column<'a>(batch: &'a RecordBatch, table: &str, name: &str) -> Result<&'a ArrayRef, EvaluateError> {
     batch
         .column_by_name(name)
-        .ok_or_else(|| EvaluateError::MissingColumn { table: table.to_owned(), column: name.to_owned() })
+        .ok_or_else(|| EvaluateError::MissingColumn {
+            table: table.to_owned(),
+            column: name.to_owned(),
+        })
 }
 
-fn type_error(table: &str, name: &str, found: &DataType, role: &'static str, expected: &'static str) -> EvaluateError {
-    EvaluateError::ColumnType { table: table.to_owned(), column: name.to_owned(), found: found.to_string(), role, expected }
+fn type_error(
+    table: &str,
+    name: &str,
+    found: &DataType,
+    role: &'static str,
+    expected: &'static str,
+) -> EvaluateError {
+    EvaluateError::ColumnType {
+        table: table.to_owned(),
+        column: name.to_owned(),
+        found: found.to_string(),
+        role,
+        expected,
+    }
 }
 
 /// Whether a column of this type is read as categorical text.
@@ -88,15 +108,30 @@ pub(crate) fn text(batch: &RecordBatch, table: &str, name: &str) -> Result<Strin
 
 /// The column as dates (days since 1970-01-01). Text is parsed as ISO dates; text that does not
 /// parse becomes null and is counted as a missing date by the caller.
-pub(crate) fn date(batch: &RecordBatch, table: &str, name: &str, role: &'static str) -> Result<Date32Array, EvaluateError> {
+pub(crate) fn date(
+    batch: &RecordBatch,
+    table: &str,
+    name: &str,
+    role: &'static str,
+) -> Result<Date32Array, EvaluateError> {
     let col = column(batch, table, name)?;
     match col.data_type() {
         DataType::Date32 => Ok(col.as_primitive::<arrow::datatypes::Date32Type>().clone()),
-        DataType::Date64 | DataType::Timestamp(..) | DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+        DataType::Date64
+        | DataType::Timestamp(..)
+        | DataType::Utf8
+        | DataType::LargeUtf8
+        | DataType::Utf8View => {
             let cast = cast(col, &DataType::Date32).map_err(EvaluateError::arrow(table))?;
             Ok(cast.as_primitive::<arrow::datatypes::Date32Type>().clone())
         }
-        other => Err(type_error(table, name, other, role, "a date (Date32, or ISO text)")),
+        other => Err(type_error(
+            table,
+            name,
+            other,
+            role,
+            "a date (Date32, or ISO text)",
+        )),
     }
 }
 
@@ -109,8 +144,19 @@ pub(crate) fn number(batch: &RecordBatch, table: &str, name: &str) -> Result<Flo
             let days = date(batch, table, name, "a covariate")?;
             days.iter().map(|d| d.map(f64::from)).collect()
         }
-        Some(_) => cast(col, &DataType::Float64).map_err(EvaluateError::arrow(table))?.as_primitive().clone(),
-        None => return Err(type_error(table, name, dt, "a numeric covariate", "a number or a date")),
+        Some(_) => cast(col, &DataType::Float64)
+            .map_err(EvaluateError::arrow(table))?
+            .as_primitive()
+            .clone(),
+        None => {
+            return Err(type_error(
+                table,
+                name,
+                dt,
+                "a numeric covariate",
+                "a number or a date",
+            ));
+        }
     };
     Ok(values)
 }

@@ -3,13 +3,21 @@
 /// A field of a text column: quoted when needed, and prefixed with `'` when it starts with a
 /// character that spreadsheets read as a formula (`= + - @`, tab or carriage return).
 pub(crate) fn text_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) { format!("'{value}") } else { value.to_owned() };
+    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_owned()
+    };
     quote(&guarded)
 }
 
 /// Quotes a field when it holds a comma, a quote or a line break.
 pub(crate) fn quote(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value.to_owned() }
+    if value.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    } else {
+        value.to_owned()
+    }
 }
 
 /// Joins fields (already quoted) into CSV text with a header and `\n` line ends.
@@ -77,11 +85,17 @@ impl Table {
     pub fn parse(text: &str) -> Self {
         let mut records = parse(text).into_iter();
         let header = records.next().unwrap_or_default();
-        Self { header, rows: records.collect() }
+        Self {
+            header,
+            rows: records.collect(),
+        }
     }
 
     pub fn rows(&self) -> impl Iterator<Item = Row<'_>> {
-        self.rows.iter().map(|r| Row { header: &self.header, fields: r })
+        self.rows.iter().map(|r| Row {
+            header: &self.header,
+            fields: r,
+        })
     }
 
     pub fn header(&self) -> &[String] {
@@ -103,12 +117,20 @@ pub(crate) struct Row<'a> {
 impl<'a> Row<'a> {
     /// The field under `name`, or "" when there is no such column.
     pub fn get(&self, name: &str) -> &'a str {
-        self.header.iter().position(|h| h == name).and_then(|i| self.fields.get(i)).map_or("", String::as_str)
+        self.header
+            .iter()
+            .position(|h| h == name)
+            .and_then(|i| self.fields.get(i))
+            .map_or("", String::as_str)
     }
 
     /// The field under `name` as a finite number (`None` for `[c]`, blanks and text).
     pub fn num(&self, name: &str) -> Option<f64> {
-        self.get(name).trim().parse::<f64>().ok().filter(|v| v.is_finite())
+        self.get(name)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
     }
 
     pub fn fields(&self) -> &'a [String] {

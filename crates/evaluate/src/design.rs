@@ -40,9 +40,16 @@ pub(crate) fn design_matrix(covariates: &[Covariate], rows: usize) -> Matrix {
     for cov in covariates {
         match &cov.values {
             CovValues::Num { values, .. } => {
-                let Some((mean, sd)) = mean_sd(values) else { continue };
+                let Some((mean, sd)) = mean_sd(values) else {
+                    continue;
+                };
                 if sd > 0.0 {
-                    columns.push(values.iter().map(|v| v.map_or(0.0, |x| (x - mean) / sd)).collect());
+                    columns.push(
+                        values
+                            .iter()
+                            .map(|v| v.map_or(0.0, |x| (x - mean) / sd))
+                            .collect(),
+                    );
                 }
                 if values.iter().any(Option::is_none) {
                     columns.push(values.iter().map(|v| f64::from(u8::from(v.is_none()))).collect());
@@ -51,7 +58,10 @@ pub(crate) fn design_matrix(covariates: &[Covariate], rows: usize) -> Matrix {
             CovValues::Text(values) => {
                 for (level, _) in levels(values).iter().skip(1) {
                     columns.push(
-                        values.iter().map(|v| f64::from(u8::from(v.as_deref().unwrap_or(MISSING) == level))).collect(),
+                        values
+                            .iter()
+                            .map(|v| f64::from(u8::from(v.as_deref().unwrap_or(MISSING) == level)))
+                            .collect(),
                     );
                 }
             }
@@ -97,7 +107,10 @@ pub(crate) fn balance_items(covariates: &[Covariate]) -> Vec<BalanceItem> {
                         covariate: cov.name.clone(),
                         level: MISSING.to_owned(),
                         binary: true,
-                        values: values.iter().map(|v| Some(f64::from(u8::from(v.is_none())))).collect(),
+                        values: values
+                            .iter()
+                            .map(|v| Some(f64::from(u8::from(v.is_none()))))
+                            .collect(),
                     });
                 }
             }

@@ -58,10 +58,15 @@ pub enum EvaluateError {
 
 impl EvaluateError {
     pub(crate) fn config(reason: impl Into<String>) -> Self {
-        Self::Config { reason: reason.into() }
+        Self::Config {
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn arrow(table: &str) -> impl FnOnce(arrow::error::ArrowError) -> Self + '_ {
-        move |source| Self::Arrow { table: table.to_owned(), source }
+        move |source| Self::Arrow {
+            table: table.to_owned(),
+            source,
+        }
     }
 }

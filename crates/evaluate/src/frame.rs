@@ -94,7 +94,11 @@ struct Candidate {
 /// Builds the frame from `linked/`.
 pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
     let (person_ids, index, covariates, cohort_counts) = read_cohort(cfg)?;
-    let lookup: HashMap<&str, usize> = person_ids.iter().enumerate().map(|(i, p)| (p.as_str(), i)).collect();
+    let lookup: HashMap<&str, usize> = person_ids
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_str(), i))
+        .collect();
     let (treated, treatment_counts) = read_treatment(cfg, &lookup, person_ids.len())?;
     let mut outcomes = Vec::new();
     let mut outcome_counts = BTreeMap::new();
@@ -103,7 +107,16 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         outcomes.push(values);
         outcome_counts.insert(outcome.name.clone(), counts);
     }
-    Ok(Frame { person_ids, index, treated, covariates, outcomes, cohort_counts, treatment_counts, outcome_counts })
+    Ok(Frame {
+        person_ids,
+        index,
+        treated,
+        covariates,
+        outcomes,
+        cohort_counts,
+        treatment_counts,
+        outcome_counts,
+    })
 }
 
 type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts);
@@ -118,29 +131,28 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let dir = columns::linked_dir(&cfg.work_dir, table)?;
     for batch in columns::batches(&dir)? {
         let batch = batch?;
-        let kinds = match &kinds {
-            Some(k) => k.clone(),
-            None => {
-                let mut k = Vec::new();
-                for name in &cfg.covariates {
-                    let dt = columns::data_type(&batch, table, name)?;
-                    k.push(if columns::is_text(&dt) {
-                        CovKind::Text
-                    } else if let Some(ty) = columns::num_type(&dt) {
-                        CovKind::Num(ty)
-                    } else {
-                        return Err(EvaluateError::ColumnType {
-                            table: table.to_owned(),
-                            column: name.clone(),
-                            found: dt.to_string(),
-                            role: "a covariate",
-                            expected: "a number, a date or text",
-                        });
+        let kinds = if let Some(k) = &kinds {
+            k.clone()
+        } else {
+            let mut k = Vec::new();
+            for name in &cfg.covariates {
+                let dt = columns::data_type(&batch, table, name)?;
+                k.push(if columns::is_text(&dt) {
+                    CovKind::Text
+                } else if let Some(ty) = columns::num_type(&dt) {
+                    CovKind::Num(ty)
+                } else {
+                    return Err(EvaluateError::ColumnType {
+                        table: table.to_owned(),
+                        column: name.clone(),
+                        found: dt.to_string(),
+                        role: "a covariate",
+                        expected: "a number, a date or text",
                     });
-                }
-                kinds = Some(k.clone());
-                k
+                });
             }
+            kinds = Some(k.clone());
+            k
         };
         let ids = columns::text(&batch, table, "person_id")?;
         let dates = columns::date(&batch, table, &cfg.index_date, "the index date")?;
@@ -169,8 +181,14 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
             }
             let candidate = Candidate {
                 index: day,
-                nums: nums.iter().map(|a| a.is_valid(row).then(|| a.value(row)).filter(|v| v.is_finite())).collect(),
-                texts: texts.iter().map(|a| a.is_valid(row).then(|| a.value(row).to_owned())).collect(),
+                nums: nums
+                    .iter()
+                    .map(|a| a.is_valid(row).then(|| a.value(row)).filter(|v| v.is_finite()))
+                    .collect(),
+                texts: texts
+                    .iter()
+                    .map(|a| a.is_valid(row).then(|| a.value(row).to_owned()))
+                    .collect(),
             };
             chosen.insert(id.to_owned(), candidate);
         }
@@ -186,14 +204,20 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         let values = match kind {
             CovKind::Num(ty) => {
                 n += 1;
-                CovValues::Num { values: persons.iter().map(|(_, c)| c.nums[n - 1]).collect(), ty: *ty }
+                CovValues::Num {
+                    values: persons.iter().map(|(_, c)| c.nums[n - 1]).collect(),
+                    ty: *ty,
+                }
             }
             CovKind::Text => {
                 t += 1;
                 CovValues::Text(persons.iter_mut().map(|(_, c)| c.texts[t - 1].take()).collect())
             }
         };
-        covariates.push(Covariate { name: name.clone(), values });
+        covariates.push(Covariate {
+            name: name.clone(),
+            values,
+        });
     }
     let ids = persons.into_iter().map(|(id, _)| id).collect();
     Ok((ids, index, covariates, counts))
@@ -228,7 +252,9 @@ fn read_treatment(
 
 /// Whether row `row` passes every `where` condition (a null never matches).
 fn passes(filters: &[(StringArray, HashSet<&str>)], row: usize) -> bool {
-    filters.iter().all(|(col, allowed)| col.is_valid(row) && allowed.contains(col.value(row)))
+    filters
+        .iter()
+        .all(|(col, allowed)| col.is_valid(row) && allowed.contains(col.value(row)))
 }
 
 fn read_outcome(
@@ -309,9 +335,18 @@ fn read_outcome(
         }
     }
     let (value, event): (Vec<u32>, Vec<bool>) = match outcome.kind {
-        OutcomeKind::EventWithin { .. } => first.iter().map(|f| (u32::from(f.is_some()), f.is_some())).unzip(),
-        OutcomeKind::TimeToEvent { .. } => first.iter().map(|f| (f.unwrap_or(follow_up), f.is_some())).unzip(),
-        OutcomeKind::SpellOverlap { .. } => spells.iter().map(|s| (u32::from(!s.is_empty()), !s.is_empty())).unzip(),
+        OutcomeKind::EventWithin { .. } => first
+            .iter()
+            .map(|f| (u32::from(f.is_some()), f.is_some()))
+            .unzip(),
+        OutcomeKind::TimeToEvent { .. } => first
+            .iter()
+            .map(|f| (f.unwrap_or(follow_up), f.is_some()))
+            .unzip(),
+        OutcomeKind::SpellOverlap { .. } => spells
+            .iter()
+            .map(|s| (u32::from(!s.is_empty()), !s.is_empty()))
+            .unzip(),
         OutcomeKind::SpellDays { .. } => spells
             .iter_mut()
             .map(|s| {
@@ -320,5 +355,13 @@ fn read_outcome(
             })
             .unzip(),
     };
-    Ok((OutcomeValues { name: outcome.name.clone(), measure, value, event }, counts))
+    Ok((
+        OutcomeValues {
+            name: outcome.name.clone(),
+            measure,
+            value,
+            event,
+        },
+        counts,
+    ))
 }

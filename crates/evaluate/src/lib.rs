@@ -39,12 +39,15 @@
 //!   score (ties by `person_id`), within `caliper × sqrt((var_treated + var_untreated) / 2)` of
 //!   the logit. 1:1 without replacement by default; k:1 (`ratio`) and with replacement as
 //!   options, with weights. Treated persons with no comparison within the caliper are dropped.
-//! * Effects on the treated: see `effect` in the `stats` module and the README of this crate:
+//! * Effects on the treated (see the crate README):
 //!   paired differences for 1:1 without replacement (normal interval for rates, paired t for
 //!   days); otherwise a weighted comparison mean with the Kish effective size (two-proportion
 //!   z-test for rates, Welch's t for days). Time to event: Kaplan–Meier curves of both matched
 //!   groups and a log-rank test.
-//! * Disclosure control of the candidate outputs: see [`publish`](crate::IMPACT_COLUMNS).
+//! * Disclosure control of the candidate outputs (`evaluation/publish/`): small group sizes,
+//!   rates and means resting on fewer than `threshold` persons with or without the outcome, and
+//!   Kaplan–Meier steps with fewer than `threshold` events or persons at risk are not published
+//!   (see the crate README for the exact rules and the output columns).
 #![forbid(unsafe_code)]
 
 mod columns;
@@ -193,14 +196,22 @@ impl EvaluateConfig {
             return Err(EvaluateError::config("ratio must be at least 1"));
         }
         if !(self.caliper.is_finite() && self.caliper > 0.0) {
-            return Err(EvaluateError::config("caliper must be a positive number of standard deviations"));
+            return Err(EvaluateError::config(
+                "caliper must be a positive number of standard deviations",
+            ));
         }
         if self.cohort == self.treatment {
-            return Err(EvaluateError::config("the treatment extract must differ from the cohort extract"));
+            return Err(EvaluateError::config(
+                "the treatment extract must differ from the cohort extract",
+            ));
         }
         let names = output::column_names(
             &self.covariates,
-            &self.outcomes.iter().map(|o| (o.name.clone(), matches!(o.kind, OutcomeKind::TimeToEvent { .. }))).collect::<Vec<_>>(),
+            &self
+                .outcomes
+                .iter()
+                .map(|o| (o.name.clone(), matches!(o.kind, OutcomeKind::TimeToEvent { .. })))
+                .collect::<Vec<_>>(),
         );
         let mut seen = std::collections::BTreeSet::new();
         for name in &names {
@@ -255,12 +266,19 @@ pub struct EvaluationSummary {
 }
 
 fn count_cell(n: u64, threshold: u64) -> String {
-    if n < threshold { SUPPRESSED.to_owned() } else { n.to_string() }
+    if n < threshold {
+        SUPPRESSED.to_owned()
+    } else {
+        n.to_string()
+    }
 }
 
 /// A readable name for the index event: the index date column without a `_date` suffix.
 fn index_event(index_date: &str) -> String {
-    index_date.strip_suffix("_date").unwrap_or(index_date).replace('_', " ")
+    index_date
+        .strip_suffix("_date")
+        .unwrap_or(index_date)
+        .replace('_', " ")
 }
 
 /// Runs the evaluation stage: builds the frame, fits the propensity model, matches, estimates
@@ -277,14 +295,19 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         info!(outcome = %name, records = counts.records, unlinked = counts.unlinked, not_in_cohort = counts.not_in_cohort,
             filtered_out = counts.filtered_out, invalid = counts.invalid, in_window = counts.in_window, "outcome records");
     }
-    info!(cohort_persons = n, treated = treated_persons, untreated = untreated_persons, "analysis frame built");
+    info!(
+        cohort_persons = n,
+        treated = treated_persons,
+        untreated = untreated_persons,
+        "analysis frame built"
+    );
 
     progress.start("evaluate: propensity model and matching", None);
     let mut reason = None;
     let (mut propensity, mut matching, mut iterations, mut converged) = (None, None, 0, false);
     if treated_persons == 0 || untreated_persons == 0 {
         reason = Some(format!(
-            "no estimate: the cohort has {} treated and {} untreated persons; both groups are needed",
+            "the cohort has {} treated and {} untreated persons; both groups are needed",
             count_cell(treated_persons as u64, cfg.threshold),
             count_cell(untreated_persons as u64, cfg.threshold)
         ));
@@ -294,15 +317,25 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         iterations = fit.iterations;
         converged = fit.converged;
         if !fit.converged {
-            warn!(iterations = fit.iterations, "the propensity model did not converge; using the last estimate");
+            warn!(
+                iterations = fit.iterations,
+                "the propensity model did not converge; using the last estimate"
+            );
         }
         let lp = logit::linear_predictor(&x, &fit.coef);
         let width = matching::caliper_width(&lp, &frame.treated, cfg.caliper);
-        let m = matching::match_nearest(&lp, &frame.treated, &frame.person_ids, width, cfg.ratio, cfg.replacement);
+        let m = matching::match_nearest(
+            &lp,
+            &frame.treated,
+            &frame.person_ids,
+            width,
+            cfg.ratio,
+            cfg.replacement,
+        );
         propensity = Some(lp.iter().map(|&e| logit::probability(e)).collect::<Vec<f64>>());
         if m.sets.len() < cfg.min_treated {
             reason = Some(format!(
-                "no estimate: fewer than {} treated persons were matched to a comparison (the minimum for an estimate)",
+                "fewer than {} treated persons were matched to a comparison, the minimum for an estimate",
                 cfg.min_treated
             ));
         }
@@ -310,16 +343,20 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     }
     progress.finish();
 
-    let (matched_treated, matched_comparison) =
-        matching.as_ref().map_or((0, 0), |m| {
-            let (t, c) = publish::matched_rows(m);
-            (t.len() as u64, c.len() as u64)
-        });
+    let (matched_treated, matched_comparison) = matching.as_ref().map_or((0, 0), |m| {
+        let (t, c) = publish::matched_rows(m);
+        (t.len() as u64, c.len() as u64)
+    });
     let dropped = matching.as_ref().map_or(0, |m| m.dropped_by_caliper as u64);
     if let Some(reason) = &reason {
         warn!(matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
     } else {
-        info!(matched_treated, matched_comparison, dropped_by_caliper = dropped, "matched sample built");
+        info!(
+            matched_treated,
+            matched_comparison,
+            dropped_by_caliper = dropped,
+            "matched sample built"
+        );
     }
 
     progress.start("evaluate: outputs", None);
@@ -328,18 +365,36 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     let frame_dir = staging.path().join("frame");
     let publish_dir = staging.path().join("publish");
     for dir in [&frame_dir, &publish_dir] {
-        std::fs::create_dir_all(dir)
-            .map_err(|source| linklab_store::StoreError::Io { action: "cannot create folder", path: dir.clone(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| linklab_store::StoreError::Io {
+            action: "cannot create folder",
+            path: dir.clone(),
+            source,
+        })?;
     }
     output::write_frame(&frame_dir, &frame, propensity.as_deref(), matching.as_ref())?;
 
-    let empty = matching::Matching { sets: Vec::new(), weight: vec![0.0; n], dropped_by_caliper: 0, width: 0.0 };
+    let empty = matching::Matching {
+        sets: Vec::new(),
+        weight: vec![0.0; n],
+        dropped_by_caliper: 0,
+        width: 0.0,
+    };
     let m = matching.as_ref().unwrap_or(&empty);
     let impact = match &reason {
-        Some(reason) => publish::no_estimate_csv(&frame, (matched_treated, matched_comparison), reason, cfg.threshold),
+        Some(reason) => publish::no_estimate_csv(
+            &frame,
+            (matched_treated, matched_comparison),
+            reason,
+            cfg.threshold,
+        ),
         None => publish::impact_csv(&frame, m, cfg.threshold),
     };
-    let balance = publish::balance_csv(&design::balance_items(&frame.covariates), &frame.treated, m, cfg.threshold);
+    let balance = publish::balance_csv(
+        &design::balance_items(&frame.covariates),
+        &frame.treated,
+        m,
+        cfg.threshold,
+    );
     let survival = if reason.is_some() {
         csv::to_csv(&SURVIVAL_COLUMNS, &[])
     } else {
@@ -365,7 +420,12 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         dropped_by_caliper: dropped_cell,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
-    for (name, text) in [("impact.csv", &impact), ("balance.csv", &balance), ("survival.csv", &survival), ("report.html", &html)] {
+    for (name, text) in [
+        ("impact.csv", &impact),
+        ("balance.csv", &balance),
+        ("survival.csv", &survival),
+        ("report.html", &html),
+    ] {
         write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
     }
     let mut summary = EvaluationSummary {

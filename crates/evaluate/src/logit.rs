@@ -16,43 +16,43 @@ impl Matrix {
 
 /// Solves `a x = b` for a symmetric positive definite `a` (n × n, row-major) by Cholesky
 /// factorisation `a = L Lᵀ`. Returns `None` when `a` is not positive definite.
-pub(crate) fn cholesky_solve(a: &[f64], n: usize, b: &[f64]) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; n * n];
-    for i in 0..n {
-        for j in 0..=i {
-            let mut sum = a[i * n + j];
-            for k in 0..j {
-                sum -= l[i * n + k] * l[j * n + k];
+pub(crate) fn cholesky_solve(matrix: &[f64], n: usize, rhs: &[f64]) -> Option<Vec<f64>> {
+    let mut lower = vec![0.0; n * n];
+    for row in 0..n {
+        for col in 0..=row {
+            let mut sum = matrix[row * n + col];
+            for k in 0..col {
+                sum -= lower[row * n + k] * lower[col * n + k];
             }
-            if i == j {
+            if row == col {
                 if sum <= 0.0 || !sum.is_finite() {
                     return None;
                 }
-                l[i * n + i] = sum.sqrt();
+                lower[row * n + row] = sum.sqrt();
             } else {
-                l[i * n + j] = sum / l[j * n + j];
+                lower[row * n + col] = sum / lower[col * n + col];
             }
         }
     }
-    // Forward: L y = b.
-    let mut y = vec![0.0; n];
-    for i in 0..n {
-        let mut sum = b[i];
-        for k in 0..i {
-            sum -= l[i * n + k] * y[k];
+    // Forward substitution: L z = rhs.
+    let mut forward = vec![0.0; n];
+    for row in 0..n {
+        let mut sum = rhs[row];
+        for k in 0..row {
+            sum -= lower[row * n + k] * forward[k];
         }
-        y[i] = sum / l[i * n + i];
+        forward[row] = sum / lower[row * n + row];
     }
-    // Backward: Lᵀ x = y.
-    let mut x = vec![0.0; n];
-    for i in (0..n).rev() {
-        let mut sum = y[i];
-        for k in i + 1..n {
-            sum -= l[k * n + i] * x[k];
+    // Back substitution: Lᵀ solution = z.
+    let mut solution = vec![0.0; n];
+    for row in (0..n).rev() {
+        let mut sum = forward[row];
+        for k in row + 1..n {
+            sum -= lower[k * n + row] * solution[k];
         }
-        x[i] = sum / l[i * n + i];
+        solution[row] = sum / lower[row * n + row];
     }
-    Some(x)
+    Some(solution)
 }
 
 /// The result of a logistic regression fit.
@@ -85,11 +85,15 @@ pub(crate) fn fit_logistic(x: &Matrix, y: &[bool], ridge: f64) -> LogitFit {
     let mut beta = vec![0.0; p];
     let objective = |beta: &[f64]| -> f64 {
         let mut ll = 0.0;
-        for i in 0..x.rows {
+        for (i, &yi) in y.iter().enumerate().take(x.rows) {
             let eta: f64 = x.row(i).iter().zip(beta).map(|(a, b)| a * b).sum();
             // log(1 + e^eta) computed stably.
-            let log1pexp = if eta > 0.0 { eta + (-eta).exp().ln_1p() } else { eta.exp().ln_1p() };
-            ll += if y[i] { eta - log1pexp } else { -log1pexp };
+            let log1pexp = if eta > 0.0 {
+                eta + (-eta).exp().ln_1p()
+            } else {
+                eta.exp().ln_1p()
+            };
+            ll += if yi { eta - log1pexp } else { -log1pexp };
         }
         ll - 0.5 * ridge * beta.iter().skip(1).map(|b| b * b).sum::<f64>()
     };
@@ -100,12 +104,12 @@ pub(crate) fn fit_logistic(x: &Matrix, y: &[bool], ridge: f64) -> LogitFit {
         iterations += 1;
         let mut hess = vec![0.0; p * p];
         let mut grad = vec![0.0; p];
-        for i in 0..x.rows {
+        for (i, &yi) in y.iter().enumerate().take(x.rows) {
             let row = x.row(i);
             let eta: f64 = row.iter().zip(&beta).map(|(a, b)| a * b).sum();
             let mu = sigmoid(eta);
             let w = (mu * (1.0 - mu)).max(1e-12);
-            let resid = f64::from(u8::from(y[i])) - mu;
+            let resid = f64::from(u8::from(yi)) - mu;
             for j in 0..p {
                 grad[j] += row[j] * resid;
                 let wj = w * row[j];
@@ -152,12 +156,18 @@ pub(crate) fn fit_logistic(x: &Matrix, y: &[bool], ridge: f64) -> LogitFit {
             break;
         }
     }
-    LogitFit { coef: beta, iterations, converged }
+    LogitFit {
+        coef: beta,
+        iterations,
+        converged,
+    }
 }
 
 /// The linear predictor `x_i · β` of every row: the logit of the fitted probability.
 pub(crate) fn linear_predictor(x: &Matrix, beta: &[f64]) -> Vec<f64> {
-    (0..x.rows).map(|i| x.row(i).iter().zip(beta).map(|(a, b)| a * b).sum()).collect()
+    (0..x.rows)
+        .map(|i| x.row(i).iter().zip(beta).map(|(a, b)| a * b).sum())
+        .collect()
 }
 
 /// The fitted probability for a linear predictor.

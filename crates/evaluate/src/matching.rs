@@ -106,7 +106,11 @@ pub(crate) fn match_nearest(
                 let left = available.range(..pos).next_back().copied();
                 let right = available.range(pos..).next().copied();
                 let best = match (left, right) {
-                    (Some(l), Some(r)) => Some(if lp[t] - control_lp[l] <= control_lp[r] - lp[t] { l } else { r }),
+                    (Some(l), Some(r)) => Some(if lp[t] - control_lp[l] <= control_lp[r] - lp[t] {
+                        l
+                    } else {
+                        r
+                    }),
                     (l, r) => l.or(r),
                 };
                 match best.filter(|&p| (control_lp[p] - lp[t]).abs() <= width) {
@@ -136,5 +140,10 @@ pub(crate) fn match_nearest(
         }
         sets.push((t, chosen));
     }
-    Matching { sets, weight, dropped_by_caliper: dropped, width }
+    Matching {
+        sets,
+        weight,
+        dropped_by_caliper: dropped,
+        width,
+    }
 }

@@ -18,7 +18,10 @@ const ROWS_PER_BATCH: usize = 64 * 1024;
 
 /// The frame's column names, in order (see the crate docs).
 pub(crate) fn column_names(covariates: &[String], outcomes: &[(String, bool)]) -> Vec<String> {
-    let mut names: Vec<String> = ["person_id", "index_date", "treated"].iter().map(|s| (*s).to_owned()).collect();
+    let mut names: Vec<String> = ["person_id", "index_date", "treated"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
     names.extend(covariates.iter().cloned());
     for (name, time_to_event) in outcomes {
         names.push(name.clone());
@@ -45,8 +48,12 @@ pub(crate) fn write_frame(
     for cov in &frame.covariates {
         let dt = match &cov.values {
             CovValues::Num { ty: NumType::Int, .. } => DataType::Int64,
-            CovValues::Num { ty: NumType::Float, .. } => DataType::Float64,
-            CovValues::Num { ty: NumType::Date, .. } => DataType::Date32,
+            CovValues::Num {
+                ty: NumType::Float, ..
+            } => DataType::Float64,
+            CovValues::Num {
+                ty: NumType::Date, ..
+            } => DataType::Date32,
             CovValues::Text(_) => DataType::Utf8,
         };
         fields.push(Field::new(&cov.name, dt, true));
@@ -54,7 +61,11 @@ pub(crate) fn write_frame(
     for outcome in &frame.outcomes {
         fields.push(Field::new(&outcome.name, DataType::Int64, false));
         if outcome.measure == Measure::TimeToEvent {
-            fields.push(Field::new(format!("{}_event", outcome.name), DataType::Int64, false));
+            fields.push(Field::new(
+                format!("{}_event", outcome.name),
+                DataType::Int64,
+                false,
+            ));
         }
     }
     fields.push(Field::new("propensity", DataType::Float64, true));
@@ -63,42 +74,72 @@ pub(crate) fn write_frame(
     let schema = Arc::new(Schema::new(fields));
 
     let n = frame.person_ids.len();
-    let treated_rows: std::collections::HashSet<usize> =
-        matching.map(|m| m.sets.iter().map(|(t, _)| *t).collect()).unwrap_or_default();
+    let treated_rows: std::collections::HashSet<usize> = matching
+        .map(|m| m.sets.iter().map(|(t, _)| *t).collect())
+        .unwrap_or_default();
     let mut writer = PartWriter::new(dir, Arc::clone(&schema));
     let mut start = 0;
     while start < n {
         let end = (start + ROWS_PER_BATCH).min(n);
         let range = start..end;
         let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(frame.person_ids[range.clone()].iter())),
-            Arc::new(Date32Array::from_iter_values(frame.index[range.clone()].iter().copied())),
+            Arc::new(StringArray::from_iter_values(
+                frame.person_ids[range.clone()].iter(),
+            )),
+            Arc::new(Date32Array::from_iter_values(
+                frame.index[range.clone()].iter().copied(),
+            )),
             Arc::new(BooleanArray::from(frame.treated[range.clone()].to_vec())),
         ];
         for cov in &frame.covariates {
             let array: ArrayRef = match &cov.values {
-                CovValues::Num { values, ty: NumType::Int } => {
-                    Arc::new(values[range.clone()].iter().map(|v| v.map(|x| x as i64)).collect::<Int64Array>())
-                }
-                CovValues::Num { values, ty: NumType::Float } => {
-                    Arc::new(values[range.clone()].iter().copied().collect::<Float64Array>())
-                }
-                CovValues::Num { values, ty: NumType::Date } => {
-                    Arc::new(values[range.clone()].iter().map(|v| v.map(|x| x as i32)).collect::<Date32Array>())
-                }
-                CovValues::Text(values) => Arc::new(values[range.clone()].iter().map(Option::as_deref).collect::<StringArray>()),
+                CovValues::Num {
+                    values,
+                    ty: NumType::Int,
+                } => Arc::new(
+                    values[range.clone()]
+                        .iter()
+                        .map(|v| v.map(|x| x as i64))
+                        .collect::<Int64Array>(),
+                ),
+                CovValues::Num {
+                    values,
+                    ty: NumType::Float,
+                } => Arc::new(values[range.clone()].iter().copied().collect::<Float64Array>()),
+                CovValues::Num {
+                    values,
+                    ty: NumType::Date,
+                } => Arc::new(
+                    values[range.clone()]
+                        .iter()
+                        .map(|v| v.map(|x| x as i32))
+                        .collect::<Date32Array>(),
+                ),
+                CovValues::Text(values) => Arc::new(
+                    values[range.clone()]
+                        .iter()
+                        .map(Option::as_deref)
+                        .collect::<StringArray>(),
+                ),
             };
             columns.push(array);
         }
         for outcome in &frame.outcomes {
-            columns.push(Arc::new(Int64Array::from_iter_values(outcome.value[range.clone()].iter().map(|&v| i64::from(v)))));
+            columns.push(Arc::new(Int64Array::from_iter_values(
+                outcome.value[range.clone()].iter().map(|&v| i64::from(v)),
+            )));
             if outcome.measure == Measure::TimeToEvent {
                 columns.push(Arc::new(Int64Array::from_iter_values(
                     outcome.event[range.clone()].iter().map(|&e| i64::from(e)),
                 )));
             }
         }
-        columns.push(Arc::new(range.clone().map(|i| propensity.map(|p| p[i])).collect::<Float64Array>()));
+        columns.push(Arc::new(
+            range
+                .clone()
+                .map(|i| propensity.map(|p| p[i]))
+                .collect::<Float64Array>(),
+        ));
         let group = |i: usize| -> Option<&'static str> {
             let m = matching?;
             if treated_rows.contains(&i) {
@@ -111,9 +152,13 @@ pub(crate) fn write_frame(
         };
         columns.push(Arc::new(range.clone().map(group).collect::<StringArray>()));
         columns.push(Arc::new(
-            range.clone().map(|i| matching.and_then(|m| (m.weight[i] > 0.0).then_some(m.weight[i]))).collect::<Float64Array>(),
+            range
+                .clone()
+                .map(|i| matching.and_then(|m| (m.weight[i] > 0.0).then_some(m.weight[i])))
+                .collect::<Float64Array>(),
         ));
-        let batch = RecordBatch::try_new(Arc::clone(&schema), columns).map_err(EvaluateError::arrow("evaluation frame"))?;
+        let batch = RecordBatch::try_new(Arc::clone(&schema), columns)
+            .map_err(EvaluateError::arrow("evaluation frame"))?;
         writer.write(&batch)?;
         start = end;
     }

@@ -4,14 +4,17 @@
 //! Rules (threshold `t`, e.g. 10):
 //! * a group size (`treated_persons`, `comparison_persons`) below `t` is written `[c]`;
 //! * an outcome's values (group values, difference, CI and p-value) are all written `[c]` unless,
-//!   in both matched groups, the persons with and the persons without the event (a rate's 1s and
-//!   0s; days > 0 and days = 0; the time-to-event flag) each number at least `t`;
+//!   in both matched groups, the persons with and the persons without the event each number at
+//!   least `t`: a rate's 1s and 0s; for days, persons with days > 0 and with 0 days (a mean of
+//!   few non-zero values, or one that shows nearly everyone had the outcome, is not published);
+//!   for time to event, persons with and without the event;
 //! * a balance line's values are all `[c]` unless, in each of the four groups (treated and
 //!   untreated before matching, treated and comparison after), a 0/1 item has at least `t` 1s
 //!   and `t` 0s, and a numeric item has at least `t` persons with a value;
 //! * a Kaplan–Meier step is published only with at least `t` events and `t` persons at risk:
 //!   consecutive event days are pooled until they hold `t` events, and the step is written on
-//!   the day the pool completes, with the number at risk at the start of the pool.
+//!   the day the pool completes, with the number at risk at the start of the pool; events left
+//!   after the last full pool are merged into the last published step.
 //!
 //! Comparison group counts are of distinct persons.
 
@@ -57,7 +60,11 @@ fn number(value: f64, decimals: usize) -> String {
     if value.is_finite() {
         let text = format!("{value:.decimals$}");
         // "-0.0000" reads oddly; a zero has no sign.
-        if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') { text.trim_start_matches('-').to_owned() } else { text }
+        if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+            text.trim_start_matches('-').to_owned()
+        } else {
+            text
+        }
     } else {
         String::new()
     }
@@ -74,20 +81,28 @@ fn p_value(p: f64) -> String {
 }
 
 fn count(n: u64, threshold: u64) -> String {
-    if n < threshold { SUPPRESSED.to_owned() } else { n.to_string() }
+    if n < threshold {
+        SUPPRESSED.to_owned()
+    } else {
+        n.to_string()
+    }
 }
 
 /// The frame rows of the matched treated persons and of the distinct matched comparison persons.
 pub(crate) fn matched_rows(matching: &Matching) -> (Vec<usize>, Vec<usize>) {
     let treated: Vec<usize> = matching.sets.iter().map(|(t, _)| *t).collect();
-    let mut comparison: Vec<usize> = matching.sets.iter().flat_map(|(_, c)| c.iter().copied()).collect();
+    let mut comparison: Vec<usize> = matching
+        .sets
+        .iter()
+        .flat_map(|(_, c)| c.iter().copied())
+        .collect();
     comparison.sort_unstable();
     comparison.dedup();
     (treated, comparison)
 }
 
-/// Whether an outcome's values may be published: each group's persons with and without the
-/// event number at least `threshold`.
+/// Whether an outcome's values may be published: in each group the persons with and without
+/// the event (1s and 0s; days > 0 and = 0) each number at least `threshold`.
 fn outcome_safe(outcome: &OutcomeValues, groups: [&[usize]; 2], threshold: u64) -> bool {
     groups.iter().all(|rows| {
         let events = rows.iter().filter(|&&i| outcome.event[i]).count() as u64;
@@ -105,7 +120,12 @@ fn estimate_row(
     decimals: usize,
     threshold: u64,
 ) -> Vec<String> {
-    let mut row = vec![text_field(name), quote(measure), count(sizes.0, threshold), count(sizes.1, threshold)];
+    let mut row = vec![
+        text_field(name),
+        quote(measure),
+        count(sizes.0, threshold),
+        count(sizes.1, threshold),
+    ];
     if safe {
         row.extend([
             number(estimate.treated, decimals),
@@ -123,7 +143,13 @@ fn estimate_row(
 
 /// The survival subjects of a group: days to event or censoring, with matching weights.
 fn subjects(outcome: &OutcomeValues, rows: &[usize], weight: &[f64]) -> Vec<Subject> {
-    rows.iter().map(|&i| Subject { time: outcome.value[i], event: outcome.event[i], weight: weight[i] }).collect()
+    rows.iter()
+        .map(|&i| Subject {
+            time: outcome.value[i],
+            event: outcome.event[i],
+            weight: weight[i],
+        })
+        .collect()
 }
 
 /// The rows of `impact.csv` for an estimated evaluation.
@@ -132,27 +158,53 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
     let sizes = (treated.len() as u64, comparison.len() as u64);
     let mut rows = Vec::new();
     for outcome in &frame.outcomes {
-        let y: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
+        let values: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
         let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
         match outcome.measure {
             Measure::Rate => {
-                let e = stats::effect(matching, &y, true);
+                let e = stats::effect(matching, &values, true);
                 rows.push(estimate_row(&outcome.name, "rate", sizes, &e, safe, 4, threshold));
             }
             Measure::Days => {
-                let e = stats::effect(matching, &y, false);
-                rows.push(estimate_row(&outcome.name, "mean_days", sizes, &e, safe, 2, threshold));
+                let e = stats::effect(matching, &values, false);
+                rows.push(estimate_row(
+                    &outcome.name,
+                    "mean_days",
+                    sizes,
+                    &e,
+                    safe,
+                    2,
+                    threshold,
+                ));
             }
             Measure::TimeToEvent => {
-                let a = subjects(outcome, &treated, &matching.weight);
-                let b = subjects(outcome, &comparison, &matching.weight);
-                let (_, p) = stats::log_rank(&a, &b);
-                let end_a = stats::survival_at_end(&stats::kaplan_meier(&a));
-                let end_b = stats::survival_at_end(&stats::kaplan_meier(&b));
-                let e = stats::survival_difference(end_a, end_b, p);
-                rows.push(estimate_row(&outcome.name, "log_rank", sizes, &e, safe, 4, threshold));
-                let e = stats::effect(matching, &y, false);
-                rows.push(estimate_row(&outcome.name, "mean_days", sizes, &e, safe, 2, threshold));
+                let treated_subjects = subjects(outcome, &treated, &matching.weight);
+                let comparison_subjects = subjects(outcome, &comparison, &matching.weight);
+                let (_, p_value) = stats::log_rank(&treated_subjects, &comparison_subjects);
+                let e = stats::survival_difference(
+                    stats::survival_at_end(&stats::kaplan_meier(&treated_subjects)),
+                    stats::survival_at_end(&stats::kaplan_meier(&comparison_subjects)),
+                    p_value,
+                );
+                rows.push(estimate_row(
+                    &outcome.name,
+                    "log_rank",
+                    sizes,
+                    &e,
+                    safe,
+                    4,
+                    threshold,
+                ));
+                let e = stats::effect(matching, &values, false);
+                rows.push(estimate_row(
+                    &outcome.name,
+                    "mean_days",
+                    sizes,
+                    &e,
+                    safe,
+                    2,
+                    threshold,
+                ));
             }
         }
     }
@@ -166,7 +218,12 @@ pub(crate) fn no_estimate_csv(frame: &Frame, sizes: (u64, u64), reason: &str, th
         .outcomes
         .iter()
         .map(|o| {
-            let mut row = vec![text_field(&o.name), "no_estimate".to_owned(), count(sizes.0, threshold), count(sizes.1, threshold)];
+            let mut row = vec![
+                text_field(&o.name),
+                "no_estimate".to_owned(),
+                count(sizes.0, threshold),
+                count(sizes.1, threshold),
+            ];
             row.push(quote(reason));
             row.extend(std::iter::repeat_n(String::new(), 5));
             row
@@ -192,7 +249,7 @@ fn group_stats(values: &[Option<f64>], rows: &[usize], weight: Option<&[f64]>) -
             sw += w;
             swx += w * v;
             persons += 1;
-            ones += u64::from(v == 1.0);
+            ones += u64::from(v > 0.5);
         }
     }
     let mean = swx / sw;
@@ -205,13 +262,23 @@ fn group_stats(values: &[Option<f64>], rows: &[usize], weight: Option<&[f64]>) -
         }
     }
     let denom = sw - sw2 / sw;
-    GroupStats { mean, var: if denom > 0.0 { ss / denom } else { f64::NAN }, persons, ones }
+    GroupStats {
+        mean,
+        var: if denom > 0.0 { ss / denom } else { f64::NAN },
+        persons,
+        ones,
+    }
 }
 
 /// The rows of `balance.csv`: per item, the standardised mean differences before matching
 /// (all treated vs all untreated) and after (matched treated vs weighted matched comparisons),
 /// both over the same denominator, the pooled SD before matching `sqrt((s²_t + s²_u) / 2)`.
-pub(crate) fn balance_csv(items: &[BalanceItem], treated_flag: &[bool], matching: &Matching, threshold: u64) -> String {
+pub(crate) fn balance_csv(
+    items: &[BalanceItem],
+    treated_flag: &[bool],
+    matching: &Matching,
+    threshold: u64,
+) -> String {
     let all_treated: Vec<usize> = (0..treated_flag.len()).filter(|&i| treated_flag[i]).collect();
     let all_untreated: Vec<usize> = (0..treated_flag.len()).filter(|&i| !treated_flag[i]).collect();
     let (treated, comparison) = matched_rows(matching);
@@ -222,10 +289,22 @@ pub(crate) fn balance_csv(items: &[BalanceItem], treated_flag: &[bool], matching
         let at = group_stats(&item.values, &treated, None);
         let ac = group_stats(&item.values, &comparison, Some(&matching.weight));
         let safe = [&bt, &bu, &at, &ac].iter().all(|g| {
-            if item.binary { g.ones >= threshold && g.persons - g.ones >= threshold } else { g.persons >= threshold }
+            if item.binary {
+                g.ones >= threshold && g.persons - g.ones >= threshold
+            } else {
+                g.persons >= threshold
+            }
         });
         let sd = f64::midpoint(bt.var, bu.var).sqrt();
-        let smd = |a: f64, b: f64| if sd > 0.0 { (a - b) / sd } else if a == b { 0.0 } else { f64::NAN };
+        let smd = |a: f64, b: f64| {
+            if sd > 0.0 {
+                (a - b) / sd
+            } else if (a - b).abs() < 1e-12 {
+                0.0
+            } else {
+                f64::NAN
+            }
+        };
         let mut row = vec![text_field(&item.covariate), text_field(&item.level)];
         if safe {
             row.extend([
@@ -246,20 +325,26 @@ pub(crate) fn balance_csv(items: &[BalanceItem], treated_flag: &[bool], matching
 
 /// Kaplan–Meier steps pooled so that each published step has at least `threshold` events and
 /// persons at risk: `(day, persons at risk at the start of the pool, events in the pool,
-/// survival after the day)`.
+/// survival after the day)`. Events left over after the last full pool (too few, or with too
+/// few at risk) are merged into the last published step, so that the published curve ends at
+/// the survival of the whole follow-up and no small count can be found by differencing it
+/// with `impact.csv`.
 pub(crate) fn pooled_steps(steps: &[stats::KmStep], threshold: u64) -> Vec<(u32, u64, u64, f64)> {
-    let mut out = Vec::new();
+    let threshold = threshold.max(1);
+    let mut out: Vec<(u32, u64, u64, f64)> = Vec::new();
     let mut pool: Option<(u64, u64)> = None;
     for step in steps {
         let (at_risk, events) = pool.get_or_insert((step.persons_at_risk, 0));
         *events += step.person_events;
-        if *at_risk < threshold {
-            break;
-        }
-        if *events >= threshold.max(1) {
+        if *at_risk >= threshold && *events >= threshold {
             out.push((step.day, *at_risk, *events, step.survival));
             pool = None;
         }
+    }
+    if let (Some((_, pending)), Some(last_step), Some(last)) = (pool, steps.last(), out.last_mut()) {
+        last.0 = last_step.day;
+        last.2 += pending;
+        last.3 = last_step.survival;
     }
     out
 }
@@ -269,7 +354,11 @@ pub(crate) fn pooled_steps(steps: &[stats::KmStep], threshold: u64) -> Vec<(u32,
 pub(crate) fn survival_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
     let (treated, comparison) = matched_rows(matching);
     let mut rows = Vec::new();
-    for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::TimeToEvent) {
+    for outcome in frame
+        .outcomes
+        .iter()
+        .filter(|o| o.measure == Measure::TimeToEvent)
+    {
         for (group, members) in [("treated", &treated), ("comparison", &comparison)] {
             let steps = stats::kaplan_meier(&subjects(outcome, members, &matching.weight));
             for (day, at_risk, events, survival) in pooled_steps(&steps, threshold) {

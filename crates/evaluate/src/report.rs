@@ -75,37 +75,64 @@ fn significance(p: Option<f64>) -> &'static str {
 /// `(magnitude, direction, ci low, ci high)` in the direction of the difference, so that a
 /// negative difference reads "5.0 less (95% CI 2.0 to 8.0)".
 fn directed(diff: f64, lo: f64, hi: f64) -> (f64, bool, f64, f64) {
-    if diff < 0.0 { (-diff, false, -hi, -lo) } else { (diff, true, lo, hi) }
+    if diff < 0.0 {
+        (-diff, false, -hi, -lo)
+    } else {
+        (diff, true, lo, hi)
+    }
+}
+
+/// One decimal, without a sign on zero.
+fn one(v: f64) -> String {
+    let text = format!("{v:.1}");
+    if text == "-0.0" { "0.0".to_owned() } else { text }
 }
 
 fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) =
-        (row.num("treated_value")?, row.num("comparison_value")?, row.num("difference")?, row.num("ci_low")?, row.num("ci_high")?);
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
     let (size, up, lo, hi) = directed(d * 100.0, lo * 100.0, hi * 100.0);
     let name = label(row.get("outcome"));
     Some(format!(
-        "People who took part were {size:.1} percentage points {} likely to have the outcome “{name}” {}: {:.1}% compared with {:.1}% of similar people who did not take part (95% CI {lo:.1} to {hi:.1}).{}",
+        "People who took part were {} percentage points {} likely to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part (95% CI {} to {}).{}",
+        one(size),
         if up { "more" } else { "less" },
         period(meta),
-        t * 100.0,
-        c * 100.0,
+        one(t * 100.0),
+        one(c * 100.0),
+        one(lo),
+        one(hi),
         significance(row.num("p_value")),
     ))
 }
 
 fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) =
-        (row.num("treated_value")?, row.num("comparison_value")?, row.num("difference")?, row.num("ci_low")?, row.num("ci_high")?);
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
     let (size, up, lo, hi) = directed(d, lo, hi);
     let name = label(row.get("outcome"));
     let more = if up { "more" } else { "fewer" };
     let what = match name.strip_prefix("days ") {
-        Some(rest) => format!("{size:.1} {more} days {rest}"),
-        None => format!("{size:.1} {more} days of “{name}”"),
+        Some(rest) => format!("{} {more} days {rest}", one(size)),
+        None => format!("{} {more} days of “{name}”", one(size)),
     };
     Some(format!(
-        "People who took part had on average {what} {}: {t:.1} compared with {c:.1} days for similar people who did not take part (95% CI {lo:.1} to {hi:.1}).{}",
+        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part (95% CI {} to {}).{}",
         period(meta),
+        one(t),
+        one(c),
+        one(lo),
+        one(hi),
         significance(row.num("p_value")),
     ))
 }
@@ -119,25 +146,35 @@ fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         Some(_) => "the time to the first event does not differ significantly between the groups",
         None => "no test of the time to the first event could be made",
     };
-    let p_text = p.map(|p| format!(" (log-rank p = {})", format_p(p))).unwrap_or_default();
+    let p_text = p
+        .map(|p| format!(" (log-rank p = {})", format_p(p)))
+        .unwrap_or_default();
     Some(format!(
-        "“{name}”: {:.1}% of people who took part had the event within {} days of {}, compared with {:.1}% of similar people who did not take part; {verdict}{p_text}.",
-        (1.0 - t) * 100.0,
+        "“{name}”: {}% of people who took part had the event within {} days of {}, compared with {}% of similar people who did not take part; {verdict}{p_text}.",
+        one((1.0 - t) * 100.0),
         meta.follow_up_days,
         meta.index_event,
-        (1.0 - c) * 100.0,
+        one((1.0 - c) * 100.0),
     ))
 }
 
 fn format_p(p: f64) -> String {
-    if p < 0.001 { "< 0.001".to_owned() } else { format!("{p:.3}") }
+    if p < 0.001 {
+        "< 0.001".to_owned()
+    } else {
+        format!("{p:.3}")
+    }
 }
 
 /// The headline sentences, in plain words, one per published result.
 pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
     let mut out = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
-    let time_to_event: Vec<&str> = impact.rows().filter(|r| r.get("measure") == "log_rank").map(|r| r.get("outcome")).collect();
+    let time_to_event: Vec<&str> = impact
+        .rows()
+        .filter(|r| r.get("measure") == "log_rank")
+        .map(|r| r.get("outcome"))
+        .collect();
     for row in impact.rows() {
         let measure = row.get("measure");
         let name = label(row.get("outcome"));
@@ -166,14 +203,18 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         }));
     }
     for reason in reasons {
-        out.push(format!("No effects were estimated ({reason})."));
+        out.push(format!("No effects were estimated: {reason}."));
     }
     out
 }
 
 /// A number for an axis label.
 fn tick(v: f64) -> String {
-    let text = if (v - v.round()).abs() < 1e-9 { format!("{v:.0}") } else { format!("{v:.2}") };
+    let text = if (v - v.round()).abs() < 1e-9 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    };
     if text == "-0" { "0".to_owned() } else { text }
 }
 
@@ -194,13 +235,27 @@ fn forest_chart(rows: &[(String, f64, f64, f64)], unit: &str, scale: f64) -> Str
         "<svg viewBox=\"0 0 640 {height:.0}\" role=\"img\" aria-label=\"Differences between the groups with 95% confidence intervals, {}\">",
         esc(unit)
     );
-    let _ = write!(svg, "<text x=\"{left}\" y=\"16\" class=\"axis\">Difference ({})</text>", esc(unit));
+    let _ = write!(
+        svg,
+        "<text x=\"{left}\" y=\"16\" class=\"axis\">Difference ({})</text>",
+        esc(unit)
+    );
     let zero = x(0.0);
-    let _ = write!(svg, "<line x1=\"{zero:.1}\" y1=\"{top}\" x2=\"{zero:.1}\" y2=\"{:.1}\" class=\"zero\"/>", height - 30.0);
+    let _ = write!(
+        svg,
+        "<line x1=\"{zero:.1}\" y1=\"{top}\" x2=\"{zero:.1}\" y2=\"{:.1}\" class=\"zero\"/>",
+        height - 30.0
+    );
     for (i, (name, d, a, b)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64 + row_h / 2.0;
         let (xd, xa, xb) = (x(d * scale), x(a * scale), x(b * scale));
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 8.0, y + 4.0, esc(&label(name)));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 8.0,
+            y + 4.0,
+            esc(&label(name))
+        );
         let _ = write!(
             svg,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"14\" fill=\"{TREATED_COLOUR}\" opacity=\"0.75\"/>",
@@ -208,22 +263,38 @@ fn forest_chart(rows: &[(String, f64, f64, f64)], unit: &str, scale: f64) -> Str
             y - 7.0,
             (xd - zero).abs()
         );
-        let _ = write!(svg, "<line x1=\"{xa:.1}\" y1=\"{y:.1}\" x2=\"{xb:.1}\" y2=\"{y:.1}\" class=\"whisker\"/>");
+        let _ = write!(
+            svg,
+            "<line x1=\"{xa:.1}\" y1=\"{y:.1}\" x2=\"{xb:.1}\" y2=\"{y:.1}\" class=\"whisker\"/>"
+        );
         for xe in [xa, xb] {
-            let _ = write!(svg, "<line x1=\"{xe:.1}\" y1=\"{:.1}\" x2=\"{xe:.1}\" y2=\"{:.1}\" class=\"whisker\"/>", y - 6.0, y + 6.0);
+            let _ = write!(
+                svg,
+                "<line x1=\"{xe:.1}\" y1=\"{:.1}\" x2=\"{xe:.1}\" y2=\"{:.1}\" class=\"whisker\"/>",
+                y - 6.0,
+                y + 6.0
+            );
         }
     }
     let base = height - 12.0;
     for v in [lo, 0.0, hi] {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{base:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(v), tick(v));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{base:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>",
+            x(v),
+            tick(v)
+        );
     }
     svg.push_str("</svg>");
     svg
 }
 
+/// A group's curve: its name, colour and `(day, survival)` points.
+type Curve<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
+
 /// Kaplan–Meier step curves of both groups for one outcome.
 fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
-    let mut curves: Vec<(&str, &str, Vec<(f64, f64)>)> = Vec::new();
+    let mut curves: Vec<Curve<'_>> = Vec::new();
     for (group, colour) in [("treated", TREATED_COLOUR), ("comparison", COMPARISON_COLOUR)] {
         let points = survival
             .rows()
@@ -232,7 +303,10 @@ fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
             .collect();
         curves.push((group, colour, points));
     }
-    let min_s = curves.iter().flat_map(|(_, _, p)| p.iter().map(|(_, s)| *s)).fold(1.0_f64, f64::min);
+    let min_s = curves
+        .iter()
+        .flat_map(|(_, _, p)| p.iter().map(|(_, s)| *s))
+        .fold(1.0_f64, f64::min);
     let y_lo = ((min_s - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
     let (left, right, top, bottom) = (50.0, 620.0, 20.0, 250.0);
     let f = f64::from(follow_up.max(1));
@@ -242,15 +316,37 @@ fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
         "<svg viewBox=\"0 0 640 290\" role=\"img\" aria-label=\"Kaplan-Meier curves for {}\">",
         esc(&label(name))
     );
-    let _ = write!(svg, "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"zero\"/>");
-    let _ = write!(svg, "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" class=\"zero\"/>");
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{bottom}\" x2=\"{right}\" y2=\"{bottom}\" class=\"zero\"/>"
+    );
+    let _ = write!(
+        svg,
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" class=\"zero\"/>"
+    );
     for s in [y_lo, f64::midpoint(y_lo, 1.0), 1.0] {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"axis\">{:.0}%</text>", left - 6.0, y(s) + 4.0, s * 100.0);
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"axis\">{:.0}%</text>",
+            left - 6.0,
+            y(s) + 4.0,
+            s * 100.0
+        );
     }
     for d in [0.0, f / 2.0, f] {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(d), bottom + 16.0, tick(d.round()));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>",
+            x(d),
+            bottom + 16.0,
+            tick(d.round())
+        );
     }
-    let _ = write!(svg, "<text x=\"{:.1}\" y=\"284\" text-anchor=\"middle\" class=\"axis\">days since the index date</text>", f64::midpoint(left, right));
+    let _ = write!(
+        svg,
+        "<text x=\"{:.1}\" y=\"284\" text-anchor=\"middle\" class=\"axis\">days since the index date</text>",
+        f64::midpoint(left, right)
+    );
     for (i, (group, colour, points)) in curves.iter().enumerate() {
         let mut path = format!("M{:.1},{:.1}", x(0.0), y(1.0));
         let mut last = 1.0;
@@ -260,13 +356,20 @@ fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
         }
         let _ = write!(path, " H{:.1}", x(f));
         let dash = if i == 1 { " stroke-dasharray=\"6 3\"" } else { "" };
-        let _ = write!(svg, "<path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\"{dash}/>");
+        let _ = write!(
+            svg,
+            "<path d=\"{path}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\"{dash}/>"
+        );
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{colour}\" class=\"legend\">{} ({:.0}% without the event at the last published step)</text>",
             left + 10.0,
             bottom - 30.0 + 16.0 * i as f64,
-            if *group == "treated" { "took part" } else { "comparison, dashed" },
+            if *group == "treated" {
+                "took part"
+            } else {
+                "comparison, dashed"
+            },
             last * 100.0
         );
     }
@@ -280,7 +383,11 @@ fn love_plot(balance: &Table) -> String {
         .rows()
         .map(|r| {
             let level = r.get("level");
-            let name = if level.is_empty() { r.get("covariate").to_owned() } else { format!("{}: {}", r.get("covariate"), level) };
+            let name = if level.is_empty() {
+                r.get("covariate").to_owned()
+            } else {
+                format!("{}: {}", r.get("covariate"), level)
+            };
             (name, r.num("smd_before"), r.num("smd_after"))
         })
         .filter(|(_, b, a)| b.is_some() || a.is_some())
@@ -288,7 +395,11 @@ fn love_plot(balance: &Table) -> String {
     if rows.is_empty() {
         return String::new();
     }
-    let extent = rows.iter().flat_map(|(_, b, a)| [b.unwrap_or(0.0).abs(), a.unwrap_or(0.0).abs()]).fold(0.25_f64, f64::max) * 1.1;
+    let extent = rows
+        .iter()
+        .flat_map(|(_, b, a)| [b.unwrap_or(0.0).abs(), a.unwrap_or(0.0).abs()])
+        .fold(0.25_f64, f64::max)
+        * 1.1;
     let (left, right, top, row_h) = (230.0, 620.0, 36.0, 22.0);
     let height = top + row_h * rows.len() as f64 + 26.0;
     let x = |v: f64| left + (v + extent) / (2.0 * extent) * (right - left);
@@ -304,28 +415,61 @@ fn love_plot(balance: &Table) -> String {
     );
     let bottom = top + row_h * rows.len() as f64;
     for v in [-0.1, 0.1] {
-        let _ = write!(svg, "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"guide\"/>", x(v), x(v));
+        let _ = write!(
+            svg,
+            "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"guide\"/>",
+            x(v),
+            x(v)
+        );
     }
-    let _ = write!(svg, "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"zero\"/>", x(0.0), x(0.0));
+    let _ = write!(
+        svg,
+        "<line x1=\"{:.1}\" y1=\"{top}\" x2=\"{:.1}\" y2=\"{bottom:.1}\" class=\"zero\"/>",
+        x(0.0),
+        x(0.0)
+    );
     for (i, (name, before, after)) in rows.iter().enumerate() {
         let y = top + row_h * i as f64 + row_h / 2.0;
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>", left - 8.0, y + 4.0, esc(name));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            left - 8.0,
+            y + 4.0,
+            esc(name)
+        );
         if let Some(b) = before {
-            let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"none\" stroke=\"{COMPARISON_COLOUR}\" stroke-width=\"2\"/>", x(*b));
+            let _ = write!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"none\" stroke=\"{COMPARISON_COLOUR}\" stroke-width=\"2\"/>",
+                x(*b)
+            );
         }
         if let Some(a) = after {
-            let _ = write!(svg, "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{TREATED_COLOUR}\"/>", x(*a));
+            let _ = write!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{y:.1}\" r=\"5\" fill=\"{TREATED_COLOUR}\"/>",
+                x(*a)
+            );
         }
     }
     for v in [-extent, -0.1, 0.1, extent] {
-        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>", x(v), bottom + 18.0, tick((v * 100.0).round() / 100.0));
+        let _ = write!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>",
+            x(v),
+            bottom + 18.0,
+            tick((v * 100.0).round() / 100.0)
+        );
     }
     svg.push_str("</svg>");
     svg
 }
 
 fn html_table(table: &Table, caption: &str) -> String {
-    let mut out = format!("<div class=\"scroll\"><table><caption>{}</caption><thead><tr>", esc(caption));
+    let mut out = format!(
+        "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
+        esc(caption)
+    );
     for h in table.header() {
         let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
     }
@@ -361,7 +505,11 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     page.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
-    let _ = write!(page, "<title>{}</title><style>{STYLE}</style></head><body><main>", esc(&meta.title));
+    let _ = write!(
+        page,
+        "<title>{}</title><style>{STYLE}</style></head><body><main>",
+        esc(&meta.title)
+    );
     let _ = write!(page, "<h1>{}</h1>", esc(&meta.title));
     page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
     for sentence in headlines(&impact, meta) {
@@ -373,7 +521,14 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         impact
             .rows()
             .filter(|r| r.get("measure") == measure)
-            .filter_map(|r| Some((r.get("outcome").to_owned(), r.num("difference")?, r.num("ci_low")?, r.num("ci_high")?)))
+            .filter_map(|r| {
+                Some((
+                    r.get("outcome").to_owned(),
+                    r.num("difference")?,
+                    r.num("ci_low")?,
+                    r.num("ci_high")?,
+                ))
+            })
             .collect()
     };
     let rates = collect("rate");
@@ -393,7 +548,9 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     let mut km_outcomes: Vec<&str> = survival.rows().map(|r| r.get("outcome")).collect();
     km_outcomes.dedup();
     if !km_outcomes.is_empty() {
-        page.push_str("<section aria-labelledby=\"h-km\"><h2 id=\"h-km\">Time to first event (Kaplan–Meier)</h2>");
+        page.push_str(
+            "<section aria-labelledby=\"h-km\"><h2 id=\"h-km\">Time to first event (Kaplan–Meier)</h2>",
+        );
         for name in km_outcomes {
             let _ = write!(page, "<h3>{}</h3>", esc(&label(name)));
             page.push_str(&km_chart(name, &survival, meta.follow_up_days));
@@ -407,7 +564,9 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
 
     let love = love_plot(&balance);
     if !love.is_empty() {
-        page.push_str("<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>");
+        page.push_str(
+            "<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>",
+        );
         page.push_str("<p class=\"note\">Standardised mean differences of each characteristic between people who took part and the others, before matching (hollow) and after matching (filled). Values between the dashed lines (−0.1 to 0.1) are usually taken as good balance.</p>");
         page.push_str(&love);
         page.push_str("</section>");
@@ -417,7 +576,11 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     page.push_str(&html_table(&impact, "Impact estimates"));
     page.push_str(&html_table(&balance, "Covariate balance"));
     if !survival.is_empty() {
-        let _ = write!(page, "<details><summary>Kaplan–Meier steps</summary>{}</details>", html_table(&survival, "Kaplan–Meier steps"));
+        let _ = write!(
+            page,
+            "<details><summary>Kaplan–Meier steps</summary>{}</details>",
+            html_table(&survival, "Kaplan–Meier steps")
+        );
     }
     page.push_str("</section>");
 

@@ -41,14 +41,29 @@ fn reference(stat: f64, df: Option<f64>) -> (f64, f64) {
 fn finish(treated: f64, comparison: f64, se: f64, test_se: f64, df: Option<f64>) -> Estimate {
     let difference = treated - comparison;
     let (p_value, q) = reference(difference / test_se, df);
-    let p_value = if test_se == 0.0 { if difference == 0.0 { 1.0 } else { 0.0 } } else { p_value };
-    Estimate { treated, comparison, difference, ci_low: difference - q * se, ci_high: difference + q * se, p_value }
+    let p_value = if test_se == 0.0 {
+        if difference == 0.0 { 1.0 } else { 0.0 }
+    } else {
+        p_value
+    };
+    Estimate {
+        treated,
+        comparison,
+        difference,
+        ci_low: difference - q * se,
+        ci_high: difference + q * se,
+        p_value,
+    }
 }
 
 fn mean_var(values: &[f64]) -> (f64, f64) {
     let n = values.len() as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { f64::NAN };
+    let var = if values.len() > 1 {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        f64::NAN
+    };
     (mean, var)
 }
 
@@ -56,7 +71,7 @@ fn mean_var(values: &[f64]) -> (f64, f64) {
 ///
 /// * 1:1 matching without replacement (independent pairs): the paired difference. Its variance
 ///   is the sample variance of the pair differences over the number of pairs; rates use the
-///   normal distribution (the Wald interval of a difference of paired proportions, McNemar's
+///   normal distribution (the Wald interval of a difference of paired proportions, `McNemar`'s
 ///   setting), days use the paired t-test with `pairs − 1` degrees of freedom.
 /// * Otherwise (k:1, or with replacement): the weighted comparison mean, where a comparison
 ///   person's weight is the sum over its matched sets of `1 / set size`. The comparison group's
@@ -101,7 +116,15 @@ pub(crate) fn effect(matching: &Matching, y: &[f64], rate: bool) -> Estimate {
     let comparison = controls.iter().map(|(w, v)| w * v).sum::<f64>() / sw;
     let n_eff = sw * sw / sw2;
     let denom = sw - sw2 / sw;
-    let var_c = if denom > 0.0 { controls.iter().map(|(w, v)| w * (v - comparison).powi(2)).sum::<f64>() / denom } else { f64::NAN };
+    let var_c = if denom > 0.0 {
+        controls
+            .iter()
+            .map(|(w, v)| w * (v - comparison).powi(2))
+            .sum::<f64>()
+            / denom
+    } else {
+        f64::NAN
+    };
     if rate {
         let se = (treated * (1.0 - treated) / n_t + comparison * (1.0 - comparison) / n_eff).sqrt();
         let pooled = (treated * n_t + comparison * n_eff) / (n_t + n_eff);
@@ -188,7 +211,9 @@ pub(crate) fn kaplan_meier(subjects: &[Subject]) -> Vec<KmStep> {
 
 /// The survival at the end of follow-up and its Greenwood variance.
 pub(crate) fn survival_at_end(steps: &[KmStep]) -> (f64, f64) {
-    steps.last().map_or((1.0, 0.0), |s| (s.survival, s.survival * s.survival * s.greenwood))
+    steps.last().map_or((1.0, 0.0), |s| {
+        (s.survival, s.survival * s.survival * s.greenwood)
+    })
 }
 
 /// The log-rank test of two groups: `(chi-squared, p-value)` with one degree of freedom, from
@@ -198,9 +223,15 @@ pub(crate) fn log_rank(a: &[Subject], b: &[Subject]) -> (f64, f64) {
     let mut days: Vec<u32> = a.iter().chain(b).filter(|s| s.event).map(|s| s.time).collect();
     days.sort_unstable();
     days.dedup();
-    let at_risk = |group: &[Subject], day: u32| -> f64 { group.iter().filter(|s| s.time >= day).map(|s| s.weight).sum() };
+    let at_risk = |group: &[Subject], day: u32| -> f64 {
+        group.iter().filter(|s| s.time >= day).map(|s| s.weight).sum()
+    };
     let events = |group: &[Subject], day: u32| -> f64 {
-        group.iter().filter(|s| s.time == day && s.event).map(|s| s.weight).sum()
+        group
+            .iter()
+            .filter(|s| s.time == day && s.event)
+            .map(|s| s.weight)
+            .sum()
     };
     let (mut o_minus_e, mut var) = (0.0, 0.0);
     for day in days {

@@ -1,6 +1,7 @@
 //! Tests of the statistics and of the stage on small generated linked data.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::sync::Arc;
 
@@ -14,7 +15,9 @@ use crate::csv::Table;
 use crate::logit::{Matrix, cholesky_solve, fit_logistic};
 use crate::matching::match_nearest;
 use crate::stats::{Subject, kaplan_meier, log_rank};
-use crate::{EvaluateConfig, EvaluateError, Outcome, OutcomeKind, ReportMeta, render_report, run, spell_days};
+use crate::{
+    EvaluateConfig, EvaluateError, Outcome, OutcomeKind, ReportMeta, render_report, run, spell_days,
+};
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic random numbers (SplitMix64), so tests need no extra crates.
@@ -41,6 +44,11 @@ impl Rng {
     }
 }
 
+/// A 0/1 frame value as a flag.
+fn flag(v: f64) -> bool {
+    v > 0.5
+}
+
 fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
@@ -52,9 +60,13 @@ fn write_linked(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
     let dir = work.linked_table(name);
     fs::create_dir_all(&dir).unwrap();
     let schema = Arc::new(Schema::new(
-        columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>(),
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
     ));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
     let mut writer = PartWriter::new(&dir, schema);
     writer.write(&batch).unwrap();
     writer.finish().unwrap();
@@ -82,15 +94,17 @@ struct Person {
     prior: i64,
     group: &'static str,
     treated: bool,
-    /// Days employed in the window (the true days_employed).
+    /// Days employed in the window (the true `days_employed`).
     days: u32,
+    /// Days employed if taking part minus days employed if not, for this person.
+    days_difference: f64,
     /// The reoffence day offset, if any.
     reoffence: Option<u32>,
     /// p1 − p0 of reoffending for this person.
     risk_difference: f64,
 }
 
-/// A world where treatment is confounded by age, sex and prior offences: older, male persons
+/// A world where treatment (about one in five) is confounded by age, sex and prior offences: older, male persons
 /// with fewer priors take part more; they are also employed more and reoffend less.
 /// Taking part adds `days_effect` days of employment and changes the log-odds of reoffending by
 /// `log_odds_effect`.
@@ -104,8 +118,14 @@ fn simulate(seed: u64, n: usize, days_effect: f64, log_odds_effect: f64) -> Vec<
             let z_prior = rng.normal();
             let group = groups[rng.below(4) as usize];
             let group_shift = if group == "drugs" { 0.4 } else { 0.0 };
-            let treated = rng.uniform() < logistic(-0.8 + 0.9 * z_age + 0.6 * f64::from(u8::from(male)) - 0.4 * z_prior + group_shift);
-            let y0 = 150.0 + 50.0 * z_age + 25.0 * f64::from(u8::from(male)) - 15.0 * z_prior + 30.0 * rng.normal();
+            let treated = rng.uniform()
+                < logistic(
+                    -2.0 + 0.9 * z_age + 0.6 * f64::from(u8::from(male)) - 0.4 * z_prior + group_shift,
+                );
+            // About a third are never employed in the window (days clamp at 0).
+            let y0 =
+                50.0 + 80.0 * z_age + 25.0 * f64::from(u8::from(male)) - 15.0 * z_prior + 40.0 * rng.normal();
+            let clamp = |y: f64| y.round().clamp(0.0, 365.0);
             let y = y0 + if treated { days_effect } else { 0.0 };
             let eta0 = -0.4 - 0.8 * z_age + 0.5 * z_prior;
             let (p0, p1) = (logistic(eta0), logistic(eta0 + log_odds_effect));
@@ -119,7 +139,8 @@ fn simulate(seed: u64, n: usize, days_effect: f64, log_odds_effect: f64) -> Vec<
                 prior: (4.0 + 2.0 * z_prior).round().max(0.0) as i64,
                 group,
                 treated,
-                days: y.round().clamp(0.0, 365.0) as u32,
+                days: clamp(y) as u32,
+                days_difference: clamp(y0 + days_effect) - clamp(y0),
                 reoffence,
                 risk_difference: p1 - p0,
             }
@@ -160,7 +181,13 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         r_prior.push(Some(3));
         r_group.push(Some("theft".to_owned()));
     }
-    let key = |ids: &[Option<String>]| strings(&ids.iter().map(|i| i.as_ref().map(|_| "nino".to_owned())).collect::<Vec<_>>());
+    let key = |ids: &[Option<String>]| {
+        strings(
+            &ids.iter()
+                .map(|i| i.as_ref().map(|_| "nino".to_owned()))
+                .collect::<Vec<_>>(),
+        )
+    };
     write_linked(
         work,
         "releases",
@@ -175,10 +202,18 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         ],
     );
 
-    let mut part: Vec<Option<String>> = persons.iter().filter(|p| p.treated).map(|p| Some(p.id.clone())).collect();
+    let mut part: Vec<Option<String>> = persons
+        .iter()
+        .filter(|p| p.treated)
+        .map(|p| Some(p.id.clone()))
+        .collect();
     part.push(None);
     part.push(Some("NOT-IN-COHORT".to_owned()));
-    write_linked(work, "participants", vec![("person_id", strings(&part)), ("match_key", key(&part))]);
+    write_linked(
+        work,
+        "participants",
+        vec![("person_id", strings(&part)), ("match_key", key(&part))],
+    );
 
     let (mut o_id, mut o_date) = (vec![], vec![]);
     for p in persons {
@@ -193,12 +228,23 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         } else if rng.uniform() < 0.2 {
             // Offences on the index day or after the window are not outcomes.
             o_id.push(Some(p.id.clone()));
-            o_date.push(Some(p.index + if rng.uniform() < 0.5 { 0 } else { 366 + rng.below(100) as i32 }));
+            o_date.push(Some(
+                p.index
+                    + if rng.uniform() < 0.5 {
+                        0
+                    } else {
+                        366 + rng.below(100) as i32
+                    },
+            ));
         }
     }
     o_id.push(None);
     o_date.push(Some(18_200));
-    write_linked(work, "reoffences", vec![("person_id", strings(&o_id)), ("offence_date", dates(&o_date))]);
+    write_linked(
+        work,
+        "reoffences",
+        vec![("person_id", strings(&o_id)), ("offence_date", dates(&o_date))],
+    );
 
     let (mut e_id, mut e_start, mut e_end) = (vec![], vec![], vec![]);
     for p in persons {
@@ -223,7 +269,11 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
     write_linked(
         work,
         "employment",
-        vec![("person_id", strings(&e_id)), ("start_date", dates(&e_start)), ("end_date", dates(&e_end))],
+        vec![
+            ("person_id", strings(&e_id)),
+            ("start_date", dates(&e_start)),
+            ("end_date", dates(&e_end)),
+        ],
     );
 
     let (mut b_id, mut b_start, mut b_end, mut b_type) = (vec![], vec![], vec![], vec![]);
@@ -232,7 +282,14 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
             b_id.push(Some(p.id.clone()));
             b_start.push(Some(p.index + 1 + rng.below(100) as i32));
             b_end.push(Some(p.index + 100 + rng.below(200) as i32));
-            b_type.push(Some(if rng.uniform() < 0.5 { "JSA" } else { "UC_SEARCHING" }.to_owned()));
+            b_type.push(Some(
+                if rng.uniform() < 0.5 {
+                    "JSA"
+                } else {
+                    "UC_SEARCHING"
+                }
+                .to_owned(),
+            ));
         }
         b_id.push(Some(p.id.clone()));
         b_start.push(Some(p.index + 1));
@@ -252,24 +309,62 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
 }
 
 fn outcome(name: &str, kind: OutcomeKind) -> Outcome {
-    Outcome { name: name.to_owned(), kind, filter: std::collections::BTreeMap::new() }
+    Outcome {
+        name: name.to_owned(),
+        kind,
+        filter: std::collections::BTreeMap::new(),
+    }
 }
 
 fn config(work: &WorkDir) -> EvaluateConfig {
     let mut cfg = EvaluateConfig::new(work.clone(), "releases", "release_date", "participants");
-    cfg.covariates = ["age_at_release", "sex", "prior_offences", "offence_group"].map(str::to_owned).to_vec();
+    cfg.covariates = ["age_at_release", "sex", "prior_offences", "offence_group"]
+        .map(str::to_owned)
+        .to_vec();
     let s = str::to_owned;
     let mut benefit = outcome(
         "days_on_benefit",
-        OutcomeKind::SpellDays { extract: s("benefits"), start: s("start_date"), end: s("end_date") },
+        OutcomeKind::SpellDays {
+            extract: s("benefits"),
+            start: s("start_date"),
+            end: s("end_date"),
+        },
     );
-    benefit.filter.insert(s("benefit_type"), vec![s("JSA"), s("ESA"), s("UC_SEARCHING")]);
+    benefit
+        .filter
+        .insert(s("benefit_type"), vec![s("JSA"), s("ESA"), s("UC_SEARCHING")]);
     cfg.outcomes = vec![
-        outcome("reoffended", OutcomeKind::EventWithin { extract: s("reoffences"), date: s("offence_date") }),
-        outcome("employed", OutcomeKind::SpellOverlap { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
-        outcome("days_employed", OutcomeKind::SpellDays { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+        outcome(
+            "reoffended",
+            OutcomeKind::EventWithin {
+                extract: s("reoffences"),
+                date: s("offence_date"),
+            },
+        ),
+        outcome(
+            "employed",
+            OutcomeKind::SpellOverlap {
+                extract: s("employment"),
+                start: s("start_date"),
+                end: s("end_date"),
+            },
+        ),
+        outcome(
+            "days_employed",
+            OutcomeKind::SpellDays {
+                extract: s("employment"),
+                start: s("start_date"),
+                end: s("end_date"),
+            },
+        ),
         benefit,
-        outcome("days_to_reoffence", OutcomeKind::TimeToEvent { extract: s("reoffences"), date: s("offence_date") }),
+        outcome(
+            "days_to_reoffence",
+            OutcomeKind::TimeToEvent {
+                extract: s("reoffences"),
+                date: s("offence_date"),
+            },
+        ),
     ];
     cfg
 }
@@ -278,12 +373,16 @@ fn read_publish(work: &WorkDir, name: &str) -> String {
     fs::read_to_string(work.evaluation().join("publish").join(name)).unwrap()
 }
 
-/// The frame as rows of (person_id, group, column values by name).
+/// The frame as rows of (`person_id`, group, column values by name).
 fn read_frame(work: &WorkDir) -> Vec<(String, Option<String>, HashMap<String, f64>)> {
     let mut rows = Vec::new();
     for batch in read_parts(&work.evaluation().join("frame"), 1024).unwrap() {
         let batch = batch.unwrap();
-        let ids = batch.column_by_name("person_id").unwrap().as_string::<i32>().clone();
+        let ids = batch
+            .column_by_name("person_id")
+            .unwrap()
+            .as_string::<i32>()
+            .clone();
         let group = batch.column_by_name("group").unwrap().as_string::<i32>().clone();
         for i in 0..batch.num_rows() {
             let mut values = HashMap::new();
@@ -300,23 +399,37 @@ fn read_frame(work: &WorkDir) -> Vec<(String, Option<String>, HashMap<String, f6
                     values.insert(field.name().clone(), a.value(i));
                 }
             }
-            rows.push((ids.value(i).to_owned(), group.is_valid(i).then(|| group.value(i).to_owned()), values));
+            rows.push((
+                ids.value(i).to_owned(),
+                group.is_valid(i).then(|| group.value(i).to_owned()),
+                values,
+            ));
         }
     }
     rows
 }
 
 fn impact_row<'a>(table: &'a Table, outcome: &str, measure: &str) -> crate::csv::Row<'a> {
-    table.rows().find(|r| r.get("outcome") == outcome && r.get("measure") == measure).unwrap()
+    table
+        .rows()
+        .find(|r| r.get("outcome") == outcome && r.get("measure") == measure)
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------
 // spell_days: the day-counting convention.
 
 /// Data-driven check: `(index, follow_up, spells, expected days)`.
-fn check(cases: &[(i32, u32, &[(i32, Option<i32>)], u32)]) {
+/// `(index, follow_up, spells, expected days)`.
+type SpellCase<'a> = (i32, u32, &'a [(i32, Option<i32>)], u32);
+
+fn check(cases: &[SpellCase<'_>]) {
     for (index, follow_up, spells, expected) in cases {
-        assert_eq!(spell_days(*index, *follow_up, spells), *expected, "index {index}, F {follow_up}, spells {spells:?}");
+        assert_eq!(
+            spell_days(*index, *follow_up, spells),
+            *expected,
+            "index {index}, F {follow_up}, spells {spells:?}"
+        );
     }
 }
 
@@ -326,19 +439,19 @@ fn spell_days_merges_overlaps_and_clips_to_the_window() {
         // Window (100, 110] = days 101..=110.
         (100, 10, &[], 0),
         (100, 10, &[(101, Some(101))], 1),
-        (100, 10, &[(100, Some(100))], 0),                   // the index day is not in the window
-        (100, 10, &[(90, Some(100))], 0),                    // ends on the index day
-        (100, 10, &[(90, Some(101))], 1),                    // starts before, ends on the first day
-        (100, 10, &[(110, Some(200))], 1),                   // starts on the last day
-        (100, 10, &[(111, Some(200))], 0),                   // starts after the window
-        (100, 10, &[(105, None)], 6),                        // open: runs to the end, 105..=110
-        (100, 10, &[(50, None)], 10),                        // open and started before: the whole window
+        (100, 10, &[(100, Some(100))], 0), // the index day is not in the window
+        (100, 10, &[(90, Some(100))], 0),  // ends on the index day
+        (100, 10, &[(90, Some(101))], 1),  // starts before, ends on the first day
+        (100, 10, &[(110, Some(200))], 1), // starts on the last day
+        (100, 10, &[(111, Some(200))], 0), // starts after the window
+        (100, 10, &[(105, None)], 6),      // open: runs to the end, 105..=110
+        (100, 10, &[(50, None)], 10),      // open and started before: the whole window
         (100, 10, &[(101, Some(105)), (104, Some(108))], 8), // overlap counted once: 101..=108
         (100, 10, &[(101, Some(103)), (104, Some(106))], 6), // adjacent spells: 101..=106
         (100, 10, &[(101, Some(102)), (105, Some(106))], 4), // a gap
         (100, 10, &[(102, Some(104)), (102, Some(104))], 3), // duplicates
         (100, 10, &[(101, Some(110)), (103, Some(104))], 10), // nested
-        (100, 10, &[(108, Some(103))], 0),                   // ends before it starts: ignored
+        (100, 10, &[(108, Some(103))], 0), // ends before it starts: ignored
         (100, 10, &[(103, None), (101, Some(102))], 10),
         (100, 365, &[(101, Some(465))], 365),
     ]);
@@ -368,7 +481,10 @@ fn cholesky_solves_a_known_system() {
     // A = [[4, 2], [2, 3]], x = [1, -1] → b = [2, -1].
     let x = cholesky_solve(&[4.0, 2.0, 2.0, 3.0], 2, &[2.0, -1.0]).unwrap();
     assert!((x[0] - 1.0).abs() < 1e-12 && (x[1] + 1.0).abs() < 1e-12, "{x:?}");
-    assert!(cholesky_solve(&[1.0, 2.0, 2.0, 1.0], 2, &[1.0, 1.0]).is_none(), "not positive definite");
+    assert!(
+        cholesky_solve(&[1.0, 2.0, 2.0, 1.0], 2, &[1.0, 1.0]).is_none(),
+        "not positive definite"
+    );
 }
 
 #[test]
@@ -379,7 +495,12 @@ fn logistic_regression_recovers_known_coefficients() {
     let mut data = Vec::with_capacity(rows * 4);
     let mut y = Vec::with_capacity(rows);
     for _ in 0..rows {
-        let row = [1.0, rng.normal(), rng.normal(), f64::from(u8::from(rng.uniform() < 0.3))];
+        let row = [
+            1.0,
+            rng.normal(),
+            rng.normal(),
+            f64::from(u8::from(rng.uniform() < 0.3)),
+        ];
         let eta: f64 = row.iter().zip(truth).map(|(a, b)| a * b).sum();
         y.push(rng.uniform() < logistic(eta));
         data.extend(row);
@@ -387,7 +508,11 @@ fn logistic_regression_recovers_known_coefficients() {
     let fit = fit_logistic(&Matrix { rows, cols: 4, data }, &y, 1e-6);
     assert!(fit.converged && fit.iterations < 15, "{fit:?}");
     for (got, want) in fit.coef.iter().zip(truth) {
-        assert!((got - want).abs() < 0.08, "coefficients {:?} vs {truth:?}", fit.coef);
+        assert!(
+            (got - want).abs() < 0.08,
+            "coefficients {:?} vs {truth:?}",
+            fit.coef
+        );
     }
 }
 
@@ -395,7 +520,7 @@ fn logistic_regression_recovers_known_coefficients() {
 fn ridge_keeps_a_separated_fit_finite() {
     // x perfectly separates y: the unpenalised MLE does not exist.
     let rows = 40;
-    let data: Vec<f64> = (0..rows).flat_map(|i| [1.0, f64::from(i) - 19.5]).collect();
+    let data: Vec<f64> = (0..rows).flat_map(|i| [1.0, i as f64 - 19.5]).collect();
     let y: Vec<bool> = (0..rows).map(|i| i >= 20).collect();
     let fit = fit_logistic(&Matrix { rows, cols: 2, data }, &y, 1.0);
     assert!(fit.coef.iter().all(|c| c.is_finite()), "{fit:?}");
@@ -419,11 +544,11 @@ fn greedy_matching_is_nearest_within_caliper_without_replacement() {
 
     // With replacement and 2:1, p0 and p1 share the controls nearest to them.
     let m = match_nearest(&lp, &treated, &ids, 1.0, 2, true);
-    assert_eq!(m.sets, vec![(0, vec![3, 4]), (1, vec![4, 5]), (2, vec![5])]);
+    // p1 (1.0): p4 (1.2) at 0.2, then p3 (1.9) at 0.9 before p5 (0.05) at 0.95. p2 (0.0): p5 only,
+    // p4 (1.2) is beyond the caliper.
+    assert_eq!(m.sets, vec![(0, vec![3, 4]), (1, vec![4, 3]), (2, vec![5])]);
     assert!(!m.is_paired());
-    assert_eq!(m.weight[3], 0.5);
-    assert_eq!(m.weight[4], 1.0);
-    assert_eq!(m.weight[5], 1.5);
+    assert_eq!(m.weight, vec![1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0]);
 }
 
 #[test]
@@ -441,7 +566,13 @@ fn k_to_one_without_replacement_runs_in_rounds() {
 // Kaplan–Meier and log-rank against a hand-computed example.
 
 fn subjects(data: &[(u32, bool)]) -> Vec<Subject> {
-    data.iter().map(|&(time, event)| Subject { time, event, weight: 1.0 }).collect()
+    data.iter()
+        .map(|&(time, event)| Subject {
+            time,
+            event,
+            weight: 1.0,
+        })
+        .collect()
 }
 
 #[test]
@@ -449,8 +580,10 @@ fn kaplan_meier_and_log_rank_match_a_hand_computed_example() {
     // A: events on days 2, 3, 5; censored on 3 and 8. B: events on 1, 3, 4; censored on 6.
     let a = subjects(&[(2, true), (3, true), (3, false), (5, true), (8, false)]);
     let b = subjects(&[(1, true), (3, true), (4, true), (6, false)]);
-    let km: Vec<(u32, u64, u64, f64)> =
-        kaplan_meier(&a).iter().map(|s| (s.day, s.persons_at_risk, s.person_events, s.survival)).collect();
+    let km: Vec<(u32, u64, u64, f64)> = kaplan_meier(&a)
+        .iter()
+        .map(|s| (s.day, s.persons_at_risk, s.person_events, s.survival))
+        .collect();
     // S(2) = 4/5; S(3) = 4/5 · 3/4 (the censored on day 3 is still at risk); S(5) = 0.6 · 1/2.
     let want = [(2, 5, 1, 0.8), (3, 4, 1, 0.6), (5, 2, 1, 0.3)];
     assert_eq!(km.len(), want.len());
@@ -472,12 +605,21 @@ fn kaplan_meier_and_log_rank_match_a_hand_computed_example() {
 #[test]
 fn published_km_steps_pool_events_up_to_the_threshold() {
     // 30 persons, one event a day on days 1..=25, five censored at 30.
-    let data: Vec<(u32, bool)> = (1..=25).map(|d| (d, true)).chain((0..5).map(|_| (30, false))).collect();
+    let data: Vec<(u32, bool)> = (1..=25)
+        .map(|d| (d, true))
+        .chain((0..5).map(|_| (30, false)))
+        .collect();
     let steps = kaplan_meier(&subjects(&data));
     let pooled = crate::publish::pooled_steps(&steps, 10);
-    // Days 1..=10 (30 at risk), 11..=20 (20 at risk); the last 5 events are never published.
-    assert_eq!(pooled.iter().map(|p| (p.0, p.1, p.2)).collect::<Vec<_>>(), vec![(10, 30, 10), (20, 20, 10)]);
-    assert!((pooled[1].3 - 10.0 / 30.0).abs() < 1e-12);
+    // Days 1..=10 (30 at risk); 11..=20 (20 at risk) and the 5 left over, merged into it so the
+    // curve ends at the survival of the whole follow-up (5/30).
+    let key = |p: &[(u32, u64, u64, f64)]| p.iter().map(|s| (s.0, s.1, s.2)).collect::<Vec<_>>();
+    assert_eq!(key(&pooled), vec![(10, 30, 10), (25, 20, 15)]);
+    assert!((pooled[0].3 - 20.0 / 30.0).abs() < 1e-12);
+    assert!((pooled[1].3 - 5.0 / 30.0).abs() < 1e-12);
+    // With a threshold of 15 the second pool starts with 15 at risk but days 16..=25 hold only
+    // 10 events, so they are merged into the first pool.
+    assert_eq!(key(&crate::publish::pooled_steps(&steps, 15)), vec![(25, 30, 25)]);
     assert!(crate::publish::pooled_steps(&steps, 31).is_empty());
 }
 
@@ -486,60 +628,93 @@ fn published_km_steps_pool_events_up_to_the_threshold() {
 
 #[test]
 fn matched_ci_covers_the_true_effect_where_the_naive_difference_is_biased() {
-    for seed in [11_u64, 12, 13] {
+    // A 95% CI misses now and then by design; over five seeds at least four must cover the truth
+    // (a correct method fails this about 3% of the time; the seeds are fixed, so the test is
+    // deterministic). The naive difference must be biased on every seed.
+    let seeds = [11_u64, 12, 13, 14, 15];
+    let (mut days_covered, mut rate_covered) = (0, 0);
+    let mut log = String::new();
+    for seed in seeds {
         let dir = tempfile::tempdir().unwrap();
         let work = WorkDir::new(dir.path());
         let persons = simulate(seed, 2500, 30.0, -0.7);
         write_world(&work, &persons, seed);
         let summary = run(&config(&work), &NoProgress).unwrap();
         assert!(summary.estimated, "{summary:?}");
-        assert!(summary.matched_treated >= 500, "{summary:?}");
+        assert!(summary.matched_treated >= 400, "{summary:?}");
         let impact = Table::parse(&read_publish(&work, "impact.csv"));
-
-        // Days employed: the true effect is 30 days for everyone.
-        let row = impact_row(&impact, "days_employed", "mean_days");
-        let (lo, hi) = (row.num("ci_low").unwrap(), row.num("ci_high").unwrap());
-        assert!(lo <= 30.0 && 30.0 <= hi, "seed {seed}: CI {lo}..{hi} misses 30");
         let frame = read_frame(&work);
-        let mean = |treated: bool| {
-            let v: Vec<f64> =
-                frame.iter().filter(|r| (r.2["treated"] == 1.0) == treated).map(|r| r.2["days_employed"]).collect();
-            v.iter().sum::<f64>() / v.len() as f64
-        };
-        let naive = mean(true) - mean(false);
-        assert!(naive > hi && naive - 30.0 > 15.0, "seed {seed}: naive {naive} vs CI {lo}..{hi}");
 
-        // Reoffending: the true effect on the matched treated is their mean p1 − p0.
+        // The true effects on the matched treated: their mean individual effects.
         let by_id: HashMap<&str, &Person> = persons.iter().map(|p| (p.id.as_str(), p)).collect();
-        let matched: Vec<f64> = frame
+        let matched: Vec<&Person> = frame
             .iter()
             .filter(|r| r.1.as_deref() == Some("treated"))
-            .map(|r| by_id[r.0.as_str()].risk_difference)
+            .map(|r| by_id[r.0.as_str()])
             .collect();
-        let truth = matched.iter().sum::<f64>() / matched.len() as f64;
+        let true_mean =
+            |f: fn(&Person) -> f64| matched.iter().map(|p| f(p)).sum::<f64>() / matched.len() as f64;
+
+        // Days employed: 30 more days, less where the window's bounds cut the effect.
+        let truth = true_mean(|p| p.days_difference);
+        assert!(truth > 20.0 && truth <= 30.0, "{truth}");
+        let row = impact_row(&impact, "days_employed", "mean_days");
+        let (lo, hi) = (row.num("ci_low").unwrap(), row.num("ci_high").unwrap());
+        days_covered += usize::from(lo <= truth && truth <= hi);
+        let mean = |treated: bool, column: &str| {
+            let v: Vec<f64> = frame
+                .iter()
+                .filter(|r| flag(r.2["treated"]) == treated)
+                .map(|r| r.2[column])
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        let naive = mean(true, "days_employed") - mean(false, "days_employed");
+        assert!(
+            naive > hi && naive - truth > 15.0,
+            "seed {seed}: naive {naive} vs CI {lo}..{hi}"
+        );
+        let _ = writeln!(
+            log,
+            "seed {seed}: days CI {lo}..{hi}, truth {truth}, naive {naive}"
+        );
+
+        // Reoffending: p1 − p0.
+        let truth = true_mean(|p| p.risk_difference);
         let row = impact_row(&impact, "reoffended", "rate");
         let (lo, hi) = (row.num("ci_low").unwrap(), row.num("ci_high").unwrap());
-        assert!(lo <= truth && truth <= hi, "seed {seed}: CI {lo}..{hi} misses {truth}");
-        let naive_rate = {
-            let rate = |t: bool| {
-                let v: Vec<f64> =
-                    frame.iter().filter(|r| (r.2["treated"] == 1.0) == t).map(|r| r.2["reoffended"]).collect();
-                v.iter().sum::<f64>() / v.len() as f64
-            };
-            rate(true) - rate(false)
-        };
-        assert!(naive_rate < lo, "seed {seed}: naive {naive_rate} vs CI {lo}..{hi}");
+        rate_covered += usize::from(lo <= truth && truth <= hi);
+        let naive_rate = mean(true, "reoffended") - mean(false, "reoffended");
+        assert!(
+            naive_rate < lo,
+            "seed {seed}: naive {naive_rate} vs CI {lo}..{hi}"
+        );
+        let _ = writeln!(
+            log,
+            "seed {seed}: rate CI {lo}..{hi}, truth {truth}, naive {naive_rate}"
+        );
 
-        // Balance improves: every SMD after matching is small.
+        // Balance improves: the confounders' SMDs shrink to below 0.1; no SMD after matching is
+        // large (levels that are not confounders vary by chance, SE about 0.06 here).
         let balance = Table::parse(&read_publish(&work, "balance.csv"));
         for r in balance.rows() {
-            if let Some(after) = r.num("smd_after") {
-                assert!(after.abs() < 0.1, "seed {seed}: {:?}", r.fields());
+            let (before, after) = (r.num("smd_before").unwrap(), r.num("smd_after").unwrap());
+            assert!(after.abs() < 0.2, "seed {seed}: {:?}", r.fields());
+            if ["age_at_release", "prior_offences"].contains(&r.get("covariate")) || r.get("level") == "M" {
+                assert!(
+                    after.abs() < 0.1 && after.abs() < before.abs() / 2.0,
+                    "seed {seed}: {:?}",
+                    r.fields()
+                );
             }
         }
-        let age = balance.rows().find(|r| r.get("covariate") == "age_at_release").unwrap();
+        let age = balance
+            .rows()
+            .find(|r| r.get("covariate") == "age_at_release")
+            .unwrap();
         assert!(age.num("smd_before").unwrap() > 0.5);
     }
+    assert!(days_covered >= 4 && rate_covered >= 4, "{log}");
 }
 
 #[test]
@@ -562,17 +737,20 @@ fn frame_measures_each_person_by_the_conventions() {
     let by_id: HashMap<&str, &Person> = persons.iter().map(|p| (p.id.as_str(), p)).collect();
     for (id, group, values) in &frame {
         let p = by_id[id.as_str()];
-        assert_eq!(values["treated"] == 1.0, p.treated);
-        assert_eq!(values["age_at_release"] as i64, p.age, "covariates come from the earliest release");
+        assert_eq!(flag(values["treated"]), p.treated);
+        assert_eq!(
+            values["age_at_release"] as i64, p.age,
+            "covariates come from the earliest release"
+        );
         assert_eq!(values["days_employed"] as u32, p.days);
-        assert_eq!(values["employed"] == 1.0, p.days > 0);
-        assert_eq!(values["reoffended"] == 1.0, p.reoffence.is_some());
+        assert_eq!(flag(values["employed"]), p.days > 0);
+        assert_eq!(flag(values["reoffended"]), p.reoffence.is_some());
         assert_eq!(values["days_to_reoffence"] as u32, p.reoffence.unwrap_or(365));
-        assert_eq!(values["days_to_reoffence_event"] == 1.0, p.reoffence.is_some());
+        assert_eq!(flag(values["days_to_reoffence_event"]), p.reoffence.is_some());
         assert!(values["days_on_benefit"] <= 365.0);
         match group.as_deref() {
-            Some("treated") => assert!(p.treated && values["weight"] == 1.0),
-            Some("comparison") => assert!(!p.treated && values["weight"] == 1.0),
+            Some("treated") => assert!(p.treated && (values["weight"] - 1.0).abs() < 1e-12),
+            Some("comparison") => assert!(!p.treated && (values["weight"] - 1.0).abs() < 1e-12),
             _ => assert!(!values.contains_key("weight")),
         }
     }
@@ -596,9 +774,15 @@ fn too_few_matched_treated_gives_no_estimate_with_a_reason() {
         assert_eq!(row.get("difference"), "");
     }
     insta::assert_snapshot!(impact);
-    assert_eq!(read_publish(&work, "survival.csv"), "outcome,group,day,at_risk,events,survival\n");
+    assert_eq!(
+        read_publish(&work, "survival.csv"),
+        "outcome,group,day,at_risk,events,survival\n"
+    );
     let html = read_publish(&work, "report.html");
-    assert!(html.contains("No effects were estimated (no estimate: fewer than 60 treated persons were matched"), "{html}");
+    assert!(
+        html.contains("No effects were estimated: fewer than 60 treated persons were matched"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -616,7 +800,14 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
         vec![
             ("person_id", strings(&ids)),
             ("release_date", dates(&vec![Some(18_000); n])),
-            ("sex", strings(&(0..n).map(|i| Some(if i % 2 == 0 { "M" } else { "F" }.to_owned())).collect::<Vec<_>>())),
+            (
+                "sex",
+                strings(
+                    &(0..n)
+                        .map(|i| Some(if i % 2 == 0 { "M" } else { "F" }.to_owned()))
+                        .collect::<Vec<_>>(),
+                ),
+            ),
         ],
     );
     write_linked(&work, "participants", vec![("person_id", strings(&ids[..80]))]);
@@ -624,9 +815,15 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     write_linked(
         &work,
         "reoffences",
-        vec![("person_id", strings(&reoffenders)), ("offence_date", dates(&vec![Some(18_100); reoffenders.len()]))],
+        vec![
+            ("person_id", strings(&reoffenders)),
+            ("offence_date", dates(&vec![Some(18_100); reoffenders.len()])),
+        ],
     );
-    let employed: Vec<Option<String>> = (0..n).filter(|&i| treated(i) || i >= 83).map(|i| ids[i].clone()).collect();
+    let employed: Vec<Option<String>> = (0..n)
+        .filter(|&i| treated(i) || i >= 83)
+        .map(|i| ids[i].clone())
+        .collect();
     write_linked(
         &work,
         "employment",
@@ -641,9 +838,29 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     cfg.min_treated = 20;
     let s = str::to_owned;
     cfg.outcomes = vec![
-        outcome("reoffended", OutcomeKind::EventWithin { extract: s("reoffences"), date: s("offence_date") }),
-        outcome("employed", OutcomeKind::SpellOverlap { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
-        outcome("days_employed", OutcomeKind::SpellDays { extract: s("employment"), start: s("start_date"), end: s("end_date") }),
+        outcome(
+            "reoffended",
+            OutcomeKind::EventWithin {
+                extract: s("reoffences"),
+                date: s("offence_date"),
+            },
+        ),
+        outcome(
+            "employed",
+            OutcomeKind::SpellOverlap {
+                extract: s("employment"),
+                start: s("start_date"),
+                end: s("end_date"),
+            },
+        ),
+        outcome(
+            "days_employed",
+            OutcomeKind::SpellDays {
+                extract: s("employment"),
+                start: s("start_date"),
+                end: s("end_date"),
+            },
+        ),
     ];
     let summary = run(&cfg, &NoProgress).unwrap();
     assert_eq!(summary.matched_treated, 80);
@@ -667,7 +884,10 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     cfg.threshold = 81;
     run(&cfg, &NoProgress).unwrap();
     let table = Table::parse(&read_publish(&work, "impact.csv"));
-    assert_eq!(impact_row(&table, "reoffended", "rate").get("treated_persons"), "[c]");
+    assert_eq!(
+        impact_row(&table, "reoffended", "rate").get("treated_persons"),
+        "[c]"
+    );
 }
 
 #[test]
@@ -682,6 +902,8 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
     run(&cfg, &NoProgress).unwrap();
     let impact = read_publish(&work, "impact.csv");
     insta::assert_snapshot!("impact_small", impact);
+    let survival = read_publish(&work, "survival.csv");
+    insta::assert_snapshot!("survival_small", survival);
     let meta = ReportMeta {
         title: "Impact evaluation".to_owned(),
         index_event: "release".to_owned(),
@@ -755,7 +977,11 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
         assert!(!html.contains(needle), "no external request: {needle}");
     }
     assert!(html.contains("<meta name=\"viewport\""));
-    assert_eq!(html.matches("<svg").count(), 3, "differences, Kaplan–Meier and love plot");
+    assert_eq!(
+        html.matches("<svg").count(),
+        3,
+        "differences, Kaplan–Meier and love plot"
+    );
 }
 
 #[test]

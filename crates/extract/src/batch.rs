@@ -14,14 +14,19 @@ pub struct TextColumn {
 
 impl fmt::Debug for TextColumn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TextColumn").field("len", &self.ends.len()).finish_non_exhaustive()
+        f.debug_struct("TextColumn")
+            .field("len", &self.ends.len())
+            .finish_non_exhaustive()
     }
 }
 
 impl TextColumn {
     /// An empty column with room for `values` values of `bytes` bytes in total.
     pub fn with_capacity(values: usize, bytes: usize) -> Self {
-        Self { data: String::with_capacity(bytes), ends: Vec::with_capacity(values) }
+        Self {
+            data: String::with_capacity(bytes),
+            ends: Vec::with_capacity(values),
+        }
     }
 
     /// Appends a value.
@@ -55,7 +60,9 @@ impl TextColumn {
         let start = if index == 0 { 0 } else { self.ends[index - 1] };
         // Offsets are always taken after whole strings were pushed, so they are char boundaries;
         // `get` (rather than indexing) keeps any value out of a panic message regardless.
-        self.data.get(start..end).expect("value offsets are char boundaries")
+        self.data
+            .get(start..end)
+            .expect("value offsets are char boundaries")
     }
 
     /// The values in order.

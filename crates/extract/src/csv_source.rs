@@ -1,5 +1,6 @@
 //! The CSV reader: RFC 4180 records through the `csv` crate, decoded field by field.
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,7 +36,10 @@ impl CsvSource {
         encoding: Encoding,
         columns: &[String],
     ) -> Result<Self, ExtractError> {
-        let file = File::open(path).map_err(|source| ExtractError::Open { path: path.into(), source })?;
+        let file = File::open(path).map_err(|source| ExtractError::Open {
+            path: path.into(),
+            source,
+        })?;
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -43,17 +47,26 @@ impl CsvSource {
             .buffer_capacity(READ_BUFFER)
             .from_reader(file);
         let mut header = ByteRecord::new();
-        let found = reader.read_byte_record(&mut header).map_err(|e| read_error(path, 0, e))?;
+        let found = reader
+            .read_byte_record(&mut header)
+            .map_err(|e| read_error(path, 0, e))?;
         if !found {
             return Err(ExtractError::Empty { path: path.into() });
         }
         let mut names = Vec::with_capacity(header.len());
         for (i, field) in header.iter().enumerate() {
             // csv-core skips a byte-order mark itself; this is belt and braces.
-            let field = if i == 0 { field.strip_prefix(BOM).unwrap_or(field) } else { field };
+            let field = if i == 0 {
+                field.strip_prefix(BOM).unwrap_or(field)
+            } else {
+                field
+            };
             let name = match encoding {
                 Encoding::Utf8 => std::str::from_utf8(field)
-                    .map_err(|_| ExtractError::HeaderEncoding { path: path.into(), encoding: encoding.as_str() })?
+                    .map_err(|_| ExtractError::HeaderEncoding {
+                        path: path.into(),
+                        encoding: encoding.as_str(),
+                    })?
                     .to_owned(),
                 Encoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(field).0.into_owned(),
             };
@@ -75,7 +88,11 @@ impl CsvSource {
         self.header_len
     }
 
-    pub(crate) fn next_batch(&mut self, path: &Path, batch_rows: usize) -> Result<Option<Batch>, ExtractError> {
+    pub(crate) fn next_batch(
+        &mut self,
+        path: &Path,
+        batch_rows: usize,
+    ) -> Result<Option<Batch>, ExtractError> {
         let mut columns: Vec<TextColumn> = self
             .last_bytes
             .iter()
@@ -114,7 +131,8 @@ impl CsvSource {
                     Ok(text) => column.push(text),
                     // Only reachable for Windows-1252 (UTF-8 was checked above); every byte is a
                     // character there, so decoding cannot fail.
-                    Err(_) => column.push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
+                    Err(_) => column
+                        .push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
                 }
             }
             records.push(record);
@@ -126,7 +144,12 @@ impl CsvSource {
         for (bytes, column) in self.last_bytes.iter_mut().zip(&columns) {
             *bytes = column.data().len();
         }
-        Ok(Some(Batch { columns, records, lines: Some(lines), rejects }))
+        Ok(Some(Batch {
+            columns,
+            records,
+            lines: Some(lines),
+            rejects,
+        }))
     }
 }
 
@@ -137,7 +160,11 @@ fn read_error(path: &Path, record: u64, error: csv::Error) -> ExtractError {
         // generic so that no parser message (which could quote data) leaks through.
         _ => io::Error::other("the CSV parser failed"),
     };
-    ExtractError::Read { path: path.into(), record, source }
+    ExtractError::Read {
+        path: path.into(),
+        record,
+        source,
+    }
 }
 
 /// The header index of each requested column, or an error naming what is missing.
@@ -152,7 +179,11 @@ fn match_columns(
     let mut near = Vec::new();
     for name in requested {
         let wanted = name.trim();
-        let mut found = header.iter().enumerate().filter(|(_, h)| h.trim() == wanted).map(|(i, _)| i);
+        let mut found = header
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.trim() == wanted)
+            .map(|(i, _)| i);
         match (found.next(), found.count()) {
             (Some(index), 0) => indices.push(index),
             (Some(_), more) => {
@@ -175,19 +206,37 @@ fn match_columns(
     }
     let mut hint = String::new();
     if let [only] = header {
-        let other = [b',', b';', b'\t', b'|'].into_iter().find(|&d| d != delimiter && only.contains(char::from(d)));
+        let other = [b',', b';', b'\t', b'|']
+            .into_iter()
+            .find(|&d| d != delimiter && only.contains(char::from(d)));
         if let Some(d) = other {
-            let shown = if d == b'\t' { "\\t".to_owned() } else { char::from(d).to_string() };
-            let declared = if delimiter == b'\t' { "\\t".to_owned() } else { char::from(delimiter).to_string() };
-            hint = format!(", and that one column looks delimited by `{shown}` rather than the declared `{declared}`");
+            let shown = if d == b'\t' {
+                "\\t".to_owned()
+            } else {
+                char::from(d).to_string()
+            };
+            let declared = if delimiter == b'\t' {
+                "\\t".to_owned()
+            } else {
+                char::from(delimiter).to_string()
+            };
+            hint = format!(
+                ", and that one column looks delimited by `{shown}` rather than the declared `{declared}`"
+            );
         }
     }
     if !near.is_empty() {
-        hint.push_str(&format!(
+        let _ = write!(
+            hint,
             "; {} match{} a header column if case is ignored",
             near.join(", "),
             if near.len() == 1 { "es" } else { "" }
-        ));
+        );
     }
-    Err(ExtractError::MissingColumns { path: path.into(), missing, header_len: header.len(), hint })
+    Err(ExtractError::MissingColumns {
+        path: path.into(),
+        missing,
+        header_len: header.len(),
+        hint,
+    })
 }

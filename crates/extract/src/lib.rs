@@ -12,7 +12,9 @@
 //!   counted, so record numbers are stable whatever is rejected.
 //! - For CSV, the *line number* is the 1-based physical line on which the record starts (the
 //!   header is normally line 1). A quoted field may span lines, so line numbers can jump.
-//!   Parquet input has no line numbers.
+//!   Line numbers are those the `csv` crate reports: it does not count skipped blank lines, and
+//!   after CRLF line ends its count runs one short, so treat them as a guide and the record number
+//!   as exact. Parquet input has no line numbers.
 //!
 //! # Rejects
 //! A CSV record that is structurally broken is not yielded: it is counted as a [`Reject`] with its
@@ -101,7 +103,10 @@ pub enum InputFormat {
 
 impl InputFormat {
     /// Comma-delimited UTF-8 CSV.
-    pub const CSV: InputFormat = InputFormat::Csv { delimiter: b',', encoding: Encoding::Utf8 };
+    pub const CSV: InputFormat = InputFormat::Csv {
+        delimiter: b',',
+        encoding: Encoding::Utf8,
+    };
 
     /// The format suggested by a file's extension: `.parquet` is Parquet, `.csv` (and `.txt`,
     /// `.tsv`) comma-delimited UTF-8 CSV (tab-delimited for `.tsv`); `None` otherwise.
@@ -110,7 +115,10 @@ impl InputFormat {
         match ext.as_str() {
             "parquet" => Some(InputFormat::Parquet),
             "csv" | "txt" => Some(InputFormat::CSV),
-            "tsv" => Some(InputFormat::Csv { delimiter: b'\t', encoding: Encoding::Utf8 }),
+            "tsv" => Some(InputFormat::Csv {
+                delimiter: b'\t',
+                encoding: Encoding::Utf8,
+            }),
             _ => None,
         }
     }
@@ -160,7 +168,9 @@ impl ExtractReader {
         batch_rows: usize,
     ) -> Result<Self, ExtractError> {
         if batch_rows == 0 {
-            return Err(ExtractError::Setting { reason: "batch_rows must be at least 1".into() });
+            return Err(ExtractError::Setting {
+                reason: "batch_rows must be at least 1".into(),
+            });
         }
         let source = match format {
             InputFormat::Csv { delimiter, encoding } => {
@@ -175,7 +185,13 @@ impl ExtractReader {
             }
             InputFormat::Parquet => Source::Parquet(ParquetSource::open(path, columns, batch_rows)?),
         };
-        Ok(Self { path: path.to_path_buf(), columns: columns.to_vec(), source, batch_rows, finished: false })
+        Ok(Self {
+            path: path.to_path_buf(),
+            columns: columns.to_vec(),
+            source,
+            batch_rows,
+            finished: false,
+        })
     }
 
     /// The extract file.

@@ -55,14 +55,24 @@ fn supported(data_type: &DataType) -> bool {
 
 impl ParquetSource {
     pub(crate) fn open(path: &Path, columns: &[String], batch_rows: usize) -> Result<Self, ExtractError> {
-        let file = File::open(path).map_err(|source| ExtractError::Open { path: path.into(), source })?;
-        let parquet_error = |source| ExtractError::Parquet { path: path.into(), source };
+        let file = File::open(path).map_err(|source| ExtractError::Open {
+            path: path.into(),
+            source,
+        })?;
+        let parquet_error = |source| ExtractError::Parquet {
+            path: path.into(),
+            source,
+        };
         let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(parquet_error)?;
         let schema = builder.schema().clone();
         let mut indices = Vec::with_capacity(columns.len());
         let mut missing = Vec::new();
         for name in columns {
-            let mut found = schema.fields().iter().enumerate().filter(|(_, f)| f.name() == name);
+            let mut found = schema
+                .fields()
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.name() == name);
             match (found.next(), found.count()) {
                 (Some((index, field)), 0) => {
                     if !supported(field.data_type()) {
@@ -101,8 +111,18 @@ impl ParquetSource {
             .map(|i| roots.binary_search(i).expect("every index is among the roots"))
             .collect();
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-        let reader = builder.with_projection(mask).with_batch_size(batch_rows).build().map_err(parquet_error)?;
-        Ok(Self { reader, names: columns.to_vec(), positions, header_len: schema.fields().len(), records_read: 0 })
+        let reader = builder
+            .with_projection(mask)
+            .with_batch_size(batch_rows)
+            .build()
+            .map_err(parquet_error)?;
+        Ok(Self {
+            reader,
+            names: columns.to_vec(),
+            positions,
+            header_len: schema.fields().len(),
+            records_read: 0,
+        })
     }
 
     pub(crate) fn header_len(&self) -> usize {
@@ -114,7 +134,10 @@ impl ParquetSource {
             match self.reader.next() {
                 None => return Ok(None),
                 Some(Err(e)) => {
-                    return Err(ExtractError::Parquet { path: path.into(), source: e.into() });
+                    return Err(ExtractError::Parquet {
+                        path: path.into(),
+                        source: e.into(),
+                    });
                 }
                 Some(Ok(batch)) if batch.num_rows() == 0 => {}
                 Some(Ok(batch)) => break batch,
@@ -125,14 +148,21 @@ impl ParquetSource {
         for (name, &position) in self.names.iter().zip(&self.positions) {
             let array = batch.column(position);
             let mut column = TextColumn::with_capacity(rows, array.get_buffer_memory_size());
-            render(array, &mut column)
-                .ok_or_else(|| ExtractError::Convert { path: path.into(), column: name.clone() })?;
+            render(array, &mut column).ok_or_else(|| ExtractError::Convert {
+                path: path.into(),
+                column: name.clone(),
+            })?;
             columns.push(column);
         }
         let first = self.records_read + 1;
         self.records_read += rows as u64;
         let records = (first..=self.records_read).collect();
-        Ok(Some(Batch { columns, records, lines: None, rejects: Vec::new() }))
+        Ok(Some(Batch {
+            columns,
+            records,
+            lines: None,
+            rejects: Vec::new(),
+        }))
     }
 }
 
@@ -151,11 +181,18 @@ fn render(array: &ArrayRef, out: &mut TextColumn) -> Option<()> {
         }
         DataType::Date32 => {
             let a = array.as_primitive_opt::<arrow::datatypes::Date32Type>()?;
-            dates(a.len(), |i| a.is_null(i), |i| i64::from(a.value(i)), out)
+            dates(a.len(), |i| a.is_null(i), |i| i64::from(a.value(i)), out);
+            Some(())
         }
         DataType::Date64 => {
             let a = array.as_primitive_opt::<arrow::datatypes::Date64Type>()?;
-            dates(a.len(), |i| a.is_null(i), |i| a.value(i).div_euclid(MILLIS_PER_DAY), out)
+            dates(
+                a.len(),
+                |i| a.is_null(i),
+                |i| a.value(i).div_euclid(MILLIS_PER_DAY),
+                out,
+            );
+            Some(())
         }
         DataType::Int8 => numbers::<Int8Type>(array, out),
         DataType::Int16 => numbers::<Int16Type>(array, out),
@@ -216,12 +253,7 @@ where
 
 /// Dates as `YYYY-MM-DD`, from days since 1970-01-01. A day outside chrono's range is rendered
 /// as an empty value rather than failing the whole extract.
-fn dates(
-    len: usize,
-    is_null: impl Fn(usize) -> bool,
-    days: impl Fn(usize) -> i64,
-    out: &mut TextColumn,
-) -> Option<()> {
+fn dates(len: usize, is_null: impl Fn(usize) -> bool, days: impl Fn(usize) -> i64, out: &mut TextColumn) {
     for i in 0..len {
         let date = if is_null(i) {
             None
@@ -238,5 +270,4 @@ fn dates(
             None => out.push(""),
         }
     }
-    Some(())
 }

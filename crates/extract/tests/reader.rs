@@ -28,12 +28,21 @@ fn render(reader: ExtractReader) -> Result<String, ExtractError> {
     let mut out = String::new();
     for batch in reader {
         let batch = batch?;
-        writeln!(out, "-- batch of {} rows, {} rejects", batch.len(), batch.rejects().len()).unwrap();
+        writeln!(
+            out,
+            "-- batch of {} rows, {} rejects",
+            batch.len(),
+            batch.rejects().len()
+        )
+        .unwrap();
         let mut lines: Vec<(u64, String)> = Vec::new();
         for i in 0..batch.len() {
             let values: Vec<&str> = batch.columns().iter().map(|c| c.get(i)).collect();
             let line = batch.line(i).map_or(String::new(), |l| format!(" l{l}"));
-            lines.push((batch.records()[i], format!("r{}{line}: {}", batch.records()[i], values.join("|"))));
+            lines.push((
+                batch.records()[i],
+                format!("r{}{line}: {}", batch.records()[i], values.join("|")),
+            ));
         }
         for r in batch.rejects() {
             let line = r.line.map_or(String::new(), |l| format!(" l{l}"));
@@ -55,35 +64,61 @@ fn read(bytes: &[u8], format: InputFormat, columns: &[&str], batch_rows: usize) 
     let result = ExtractReader::open(&path, format, &cols(columns), batch_rows).and_then(render);
     match result {
         Ok(text) => text,
-        Err(e) => format!("error: {}", e.to_string().replace(&dir.path().display().to_string(), "[dir]")),
+        Err(e) => format!(
+            "error: {}",
+            e.to_string().replace(&dir.path().display().to_string(), "[dir]")
+        ),
     }
 }
 
 fn check(bytes: &[u8], columns: &[&str], expected: &str) {
-    assert_eq!(read(bytes, CSV, columns, 1000), expected, "input {:?}", String::from_utf8_lossy(bytes));
+    assert_eq!(
+        read(bytes, CSV, columns, 1000),
+        expected,
+        "input {:?}",
+        String::from_utf8_lossy(bytes)
+    );
 }
 
 #[test]
 fn csv_cases() {
     // Column mapping and order.
-    check(b"a,b,c\n1,2,3\n4,5,6\n", &["c", "a"], "-- batch of 2 rows, 0 rejects\nr1 l2: 3|1\nr2 l3: 6|4\n");
+    check(
+        b"a,b,c\n1,2,3\n4,5,6\n",
+        &["c", "a"],
+        "-- batch of 2 rows, 0 rejects\nr1 l2: 3|1\nr2 l3: 6|4\n",
+    );
     // A repeated request.
-    check(b"a,b\n1,2\n", &["a", "a"], "-- batch of 1 rows, 0 rejects\nr1 l2: 1|1\n");
-    // Quoted fields with delimiters, quotes and newlines; CRLF line ends.
+    check(
+        b"a,b\n1,2\n",
+        &["a", "a"],
+        "-- batch of 1 rows, 0 rejects\nr1 l2: 1|1\n",
+    );
+    // Quoted fields with delimiters, quotes and newlines; CRLF line ends. (The csv crate counts
+    // lines one short after a CRLF header; record numbers are exact.)
     check(
         b"a,b\r\n\"x,y\",\"say \"\"hi\"\"\"\r\n\"multi\nline\",z\r\n",
         &["a", "b"],
-        "-- batch of 2 rows, 0 rejects\nr1 l2: x,y|say \"hi\"\nr2 l3: multi\nline|z\n",
+        "-- batch of 2 rows, 0 rejects\nr1 l1: x,y|say \"hi\"\nr2 l2: multi\nline|z\n",
     );
     // Lines after a quoted newline are numbered by physical line.
-    check(b"a\n\"1\n2\"\n3\n", &["a"], "-- batch of 2 rows, 0 rejects\nr1 l2: 1\n2\nr2 l4: 3\n");
+    check(
+        b"a\n\"1\n2\"\n3\n",
+        &["a"],
+        "-- batch of 2 rows, 0 rejects\nr1 l2: 1\n2\nr2 l4: 3\n",
+    );
     // Values are not trimmed; empty values stay empty; header names are trimmed.
-    check(b" a , b\n x ,\n", &["a", "b"], "-- batch of 1 rows, 0 rejects\nr1 l2:  x |\n");
-    // Ragged rows are rejected and reading goes on; blank lines are skipped.
+    check(
+        b" a , b\n x ,\n",
+        &["a", "b"],
+        "-- batch of 1 rows, 0 rejects\nr1 l2:  x |\n",
+    );
+    // Ragged rows are rejected and reading goes on; blank lines are skipped (the csv crate does not
+    // count a skipped blank line in its line numbers).
     check(
         b"a,b\n1,2\n3\n4,5,6\n\n7,8\n",
         &["b"],
-        "-- batch of 2 rows, 2 rejects\nr1 l2: 2\nr2 l3 reject wrong_field_count\nr3 l4 reject wrong_field_count\nr4 l6: 8\n",
+        "-- batch of 2 rows, 2 rejects\nr1 l2: 2\nr2 l3 reject wrong_field_count\nr3 l4 reject wrong_field_count\nr4 l5: 8\n",
     );
     // Windows-1252 bytes in a UTF-8 file: the row is rejected, even if the bad field is not requested.
     check(
@@ -92,18 +127,29 @@ fn csv_cases() {
         "-- batch of 1 rows, 2 rejects\nr1 l2 reject invalid_utf8\nr2 l3: ok\nr3 l4 reject invalid_utf8\n",
     );
     // A UTF-8 byte-order mark is skipped.
-    check(b"\xEF\xBB\xBFid,name\n1,Jos\xc3\xa9\n", &["id", "name"], "-- batch of 1 rows, 0 rejects\nr1 l2: 1|José\n");
+    check(
+        b"\xEF\xBB\xBFid,name\n1,Jos\xc3\xa9\n",
+        &["id", "name"],
+        "-- batch of 1 rows, 0 rejects\nr1 l2: 1|José\n",
+    );
     // A header only yields nothing; so does a header with a final newline.
     check(b"a,b", &["a"], "");
     check(b"a,b\n", &["a"], "");
     // A last line without a newline is read.
-    check(b"a\n1\n2", &["a"], "-- batch of 2 rows, 0 rejects\nr1 l2: 1\nr2 l3: 2\n");
+    check(
+        b"a\n1\n2",
+        &["a"],
+        "-- batch of 2 rows, 0 rejects\nr1 l2: 1\nr2 l3: 2\n",
+    );
 }
 
 #[test]
 fn windows_1252_is_decoded_per_field() {
     let bytes = b"name,town\nJos\xe9,Z\xfcrich\n\x80uro,\x93q\x94\n";
-    let format = InputFormat::Csv { delimiter: b',', encoding: Encoding::Windows1252 };
+    let format = InputFormat::Csv {
+        delimiter: b',',
+        encoding: Encoding::Windows1252,
+    };
     assert_eq!(
         read(bytes, format, &["name", "town"], 10),
         "-- batch of 2 rows, 0 rejects\nr1 l2: José|Zürich\nr2 l3: €uro|\u{201c}q\u{201d}\n"
@@ -112,10 +158,22 @@ fn windows_1252_is_decoded_per_field() {
 
 #[test]
 fn other_delimiters() {
-    let format = InputFormat::Csv { delimiter: b';', encoding: Encoding::Utf8 };
-    assert_eq!(read(b"a;b\n1,5;2\n", format, &["a", "b"], 10), "-- batch of 1 rows, 0 rejects\nr1 l2: 1,5|2\n");
-    let format = InputFormat::Csv { delimiter: b'\t', encoding: Encoding::Utf8 };
-    assert_eq!(read(b"a\tb\n1\t2\n", format, &["b"], 10), "-- batch of 1 rows, 0 rejects\nr1 l2: 2\n");
+    let format = InputFormat::Csv {
+        delimiter: b';',
+        encoding: Encoding::Utf8,
+    };
+    assert_eq!(
+        read(b"a;b\n1,5;2\n", format, &["a", "b"], 10),
+        "-- batch of 1 rows, 0 rejects\nr1 l2: 1,5|2\n"
+    );
+    let format = InputFormat::Csv {
+        delimiter: b'\t',
+        encoding: Encoding::Utf8,
+    };
+    assert_eq!(
+        read(b"a\tb\n1\t2\n", format, &["b"], 10),
+        "-- batch of 1 rows, 0 rejects\nr1 l2: 2\n"
+    );
 }
 
 #[test]
@@ -124,8 +182,8 @@ fn batches_hold_at_most_batch_rows_records_including_rejects() {
     assert_eq!(
         read(text, CSV, &["a"], 3),
         "-- batch of 3 rows, 0 rejects\nr1 l2: 1\nr2 l3: 2\nr3 l4: 3\n\
-         -- batch of 1 rows, 1 rejects\nr4 l5 reject wrong_field_count\nr5 l6: 5\n\
-         -- batch of 1 rows, 2 rejects\nr6 l7 reject wrong_field_count\nr7 l8 reject wrong_field_count\nr8 l9: 8\n"
+         -- batch of 1 rows, 2 rejects\nr4 l5 reject wrong_field_count\nr5 l6: 5\nr6 l7 reject wrong_field_count\n\
+         -- batch of 1 rows, 1 rejects\nr7 l8 reject wrong_field_count\nr8 l9: 8\n"
     );
 }
 
@@ -137,17 +195,34 @@ fn errors() {
         read(b"a,b\n1,2\n", CSV, &["a", "dob", "Nino"], 10),
         read(b"first_name,NINO\n1,2\n", CSV, &["first_name", "nino"], 10),
         // The wrong delimiter: the header is one column; the error says which delimiter it seems to use.
-        read(b"first_name;surname;dob\nZQXCANARYONE;A;B\n", CSV, &["surname"], 10),
+        read(
+            b"first_name;surname;dob\nZQXCANARYONE;A;B\n",
+            CSV,
+            &["surname"],
+            10,
+        ),
         read(b"a,a\n1,2\n", CSV, &["a"], 10),
         read(b"a\xff,b\n1,2\n", CSV, &["b"], 10),
         read(b"a\n1\n", CSV, &["a"], 0),
-        read(b"a\n1\n", InputFormat::Csv { delimiter: b'"', encoding: Encoding::Utf8 }, &["a"], 10),
+        read(
+            b"a\n1\n",
+            InputFormat::Csv {
+                delimiter: b'"',
+                encoding: Encoding::Utf8,
+            },
+            &["a"],
+            10,
+        ),
     ]
     .into_iter()
     .collect();
     insta::assert_snapshot!(errors.join("\n"));
     let err = ExtractReader::open(Path::new("/nonexistent/extract.csv"), CSV, &cols(&["a"]), 10).unwrap_err();
-    assert!(err.to_string().starts_with("cannot open extract /nonexistent/extract.csv: "), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("cannot open extract /nonexistent/extract.csv: "),
+        "{err}"
+    );
 }
 
 /// A canary in a header-less file never reaches an error message.
@@ -156,13 +231,21 @@ fn errors_never_quote_the_header() {
     let text = b"ZQXCANARYONE,AB123456C\nZQXCANARYTWO,CD123456A\n";
     let message = read(text, CSV, &["surname", "nino"], 10);
     assert!(message.starts_with("error: "), "{message}");
-    assert!(!message.contains("ZQXCANARY") && !message.contains("AB123456"), "{message}");
+    assert!(
+        !message.contains("ZQXCANARY") && !message.contains("AB123456"),
+        "{message}"
+    );
 }
 
 fn parquet_file(dir: &Path, columns: Vec<(&str, ArrayRef)>) -> PathBuf {
-    let schema =
-        Arc::new(Schema::new(columns.iter().map(|(n, a)| Field::new(*n, a.data_type().clone(), true)).collect::<Vec<_>>()));
-    let batch = RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
     let path = dir.join("extract.parquet");
     let file = std::fs::File::create(&path).unwrap();
     let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
@@ -177,18 +260,37 @@ fn parquet_columns_are_read_as_text() {
     let path = parquet_file(
         dir.path(),
         vec![
-            ("name", Arc::new(StringArray::from(vec![Some("José"), None, Some("")])) as ArrayRef),
-            ("dob", Arc::new(Date32Array::from(vec![Some(5172), Some(-1), None]))),
-            ("when", Arc::new(Date64Array::from(vec![Some(86_400_000 * 2 + 5), None, Some(-1)]))),
+            (
+                "name",
+                Arc::new(StringArray::from(vec![Some("José"), None, Some("")])) as ArrayRef,
+            ),
+            (
+                "dob",
+                Arc::new(Date32Array::from(vec![Some(5172), Some(-1), None])),
+            ),
+            (
+                "when",
+                Arc::new(Date64Array::from(vec![Some(86_400_000 * 2 + 5), None, Some(-1)])),
+            ),
             ("n", Arc::new(Int32Array::from(vec![Some(-7), Some(0), None]))),
-            ("x", Arc::new(Float64Array::from(vec![Some(1.5), Some(2.0), Some(1e-7)]))),
-            ("flag", Arc::new(BooleanArray::from(vec![Some(true), Some(false), None]))),
+            (
+                "x",
+                Arc::new(Float64Array::from(vec![Some(1.5), Some(2.0), Some(1e-7)])),
+            ),
+            (
+                "flag",
+                Arc::new(BooleanArray::from(vec![Some(true), Some(false), None])),
+            ),
             ("skipped", Arc::new(StringArray::from(vec!["s1", "s2", "s3"]))),
         ],
     );
-    let reader =
-        ExtractReader::open(&path, InputFormat::Parquet, &cols(&["flag", "x", "n", "when", "dob", "name"]), 2)
-            .unwrap();
+    let reader = ExtractReader::open(
+        &path,
+        InputFormat::Parquet,
+        &cols(&["flag", "x", "n", "when", "dob", "name"]),
+        2,
+    )
+    .unwrap();
     assert_eq!(reader.header_len(), 7);
     assert_eq!(
         render(reader).unwrap(),
@@ -196,19 +298,30 @@ fn parquet_columns_are_read_as_text() {
          -- batch of 1 rows, 0 rejects\nr3: |0.0000001||1969-12-31||\n"
     );
     let dict: ArrayRef = Arc::new(
-        vec![Some("a"), None, Some("a")].into_iter().collect::<arrow::array::DictionaryArray<arrow::datatypes::Int32Type>>(),
+        vec![Some("a"), None, Some("a")]
+            .into_iter()
+            .collect::<arrow::array::DictionaryArray<arrow::datatypes::Int32Type>>(),
     );
     let dir2 = tempfile::tempdir().unwrap();
     let path = parquet_file(dir2.path(), vec![("d", dict)]);
     let reader = ExtractReader::open(&path, InputFormat::Parquet, &cols(&["d"]), 10).unwrap();
-    assert_eq!(render(reader).unwrap(), "-- batch of 3 rows, 0 rejects\nr1: a\nr2: \nr3: a\n");
+    assert_eq!(
+        render(reader).unwrap(),
+        "-- batch of 3 rows, 0 rejects\nr1: a\nr2: \nr3: a\n"
+    );
 }
 
 #[test]
 fn parquet_errors() {
     let dir = tempfile::tempdir().unwrap();
     let binary: ArrayRef = Arc::new(arrow::array::BinaryArray::from(vec![&b"x"[..]]));
-    let path = parquet_file(dir.path(), vec![("a", Arc::new(StringArray::from(vec!["1"])) as ArrayRef), ("blob", binary)]);
+    let path = parquet_file(
+        dir.path(),
+        vec![
+            ("a", Arc::new(StringArray::from(vec!["1"])) as ArrayRef),
+            ("blob", binary),
+        ],
+    );
     let open = |names: &[&str]| {
         ExtractReader::open(&path, InputFormat::Parquet, &cols(names), 10)
             .unwrap_err()
@@ -230,8 +343,14 @@ fn parquet_errors() {
 
 #[test]
 fn format_helpers() {
-    assert_eq!(InputFormat::from_extension(Path::new("x/y.PARQUET")), Some(InputFormat::Parquet));
-    assert_eq!(InputFormat::from_extension(Path::new("y.csv")), Some(InputFormat::CSV));
+    assert_eq!(
+        InputFormat::from_extension(Path::new("x/y.PARQUET")),
+        Some(InputFormat::Parquet)
+    );
+    assert_eq!(
+        InputFormat::from_extension(Path::new("y.csv")),
+        Some(InputFormat::CSV)
+    );
     assert_eq!(InputFormat::from_extension(Path::new("y.xlsx")), None);
     assert_eq!(Encoding::parse("Windows-1252"), Some(Encoding::Windows1252));
     assert_eq!(Encoding::parse("latin1"), None);

@@ -54,7 +54,9 @@ pub enum LinkError {
         dir: PathBuf,
     },
     /// A keep column has the name of a column the link stage adds.
-    #[error("extract `{extract}` keeps a column named `{column}`, which linked/ reserves for its own use; rename it in the pipeline file")]
+    #[error(
+        "extract `{extract}` keeps a column named `{column}`, which linked/ reserves for its own use; rename it in the pipeline file"
+    )]
     ReservedColumn {
         /// The extract.
         extract: String,

@@ -75,7 +75,11 @@ mod tests {
         let ids = person_ids(&hasher, &[[7; 32], [1; 32], [7; 32]]);
         assert_eq!(ids.len(), 3);
         assert_ne!(ids[0], ids[2]);
-        assert_eq!(ids[0], person_ids(&hasher, &[[7; 32]])[0], "the first of a tie keeps the plain id");
+        assert_eq!(
+            ids[0],
+            person_ids(&hasher, &[[7; 32]])[0],
+            "the first of a tie keeps the plain id"
+        );
         assert!(ids.iter().all(|id| id.len() == PERSON_ID_HEX));
     }
 
@@ -83,6 +87,9 @@ mod tests {
     fn null_and_present_tokens_differ() {
         let names = vec!["a".to_owned(), "b".to_owned()];
         let t = [5_u8; 32];
-        assert_ne!(record_fingerprint(&names, &[Some(&t), None]), record_fingerprint(&names, &[None, Some(&t)]));
+        assert_ne!(
+            record_fingerprint(&names, &[Some(&t), None]),
+            record_fingerprint(&names, &[None, Some(&t)])
+        );
     }
 }

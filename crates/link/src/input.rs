@@ -36,29 +36,50 @@ impl ExtractInput {
     /// Opens `pseudonymised/<name>/` and its manifest, and checks the columns.
     pub(crate) fn open(work_dir: &WorkDir, name: &str, match_keys: &[String]) -> Result<Self, LinkError> {
         let dir = work_dir.pseudonymised(name);
-        let parts = if dir.is_dir() { list_parts(&dir)? } else { Vec::new() };
+        let parts = if dir.is_dir() {
+            list_parts(&dir)?
+        } else {
+            Vec::new()
+        };
         if parts.is_empty() {
-            return Err(LinkError::NoInput { extract: name.to_owned(), dir });
+            return Err(LinkError::NoInput {
+                extract: name.to_owned(),
+                dir,
+            });
         }
         let mut schema: Option<SchemaRef> = None;
         let mut rows = 0_u64;
         for path in &parts {
-            let file = File::open(path)
-                .map_err(|source| linklab_store::StoreError::Io { action: "cannot open", path: path.clone(), source })?;
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|source| linklab_store::StoreError::Parquet { path: path.clone(), source })?;
+            let file = File::open(path).map_err(|source| linklab_store::StoreError::Io {
+                action: "cannot open",
+                path: path.clone(),
+                source,
+            })?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|source| {
+                linklab_store::StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
             rows += u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
             match &schema {
                 None => schema = Some(builder.schema().clone()),
                 Some(first) if !same_columns(first, builder.schema()) => {
-                    return Err(LinkError::SchemaMismatch { extract: name.to_owned(), dir });
+                    return Err(LinkError::SchemaMismatch {
+                        extract: name.to_owned(),
+                        dir,
+                    });
                 }
                 Some(_) => {}
             }
         }
         let schema = schema.expect("at least one part was read");
         if rows >= u64::from(u32::MAX) {
-            return Err(LinkError::TooManyRecords { extract: name.to_owned(), rows, max: u64::from(u32::MAX) - 1 });
+            return Err(LinkError::TooManyRecords {
+                extract: name.to_owned(),
+                rows,
+                max: u64::from(u32::MAX) - 1,
+            });
         }
         let mut key_cols = Vec::with_capacity(match_keys.len());
         for key in match_keys {
@@ -78,32 +99,52 @@ impl ExtractInput {
             }
             key_cols.push(index);
         }
-        let keep_cols: Vec<usize> =
-            (0..schema.fields().len()).filter(|&i| !schema.field(i).name().starts_with("tok_")).collect();
+        let keep_cols: Vec<usize> = (0..schema.fields().len())
+            .filter(|&i| !schema.field(i).name().starts_with("tok_"))
+            .collect();
         for &i in &keep_cols {
             let column = schema.field(i).name();
             if RESERVED.contains(&column.as_str()) {
-                return Err(LinkError::ReservedColumn { extract: name.to_owned(), column: column.clone() });
+                return Err(LinkError::ReservedColumn {
+                    extract: name.to_owned(),
+                    column: column.clone(),
+                });
             }
         }
         let key_fingerprint = manifest_fingerprint(work_dir, name)?;
-        Ok(Self { name: name.to_owned(), dir, rows, schema, key_cols, keep_cols, key_fingerprint })
+        Ok(Self {
+            name: name.to_owned(),
+            dir,
+            rows,
+            schema,
+            key_cols,
+            keep_cols,
+            key_fingerprint,
+        })
     }
 
     /// The keep columns' fields, in order.
     pub(crate) fn keep_fields(&self) -> Vec<FieldRef> {
-        self.keep_cols.iter().map(|&i| self.schema.fields()[i].clone()).collect()
+        self.keep_cols
+            .iter()
+            .map(|&i| self.schema.fields()[i].clone())
+            .collect()
     }
 
     /// The extract's batches, in input order, each checked against the first part's columns.
-    pub(crate) fn batches(&self) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
+    pub(crate) fn batches(
+        &self,
+    ) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
         let inner = read_parts(&self.dir, BATCH_ROWS)?;
         Ok(inner.map(move |batch| {
             let batch = batch?;
             if same_columns(&self.schema, &batch.schema()) {
                 Ok(batch)
             } else {
-                Err(LinkError::SchemaMismatch { extract: self.name.clone(), dir: self.dir.clone() })
+                Err(LinkError::SchemaMismatch {
+                    extract: self.name.clone(),
+                    dir: self.dir.clone(),
+                })
             }
         }))
     }
@@ -133,7 +174,10 @@ pub(crate) fn token_at(column: Option<&FixedSizeBinaryArray>, row: usize) -> Opt
 
 fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
     a.fields().len() == b.fields().len()
-        && a.fields().iter().zip(b.fields()).all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
+        && a.fields()
+            .iter()
+            .zip(b.fields())
+            .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
 }
 
 /// The `key_fingerprint` recorded by the pseudonymise stage.
@@ -148,6 +192,9 @@ fn manifest_fingerprint(work_dir: &WorkDir, name: &str) -> Result<String, LinkEr
     let value: serde_json::Value = linklab_store::read_json(&path)?;
     match value.get("key_fingerprint").and_then(serde_json::Value::as_str) {
         Some(fp) if !fp.is_empty() => Ok(fp.to_owned()),
-        _ => Err(LinkError::Manifest { path, reason: "it has no key_fingerprint string".into() }),
+        _ => Err(LinkError::Manifest {
+            path,
+            reason: "it has no key_fingerprint string".into(),
+        }),
     }
 }

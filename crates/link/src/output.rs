@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{SyncSender, sync_channel};
 
-use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
+};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use linklab_store::{PartWriter, StoreError};
@@ -34,14 +36,17 @@ pub(crate) const SPINE: u8 = u8::MAX - 1;
 pub(crate) const SPINE_MATCH_KEY: &str = "spine";
 
 impl Outcome {
-    pub(crate) const UNDECIDED: Self = Self { key: NO_HIT, person: NONE };
+    pub(crate) const UNDECIDED: Self = Self {
+        key: NO_HIT,
+        person: NONE,
+    };
 
     pub(crate) fn linked_person(self) -> Option<u32> {
         (self.key != NO_HIT && self.person != NONE).then_some(self.person)
     }
 }
 
-/// The schema of `linked/<extract>/`: person_id, match_key, then the keep columns.
+/// The schema of `linked/<extract>/`: `person_id`, `match_key`, then the keep columns.
 pub(crate) fn linked_schema(input: &ExtractInput) -> SchemaRef {
     let mut fields = vec![
         Arc::new(Field::new("person_id", DataType::Utf8, true)),
@@ -51,7 +56,7 @@ pub(crate) fn linked_schema(input: &ExtractInput) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// The schema of `linked/persons/`: person_id, n_spine_records, then the spine's keep columns.
+/// The schema of `linked/persons/`: `person_id`, `n_spine_records`, then the spine's keep columns.
 pub(crate) fn persons_schema(spine: &ExtractInput) -> SchemaRef {
     let mut fields = vec![
         Arc::new(Field::new("person_id", DataType::Utf8, false)),
@@ -70,7 +75,9 @@ pub(crate) struct Sinks {
 impl Sinks {
     pub(crate) fn send(&self, table: usize, batch: RecordBatch) -> Result<(), LinkError> {
         let (sender, dir) = &self.senders[table];
-        sender.send(batch).map_err(|_| LinkError::WriterGone { dir: dir.clone() })
+        sender
+            .send(batch)
+            .map_err(|_| LinkError::WriterGone { dir: dir.clone() })
     }
 }
 
@@ -82,7 +89,11 @@ pub(crate) fn with_writers<T>(
     body: impl FnOnce(&Sinks) -> Result<T, LinkError>,
 ) -> Result<T, LinkError> {
     for (dir, _) in &tables {
-        fs::create_dir_all(dir).map_err(|source| StoreError::Io { action: "cannot create folder", path: dir.clone(), source })?;
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            action: "cannot create folder",
+            path: dir.clone(),
+            source,
+        })?;
     }
     std::thread::scope(|scope| {
         let mut senders = Vec::new();
@@ -170,7 +181,12 @@ impl Profile {
                 t if t.is_integer() && name.to_ascii_lowercase().starts_with("age") => Grouping::AgeBand,
                 _ => continue,
             };
-            cols.push(ProfileCol { index, name: name.clone(), grouping, values: Some(BTreeMap::new()) });
+            cols.push(ProfileCol {
+                index,
+                name: name.clone(),
+                grouping,
+                values: Some(BTreeMap::new()),
+            });
         }
         Self { cols }
     }
@@ -189,7 +205,10 @@ impl Profile {
             let column = batch.column(col.index);
             match col.grouping {
                 Grouping::Value => {
-                    let text = cast(column, &DataType::Utf8).map_err(|source| LinkError::Arrow { what: "the unlinked profile", source })?;
+                    let text = cast(column, &DataType::Utf8).map_err(|source| LinkError::Arrow {
+                        what: "the unlinked profile",
+                        source,
+                    })?;
                     let text = text.as_string::<i32>();
                     for (i, o) in outcomes.iter().enumerate() {
                         let value = if text.is_valid(i) { text.value(i) } else { MISSING };
@@ -197,10 +216,17 @@ impl Profile {
                     }
                 }
                 Grouping::AgeBand => {
-                    let ages = cast(column, &DataType::Int64).map_err(|source| LinkError::Arrow { what: "the unlinked profile", source })?;
+                    let ages = cast(column, &DataType::Int64).map_err(|source| LinkError::Arrow {
+                        what: "the unlinked profile",
+                        source,
+                    })?;
                     let ages = ages.as_primitive::<Int64Type>();
                     for (i, o) in outcomes.iter().enumerate() {
-                        let value = if ages.is_valid(i) { age_band(ages.value(i)) } else { MISSING };
+                        let value = if ages.is_valid(i) {
+                            age_band(ages.value(i))
+                        } else {
+                            MISSING
+                        };
                         count(value, o.linked_person().is_none());
                     }
                 }
@@ -227,7 +253,17 @@ impl Profile {
                     })
                     .collect();
                 if col.grouping == Grouping::AgeBand {
-                    let order = ["under 18", "18-20", "21-24", "25-29", "30-39", "40-49", "50-59", "60 and over", MISSING];
+                    let order = [
+                        "under 18",
+                        "18-20",
+                        "21-24",
+                        "25-29",
+                        "30-39",
+                        "40-49",
+                        "50-59",
+                        "60 and over",
+                        MISSING,
+                    ];
                     values.sort_by_key(|v| order.iter().position(|o| *o == v.value));
                 }
                 Some(ProfileColumn {
@@ -286,7 +322,10 @@ pub(crate) fn write_extract(
     if is_spine {
         tables.push((linked_dir.join("persons"), Arc::clone(&person_schema)));
     }
-    let record_id = input.keep_cols.iter().copied().find(|&i| input.schema.field(i).name() == RECORD_ID && crate::quality::supports(input.schema.field(i).data_type()));
+    let record_id = input.keep_cols.iter().copied().find(|&i| {
+        input.schema.field(i).name() == RECORD_ID
+            && crate::quality::supports(input.schema.field(i).data_type())
+    });
     let mut tally = Tally {
         records: 0,
         with_token: vec![0; keys],
@@ -297,7 +336,6 @@ pub(crate) fn write_extract(
         quality: (!is_spine && ctx.spine_truth.is_some() && record_id.is_some()).then(LinkQuality::default),
     };
     let mut profile = Profile::new(input);
-    let spine_match_key: ArrayRef = Arc::new(StringArray::from(vec![SPINE_MATCH_KEY]));
     progress.start(&format!("link: writing {}", input.name), Some(input.rows));
     with_writers(tables, |sinks| {
         let mut start = 0_usize;
@@ -312,29 +350,29 @@ pub(crate) fn write_extract(
             let mut ids = StringBuilder::with_capacity(rows, rows * crate::identity::PERSON_ID_HEX);
             let mut match_keys = StringBuilder::with_capacity(rows, rows * 8);
             for o in &outcome {
-                match o.linked_person() {
-                    Some(p) => {
-                        ids.append_value(&ctx.person_ids[p as usize]);
-                        if o.key == SPINE {
-                            match_keys.append_value(SPINE_MATCH_KEY);
-                        } else {
-                            match_keys.append_value(&ctx.key_names[o.key as usize]);
-                            tally.linked_by_key[o.key as usize] += 1;
-                        }
+                if let Some(p) = o.linked_person() {
+                    ids.append_value(&ctx.person_ids[p as usize]);
+                    if o.key == SPINE {
+                        match_keys.append_value(SPINE_MATCH_KEY);
+                    } else {
+                        match_keys.append_value(&ctx.key_names[o.key as usize]);
+                        tally.linked_by_key[o.key as usize] += 1;
                     }
-                    None => {
-                        ids.append_null();
-                        match_keys.append_null();
-                        if o.key != NO_HIT && o.key != SPINE {
-                            tally.ambiguous_by_key[o.key as usize] += 1;
-                        }
+                } else {
+                    ids.append_null();
+                    match_keys.append_null();
+                    if o.key != NO_HIT && o.key != SPINE {
+                        tally.ambiguous_by_key[o.key as usize] += 1;
                     }
                 }
             }
             let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(match_keys.finish())];
             columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
-            let out = RecordBatch::try_new(Arc::clone(&schema), columns)
-                .map_err(|source| LinkError::Arrow { what: "a linked batch", source })?;
+            let out =
+                RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| LinkError::Arrow {
+                    what: "a linked batch",
+                    source,
+                })?;
             sinks.send(0, out)?;
             if is_spine {
                 let firsts: Vec<u32> = outcome
@@ -344,31 +382,48 @@ pub(crate) fn write_extract(
                     .map(|(i, _)| i as u32)
                     .collect();
                 let take = UInt32Array::from(firsts);
-                let persons: Vec<u32> = take.values().iter().map(|&i| outcome[i as usize].person).collect();
+                let persons: Vec<u32> = take
+                    .values()
+                    .iter()
+                    .map(|&i| outcome[i as usize].person)
+                    .collect();
                 let mut columns: Vec<ArrayRef> = vec![
-                    Arc::new(StringArray::from_iter_values(persons.iter().map(|&p| &ctx.person_ids[p as usize]))),
-                    Arc::new(Int64Array::from_iter_values(persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])))),
+                    Arc::new(StringArray::from_iter_values(
+                        persons.iter().map(|&p| &ctx.person_ids[p as usize]),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(
+                        persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])),
+                    )),
                 ];
                 for &i in &input.keep_cols {
                     columns.push(
-                        arrow::compute::take(batch.column(i), &take, None)
-                            .map_err(|source| LinkError::Arrow { what: "a persons batch", source })?,
+                        arrow::compute::take(batch.column(i), &take, None).map_err(|source| {
+                            LinkError::Arrow {
+                                what: "a persons batch",
+                                source,
+                            }
+                        })?,
                     );
                 }
-                let persons = RecordBatch::try_new(Arc::clone(&person_schema), columns)
-                    .map_err(|source| LinkError::Arrow { what: "a persons batch", source })?;
+                let persons =
+                    RecordBatch::try_new(Arc::clone(&person_schema), columns).map_err(|source| {
+                        LinkError::Arrow {
+                            what: "a persons batch",
+                            source,
+                        }
+                    })?;
                 sinks.send(1, persons)?;
             } else {
                 profile.add(&batch, &outcome)?;
             }
-            if let (Some(truth), Some(col)) = (ctx.truth, record_id) {
-                if let Some(people) = truth.people_of(&input.name, batch.column(col)) {
-                    if is_spine {
-                        tally.spine_truth.extend(people);
-                    } else if let (Some(q), Some(spine)) = (&mut tally.quality, ctx.spine_truth) {
-                        for (t, o) in people.into_iter().zip(&outcome) {
-                            q.add(t, o.linked_person(), spine);
-                        }
+            if let (Some(truth), Some(col)) = (ctx.truth, record_id)
+                && let Some(people) = truth.people_of(&input.name, batch.column(col))
+            {
+                if is_spine {
+                    tally.spine_truth.extend(people);
+                } else if let (Some(q), Some(spine)) = (&mut tally.quality, ctx.spine_truth) {
+                    for (t, o) in people.into_iter().zip(&outcome) {
+                        q.add(t, o.linked_person(), spine);
                     }
                 }
             }

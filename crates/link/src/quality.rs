@@ -18,7 +18,15 @@ pub(crate) const RECORD_ID: &str = "record_id";
 
 /// Whether a `record_id` column of this type can be matched to the truth file.
 pub(crate) fn supports(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Utf8 | DataType::LargeUtf8 | DataType::Int64 | DataType::Int32 | DataType::UInt64 | DataType::UInt32)
+    matches!(
+        data_type,
+        DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Int64
+            | DataType::Int32
+            | DataType::UInt64
+            | DataType::UInt32
+    )
 }
 
 /// The truth file: each record's true person, as a small number.
@@ -32,7 +40,11 @@ pub(crate) struct Truth {
 /// folder itself.
 pub(crate) fn truth_file(dir: &Path) -> PathBuf {
     let nested = dir.join("truth").join("records.csv");
-    if nested.is_file() { nested } else { dir.join("records.csv") }
+    if nested.is_file() {
+        nested
+    } else {
+        dir.join("records.csv")
+    }
 }
 
 /// Splits one CSV line (RFC 4180 quoting, no line breaks inside fields).
@@ -61,15 +73,25 @@ impl Truth {
     /// Reads the rows of the truth file that belong to `extracts`.
     pub(crate) fn load(dir: &Path, extracts: &[String]) -> Result<Self, LinkError> {
         let path = truth_file(dir);
-        let error = |line: u64, reason: String| LinkError::Truth { path: path.clone(), line, reason };
+        let error = |line: u64, reason: String| LinkError::Truth {
+            path: path.clone(),
+            line,
+            reason,
+        };
         let file = File::open(&path).map_err(|e| error(0, format!("cannot open: {e}")))?;
         let mut lines = BufReader::new(file).lines();
         let header = match lines.next() {
-            Some(line) => split_csv(line.map_err(|e| error(1, format!("cannot read: {e}")))?.trim_end_matches('\r')),
+            Some(line) => split_csv(
+                line.map_err(|e| error(1, format!("cannot read: {e}")))?
+                    .trim_end_matches('\r'),
+            ),
             None => return Err(error(1, "the file is empty".into())),
         };
         let column = |name: &str| {
-            header.iter().position(|h| h == name).ok_or_else(|| error(1, format!("the header has no `{name}` column")))
+            header
+                .iter()
+                .position(|h| h == name)
+                .ok_or_else(|| error(1, format!("the header has no `{name}` column")))
         };
         let (e_col, r_col, p_col) = (column("extract")?, column(RECORD_ID)?, column("person")?);
         let width = header.len();
@@ -85,9 +107,14 @@ impl Truth {
             }
             let mut fields = split_csv(line);
             if fields.len() != width {
-                return Err(error(number, format!("expected {width} fields, found {}", fields.len())));
+                return Err(error(
+                    number,
+                    format!("expected {width} fields, found {}", fields.len()),
+                ));
             }
-            let Some(records) = by_extract.get_mut(fields[e_col].as_str()) else { continue };
+            let Some(records) = by_extract.get_mut(fields[e_col].as_str()) else {
+                continue;
+            };
             let next = people.len() as u32;
             let person = *people.entry(std::mem::take(&mut fields[p_col])).or_insert(next);
             records.insert(std::mem::take(&mut fields[r_col]), person);
@@ -114,11 +141,15 @@ impl Truth {
         Some(match column.data_type() {
             DataType::Utf8 => {
                 let a = column.as_string::<i32>();
-                (0..n).map(|i| if a.is_valid(i) { find(a.value(i)) } else { NONE }).collect()
+                (0..n)
+                    .map(|i| if a.is_valid(i) { find(a.value(i)) } else { NONE })
+                    .collect()
             }
             DataType::LargeUtf8 => {
                 let a = column.as_string::<i64>();
-                (0..n).map(|i| if a.is_valid(i) { find(a.value(i)) } else { NONE }).collect()
+                (0..n)
+                    .map(|i| if a.is_valid(i) { find(a.value(i)) } else { NONE })
+                    .collect()
             }
             DataType::Int64 => {
                 let a = column.as_primitive::<Int64Type>();
@@ -177,7 +208,12 @@ impl SpineTruth {
             known_per_person.iter().map(|&n| pairs(n)).sum(),
             per_true_person.values().map(|&n| pairs(n)).sum(),
         );
-        Self { cells, known_per_person, per_true_person, pairwise }
+        Self {
+            cells,
+            known_per_person,
+            per_true_person,
+            pairwise,
+        }
     }
 }
 
@@ -247,6 +283,13 @@ mod tests {
     fn spine_pairs_are_counted() {
         // Persons: {0,1,2} and {3}; truth: {0,1}, {2,3}.
         let q = SpineTruth::new(&[7, 7, 8, 8], &[0, 0, 0, 1], 2);
-        assert_eq!((q.pairwise.true_positive_pairs, q.pairwise.predicted_pairs, q.pairwise.true_pairs), (1, 3, 2));
+        assert_eq!(
+            (
+                q.pairwise.true_positive_pairs,
+                q.pairwise.predicted_pairs,
+                q.pairwise.true_pairs
+            ),
+            (1, 3, 2)
+        );
     }
 }

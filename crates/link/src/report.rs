@@ -228,7 +228,11 @@ impl LinkageReport {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let s = &self.spine_clustering;
-        let sizes: Vec<String> = s.cluster_sizes.iter().map(|c| format!("{}×{}", c.persons, c.size)).collect();
+        let sizes: Vec<String> = s
+            .cluster_sizes
+            .iter()
+            .map(|c| format!("{}×{}", c.persons, c.size))
+            .collect();
         let _ = writeln!(
             out,
             "spine `{}`: {} records → {} persons (persons×records: {})",
@@ -238,7 +242,11 @@ impl LinkageReport {
             sizes.join(", ")
         );
         for e in self.extracts.iter().filter(|e| e.role != "spine") {
-            let keys: Vec<String> = e.by_key.iter().map(|k| format!("{} {}", k.key, k.linked)).collect();
+            let keys: Vec<String> = e
+                .by_key
+                .iter()
+                .map(|k| format!("{} {}", k.key, k.linked))
+                .collect();
             let _ = writeln!(
                 out,
                 "`{}`: {} records, {} linked ({}), {} ambiguous ({}), {} unlinked ({}); linked by {}",

@@ -7,6 +7,7 @@
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::LinkError;
 use crate::tok::Tok;
@@ -20,13 +21,22 @@ pub(crate) struct SpillDir {
 }
 
 impl SpillDir {
-    /// Creates `<spill>/link-<pid>/`, clearing what an earlier run of this process left.
+    /// Creates `<spill>/link-<pid>-<n>/` (n counts the runs of this process), clearing what an
+    /// earlier process with the same id left there.
     pub(crate) fn create(spill_root: &Path) -> Result<Self, LinkError> {
-        let path = spill_root.join(format!("link-{}", std::process::id()));
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, Ordering::Relaxed);
+        let path = spill_root.join(format!("link-{}-{run}", std::process::id()));
         if path.exists() {
-            fs::remove_dir_all(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+            fs::remove_dir_all(&path).map_err(|source| LinkError::Spill {
+                path: path.clone(),
+                source,
+            })?;
         }
-        fs::create_dir_all(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+        fs::create_dir_all(&path).map_err(|source| LinkError::Spill {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Self { path })
     }
 
@@ -62,7 +72,10 @@ impl SpillWriter {
         let mut files = Vec::with_capacity(partitions);
         for p in 0..partitions {
             let path = dir.join(format!("{name}-{p:05}.bin"));
-            let file = File::create(&path).map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+            let file = File::create(&path).map_err(|source| LinkError::Spill {
+                path: path.clone(),
+                source,
+            })?;
             files.push((BufWriter::with_capacity(64 * 1024, file), path));
         }
         Ok(Self { files })
@@ -77,7 +90,10 @@ impl SpillWriter {
         bytes[2] = row.key;
         bytes[3..35].copy_from_slice(&row.tok.0);
         bytes[35..].copy_from_slice(&row.record.to_le_bytes());
-        writer.write_all(&bytes).map_err(|source| LinkError::Spill { path: path.clone(), source })
+        writer.write_all(&bytes).map_err(|source| LinkError::Spill {
+            path: path.clone(),
+            source,
+        })
     }
 
     /// Flushes and closes the files, returning their paths in partition order.
@@ -85,7 +101,10 @@ impl SpillWriter {
         self.files
             .into_iter()
             .map(|(mut writer, path)| {
-                writer.flush().map_err(|source| LinkError::Spill { path: path.clone(), source })?;
+                writer.flush().map_err(|source| LinkError::Spill {
+                    path: path.clone(),
+                    source,
+                })?;
                 Ok(path)
             })
             .collect()
@@ -94,7 +113,10 @@ impl SpillWriter {
 
 /// Reads every row of one partition file, in the order written.
 pub(crate) fn read_rows(path: &Path) -> Result<Vec<SpillRow>, LinkError> {
-    let bytes = fs::read(path).map_err(|source| LinkError::Spill { path: path.to_path_buf(), source })?;
+    let bytes = fs::read(path).map_err(|source| LinkError::Spill {
+        path: path.to_path_buf(),
+        source,
+    })?;
     if bytes.len() % ROW_BYTES != 0 {
         return Err(LinkError::Spill {
             path: path.to_path_buf(),

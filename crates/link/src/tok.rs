@@ -11,14 +11,18 @@ pub(crate) struct Tok(pub [u8; 32]);
 impl Tok {
     /// The token of a 32-byte slice.
     pub(crate) fn from_slice(bytes: &[u8]) -> Self {
-        Self(bytes.try_into().expect("token columns are checked to be FixedSizeBinary(32)"))
+        Self(
+            bytes
+                .try_into()
+                .expect("token columns are checked to be FixedSizeBinary(32)"),
+        )
     }
 
     /// The partition (of `n`) this token belongs to, from its last two bytes. The hash uses the
     /// first eight bytes, so the tokens of one partition still spread over the whole table.
     pub(crate) fn partition(&self, n: usize) -> usize {
         let tail = (usize::from(self.0[30]) << 8) | usize::from(self.0[31]);
-        tail * n >> 16
+        (tail * n) >> 16
     }
 }
 

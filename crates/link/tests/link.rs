@@ -22,7 +22,11 @@ struct Rec {
 }
 
 fn rec(toks: [Option<u32>; 3]) -> Rec {
-    Rec { toks, sex: "M", age: 30 }
+    Rec {
+        toks,
+        sex: "M",
+        age: 30,
+    }
 }
 
 /// A made-up token: SHA-256 of the key and the number, so tokens look uniformly random.
@@ -41,16 +45,24 @@ fn write_key(path: &Path, byte: u8) {
 
 /// Writes `pseudonymised/<name>/` (two part files when there are enough rows, to exercise
 /// part order) and its manifest. `keys` says which token columns the extract has.
-fn write_extract(work: &WorkDir, name: &str, keys: &[bool; 3], rows: &[Rec], fingerprint: &str) {
+fn write_extract(work: &WorkDir, name: &str, keys: [bool; 3], rows: &[Rec], fingerprint: &str) {
     let dir = work.pseudonymised(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut fields = Vec::new();
     for (k, key) in KEYS.iter().enumerate() {
         if keys[k] {
-            fields.push(Field::new(format!("tok_{key}"), DataType::FixedSizeBinary(32), true));
+            fields.push(Field::new(
+                format!("tok_{key}"),
+                DataType::FixedSizeBinary(32),
+                true,
+            ));
         }
     }
-    fields.push(Field::new("record_id", DataType::Utf8, false));
+    // Extracts named `anon…` do not keep a record id.
+    let with_id = !name.starts_with("anon");
+    if with_id {
+        fields.push(Field::new("record_id", DataType::Utf8, false));
+    }
     fields.push(Field::new("sex", DataType::Utf8, true));
     fields.push(Field::new("age", DataType::Int64, true));
     let schema = Arc::new(Schema::new(fields));
@@ -63,26 +75,39 @@ fn write_extract(work: &WorkDir, name: &str, keys: &[bool; 3], rows: &[Rec], fin
     };
     for (offset, chunk) in chunks {
         let mut columns: Vec<ArrayRef> = Vec::new();
-        for k in 0..3 {
-            if keys[k] {
-                let values: Vec<Option<[u8; 32]>> = chunk.iter().map(|r| r.toks[k].map(|n| token(k, n))).collect();
-                let array = FixedSizeBinaryArray::try_from_sparse_iter_with_size(values.iter().map(|v| v.as_ref()), 32)
-                    .unwrap();
+        for (k, &present) in keys.iter().enumerate() {
+            if present {
+                let values: Vec<Option<[u8; 32]>> =
+                    chunk.iter().map(|r| r.toks[k].map(|n| token(k, n))).collect();
+                let array = FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                    values.iter().map(|v| v.as_ref()),
+                    32,
+                )
+                .unwrap();
                 columns.push(Arc::new(array));
             }
         }
+        if with_id {
+            columns.push(Arc::new(StringArray::from_iter_values(
+                (0..chunk.len()).map(|i| format!("{name}-{}", offset + i)),
+            )));
+        }
         columns.push(Arc::new(StringArray::from_iter_values(
-            (0..chunk.len()).map(|i| format!("{name}-{}", offset + i)),
+            chunk.iter().map(|r| r.sex),
         )));
-        columns.push(Arc::new(StringArray::from_iter_values(chunk.iter().map(|r| r.sex))));
-        columns.push(Arc::new(Int64Array::from_iter_values(chunk.iter().map(|r| r.age))));
+        columns.push(Arc::new(Int64Array::from_iter_values(
+            chunk.iter().map(|r| r.age),
+        )));
         let batch = RecordBatch::try_new(Arc::clone(&schema), columns).unwrap();
         // Each chunk is its own part file.
         writer.write(&batch).unwrap();
         if offset == 0 && rows.len() > 3 {
-            let (parts, _) = std::mem::replace(&mut writer, PartWriter::with_prefix(&dir, "part-b", Arc::clone(&schema)))
-                .finish()
-                .unwrap();
+            let (parts, _) = std::mem::replace(
+                &mut writer,
+                PartWriter::with_prefix(&dir, "part-b", Arc::clone(&schema)),
+            )
+            .finish()
+            .unwrap();
             assert_eq!(parts.len(), 1);
         }
     }
@@ -105,13 +130,17 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let work = WorkDir::new(root.join("work"));
-        write_extract(&work, "releases", &[true; 3], spine, "00112233aabbccdd");
+        write_extract(&work, "releases", [true; 3], spine, "00112233aabbccdd");
         for (name, keys, rows) in extracts {
-            write_extract(&work, name, keys, rows, "00112233aabbccdd");
+            write_extract(&work, name, *keys, rows, "00112233aabbccdd");
         }
         write_key(&root.join("project.key"), 7);
         write_key(&root.join("other.key"), 9);
-        Self { _dir: dir, root, work }
+        Self {
+            _dir: dir,
+            root,
+            work,
+        }
     }
 
     fn config(&self, extracts: &[&str]) -> LinkConfig {
@@ -127,15 +156,31 @@ impl Fixture {
     }
 }
 
-/// One output row: record_id, person_id, match_key.
+/// One output row: `record_id`, `person_id`, `match_key`.
 type Row = (String, Option<String>, Option<String>);
 
 fn read_linked(work: &WorkDir, table: &str) -> (Vec<String>, Vec<Row>) {
-    let batches: Vec<RecordBatch> = read_parts(&work.linked_table(table), 1000).unwrap().map(Result::unwrap).collect();
-    let columns: Vec<String> = batches[0].schema().fields().iter().map(|f| f.name().clone()).collect();
+    let batches: Vec<RecordBatch> = read_parts(&work.linked_table(table), 1000)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    if batches.is_empty() {
+        // An empty table is one part file with a schema and no rows.
+        return (Vec::new(), Vec::new());
+    }
+    let columns: Vec<String> = batches[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     let mut rows = Vec::new();
     for b in &batches {
-        let get = |name: &str| b.column(b.schema().index_of(name).unwrap()).as_string::<i32>().clone();
+        let get = |name: &str| {
+            b.column(b.schema().index_of(name).unwrap())
+                .as_string::<i32>()
+                .clone()
+        };
         let (ids, persons, keys) = (get("record_id"), get("person_id"), get("match_key"));
         for i in 0..b.num_rows() {
             let opt = |a: &StringArray| a.is_valid(i).then(|| a.value(i).to_owned());
@@ -147,7 +192,11 @@ fn read_linked(work: &WorkDir, table: &str) -> (Vec<String>, Vec<Row>) {
 
 /// Links `spine` and one extract `benefits`, then checks each benefits record: `Some((r, key))`
 /// means linked at `key` to the person of spine record r; `None` means unlinked.
-fn check(spine: &[[Option<u32>; 3]], extract: &[[Option<u32>; 3]], expected: &[Option<(usize, &str)>]) -> LinkageReport {
+fn check(
+    spine: &[[Option<u32>; 3]],
+    extract: &[[Option<u32>; 3]],
+    expected: &[Option<(usize, &str)>],
+) -> LinkageReport {
     let spine: Vec<Rec> = spine.iter().map(|t| rec(*t)).collect();
     let extract: Vec<Rec> = extract.iter().map(|t| rec(*t)).collect();
     let fx = Fixture::new(&spine, &[("benefits", [true; 3], extract)]);
@@ -177,7 +226,14 @@ fn cascade_links_at_the_first_key_that_matches() {
             [N, N, N],                   // no tokens at all
             [Some(2), Some(1), Some(1)], // nino wins over weaker keys that disagree
         ],
-        &[Some((0, "nino")), Some((1, "name_dob_sex")), Some((0, "soundex_dob")), None, None, Some((1, "nino"))],
+        &[
+            Some((0, "nino")),
+            Some((1, "name_dob_sex")),
+            Some((0, "soundex_dob")),
+            None,
+            None,
+            Some((1, "nino")),
+        ],
     );
 }
 
@@ -193,14 +249,20 @@ fn ambiguous_tokens_are_counted_and_never_fall_through() {
         &[None, Some((0, "name_dob_sex"))],
     );
     let benefits = &report.extracts[1];
-    assert_eq!((benefits.linked, benefits.ambiguous, benefits.unlinked), (1, 1, 1));
+    assert_eq!(
+        (benefits.linked, benefits.ambiguous, benefits.unlinked),
+        (1, 1, 1)
+    );
     assert_eq!(benefits.by_key[2].ambiguous, 1);
     assert_eq!(report.spine_clustering.by_key[2].ambiguous_tokens, 1);
 
     // An ambiguous nino does not fall through to a name that would match one person.
     // Spine 0 and 1 share nino 3 but are kept apart by the cluster size limit.
     let spine: Vec<Rec> = vec![rec([Some(3), Some(1), N]), rec([Some(3), Some(2), N])];
-    let fx = Fixture::new(&spine, &[("benefits", [true; 3], vec![rec([Some(3), Some(1), N])])]);
+    let fx = Fixture::new(
+        &spine,
+        &[("benefits", [true; 3], vec![rec([Some(3), Some(1), N])])],
+    );
     let mut cfg = fx.config(&["benefits"]);
     cfg.max_cluster_size = 1;
     let report = run(&cfg, &NoProgress).unwrap();
@@ -225,7 +287,10 @@ fn weak_keys_do_not_chain_across_different_ninos() {
 }
 
 /// A spine and two extracts with a mixture of outcomes.
-fn mixed() -> (Vec<Rec>, Vec<(&'static str, [bool; 3], Vec<Rec>)>) {
+/// An extract to write: its name, which keys it has, its records.
+type Extract = (&'static str, [bool; 3], Vec<Rec>);
+
+fn mixed() -> (Vec<Rec>, Vec<Extract>) {
     let spine: Vec<Rec> = (0..40_u32)
         .map(|i| Rec {
             // Every fifth person is released twice (same nino, a changed name token).
@@ -242,7 +307,13 @@ fn mixed() -> (Vec<Rec>, Vec<(&'static str, [bool; 3], Vec<Rec>)>) {
         })
         .collect();
     let courts: Vec<Rec> = (0..25_u32).map(|i| rec([None, Some(i * 2), Some(i)])).collect();
-    (spine, vec![("benefits", [true; 3], benefits), ("courts", [false, true, true], courts)])
+    (
+        spine,
+        vec![
+            ("benefits", [true; 3], benefits),
+            ("courts", [false, true, true], courts),
+        ],
+    )
 }
 
 #[test]
@@ -262,22 +333,49 @@ fn every_record_appears_exactly_once_in_order_without_tokens() {
     }
     let (_, spine_rows) = read_linked(&fx.work, "releases");
     assert!(spine_rows.iter().all(|r| r.2.as_deref() == Some("spine")));
-    let persons: Vec<RecordBatch> = read_parts(&fx.work.linked_table("persons"), 100).unwrap().map(Result::unwrap).collect();
-    let names: Vec<String> = persons[0].schema().fields().iter().map(|f| f.name().clone()).collect();
-    assert_eq!(names, vec!["person_id", "n_spine_records", "record_id", "sex", "age"]);
+    let persons: Vec<RecordBatch> = read_parts(&fx.work.linked_table("persons"), 100)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let names: Vec<String> = persons[0]
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert_eq!(
+        names,
+        vec!["person_id", "n_spine_records", "record_id", "sex", "age"]
+    );
     let n_persons: usize = persons.iter().map(RecordBatch::num_rows).sum();
     assert_eq!(n_persons as u64, report.spine_clustering.persons);
     assert_eq!(report.extracts[2].missing_keys, vec!["nino"]);
     // The persons table takes attributes from each person's first spine record.
     let first = &persons[0];
     assert_eq!(first.column(2).as_string::<i32>().value(0), "releases-0");
-    assert_eq!(first.column(1).as_primitive::<arrow::datatypes::Int64Type>().value(0), 2);
+    assert_eq!(
+        first
+            .column(1)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0),
+        2
+    );
     assert_eq!(first.column(2).as_string::<i32>().value(1), "releases-2");
-    assert!(!fx.work.root().join("spill").join(format!("link-{}", std::process::id())).exists());
+    assert!(
+        !fx.work
+            .root()
+            .join("spill")
+            .join(format!("link-{}", std::process::id()))
+            .exists()
+    );
 }
 
 fn all_person_ids(work: &WorkDir) -> Vec<String> {
-    read_linked(work, "releases").1.into_iter().filter_map(|r| r.1).collect()
+    read_linked(work, "releases")
+        .1
+        .into_iter()
+        .filter_map(|r| r.1)
+        .collect()
 }
 
 #[test]
@@ -295,8 +393,15 @@ fn person_ids_are_stable_across_reruns_and_disjoint_across_project_keys() {
     let second = all_person_ids(&fx.work);
     assert_eq!(first.len(), second.len());
     assert!(first.iter().all(|id| !second.contains(id)));
-    assert!(first.iter().all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())));
-    assert_ne!(report.project_key_fingerprint, run(&cfg, &NoProgress).unwrap().project_key_fingerprint);
+    assert!(
+        first
+            .iter()
+            .all(|id| id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+    );
+    assert_ne!(
+        report.project_key_fingerprint,
+        run(&cfg, &NoProgress).unwrap().project_key_fingerprint
+    );
 }
 
 #[test]
@@ -321,7 +426,11 @@ fn refresh_keeps_existing_person_ids() {
     assert_eq!(after, expected);
     assert!(!before.contains(&after[5]));
     let (_, benefit_rows2) = read_linked(&fx2.work, "benefits");
-    assert_eq!(benefit_rows2[..60], benefit_rows[..], "old extract records keep their links");
+    assert_eq!(
+        benefit_rows2[..60],
+        benefit_rows[..],
+        "old extract records keep their links"
+    );
     assert_eq!(benefit_rows2[60].1.as_ref(), Some(&after[5]));
 }
 
@@ -330,7 +439,10 @@ fn linked_bytes(work: &WorkDir) -> BTreeMap<String, Vec<u8>> {
     for table in ["persons", "releases", "benefits", "courts"] {
         for entry in std::fs::read_dir(work.linked_table(table)).unwrap() {
             let path = entry.unwrap().path();
-            files.insert(format!("{table}/{}", path.file_name().unwrap().to_string_lossy()), std::fs::read(&path).unwrap());
+            files.insert(
+                format!("{table}/{}", path.file_name().unwrap().to_string_lossy()),
+                std::fs::read(&path).unwrap(),
+            );
         }
     }
     files
@@ -350,7 +462,13 @@ fn partitioned_plan_writes_the_same_bytes_as_the_in_memory_plan() {
         let partitioned = run(&small, &NoProgress).unwrap();
         assert!(partitioned.partitions > 1);
         assert_eq!(linked_bytes(&fx.work), expected, "memory limit {limit}");
-        assert_eq!(LinkageReport { partitions: 1, ..partitioned }, in_memory);
+        assert_eq!(
+            LinkageReport {
+                partitions: 1,
+                ..partitioned
+            },
+            in_memory
+        );
     }
 }
 
@@ -362,7 +480,10 @@ fn report_and_summary_snapshot() {
     let mut json = serde_json::to_value(&report).unwrap();
     json["tool_version"] = "[version]".into();
     insta::assert_json_snapshot!("report", json);
-    insta::assert_snapshot!("summary", report.summary().replace(env!("CARGO_PKG_VERSION"), "[version]"));
+    insta::assert_snapshot!(
+        "summary",
+        report.summary().replace(env!("CARGO_PKG_VERSION"), "[version]")
+    );
     let on_disk: serde_json::Value =
         serde_json::from_slice(&std::fs::read(fx.work.linkage_report()).unwrap()).unwrap();
     assert_eq!(on_disk, serde_json::to_value(&report).unwrap());
@@ -372,9 +493,25 @@ fn report_and_summary_snapshot() {
 fn quality_against_truth() {
     // Truth: spine records 0,1 are person A; 2 is B; 3 is C. Benefits 0 is A, 1 is B, 2 is C,
     // 3 is D (not on the spine).
-    let spine = vec![rec([Some(1), N, N]), rec([Some(1), N, N]), rec([Some(2), N, Some(9)]), rec([Some(3), N, Some(9)])];
-    let benefits = vec![rec([Some(1), N, N]), rec([Some(3), N, N]), rec([N, N, Some(9)]), rec([Some(4), N, N])];
-    let fx = Fixture::new(&spine, &[("benefits", [true; 3], benefits), ("courts", [true; 3], vec![rec([N; 3])])]);
+    let spine = vec![
+        rec([Some(1), N, N]),
+        rec([Some(1), N, N]),
+        rec([Some(2), N, Some(9)]),
+        rec([Some(3), N, Some(9)]),
+    ];
+    let benefits = vec![
+        rec([Some(1), N, N]),
+        rec([Some(3), N, N]),
+        rec([N, N, Some(9)]),
+        rec([Some(4), N, N]),
+    ];
+    let fx = Fixture::new(
+        &spine,
+        &[
+            ("benefits", [true; 3], benefits),
+            ("courts", [true; 3], vec![rec([N; 3])]),
+        ],
+    );
     let truth = fx.root.join("synth");
     std::fs::create_dir_all(truth.join("truth")).unwrap();
     std::fs::write(
@@ -387,14 +524,23 @@ fn quality_against_truth() {
     let report = run(&cfg, &NoProgress).unwrap();
     let quality = report.quality.clone().unwrap();
     insta::assert_json_snapshot!("quality", quality);
-    insta::assert_snapshot!("quality_summary", report.summary().replace(env!("CARGO_PKG_VERSION"), "[version]"));
+    insta::assert_snapshot!(
+        "quality_summary",
+        report.summary().replace(env!("CARGO_PKG_VERSION"), "[version]")
+    );
 }
 
 #[test]
 fn errors_name_the_problem() {
     let (spine, extracts) = mixed();
     let fx = Fixture::new(&spine, &extracts);
-    write_extract(&fx.work, "courts", &[false, true, true], &[rec([N; 3])], "ffffffffffffffff");
+    write_extract(
+        &fx.work,
+        "courts",
+        [false, true, true],
+        &[rec([N; 3])],
+        "ffffffffffffffff",
+    );
     let err = |cfg: &LinkConfig| -> String {
         let e: LinkError = run(cfg, &NoProgress).unwrap_err();
         e.to_string().replace(&fx.root.display().to_string(), "[tmp]")
@@ -413,6 +559,34 @@ fn errors_name_the_problem() {
     insta::assert_snapshot!("errors", messages.join("\n"));
     // A failed run leaves no linked/ behind (and would have left a previous one intact).
     assert!(!fx.work.linked().exists());
+}
+
+#[test]
+fn empty_spine_and_extract() {
+    let report = check(&[], &[], &[]);
+    assert_eq!(report.spine_clustering.persons, 0);
+    assert_eq!(report.extracts[1].records, 0);
+}
+
+#[test]
+fn an_extract_without_record_id_is_noted_not_failed() {
+    let spine = vec![rec([Some(1), N, N])];
+    let fx = Fixture::new(&spine, &[("anon", [true; 3], vec![rec([Some(1), N, N])])]);
+    let truth = fx.root.join("truth");
+    std::fs::create_dir_all(&truth).unwrap();
+    std::fs::write(
+        truth.join("records.csv"),
+        "extract,record_id,person\nreleases,releases-0,A\n",
+    )
+    .unwrap();
+    let mut cfg = fx.config(&["anon"]);
+    cfg.truth_dir = Some(truth);
+    let quality = run(&cfg, &NoProgress).unwrap().quality.unwrap();
+    assert!(quality.extracts.is_empty());
+    assert_eq!(
+        quality.notes,
+        vec!["extract `anon` does not keep a `record_id` column; its quality is not measured"]
+    );
 }
 
 mod laws {

@@ -16,7 +16,10 @@ pub(crate) fn missing_slot(missing: Missing) -> usize {
     match missing {
         Missing::Empty => 0,
         Missing::Invalid(reason) => {
-            1 + InvalidReason::ALL.iter().position(|r| *r == reason).expect("ALL lists every reason")
+            1 + InvalidReason::ALL
+                .iter()
+                .position(|r| *r == reason)
+                .expect("ALL lists every reason")
         }
     }
 }
@@ -84,7 +87,7 @@ pub(crate) fn hash_rows(
     rows: Range<usize>,
     idents: &[IdentPlan],
     keys: &[KeyPlan],
-    standardiser: &Standardiser,
+    standardiser: Standardiser,
     hasher: &TokenHasher,
 ) -> Hashed {
     let mut out = Hashed::with_capacity(keys.len(), idents.len(), rows.len());
@@ -112,16 +115,8 @@ pub(crate) fn hash_rows(
                 let parts: Vec<Option<&str>> = plan.fields.iter().map(|&f| values[f].as_deref()).collect();
                 hasher.match_key_token(&plan.key, &parts)
             };
-            match token {
-                Some(token) => {
-                    out.tokens[k].extend_from_slice(&token);
-                    out.valid[k].push(true);
-                }
-                None => {
-                    out.tokens[k].extend_from_slice(&[0; 32]);
-                    out.valid[k].push(false);
-                }
-            }
+            out.tokens[k].extend_from_slice(&token.unwrap_or([0; 32]));
+            out.valid[k].push(token.is_some());
         }
     }
     out
@@ -135,7 +130,10 @@ mod tests {
     fn slots_and_labels_round_trip() {
         assert_eq!(missing_label(missing_slot(Missing::Empty)), "empty");
         for reason in InvalidReason::ALL {
-            assert_eq!(missing_label(missing_slot(Missing::Invalid(reason))), reason.as_str());
+            assert_eq!(
+                missing_label(missing_slot(Missing::Invalid(reason))),
+                reason.as_str()
+            );
         }
     }
 }

@@ -137,7 +137,11 @@ pub fn row_context(path: &Path, first_record: u64, last_record: u64) -> String {
 /// panic's own message, which could hold a value, is dropped.
 fn guarded<T>(path: &Path, records: &[u64], work: impl FnOnce() -> T) -> Result<T, PseudonymiseError> {
     catch_unwind(AssertUnwindSafe(work)).map_err(|_| PseudonymiseError::WorkerPanic {
-        context: row_context(path, records.first().copied().unwrap_or(0), records.last().copied().unwrap_or(0)),
+        context: row_context(
+            path,
+            records.first().copied().unwrap_or(0),
+            records.last().copied().unwrap_or(0),
+        ),
     })
 }
 
@@ -168,7 +172,10 @@ fn is_name(text: &str) -> bool {
 }
 
 fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
-    let bad = |reason: String| PseudonymiseError::Config { extract: cfg.extract.clone(), reason };
+    let bad = |reason: String| PseudonymiseError::Config {
+        extract: cfg.extract.clone(),
+        reason,
+    };
     if !is_name(&cfg.extract) {
         return Err(bad("the extract name must match [a-z][a-z0-9_]*".into()));
     }
@@ -176,15 +183,19 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         return Err(bad("partitioned runs are not supported yet".into()));
     }
     if !(0.0..=1.0).contains(&cfg.max_reject_fraction) {
-        return Err(bad(format!("max_reject_fraction must be between 0 and 1, not {}", cfg.max_reject_fraction)));
+        return Err(bad(format!(
+            "max_reject_fraction must be between 0 and 1, not {}",
+            cfg.max_reject_fraction
+        )));
     }
     if cfg.batch_rows == 0 {
         return Err(bad("batch_rows must be at least 1".into()));
     }
     let mut columns: Vec<String> = Vec::new();
-    let mut column_index = |name: &str| match columns.iter().position(|c| c == name) {
-        Some(i) => i,
-        None => {
+    let mut column_index = |name: &str| {
+        if let Some(i) = columns.iter().position(|c| c == name) {
+            i
+        } else {
             columns.push(name.to_owned());
             columns.len() - 1
         }
@@ -195,7 +206,10 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         if cfg.identifiers[..i].iter().any(|other| other.name == ident.name) {
             return Err(bad(format!("identifier `{}` is declared twice", ident.name)));
         }
-        idents.push(IdentPlan { column: column_index(&ident.column), kind: ident.kind });
+        idents.push(IdentPlan {
+            column: column_index(&ident.column),
+            kind: ident.kind,
+        });
     }
     let kind_of = |field: &str| cfg.identifiers.iter().find(|i| i.name == field).map(|i| i.kind);
 
@@ -214,13 +228,24 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         let skipped = !undeclared.is_empty();
         if !skipped {
             key.check_strength(&kind_of)
-                .map_err(|source| PseudonymiseError::MatchKey { extract: cfg.extract.clone(), source })?;
+                .map_err(|source| PseudonymiseError::MatchKey {
+                    extract: cfg.extract.clone(),
+                    source,
+                })?;
             let fields = key
                 .components
                 .iter()
-                .map(|c| cfg.identifiers.iter().position(|i| i.name == c.field).expect("the field is declared"))
+                .map(|c| {
+                    cfg.identifiers
+                        .iter()
+                        .position(|i| i.name == c.field)
+                        .expect("the field is declared")
+                })
                 .collect();
-            keys.push(KeyPlan { key: key.clone(), fields });
+            keys.push(KeyPlan {
+                key: key.clone(),
+                fields,
+            });
         }
         key_summaries.push(MatchKeySummary {
             name: key.name.clone(),
@@ -242,21 +267,39 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         if cfg.keep[..i].contains(name) {
             return Err(bad(format!("column `{name}` is listed twice in keep")));
         }
-        if let Some(ident) = cfg.identifiers.iter().find(|id| &id.column == name && id.kind != FieldKind::Sex) {
+        if let Some(ident) = cfg
+            .identifiers
+            .iter()
+            .find(|id| &id.column == name && id.kind != FieldKind::Sex)
+        {
             return Err(bad(format!(
                 "column `{name}` holds identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
                 ident.name, ident.kind
             )));
         }
         if keys.iter().any(|k| k.key.column_name() == *name) {
-            return Err(bad(format!("keep column `{name}` has the name of a token column")));
+            return Err(bad(format!(
+                "keep column `{name}` has the name of a token column"
+            )));
         }
-        keep.push(KeepPlan { name: name.clone(), column: column_index(name), declared: cfg.types.get(name).copied() });
+        keep.push(KeepPlan {
+            name: name.clone(),
+            column: column_index(name),
+            declared: cfg.types.get(name).copied(),
+        });
     }
-    if let Some(name) = cfg.types.keys().find(|t| !cfg.keep.contains(t)) {
-        return Err(bad(format!("types declares column `{name}`, which is not in keep")));
+    if let Some(name) = cfg.types.keys().find(|t| !cfg.keep.contains(*t)) {
+        return Err(bad(format!(
+            "types declares column `{name}`, which is not in keep"
+        )));
     }
-    Ok(Plan { columns, idents, keys, key_summaries, keep })
+    Ok(Plan {
+        columns,
+        idents,
+        keys,
+        key_summaries,
+        keep,
+    })
 }
 
 /// The type of each keep column and whether it was inferred.
@@ -277,12 +320,18 @@ impl Types {
                 (None, None) => (ColumnType::String, true),
             })
             .collect();
-        Self { types, sample_rows: sample.map_or(0, Batch::len) }
+        Self {
+            types,
+            sample_rows: sample.map_or(0, Batch::len),
+        }
     }
 
     fn schema(&self, plan: &Plan) -> SchemaRef {
-        let mut fields: Vec<Field> =
-            plan.keys.iter().map(|k| Field::new(k.key.column_name(), DataType::FixedSizeBinary(32), true)).collect();
+        let mut fields: Vec<Field> = plan
+            .keys
+            .iter()
+            .map(|k| Field::new(k.key.column_name(), DataType::FixedSizeBinary(32), true))
+            .collect();
         for (keep, (ty, _)) in plan.keep.iter().zip(&self.types) {
             fields.push(Field::new(&keep.name, ty.data_type(), true));
         }
@@ -307,7 +356,16 @@ impl Tally {
             written: 0,
             rejects: RejectReason::ALL
                 .into_iter()
-                .map(|r| (r, RejectSummary { count: 0, first_records: Vec::new(), first_lines: Vec::new() }))
+                .map(|r| {
+                    (
+                        r,
+                        RejectSummary {
+                            count: 0,
+                            first_records: Vec::new(),
+                            first_lines: Vec::new(),
+                        },
+                    )
+                })
                 .collect(),
             missing: vec![[0; MISSING_SLOTS]; plan.idents.len()],
             null_tokens: vec![0; plan.keys.len()],
@@ -321,7 +379,10 @@ impl Tally {
     fn note_batch(&mut self, batch: &Batch) {
         self.read += (batch.len() + batch.rejects().len()) as u64;
         for reject in batch.rejects() {
-            let summary = self.rejects.get_mut(&reject.reason).expect("every reason has an entry");
+            let summary = self
+                .rejects
+                .get_mut(&reject.reason)
+                .expect("every reason has an entry");
             summary.count += 1;
             if summary.first_records.len() < REJECT_EXAMPLES {
                 summary.first_records.push(reject.record);
@@ -355,14 +416,24 @@ impl Converter<'_> {
     fn convert(&self, batch: &Batch, tally: &mut Tally) -> Result<RecordBatch, PseudonymiseError> {
         let rows = batch.len();
         let chunk = rows.div_ceil(rayon::current_num_threads() * 4).max(1024);
-        let ranges: Vec<Range<usize>> = (0..rows).step_by(chunk).map(|s| s..(s + chunk).min(rows)).collect();
+        let ranges: Vec<Range<usize>> = (0..rows)
+            .step_by(chunk)
+            .map(|s| s..(s + chunk).min(rows))
+            .collect();
         let (hashed, kept) = rayon::join(
             || {
                 ranges
                     .into_par_iter()
                     .map(|range| {
                         guarded(&self.cfg.input, &batch.records()[range.clone()], || {
-                            hash_rows(batch, range, &self.plan.idents, &self.plan.keys, &self.standardiser, self.hasher)
+                            hash_rows(
+                                batch,
+                                range,
+                                &self.plan.idents,
+                                &self.plan.keys,
+                                self.standardiser,
+                                self.hasher,
+                            )
                         })
                     })
                     .collect::<Result<Vec<Hashed>, _>>()
@@ -430,12 +501,19 @@ impl Converter<'_> {
     }
 
     fn internal(&self, reason: &str) -> PseudonymiseError {
-        PseudonymiseError::Internal { extract: self.cfg.extract.clone(), reason: reason.to_owned() }
+        PseudonymiseError::Internal {
+            extract: self.cfg.extract.clone(),
+            reason: reason.to_owned(),
+        }
     }
 }
 
 /// Writes record batches from `rx` as part files in `dir` until the channel closes.
-fn write_parts(dir: &Path, schema: SchemaRef, rx: &Receiver<RecordBatch>) -> Result<(Vec<PathBuf>, u64), StoreError> {
+fn write_parts(
+    dir: &Path,
+    schema: SchemaRef,
+    rx: &Receiver<RecordBatch>,
+) -> Result<(Vec<PathBuf>, u64), StoreError> {
     let mut writer = PartWriter::new(dir, schema);
     for batch in rx {
         writer.write(&batch)?;
@@ -452,7 +530,10 @@ fn stream(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Streamed, PseudonymiseError> {
-    let internal = |reason: &str| PseudonymiseError::Internal { extract: cfg.extract.clone(), reason: reason.into() };
+    let internal = |reason: &str| PseudonymiseError::Internal {
+        extract: cfg.extract.clone(),
+        reason: reason.into(),
+    };
     std::thread::scope(|s| {
         let sha = s.spawn(|| sha256_file(&cfg.input));
         let (batch_tx, batch_rx) = sync_channel::<Result<Batch, ExtractError>>(QUEUE);
@@ -468,36 +549,44 @@ fn stream(
         let mut writer = None;
         let mut types = None;
         let mut process = || -> Result<(), PseudonymiseError> {
-            let mut converter: Option<Converter<'_>> = None;
-            for batch in &batch_rx {
-                let batch = batch?;
-                tally.note_batch(&batch);
-                progress.advance((batch.len() + batch.rejects().len()) as u64);
-                if batch.is_empty() {
-                    continue;
+            let receive = |tally: &mut Tally| -> Result<Option<Batch>, PseudonymiseError> {
+                // Batches that hold only rejects are counted and skipped.
+                for batch in &batch_rx {
+                    let batch = batch?;
+                    tally.note_batch(&batch);
+                    progress.advance((batch.len() + batch.rejects().len()) as u64);
+                    if !batch.is_empty() {
+                        return Ok(Some(batch));
+                    }
                 }
-                if converter.is_none() {
-                    let decided: &Types = types.insert(Types::decide(plan, Some(&batch)));
-                    let schema = decided.schema(plan);
-                    let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
-                    let writer_schema = Arc::clone(&schema);
-                    writer = Some((tx, s.spawn(move || write_parts(dir, writer_schema, &rx))));
-                    converter = Some(Converter {
-                        cfg,
-                        plan,
-                        types: decided,
-                        schema,
-                        standardiser: Standardiser::new(cfg.today),
-                        hasher,
-                    });
-                }
-                let converter = converter.as_ref().expect("set above");
+                Ok(None)
+            };
+            let Some(first) = receive(&mut tally)? else {
+                return Ok(());
+            };
+            // The first batch with rows is the sample the keep columns' types are inferred from.
+            let decided: &Types = types.insert(Types::decide(plan, Some(&first)));
+            let schema = decided.schema(plan);
+            let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
+            let writer_schema = Arc::clone(&schema);
+            let handle = s.spawn(move || write_parts(dir, writer_schema, &rx));
+            let tx = &writer.insert((tx, handle)).0;
+            let converter = Converter {
+                cfg,
+                plan,
+                types: decided,
+                schema,
+                standardiser: Standardiser::new(cfg.today),
+                hasher,
+            };
+            let mut next = Some(first);
+            while let Some(batch) = next {
                 let record_batch = converter.convert(&batch, &mut tally)?;
-                let (tx, _) = writer.as_ref().expect("started with the converter");
                 if tx.send(record_batch).is_err() {
                     // The writer failed; its error is reported when it is joined.
                     break;
                 }
+                next = receive(&mut tally)?;
             }
             Ok(())
         };
@@ -505,37 +594,50 @@ fn stream(
         drop(batch_rx);
         let reader_ok = reader_thread.join().is_ok();
         let types = types.unwrap_or_else(|| Types::decide(plan, None));
-        let written = match writer {
-            Some((tx, handle)) => {
-                drop(tx);
-                handle.join()
-            }
-            None => {
-                // No record was written: an empty part still records the schema.
-                let (tx, rx) = sync_channel(0);
-                drop(tx);
-                Ok(write_parts(dir, types.schema(plan), &rx))
-            }
+        let written = if let Some((tx, handle)) = writer {
+            drop(tx);
+            handle.join()
+        } else {
+            // No record was written: an empty part still records the schema.
+            let (tx, rx) = sync_channel(0);
+            drop(tx);
+            Ok(write_parts(dir, types.schema(plan), &rx))
         };
         let sha = sha.join();
         result?;
         if !reader_ok {
             return Err(internal("the reader thread stopped unexpectedly"));
         }
-        let (parts, part_rows) = written.map_err(|_| internal("the writer thread stopped unexpectedly"))??;
+        let (parts, part_rows) =
+            written.map_err(|_| internal("the writer thread stopped unexpectedly"))??;
         let sha256 = sha.map_err(|_| internal("the hashing thread stopped unexpectedly"))??;
-        Ok(Streamed { tally, types, parts, part_rows, sha256 })
+        Ok(Streamed {
+            tally,
+            types,
+            parts,
+            part_rows,
+            sha256,
+        })
     })
 }
 
 fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
     use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = File::open(path).map_err(|source| StoreError::Io { action: "cannot open", path: path.into(), source })?;
-    let reader =
-        SerializedFileReader::new(file).map_err(|source| StoreError::Parquet { path: path.into(), source })?;
+    let file = File::open(path).map_err(|source| StoreError::Io {
+        action: "cannot open",
+        path: path.into(),
+        source,
+    })?;
+    let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
+        path: path.into(),
+        source,
+    })?;
     let rows = reader.metadata().file_metadata().num_rows();
     Ok(PartSummary {
-        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        name: path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
         rows: u64::try_from(rows).unwrap_or(0),
         sha256: sha256_file(path)?,
     })
@@ -544,7 +646,11 @@ fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
 fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputSummary {
     let (delimiter, encoding) = match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
-            let shown = if delimiter == b'\t' { "\\t".to_owned() } else { char::from(delimiter).to_string() };
+            let shown = if delimiter == b'\t' {
+                "\\t".to_owned()
+            } else {
+                char::from(delimiter).to_string()
+            };
             (Some(shown), Some(encoding.as_str().to_owned()))
         }
         InputFormat::Parquet => (None, None),
@@ -560,7 +666,10 @@ fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputS
 }
 
 /// Runs stage 1 for one extract: see the crate documentation. Returns the manifest it wrote.
-pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<PseudonymiseManifest, PseudonymiseError> {
+pub fn run(
+    cfg: &PseudonymiseConfig,
+    progress: &dyn Progress,
+) -> Result<PseudonymiseManifest, PseudonymiseError> {
     let plan = plan(cfg)?;
     let hasher = {
         let key = SecretKey::from_file(&cfg.key_file)?;
@@ -572,14 +681,23 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
     }
     let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
     let bytes = fs::metadata(&cfg.input)
-        .map_err(|source| ExtractError::Open { path: cfg.input.clone(), source })?
+        .map_err(|source| ExtractError::Open {
+            path: cfg.input.clone(),
+            source,
+        })?
         .len();
     let target = cfg.work_dir.pseudonymised(&cfg.extract);
     let staging = StagingDir::new(&target)?;
     progress.start("pseudonymise", None);
     let streamed = stream(cfg, &plan, reader, &hasher, staging.path(), progress);
     progress.finish();
-    let Streamed { tally, types, parts, part_rows, sha256 } = streamed?;
+    let Streamed {
+        tally,
+        types,
+        parts,
+        part_rows,
+        sha256,
+    } = streamed?;
 
     let rejected = tally.rejected();
     if tally.read != tally.written + rejected || part_rows != tally.written {
@@ -591,7 +709,11 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
             ),
         });
     }
-    let fraction = if tally.read == 0 { 0.0 } else { rejected as f64 / tally.read as f64 };
+    let fraction = if tally.read == 0 {
+        0.0
+    } else {
+        rejected as f64 / tally.read as f64
+    };
     if fraction > cfg.max_reject_fraction {
         let by_reason = tally
             .rejects
@@ -610,7 +732,10 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
             by_reason,
         });
     }
-    let part_summaries = parts.par_iter().map(|p| part_summary(p)).collect::<Result<Vec<_>, _>>()?;
+    let part_summaries = parts
+        .par_iter()
+        .map(|p| part_summary(p))
+        .collect::<Result<Vec<_>, _>>()?;
     if part_summaries.iter().map(|p| p.rows).sum::<u64>() != tally.written {
         return Err(PseudonymiseError::Internal {
             extract: cfg.extract.clone(),
@@ -619,13 +744,21 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
     }
 
     let mut match_keys = plan.key_summaries.clone();
-    for (summary, nulls) in match_keys.iter_mut().filter(|k| !k.skipped).zip(&tally.null_tokens) {
+    for (summary, nulls) in match_keys
+        .iter_mut()
+        .filter(|k| !k.skipped)
+        .zip(&tally.null_tokens)
+    {
         summary.null_tokens = *nulls;
     }
     let mut columns: Vec<ColumnSummary> = plan
         .keys
         .iter()
-        .map(|k| ColumnSummary { name: k.key.column_name(), ty: TOKEN_TYPE.into(), origin: "token".into() })
+        .map(|k| ColumnSummary {
+            name: k.key.column_name(),
+            ty: TOKEN_TYPE.into(),
+            origin: "token".into(),
+        })
         .collect();
     for (keep, (ty, inferred)) in plan.keep.iter().zip(&types.types) {
         columns.push(ColumnSummary {
@@ -651,8 +784,16 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
     let manifest = PseudonymiseManifest {
         extract: cfg.extract.clone(),
         input: input_summary(cfg, sha256, bytes),
-        rows: RowCounts { read: tally.read, written: tally.written, rejected },
-        rejects: tally.rejects.iter().map(|(reason, r)| (reason.as_str().to_owned(), r.clone())).collect(),
+        rows: RowCounts {
+            read: tally.read,
+            written: tally.written,
+            rejected,
+        },
+        rejects: tally
+            .rejects
+            .iter()
+            .map(|(reason, r)| (reason.as_str().to_owned(), r.clone()))
+            .collect(),
         missing,
         key_fingerprint: fingerprint.clone(),
         token_spec_version: SPEC_VERSION.into(),
@@ -668,7 +809,12 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(source) => {
-            return Err(StoreError::Io { action: "cannot remove the old manifest", path: manifest_path, source }.into());
+            return Err(StoreError::Io {
+                action: "cannot remove the old manifest",
+                path: manifest_path,
+                source,
+            }
+            .into());
         }
     }
     staging.commit()?;
@@ -686,7 +832,11 @@ pub fn run(cfg: &PseudonymiseConfig, progress: &dyn Progress) -> Result<Pseudony
     for (reason, r) in tally.rejects.iter().filter(|(_, r)| r.count > 0) {
         warn!(extract = %cfg.extract, reason = reason.as_str(), count = r.count, first_records = ?r.first_records, "records rejected");
     }
-    let used: BTreeSet<&str> = plan.keys.iter().flat_map(|k| k.key.components.iter().map(|c| c.field.as_str())).collect();
+    let used: BTreeSet<&str> = plan
+        .keys
+        .iter()
+        .flat_map(|k| k.key.components.iter().map(|c| c.field.as_str()))
+        .collect();
     for ident in cfg.identifiers.iter().filter(|i| !used.contains(i.name.as_str())) {
         info!(extract = %cfg.extract, identifier = %ident.name, "identifier is declared but no match key uses it");
     }

@@ -30,7 +30,12 @@ pub enum ColumnType {
 
 impl ColumnType {
     /// Every type.
-    pub const ALL: [ColumnType; 4] = [ColumnType::Int, ColumnType::Float, ColumnType::Date, ColumnType::String];
+    pub const ALL: [ColumnType; 4] = [
+        ColumnType::Int,
+        ColumnType::Float,
+        ColumnType::Date,
+        ColumnType::String,
+    ];
 
     /// The label used in pipeline files: `int`, `float`, `date` or `string`.
     pub const fn as_str(self) -> &'static str {
@@ -78,9 +83,8 @@ impl fmt::Display for ColumnType {
 fn int_syntax(s: &str) -> bool {
     let digits = s.strip_prefix('-').unwrap_or(s).as_bytes();
     match digits {
-        [] => false,
         [b'0'] => true,
-        [b'0', ..] => false,
+        [] | [b'0', ..] => false,
         _ => digits.iter().all(u8::is_ascii_digit),
     }
 }
@@ -106,7 +110,11 @@ fn float_syntax(s: &str) -> bool {
 }
 
 pub(crate) fn parse_float(s: &str) -> Option<f64> {
-    if float_syntax(s) { s.parse::<f64>().ok().filter(|f| f.is_finite()) } else { None }
+    if float_syntax(s) {
+        s.parse::<f64>().ok().filter(|f| f.is_finite())
+    } else {
+        None
+    }
 }
 
 /// Days since 1970-01-01 of a date written `YYYY-MM-DD`, `DD/MM/YYYY` or `YYYYMMDD`.
@@ -119,7 +127,9 @@ pub(crate) fn parse_date(s: &str) -> Option<i32> {
         _ => return None,
     };
     let number = |digits: &[u8]| {
-        digits.iter().try_fold(0_u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')))
+        digits.iter().try_fold(0_u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
+        })
     };
     let date = NaiveDate::from_ymd_opt(i32::try_from(number(year)?).ok()?, number(month)?, number(day)?)?;
     Some(date.num_days_from_ce() - EPOCH_DAYS_FROM_CE)
@@ -144,7 +154,6 @@ pub(crate) fn infer(sample: &TextColumn) -> ColumnType {
         }
     }
     match (any, date, int, float) {
-        (false, ..) => ColumnType::String,
         (true, true, ..) => ColumnType::Date,
         (true, false, true, _) => ColumnType::Int,
         (true, false, false, true) => ColumnType::Float,
@@ -187,7 +196,11 @@ where
 
 /// A validity buffer, or `None` when every value is valid.
 pub(crate) fn nulls(valid: Vec<bool>) -> Option<NullBuffer> {
-    if valid.iter().all(|&v| v) { None } else { Some(NullBuffer::from(valid)) }
+    if valid.iter().all(|&v| v) {
+        None
+    } else {
+        Some(NullBuffer::from(valid))
+    }
 }
 
 /// The column as an Arrow array of `ty`. Empty (or, for typed columns, blank) values are null.
@@ -215,8 +228,12 @@ pub(crate) fn to_array(column: &TextColumn, ty: ColumnType) -> Result<ArrayRef, 
             let values = Buffer::from(column.data().as_bytes());
             // Offsets rise and end at the buffer's length, and every slice is a whole string, so
             // this cannot fail; the error would not quote a value anyway.
-            let array = StringArray::try_new(OffsetBuffer::new(ScalarBuffer::from(offsets)), values, nulls(valid))
-                .map_err(|_| ConvertError::TooLarge)?;
+            let array = StringArray::try_new(
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                values,
+                nulls(valid),
+            )
+            .map_err(|_| ConvertError::TooLarge)?;
             Arc::new(array)
         }
     })
@@ -267,7 +284,15 @@ mod tests {
         assert_eq!(parse_date("02/01/1970"), Some(1));
         assert_eq!(parse_date("19691231"), Some(-1));
         assert_eq!(parse_date("1984-02-29"), Some(5172));
-        for bad in ["1983-02-29", "1970-1-01", "1970/01/01", "+9700101", "１９７００１０１", "", "é0000000"] {
+        for bad in [
+            "1983-02-29",
+            "1970-1-01",
+            "1970/01/01",
+            "+9700101",
+            "１９７００１０１",
+            "",
+            "é0000000",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
     }
@@ -275,16 +300,22 @@ mod tests {
     #[test]
     fn arrays_have_nulls_for_empty_values() {
         let ints = to_array(&column(&["1", "", "-3"]), ColumnType::Int).unwrap();
-        assert_eq!(ints.as_any().downcast_ref::<Int64Array>().unwrap().iter().collect::<Vec<_>>(), [
-            Some(1),
-            None,
-            Some(-3)
-        ]);
+        assert_eq!(
+            ints.as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .iter()
+                .collect::<Vec<_>>(),
+            [Some(1), None, Some(-3)]
+        );
         let text = to_array(&column(&["a", "", " "]), ColumnType::String).unwrap();
         let text = text.as_any().downcast_ref::<StringArray>().unwrap();
         assert_eq!(text.iter().collect::<Vec<_>>(), [Some("a"), None, Some(" ")]);
         let dates = to_array(&column(&["", "1970-01-02"]), ColumnType::Date).unwrap();
         assert_eq!(dates.null_count(), 1);
-        assert_eq!(to_array(&column(&["1", "2", "x"]), ColumnType::Float).unwrap_err(), ConvertError::Mismatch(2));
+        assert_eq!(
+            to_array(&column(&["1", "2", "x"]), ColumnType::Float).unwrap_err(),
+            ConvertError::Mismatch(2)
+        );
     }
 }

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-
 use common::{Fixture, render_rows};
 use linklab_pseudonymise::PseudonymiseConfig;
 
@@ -46,19 +45,26 @@ impl Write for Buffer {
 }
 
 fn files_under(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries {
         let path = entry.expect("entry").path();
         if path.is_dir() {
             files_under(&path, out);
         } else {
-            out.push((path.display().to_string(), std::fs::read(&path).expect("read output")));
+            out.push((
+                path.display().to_string(),
+                std::fs::read(&path).expect("read output"),
+            ));
         }
     }
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 #[test]
@@ -106,21 +112,30 @@ fn no_canary_escapes() {
     mixed.extend_from_slice(b"Zqxcanarytwo,ZQXCANARYLATIN\xe9,17/07/1931,F,JZ 98 76 54 C,2024-01-01,1,x\n");
     mixed.extend_from_slice(good_row().repeat(6).as_bytes());
     scenario("good", mixed.clone(), &|_| {});
-    // Invalid identifier values (a canary surname that has no letters left is impossible, so
-    // canaries sit next to invalid values and in fields that are invalid for their kind).
+    // Canaries in identifier fields where they are invalid for the kind (a nino as a date of
+    // birth, a date as a nino). The kept `sex` column holds a plain value.
     scenario(
         "invalid",
-        format!("{HEADER}ZQXCANARYONE,Zqxcanarytwo,JZ 98 76 54 C,ZQXCANARYONE,17/07/1931,2024-01-01,1,x\n").into_bytes(),
+        format!("{HEADER}ZQXCANARYONE,Zqxcanarytwo,JZ 98 76 54 C,F,17/07/1931,2024-01-01,1,x\n").into_bytes(),
         &|_| {},
     );
     // Too many rejects.
     scenario("rejects", mixed.clone(), &|cfg| cfg.max_reject_fraction = 0.0);
     // A late value that does not fit its type, next to canaries.
     let mut late = format!("{HEADER}{}", good_row()).into_bytes();
-    late.extend_from_slice(b"Zqxcanarytwo,ZQXCANARYONE,17/07/1931,F,JZ 98 76 54 C,2024-01-01,ZQXCANARYONE,x\n");
+    late.extend_from_slice(
+        b"Zqxcanarytwo,ZQXCANARYONE,17/07/1931,F,JZ 98 76 54 C,2024-01-01,ZQXCANARYONE,x\n",
+    );
     scenario("late", late, &|cfg| cfg.batch_rows = 1);
     // No header: the first record is taken as the header and the columns are missing.
-    scenario("headerless", good_row().replace("ZQXCANARYNOTES", "ZQXCANARYHEADER").repeat(3).into_bytes(), &|_| {});
+    scenario(
+        "headerless",
+        good_row()
+            .replace("ZQXCANARYNOTES", "ZQXCANARYHEADER")
+            .repeat(3)
+            .into_bytes(),
+        &|_| {},
+    );
     // The wrong delimiter.
     scenario("delimiter", mixed.clone(), &|cfg| {
         cfg.format = linklab_pseudonymise::InputFormat::Csv {
@@ -129,7 +144,11 @@ fn no_canary_escapes() {
         };
     });
     // A duplicated column name in the header.
-    scenario("duplicate", format!("{}{}", HEADER.replace("notes", "sex"), good_row()).into_bytes(), &|_| {});
+    scenario(
+        "duplicate",
+        format!("{}{}", HEADER.replace("notes", "sex"), good_row()).into_bytes(),
+        &|_| {},
+    );
     // A key with loose permissions.
     fx.write_key(&format!("{}\n", common::KEY_HEX), 0o644);
     scenario("key", mixed, &|_| {});
@@ -138,7 +157,10 @@ fn no_canary_escapes() {
 
     let mut files = Vec::new();
     files_under(fx.dir.path().join("work").as_path(), &mut files);
-    assert!(files.iter().any(|(name, _)| name.ends_with(".parquet")), "outputs were written");
+    assert!(
+        files.iter().any(|(name, _)| name.ends_with(".parquet")),
+        "outputs were written"
+    );
     let logs = logs.0.lock().expect("not poisoned").clone();
     assert!(contains(&logs, "pseudonymised extract"), "the summary was logged");
     for canary in CANARIES {

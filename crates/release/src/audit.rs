@@ -3,7 +3,7 @@
 //! This module knows nothing about how cells were chosen for suppression. It takes a system of
 //! cells (each published exactly, published as an interval because of rounding, or hidden) and
 //! additive constraints `total = Σ members`, and computes for every hidden cell the smallest and
-//! largest value it can take by linear programming (good_lp with the pure-Rust microlp solver).
+//! largest value it can take by linear programming (`good_lp` with the pure-Rust `microlp` solver).
 //!
 //! Speed: only hidden cells (and, when published values are intervals, the published cells that
 //! share a constraint with a hidden cell) are LP variables; exactly published cells are
@@ -135,7 +135,12 @@ enum LpError {
 }
 
 impl Component {
-    fn solve(&self, objective: &[(usize, f64)], maximise: bool, fixed: Option<(usize, f64)>) -> Result<Solved, LpError> {
+    fn solve(
+        &self,
+        objective: &[(usize, f64)],
+        maximise: bool,
+        fixed: Option<(usize, f64)>,
+    ) -> Result<Solved, LpError> {
         let mut pv = ProblemVariables::new();
         let xs: Vec<Variable> = self
             .bounds
@@ -157,7 +162,12 @@ impl Component {
             })
             .collect();
         let obj: Expression = objective.iter().map(|&(i, c)| c * xs[i]).sum();
-        let mut model = if maximise { pv.maximise(obj) } else { pv.minimise(obj) }.using(microlp);
+        let mut model = if maximise {
+            pv.maximise(obj)
+        } else {
+            pv.minimise(obj)
+        }
+        .using(microlp);
         for row in &self.rows {
             let e: Expression = row.terms.iter().map(|&(i, c)| c * xs[i]).sum();
             if (row.hi - row.lo).abs() < f64::EPSILON * (1.0 + row.lo.abs()) {
@@ -184,6 +194,14 @@ impl Component {
     }
 }
 
+fn find(parent: &mut [usize], mut x: usize) -> usize {
+    while parent[x] != x {
+        parent[x] = parent[parent[x]];
+        x = parent[x];
+    }
+    x
+}
+
 /// Splits the system into components of variables.
 fn components(sys: &LpSystem) -> Vec<Component> {
     let n = sys.cells.len();
@@ -203,13 +221,6 @@ fn components(sys: &LpSystem) -> Vec<Component> {
         }
     }
     let mut parent: Vec<usize> = (0..n).collect();
-    fn find(parent: &mut [usize], mut x: usize) -> usize {
-        while parent[x] != x {
-            parent[x] = parent[parent[x]];
-            x = parent[x];
-        }
-        x
-    }
     let mut used = Vec::new();
     for (ci, (t, members)) in sys.constraints.iter().enumerate() {
         let mut first = None;
@@ -240,7 +251,12 @@ fn components(sys: &LpSystem) -> Vec<Component> {
         let r = find(&mut parent, c);
         if comp_of_root[r] == usize::MAX {
             comp_of_root[r] = comps.len();
-            comps.push(Component { cells: Vec::new(), bounds: Vec::new(), hidden: Vec::new(), rows: Vec::new() });
+            comps.push(Component {
+                cells: Vec::new(),
+                bounds: Vec::new(),
+                hidden: Vec::new(),
+                rows: Vec::new(),
+            });
         }
         let comp = &mut comps[comp_of_root[r]];
         local[c] = comp.cells.len();
@@ -284,7 +300,11 @@ fn components(sys: &LpSystem) -> Vec<Component> {
 }
 
 fn width(lo: f64, hi: f64, integer: bool) -> f64 {
-    if integer { (hi + EPS).floor() - (lo - EPS).ceil() } else { hi - lo }
+    if integer {
+        (hi + EPS).floor() - (lo - EPS).ceil()
+    } else {
+        hi - lo
+    }
 }
 
 fn meets(req: &Requirement, lo: f64, hi: f64, integer: bool) -> bool {
@@ -324,7 +344,12 @@ pub(crate) fn audit(
             && p.contains(&signature)
         {
             for &c in &signature {
-                out[c] = Some(CellAudit { lo: f64::NAN, hi: f64::NAN, exact: false, failure: None });
+                out[c] = Some(CellAudit {
+                    lo: f64::NAN,
+                    hi: f64::NAN,
+                    exact: false,
+                    failure: None,
+                });
             }
             continue;
         }
@@ -366,7 +391,15 @@ fn audit_component(
         comp.hidden
             .iter()
             .map(|&l| {
-                (comp.cells[l], CellAudit { lo: f64::NAN, hi: f64::NAN, exact: false, failure: Some(Failure::Inconsistent) })
+                (
+                    comp.cells[l],
+                    CellAudit {
+                        lo: f64::NAN,
+                        hi: f64::NAN,
+                        exact: false,
+                        failure: Some(Failure::Inconsistent),
+                    },
+                )
             })
             .collect::<Vec<_>>()
     };
@@ -388,9 +421,9 @@ fn audit_component(
     let satisfied = |l: usize, seen_lo: &[f64], seen_hi: &[f64]| {
         seen_lo[l] <= seen_hi[l] && meets(req(l), seen_lo[l], seen_hi[l], integer(l))
     };
-    if mode == Mode::Decide && all_true {
-        // Bulk witnesses: push the cells that need a high upper bound up, then all cells up,
-        // then all down.
+    if mode == Mode::Decide {
+        // Bulk witnesses: push the cells that need a high upper bound up, then the open cells
+        // up and down, all together and with alternating signs.
         let needs_upper: Vec<(usize, f64)> = comp
             .hidden
             .iter()
@@ -402,9 +435,14 @@ fn audit_component(
         {
             record(&p, &mut seen_lo, &mut seen_hi);
         }
-        for maximise in [true, false] {
-            let open: Vec<(usize, f64)> =
-                comp.hidden.iter().filter(|&&l| !satisfied(l, &seen_lo, &seen_hi)).map(|&l| (l, 1.0)).collect();
+        for (alternate, maximise) in [(false, true), (false, false), (true, true), (true, false)] {
+            let open: Vec<(usize, f64)> = comp
+                .hidden
+                .iter()
+                .filter(|&&l| !satisfied(l, &seen_lo, &seen_hi))
+                .enumerate()
+                .map(|(k, &l)| (l, if alternate && k % 2 == 1 { -1.0 } else { 1.0 }))
+                .collect();
             if open.len() > 1
                 && let Solved::Value(_, p) = solve!(&open, maximise, None)
             {
@@ -428,7 +466,9 @@ fn audit_component(
         }
         if mode == Mode::Decide
             && (satisfied(l, &seen_lo, &seen_hi)
-                || req(l).min_upper.is_some_and(|u| exact_hi[l].is_some_and(|h| h < u - EPS)))
+                || req(l)
+                    .min_upper
+                    .is_some_and(|u| exact_hi[l].is_some_and(|h| h < u - EPS)))
         {
             continue;
         }
@@ -449,8 +489,20 @@ fn audit_component(
         .map(|&l| {
             let lo = exact_lo[l].unwrap_or(seen_lo[l]);
             let hi = exact_hi[l].unwrap_or(seen_hi[l]);
-            let failure = if satisfied(l, &seen_lo, &seen_hi) { None } else { classify(req(l), lo, hi, integer(l)) };
-            (comp.cells[l], CellAudit { lo, hi, exact: exact_lo[l].is_some() && exact_hi[l].is_some(), failure })
+            let failure = if satisfied(l, &seen_lo, &seen_hi) {
+                None
+            } else {
+                classify(req(l), lo, hi, integer(l))
+            };
+            (
+                comp.cells[l],
+                CellAudit {
+                    lo,
+                    hi,
+                    exact: exact_lo[l].is_some() && exact_hi[l].is_some(),
+                    failure,
+                },
+            )
         })
         .collect();
     if all_true {
@@ -469,21 +521,44 @@ fn insider_checks(
     result: &mut [(usize, CellAudit)],
 ) -> Result<(), String> {
     for ins in insiders {
-        let Some(u) = comp.cells.iter().position(|&c| c == ins.cell) else { continue };
+        let Some(u) = comp.cells.iter().position(|&c| c == ins.cell) else {
+            continue;
+        };
+        // Cells sharing a line with the insider. Learning a cell that holds only the insider
+        // (the total of their line when it equals their own value, or any part of their own
+        // cell when they are the line's total) tells them nothing about anyone else.
+        let true_of = |i: usize| reqs[comp.cells[i]].true_value;
         let mut neighbours: Vec<usize> = comp
             .rows
             .iter()
             .filter(|r| r.terms.iter().any(|&(i, _)| i == u))
-            .flat_map(|r| r.terms.iter().map(|&(i, _)| i))
+            .flat_map(|r| {
+                let u_is_total = r.terms.iter().any(|&(i, c)| i == u && c < 0.0);
+                r.terms.iter().filter_map(move |&(i, c)| {
+                    let only_insider = u_is_total || (c < 0.0 && true_of(i) == Some(ins.value));
+                    (!only_insider).then_some(i)
+                })
+            })
             .filter(|&i| i != u && matches!(sys.cells[comp.cells[i]].known, Known::Hidden))
             .collect();
         neighbours.sort_unstable();
         neighbours.dedup();
-        let mut seen_lo: Vec<f64> = comp.cells.iter().map(|&c| reqs[c].true_value.unwrap_or(f64::INFINITY)).collect();
-        let mut seen_hi: Vec<f64> = comp.cells.iter().map(|&c| reqs[c].true_value.unwrap_or(f64::NEG_INFINITY)).collect();
+        let mut seen_lo: Vec<f64> = comp
+            .cells
+            .iter()
+            .map(|&c| reqs[c].true_value.unwrap_or(f64::INFINITY))
+            .collect();
+        let mut seen_hi: Vec<f64> = comp
+            .cells
+            .iter()
+            .map(|&c| reqs[c].true_value.unwrap_or(f64::NEG_INFINITY))
+            .collect();
         for s in neighbours {
             let cell = comp.cells[s];
-            let slot = result.iter().position(|(c, _)| *c == cell).expect("neighbour is a hidden cell of the component");
+            let slot = result
+                .iter()
+                .position(|(c, _)| *c == cell)
+                .expect("neighbour is a hidden cell of the component");
             if result[slot].1.failure.is_some() {
                 continue;
             }
@@ -524,29 +599,57 @@ mod tests {
     use super::*;
 
     fn hidden() -> LpCell {
-        LpCell { known: Known::Hidden, lower: 0.0, integer: true }
+        LpCell {
+            known: Known::Hidden,
+            lower: 0.0,
+            integer: true,
+        }
     }
     fn exact(v: f64) -> LpCell {
-        LpCell { known: Known::Exact(v), lower: 0.0, integer: true }
+        LpCell {
+            known: Known::Exact(v),
+            lower: 0.0,
+            integer: true,
+        }
     }
 
     #[test]
     fn a_single_suppression_in_a_line_is_pinned() {
         // 5 + x + 20 = 30
-        let sys = LpSystem { cells: vec![exact(5.0), hidden(), exact(20.0), exact(30.0)], constraints: vec![(3, vec![0, 1, 2])] };
-        let req = Requirement { min_width: 1.0, min_upper: None, true_value: Some(5.0) };
+        let sys = LpSystem {
+            cells: vec![exact(5.0), hidden(), exact(20.0), exact(30.0)],
+            constraints: vec![(3, vec![0, 1, 2])],
+        };
+        let req = Requirement {
+            min_width: 1.0,
+            min_upper: None,
+            true_value: Some(5.0),
+        };
         let out = audit(&sys, &[req; 4], &[], Mode::Exact, None).unwrap();
         let a = out[1].unwrap();
-        assert_eq!((a.lo.round(), a.hi.round(), a.failure), (5.0, 5.0, Some(Failure::Pinned)));
+        assert_eq!(
+            (a.lo.round(), a.hi.round(), a.failure),
+            (5.0, 5.0, Some(Failure::Pinned))
+        );
     }
 
     #[test]
     fn an_unconstrained_hidden_total_is_unbounded() {
-        let sys = LpSystem { cells: vec![hidden(), hidden(), hidden()], constraints: vec![(2, vec![0, 1])] };
-        let req = Requirement { min_width: 1.0, min_upper: Some(10.0), true_value: Some(3.0) };
+        let sys = LpSystem {
+            cells: vec![hidden(), hidden(), hidden()],
+            constraints: vec![(2, vec![0, 1])],
+        };
+        let req = Requirement {
+            min_width: 1.0,
+            min_upper: Some(10.0),
+            true_value: Some(3.0),
+        };
         for mode in [Mode::Exact, Mode::Decide] {
             let out = audit(&sys, &[req; 3], &[], mode, None).unwrap();
-            assert!(out.iter().all(|a| a.unwrap().failure.is_none()), "{mode:?}: {out:?}");
+            assert!(
+                out.iter().all(|a| a.unwrap().failure.is_none()),
+                "{mode:?}: {out:?}"
+            );
         }
     }
 }

@@ -52,7 +52,11 @@ fn sorted_labels(labels: &[String]) -> Vec<String> {
 /// order (part files in name order, rows in file order); records whose `person_id` is null
 /// (unlinked) are not counted. A null dimension value is labelled `Unknown`; a null magnitude
 /// value contributes 0.
-pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize) -> Result<Vec<TableData>, ReleaseError> {
+pub(crate) fn build_tables(
+    source: &Path,
+    specs: &[&TableSpec],
+    keep_top: usize,
+) -> Result<Vec<TableData>, ReleaseError> {
     let mut dims: Vec<String> = Vec::new();
     let mut sums: Vec<String> = Vec::new();
     for s in specs {
@@ -69,7 +73,10 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
     }
     let first_table = specs.first().map_or_else(String::new, |s| s.name.clone());
     let column_error = |column: &str, reason: &str| ReleaseError::Column {
-        table: specs.iter().find(|s| s.by.iter().any(|d| d == column) || s.sum.as_deref() == Some(column)).map_or_else(|| first_table.clone(), |s| s.name.clone()),
+        table: specs
+            .iter()
+            .find(|s| s.by.iter().any(|d| d == column) || s.sum.as_deref() == Some(column))
+            .map_or_else(|| first_table.clone(), |s| s.name.clone()),
         path: source.to_path_buf(),
         column: column.to_owned(),
         reason: reason.to_owned(),
@@ -84,18 +91,25 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
         let batch = batch?;
         let schema = batch.schema();
         let column = |name: &str| -> Result<arrow::array::ArrayRef, ReleaseError> {
-            let (i, _) = schema.column_with_name(name).ok_or_else(|| column_error(name, "no such column"))?;
+            let (i, _) = schema
+                .column_with_name(name)
+                .ok_or_else(|| column_error(name, "no such column"))?;
             Ok(batch.column(i).clone())
         };
-        let pid = cast(&column("person_id")?, &DataType::Utf8).map_err(|_| column_error("person_id", "cannot be read as text"))?;
+        let pid = cast(&column("person_id")?, &DataType::Utf8)
+            .map_err(|_| column_error("person_id", "cannot be read as text"))?;
         let pid = pid.as_string::<i32>();
         let mut dim_cols = Vec::with_capacity(dims.len());
         for d in &dims {
             let col = column(d)?;
-            if matches!(col.data_type(), DataType::Binary | DataType::FixedSizeBinary(_) | DataType::LargeBinary) {
+            if matches!(
+                col.data_type(),
+                DataType::Binary | DataType::FixedSizeBinary(_) | DataType::LargeBinary
+            ) {
                 return Err(column_error(d, "binary columns cannot be tabulated"));
             }
-            dim_cols.push(cast(&col, &DataType::Utf8).map_err(|_| column_error(d, "cannot be read as text"))?);
+            dim_cols
+                .push(cast(&col, &DataType::Utf8).map_err(|_| column_error(d, "cannot be read as text"))?);
         }
         let mut sum_cols = Vec::with_capacity(sums.len());
         for c in &sums {
@@ -103,7 +117,9 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
             if !col.data_type().is_numeric() && col.data_type() != &DataType::Boolean {
                 return Err(column_error(c, "a sum column must be numeric"));
             }
-            sum_cols.push(cast(&col, &DataType::Float64).map_err(|_| column_error(c, "cannot be read as a number"))?);
+            sum_cols.push(
+                cast(&col, &DataType::Float64).map_err(|_| column_error(c, "cannot be read as a number"))?,
+            );
         }
         for row in 0..batch.num_rows() {
             if pid.is_null(row) {
@@ -118,8 +134,15 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
                 let col = col.as_string::<i32>();
                 let label = if col.is_null(row) { UNKNOWN } else { col.value(row) };
                 if label == TOTAL {
-                    let table = specs.iter().find(|s| s.by.contains(&dims[k])).map_or_else(|| first_table.clone(), |s| s.name.clone());
-                    return Err(ReleaseError::ReservedLabel { table, path: source.to_path_buf(), column: dims[k].clone() });
+                    let table = specs
+                        .iter()
+                        .find(|s| s.by.contains(&dims[k]))
+                        .map_or_else(|| first_table.clone(), |s| s.name.clone());
+                    return Err(ReleaseError::ReservedLabel {
+                        table,
+                        path: source.to_path_buf(),
+                        column: dims[k].clone(),
+                    });
                 }
                 person_codes.push(dicts[k].code(label));
             }
@@ -127,7 +150,10 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
                 let col = col.as_primitive::<Float64Type>();
                 let v = if col.is_null(row) { 0.0 } else { col.value(row) };
                 if !v.is_finite() {
-                    return Err(column_error(&sums[k], "holds a value that is not a finite number"));
+                    return Err(column_error(
+                        &sums[k],
+                        "holds a value that is not a finite number",
+                    ));
                 }
                 nonneg[k] &= v >= 0.0;
                 integer[k] &= v.fract() == 0.0;
@@ -142,20 +168,42 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
     let position: Vec<Vec<usize>> = dicts
         .iter()
         .zip(&sorted)
-        .map(|(d, s)| d.labels.iter().map(|l| s.iter().position(|x| x == l).expect("every label is sorted")).collect())
+        .map(|(d, s)| {
+            d.labels
+                .iter()
+                .map(|l| s.iter().position(|x| x == l).expect("every label is sorted"))
+                .collect()
+        })
         .collect();
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
-        let cols: Vec<usize> = spec.by.iter().map(|d| dims.iter().position(|x| x == d).expect("dims collected above")).collect();
-        let shape = Shape { dims: spec.by.clone(), labels: cols.iter().map(|&k| sorted[k].clone()).collect() };
+        let cols: Vec<usize> = spec
+            .by
+            .iter()
+            .map(|d| dims.iter().position(|x| x == d).expect("dims collected above"))
+            .collect();
+        let shape = Shape {
+            dims: spec.by.clone(),
+            labels: cols.iter().map(|&k| sorted[k].clone()).collect(),
+        };
         let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
         let n_inner: usize = sizes.iter().product();
         let mut inner = vec![0u64; n_inner];
-        let sum_k = spec.sum.as_ref().map(|c| sums.iter().position(|x| x == c).expect("sums collected above"));
-        let mut inner_stats = if sum_k.is_some() { vec![SumStats::default(); n_inner] } else { Vec::new() };
+        let sum_k = spec
+            .sum
+            .as_ref()
+            .map(|c| sums.iter().position(|x| x == c).expect("sums collected above"));
+        let mut inner_stats = if sum_k.is_some() {
+            vec![SumStats::default(); n_inner]
+        } else {
+            Vec::new()
+        };
         for p in 0..n_persons {
             let codes = &person_codes[p * dims.len()..(p + 1) * dims.len()];
-            let flat = cols.iter().zip(&sizes).fold(0, |acc, (&k, &size)| acc * size + position[k][codes[k] as usize]);
+            let flat = cols
+                .iter()
+                .zip(&sizes)
+                .fold(0, |acc, (&k, &size)| acc * size + position[k][codes[k] as usize]);
             inner[flat] += 1;
             if let Some(k) = sum_k {
                 inner_stats[flat].add(person_sums[p * sums.len() + k], keep_top);
@@ -164,9 +212,21 @@ pub(crate) fn build_tables(source: &Path, specs: &[&TableSpec], keep_top: usize)
         let counts = counts_with_margins(&shape, &inner);
         let sums_data = sum_k.map(|k| {
             let stats = stats_with_margins(&shape, &inner_stats, keep_top);
-            (SumLayer { column: sums[k].clone(), nonnegative: nonneg[k], integer: integer[k] }, stats)
+            (
+                SumLayer {
+                    column: sums[k].clone(),
+                    nonnegative: nonneg[k],
+                    integer: integer[k],
+                },
+                stats,
+            )
         });
-        out.push(TableData { name: spec.name.clone(), shape, counts, sums: sums_data });
+        out.push(TableData {
+            name: spec.name.clone(),
+            shape,
+            counts,
+            sums: sums_data,
+        });
     }
     Ok(out)
 }
@@ -203,7 +263,10 @@ mod tests {
 
     #[test]
     fn labels_sort_numerically_with_unknown_last() {
-        let l: Vec<String> = ["10", "9", "Unknown", "100"].iter().map(|s| (*s).to_owned()).collect();
+        let l: Vec<String> = ["10", "9", "Unknown", "100"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         assert_eq!(sorted_labels(&l), vec!["9", "10", "100", "Unknown"]);
         let l: Vec<String> = ["b", "Unknown", "a"].iter().map(|s| (*s).to_owned()).collect();
         assert_eq!(sorted_labels(&l), vec!["a", "b", "Unknown"]);

@@ -52,7 +52,11 @@ impl CheckReport {
     }
 
     fn push(&mut self, table: &str, cell: &str, reason: impl Into<String>) {
-        self.problems.push(Problem { table: table.to_owned(), cell: cell.to_owned(), reason: reason.into() });
+        self.problems.push(Problem {
+            table: table.to_owned(),
+            cell: cell.to_owned(),
+            reason: reason.into(),
+        });
     }
 }
 
@@ -82,16 +86,18 @@ struct ParsedTable<'a> {
     sums: Vec<Value>,
 }
 
-fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, report: &mut CheckReport) -> Option<ParsedTable<'a>> {
+fn parse_table<'a>(
+    dir: &Path,
+    file: &'a ManifestFile,
+    manifest: &Manifest,
+    report: &mut CheckReport,
+) -> Option<ParsedTable<'a>> {
     let name = &file.name;
     let by = file.by.clone().unwrap_or_default();
     let path = dir.join(name);
-    let mut reader = match csv::ReaderBuilder::new().has_headers(true).from_path(&path) {
-        Ok(r) => r,
-        Err(_) => {
-            report.push(name, "-", "cannot be read as CSV");
-            return None;
-        }
+    let Ok(mut reader) = csv::ReaderBuilder::new().has_headers(true).from_path(&path) else {
+        report.push(name, "-", "cannot be read as CSV");
+        return None;
     };
     let mut expected: Vec<String> = by.clone();
     expected.push("persons".into());
@@ -101,7 +107,11 @@ fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, repo
     match reader.headers() {
         Ok(h) if h.iter().eq(expected.iter().map(String::as_str)) => {}
         _ => {
-            report.push(name, "-", "header does not match the manifest (by columns, persons, sum)");
+            report.push(
+                name,
+                "-",
+                "header does not match the manifest (by columns, persons, sum)",
+            );
             return None;
         }
     }
@@ -119,27 +129,41 @@ fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, repo
             return None;
         }
         let cell_labels: Vec<String> = rec.iter().take(by.len()).map(str::to_owned).collect();
-        let cell_name = by.iter().zip(&cell_labels).map(|(d, l)| format!("{d}={l}")).collect::<Vec<_>>().join(", ");
-        let persons = match &rec[by.len()] {
-            "[c]" => Value::Hidden,
-            text => match text.parse::<u64>() {
-                Ok(v) => {
-                    if v > 0 && v < rules.threshold {
-                        report.push(name, &cell_name, format!("published count is below the threshold {}", rules.threshold));
-                    }
-                    if v == 0 && rules.zeros_disclosive {
-                        report.push(name, &cell_name, "a zero count is published although zeros are disclosive");
-                    }
-                    if rules.round_to > 1 && v % rules.round_to != 0 {
-                        report.push(name, &cell_name, format!("published count is not rounded to base {}", rules.round_to));
-                    }
-                    Value::Shown(v as f64)
-                }
-                Err(_) => {
-                    report.push(name, &cell_name, "persons is neither a whole number nor [c]");
-                    return None;
-                }
-            },
+        let cell_name = by
+            .iter()
+            .zip(&cell_labels)
+            .map(|(d, l)| format!("{d}={l}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let persons = if &rec[by.len()] == "[c]" {
+            Value::Hidden
+        } else {
+            let Ok(v) = rec[by.len()].parse::<u64>() else {
+                report.push(name, &cell_name, "persons is neither a whole number nor [c]");
+                return None;
+            };
+            if v > 0 && v < rules.threshold {
+                report.push(
+                    name,
+                    &cell_name,
+                    format!("published count is below the threshold {}", rules.threshold),
+                );
+            }
+            if v == 0 && rules.zeros_disclosive {
+                report.push(
+                    name,
+                    &cell_name,
+                    "a zero count is published although zeros are disclosive",
+                );
+            }
+            if rules.round_to > 1 && !v.is_multiple_of(rules.round_to) {
+                report.push(
+                    name,
+                    &cell_name,
+                    format!("published count is not rounded to base {}", rules.round_to),
+                );
+            }
+            Value::Shown(v as f64)
         };
         let sum = if file.sum.is_some() {
             match &rec[by.len() + 1] {
@@ -156,7 +180,11 @@ fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, repo
             Value::Hidden
         };
         if file.sum.is_some() && (persons == Value::Hidden) != (sum == Value::Hidden) {
-            report.push(name, &cell_name, "persons and the sum are not suppressed together");
+            report.push(
+                name,
+                &cell_name,
+                "persons and the sum are not suppressed together",
+            );
         }
         for (d, l) in cell_labels.iter().enumerate() {
             if l != TOTAL && !labels[d].contains(l) {
@@ -173,7 +201,16 @@ fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, repo
         let idx: Vec<usize> = cell_labels
             .iter()
             .enumerate()
-            .map(|(d, l)| if l == TOTAL { shape.labels[d].len() } else { shape.labels[d].iter().position(|x| x == l).expect("labels collected above") })
+            .map(|(d, l)| {
+                if l == TOTAL {
+                    shape.labels[d].len()
+                } else {
+                    shape.labels[d]
+                        .iter()
+                        .position(|x| x == l)
+                        .expect("labels collected above")
+                }
+            })
             .collect();
         let flat = shape.encode(&idx);
         if persons[flat].is_some() {
@@ -184,19 +221,30 @@ fn parse_table<'a>(dir: &Path, file: &'a ManifestFile, manifest: &Manifest, repo
         sums[flat] = s;
     }
     if persons.iter().any(Option::is_none) {
-        report.push(name, "-", "the table is not a complete cross-classification with Total margins");
+        report.push(
+            name,
+            "-",
+            "the table is not a complete cross-classification with Total margins",
+        );
         return None;
     }
     let persons = persons.into_iter().map(|p| p.expect("checked above")).collect();
-    Some(ParsedTable { file, shape, persons, sums })
+    Some(ParsedTable {
+        file,
+        shape,
+        persons,
+        sums,
+    })
 }
 
 /// Re-audits a release folder on its own. The returned report lists every problem; an `Err`
 /// means the folder cannot be checked at all (no readable manifest).
 pub fn check_release(dir: &Path) -> Result<CheckReport, ReleaseError> {
     let manifest_path = dir.join(MANIFEST_NAME);
-    let manifest: Manifest = linklab_store::read_json(&manifest_path)
-        .map_err(|e| ReleaseError::Check { path: manifest_path.clone(), reason: e.to_string() })?;
+    let manifest: Manifest = linklab_store::read_json(&manifest_path).map_err(|e| ReleaseError::Check {
+        path: manifest_path.clone(),
+        reason: e.to_string(),
+    })?;
     let mut report = CheckReport::default();
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     let entries = std::fs::read_dir(dir).map_err(ReleaseError::io("cannot list", dir))?;
@@ -231,7 +279,10 @@ pub fn check_release(dir: &Path) -> Result<CheckReport, ReleaseError> {
     }
     let mut groups: BTreeMap<String, Vec<ParsedTable>> = BTreeMap::new();
     for t in tables {
-        groups.entry(t.file.joint_group.clone().unwrap_or_else(|| t.file.name.clone())).or_default().push(t);
+        groups
+            .entry(t.file.joint_group.clone().unwrap_or_else(|| t.file.name.clone()))
+            .or_default()
+            .push(t);
     }
     for tables in groups.values() {
         audit_group(tables, &manifest, &mut report)?;
@@ -240,7 +291,11 @@ pub fn check_release(dir: &Path) -> Result<CheckReport, ReleaseError> {
 }
 
 /// The audit of one group of jointly released tables, for the count layer and each sum column.
-fn audit_group(tables: &[ParsedTable], manifest: &Manifest, report: &mut CheckReport) -> Result<(), ReleaseError> {
+fn audit_group(
+    tables: &[ParsedTable],
+    manifest: &Manifest,
+    report: &mut CheckReport,
+) -> Result<(), ReleaseError> {
     let rules = &manifest.rules;
     let mut layers: Vec<Option<String>> = vec![None];
     for t in tables {
@@ -269,14 +324,22 @@ fn audit_group(tables: &[ParsedTable], manifest: &Manifest, report: &mut CheckRe
             let mut cell_ids = Vec::with_capacity(t.shape.n_cells());
             for flat in 0..t.shape.n_cells() {
                 let idx = t.shape.decode(flat);
-                let v = if layer.is_some() { t.sums[flat] } else { t.persons[flat] };
+                let v = if layer.is_some() {
+                    t.sums[flat]
+                } else {
+                    t.persons[flat]
+                };
                 let id = *ids.entry(t.shape.key(&idx)).or_insert_with(|| {
                     values.push(v);
                     names.push((t.file.name.clone(), t.shape.describe(&idx)));
                     values.len() - 1
                 });
                 if values[id] != v {
-                    report.push(&t.file.name, &t.shape.describe(&idx), format!("differs from the same cell in {}", names[id].0));
+                    report.push(
+                        &t.file.name,
+                        &t.shape.describe(&idx),
+                        format!("differs from the same cell in {}", names[id].0),
+                    );
                     values[id] = Value::Hidden;
                 }
                 cell_ids.push(id);
@@ -287,35 +350,76 @@ fn audit_group(tables: &[ParsedTable], manifest: &Manifest, report: &mut CheckRe
                 constraints.insert((cell_ids[total], members));
             }
         }
-        let half = if layer.is_some() { if integer { 0.0 } else { 0.5 } } else { rules.round_to as f64 / 2.0 };
-        let hidden_lower = if layer.is_some() { lower } else if rules.zeros_disclosive { 0.0 } else { 1.0 };
+        let half = if layer.is_some() {
+            if integer { 0.0 } else { 0.5 }
+        } else {
+            rules.round_to as f64 / 2.0
+        };
+        let hidden_lower = if layer.is_some() {
+            lower
+        } else if rules.zeros_disclosive {
+            0.0
+        } else {
+            1.0
+        };
         let cells: Vec<LpCell> = values
             .iter()
             .map(|v| match *v {
-                Value::Hidden => LpCell { known: Known::Hidden, lower: hidden_lower, integer },
-                Value::Shown(x) if half > 0.0 => LpCell { known: Known::Interval(x - half, x + half), lower, integer },
-                Value::Shown(x) => LpCell { known: Known::Exact(x), lower, integer },
+                Value::Hidden => LpCell {
+                    known: Known::Hidden,
+                    lower: hidden_lower,
+                    integer,
+                },
+                Value::Shown(x) if half > 0.0 => LpCell {
+                    known: Known::Interval(x - half, x + half),
+                    lower,
+                    integer,
+                },
+                Value::Shown(x) => LpCell {
+                    known: Known::Exact(x),
+                    lower,
+                    integer,
+                },
             })
             .collect();
         let mut constraints: Vec<(usize, Vec<usize>)> = constraints.into_iter().collect();
         constraints.sort();
         let sys = LpSystem { cells, constraints };
-        let req = Requirement { min_width: 1.0, min_upper: None, true_value: None };
+        let req = Requirement {
+            min_width: 1.0,
+            min_upper: None,
+            true_value: None,
+        };
         let reqs = vec![req; sys.cells.len()];
-        let audits = audit::audit(&sys, &reqs, &[], Mode::Exact, None)
-            .map_err(|reason| ReleaseError::Solver { context: names.first().map_or_else(String::new, |n| n.0.clone()), reason })?;
-        let what = layer.as_ref().map_or_else(|| "count".to_owned(), |s| format!("{s} sum"));
+        // Decide mode: LP solutions witness feasible values, so only cells that no witness
+        // shows to be free get their own min and max (and those are exact).
+        let audits =
+            audit::audit(&sys, &reqs, &[], Mode::Decide, None).map_err(|reason| ReleaseError::Solver {
+                context: names.first().map_or_else(String::new, |n| n.0.clone()),
+                reason,
+            })?;
+        let what = layer
+            .as_ref()
+            .map_or_else(|| "count".to_owned(), |s| format!("{s} sum"));
         for (id, a) in audits.iter().enumerate() {
             let Some(a) = a else { continue };
             let (table, cell) = &names[id];
             match a.failure {
                 Some(Failure::Inconsistent) => {
-                    report.push(table, cell, format!("published {what}s contradict the table's margins"));
+                    report.push(
+                        table,
+                        cell,
+                        format!("published {what}s contradict the table's margins"),
+                    );
                 }
                 Some(_) => report.push(
                     table,
                     cell,
-                    format!("suppressed {what} can be worked out from the published cells: it lies in [{}, {}]", fmt_bound(a.lo), fmt_bound(a.hi)),
+                    format!(
+                        "suppressed {what} can be worked out from the published cells: it lies in [{}, {}]",
+                        fmt_bound(a.lo),
+                        fmt_bound(a.hi)
+                    ),
                 ),
                 None => {}
             }
@@ -329,6 +433,7 @@ pub(crate) fn fmt_bound(x: f64) -> String {
     if x.is_infinite() {
         return if x > 0.0 { "inf".into() } else { "-inf".into() };
     }
-    let r = (x * 100.0).round() / 100.0;
-    if r == r.trunc() { format!("{}", r as i64) } else { format!("{r}") }
+    // Adding 0.0 turns −0 into 0; `{}` prints whole floats without a fraction.
+    let r = (x * 100.0).round() / 100.0 + 0.0;
+    format!("{r}")
 }

@@ -28,7 +28,14 @@ pub struct DisclosureRules {
 
 impl Default for DisclosureRules {
     fn default() -> Self {
-        Self { threshold: 10, zeros_disclosive: true, round_to: 1, dominance_n: 2, dominance_k: 0.9, p_percent: 0.10 }
+        Self {
+            threshold: 10,
+            zeros_disclosive: true,
+            round_to: 1,
+            dominance_n: 2,
+            dominance_k: 0.9,
+            p_percent: 0.10,
+        }
     }
 }
 
@@ -41,7 +48,7 @@ impl DisclosureRules {
         if self.round_to == 0 {
             return Err(ReleaseError::config("round_to must be at least 1"));
         }
-        if self.round_to > 1 && self.threshold % self.round_to != 0 {
+        if self.round_to > 1 && !self.threshold.is_multiple_of(self.round_to) {
             return Err(ReleaseError::config(
                 "threshold must be a multiple of round_to, so that a rounded count is never below the threshold",
             ));
@@ -127,12 +134,18 @@ impl ReleaseConfig {
                 )));
             }
             if t.by.is_empty() {
-                return Err(ReleaseError::config(format!("table {}: by must name at least one column", t.name)));
+                return Err(ReleaseError::config(format!(
+                    "table {}: by must name at least one column",
+                    t.name
+                )));
             }
             let mut seen = HashSet::new();
             for c in &t.by {
                 if !seen.insert(c) {
-                    return Err(ReleaseError::config(format!("table {}: column {c} appears twice in by", t.name)));
+                    return Err(ReleaseError::config(format!(
+                        "table {}: column {c} appears twice in by",
+                        t.name
+                    )));
                 }
                 if c == "persons" || Some(c) == t.sum.as_ref() {
                     return Err(ReleaseError::config(format!(
@@ -142,17 +155,26 @@ impl ReleaseConfig {
                 }
             }
             if t.sum.as_deref() == Some("persons") {
-                return Err(ReleaseError::config(format!("table {}: the sum column cannot be called persons", t.name)));
+                return Err(ReleaseError::config(format!(
+                    "table {}: the sum column cannot be called persons",
+                    t.name
+                )));
             }
             let file = format!("{}.csv", t.name);
             if !names.insert(file.clone()) {
-                return Err(ReleaseError::config(format!("table {} is declared twice", t.name)));
+                return Err(ReleaseError::config(format!(
+                    "table {} is declared twice",
+                    t.name
+                )));
             }
             files.push(file);
         }
         for f in &self.extra_files {
             let Some(name) = f.file_name().and_then(|n| n.to_str()) else {
-                return Err(ReleaseError::config(format!("extra file {} has no usable file name", f.display())));
+                return Err(ReleaseError::config(format!(
+                    "extra file {} has no usable file name",
+                    f.display()
+                )));
             };
             if name == MANIFEST_NAME || name.starts_with('.') || !names.insert(name.to_owned()) {
                 return Err(ReleaseError::config(format!(
@@ -172,14 +194,23 @@ mod tests {
 
     #[test]
     fn ons_rounding_rounds_halves_up() {
-        let r = DisclosureRules { round_to: 5, ..DisclosureRules::default() };
-        let got: Vec<u64> = [0, 2, 3, 10, 12, 13, 17, 18].iter().map(|&c| r.round(c)).collect();
+        let r = DisclosureRules {
+            round_to: 5,
+            ..DisclosureRules::default()
+        };
+        let got: Vec<u64> = [0, 2, 3, 10, 12, 13, 17, 18]
+            .iter()
+            .map(|&c| r.round(c))
+            .collect();
         assert_eq!(got, vec![0, 0, 5, 10, 10, 15, 15, 20]);
     }
 
     #[test]
     fn threshold_must_be_a_multiple_of_round_to() {
-        let r = DisclosureRules { round_to: 3, ..DisclosureRules::default() };
-        insta::assert_snapshot!(r.validate().unwrap_err().to_string(), @"");
+        let r = DisclosureRules {
+            round_to: 3,
+            ..DisclosureRules::default()
+        };
+        insta::assert_snapshot!(r.validate().unwrap_err().to_string(), @"invalid release configuration: threshold must be a multiple of round_to, so that a rounded count is never below the threshold");
     }
 }

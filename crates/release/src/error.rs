@@ -46,7 +46,9 @@ pub enum ReleaseError {
     },
     /// The release folder holds a file the previous release manifest does not list: something
     /// wrote there without passing the gate.
-    #[error("{path} is not listed in the previous release manifest: it did not pass the disclosure gate; remove it (after checking how it got there) and rerun")]
+    #[error(
+        "{path} is not listed in the previous release manifest: it did not pass the disclosure gate; remove it (after checking how it got there) and rerun"
+    )]
     Unlisted {
         /// The file.
         path: PathBuf,
@@ -90,6 +92,8 @@ impl ReleaseError {
     }
 
     pub(crate) fn config(reason: impl Into<String>) -> Self {
-        Self::Config { reason: reason.into() }
+        Self::Config {
+            reason: reason.into(),
+        }
     }
 }

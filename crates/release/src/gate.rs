@@ -53,18 +53,39 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
             Known::Hidden
         } else {
             let v = rules.round(cell.count) as f64;
-            if rules.round_to > 1 { Known::Interval(v - half, v + half) } else { Known::Exact(v) }
+            if rules.round_to > 1 {
+                Known::Interval(v - half, v + half)
+            } else {
+                Known::Exact(v)
+            }
         };
-        let lower = if status[id].is_hidden() { rules.hidden_lower_bound() } else { 0.0 };
-        cells.push(LpCell { known, lower, integer: true });
+        let lower = if status[id].is_hidden() {
+            rules.hidden_lower_bound()
+        } else {
+            0.0
+        };
+        cells.push(LpCell {
+            known,
+            lower,
+            integer: true,
+        });
         reqs.push(Requirement {
             min_width: 1.0,
             min_upper: (cell.count < rules.threshold).then_some(rules.threshold as f64),
             true_value: Some(cell.count as f64),
         });
     }
-    let constraints = group.constraints.iter().map(|c| (c.total, c.members.clone())).collect();
-    Layer { sys: LpSystem { cells, constraints }, reqs, insiders, cell_of: (0..group.cells.len()).collect() }
+    let constraints = group
+        .constraints
+        .iter()
+        .map(|c| (c.total, c.members.clone()))
+        .collect();
+    Layer {
+        sys: LpSystem { cells, constraints },
+        reqs,
+        insiders,
+        cell_of: (0..group.cells.len()).collect(),
+    }
 }
 
 /// Whether a cell is sensitive in a magnitude layer (needs the p% protection width).
@@ -82,7 +103,12 @@ pub(crate) fn sum_sensitive(rules: &DisclosureRules, stats: &crate::model::SumSt
 }
 
 /// One magnitude layer as the attacker sees it.
-pub(crate) fn sum_layer(group: &Group, layer: usize, status: &[CellStatus], rules: &DisclosureRules) -> Layer {
+pub(crate) fn sum_layer(
+    group: &Group,
+    layer: usize,
+    status: &[CellStatus],
+    rules: &DisclosureRules,
+) -> Layer {
     let info = &group.sum_layers[layer];
     let mut local = vec![usize::MAX; group.cells.len()];
     let mut cell_of = Vec::new();
@@ -90,26 +116,43 @@ pub(crate) fn sum_layer(group: &Group, layer: usize, status: &[CellStatus], rule
     let mut reqs = Vec::new();
     let mut insiders = Vec::new();
     for (id, cell) in group.cells.iter().enumerate() {
-        let Some(stats) = &cell.sums[layer] else { continue };
+        let Some(cell_stats) = &cell.sums[layer] else {
+            continue;
+        };
         local[id] = cell_of.len();
         cell_of.push(id);
         let known = if status[id].is_hidden() {
             if cell.count == 1 {
-                insiders.push(Insider { cell: local[id], value: stats.total });
+                insiders.push(Insider {
+                    cell: local[id],
+                    value: cell_stats.total,
+                });
             }
             Known::Hidden
         } else {
-            let v = published_sum(stats.total);
-            if info.integer { Known::Exact(v) } else { Known::Interval(v - 0.5, v + 0.5) }
+            let v = published_sum(cell_stats.total);
+            if info.integer {
+                Known::Exact(v)
+            } else {
+                Known::Interval(v - 0.5, v + 0.5)
+            }
         };
         let lower = if info.nonnegative { 0.0 } else { f64::NEG_INFINITY };
-        cells.push(LpCell { known, lower, integer: info.integer });
-        let sensitive = cell.count < rules.threshold || sum_sensitive(rules, stats).is_some();
-        let x1 = stats.top.first().map_or(0.0, |v| v.abs());
+        cells.push(LpCell {
+            known,
+            lower,
+            integer: info.integer,
+        });
+        let sensitive = cell.count < rules.threshold || sum_sensitive(rules, cell_stats).is_some();
+        let x1 = cell_stats.top.first().map_or(0.0, |v| v.abs());
         reqs.push(Requirement {
-            min_width: if sensitive { (rules.p_percent * x1).max(1.0) } else { 1.0 },
+            min_width: if sensitive {
+                (rules.p_percent * x1).max(1.0)
+            } else {
+                1.0
+            },
             min_upper: None,
-            true_value: Some(stats.total),
+            true_value: Some(cell_stats.total),
         });
     }
     let constraints = group
@@ -118,5 +161,10 @@ pub(crate) fn sum_layer(group: &Group, layer: usize, status: &[CellStatus], rule
         .filter(|c| c.sum_layers.contains(&layer))
         .map(|c| (local[c.total], c.members.iter().map(|&m| local[m]).collect()))
         .collect();
-    Layer { sys: LpSystem { cells, constraints }, reqs, insiders, cell_of }
+    Layer {
+        sys: LpSystem { cells, constraints },
+        reqs,
+        insiders,
+        cell_of,
+    }
 }

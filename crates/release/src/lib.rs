@@ -35,7 +35,7 @@
 //! partner on one of its lines (ever further out if its lines have none), and the loop repeats
 //! until the audit passes. Partners are chosen at low cost: inner cells before margins (never a
 //! `Total` when an inner cell works), then the smallest count that is large enough. We chose
-//! this over Gaussian elimination (Statistics Norway's GaussSuppression) because the LP audit
+//! this over Gaussian elimination (Statistics Norway's `GaussSuppression`) because the LP audit
 //! is needed anyway as the gate, the heuristic reuses it directly, and it handles bounds,
 //! rounding intervals and singletons, which elimination alone does not see.
 //!

@@ -47,7 +47,11 @@ impl Shape {
     }
 
     pub fn label(&self, d: usize, i: usize) -> &str {
-        if self.is_total(d, i) { TOTAL } else { &self.labels[d][i] }
+        if self.is_total(d, i) {
+            TOTAL
+        } else {
+            &self.labels[d][i]
+        }
     }
 
     /// The cell's identity shared across tables: the (dimension, label) pairs that are not
@@ -88,7 +92,11 @@ impl Shape {
 
     /// A readable name of a cell, e.g. `sex=F, region=Total`.
     pub fn describe(&self, idx: &[usize]) -> String {
-        idx.iter().enumerate().map(|(d, &i)| format!("{}={}", self.dims[d], self.label(d, i))).collect::<Vec<_>>().join(", ")
+        idx.iter()
+            .enumerate()
+            .map(|(d, &i)| format!("{}={}", self.dims[d], self.label(d, i)))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -217,13 +225,20 @@ impl Group {
                 let id = *by_key.entry(key).or_insert_with(|| {
                     g.cells.push(GroupCell {
                         count,
-                        n_totals: idx.iter().enumerate().filter(|&(d, &i)| t.shape.is_total(d, i)).count(),
+                        n_totals: idx
+                            .iter()
+                            .enumerate()
+                            .filter(|&(d, &i)| t.shape.is_total(d, i))
+                            .count(),
                         sums: Vec::new(),
                         name: t.shape.describe(&idx),
                     });
                     g.cells.len() - 1
                 });
-                debug_assert_eq!(g.cells[id].count, count, "tables of one source agree on shared cells");
+                debug_assert_eq!(
+                    g.cells[id].count, count,
+                    "tables of one source agree on shared cells"
+                );
                 if let (Some(layer), Some((_, stats))) = (layer, &t.sums) {
                     let cell = &mut g.cells[id];
                     if cell.sums.len() <= layer {
@@ -237,17 +252,28 @@ impl Group {
                 let total = cell_ids[total];
                 let mut members: Vec<usize> = members.into_iter().map(|m| cell_ids[m]).collect();
                 members.sort_unstable();
-                let ci = *seen_constraints.entry((total, members.clone())).or_insert_with(|| {
-                    g.constraints.push(Constraint { total, members, sum_layers: Vec::new() });
-                    g.constraints.len() - 1
-                });
+                let ci = *seen_constraints
+                    .entry((total, members.clone()))
+                    .or_insert_with(|| {
+                        g.constraints.push(Constraint {
+                            total,
+                            members,
+                            sum_layers: Vec::new(),
+                        });
+                        g.constraints.len() - 1
+                    });
                 if let Some(layer) = layer
                     && !g.constraints[ci].sum_layers.contains(&layer)
                 {
                     g.constraints[ci].sum_layers.push(layer);
                 }
             }
-            g.tables.push(GroupTable { name: t.name, shape: t.shape, cell_ids, sum_layer: layer });
+            g.tables.push(GroupTable {
+                name: t.name,
+                shape: t.shape,
+                cell_ids,
+                sum_layer: layer,
+            });
         }
         for c in &mut g.cells {
             c.sums.resize(g.sum_layers.len(), None);
@@ -264,7 +290,11 @@ impl Group {
 
     /// Names of the tables of the group, joined.
     pub fn table_names(&self) -> String {
-        self.tables.iter().map(|t| t.name.as_str()).collect::<Vec<_>>().join(", ")
+        self.tables
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -302,7 +332,10 @@ mod tests {
     fn shape(sizes: &[usize]) -> Shape {
         Shape {
             dims: (0..sizes.len()).map(|d| format!("d{d}")).collect(),
-            labels: sizes.iter().map(|&n| (0..n).map(|i| format!("v{i}")).collect()).collect(),
+            labels: sizes
+                .iter()
+                .map(|&n| (0..n).map(|i| format!("v{i}")).collect())
+                .collect(),
         }
     }
 
@@ -324,8 +357,18 @@ mod tests {
         let ab = shape(&[2, 2]);
         let mut ac = shape(&[2, 3]);
         ac.dims[1] = "c".into();
-        let t1 = TableData { name: "ab".into(), counts: counts_with_margins(&ab, &[1, 2, 3, 4]), shape: ab, sums: None };
-        let t2 = TableData { name: "ac".into(), counts: counts_with_margins(&ac, &[1, 1, 1, 2, 2, 3]), shape: ac, sums: None };
+        let t1 = TableData {
+            name: "ab".into(),
+            counts: counts_with_margins(&ab, &[1, 2, 3, 4]),
+            shape: ab,
+            sums: None,
+        };
+        let t2 = TableData {
+            name: "ac".into(),
+            counts: counts_with_margins(&ac, &[1, 1, 1, 2, 2, 3]),
+            shape: ac,
+            sums: None,
+        };
         let g = Group::build(vec![t1, t2]);
         // 9 cells of ab, plus the 6 inner and 3 column margins of ac; the d0 margin and the
         // grand total are shared.

@@ -51,7 +51,11 @@ impl ProtectedTable {
 /// dimension and `counts` the inner cells in row-major order (first dimension slowest).
 /// Margins are computed here. The audit decides pass/fail with witnesses (see the crate docs),
 /// without computing exact intervals for every cell.
-pub fn protect_table(sizes: &[usize], counts: &[u64], rules: &DisclosureRules) -> Result<ProtectedTable, ReleaseError> {
+pub fn protect_table(
+    sizes: &[usize],
+    counts: &[u64],
+    rules: &DisclosureRules,
+) -> Result<ProtectedTable, ReleaseError> {
     rules.validate()?;
     let n: usize = sizes.iter().product();
     if sizes.is_empty() || counts.len() != n {
@@ -62,10 +66,18 @@ pub fn protect_table(sizes: &[usize], counts: &[u64], rules: &DisclosureRules) -
     }
     let shape = Shape {
         dims: (0..sizes.len()).map(|d| format!("d{d}")).collect(),
-        labels: sizes.iter().map(|&s| (0..s).map(|i| i.to_string()).collect()).collect(),
+        labels: sizes
+            .iter()
+            .map(|&s| (0..s).map(|i| i.to_string()).collect())
+            .collect(),
     };
     let all = counts_with_margins(&shape, counts);
-    let group = Group::build(vec![TableData { name: "table".into(), shape: shape.clone(), counts: all, sums: None }]);
+    let group = Group::build(vec![TableData {
+        name: "table".into(),
+        shape: shape.clone(),
+        counts: all,
+        sums: None,
+    }]);
     let prot = protect(&group, rules, false)?;
     let table = &group.tables[0];
     let cells = table
@@ -77,12 +89,20 @@ pub fn protect_table(sizes: &[usize], counts: &[u64], rules: &DisclosureRules) -
             let status = prot.status[id];
             let count = group.cells[id].count;
             ProtectedCell {
-                index: idx.iter().enumerate().map(|(d, &i)| (!shape.is_total(d, i)).then_some(i)).collect(),
+                index: idx
+                    .iter()
+                    .enumerate()
+                    .map(|(d, &i)| (!shape.is_total(d, i)).then_some(i))
+                    .collect(),
                 count,
                 status,
                 published: (!status.is_hidden()).then(|| rules.round(count)),
             }
         })
         .collect();
-    Ok(ProtectedTable { sizes: sizes.to_vec(), cells, rounds: prot.rounds })
+    Ok(ProtectedTable {
+        sizes: sizes.to_vec(),
+        cells,
+        rounds: prot.rounds,
+    })
 }

@@ -88,7 +88,12 @@ fn interval(a: Option<&CellAudit>) -> Option<[String; 2]> {
 }
 
 /// Renders a protected table as CSV bytes.
-fn render_csv(group: &Group, t: usize, prot: &Protection, rules: &crate::DisclosureRules) -> Result<Vec<u8>, csv::Error> {
+fn render_csv(
+    group: &Group,
+    t: usize,
+    prot: &Protection,
+    rules: &crate::DisclosureRules,
+) -> Result<Vec<u8>, csv::Error> {
     let table = &group.tables[t];
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<&str> = table.shape.dims.iter().map(String::as_str).collect();
@@ -99,17 +104,30 @@ fn render_csv(group: &Group, t: usize, prot: &Protection, rules: &crate::Disclos
     w.write_record(&header)?;
     for (flat, &id) in table.cell_ids.iter().enumerate() {
         let idx = table.shape.decode(flat);
-        let mut rec: Vec<String> = idx.iter().enumerate().map(|(d, &i)| table.shape.label(d, i).to_owned()).collect();
+        let mut rec: Vec<String> = idx
+            .iter()
+            .enumerate()
+            .map(|(d, &i)| table.shape.label(d, i).to_owned())
+            .collect();
         let cell = &group.cells[id];
         let hidden = prot.status[id].is_hidden();
-        rec.push(if hidden { "[c]".into() } else { rules.round(cell.count).to_string() });
+        rec.push(if hidden {
+            "[c]".into()
+        } else {
+            rules.round(cell.count).to_string()
+        });
         if let Some(l) = table.sum_layer {
             let total = cell.sums[l].as_ref().map_or(0.0, |s| s.total);
-            rec.push(if hidden { "[c]".into() } else { format!("{}", published_sum(total) as i64) });
+            rec.push(if hidden {
+                "[c]".into()
+            } else {
+                format!("{}", published_sum(total) as i64)
+            });
         }
         w.write_record(&rec)?;
     }
-    w.into_inner().map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
+    w.into_inner()
+        .map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
 }
 
 fn sha256_bytes(bytes: &[u8]) -> String {
@@ -137,7 +155,9 @@ fn previous_files(release_dir: &Path) -> Result<Vec<String>, ReleaseError> {
     names.sort();
     for name in names {
         if name != MANIFEST_NAME && !listed.contains(&name) {
-            return Err(ReleaseError::Unlisted { path: release_dir.join(name) });
+            return Err(ReleaseError::Unlisted {
+                path: release_dir.join(name),
+            });
         }
     }
     Ok(listed)
@@ -206,29 +226,61 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
                     inner_hidden += usize::from(status.is_hidden());
                 }
                 cells.push(AuditCell {
-                    cell: idx.iter().enumerate().map(|(d, &i)| (table.shape.dims[d].clone(), table.shape.label(d, i).to_owned())).collect(),
+                    cell: idx
+                        .iter()
+                        .enumerate()
+                        .map(|(d, &i)| (table.shape.dims[d].clone(), table.shape.label(d, i).to_owned()))
+                        .collect(),
                     persons: c.count,
                     sum: table.sum_layer.and_then(|l| c.sums[l].as_ref().map(|s| s.total)),
                     status,
                     reason: prot.reasons[id].clone(),
-                    published: if status.is_hidden() { "[c]".into() } else { rules.round(c.count).to_string() },
+                    published: if status.is_hidden() {
+                        "[c]".into()
+                    } else {
+                        rules.round(c.count).to_string()
+                    },
                     interval: interval(prot.count_audit[id].as_ref()),
-                    sum_interval: table.sum_layer.and_then(|l| interval(prot.sum_audit[l][id].as_ref())),
+                    sum_interval: table
+                        .sum_layer
+                        .and_then(|l| interval(prot.sum_audit[l][id].as_ref())),
                 });
             }
             let mut reasons = Vec::new();
             if inner > 0 && inner_hidden * 2 > inner {
-                reasons.push(format!("{inner_hidden} of {inner} inner cells are suppressed: check the table is still useful"));
+                reasons.push(format!(
+                    "{inner_hidden} of {inner} inner cells are suppressed: check the table is still useful"
+                ));
             }
             if layer.is_some_and(|l| !l.nonnegative) {
-                reasons.push("the sum column has negative values: suppressed sums have no lower bound".into());
+                reasons
+                    .push("the sum column has negative values: suppressed sums have no lower bound".into());
             }
             if rules.round_to > 1 {
-                reasons.push(format!("counts are rounded to base {}: published margins add up only approximately", rules.round_to));
+                reasons.push(format!(
+                    "counts are rounded to base {}: published margins add up only approximately",
+                    rules.round_to
+                ));
             }
-            let status = if reasons.iter().any(|r| !r.starts_with("counts are rounded")) { AuditStatus::Review } else { AuditStatus::Pass };
-            let others: Vec<&str> = group.tables.iter().filter(|o| o.name != table.name).map(|o| o.name.as_str()).collect();
-            let audit = TableAudit { table: &spec.name, status, reasons: &reasons, jointly_protected_with: others, rules, cells };
+            let status = if reasons.iter().any(|r| !r.starts_with("counts are rounded")) {
+                AuditStatus::Review
+            } else {
+                AuditStatus::Pass
+            };
+            let others: Vec<&str> = group
+                .tables
+                .iter()
+                .filter(|o| o.name != table.name)
+                .map(|o| o.name.as_str())
+                .collect();
+            let audit = TableAudit {
+                table: &spec.name,
+                status,
+                reasons: &reasons,
+                jointly_protected_with: others,
+                rules,
+                cells,
+            };
             let mut json = serde_json::to_vec_pretty(&audit).map_err(|e| ReleaseError::Io {
                 action: "cannot render",
                 path: cfg.audit_dir.join(format!("{}.audit.json", spec.name)),
@@ -238,7 +290,14 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             audits.push((cfg.audit_dir.join(format!("{}.audit.json", spec.name)), json));
             summaries.insert(
                 spec.name.clone(),
-                TableSummary { name: spec.name.clone(), cells: table.cell_ids.len(), primary, secondary, status, reasons },
+                TableSummary {
+                    name: spec.name.clone(),
+                    cells: table.cell_ids.len(),
+                    primary,
+                    secondary,
+                    status,
+                    reasons,
+                },
             );
             rendered.insert(spec.name.clone(), (csv, file));
             progress.advance(1);
@@ -251,15 +310,19 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         write_atomic(path, |w| w.write_all(bytes))?;
     }
     let tables: Vec<TableSummary> = cfg.tables.iter().map(|t| summaries[&t.name].clone()).collect();
-    write_json_atomic(&cfg.audit_dir.join("release-audit.json"), &serde_json::json!({
-        "pipeline": cfg.pipeline_name,
-        "tool_version": TOOL_VERSION,
-        "created_at": now_rfc3339(),
-        "tables": tables,
-    }))?;
+    write_json_atomic(
+        &cfg.audit_dir.join("release-audit.json"),
+        &serde_json::json!({
+            "pipeline": cfg.pipeline_name,
+            "tool_version": TOOL_VERSION,
+            "created_at": now_rfc3339(),
+            "tables": tables,
+        }),
+    )?;
 
     // Then the release folder: tables, extra files, removal of stale files, the manifest last.
-    std::fs::create_dir_all(&cfg.release_dir).map_err(ReleaseError::io("cannot create folder", &cfg.release_dir))?;
+    std::fs::create_dir_all(&cfg.release_dir)
+        .map_err(ReleaseError::io("cannot create folder", &cfg.release_dir))?;
     let mut files = Vec::new();
     for t in &cfg.tables {
         let (bytes, file) = &rendered[&t.name];
@@ -267,7 +330,11 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         files.push(file.clone());
     }
     for extra in &cfg.extra_files {
-        let name = extra.file_name().expect("validated").to_string_lossy().into_owned();
+        let name = extra
+            .file_name()
+            .expect("validated")
+            .to_string_lossy()
+            .into_owned();
         let target = cfg.release_dir.join(&name);
         let bytes = std::fs::read(extra).map_err(ReleaseError::io("cannot read", extra))?;
         write_atomic(&target, |w| w.write_all(&bytes))?;
@@ -310,5 +377,9 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     let manifest_path = cfg.release_dir.join(MANIFEST_NAME);
     write_json_atomic(&manifest_path, &manifest)?;
     tracing::info!(release_dir = %cfg.release_dir.display(), files = file_names.len(), "release written");
-    Ok(ReleaseSummary { tables, files: file_names, manifest: manifest_path })
+    Ok(ReleaseSummary {
+        tables,
+        files: file_names,
+        manifest: manifest_path,
+    })
 }

@@ -62,6 +62,8 @@ struct State<'a> {
     rules: &'a DisclosureRules,
     status: Vec<CellStatus>,
     reasons: Vec<String>,
+    /// Per constraint: how many of its cells are suppressed.
+    hidden_in: Vec<u32>,
 }
 
 impl State<'_> {
@@ -73,21 +75,33 @@ impl State<'_> {
     fn need(&self, s: usize, failure: Option<Failure>) -> u64 {
         let count = self.group.cells[s].count;
         match failure {
-            Some(Failure::BelowThreshold) | None if count < self.rules.threshold => (self.rules.threshold - count).max(1),
+            Some(Failure::BelowThreshold) | None if count < self.rules.threshold => {
+                (self.rules.threshold - count).max(1)
+            }
             _ => 1,
         }
     }
 
     /// The cheapest eligible cell among `candidates`: inner cells before margins (fewest
-    /// `Total`s first); among those, the smallest count that meets `need`, else the largest.
+    /// `Total`s first); then cells whose count meets `need`; then cells that open the fewest
+    /// lines without a suppression (so patterns close into cycles instead of spreading); then
+    /// the smallest count that meets `need`, else the largest.
     fn cheapest(&self, candidates: impl Iterator<Item = usize>, need: u64) -> Option<usize> {
-        candidates
-            .filter(|&c| self.eligible(c))
-            .min_by_key(|&c| {
-                let cell = &self.group.cells[c];
-                let meets = cell.count >= need;
-                (cell.n_totals, !meets, if meets { cell.count } else { u64::MAX - cell.count }, c)
-            })
+        candidates.filter(|&c| self.eligible(c)).min_by_key(|&c| {
+            let cell = &self.group.cells[c];
+            let meets = cell.count >= need;
+            let opens = self.group.cell_constraints[c]
+                .iter()
+                .filter(|&&ci| self.hidden_in[ci] == 0)
+                .count();
+            (
+                cell.n_totals,
+                !meets,
+                opens,
+                if meets { cell.count } else { u64::MAX - cell.count },
+                c,
+            )
+        })
     }
 
     fn constraint_cells(&self, ci: usize) -> impl Iterator<Item = usize> + '_ {
@@ -119,6 +133,9 @@ impl State<'_> {
     }
 
     fn suppress(&mut self, p: usize, protects: usize) {
+        for &ci in &self.group.cell_constraints[p] {
+            self.hidden_in[ci] += 1;
+        }
         self.status[p] = CellStatus::Secondary;
         self.reasons[p] = format!("secondary: protects {}", self.group.cells[protects].name);
     }
@@ -130,21 +147,36 @@ impl State<'_> {
         let n = self.group.constraints.len();
         let mut queue: VecDeque<usize> = (0..n).collect();
         let mut queued = vec![true; n];
-        let lb = if self.rules.zeros_disclosive { 0 } else { 1 };
+        let lb = u64::from(!self.rules.zeros_disclosive);
         while let Some(ci) = queue.pop_front() {
             queued[ci] = false;
-            let hidden: Vec<usize> = self.constraint_cells(ci).filter(|&c| self.status[c].is_hidden()).collect();
+            let hidden: Vec<usize> = self
+                .constraint_cells(ci)
+                .filter(|&c| self.status[c].is_hidden())
+                .collect();
             let total = self.group.constraints[ci].total;
             let cells = &self.group.cells;
             let fix = match hidden.len() {
                 0 => None,
                 1 => Some((hidden[0], self.need(hidden[0], None))),
+                // A single person who knows their own cell could subtract it, unless the other
+                // cell holds only them (their line's total equal to their cell, or a part of
+                // their cell when they are the total).
                 2 if hidden.iter().any(|&c| cells[c].count == 1) => {
-                    let s = if cells[hidden[0]].count == 1 { hidden[1] } else { hidden[0] };
-                    Some((s, 1))
+                    let (u, s) = if cells[hidden[0]].count == 1 {
+                        (hidden[0], hidden[1])
+                    } else {
+                        (hidden[1], hidden[0])
+                    };
+                    let only_insider = u == total || (s == total && cells[s].count == cells[u].count);
+                    (!only_insider).then_some((s, 1))
                 }
                 k if !self.status[total].is_hidden() => {
-                    let slack = hidden.iter().map(|&c| cells[c].count).sum::<u64>().saturating_sub(lb * (k as u64 - 1));
+                    let slack = hidden
+                        .iter()
+                        .map(|&c| cells[c].count)
+                        .sum::<u64>()
+                        .saturating_sub(lb * (k as u64 - 1));
                     hidden
                         .iter()
                         .find(|&&c| cells[c].count < self.rules.threshold && slack < self.rules.threshold)
@@ -153,7 +185,9 @@ impl State<'_> {
                 _ => None,
             };
             let Some((s, need)) = fix else { continue };
-            let p = self.cheapest(self.constraint_cells(ci), need).or_else(|| self.partner(s, need));
+            let p = self
+                .cheapest(self.constraint_cells(ci), need)
+                .or_else(|| self.partner(s, need));
             let Some(p) = p else {
                 return Err(ReleaseError::Refused {
                     table: self.group.table_names(),
@@ -181,12 +215,19 @@ impl State<'_> {
 }
 
 fn solver_error(group: &Group) -> impl FnOnce(String) -> ReleaseError + '_ {
-    move |reason| ReleaseError::Solver { context: group.table_names(), reason }
+    move |reason| ReleaseError::Solver {
+        context: group.table_names(),
+        reason,
+    }
 }
 
 /// Protects a group: primary suppression, then secondary suppression until the audit passes.
 /// With `exact_audit`, the final audit computes exact intervals of every suppressed cell.
-pub(crate) fn protect(group: &Group, rules: &DisclosureRules, exact_audit: bool) -> Result<Protection, ReleaseError> {
+pub(crate) fn protect(
+    group: &Group,
+    rules: &DisclosureRules,
+    exact_audit: bool,
+) -> Result<Protection, ReleaseError> {
     protect_from(group, rules, exact_audit, &[])
 }
 
@@ -202,12 +243,32 @@ pub(crate) fn protect_from(
     let mut st = State {
         group,
         rules,
-        status: primary.iter().map(|p| if p.is_some() { CellStatus::Primary } else { CellStatus::Published }).collect(),
+        status: primary
+            .iter()
+            .map(|p| {
+                if p.is_some() {
+                    CellStatus::Primary
+                } else {
+                    CellStatus::Published
+                }
+            })
+            .collect(),
         reasons: primary.into_iter().map(Option::unwrap_or_default).collect(),
+        hidden_in: Vec::new(),
     };
+    st.hidden_in = group
+        .constraints
+        .iter()
+        .map(|c| {
+            std::iter::once(c.total)
+                .chain(c.members.iter().copied())
+                .filter(|&x| st.status[x].is_hidden())
+                .count() as u32
+        })
+        .collect();
     for &c in extra {
         if !st.status[c].is_hidden() {
-            st.status[c] = CellStatus::Secondary;
+            st.suppress(c, c);
             st.reasons[c] = "secondary: given".into();
         }
     }
@@ -226,8 +287,14 @@ pub(crate) fn protect_from(
         st.structural()?;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
         for (li, layer) in st.layers().iter().enumerate() {
-            let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Decide, Some(&mut passed[li]))
-                .map_err(solver_error(group))?;
+            let audits = audit::audit(
+                &layer.sys,
+                &layer.reqs,
+                &layer.insiders,
+                Mode::Decide,
+                Some(&mut passed[li]),
+            )
+            .map_err(solver_error(group))?;
             for (local, a) in audits.iter().enumerate() {
                 if let Some(CellAudit { failure: Some(f), .. }) = a {
                     failures.push((layer.cell_of[local], *f));
@@ -265,13 +332,17 @@ pub(crate) fn protect_from(
             touched.extend(group.cell_constraints[s].iter().copied());
         }
         if added == 0 {
-            return Err(ReleaseError::Refused { table: group.table_names(), reason: "secondary suppression made no progress".into() });
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: "secondary suppression made no progress".into(),
+            });
         }
     }
     let mode = if exact_audit { Mode::Exact } else { Mode::Decide };
     let mut layer_audits = Vec::with_capacity(n_layers);
     for layer in st.layers() {
-        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, mode, None).map_err(solver_error(group))?;
+        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, mode, None)
+            .map_err(solver_error(group))?;
         if let Some(a) = audits.iter().flatten().find(|a| a.failure.is_some()) {
             return Err(ReleaseError::Refused {
                 table: group.table_names(),
@@ -285,5 +356,11 @@ pub(crate) fn protect_from(
         layer_audits.push(per_cell);
     }
     let count_audit = layer_audits.remove(0);
-    Ok(Protection { status: st.status, reasons: st.reasons, count_audit, sum_audit: layer_audits, rounds })
+    Ok(Protection {
+        status: st.status,
+        reasons: st.reasons,
+        count_audit,
+        sum_audit: layer_audits,
+        rounds,
+    })
 }

@@ -3,13 +3,16 @@
 #![allow(dead_code)] // Each test file uses a different part of this module.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use chrono::NaiveDate;
-use linklab_pseudonymise::{Identifier, InputFormat, PseudonymiseConfig, PseudonymiseError, PseudonymiseManifest};
+use linklab_pseudonymise::{
+    Identifier, InputFormat, PseudonymiseConfig, PseudonymiseError, PseudonymiseManifest,
+};
 use linklab_store::{NoProgress, WorkDir};
 use linklab_tokens::{FieldKind, MatchKey, SecretKey, TokenHasher};
 
@@ -22,7 +25,9 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn new() -> Self {
-        let fixture = Self { dir: tempfile::tempdir().expect("temp dir") };
+        let fixture = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        };
         fixture.write_key(&format!("{KEY_HEX}\n"), 0o600);
         fixture
     }
@@ -45,7 +50,11 @@ impl Fixture {
 
     /// The demo extract's configuration, reading `input`.
     pub fn config(&self, input: &str) -> PseudonymiseConfig {
-        let ident = |name: &str, column: &str, kind| Identifier { name: name.into(), column: column.into(), kind };
+        let ident = |name: &str, column: &str, kind| Identifier {
+            name: name.into(),
+            column: column.into(),
+            kind,
+        };
         PseudonymiseConfig {
             extract: "releases".into(),
             input: self.path(input),
@@ -70,12 +79,17 @@ impl Fixture {
     }
 
     pub fn run(&self, cfg: &PseudonymiseConfig) -> Result<PseudonymiseManifest, PseudonymiseError> {
+        assert!(
+            cfg.work_dir.root().starts_with(self.dir.path()),
+            "tests write only into their temp folder"
+        );
         linklab_pseudonymise::run(cfg, &NoProgress)
     }
 
     /// An error's message with the temp folder replaced by `[tmp]`.
     pub fn message(&self, err: &PseudonymiseError) -> String {
-        err.to_string().replace(&self.dir.path().display().to_string(), "[tmp]")
+        err.to_string()
+            .replace(&self.dir.path().display().to_string(), "[tmp]")
     }
 
     /// The output rows, rendered by [`render_rows`].
@@ -88,8 +102,12 @@ pub fn demo_keys() -> Vec<MatchKey> {
     vec![
         MatchKey::parse("nino", &["nino"], false).expect("valid key"),
         MatchKey::parse("name_dob_sex", &["forename", "surname", "dob", "sex"], false).expect("valid key"),
-        MatchKey::parse("soundex_initial_dob", &["soundex(surname)", "initial(forename)", "dob"], false)
-            .expect("valid key"),
+        MatchKey::parse(
+            "soundex_initial_dob",
+            &["soundex(surname)", "initial(forename)", "dob"],
+            false,
+        )
+        .expect("valid key"),
     ]
 }
 
@@ -97,21 +115,24 @@ pub fn demo_keys() -> Vec<MatchKey> {
 pub fn tok(key: &str, components: &[&str]) -> String {
     let hasher = TokenHasher::new(&SecretKey::from_bytes((0..32).collect()));
     let token = hasher.token(key, components);
-    token[..4].iter().map(|b| format!("{b:02x}")).collect()
+    hex4(&token)
 }
 
 /// Every row of every part file in `dir`: `column=value` pairs, tokens as their first 8 hex
 /// digits, nulls as `null`.
 pub fn render_rows(dir: &Path) -> Vec<String> {
     let mut rows = Vec::new();
-    for batch in linklab_store::read_parts(dir, 1024).expect("parts").map(|b| b.expect("batch")) {
+    for batch in linklab_store::read_parts(dir, 1024)
+        .expect("parts")
+        .map(|b| b.expect("batch"))
+    {
         for row in 0..batch.num_rows() {
             let mut cells = Vec::new();
             for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
                 let value = if column.is_null(row) {
                     "null".to_owned()
                 } else if *column.data_type() == DataType::FixedSizeBinary(32) {
-                    column.as_fixed_size_binary().value(row)[..4].iter().map(|b| format!("{b:02x}")).collect()
+                    hex4(column.as_fixed_size_binary().value(row))
                 } else {
                     arrow::util::display::array_value_to_string(column, row).expect("displayable")
                 };
@@ -125,6 +146,23 @@ pub fn render_rows(dir: &Path) -> Vec<String> {
 
 /// The schema of the output: `name: type` per column.
 pub fn schema_of(dir: &Path) -> Vec<String> {
-    let batch = linklab_store::read_parts(dir, 16).expect("parts").next().expect("a batch").expect("batch");
-    batch.schema().fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect()
+    let batch = linklab_store::read_parts(dir, 16)
+        .expect("parts")
+        .next()
+        .expect("a batch")
+        .expect("batch");
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| format!("{}: {}", f.name(), f.data_type()))
+        .collect()
+}
+
+/// The first 4 bytes as lowercase hex.
+fn hex4(bytes: &[u8]) -> String {
+    bytes[..4].iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
 }

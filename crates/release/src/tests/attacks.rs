@@ -13,7 +13,11 @@ fn assert_protected(g: &Group, rules: &crate::DisclosureRules, extra: &[usize]) 
     let p = protect_from(g, rules, true, extra).expect("protection converges");
     for (c, a) in p.count_audit.iter().enumerate() {
         if let Some(a) = a {
-            assert!(a.exact && a.failure.is_none(), "cell {} not protected: {a:?}", g.cells[c].name);
+            assert!(
+                a.exact && a.failure.is_none(),
+                "cell {} not protected: {a:?}",
+                g.cells[c].name
+            );
             assert!(a.hi - a.lo >= 1.0, "cell {} pinned: {a:?}", g.cells[c].name);
         }
     }
@@ -28,7 +32,10 @@ fn attack_1_single_suppression_in_a_line_is_recovered_from_the_margin() {
     // Primary suppression alone: 20 + x + 30 = 53 gives x = 3.
     let audit = audit_pattern(&g, &r, &[small]);
     let a = audit[small].expect("audited");
-    assert_eq!((a.lo.round(), a.hi.round(), a.failure), (3.0, 3.0, Some(Failure::BelowThreshold)));
+    assert_eq!(
+        (a.lo.round(), a.hi.round(), a.failure),
+        (3.0, 3.0, Some(Failure::BelowThreshold))
+    );
     // With the suppression: the cell can take values up to the threshold and beyond.
     let status = assert_protected(&g, &r, &[]);
     assert!(status.iter().filter(|s| s.is_hidden()).count() >= 4);
@@ -47,15 +54,31 @@ fn attack_2_two_suppressions_per_line_still_leak() {
     let g = Group::build(vec![table("t", &["a", "b"], &[4, 4], &inner)]);
     let r = rules(10, true);
     let at = |i: usize, j: usize| cell(&g, 0, &[Some(i), Some(j)]);
-    let pattern = [at(0, 0), at(0, 1), at(1, 0), at(1, 1), at(1, 2), at(2, 2), at(2, 3), at(3, 2), at(3, 3)];
+    let pattern = [
+        at(0, 0),
+        at(0, 1),
+        at(1, 0),
+        at(1, 1),
+        at(1, 2),
+        at(2, 2),
+        at(2, 3),
+        at(3, 2),
+        at(3, 3),
+    ];
     // Every line with a suppressed cell has at least two.
     for c in &g.constraints {
-        let k = std::iter::once(c.total).chain(c.members.iter().copied()).filter(|x| pattern.contains(x)).count();
+        let k = std::iter::once(c.total)
+            .chain(c.members.iter().copied())
+            .filter(|x| pattern.contains(x))
+            .count();
         assert!(k == 0 || k >= 2);
     }
     let audit = audit_pattern(&g, &r, &pattern);
     let bridge = audit[at(1, 2)].expect("audited");
-    assert_eq!((bridge.lo.round(), bridge.hi.round(), bridge.failure), (11.0, 11.0, Some(Failure::Pinned)));
+    assert_eq!(
+        (bridge.lo.round(), bridge.hi.round(), bridge.failure),
+        (11.0, 11.0, Some(Failure::Pinned))
+    );
     // The rectangles themselves are fine.
     assert_eq!(audit[at(0, 0)].expect("audited").failure, None);
     // Fed the same pattern, the suppression widens it until nothing is pinned.
@@ -72,11 +95,18 @@ fn attack_3_bounds_pin_cells_known_to_be_non_empty() {
     let (x, y) = (cell(&g, 0, &[Some(2)]), cell(&g, 0, &[Some(3)]));
     let audit = audit_pattern(&g, &published_zeros, &[x, y]);
     let a = audit[x].expect("audited");
-    assert_eq!((a.lo.round(), a.hi.round(), a.failure), (1.0, 1.0, Some(Failure::BelowThreshold)));
-    // When zeros are suppressed too, the same pattern leaves x in [0, 2].
+    assert_eq!(
+        (a.lo.round(), a.hi.round(), a.failure),
+        (1.0, 1.0, Some(Failure::BelowThreshold))
+    );
+    // When zeros are suppressed too, an outsider only learns x in [0, 2]; the two singletons
+    // can still subtract themselves (attack 4).
     let audit = audit_pattern(&g, &rules(2, true), &[x, y]);
     let a = audit[x].expect("audited");
-    assert_eq!((a.lo.round(), a.hi.round(), a.failure), (0.0, 2.0, None));
+    assert_eq!(
+        (a.lo.round(), a.hi.round(), a.failure),
+        (0.0, 2.0, Some(Failure::Insider(y)))
+    );
     // The suppression adds the 3: x + y + z = 5 with each at least 1.
     let status = assert_protected(&g, &published_zeros, &[]);
     assert!(status[cell(&g, 0, &[Some(1)])].is_hidden());
@@ -95,7 +125,10 @@ fn attack_4_two_singletons_each_subtract_themselves() {
     assert_eq!((a.lo.round(), a.hi.round()), (0.0, 2.0));
     assert_eq!(a.failure, Some(Failure::Insider(at(0, 0))));
     let status = assert_protected(&g, &r, &pattern);
-    assert!(status[at(0, 2)].is_hidden(), "a third cell joins the singletons' row");
+    assert!(
+        status[at(0, 2)].is_hidden(),
+        "a third cell joins the singletons' row"
+    );
 }
 
 /// A×B and A×C from the same source share the A margin and the grand total.
@@ -113,15 +146,31 @@ fn attack_5_tables_sharing_a_margin_are_protected_jointly() {
         .iter()
         .map(|i| cell(&alone, 0, i))
         .collect();
-    assert!(audit_pattern(&alone, &r, &pattern_alone).iter().flatten().all(|a| a.failure.is_none()));
+    assert!(
+        audit_pattern(&alone, &r, &pattern_alone)
+            .iter()
+            .flatten()
+            .all(|a| a.failure.is_none())
+    );
     // Table ac publishes the a0 margin (33) and the grand total: jointly, x = 33 − 30.
     let joint_pattern = [ab_at(Some(0), Some(0)), ab_at(None, Some(0))];
     let audit = audit_pattern(&g, &r, &joint_pattern);
     let x = audit[ab_at(Some(0), Some(0))].expect("audited");
-    assert_eq!((x.lo.round(), x.hi.round(), x.failure), (3.0, 3.0, Some(Failure::BelowThreshold)));
+    assert_eq!(
+        (x.lo.round(), x.hi.round(), x.failure),
+        (3.0, 3.0, Some(Failure::BelowThreshold))
+    );
     // Joint protection: the shared cells have one status, and the joint audit passes.
     let p = protect(&g, &r, true).expect("protected");
     assert!(p.count_audit.iter().flatten().all(|a| a.failure.is_none()));
-    assert_eq!(cell(&g, 0, &[Some(0), None]), cell(&g, 1, &[Some(0), None]), "the a0 margin is one cell");
-    assert_eq!(cell(&g, 0, &[None, None]), cell(&g, 1, &[None, None]), "the grand total is one cell");
+    assert_eq!(
+        cell(&g, 0, &[Some(0), None]),
+        cell(&g, 1, &[Some(0), None]),
+        "the a0 margin is one cell"
+    );
+    assert_eq!(
+        cell(&g, 0, &[None, None]),
+        cell(&g, 1, &[None, None]),
+        "the grand total is one cell"
+    );
 }

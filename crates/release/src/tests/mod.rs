@@ -13,31 +13,55 @@ use crate::model::{Group, Shape, TableData, counts_with_margins};
 use crate::{DisclosureRules, protect_table};
 
 pub(crate) fn rules(threshold: u64, zeros_disclosive: bool) -> DisclosureRules {
-    DisclosureRules { threshold, zeros_disclosive, ..DisclosureRules::default() }
+    DisclosureRules {
+        threshold,
+        zeros_disclosive,
+        ..DisclosureRules::default()
+    }
 }
 
 /// A count table from its inner cells; dimension `d` has labels `<dim><i>`.
 pub(crate) fn table(name: &str, dims: &[&str], sizes: &[usize], inner: &[u64]) -> TableData {
     let shape = Shape {
         dims: dims.iter().map(|d| (*d).to_owned()).collect(),
-        labels: dims.iter().zip(sizes).map(|(d, &n)| (0..n).map(|i| format!("{d}{i}")).collect()).collect(),
+        labels: dims
+            .iter()
+            .zip(sizes)
+            .map(|(d, &n)| (0..n).map(|i| format!("{d}{i}")).collect())
+            .collect(),
     };
     let counts = counts_with_margins(&shape, inner);
-    TableData { name: name.into(), shape, counts, sums: None }
+    TableData {
+        name: name.into(),
+        shape,
+        counts,
+        sums: None,
+    }
 }
 
 /// The group cell of table `t` at `idx` (`None` = Total).
 pub(crate) fn cell(g: &Group, t: usize, idx: &[Option<usize>]) -> usize {
     let shape = &g.tables[t].shape;
-    let idx: Vec<usize> = idx.iter().enumerate().map(|(d, i)| i.unwrap_or(shape.labels[d].len())).collect();
+    let idx: Vec<usize> = idx
+        .iter()
+        .enumerate()
+        .map(|(d, i)| i.unwrap_or(shape.labels[d].len()))
+        .collect();
     g.tables[t].cell_ids[shape.encode(&idx)]
 }
 
 /// Audits a given suppression pattern exactly (count layer), with true values known.
 pub(crate) fn audit_pattern(g: &Group, rules: &DisclosureRules, hidden: &[usize]) -> Vec<Option<CellAudit>> {
     let hidden: HashSet<usize> = hidden.iter().copied().collect();
-    let status: Vec<CellStatus> =
-        (0..g.cells.len()).map(|c| if hidden.contains(&c) { CellStatus::Secondary } else { CellStatus::Published }).collect();
+    let status: Vec<CellStatus> = (0..g.cells.len())
+        .map(|c| {
+            if hidden.contains(&c) {
+                CellStatus::Secondary
+            } else {
+                CellStatus::Published
+            }
+        })
+        .collect();
     let layer = gate::count_layer(g, &status, rules);
     audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Exact, None).expect("the audit solves")
 }
@@ -66,7 +90,12 @@ fn check(rows: &[&[u64]], rules: &DisclosureRules, expected: &str) {
     let sizes = [rows.len(), rows[0].len()];
     let counts: Vec<u64> = rows.iter().flat_map(|r| r.iter().copied()).collect();
     let got = render(&sizes, &counts, rules);
-    let want: String = expected.lines().map(str::trim).filter(|l| !l.is_empty()).map(|l| format!("{l}\n")).collect();
+    let want: String = expected
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_owned() + "\n")
+        .collect();
     assert_eq!(got, want, "published grid of {rows:?}");
 }
 
@@ -74,16 +103,36 @@ fn check(rows: &[&[u64]], rules: &DisclosureRules, expected: &str) {
 fn check_protects_small_tables_as_expected() {
     let r = rules(10, true);
     // Nothing sensitive: everything is published.
-    check(&[&[20, 30], &[40, 50]], &r, "
+    check(
+        &[&[20, 30], &[40, 50]],
+        &r,
+        "
         20 30 | 50
         40 50 | 90
         60 80 | 140
-    ");
+    ",
+    );
     // One small cell: the cheapest rectangle that lets it reach the threshold.
-    check(&[&[3, 20, 30], &[25, 40, 35], &[11, 60, 70]], &r, "
-        [c] 20 [c] | 53
+    // One small cell: the cheapest rectangle that lets it reach the threshold (3 can rise
+    // to 3 + min(20, 11) = 14).
+    check(
+        &[&[3, 20, 30], &[25, 40, 35], &[11, 60, 70]],
+        &r,
+        "
+        [c] [c] 30 | 53
         25 40 35 | 100
-        [c] 60 [c] | 141
+        [c] [c] 70 | 141
         39 120 135 | 294
-    ");
+    ",
+    );
+    // Zeros published when they are not disclosive; never chosen as partners.
+    check(
+        &[&[0, 20, 4], &[30, 40, 50]],
+        &rules(10, false),
+        "
+        0 [c] [c] | 24
+        30 [c] [c] | 120
+        30 60 54 | 144
+    ",
+    );
 }

@@ -7,11 +7,16 @@ use super::release::{Rec, config, spec, write_source};
 use crate::{DisclosureRules, MANIFEST_NAME, check_release, run};
 
 const DIMS: [&str; 4] = ["a", "b", "c", "d"];
-const LABELS: [&str; 3] = ["x", "y", "z"];
+const LABELS: [&str; 4] = ["w", "x", "y", "z"];
 
 /// Random tables: 2 to 4 dimensions of 2 or 3 categories, counts with many small cells.
 fn tables() -> impl Strategy<Value = (Vec<usize>, Vec<u64>, usize)> {
-    (prop::collection::vec(2usize..=3, 2..=4), 0usize..3).prop_flat_map(|(sizes, rules)| {
+    let sizes = prop_oneof![
+        prop::collection::vec(2usize..=4, 2),
+        prop::collection::vec(2usize..=3, 3),
+        prop::collection::vec(2usize..=2, 4),
+    ];
+    (sizes, 0usize..3).prop_flat_map(|(sizes, rules)| {
         let n: usize = sizes.iter().product();
         let count = prop_oneof![3 => 0u64..10, 2 => 10u64..40];
         (Just(sizes), prop::collection::vec(count, n), Just(rules))
@@ -21,8 +26,15 @@ fn tables() -> impl Strategy<Value = (Vec<usize>, Vec<u64>, usize)> {
 fn rules_of(i: usize) -> DisclosureRules {
     match i {
         0 => DisclosureRules::default(),
-        1 => DisclosureRules { threshold: 5, zeros_disclosive: false, ..DisclosureRules::default() },
-        _ => DisclosureRules { round_to: 5, ..DisclosureRules::default() },
+        1 => DisclosureRules {
+            threshold: 5,
+            zeros_disclosive: false,
+            ..DisclosureRules::default()
+        },
+        _ => DisclosureRules {
+            round_to: 5,
+            ..DisclosureRules::default()
+        },
     }
 }
 
