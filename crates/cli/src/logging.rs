@@ -26,7 +26,12 @@ pub fn init(format: LogFormat, quiet: bool) -> bool {
         .with_env_filter(filter)
         .with_writer(BarAwareStderr);
     let result = if human {
-        builder.without_time().with_target(false).with_ansi(std::io::stderr().is_terminal()).compact().try_init()
+        builder
+            .without_time()
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .compact()
+            .try_init()
     } else {
         builder
             .json()

@@ -202,26 +202,140 @@ pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<St
 
 /// Stage 3.
 pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
-    let Some(_evaluate) = &p.evaluate else {
+    use linklab_evaluate::{EvaluateConfig, Outcome, OutcomeKind};
+    use linklab_pipeline::OutcomeKind as K;
+    let Some(ev) = &p.evaluate else {
         return Err(CliError::Usage(format!(
             "{} has no [evaluate] section",
             p.source.display()
         )));
     };
-    let _ = human;
-    Err(CliError::Usage(
-        "the evaluate stage is not implemented yet".into(),
-    ))
+    let work = WorkDir::new(&p.settings.work_dir);
+    let mut config = EvaluateConfig::new(work.clone(), &ev.cohort, &ev.index_date, &ev.treatment);
+    config.covariates.clone_from(&ev.covariates);
+    config.follow_up_days = u32::try_from(ev.follow_up_days).unwrap_or(u32::MAX);
+    config.min_treated = usize::try_from(ev.min_treated).unwrap_or(usize::MAX);
+    config.caliper = ev.caliper;
+    config.ratio = usize::try_from(ev.ratio).unwrap_or(1);
+    config.replacement = ev.replacement;
+    config.threshold = p.disclosure.threshold;
+    config.outcomes = ev
+        .outcomes
+        .iter()
+        .map(|o| {
+            let extract = o.extract.clone();
+            let date = o.date.clone().unwrap_or_default();
+            let (start, end) = (
+                o.start.clone().unwrap_or_default(),
+                o.end.clone().unwrap_or_default(),
+            );
+            let kind = match o.kind {
+                K::EventWithin => OutcomeKind::EventWithin { extract, date },
+                K::SpellOverlap => OutcomeKind::SpellOverlap { extract, start, end },
+                K::SpellDays => OutcomeKind::SpellDays { extract, start, end },
+                K::TimeToEvent => OutcomeKind::TimeToEvent { extract, date },
+            };
+            Outcome {
+                name: o.name.clone(),
+                kind,
+                filter: o.filter.clone(),
+            }
+        })
+        .collect();
+    Ok(StageRun {
+        name: "evaluate".into(),
+        inputs: vec![work.linked()],
+        settings: settings(p, "evaluate"),
+        key_fingerprints: Vec::new(),
+        outputs: vec![work.evaluation()],
+        exec: Box::new(move || {
+            let summary = linklab_evaluate::run(&config, &progress(human))?;
+            if let Some(reason) = &summary.no_estimate_reason {
+                println!("evaluate: no estimate: {reason}");
+            }
+            Ok(())
+        }),
+    })
 }
 
 /// Stage 4.
 pub fn release(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
-    let _ = (p, human);
-    Err(CliError::Usage("the release stage is not implemented yet".into()))
+    let work = WorkDir::new(&p.settings.work_dir);
+    let d = &p.disclosure;
+    let rules = linklab_release::DisclosureRules {
+        threshold: d.threshold,
+        zeros_disclosive: d.zeros_disclosive,
+        round_to: d.round_to,
+        dominance_n: usize::try_from(d.dominance_n).unwrap_or(2),
+        dominance_k: d.dominance_k,
+        p_percent: d.p_percent,
+    };
+    let tables = p
+        .tables
+        .iter()
+        .map(|t| linklab_release::TableSpec {
+            name: t.name.clone(),
+            source: match t.from.as_str() {
+                "evaluation" => work.evaluation().join("frame"),
+                other => work.linked_table(other),
+            },
+            by: t.by.clone(),
+            sum: t.sum.clone(),
+        })
+        .collect();
+    let mut inputs = vec![work.linked()];
+    let publish = work.evaluation().join("publish");
+    if p.evaluate.is_some() {
+        inputs.push(work.evaluation());
+    }
+    let release_dir = p.settings.release_dir.clone();
+    let pipeline_name = p.settings.name.clone();
+    let with_evaluation = p.evaluate.is_some();
+    Ok(StageRun {
+        name: "release".into(),
+        inputs,
+        settings: settings(p, "release"),
+        key_fingerprints: Vec::new(),
+        outputs: vec![release_dir.clone()],
+        exec: Box::new(move || {
+            let mut extra_files = Vec::new();
+            if with_evaluation {
+                for name in ["impact.csv", "balance.csv", "survival.csv", "report.html"] {
+                    let path = publish.join(name);
+                    if path.is_file() {
+                        extra_files.push(path);
+                    }
+                }
+            }
+            let config = linklab_release::ReleaseConfig {
+                pipeline_name,
+                rules,
+                tables,
+                extra_files,
+                release_dir: release_dir.clone(),
+                audit_dir: work.release_audit(),
+            };
+            linklab_release::run(&config, &progress(human))?;
+            println!("release: wrote {}", release_dir.display());
+            Ok(())
+        }),
+    })
 }
 
 /// `linklab check-release DIR`.
 pub fn check_release(dir: &Path) -> Result<(), CliError> {
-    let _ = dir;
-    Err(CliError::Usage("check-release is not implemented yet".into()))
+    let report = linklab_release::check_release(dir)?;
+    if report.is_ok() {
+        println!(
+            "{}: every released file passes the disclosure checks",
+            dir.display()
+        );
+        Ok(())
+    } else {
+        println!("{report}");
+        Err(CliError::ReleaseRejected {
+            dir: dir.to_path_buf(),
+            problems: report.problems.len(),
+        })
+    }
 }

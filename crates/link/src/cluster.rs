@@ -67,7 +67,11 @@ impl UnionFind {
     }
 
     fn union(&mut self, a: u32, b: u32) {
-        let (big, small) = if self.size[a as usize] >= self.size[b as usize] { (a, b) } else { (b, a) };
+        let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
+            (a, b)
+        } else {
+            (b, a)
+        };
         self.parent[small as usize] = big;
         self.size[big as usize] += self.size[small as usize];
         self.next.swap(a as usize, b as usize);
@@ -152,7 +156,14 @@ pub(crate) fn cluster(anchors: &[Vec<u32>], n: usize, max_cluster_size: usize) -
         person_of[r as usize] = p;
         size[p as usize] += 1;
     }
-    Persons { person_of, first, size, merges, refused_guard, refused_size }
+    Persons {
+        person_of,
+        first,
+        size,
+        merges,
+        refused_guard,
+        refused_size,
+    }
 }
 
 /// For one key, marks the anchors whose token is held by spine records of more than one person
@@ -193,6 +204,9 @@ mod tests {
         let persons = cluster(&[key], 4, 3);
         assert_eq!(persons.person_of, vec![0, 0, 0, 1]);
         assert_eq!(persons.refused_size, vec![1]);
-        assert_eq!(persons.size_histogram().into_iter().collect::<Vec<_>>(), vec![(1, 1), (3, 1)]);
+        assert_eq!(
+            persons.size_histogram().into_iter().collect::<Vec<_>>(),
+            vec![(1, 1), (3, 1)]
+        );
     }
 }

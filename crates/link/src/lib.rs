@@ -174,11 +174,16 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
         return fail("no match keys are configured".into());
     }
     if cfg.match_keys.len() > 200 {
-        return fail(format!("{} match keys are configured; at most 200 are supported", cfg.match_keys.len()));
+        return fail(format!(
+            "{} match keys are configured; at most 200 are supported",
+            cfg.match_keys.len()
+        ));
     }
     for (i, key) in cfg.match_keys.iter().enumerate() {
         if !valid_name(key) {
-            return fail(format!("match key `{key}` is not a valid name: it must match [a-z][a-z0-9_]*"));
+            return fail(format!(
+                "match key `{key}` is not a valid name: it must match [a-z][a-z0-9_]*"
+            ));
         }
         if cfg.match_keys[..i].contains(key) {
             return fail(format!("match key `{key}` is listed twice"));
@@ -186,7 +191,9 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
     }
     for (i, extract) in cfg.extracts.iter().enumerate() {
         if !valid_name(extract) {
-            return fail(format!("extract `{extract}` is not a valid name: it must match [a-z][a-z0-9_]*"));
+            return fail(format!(
+                "extract `{extract}` is not a valid name: it must match [a-z][a-z0-9_]*"
+            ));
         }
         if extract == "persons" {
             return fail("an extract may not be called `persons`: linked/persons/ holds the persons".into());
@@ -196,10 +203,17 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
         }
     }
     if cfg.extracts.len() > usize::from(u16::MAX) {
-        return fail(format!("{} extracts are configured; at most {} are supported", cfg.extracts.len(), u16::MAX));
+        return fail(format!(
+            "{} extracts are configured; at most {} are supported",
+            cfg.extracts.len(),
+            u16::MAX
+        ));
     }
     if !cfg.extracts.contains(&cfg.spine) {
-        return fail(format!("the spine `{}` is not one of the extracts to link", cfg.spine));
+        return fail(format!(
+            "the spine `{}` is not one of the extracts to link",
+            cfg.spine
+        ));
     }
     if cfg.max_cluster_size == 0 {
         return fail("max_cluster_size must be at least 1".into());
@@ -209,9 +223,15 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
 
 /// The number of token partitions: 1 when the spine's hash tables fit in half the memory limit.
 fn partitions_for(spine_rows: u64, keys: usize, memory_limit: u64) -> usize {
-    let needed = spine_rows.saturating_mul(keys as u64).saturating_mul(BYTES_PER_SPINE_TOKEN);
+    let needed = spine_rows
+        .saturating_mul(keys as u64)
+        .saturating_mul(BYTES_PER_SPINE_TOKEN);
     let budget = (memory_limit / 2).max(1);
-    if needed <= budget { 1 } else { needed.div_ceil(budget).clamp(2, MAX_PARTITIONS) as usize }
+    if needed <= budget {
+        1
+    } else {
+        needed.div_ceil(budget).clamp(2, MAX_PARTITIONS) as usize
+    }
 }
 
 /// What reading the spine's tokens produced.
@@ -245,7 +265,11 @@ fn anchor_map(rows: &[(Tok, u32)]) -> TokMap<u32> {
 /// Turns token → anchor into token → person ([`NONE`] when the token is ambiguous).
 fn into_person_map(map: &mut TokMap<u32>, ambiguous: &[bool], person_of: &[u32]) {
     for v in map.values_mut() {
-        *v = if ambiguous[*v as usize] { NONE } else { person_of[*v as usize] };
+        *v = if ambiguous[*v as usize] {
+            NONE
+        } else {
+            person_of[*v as usize]
+        };
     }
 }
 
@@ -266,12 +290,16 @@ fn read_spine(
 ) -> Result<SpinePass, LinkError> {
     let keys = key_names.len();
     let expected = spine.rows as usize;
-    let mut writer = spill.map(|(dir, partitions)| SpillWriter::create(dir, "spine", partitions)).transpose()?;
+    let mut writer = spill
+        .map(|(dir, partitions)| SpillWriter::create(dir, "spine", partitions))
+        .transpose()?;
     let mut anchors: Vec<Vec<u32>> = vec![Vec::new(); keys];
     let mut maps: Vec<TokMap<u32>> = Vec::new();
     if writer.is_none() {
         anchors = vec![Vec::with_capacity(expected); keys];
-        maps = (0..keys).map(|_| TokMap::with_capacity_and_hasher(expected, Default::default())).collect();
+        maps = (0..keys)
+            .map(|_| TokMap::with_capacity_and_hasher(expected, Default::default()))
+            .collect();
     }
     let mut fingerprints = Vec::with_capacity(expected);
     let mut without_tokens = 0;
@@ -286,7 +314,10 @@ fn read_spine(
             .with_min_len(1024)
             .map(|i| {
                 let tokens: Vec<Option<&[u8]>> = cols.iter().map(|c| token_at(*c, i)).collect();
-                (identity::record_fingerprint(key_names, &tokens), tokens.iter().all(Option::is_none))
+                (
+                    identity::record_fingerprint(key_names, &tokens),
+                    tokens.iter().all(Option::is_none),
+                )
             })
             .collect();
         without_tokens += fps.iter().filter(|(_, none)| *none).count() as u64;
@@ -296,21 +327,29 @@ fn read_spine(
             for i in 0..rows {
                 for (k, col) in cols.iter().enumerate() {
                     if let Some(t) = token_at(*col, i) {
-                        let row = SpillRow { extract: 0, key: k as u8, tok: Tok::from_slice(t), record: (start + i) as u32 };
+                        let row = SpillRow {
+                            extract: 0,
+                            key: k as u8,
+                            tok: Tok::from_slice(t),
+                            record: (start + i) as u32,
+                        };
                         writer.push(&row)?;
                     }
                 }
             }
         } else {
             // anchors: the first record seen with a token is its smallest record index.
-            maps.par_iter_mut().zip(anchors.par_iter_mut()).zip(cols.par_iter()).for_each(|((map, anchor), col)| {
-                for i in 0..rows {
-                    anchor.push(match token_at(*col, i) {
-                        Some(t) => *map.entry(Tok::from_slice(t)).or_insert((start + i) as u32),
-                        None => NONE,
-                    });
-                }
-            });
+            maps.par_iter_mut()
+                .zip(anchors.par_iter_mut())
+                .zip(cols.par_iter())
+                .for_each(|((map, anchor), col)| {
+                    for i in 0..rows {
+                        anchor.push(match token_at(*col, i) {
+                            Some(t) => *map.entry(Tok::from_slice(t)).or_insert((start + i) as u32),
+                            None => NONE,
+                        });
+                    }
+                });
         }
         start += rows;
         progress.advance(rows as u64);
@@ -322,15 +361,25 @@ fn read_spine(
         anchors = vec![vec![NONE; start]; keys];
         for path in &files {
             let by_key = rows_by_key(read_rows(path)?, keys);
-            anchors.par_iter_mut().zip(by_key.par_iter()).for_each(|(anchor, rows)| {
-                let map = anchor_map(rows);
-                for (tok, r) in rows {
-                    anchor[*r as usize] = map[tok];
-                }
-            });
+            anchors
+                .par_iter_mut()
+                .zip(by_key.par_iter())
+                .for_each(|(anchor, rows)| {
+                    let map = anchor_map(rows);
+                    for (tok, r) in rows {
+                        anchor[*r as usize] = map[tok];
+                    }
+                });
         }
     }
-    Ok(SpinePass { anchors, fingerprints, maps, files, records: start, without_tokens })
+    Ok(SpinePass {
+        anchors,
+        fingerprints,
+        maps,
+        files,
+        records: start,
+        without_tokens,
+    })
 }
 
 /// The outcome of each row of a batch, probing the in-memory person maps key by key.
@@ -381,8 +430,12 @@ fn link_partitioned(
             for i in 0..batch.num_rows() {
                 for (k, col) in cols.iter().enumerate() {
                     if let Some(t) = token_at(*col, i) {
-                        let row =
-                            SpillRow { extract: e as u16, key: k as u8, tok: Tok::from_slice(t), record: (start + i) as u32 };
+                        let row = SpillRow {
+                            extract: e as u16,
+                            key: k as u8,
+                            tok: Tok::from_slice(t),
+                            record: (start + i) as u32,
+                        };
                         writer.push(&row)?;
                     }
                 }
@@ -444,30 +497,58 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     validate(cfg)?;
     let keys = cfg.match_keys.len();
     let (hasher, project_fingerprint) = {
-        let key = SecretKey::from_file(&cfg.project_key_file).map_err(|source| LinkError::ProjectKey { source })?;
+        let key =
+            SecretKey::from_file(&cfg.project_key_file).map_err(|source| LinkError::ProjectKey { source })?;
         (TokenHasher::new(&key), key.fingerprint())
     };
-    let inputs: Vec<ExtractInput> =
-        cfg.extracts.iter().map(|e| ExtractInput::open(&cfg.work_dir, e, &cfg.match_keys)).collect::<Result<_, _>>()?;
+    let inputs: Vec<ExtractInput> = cfg
+        .extracts
+        .iter()
+        .map(|e| ExtractInput::open(&cfg.work_dir, e, &cfg.match_keys))
+        .collect::<Result<_, _>>()?;
     let linkage_fingerprint = common_fingerprint(&inputs)?;
     if linkage_fingerprint == project_fingerprint {
         warn!(fingerprint = %project_fingerprint, "the project key is the linkage key; use a separate key per project so that projects' person ids cannot be joined");
     }
-    let truth = cfg.truth_dir.as_deref().map(|dir| Truth::load(dir, &cfg.extracts)).transpose()?;
-    let spine_index = cfg.extracts.iter().position(|e| *e == cfg.spine).expect("validated: the spine is an extract");
+    let truth = cfg
+        .truth_dir
+        .as_deref()
+        .map(|dir| Truth::load(dir, &cfg.extracts))
+        .transpose()?;
+    let spine_index = cfg
+        .extracts
+        .iter()
+        .position(|e| *e == cfg.spine)
+        .expect("validated: the spine is an extract");
     let spine = &inputs[spine_index];
     let partitions = partitions_for(spine.rows, keys, cfg.memory_limit);
     info!(spine = %spine.name, spine_records = spine.rows, keys, partitions, "linking");
-    let spill = if partitions > 1 { Some(SpillDir::create(&cfg.work_dir.spill())?) } else { None };
+    let spill = if partitions > 1 {
+        Some(SpillDir::create(&cfg.work_dir.spill())?)
+    } else {
+        None
+    };
 
     // 1. Persons from the spine.
-    let mut pass = read_spine(spine, &cfg.match_keys, spill.as_ref().map(|s| (s.path(), partitions)), progress)?;
+    let mut pass = read_spine(
+        spine,
+        &cfg.match_keys,
+        spill.as_ref().map(|s| (s.path(), partitions)),
+        progress,
+    )?;
     let persons: Persons = cluster::cluster(&pass.anchors, pass.records, cfg.max_cluster_size);
-    let ambiguous: Vec<Vec<bool>> =
-        pass.anchors.par_iter().map(|a| cluster::ambiguous_anchors(a, &persons.person_of)).collect();
+    let ambiguous: Vec<Vec<bool>> = pass
+        .anchors
+        .par_iter()
+        .map(|a| cluster::ambiguous_anchors(a, &persons.person_of))
+        .collect();
 
     // 3. Person ids from each person's smallest record fingerprint.
-    let mut smallest: Vec<[u8; 32]> = persons.first.iter().map(|&r| pass.fingerprints[r as usize]).collect();
+    let mut smallest: Vec<[u8; 32]> = persons
+        .first
+        .iter()
+        .map(|&r| pass.fingerprints[r as usize])
+        .collect();
     for (fp, &p) in pass.fingerprints.iter().zip(&persons.person_of) {
         let s = &mut smallest[p as usize];
         if fp < s {
@@ -490,13 +571,18 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     };
     let person_of = &persons.person_of;
     let spine_tally = write_extract(spine, staging.path(), true, &ctx, progress, |batch, start| {
-        Ok(person_of[start..start + batch.num_rows()].iter().map(|&person| Outcome { key: SPINE, person }).collect())
+        Ok(person_of[start..start + batch.num_rows()]
+            .iter()
+            .map(|&person| Outcome { key: SPINE, person })
+            .collect())
     })?;
     let mut notes = Vec::new();
     let spine_truth = match &truth {
-        Some(_) if spine_tally.spine_truth.len() == pass.records => {
-            Some(SpineTruth::new(&spine_tally.spine_truth, person_of, persons.first.len()))
-        }
+        Some(_) if spine_tally.spine_truth.len() == pass.records => Some(SpineTruth::new(
+            &spine_tally.spine_truth,
+            person_of,
+            persons.first.len(),
+        )),
         Some(_) => {
             notes.push(no_record_id_note(spine));
             None
@@ -509,7 +595,15 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     let others: Vec<&ExtractInput> = inputs.iter().filter(|e| e.name != cfg.spine).collect();
     let mut tallies: HashMap<String, Tally> = HashMap::new();
     if let Some(spill) = &spill {
-        let states = link_partitioned(&others, &pass, &ambiguous, person_of, spill.path(), partitions, progress)?;
+        let states = link_partitioned(
+            &others,
+            &pass,
+            &ambiguous,
+            person_of,
+            spill.path(),
+            partitions,
+            progress,
+        )?;
         for (input, state) in others.iter().zip(&states) {
             let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, start| {
                 Ok(state[start..start + batch.num_rows()].to_vec())
@@ -518,24 +612,39 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         }
     } else {
         let mut maps = std::mem::take(&mut pass.maps);
-        maps.par_iter_mut().zip(&ambiguous).for_each(|(map, amb)| into_person_map(map, amb, person_of));
+        maps.par_iter_mut()
+            .zip(&ambiguous)
+            .for_each(|(map, amb)| into_person_map(map, amb, person_of));
         for input in &others {
             let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, _| {
-                Ok(batch_outcomes(&input.token_columns(batch), &maps, batch.num_rows()))
+                Ok(batch_outcomes(
+                    &input.token_columns(batch),
+                    &maps,
+                    batch.num_rows(),
+                ))
             })?;
             tallies.insert(input.name.clone(), tally);
         }
     }
     drop(spill);
 
-    let report = build_report(cfg, &inputs, &persons, &ambiguous, &pass, &spine_tally, tallies, ReportExtras {
-        project_fingerprint,
-        linkage_fingerprint,
-        partitions,
-        spine_truth: spine_truth.as_ref(),
-        notes,
-        truth: truth.is_some(),
-    });
+    let report = build_report(
+        cfg,
+        &inputs,
+        &persons,
+        &ambiguous,
+        &pass,
+        &spine_tally,
+        tallies,
+        ReportExtras {
+            project_fingerprint,
+            linkage_fingerprint,
+            partitions,
+            spine_truth: spine_truth.as_ref(),
+            notes,
+            truth: truth.is_some(),
+        },
+    );
     write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
     staging.commit()?;
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
@@ -543,11 +652,20 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
 }
 
 fn no_record_id_note(input: &ExtractInput) -> String {
-    let present = input.keep_cols.iter().any(|&i| input.schema.field(i).name() == RECORD_ID);
+    let present = input
+        .keep_cols
+        .iter()
+        .any(|&i| input.schema.field(i).name() == RECORD_ID);
     if present {
-        format!("extract `{}` keeps `{RECORD_ID}` with a type that cannot hold record ids; its quality is not measured", input.name)
+        format!(
+            "extract `{}` keeps `{RECORD_ID}` with a type that cannot hold record ids; its quality is not measured",
+            input.name
+        )
     } else {
-        format!("extract `{}` does not keep a `{RECORD_ID}` column; its quality is not measured", input.name)
+        format!(
+            "extract `{}` does not keep a `{RECORD_ID}` column; its quality is not measured",
+            input.name
+        )
     }
 }
 
@@ -588,16 +706,28 @@ fn build_report(
                 ambiguous_tokens: ambiguous[k].iter().filter(|&&a| a).count() as u64,
             })
             .collect(),
-        cluster_sizes: persons.size_histogram().into_iter().map(|(size, persons)| ClusterSize { size, persons }).collect(),
+        cluster_sizes: persons
+            .size_histogram()
+            .into_iter()
+            .map(|(size, persons)| ClusterSize { size, persons })
+            .collect(),
     };
     let mut extracts = Vec::new();
     let mut qualities = Vec::new();
     for input in inputs {
         let is_spine = input.name == cfg.spine;
-        let tally = if is_spine { None } else { tallies.remove(&input.name) };
+        let tally = if is_spine {
+            None
+        } else {
+            tallies.remove(&input.name)
+        };
         let t = tally.as_ref().unwrap_or(spine_tally);
         let records = t.records;
-        let linked = if is_spine { records } else { t.linked_by_key.iter().sum() };
+        let linked = if is_spine {
+            records
+        } else {
+            t.linked_by_key.iter().sum()
+        };
         let ambiguous: u64 = t.ambiguous_by_key.iter().sum();
         let unlinked = records - linked;
         extracts.push(ExtractReport {
@@ -635,7 +765,9 @@ fn build_report(
         if let Some(tally) = tally {
             match tally.quality {
                 Some(q) => qualities.push(q.finish(&input.name)),
-                None if extras.truth && extras.spine_truth.is_some() => extras.notes.push(no_record_id_note(input)),
+                None if extras.truth && extras.spine_truth.is_some() => {
+                    extras.notes.push(no_record_id_note(input))
+                }
                 None => {}
             }
         }
