@@ -72,7 +72,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             Ok(())
         }),
         Command::Release { pipeline } => with_pipeline(&pipeline, |p, work| {
-            report("release", run_stage(work, stages::release(p, human)?)?);
+            report("release", run_stage(work, stages::release(p, human))?);
             Ok(())
         }),
         Command::Run { pipeline } => with_pipeline(&pipeline, |p, work| {

@@ -61,13 +61,12 @@ pub enum Outcome {
 pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliError> {
     let state_path = work.state().join(format!("{}.json", stage.name));
     let fingerprint = fingerprint(&stage)?;
-    if let Ok(previous) = read_json::<StageState>(&state_path) {
-        if previous.fingerprint == fingerprint
-            && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
-        {
-            tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
-            return Ok(Outcome::Skipped);
-        }
+    if let Ok(previous) = read_json::<StageState>(&state_path)
+        && previous.fingerprint == fingerprint
+        && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
+    {
+        tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
+        return Ok(Outcome::Skipped);
     }
     // A failed or changed stage starts clean: forget its last success before touching anything.
     match fs::remove_file(&state_path) {
@@ -85,14 +84,14 @@ pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliErro
     tracing::info!(stage = %stage.name, "running");
     let outputs = stage.outputs.clone();
     (stage.exec)()?;
-    let state = StageState {
+    let record = StageState {
         stage: stage.name.clone(),
         fingerprint,
         outputs_digest: digest_paths(&outputs)?,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tool_version: linklab_store::TOOL_VERSION.to_owned(),
     };
-    write_json_atomic(&state_path, &state)?;
+    write_json_atomic(&state_path, &record)?;
     tracing::info!(stage = %stage.name, "finished");
     Ok(Outcome::Ran)
 }

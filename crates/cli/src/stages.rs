@@ -72,7 +72,7 @@ pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     if p.evaluate.is_some() {
         stages.push(evaluate(p, human)?);
     }
-    stages.push(release(p, human)?);
+    stages.push(release(p, human));
     Ok(stages)
 }
 
@@ -259,7 +259,7 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
 }
 
 /// Stage 4.
-pub fn release(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
+pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     let work = WorkDir::new(&p.settings.work_dir);
     let d = &p.disclosure;
     let rules = linklab_release::DisclosureRules {
@@ -291,7 +291,7 @@ pub fn release(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
     let release_dir = p.settings.release_dir.clone();
     let pipeline_name = p.settings.name.clone();
     let with_evaluation = p.evaluate.is_some();
-    Ok(StageRun {
+    StageRun {
         name: "release".into(),
         inputs,
         settings: settings(p, "release"),
@@ -319,7 +319,7 @@ pub fn release(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
             println!("release: wrote {}", release_dir.display());
             Ok(())
         }),
-    })
+    }
 }
 
 /// `linklab check-release DIR`.

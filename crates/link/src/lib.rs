@@ -254,7 +254,7 @@ struct SpinePass {
 /// SELECT token, MIN(record) AS anchor FROM rows GROUP BY token
 /// ```
 fn anchor_map(rows: &[(Tok, u32)]) -> TokMap<u32> {
-    let mut map = TokMap::with_capacity_and_hasher(rows.len(), Default::default());
+    let mut map = TokMap::with_capacity_and_hasher(rows.len(), std::hash::BuildHasherDefault::default());
     for &(tok, r) in rows {
         let anchor = map.entry(tok).or_insert(r);
         *anchor = (*anchor).min(r);
@@ -298,7 +298,7 @@ fn read_spine(
     if writer.is_none() {
         anchors = vec![Vec::with_capacity(expected); keys];
         maps = (0..keys)
-            .map(|_| TokMap::with_capacity_and_hasher(expected, Default::default()))
+            .map(|_| TokMap::with_capacity_and_hasher(expected, std::hash::BuildHasherDefault::default()))
             .collect();
     }
     let mut fingerprints = Vec::with_capacity(expected);
@@ -394,10 +394,10 @@ fn batch_outcomes(cols: &[Option<&FixedSizeBinaryArray>], maps: &[TokMap<u32>], 
         .with_min_len(4096)
         .map(|i| {
             for (k, (col, map)) in cols.iter().zip(maps).enumerate() {
-                if let Some(t) = token_at(*col, i) {
-                    if let Some(&person) = map.get(&Tok::from_slice(t)) {
-                        return Outcome { key: k as u8, person };
-                    }
+                if let Some(t) = token_at(*col, i)
+                    && let Some(&person) = map.get(&Tok::from_slice(t))
+                {
+                    return Outcome { key: k as u8, person };
                 }
             }
             Outcome::UNDECIDED
@@ -766,7 +766,7 @@ fn build_report(
             match tally.quality {
                 Some(q) => qualities.push(q.finish(&input.name)),
                 None if extras.truth && extras.spine_truth.is_some() => {
-                    extras.notes.push(no_record_id_note(input))
+                    extras.notes.push(no_record_id_note(input));
                 }
                 None => {}
             }
