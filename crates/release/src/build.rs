@@ -234,24 +234,9 @@ pub(crate) fn build_tables(
 /// Magnitude statistics of every cell (margins included) from the inner cells.
 pub(crate) fn stats_with_margins(shape: &Shape, inner: &[SumStats], keep: usize) -> Vec<SumStats> {
     let mut out = vec![SumStats::default(); shape.n_cells()];
-    let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
-    let d = sizes.len();
-    let mut idx = vec![0usize; d];
-    let mut target = vec![0usize; d];
     for (i, s) in inner.iter().enumerate() {
-        if s.top.is_empty() && s.total == 0.0 {
-            continue;
-        }
-        let mut rest = i;
-        for k in (0..d).rev() {
-            idx[k] = rest % sizes[k];
-            rest /= sizes[k];
-        }
-        for mask in 0..(1usize << d) {
-            for k in 0..d {
-                target[k] = if mask >> k & 1 == 1 { sizes[k] } else { idx[k] };
-            }
-            out[shape.encode(&target)].merge(s, keep);
+        if !(s.top.is_empty() && s.total == 0.0) {
+            crate::model::for_each_cell_of_inner(shape, i, |cell| out[cell].merge(s, keep));
         }
     }
     out

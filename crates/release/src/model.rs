@@ -298,28 +298,33 @@ impl Group {
     }
 }
 
+/// Calls `add` with the flat index of every cell the inner cell `inner` counts towards: itself
+/// and each of its margins (each dimension either kept or replaced by `Total`).
+pub(crate) fn for_each_cell_of_inner(shape: &Shape, inner: usize, mut add: impl FnMut(usize)) {
+    let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
+    let d = sizes.len();
+    let mut idx = vec![0usize; d];
+    let mut rest = inner;
+    for k in (0..d).rev() {
+        idx[k] = rest % sizes[k];
+        rest /= sizes[k];
+    }
+    let mut target = vec![0usize; d];
+    for mask in 0..(1usize << d) {
+        for k in 0..d {
+            target[k] = if mask >> k & 1 == 1 { sizes[k] } else { idx[k] };
+        }
+        add(shape.encode(&target));
+    }
+}
+
 /// Counts (with every margin) of a table from its inner cells, in the shape's flat layout.
 pub(crate) fn counts_with_margins(shape: &Shape, inner: &[u64]) -> Vec<u64> {
     let mut out = vec![0u64; shape.n_cells()];
-    let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
-    let n_inner: usize = sizes.iter().product();
-    let d = sizes.len();
-    let mut idx = vec![0usize; d];
-    let mut target = vec![0usize; d];
+    let n_inner: usize = shape.labels.iter().map(Vec::len).product();
     for (i, &v) in inner.iter().enumerate().take(n_inner) {
-        if v == 0 {
-            continue;
-        }
-        let mut rest = i;
-        for k in (0..d).rev() {
-            idx[k] = rest % sizes[k];
-            rest /= sizes[k];
-        }
-        for mask in 0..(1usize << d) {
-            for k in 0..d {
-                target[k] = if mask >> k & 1 == 1 { sizes[k] } else { idx[k] };
-            }
-            out[shape.encode(&target)] += v;
+        if v != 0 {
+            for_each_cell_of_inner(shape, i, |cell| out[cell] += v);
         }
     }
     out
