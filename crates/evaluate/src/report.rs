@@ -147,7 +147,7 @@ fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         None => "no test of the time to the first event could be made",
     };
     let p_text = p
-        .map(|p| format!(" (log-rank p = {})", format_p(p)))
+        .map(|p| format!(" (log-rank p {})", format_p(p)))
         .unwrap_or_default();
     Some(format!(
         "“{name}”: {}% of people who took part had the event within {} days of {}, compared with {}% of similar people who did not take part; {verdict}{p_text}.",
@@ -158,11 +158,12 @@ fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     ))
 }
 
+/// A p-value with its relation sign: "= 0.034", or "< 0.001" for very small values.
 fn format_p(p: f64) -> String {
     if p < 0.001 {
         "< 0.001".to_owned()
     } else {
-        format!("{p:.3}")
+        format!("= {p:.3}")
     }
 }
 
