@@ -45,6 +45,17 @@ impl Persons {
     }
 }
 
+/// What one match key says about two clusters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// One of them holds no token for the key.
+    Silent,
+    /// They hold a token in common.
+    Agrees,
+    /// Both hold tokens, none in common.
+    Separates,
+}
+
 struct UnionFind {
     parent: Vec<u32>,
     size: Vec<u32>,
@@ -100,7 +111,10 @@ impl UnionFind {
 /// another record, the clusters of a and r are merged unless
 /// - the merged cluster would have more than `max_cluster_size` records, or
 /// - a stronger key j (before k) separates them: both clusters hold tokens for j and no token
-///   for j is held by both.
+///   for j is held by both; and either j is the first key of the cascade (the strongest
+///   evidence is always decisive), or no key other than k agrees (holds a token common to
+///   both). So a typo that changes one weaker key is outvoted by two agreeing keys, but a
+///   different first-key token always keeps two records apart.
 ///
 /// Persons are then numbered in the order of their first spine record.
 pub(crate) fn cluster(anchors: &[Vec<u32>], n: usize, max_cluster_size: usize) -> Persons {
@@ -128,12 +142,22 @@ pub(crate) fn cluster(anchors: &[Vec<u32>], n: usize, max_cluster_size: usize) -
                 refused_size[k] += 1;
                 continue;
             }
-            let separated = anchors[..k].iter().any(|stronger| {
-                uf.anchors_of(ra, stronger, &mut left);
-                uf.anchors_of(rr, stronger, &mut right);
-                !left.is_empty() && !right.is_empty() && !left.iter().any(|x| right.contains(x))
-            });
-            if separated {
+            let mut compare = |key: &[u32]| {
+                uf.anchors_of(ra, key, &mut left);
+                uf.anchors_of(rr, key, &mut right);
+                if left.is_empty() || right.is_empty() {
+                    Evidence::Silent
+                } else if left.iter().any(|x| right.contains(x)) {
+                    Evidence::Agrees
+                } else {
+                    Evidence::Separates
+                }
+            };
+            let separated = (0..k).any(|j| compare(&anchors[j]) == Evidence::Separates);
+            let refused = separated
+                && (compare(&anchors[0]) == Evidence::Separates
+                    || !(0..keys).any(|i| i != k && compare(&anchors[i]) == Evidence::Agrees));
+            if refused {
                 refused_guard[k] += 1;
                 continue;
             }

@@ -13,8 +13,11 @@
 //! record is merged with the cluster of its anchor, unless
 //! - the merged cluster would hold more than `max_cluster_size` records (default 10), or
 //! - a stronger key j (earlier in the cascade) separates them: both clusters hold j-tokens and
-//!   no j-token is held by both. So if A~B and B~C by a weak key but A and C have different
-//!   NI numbers, A, B and C never become one person.
+//!   no j-token is held by both, unless j is not the first key and some key other than k also
+//!   agrees (holds a token common to both). So if A~B and B~C by a weak key but A and C have
+//!   different NI numbers, A, B and C never become one person; but two releases of a person
+//!   whose forename was mistyped once (name_dob_sex differs) still merge when surname_dob_sex
+//!   and soundex_initial_dob both agree.
 //!
 //! Persons are numbered in the order of their first spine record. Every spine record belongs to
 //! exactly one person (a record with no token at all is a person on its own).
@@ -44,12 +47,16 @@
 //! appended to the message, which keeps ids unique.
 //!
 //! # 4. Memory
-//! The spine side of the join costs about 48 bytes per (spine record, key) in hash tables. When
-//! that exceeds half of `memory_limit`, both sides are split into P partitions by the last two
-//! bytes of the token (tokens are uniformly random), spilled to `work_dir/spill/` as fixed-size
-//! binary rows, and the partitions are processed one after another. The outputs are identical
-//! to the in-memory plan's, byte for byte. Per-record state always stays in memory: 4 bytes per
-//! spine record and key, 36 more per spine record, and 5 bytes per record of the other extracts.
+//! The run's memory is modelled as fixed per-record state (8 bytes per record of the other
+//! extracts; per spine record 4 bytes per key, a 32-byte fingerprint, a person number and a
+//! 32-byte person id) plus 96 MiB for Parquet reading and writing, plus the spine's hash tables
+//! at about 116 bytes per (spine record, key) while they are built. When the tables do not fit
+//! in what `memory_limit` leaves after the fixed part, both sides are split into P partitions
+//! by the last two bytes of the token (tokens are uniformly random), spilled to
+//! `work_dir/spill/` as fixed-size binary rows, and the partitions are processed one after
+//! another, each spill file streamed in chunks. The outputs are identical to the in-memory
+//! plan's, byte for byte. A limit below the fixed part cannot be kept: the run then uses the
+//! most partitions (256) and warns.
 //!
 //! # 5. The plan in relational terms
 //! ```sql
@@ -107,15 +114,19 @@ use input::{ExtractInput, token_at};
 use output::{Outcome, SPINE, Tally, WriteContext, write_extract};
 use quality::{RECORD_ID, SpineTruth, Truth};
 use report::rate;
-use spill::{SpillDir, SpillRow, SpillWriter, read_rows};
+use spill::{SpillDir, SpillRow, SpillWriter, for_each_chunk, read_by_key};
 use tok::{Tok, TokMap};
 
 /// The default memory limit: 4 GiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
 /// The default largest number of spine records of one person.
 pub const DEFAULT_MAX_CLUSTER_SIZE: usize = 10;
-/// Estimated bytes per (spine record, key) of the spine's hash tables.
-const BYTES_PER_SPINE_TOKEN: u64 = 48;
+/// Estimated bytes per (spine record, key) of the spine's hash tables while they are built: a
+/// hash table slot (36 bytes, at most 7/8 full, rounded up to a power of two: about 80) plus
+/// the (token, record) row it is built from (36).
+const BYTES_PER_SPINE_TOKEN: u64 = 116;
+/// Room for Parquet reading and writing (a row group each way) and spill buffers.
+const IO_RESERVE: u64 = 96 << 20;
 /// The most partitions (and so open spill files) a run uses.
 const MAX_PARTITIONS: u64 = 256;
 
@@ -221,16 +232,41 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
     Ok(())
 }
 
-/// The number of token partitions: 1 when the spine's hash tables fit in half the memory limit.
-fn partitions_for(spine_rows: u64, keys: usize, memory_limit: u64) -> usize {
-    let needed = spine_rows
+/// The memory a run needs besides the spine's hash tables: the per-record state (an outcome of
+/// 8 bytes per record of the other extracts; per spine record, an anchor per key, a fingerprint,
+/// a person number and, per person, an id) plus room for reading and writing Parquet.
+fn fixed_memory(spine_rows: u64, other_rows: u64, keys: usize) -> u64 {
+    let per_spine = 4 * keys as u64 + 32 + 4 + 4 + 32;
+    other_rows
+        .saturating_mul(8)
+        .saturating_add(spine_rows.saturating_mul(per_spine))
+        .saturating_add(IO_RESERVE)
+}
+
+/// The number of token partitions: 1 when the spine's hash tables fit in what `memory_limit`
+/// leaves after [`fixed_memory`]. A limit that does not even cover that gets the most
+/// partitions and a warning: the run goes on, but its peak memory will exceed the limit.
+fn partitions_for(spine_rows: u64, other_rows: u64, keys: usize, memory_limit: u64) -> usize {
+    let fixed = fixed_memory(spine_rows, other_rows, keys);
+    let tables = spine_rows
         .saturating_mul(keys as u64)
         .saturating_mul(BYTES_PER_SPINE_TOKEN);
-    let budget = (memory_limit / 2).max(1);
-    if needed <= budget {
+    let needed_minimum = fixed.saturating_add(tables / MAX_PARTITIONS);
+    if memory_limit < needed_minimum {
+        warn!(
+            memory_limit_mib = memory_limit >> 20,
+            needed_mib = needed_minimum.div_ceil(1 << 20),
+            spine_rows,
+            other_rows,
+            "memory_limit is below what this run needs; using the most partitions, and raise `memory_limit` in [link]"
+        );
+        return MAX_PARTITIONS as usize;
+    }
+    let budget = memory_limit - fixed;
+    if tables <= budget {
         1
     } else {
-        needed.div_ceil(budget).clamp(2, MAX_PARTITIONS) as usize
+        tables.div_ceil(budget).clamp(2, MAX_PARTITIONS) as usize
     }
 }
 
@@ -271,15 +307,6 @@ fn into_person_map(map: &mut TokMap<u32>, ambiguous: &[bool], person_of: &[u32])
             person_of[*v as usize]
         };
     }
-}
-
-/// Splits spill rows by key into `(token, record)` lists.
-fn rows_by_key(rows: Vec<SpillRow>, keys: usize) -> Vec<Vec<(Tok, u32)>> {
-    let mut by_key = vec![Vec::new(); keys];
-    for row in rows {
-        by_key[usize::from(row.key)].push((row.tok, row.record));
-    }
-    by_key
 }
 
 fn read_spine(
@@ -360,7 +387,7 @@ fn read_spine(
         files = writer.finish()?;
         anchors = vec![vec![NONE; start]; keys];
         for path in &files {
-            let by_key = rows_by_key(read_rows(path)?, keys);
+            let by_key = read_by_key(path, keys)?;
             anchors
                 .par_iter_mut()
                 .zip(by_key.par_iter())
@@ -450,7 +477,7 @@ fn link_partitioned(
     progress.start("link: joining partitions", Some(partitions as u64));
     for (spine_file, extract_file) in pass.files.iter().zip(&files) {
         // person_tokens for this partition.
-        let by_key = rows_by_key(read_rows(spine_file)?, keys);
+        let by_key = read_by_key(spine_file, keys)?;
         let maps: Vec<TokMap<u32>> = by_key
             .par_iter()
             .enumerate()
@@ -461,15 +488,22 @@ fn link_partitioned(
             })
             .collect();
         drop(by_key);
-        // hits, keeping the strongest key per record.
-        for row in read_rows(extract_file)? {
-            if let Some(&person) = maps[usize::from(row.key)].get(&row.tok) {
-                let state = &mut states[usize::from(row.extract)][row.record as usize];
-                if row.key < state.key {
-                    *state = Outcome { key: row.key, person };
+        // hits, keeping the strongest key per record: probed in parallel, applied in order.
+        for_each_chunk(extract_file, |rows| {
+            let hits: Vec<Option<u32>> = rows
+                .par_iter()
+                .with_min_len(4096)
+                .map(|row| maps[usize::from(row.key)].get(&row.tok).copied())
+                .collect();
+            for (row, hit) in rows.iter().zip(hits) {
+                if let Some(person) = hit {
+                    let state = &mut states[usize::from(row.extract)][row.record as usize];
+                    if row.key < state.key {
+                        *state = Outcome { key: row.key, person };
+                    }
                 }
             }
-        }
+        })?;
         progress.advance(1);
     }
     progress.finish();
@@ -521,7 +555,8 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .position(|e| *e == cfg.spine)
         .expect("validated: the spine is an extract");
     let spine = &inputs[spine_index];
-    let partitions = partitions_for(spine.rows, keys, cfg.memory_limit);
+    let other_rows: u64 = inputs.iter().filter(|e| e.name != cfg.spine).map(|e| e.rows).sum();
+    let partitions = partitions_for(spine.rows, other_rows, keys, cfg.memory_limit);
     info!(spine = %spine.name, spine_records = spine.rows, keys, partitions, "linking");
     let spill = if partitions > 1 {
         Some(SpillDir::create(&cfg.work_dir.spill())?)

@@ -295,7 +295,7 @@ pub(crate) struct Tally {
 /// What [`write_extract`] needs to know beyond the extract.
 pub(crate) struct WriteContext<'a> {
     pub key_names: &'a [String],
-    pub person_ids: &'a [String],
+    pub person_ids: &'a [crate::identity::PersonId],
     /// The first spine record of each person (only used when writing the spine).
     pub first_record: &'a [u32],
     /// The number of spine records of each person.
@@ -351,7 +351,7 @@ pub(crate) fn write_extract(
             let mut match_keys = StringBuilder::with_capacity(rows, rows * 8);
             for o in &outcome {
                 if let Some(p) = o.linked_person() {
-                    ids.append_value(&ctx.person_ids[p as usize]);
+                    ids.append_value(ctx.person_ids[p as usize].as_str());
                     if o.key == SPINE {
                         match_keys.append_value(SPINE_MATCH_KEY);
                     } else {
@@ -389,7 +389,7 @@ pub(crate) fn write_extract(
                     .collect();
                 let mut columns: Vec<ArrayRef> = vec![
                     Arc::new(StringArray::from_iter_values(
-                        persons.iter().map(|&p| &ctx.person_ids[p as usize]),
+                        persons.iter().map(|&p| ctx.person_ids[p as usize].as_str()),
                     )),
                     Arc::new(Int64Array::from_iter_values(
                         persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])),

@@ -5,7 +5,7 @@
 //! index within its extract (u32 LE). One file per partition.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -111,25 +111,66 @@ impl SpillWriter {
     }
 }
 
-/// Reads every row of one partition file, in the order written.
-pub(crate) fn read_rows(path: &Path) -> Result<Vec<SpillRow>, LinkError> {
-    let bytes = fs::read(path).map_err(|source| LinkError::Spill {
+/// Rows decoded per chunk by [`for_each_chunk`]: 2.5 MB of file at a time.
+const CHUNK_ROWS: usize = 64 * 1024;
+
+fn decode(b: &[u8]) -> SpillRow {
+    SpillRow {
+        extract: u16::from_le_bytes([b[0], b[1]]),
+        key: b[2],
+        tok: Tok::from_slice(&b[3..35]),
+        record: u32::from_le_bytes([b[35], b[36], b[37], b[38]]),
+    }
+}
+
+/// Streams the rows of one partition file, in the order written, to `f` in chunks, so reading
+/// a partition costs one chunk of memory whatever the file's size.
+pub(crate) fn for_each_chunk(
+    path: &Path,
+    mut f: impl FnMut(&[SpillRow]),
+) -> Result<(), LinkError> {
+    let fail = |source| LinkError::Spill {
         path: path.to_path_buf(),
         source,
-    })?;
-    if bytes.len() % ROW_BYTES != 0 {
-        return Err(LinkError::Spill {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "the file ends inside a row"),
-        });
+    };
+    let mut file = File::open(path).map_err(fail)?;
+    let mut bytes = vec![0_u8; CHUNK_ROWS * ROW_BYTES];
+    let mut rows = Vec::with_capacity(CHUNK_ROWS);
+    loop {
+        let mut filled = 0;
+        while filled < bytes.len() {
+            match file.read(&mut bytes[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(fail(e)),
+            }
+        }
+        if filled % ROW_BYTES != 0 {
+            return Err(fail(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the file ends inside a row",
+            )));
+        }
+        rows.clear();
+        rows.extend(bytes[..filled].chunks_exact(ROW_BYTES).map(decode));
+        if !rows.is_empty() {
+            f(&rows);
+        }
+        if filled < bytes.len() {
+            return Ok(());
+        }
     }
-    Ok(bytes
-        .chunks_exact(ROW_BYTES)
-        .map(|b| SpillRow {
-            extract: u16::from_le_bytes([b[0], b[1]]),
-            key: b[2],
-            tok: Tok::from_slice(&b[3..35]),
-            record: u32::from_le_bytes([b[35], b[36], b[37], b[38]]),
-        })
-        .collect())
+}
+
+/// Reads one partition file's rows split by key into `(token, record)` lists, in the order
+/// written.
+pub(crate) fn read_by_key(path: &Path, keys: usize) -> Result<Vec<Vec<(Tok, u32)>>, LinkError> {
+    let mut by_key = vec![Vec::new(); keys];
+    for_each_chunk(path, |rows| {
+        for row in rows {
+            by_key[usize::from(row.key)].push((row.tok, row.record));
+        }
+    })?;
+    Ok(by_key)
 }
