@@ -24,6 +24,22 @@ pub const CASES: &[Case] = &[
         name: "synth",
         target: "1 M people < 60 s",
     },
+    Case {
+        name: "pseudonymise",
+        target: ">= 1.5 M rows/s on 2 cores, peak < 1 GiB",
+    },
+    Case {
+        name: "link",
+        target: ">= 1 M records/s on 2 cores",
+    },
+    Case {
+        name: "link-spill",
+        target: "peak memory within `memory_limit`",
+    },
+    Case {
+        name: "link-duckdb",
+        target: "(comparison)",
+    },
 ];
 
 /// Runs one case in this process and prints its JSON line. Returns the exit code.
@@ -32,18 +48,24 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
     let mut result = match name {
         "tokens" => tokens(quick),
         "synth" => synth(scratch, quick),
+        "pseudonymise" => crate::stages::pseudonymise(scratch, quick),
+        "link" => crate::stages::link(scratch, quick, None),
+        "link-spill" => crate::stages::link(scratch, quick, Some(crate::stages::spill_limit(quick))),
+        "link-duckdb" => crate::stages::link_duckdb(scratch, quick),
         _ => {
             eprintln!("unknown case {name}");
             return 2;
         }
     };
-    result["peak_rss_mib"] = json!(peak_rss_mib());
+    if result.get("peak_rss_mib").is_none() {
+        result["peak_rss_mib"] = json!(peak_rss_mib());
+    }
     println!("{result}");
     0
 }
 
 /// The peak resident set of this process, from `/proc/self/status`.
-fn peak_rss_mib() -> u64 {
+pub(crate) fn peak_rss_mib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {

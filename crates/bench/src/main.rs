@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod cases;
+mod stages;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -24,6 +25,11 @@ fn main() {
             &args[1],
             &PathBuf::from(&args[2]),
             args.get(3).map(String::as_str),
+        ),
+        Some("prepare") if args.len() >= 3 => stages::prepare(
+            &args[1],
+            &PathBuf::from(&args[2]),
+            args.get(3).map(String::as_str) == Some("quick"),
         ),
         Some("all") => all(args.iter().any(|a| a == "--quick"), &args),
         _ => {

@@ -2,12 +2,13 @@ use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use crate::StoreError;
 
@@ -56,13 +57,20 @@ impl PartWriter {
         }
     }
 
-    fn props() -> WriterProperties {
-        WriterProperties::builder()
+    /// zstd level 1, and no dictionary for fixed-size binary columns: tokens are uniformly
+    /// random, so a dictionary never pays and only costs the time to build and drop it.
+    fn props(schema: &SchemaRef) -> WriterProperties {
+        let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
             ))
-            .set_max_row_group_row_count(Some(ROWS_PER_GROUP))
-            .build()
+            .set_max_row_group_row_count(Some(ROWS_PER_GROUP));
+        for field in schema.fields() {
+            if matches!(field.data_type(), DataType::FixedSizeBinary(_)) {
+                builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        builder.build()
     }
 
     /// Appends a batch.
@@ -79,7 +87,7 @@ impl PartWriter {
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = File::create(&path).map_err(StoreError::io("cannot create", &path))?;
-            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props())).map_err(
+            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema))).map_err(
                 |source| StoreError::Parquet {
                     path: path.clone(),
                     source,
