@@ -63,8 +63,15 @@ fn settings(p: &Pipeline, stage: &str) -> serde_json::Value {
 /// Every stage of the pipeline, in order.
 pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     let mut stages = Vec::new();
+    let work = WorkDir::new(&p.settings.work_dir);
     for extract in &p.extracts {
-        stages.push(pseudonymise(p, &extract.name, None, human)?);
+        // An extract pseudonymised by partitions is merged (see `merge_where_needed`) rather
+        // than run again as one process; a single `pseudonymise` run removes the partitions.
+        if linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
+            stages.push(pseudonymise(p, &extract.name, None, human)?);
+        } else {
+            tracing::info!(extract = %extract.name, "pseudonymised by partitions: using their merged output");
+        }
     }
     // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
     let truth = p.synth.as_ref().map(|s| s.out_dir.clone());
@@ -149,20 +156,78 @@ pub fn pseudonymise<'a>(
         .extract(extract)
         .ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
     let work = WorkDir::new(&p.settings.work_dir);
-    let name = format!("pseudonymise-{}", e.name);
     let config = pseudonymise_config(p, e, &work, partition)?;
+    // A partition is a stage of its own: its own state file, and its partial manifest (which
+    // lists its part files with their SHA-256) as its output.
+    let (name, outputs) = match partition {
+        None => (
+            format!("pseudonymise-{}", e.name),
+            vec![work.pseudonymised(extract), work.pseudonymised_manifest(extract)],
+        ),
+        Some((i, n)) => (
+            format!("pseudonymise-{}-part-{i:04}-of-{n:04}", e.name),
+            vec![linklab_pseudonymise::partial_manifest_path(&work, extract, i, n)],
+        ),
+    };
     Ok(StageRun {
         name,
         inputs: vec![e.path.clone()],
         settings: settings(p, &format!("pseudonymise:{extract}")),
         key_fingerprints: vec![fingerprint(&p.settings.key_file)?],
-        outputs: vec![work.pseudonymised(extract), work.pseudonymised_manifest(extract)],
+        outputs,
         exec: Box::new(move || {
             let manifest = linklab_pseudonymise::run(&config, &progress(human))?;
             drop(manifest);
             Ok(())
         }),
     })
+}
+
+/// The final step of a partitioned pseudonymise run: checks the partitions of `extract` and
+/// writes its manifest. Refuses partitions made with another key than the pipeline's.
+pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError> {
+    let e = p
+        .extract(extract)
+        .ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
+    let work = WorkDir::new(&p.settings.work_dir);
+    let manifest = linklab_pseudonymise::merge_partitions(&work, extract, e.max_reject_fraction)?;
+    let expected = fingerprint(&p.settings.key_file)?;
+    if manifest.key_fingerprint != expected {
+        // The merged manifest must not stand: nothing downstream may read these tokens.
+        let path = work.pseudonymised_manifest(extract);
+        std::fs::remove_file(&path).map_err(|source| linklab_store::StoreError::Io {
+            action: "cannot remove",
+            path,
+            source,
+        })?;
+        return Err(CliError::Usage(format!(
+            "extract `{extract}`: its partitions were pseudonymised with the key of fingerprint {}, not the pipeline's key ({expected}); rerun every partition",
+            manifest.key_fingerprint
+        )));
+    }
+    Ok(format!(
+        "pseudonymise-{extract}: merged {} partitions ({} records read, {} written, {} rejected)",
+        manifest.partitions.unwrap_or(0),
+        manifest.rows.read,
+        manifest.rows.written,
+        manifest.rows.rejected
+    ))
+}
+
+/// Merges the partitions of every extract in `extracts` that has partial manifests and no
+/// manifest newer than them, before a stage reads them. Returns what it did, one line each.
+pub fn merge_where_needed<'e>(
+    p: &Pipeline,
+    extracts: impl IntoIterator<Item = &'e str>,
+) -> Result<Vec<String>, CliError> {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let mut done = Vec::new();
+    for extract in extracts {
+        if linklab_pseudonymise::needs_merge(&work, extract)? {
+            done.push(merge_partitions(p, extract)?);
+        }
+    }
+    Ok(done)
 }
 
 /// Stage 2.

@@ -92,6 +92,15 @@ pub enum PseudonymiseError {
         /// Where: the file and the records (numbers only), from [`crate::row_context`].
         context: String,
     },
+    /// The outputs of a partitioned run cannot be merged (a partition is missing, duplicated,
+    /// disagrees with the others, or its part files changed).
+    #[error("extract `{extract}`: the partitioned output cannot be merged: {reason}")]
+    Partitions {
+        /// The extract's name.
+        extract: String,
+        /// What is wrong, naming the partitions.
+        reason: String,
+    },
     /// An internal invariant failed.
     #[error("internal error in extract `{extract}`: {reason}; no output was written; please report this")]
     Internal {

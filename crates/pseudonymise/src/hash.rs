@@ -3,8 +3,9 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
-use linklab_extract::Batch;
 use linklab_tokens::{FieldKind, InvalidReason, MatchKey, Missing, Standardiser, TokenHasher};
+
+use crate::rows::Rows;
 
 /// Counters per identifier: slot 0 is `empty`, then one per [`InvalidReason`].
 pub(crate) const MISSING_SLOTS: usize = 1 + InvalidReason::ALL.len();
@@ -83,7 +84,7 @@ impl Hashed {
 
 /// Standardises every identifier of rows `rows` of `batch` and computes every match key's token.
 pub(crate) fn hash_rows(
-    batch: &Batch,
+    batch: &Rows,
     rows: Range<usize>,
     idents: &[IdentPlan],
     keys: &[KeyPlan],

@@ -20,6 +20,44 @@
 //!   hook of the process still prints panic messages: the binary should install a hook that does
 //!   not print payloads.
 //!
+//! # Partitioned runs
+//! With `partition = Some((i, n))`, [`run`] handles only slice `i` of `n` of the extract, so
+//! that `n` processes (on any hosts that share `work_dir`) can split one extract. The slices are
+//! disjoint, deterministic and together cover every record; the union of the `n` outputs, read
+//! in part-name order, equals a single run's output row for row.
+//! - CSV: partition `i` owns the records whose first byte lies in
+//!   `[d + (size - d)(i - 1)/n, d + (size - d)i/n)`, where `d` is the first byte after the
+//!   header and a record's first byte is where the parser starts reading it (just after the line
+//!   end of the record before). To find true record boundaries the file is scanned from its
+//!   start with the parser's own state machine (RFC 4180: a line break ends a record only
+//!   outside quotes; a quote opens a quoted field only at the start of a field; `""` inside
+//!   quotes is a literal quote; `\r`, `\n` and `\r\n` end records; blank lines are skipped),
+//!   so a quoted field holding line breaks, delimiters or quotes is never split, whatever the
+//!   byte offsets. The scan counts records and lines on the way, so record and line numbers in
+//!   rejects and errors are global, the same as a single run's. The scan runs from the start of
+//!   the file to the end of the slice: it is a byte loop with no parsing, several times faster
+//!   than reading the records.
+//! - Parquet: partition `i` owns row groups `[g(i - 1)/n, gi/n)` of the `g` row groups, with
+//!   rows numbered globally. (The reader still decodes the row groups before the slice and
+//!   drops their rows.)
+//! - The keep columns' types are inferred by every partition from the same rows a single run
+//!   uses (the first batch of the file that holds rows), so all partitions agree.
+//! - Partition `i` writes `pseudonymised/<extract>/part-pIIIIofNNNN-KKKKK.parquet`, names that
+//!   sort in global order and never collide with another partition's, built in a staging
+//!   folder of its own. On success it removes the extract's merged manifest, its own previous
+//!   parts and partial manifest (and the parts of an earlier single run), moves its new parts
+//!   in, and writes `pseudonymised/<extract>.manifest.part-IIII-of-NNNN.json` last ([`PartialManifest`]:
+//!   the manifest's fields, with the whole input's SHA-256, plus the slice it read).
+//!   `max_reject_fraction` is not applied to one partition, only to the merged total.
+//! - [`merge_partitions`] is the final step: it checks that all `n` partial manifests are
+//!   present, agree on `n`, the input (SHA-256, format), the key fingerprint, the spec and tool
+//!   versions and the columns, that their slices tile the input exactly, and that every part
+//!   file they list is there unchanged and no other is; then it applies `max_reject_fraction`
+//!   to the totals and writes `<extract>.manifest.json` (counts summed, rejects merged, parts in
+//!   global order, `partitions = n`). A missing, duplicated or overlapping partition is an
+//!   error naming the extract and the partitions. [`needs_merge`] tells whether it must run.
+//!   A later single run removes the partial manifests.
+//!
 //! # Keep column types
 //! A keep column is `int` (Int64), `float` (Float64), `date` (Date32) or `string`. Unless `types`
 //! declares it, the type is inferred from the first batch that holds rows (up to `batch_rows`
@@ -38,6 +76,9 @@
 mod error;
 mod hash;
 mod manifest;
+mod merge;
+mod partition;
+mod rows;
 mod types;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,7 +94,7 @@ use arrow::buffer::Buffer;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::NaiveDate;
-use linklab_extract::{Batch, ExtractError, ExtractReader, RejectReason};
+use linklab_extract::{ExtractError, ExtractReader, RejectReason};
 use linklab_store::{PartWriter, Progress, StagingDir, StoreError, WorkDir, sha256_file, write_json_atomic};
 use linklab_tokens::{FieldKind, MatchKey, SPEC_VERSION, SecretKey, Standardiser, TokenHasher};
 use rayon::prelude::*;
@@ -62,11 +103,18 @@ use tracing::{info, warn};
 pub use error::PseudonymiseError;
 pub use linklab_extract::{DEFAULT_BATCH_ROWS, Encoding, InputFormat};
 pub use manifest::{
-    ColumnSummary, InputSummary, MatchKeySummary, PartSummary, PseudonymiseManifest, RejectSummary, RowCounts,
+    ColumnSummary, InputSummary, MatchKeySummary, PartSummary, PartialManifest, PartitionSummary,
+    PseudonymiseManifest, RejectSummary, RowCounts,
 };
+pub use merge::{merge_partitions, needs_merge, partial_manifest_path, partial_manifest_paths};
 pub use types::ColumnType;
 
 use hash::{Hashed, IdentPlan, KeyPlan, MISSING_SLOTS, hash_rows, missing_label};
+use partition::CsvRangeReader;
+use rows::Rows;
+
+/// The largest number of partitions (part and manifest names hold four digits of it).
+pub const MAX_PARTITIONS: u32 = 9999;
 
 /// How many rejected record numbers per reason the manifest lists.
 pub const REJECT_EXAMPLES: usize = 20;
@@ -119,7 +167,9 @@ pub struct PseudonymiseConfig {
     pub batch_rows: usize,
     /// The last date of birth accepted as valid (normally today's date).
     pub today: NaiveDate,
-    /// `(i, n)`: process part `i` of `n` of the extract. Not supported yet: must be `None`.
+    /// `(i, n)`: process only partition `i` of `n` (1-based) of the extract, writing its own
+    /// part files and a partial manifest (see the crate documentation); `None` for the whole
+    /// extract.
     pub partition: Option<(u32, u32)>,
 }
 
@@ -179,8 +229,15 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
     if !is_name(&cfg.extract) {
         return Err(bad("the extract name must match [a-z][a-z0-9_]*".into()));
     }
-    if cfg.partition.is_some() {
-        return Err(bad("partitioned runs are not supported yet".into()));
+    if let Some((index, count)) = cfg.partition
+        && !(1..=count).contains(&index)
+    {
+        return Err(bad(format!(
+            "partition {index}/{count} does not exist: the partition number must be between 1 and the number of partitions"
+        )));
+    }
+    if cfg.partition.is_some_and(|(_, count)| count > MAX_PARTITIONS) {
+        return Err(bad(format!("at most {MAX_PARTITIONS} partitions are supported")));
     }
     if !(0.0..=1.0).contains(&cfg.max_reject_fraction) {
         return Err(bad(format!(
@@ -310,7 +367,7 @@ struct Types {
 }
 
 impl Types {
-    fn decide(plan: &Plan, sample: Option<&Batch>) -> Self {
+    fn decide(plan: &Plan, sample: Option<&Rows>) -> Self {
         let types = plan
             .keep
             .iter()
@@ -322,7 +379,7 @@ impl Types {
             .collect();
         Self {
             types,
-            sample_rows: sample.map_or(0, Batch::len),
+            sample_rows: sample.map_or(0, Rows::len),
         }
     }
 
@@ -376,7 +433,7 @@ impl Tally {
         self.rejects.values().map(|r| r.count).sum()
     }
 
-    fn note_batch(&mut self, batch: &Batch) {
+    fn note_batch(&mut self, batch: &Rows) {
         self.read += (batch.len() + batch.rejects().len()) as u64;
         for reject in batch.rejects() {
             let summary = self
@@ -413,7 +470,7 @@ struct Converter<'a> {
 }
 
 impl Converter<'_> {
-    fn convert(&self, batch: &Batch, tally: &mut Tally) -> Result<RecordBatch, PseudonymiseError> {
+    fn convert(&self, batch: &Rows, tally: &mut Tally) -> Result<RecordBatch, PseudonymiseError> {
         let rows = batch.len();
         let chunk = rows.div_ceil(rayon::current_num_threads() * 4).max(1024);
         let ranges: Vec<Range<usize>> = (0..rows)
@@ -474,7 +531,7 @@ impl Converter<'_> {
 
     fn keep_array(
         &self,
-        batch: &Batch,
+        batch: &Rows,
         keep: &KeepPlan,
         ty: ColumnType,
         inferred: bool,
@@ -508,24 +565,38 @@ impl Converter<'_> {
     }
 }
 
-/// Writes record batches from `rx` as part files in `dir` until the channel closes.
+/// Writes record batches from `rx` as part files `<prefix>-NNNNN.parquet` in `dir` until the
+/// channel closes.
 fn write_parts(
     dir: &Path,
+    prefix: &str,
     schema: SchemaRef,
     rx: &Receiver<RecordBatch>,
 ) -> Result<(Vec<PathBuf>, u64), StoreError> {
-    let mut writer = PartWriter::new(dir, schema);
+    let mut writer = PartWriter::with_prefix(dir, prefix, schema);
     for batch in rx {
         writer.write(&batch)?;
     }
     writer.finish()
 }
 
-/// Reads, hashes and writes the whole extract into `dir`.
+/// The records one run reads.
+type Source = Box<dyn Iterator<Item = Result<Rows, ExtractError>> + Send>;
+
+/// What one run streams: where its records come from, the keep columns' types if they were
+/// decided beforehand (partitions decide them from the file's first rows), and the prefix of
+/// its part files.
+struct Job {
+    source: Source,
+    types: Option<Types>,
+    prefix: String,
+}
+
+/// Reads, hashes and writes the job's records into `dir`.
 fn stream(
     cfg: &PseudonymiseConfig,
     plan: &Plan,
-    reader: ExtractReader,
+    job: Job,
     hasher: &TokenHasher,
     dir: &Path,
     progress: &dyn Progress,
@@ -534,11 +605,17 @@ fn stream(
         extract: cfg.extract.clone(),
         reason: reason.into(),
     };
+    let Job {
+        source,
+        types: preset,
+        prefix,
+    } = job;
+    let prefix = prefix.as_str();
     std::thread::scope(|s| {
         let sha = s.spawn(|| sha256_file(&cfg.input));
-        let (batch_tx, batch_rx) = sync_channel::<Result<Batch, ExtractError>>(QUEUE);
+        let (batch_tx, batch_rx) = sync_channel::<Result<Rows, ExtractError>>(QUEUE);
         let reader_thread = s.spawn(move || {
-            for batch in reader {
+            for batch in source {
                 let failed = batch.is_err();
                 if batch_tx.send(batch).is_err() || failed {
                     break;
@@ -549,7 +626,7 @@ fn stream(
         let mut writer = None;
         let mut types = None;
         let mut process = || -> Result<(), PseudonymiseError> {
-            let receive = |tally: &mut Tally| -> Result<Option<Batch>, PseudonymiseError> {
+            let receive = |tally: &mut Tally| -> Result<Option<Rows>, PseudonymiseError> {
                 // Batches that hold only rejects are counted and skipped.
                 for batch in &batch_rx {
                     let batch = batch?;
@@ -564,12 +641,17 @@ fn stream(
             let Some(first) = receive(&mut tally)? else {
                 return Ok(());
             };
-            // The first batch with rows is the sample the keep columns' types are inferred from.
-            let decided: &Types = types.insert(Types::decide(plan, Some(&first)));
+            // Unless decided already, the first batch with rows is the sample the keep columns'
+            // types are inferred from.
+            let decided: &Types = types.insert(
+                preset
+                    .clone()
+                    .unwrap_or_else(|| Types::decide(plan, Some(&first))),
+            );
             let schema = decided.schema(plan);
             let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
             let writer_schema = Arc::clone(&schema);
-            let handle = s.spawn(move || write_parts(dir, writer_schema, &rx));
+            let handle = s.spawn(move || write_parts(dir, prefix, writer_schema, &rx));
             let tx = &writer.insert((tx, handle)).0;
             let converter = Converter {
                 cfg,
@@ -593,7 +675,7 @@ fn stream(
         let result = process();
         drop(batch_rx);
         let reader_ok = reader_thread.join().is_ok();
-        let types = types.unwrap_or_else(|| Types::decide(plan, None));
+        let types = types.unwrap_or_else(|| preset.unwrap_or_else(|| Types::decide(plan, None)));
         let written = if let Some((tx, handle)) = writer {
             drop(tx);
             handle.join()
@@ -601,7 +683,7 @@ fn stream(
             // No record was written: an empty part still records the schema.
             let (tx, rx) = sync_channel(0);
             drop(tx);
-            Ok(write_parts(dir, types.schema(plan), &rx))
+            Ok(write_parts(dir, prefix, types.schema(plan), &rx))
         };
         let sha = sha.join();
         result?;
@@ -665,40 +747,69 @@ fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputS
     }
 }
 
-/// Runs stage 1 for one extract: see the crate documentation. Returns the manifest it wrote.
-pub fn run(
-    cfg: &PseudonymiseConfig,
-    progress: &dyn Progress,
-) -> Result<PseudonymiseManifest, PseudonymiseError> {
-    let plan = plan(cfg)?;
-    let hasher = {
-        let key = SecretKey::from_file(&cfg.key_file)?;
-        TokenHasher::new(&key)
+/// Fails with [`PseudonymiseError::TooManyRejects`] if the share of rejected records is above
+/// `max_fraction`.
+fn check_reject_fraction(
+    manifest: &PseudonymiseManifest,
+    path: &Path,
+    max_fraction: f64,
+) -> Result<(), PseudonymiseError> {
+    let RowCounts { read, rejected, .. } = manifest.rows;
+    let fraction = if read == 0 {
+        0.0
+    } else {
+        rejected as f64 / read as f64
     };
-    let fingerprint = hasher.fingerprint().to_owned();
-    for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
-        info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
+    if fraction > max_fraction {
+        let by_reason = RejectReason::ALL
+            .iter()
+            .filter_map(|reason| {
+                let count = manifest.rejects.get(reason.as_str()).map_or(0, |r| r.count);
+                (count > 0).then(|| format!("{reason}: {count}"))
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(PseudonymiseError::TooManyRejects {
+            extract: manifest.extract.clone(),
+            path: path.to_path_buf(),
+            read,
+            rejected,
+            fraction,
+            max_fraction,
+            by_reason,
+        });
     }
-    let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
-    let bytes = fs::metadata(&cfg.input)
-        .map_err(|source| ExtractError::Open {
-            path: cfg.input.clone(),
+    Ok(())
+}
+
+/// Removes a file; a file that is not there is fine.
+fn remove_if_present(path: &Path, action: &'static str) -> Result<(), StoreError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            action,
+            path: path.to_path_buf(),
             source,
-        })?
-        .len();
-    let target = cfg.work_dir.pseudonymised(&cfg.extract);
-    let staging = StagingDir::new(&target)?;
-    progress.start("pseudonymise", None);
-    let streamed = stream(cfg, &plan, reader, &hasher, staging.path(), progress);
-    progress.finish();
+        }),
+    }
+}
+
+/// Checks what was streamed and builds the manifest (without writing it).
+fn build_manifest(
+    cfg: &PseudonymiseConfig,
+    plan: &Plan,
+    streamed: Streamed,
+    fingerprint: &str,
+    bytes: u64,
+) -> Result<PseudonymiseManifest, PseudonymiseError> {
     let Streamed {
         tally,
         types,
         parts,
         part_rows,
         sha256,
-    } = streamed?;
-
+    } = streamed;
     let rejected = tally.rejected();
     if tally.read != tally.written + rejected || part_rows != tally.written {
         return Err(PseudonymiseError::Internal {
@@ -707,29 +818,6 @@ pub fn run(
                 "records do not add up: {} read, {} written ({} in the part files), {rejected} rejected",
                 tally.read, tally.written, part_rows
             ),
-        });
-    }
-    let fraction = if tally.read == 0 {
-        0.0
-    } else {
-        rejected as f64 / tally.read as f64
-    };
-    if fraction > cfg.max_reject_fraction {
-        let by_reason = tally
-            .rejects
-            .iter()
-            .filter(|(_, r)| r.count > 0)
-            .map(|(reason, r)| format!("{reason}: {}", r.count))
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(PseudonymiseError::TooManyRejects {
-            extract: cfg.extract.clone(),
-            path: cfg.input.clone(),
-            read: tally.read,
-            rejected,
-            fraction,
-            max_fraction: cfg.max_reject_fraction,
-            by_reason,
         });
     }
     let part_summaries = parts
@@ -742,7 +830,6 @@ pub fn run(
             reason: "the part files do not hold the records written".into(),
         });
     }
-
     let mut match_keys = plan.key_summaries.clone();
     for (summary, nulls) in match_keys
         .iter_mut()
@@ -781,7 +868,7 @@ pub fn run(
             (ident.name.clone(), by_reason)
         })
         .collect();
-    let manifest = PseudonymiseManifest {
+    Ok(PseudonymiseManifest {
         extract: cfg.extract.clone(),
         input: input_summary(cfg, sha256, bytes),
         rows: RowCounts {
@@ -795,41 +882,64 @@ pub fn run(
             .map(|(reason, r)| (reason.as_str().to_owned(), r.clone()))
             .collect(),
         missing,
-        key_fingerprint: fingerprint.clone(),
+        key_fingerprint: fingerprint.to_owned(),
         token_spec_version: SPEC_VERSION.into(),
         tool_version: linklab_store::TOOL_VERSION.into(),
         reference_date: cfg.today.format("%Y-%m-%d").to_string(),
         match_keys,
         columns,
         parts: part_summaries,
+        partitions: None,
+    })
+}
+
+/// Runs stage 1 for one extract, or for one partition of it: see the crate documentation.
+/// Returns the manifest it wrote (for a partition, the partial manifest without its
+/// `partition` section).
+pub fn run(
+    cfg: &PseudonymiseConfig,
+    progress: &dyn Progress,
+) -> Result<PseudonymiseManifest, PseudonymiseError> {
+    let plan = plan(cfg)?;
+    let hasher = {
+        let key = SecretKey::from_file(&cfg.key_file)?;
+        TokenHasher::new(&key)
     };
-
-    let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
-    match fs::remove_file(&manifest_path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => {
-            return Err(StoreError::Io {
-                action: "cannot remove the old manifest",
-                path: manifest_path,
-                source,
-            }
-            .into());
-        }
+    let fingerprint = hasher.fingerprint().to_owned();
+    for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
+        info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
     }
-    staging.commit()?;
-    write_json_atomic(&manifest_path, &manifest)?;
-
+    let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+    let bytes = fs::metadata(&cfg.input)
+        .map_err(|source| ExtractError::Open {
+            path: cfg.input.clone(),
+            source,
+        })?
+        .len();
+    let manifest = match cfg.partition {
+        None => run_whole(cfg, &plan, reader, &hasher, &fingerprint, bytes, progress)?,
+        Some((index, count)) => run_partition(
+            cfg,
+            &plan,
+            reader,
+            (&hasher, &fingerprint),
+            bytes,
+            (index, count),
+            progress,
+        )?,
+    };
+    let rejected = manifest.rows.rejected;
     info!(
         extract = %cfg.extract,
-        rows_read = tally.read,
-        rows_written = tally.written,
+        partition = ?cfg.partition,
+        rows_read = manifest.rows.read,
+        rows_written = manifest.rows.written,
         rows_rejected = rejected,
         key_fingerprint = %fingerprint,
         parts = manifest.parts.len(),
         "pseudonymised extract"
     );
-    for (reason, r) in tally.rejects.iter().filter(|(_, r)| r.count > 0) {
+    for (reason, r) in manifest.rejects.iter().filter(|(_, r)| r.count > 0) {
         warn!(extract = %cfg.extract, reason = reason.as_str(), count = r.count, first_records = ?r.first_records, "records rejected");
     }
     let used: BTreeSet<&str> = plan
@@ -841,6 +951,212 @@ pub fn run(
         info!(extract = %cfg.extract, identifier = %ident.name, "identifier is declared but no match key uses it");
     }
     Ok(manifest)
+}
+
+/// The single-process run: the whole extract into a staged folder that replaces the old one.
+fn run_whole(
+    cfg: &PseudonymiseConfig,
+    plan: &Plan,
+    reader: ExtractReader,
+    hasher: &TokenHasher,
+    fingerprint: &str,
+    bytes: u64,
+    progress: &dyn Progress,
+) -> Result<PseudonymiseManifest, PseudonymiseError> {
+    let target = cfg.work_dir.pseudonymised(&cfg.extract);
+    let staging = StagingDir::new(&target)?;
+    progress.start("pseudonymise", None);
+    let job = Job {
+        source: Box::new(reader.map(|b| b.map(Rows::from_batch))),
+        types: None,
+        prefix: "part".into(),
+    };
+    let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
+    progress.finish();
+    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
+    check_reject_fraction(&manifest, &cfg.input, cfg.max_reject_fraction)?;
+
+    let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
+    remove_if_present(&manifest_path, "cannot remove the old manifest")?;
+    // Partial manifests of an earlier partitioned run describe parts this run replaces.
+    for (path, _) in merge::partial_manifests(&cfg.work_dir, &cfg.extract)? {
+        remove_if_present(&path, "cannot remove an old partial manifest")?;
+    }
+    staging.commit()?;
+    write_json_atomic(&manifest_path, &manifest)?;
+    Ok(manifest)
+}
+
+/// One partition of a partitioned run: its slice of the extract into its own part files, then
+/// its partial manifest.
+fn run_partition(
+    cfg: &PseudonymiseConfig,
+    plan: &Plan,
+    mut reader: ExtractReader,
+    (hasher, fingerprint): (&TokenHasher, &str),
+    bytes: u64,
+    (index, count): (u32, u32),
+    progress: &dyn Progress,
+) -> Result<PseudonymiseManifest, PseudonymiseError> {
+    // Every partition infers the keep columns' types from the same rows a single run would: the
+    // first batch of the file that holds rows.
+    let mut sample = None;
+    for batch in &mut reader {
+        let batch = batch?;
+        if !batch.is_empty() {
+            sample = Some(Rows::from_batch(batch));
+            break;
+        }
+    }
+    let types = Types::decide(plan, sample.as_ref());
+    drop((sample, reader));
+    let read_error = |source| ExtractError::Read {
+        path: cfg.input.clone(),
+        record: 0,
+        source,
+    };
+    let (source, partition): (Source, PartitionSummary) = match cfg.format {
+        InputFormat::Csv { delimiter, encoding } => {
+            let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
+            let source = CsvRangeReader::open(
+                &cfg.input,
+                delimiter,
+                encoding,
+                &plan.columns,
+                &slice,
+                cfg.batch_rows,
+            )?;
+            let summary = PartitionSummary {
+                index,
+                count,
+                unit: "bytes".into(),
+                domain_start: slice.data_start,
+                domain_end: slice.size,
+                start: slice.start.byte,
+                end: slice.end.byte,
+                first_record: slice.start.records_before + 1,
+            };
+            (Box::new(source), summary)
+        }
+        InputFormat::Parquet => {
+            let group_rows = parquet_group_rows(&cfg.input)?;
+            let (start, end, before, rows) = partition::row_group_slice(&group_rows, index, count);
+            let (first, stop) = (before + 1, before + rows + 1);
+            // The reader decodes the row groups before the slice too; their rows are dropped.
+            let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+            let source = reader
+                .map(|b| b.map(Rows::from_batch))
+                .take_while(move |b| {
+                    b.as_ref()
+                        .map_or(true, |r| r.records().first().is_none_or(|&f| f < stop))
+                })
+                .filter_map(move |b| match b {
+                    Err(e) => Some(Err(e)),
+                    Ok(r) => {
+                        let r = r.keep_records(first, stop);
+                        (!r.is_empty() || !r.rejects().is_empty()).then_some(Ok(r))
+                    }
+                });
+            let summary = PartitionSummary {
+                index,
+                count,
+                unit: "row_groups".into(),
+                domain_start: 0,
+                domain_end: group_rows.len() as u64,
+                start,
+                end,
+                first_record: first,
+            };
+            (Box::new(source), summary)
+        }
+    };
+    let prefix = partition::part_prefix(index, count);
+    let pseudonymised = cfg.work_dir.pseudonymised(&cfg.extract);
+    let staging = StagingDir::new(&pseudonymised.with_file_name(format!("{}.{prefix}", cfg.extract)))?;
+    progress.start("pseudonymise", None);
+    let job = Job {
+        source,
+        types: Some(types),
+        prefix: prefix.clone(),
+    };
+    let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
+    progress.finish();
+    // The share of rejects is checked when the partitions are merged, on the whole extract.
+    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
+
+    // Nothing downstream may read a mix of old and new parts: the merged manifest goes first,
+    // then this partition's own manifest and parts (and any left by a single run).
+    remove_if_present(
+        &cfg.work_dir.pseudonymised_manifest(&cfg.extract),
+        "cannot remove the old manifest",
+    )?;
+    let partial_path = partial_manifest_path(&cfg.work_dir, &cfg.extract, index, count);
+    remove_if_present(&partial_path, "cannot remove the old partial manifest")?;
+    fs::create_dir_all(&pseudonymised).map_err(|source| StoreError::Io {
+        action: "cannot create folder",
+        path: pseudonymised.clone(),
+        source,
+    })?;
+    let listing = fs::read_dir(&pseudonymised).map_err(|source| StoreError::Io {
+        action: "cannot list",
+        path: pseudonymised.clone(),
+        source,
+    })?;
+    let own = format!("{prefix}-");
+    for entry in listing {
+        let entry = entry.map_err(|source| StoreError::Io {
+            action: "cannot list",
+            path: pseudonymised.clone(),
+            source,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let stale =
+            (name.starts_with(&own) && name.ends_with(".parquet")) || partition::is_single_run_part(&name);
+        if stale {
+            remove_if_present(&entry.path(), "cannot remove an old part file")?;
+        }
+    }
+    for part in &manifest.parts {
+        let from = staging.path().join(&part.name);
+        let to = pseudonymised.join(&part.name);
+        fs::rename(&from, &to).map_err(|source| StoreError::Io {
+            action: "cannot move a part file into",
+            path: to.clone(),
+            source,
+        })?;
+    }
+    if let Ok(dir) = File::open(&pseudonymised) {
+        // Make the renames durable; a failure here only weakens durability, not atomicity.
+        let _ = dir.sync_all();
+    }
+    drop(staging);
+    write_json_atomic(
+        &partial_path,
+        &PartialManifest {
+            manifest: manifest.clone(),
+            partition,
+        },
+    )?;
+    Ok(manifest)
+}
+
+/// The row count of each row group of a Parquet file.
+fn parquet_group_rows(path: &Path) -> Result<Vec<u64>, ExtractError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = File::open(path).map_err(|source| ExtractError::Open {
+        path: path.into(),
+        source,
+    })?;
+    let reader = SerializedFileReader::new(file).map_err(|source| ExtractError::Parquet {
+        path: path.into(),
+        source,
+    })?;
+    Ok(reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| u64::try_from(g.num_rows()).unwrap_or(0))
+        .collect())
 }
 
 #[cfg(test)]

@@ -33,6 +33,45 @@ pub struct PseudonymiseManifest {
     pub columns: Vec<ColumnSummary>,
     /// The Parquet part files, in order.
     pub parts: Vec<PartSummary>,
+    /// For a manifest merged from a partitioned run: the number of partitions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
+}
+
+/// The manifest one partition of a partitioned run writes,
+/// `pseudonymised/<extract>.manifest.part-IIII-of-NNNN.json`: the fields of a manifest (its
+/// counts and parts are the partition's own; `input` describes the whole file) and a
+/// `partition` section saying which slice was read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartialManifest {
+    /// The partition's own manifest.
+    #[serde(flatten)]
+    pub manifest: PseudonymiseManifest,
+    /// Which slice of the input it read.
+    pub partition: PartitionSummary,
+}
+
+/// Which slice of the input a partition read, as recorded in its partial manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionSummary {
+    /// This partition's number, 1-based.
+    pub index: u32,
+    /// The number of partitions.
+    pub count: u32,
+    /// `bytes` (CSV: byte offsets into the file) or `row_groups` (Parquet).
+    pub unit: String,
+    /// Where the partitioned domain starts: the first byte after the CSV header, or row group 0.
+    pub domain_start: u64,
+    /// Where it ends: the file's size in bytes, or the number of row groups.
+    pub domain_end: u64,
+    /// The first byte (or row group) of this partition's slice, moved forward to a record
+    /// boundary.
+    pub start: u64,
+    /// One past its last byte (or row group), likewise.
+    pub end: u64,
+    /// The global number of the slice's first record (the number it would have if the slice
+    /// held one).
+    pub first_record: u64,
 }
 
 /// The input file.

@@ -1,0 +1,628 @@
+//! Partitioned runs: which records partition `i` of `n` owns, and a CSV reader of a byte range.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use csv::ByteRecord;
+use encoding_rs::WINDOWS_1252;
+use linklab_extract::{Encoding, ExtractError, Reject, RejectReason, TextColumn};
+
+use crate::rows::Rows;
+
+/// The read buffer of the scanner and of the range reader.
+const BUFFER: usize = 1 << 20;
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A CSV state while scanning for record boundaries; the same states as the `csv` crate's parser
+/// (RFC 4180, `"` quotes, doubled quotes inside quotes, `\r`, `\n` or `\r\n` line ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between records: line ends here are blank lines and are skipped.
+    StartRecord,
+    StartField,
+    InField,
+    InQuoted,
+    /// Just after a quote inside a quoted field: a second quote is a literal one.
+    QuoteInQuoted,
+    /// Just after a `\r` that ended a record: a `\n` here belongs to it.
+    AfterCr,
+}
+
+/// A record boundary: where a reader would start reading the next record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Boundary {
+    /// The byte offset.
+    pub byte: u64,
+    /// Data records (not the header) that end before it.
+    pub records_before: u64,
+    /// `\n` bytes before `byte - 1` (the line count the `csv` crate reports is based on them).
+    pub newlines_before_prev: u64,
+    /// Whether the byte at `byte - 1` is `\n`.
+    pub after_newline: bool,
+}
+
+/// The slice of a CSV file that partition `i` of `n` owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CsvSlice {
+    pub data_start: u64,
+    pub size: u64,
+    pub start: Boundary,
+    pub end: Boundary,
+}
+
+/// The scanner: a state machine over the file's bytes that counts records and `\n` bytes.
+struct Scanner {
+    delimiter: u8,
+    state: State,
+    offset: u64,
+    newlines: u64,
+    /// Records completed so far, the header included.
+    records: u64,
+}
+
+impl Scanner {
+    /// A record ended with the terminator `byte` at the current offset (already counted in
+    /// `newlines`); the next one may start after it.
+    fn boundary_after(&self, byte: u8) -> Boundary {
+        Boundary {
+            byte: self.offset + 1,
+            records_before: self.records.saturating_sub(1),
+            newlines_before_prev: self.newlines - u64::from(byte == b'\n'),
+            after_newline: byte == b'\n',
+        }
+    }
+}
+
+/// Finds the boundaries of partition `index` of `count` in a CSV file. Partition `i` owns the
+/// records whose first byte lies in `[d + (size - d)(i - 1)/n, d + (size - d) i/n)`, where `d`
+/// is the first byte after the header; a record's first byte is where the `csv` crate starts
+/// reading it (just after the line end of the record before). The scan runs from the start of
+/// the file to the end of the slice, so that quotes are tracked from a known state.
+pub(crate) fn csv_slice(path: &Path, delimiter: u8, index: u32, count: u32) -> io::Result<CsvSlice> {
+    let mut file = File::open(path)?;
+    let size = file.metadata()?.len();
+    let mut buf = vec![0_u8; BUFFER];
+    let mut s = Scanner {
+        delimiter,
+        state: State::StartRecord,
+        offset: 0,
+        newlines: 0,
+        records: 0,
+    };
+    // Cuts are known once the header has ended.
+    let mut data_start = None;
+    let mut cuts: [u64; 2] = [u64::MAX; 2];
+    let mut found: Vec<Boundary> = Vec::with_capacity(2);
+    let mut first_chunk = true;
+    'read: loop {
+        let n = read_full(&mut file, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let mut chunk = &buf[..n];
+        if first_chunk {
+            first_chunk = false;
+            if chunk.starts_with(BOM) {
+                chunk = &chunk[BOM.len()..];
+                s.offset = BOM.len() as u64;
+            }
+        }
+        let mut k = 0;
+        while k < chunk.len() {
+            let b = chunk[k];
+            // Fast paths: runs of bytes that cannot change the state.
+            match s.state {
+                State::InQuoted if b != b'"' => {
+                    let run = chunk[k..]
+                        .iter()
+                        .position(|&c| c == b'"')
+                        .unwrap_or(chunk.len() - k);
+                    let newlines: u64 = chunk[k..k + run].iter().map(|&c| u64::from(c == b'\n')).sum();
+                    s.newlines += newlines;
+                    s.offset += run as u64;
+                    k += run;
+                    continue;
+                }
+                State::InField if !is_special(b, delimiter) => {
+                    let run = chunk[k..]
+                        .iter()
+                        .position(|&c| is_special(c, delimiter))
+                        .unwrap_or(chunk.len() - k);
+                    s.offset += run as u64;
+                    k += run;
+                    continue;
+                }
+                _ => {}
+            }
+            let ended = step(&mut s, b);
+            if b == b'\n' {
+                s.newlines += 1;
+            }
+            if ended {
+                s.records += 1;
+                let boundary = s.boundary_after(b);
+                if data_start.is_none() {
+                    data_start = Some(boundary.byte);
+                    cuts = cut_points(boundary.byte, size, index, count);
+                }
+                while found.len() < 2 && cuts[found.len()] <= boundary.byte {
+                    found.push(boundary);
+                }
+                if found.len() == 2 {
+                    break 'read;
+                }
+            }
+            s.offset += 1;
+            k += 1;
+        }
+    }
+    if found.len() < 2 {
+        // The end of the file: a last record without a line end still counts.
+        if !matches!(s.state, State::StartRecord | State::AfterCr) {
+            s.records += 1;
+        }
+        let at_end = Boundary {
+            byte: size,
+            records_before: s.records.saturating_sub(1),
+            newlines_before_prev: s.newlines,
+            after_newline: false,
+        };
+        while found.len() < 2 {
+            found.push(at_end);
+        }
+    }
+    Ok(CsvSlice {
+        data_start: data_start.unwrap_or(size),
+        size,
+        start: found[0],
+        end: found[1],
+    })
+}
+
+fn is_special(b: u8, delimiter: u8) -> bool {
+    b == delimiter || b == b'\r' || b == b'\n'
+}
+
+/// One byte of the state machine; `true` if it ends a record.
+fn step(s: &mut Scanner, b: u8) -> bool {
+    let term = b == b'\r' || b == b'\n';
+    let end_record = |s: &mut Scanner| {
+        s.state = if b == b'\r' {
+            State::AfterCr
+        } else {
+            State::StartRecord
+        };
+        true
+    };
+    let mut state = s.state;
+    if state == State::AfterCr {
+        if b == b'\n' {
+            s.state = State::StartRecord;
+            return false;
+        }
+        state = State::StartRecord;
+    }
+    match state {
+        State::StartRecord | State::StartField => {
+            if state == State::StartRecord && term {
+                s.state = State::StartRecord;
+                false
+            } else if b == b'"' {
+                s.state = State::InQuoted;
+                false
+            } else if b == s.delimiter {
+                s.state = State::StartField;
+                false
+            } else if term {
+                end_record(s)
+            } else {
+                s.state = State::InField;
+                false
+            }
+        }
+        State::InField => {
+            if b == s.delimiter {
+                s.state = State::StartField;
+                false
+            } else if term {
+                end_record(s)
+            } else {
+                false
+            }
+        }
+        State::InQuoted => {
+            if b == b'"' {
+                s.state = State::QuoteInQuoted;
+            }
+            false
+        }
+        State::QuoteInQuoted => {
+            if b == b'"' {
+                s.state = State::InQuoted;
+                false
+            } else if b == s.delimiter {
+                s.state = State::StartField;
+                false
+            } else if term {
+                end_record(s)
+            } else {
+                s.state = State::InField;
+                false
+            }
+        }
+        State::AfterCr => unreachable!("handled above"),
+    }
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The nominal cut points `[start, end)` of partition `index` of `count` over `[from, to)`.
+pub(crate) fn cut_points(from: u64, to: u64, index: u32, count: u32) -> [u64; 2] {
+    let span = u128::from(to.saturating_sub(from));
+    let at = |i: u32| {
+        let offset = span * u128::from(i) / u128::from(count);
+        from + u64::try_from(offset).expect("a share of a u64 span fits in a u64")
+    };
+    [at(index - 1), at(index)]
+}
+
+/// Reads the records of a CSV slice in batches, numbered as in a read of the whole file.
+pub(crate) struct CsvRangeReader {
+    path: PathBuf,
+    reader: Option<csv::Reader<io::Take<File>>>,
+    record: ByteRecord,
+    encoding: Encoding,
+    header_len: usize,
+    indices: Vec<usize>,
+    records_read: u64,
+    line_offset: u64,
+    /// Whether no record was read yet: the parser reports the first one at line 1, before the
+    /// line end it starts on, so it needs one more line than the others if that is a `\n`.
+    first: bool,
+    first_extra: u64,
+    batch_rows: usize,
+    failed: bool,
+}
+
+impl CsvRangeReader {
+    /// Opens the slice. `columns` must already have been checked against the header (by
+    /// opening an `ExtractReader`), so every one is found.
+    pub(crate) fn open(
+        path: &Path,
+        delimiter: u8,
+        encoding: Encoding,
+        columns: &[String],
+        slice: &CsvSlice,
+        batch_rows: usize,
+    ) -> Result<Self, ExtractError> {
+        let open_error = |source| ExtractError::Open {
+            path: path.into(),
+            source,
+        };
+        let builder = || {
+            let mut b = csv::ReaderBuilder::new();
+            b.has_headers(false)
+                .flexible(true)
+                .delimiter(delimiter)
+                .buffer_capacity(BUFFER);
+            b
+        };
+        // The header, to find the requested columns.
+        let mut header_reader = builder().from_reader(File::open(path).map_err(open_error)?);
+        let mut header = ByteRecord::new();
+        header_reader
+            .read_byte_record(&mut header)
+            .map_err(|e| read_error(path, 0, e))?;
+        let names: Vec<String> = header
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let field = if i == 0 {
+                    field.strip_prefix(BOM).unwrap_or(field)
+                } else {
+                    field
+                };
+                match encoding {
+                    Encoding::Utf8 => String::from_utf8_lossy(field).into_owned(),
+                    Encoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(field).0.into_owned(),
+                }
+            })
+            .collect();
+        let indices = columns
+            .iter()
+            .map(|c| names.iter().position(|h| h.trim() == c.trim()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ExtractError::Setting {
+                reason: "a requested column is not in the header".into(),
+            })?;
+        // Start one byte early, on the line end before the slice: the parser skips it as a blank
+        // line, and does not take bytes at the slice's start for a byte-order mark.
+        let reader = if slice.start.byte < slice.end.byte {
+            let from = slice.start.byte - 1;
+            let mut file = File::open(path).map_err(open_error)?;
+            file.seek(SeekFrom::Start(from)).map_err(open_error)?;
+            Some(builder().from_reader(file.take(slice.end.byte - from)))
+        } else {
+            None
+        };
+        Ok(Self {
+            path: path.into(),
+            reader,
+            record: ByteRecord::new(),
+            encoding,
+            header_len: names.len(),
+            indices,
+            records_read: slice.start.records_before,
+            line_offset: slice.start.newlines_before_prev,
+            first: true,
+            first_extra: u64::from(slice.start.after_newline),
+            batch_rows,
+            failed: false,
+        })
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Rows>, ExtractError> {
+        let Some(reader) = self.reader.as_mut() else {
+            return Ok(None);
+        };
+        let batch_rows = self.batch_rows;
+        let mut columns: Vec<TextColumn> = self
+            .indices
+            .iter()
+            .map(|_| TextColumn::with_capacity(batch_rows, 0))
+            .collect();
+        let mut records = Vec::with_capacity(batch_rows);
+        let mut lines = Vec::with_capacity(batch_rows);
+        let mut rejects = Vec::new();
+        while records.len() + rejects.len() < batch_rows {
+            let found = reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| read_error(&self.path, self.records_read, e))?;
+            if !found {
+                break;
+            }
+            self.records_read += 1;
+            let record = self.records_read;
+            let extra = if std::mem::take(&mut self.first) {
+                self.first_extra
+            } else {
+                0
+            };
+            let line = self
+                .record
+                .position()
+                .map(|p| p.line() + self.line_offset + extra);
+            let reason = if self.record.len() != self.header_len {
+                Some(RejectReason::WrongFieldCount)
+            } else if self.encoding == Encoding::Utf8
+                && !self.record.iter().all(|field| std::str::from_utf8(field).is_ok())
+            {
+                Some(RejectReason::InvalidUtf8)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                rejects.push(Reject { record, line, reason });
+                continue;
+            }
+            for (column, &index) in columns.iter_mut().zip(&self.indices) {
+                let field = &self.record[index];
+                match std::str::from_utf8(field) {
+                    Ok(text) => column.push(text),
+                    Err(_) => column
+                        .push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
+                }
+            }
+            records.push(record);
+            lines.push(line.unwrap_or(0));
+        }
+        if records.is_empty() && rejects.is_empty() {
+            self.reader = None;
+            return Ok(None);
+        }
+        Ok(Some(Rows {
+            columns,
+            records,
+            lines: Some(lines),
+            rejects,
+        }))
+    }
+}
+
+impl Iterator for CsvRangeReader {
+    type Item = Result<Rows, ExtractError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let next = self.next_batch().transpose();
+        if matches!(next, Some(Err(_))) {
+            self.failed = true;
+        }
+        next
+    }
+}
+
+fn read_error(path: &Path, record: u64, error: csv::Error) -> ExtractError {
+    let source = match error.into_kind() {
+        csv::ErrorKind::Io(e) => e,
+        // Keep any other kind generic so that no parser message (which could quote data) leaks.
+        _ => io::Error::other("the CSV parser failed"),
+    };
+    ExtractError::Read {
+        path: path.into(),
+        record,
+        source,
+    }
+}
+
+/// The row groups `[start, end)` of partition `index` of `count`, and the rows before `start`
+/// and in the slice, from the row counts of the groups.
+pub(crate) fn row_group_slice(group_rows: &[u64], index: u32, count: u32) -> (u64, u64, u64, u64) {
+    let groups = group_rows.len() as u64;
+    let [start, end] = cut_points(0, groups, index, count);
+    let as_index = |g: u64| usize::try_from(g).expect("a row group index fits in usize");
+    let before: u64 = group_rows[..as_index(start)].iter().sum();
+    let rows: u64 = group_rows[as_index(start)..as_index(end)].iter().sum();
+    (start, end, before, rows)
+}
+
+/// The name prefix of partition `index` of `count`'s part files: `part-p0003of0008`.
+pub(crate) fn part_prefix(index: u32, count: u32) -> String {
+    format!("part-p{index:04}of{count:04}")
+}
+
+/// The file name of a partial manifest: `<extract>.manifest.part-0003-of-0008.json`.
+pub(crate) fn partial_manifest_name(extract: &str, index: u32, count: u32) -> String {
+    format!("{extract}.manifest.part-{index:04}-of-{count:04}.json")
+}
+
+/// The `(index, count)` of a partial manifest's file name of `extract`, if it is one.
+pub(crate) fn parse_partial_manifest_name(extract: &str, name: &str) -> Option<(u32, u32)> {
+    let rest = name
+        .strip_prefix(extract)?
+        .strip_prefix(".manifest.part-")?
+        .strip_suffix(".json")?;
+    let (i, n) = rest.split_once("-of-")?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    if !digits(i) || !digits(n) {
+        return None;
+    }
+    Some((i.parse().ok()?, n.parse().ok()?))
+}
+
+/// Whether a part file's name is a single run's (`part-00000.parquet`).
+pub(crate) fn is_single_run_part(name: &str) -> bool {
+    name.strip_prefix("part-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Where the `csv` crate starts reading each data record, and the line it reports.
+    fn csv_crate_starts(bytes: &[u8]) -> (Vec<u64>, Vec<u64>, u64) {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(bytes);
+        let mut record = ByteRecord::new();
+        let mut starts = Vec::new();
+        let mut lines = Vec::new();
+        let mut header_end = bytes.len() as u64;
+        let mut first = true;
+        while reader.read_byte_record(&mut record).unwrap() {
+            if first {
+                first = false;
+                header_end = reader.position().byte();
+                continue;
+            }
+            let p = record.position().unwrap();
+            starts.push(p.byte());
+            lines.push(p.line());
+        }
+        (starts, lines, header_end)
+    }
+
+    fn slices(bytes: &[u8], n: u32) -> Vec<CsvSlice> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.csv");
+        std::fs::write(&path, bytes).unwrap();
+        (1..=n).map(|i| csv_slice(&path, b',', i, n).unwrap()).collect()
+    }
+
+    fn check(bytes: &[u8], n: u32) {
+        let (starts, _, header_end) = csv_crate_starts(bytes);
+        let all = slices(bytes, n);
+        for s in &all {
+            // The header ends where the csv crate's second read starts.
+            assert_eq!(s.data_start, header_end.min(s.size), "{bytes:?}");
+            // Partition boundaries are record starts (or the end of the file) and count the
+            // records before them.
+            for b in [s.start, s.end] {
+                let before = starts.iter().filter(|&&p| p < b.byte).count() as u64;
+                assert_eq!(b.records_before, before, "{bytes:?} {b:?}");
+                assert!(
+                    b.byte == s.size
+                        || b.byte == s.data_start
+                        || starts.contains(&b.byte)
+                        || starts.iter().all(|&p| p < b.byte),
+                    "{bytes:?} {b:?}"
+                );
+            }
+        }
+        // The slices tile the data.
+        assert_eq!(all[0].start.byte, all[0].data_start);
+        assert_eq!(all[all.len() - 1].end.byte, all[0].size);
+        for w in all.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+        }
+    }
+
+    #[test]
+    fn boundaries_follow_the_csv_parser() {
+        for (text, n) in [
+            (&b"a,b\n1,2\n3,4\n"[..], 3),
+            (b"a,b\r\n1,\"x\r\ny\"\r\n\r\n3,4", 4),
+            (b"a\n\"q\"\"\n\",\n\n\nz", 5),
+            (b"a,b", 2),
+            (b"\xEF\xBB\xBFa,b\n1,2\n", 2),
+            (b"a\nx\"y\nz\n", 3),
+            (b"a\n\"x\"y\"\nz\n", 3),
+        ] {
+            check(text, n);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_bytes_split_where_the_parser_would(
+            body in proptest::collection::vec(prop_oneof![
+                Just(b'a'), Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(0xe9_u8)
+            ], 0..80),
+            n in 1_u32..6,
+        ) {
+            let mut bytes = b"h1,h2\n".to_vec();
+            bytes.extend(body);
+            check(&bytes, n);
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(part_prefix(3, 8), "part-p0003of0008");
+        assert_eq!(
+            partial_manifest_name("rel", 3, 8),
+            "rel.manifest.part-0003-of-0008.json"
+        );
+        assert_eq!(
+            parse_partial_manifest_name("rel", "rel.manifest.part-0003-of-0008.json"),
+            Some((3, 8))
+        );
+        assert_eq!(parse_partial_manifest_name("rel", "rel.manifest.json"), None);
+        assert_eq!(
+            parse_partial_manifest_name("re", "rel.manifest.part-0003-of-0008.json"),
+            None
+        );
+        assert!(is_single_run_part("part-00012.parquet"));
+        assert!(!is_single_run_part("part-p0001of0002-00000.parquet"));
+    }
+}
