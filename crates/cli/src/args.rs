@@ -57,9 +57,15 @@ pub enum Command {
         /// Which `[[extract]]` to pseudonymise.
         #[arg(long)]
         extract: String,
-        /// Handle only slice I of N (1-based), for fan-out under a scheduler.
+        /// Handle only slice I of N (1-based), for fan-out under a scheduler: N processes, on
+        /// any hosts sharing work_dir, each write their own part files and a partial manifest.
+        /// Only that partition's lock is taken, not the work_dir's.
         #[arg(long, value_name = "I/N")]
         partition: Option<String>,
+        /// Check that all N partitions are present and complete and write the extract's
+        /// manifest (`link` and `run` do this themselves when it is needed).
+        #[arg(long, conflicts_with = "partition")]
+        merge_manifests: bool,
     },
     /// Stage 2: link the pseudonymised extracts through the match-key cascade.
     Link {
@@ -94,6 +100,10 @@ pub enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
+        /// How many partitions each pseudonymise stage is fanned out to (slurm: array tasks;
+        /// json: added to each stage as `partitions`). Default for slurm: 2.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9999))]
+        partitions: Option<u32>,
     },
     /// Re-audit a release folder on its own; exits 3 if any published cell breaks the rules.
     CheckRelease {
@@ -120,6 +130,9 @@ pub enum PlanFormat {
     Text,
     /// The stage graph as JSON.
     Json,
+    /// A bash script that submits every stage to Slurm with `sbatch` (job arrays for the
+    /// partitioned stages, `--dependency=afterok` between stages).
+    Slurm,
 }
 
 /// Parses `I/N` (1-based).

@@ -30,9 +30,10 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             pipeline,
             extract,
             partition,
+            merge_manifests,
         } => {
             let partition = partition.as_deref().map(partition_arg).transpose()?;
-            with_pipeline(&pipeline, |p, work| {
+            let check_extract = |p: &Pipeline| {
                 if p.extract(&extract).is_none() {
                     return Err(CliError::Usage(format!(
                         "{} has no [[extract]] named {extract:?}; it declares: {}",
@@ -44,11 +45,36 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                             .join(", ")
                     )));
                 }
-                let stage = stages::pseudonymise(p, &extract, partition, human)?;
-                let name = stage.name.clone();
-                report(&name, run_stage(work, stage)?);
                 Ok(())
-            })
+            };
+            if merge_manifests {
+                return with_pipeline(&pipeline, |p, _| {
+                    check_extract(p)?;
+                    println!("{}", stages::merge_partitions(p, &extract)?);
+                    Ok(())
+                });
+            }
+            let Some((i, n)) = partition else {
+                return with_pipeline(&pipeline, |p, work| {
+                    check_extract(p)?;
+                    let stage = stages::pseudonymise(p, &extract, None, human)?;
+                    let name = stage.name.clone();
+                    report(&name, run_stage(work, stage)?);
+                    Ok(())
+                });
+            };
+            // Partitions run side by side, possibly on other hosts: each holds only its own lock.
+            let p = Pipeline::load(&pipeline)?;
+            check_extract(&p)?;
+            let work = WorkDir::new(&p.settings.work_dir);
+            let lock = work
+                .state()
+                .join(format!("pseudonymise-{extract}-part-{i:04}-of-{n:04}.lock"));
+            let _lock = Lock::acquire(&lock)?;
+            let stage = stages::pseudonymise(&p, &extract, partition, human)?;
+            let name = stage.name.clone();
+            report(&name, run_stage(&work, stage)?);
+            Ok(())
         }
         Command::Link {
             pipeline,
@@ -61,6 +87,10 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                 ));
             }
             with_pipeline(&pipeline, |p, work| {
+                // Partitioned extracts are merged (and checked) before anything links them.
+                for line in stages::merge_where_needed(p, p.link.extracts.iter().map(String::as_str))? {
+                    println!("{line}");
+                }
                 // With --truth the quality figures are always computed, so the stage runs.
                 let stage = stages::link(p, truth.as_deref(), human)?;
                 report("link", run_stage(work, stage)?);
@@ -77,6 +107,9 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
         }),
         Command::Run { pipeline } => with_pipeline(&pipeline, |p, work| {
             stages::prepare_demo(p)?;
+            for line in stages::merge_where_needed(p, p.extracts.iter().map(|e| e.name.as_str()))? {
+                println!("{line}");
+            }
             for stage in stages::all(p, human)? {
                 let name = stage.name.clone();
                 report(&name, run_stage(work, stage)?);
@@ -84,15 +117,39 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             print_outputs(p);
             Ok(())
         }),
-        Command::Plan { pipeline, format } => {
+        Command::Plan {
+            pipeline,
+            format,
+            partitions,
+        } => {
             let p = Pipeline::load(&pipeline)?;
             let plan = p.stages();
             match format {
                 PlanFormat::Json => {
+                    let mut json = serde_json::to_value(&plan).expect("the stage graph serialises");
+                    // With --partitions, each stage says how many slices this plan fans it out to.
+                    if let (Some(n), Some(stages)) = (partitions, json.as_array_mut()) {
+                        for (stage, value) in plan.iter().zip(stages) {
+                            let count = if stage.partitionable { n } else { 1 };
+                            value["partitions"] = count.into();
+                        }
+                    }
                     println!(
                         "{}",
-                        serde_json::to_string_pretty(&plan).expect("the stage graph serialises")
+                        serde_json::to_string_pretty(&json).expect("the stage graph serialises")
                     );
+                }
+                PlanFormat::Slurm => {
+                    let bin = std::env::current_exe().map_err(|source| {
+                        CliError::Usage(format!(
+                            "cannot find the path of the running linklab binary for the job scripts: {source}"
+                        ))
+                    })?;
+                    let options = linklab_pipeline::SlurmOptions {
+                        linklab_bin: std::fs::canonicalize(&bin).unwrap_or(bin),
+                        partitions: partitions.unwrap_or(2),
+                    };
+                    print!("{}", linklab_pipeline::render_slurm(&p, &options));
                 }
                 PlanFormat::Text => {
                     for stage in &plan {

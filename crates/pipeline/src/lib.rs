@@ -11,11 +11,13 @@
 //!
 //! [`Pipeline::stages`] gives the stage graph a runner or scheduler follows, and
 //! [`Pipeline::stage_settings`] the part of the file each stage depends on, to be hashed.
+//! [`render_slurm`] turns the graph into a Slurm submission script.
 #![forbid(unsafe_code)]
 
 mod error;
 mod model;
 mod size;
+mod slurm;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -29,6 +31,7 @@ pub use model::{
     OutcomeKind, Settings, StageKind, StagePlan, Synth, Table,
 };
 pub use size::parse_byte_size;
+pub use slurm::{SlurmOptions, render_slurm, stage_arguments};
 pub use validate::{
     DEFAULT_MAX_CLUSTER_SIZE, DEFAULT_MAX_REJECT_FRACTION, DEFAULT_MEMORY_LIMIT, resolve_path,
 };
