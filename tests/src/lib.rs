@@ -1,6 +1,7 @@
 //! Helpers for the end-to-end tests in `tests/tests/`: they run the real `linklab` binary.
 #![forbid(unsafe_code)]
 
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
@@ -56,4 +57,42 @@ pub fn log_messages(stderr: &str) -> Vec<String> {
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
         .filter_map(|v| v.get("message").and_then(|m| m.as_str()).map(str::to_owned))
         .collect()
+}
+
+/// `pipelines/demo.toml`, written into `dir` with its paths pointed at `dir` and its synthetic
+/// world shrunk to `people`.
+pub fn demo_pipeline(dir: &Path, people: u32) -> PathBuf {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/demo.toml");
+    let text = fs::read_to_string(demo).expect("pipelines/demo.toml is readable");
+    let text = text
+        .replace("../target/linklab/demo/", "./")
+        .replace("people = 20000", &format!("people = {people}"));
+    assert!(
+        text.contains(&format!("people = {people}")),
+        "demo.toml still has a [synth] section"
+    );
+    fs::create_dir_all(dir).expect("the test folder can be made");
+    let path = dir.join("demo.toml");
+    fs::write(&path, text).expect("the pipeline can be written");
+    path
+}
+
+/// Every file below `dir`, as paths relative to it, sorted (none if `dir` does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in fs::read_dir(dir).expect("a folder of the test can be listed") {
+            let path = entry.expect("a folder entry can be read").path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).expect("below the root").to_path_buf());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
 }

@@ -12,30 +12,13 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use linklab_tests::{linklab, text};
+use linklab_tests::{demo_pipeline, files_under, linklab, text};
 
 /// How many array tasks each pseudonymise stage is split into.
 const PARTITIONS: &str = "2";
 /// How long the whole pipeline may take on Slurm before the test gives up (a hang, not a
 /// speed check: the work takes seconds).
 const GIVE_UP_AFTER: Duration = Duration::from_secs(600);
-
-/// `pipelines/demo.toml`, pointed at `dir` and shrunk to `people`.
-fn demo_pipeline(dir: &Path, people: u32) -> PathBuf {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/demo.toml");
-    let text = fs::read_to_string(demo).unwrap();
-    let text = text
-        .replace("../target/linklab/demo/", "./")
-        .replace("people = 20000", &format!("people = {people}"));
-    assert!(
-        text.contains(&format!("people = {people}")),
-        "demo.toml still has a [synth] section"
-    );
-    fs::create_dir_all(dir).unwrap();
-    let path = dir.join("demo.toml");
-    fs::write(&path, text).unwrap();
-    path
-}
 
 /// Fails the test unless a Slurm controller answers and has a usable node.
 fn require_slurm() {
@@ -55,26 +38,6 @@ fn require_slurm() {
         states.trim(),
         String::from_utf8_lossy(&out.stderr).trim()
     );
-}
-
-/// Every file below `dir`, as paths relative to it, sorted.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {
-        for entry in fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                out.push(path.strip_prefix(root).unwrap().to_path_buf());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    if dir.is_dir() {
-        walk(dir, dir, &mut out);
-    }
-    out.sort();
-    out
 }
 
 /// Every job log the script's jobs wrote, for a failure message.
