@@ -1,10 +1,10 @@
 //! The release stage: build, protect, audit, then write the release folder and the audit trail.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use linklab_store::{Progress, TOOL_VERSION, sha256_file, write_atomic, write_json_atomic};
+use linklab_store::{Progress, StagingDir, TOOL_VERSION, sha256_file, write_atomic, write_json_atomic};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -134,11 +134,11 @@ fn sha256_bytes(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// Refuses to touch a release folder that holds files the previous manifest does not list;
-/// returns the files the previous manifest listed.
-fn previous_files(release_dir: &Path) -> Result<Vec<String>, ReleaseError> {
+/// Refuses to touch a release folder that holds files the previous manifest does not list
+/// (something bypassed the gate).
+fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
     if !release_dir.exists() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let manifest_path = release_dir.join(MANIFEST_NAME);
     let listed: Vec<String> = if manifest_path.exists() {
@@ -160,15 +160,16 @@ fn previous_files(release_dir: &Path) -> Result<Vec<String>, ReleaseError> {
             });
         }
     }
-    Ok(listed)
+    Ok(())
 }
 
 /// Runs the release stage: builds every declared table, suppresses, audits, and writes the
-/// release folder (tables, extra files, manifest last) and the audit trail. Nothing is written
-/// to the release folder unless every table passes the audit.
+/// release folder (tables, extra files, manifest last, built under a staging name and swapped
+/// in whole) and the audit trail. Nothing is written to the release folder unless every table
+/// passes the audit.
 pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
     let file_names = cfg.validate()?;
-    let old_files = previous_files(&cfg.release_dir)?;
+    check_previous_files(&cfg.release_dir)?;
     let rules = &cfg.rules;
     let keep_top = rules.dominance_n.max(2);
 
@@ -287,7 +288,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
                 source: std::io::Error::other(e.to_string()),
             })?;
             json.push(b'\n');
-            audits.push((cfg.audit_dir.join(format!("{}.audit.json", spec.name)), json));
+            audits.push((PathBuf::from(format!("{}.audit.json", spec.name)), json));
             summaries.insert(
                 spec.name.clone(),
                 TableSummary {
@@ -305,13 +306,15 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     }
     progress.finish();
 
-    // The audit trail first (it never leaves the secure area).
-    for (path, bytes) in &audits {
-        write_atomic(path, |w| w.write_all(bytes))?;
+    // The audit trail (it never leaves the secure area), staged like the release folder and
+    // swapped in after it.
+    let audit_staging = StagingDir::new(&cfg.audit_dir)?;
+    for (name, bytes) in &audits {
+        write_atomic(&audit_staging.path().join(name), |w| w.write_all(bytes))?;
     }
     let tables: Vec<TableSummary> = cfg.tables.iter().map(|t| summaries[&t.name].clone()).collect();
     write_json_atomic(
-        &cfg.audit_dir.join("release-audit.json"),
+        &audit_staging.path().join("release-audit.json"),
         &serde_json::json!({
             "pipeline": cfg.pipeline_name,
             "tool_version": TOOL_VERSION,
@@ -320,13 +323,15 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         }),
     )?;
 
-    // Then the release folder: tables, extra files, removal of stale files, the manifest last.
-    std::fs::create_dir_all(&cfg.release_dir)
-        .map_err(ReleaseError::io("cannot create folder", &cfg.release_dir))?;
+    // Then the release folder, built whole under a staging name beside it (tables, extra
+    // files, the manifest last) and swapped in, so a full disk, a read-only folder or a kill
+    // leaves the previous release as it was.
+    let staging = StagingDir::new(&cfg.release_dir)?;
+    let out = staging.path();
     let mut files = Vec::new();
     for t in &cfg.tables {
         let (bytes, file) = &rendered[&t.name];
-        write_atomic(&cfg.release_dir.join(&file.name), |w| w.write_all(bytes))?;
+        write_atomic(&out.join(&file.name), |w| w.write_all(bytes))?;
         files.push(file.clone());
     }
     for extra in &cfg.extra_files {
@@ -335,7 +340,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             .expect("validated")
             .to_string_lossy()
             .into_owned();
-        let target = cfg.release_dir.join(&name);
+        let target = out.join(&name);
         let bytes = std::fs::read(extra).map_err(ReleaseError::io("cannot read", extra))?;
         write_atomic(&target, |w| w.write_all(&bytes))?;
         files.push(ManifestFile {
@@ -348,15 +353,6 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             sum_nonnegative: None,
             sum_integer: None,
         });
-    }
-    let produced: HashSet<&str> = file_names.iter().map(String::as_str).collect();
-    for old in &old_files {
-        if !produced.contains(old.as_str()) {
-            let path = cfg.release_dir.join(old);
-            if path.exists() {
-                std::fs::remove_file(&path).map_err(ReleaseError::io("cannot remove", &path))?;
-            }
-        }
     }
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
@@ -374,8 +370,10 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         },
         files,
     };
+    write_json_atomic(&out.join(MANIFEST_NAME), &manifest)?;
+    staging.commit()?;
+    audit_staging.commit()?;
     let manifest_path = cfg.release_dir.join(MANIFEST_NAME);
-    write_json_atomic(&manifest_path, &manifest)?;
     tracing::info!(release_dir = %cfg.release_dir.display(), files = file_names.len(), "release written");
     Ok(ReleaseSummary {
         tables,

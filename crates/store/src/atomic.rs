@@ -94,6 +94,12 @@ pub struct StagingDir {
 impl StagingDir {
     /// Creates a fresh, empty staging folder next to `target`.
     pub fn new(target: &Path) -> Result<Self, StoreError> {
+        // A run killed inside `commit`, between its two renames, left the previous folder
+        // under the `old` name and none under the target's: put it back first.
+        let old = Self::sibling(target, "old");
+        if !target.exists() && old.is_dir() {
+            fs::rename(&old, target).map_err(StoreError::io("cannot move back", &old))?;
+        }
         let staging = Self::sibling(target, "staging");
         if staging.exists() {
             fs::remove_dir_all(&staging)
