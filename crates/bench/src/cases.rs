@@ -29,6 +29,10 @@ pub const CASES: &[Case] = &[
         target: ">= 1.5 M rows/s on 2 cores, peak < 1 GiB",
     },
     Case {
+        name: "quality",
+        target: "pairwise precision >= 99.5%, recall >= 97%",
+    },
+    Case {
         name: "link",
         target: ">= 1 M records/s on 2 cores",
     },
@@ -49,6 +53,7 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
         "tokens" => tokens(quick),
         "synth" => synth(scratch, quick),
         "pseudonymise" => crate::stages::pseudonymise(scratch, quick),
+        "quality" => crate::stages::quality(scratch, quick),
         "link" => crate::stages::link(scratch, quick, None),
         "link-spill" => crate::stages::link(scratch, quick, Some(crate::stages::spill_limit(quick))),
         "link-duckdb" => crate::stages::link_duckdb(scratch, quick),

@@ -20,8 +20,18 @@ pub use exit::Exit;
 
 /// Parses the command line, runs the command and returns its exit code.
 pub fn main() -> ExitCode {
+    main_from(std::env::args_os())
+}
+
+/// [`main`] with the given arguments (the first is the program name), for tools that embed
+/// the command line, such as the benchmark.
+pub fn main_from<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     install_panic_hook();
-    let cli = match Cli::try_parse() {
+    let cli = match Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(e) => {
             // --help and --version are successes; a wrong command line is a usage error (exit 1).

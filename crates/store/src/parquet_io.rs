@@ -67,7 +67,8 @@ impl PartWriter {
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP));
         for field in schema.fields() {
             if matches!(field.data_type(), DataType::FixedSizeBinary(_)) {
-                builder = builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+                builder =
+                    builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
             }
         }
         builder.build()
@@ -87,12 +88,12 @@ impl PartWriter {
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = File::create(&path).map_err(StoreError::io("cannot create", &path))?;
-            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema))).map_err(
-                |source| StoreError::Parquet {
-                    path: path.clone(),
-                    source,
-                },
-            )?;
+            let writer =
+                ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema)))
+                    .map_err(|source| StoreError::Parquet {
+                        path: path.clone(),
+                        source,
+                    })?;
             self.parts.push(path.clone());
             self.current = Some((writer, path, 0));
         }
