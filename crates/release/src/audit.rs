@@ -12,12 +12,20 @@
 //! the component, so any value a cell takes in it lies inside that cell's true interval. A cell
 //! whose witnessed range already meets its requirement needs no LP of its own; the few that
 //! remain get their own min and max. A witnessed range is an inner bound of the exact interval,
-//! so this shortcut never passes a cell the exact audit would fail.
+//! so this shortcut never passes a cell the exact audit would fail. When the true values are
+//! known (our own release, not `check-release`), product moves of the tables (see `moves`) and
+//! LPs over a cell's neighbourhood, other cells held at their true values, give further
+//! witnesses before any LP over the whole component.
 
 use std::collections::HashSet;
 
 use good_lp::solvers::microlp::microlp;
+
+use crate::moves::{Move, MoveIndex};
 use good_lp::{Expression, ProblemVariables, ResolutionError, Solution, SolverModel, Variable, variable};
+
+/// How many partners per dimension span the box of a neighbourhood LP.
+const LOCAL_PARTNERS: usize = 14;
 
 /// Numerical tolerance of the LP solutions.
 const EPS: f64 = 1e-6;
@@ -49,6 +57,17 @@ pub(crate) struct LpCell {
 pub(crate) struct LpSystem {
     pub cells: Vec<LpCell>,
     pub constraints: Vec<(usize, Vec<usize>)>,
+    /// The tables the constraints come from, as a hint for finding witnesses without LP (may be
+    /// empty; the constraints alone define the system).
+    pub grids: Vec<Grid>,
+}
+
+/// A table laid over system cells: `cells[flat]` is the system cell at a row-major position over
+/// `extents` (each dimension's categories, then `Total` last).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Grid {
+    pub extents: Vec<usize>,
+    pub cells: Vec<usize>,
 }
 
 /// What a hidden cell needs for the release to be safe.
@@ -70,7 +89,16 @@ pub(crate) enum Mode {
     Exact,
     /// Decide pass/fail with as few LPs as possible (witnesses); intervals may be inner bounds.
     Decide,
+    /// As [`Mode::Decide`], except that in a component larger than [`QUICK_LP_VARS`] variables
+    /// (where every LP is slow) a cell passes only when witnesses found without an LP over the
+    /// whole component prove it safe, and is reported failing otherwise. Never passes a cell
+    /// `Decide` would fail; may fail a cell `Decide` would pass (the suppression loop then adds
+    /// a partner, which costs a published cell but never protection).
+    Quick,
 }
+
+/// Components up to this many variables are solved as in [`Mode::Decide`] by [`Mode::Quick`].
+const QUICK_LP_VARS: usize = 1500;
 
 /// Why a hidden cell is not protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +149,8 @@ struct Component {
     bounds: Vec<(f64, f64)>,
     hidden: Vec<usize>,
     rows: Vec<Row>,
+    /// LPs solved on this component (for the debug log).
+    lps: std::cell::Cell<usize>,
 }
 
 enum Solved {
@@ -141,6 +171,7 @@ impl Component {
         maximise: bool,
         fixed: Option<(usize, f64)>,
     ) -> Result<Solved, LpError> {
+        self.lps.set(self.lps.get() + 1);
         let mut pv = ProblemVariables::new();
         let xs: Vec<Variable> = self
             .bounds
@@ -191,6 +222,173 @@ impl Component {
             Err(ResolutionError::Infeasible) => Err(LpError::Infeasible),
             Err(e) => Err(LpError::Other(e.to_string())),
         }
+    }
+}
+
+/// Applies product moves to the true table within one component.
+struct MoveWalker<'a> {
+    comp: &'a Component,
+    /// Per system cell: the variable of the component, when it is a hidden cell of it.
+    var_of: std::collections::HashMap<usize, usize>,
+    /// Per variable: the rows it appears in, with its coefficient.
+    rows_of: Vec<Vec<(usize, f64)>>,
+    /// The true value of every variable.
+    base: Vec<f64>,
+}
+
+impl<'a> MoveWalker<'a> {
+    fn new(sys: &LpSystem, comp: &'a Component, reqs: &[Requirement]) -> Self {
+        let var_of = comp.hidden.iter().map(|&l| (comp.cells[l], l)).collect();
+        let mut rows_of = vec![Vec::new(); comp.cells.len()];
+        for (r, row) in comp.rows.iter().enumerate() {
+            for &(i, c) in &row.terms {
+                rows_of[i].push((r, c));
+            }
+        }
+        let base = comp
+            .cells
+            .iter()
+            .map(|&c| match sys.cells[c].known {
+                Known::Exact(v) => v,
+                _ => reqs[c].true_value.unwrap_or(f64::NAN),
+            })
+            .collect();
+        Self {
+            comp,
+            var_of,
+            rows_of,
+            base,
+        }
+    }
+
+    fn var(&self, c: usize) -> Option<usize> {
+        self.var_of.get(&c).copied()
+    }
+
+    /// Maximises (or minimises) variable `l` over its neighbourhood (the hidden cells of the box
+    /// spanned by its best [`LOCAL_PARTNERS`] partners per dimension), every other variable held at its true
+    /// value. Returns the variables of the neighbourhood and their values in the solution
+    /// (`None` when unbounded), a feasible point of the whole component.
+    fn solve_local(
+        &self,
+        moves: &MoveIndex,
+        l: usize,
+        maximise: bool,
+    ) -> Result<Option<Vec<(usize, f64)>>, LpError> {
+        let comp = self.comp;
+        let base = &self.base;
+        let order = moves.neighbourhood(
+            comp.cells[l],
+            |c| self.var(c),
+            |c| self.var(c).map_or(0.0, |v| base[v] - comp.bounds[v].0),
+            LOCAL_PARTNERS,
+        );
+        if order.len() < 2 {
+            return Ok(None);
+        }
+        let sub_of: std::collections::HashMap<usize, usize> =
+            order.iter().enumerate().map(|(k, &v)| (v, k)).collect();
+        let mut rows_seen = HashSet::new();
+        let mut rows = Vec::new();
+        for &v in &order {
+            for &(r, _) in &self.rows_of[v] {
+                if !rows_seen.insert(r) {
+                    continue;
+                }
+                let row = &comp.rows[r];
+                let mut terms = Vec::new();
+                let mut fixed = 0.0;
+                for &(i, c) in &row.terms {
+                    match sub_of.get(&i) {
+                        Some(&k) => terms.push((k, c)),
+                        None => fixed += c * self.base[i],
+                    }
+                }
+                rows.push(Row {
+                    terms,
+                    lo: row.lo - fixed,
+                    hi: row.hi - fixed,
+                });
+            }
+        }
+        let sub = Component {
+            cells: order.iter().map(|&v| comp.cells[v]).collect(),
+            bounds: order.iter().map(|&v| comp.bounds[v]).collect(),
+            hidden: (0..order.len()).collect(),
+            rows,
+            lps: std::cell::Cell::new(0),
+        };
+        comp.lps.set(comp.lps.get() + 1);
+        match sub.solve(&[(0, 1.0)], maximise, None)? {
+            Solved::Value(_, point) => Ok(Some(order.into_iter().zip(point).collect())),
+            Solved::Unbounded => Ok(None),
+        }
+    }
+
+    /// Whether `mv` keeps every row of the component.
+    fn keeps_rows(&self, mv: &Move) -> bool {
+        let mut sums: Vec<(usize, f64)> = Vec::new();
+        for &(v, sign) in mv {
+            for &(r, coef) in &self.rows_of[v] {
+                match sums.iter_mut().find(|(q, _)| *q == r) {
+                    Some((_, acc)) => *acc += coef * sign,
+                    None => sums.push((r, coef * sign)),
+                }
+            }
+        }
+        sums.iter().all(|&(_, acc)| acc.abs() <= EPS)
+    }
+
+    /// Moves the feasible point `y` (the true table on entry) along product moves through
+    /// variable `l`, in direction `dir`, until `y[l]` reaches `target` or no move has room left,
+    /// never touching variable `exclude`. Every intermediate point stays feasible: each move is
+    /// checked against every row and taken only as far as every touched cell's bounds allow.
+    /// The variables changed are added to `touched`.
+    #[allow(clippy::too_many_arguments)] // internal helper; the scratch buffers avoid allocation
+    fn push(
+        &self,
+        moves: &MoveIndex,
+        l: usize,
+        dir: f64,
+        target: f64,
+        exclude: Option<usize>,
+        y: &mut [f64],
+        touched: &mut Vec<usize>,
+    ) {
+        let comp = self.comp;
+        let base = &self.base;
+        // Rooms change as the point moves: a few passes reach further.
+        for _ in 0..3 {
+            let before = y[l];
+            moves.for_each(
+                comp.cells[l],
+                |c| self.var(c).filter(|&v| Some(v) != exclude),
+                |c| self.var(c).map_or(0.0, |v| base[v] - comp.bounds[v].0),
+                |mv| {
+                    let mut t = (target - y[l]) * dir;
+                    if t <= EPS {
+                        return true;
+                    }
+                    for &(v, sign) in mv {
+                        let (lo, hi) = comp.bounds[v];
+                        let room = if sign * dir > 0.0 { hi - y[v] } else { y[v] - lo };
+                        t = t.min(room);
+                    }
+                    if t > EPS && self.keeps_rows(mv) {
+                        for &(v, sign) in mv {
+                            touched.push(v);
+                            y[v] += sign * dir * t;
+                        }
+                    }
+                    (target - y[l]) * dir <= EPS
+                },
+            );
+            if (target - y[l]) * dir <= EPS || (y[l] - before).abs() <= EPS {
+                break;
+            }
+        }
+        touched.sort_unstable();
+        touched.dedup();
     }
 }
 
@@ -256,6 +454,7 @@ fn components(sys: &LpSystem) -> Vec<Component> {
                 bounds: Vec::new(),
                 hidden: Vec::new(),
                 rows: Vec::new(),
+                lps: std::cell::Cell::new(0),
             });
         }
         let comp = &mut comps[comp_of_root[r]];
@@ -337,9 +536,10 @@ pub(crate) fn audit(
     mut passed: Option<&mut HashSet<Vec<usize>>>,
 ) -> Result<Vec<Option<CellAudit>>, String> {
     let mut out: Vec<Option<CellAudit>> = vec![None; sys.cells.len()];
+    let moves = MoveIndex::new(sys);
     for comp in components(sys) {
         let signature: Vec<usize> = comp.hidden.iter().map(|&l| comp.cells[l]).collect();
-        if mode == Mode::Decide
+        if mode != Mode::Exact
             && let Some(p) = passed.as_deref()
             && p.contains(&signature)
         {
@@ -353,7 +553,16 @@ pub(crate) fn audit(
             }
             continue;
         }
-        let result = audit_component(sys, &comp, reqs, insiders, mode)?;
+        let start = std::time::Instant::now();
+        let result = audit_component(sys, &comp, reqs, insiders, mode, &moves)?;
+        tracing::debug!(
+            variables = comp.cells.len(),
+            hidden = comp.hidden.len(),
+            rows = comp.rows.len(),
+            lps = comp.lps.get(),
+            seconds = start.elapsed().as_secs_f64(),
+            "audited a component"
+        );
         let ok = result.iter().all(|(_, a)| a.failure.is_none());
         for (c, a) in result {
             out[c] = Some(a);
@@ -371,6 +580,7 @@ fn audit_component(
     reqs: &[Requirement],
     insiders: &[Insider],
     mode: Mode,
+    moves: &MoveIndex,
 ) -> Result<Vec<(usize, CellAudit)>, String> {
     let n = comp.cells.len();
     let integer = |l: usize| sys.cells[comp.cells[l]].integer;
@@ -421,7 +631,66 @@ fn audit_component(
     let satisfied = |l: usize, seen_lo: &[f64], seen_hi: &[f64]| {
         seen_lo[l] <= seen_hi[l] && meets(req(l), seen_lo[l], seen_hi[l], integer(l))
     };
-    if mode == Mode::Decide {
+    // With the true table as a feasible point, product moves of the tables witness most cells
+    // without an LP.
+    let walker = (all_true && !moves.is_empty()).then(|| MoveWalker::new(sys, comp, reqs));
+    let decide = mode != Mode::Exact;
+    let proof_only = mode == Mode::Quick && walker.is_some() && comp.cells.len() > QUICK_LP_VARS;
+    if decide && let Some(w) = &walker {
+        let mut y = w.base.clone();
+        let mut touched = Vec::new();
+        for &l in &comp.hidden {
+            let x = w.base[l];
+            let r = req(l);
+            let step = r.min_width.max(1.0).ceil();
+            let up = r.min_upper.map_or(x + step, |u| u.max(x + step));
+            for (dir, target) in [(1.0, up), (-1.0, x - step)] {
+                if satisfied(l, &seen_lo, &seen_hi) {
+                    break;
+                }
+                w.push(moves, l, dir, target, None, &mut y, &mut touched);
+                for &v in &touched {
+                    seen_lo[v] = seen_lo[v].min(y[v]);
+                    seen_hi[v] = seen_hi[v].max(y[v]);
+                    y[v] = w.base[v];
+                }
+                touched.clear();
+            }
+        }
+    }
+    // Cells the moves left open: an LP over their neighbourhood, every other variable held at
+    // its true value. Its solutions are feasible points of the whole component.
+    if decide && let Some(w) = &walker {
+        for &l in &comp.hidden {
+            for maximise in [true, false] {
+                if satisfied(l, &seen_lo, &seen_hi) {
+                    break;
+                }
+                if !maximise && req(l).min_upper.is_some_and(|u| seen_hi[l] < u - EPS) {
+                    break;
+                }
+                match w.solve_local(moves, l, maximise) {
+                    Ok(Some(point)) => {
+                        for (v, y) in point {
+                            seen_lo[v] = seen_lo[v].min(y);
+                            seen_hi[v] = seen_hi[v].max(y);
+                        }
+                    }
+                    Ok(None) | Err(LpError::Infeasible) => {}
+                    Err(LpError::Other(e)) => return Err(e),
+                }
+            }
+        }
+        tracing::debug!(
+            open = comp
+                .hidden
+                .iter()
+                .filter(|&&l| !satisfied(l, &seen_lo, &seen_hi))
+                .count(),
+            "after local LPs"
+        );
+    }
+    if decide && !proof_only {
         // Bulk witnesses: push the cells that need a high upper bound up, then the open cells
         // up and down, all together and with alternating signs.
         let needs_upper: Vec<(usize, f64)> = comp
@@ -451,7 +720,7 @@ fn audit_component(
         }
     }
     for &l in &comp.hidden {
-        if mode == Mode::Decide && satisfied(l, &seen_lo, &seen_hi) {
+        if decide && (proof_only || satisfied(l, &seen_lo, &seen_hi)) {
             continue;
         }
         match solve!(&[(l, 1.0)], true, None) {
@@ -464,7 +733,7 @@ fn audit_component(
                 seen_hi[l] = f64::INFINITY;
             }
         }
-        if mode == Mode::Decide
+        if decide
             && (satisfied(l, &seen_lo, &seen_hi)
                 || req(l)
                     .min_upper
@@ -506,19 +775,32 @@ fn audit_component(
         })
         .collect();
     if all_true {
-        insider_checks(sys, comp, reqs, insiders, &mut result)?;
+        insider_checks(
+            sys,
+            comp,
+            reqs,
+            insiders,
+            &mut result,
+            moves,
+            walker.as_ref(),
+            proof_only,
+        )?;
     }
     Ok(result)
 }
 
 /// For every insider in the component: fix their cell at its value and check that no hidden
 /// cell sharing a constraint with it becomes pinned.
+#[allow(clippy::too_many_arguments)] // internal: the component's audit state, passed through
 fn insider_checks(
     sys: &LpSystem,
     comp: &Component,
     reqs: &[Requirement],
     insiders: &[Insider],
     result: &mut [(usize, CellAudit)],
+    moves: &MoveIndex,
+    walker: Option<&MoveWalker>,
+    proof_only: bool,
 ) -> Result<(), String> {
     for ins in insiders {
         let Some(u) = comp.cells.iter().position(|&c| c == ins.cell) else {
@@ -564,8 +846,26 @@ fn insider_checks(
             }
             let integer = sys.cells[cell].integer;
             let ok = |lo: f64, hi: f64| width(lo, hi, integer) >= 1.0 - EPS;
+            // Moves that leave the insider's cell alone keep it at its value.
+            if let Some(w) = walker {
+                let mut y = w.base.clone();
+                let mut touched = Vec::new();
+                let x = w.base[s];
+                for (dir, target) in [(1.0, x + 1.0), (-1.0, x - 1.0)] {
+                    if ok(seen_lo[s], seen_hi[s]) {
+                        break;
+                    }
+                    w.push(moves, s, dir, target, Some(u), &mut y, &mut touched);
+                    seen_lo[s] = seen_lo[s].min(y[s]);
+                    seen_hi[s] = seen_hi[s].max(y[s]);
+                    for &v in &touched {
+                        y[v] = w.base[v];
+                    }
+                    touched.clear();
+                }
+            }
             for maximise in [true, false] {
-                if ok(seen_lo[s], seen_hi[s]) {
+                if proof_only || ok(seen_lo[s], seen_hi[s]) {
                     break;
                 }
                 match comp.solve(&[(s, 1.0)], maximise, Some((u, ins.value))) {
@@ -619,6 +919,7 @@ mod tests {
         let sys = LpSystem {
             cells: vec![exact(5.0), hidden(), exact(20.0), exact(30.0)],
             constraints: vec![(3, vec![0, 1, 2])],
+            grids: Vec::new(),
         };
         let req = Requirement {
             min_width: 1.0,
@@ -638,6 +939,7 @@ mod tests {
         let sys = LpSystem {
             cells: vec![hidden(), hidden(), hidden()],
             constraints: vec![(2, vec![0, 1])],
+            grids: Vec::new(),
         };
         let req = Requirement {
             min_width: 1.0,

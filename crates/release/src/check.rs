@@ -384,7 +384,11 @@ fn audit_group(
             .collect();
         let mut constraints: Vec<(usize, Vec<usize>)> = constraints.into_iter().collect();
         constraints.sort();
-        let sys = LpSystem { cells, constraints };
+        let sys = LpSystem {
+            cells,
+            constraints,
+            grids: Vec::new(),
+        };
         let req = Requirement {
             min_width: 1.0,
             min_upper: None,

@@ -2,7 +2,7 @@
 //! bounds hold, and what each suppressed cell needs.
 
 use crate::DisclosureRules;
-use crate::audit::{Insider, Known, LpCell, LpSystem, Requirement};
+use crate::audit::{Grid, Insider, Known, LpCell, LpSystem, Requirement};
 use crate::model::Group;
 
 /// Publication status of a cell.
@@ -80,8 +80,20 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
         .iter()
         .map(|c| (c.total, c.members.clone()))
         .collect();
+    let grids = group
+        .tables
+        .iter()
+        .map(|t| Grid {
+            extents: t.shape.extents(),
+            cells: t.cell_ids.clone(),
+        })
+        .collect();
     Layer {
-        sys: LpSystem { cells, constraints },
+        sys: LpSystem {
+            cells,
+            constraints,
+            grids,
+        },
         reqs,
         insiders,
         cell_of: (0..group.cells.len()).collect(),
@@ -161,8 +173,21 @@ pub(crate) fn sum_layer(
         .filter(|c| c.sum_layers.contains(&layer))
         .map(|c| (local[c.total], c.members.iter().map(|&m| local[m]).collect()))
         .collect();
+    let grids = group
+        .tables
+        .iter()
+        .filter(|t| t.sum_layer == Some(layer))
+        .map(|t| Grid {
+            extents: t.shape.extents(),
+            cells: t.cell_ids.iter().map(|&c| local[c]).collect(),
+        })
+        .collect();
     Layer {
-        sys: LpSystem { cells, constraints },
+        sys: LpSystem {
+            cells,
+            constraints,
+            grids,
+        },
         reqs,
         insiders,
         cell_of,

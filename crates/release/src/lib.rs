@@ -71,7 +71,24 @@
 //! within (number of cells + 2) rounds the whole group of tables is refused and nothing is
 //! released. Speed: only suppressed cells (and rounded neighbours) are variables, the system is
 //! split into connected components solved separately, components that passed are not solved
-//! again, and LP solutions are kept as witnesses so most cells need no LP of their own.
+//! again, and LP solutions are kept as witnesses so most cells need no LP of their own. Before
+//! any LP, *product moves* of the tables (a rectangle or box of suppressed cells with
+//! alternating signs, or a cell with its suppressed margin; each checked against every
+//! constraint of the group) are applied to the true table as far as the bounds allow: every
+//! point reached is feasible, so it witnesses values of each cell it touches, and greedy
+//! sequences of moves prove most cells safe without an LP. Cells left open get an LP over their
+//! neighbourhood (the suppressed cells of the box spanned by their best partners), every other
+//! cell held at its true value, whose solution is again a feasible point. Only a cell that no
+//! witness proves safe gets an LP over its whole component. An insider check first looks for
+//! moves that leave the insider's cell alone. In the rounds of the heuristic, a component of
+//! more than 1,500 variables (where each LP takes seconds) skips the whole-component LPs and
+//! counts an unproven cell as failing (so it gets a partner: more suppression, never less
+//! protection); after three rounds without fewer failures the rounds audit with the full LPs
+//! again. The final audit is the passing round's. `benchmark_counts` with
+//! `examples/big_table.rs` times [`protect_table`] on a large generated table: in a release
+//! build a 10×10×10 table takes about 2 s (4.3 s before the moves), but a 40×25×20 table does
+//! not yet converge quickly: about 1% of its suppressed cells are protected only by long
+//! chains across the whole table, which the moves and neighbourhood LPs do not find.
 //!
 //! # Rounding
 //! With `round_to` > 1 every published count (inner cells and margins) is rounded on its own to
@@ -97,6 +114,7 @@ mod error;
 mod gate;
 mod manifest;
 mod model;
+mod moves;
 mod protect;
 mod release;
 mod suppress;
@@ -109,5 +127,5 @@ pub use error::ReleaseError;
 pub use gate::CellStatus;
 pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use model::{TOTAL, UNKNOWN};
-pub use protect::{ProtectedCell, ProtectedTable, protect_table};
+pub use protect::{ProtectedCell, ProtectedTable, benchmark_counts, protect_table};
 pub use release::{AuditStatus, ReleaseSummary, TableSummary, run};

@@ -276,6 +276,13 @@ pub(crate) fn protect_from(
     let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); n_layers];
     let max_rounds = group.cells.len() + 2;
     let mut rounds = 0;
+    // Rounds audit in `Mode::Quick` (no LP over a whole large component); when that stops
+    // reducing the failing cells for a few rounds, the rest audit in `Mode::Decide`, which
+    // never reports a failure that an exact LP would not.
+    let mut round_mode = Mode::Quick;
+    let mut best_failing = usize::MAX;
+    let mut stalled = 0;
+    let last_audits: Vec<Vec<Option<CellAudit>>>;
     loop {
         if rounds >= max_rounds {
             return Err(ReleaseError::Refused {
@@ -286,12 +293,13 @@ pub(crate) fn protect_from(
         rounds += 1;
         st.structural()?;
         let mut failures: Vec<(usize, Failure)> = Vec::new();
+        let mut round_audits = Vec::with_capacity(n_layers);
         for (li, layer) in st.layers().iter().enumerate() {
             let audits = audit::audit(
                 &layer.sys,
                 &layer.reqs,
                 &layer.insiders,
-                Mode::Decide,
+                round_mode,
                 Some(&mut passed[li]),
             )
             .map_err(solver_error(group))?;
@@ -300,10 +308,26 @@ pub(crate) fn protect_from(
                     failures.push((layer.cell_of[local], *f));
                 }
             }
+            let mut per_cell = vec![None; group.cells.len()];
+            for (local, a) in audits.into_iter().enumerate() {
+                per_cell[layer.cell_of[local]] = a;
+            }
+            round_audits.push(per_cell);
         }
         tracing::debug!(tables = %group.table_names(), round = rounds, failing = failures.len(), "suppression audit round");
         if failures.is_empty() {
+            last_audits = round_audits;
             break;
+        }
+        if failures.len() < best_failing {
+            best_failing = failures.len();
+            stalled = 0;
+        } else {
+            stalled += 1;
+            if stalled >= 3 && round_mode == Mode::Quick {
+                round_mode = Mode::Decide;
+                tracing::debug!(tables = %group.table_names(), round = rounds, "auditing exactly from now on");
+            }
         }
         failures.sort_unstable_by_key(|&(c, _)| c);
         failures.dedup_by_key(|&mut (c, _)| c);
@@ -338,10 +362,16 @@ pub(crate) fn protect_from(
             });
         }
     }
-    let mode = if exact_audit { Mode::Exact } else { Mode::Decide };
+    // Without `exact_audit`, the round that passed audited exactly the final pattern (components
+    // skipped there had passed an earlier round unchanged): its audit is the final one.
     let mut layer_audits = Vec::with_capacity(n_layers);
-    for layer in st.layers() {
-        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, mode, None)
+    let reuse = (!exact_audit).then_some(last_audits);
+    let layers = if reuse.is_some() { Vec::new() } else { st.layers() };
+    if let Some(audits) = reuse {
+        layer_audits = audits;
+    }
+    for layer in layers {
+        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Exact, None)
             .map_err(solver_error(group))?;
         if let Some(a) = audits.iter().flatten().find(|a| a.failure.is_some()) {
             return Err(ReleaseError::Refused {
