@@ -84,11 +84,17 @@
 //! more than 1,500 variables (where each LP takes seconds) skips the whole-component LPs and
 //! counts an unproven cell as failing (so it gets a partner: more suppression, never less
 //! protection); after three rounds without fewer failures the rounds audit with the full LPs
-//! again. The final audit is the passing round's. `benchmark_counts` with
+//! again. The final audit is the passing round's.
+//!
+//! Before all this, a single-table count group gets a *hypercube pass* (after Repsilber's
+//! hypercube method): each primary cell, smallest first, gets the cheapest product move through
+//! it whose shrinking corners have room to lift it to the threshold (fewest new margin cells,
+//! then the least count newly hidden, from the six best partners per dimension), and every
+//! corner is suppressed. That is exactly the witness the audit's moves find, so nearly every
+//! cell is proven safe in the first round without an LP. `benchmark_counts` with
 //! `examples/big_table.rs` times [`protect_table`] on a large generated table: in a release
-//! build a 10×10×10 table takes about 2 s (4.3 s before the moves), but a 40×25×20 table does
-//! not yet converge quickly: about 1% of its suppressed cells are protected only by long
-//! chains across the whole table, which the moves and neighbourhood LPs do not find.
+//! build a 10×10×10 table takes about 0.14 s and a 40×25×20 table (20,000 inner cells, 6,023 of
+//! them primary) about 2 s, each in one round.
 //!
 //! # Rounding
 //! With `round_to` > 1 every published count (inner cells and margins) is rounded on its own to

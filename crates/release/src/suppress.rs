@@ -205,6 +205,118 @@ impl State<'_> {
         Ok(())
     }
 
+    /// The hypercube pass (after Repsilber's hypercube method, run once before the structural
+    /// pass): every primary count of a single-table group gets a whole product move (a
+    /// rectangle in two dimensions, a box in three; see the `moves` module) of hidden cells
+    /// through it, along which the table can shift far enough to lift the cell to the
+    /// threshold. The corners that must shrink need the room for it; the cheapest box is
+    /// chosen (fewest new margin cells, then the smallest total count newly hidden), from the
+    /// few best partners per dimension. Such a box is exactly what the audit's move witnesses
+    /// find, so most cells are then proven safe without an LP. This pass only adds
+    /// suppressions; the audit still decides.
+    fn hypercubes(&mut self) {
+        /// Partners tried per dimension.
+        const PARTNERS: usize = 6;
+        if self.group.tables.len() != 1 || !self.group.sum_layers.is_empty() {
+            return;
+        }
+        let table = &self.group.tables[0];
+        let shape = &table.shape;
+        let ext = shape.extents();
+        let dims = ext.len();
+        let lb = u64::from(!self.rules.zeros_disclosive);
+        let mut primaries: Vec<usize> = (0..table.cell_ids.len())
+            .filter(|&f| self.status[table.cell_ids[f]] == CellStatus::Primary)
+            .collect();
+        primaries.sort_by_key(|&f| (self.group.cells[table.cell_ids[f]].count, f));
+        let mut corner = vec![0_usize; dims];
+        for flat in primaries {
+            let x = shape.decode(flat);
+            let cell = table.cell_ids[flat];
+            let room = self.need(cell, None) + lb;
+            // Per dimension: candidate partners, each with whether it keeps the sign (Total).
+            let partners: Vec<Vec<usize>> = (0..dims)
+                .map(|d| {
+                    let mut line: Vec<usize> = (0..ext[d]).filter(|&p| p != x[d]).collect();
+                    let neighbour = |p: usize| {
+                        let mut y = x.clone();
+                        y[d] = p;
+                        table.cell_ids[shape.encode(&y)]
+                    };
+                    line.sort_by_key(|&p| {
+                        let c = neighbour(p);
+                        let count = self.group.cells[c].count;
+                        (
+                            shape.is_total(d, p),
+                            !self.status[c].is_hidden(),
+                            count < room,
+                            count,
+                            p,
+                        )
+                    });
+                    line.truncate(PARTNERS);
+                    line
+                })
+                .collect();
+            if partners.iter().any(Vec::is_empty) {
+                continue;
+            }
+            let mut best: Option<((usize, u64), Vec<usize>)> = None;
+            let mut choice = vec![0_usize; dims];
+            'boxes: loop {
+                let mut cost = (0_usize, 0_u64);
+                let mut feasible = true;
+                for mask in 0..(1_usize << dims) {
+                    let mut negative = false;
+                    for d in 0..dims {
+                        let p = partners[d][choice[d]];
+                        if mask >> d & 1 == 1 {
+                            corner[d] = p;
+                            negative ^= !shape.is_total(d, p) && !shape.is_total(d, x[d]);
+                        } else {
+                            corner[d] = x[d];
+                        }
+                    }
+                    let c = table.cell_ids[shape.encode(&corner)];
+                    let count = self.group.cells[c].count;
+                    if negative && count < room {
+                        feasible = false;
+                        break;
+                    }
+                    if !self.status[c].is_hidden() {
+                        cost.0 += self.group.cells[c].n_totals;
+                        cost.1 += count;
+                    }
+                }
+                if feasible && best.as_ref().is_none_or(|(b, _)| cost < *b) {
+                    best = Some((
+                        cost,
+                        choice.iter().enumerate().map(|(d, &i)| partners[d][i]).collect(),
+                    ));
+                }
+                // The next combination of partners.
+                for d in 0..dims {
+                    choice[d] += 1;
+                    if choice[d] < partners[d].len() {
+                        continue 'boxes;
+                    }
+                    choice[d] = 0;
+                }
+                break;
+            }
+            let Some((_, chosen)) = best else { continue };
+            for mask in 1..(1_usize << dims) {
+                for d in 0..dims {
+                    corner[d] = if mask >> d & 1 == 1 { chosen[d] } else { x[d] };
+                }
+                let c = table.cell_ids[shape.encode(&corner)];
+                if !self.status[c].is_hidden() {
+                    self.suppress(c, cell);
+                }
+            }
+        }
+    }
+
     fn layers(&self) -> Vec<Layer> {
         let mut layers = vec![gate::count_layer(self.group, &self.status, self.rules)];
         for l in 0..self.group.sum_layers.len() {
@@ -272,6 +384,7 @@ pub(crate) fn protect_from(
             st.reasons[c] = "secondary: given".into();
         }
     }
+    st.hypercubes();
     let n_layers = 1 + group.sum_layers.len();
     let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); n_layers];
     let max_rounds = group.cells.len() + 2;

@@ -112,16 +112,16 @@ fn check_protects_small_tables_as_expected() {
         60 80 | 140
     ",
     );
-    // One small cell: the cheapest rectangle that lets it reach the threshold.
-    // One small cell: the cheapest rectangle that lets it reach the threshold (3 can rise
-    // to 3 + min(20, 11) = 14).
+    // One small cell: the cheapest rectangle (the least count newly hidden: 20 + 25 + 40
+    // against 20 + 11 + 60) that lets it reach the threshold (3 can rise to
+    // 3 + min(20, 25) = 23).
     check(
         &[&[3, 20, 30], &[25, 40, 35], &[11, 60, 70]],
         &r,
         "
         [c] [c] 30 | 53
-        25 40 35 | 100
-        [c] [c] 70 | 141
+        [c] [c] 35 | 100
+        11 60 70 | 141
         39 120 135 | 294
     ",
     );
