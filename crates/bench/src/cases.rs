@@ -44,6 +44,10 @@ pub const CASES: &[Case] = &[
         name: "link-duckdb",
         target: "(comparison)",
     },
+    Case {
+        name: "release",
+        target: "< 10 s on 2 cores",
+    },
 ];
 
 /// Runs one case in this process and prints its JSON line. Returns the exit code.
@@ -57,6 +61,7 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
         "link" => crate::stages::link(scratch, quick, None),
         "link-spill" => crate::stages::link(scratch, quick, Some(crate::stages::spill_limit(quick))),
         "link-duckdb" => crate::stages::link_duckdb(scratch, quick),
+        "release" => crate::stages::release(quick),
         _ => {
             eprintln!("unknown case {name}");
             return 2;

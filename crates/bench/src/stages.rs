@@ -467,3 +467,32 @@ pub fn quality(scratch: &Path, quick: bool) -> serde_json::Value {
         "peak_rss_mib": null,
     })
 }
+
+/// Small-cell protection of one 3-dimensional count table: primary and secondary suppression
+/// and the audit, on counts where about 30% of the inner cells are below the threshold.
+pub fn release(quick: bool) -> serde_json::Value {
+    let sizes: &[usize] = if quick { &[10, 10, 10] } else { &[40, 25, 20] };
+    let counts = linklab_release::benchmark_counts(sizes, 1);
+    let rules = linklab_release::DisclosureRules::default();
+    let start = Instant::now();
+    let table = linklab_release::protect_table(sizes, &counts, &rules).expect("the table is protected");
+    let secs = start.elapsed().as_secs_f64();
+    let count = |status: linklab_release::CellStatus| table.cells.iter().filter(|c| c.status == status).count();
+    let small = counts.iter().filter(|&&c| c < rules.threshold).count();
+    json!({
+        "what": format!(
+            "a {} table ({} inner cells, {small} below the threshold {}), margins for every \
+             combination of dimensions, secondary suppression and the audit",
+            sizes.iter().map(ToString::to_string).collect::<Vec<_>>().join("×"),
+            counts.len(),
+            rules.threshold
+        ),
+        "result": format!(
+            "{secs:.2} s ({} primary, {} secondary suppressions; {} rounds)",
+            count(linklab_release::CellStatus::Primary),
+            count(linklab_release::CellStatus::Secondary),
+            table.rounds
+        ),
+        "seconds": secs,
+    })
+}
