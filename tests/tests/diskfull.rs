@@ -101,6 +101,24 @@ fn rerun_stage(root: &Path, pipeline: &Path, state: &str, args: &[&str]) -> (boo
     (out.status.success(), text(&out).1)
 }
 
+/// Reruns each stage in turn: each must fail with an error naming a path below `root` and the
+/// file system's `reason`, and leave the outputs as `good`.
+fn every_stage_fails_cleanly(root: &Path, pipeline: &Path, good: &[(PathBuf, Vec<u8>)], reason: &str) {
+    for (state, args) in STAGES {
+        let (ok, stderr) = rerun_stage(root, pipeline, state, args);
+        assert!(!ok, "{state} cannot succeed ({reason}):\n{stderr}");
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default();
+        assert!(
+            error.contains(reason) && error.contains(root.to_str().unwrap()),
+            "{state}: the error names the path and the reason:\n{stderr}"
+        );
+        assert!(outputs(root) == good, "{state}: the previous outputs are intact");
+    }
+}
+
 #[test]
 fn a_full_disk_or_a_read_only_folder_stops_a_stage_and_keeps_the_previous_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,36 +133,12 @@ fn a_full_disk_or_a_read_only_folder_stops_a_stage_and_keeps_the_previous_output
 
     // Disk full: each stage in turn, with a few kilobytes left, so it starts and then fails.
     let filler = fill(&fs_root, 16 * 1024);
-    for (state, args) in STAGES {
-        let (ok, stderr) = rerun_stage(&root, &pipeline, state, args);
-        assert!(!ok, "{state} cannot succeed on a full disk:\n{stderr}");
-        let error = stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or_default();
-        assert!(
-            error.contains("No space left on device") && error.contains(fs_root.to_str().unwrap()),
-            "{state}: the error names the path and the reason:\n{stderr}"
-        );
-        assert!(outputs(&root) == good, "{state}: the previous outputs are intact");
-    }
+    every_stage_fails_cleanly(&root, &pipeline, &good, "No space left on device");
     fs::remove_file(filler).unwrap();
 
     // Read-only: the same, with the reason the file system gives.
     mount.remount("ro");
-    for (state, args) in STAGES {
-        let (ok, stderr) = rerun_stage(&root, &pipeline, state, args);
-        assert!(!ok, "{state} cannot succeed on a read-only folder");
-        let error = stderr
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or_default();
-        assert!(
-            error.contains("Read-only file system") && error.contains(fs_root.to_str().unwrap()),
-            "{state}: the error names the path and the reason:\n{stderr}"
-        );
-        assert!(outputs(&root) == good, "{state}: the previous outputs are intact");
-    }
+    every_stage_fails_cleanly(&root, &pipeline, &good, "Read-only file system");
 
     // Writable again: the stages run and give the same outputs.
     mount.remount("rw");
