@@ -70,7 +70,9 @@ fn prepared(case: &str, scratch: &Path, quick: bool) {
 
 fn key_file(dir: &Path, name: &str, seed: u8) -> PathBuf {
     let path = dir.join(name);
-    let hex: String = (0..32u8).map(|i| format!("{:02x}", i.wrapping_mul(7) ^ seed)).collect();
+    let hex: String = (0..32u8)
+        .map(|i| format!("{:02x}", i.wrapping_mul(7) ^ seed))
+        .collect();
     fs::write(&path, hex + "\n").expect("write a key");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod a key");
     path
@@ -102,7 +104,8 @@ fn prepare_csv(scratch: &Path, quick: bool) {
     let mut sink = BufWriter::new(fs::File::create(&tmp).expect("create csv"));
     let mut written = 0;
     for line in source.split(b'\n').take(rows + 1) {
-        sink.write_all(&line.expect("read releases.csv")).expect("write csv");
+        sink.write_all(&line.expect("read releases.csv"))
+            .expect("write csv");
         sink.write_all(b"\n").expect("write csv");
         written += 1;
     }
@@ -135,7 +138,11 @@ pub fn pseudonymise(scratch: &Path, quick: bool) -> serde_json::Value {
             ident("sex", "sex", FieldKind::Sex),
             ident("nino", "ni_number", FieldKind::Nino),
         ],
-        keep: vec!["release_date".into(), "age_at_release".into(), "offence_group".into()],
+        keep: vec![
+            "release_date".into(),
+            "age_at_release".into(),
+            "offence_group".into(),
+        ],
         types: BTreeMap::new(),
         match_keys: vec![
             key("nino", &["nino"]),
@@ -266,7 +273,11 @@ fn prepare_tokens(scratch: &Path, quick: bool) {
     let twice = persons / 20;
     // Spine records: persons 0..P in order, then the repeat releases of persons 0, 20, 40, ...
     write_extract(&work, "spine", persons + twice, &|r| {
-        let (person, repeat) = if r < persons { (r, false) } else { ((r - persons) * 20, true) };
+        let (person, repeat) = if r < persons {
+            (r, false)
+        } else {
+            ((r - persons) * 20, true)
+        };
         let nino = (!repeat || mix(r) % 2 == 0).then(|| person_token(&hasher, 0, person));
         [
             nino,
@@ -440,7 +451,10 @@ pub fn quality(scratch: &Path, quick: bool) -> serde_json::Value {
     )
     .expect("the linkage report is JSON");
     let quality = &report["quality"];
-    let percent = |v: &serde_json::Value| v.as_f64().map_or_else(|| "n/a".to_owned(), |x| format!("{:.2}%", x * 100.0));
+    let percent = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or_else(|| "n/a".to_owned(), |x| format!("{:.2}%", x * 100.0))
+    };
     let spine = &quality["spine_clustering"];
     let mut parts = vec![format!(
         "spine clustering P {} R {}",
@@ -477,7 +491,8 @@ pub fn release(quick: bool) -> serde_json::Value {
     let start = Instant::now();
     let table = linklab_release::protect_table(sizes, &counts, &rules).expect("the table is protected");
     let secs = start.elapsed().as_secs_f64();
-    let count = |status: linklab_release::CellStatus| table.cells.iter().filter(|c| c.status == status).count();
+    let count =
+        |status: linklab_release::CellStatus| table.cells.iter().filter(|c| c.status == status).count();
     let small = counts.iter().filter(|&&c| c < rules.threshold).count();
     json!({
         "what": format!(

@@ -555,7 +555,11 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .position(|e| *e == cfg.spine)
         .expect("validated: the spine is an extract");
     let spine = &inputs[spine_index];
-    let other_rows: u64 = inputs.iter().filter(|e| e.name != cfg.spine).map(|e| e.rows).sum();
+    let other_rows: u64 = inputs
+        .iter()
+        .filter(|e| e.name != cfg.spine)
+        .map(|e| e.rows)
+        .sum();
     let partitions = partitions_for(spine.rows, other_rows, keys, cfg.memory_limit);
     info!(spine = %spine.name, spine_records = spine.rows, keys, partitions, "linking");
     let spill = if partitions > 1 {

@@ -125,10 +125,7 @@ fn decode(b: &[u8]) -> SpillRow {
 
 /// Streams the rows of one partition file, in the order written, to `f` in chunks, so reading
 /// a partition costs one chunk of memory whatever the file's size.
-pub(crate) fn for_each_chunk(
-    path: &Path,
-    mut f: impl FnMut(&[SpillRow]),
-) -> Result<(), LinkError> {
+pub(crate) fn for_each_chunk(path: &Path, mut f: impl FnMut(&[SpillRow])) -> Result<(), LinkError> {
     let fail = |source| LinkError::Spill {
         path: path.to_path_buf(),
         source,
