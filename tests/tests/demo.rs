@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use linklab_tests::{demo_pipeline, files_under, linklab, log_messages, text};
 

@@ -150,6 +150,19 @@ fn render(results: &[(&cases::Case, Value)], quick: bool) -> String {
                 .map_or_else(String::new, |m| format!("{m} MiB")),
         );
     }
+    let rate = |name: &str| {
+        results
+            .iter()
+            .find(|(c, _)| c.name == name)
+            .and_then(|(_, v)| v["records_per_second"].as_f64())
+    };
+    if let (Some(ours), Some(duckdb)) = (rate("link"), rate("link-duckdb")) {
+        let _ = writeln!(
+            text,
+            "\nThe link stage ran the cascade at {:.2}× DuckDB's rate on the same files, in the same run.",
+            ours / duckdb
+        );
+    }
     for (case, value) in results {
         if let Some(notes) = value["notes"].as_str() {
             let _ = writeln!(text, "\n## {}\n\n{notes}", case.name);

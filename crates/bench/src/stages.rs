@@ -3,6 +3,7 @@
 //! process of its own, so the measured process's peak memory is the stage's alone.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -70,9 +71,10 @@ fn prepared(case: &str, scratch: &Path, quick: bool) {
 
 fn key_file(dir: &Path, name: &str, seed: u8) -> PathBuf {
     let path = dir.join(name);
-    let hex: String = (0..32u8)
-        .map(|i| format!("{:02x}", i.wrapping_mul(7) ^ seed))
-        .collect();
+    let hex = (0..32u8).fold(String::new(), |mut hex, i| {
+        let _ = write!(hex, "{:02x}", i.wrapping_mul(7) ^ seed);
+        hex
+    });
     fs::write(&path, hex + "\n").expect("write a key");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod a key");
     path
@@ -278,7 +280,7 @@ fn prepare_tokens(scratch: &Path, quick: bool) {
         } else {
             ((r - persons) * 20, true)
         };
-        let nino = (!repeat || mix(r) % 2 == 0).then(|| person_token(&hasher, 0, person));
+        let nino = (!repeat || mix(r).is_multiple_of(2)).then(|| person_token(&hasher, 0, person));
         [
             nino,
             Some(person_token(&hasher, 1, person)),
