@@ -77,6 +77,10 @@ pub enum Command {
         /// Ground truth folder written by `linklab synth`: report precision and recall.
         #[arg(long, value_name = "DIR")]
         truth: Option<PathBuf>,
+        /// Which engine runs the cascade's joins: this process, or a Spark job launched with
+        /// the `[link.spark]` settings. Both give the same linked datasets.
+        #[arg(long, value_enum, default_value_t = EngineArg::Embedded)]
+        engine: EngineArg,
     },
     /// Stage 3: build the person-level analysis frame, the matched comparison and the effects.
     Evaluate {
@@ -121,6 +125,16 @@ pub enum LogFormat {
     Text,
     /// JSON lines.
     Json,
+}
+
+/// The link stage's engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// In this process (the default).
+    Embedded,
+    /// Anchors and per-record decisions as a Spark job (`[link.spark]`: master, conf, python,
+    /// spark_submit); clustering, person ids and the output stay in this process.
+    Spark,
 }
 
 /// How `plan` prints.

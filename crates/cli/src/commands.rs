@@ -80,6 +80,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             pipeline,
             partition,
             truth,
+            engine,
         } => {
             if partition.is_some() {
                 return Err(CliError::Usage(
@@ -92,7 +93,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                     println!("{line}");
                 }
                 // With --truth the quality figures are always computed, so the stage runs.
-                let stage = stages::link(p, truth.as_deref(), human)?;
+                let stage = stages::link(p, truth.as_deref(), engine, human)?;
                 report("link", run_stage(work, stage)?);
                 Ok(())
             })

@@ -7,6 +7,7 @@ use linklab_pipeline::Pipeline;
 use linklab_store::WorkDir;
 use linklab_tokens::SecretKey;
 
+use crate::args::EngineArg;
 use crate::error::CliError;
 use crate::logging::CliProgress;
 use crate::runner::StageRun;
@@ -75,7 +76,7 @@ pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     }
     // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
     let truth = p.synth.as_ref().map(|s| s.out_dir.clone());
-    stages.push(link(p, truth.as_deref(), human)?);
+    stages.push(link(p, truth.as_deref(), EngineArg::Embedded, human)?);
     if p.evaluate.is_some() {
         stages.push(evaluate(p, human)?);
     }
@@ -231,7 +232,12 @@ pub fn merge_where_needed<'e>(
 }
 
 /// Stage 2.
-pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<StageRun<'a>, CliError> {
+pub fn link<'a>(
+    p: &'a Pipeline,
+    truth: Option<&Path>,
+    engine: EngineArg,
+    human: bool,
+) -> Result<StageRun<'a>, CliError> {
     let work = WorkDir::new(&p.settings.work_dir);
     let mut inputs: Vec<PathBuf> = Vec::new();
     for name in &p.link.extracts {
@@ -250,6 +256,10 @@ pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<St
         memory_limit: p.link.memory_limit,
         max_cluster_size: usize::try_from(p.link.max_cluster_size).unwrap_or(usize::MAX),
         truth_dir: truth.map(Path::to_path_buf),
+        engine: match engine {
+            EngineArg::Embedded => linklab_link::Engine::Embedded,
+            EngineArg::Spark => linklab_link::Engine::Spark(spark_settings(p)),
+        },
     };
     Ok(StageRun {
         name: "link".into(),
@@ -263,6 +273,21 @@ pub fn link<'a>(p: &'a Pipeline, truth: Option<&Path>, human: bool) -> Result<St
             Ok(())
         }),
     })
+}
+
+/// The Spark job's settings from `[link.spark]` (defaults without it). The interpreter is
+/// `python` there, else `LINKLAB_SPARK_PYTHON`, else the nearest `.venv-spark/` above the
+/// pipeline file or the current folder, else `python3`.
+fn spark_settings(p: &Pipeline) -> linklab_link::SparkSettings {
+    let section = p.link.spark.clone().unwrap_or_default();
+    let pipeline_dir = p.source.parent().unwrap_or_else(|| Path::new("."));
+    let python = linklab_link::find_python(section.python.as_deref(), &[pipeline_dir, Path::new(".")]);
+    linklab_link::SparkSettings {
+        python,
+        spark_submit: section.spark_submit,
+        master: section.master,
+        conf: section.conf,
+    }
 }
 
 /// Stage 3.

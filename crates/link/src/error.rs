@@ -129,4 +129,35 @@ pub enum LinkError {
         /// The output folder.
         dir: PathBuf,
     },
+    /// The Spark job could not be started.
+    #[error(
+        "cannot start the spark job with {}: {source}; run scripts/spark-venv.sh, or name a Python that has pyspark with `python` in [link.spark] or LINKLAB_SPARK_PYTHON", program.display()
+    )]
+    SparkLaunch {
+        /// The program that was started (python or spark-submit).
+        program: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The Spark job failed.
+    #[error("the spark job failed in its `{phase}` stage ({status}); the end of its log {}:\n{tail}", log.display())]
+    SparkJob {
+        /// `anchors` or `decide`.
+        phase: &'static str,
+        /// How the process ended.
+        status: String,
+        /// The job's log file.
+        log: PathBuf,
+        /// The last lines of the log (lines that may hold a token are withheld).
+        tail: String,
+    },
+    /// The Spark job's output is not what the plan promises.
+    #[error("spark output {}: {reason}", path.display())]
+    SparkOutput {
+        /// The output folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }

@@ -23,6 +23,8 @@ pub(crate) struct ExtractInput {
     pub name: String,
     pub dir: PathBuf,
     pub rows: u64,
+    /// The part files in name order, each with its row count.
+    pub parts: Vec<(PathBuf, u64)>,
     pub schema: SchemaRef,
     /// For each match key in cascade order, the index of its `tok_` column, if the extract has it.
     pub key_cols: Vec<Option<usize>>,
@@ -49,6 +51,7 @@ impl ExtractInput {
         }
         let mut schema: Option<SchemaRef> = None;
         let mut rows = 0_u64;
+        let mut part_rows = Vec::with_capacity(parts.len());
         for path in &parts {
             let file = File::open(path).map_err(|source| linklab_store::StoreError::Io {
                 action: "cannot open",
@@ -61,7 +64,9 @@ impl ExtractInput {
                     source,
                 }
             })?;
-            rows += u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+            let n = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+            rows += n;
+            part_rows.push((path.clone(), n));
             match &schema {
                 None => schema = Some(builder.schema().clone()),
                 Some(first) if !same_columns(first, builder.schema()) => {
@@ -116,6 +121,7 @@ impl ExtractInput {
             name: name.to_owned(),
             dir,
             rows,
+            parts: part_rows,
             schema,
             key_cols,
             keep_cols,

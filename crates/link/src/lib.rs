@@ -82,6 +82,13 @@
 //! person has a spine record of the record's true person (precision = correct / linked,
 //! recall = correct / records whose true person is on the spine). An extract that does not keep
 //! `record_id` is noted in the report instead.
+//!
+//! # 7. Engines
+//! With [`Engine::Spark`] the two relational steps of section 5 (`anchors`, and `person_tokens`
+//! through `decided`) run as a Spark job over the pseudonymised Parquet; fingerprints, the
+//! clustering, person ids, `linked/` and the report come from the same code as with the
+//! default [`Engine::Embedded`], so the linked datasets are identical (the report's
+//! `partitions` is 1: nothing is partitioned here). See the `spark` module for how it runs.
 #![forbid(unsafe_code)]
 
 mod cluster;
@@ -91,6 +98,7 @@ mod input;
 mod output;
 mod quality;
 mod report;
+mod spark;
 mod spill;
 mod tok;
 
@@ -108,6 +116,7 @@ pub use report::{
     ClusterSize, ExtractQuality, ExtractReport, KeyReport, LinkageReport, PairwiseQuality, ProfileColumn,
     ProfileValue, QualityReport, SpineKeyReport, SpineReport,
 };
+pub use spark::{DEFAULT_MASTER, Engine, PYTHON_ENV, SparkSettings, VENV_DIR, find_python};
 
 use cluster::{NONE, Persons};
 use input::{ExtractInput, token_at};
@@ -149,6 +158,8 @@ pub struct LinkConfig {
     pub max_cluster_size: usize,
     /// A folder written by `linklab synth` (holding `truth/records.csv`) to measure quality.
     pub truth_dir: Option<PathBuf>,
+    /// Which engine runs the relational steps (default: [`Engine::Embedded`]).
+    pub engine: Engine,
 }
 
 impl LinkConfig {
@@ -169,6 +180,7 @@ impl LinkConfig {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             max_cluster_size: DEFAULT_MAX_CLUSTER_SIZE,
             truth_dir: None,
+            engine: Engine::Embedded,
         }
     }
 }
@@ -309,10 +321,13 @@ fn into_person_map(map: &mut TokMap<u32>, ambiguous: &[bool], person_of: &[u32])
     }
 }
 
+/// Reads the spine's tokens: fingerprints always; anchors too when `anchors_here` (the Spark
+/// engine computes them otherwise).
 fn read_spine(
     spine: &ExtractInput,
     key_names: &[String],
     spill: Option<(&Path, usize)>,
+    anchors_here: bool,
     progress: &dyn Progress,
 ) -> Result<SpinePass, LinkError> {
     let keys = key_names.len();
@@ -322,7 +337,7 @@ fn read_spine(
         .transpose()?;
     let mut anchors: Vec<Vec<u32>> = vec![Vec::new(); keys];
     let mut maps: Vec<TokMap<u32>> = Vec::new();
-    if writer.is_none() {
+    if writer.is_none() && anchors_here {
         anchors = vec![Vec::with_capacity(expected); keys];
         maps = (0..keys)
             .map(|_| TokMap::with_capacity_and_hasher(expected, std::hash::BuildHasherDefault::default()))
@@ -364,7 +379,7 @@ fn read_spine(
                     }
                 }
             }
-        } else {
+        } else if anchors_here {
             // anchors: the first record seen with a token is its smallest record index.
             maps.par_iter_mut()
                 .zip(anchors.par_iter_mut())
@@ -560,8 +575,22 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
-    let partitions = partitions_for(spine.rows, other_rows, keys, cfg.memory_limit);
-    info!(spine = %spine.name, spine_records = spine.rows, keys, partitions, "linking");
+    // The Spark engine builds no hash tables here, so it never partitions.
+    let job = match &cfg.engine {
+        Engine::Embedded => None,
+        Engine::Spark(settings) => Some(spark::SparkJob::prepare(
+            settings,
+            &cfg.work_dir,
+            &inputs,
+            spine_index,
+        )?),
+    };
+    let partitions = if job.is_some() {
+        1
+    } else {
+        partitions_for(spine.rows, other_rows, keys, cfg.memory_limit)
+    };
+    info!(spine = %spine.name, spine_records = spine.rows, keys, partitions, spark = job.is_some(), "linking");
     let spill = if partitions > 1 {
         Some(SpillDir::create(&cfg.work_dir.spill())?)
     } else {
@@ -573,8 +602,12 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         spine,
         &cfg.match_keys,
         spill.as_ref().map(|s| (s.path(), partitions)),
+        job.is_none(),
         progress,
     )?;
+    if let Some(job) = &job {
+        pass.anchors = job.anchors(spine, keys, progress)?;
+    }
     let persons: Persons = cluster::cluster(&pass.anchors, pass.records, cfg.max_cluster_size);
     let ambiguous: Vec<Vec<bool>> = pass
         .anchors
@@ -597,6 +630,20 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     pass.fingerprints = Vec::new();
     let person_ids = identity::person_ids(&hasher, &smallest);
     drop(smallest);
+
+    // 2, with Spark: every other record's outcome, decided before anything is written.
+    let decided = job
+        .as_ref()
+        .map(|job| {
+            job.decide(
+                &inputs,
+                spine_index,
+                &persons.person_of,
+                persons.first.len(),
+                progress,
+            )
+        })
+        .transpose()?;
 
     // 4. Outputs, staged.
     let staging = StagingDir::new(&cfg.work_dir.linked())?;
@@ -633,8 +680,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     // 2. The cascade for every other extract.
     let others: Vec<&ExtractInput> = inputs.iter().filter(|e| e.name != cfg.spine).collect();
     let mut tallies: HashMap<String, Tally> = HashMap::new();
-    if let Some(spill) = &spill {
-        let states = link_partitioned(
+    let stored = match (decided, &spill) {
+        (Some(states), _) => Some(states),
+        (None, Some(spill)) => Some(link_partitioned(
             &others,
             &pass,
             &ambiguous,
@@ -642,7 +690,10 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
             spill.path(),
             partitions,
             progress,
-        )?;
+        )?),
+        (None, None) => None,
+    };
+    if let Some(states) = stored {
         for (input, state) in others.iter().zip(&states) {
             let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, start| {
                 Ok(state[start..start + batch.num_rows()].to_vec())
@@ -686,6 +737,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     );
     write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
     staging.commit()?;
+    if let Some(job) = job {
+        job.clean();
+    }
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
     Ok(report)
 }

@@ -628,3 +628,38 @@ mod laws {
         }
     }
 }
+
+/// The Spark engine (`scripts/spark-venv.sh` makes its Python) gives the same bytes and the
+/// same report as the embedded engine, with ambiguous tokens, an extract without a key column
+/// and extracts of two part files.
+#[test]
+fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
+    let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);
+    let has_pyspark = std::process::Command::new(&python)
+        .args(["-c", "import pyspark"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_pyspark,
+        "{} cannot import pyspark: run scripts/spark-venv.sh (it needs Java 17) first",
+        python.display()
+    );
+    let (spine, extracts) = mixed();
+    let fx = Fixture::new(&spine, &extracts);
+    let cfg = fx.config(&["benefits", "courts"]);
+    let embedded = run(&cfg, &NoProgress).unwrap();
+    assert!(
+        embedded.extracts.iter().any(|e| e.ambiguous > 0),
+        "the data has ambiguous records"
+    );
+    let expected = linked_bytes(&fx.work);
+    let mut spark = cfg.clone();
+    spark.engine = linklab_link::Engine::Spark(linklab_link::SparkSettings::local(python));
+    let report = run(&spark, &NoProgress).unwrap();
+    assert_eq!(linked_bytes(&fx.work), expected);
+    assert_eq!(report, embedded);
+    assert!(
+        !fx.work.root().join("spark").exists(),
+        "the job's scratch folder is removed"
+    );
+}

@@ -27,8 +27,8 @@ use serde::Serialize;
 
 pub use error::PipelineError;
 pub use model::{
-    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, MatchKeySpec, Outcome,
-    OutcomeKind, Settings, StageKind, StagePlan, Synth, Table,
+    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkSpark, MatchKeySpec,
+    Outcome, OutcomeKind, Settings, StageKind, StagePlan, Synth, Table,
 };
 pub use size::parse_byte_size;
 pub use slurm::{SlurmOptions, render_slurm, stage_arguments};

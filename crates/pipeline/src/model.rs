@@ -152,6 +152,44 @@ pub struct Link {
     pub max_cluster_size: u64,
     /// The extracts that are linked, spine included, in file order (default: all).
     pub extracts: Vec<String>,
+    /// `[link.spark]`: how `linklab link --engine spark` launches its Spark job. Left out of the
+    /// stage's settings digest: both engines give the same linked datasets.
+    #[serde(skip_serializing)]
+    pub spark: Option<LinkSpark>,
+}
+
+/// `[link.spark]`: the Spark job of `linklab link --engine spark`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpark {
+    /// The Spark master, as `spark-submit --master` takes it (default `"local[2]"`).
+    #[serde(default = "default_spark_master")]
+    pub master: String,
+    /// Spark settings, as `spark-submit --conf key=value` takes them.
+    #[serde(default)]
+    pub conf: BTreeMap<String, String>,
+    /// A Python interpreter that has `pyspark` (default: `LINKLAB_SPARK_PYTHON`, else the
+    /// nearest `.venv-spark/`, else `python3`).
+    #[serde(default)]
+    pub python: Option<PathBuf>,
+    /// `spark-submit` to launch the job with (default: run the job with `python` directly).
+    #[serde(default)]
+    pub spark_submit: Option<PathBuf>,
+}
+
+impl Default for LinkSpark {
+    fn default() -> Self {
+        Self {
+            master: default_spark_master(),
+            conf: BTreeMap::new(),
+            python: None,
+            spark_submit: None,
+        }
+    }
+}
+
+fn default_spark_master() -> String {
+    "local[2]".to_owned()
 }
 
 /// `[disclosure]`: the rules for published statistics.

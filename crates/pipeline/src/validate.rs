@@ -8,8 +8,8 @@ use linklab_tokens::{Component, FieldKind, MatchKey};
 use serde::Deserialize;
 
 use crate::model::{
-    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, MatchKeySpec, Settings,
-    Synth, Table,
+    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkSpark, MatchKeySpec,
+    Settings, Synth, Table,
 };
 use crate::size::parse_byte_size;
 use crate::{Pipeline, PipelineError};
@@ -67,6 +67,7 @@ struct RawLink {
     memory_limit: Option<toml::Value>,
     max_cluster_size: Option<u64>,
     extracts: Option<Vec<String>>,
+    spark: Option<LinkSpark>,
 }
 
 /// Parses and checks a pipeline file's text; `path` is the file, for messages and for resolving
@@ -563,12 +564,48 @@ impl Checker<'_> {
         if max_cluster_size == 0 {
             return Err(self.invalid("link.max_cluster_size", "expected at least 1"));
         }
+        let spark = raw.spark.map(|spark| self.spark(spark)).transpose()?;
         Ok(Link {
             spine: raw.spine,
             memory_limit,
             max_cluster_size,
             extracts: linked,
+            spark,
         })
+    }
+
+    /// `[link.spark]`: a master, conf keys that look like Spark's, and program paths resolved
+    /// against the pipeline file's folder (bare names are left for PATH).
+    fn spark(&self, mut spark: LinkSpark) -> Checked<LinkSpark> {
+        if spark.master.trim().is_empty() {
+            return Err(self.invalid(
+                "link.spark.master",
+                "expected a Spark master such as \"local[2]\", \"yarn\" or \"spark://host:7077\"",
+            ));
+        }
+        for key in spark.conf.keys() {
+            if !key.starts_with("spark.") || key.contains(char::is_whitespace) || key.contains('=') {
+                return Err(self.invalid(
+                    format!("link.spark.conf.{key}"),
+                    "expected a Spark setting name such as \"spark.driver.memory\"",
+                ));
+            }
+        }
+        // A bare program name is looked up on PATH; a path is relative to the pipeline file.
+        let program = |key: &str, path: &PathBuf| -> Checked<PathBuf> {
+            if path.components().count() == 1 && path.is_relative() {
+                self.path(key, path).map(|_| path.clone())
+            } else {
+                self.path(key, path)
+            }
+        };
+        if let Some(python) = &spark.python {
+            spark.python = Some(program("link.spark.python", python)?);
+        }
+        if let Some(submit) = &spark.spark_submit {
+            spark.spark_submit = Some(program("link.spark.spark_submit", submit)?);
+        }
+        Ok(spark)
     }
 
     fn disclosure(&self, rules: &Disclosure) -> Checked<()> {
@@ -826,5 +863,59 @@ impl Checker<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::Pipeline;
+
+    const EXAMPLE: &str = include_str!("../tests/fixtures/contract-example.toml");
+
+    fn with_spark(section: &str) -> Result<Pipeline, String> {
+        Pipeline::parse(
+            &format!("{EXAMPLE}\n[link.spark]\n{section}\n"),
+            Path::new("/p/pipeline.toml"),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn link_spark_parses_with_defaults_and_stays_out_of_the_settings_digest() {
+        let plain = Pipeline::parse(EXAMPLE, Path::new("/p/pipeline.toml")).unwrap();
+        assert!(plain.link.spark.is_none());
+        let p = with_spark("").unwrap();
+        let spark = p.link.spark.clone().unwrap();
+        assert_eq!(spark.master, "local[2]");
+        assert!(spark.conf.is_empty() && spark.python.is_none() && spark.spark_submit.is_none());
+        let p = with_spark(
+            "master = \"yarn\"\npython = \"venv/bin/python\"\nspark_submit = \"spark-submit\"\nconf = { \"spark.executor.memory\" = \"8g\" }",
+        )
+        .unwrap();
+        let spark = p.link.spark.clone().unwrap();
+        assert_eq!(spark.master, "yarn");
+        assert_eq!(spark.python.as_deref(), Some(Path::new("/p/venv/bin/python")));
+        assert_eq!(spark.spark_submit.as_deref(), Some(Path::new("spark-submit")));
+        assert_eq!(spark.conf["spark.executor.memory"], "8g");
+        let digest = |p: &Pipeline| toml::to_string(&p.stage_settings("link").unwrap()).unwrap();
+        assert_eq!(digest(&p), digest(&plain));
+    }
+
+    #[test]
+    fn link_spark_rejects_what_spark_would_not_take() {
+        for (section, key) in [
+            ("master = \" \"", "link.spark.master"),
+            (
+                "conf = { \"driver.memory\" = \"4g\" }",
+                "link.spark.conf.driver.memory",
+            ),
+            ("python = \"\"", "link.spark.python"),
+            ("mastr = \"yarn\"", "mastr"),
+        ] {
+            let err = with_spark(section).unwrap_err();
+            assert!(err.contains(key), "{section}: {err}");
+        }
     }
 }

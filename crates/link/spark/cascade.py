@@ -1,0 +1,141 @@
+"""The relational steps of linklab's match-key cascade, as a Spark job.
+
+`linklab link --engine spark` writes a job file (JSON) and runs this script twice:
+
+    cascade.py JOB.json anchors   # spine record -> anchor per match key
+    cascade.py JOB.json decide    # every other record -> (key, person) of its first hit
+
+Between the two, linklab clusters the spine records into persons (an ordered union-find, which
+has no relational form) and writes `record -> person`. The plan is the one in the module docs of
+crates/link/src/lib.rs, section 5; only tokens and record numbers pass through here, and nothing
+is printed but counts.
+
+A record's number is its position in its extract: part files in the order the job lists them,
+rows in file order. It comes from the Parquet reader's hidden `_metadata.file_path` and
+`_metadata.row_index` columns plus each part file's row offset (never from
+monotonically_increasing_id, whose values depend on the partitioning).
+"""
+
+import json
+import sys
+
+from pyspark.sql import SparkSession, Window
+from pyspark.sql import functions as F
+
+
+def session(job, phase):
+    builder = SparkSession.builder.appName(f"linklab-link-{phase}")
+    if job["set_master"]:
+        # Launched with plain python: the master and conf come from the job. Under spark-submit
+        # they came on its command line and are not overridden here.
+        builder = builder.master(job["master"])
+        for key, value in job["conf"].items():
+            builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+def records(spark, extract):
+    """The extract's token columns and each row's record number (`record`)."""
+    parts = extract["parts"]
+    frame = spark.read.parquet(*[p["path"] for p in parts])
+    offsets = F.create_map(
+        *[x for p in parts for x in (F.lit(p["name"]), F.lit(p["offset"]).cast("long"))]
+    )
+    name = F.expr("url_decode(regexp_extract(_metadata.file_path, '([^/]*)$', 1))")
+    offset = F.element_at(offsets, name)
+    record = F.when(
+        offset.isNull(), F.raise_error(F.lit("a part file that the job does not list was read"))
+    ).otherwise(offset + F.col("_metadata.row_index"))
+    tokens = [t for t in extract["tokens"] if t is not None]
+    return frame.select(record.cast("long").alias("record"), *tokens)
+
+
+def anchors(spark, job):
+    """Per spine record and key k: MIN(record) OVER (PARTITION BY tok_k), null without a token."""
+    spine = job["extracts"][job["spine"]]
+    frame = records(spark, spine)
+    columns = [F.col("record")]
+    for k, token in enumerate(spine["tokens"]):
+        if token is None:
+            anchor = F.lit(None).cast("long")
+        else:
+            anchor = F.when(
+                F.col(token).isNotNull(), F.min("record").over(Window.partitionBy(token))
+            )
+        columns.append(anchor.cast("long").alias(f"anchor_{k}"))
+    frame.select(*columns).write.mode("overwrite").parquet(job["anchors_dir"])
+
+
+def key_tokens(frame, tokens):
+    """(record, key, tok) for every non-null token of the keys in `tokens` (key -> column)."""
+    rows = None
+    for k, token in tokens.items():
+        part = frame.where(F.col(token).isNotNull()).select(
+            "record", F.lit(k).cast("int").alias("key"), F.col(token).alias("tok")
+        )
+        rows = part if rows is None else rows.unionByName(part)
+    return rows
+
+
+def decide(spark, job):
+    """Per record of every other extract: the first key whose token some person holds."""
+    spine = job["extracts"][job["spine"]]
+    persons = spark.read.parquet(job["persons_dir"]).select(
+        F.col("record").cast("long"), F.col("person").cast("long")
+    )
+    spine_keys = {k: t for k, t in enumerate(spine["tokens"]) if t is not None}
+    # person_tokens: (key, token) -> person, NULL when spine records of several persons hold it.
+    person_tokens = None
+    if spine_keys:
+        person_tokens = (
+            key_tokens(records(spark, spine), spine_keys)
+            .join(persons, "record")
+            .groupBy("key", "tok")
+            .agg(F.countDistinct("person").alias("n"), F.min("person").alias("p"))
+            .select("key", "tok", F.when(F.col("n") == 1, F.col("p")).alias("person"))
+            .cache()
+        )
+    for index, extract in enumerate(job["extracts"]):
+        if index == job["spine"]:
+            continue
+        tokens = {
+            k: t for k, t in enumerate(extract["tokens"]) if t is not None and k in spine_keys
+        }
+        if tokens:
+            hits = (
+                key_tokens(records(spark, extract), tokens)
+                .join(person_tokens, ["key", "tok"])
+                .select("record", "key", "person")
+            )
+        else:
+            hits = spark.createDataFrame([], "record long, key int, person long")
+        # The strongest key with a hit decides; an ambiguous hit (NULL person) stops the cascade.
+        decided = (
+            hits.groupBy("record")
+            .agg(F.min(F.struct("key", "person")).alias("d"))
+            .select("record", F.col("d.key").alias("key"), F.col("d.person").alias("person"))
+        )
+        decided.write.mode("overwrite").parquet(f"{job['decided_dir']}/{extract['name']}")
+
+
+def main():
+    if len(sys.argv) != 3 or sys.argv[2] not in ("anchors", "decide"):
+        sys.stderr.write("usage: cascade.py JOB.json anchors|decide\n")
+        sys.exit(2)
+    with open(sys.argv[1], encoding="utf-8") as handle:
+        job = json.load(handle)
+    phase = sys.argv[2]
+    spark = session(job, phase)
+    try:
+        if phase == "anchors":
+            anchors(spark, job)
+        else:
+            decide(spark, job)
+    finally:
+        spark.stop()
+
+
+if __name__ == "__main__":
+    main()
