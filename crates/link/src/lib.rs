@@ -13,11 +13,8 @@
 //! record is merged with the cluster of its anchor, unless
 //! - the merged cluster would hold more than `max_cluster_size` records (default 10), or
 //! - a stronger key j (earlier in the cascade) separates them: both clusters hold j-tokens and
-//!   no j-token is held by both, unless j is not the first key and some key other than k also
-//!   agrees (holds a token common to both). So if A~B and B~C by a weak key but A and C have
-//!   different NI numbers, A, B and C never become one person; but two releases of a person
-//!   whose forename was mistyped once (name_dob_sex differs) still merge when surname_dob_sex
-//!   and soundex_initial_dob both agree.
+//!   no j-token is held by both. So if A~B and B~C by a weak key but A and C have different
+//!   NI numbers, A, B and C never become one person.
 //!
 //! Persons are numbered in the order of their first spine record. Every spine record belongs to
 //! exactly one person (a record with no token at all is a person on its own).
