@@ -112,11 +112,18 @@ impl CsvSource {
             self.records_read += 1;
             let record = self.records_read;
             let line = self.record.position().map(csv::Position::line);
+            // UTF-8 is checked once over the record's bytes: the fields are valid exactly when
+            // the whole is and every field starts on a character boundary.
+            let text = match self.encoding {
+                Encoding::Utf8 => std::str::from_utf8(self.record.as_slice()).ok().filter(|text| {
+                    (0..self.record.len())
+                        .all(|i| self.record.range(i).is_some_and(|r| text.is_char_boundary(r.start)))
+                }),
+                Encoding::Windows1252 => None,
+            };
             let reason = if self.record.len() != self.header_len {
                 Some(RejectReason::WrongFieldCount)
-            } else if self.encoding == Encoding::Utf8
-                && !self.record.iter().all(|field| std::str::from_utf8(field).is_ok())
-            {
+            } else if self.encoding == Encoding::Utf8 && text.is_none() {
                 Some(RejectReason::InvalidUtf8)
             } else {
                 None
@@ -126,13 +133,12 @@ impl CsvSource {
                 continue;
             }
             for (column, &index) in columns.iter_mut().zip(&self.indices) {
-                let field = &self.record[index];
-                match std::str::from_utf8(field) {
-                    Ok(text) => column.push(text),
-                    // Only reachable for Windows-1252 (UTF-8 was checked above); every byte is a
-                    // character there, so decoding cannot fail.
-                    Err(_) => column
-                        .push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
+                match (text, self.record.range(index)) {
+                    (Some(text), Some(range)) => column.push(&text[range]),
+                    // Windows-1252: every byte is a character, so decoding cannot fail.
+                    _ => column.push_with(|buf| {
+                        buf.push_str(&WINDOWS_1252.decode_without_bom_handling(&self.record[index]).0);
+                    }),
                 }
             }
             records.push(record);
