@@ -116,8 +116,11 @@ impl CsvSource {
             // the whole is and every field starts on a character boundary.
             let text = match self.encoding {
                 Encoding::Utf8 => std::str::from_utf8(self.record.as_slice()).ok().filter(|text| {
-                    (0..self.record.len())
-                        .all(|i| self.record.range(i).is_some_and(|r| text.is_char_boundary(r.start)))
+                    (0..self.record.len()).all(|i| {
+                        self.record
+                            .range(i)
+                            .is_some_and(|r| text.is_char_boundary(r.start))
+                    })
                 }),
                 Encoding::Windows1252 => None,
             };
