@@ -96,3 +96,65 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out.sort();
     out
 }
+
+/// The demo's stages as commands, in order: the name of the runner's state file each writes
+/// (`work/state/<name>.json`) and the arguments after `linklab`, the pipeline file going second.
+pub const STAGES: [(&str, &[&str]); 4] = [
+    (
+        "pseudonymise-releases",
+        &["pseudonymise", "--extract", "releases"],
+    ),
+    ("link", &["link"]),
+    ("evaluate", &["evaluate"]),
+    ("release", &["release"]),
+];
+
+/// The full arguments of a stage of [`STAGES`] on `pipeline`.
+pub fn stage_command<'a>(pipeline: &'a Path, args: &[&'a str]) -> Vec<&'a str> {
+    let mut full = vec![args[0], pipeline.to_str().expect("test paths are UTF-8")];
+    full.extend(&args[1..]);
+    full
+}
+
+/// Every output file below `root` (its work and release folders) with its bytes, as paths
+/// relative to `root`; the runner's state files and the lock are left out.
+pub fn outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for folder in ["work", "release"] {
+        let dir = root.join(folder);
+        for file in files_under(&dir) {
+            if !file.starts_with("state") && file.extension().is_none_or(|e| e != "lock") {
+                let bytes = fs::read(dir.join(&file)).expect("an output can be read");
+                out.push((Path::new(folder).join(&file), bytes));
+            }
+        }
+    }
+    out
+}
+
+/// [`outputs`] with the wall-clock `created_at` lines of JSON manifests left out (a rerun that
+/// writes the same outputs again stamps a new time) and `root` named `<root>` in JSON files,
+/// so that runs in different folders compare equal.
+pub fn normalised_outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    outputs(root)
+        .into_iter()
+        .map(|(file, bytes)| {
+            if file.extension().is_some_and(|e| e == "json") {
+                let json = String::from_utf8(bytes).expect("outputs and test paths are UTF-8");
+                let json = without_created_at(
+                    &json.replace(root.to_str().expect("outputs and test paths are UTF-8"), "<root>"),
+                );
+                (file, json.into_bytes())
+            } else {
+                (file, bytes)
+            }
+        })
+        .collect()
+}
+
+fn without_created_at(json: &str) -> String {
+    json.lines()
+        .filter(|l| !l.trim_start().starts_with("\"created_at\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

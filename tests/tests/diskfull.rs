@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use linklab_tests::{demo_pipeline, files_under, linklab, text};
+use linklab_tests::{STAGES, demo_pipeline, linklab, normalised_outputs, stage_command, text};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -45,20 +45,6 @@ impl Drop for Tmpfs {
     }
 }
 
-/// Every output file (work and release folders, the runner's state left out) with its bytes.
-fn outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for folder in ["work", "release"] {
-        let dir = root.join(folder);
-        for file in files_under(&dir) {
-            if !file.starts_with("state") && file.extension().is_none_or(|e| e != "lock") {
-                out.push((Path::new(folder).join(&file), fs::read(dir.join(&file)).unwrap()));
-            }
-        }
-    }
-    out
-}
-
 /// Fills the file system of `root` until at most `leave` bytes are free.
 fn fill(root: &Path, leave: u64) -> PathBuf {
     let filler = root.join("filler");
@@ -82,20 +68,9 @@ fn fill(root: &Path, leave: u64) -> PathBuf {
     filler
 }
 
-const STAGES: [(&str, &[&str]); 4] = [
-    (
-        "pseudonymise-releases",
-        &["pseudonymise", "--extract", "releases"],
-    ),
-    ("link", &["link"]),
-    ("evaluate", &["evaluate"]),
-    ("release", &["release"]),
-];
-
 fn rerun_stage(root: &Path, pipeline: &Path, state: &str, args: &[&str]) -> (bool, String) {
     let _ = fs::remove_file(root.join("work").join("state").join(format!("{state}.json")));
-    let mut full = vec![args[0], pipeline.to_str().unwrap()];
-    full.extend(&args[1..]);
+    let mut full = stage_command(pipeline, args);
     full.extend(["--log-format", "text"]);
     let out = linklab(root, &full);
     (out.status.success(), text(&out).1)
@@ -115,7 +90,10 @@ fn every_stage_fails_cleanly(root: &Path, pipeline: &Path, good: &[(PathBuf, Vec
             error.contains(reason) && error.contains(root.to_str().unwrap()),
             "{state}: the error names the path and the reason:\n{stderr}"
         );
-        assert!(outputs(root) == good, "{state}: the previous outputs are intact");
+        assert!(
+            normalised_outputs(root) == good,
+            "{state}: the previous outputs are intact"
+        );
     }
 }
 
@@ -128,7 +106,7 @@ fn a_full_disk_or_a_read_only_folder_stops_a_stage_and_keeps_the_previous_output
     let pipeline = demo_pipeline(&root, 1000);
     let first = linklab(&root, &["run", pipeline.to_str().unwrap()]);
     assert!(first.status.success(), "the first run failed: {:?}", text(&first));
-    let good = outputs(&root);
+    let good = normalised_outputs(&root);
     assert!(good.len() > 10);
 
     // Disk full: each stage in turn, with a few kilobytes left, so it starts and then fails.
@@ -149,5 +127,5 @@ fn a_full_disk_or_a_read_only_folder_stops_a_stage_and_keeps_the_previous_output
         text(&again)
     );
     let names = |o: &[(PathBuf, Vec<u8>)]| o.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&outputs(&root)), names(&good));
+    assert_eq!(names(&normalised_outputs(&root)), names(&good));
 }

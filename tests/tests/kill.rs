@@ -8,49 +8,15 @@ use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Instant;
 
-use linklab_tests::{demo_pipeline, files_under, linklab, linklab_bin, log_messages, text};
+use linklab_tests::{
+    STAGES, demo_pipeline, files_under, linklab, linklab_bin, log_messages, normalised_outputs,
+    stage_command, text,
+};
 
 /// People in the synthetic world: enough that every stage runs for a while.
 const PEOPLE: u32 = 2000;
 /// Kill points per stage, as fractions of the stage's uninterrupted run time.
 const POINTS: usize = 5;
-
-/// The stages, as commands, in order, with the state files they and the later stages write.
-const STAGES: [(&str, &[&str]); 4] = [
-    ("pseudonymise", &["pseudonymise", "--extract", "releases"]),
-    ("link", &["link"]),
-    ("evaluate", &["evaluate"]),
-    ("release", &["release"]),
-];
-
-/// Every output file below `root` (work and release folders) with its bytes; the runner's
-/// state files and the wall-clock `created_at` of manifests are left out, as they are not
-/// outputs a reader uses, and JSON files name `root` as `<root>`, since each run has its own.
-fn outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    for folder in ["work", "release"] {
-        let dir = root.join(folder);
-        for file in files_under(&dir) {
-            if file.starts_with("state") || file.extension().is_some_and(|e| e == "lock") {
-                continue;
-            }
-            let mut bytes = fs::read(dir.join(&file)).unwrap();
-            if file.extension().is_some_and(|e| e == "json") {
-                let json = String::from_utf8(bytes).unwrap();
-                bytes = without_created_at(&json.replace(root.to_str().unwrap(), "<root>")).into_bytes();
-            }
-            out.push((Path::new(folder).join(file), bytes));
-        }
-    }
-    out
-}
-
-fn without_created_at(json: &str) -> String {
-    json.lines()
-        .filter(|l| !l.trim_start().starts_with("\"created_at\""))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Copies `from` into `to`, file by file (permissions included, so key files stay 0600).
 fn copy_tree(from: &Path, to: &Path) {
@@ -80,8 +46,7 @@ fn forget_from(root: &Path, index: usize) {
         let _ = fs::remove_dir_all(&path);
         let _ = fs::remove_file(&path);
     }
-    let names = ["pseudonymise-releases", "link", "evaluate", "release"];
-    for name in &names[index..] {
+    for (name, _) in &STAGES[index..] {
         let _ = fs::remove_file(work.join("state").join(format!("{name}.json")));
     }
 }
@@ -98,10 +63,8 @@ fn fractions(seed: u64) -> impl Iterator<Item = f64> {
 }
 
 fn run_stage(root: &Path, pipeline: &Path, args: &[&str]) -> std::process::Child {
-    let mut full = vec![args[0], pipeline.to_str().unwrap()];
-    full.extend(&args[1..]);
     Command::new(linklab_bin())
-        .args(&full)
+        .args(stage_command(pipeline, args))
         .current_dir(root)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -120,7 +83,7 @@ fn a_stage_killed_at_any_moment_reruns_to_the_same_outputs() {
         "the reference run failed: {:?}",
         text(&first)
     );
-    let expected = outputs(&reference);
+    let expected = normalised_outputs(&reference);
     assert!(expected.len() > 10, "the reference run wrote its outputs");
 
     // How long each stage takes on its own, so the kill moments fall inside it.
@@ -168,7 +131,7 @@ fn a_stage_killed_at_any_moment_reruns_to_the_same_outputs() {
                     "{at}: the killed run's lock is cleared with a message:\n{stderr}"
                 );
             }
-            let got = outputs(&root);
+            let got = normalised_outputs(&root);
             let names = |o: &[(PathBuf, Vec<u8>)]| o.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
             assert_eq!(names(&got), names(&expected), "{at}: the same files");
             for ((path, bytes), (_, want)) in got.iter().zip(&expected) {
