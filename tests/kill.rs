@@ -2,13 +2,15 @@
 //! outputs as a run that was never interrupted, and a lock left by the killed process is cleared
 //! with a message.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread::sleep;
 use std::time::Instant;
 
-use linklab_tests::{
+use support::{
     STAGES, demo_pipeline, files_under, linklab, linklab_bin, log_messages, normalised_outputs,
     stage_command, text,
 };

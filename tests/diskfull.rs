@@ -4,11 +4,13 @@
 //! The test runs the demo pipeline inside a small tmpfs that it mounts itself (it needs root, as
 //! `.ci/run` has), fills it, then remounts it read-only.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use linklab_tests::{STAGES, demo_pipeline, linklab, normalised_outputs, stage_command, text};
+use support::{STAGES, demo_pipeline, linklab, normalised_outputs, stage_command, text};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);

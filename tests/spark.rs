@@ -6,15 +6,17 @@
 //! Spark comes from the virtual environment `scripts/spark-venv.sh` makes (`.venv-spark/` at
 //! the repository root, `pyspark` on the machine's Java 17); without it these tests fail.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use linklab_tests::{demo_pipeline, files_under, linklab, linklab_bin, text};
+use support::{demo_pipeline, files_under, linklab, linklab_bin, text};
 
 /// The Python of `.venv-spark/`, or a failure that says how to make it.
 fn spark_python() -> PathBuf {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-spark/bin/python");
+    let python = support::repo_root().join(".venv-spark/bin/python");
     let ok = Command::new(&python)
         .args(["-c", "import pyspark"])
         .output()

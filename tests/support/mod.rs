@@ -1,35 +1,20 @@
-//! Helpers for the end-to-end tests in `tests/tests/`: they run the real `linklab` binary.
-#![forbid(unsafe_code)]
+//! Helpers for the end-to-end tests in `tests/`: they run the real `linklab` binary.
+//!
+//! Each test file is its own crate and uses only some of these helpers.
+#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::OnceLock;
 
-/// The path of the `linklab` binary of this build, built on first use if `cargo test` did not
-/// build it already (as when only this package is tested).
+/// The `linklab` binary that Cargo built for this very test run (never a stale one).
 pub fn linklab_bin() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("the test binary knows its path");
-        // target/<profile>/deps/<test> -> target/<profile>/linklab
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("tests run from target/<profile>/deps");
-        let bin = profile_dir.join(format!("linklab{}", std::env::consts::EXE_SUFFIX));
-        if !bin.exists() {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut build = Command::new(cargo);
-            build.args(["build", "-p", "linklab", "--bin", "linklab"]);
-            if profile_dir.file_name().is_some_and(|n| n == "release") {
-                build.arg("--release");
-            }
-            let status = build.status().expect("cargo runs");
-            assert!(status.success(), "building the linklab binary failed");
-        }
-        bin
-    })
+    Path::new(env!("CARGO_BIN_EXE_linklab"))
+}
+
+/// The repository's top folder.
+pub fn repo_root() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
 }
 
 /// Runs `linklab` with `args` in `dir`, with JSON logs (stderr is not a terminal here).
@@ -62,7 +47,7 @@ pub fn log_messages(stderr: &str) -> Vec<String> {
 /// `pipelines/demo.toml`, written into `dir` with its paths pointed at `dir` and its synthetic
 /// world shrunk to `people`.
 pub fn demo_pipeline(dir: &Path, people: u32) -> PathBuf {
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pipelines/demo.toml");
+    let demo = repo_root().join("pipelines/demo.toml");
     let text = fs::read_to_string(demo).expect("pipelines/demo.toml is readable");
     let text = text
         .replace("../target/linklab/demo/", "./")

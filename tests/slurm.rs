@@ -5,6 +5,8 @@
 //! single-node one from Debian's `slurm-wlm` and `munge`, and `.ci/run` calls it. Without one this
 //! test fails, on purpose: it does not skip.
 
+mod support;
+
 use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use std::process::Command;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use linklab_tests::{demo_pipeline, files_under, linklab, text};
+use support::{demo_pipeline, files_under, linklab, text};
 
 /// How many array tasks each pseudonymise stage is split into.
 const PARTITIONS: &str = "2";
@@ -246,7 +248,7 @@ fn plan_fans_out_the_pseudonymise_stages_only() {
     let script = linklab(dir.path(), &["plan", pipeline, "--format", "slurm"]);
     let (script, stderr) = text(&script);
     assert!(!script.is_empty(), "{stderr}");
-    let bin = fs::canonicalize(linklab_tests::linklab_bin()).unwrap();
+    let bin = fs::canonicalize(support::linklab_bin()).unwrap();
     assert!(
         script.contains(&format!("\n        {} \"$@\"", bin.display())),
         "the jobs run this very binary"

@@ -1,11 +1,13 @@
 //! The demo pipeline end to end on a small synthetic world: every stage runs, a rerun skips
 //! them all, the release passes `check-release`, and no identifier leaks into logs or outputs.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use linklab_tests::{demo_pipeline, files_under, linklab, log_messages, text};
+use support::{demo_pipeline, files_under, linklab, log_messages, text};
 
 /// Surnames and NI numbers of the synthetic extract: none may appear anywhere downstream.
 fn identifier_values(extracts: &Path) -> BTreeSet<String> {

@@ -1,9 +1,11 @@
 //! The command line's messages and exit codes, as a scheduler or a user sees them.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
 
-use linklab_tests::{linklab, text};
+use support::{linklab, text};
 
 fn code(output: &std::process::Output) -> i32 {
     output.status.code().expect("the process exited")
