@@ -631,7 +631,8 @@ mod laws {
 
 /// The Spark engine (`scripts/spark-venv.sh` makes its Python) gives the same bytes and the
 /// same report as the embedded engine, with ambiguous tokens, an extract without a key column
-/// and extracts of two part files.
+/// and extracts of two part files. Needs pyspark, so it is one of the `system-tests`.
+#[cfg(feature = "system-tests")]
 #[test]
 fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
     let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);
