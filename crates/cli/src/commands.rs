@@ -115,7 +115,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                 let name = stage.name.clone();
                 report(&name, run_stage(work, stage)?);
             }
-            print_outputs(p);
+            crate::summary::print_run_summary(p);
             Ok(())
         }),
         Command::Plan {
@@ -202,23 +202,4 @@ fn report(stage: &str, outcome: Outcome) {
         Outcome::Ran => println!("{stage}: done"),
         Outcome::Skipped => println!("{stage}: skipped (unchanged since its last success)"),
     }
-}
-
-fn print_outputs(p: &Pipeline) {
-    let work = WorkDir::new(&p.settings.work_dir);
-    println!();
-    println!("secure area (work_dir): {}", work.root().display());
-    println!(
-        "  pseudonymised extracts: {}",
-        work.root().join("pseudonymised").display()
-    );
-    println!("  linked data and linkage report: {}", work.linked().display());
-    if p.evaluate.is_some() {
-        println!("  analysis frame: {}", work.evaluation().display());
-    }
-    println!("  disclosure audit trail: {}", work.release_audit().display());
-    println!(
-        "release folder (the only output meant to leave): {}",
-        p.settings.release_dir.display()
-    );
 }
