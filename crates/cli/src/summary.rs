@@ -67,21 +67,33 @@ fn headlines(impact: &Path) -> Option<Vec<String>> {
         "p_value",
     ]
     .map(column);
-    let mut lines = Vec::new();
-    for record in reader.records() {
-        let record = record.ok()?;
-        let field = |i: usize| columns[i].and_then(|c| record.get(c)).unwrap_or("");
-        let row = Row {
-            outcome: field(0),
-            measure: field(1),
-            treated: field(2),
-            comparison: field(3),
-            difference: field(4),
-            ci: (field(5), field(6)),
-            p_value: field(7),
-        };
-        lines.push(row.line());
-    }
+    let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().ok()?;
+    let rows: Vec<Row<'_>> = records
+        .iter()
+        .map(|record| {
+            let field = |i: usize| columns[i].and_then(|c| record.get(c)).unwrap_or("");
+            Row {
+                outcome: field(0),
+                measure: field(1),
+                treated: field(2),
+                comparison: field(3),
+                difference: field(4),
+                ci: (field(5), field(6)),
+                p_value: field(7),
+            }
+        })
+        .collect();
+    // As in the report: a time-to-event outcome reads as its log-rank line only.
+    let time_to_event: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.measure == "log_rank")
+        .map(|r| r.outcome)
+        .collect();
+    let lines = rows
+        .iter()
+        .filter(|r| !(r.measure == "mean_days" && time_to_event.contains(&r.outcome)))
+        .map(Row::line)
+        .collect();
     Some(lines)
 }
 
@@ -126,7 +138,7 @@ impl Row<'_> {
                 scaled(self.ci.1, 1.0),
             ),
             "log_rank" => format!(
-                "{name}: the event within the follow-up for {} against {} (log-rank test){p}",
+                "{name}: {} against {} had the event within the follow-up (log-rank test){p}",
                 event_percent(self.treated),
                 event_percent(self.comparison),
             ),
@@ -182,12 +194,13 @@ mod tests {
             &format!(
                 "{HEADER}reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
                  days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312\n\
-                 time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n"
+                 time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n\
+                 time_to_reoffence,mean_days,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n"
             ),
             &[
                 "reoffended: 31.2% against 38.5%, a difference of -7.2 percentage points (95% CI -11.0 to -3.5), p < 0.001",
                 "days_employed: 120.2 against 101.5 days on average, a difference of 18.8 days (95% CI 9.5 to 28.0), p = 0.031",
-                "time_to_reoffence: the event within the follow-up for 30.0% against 38.0% (log-rank test), p = 0.200",
+                "time_to_reoffence: 30.0% against 38.0% had the event within the follow-up (log-rank test), p = 0.200",
             ],
         );
     }
