@@ -101,7 +101,7 @@ fn plant_canaries(csv: &Path, columns: &[(&str, &str)]) {
             .iter()
             .position(|h| *h == column)
             .unwrap_or_else(|| panic!("{} has a column {column}", csv.display()));
-        fields[at] = canary.to_owned();
+        canary.clone_into(&mut fields[at]);
     }
     let mut text = text;
     if !text.ends_with('\n') {
