@@ -155,7 +155,7 @@ fn clear_stale(path: &Path, seen: &str) -> Result<(), StoreError> {
 }
 
 /// This machine's host name, or an empty string if it cannot be told (then no lock is stale).
-fn this_host() -> String {
+pub(crate) fn this_host() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
         .iter()
         .find_map(|p| fs::read_to_string(p).ok())
@@ -167,7 +167,7 @@ fn this_host() -> String {
 
 /// Whether a process with this id is running here (a zombie is not). On systems without `/proc`
 /// a lock is never considered stale, so the user is asked to remove it.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     let proc_root = Path::new("/proc");
     if !proc_root.is_dir() {
         return true;
