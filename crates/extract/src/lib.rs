@@ -40,13 +40,16 @@ mod batch;
 mod csv_source;
 mod error;
 mod parquet_source;
+pub mod scan;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use batch::{Batch, Reject, RejectReason, TextColumn};
 pub use error::ExtractError;
+pub use scan::{MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
+pub use csv_source::read_error as csv_read_error;
 use csv_source::CsvSource;
 use parquet_source::ParquetSource;
 
@@ -132,6 +135,22 @@ impl InputFormat {
     }
 }
 
+/// The number of physical lines of a CSV extract, known once it has been read to the end. A
+/// handle that stays readable after the reader was consumed.
+#[derive(Debug, Clone, Default)]
+pub struct LineCount(std::sync::Arc<std::sync::OnceLock<u64>>);
+
+impl LineCount {
+    /// The line count, once the whole file was read (never for Parquet).
+    pub fn get(&self) -> Option<u64> {
+        self.0.get().copied()
+    }
+
+    fn set(&self, lines: u64) {
+        let _ = self.0.set(lines);
+    }
+}
+
 enum Source {
     Csv(CsvSource),
     Parquet(ParquetSource),
@@ -202,6 +221,26 @@ impl ExtractReader {
     /// The requested columns, in batch order.
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// For each requested column, in batch order, the 0-based index of the header (or Parquet
+    /// schema) column it resolved to. Two requested names that resolve to the same index (say
+    /// `Surname` and ` Surname`, as CSV header names are matched after trimming) read the same
+    /// values.
+    pub fn source_columns(&self) -> &[usize] {
+        match &self.source {
+            Source::Csv(s) => s.source_columns(),
+            Source::Parquet(s) => s.source_columns(),
+        }
+    }
+
+    /// A handle on the file's physical line count (`\n` bytes, plus one for a last line without
+    /// a line end), set when a CSV extract has been read to the end; never set for Parquet.
+    pub fn lines(&self) -> LineCount {
+        match &self.source {
+            Source::Csv(s) => s.lines(),
+            Source::Parquet(_) => LineCount::default(),
+        }
     }
 
     /// The number of columns in the file's header (or Parquet schema).

@@ -26,6 +26,8 @@ pub(crate) struct ParquetSource {
     names: Vec<String>,
     /// For each requested column, its index in the projected batches.
     positions: Vec<usize>,
+    /// For each requested column, its index in the file's schema.
+    indices: Vec<usize>,
     header_len: usize,
     records_read: u64,
 }
@@ -120,9 +122,14 @@ impl ParquetSource {
             reader,
             names: columns.to_vec(),
             positions,
+            indices,
             header_len: schema.fields().len(),
             records_read: 0,
         })
+    }
+
+    pub(crate) fn source_columns(&self) -> &[usize] {
+        &self.indices
     }
 
     pub(crate) fn header_len(&self) -> usize {
