@@ -201,6 +201,10 @@ struct KeepPlan {
     name: String,
     column: usize,
     declared: Option<ColumnType>,
+    /// Whether the column is the extract's `sex` identifier, which leaves the stage only as its
+    /// standardised value (`M`, `F` or null). Set by [`resolve_keep`] once the reader has
+    /// matched the columns against the file.
+    standardised_sex: bool,
 }
 
 /// What the configuration resolves to before anything is read.
@@ -324,10 +328,12 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         if cfg.keep[..i].contains(name) {
             return Err(bad(format!("column `{name}` is listed twice in keep")));
         }
+        // The same comparison the reader makes: header names are matched after trimming.
+        // [`resolve_keep`] checks again against the columns the reader actually resolved.
         if let Some(ident) = cfg
             .identifiers
             .iter()
-            .find(|id| &id.column == name && id.kind != FieldKind::Sex)
+            .find(|id| id.column.trim() == name.trim() && id.kind != FieldKind::Sex)
         {
             return Err(bad(format!(
                 "column `{name}` holds identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
@@ -343,6 +349,7 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
             name: name.clone(),
             column: column_index(name),
             declared: cfg.types.get(name).copied(),
+            standardised_sex: false,
         });
     }
     if let Some(name) = cfg.types.keys().find(|t| !cfg.keep.contains(*t)) {
@@ -359,6 +366,42 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
     })
 }
 
+/// The second guard of the rule that identifiers leave the stage only as tokens, on the columns
+/// as the reader resolved them against the file (`sources`: the file column of each reader
+/// column): a keep column read from the same file column as a declared identifier is refused,
+/// unless the identifier is a `sex`, which is then written only as its standardised value.
+fn resolve_keep(cfg: &PseudonymiseConfig, plan: &mut Plan, sources: &[usize]) -> Result<(), PseudonymiseError> {
+    let bad = |reason: String| PseudonymiseError::Config {
+        extract: cfg.extract.clone(),
+        reason,
+    };
+    for keep in &mut plan.keep {
+        let source = sources[keep.column];
+        let held = plan
+            .idents
+            .iter()
+            .zip(&cfg.identifiers)
+            .filter(|(ident, _)| sources[ident.column] == source)
+            .map(|(_, declared)| declared);
+        for ident in held {
+            if ident.kind != FieldKind::Sex {
+                return Err(bad(format!(
+                    "keep column `{}` is read from the same column of the file as identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
+                    keep.name, ident.name, ident.kind
+                )));
+            }
+            if keep.declared.is_some_and(|ty| ty != ColumnType::String) {
+                return Err(bad(format!(
+                    "keep column `{}` is the sex identifier `{}`, which is kept as its standardised value (M, F or missing), so its type can only be string",
+                    keep.name, ident.name
+                )));
+            }
+            keep.standardised_sex = true;
+        }
+    }
+    Ok(())
+}
+
 /// The type of each keep column and whether it was inferred.
 #[derive(Debug, Clone)]
 struct Types {
@@ -372,6 +415,7 @@ impl Types {
             .keep
             .iter()
             .map(|k| match (k.declared, sample) {
+                _ if k.standardised_sex => (ColumnType::String, false),
                 (Some(ty), _) => (ty, false),
                 (None, Some(batch)) => (types::infer(batch.column(k.column)), true),
                 (None, None) => (ColumnType::String, true),
@@ -536,6 +580,9 @@ impl Converter<'_> {
         ty: ColumnType,
         inferred: bool,
     ) -> Result<ArrayRef, PseudonymiseError> {
+        if keep.standardised_sex {
+            return Ok(self.standardised_sex(batch.column(keep.column)));
+        }
         types::to_array(batch.column(keep.column), ty).map_err(|e| match e {
             types::ConvertError::Mismatch(row) => PseudonymiseError::TypeMismatch {
                 extract: self.cfg.extract.clone(),
@@ -555,6 +602,16 @@ impl Converter<'_> {
                 ),
             },
         })
+    }
+
+    /// A kept sex identifier as its standardised value: `M`, `F`, or null for anything else, so
+    /// that free text in the column never leaves the stage.
+    fn standardised_sex(&self, column: &linklab_extract::TextColumn) -> ArrayRef {
+        let values: arrow::array::StringArray = column
+            .iter()
+            .map(|raw| self.standardiser.standardise(FieldKind::Sex, raw).ok())
+            .collect();
+        Arc::new(values)
     }
 
     fn internal(&self, reason: &str) -> PseudonymiseError {
@@ -725,7 +782,7 @@ fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
     })
 }
 
-fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputSummary {
+fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64, lines: Option<u64>) -> InputSummary {
     let (delimiter, encoding) = match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let shown = if delimiter == b'\t' {
@@ -744,6 +801,7 @@ fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputS
         encoding,
         sha256,
         bytes,
+        lines,
     }
 }
 
@@ -801,7 +859,7 @@ fn build_manifest(
     plan: &Plan,
     streamed: Streamed,
     fingerprint: &str,
-    bytes: u64,
+    (bytes, lines): (u64, Option<u64>),
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
     let Streamed {
         tally,
@@ -851,7 +909,14 @@ fn build_manifest(
         columns.push(ColumnSummary {
             name: keep.name.clone(),
             ty: ty.arrow_name().into(),
-            origin: if *inferred { "inferred" } else { "declared" }.into(),
+            origin: if keep.standardised_sex {
+                "standardised"
+            } else if *inferred {
+                "inferred"
+            } else {
+                "declared"
+            }
+            .into(),
         });
     }
     let missing = cfg
@@ -870,7 +935,7 @@ fn build_manifest(
         .collect();
     Ok(PseudonymiseManifest {
         extract: cfg.extract.clone(),
-        input: input_summary(cfg, sha256, bytes),
+        input: input_summary(cfg, sha256, bytes, lines),
         rows: RowCounts {
             read: tally.read,
             written: tally.written,
@@ -900,7 +965,7 @@ pub fn run(
     cfg: &PseudonymiseConfig,
     progress: &dyn Progress,
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
-    let plan = plan(cfg)?;
+    let mut plan = plan(cfg)?;
     let hasher = {
         let key = SecretKey::from_file(&cfg.key_file)?;
         TokenHasher::new(&key)
@@ -910,6 +975,7 @@ pub fn run(
         info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
     }
     let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+    resolve_keep(cfg, &mut plan, reader.source_columns())?;
     let bytes = fs::metadata(&cfg.input)
         .map_err(|source| ExtractError::Open {
             path: cfg.input.clone(),
@@ -966,6 +1032,7 @@ fn run_whole(
     let target = cfg.work_dir.pseudonymised(&cfg.extract);
     let staging = StagingDir::new(&target)?;
     progress.start("pseudonymise", None);
+    let lines = reader.lines();
     let job = Job {
         source: Box::new(reader.map(|b| b.map(Rows::from_batch))),
         types: None,
@@ -973,7 +1040,7 @@ fn run_whole(
     };
     let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
     progress.finish();
-    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
+    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, lines.get()))?;
     check_reject_fraction(&manifest, &cfg.input, cfg.max_reject_fraction)?;
 
     let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
@@ -1082,7 +1149,7 @@ fn run_partition(
     let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
     progress.finish();
     // The share of rejects is checked when the partitions are merged, on the whole extract.
-    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
+    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, None))?;
 
     // Nothing downstream may read a mix of old and new parts: the merged manifest goes first,
     // then this partition's own manifest and parts (and any left by a single run).
@@ -1164,6 +1231,60 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "ZQXCANARYONE";
+
+    fn config(keep: &[&str]) -> PseudonymiseConfig {
+        let ident = |name: &str, column: &str, kind| Identifier {
+            name: name.into(),
+            column: column.into(),
+            kind,
+        };
+        PseudonymiseConfig {
+            extract: "people".into(),
+            input: PathBuf::from("/data/people.csv"),
+            format: InputFormat::CSV,
+            identifiers: vec![
+                ident("nino", "NINO", FieldKind::Nino),
+                ident("sex", "Gender", FieldKind::Sex),
+            ],
+            keep: keep.iter().map(|&k| k.to_owned()).collect(),
+            types: BTreeMap::new(),
+            match_keys: vec![MatchKey::parse("nino", &["nino"], false).unwrap()],
+            key_file: PathBuf::from("/keys/linkage.key"),
+            work_dir: WorkDir::new("/work"),
+            max_reject_fraction: 0.0,
+            batch_rows: 10,
+            today: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            partition: None,
+        }
+    }
+
+    /// The second guard, on the columns as a reader resolved them: `sources` gives the file
+    /// column of each reader column (`NINO`, `Gender`, then the keep columns).
+    fn check_resolved(keep: &[&str], sources: &[usize], expected: Result<Vec<bool>, &str>) {
+        let cfg = config(keep);
+        let mut plan = plan(&cfg).expect("the first guard passes");
+        let got = resolve_keep(&cfg, &mut plan, sources)
+            .map(|()| plan.keep.iter().map(|k| k.standardised_sex).collect::<Vec<_>>())
+            .map_err(|e| e.to_string());
+        assert_eq!(got, expected.map_err(str::to_owned), "keep {keep:?}, sources {sources:?}");
+    }
+
+    #[test]
+    fn a_keep_column_resolved_to_an_identifier_column_is_refused_or_standardised() {
+        // Distinct file columns: kept as they are.
+        check_resolved(&["town"], &[0, 1, 2], Ok(vec![false]));
+        // A name the first guard does not see (say a reader that ignored case) that resolves to
+        // the NINO column.
+        check_resolved(
+            &["nino"],
+            &[0, 1, 0],
+            Err(
+                "extract `people`: keep column `nino` is read from the same column of the file as identifier `nino` (kind nino), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
+            ),
+        );
+        // The sex column, under any name that resolves to it, is standardised.
+        check_resolved(&["Gender", "gender"], &[0, 1, 1], Ok(vec![true, true]));
+    }
 
     #[test]
     fn a_panicking_worker_reports_records_not_values() {
