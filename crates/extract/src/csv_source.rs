@@ -10,7 +10,7 @@ use encoding_rs::WINDOWS_1252;
 
 use crate::batch::{Batch, Reject, RejectReason, TextColumn};
 use crate::scan::{ScanProblem, Tracked};
-use crate::{Encoding, ExtractError, LineCount};
+use crate::{Encoding, ExtractError, ReadSummary};
 
 /// The read buffer of the CSV parser.
 const READ_BUFFER: usize = 1 << 20;
@@ -21,8 +21,11 @@ pub(crate) struct CsvSource {
     reader: csv::Reader<Tracked<File>>,
     /// The configured names of the requested columns, for errors.
     names: Vec<String>,
-    /// Set to the file's physical line count once it has been read to the end.
-    lines: LineCount,
+    /// Set once the file has been read to the end.
+    summary: ReadSummary,
+    /// Windows-1252 only: records that are not ASCII, and those of them that are not UTF-8.
+    non_ascii: u64,
+    non_utf8: u64,
     record: ByteRecord,
     encoding: Encoding,
     header_len: usize,
@@ -81,7 +84,9 @@ impl CsvSource {
         Ok(Self {
             reader,
             names: columns.to_vec(),
-            lines: LineCount::default(),
+            summary: ReadSummary::default(),
+            non_ascii: 0,
+            non_utf8: 0,
             record: ByteRecord::new(),
             encoding,
             header_len: names.len(),
@@ -95,8 +100,8 @@ impl CsvSource {
         &self.indices
     }
 
-    pub(crate) fn lines(&self) -> LineCount {
-        self.lines.clone()
+    pub(crate) fn summary(&self) -> ReadSummary {
+        self.summary.clone()
     }
 
     pub(crate) fn header_len(&self) -> usize {
@@ -135,7 +140,7 @@ impl CsvSource {
                     });
                 }
                 if let Some(lines) = tracked.lines() {
-                    self.lines.set(lines);
+                    self.summary.set(lines, self.non_ascii > 0 && self.non_utf8 == 0);
                 }
                 break;
             }
@@ -152,7 +157,14 @@ impl CsvSource {
                             .is_some_and(|r| text.is_char_boundary(r.start))
                     })
                 }),
-                Encoding::Windows1252 => None,
+                Encoding::Windows1252 => {
+                    let bytes = self.record.as_slice();
+                    if self.non_utf8 == 0 && !bytes.is_ascii() {
+                        self.non_ascii += 1;
+                        self.non_utf8 += u64::from(std::str::from_utf8(bytes).is_err());
+                    }
+                    None
+                }
             };
             let reason = if self.record.len() != self.header_len {
                 Some(RejectReason::WrongFieldCount)

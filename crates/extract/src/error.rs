@@ -95,6 +95,23 @@ pub enum ExtractError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// The row counts of a Parquet file disagree: a row group's declared count with its column
+    /// chunks, the file's with its row groups', or the rows read with the rows declared.
+    #[error(
+        "Parquet extract {}: {} declares {declared} rows but {found} were found; the file's metadata is inconsistent, so rows would be lost or invented: rewrite the file",
+        path.display(),
+        row_group.map_or_else(|| "the file".to_owned(), |g| format!("row group {g}"))
+    )]
+    RowCount {
+        /// The extract file.
+        path: PathBuf,
+        /// The 0-based row group at fault, or `None` for the whole file.
+        row_group: Option<usize>,
+        /// The rows declared.
+        declared: u64,
+        /// The rows (or column values) found.
+        found: u64,
+    },
     /// A Parquet column could not be rendered as text.
     #[error("cannot read column `{column}` of Parquet extract {} as text", path.display())]
     Convert {

@@ -135,19 +135,37 @@ impl InputFormat {
     }
 }
 
-/// The number of physical lines of a CSV extract, known once it has been read to the end. A
-/// handle that stays readable after the reader was consumed.
+/// What is known about a CSV extract once it has been read to the end: a handle that stays
+/// readable after the reader was consumed. Nothing is known about a Parquet extract.
 #[derive(Debug, Clone, Default)]
-pub struct LineCount(std::sync::Arc<std::sync::OnceLock<u64>>);
+pub struct ReadSummary(std::sync::Arc<std::sync::OnceLock<Facts>>);
 
-impl LineCount {
-    /// The line count, once the whole file was read (never for Parquet).
-    pub fn get(&self) -> Option<u64> {
-        self.0.get().copied()
+/// See [`ReadSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    lines: u64,
+    utf8_in_windows_1252: bool,
+}
+
+impl ReadSummary {
+    /// The file's physical lines (`\n` bytes, plus one for a last line without a line end),
+    /// once the whole file was read.
+    pub fn lines(&self) -> Option<u64> {
+        self.0.get().map(|f| f.lines)
     }
 
-    fn set(&self, lines: u64) {
-        let _ = self.0.set(lines);
+    /// Whether an extract declared Windows-1252 has records that are not ASCII and every one of
+    /// them is valid UTF-8: the file is then almost certainly UTF-8, and its accented names were
+    /// mis-decoded (`Ã©` for `é`). Known once the whole file was read.
+    pub fn utf8_in_windows_1252(&self) -> bool {
+        self.0.get().is_some_and(|f| f.utf8_in_windows_1252)
+    }
+
+    fn set(&self, lines: u64, utf8_in_windows_1252: bool) {
+        let _ = self.0.set(Facts {
+            lines,
+            utf8_in_windows_1252,
+        });
     }
 }
 
@@ -234,12 +252,12 @@ impl ExtractReader {
         }
     }
 
-    /// A handle on the file's physical line count (`\n` bytes, plus one for a last line without
-    /// a line end), set when a CSV extract has been read to the end; never set for Parquet.
-    pub fn lines(&self) -> LineCount {
+    /// A handle on what is known once a CSV extract has been read to the end (its physical
+    /// line count, whether a Windows-1252 extract looks like UTF-8); never set for Parquet.
+    pub fn summary(&self) -> ReadSummary {
         match &self.source {
-            Source::Csv(s) => s.lines(),
-            Source::Parquet(_) => LineCount::default(),
+            Source::Csv(s) => s.summary(),
+            Source::Parquet(_) => ReadSummary::default(),
         }
     }
 

@@ -347,7 +347,7 @@ fn check_stop(bytes: &[u8], names: &[&str], expected: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "x.csv", bytes);
     let reader = ExtractReader::open(&path, CSV, &cols(names), 2).unwrap();
-    let lines = reader.lines();
+    let summary = reader.summary();
     let mut records = 0;
     let mut end = String::new();
     for batch in reader {
@@ -357,7 +357,7 @@ fn check_stop(bytes: &[u8], names: &[&str], expected: &str) {
         }
     }
     if end.is_empty() {
-        end = format!("{:?} lines", lines.get());
+        end = format!("{:?} lines", summary.lines());
     }
     assert_eq!(format!("{records} records; {end}"), expected);
 }
@@ -375,6 +375,32 @@ fn an_open_quote_or_a_huge_field_stops_the_read_naming_its_line() {
     check_stop(format!("a,b\n\"{huge},2\n").as_bytes(), &["b"], "0 records; extract [dir]/x.csv, line 2, column 1: a field is longer than 1048576 bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract");
     let wide = "x,".repeat(usize::try_from(linklab_extract::MAX_RECORD_BYTES).unwrap() / 2 + 1);
     check_stop(format!("a,b\n{wide}\n").as_bytes(), &["b"], "0 records; extract [dir]/x.csv, line 2: a record is longer than 16777216 bytes (16 MiB), the most one CSV record may hold; check the quoting and the delimiter of the extract");
+}
+
+/// A file declared Windows-1252 whose non-ASCII records are all valid UTF-8 is flagged once read
+/// (its names were mis-decoded); a true Windows-1252 file, or a plain ASCII one, is not.
+#[test]
+fn utf8_read_as_windows_1252_is_noticed() {
+    let dir = tempfile::tempdir().unwrap();
+    let format = InputFormat::Csv {
+        delimiter: b',',
+        encoding: Encoding::Windows1252,
+    };
+    for (bytes, expected) in [
+        (&b"a,b\nZo\xc3\xab,1\nAnn,2\n"[..], true),
+        (&b"a,b\nZo\xeb,1\nZo\xc3\xab,2\n"[..], false),
+        (&b"a,b\nZo\xeb,1\n"[..], false),
+        (&b"a,b\nAnn,1\n"[..], false),
+    ] {
+        let path = write(dir.path(), "w.csv", bytes);
+        let reader = ExtractReader::open(&path, format, &cols(&["a"]), 1).unwrap();
+        let summary = reader.summary();
+        assert!(!summary.utf8_in_windows_1252(), "unknown before the end");
+        for batch in reader {
+            batch.unwrap();
+        }
+        assert_eq!(summary.utf8_in_windows_1252(), expected, "{bytes:?}");
+    }
 }
 
 #[test]

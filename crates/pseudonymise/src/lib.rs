@@ -448,10 +448,54 @@ struct Tally {
     rejects: BTreeMap<RejectReason, RejectSummary>,
     missing: Vec<[u64; MISSING_SLOTS]>,
     null_tokens: Vec<u64>,
+    limit: RejectLimit,
+}
+
+/// How many rejects [`RejectLimit`] holds at most.
+const PENDING_REJECTS: usize = 1 << 16;
+
+/// Finds the reject at which `max_reject_fraction` was passed, for the error: the first reject
+/// beyond `floor(max_fraction * read)` of the whole file. The allowance only grows as records
+/// are read, so a reject within the allowance so far can never be that one and is dropped: only
+/// the rejects beyond it are held (at most [`PENDING_REJECTS`]).
+#[derive(Debug)]
+struct RejectLimit {
+    max_fraction: f64,
+    /// Rejects dropped from the front: the front one is reject number `dropped + 1`.
+    dropped: u64,
+    /// The record and line of the rejects beyond the allowance so far, in file order.
+    pending: std::collections::VecDeque<(u64, Option<u64>)>,
+}
+
+impl RejectLimit {
+    fn allowed(&self, read: u64) -> u64 {
+        // Float to integer: the allowance, rounded down, of a count well within f64's range.
+        (self.max_fraction * read as f64).floor() as u64
+    }
+
+    fn note(&mut self, reject: &linklab_extract::Reject, read: u64) {
+        // Past the cap the reject is not held; `passed_at` then finds nothing rather than a
+        // wrong record.
+        if self.pending.len() < PENDING_REJECTS {
+            self.pending.push_back((reject.record, reject.line));
+        }
+        let allowed = self.allowed(read);
+        while self.dropped < allowed && self.pending.pop_front().is_some() {
+            self.dropped += 1;
+        }
+    }
+
+    /// The record and line of the reject at which the limit was passed, once `read` records
+    /// were read; `None` if the limit was not passed or the reject was not held.
+    fn passed_at(&self, read: u64) -> Option<(u64, Option<u64>)> {
+        let rank = self.allowed(read) + 1;
+        let index = usize::try_from(rank.checked_sub(self.dropped + 1)?).ok()?;
+        self.pending.get(index).copied()
+    }
 }
 
 impl Tally {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan, max_fraction: f64) -> Self {
         Self {
             read: 0,
             written: 0,
@@ -470,6 +514,11 @@ impl Tally {
                 .collect(),
             missing: vec![[0; MISSING_SLOTS]; plan.idents.len()],
             null_tokens: vec![0; plan.keys.len()],
+            limit: RejectLimit {
+                max_fraction,
+                dropped: 0,
+                pending: std::collections::VecDeque::new(),
+            },
         }
     }
 
@@ -480,6 +529,7 @@ impl Tally {
     fn note_batch(&mut self, batch: &Rows) {
         self.read += (batch.len() + batch.rejects().len()) as u64;
         for reject in batch.rejects() {
+            self.limit.note(reject, self.read);
             let summary = self
                 .rejects
                 .get_mut(&reject.reason)
@@ -679,7 +729,7 @@ fn stream(
                 }
             }
         });
-        let mut tally = Tally::new(plan);
+        let mut tally = Tally::new(plan, cfg.max_reject_fraction);
         let mut writer = None;
         let mut types = None;
         let mut process = || -> Result<(), PseudonymiseError> {
@@ -812,6 +862,17 @@ fn check_reject_fraction(
     path: &Path,
     max_fraction: f64,
 ) -> Result<(), PseudonymiseError> {
+    check_reject_fraction_at(manifest, path, max_fraction, None)
+}
+
+/// [`check_reject_fraction`], naming the record (and line) of the reject at which the limit was
+/// passed when it is known.
+fn check_reject_fraction_at(
+    manifest: &PseudonymiseManifest,
+    path: &Path,
+    max_fraction: f64,
+    passed_at: Option<(u64, Option<u64>)>,
+) -> Result<(), PseudonymiseError> {
     let RowCounts { read, rejected, .. } = manifest.rows;
     let fraction = if read == 0 {
         0.0
@@ -827,9 +888,14 @@ fn check_reject_fraction(
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let at = passed_at.map_or_else(String::new, |(record, line)| {
+            let line = line.map_or_else(String::new, |l| format!(", line {l}"));
+            format!("; the limit was passed at record {record}{line}")
+        });
         return Err(PseudonymiseError::TooManyRejects {
             extract: manifest.extract.clone(),
             path: path.to_path_buf(),
+            at,
             read,
             rejected,
             fraction,
@@ -1032,7 +1098,7 @@ fn run_whole(
     let target = cfg.work_dir.pseudonymised(&cfg.extract);
     let staging = StagingDir::new(&target)?;
     progress.start("pseudonymise", None);
-    let lines = reader.lines();
+    let summary = reader.summary();
     let job = Job {
         source: Box::new(reader.map(|b| b.map(Rows::from_batch))),
         types: None,
@@ -1040,8 +1106,14 @@ fn run_whole(
     };
     let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
     progress.finish();
-    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, lines.get()))?;
-    check_reject_fraction(&manifest, &cfg.input, cfg.max_reject_fraction)?;
+    let streamed = streamed?;
+    let passed_at = streamed.tally.limit.passed_at(streamed.tally.read);
+    let manifest = build_manifest(cfg, plan, streamed, fingerprint, (bytes, summary.lines()))?;
+    if summary.utf8_in_windows_1252() {
+        // The file is named, never a value.
+        warn!(extract = %cfg.extract, path = %cfg.input.display(), "the extract is declared windows-1252 but every record that is not ASCII is valid multi-byte UTF-8, so its names are probably mis-decoded: check the encoding declared for the extract");
+    }
+    check_reject_fraction_at(&manifest, &cfg.input, cfg.max_reject_fraction, passed_at)?;
 
     let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
     remove_if_present(&manifest_path, "cannot remove the old manifest")?;
@@ -1082,7 +1154,8 @@ fn run_partition(
         record: 0,
         source,
     };
-    let (source, partition): (Source, PartitionSummary) = match cfg.format {
+    // The rows the slice must hold (Parquet: from the row groups' declared counts).
+    let (source, partition, slice_rows): (Source, PartitionSummary, Option<u64>) = match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
             let source = CsvRangeReader::open(
@@ -1103,7 +1176,7 @@ fn run_partition(
                 end: slice.end.byte,
                 first_record: slice.start.records_before + 1,
             };
-            (Box::new(source), summary)
+            (Box::new(source), summary, None)
         }
         InputFormat::Parquet => {
             let group_rows = parquet_group_rows(&cfg.input)?;
@@ -1134,7 +1207,7 @@ fn run_partition(
                 end,
                 first_record: first,
             };
-            (Box::new(source), summary)
+            (Box::new(source), summary, Some(rows))
         }
     };
     let prefix = partition::part_prefix(index, count);
@@ -1150,6 +1223,19 @@ fn run_partition(
     progress.finish();
     // The share of rejects is checked when the partitions are merged, on the whole extract.
     let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, None))?;
+    // Rows are counted as read: a row group whose rows are not all read (or more than it
+    // declares) must not pass silently.
+    if let Some(expected) = slice_rows
+        && manifest.rows.read != expected
+    {
+        return Err(ExtractError::RowCount {
+            path: cfg.input.clone(),
+            row_group: None,
+            declared: expected,
+            found: manifest.rows.read,
+        }
+        .into());
+    }
 
     // Nothing downstream may read a mix of old and new parts: the merged manifest goes first,
     // then this partition's own manifest and parts (and any left by a single run).
@@ -1267,6 +1353,41 @@ mod tests {
             .map(|()| plan.keep.iter().map(|k| k.standardised_sex).collect::<Vec<_>>())
             .map_err(|e| e.to_string());
         assert_eq!(got, expected.map_err(str::to_owned), "keep {keep:?}, sources {sources:?}");
+    }
+
+    /// Records `1..=read` in batches of `batch`, the `rejected` ones rejected (on line record + 1):
+    /// the record and line at which `max_fraction` was passed.
+    fn check_limit(max_fraction: f64, read: u64, batch: u64, rejected: &[u64], expected: Option<(u64, Option<u64>)>) {
+        let mut limit = RejectLimit {
+            max_fraction,
+            dropped: 0,
+            pending: std::collections::VecDeque::new(),
+        };
+        let mut seen = 0;
+        while seen < read {
+            let end = (seen + batch).min(read);
+            for &record in rejected.iter().filter(|&&r| r > seen && r <= end) {
+                let reject = linklab_extract::Reject {
+                    record,
+                    line: Some(record + 1),
+                    reason: RejectReason::WrongFieldCount,
+                };
+                limit.note(&reject, end);
+            }
+            seen = end;
+        }
+        assert_eq!(limit.passed_at(read), expected, "{max_fraction} {read} {batch} {rejected:?}");
+    }
+
+    #[test]
+    fn the_reject_that_passes_the_limit_is_found() {
+        // 1% of 311 allows 3 rejects: the fourth passes the limit, whatever the batches.
+        for batch in [1, 7, 150, 311] {
+            check_limit(0.01, 311, batch, &[5, 90, 150, 151, 152, 300], Some((151, Some(152))));
+            check_limit(0.01, 311, batch, &[5, 90, 150], None);
+        }
+        check_limit(0.0, 10, 3, &[4, 9], Some((4, Some(5))));
+        check_limit(0.5, 10, 3, &[1, 2, 3, 4, 5, 6], Some((6, Some(7))));
     }
 
     #[test]
