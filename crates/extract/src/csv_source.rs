@@ -129,7 +129,13 @@ impl CsvSource {
                     .copied()
                     .zip(self.names.iter().map(String::as_str))
                     .collect();
-                read_error(path, self.records_read, e, self.reader.get_ref().problem(), &named)
+                read_error(
+                    path,
+                    self.records_read,
+                    e,
+                    self.reader.get_ref().problem(),
+                    &named,
+                )
             })?;
             if !found {
                 let tracked = self.reader.get_ref();

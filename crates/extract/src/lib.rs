@@ -49,8 +49,8 @@ pub use batch::{Batch, Reject, RejectReason, TextColumn};
 pub use error::ExtractError;
 pub use scan::{MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
-pub use csv_source::read_error as csv_read_error;
 use csv_source::CsvSource;
+pub use csv_source::read_error as csv_read_error;
 use parquet_source::ParquetSource;
 
 /// The default number of records per batch.

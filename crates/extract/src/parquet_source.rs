@@ -172,12 +172,14 @@ impl ParquetSource {
                 (group.num_rows(), chunks)
             })
             .collect();
-        let declared_rows = check_declared(metadata.file_metadata().num_rows(), &groups)
-            .map_err(|mismatch| ExtractError::RowCount {
-                path: path.into(),
-                row_group: mismatch.row_group,
-                declared: mismatch.declared,
-                found: mismatch.found,
+        let declared_rows =
+            check_declared(metadata.file_metadata().num_rows(), &groups).map_err(|mismatch| {
+                ExtractError::RowCount {
+                    path: path.into(),
+                    row_group: mismatch.row_group,
+                    declared: mismatch.declared,
+                    found: mismatch.found,
+                }
             })?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         let reader = builder
@@ -256,7 +258,11 @@ mod tests {
 
     fn check(file_rows: i64, groups: &[(i64, &[i64])], expected: Result<u64, CountMismatch>) {
         let groups: Vec<(i64, Vec<i64>)> = groups.iter().map(|(r, c)| (*r, c.to_vec())).collect();
-        assert_eq!(check_declared(file_rows, &groups), expected, "{file_rows} {groups:?}");
+        assert_eq!(
+            check_declared(file_rows, &groups),
+            expected,
+            "{file_rows} {groups:?}"
+        );
     }
 
     #[test]

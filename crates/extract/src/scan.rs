@@ -292,7 +292,12 @@ impl<R: Read> Tracked<R> {
         {
             self.record_line = line;
         }
-        if after == CsvState::InQuoted && matches!(before, CsvState::StartRecord | CsvState::StartField | CsvState::AfterCr) {
+        if after == CsvState::InQuoted
+            && matches!(
+                before,
+                CsvState::StartRecord | CsvState::StartField | CsvState::AfterCr
+            )
+        {
             self.quote_line = line;
         }
         if ended || matches!(after, CsvState::StartRecord | CsvState::AfterCr) {
@@ -355,11 +360,19 @@ mod tests {
         let long = "x".repeat(usize::try_from(MAX_FIELD_BYTES).unwrap() + 1);
         check(
             &format!("a,b\n1,2\n3,{long}\n"),
-            (Some(ScanProblem::FieldTooLarge { line: 3, column: 2 }), None, None),
+            (
+                Some(ScanProblem::FieldTooLarge { line: 3, column: 2 }),
+                None,
+                None,
+            ),
         );
         check(
             &format!("a,b\n\"{long}"),
-            (Some(ScanProblem::FieldTooLarge { line: 2, column: 1 }), None, None),
+            (
+                Some(ScanProblem::FieldTooLarge { line: 2, column: 1 }),
+                None,
+                None,
+            ),
         );
         let wide = "x,".repeat(usize::try_from(MAX_RECORD_BYTES).unwrap() / 2 + 1);
         check(

@@ -367,14 +367,30 @@ fn check_stop(bytes: &[u8], names: &[&str], expected: &str) {
 /// column (and the column's name only if the pipeline names it).
 #[test]
 fn an_open_quote_or_a_huge_field_stops_the_read_naming_its_line() {
-    check_stop(b"a,b\n1,2\n3,\"4\n5,6\n7,8\n", &["b"], "2 records; extract [dir]/x.csv: the quote that opens a field on line 3 is never closed, so every line after it would be read as part of that one field; close or remove the quote in the extract");
+    check_stop(
+        b"a,b\n1,2\n3,\"4\n5,6\n7,8\n",
+        &["b"],
+        "2 records; extract [dir]/x.csv: the quote that opens a field on line 3 is never closed, so every line after it would be read as part of that one field; close or remove the quote in the extract",
+    );
     check_stop(b"a,b\n1,\"x\ny\"\n\n2,3", &["b"], "2 records; Some(5) lines");
     check_stop(b"a,b\r\n1,\"x\"\"\"\r\n", &["b"], "1 records; Some(2) lines");
     let huge = "x".repeat(usize::try_from(linklab_extract::MAX_FIELD_BYTES).unwrap() + 1);
-    check_stop(format!("a,b\n1,2\n3,{huge}\n").as_bytes(), &["b"], "0 records; extract [dir]/x.csv, line 3, column 2 (`b`): a field is longer than 1048576 bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract");
-    check_stop(format!("a,b\n\"{huge},2\n").as_bytes(), &["b"], "0 records; extract [dir]/x.csv, line 2, column 1: a field is longer than 1048576 bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract");
+    check_stop(
+        format!("a,b\n1,2\n3,{huge}\n").as_bytes(),
+        &["b"],
+        "0 records; extract [dir]/x.csv, line 3, column 2 (`b`): a field is longer than 1048576 bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract",
+    );
+    check_stop(
+        format!("a,b\n\"{huge},2\n").as_bytes(),
+        &["b"],
+        "0 records; extract [dir]/x.csv, line 2, column 1: a field is longer than 1048576 bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract",
+    );
     let wide = "x,".repeat(usize::try_from(linklab_extract::MAX_RECORD_BYTES).unwrap() / 2 + 1);
-    check_stop(format!("a,b\n{wide}\n").as_bytes(), &["b"], "0 records; extract [dir]/x.csv, line 2: a record is longer than 16777216 bytes (16 MiB), the most one CSV record may hold; check the quoting and the delimiter of the extract");
+    check_stop(
+        format!("a,b\n{wide}\n").as_bytes(),
+        &["b"],
+        "0 records; extract [dir]/x.csv, line 2: a record is longer than 16777216 bytes (16 MiB), the most one CSV record may hold; check the quoting and the delimiter of the extract",
+    );
 }
 
 /// A file declared Windows-1252 whose non-ASCII records are all valid UTF-8 is flagged once read

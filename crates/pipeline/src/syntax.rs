@@ -117,7 +117,9 @@ fn edits(a: &str, b: &str) -> usize {
         let mut diagonal = row[0];
         row[0] = i + 1;
         for (j, &y) in b.iter().enumerate() {
-            let next = (diagonal + usize::from(x != y)).min(row[j] + 1).min(row[j + 1] + 1);
+            let next = (diagonal + usize::from(x != y))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
             diagonal = row[j + 1];
             row[j + 1] = next;
         }
@@ -173,7 +175,10 @@ mod tests {
         );
         check("duplicate key `qq123456c a`", "duplicate key");
         check("duplicate key `work_dir`", "duplicate key");
-        check("invalid type: string \"unclosed, expected u64", "invalid type: string");
+        check(
+            "invalid type: string \"unclosed, expected u64",
+            "invalid type: string",
+        );
         check(
             "invalid type: string \"an \\\"expected\\\" QQ123456C\", expected u64",
             "invalid type: string, expected u64",

@@ -647,10 +647,16 @@ fn a_file_that_is_not_a_pipeline_is_never_quoted() {
         ),
         ("csv as keys", "Zqxcanary = \"QQ123456C\"\n".to_owned()),
         ("lower-case key", "zqxcanary = 1\n".to_owned()),
-        ("value of the wrong type", edit("name = \"test\"", "name = [\"QQ123456C\"]")),
+        (
+            "value of the wrong type",
+            edit("name = \"test\"", "name = [\"QQ123456C\"]"),
+        ),
         (
             "string for a number",
-            edit("[evaluate]", "[disclosure]\nthreshold = \"Zqxcanary QQ123456C\"\n\n[evaluate]"),
+            edit(
+                "[evaluate]",
+                "[disclosure]\nthreshold = \"Zqxcanary QQ123456C\"\n\n[evaluate]",
+            ),
         ),
         (
             "unknown variant",

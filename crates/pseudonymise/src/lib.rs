@@ -370,7 +370,11 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
 /// as the reader resolved them against the file (`sources`: the file column of each reader
 /// column): a keep column read from the same file column as a declared identifier is refused,
 /// unless the identifier is a `sex`, which is then written only as its standardised value.
-fn resolve_keep(cfg: &PseudonymiseConfig, plan: &mut Plan, sources: &[usize]) -> Result<(), PseudonymiseError> {
+fn resolve_keep(
+    cfg: &PseudonymiseConfig,
+    plan: &mut Plan,
+    sources: &[usize],
+) -> Result<(), PseudonymiseError> {
     let bad = |reason: String| PseudonymiseError::Config {
         extract: cfg.extract.clone(),
         reason,
@@ -1352,12 +1356,22 @@ mod tests {
         let got = resolve_keep(&cfg, &mut plan, sources)
             .map(|()| plan.keep.iter().map(|k| k.standardised_sex).collect::<Vec<_>>())
             .map_err(|e| e.to_string());
-        assert_eq!(got, expected.map_err(str::to_owned), "keep {keep:?}, sources {sources:?}");
+        assert_eq!(
+            got,
+            expected.map_err(str::to_owned),
+            "keep {keep:?}, sources {sources:?}"
+        );
     }
 
     /// Records `1..=read` in batches of `batch`, the `rejected` ones rejected (on line record + 1):
     /// the record and line at which `max_fraction` was passed.
-    fn check_limit(max_fraction: f64, read: u64, batch: u64, rejected: &[u64], expected: Option<(u64, Option<u64>)>) {
+    fn check_limit(
+        max_fraction: f64,
+        read: u64,
+        batch: u64,
+        rejected: &[u64],
+        expected: Option<(u64, Option<u64>)>,
+    ) {
         let mut limit = RejectLimit {
             max_fraction,
             dropped: 0,
@@ -1376,14 +1390,24 @@ mod tests {
             }
             seen = end;
         }
-        assert_eq!(limit.passed_at(read), expected, "{max_fraction} {read} {batch} {rejected:?}");
+        assert_eq!(
+            limit.passed_at(read),
+            expected,
+            "{max_fraction} {read} {batch} {rejected:?}"
+        );
     }
 
     #[test]
     fn the_reject_that_passes_the_limit_is_found() {
         // 1% of 311 allows 3 rejects: the fourth passes the limit, whatever the batches.
         for batch in [1, 7, 150, 311] {
-            check_limit(0.01, 311, batch, &[5, 90, 150, 151, 152, 300], Some((151, Some(152))));
+            check_limit(
+                0.01,
+                311,
+                batch,
+                &[5, 90, 150, 151, 152, 300],
+                Some((151, Some(152))),
+            );
             check_limit(0.01, 311, batch, &[5, 90, 150], None);
         }
         check_limit(0.0, 10, 3, &[4, 9], Some((4, Some(5))));

@@ -90,7 +90,10 @@ fn a_kept_sex_passes_only_as_its_standardised_value() {
             .collect();
         assert_eq!(sexes, expected, "keep {keep:?}");
         let column = manifest.columns.iter().find(|c| c.name == keep).unwrap();
-        assert_eq!((column.ty.as_str(), column.origin.as_str()), ("string", "standardised"));
+        assert_eq!(
+            (column.ty.as_str(), column.origin.as_str()),
+            ("string", "standardised")
+        );
         assert_eq!(manifest.missing["sex"]["bad_sex"], 1);
         // No byte of the free text anywhere in the work folder.
         for entry in walk(&fx.path("work")) {
@@ -386,9 +389,13 @@ fn malformed_inputs() {
     attempt("identifier kept", HEADER.as_bytes(), &|cfg| {
         cfg.keep.push("ni_number".into());
     });
-    attempt("identifier kept under a name with spaces", HEADER.as_bytes(), &|cfg| {
-        cfg.keep.push(" ni_number ".into());
-    });
+    attempt(
+        "identifier kept under a name with spaces",
+        HEADER.as_bytes(),
+        &|cfg| {
+            cfg.keep.push(" ni_number ".into());
+        },
+    );
     attempt("bad threshold", HEADER.as_bytes(), &|cfg| {
         cfg.max_reject_fraction = f64::NAN;
     });
