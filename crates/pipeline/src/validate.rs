@@ -97,11 +97,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Pipeline, PipelineError> 
             }
             None => (None, None),
         };
+        // Only the rule: toml's snippet and serde's quoted values would print the file.
         PipelineError::Syntax {
             path: path.to_path_buf(),
             line,
             column,
-            detail: error.to_string().trim_end().to_owned(),
+            detail: crate::syntax::rule(error.message()),
         }
     })?;
     Checker {
@@ -158,6 +159,12 @@ pub fn resolve_existing(path: &Path) -> PathBuf {
             _ => return path.to_path_buf(),
         }
     }
+}
+
+/// Whether two configured column names resolve to the same column of an extract: the reader
+/// matches names against the header after trimming whitespace (and exactly otherwise).
+fn same_column(a: &str, b: &str) -> bool {
+    a.trim() == b.trim()
 }
 
 /// `[a-z][a-z0-9_]*`
@@ -399,19 +406,19 @@ impl Checker<'_> {
             }
         }
         for (index, column) in raw.keep.iter().enumerate() {
-            if column.is_empty() {
+            if column.trim().is_empty() {
                 return Err(self.invalid(
                     at(&format!("keep[{index}]")),
                     "expected a column name, found an empty string",
                 ));
             }
             // Keeping an identifier column would carry its values past pseudonymisation. Sex
-            // is the exception: it is a usual attribute of analysis and table margins.
-            if let Some((name, identifier)) = raw
-                .identifiers
-                .iter()
-                .find(|(_, identifier)| identifier.column == *column && identifier.kind != FieldKind::Sex)
-            {
+            // is the exception: it is a usual attribute of analysis and table margins, and
+            // pseudonymise passes it only as its standardised value. Columns are compared as the
+            // extract reader resolves them against the header: after trimming whitespace.
+            if let Some((name, identifier)) = raw.identifiers.iter().find(|(_, identifier)| {
+                same_column(&identifier.column, column) && identifier.kind != FieldKind::Sex
+            }) {
                 return Err(self.invalid(
                     at(&format!("keep[{index}]")),
                     format!(
@@ -421,7 +428,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        self.unique(raw.keep.iter().map(String::as_str), "column", |i| {
+        self.unique(raw.keep.iter().map(|column| column.trim()), "column", |i| {
             at(&format!("keep[{i}]"))
         })?;
         if let Some(column) = raw.types.keys().find(|column| !raw.keep.contains(column)) {

@@ -93,6 +93,11 @@ pub struct InputSummary {
     pub sha256: String,
     /// The file's size in bytes.
     pub bytes: u64,
+    /// The file's physical lines (`\n` bytes, plus one for a last line without a line end),
+    /// header included: CSV read by a single run only. With `rows.read`, it shows whether
+    /// records span lines (quoted line breaks) or blank lines were skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
 }
 
 /// Record counts.
