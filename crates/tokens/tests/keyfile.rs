@@ -148,3 +148,15 @@ fn keygen_writes_a_private_key_once() {
     let missing_dir = keygen(dir.path("no/such/dir/x.key")).expect_err("no folder");
     insta::assert_snapshot!(format!("{}\n{}", dir.message(&error), dir.message(&missing_dir)));
 }
+
+#[test]
+fn signatures_depend_on_key_domain_and_message() {
+    let a = linklab_tokens::SecretKey::from_bytes(vec![1; 32]);
+    let b = linklab_tokens::SecretKey::from_bytes(vec![2; 32]);
+    let sig = a.sign("linklab/test/v1", b"message");
+    assert_eq!(sig.len(), 64);
+    assert_eq!(sig, a.sign("linklab/test/v1", b"message"));
+    assert_ne!(sig, b.sign("linklab/test/v1", b"message"));
+    assert_ne!(sig, a.sign("linklab/test/v2", b"message"));
+    assert_ne!(sig, a.sign("linklab/test/v1", b"messagf"));
+}

@@ -4,7 +4,8 @@ use linklab_store::NoProgress;
 use proptest::prelude::*;
 
 use super::release::{Rec, config, spec, write_source};
-use crate::{DisclosureRules, MANIFEST_NAME, check_release, run};
+use super::independent_check as check;
+use crate::{DisclosureRules, MANIFEST_NAME, run};
 
 const DIMS: [&str; 4] = ["a", "b", "c", "d"];
 const LABELS: [&str; 4] = ["w", "x", "y", "z"];
@@ -85,7 +86,7 @@ proptest! {
             }
         }
         // The release passes the independent check.
-        let report = check_release(&cfg.release_dir).unwrap();
+        let report = check(&cfg).unwrap();
         prop_assert!(report.is_ok(), "{report}");
 
         // Revealing one primary suppressed cell fails the check, even with the checksum fixed.
@@ -97,12 +98,12 @@ proptest! {
             line.truncate(line.len() - 3);
             line.push_str(&value.to_string());
             std::fs::write(&csv_path, lines.join("\n") + "\n").unwrap();
-            prop_assert!(!check_release(&cfg.release_dir).unwrap().is_ok());
+            prop_assert!(!check(&cfg).unwrap().is_ok());
             let manifest_path = cfg.release_dir.join(MANIFEST_NAME);
             let mut manifest: serde_json::Value = linklab_store::read_json(&manifest_path).unwrap();
             manifest["files"][0]["sha256"] = linklab_store::sha256_file(&csv_path).unwrap().into();
             std::fs::write(&manifest_path, serde_json::to_vec(&manifest).unwrap()).unwrap();
-            let report = check_release(&cfg.release_dir).unwrap();
+            let report = check(&cfg).unwrap();
             prop_assert!(!report.is_ok());
         }
     }
