@@ -144,13 +144,12 @@ pub(crate) fn verify_signature(
         let signer = manifest
             .signed_with
             .as_deref()
-            .map_or_else(String::new, |f| format!(" (it names the key of fingerprint {f})"));
+            .map_or_else(String::new, |f| format!(" (the manifest names the key of fingerprint {f})"));
         report.push(
             file,
             "-",
             format!(
-                "the manifest's signature does not match the key of fingerprint {}{signer}: the manifest was changed after the release stage wrote it, or signed with another key",
-                key.fingerprint()
+                "the manifest's signature does not match the key given with --key{signer}: the manifest was changed after the release stage wrote it, or signed with another key"
             ),
         );
     }
