@@ -134,10 +134,32 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=9999))]
         partitions: Option<u32>,
     },
-    /// Re-audit a release folder on its own; exits 3 if any published cell breaks the rules.
+    /// Audit a release folder independently, from its published files alone: every file
+    /// listed, checked and known; every total checked; an LP attacker over every published
+    /// figure; exits 3 if anything breaks the rules.
     CheckRelease {
         /// The release folder.
         dir: PathBuf,
+        /// The smallest count of persons that may be published (the checker's own rule; a
+        /// manifest claiming a lower one fails).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+        threshold: u64,
+        /// Zeros may be published (by default a published zero fails, and a manifest saying
+        /// zeros are not disclosive fails).
+        #[arg(long)]
+        zeros_published: bool,
+        /// The rounding base published counts must follow (default: the manifest's; a manifest
+        /// claiming another base fails).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        round_to: Option<u64>,
+        /// The project key file: verify the manifest's signature (without it the signature is
+        /// reported as unverified).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+        /// Another release folder to audit jointly (successive releases can be differenced:
+        /// cells of the same source with the same dimension values are the same cells).
+        #[arg(long, value_name = "OTHER_DIR")]
+        with: Option<PathBuf>,
     },
 }
 

@@ -172,7 +172,23 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::CheckRelease { dir } => stages::check_release(&dir),
+        Command::CheckRelease {
+            dir,
+            threshold,
+            zeros_published,
+            round_to,
+            key,
+            with,
+        } => stages::check_release(
+            &dir,
+            &linklab_check::CheckOptions {
+                threshold,
+                zeros_disclosive: !zeros_published,
+                round_to,
+                key,
+                with,
+            },
+        ),
     }
 }
 

@@ -415,12 +415,15 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     }
     let release_dir = p.settings.release_dir.clone();
     let pipeline_name = p.settings.name.clone();
+    let signing_key = p.settings.project_key_file.clone();
     let with_evaluation = p.evaluate.is_some();
     StageRun {
         name: "release".into(),
         inputs,
         settings: settings(p, "release"),
-        key_fingerprints: Vec::new(),
+        // The manifest is signed with the project key: a new key means a new signature. (A key
+        // that cannot be read is reported when the stage runs.)
+        key_fingerprints: fingerprint(&p.settings.project_key_file).into_iter().collect(),
         outputs: vec![release_dir.clone()],
         exec: Box::new(move || {
             let mut extra_files = Vec::new();
@@ -439,6 +442,7 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
                 extra_files,
                 release_dir: release_dir.clone(),
                 audit_dir: work.release_audit(),
+                signing_key: Some(signing_key),
             };
             linklab_release::run(&config, &progress(human))?;
             println!("release: wrote {}", release_dir.display());
@@ -447,20 +451,25 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     }
 }
 
-/// `linklab check-release DIR`.
-pub fn check_release(dir: &Path) -> Result<(), CliError> {
-    let report = linklab_release::check_release(dir)?;
+/// `linklab check-release DIR`: the independent audit of `linklab-check`. Problems are
+/// printed on stdout, one a line, then the command fails with exit code 3.
+pub fn check_release(dir: &Path, opts: &linklab_check::CheckOptions) -> Result<(), CliError> {
+    let report = linklab_check::check_release(dir, opts)?;
     if report.is_ok() {
+        for note in &report.notes {
+            println!("note: {note}");
+        }
         println!(
             "{}: every released file passes the disclosure checks",
             dir.display()
         );
         Ok(())
     } else {
-        println!("{report}");
+        print!("{report}");
         Err(CliError::ReleaseRejected {
             dir: dir.to_path_buf(),
             problems: report.problems.len(),
+            first: report.problems[0].to_string(),
         })
     }
 }

@@ -56,6 +56,17 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Resul
     })
 }
 
+/// The bytes a signed JSON document is signed over: the document without its `field` (the
+/// signature itself), as compact JSON. Writer and checker both parse or build a
+/// `serde_json::Value` first, so the bytes do not depend on how the file was laid out.
+pub fn signing_bytes(doc: &serde_json::Value, field: &str) -> Vec<u8> {
+    let mut doc = doc.clone();
+    if let Some(map) = doc.as_object_mut() {
+        map.remove(field);
+    }
+    serde_json::to_vec(&doc).expect("a JSON value serialises")
+}
+
 /// Reads a JSON file into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
     let bytes = fs::read(path).map_err(StoreError::io("cannot read", path))?;

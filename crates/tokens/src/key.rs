@@ -195,6 +195,17 @@ impl SecretKey {
         hex::encode(&mac.finalize().into_bytes()[..8])
     }
 
+    /// A signature of a document: HMAC-SHA256(key, `domain` ‖ 0x00 ‖ `message`) as lowercase
+    /// hex. The domain (e.g. `"linklab/release-manifest/v1"`) keeps signatures apart from tokens
+    /// and fingerprints made with the same key.
+    pub fn sign(&self, domain: &str, message: &[u8]) -> String {
+        let mut mac = self.mac();
+        mac.update(domain.as_bytes());
+        mac.update(&[0]);
+        mac.update(message);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// An HMAC-SHA256 keyed with this key.
     pub(crate) fn mac(&self) -> Hmac<Sha256> {
         Hmac::new_from_slice(&self.bytes).expect("HMAC accepts keys of any length")

@@ -178,3 +178,15 @@ fn a_key_path_that_is_not_a_regular_file_is_refused_without_blocking() {
     key file /dev/zero is not a regular file: a key file must be a plain file of hexadecimal digits
     ");
 }
+
+#[test]
+fn signatures_depend_on_key_domain_and_message() {
+    let a = linklab_tokens::SecretKey::from_bytes(vec![1; 32]);
+    let b = linklab_tokens::SecretKey::from_bytes(vec![2; 32]);
+    let sig = a.sign("linklab/test/v1", b"message");
+    assert_eq!(sig.len(), 64);
+    assert_eq!(sig, a.sign("linklab/test/v1", b"message"));
+    assert_ne!(sig, b.sign("linklab/test/v1", b"message"));
+    assert_ne!(sig, a.sign("linklab/test/v2", b"message"));
+    assert_ne!(sig, a.sign("linklab/test/v1", b"messagf"));
+}
