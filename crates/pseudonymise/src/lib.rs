@@ -902,7 +902,6 @@ fn check_reject_fraction_at(
             at,
             read,
             rejected,
-            fraction,
             max_fraction,
             by_reason,
         });
