@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use linklab_store::PartSummary;
+
 /// What one run of the stage read and wrote. It holds counts, names and hashes, never a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PseudonymiseManifest {
@@ -151,13 +153,3 @@ pub struct ColumnSummary {
     pub origin: String,
 }
 
-/// A Parquet part file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartSummary {
-    /// The file's name inside `pseudonymised/<extract>/`.
-    pub name: String,
-    /// Its rows.
-    pub rows: u64,
-    /// The SHA-256 of its bytes, lowercase hex.
-    pub sha256: String,
-}
