@@ -23,6 +23,17 @@
 //! any of its fields, requested or not, is not valid UTF-8 in a UTF-8 extract (`invalid_utf8`).
 //! Windows-1252 maps every byte to a character, so a Windows-1252 extract has no encoding rejects.
 //!
+//! # Limits and open quotes
+//! The bytes the CSV parser reads pass through [`scan::Tracked`], which runs the parser's state
+//! machine over them. A field over [`MAX_FIELD_BYTES`] (1 MiB) or a record over
+//! [`MAX_RECORD_BYTES`] (16 MiB) stops the read with an error naming line and column, so a
+//! runaway quote or a 2 GB field is never allocated whole. A quote still open at the end of the
+//! file is an error naming the line it opened on ([`ExtractError::UnclosedQuote`]): the parser
+//! would read the rest of the file as one field and its records would silently vanish. Once the
+//! file is read, [`ExtractReader::summary`] gives its physical line count. A Parquet file's row
+//! counts are checked: the footer against its row groups and column chunks when it is opened,
+//! and the rows read against the rows declared at the end ([`ExtractError::RowCount`]).
+//!
 //! # Values
 //! CSV values are taken as they are (no trimming). Header names are matched after trimming
 //! whitespace. A UTF-8 byte-order mark at the start of the file is skipped. Parquet values are

@@ -252,46 +252,6 @@ impl ParquetSource {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{CountMismatch, check_declared};
-
-    fn check(file_rows: i64, groups: &[(i64, &[i64])], expected: Result<u64, CountMismatch>) {
-        let groups: Vec<(i64, Vec<i64>)> = groups.iter().map(|(r, c)| (*r, c.to_vec())).collect();
-        assert_eq!(
-            check_declared(file_rows, &groups),
-            expected,
-            "{file_rows} {groups:?}"
-        );
-    }
-
-    #[test]
-    fn declared_row_counts_must_agree() {
-        check(0, &[], Ok(0));
-        check(7, &[(3, &[3, 3]), (4, &[4])], Ok(7));
-        // A group that declares fewer rows than its chunks hold values.
-        check(
-            7,
-            &[(3, &[3, 3]), (1, &[4, 4])],
-            Err(CountMismatch {
-                row_group: Some(1),
-                declared: 1,
-                found: 4,
-            }),
-        );
-        // The file's count is not the sum of its groups'.
-        check(
-            9,
-            &[(3, &[3]), (4, &[4])],
-            Err(CountMismatch {
-                row_group: None,
-                declared: 9,
-                found: 7,
-            }),
-        );
-    }
-}
-
 /// Appends every value of `array` to `out` as text (a null as an empty string). `None` if the
 /// array is not of a type it can render.
 fn render(array: &ArrayRef, out: &mut TextColumn) -> Option<()> {
@@ -395,5 +355,45 @@ fn dates(len: usize, is_null: impl Fn(usize) -> bool, days: impl Fn(usize) -> i6
             }),
             None => out.push(""),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CountMismatch, check_declared};
+
+    fn check(file_rows: i64, groups: &[(i64, &[i64])], expected: Result<u64, CountMismatch>) {
+        let groups: Vec<(i64, Vec<i64>)> = groups.iter().map(|(r, c)| (*r, c.to_vec())).collect();
+        assert_eq!(
+            check_declared(file_rows, &groups),
+            expected,
+            "{file_rows} {groups:?}"
+        );
+    }
+
+    #[test]
+    fn declared_row_counts_must_agree() {
+        check(0, &[], Ok(0));
+        check(7, &[(3, &[3, 3]), (4, &[4])], Ok(7));
+        // A group that declares fewer rows than its chunks hold values.
+        check(
+            7,
+            &[(3, &[3, 3]), (1, &[4, 4])],
+            Err(CountMismatch {
+                row_group: Some(1),
+                declared: 1,
+                found: 4,
+            }),
+        );
+        // The file's count is not the sum of its groups'.
+        check(
+            9,
+            &[(3, &[3]), (4, &[4])],
+            Err(CountMismatch {
+                row_group: None,
+                declared: 9,
+                found: 7,
+            }),
+        );
     }
 }

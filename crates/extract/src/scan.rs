@@ -169,6 +169,7 @@ pub enum ScanProblem {
 impl ScanProblem {
     /// The same problem with its line moved down by `lines` (for a tracker that started
     /// reading part way into a file).
+    #[must_use]
     pub fn shifted(self, lines: u64) -> Self {
         match self {
             ScanProblem::FieldTooLarge { line, column } => ScanProblem::FieldTooLarge {
@@ -252,8 +253,8 @@ impl<R: Read> Tracked<R> {
         while !bytes.is_empty() {
             let run = self.scan.run_len(bytes);
             let (taken, b) = if run > 0 {
-                let newlines = bytes[..run].iter().filter(|&&c| c == b'\n').count();
-                self.newlines += newlines as u64;
+                let newlines: u64 = bytes[..run].iter().map(|&c| u64::from(c == b'\n')).sum();
+                self.newlines += newlines;
                 self.field_bytes += run as u64;
                 self.record_bytes += run as u64;
                 (run, bytes[run - 1])

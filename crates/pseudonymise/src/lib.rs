@@ -8,6 +8,10 @@
 //!
 //! # Guarantees
 //! - Weak match keys are refused before anything is read.
+//! - No identifier leaves the stage through `keep`: a keep column whose name (trimmed, as the
+//!   reader matches headers) or whose resolved file column is a declared identifier's is refused,
+//!   except a `sex` identifier, which is written only as its standardised value (`M`, `F` or
+//!   null), never as the text in the file.
 //! - The output folder `work_dir/pseudonymised/<extract>/` is built under a staging name and
 //!   swapped in only when the run succeeds; a failed run leaves the previous output as it was.
 //!   The old manifest is removed just before the swap and the new one is written last, so a
@@ -902,7 +906,6 @@ fn check_reject_fraction_at(
             at,
             read,
             rejected,
-            fraction,
             max_fraction,
             by_reason,
         });

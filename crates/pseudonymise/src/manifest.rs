@@ -149,7 +149,6 @@ pub struct ColumnSummary {
     /// Its type: `fixed_size_binary(32)`, `int64`, `float64`, `date32` or `string`.
     #[serde(rename = "type")]
     pub ty: String,
-    /// Where the type came from: `token`, `inferred` or `declared`.
+    /// Where the type came from: `token`, `inferred`, `declared` or `standardised` (a kept sex).
     pub origin: String,
 }
-
