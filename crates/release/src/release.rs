@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use linklab_store::{
-    Lock, Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic, write_json_atomic,
+    Lock, Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic,
+    write_json_atomic,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
