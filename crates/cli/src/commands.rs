@@ -108,9 +108,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
         }),
         Command::Run { pipeline } => with_pipeline(&pipeline, |p, work| {
             stages::prepare_demo(p)?;
-            for line in stages::merge_where_needed(p, p.extracts.iter().map(|e| e.name.as_str()))? {
-                println!("{line}");
-            }
+            // Current partitions are merged here; stale ones are pseudonymised again whole.
             for stage in stages::all(p, human)? {
                 let name = stage.name.clone();
                 report(&name, run_stage(work, stage)?);

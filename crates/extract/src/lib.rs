@@ -40,14 +40,17 @@ mod batch;
 mod csv_source;
 mod error;
 mod parquet_source;
+pub mod scan;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use batch::{Batch, Reject, RejectReason, TextColumn};
 pub use error::ExtractError;
+pub use scan::{MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
 use csv_source::CsvSource;
+pub use csv_source::read_error as csv_read_error;
 use parquet_source::ParquetSource;
 
 /// The default number of records per batch.
@@ -132,6 +135,40 @@ impl InputFormat {
     }
 }
 
+/// What is known about a CSV extract once it has been read to the end: a handle that stays
+/// readable after the reader was consumed. Nothing is known about a Parquet extract.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSummary(std::sync::Arc<std::sync::OnceLock<Facts>>);
+
+/// See [`ReadSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    lines: u64,
+    utf8_in_windows_1252: bool,
+}
+
+impl ReadSummary {
+    /// The file's physical lines (`\n` bytes, plus one for a last line without a line end),
+    /// once the whole file was read.
+    pub fn lines(&self) -> Option<u64> {
+        self.0.get().map(|f| f.lines)
+    }
+
+    /// Whether an extract declared Windows-1252 has records that are not ASCII and every one of
+    /// them is valid UTF-8: the file is then almost certainly UTF-8, and its accented names were
+    /// mis-decoded (`Ã©` for `é`). Known once the whole file was read.
+    pub fn utf8_in_windows_1252(&self) -> bool {
+        self.0.get().is_some_and(|f| f.utf8_in_windows_1252)
+    }
+
+    fn set(&self, lines: u64, utf8_in_windows_1252: bool) {
+        let _ = self.0.set(Facts {
+            lines,
+            utf8_in_windows_1252,
+        });
+    }
+}
+
 enum Source {
     Csv(CsvSource),
     Parquet(ParquetSource),
@@ -202,6 +239,26 @@ impl ExtractReader {
     /// The requested columns, in batch order.
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// For each requested column, in batch order, the 0-based index of the header (or Parquet
+    /// schema) column it resolved to. Two requested names that resolve to the same index (say
+    /// `Surname` and ` Surname`, as CSV header names are matched after trimming) read the same
+    /// values.
+    pub fn source_columns(&self) -> &[usize] {
+        match &self.source {
+            Source::Csv(s) => s.source_columns(),
+            Source::Parquet(s) => s.source_columns(),
+        }
+    }
+
+    /// A handle on what is known once a CSV extract has been read to the end (its physical
+    /// line count, whether a Windows-1252 extract looks like UTF-8); never set for Parquet.
+    pub fn summary(&self) -> ReadSummary {
+        match &self.source {
+            Source::Csv(s) => s.summary(),
+            Source::Parquet(_) => ReadSummary::default(),
+        }
     }
 
     /// The number of columns in the file's header (or Parquet schema).

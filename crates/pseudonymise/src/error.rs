@@ -63,7 +63,7 @@ pub enum PseudonymiseError {
     },
     /// Too large a share of the records was rejected.
     #[error(
-        "extract `{extract}` ({}): {rejected} of {read} records ({:.2}%) were rejected, more than the {:.2}% allowed ({by_reason}); check the delimiter and encoding declared for the extract",
+        "extract `{extract}` ({}): {rejected} of {read} records ({:.2}%) were rejected, more than the {:.2}% allowed ({by_reason}){at}; check the delimiter and encoding declared for the extract",
         path.display(),
         fraction * 100.0,
         max_fraction * 100.0
@@ -83,6 +83,8 @@ pub enum PseudonymiseError {
         max_fraction: f64,
         /// The counts per reason, e.g. `wrong_field_count: 12`.
         by_reason: String,
+        /// `; the limit was passed at record R, line L` when known, else empty.
+        at: String,
     },
     /// A worker thread panicked. The panic's own message is not carried, as it could hold a value.
     #[error(

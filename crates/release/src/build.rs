@@ -52,6 +52,11 @@ fn sorted_labels(labels: &[String]) -> Vec<String> {
 /// order (part files in name order, rows in file order); records whose `person_id` is null
 /// (unlinked) are not counted. A null dimension value is labelled `Unknown`; a null magnitude
 /// value contributes 0.
+/// The most cells (margins included) a released table may have: protecting and auditing a
+/// table grows faster than its cells, and a table this large publishes little that is not
+/// suppressed.
+pub const MAX_TABLE_CELLS: usize = 100_000;
+
 pub(crate) fn build_tables(
     source: &Path,
     specs: &[&TableSpec],
@@ -163,6 +168,22 @@ pub(crate) fn build_tables(
     }
     let n_persons = seen.len();
     drop(seen);
+    for spec in specs {
+        let cells = spec.by.iter().try_fold(1_usize, |cells, d| {
+            let k = dims.iter().position(|x| x == d).expect("every by column is a dimension");
+            // Each value, and the margin labelled Total.
+            cells.checked_mul(dicts[k].labels.len() + 1)
+        });
+        if cells.is_none_or(|cells| cells > MAX_TABLE_CELLS) {
+            return Err(ReleaseError::Refused {
+                table: spec.name.clone(),
+                reason: format!(
+                    "it would have {} cells with its margins, more than the {MAX_TABLE_CELLS} a table may have; group by fewer or coarser columns",
+                    cells.map_or_else(|| "too many".to_owned(), |c| c.to_string())
+                ),
+            });
+        }
+    }
     // Per column: the sorted position of each dictionary code.
     let sorted: Vec<Vec<String>> = dicts.iter().map(|d| sorted_labels(&d.labels)).collect();
     let position: Vec<Vec<usize>> = dicts

@@ -127,6 +127,7 @@ mod suppress;
 #[cfg(test)]
 mod tests;
 
+pub use build::MAX_TABLE_CELLS;
 pub use check::{CheckReport, Problem, check_release};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
 pub use error::ReleaseError;
@@ -134,4 +135,4 @@ pub use gate::CellStatus;
 pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use model::{TOTAL, UNKNOWN};
 pub use protect::{ProtectedCell, ProtectedTable, protect_table};
-pub use release::{AuditStatus, ReleaseSummary, TableSummary, run};
+pub use release::{AuditStatus, ReleaseSummary, TableSummary, release_lock_path, run};

@@ -17,7 +17,7 @@ pub use atomic::{StagingDir, read_json, sha256_file, write_atomic, write_json_at
 pub use error::StoreError;
 pub use layout::WorkDir;
 pub use lock::Lock;
-pub use parquet_io::{PartWriter, list_parts, read_parts};
+pub use parquet_io::{PartSummary, PartWriter, list_parts, read_part_files, read_parts};
 pub use progress::{NoProgress, Progress};
 
 /// The version of linklab, written into every manifest.
