@@ -142,7 +142,10 @@ impl Row<'_> {
                 event_percent(self.treated),
                 event_percent(self.comparison),
             ),
-            other => format!("{name} ({other}): {} against {}{p}", self.treated, self.comparison),
+            other => format!(
+                "{name} ({other}): {} against {}{p}",
+                self.treated, self.comparison
+            ),
         }
     }
 }

@@ -152,4 +152,3 @@ pub struct ColumnSummary {
     /// Where the type came from: `token`, `inferred` or `declared`.
     pub origin: String,
 }
-

@@ -199,10 +199,14 @@ fn check_writable(dir: &Path) -> Result<(), StoreError> {
     let probe = tempfile::Builder::new()
         .prefix(".linklab-probe-")
         .tempfile_in(dir)
-        .map_err(StoreError::io("cannot write into (it must be writable to be replaced)", dir))?;
-    probe
-        .close()
-        .map_err(StoreError::io("cannot remove files in (it must be writable to be replaced)", dir))
+        .map_err(StoreError::io(
+            "cannot write into (it must be writable to be replaced)",
+            dir,
+        ))?;
+    probe.close().map_err(StoreError::io(
+        "cannot remove files in (it must be writable to be replaced)",
+        dir,
+    ))
 }
 
 /// Removes a folder tree; a folder of it that is read-only is made writable first (the tree is
