@@ -40,5 +40,6 @@ if [[ ${#features[@]} -eq 0 ]]; then
     exit 1
 fi
 
-step "cargo test --workspace --features $(IFS=,; echo "${features[*]}")"
-cargo test --workspace --features "$(IFS=,; echo "${features[*]}")" "$@"
+step "cargo test --workspace --no-fail-fast --features $(IFS=,; echo "${features[*]}")"
+# --no-fail-fast: one failing test target does not hide the results of the others.
+cargo test --workspace --no-fail-fast --features "$(IFS=,; echo "${features[*]}")" "$@"

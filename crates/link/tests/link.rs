@@ -595,6 +595,7 @@ fn an_empty_extract_links_but_an_empty_spine_is_refused() {
 /// refuse the extract, naming the part file and the rule.
 #[test]
 fn link_reads_exactly_the_parts_the_manifest_lists() {
+    type Tamper = fn(&Path, &Path);
     let extract = vec![
         rec([Some(1), N, N]),
         rec([Some(2), N, N]),
@@ -602,7 +603,6 @@ fn link_reads_exactly_the_parts_the_manifest_lists() {
         rec([N, N, Some(2)]),
     ];
     let spine = vec![rec([Some(1), Some(1), Some(1)]), rec([Some(2), Some(2), Some(2)])];
-    type Tamper = fn(&Path, &Path);
     let cases: [(&str, Tamper); 5] = [
         ("an extra part", |dir, _| {
             std::fs::copy(dir.join("part-00000.parquet"), dir.join("part-zz.parquet")).unwrap();
