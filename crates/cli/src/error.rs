@@ -48,7 +48,9 @@ impl CliError {
     /// The exit code for this error (see [`Exit`]).
     pub fn exit(&self) -> Exit {
         match self {
-            Self::Store(linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. })
+            Self::Store(
+                linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
+            )
             | Self::Release(linklab_release::ReleaseError::Store(
                 linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
             )) => Exit::Locked,

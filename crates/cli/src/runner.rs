@@ -110,9 +110,9 @@ pub fn all_unchanged(work: &WorkDir, stages: &[StageRun<'_>]) -> Result<bool, Cl
         return Ok(false);
     };
     let inputs = digest_paths(&first.inputs)?;
-    Ok(stages.iter().all(|stage| {
-        stage.inputs == first.inputs && unchanged(work, stage, &fingerprint(stage, &inputs))
-    }))
+    Ok(stages
+        .iter()
+        .all(|stage| stage.inputs == first.inputs && unchanged(work, stage, &fingerprint(stage, &inputs))))
 }
 
 fn fingerprint(stage: &StageRun<'_>, inputs_digest: &str) -> String {

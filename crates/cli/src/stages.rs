@@ -200,7 +200,10 @@ fn partitions_current(p: &Pipeline, extract: &str, human: bool) -> Result<bool, 
         return Ok(false);
     };
     let complete = found.len() == count as usize
-        && found.iter().enumerate().all(|(i, (_, (index, n)))| *n == count && *index as usize == i + 1);
+        && found
+            .iter()
+            .enumerate()
+            .all(|(i, (_, (index, n)))| *n == count && *index as usize == i + 1);
     if !complete {
         return Ok(false);
     }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
 use linklab_store::{PartSummary, WorkDir, list_parts, read_part_files};
-use serde::Deserialize;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Deserialize;
 
 use crate::LinkError;
 
@@ -238,7 +238,9 @@ fn listed_parts(extract: &str, dir: &Path, listed: &[PartSummary]) -> Result<Vec
     let mut names = BTreeSet::new();
     let mut paths = Vec::with_capacity(listed.len());
     for part in listed {
-        let plain = Path::new(&part.name).file_name().is_some_and(|n| n == part.name.as_str())
+        let plain = Path::new(&part.name)
+            .file_name()
+            .is_some_and(|n| n == part.name.as_str())
             && !part.name.starts_with('.')
             && part.name.ends_with(".parquet");
         let path = dir.join(&part.name);
@@ -250,13 +252,18 @@ fn listed_parts(extract: &str, dir: &Path, listed: &[PartSummary]) -> Result<Vec
             ));
         }
         if !path.is_file() {
-            return Err(part_error(extract, &path, "the manifest lists it, but it is missing".into()));
+            return Err(part_error(
+                extract,
+                &path,
+                "the manifest lists it, but it is missing".into(),
+            ));
         }
         if linklab_store::sha256_file(&path)? != part.sha256 {
             return Err(part_error(
                 extract,
                 &path,
-                "its SHA-256 differs from the manifest's: it was changed or replaced after pseudonymise".into(),
+                "its SHA-256 differs from the manifest's: it was changed or replaced after pseudonymise"
+                    .into(),
             ));
         }
         paths.push(path);

@@ -584,7 +584,10 @@ fn an_empty_extract_links_but_an_empty_spine_is_refused() {
     assert_eq!(report.extracts[1].records, 0);
     let fx = Fixture::new(&[], &[("benefits", [true; 3], vec![rec([Some(1), N, N])])]);
     let err = run(&fx.config(&["benefits"]), &NoProgress).unwrap_err();
-    assert!(matches!(err, LinkError::EmptySpine { ref extract } if extract == "releases"), "{err}");
+    assert!(
+        matches!(err, LinkError::EmptySpine { ref extract } if extract == "releases"),
+        "{err}"
+    );
     assert!(!fx.work.linked().exists());
 }
 
@@ -592,15 +595,24 @@ fn an_empty_extract_links_but_an_empty_spine_is_refused() {
 /// refuse the extract, naming the part file and the rule.
 #[test]
 fn link_reads_exactly_the_parts_the_manifest_lists() {
-    let extract = vec![rec([Some(1), N, N]), rec([Some(2), N, N]), rec([N, Some(1), N]), rec([N, N, Some(2)])];
-    let spine = vec![rec([Some(1), Some(1), Some(1)]), rec([Some(2), Some(2), Some(2)])];
     type Tamper = fn(&Path, &Path);
+    let extract = vec![
+        rec([Some(1), N, N]),
+        rec([Some(2), N, N]),
+        rec([N, Some(1), N]),
+        rec([N, N, Some(2)]),
+    ];
+    let spine = vec![rec([Some(1), Some(1), Some(1)]), rec([Some(2), Some(2), Some(2)])];
     let cases: [(&str, Tamper); 5] = [
         ("an extra part", |dir, _| {
             std::fs::copy(dir.join("part-00000.parquet"), dir.join("part-zz.parquet")).unwrap();
         }),
         ("a duplicated part", |dir, _| {
-            std::fs::copy(dir.join("part-00000.parquet"), dir.join("part-00000 (copy).parquet")).unwrap();
+            std::fs::copy(
+                dir.join("part-00000.parquet"),
+                dir.join("part-00000 (copy).parquet"),
+            )
+            .unwrap();
         }),
         ("a part replaced by one made under another key", |dir, other| {
             std::fs::copy(other.join("part-00000.parquet"), dir.join("part-00000.parquet")).unwrap();
@@ -610,7 +622,8 @@ fn link_reads_exactly_the_parts_the_manifest_lists() {
         }),
         ("a part listed twice", |dir, _| {
             let manifest = dir.with_extension("manifest.json");
-            let mut json: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
             let first = json["parts"][0].clone();
             json["parts"].as_array_mut().unwrap().push(first);
             std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
@@ -624,10 +637,16 @@ fn link_reads_exactly_the_parts_the_manifest_lists() {
         let other = WorkDir::new(fx.root.join("other"));
         let reversed: Vec<Rec> = extract.iter().rev().cloned().collect();
         write_extract(&other, "benefits", [true; 3], &reversed, "ffffffffffffffff");
-        tamper(&fx.work.pseudonymised("benefits"), &other.pseudonymised("benefits"));
+        tamper(
+            &fx.work.pseudonymised("benefits"),
+            &other.pseudonymised("benefits"),
+        );
         let err = run(&fx.config(&["benefits"]), &NoProgress).expect_err(what);
         assert!(matches!(err, LinkError::Part { .. }), "{what}: {err}");
-        messages.push(format!("{what}: {}", err.to_string().replace(&fx.root.display().to_string(), "[tmp]")));
+        messages.push(format!(
+            "{what}: {}",
+            err.to_string().replace(&fx.root.display().to_string(), "[tmp]")
+        ));
     }
     insta::assert_snapshot!("tampered_parts", messages.join("\n"));
 }

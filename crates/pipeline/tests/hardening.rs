@@ -68,14 +68,20 @@ fn too_many_match_keys_are_refused_before_anything_runs() {
     for i in 0..=linklab_tokens::MAX_MATCH_KEYS {
         let _ = write!(keys, "[[match_key]]\nname = \"k{i}\"\nfields = [\"nino\"]\n\n");
     }
-    let text = edit("[[match_key]]                # tried in this order", &format!("{keys}[[match_key]]"));
+    let text = edit(
+        "[[match_key]]                # tried in this order",
+        &format!("{keys}[[match_key]]"),
+    );
     check_err("too_many_match_keys", &text);
     // The limit itself is accepted.
     let mut keys = String::new();
     for i in 0..linklab_tokens::MAX_MATCH_KEYS - 3 {
         let _ = write!(keys, "[[match_key]]\nname = \"k{i}\"\nfields = [\"nino\"]\n\n");
     }
-    let text = edit("[[match_key]]                # tried in this order", &format!("{keys}[[match_key]]"));
+    let text = edit(
+        "[[match_key]]                # tried in this order",
+        &format!("{keys}[[match_key]]"),
+    );
     assert_eq!(parse_in(Path::new("/proj"), &text), None);
 }
 
@@ -83,9 +89,15 @@ fn too_many_match_keys_are_refused_before_anything_runs() {
 fn a_memory_limit_too_small_to_honour_is_refused() {
     check_err(
         "memory_limit_too_small",
-        &edit("spine = \"releases\"", "spine = \"releases\"\nmemory_limit = \"64MiB\""),
+        &edit(
+            "spine = \"releases\"",
+            "spine = \"releases\"\nmemory_limit = \"64MiB\"",
+        ),
     );
-    let text = edit("spine = \"releases\"", "spine = \"releases\"\nmemory_limit = \"128MiB\"");
+    let text = edit(
+        "spine = \"releases\"",
+        "spine = \"releases\"\nmemory_limit = \"128MiB\"",
+    );
     assert_eq!(parse_in(Path::new("/proj"), &text), None);
 }
 
@@ -94,12 +106,22 @@ fn a_threshold_below_five_needs_an_explicit_allowance() {
     check_err("threshold_below_five", &edit("threshold = 10", "threshold = 3"));
     let allowed = edit("threshold = 10", "threshold = 3\nallow_low_threshold = true");
     assert_eq!(parse_in(Path::new("/proj"), &allowed), None);
-    assert_eq!(parse_in(Path::new("/proj"), &edit("threshold = 10", "threshold = 5")), None);
+    assert_eq!(
+        parse_in(Path::new("/proj"), &edit("threshold = 10", "threshold = 5")),
+        None
+    );
 }
 
 #[test]
 fn a_table_may_not_take_the_name_of_an_evaluation_output() {
-    for name in ["impact", "balance", "survival", "report", "summary", "release_manifest"] {
+    for name in [
+        "impact",
+        "balance",
+        "survival",
+        "report",
+        "summary",
+        "release_manifest",
+    ] {
         let text = edit(
             "name = \"releases_by_offence_and_sex\"",
             &format!("name = \"{name}\""),
@@ -143,7 +165,12 @@ fn paths_are_compared_as_the_file_system_resolves_them() {
     let text = |head: String| format!("{head}\n[synth]{body}");
     let fine = settings("secure/work", "release", "keys/linkage.key", "keys/project.key");
     assert_eq!(parse_in(root, &text(fine)), None);
-    let through_link = settings("secure/work", "out/release", "keys/linkage.key", "keys/project.key");
+    let through_link = settings(
+        "secure/work",
+        "out/release",
+        "keys/linkage.key",
+        "keys/project.key",
+    );
     let message = parse_in(root, &text(through_link)).expect("a release folder inside work_dir by a symlink");
     insta::assert_snapshot!("release_dir_inside_work_dir_by_symlink", message);
     let same_key = settings("secure/work", "release", "keys/linkage.key", "keys/alias.key");

@@ -147,4 +147,3 @@ pub struct ColumnSummary {
     /// Where the type came from: `token`, `inferred` or `declared`.
     pub origin: String,
 }
-

@@ -170,7 +170,10 @@ pub(crate) fn build_tables(
     drop(seen);
     for spec in specs {
         let cells = spec.by.iter().try_fold(1_usize, |cells, d| {
-            let k = dims.iter().position(|x| x == d).expect("every by column is a dimension");
+            let k = dims
+                .iter()
+                .position(|x| x == d)
+                .expect("every by column is a dimension");
             // Each value, and the margin labelled Total.
             cells.checked_mul(dicts[k].labels.len() + 1)
         });

@@ -199,10 +199,14 @@ fn check_writable(dir: &Path) -> Result<(), StoreError> {
     let probe = tempfile::Builder::new()
         .prefix(".linklab-probe-")
         .tempfile_in(dir)
-        .map_err(StoreError::io("cannot write into (it must be writable to be replaced)", dir))?;
-    probe
-        .close()
-        .map_err(StoreError::io("cannot remove files in (it must be writable to be replaced)", dir))
+        .map_err(StoreError::io(
+            "cannot write into (it must be writable to be replaced)",
+            dir,
+        ))?;
+    probe.close().map_err(StoreError::io(
+        "cannot remove files in (it must be writable to be replaced)",
+        dir,
+    ))
 }
 
 /// Removes a folder tree; a folder of it that is read-only is made writable first (the tree is
@@ -311,7 +315,10 @@ mod tests {
         let staging = StagingDir::new(&target).unwrap();
         let own = format!(".release.staging-{host}-{}", std::process::id());
         assert_eq!(staging.path(), dir.path().join(&own));
-        assert_eq!(names(dir.path()), [".release.staging-another-node-12".to_owned(), own]);
+        assert_eq!(
+            names(dir.path()),
+            [".release.staging-another-node-12".to_owned(), own]
+        );
     }
 
     #[test]

@@ -51,10 +51,16 @@ impl Lock {
                 Ok(text) => text,
                 // Released between our attempt and this read: try again.
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(_) => return Err(StoreError::LockUnreadable { path: path.to_path_buf() }),
+                Err(_) => {
+                    return Err(StoreError::LockUnreadable {
+                        path: path.to_path_buf(),
+                    });
+                }
             };
             let Some(owner) = parse(&seen) else {
-                return Err(StoreError::LockUnreadable { path: path.to_path_buf() });
+                return Err(StoreError::LockUnreadable {
+                    path: path.to_path_buf(),
+                });
             };
             if host.is_empty() || owner.host != host || process_alive(owner.pid) {
                 return Err(StoreError::Locked {
@@ -142,7 +148,9 @@ fn clear_stale(path: &Path, seen: &str) -> Result<(), StoreError> {
         .write(true)
         .open(&breaker_path)
         .map_err(StoreError::io("cannot open", &breaker_path))?;
-    breaker.lock().map_err(StoreError::io("cannot lock", &breaker_path))?;
+    breaker
+        .lock()
+        .map_err(StoreError::io("cannot lock", &breaker_path))?;
     if fs::read_to_string(path).is_ok_and(|now| now == seen) {
         tracing::warn!(lock = %path.display(), "clearing a stale lock left by a run that is no longer alive");
         match fs::remove_file(path) {
@@ -217,7 +225,10 @@ mod tests {
                 pid: std::process::id()
             }
         );
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, ["linklab.lock"]);
     }
 
@@ -234,7 +245,11 @@ mod tests {
             }
             Err(e) => {
                 assert!(!taken, "{existing:?} was not taken over: {e}");
-                assert_eq!(fs::read_to_string(&path).unwrap(), existing, "a held lock is left alone");
+                assert_eq!(
+                    fs::read_to_string(&path).unwrap(),
+                    existing,
+                    "a held lock is left alone"
+                );
             }
         }
     }
@@ -259,7 +274,10 @@ mod tests {
         fs::write(&path, "").unwrap();
         let err = Lock::acquire(&path).unwrap_err();
         assert!(matches!(err, StoreError::LockUnreadable { .. }), "{err}");
-        insta::assert_snapshot!(err.to_string().replace(&dir.path().display().to_string(), "[DIR]"));
+        insta::assert_snapshot!(
+            err.to_string()
+                .replace(&dir.path().display().to_string(), "[DIR]")
+        );
     }
 
     #[test]

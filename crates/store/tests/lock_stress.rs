@@ -60,18 +60,31 @@ fn parent() {
     for (n, line) in log.lines().enumerate() {
         match line.split_once(' ') {
             Some(("enter", who)) => {
-                assert!(holder.is_none(), "line {}: {who} entered while {holder:?} held the lock", n + 1);
+                assert!(
+                    holder.is_none(),
+                    "line {}: {who} entered while {holder:?} held the lock",
+                    n + 1
+                );
                 holder = Some(who);
                 holds += 1;
             }
             Some(("leave", who)) => {
-                assert_eq!(holder, Some(who), "line {}: {who} left a lock it did not hold", n + 1);
+                assert_eq!(
+                    holder,
+                    Some(who),
+                    "line {}: {who} left a lock it did not hold",
+                    n + 1
+                );
                 holder = None;
             }
             _ => panic!("line {}: unexpected {line:?}", n + 1),
         }
     }
-    assert_eq!(holds, PROCESSES * ROUNDS, "every round of every process held the lock once");
+    assert_eq!(
+        holds,
+        PROCESSES * ROUNDS,
+        "every round of every process held the lock once"
+    );
 }
 
 /// Takes the lock `ROUNDS` times; in its last round, every other process dies holding it.
