@@ -247,10 +247,14 @@ fn write_extract(
             .expect("write a batch");
         start = end;
     }
-    writer.finish().expect("finish the parts");
+    let (parts, _) = writer.finish().expect("finish the parts");
+    let parts: Vec<linklab_store::PartSummary> = parts
+        .iter()
+        .map(|p| linklab_store::PartSummary::of(p).expect("a part file"))
+        .collect();
     linklab_store::write_json_atomic(
         &work.pseudonymised_manifest(name),
-        &json!({ "extract": name, "key_fingerprint": "bench", "rows": { "written": records } }),
+        &json!({ "extract": name, "key_fingerprint": "bench", "rows": { "written": records }, "parts": parts }),
     )
     .expect("write the manifest");
 }

@@ -120,14 +120,7 @@ fn write_manifest(work: &WorkDir, name: &str, fingerprint: &str) {
     let parts: Vec<linklab_store::PartSummary> = linklab_store::list_parts(&work.pseudonymised(name))
         .unwrap()
         .into_iter()
-        .map(|path| linklab_store::PartSummary {
-            name: path.file_name().unwrap().to_string_lossy().into_owned(),
-            rows: linklab_store::read_part_files([path.clone()], 1024)
-                .unwrap()
-                .map(|b| b.unwrap().num_rows() as u64)
-                .sum(),
-            sha256: linklab_store::sha256_file(&path).unwrap(),
-        })
+        .map(|path| linklab_store::PartSummary::of(&path).unwrap())
         .collect();
     linklab_store::write_json_atomic(
         &work.pseudonymised_manifest(name),

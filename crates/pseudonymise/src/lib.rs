@@ -819,25 +819,7 @@ fn stream(
 }
 
 fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = File::open(path).map_err(|source| StoreError::Io {
-        action: "cannot open",
-        path: path.into(),
-        source,
-    })?;
-    let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
-        path: path.into(),
-        source,
-    })?;
-    let rows = reader.metadata().file_metadata().num_rows();
-    Ok(PartSummary {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        rows: u64::try_from(rows).unwrap_or(0),
-        sha256: sha256_file(path)?,
-    })
+    PartSummary::of(path)
 }
 
 fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64, lines: Option<u64>) -> InputSummary {

@@ -301,6 +301,52 @@ mod tests {
         assert_eq!(names, vec![std::ffi::OsString::from("linked")]);
     }
 
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn each_run_stages_under_its_own_name_and_stale_staging_of_dead_runs_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("release");
+        let host = crate::lock::this_host();
+        // Left by a dead process of this host, by an older version, and by a process elsewhere.
+        for name in [
+            format!(".release.staging-{host}-4294967290"),
+            ".release.staging".to_owned(),
+            ".release.staging-another-node-12".to_owned(),
+        ] {
+            fs::create_dir_all(dir.path().join(name)).unwrap();
+        }
+        let staging = StagingDir::new(&target).unwrap();
+        let own = format!(".release.staging-{host}-{}", std::process::id());
+        assert_eq!(staging.path(), dir.path().join(&own));
+        assert_eq!(
+            names(dir.path()),
+            [".release.staging-another-node-12".to_owned(), own]
+        );
+    }
+
+    #[test]
+    fn an_old_folder_left_behind_is_removed_by_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("release");
+        fs::create_dir_all(&target).unwrap();
+        let old = dir.path().join(".release.old");
+        fs::create_dir_all(old.join("sub")).unwrap();
+        fs::write(old.join("sub/file"), "x").unwrap();
+        let staging = StagingDir::new(&target).unwrap();
+        fs::write(staging.path().join("new.txt"), "new").unwrap();
+        staging.commit().unwrap();
+        assert_eq!(names(dir.path()), ["release"]);
+        assert!(target.join("new.txt").exists());
+    }
+
     #[test]
     fn sha256_of_known_bytes() {
         let dir = tempfile::tempdir().unwrap();

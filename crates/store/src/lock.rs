@@ -136,30 +136,58 @@ fn parse(text: &str) -> Option<Owner> {
 }
 
 /// Removes the lock at `path` if it still holds `seen` (a stale lock). Runs that find the same
-/// stale lock at once take turns through an OS file lock on `<path>.break`, which the kernel
-/// releases if a run dies, so only the first removes it and none removes a fresh lock.
+/// stale lock at once take turns through an OS file lock on `<path>.break` (which the kernel
+/// releases if a run dies), so only the first removes it and none removes a fresh lock. The
+/// holder removes `<path>.break` before it lets go; a run that locked a `.break` file that was
+/// removed meanwhile tries again with the new one.
 fn clear_stale(path: &Path, seen: &str) -> Result<(), StoreError> {
     let mut breaker_name = path.as_os_str().to_owned();
     breaker_name.push(".break");
     let breaker_path = PathBuf::from(breaker_name);
-    let breaker: File = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&breaker_path)
-        .map_err(StoreError::io("cannot open", &breaker_path))?;
-    breaker
-        .lock()
-        .map_err(StoreError::io("cannot lock", &breaker_path))?;
-    if fs::read_to_string(path).is_ok_and(|now| now == seen) {
+    let breaker = loop {
+        let file: File = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&breaker_path)
+            .map_err(StoreError::io("cannot open", &breaker_path))?;
+        file.lock()
+            .map_err(StoreError::io("cannot lock", &breaker_path))?;
+        if same_file(&file, &breaker_path) {
+            break file;
+        }
+    };
+    let result = if fs::read_to_string(path).is_ok_and(|now| now == seen) {
         tracing::warn!(lock = %path.display(), "clearing a stale lock left by a run that is no longer alive");
         match fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io("cannot remove stale lock", path)(e)),
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::io("cannot remove stale lock", path)(e)),
         }
+    } else {
+        Ok(())
+    };
+    if cfg!(unix) {
+        let _ = fs::remove_file(&breaker_path);
     }
-    Ok(())
+    drop(breaker);
+    result
+}
+
+/// Whether the open `file` is the file at `path` now.
+#[cfg(unix)]
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Without inode numbers the `.break` file is never removed, so the open file is always it.
+#[cfg(not(unix))]
+fn same_file(_file: &File, _path: &Path) -> bool {
+    true
 }
 
 /// This machine's host name, or an empty string if it cannot be told (then no lock is stale).

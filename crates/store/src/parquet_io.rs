@@ -141,6 +141,28 @@ pub struct PartSummary {
     pub sha256: String,
 }
 
+impl PartSummary {
+    /// The summary of the part file at `path`: its name, its row count (from the file's
+    /// metadata) and its SHA-256.
+    pub fn of(path: &Path) -> Result<Self, StoreError> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = File::open(path).map_err(StoreError::io("cannot open", path))?;
+        let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let rows = reader.metadata().file_metadata().num_rows();
+        Ok(Self {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows: u64::try_from(rows).unwrap_or(0),
+            sha256: crate::sha256_file(path)?,
+        })
+    }
+}
+
 /// The Parquet part files of a folder, in name order.
 pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut parts = Vec::new();

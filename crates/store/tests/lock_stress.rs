@@ -85,6 +85,15 @@ fn parent() {
         PROCESSES * ROUNDS,
         "every round of every process held the lock once"
     );
+    // Nothing is left but the log and, if the last holder died holding it, the lock.
+    for entry in fs::read_dir(dir.path()).expect("the scratch folder") {
+        let name = entry
+            .expect("an entry")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        assert!(name == "log" || name == "work.lock", "left behind: {name}");
+    }
 }
 
 /// Takes the lock `ROUNDS` times; in its last round, every other process dies holding it.
