@@ -302,7 +302,93 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         "analysis frame built"
     );
 
-    progress.start("evaluate: propensity model and matching", None);
+    progress.start("evaluate: propensity model, matching and estimates", None);
+    let a = analyse(cfg, &frame);
+    progress.finish();
+    if let Some(reason) = &a.reason {
+        warn!(matched_treated = a.matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
+    } else {
+        info!(
+            matched_treated = a.matched_treated,
+            matched_comparison = a.matched_comparison,
+            dropped_by_caliper = a.dropped,
+            "matched sample built"
+        );
+    }
+
+    progress.start("evaluate: outputs", None);
+    let target = cfg.work_dir.evaluation();
+    let staging = StagingDir::new(&target)?;
+    let frame_dir = staging.path().join("frame");
+    let publish_dir = staging.path().join("publish");
+    for dir in [&frame_dir, &publish_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| linklab_store::StoreError::Io {
+            action: "cannot create folder",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    output::write_frame(&frame_dir, &frame, a.propensity.as_deref(), a.matching.as_ref())?;
+    for (name, text) in [
+        ("impact.csv", &a.impact),
+        ("balance.csv", &a.balance),
+        ("survival.csv", &a.survival),
+        ("report.html", &a.html),
+    ] {
+        write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
+    }
+    let mut summary = EvaluationSummary {
+        cohort_persons: n as u64,
+        treated_persons: treated_persons as u64,
+        untreated_persons: untreated_persons as u64,
+        matched_treated: a.matched_treated,
+        matched_comparison: a.matched_comparison,
+        dropped_by_caliper: a.dropped,
+        caliper_logit: a.matching.as_ref().map(|m| m.width),
+        model_iterations: a.iterations,
+        model_converged: a.converged,
+        estimated: a.reason.is_none(),
+        no_estimate_reason: a.reason,
+        cohort_records: frame.cohort_counts.clone(),
+        treatment_records: frame.treatment_counts.clone(),
+        outcome_records: frame.outcome_counts.clone(),
+        frame_dir: target.join("frame"),
+        publish_dir: target.join("publish"),
+    };
+    write_json_atomic(&staging.path().join("summary.json"), &summary)?;
+    let committed = staging.commit()?;
+    summary.frame_dir = committed.join("frame");
+    summary.publish_dir = committed.join("publish");
+    progress.finish();
+    info!(estimated = summary.estimated, publish_dir = %summary.publish_dir.display(), "evaluation written");
+    Ok(summary)
+}
+
+/// What [`analyse`] found and the texts it will publish.
+pub(crate) struct Analysis {
+    pub propensity: Option<Vec<f64>>,
+    pub matching: Option<matching::Matching>,
+    pub iterations: usize,
+    pub converged: bool,
+    /// Why no effect was estimated for any outcome, when none was.
+    pub reason: Option<String>,
+    pub matched_treated: u64,
+    pub matched_comparison: u64,
+    pub dropped: u64,
+    pub impact: String,
+    pub balance: String,
+    pub survival: String,
+    pub html: String,
+}
+
+/// Fits the propensity model, matches, estimates and renders the candidate outputs of a frame.
+/// Never panics on degenerate data (empty or one-sided groups, outcomes without events,
+/// constant covariates, tiny matched samples): what cannot be estimated becomes a `no_estimate`
+/// row with its reason, and what is not safe to publish becomes `[c]`.
+pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
+    let n = frame.person_ids.len();
+    let treated_persons = frame.treated.iter().filter(|t| **t).count();
+    let untreated_persons = n - treated_persons;
     let mut reason = None;
     let (mut propensity, mut matching, mut iterations, mut converged) = (None, None, 0, false);
     if treated_persons == 0 || untreated_persons == 0 {
@@ -333,46 +419,19 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
             cfg.replacement,
         );
         propensity = Some(lp.iter().map(|&e| logit::probability(e)).collect::<Vec<f64>>());
-        if m.sets.len() < cfg.min_treated {
+        if m.sets.is_empty() || m.sets.len() < cfg.min_treated {
             reason = Some(format!(
                 "fewer than {} treated persons were matched to a comparison, the minimum for an estimate",
-                cfg.min_treated
+                cfg.min_treated.max(1)
             ));
         }
         matching = Some(m);
     }
-    progress.finish();
-
     let (matched_treated, matched_comparison) = matching.as_ref().map_or((0, 0), |m| {
         let (t, c) = publish::matched_rows(m);
         (t.len() as u64, c.len() as u64)
     });
     let dropped = matching.as_ref().map_or(0, |m| m.dropped_by_caliper as u64);
-    if let Some(reason) = &reason {
-        warn!(matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
-    } else {
-        info!(
-            matched_treated,
-            matched_comparison,
-            dropped_by_caliper = dropped,
-            "matched sample built"
-        );
-    }
-
-    progress.start("evaluate: outputs", None);
-    let target = cfg.work_dir.evaluation();
-    let staging = StagingDir::new(&target)?;
-    let frame_dir = staging.path().join("frame");
-    let publish_dir = staging.path().join("publish");
-    for dir in [&frame_dir, &publish_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| linklab_store::StoreError::Io {
-            action: "cannot create folder",
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    output::write_frame(&frame_dir, &frame, propensity.as_deref(), matching.as_ref())?;
-
     let empty = matching::Matching {
         sets: Vec::new(),
         weight: vec![0.0; n],
@@ -382,12 +441,12 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     let m = matching.as_ref().unwrap_or(&empty);
     let impact = match &reason {
         Some(reason) => publish::no_estimate_csv(
-            &frame,
+            frame,
             (matched_treated, matched_comparison),
             reason,
             cfg.threshold,
         ),
-        None => publish::impact_csv(&frame, m, cfg.threshold),
+        None => publish::impact_csv(frame, m, cfg.threshold),
     };
     let balance = publish::balance_csv(
         &design::balance_items(&frame.covariates),
@@ -398,7 +457,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     let survival = if reason.is_some() {
         csv::to_csv(&SURVIVAL_COLUMNS, &[])
     } else {
-        publish::survival_csv(&frame, m, cfg.threshold)
+        publish::survival_csv(frame, m, cfg.threshold)
     };
     // The number dropped can be worked out from the eligible and matched treated counts, so both
     // are hidden when it is small.
@@ -420,39 +479,20 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         dropped_by_caliper: dropped_cell,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
-    for (name, text) in [
-        ("impact.csv", &impact),
-        ("balance.csv", &balance),
-        ("survival.csv", &survival),
-        ("report.html", &html),
-    ] {
-        write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
-    }
-    let mut summary = EvaluationSummary {
-        cohort_persons: n as u64,
-        treated_persons: treated_persons as u64,
-        untreated_persons: untreated_persons as u64,
+    Analysis {
+        propensity,
+        matching,
+        iterations,
+        converged,
+        reason,
         matched_treated,
         matched_comparison,
-        dropped_by_caliper: dropped,
-        caliper_logit: matching.as_ref().map(|m| m.width),
-        model_iterations: iterations,
-        model_converged: converged,
-        estimated: reason.is_none(),
-        no_estimate_reason: reason,
-        cohort_records: frame.cohort_counts.clone(),
-        treatment_records: frame.treatment_counts.clone(),
-        outcome_records: frame.outcome_counts.clone(),
-        frame_dir: target.join("frame"),
-        publish_dir: target.join("publish"),
-    };
-    write_json_atomic(&staging.path().join("summary.json"), &summary)?;
-    let committed = staging.commit()?;
-    summary.frame_dir = committed.join("frame");
-    summary.publish_dir = committed.join("publish");
-    progress.finish();
-    info!(estimated = summary.estimated, publish_dir = %summary.publish_dir.display(), "evaluation written");
-    Ok(summary)
+        dropped,
+        impact,
+        balance,
+        survival,
+        html,
+    }
 }
 
 #[cfg(test)]

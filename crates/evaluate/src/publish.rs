@@ -56,6 +56,10 @@ pub const SURVIVAL_COLUMNS: [&str; 6] = ["outcome", "group", "day", "at_risk", "
 /// The text of a suppressed cell.
 pub const SUPPRESSED: &str = "[c]";
 
+/// The `measure` of an `impact.csv` row that carries no estimate, only its reason (in
+/// `treated_value`).
+pub(crate) const NO_ESTIMATE: &str = "no_estimate";
+
 fn number(value: f64, decimals: usize) -> String {
     if value.is_finite() {
         let text = format!("{value:.decimals$}");
@@ -111,32 +115,43 @@ fn outcome_safe(outcome: &OutcomeValues, groups: [&[usize]; 2], threshold: u64) 
     })
 }
 
+/// One row of `impact.csv`. `estimate` is `None` when the outcome is not safe to publish (all
+/// six values `[c]`; the estimate is then not even computed, so degenerate data that is also
+/// small never reaches a statistics routine). A safe estimate that is degenerate (see
+/// [`Estimate::degenerate`]) becomes a `no_estimate` row with the reason in `treated_value`.
 fn estimate_row(
     name: &str,
     measure: &str,
     sizes: (u64, u64),
-    estimate: &Estimate,
-    safe: bool,
+    estimate: Option<&Estimate>,
     decimals: usize,
     threshold: u64,
 ) -> Vec<String> {
+    let degenerate = estimate.and_then(Estimate::degenerate);
     let mut row = vec![
         text_field(name),
-        quote(measure),
+        quote(if degenerate.is_some() {
+            NO_ESTIMATE
+        } else {
+            measure
+        }),
         count(sizes.0, threshold),
         count(sizes.1, threshold),
     ];
-    if safe {
-        row.extend([
-            number(estimate.treated, decimals),
-            number(estimate.comparison, decimals),
-            number(estimate.difference, decimals),
-            number(estimate.ci_low, decimals),
-            number(estimate.ci_high, decimals),
-            p_value(estimate.p_value),
-        ]);
-    } else {
-        row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6));
+    match (estimate, degenerate) {
+        (None, _) => row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6)),
+        (Some(_), Some(reason)) => {
+            row.push(quote(&format!("{measure}: {reason}")));
+            row.extend(std::iter::repeat_n(String::new(), 5));
+        }
+        (Some(e), None) => row.extend([
+            number(e.treated, decimals),
+            number(e.comparison, decimals),
+            number(e.difference, decimals),
+            number(e.ci_low, decimals),
+            number(e.ci_high, decimals),
+            p_value(e.p_value),
+        ]),
     }
     row
 }
@@ -160,51 +175,30 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
     for outcome in &frame.outcomes {
         let values: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
         let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
+        let name = &outcome.name;
         match outcome.measure {
             Measure::Rate => {
-                let e = stats::effect(matching, &values, true);
-                rows.push(estimate_row(&outcome.name, "rate", sizes, &e, safe, 4, threshold));
+                let e = safe.then(|| stats::effect(matching, &values, true));
+                rows.push(estimate_row(name, "rate", sizes, e.as_ref(), 4, threshold));
             }
             Measure::Days => {
-                let e = stats::effect(matching, &values, false);
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "mean_days",
-                    sizes,
-                    &e,
-                    safe,
-                    2,
-                    threshold,
-                ));
+                let e = safe.then(|| stats::effect(matching, &values, false));
+                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
             }
             Measure::TimeToEvent => {
-                let treated_subjects = subjects(outcome, &treated, &matching.weight);
-                let comparison_subjects = subjects(outcome, &comparison, &matching.weight);
-                let (_, p_value) = stats::log_rank(&treated_subjects, &comparison_subjects);
-                let e = stats::survival_difference(
-                    stats::survival_at_end(&stats::kaplan_meier(&treated_subjects)),
-                    stats::survival_at_end(&stats::kaplan_meier(&comparison_subjects)),
-                    p_value,
-                );
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "log_rank",
-                    sizes,
-                    &e,
-                    safe,
-                    4,
-                    threshold,
-                ));
-                let e = stats::effect(matching, &values, false);
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "mean_days",
-                    sizes,
-                    &e,
-                    safe,
-                    2,
-                    threshold,
-                ));
+                let e = safe.then(|| {
+                    let treated_subjects = subjects(outcome, &treated, &matching.weight);
+                    let comparison_subjects = subjects(outcome, &comparison, &matching.weight);
+                    let (_, p_value) = stats::log_rank(&treated_subjects, &comparison_subjects);
+                    stats::survival_difference(
+                        stats::survival_at_end(&stats::kaplan_meier(&treated_subjects)),
+                        stats::survival_at_end(&stats::kaplan_meier(&comparison_subjects)),
+                        p_value,
+                    )
+                });
+                rows.push(estimate_row(name, "log_rank", sizes, e.as_ref(), 4, threshold));
+                let e = safe.then(|| stats::effect(matching, &values, false));
+                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
             }
         }
     }
@@ -220,7 +214,7 @@ pub(crate) fn no_estimate_csv(frame: &Frame, sizes: (u64, u64), reason: &str, th
         .map(|o| {
             let mut row = vec![
                 text_field(&o.name),
-                "no_estimate".to_owned(),
+                NO_ESTIMATE.to_owned(),
                 count(sizes.0, threshold),
                 count(sizes.1, threshold),
             ];

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::csv::{Row, Table};
-use crate::publish::SUPPRESSED;
+use crate::publish::{NO_ESTIMATE, SUPPRESSED};
 
 /// Settings and (already disclosure-controlled) sample counts shown in the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,16 +173,35 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
     let mut reasons: Vec<String> = Vec::new();
     let time_to_event: Vec<&str> = impact
         .rows()
-        .filter(|r| r.get("measure") == "log_rank")
+        .filter(|r| {
+            r.get("measure") == "log_rank"
+                || (r.get("measure") == NO_ESTIMATE && r.get("treated_value").starts_with("log_rank: "))
+        })
         .map(|r| r.get("outcome"))
         .collect();
+    let mut explained: Vec<&str> = Vec::new();
     for row in impact.rows() {
         let measure = row.get("measure");
         let name = label(row.get("outcome"));
-        if measure == "no_estimate" {
-            let reason = row.get("treated_value").to_owned();
-            if !reasons.contains(&reason) {
-                reasons.push(reason);
+        if measure == NO_ESTIMATE {
+            let reason = row.get("treated_value");
+            // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
+            match reason
+                .split_once(": ")
+                .filter(|(m, _)| ["rate", "mean_days", "log_rank"].contains(m))
+            {
+                Some((measure, why)) => {
+                    let covered = measure == "mean_days" && time_to_event.contains(&row.get("outcome"));
+                    if !covered && !explained.contains(&row.get("outcome")) {
+                        explained.push(row.get("outcome"));
+                        out.push(format!("No effect could be estimated for “{name}”: {why}."));
+                    }
+                }
+                None => {
+                    if !reasons.iter().any(|r| r == reason) {
+                        reasons.push(reason.to_owned());
+                    }
+                }
             }
             continue;
         }

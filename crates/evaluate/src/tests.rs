@@ -1005,3 +1005,165 @@ fn missing_inputs_are_reported_by_table_and_column() {
     let err = run(&cfg, &NoProgress).unwrap_err();
     insta::assert_snapshot!(err.to_string(), @"column age_at_release of linked table releases has type Int64; the index date needs a date (Date32, or ISO text)");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Degenerate data: never a panic.
+
+/// A frame of `n` persons from small generated columns (see the proptest below).
+fn small_frame(
+    treated: &[bool],
+    level: &[u8],
+    age: &[Option<u8>],
+    events: &[(bool, u8)],
+) -> crate::frame::Frame {
+    use crate::frame::{CovValues, Covariate, Frame, Measure, OutcomeValues};
+    let n = treated.len();
+    let outcome = |name: &str, measure: Measure| OutcomeValues {
+        name: name.to_owned(),
+        measure,
+        value: events
+            .iter()
+            .map(|&(e, d)| match measure {
+                Measure::Rate => u32::from(e),
+                Measure::Days => u32::from(d) * u32::from(e),
+                Measure::TimeToEvent => {
+                    if e {
+                        u32::from(d) + 1
+                    } else {
+                        365
+                    }
+                }
+            })
+            .collect(),
+        event: events.iter().map(|&(e, _)| e).collect(),
+    };
+    Frame {
+        person_ids: (0..n).map(|i| format!("P{i:04}")).collect(),
+        index: vec![18_000; n],
+        treated: treated.to_vec(),
+        covariates: vec![
+            Covariate {
+                name: "group".to_owned(),
+                values: CovValues::Text(level.iter().map(|l| (*l > 0).then(|| format!("g{l}"))).collect()),
+            },
+            Covariate {
+                name: "age".to_owned(),
+                values: CovValues::Num {
+                    values: age.iter().map(|a| a.map(f64::from)).collect(),
+                    ty: crate::columns::NumType::Int,
+                },
+            },
+        ],
+        outcomes: vec![
+            outcome("reoffended", Measure::Rate),
+            outcome("days_employed", Measure::Days),
+            outcome("days_to_reoffence", Measure::TimeToEvent),
+        ],
+        cohort_counts: crate::RecordCounts::default(),
+        treatment_counts: crate::RecordCounts::default(),
+        outcome_counts: std::collections::BTreeMap::new(),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Random small frames (empty and one-sided groups, outcomes with no events or only events,
+    /// constant and missing covariates, one level, tiny matched samples), any threshold,
+    /// `min_treated` and matching settings: the analysis never panics, and every published
+    /// count is at least the threshold.
+    #[test]
+    fn analysis_never_panics_on_degenerate_data(
+        rows in proptest::collection::vec(
+            (any::<bool>(), 0_u8..3, proptest::option::of(prop_oneof![Just(30_u8), 18_u8..60]), (any::<bool>(), 0_u8..4)),
+            0..40,
+        ),
+        all_events in proptest::option::of(any::<bool>()),
+        threshold in 1_u64..6,
+        min_treated in 0_usize..4,
+        ratio in 1_usize..3,
+        replacement in any::<bool>(),
+    ) {
+        let treated: Vec<bool> = rows.iter().map(|r| r.0).collect();
+        let level: Vec<u8> = rows.iter().map(|r| r.1).collect();
+        let age: Vec<Option<u8>> = rows.iter().map(|r| r.2).collect();
+        let events: Vec<(bool, u8)> = rows
+            .iter()
+            .map(|r| (all_events.unwrap_or(r.3.0), r.3.1))
+            .collect();
+        let frame = small_frame(&treated, &level, &age, &events);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+        cfg.threshold = threshold;
+        cfg.min_treated = min_treated;
+        cfg.ratio = ratio;
+        cfg.replacement = replacement;
+        let a = crate::analyse(&cfg, &frame);
+        let impact = Table::parse(&a.impact);
+        for row in impact.rows() {
+            for column in ["treated_persons", "comparison_persons"] {
+                if let Some(v) = row.num(column) {
+                    prop_assert!(v >= threshold as f64, "{column} {v} below {threshold}");
+                }
+            }
+        }
+        prop_assert!(a.html.contains("</html>"));
+    }
+}
+
+#[test]
+fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
+    // 60 treated and 60 untreated, identical covariates; nobody has the outcome (a mistyped
+    // `where` label has the same effect): the days outcome has no variance.
+    let n = 120;
+    let treated: Vec<bool> = (0..n).map(|i| i < 60).collect();
+    let level = vec![1; n];
+    let age: Vec<Option<u8>> = (0..n).map(|i| Some(20 + (i % 30) as u8)).collect();
+    let none = vec![(false, 0); n];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &none));
+    insta::assert_snapshot!(a.impact, @r"
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
+        reoffended,rate,60,60,[c],[c],[c],[c],[c],[c]
+        days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+    ");
+    // The outcome depends on age alone and every pair has the same age: enough persons with and
+    // without it to publish, but the paired differences are all zero (no variance).
+    let by_age: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &by_age));
+    insta::assert_snapshot!(a.impact, @r"
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
+        reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000
+        days_to_reoffence,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+    ");
+    let headlines = crate::report::headlines(
+        &Table::parse(&a.impact),
+        &ReportMeta {
+            title: "t".to_owned(),
+            index_event: "release".to_owned(),
+            follow_up_days: 365,
+            threshold: 10,
+            caliper: 0.2,
+            ratio: 1,
+            replacement: false,
+            treated_eligible: "60".to_owned(),
+            untreated_eligible: "60".to_owned(),
+            dropped_by_caliper: "0".to_owned(),
+        },
+    );
+    insta::assert_snapshot!(headlines.join("\n"), @r"
+        No effect could be estimated for “reoffended”: the outcome does not vary enough within the matched sample to give a confidence interval.
+        No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
+        “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
+    ");
+}
