@@ -23,6 +23,12 @@
 //! covariates come from that record. Records not linked to a person never count; they are
 //! counted per extract in the summary (`evaluation/summary.json`).
 //!
+//! Cohort persons whose follow-up window ends after the run date (today, UTC; see
+//! [`EvaluateConfig::today`]) are left out of the frame and counted
+//! (`incomplete_follow_up` in the summary, and a warning naming `follow_up_days`): their
+//! outcomes cannot be observed yet, and counting them as "no event" would give confident, false
+//! effects.
+//!
 //! Outcomes use the window `(index, index + follow_up_days]` (see [`spell_days`] for the day
 //! counting convention). `event_within`: 1 if an event falls in the window. `spell_overlap`: 1 if
 //! any spell overlaps it. `spell_days`: days of the window covered by spells, overlaps merged.
@@ -165,6 +171,9 @@ pub struct EvaluateConfig {
     pub outcomes: Vec<Outcome>,
     /// Disclosure threshold for the candidate outputs (10).
     pub threshold: u64,
+    /// The run date as days since 1970-01-01; `None` (the default) is today's date (UTC).
+    /// Cohort persons whose follow-up window ends after it are left out and counted.
+    pub today: Option<i32>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
 }
@@ -184,6 +193,7 @@ impl EvaluateConfig {
             replacement: false,
             outcomes: Vec::new(),
             threshold: 10,
+            today: None,
             work_dir,
         }
     }
@@ -249,6 +259,8 @@ pub struct EvaluationSummary {
     pub model_iterations: usize,
     /// Whether the propensity model converged.
     pub model_converged: bool,
+    /// Cohort persons left out because their `follow_up_days` window ends after the run date.
+    pub incomplete_follow_up: u64,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -288,6 +300,13 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     progress.start("evaluate: analysis frame", None);
     let frame = frame::build(cfg)?;
     progress.finish();
+    if frame.incomplete_follow_up > 0 {
+        warn!(
+            persons = frame.incomplete_follow_up,
+            follow_up_days = cfg.follow_up_days,
+            "cohort persons left out: their follow_up_days window ends after today, so their outcomes are not observed yet"
+        );
+    }
     let n = frame.person_ids.len();
     let treated_persons = frame.treated.iter().filter(|t| **t).count();
     let untreated_persons = n - treated_persons;
@@ -347,6 +366,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         caliper_logit: a.matching.as_ref().map(|m| m.width),
         model_iterations: a.iterations,
         model_converged: a.converged,
+        incomplete_follow_up: frame.incomplete_follow_up,
         estimated: a.reason.is_none(),
         no_estimate_reason: a.reason,
         cohort_records: frame.cohort_counts.clone(),

@@ -1062,6 +1062,7 @@ fn small_frame(
         cohort_counts: crate::RecordCounts::default(),
         treatment_counts: crate::RecordCounts::default(),
         outcome_counts: std::collections::BTreeMap::new(),
+        incomplete_follow_up: 0,
     }
 }
 
@@ -1166,4 +1167,33 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
         “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
     ");
+}
+
+#[test]
+fn persons_whose_follow_up_ends_after_today_are_left_out_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(8, 300, 30.0, -0.7);
+    write_world(&work, &persons, 8);
+    let mut cfg = config(&work);
+    cfg.min_treated = 10;
+    // "Today" falls inside the index dates' range plus the window: later windows are not over.
+    let today = 18_000 + 365 + 350;
+    cfg.today = Some(today);
+    let summary = run(&cfg, &NoProgress).unwrap();
+    let late = persons.iter().filter(|p| p.index + 365 > today).count() as u64;
+    assert!(late > 50, "the test needs persons with open windows: {late}");
+    assert_eq!(summary.incomplete_follow_up, late);
+    assert_eq!(summary.cohort_persons, persons.len() as u64 - late);
+    let frame = read_frame(&work);
+    assert_eq!(frame.len() as u64, summary.cohort_persons);
+    let kept: std::collections::HashSet<&str> = persons
+        .iter()
+        .filter(|p| p.index + 365 <= today)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert!(frame.iter().all(|(id, _, _)| kept.contains(id.as_str())));
+    // With today's date (the default) every window of this world is long over.
+    cfg.today = None;
+    assert_eq!(run(&cfg, &NoProgress).unwrap().incomplete_follow_up, 0);
 }
