@@ -96,7 +96,8 @@ struct Candidate {
 
 /// Builds the frame from `linked/`.
 pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
-    let (person_ids, index, covariates, cohort_counts, incomplete_follow_up) = read_cohort(cfg)?;
+    let (person_ids, index, mut covariates, cohort_counts, incomplete_follow_up) = read_cohort(cfg)?;
+    crate::design::merge_rare_levels(&mut covariates, cfg.threshold, &cfg.cohort)?;
     let lookup: HashMap<&str, usize> = person_ids
         .iter()
         .enumerate()

@@ -11,7 +11,7 @@
 //! | `person_id` | Utf8 | the project-specific person id |
 //! | `index_date` | Date32 | the index date |
 //! | `treated` | Boolean | linked to any record of the treatment extract |
-//! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record |
+//! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record; a text covariate's rare levels merged into `Other` |
 //! | each outcome | Int64 | rate: 0/1; spell days: days; time to event: days to the first event, or `follow_up_days` if none |
 //! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
 //! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
@@ -35,6 +35,11 @@
 //! `time_to_event`: days to the first event in the window, censored at `follow_up_days`.
 //!
 //! # Method
+//! * Rare categories: a text covariate with more levels than persons / `threshold` is refused
+//!   before anything is built from it (naming the covariate); then every level held by fewer than
+//!   `threshold` persons is merged into one level `Other` (see [`design::merge_rare_levels`]), so
+//!   no label held by fewer persons than the threshold reaches the model, the frame or the
+//!   published files.
 //! * Propensity score: logistic regression of `treated` on the covariates. Numeric covariates
 //!   (dates as day numbers) are standardised; a missing value is set to the mean and flagged by
 //!   a 0/1 missing indicator. Text covariates are one-hot coded, the most frequent level being

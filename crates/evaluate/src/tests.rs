@@ -156,7 +156,9 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
     let mut rng = Rng(seed ^ 0xABCD);
     let (mut r_id, mut r_date, mut r_age, mut r_sex, mut r_prior, mut r_group) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut r_record = vec![];
     for p in persons {
+        r_record.push(Some(format!("R{:06}", r_record.len())));
         r_id.push(Some(p.id.clone()));
         r_date.push(Some(p.index));
         r_age.push(Some(p.age));
@@ -171,6 +173,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
             r_sex.push(Some("X".to_owned()));
             r_prior.push(Some(p.prior + 1));
             r_group.push(Some("other".to_owned()));
+            r_record.push(Some(format!("R{:06}", r_record.len())));
         }
     }
     for _ in 0..5 {
@@ -180,6 +183,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         r_sex.push(Some("M".to_owned()));
         r_prior.push(Some(3));
         r_group.push(Some("theft".to_owned()));
+        r_record.push(Some(format!("R{:06}", r_record.len())));
     }
     let key = |ids: &[Option<String>]| {
         strings(
@@ -199,6 +203,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
             ("sex", strings(&r_sex)),
             ("prior_offences", ints(&r_prior)),
             ("offence_group", strings(&r_group)),
+            ("record_id", strings(&r_record)),
         ],
     );
 
@@ -880,8 +885,10 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     assert_eq!(row.get("treated_value"), "0.0625");
     assert_eq!(row.get("comparison_value"), "0.3750");
     assert_eq!(impact_row(&table, "employed", "rate").get("difference"), "[c]");
-    // Group sizes below the threshold are suppressed too.
+    // Group sizes below the threshold are suppressed too (without the covariate: 160 persons
+    // allow no more than one category at this threshold).
     cfg.threshold = 81;
+    cfg.covariates.clear();
     run(&cfg, &NoProgress).unwrap();
     let table = Table::parse(&read_publish(&work, "impact.csv"));
     assert_eq!(
@@ -1196,4 +1203,95 @@ fn persons_whose_follow_up_ends_after_today_are_left_out_and_counted() {
     // With today's date (the default) every window of this world is long over.
     cfg.today = None;
     assert_eq!(run(&cfg, &NoProgress).unwrap().incomplete_follow_up, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rare categories.
+
+/// Merges the rare levels of one text covariate (`None` = missing) with threshold 3 and compares
+/// the values after, or the error message.
+fn check_levels(input: &[Option<&str>], expected: Result<&[Option<&str>], &str>) {
+    use crate::frame::{CovValues, Covariate};
+    let mut covs = vec![Covariate {
+        name: "offence".to_owned(),
+        values: CovValues::Text(input.iter().map(|v| v.map(str::to_owned)).collect()),
+    }];
+    let got = crate::design::merge_rare_levels(&mut covs, 3, "releases").map(|()| match &covs[0].values {
+        CovValues::Text(v) => v.clone(),
+        CovValues::Num { .. } => unreachable!("a text covariate stays text"),
+    });
+    match (got, expected) {
+        (Ok(got), Ok(want)) => {
+            let want: Vec<Option<String>> = want.iter().map(|v| v.map(str::to_owned)).collect();
+            assert_eq!(got, want, "{input:?}");
+        }
+        (Err(e), Err(want)) => assert_eq!(e.to_string(), want, "{input:?}"),
+        (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[test]
+fn rare_levels_merge_into_other_and_too_many_levels_are_refused() {
+    let (a, b, c, d) = (Some("a"), Some("b"), Some("c"), Some("d"));
+    let other = Some("Other");
+    // Nothing rare: unchanged.
+    check_levels(&[a, a, a, b, b, b], Ok(&[a, a, a, b, b, b]));
+    // Two rare levels (1 + 2 persons) make an Other of 3.
+    check_levels(
+        &[a, a, a, b, c, c, a, a, a],
+        Ok(&[a, a, a, other, other, other, a, a, a]),
+    );
+    // One rare level alone is too small an Other: the smallest other level (ties by name) joins.
+    check_levels(
+        &[a, a, a, a, a, b, b, b, c, c, c, c, d],
+        Ok(&[a, a, a, a, a, other, other, other, c, c, c, c, other]),
+    );
+    // A small missing level is rare too; a literal Other joins the merged level.
+    check_levels(
+        &[a, a, a, None, other, other, a, a, a],
+        Ok(&[a, a, a, other, other, other, a, a, a]),
+    );
+    // A large missing level stays missing.
+    check_levels(&[a, a, a, None, None, None], Ok(&[a, a, a, None, None, None]));
+    // 7 persons allow 7 / 3 = 2 levels: three are refused before anything is built.
+    check_levels(
+        &[a, a, a, b, b, c, c],
+        Err(
+            "covariate offence of linked table releases has more than 2 categories (persons divided by the disclosure threshold); group its values into at most 2 categories, or leave it out",
+        ),
+    );
+}
+
+#[test]
+fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(4, 300, 30.0, -0.7);
+    write_world(&work, &persons, 4);
+    let mut cfg = config(&work);
+    cfg.min_treated = 10;
+    cfg.covariates.push("record_id".to_owned());
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r"covariate record_id of linked table releases has more than 30 categories (persons divided by the disclosure threshold); group its values into at most 30 categories, or leave it out");
+    // A level held by fewer persons than the threshold never appears as a label.
+    cfg.covariates.pop();
+    cfg.threshold = 75;
+    run(&cfg, &NoProgress).unwrap();
+    let balance = Table::parse(&read_publish(&work, "balance.csv"));
+    let frame = read_frame(&work);
+    let levels: Vec<&str> = balance
+        .rows()
+        .filter(|r| r.get("covariate") == "offence_group")
+        .map(|r| r.get("level"))
+        .collect();
+    insta::assert_snapshot!(levels.join(","), @r"Other,fraud,theft");
+    let html = read_publish(&work, "report.html");
+    for p in &persons {
+        assert!(
+            !balance.rows().any(|r| r.get("level") == p.id),
+            "no id is a level"
+        );
+        assert!(!html.contains(&p.id), "no id in the report");
+    }
+    assert!(!frame.is_empty());
 }
