@@ -417,11 +417,10 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
     let mut reason = None;
     let (mut propensity, mut matching, mut iterations, mut converged) = (None, None, 0, false);
     if treated_persons == 0 || untreated_persons == 0 {
-        reason = Some(format!(
-            "the cohort has {} treated and {} untreated persons; both groups are needed",
-            count_cell(treated_persons as u64, cfg.threshold),
-            count_cell(untreated_persons as u64, cfg.threshold)
-        ));
+        // No count in prose: the reason names neither group's size.
+        reason = Some(
+            "the cohort has no treated persons or no untreated persons; both groups are needed".to_owned(),
+        );
     } else {
         let x = design::design_matrix(&frame.covariates, n);
         let fit = logit::fit_logistic(&x, &frame.treated, RIDGE);
@@ -473,20 +472,37 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         ),
         None => publish::impact_csv(frame, m, cfg.threshold),
     };
+    // A few treated persons dropped by the caliper could be rebuilt by subtracting the matched
+    // treated figures from the before-matching ones (publish.rs, rule 5): those are withheld.
+    let few_dropped = dropped > 0 && dropped < cfg.threshold;
     let balance = publish::balance_csv(
         &design::balance_items(&frame.covariates),
         &frame.treated,
         m,
         cfg.threshold,
+        few_dropped,
     );
     let survival = if reason.is_some() {
         csv::to_csv(&SURVIVAL_COLUMNS, &[])
     } else {
         publish::survival_csv(frame, m, cfg.threshold)
     };
-    // The number dropped can be worked out from the eligible and matched treated counts, so both
-    // are hidden when it is small.
-    let dropped_cell = count_cell(dropped, cfg.threshold);
+    // The number dropped can be worked out from the eligible and matched treated counts, and the
+    // eligible treated from the cohort total (a table margin) and the untreated count, so both
+    // eligible counts are hidden when it is small. A zero is published: then the before- and
+    // after-matching treated figures coincide anyway.
+    let dropped_cell = if dropped == 0 {
+        "0".to_owned()
+    } else {
+        count_cell(dropped, cfg.threshold)
+    };
+    let eligible = |count: usize| {
+        if few_dropped {
+            SUPPRESSED.to_owned()
+        } else {
+            count_cell(count as u64, cfg.threshold)
+        }
+    };
     let meta = ReportMeta {
         title: "Impact evaluation".to_owned(),
         index_event: index_event(&cfg.index_date),
@@ -495,12 +511,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         caliper: cfg.caliper,
         ratio: cfg.ratio,
         replacement: cfg.replacement,
-        treated_eligible: if dropped_cell == SUPPRESSED {
-            SUPPRESSED.to_owned()
-        } else {
-            count_cell(treated_persons as u64, cfg.threshold)
-        },
-        untreated_eligible: count_cell(untreated_persons as u64, cfg.threshold),
+        treated_eligible: eligible(treated_persons),
+        untreated_eligible: eligible(untreated_persons),
         dropped_by_caliper: dropped_cell,
     };
     let html = render_report(&impact, &balance, &survival, &meta);

@@ -16,6 +16,22 @@
 //!   the day the pool completes, with the number at risk at the start of the pool; events left
 //!   after the last full pool are merged into the last published step.
 //!
+//! * dropped by the caliper: when `0 < dropped < t`, the before-matching treated figures
+//!   (`treated_mean_before`, and `smd_before`, from which it follows) are `[c]` on every balance
+//!   line, and the report shows neither eligible count (treated nor untreated: the cohort total
+//!   is a table margin). Otherwise `treated_mean_before × all treated − treated_mean × matched`
+//!   rebuilds the dropped persons' covariates (issue 12, attack 1);
+//! * no count is printed in prose unless it is safe: a sentence whose count is `[c]` is
+//!   rephrased without the number, never "[c] people ...".
+//!
+//! What these rules protect by construction, and what they do not: every count a published
+//! figure implies (a group size; a 0/1 balance mean × its group size; an outcome's events and
+//! non-events per group; a Kaplan–Meier pool) is at least `t`, or hidden. They do NOT protect a
+//! count that a release *table* suppresses by secondary suppression (to protect another cell):
+//! balance.csv still implies it exactly. Closing that needs the release stage to add these
+//! implied counts to the joint protection of the `evaluation` source (see `ARCHITECTURE.md`,
+//! "Disclosure model"), which is not built yet.
+//!
 //! Comparison group counts are of distinct persons.
 
 use crate::csv::{quote, text_field, to_csv};
@@ -272,6 +288,7 @@ pub(crate) fn balance_csv(
     treated_flag: &[bool],
     matching: &Matching,
     threshold: u64,
+    withhold_treated_before: bool,
 ) -> String {
     let all_treated: Vec<usize> = (0..treated_flag.len()).filter(|&i| treated_flag[i]).collect();
     let all_untreated: Vec<usize> = (0..treated_flag.len()).filter(|&i| !treated_flag[i]).collect();
@@ -301,12 +318,19 @@ pub(crate) fn balance_csv(
         };
         let mut row = vec![text_field(&item.covariate), text_field(&item.level)];
         if safe {
+            let before = |v: f64| {
+                if withhold_treated_before {
+                    SUPPRESSED.to_owned()
+                } else {
+                    number(v, 4)
+                }
+            };
             row.extend([
-                number(smd(bt.mean, bu.mean), 4),
+                before(smd(bt.mean, bu.mean)),
                 number(smd(at.mean, ac.mean), 4),
                 number(at.mean, 4),
                 number(ac.mean, 4),
-                number(bt.mean, 4),
+                before(bt.mean),
                 number(bu.mean, 4),
             ]);
         } else {

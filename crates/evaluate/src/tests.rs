@@ -1295,3 +1295,116 @@ fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
     }
     assert!(!frame.is_empty());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attacks on the published files (issue 12), run from the published texts only.
+
+/// A world of 200 untreated and `treated_ages.len()` treated persons; `levels` gives each
+/// treated person's level of the text covariate `group` (untreated alternate g1, g2).
+fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
+    let untreated = 200;
+    let mut treated = vec![false; untreated];
+    let mut level: Vec<u8> = (0..untreated).map(|i| 1 + (i % 2) as u8).collect();
+    let mut age: Vec<Option<u8>> = (0..untreated).map(|i| Some(20 + (i % 41) as u8)).collect();
+    treated.extend(std::iter::repeat_n(true, treated_ages.len()));
+    level.extend_from_slice(treated_levels);
+    age.extend(treated_ages.iter().map(|&a| Some(a)));
+    let events: Vec<(bool, u8)> = (0..treated.len()).map(|i| (i % 3 == 0, 5)).collect();
+    small_frame(&treated, &level, &age, &events)
+}
+
+/// The number after `prefix` in `text`, if `text` prints one there.
+fn number_after(text: &str, prefix: &str) -> Option<f64> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Attack 1: all treated = cohort total (a table margin) − untreated (the report); dropped =
+/// all treated − matched treated (impact.csv); the dropped persons' mean age =
+/// (treated_mean_before · all treated − treated_mean · matched) / dropped (balance.csv).
+fn subtraction_attack(a: &crate::Analysis, cohort_total: f64) -> Option<f64> {
+    let untreated = number_after(&a.html, "people who did not (")?;
+    let all_treated = cohort_total - untreated;
+    let impact = Table::parse(&a.impact);
+    let matched = impact.rows().next()?.num("treated_persons")?;
+    let balance = Table::parse(&a.balance);
+    let age = balance
+        .rows()
+        .find(|r| r.get("covariate") == "age" && r.get("level").is_empty())?;
+    let dropped = all_treated - matched;
+    (dropped > 0.0).then_some(())?;
+    Some((age.num("treated_mean_before")? * all_treated - age.num("treated_mean")? * matched) / dropped)
+}
+
+#[test]
+fn a_treated_person_dropped_by_the_caliper_cannot_be_rebuilt_by_subtraction() {
+    // 60 treated persons like the untreated ones, and one aged 99 whom no one matches.
+    let mut ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    ages.push(99);
+    let levels: Vec<u8> = (0..61).map(|i| 1 + (i % 2) as u8).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    assert_eq!(a.dropped, 1, "the world drops exactly one treated person");
+    assert_eq!(subtraction_attack(&a, frame.person_ids.len() as f64), None);
+    let balance = Table::parse(&a.balance);
+    for row in balance.rows() {
+        assert_eq!(row.get("treated_mean_before"), "[c]");
+        assert_eq!(row.get("smd_before"), "[c]");
+    }
+    assert!(!a.html.contains("[c] in the cohort") && !a.html.contains("[c] people"));
+    assert!(a.html.contains("how many is not shown"));
+    // With nobody dropped the before-matching figures are published.
+    let frame = attack_frame(&ages[..60], &levels[..60]);
+    let a = crate::analyse(&cfg, &frame);
+    assert_eq!(a.dropped, 0);
+    let balance = Table::parse(&a.balance);
+    assert!(balance.rows().any(|r| r.num("treated_mean_before").is_some()));
+    assert!(
+        a.html
+            .contains("every person who took part had a close enough match")
+    );
+}
+
+#[test]
+fn balance_means_times_group_sizes_never_recover_a_small_count() {
+    // 3 of 60 treated persons are in group g2 (a cell a [group, treated] table suppresses);
+    // 100 untreated are.
+    let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    let levels: Vec<u8> = (0..60).map(|i| if i < 3 { 2 } else { 1 }).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    // The attacker knows every group size exactly (the worst case) and multiplies each published
+    // treated mean of a group level (and its complement) by it.
+    let sizes = [60.0, a.matched_treated as f64];
+    let balance = Table::parse(&a.balance);
+    for row in balance.rows().filter(|r| r.get("covariate") == "group") {
+        for (column, size) in ["treated_mean_before", "treated_mean"].iter().zip(sizes) {
+            if let Some(mean) = row.num(column) {
+                for count in [mean * size, (1.0 - mean) * size] {
+                    assert!(
+                        (count - 3.0).abs() > 0.5,
+                        "{column} of {} recovers the count 3",
+                        row.get("level")
+                    );
+                }
+            }
+        }
+    }
+}
