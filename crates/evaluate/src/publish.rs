@@ -10,7 +10,9 @@
 //!   for time to event, persons with and without the event;
 //! * a balance line's values are all `[c]` unless, in each of the four groups (treated and
 //!   untreated before matching, treated and comparison after), a 0/1 item has at least `t` 1s
-//!   and `t` 0s, and a numeric item has at least `t` persons with a value;
+//!   and `t` 0s, and a numeric item has at least `t` persons with a value; the levels of one
+//!   covariate are published all or none (with one level hidden, its count would be the group
+//!   size minus the published levels' counts);
 //! * a Kaplan–Meier step is published only with at least `t` events and `t` persons at risk:
 //!   consecutive event days are pooled until they hold `t` events, and the step is written on
 //!   the day the pool completes, with the number at risk at the start of the pool; events left
@@ -293,19 +295,44 @@ pub(crate) fn balance_csv(
     let all_treated: Vec<usize> = (0..treated_flag.len()).filter(|&i| treated_flag[i]).collect();
     let all_untreated: Vec<usize> = (0..treated_flag.len()).filter(|&i| !treated_flag[i]).collect();
     let (treated, comparison) = matched_rows(matching);
-    let mut rows = Vec::new();
-    for item in items {
-        let bt = group_stats(&item.values, &all_treated, None);
-        let bu = group_stats(&item.values, &all_untreated, None);
-        let at = group_stats(&item.values, &treated, None);
-        let ac = group_stats(&item.values, &comparison, Some(&matching.weight));
-        let safe = [&bt, &bu, &at, &ac].iter().all(|g| {
-            if item.binary {
-                g.ones >= threshold && g.persons - g.ones >= threshold
-            } else {
-                g.persons >= threshold
+    let stats: Vec<[GroupStats; 4]> = items
+        .iter()
+        .map(|item| {
+            [
+                group_stats(&item.values, &all_treated, None),
+                group_stats(&item.values, &all_untreated, None),
+                group_stats(&item.values, &treated, None),
+                group_stats(&item.values, &comparison, Some(&matching.weight)),
+            ]
+        })
+        .collect();
+    let mut safe: Vec<bool> = items
+        .iter()
+        .zip(&stats)
+        .map(|(item, groups)| {
+            groups.iter().all(|g| {
+                if item.binary {
+                    g.ones >= threshold && g.persons - g.ones >= threshold
+                } else {
+                    g.persons >= threshold
+                }
+            })
+        })
+        .collect();
+    // The 0/1 items of one covariate (its levels) add up to the group size: with one level
+    // hidden and the others published, the hidden level's count is the size minus theirs. So a
+    // covariate's levels are published all or none.
+    for (i, item) in items.iter().enumerate() {
+        if item.binary && !safe[i] {
+            for (j, other) in items.iter().enumerate() {
+                if other.binary && other.covariate == item.covariate {
+                    safe[j] = false;
+                }
             }
-        });
+        }
+    }
+    let mut rows = Vec::new();
+    for ((item, [bt, bu, at, ac]), safe) in items.iter().zip(&stats).zip(safe) {
         let sd = f64::midpoint(bt.var, bu.var).sqrt();
         let smd = |a: f64, b: f64| {
             if sd > 0.0 {

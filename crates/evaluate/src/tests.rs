@@ -1408,3 +1408,48 @@ fn balance_means_times_group_sizes_never_recover_a_small_count() {
         }
     }
 }
+
+#[test]
+fn a_hidden_level_is_not_the_group_size_minus_the_published_levels() {
+    // 200 untreated (4 in g3) and 60 treated (20 in each of g1, g2, g3): g3's untreated count
+    // is 4, so its line is hidden; with g1 and g2 published it would be 200 × (1 − m1 − m2).
+    let mut treated = vec![false; 200];
+    treated.extend([true; 60]);
+    let level: Vec<u8> = (0..260)
+        .map(|i| match i {
+            0..4 => 3,
+            4..200 => 1 + (i % 2) as u8,
+            _ => 1 + (i % 3) as u8,
+        })
+        .collect();
+    let age: Vec<Option<u8>> = (0..260).map(|i| Some(20 + (i % 41) as u8)).collect();
+    let events: Vec<(bool, u8)> = (0..260).map(|i| (i % 3 == 0, 5)).collect();
+    let frame = small_frame(&treated, &level, &age, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    let balance = Table::parse(&a.balance);
+    let published: f64 = balance
+        .rows()
+        .filter(|r| r.get("covariate") == "group")
+        .filter_map(|r| r.num("untreated_mean_before"))
+        .sum();
+    let recovered = 200.0 * (1.0 - published);
+    assert!(
+        (recovered - 4.0).abs() > 0.5,
+        "the hidden count 4 is recovered: {}",
+        a.balance
+    );
+    assert!(
+        balance
+            .rows()
+            .filter(|r| r.get("covariate") == "group")
+            .all(|r| r.get("untreated_mean_before") == "[c]")
+    );
+}
