@@ -50,7 +50,15 @@ fn template() -> &'static Path {
             let pipeline = demo_pipeline(root, PEOPLE);
             let synth = linklab(
                 root,
-                &["synth", "--people", &PEOPLE.to_string(), "--seed", "7", "--out", "extracts"],
+                &[
+                    "synth",
+                    "--people",
+                    &PEOPLE.to_string(),
+                    "--seed",
+                    "7",
+                    "--out",
+                    "extracts",
+                ],
             );
             assert!(synth.status.success(), "synth: {:?}", text(&synth));
             for key in ["linkage.key", "project.key"] {
@@ -69,7 +77,11 @@ fn template() -> &'static Path {
             );
             plant_canaries(
                 &root.join("extracts/participants.csv"),
-                &[("Surname", "Zqxcanary"), ("NINO", "QQ123456C"), ("Forename", "Canaryforename")],
+                &[
+                    ("Surname", "Zqxcanary"),
+                    ("NINO", "QQ123456C"),
+                    ("Forename", "Canaryforename"),
+                ],
             );
             assert!(pipeline.exists());
             dir
@@ -87,9 +99,9 @@ fn plant_canaries(csv: &Path, columns: &[(&str, &str)]) {
     for &(column, canary) in columns {
         let at = header
             .iter()
-            .position(|h| h == column)
+            .position(|h| *h == column)
             .unwrap_or_else(|| panic!("{} has a column {column}", csv.display()));
-        fields[at] = canary.to_owned();
+        canary.clone_into(&mut fields[at]);
     }
     let mut text = text;
     if !text.ends_with('\n') {
@@ -144,7 +156,11 @@ fn run_case(name: &str, path: &Path) -> String {
         let file = root.join(as_str(edit, "file", name));
         let text = fs::read_to_string(&file).unwrap_or_else(|e| panic!("case {name}: {e}"));
         let find = as_str(edit, "find", name);
-        assert!(text.contains(find), "case {name}: {find:?} is not in {}", file.display());
+        assert!(
+            text.contains(find),
+            "case {name}: {find:?} is not in {}",
+            file.display()
+        );
         fs::write(&file, text.replace(find, as_str(edit, "replace", name))).expect("write");
     }
     for write in list("write") {
@@ -163,7 +179,11 @@ fn run_case(name: &str, path: &Path) -> String {
             .and_then(toml::Value::as_array)
             .unwrap_or_else(|| panic!("case {name}: a step has `args`"))
             .iter()
-            .map(|a| a.as_str().expect("args are strings").replace("{pipeline}", pipeline.to_str().unwrap()))
+            .map(|a| {
+                a.as_str()
+                    .expect("args are strings")
+                    .replace("{pipeline}", pipeline.to_str().unwrap())
+            })
             .collect();
         args.extend(["--log-format".into(), "text".into()]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -180,9 +200,9 @@ fn run_case(name: &str, path: &Path) -> String {
         printed.push_str(&stderr);
         last_stderr = stderr;
     }
+    assert_no_canary(name, root, &printed);
     let redacted = last_stderr.replace(root.to_str().unwrap(), "[DIR]");
     insta::assert_snapshot!(name.to_owned(), redacted);
-    assert_no_canary(name, root, &printed);
     printed
 }
 
@@ -203,7 +223,10 @@ fn assert_no_canary(name: &str, root: &Path, printed: &str) {
     }
     for (place, text) in &haystacks {
         for needle in &needles {
-            assert!(!text.contains(needle.as_str()), "case {name}: a canary or key leaked into {place}");
+            assert!(
+                !text.contains(needle.as_str()),
+                "case {name}: a canary or key leaked into {place}"
+            );
         }
     }
 }
