@@ -163,6 +163,52 @@ fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
     Ok(())
 }
 
+/// The evaluation frame's dropped-by-caliper channel (issue 12, attack 1). In the analysis frame
+/// (`treated`, and `group`: `treated`/`comparison` in the matched sample, else null), the treated
+/// persons without a group are those the caliper dropped. When there are some but fewer than the
+/// threshold, a table counting by `treated` publishes all treated persons, and all treated minus
+/// the matched treated of `impact.csv` (the `group = treated` margin) singles them out, with
+/// their values of the table's other dimensions. Evaluate withholds its own before-matching
+/// figures in that case; here a table of the frame by `treated` is refused (by `group` is fine).
+/// A source without both columns is not an analysis frame and passes.
+fn refuse_few_dropped_by_treated(
+    source: &Path,
+    specs: &[&TableSpec],
+    rules: &crate::DisclosureRules,
+    keep_top: usize,
+) -> Result<(), ReleaseError> {
+    let Some(by_treated) = specs.iter().find(|s| s.by.iter().any(|d| d == "treated")) else {
+        return Ok(());
+    };
+    let probe = TableSpec {
+        name: by_treated.name.clone(),
+        source: source.to_path_buf(),
+        by: vec!["treated".to_owned(), "group".to_owned()],
+        sum: None,
+    };
+    let Ok(tables) = build_tables(source, &[&probe], keep_top) else {
+        return Ok(());
+    };
+    let shape = &tables[0].shape;
+    let (Some(t), Some(u)) = (
+        shape.labels[0].iter().position(|l| l == "true"),
+        shape.labels[1].iter().position(|l| l == crate::UNKNOWN),
+    ) else {
+        return Ok(());
+    };
+    let dropped = tables[0].counts[shape.encode(&[t, u])];
+    if dropped > 0 && dropped < rules.threshold {
+        return Err(ReleaseError::Refused {
+            table: by_treated.name.clone(),
+            reason: format!(
+                "it counts the analysis frame by treated while fewer than {} treated persons were dropped by the caliper: all treated minus the matched treated of impact.csv would single them out; count by group instead",
+                rules.threshold
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// Runs the release stage: builds every declared table, suppresses, audits, and writes the
 /// release folder (tables, extra files, manifest last, built under a staging name and swapped
 /// in whole) and the audit trail. Nothing is written to the release folder unless every table
@@ -186,6 +232,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     let mut summaries: BTreeMap<String, TableSummary> = BTreeMap::new();
     let mut audits: Vec<(PathBuf, Vec<u8>)> = Vec::new();
     for (gi, (source, specs)) in sources.iter().enumerate() {
+        refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
         let data = build_tables(source, specs, keep_top)?;
         let group = Group::build(data);
         let prot = protect(&group, rules, true)?;

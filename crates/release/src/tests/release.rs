@@ -274,3 +274,63 @@ fn rounding_follows_the_10_5_rule_and_passes_the_check() {
     let report = check_release(&cfg.release_dir).unwrap();
     assert!(report.is_ok(), "{report}");
 }
+
+#[test]
+fn a_table_by_treated_is_refused_when_a_few_treated_persons_were_dropped_by_the_caliper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = tmp.path().join("work/evaluation/frame");
+    let cols = ["treated", "group", "reoffended"];
+    let mut recs = persons(
+        &[
+            (vec!["true", "treated", "1"], 30),
+            (vec!["true", "treated", "0"], 30),
+            (vec!["false", "comparison", "1"], 25),
+            (vec!["false", "comparison", "0"], 35),
+        ],
+        0,
+    );
+    let untreated = persons(
+        &[(vec!["false", "x", "1"], 40), (vec!["false", "x", "0"], 40)],
+        1000,
+    );
+    recs.extend(untreated.into_iter().map(|r| Rec {
+        values: vec![r.values[0], None, r.values[2]],
+        ..r
+    }));
+    // One treated person dropped by the caliper: treated, no group.
+    let dropped = persons(&[(vec!["true", "x", "1"], 1)], 2000);
+    let with_dropped: Vec<Rec> = recs
+        .iter()
+        .map(|r| Rec {
+            id: r.id.clone(),
+            values: r.values.clone(),
+            amount: r.amount,
+        })
+        .chain(dropped.into_iter().map(|r| Rec {
+            values: vec![r.values[0], None, r.values[2]],
+            ..r
+        }))
+        .collect();
+    write_source(&frame, &cols, &with_dropped);
+    let by_treated = spec("by_treated", &frame, &["treated", "reoffended"], None);
+    let by_group = spec("by_group", &frame, &["group", "reoffended"], None);
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![by_group.clone(), by_treated],
+    );
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r"table by_treated is refused: it counts the analysis frame by treated while fewer than 10 treated persons were dropped by the caliper: all treated minus the matched treated of impact.csv would single them out; count by group instead");
+    assert!(!cfg.release_dir.exists());
+    // By group alone is fine, and so is by treated when nobody was dropped.
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![by_group]);
+    run(&cfg, &NoProgress).unwrap();
+    let frame2 = tmp.path().join("work/evaluation2/frame");
+    write_source(&frame2, &cols, &recs);
+    let cfg = config(
+        &tmp.path().join("second"),
+        DisclosureRules::default(),
+        vec![spec("by_treated", &frame2, &["treated", "reoffended"], None)],
+    );
+    run(&cfg, &NoProgress).unwrap();
+}
