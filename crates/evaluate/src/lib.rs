@@ -65,6 +65,7 @@ mod columns;
 mod csv;
 mod design;
 mod error;
+mod figures;
 mod frame;
 mod logit;
 mod matching;
@@ -380,6 +381,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         frame_dir: target.join("frame"),
         publish_dir: target.join("publish"),
     };
+    write_json_atomic(&staging.path().join("figures.json"), &a.figures)?;
     write_json_atomic(&staging.path().join("summary.json"), &summary)?;
     let committed = staging.commit()?;
     summary.frame_dir = committed.join("frame");
@@ -404,6 +406,8 @@ pub(crate) struct Analysis {
     pub balance: String,
     pub survival: String,
     pub html: String,
+    /// The person counts the published figures imply (`figures.json`, stays in `work_dir`).
+    pub figures: figures::Figures,
 }
 
 /// Fits the propensity model, matches, estimates and renders the candidate outputs of a frame.
@@ -516,6 +520,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         dropped_by_caliper: dropped_cell,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
+    let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
+    let figures = figures::implied_counts(frame, m, &impact, &balance, eligible_published);
     Analysis {
         propensity,
         matching,
@@ -529,6 +535,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         balance,
         survival,
         html,
+        figures,
     }
 }
 

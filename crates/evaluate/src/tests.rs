@@ -1050,7 +1050,7 @@ fn small_frame(
         treated: treated.to_vec(),
         covariates: vec![
             Covariate {
-                name: "group".to_owned(),
+                name: "offence".to_owned(),
                 values: CovValues::Text(level.iter().map(|l| (*l > 0).then(|| format!("g{l}"))).collect()),
             },
             Covariate {
@@ -1115,6 +1115,10 @@ proptest! {
             }
         }
         prop_assert!(a.html.contains("</html>"));
+        // Every count a published figure implies is at least the threshold.
+        for cell in &a.figures.cells {
+            prop_assert!(cell.persons >= threshold, "{cell:?} below {threshold}");
+        }
     }
 }
 
@@ -1300,7 +1304,7 @@ fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
 // Attacks on the published files (issue 12), run from the published texts only.
 
 /// A world of 200 untreated and `treated_ages.len()` treated persons; `levels` gives each
-/// treated person's level of the text covariate `group` (untreated alternate g1, g2).
+/// treated person's level of the text covariate `offence` (untreated alternate g1, g2).
 fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
     let untreated = 200;
     let mut treated = vec![false; untreated];
@@ -1394,7 +1398,7 @@ fn balance_means_times_group_sizes_never_recover_a_small_count() {
     // treated mean of a group level (and its complement) by it.
     let sizes = [60.0, a.matched_treated as f64];
     let balance = Table::parse(&a.balance);
-    for row in balance.rows().filter(|r| r.get("covariate") == "group") {
+    for row in balance.rows().filter(|r| r.get("covariate") == "offence") {
         for (column, size) in ["treated_mean_before", "treated_mean"].iter().zip(sizes) {
             if let Some(mean) = row.num(column) {
                 for count in [mean * size, (1.0 - mean) * size] {
@@ -1437,7 +1441,7 @@ fn a_hidden_level_is_not_the_group_size_minus_the_published_levels() {
     let balance = Table::parse(&a.balance);
     let published: f64 = balance
         .rows()
-        .filter(|r| r.get("covariate") == "group")
+        .filter(|r| r.get("covariate") == "offence")
         .filter_map(|r| r.num("untreated_mean_before"))
         .sum();
     let recovered = 200.0 * (1.0 - published);
@@ -1449,7 +1453,50 @@ fn a_hidden_level_is_not_the_group_size_minus_the_published_levels() {
     assert!(
         balance
             .rows()
-            .filter(|r| r.get("covariate") == "group")
+            .filter(|r| r.get("covariate") == "offence")
             .all(|r| r.get("untreated_mean_before") == "[c]")
     );
+}
+
+#[test]
+fn figures_list_the_counts_the_published_figures_imply() {
+    let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    let levels: Vec<u8> = (0..60).map(|i| 1 + (i % 2) as u8).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    let lines: Vec<String> = a
+        .figures
+        .cells
+        .iter()
+        .map(|c| {
+            let key: Vec<String> = c.key.iter().map(|(d, v)| format!("{d}={v}")).collect();
+            format!("{} {} ({})", key.join(","), c.persons, c.figures.join("; "))
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r"
+        group=comparison 60 (group size group=comparison)
+        group=comparison,offence=g1 30 (balance.csv offence=g1 comparison_mean)
+        group=comparison,offence=g2 30 (balance.csv offence=g2 comparison_mean)
+        group=comparison,reoffended=0 40 (impact.csv reoffended rate group=comparison)
+        group=comparison,reoffended=1 20 (impact.csv reoffended rate group=comparison)
+        group=treated 60 (group size group=treated)
+        group=treated,offence=g1 30 (balance.csv offence=g1 treated_mean)
+        group=treated,offence=g2 30 (balance.csv offence=g2 treated_mean)
+        group=treated,reoffended=0 40 (impact.csv reoffended rate group=treated)
+        group=treated,reoffended=1 20 (impact.csv reoffended rate group=treated)
+        offence=g1,treated=false 100 (balance.csv offence=g1 untreated_mean_before)
+        offence=g1,treated=true 30 (balance.csv offence=g1 treated_mean_before)
+        offence=g2,treated=false 100 (balance.csv offence=g2 untreated_mean_before)
+        offence=g2,treated=true 30 (balance.csv offence=g2 treated_mean_before)
+        treated=false 200 (group size treated=false)
+        treated=true 60 (group size treated=true)
+    ");
 }
