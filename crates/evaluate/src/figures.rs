@@ -10,9 +10,11 @@
 //! proportions of each published balance level times its group size, and a published rate's
 //! events and non-events per matched group.
 //!
-//! The file stays in `work_dir`. The release stage does not read it yet: adding these cells to
-//! the joint protection of the `evaluation` source, and writing `[c]` for a figure whose cell
-//! ends up suppressed, is the part of the design still to build (see `ARCHITECTURE.md`).
+//! The file stays in `work_dir`. The release stage reads it: a cell of a table
+//! `from = "evaluation"` listed here is never chosen for secondary suppression (the release is
+//! refused if it would have to be hidden). Adding the cells no table has to the joint system, and
+//! writing `[c]` for a figure whose cell ends up suppressed, is still to build (see
+//! `ARCHITECTURE.md`).
 
 use std::collections::BTreeMap;
 

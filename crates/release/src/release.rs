@@ -163,6 +163,52 @@ fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
     Ok(())
 }
 
+/// One cell of `evaluation/figures.json` (written by the evaluate stage).
+#[derive(Debug, serde::Deserialize)]
+struct FigureCell {
+    key: Vec<(String, String)>,
+    persons: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Figures {
+    cells: Vec<FigureCell>,
+}
+
+/// Marks the cells of a group of tables of the analysis frame that the evaluation's published
+/// figures already imply (`evaluation/figures.json`, beside the frame): secondary suppression
+/// never picks them, and the release is refused if one would have to be hidden, since hiding it
+/// in a table while `balance.csv` or `impact.csv` implies it protects nothing (issue 12,
+/// attack 2). A figure cell that no table here has is not used yet (see `ARCHITECTURE.md`). A
+/// figure whose count differs from the frame's is refused as stale.
+fn mark_known_figures(group: &mut Group, source: &Path) -> Result<(), ReleaseError> {
+    let path = match (source.file_name(), source.parent()) {
+        (Some(name), Some(parent)) if name == "frame" => parent.join("figures.json"),
+        _ => return Ok(()),
+    };
+    if !path.is_file() {
+        return Ok(());
+    }
+    let figures: Figures = linklab_store::read_json(&path)?;
+    group.known = vec![false; group.cells.len()];
+    for figure in &figures.cells {
+        let Some(id) = group.cell_by_key(&figure.key) else {
+            continue;
+        };
+        if group.cells[id].count != figure.persons {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!(
+                    "{} does not match the analysis frame beside it; run the evaluate stage again",
+                    path.display()
+                ),
+            });
+        }
+        group.known[id] = true;
+    }
+    Ok(())
+}
+
 /// The evaluation frame's dropped-by-caliper channel (issue 12, attack 1). In the analysis frame
 /// (`treated`, and `group`: `treated`/`comparison` in the matched sample, else null), the treated
 /// persons without a group are those the caliper dropped. When there are some but fewer than the
@@ -234,8 +280,18 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     for (gi, (source, specs)) in sources.iter().enumerate() {
         refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
         let data = build_tables(source, specs, keep_top)?;
-        let group = Group::build(data);
+        let mut group = Group::build(data);
+        mark_known_figures(&mut group, source)?;
         let prot = protect(&group, rules, true)?;
+        if let Some(c) = (0..group.cells.len()).find(|&c| group.is_known(c) && prot.status[c].is_hidden()) {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!(
+                    "cell {} is published by the evaluation's figures but must be suppressed here",
+                    group.cells[c].name
+                ),
+            });
+        }
         tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
         for (t, table) in group.tables.iter().enumerate() {
             let spec = specs[t];

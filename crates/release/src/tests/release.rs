@@ -334,3 +334,50 @@ fn a_table_by_treated_is_refused_when_a_few_treated_persons_were_dropped_by_the_
     );
     run(&cfg, &NoProgress).unwrap();
 }
+
+#[test]
+fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = tmp.path().join("work/evaluation/frame");
+    let cells = [
+        (vec!["F", "a"], 3),
+        (vec!["F", "b"], 20),
+        (vec!["F", "c"], 25),
+        (vec!["M", "a"], 30),
+        (vec!["M", "b"], 40),
+        (vec!["M", "c"], 35),
+    ];
+    write_source(&frame, &["sex", "region"], &persons(&cells, 0));
+    let table = spec("by_sex_region", &frame, &["sex", "region"], None);
+    let status_of = |cfg: &ReleaseConfig, sex: &str, region: &str| -> String {
+        let text = std::fs::read_to_string(cfg.release_dir.join("by_sex_region.csv")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{sex},{region},")))
+            .unwrap()
+            .to_owned();
+        line.rsplit(',').next().unwrap().to_owned()
+    };
+    // Without figures, the small cell (F, a) is protected with its row neighbour (F, b).
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![table.clone()]);
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "a"), "[c]");
+    assert_eq!(status_of(&cfg, "F", "b"), "[c]", "the cheapest partner");
+    // When the evaluation's figures publish (F, b) (balance mean × group size), hiding it
+    // would protect nothing: another partner is chosen.
+    let figures = serde_json::json!({
+        "format": "linklab-evaluation-figures-v1",
+        "source": "evaluation",
+        "cells": [{"key": [["region", "b"], ["sex", "F"]], "persons": 20, "figures": ["balance.csv"]}],
+    });
+    std::fs::write(frame.parent().unwrap().join("figures.json"), figures.to_string()).unwrap();
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "a"), "[c]");
+    assert_eq!(status_of(&cfg, "F", "b"), "20");
+    assert!(check_release(&cfg.release_dir).unwrap().is_ok());
+    // Figures that disagree with the frame are stale: refused.
+    let stale = figures.to_string().replace("\"persons\":20", "\"persons\":21");
+    std::fs::write(frame.parent().unwrap().join("figures.json"), stale).unwrap();
+    let err = run(&cfg, &NoProgress).unwrap_err().to_string();
+    assert!(err.contains("does not match the analysis frame"), "{err}");
+}
