@@ -179,8 +179,9 @@ struct Figures {
 /// figures already imply (`evaluation/figures.json`, beside the frame): secondary suppression
 /// never picks them, and the release is refused if one would have to be hidden, since hiding it
 /// in a table while `balance.csv` or `impact.csv` implies it protects nothing (issue 12,
-/// attack 2). A figure cell that no table here has is not used yet (see `ARCHITECTURE.md`). A
-/// figure whose count differs from the frame's is refused as stale.
+/// attack 2). Two figure cells that differ only in `treated` (`true`, `false`) also make their
+/// sum known. Other figure cells that no table here has are not used yet (see
+/// `ARCHITECTURE.md`). A figure whose count differs from the frame's is refused as stale.
 fn mark_known_figures(group: &mut Group, source: &Path) -> Result<(), ReleaseError> {
     let path = match (source.file_name(), source.parent()) {
         (Some(name), Some(parent)) if name == "frame" => parent.join("figures.json"),
@@ -190,12 +191,30 @@ fn mark_known_figures(group: &mut Group, source: &Path) -> Result<(), ReleaseErr
         return Ok(());
     }
     let figures: Figures = linklab_store::read_json(&path)?;
+    let mut known: BTreeMap<Vec<(String, String)>, u64> =
+        figures.cells.into_iter().map(|f| (f.key, f.persons)).collect();
+    // `treated` splits every person in two: a cell known for both values is known without it
+    // (e.g. the balance counts of women treated and untreated give all women).
+    let treated = |v: &str| ("treated".to_owned(), v.to_owned());
+    let sums: Vec<(Vec<(String, String)>, u64)> = known
+        .iter()
+        .filter(|(key, _)| key.contains(&treated("true")))
+        .filter_map(|(key, &yes)| {
+            let rest: Vec<(String, String)> =
+                key.iter().filter(|p| **p != treated("true")).cloned().collect();
+            let mut other = rest.clone();
+            other.push(treated("false"));
+            other.sort();
+            known.get(&other).map(|&no| (rest, yes + no))
+        })
+        .collect();
+    known.extend(sums);
     group.known = vec![false; group.cells.len()];
-    for figure in &figures.cells {
-        let Some(id) = group.cell_by_key(&figure.key) else {
+    for (key, persons) in &known {
+        let Some(id) = group.cell_by_key(key) else {
             continue;
         };
-        if group.cells[id].count != figure.persons {
+        if group.cells[id].count != *persons {
             return Err(ReleaseError::Refused {
                 table: group.table_names(),
                 reason: format!(

@@ -375,6 +375,18 @@ fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
     assert_eq!(status_of(&cfg, "F", "a"), "[c]");
     assert_eq!(status_of(&cfg, "F", "b"), "20");
     assert!(check_release(&cfg.release_dir).unwrap().is_ok());
+    // The same when the figures give (F, b) split by treated (balance means of both groups).
+    let split = serde_json::json!({
+        "format": "linklab-evaluation-figures-v1",
+        "source": "evaluation",
+        "cells": [
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "false"]], "persons": 8, "figures": []},
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "true"]], "persons": 12, "figures": []},
+        ],
+    });
+    std::fs::write(frame.parent().unwrap().join("figures.json"), split.to_string()).unwrap();
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "b"), "20");
     // Figures that disagree with the frame are stale: refused.
     let stale = figures.to_string().replace("\"persons\":20", "\"persons\":21");
     std::fs::write(frame.parent().unwrap().join("figures.json"), stale).unwrap();
