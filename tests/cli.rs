@@ -109,10 +109,10 @@ fn a_held_lock_stops_a_second_run_with_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("p.toml"), MINIMAL).unwrap();
     fs::create_dir_all(dir.path().join("work")).unwrap();
-    // This test process is alive, so a lock naming it is held.
+    // A lock of another host is held whatever its process id.
     fs::write(
         dir.path().join("work/linklab.lock"),
-        format!("{}\n", std::process::id()),
+        format!("host another-node\npid {}\nid test\n", std::process::id()),
     )
     .unwrap();
     let out = linklab(dir.path(), &["link", "p.toml", "--log-format", "text"]);

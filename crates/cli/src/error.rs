@@ -31,16 +31,22 @@ pub enum CliError {
     /// The release stage failed.
     #[error(transparent)]
     Release(#[from] linklab_release::ReleaseError),
+    /// A release folder cannot be checked at all.
+    #[error(transparent)]
+    Check(#[from] linklab_check::CheckError),
     /// A command-line value is wrong.
     #[error("{0}")]
     Usage(String),
     /// `check-release` found problems.
-    #[error("the release folder {dir} breaks the disclosure rules in {problems} place(s)")]
+    #[error("the release folder {dir} fails the disclosure audit in {problems} place(s); the first: {first}")]
     ReleaseRejected {
         /// The folder checked.
         dir: std::path::PathBuf,
         /// How many problems were found.
         problems: usize,
+        /// The first problem (file, cell and rule; a cell is named by its labels, which are
+        /// published already).
+        first: String,
     },
 }
 
@@ -48,7 +54,12 @@ impl CliError {
     /// The exit code for this error (see [`Exit`]).
     pub fn exit(&self) -> Exit {
         match self {
-            Self::Store(linklab_store::StoreError::Locked { .. }) => Exit::Locked,
+            Self::Store(
+                linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
+            )
+            | Self::Release(linklab_release::ReleaseError::Store(
+                linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
+            )) => Exit::Locked,
             Self::Store(linklab_store::StoreError::Io { .. } | linklab_store::StoreError::Parquet { .. }) => {
                 Exit::Internal
             }

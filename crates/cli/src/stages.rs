@@ -61,17 +61,24 @@ fn settings(p: &Pipeline, stage: &str) -> serde_json::Value {
     serde_json::to_value(p.stage_settings(stage)).expect("pipeline settings serialise")
 }
 
-/// Every stage of the pipeline, in order.
+/// Every stage of the pipeline, in order. An extract pseudonymised by partitions whose input,
+/// settings and key are unchanged since every partition's success is merged (if needed) and
+/// used; one whose partitions are stale or incomplete is pseudonymised again as one run, which
+/// removes the partitions.
 pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     let mut stages = Vec::new();
     let work = WorkDir::new(&p.settings.work_dir);
     for extract in &p.extracts {
-        // An extract pseudonymised by partitions is merged (see `merge_where_needed`) rather
-        // than run again as one process; a single `pseudonymise` run removes the partitions.
-        if linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
-            stages.push(pseudonymise(p, &extract.name, None, human)?);
-        } else {
+        if partitions_current(p, &extract.name, human)? {
             tracing::info!(extract = %extract.name, "pseudonymised by partitions: using their merged output");
+            for line in merge_where_needed(p, [extract.name.as_str()])? {
+                println!("{line}");
+            }
+        } else {
+            if !linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
+                tracing::warn!(extract = %extract.name, "its partitions are stale (input, settings or key changed) or incomplete: pseudonymising it again as one run");
+            }
+            stages.push(pseudonymise(p, &extract.name, None, human)?);
         }
     }
     // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
@@ -184,6 +191,28 @@ pub fn pseudonymise<'a>(
     })
 }
 
+/// Whether `extract` was pseudonymised by `N` partitions, all present, each unchanged (input,
+/// settings, key and outputs) since its last success.
+fn partitions_current(p: &Pipeline, extract: &str, human: bool) -> Result<bool, CliError> {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let found = linklab_pseudonymise::partial_manifest_paths(&work, extract)?;
+    let Some(&(_, (_, count))) = found.first() else {
+        return Ok(false);
+    };
+    let complete = found.len() == count as usize
+        && found
+            .iter()
+            .enumerate()
+            .all(|(i, (_, (index, n)))| *n == count && *index as usize == i + 1);
+    if !complete {
+        return Ok(false);
+    }
+    let partitions = (1..=count)
+        .map(|i| pseudonymise(p, extract, Some((i, count)), human))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::runner::all_unchanged(&work, &partitions)
+}
+
 /// The final step of a partitioned pseudonymise run: checks the partitions of `extract` and
 /// writes its manifest. Refuses partitions made with another key than the pipeline's.
 pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError> {
@@ -193,7 +222,10 @@ pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError>
     let work = WorkDir::new(&p.settings.work_dir);
     let manifest = linklab_pseudonymise::merge_partitions(&work, extract, e.max_reject_fraction)?;
     let expected = fingerprint(&p.settings.key_file)?;
-    if manifest.key_fingerprint != expected {
+    // Where the input is at hand (not in a linkage environment that only links), the
+    // partitions must have read it as it is now.
+    let input_changed = e.path.is_file() && linklab_store::sha256_file(&e.path)? != manifest.input.sha256;
+    if manifest.key_fingerprint != expected || input_changed {
         // The merged manifest must not stand: nothing downstream may read these tokens.
         let path = work.pseudonymised_manifest(extract);
         std::fs::remove_file(&path).map_err(|source| linklab_store::StoreError::Io {
@@ -201,6 +233,12 @@ pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError>
             path,
             source,
         })?;
+        if input_changed {
+            return Err(CliError::Usage(format!(
+                "extract `{extract}`: its partitions read another version of {} than the one there now; rerun every partition, or pseudonymise it as one run",
+                e.path.display()
+            )));
+        }
         return Err(CliError::Usage(format!(
             "extract `{extract}`: its partitions were pseudonymised with the key of fingerprint {}, not the pipeline's key ({expected}); rerun every partition",
             manifest.key_fingerprint
@@ -380,12 +418,15 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     }
     let release_dir = p.settings.release_dir.clone();
     let pipeline_name = p.settings.name.clone();
+    let signing_key = p.settings.project_key_file.clone();
     let with_evaluation = p.evaluate.is_some();
     StageRun {
         name: "release".into(),
         inputs,
         settings: settings(p, "release"),
-        key_fingerprints: Vec::new(),
+        // The manifest is signed with the project key: a new key means a new signature. (A key
+        // that cannot be read is reported when the stage runs.)
+        key_fingerprints: fingerprint(&p.settings.project_key_file).into_iter().collect(),
         outputs: vec![release_dir.clone()],
         exec: Box::new(move || {
             let mut extra_files = Vec::new();
@@ -404,6 +445,7 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
                 extra_files,
                 release_dir: release_dir.clone(),
                 audit_dir: work.release_audit(),
+                signing_key: Some(signing_key),
             };
             linklab_release::run(&config, &progress(human))?;
             println!("release: wrote {}", release_dir.display());
@@ -412,20 +454,25 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     }
 }
 
-/// `linklab check-release DIR`.
-pub fn check_release(dir: &Path) -> Result<(), CliError> {
-    let report = linklab_release::check_release(dir)?;
+/// `linklab check-release DIR`: the independent audit of `linklab-check`. Problems are
+/// printed on stdout, one a line, then the command fails with exit code 3.
+pub fn check_release(dir: &Path, opts: &linklab_check::CheckOptions) -> Result<(), CliError> {
+    let report = linklab_check::check_release(dir, opts)?;
     if report.is_ok() {
+        for note in &report.notes {
+            println!("note: {note}");
+        }
         println!(
             "{}: every released file passes the disclosure checks",
             dir.display()
         );
         Ok(())
     } else {
-        println!("{report}");
+        print!("{report}");
         Err(CliError::ReleaseRejected {
             dir: dir.to_path_buf(),
             problems: report.problems.len(),
+            first: report.problems[0].to_string(),
         })
     }
 }

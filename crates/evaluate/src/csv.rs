@@ -1,35 +1,8 @@
-//! A minimal CSV writer and reader (RFC 4180 quoting) for the evaluation's published files.
+//! A minimal CSV reader (RFC 4180 quoting), and the shared writer helpers, for the evaluation's published files.
 
-/// A field of a text column: quoted when needed, and prefixed with `'` when it starts with a
-/// character that spreadsheets read as a formula (`= + - @`, tab or carriage return).
-pub(crate) fn text_field(value: &str) -> String {
-    let guarded = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_owned()
-    };
-    quote(&guarded)
-}
-
-/// Quotes a field when it holds a comma, a quote or a line break.
-pub(crate) fn quote(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
-}
-
-/// Joins fields (already quoted) into CSV text with a header and `\n` line ends.
-pub(crate) fn to_csv(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut out = header.join(",");
-    out.push('\n');
-    for row in rows {
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out
-}
+// Labels go through the one formula guard of every published CSV (`linklab_store`), fields are
+// quoted by RFC 4180 rules, and rows are joined with `\n` line ends.
+pub(crate) use linklab_store::{csv_label as text_field, csv_quote as quote, csv_text as to_csv};
 
 /// Parses CSV text into records (the header is the first). Quoted fields may hold commas,
 /// doubled quotes and line breaks; `\r\n` line ends are accepted; blank lines are skipped.

@@ -128,9 +128,10 @@ type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, u64);
 
 /// Today as days since 1970-01-01 (UTC).
 pub(crate) fn today() -> i32 {
-    use chrono::Datelike;
-    // 719,163 days from 0001-01-01 (day 1 of the common era) to 1970-01-01.
-    chrono::Utc::now().date_naive().num_days_from_ce() - 719_163
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i32::try_from(seconds / 86_400).unwrap_or(i32::MAX)
 }
 
 /// The cohort: each linked person's index record is the one with the earliest index date; ties

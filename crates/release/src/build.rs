@@ -29,9 +29,17 @@ impl Dictionary {
     }
 }
 
-/// Sorts labels: numerically when every label is a number, otherwise as text; `Unknown` last.
+/// The label of the level that rare levels are merged into.
+pub const OTHER: &str = "Other";
+
+/// Sorts labels: numerically when every label is a number, otherwise as text; then `Other`,
+/// then `Unknown`.
 fn sorted_labels(labels: &[String]) -> Vec<String> {
-    let mut out: Vec<String> = labels.iter().filter(|l| *l != UNKNOWN).cloned().collect();
+    let mut out: Vec<String> = labels
+        .iter()
+        .filter(|l| *l != UNKNOWN && *l != OTHER)
+        .cloned()
+        .collect();
     if out.iter().all(|l| l.parse::<f64>().is_ok_and(f64::is_finite)) {
         out.sort_by(|a, b| {
             let (x, y) = (a.parse::<f64>().unwrap_or(0.0), b.parse::<f64>().unwrap_or(0.0));
@@ -40,11 +48,45 @@ fn sorted_labels(labels: &[String]) -> Vec<String> {
     } else {
         out.sort();
     }
-    if labels.iter().any(|l| l == UNKNOWN) {
-        out.push(UNKNOWN.to_owned());
+    for last in [OTHER, UNKNOWN] {
+        if labels.iter().any(|l| l == last) {
+            out.push(last.to_owned());
+        }
     }
     out
 }
+
+/// Merges the rare levels of one column: a level held by fewer than `threshold` persons
+/// (`Unknown` excepted) becomes `Other`. Returns the merged labels and, per dictionary code, the
+/// code of its merged label.
+fn merge_rare(dict: &Dictionary, persons_per_code: &[u64], threshold: u64) -> (Vec<String>, Vec<usize>) {
+    let mut labels: Vec<String> = Vec::new();
+    let mut map = Vec::with_capacity(dict.labels.len());
+    for (code, label) in dict.labels.iter().enumerate() {
+        let merged = if persons_per_code[code] < threshold && label != UNKNOWN {
+            OTHER
+        } else {
+            label.as_str()
+        };
+        let at = labels.iter().position(|l| l == merged).unwrap_or_else(|| {
+            labels.push(merged.to_owned());
+            labels.len() - 1
+        });
+        map.push(at);
+    }
+    (labels, map)
+}
+
+/// The most levels a dimension may have: persons / threshold (at least 1), so that on average
+/// every level could hold a publishable count.
+fn max_levels(persons: usize, threshold: u64) -> usize {
+    (persons as u64 / threshold.max(1)).max(1) as usize
+}
+
+/// The most cells (margins included) a released table may have: protecting and auditing a
+/// table grows faster than its cells, and a table this large publishes little that is not
+/// suppressed.
+pub const MAX_TABLE_CELLS: usize = 100_000;
 
 /// Reads a source once and builds every table declared on it.
 ///
@@ -52,10 +94,16 @@ fn sorted_labels(labels: &[String]) -> Vec<String> {
 /// order (part files in name order, rows in file order); records whose `person_id` is null
 /// (unlinked) are not counted. A null dimension value is labelled `Unknown`; a null magnitude
 /// value contributes 0.
+///
+/// Rare categories: a dimension with more distinct values than persons / `threshold` is refused
+/// (it would publish rare labels, and its table would be mostly suppressed cells); otherwise the
+/// levels held by fewer than `threshold` persons are merged into one level labelled `Other`
+/// (a literal `Other` value falls in the same level) before anything is counted.
 pub(crate) fn build_tables(
     source: &Path,
     specs: &[&TableSpec],
     keep_top: usize,
+    threshold: u64,
 ) -> Result<Vec<TableData>, ReleaseError> {
     let mut dims: Vec<String> = Vec::new();
     let mut sums: Vec<String> = Vec::new();
@@ -163,18 +211,64 @@ pub(crate) fn build_tables(
     }
     let n_persons = seen.len();
     drop(seen);
-    // Per column: the sorted position of each dictionary code.
-    let sorted: Vec<Vec<String>> = dicts.iter().map(|d| sorted_labels(&d.labels)).collect();
-    let position: Vec<Vec<usize>> = dicts
-        .iter()
-        .zip(&sorted)
-        .map(|(d, s)| {
-            d.labels
+    // Per column: persons per dictionary code; too many levels are refused, rare ones merged.
+    let mut persons_per_code: Vec<Vec<u64>> = dicts.iter().map(|d| vec![0; d.labels.len()]).collect();
+    for p in 0..n_persons {
+        for (k, counts) in persons_per_code.iter_mut().enumerate() {
+            counts[person_codes[p * dims.len() + k] as usize] += 1;
+        }
+    }
+    let limit = max_levels(n_persons, threshold);
+    for (k, d) in dicts.iter().enumerate() {
+        if d.labels.len() > limit {
+            return Err(column_error(
+                &dims[k],
+                &format!(
+                    "has {} distinct values among {n_persons} persons, more than persons / threshold ({limit}): a dimension with that many levels would publish rare labels; tabulate a coarser column",
+                    d.labels.len()
+                ),
+            ));
+        }
+    }
+    // Per column: the sorted position (after merging rare levels) of each dictionary code.
+    let mut sorted: Vec<Vec<String>> = Vec::with_capacity(dicts.len());
+    let mut position: Vec<Vec<usize>> = Vec::with_capacity(dicts.len());
+    for (d, counts) in dicts.iter().zip(&persons_per_code) {
+        let (merged, map) = merge_rare(d, counts, threshold);
+        let s = sorted_labels(&merged);
+        position.push(
+            map.iter()
+                .map(|&m| {
+                    s.iter()
+                        .position(|x| *x == merged[m])
+                        .expect("every label is sorted")
+                })
+                .collect(),
+        );
+        sorted.push(s);
+    }
+    let limit_cells = |spec: &TableSpec| {
+        spec.by.iter().try_fold(1_usize, |cells, d| {
+            let k = dims
                 .iter()
-                .map(|l| s.iter().position(|x| x == l).expect("every label is sorted"))
-                .collect()
+                .position(|x| x == d)
+                .expect("every by column is a dimension");
+            // Each (merged) level, and the margin labelled Total.
+            cells.checked_mul(sorted[k].len() + 1)
         })
-        .collect();
+    };
+    for spec in specs {
+        let cells = limit_cells(spec);
+        if cells.is_none_or(|cells| cells > MAX_TABLE_CELLS) {
+            return Err(ReleaseError::Refused {
+                table: spec.name.clone(),
+                reason: format!(
+                    "it would have {} cells with its margins, more than the {MAX_TABLE_CELLS} a table may have; group by fewer or coarser columns",
+                    cells.map_or_else(|| "too many".to_owned(), |c| c.to_string())
+                ),
+            });
+        }
+    }
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {
         let cols: Vec<usize> = spec
@@ -255,5 +349,43 @@ mod tests {
         assert_eq!(sorted_labels(&l), vec!["9", "10", "100", "Unknown"]);
         let l: Vec<String> = ["b", "Unknown", "a"].iter().map(|s| (*s).to_owned()).collect();
         assert_eq!(sorted_labels(&l), vec!["a", "b", "Unknown"]);
+        let l: Vec<String> = ["7", "Unknown", "Other", "3"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        assert_eq!(sorted_labels(&l), vec!["3", "7", "Other", "Unknown"]);
+    }
+
+    fn check_merge(levels: &[(&str, u64)], threshold: u64, expected: &[&str]) {
+        let mut dict = Dictionary::default();
+        let counts: Vec<u64> = levels
+            .iter()
+            .map(|&(l, n)| {
+                dict.code(l);
+                n
+            })
+            .collect();
+        let (merged, map) = merge_rare(&dict, &counts, threshold);
+        let got: Vec<&str> = map.iter().map(|&m| merged[m].as_str()).collect();
+        assert_eq!(got, expected, "levels {levels:?}");
+    }
+
+    #[test]
+    fn rare_levels_merge_into_other() {
+        check_merge(
+            &[("a", 12), ("b", 3), ("c", 9), ("d", 10)],
+            10,
+            &["a", "Other", "Other", "d"],
+        );
+        check_merge(&[("Unknown", 2), ("b", 30)], 10, &["Unknown", "b"]);
+        check_merge(&[("Other", 20), ("x", 1)], 10, &["Other", "Other"]);
+        check_merge(&[("a", 1)], 1, &["a"]);
+    }
+
+    #[test]
+    fn a_dimension_may_have_at_most_persons_over_threshold_levels() {
+        assert_eq!(max_levels(1500, 10), 150);
+        assert_eq!(max_levels(5, 10), 1);
+        assert_eq!(max_levels(0, 10), 1);
     }
 }

@@ -109,6 +109,8 @@ pub struct ReleaseConfig {
     pub release_dir: PathBuf,
     /// The audit trail folder (`work_dir/release-audit/`).
     pub audit_dir: PathBuf,
+    /// The project key file that signs the manifest (`None`: the manifest is not signed).
+    pub signing_key: Option<PathBuf>,
 }
 
 /// The name of the manifest inside a release folder.

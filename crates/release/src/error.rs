@@ -69,6 +69,9 @@ pub enum ReleaseError {
         /// Why.
         reason: String,
     },
+    /// The project key that signs the manifest cannot be read.
+    #[error(transparent)]
+    Key(#[from] linklab_tokens::KeyError),
     /// Reading or writing a file failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -63,6 +63,25 @@ pub struct Manifest {
     pub additivity: String,
     /// Every released file.
     pub files: Vec<ManifestFile>,
+    /// The fingerprint of the project key that signed the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_with: Option<String>,
+    /// HMAC-SHA256 under the project key of the manifest without this field
+    /// (`linklab_store::signing_bytes`, domain `RELEASE_MANIFEST_SIGNATURE_DOMAIN`), hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl Manifest {
+    /// Signs the manifest with the project key: records the key's fingerprint, then the HMAC of
+    /// everything else.
+    pub(crate) fn sign(&mut self, key: &linklab_tokens::SecretKey) {
+        self.signature = None;
+        self.signed_with = Some(key.fingerprint());
+        let doc = serde_json::to_value(&*self).expect("the manifest serialises");
+        let bytes = linklab_store::signing_bytes(&doc, "signature");
+        self.signature = Some(key.sign(linklab_store::RELEASE_MANIFEST_SIGNATURE_DOMAIN, &bytes));
+    }
 }
 
 /// The current UTC time as RFC 3339 (seconds).

@@ -4,13 +4,15 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use linklab_store::{Progress, StagingDir, TOOL_VERSION, sha256_file, write_atomic, write_json_atomic};
+use linklab_store::{
+    Lock, Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic,
+    write_json_atomic,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::audit::CellAudit;
 use crate::build::build_tables;
-use crate::check::fmt_bound;
 use crate::gate::{CellStatus, published_sum};
 use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
 use crate::model::Group;
@@ -83,31 +85,49 @@ struct TableAudit<'a> {
     cells: Vec<AuditCell>,
 }
 
+/// A bound for the audit trail, rounded to 2 decimals.
+fn fmt_bound(x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    // Adding 0.0 turns −0 into 0; `{}` prints whole floats without a fraction.
+    let r = (x * 100.0).round() / 100.0 + 0.0;
+    format!("{r}")
+}
+
+/// The name of a table source in the manifest's `joint_group`: its last two path components
+/// (`linked/releases`, `evaluation/frame`), so that successive releases name the same source
+/// the same way and `check-release --with` can audit them jointly.
+fn source_label(source: &Path) -> String {
+    let parts: Vec<String> = source
+        .components()
+        .rev()
+        .take(2)
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
 fn interval(a: Option<&CellAudit>) -> Option<[String; 2]> {
     a.map(|a| [fmt_bound(a.lo), fmt_bound(a.hi)])
 }
 
-/// Renders a protected table as CSV bytes.
-fn render_csv(
-    group: &Group,
-    t: usize,
-    prot: &Protection,
-    rules: &crate::DisclosureRules,
-) -> Result<Vec<u8>, csv::Error> {
+/// Renders a protected table as CSV bytes: labels (and the header's column names) go through the
+/// formula guard shared by every published CSV.
+fn render_csv(group: &Group, t: usize, prot: &Protection, rules: &crate::DisclosureRules) -> Vec<u8> {
     let table = &group.tables[t];
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let mut header: Vec<&str> = table.shape.dims.iter().map(String::as_str).collect();
-    header.push("persons");
+    let mut header: Vec<String> = table.shape.dims.iter().map(|d| csv_label(d)).collect();
+    header.push("persons".into());
     if let Some(l) = table.sum_layer {
-        header.push(&group.sum_layers[l].column);
+        header.push(csv_label(&group.sum_layers[l].column));
     }
-    w.write_record(&header)?;
+    let mut rows = Vec::with_capacity(table.cell_ids.len());
     for (flat, &id) in table.cell_ids.iter().enumerate() {
         let idx = table.shape.decode(flat);
         let mut rec: Vec<String> = idx
             .iter()
             .enumerate()
-            .map(|(d, &i)| table.shape.label(d, i).to_owned())
+            .map(|(d, &i)| csv_label(table.shape.label(d, i)))
             .collect();
         let cell = &group.cells[id];
         let hidden = prot.status[id].is_hidden();
@@ -124,10 +144,10 @@ fn render_csv(
                 format!("{}", published_sum(total) as i64)
             });
         }
-        w.write_record(&rec)?;
+        rows.push(rec);
     }
-    w.into_inner()
-        .map_err(|e| csv::Error::from(std::io::Error::other(e.to_string())))
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    csv_text(&header, &rows).into_bytes()
 }
 
 fn sha256_bytes(bytes: &[u8]) -> String {
@@ -251,7 +271,7 @@ fn refuse_few_dropped_by_treated(
         by: vec!["treated".to_owned(), "group".to_owned()],
         sum: None,
     };
-    let Ok(tables) = build_tables(source, &[&probe], keep_top) else {
+    let Ok(tables) = build_tables(source, &[&probe], keep_top, rules.threshold) else {
         return Ok(());
     };
     let shape = &tables[0].shape;
@@ -274,13 +294,27 @@ fn refuse_few_dropped_by_treated(
     Ok(())
 }
 
+/// The lock of a release folder, beside it: `<release_dir>.lock`.
+pub fn release_lock_path(release_dir: &Path) -> PathBuf {
+    let mut name = release_dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 /// Runs the release stage: builds every declared table, suppresses, audits, and writes the
 /// release folder (tables, extra files, manifest last, built under a staging name and swapped
 /// in whole) and the audit trail. Nothing is written to the release folder unless every table
 /// passes the audit.
 pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
     let file_names = cfg.validate()?;
+    // Pipelines with other work_dirs may release into the same folder: one at a time.
+    let _lock = Lock::acquire(&release_lock_path(&cfg.release_dir))?;
     check_previous_files(&cfg.release_dir)?;
+    let signing_key = cfg
+        .signing_key
+        .as_ref()
+        .map(linklab_tokens::SecretKey::from_file)
+        .transpose()?;
     let rules = &cfg.rules;
     let keep_top = rules.dominance_n.max(2);
 
@@ -296,9 +330,15 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     let mut rendered: BTreeMap<String, (Vec<u8>, ManifestFile)> = BTreeMap::new();
     let mut summaries: BTreeMap<String, TableSummary> = BTreeMap::new();
     let mut audits: Vec<(PathBuf, Vec<u8>)> = Vec::new();
-    for (gi, (source, specs)) in sources.iter().enumerate() {
+    let mut group_labels: Vec<String> = Vec::new();
+    for (source, specs) in &sources {
+        let mut label = source_label(source);
+        if group_labels.contains(&label) {
+            label = format!("{label}#{}", group_labels.len() + 1);
+        }
+        group_labels.push(label.clone());
         refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
-        let data = build_tables(source, specs, keep_top)?;
+        let data = build_tables(source, specs, keep_top, rules.threshold)?;
         let mut group = Group::build(data);
         mark_known_figures(&mut group, source)?;
         let prot = protect(&group, rules, true)?;
@@ -314,11 +354,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
         for (t, table) in group.tables.iter().enumerate() {
             let spec = specs[t];
-            let csv = render_csv(&group, t, &prot, rules).map_err(|e| ReleaseError::Io {
-                action: "cannot render",
-                path: PathBuf::from(format!("{}.csv", spec.name)),
-                source: std::io::Error::other(e.to_string()),
-            })?;
+            let csv = render_csv(&group, t, &prot, rules);
             let layer = table.sum_layer.map(|l| &group.sum_layers[l]);
             let file = ManifestFile {
                 name: format!("{}.csv", spec.name),
@@ -326,7 +362,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
                 sha256: sha256_bytes(&csv),
                 by: Some(spec.by.clone()),
                 sum: spec.sum.clone(),
-                joint_group: Some(format!("g{}", gi + 1)),
+                joint_group: Some(label.clone()),
                 sum_nonnegative: layer.map(|l| l.nonnegative),
                 sum_integer: layer.map(|l| l.integer),
             };
@@ -476,7 +512,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             sum_integer: None,
         });
     }
-    let manifest = Manifest {
+    let mut manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
         pipeline: cfg.pipeline_name.clone(),
         tool_version: TOOL_VERSION.into(),
@@ -491,7 +527,12 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             "exact: published cells add up to the published margins".into()
         },
         files,
+        signed_with: None,
+        signature: None,
     };
+    if let Some(key) = &signing_key {
+        manifest.sign(key);
+    }
     write_json_atomic(&out.join(MANIFEST_NAME), &manifest)?;
     staging.commit()?;
     audit_staging.commit()?;

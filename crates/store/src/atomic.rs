@@ -56,6 +56,17 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(path: &Path, value: &T) -> Resul
     })
 }
 
+/// The bytes a signed JSON document is signed over: the document without its `field` (the
+/// signature itself), as compact JSON. Writer and checker both parse or build a
+/// `serde_json::Value` first, so the bytes do not depend on how the file was laid out.
+pub fn signing_bytes(doc: &serde_json::Value, field: &str) -> Vec<u8> {
+    let mut doc = doc.clone();
+    if let Some(map) = doc.as_object_mut() {
+        map.remove(field);
+    }
+    serde_json::to_vec(&doc).expect("a JSON value serialises")
+}
+
 /// Reads a JSON file into `T`.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
     let bytes = fs::read(path).map_err(StoreError::io("cannot read", path))?;
@@ -92,7 +103,9 @@ pub struct StagingDir {
 }
 
 impl StagingDir {
-    /// Creates a fresh, empty staging folder next to `target`.
+    /// Creates a fresh, empty staging folder next to `target`, named for this host and process
+    /// (`.<target>.staging-<host>-<pid>`), so two runs never write into one. Staging folders of
+    /// processes of this host that are gone are removed.
     pub fn new(target: &Path) -> Result<Self, StoreError> {
         // A run killed inside `commit`, between its two renames, left the previous folder
         // under the `old` name and none under the target's: put it back first.
@@ -100,7 +113,9 @@ impl StagingDir {
         if !target.exists() && old.is_dir() {
             fs::rename(&old, target).map_err(StoreError::io("cannot move back", &old))?;
         }
-        let staging = Self::sibling(target, "staging");
+        Self::remove_stale_staging(target)?;
+        let host = crate::lock::this_host();
+        let staging = Self::sibling(target, &format!("staging-{host}-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging)
                 .map_err(StoreError::io("cannot remove stale staging folder", &staging))?;
@@ -111,6 +126,41 @@ impl StagingDir {
             target: target.to_path_buf(),
             committed: false,
         })
+    }
+
+    /// Removes the staging folders beside `target` left by processes of this host that are gone
+    /// (and the unnamed one of older versions).
+    fn remove_stale_staging(target: &Path) -> Result<(), StoreError> {
+        let dir = parent_of(target);
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let prefix = Self::sibling(target, "staging")
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let host = crate::lock::this_host();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = match name.strip_prefix(&prefix) {
+                Some("") => true,
+                Some(rest) => rest
+                    .strip_prefix('-')
+                    .and_then(|rest| rest.rsplit_once('-'))
+                    .is_some_and(|(h, pid)| {
+                        !host.is_empty()
+                            && h == host
+                            && pid.parse().is_ok_and(|pid| !crate::lock::process_alive(pid))
+                    }),
+                None => false,
+            };
+            if stale {
+                let path = entry.path();
+                fs::remove_dir_all(&path)
+                    .map_err(StoreError::io("cannot remove stale staging folder", &path))?;
+            }
+        }
+        Ok(())
     }
 
     fn sibling(target: &Path, what: &str) -> PathBuf {
@@ -125,19 +175,25 @@ impl StagingDir {
         &self.staging
     }
 
-    /// Replaces the target folder by the staging folder.
+    /// Replaces the target folder by the staging folder. Before anything moves, the target must
+    /// be a folder whose files can be removed (a read-only one fails here, leaving it as it was);
+    /// a previous folder that cannot be removed after the swap is left under the `old` name with
+    /// a warning, and removed by the next commit.
     pub fn commit(mut self) -> Result<PathBuf, StoreError> {
         let old = Self::sibling(&self.target, "old");
         if old.exists() {
-            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+            remove_tree(&old)?;
         }
         if self.target.exists() {
+            check_writable(&self.target)?;
             fs::rename(&self.target, &old).map_err(StoreError::io("cannot move aside", &self.target))?;
         }
         fs::rename(&self.staging, &self.target)
             .map_err(StoreError::io("cannot rename into", &self.target))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+        if old.exists()
+            && let Err(e) = remove_tree(&old)
+        {
+            tracing::warn!(folder = %old.display(), error = %e, "the previous folder could not be removed; the next run removes it");
         }
         if let Ok(dir) = File::open(parent_of(&self.target)) {
             // Make the renames durable; a failure here only weakens durability, not atomicity.
@@ -145,6 +201,48 @@ impl StagingDir {
         }
         self.committed = true;
         Ok(self.target.clone())
+    }
+}
+
+/// Fails unless a file can be created and removed in `dir`: the folder is about to be moved
+/// aside and removed, which a read-only folder would stop half-way.
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let probe = tempfile::Builder::new()
+        .prefix(".linklab-probe-")
+        .tempfile_in(dir)
+        .map_err(StoreError::io(
+            "cannot write into (it must be writable to be replaced)",
+            dir,
+        ))?;
+    probe.close().map_err(StoreError::io(
+        "cannot remove files in (it must be writable to be replaced)",
+        dir,
+    ))
+}
+
+/// Removes a folder tree; a folder of it that is read-only is made writable first (the tree is
+/// one this process or an earlier run moved aside, and is being removed whole).
+fn remove_tree(dir: &Path) -> Result<(), StoreError> {
+    if fs::remove_dir_all(dir).is_ok() {
+        return Ok(());
+    }
+    make_writable(dir);
+    fs::remove_dir_all(dir).map_err(StoreError::io("cannot remove", dir))
+}
+
+fn make_writable(dir: &Path) {
+    if let Ok(meta) = fs::symlink_metadata(dir)
+        && meta.is_dir()
+    {
+        let mut perms = meta.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        let _ = fs::set_permissions(dir, perms);
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                make_writable(&entry.path());
+            }
+        }
     }
 }
 

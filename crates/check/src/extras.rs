@@ -1,0 +1,244 @@
+//! The evaluation's published files: `impact.csv` (group sizes), `balance.csv` (a 0/1 item's
+//! mean × a group size is a count), `survival.csv` (persons at risk and events per step).
+//!
+//! Their figures are cells of the evaluation frame's source (`evaluation/frame`, where release
+//! tables `from = "evaluation"` count), so a table by `[group, sex]` and a mean in `balance.csv`
+//! speak about the same variables: `group=treated` is a matched treated person,
+//! `group=comparison` a matched comparison person, `treated=true|false` any cohort person.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::system::{CellKey, Kind};
+use crate::tables::{Ctx, SUPPRESSED};
+
+/// The source name of the evaluation frame, as the release stage writes it into `joint_group`.
+pub(crate) const EVALUATION: &str = "evaluation/frame";
+/// The level of a missing value in `balance.csv`, and its label in release tables.
+const BALANCE_MISSING: &str = "(missing)";
+const UNKNOWN: &str = "Unknown";
+
+/// A CSV file's columns by name, and its rows of fields.
+type Csv = (HashMap<String, usize>, Vec<Vec<String>>);
+
+/// A CSV file as a header and rows of fields; `None` (with a problem) when unreadable or when a
+/// needed column is missing.
+fn read(path: &Path, file: &str, needed: &[&str], ctx: &mut Ctx) -> Option<Csv> {
+    let Ok(mut reader) = csv::ReaderBuilder::new().has_headers(true).from_path(path) else {
+        ctx.report.push(file, "-", "cannot be read as CSV");
+        return None;
+    };
+    let Ok(header) = reader.headers() else {
+        ctx.report.push(file, "-", "cannot be read as CSV");
+        return None;
+    };
+    let columns: HashMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_owned(), i))
+        .collect();
+    if let Some(missing) = needed.iter().find(|c| !columns.contains_key(**c)) {
+        ctx.report.push(file, "-", format!("has no column {missing}"));
+        return None;
+    }
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let Ok(rec) = rec else {
+            ctx.report
+                .push(file, &format!("row {}", i + 2), "cannot be read as CSV");
+            return None;
+        };
+        rows.push(rec.iter().map(str::to_owned).collect());
+    }
+    Some((columns, rows))
+}
+
+fn key(pairs: &[(&str, &str)]) -> CellKey {
+    let mut k: CellKey = pairs.iter().map(|&(d, l)| (d.to_owned(), l.to_owned())).collect();
+    k.sort();
+    k
+}
+
+/// A published count field: its variable gets the value (checked against the rules) or is
+/// marked suppressed. Text that is neither (a blank, a reason) leaves the variable alone.
+fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
+    if text == SUPPRESSED {
+        ctx.sys.hide(id);
+    } else if let Ok(v) = text.parse::<u64>() {
+        let (lo, hi) = ctx.published_count(v, file, cell);
+        ctx.sys.publish(id, lo, hi, file, cell, ctx.report);
+    } else if !text.is_empty() {
+        ctx.report
+            .push(file, cell, "a count is neither a whole number nor [c]");
+    }
+}
+
+/// `impact.csv`: the matched group sizes of every outcome row.
+pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
+    let Some((col, rows)) = read(
+        path,
+        file,
+        &["outcome", "measure", "treated_persons", "comparison_persons"],
+        ctx,
+    ) else {
+        return;
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let at = format!("row {}", i + 2);
+        ctx.label(&row[col["outcome"]], file, &at);
+        ctx.label(&row[col["measure"]], file, &at);
+        for (column, group) in [
+            ("treated_persons", "treated"),
+            ("comparison_persons", "comparison"),
+        ] {
+            let cell = format!("{at}, {column}");
+            let id = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[("group", group)]),
+                Kind::Count,
+                file,
+                &cell,
+            );
+            count_field(ctx, id, &row[col[column]], file, &cell);
+        }
+    }
+}
+
+/// A mean with its rounding: the interval of true values a printed mean stands for.
+fn mean_interval(text: &str) -> Option<(f64, f64)> {
+    let v: f64 = text.parse().ok().filter(|v: &f64| v.is_finite())?;
+    let decimals = text.split_once('.').map_or(0, |(_, f)| f.len()) as i32;
+    let half = 0.5 * 10f64.powi(-decimals);
+    Some((v - half, v + half))
+}
+
+/// `balance.csv`: every 0/1 item (a row with a level) ties a count to a group size:
+/// `(m − δ)·N ≤ C ≤ (m + δ)·N` for a mean `m` printed to the precision `δ`.
+pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
+    let means = [
+        ("treated_mean", ("group", "treated")),
+        ("treated_mean_before", ("treated", "true")),
+        ("untreated_mean_before", ("treated", "false")),
+    ];
+    let Some((col, rows)) = read(
+        path,
+        file,
+        &[
+            "covariate",
+            "level",
+            "treated_mean",
+            "treated_mean_before",
+            "untreated_mean_before",
+        ],
+        ctx,
+    ) else {
+        return;
+    };
+    for (i, row) in rows.iter().enumerate() {
+        let at = format!("row {}", i + 2);
+        let (covariate, level) = (&row[col["covariate"]], &row[col["level"]]);
+        ctx.label(covariate, file, &at);
+        ctx.label(level, file, &at);
+        if level.is_empty() {
+            continue;
+        }
+        let level = if level == BALANCE_MISSING {
+            UNKNOWN
+        } else {
+            level.as_str()
+        };
+        for (column, (dim, value)) in means {
+            let Some((lo, hi)) = mean_interval(&row[col[column]]) else {
+                continue;
+            };
+            let cell = format!("{dim}={value}, {covariate}={level} (from {column})");
+            let n_cell = format!("{dim}={value} (from {column})");
+            let c = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[(dim, value), (covariate, level)]),
+                Kind::Count,
+                file,
+                &cell,
+            );
+            let n = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[(dim, value)]),
+                Kind::Count,
+                file,
+                &n_cell,
+            );
+            ctx.sys
+                .relate(vec![(c, 1.0), (n, -lo)], 0.0, f64::INFINITY, file, &cell);
+            ctx.sys
+                .relate(vec![(c, 1.0), (n, -hi)], f64::NEG_INFINITY, 0.0, file, &cell);
+        }
+    }
+}
+
+/// `survival.csv`: per outcome and group, the published persons at risk and events of each
+/// step; at risk falls by at least the step's events, and the first step's at risk is at most
+/// the group's size.
+pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
+    let Some((col, rows)) = read(path, file, &["outcome", "group", "day", "at_risk", "events"], ctx) else {
+        return;
+    };
+    let mut previous: HashMap<(String, String), (usize, usize)> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let at = format!("row {}", i + 2);
+        let (outcome, group, day) = (&row[col["outcome"]], &row[col["group"]], &row[col["day"]]);
+        ctx.label(outcome, file, &at);
+        ctx.label(group, file, &at);
+        let mut ids = [0; 2];
+        for (k, figure) in ["at_risk", "events"].into_iter().enumerate() {
+            let cell = format!("outcome={outcome}, group={group}, day={day}, {figure}");
+            ids[k] = ctx.sys.var(
+                EVALUATION,
+                "survival",
+                key(&[
+                    ("outcome", outcome),
+                    ("group", group),
+                    ("day", day),
+                    ("figure", figure),
+                ]),
+                Kind::Count,
+                file,
+                &cell,
+            );
+            count_field(ctx, ids[k], &row[col[figure]], file, &cell);
+        }
+        let [at_risk, events] = ids;
+        ctx.sys.relate(
+            vec![(at_risk, 1.0), (events, -1.0)],
+            0.0,
+            f64::INFINITY,
+            file,
+            &at,
+        );
+        if let Some((prev_at_risk, prev_events)) =
+            previous.insert((outcome.clone(), group.clone()), (at_risk, events))
+        {
+            ctx.sys.relate(
+                vec![(prev_at_risk, 1.0), (prev_events, -1.0), (at_risk, -1.0)],
+                0.0,
+                f64::INFINITY,
+                file,
+                &at,
+            );
+        } else {
+            let size = format!("group={group} (from {at})");
+            let n = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[("group", group)]),
+                Kind::Count,
+                file,
+                &size,
+            );
+            ctx.sys
+                .relate(vec![(n, 1.0), (at_risk, -1.0)], 0.0, f64::INFINITY, file, &at);
+        }
+    }
+}

@@ -1,0 +1,304 @@
+//! Attacks on hand-made release folders: each builds a folder as the release stage would (or as
+//! an attacker left it, checksums recomputed), runs the checker and expects what it reports.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use linklab_check::{CheckOptions, CheckReport, check_release};
+use sha2::{Digest, Sha256};
+
+/// A file of a hand-made release: name, kind, `by` columns (tables), content.
+struct File<'a> {
+    name: &'a str,
+    kind: &'a str,
+    by: &'a [&'a str],
+    text: &'a str,
+}
+
+fn table<'a>(name: &'a str, by: &'a [&'a str], text: &'a str) -> File<'a> {
+    File {
+        name,
+        kind: "table",
+        by,
+        text,
+    }
+}
+
+fn extra<'a>(name: &'a str, text: &'a str) -> File<'a> {
+    File {
+        name,
+        kind: "extra",
+        by: &[],
+        text,
+    }
+}
+
+/// Writes a release folder with a manifest listing `files` (with their real checksums), under
+/// `threshold`, zeros disclosive, no rounding; every table in one source group.
+fn release(dir: &Path, threshold: u64, files: &[File]) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    let mut listed = Vec::new();
+    for f in files {
+        fs::write(dir.join(f.name), f.text).unwrap();
+        let mut entry = serde_json::json!({
+            "name": f.name,
+            "kind": f.kind,
+            "sha256": hex::encode(Sha256::digest(f.text.as_bytes())),
+        });
+        if f.kind == "table" {
+            entry["by"] = serde_json::json!(f.by);
+            entry["joint_group"] = "linked/releases".into();
+        }
+        listed.push(entry);
+    }
+    let manifest = serde_json::json!({
+        "format": "linklab-release-manifest-v1",
+        "pipeline": "demo",
+        "tool_version": "0.1.0",
+        "created_at": "2026-01-01T00:00:00Z",
+        "rules": {"threshold": threshold, "zeros_disclosive": true, "round_to": 1,
+                  "dominance_n": 2, "dominance_k": 0.9, "p_percent": 0.1},
+        "additivity": "exact",
+        "files": listed,
+    });
+    fs::write(
+        dir.join("release-manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
+    dir.to_path_buf()
+}
+
+fn check_with(dir: &Path, opts: &CheckOptions) -> String {
+    let report: CheckReport = check_release(dir, opts).unwrap();
+    report
+        .to_string()
+        .replace(&dir.parent().unwrap().display().to_string(), "[tmp]")
+}
+
+fn check(dir: &Path) -> String {
+    check_with(dir, &CheckOptions::default())
+}
+
+#[test]
+fn a_cell_left_alone_in_its_line_is_worked_out_by_subtraction_1d() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Released with x and y suppressed; then y was published and the checksums recomputed.
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table(
+            "t.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,25\nU,30\nTotal,58\n",
+        )],
+    );
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn a_cell_left_alone_in_its_line_is_worked_out_by_subtraction_2d() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = "a,b,persons\nx,p,[c]\nx,q,[c]\nx,Total,40\ny,p,[c]\ny,q,30\ny,Total,50\nTotal,p,[c]\nTotal,q,[c]\nTotal,Total,90\n";
+    // Safe as released: four cells in a rectangle.
+    let safe = "a,b,persons\nx,p,[c]\nx,q,[c]\nx,Total,40\ny,p,[c]\ny,q,[c]\ny,Total,50\nTotal,p,40\nTotal,q,50\nTotal,Total,90\n";
+    let dir = release(&tmp.path().join("safe"), 10, &[table("t.csv", &["a", "b"], safe)]);
+    insta::assert_snapshot!("rectangle_is_safe", check(&dir));
+    let dir = release(&tmp.path().join("r"), 10, &[table("t.csv", &["a", "b"], text)]);
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn the_checker_takes_its_threshold_from_its_flags_not_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = release(
+        &tmp.path().join("r"),
+        1,
+        &[table("t.csv", &["sex"], "sex,persons\nF,3\nM,25\nTotal,28\n")],
+    );
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn unknown_and_unlisted_files_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let raw = "surname,nino\nSmith,QQ000000A\n";
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[
+            table("t.csv", &["sex"], "sex,persons\nF,20\nM,25\nTotal,45\n"),
+            extra("extract.csv", raw),
+            extra("report.html", raw),
+        ],
+    );
+    fs::write(dir.join("raw.csv"), raw).unwrap();
+    fs::create_dir(dir.join("more")).unwrap();
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn file_names_stay_inside_the_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::write(tmp.path().join("x"), "secret\n").unwrap();
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table("t.csv", &["sex"], "sex,persons\nF,20\nM,25\nTotal,45\n")],
+    );
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    for name in ["../x", "/etc/hostname", "sub/t.csv"] {
+        m["files"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"name": name, "kind": "extra", "sha256": "00"}));
+    }
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(tmp.path().join("x"), dir.join("impact.csv")).unwrap();
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn every_total_is_checked_even_when_nothing_is_suppressed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table("t.csv", &["sex"], "sex,persons\nF,20\nM,25\nTotal,46\n")],
+    );
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn rounded_totals_are_checked_within_their_rounding() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Rounded to 5: 10 + 15 + 15 = 40 is within rounding of 45, 10 + 15 + 15 vs 60 is not.
+    let ok = "s,persons\nA,10\nB,15\nC,15\nTotal,45\n";
+    let bad = "s,persons\nA,10\nB,15\nC,15\nTotal,60\n";
+    let opts = CheckOptions {
+        round_to: Some(5),
+        ..CheckOptions::default()
+    };
+    for (name, text) in [("ok", ok), ("bad", bad)] {
+        let dir = release(&tmp.path().join(name), 10, &[table("t.csv", &["s"], text)]);
+        let path = dir.join("release-manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        m["rules"]["round_to"] = 5.into();
+        fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+        insta::assert_snapshot!(format!("rounded_{name}"), check_with(&dir, &opts));
+    }
+}
+
+#[test]
+fn unguarded_formula_labels_fail() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table(
+            "t.csv",
+            &["offence"],
+            "offence,persons\n=HYPERLINK(\"x\"),20\n'@guarded,25\n-5,30\nTotal,75\n",
+        )],
+    );
+    insta::assert_snapshot!(check(&dir));
+}
+
+#[test]
+fn a_signed_manifest_is_verified_and_a_tampered_one_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let key_path = tmp.path().join("project.key");
+    linklab_tokens::keygen(&key_path).unwrap();
+    let key = linklab_tokens::SecretKey::from_file(&key_path).unwrap();
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table("t.csv", &["sex"], "sex,persons\nF,20\nM,25\nTotal,45\n")],
+    );
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["signed_with"] = key.fingerprint().into();
+    let sig = key.sign(
+        linklab_store::RELEASE_MANIFEST_SIGNATURE_DOMAIN,
+        &linklab_store::signing_bytes(&m, "signature"),
+    );
+    m["signature"] = sig.into();
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    let opts = CheckOptions {
+        key: Some(key_path.clone()),
+        ..CheckOptions::default()
+    };
+    let fingerprint = key.fingerprint();
+    let redact = |s: String| s.replace(&fingerprint, "[FP]");
+    insta::assert_snapshot!("signed", redact(check_with(&dir, &opts)));
+    // Tampered: a table's checksum replaced (as after editing the table), signature kept.
+    m["files"][0]["sha256"] = "0".repeat(64).into();
+    fs::write(&path, serde_json::to_vec_pretty(&m).unwrap()).unwrap();
+    insta::assert_snapshot!("tampered", redact(check_with(&dir, &opts)));
+    // Without the key: unverified, reported as a note.
+    insta::assert_snapshot!("unverified", redact(check(&dir)));
+}
+
+#[test]
+fn two_releases_of_the_same_source_are_differenced() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Each is safe alone: F + M = 40 in the first, F + U = 33 in the second.
+    let a = release(
+        &tmp.path().join("a"),
+        10,
+        &[table(
+            "t.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,[c]\nU,30\nTotal,70\n",
+        )],
+    );
+    let b = release(
+        &tmp.path().join("b"),
+        10,
+        &[table(
+            "s.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,37\nU,[c]\nTotal,70\n",
+        )],
+    );
+    insta::assert_snapshot!("alone", format!("{}{}", check(&a), check(&b)));
+    let opts = CheckOptions {
+        with: Some(b.clone()),
+        ..CheckOptions::default()
+    };
+    insta::assert_snapshot!("jointly", check_with(&a, &opts));
+}
+
+#[test]
+fn a_mean_in_balance_csv_times_a_group_size_pins_a_suppressed_cell() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "group,sex,persons\ncomparison,F,[c]\ncomparison,M,[c]\ncomparison,Total,60\ntreated,F,[c]\ntreated,M,[c]\ntreated,Total,30\nTotal,F,12\nTotal,M,78\nTotal,Total,90\n";
+    let impact = "outcome,measure,treated_persons,comparison_persons\nreoffended,rate,30,60\n";
+    let balance = "covariate,level,smd_before,smd_after,treated_mean,comparison_mean,treated_mean_before,untreated_mean_before\nsex,F,0.1,0.1,0.1000,0.15,[c],[c]\n";
+    let safe = release(
+        &tmp.path().join("safe"),
+        10,
+        &[
+            table("t.csv", &["group", "sex"], tab),
+            extra("impact.csv", impact),
+        ],
+    );
+    insta::assert_snapshot!("without_balance", check(&safe));
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[
+            table("t.csv", &["group", "sex"], tab),
+            extra("impact.csv", impact),
+            extra("balance.csv", balance),
+        ],
+    );
+    // The tables' source must be the evaluation frame for the same cells to meet.
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["files"][0]["joint_group"] = "evaluation/frame".into();
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    insta::assert_snapshot!("with_balance", check(&dir));
+}
