@@ -1,13 +1,73 @@
 //! The propensity model's design matrix and the covariate items whose balance is reported.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::EvaluateError;
 use crate::frame::{CovValues, Covariate};
 use crate::logit::Matrix;
 
 /// The label of the missing level of a categorical covariate and of a numeric covariate's
 /// missing indicator.
 pub(crate) const MISSING: &str = "(missing)";
+
+/// The label of the level that holds a text covariate's rare levels.
+pub(crate) const OTHER: &str = "Other";
+
+/// Merges the rare levels of every text covariate, after refusing a covariate with too many.
+///
+/// A covariate of `n` persons may have at most `n / threshold` distinct levels (the missing
+/// level counts as one): more, and it is refused before anything is built from it, naming the
+/// covariate (a record id used as a covariate has one level per person, and would publish every
+/// id as a label and build a dense persons × levels matrix). Then every level held by fewer than
+/// `threshold` persons (the missing level too) becomes [`OTHER`]; while `Other` itself holds
+/// fewer than `threshold` persons, the smallest remaining level (ties by name) joins it. So no
+/// label held by fewer than `threshold` persons reaches the model, the frame, `balance.csv` or the
+/// report (unless the whole cohort is smaller than the threshold). A literal `Other` level is
+/// merged with the rare ones.
+pub(crate) fn merge_rare_levels(
+    covariates: &mut [Covariate],
+    threshold: u64,
+    table: &str,
+) -> Result<(), EvaluateError> {
+    let threshold = usize::try_from(threshold.max(1)).unwrap_or(usize::MAX);
+    for cov in covariates {
+        let CovValues::Text(values) = &mut cov.values else {
+            continue;
+        };
+        let limit = values.len() / threshold;
+        let mut counts: HashMap<Option<&str>, usize> = HashMap::new();
+        for v in values.iter() {
+            *counts.entry(v.as_deref()).or_default() += 1;
+            if counts.len() > limit {
+                return Err(EvaluateError::TooManyLevels {
+                    table: table.to_owned(),
+                    column: cov.name.clone(),
+                    limit,
+                });
+            }
+        }
+        let mut levels: Vec<(Option<String>, usize)> = counts
+            .into_iter()
+            .map(|(k, n)| (k.map(str::to_owned), n))
+            .collect();
+        // Smallest first, ties by label (missing first).
+        levels.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.0.cmp(&b.0)));
+        let mut other = 0;
+        let mut merged: HashSet<Option<String>> = HashSet::new();
+        for (label, n) in &levels {
+            if *n < threshold || (other > 0 && other < threshold) || label.as_deref() == Some(OTHER) {
+                other += n;
+                merged.insert(label.clone());
+            }
+        }
+        for v in values.iter_mut() {
+            if merged.contains(v) {
+                *v = Some(OTHER.to_owned());
+            }
+        }
+    }
+    Ok(())
+}
 
 /// Levels of a text covariate with their counts, most frequent first (ties by name); missing
 /// values are the level [`MISSING`].

@@ -42,6 +42,18 @@ pub enum EvaluateError {
         /// The types accepted.
         expected: &'static str,
     },
+    /// A text covariate has more levels than persons / threshold.
+    #[error(
+        "covariate {column} of linked table {table} has more than {limit} categories (persons divided by the disclosure threshold); group its values into at most {limit} categories, or leave it out"
+    )]
+    TooManyLevels {
+        /// The cohort extract.
+        table: String,
+        /// The covariate.
+        column: String,
+        /// The most categories allowed.
+        limit: usize,
+    },
     /// An Arrow operation on a batch failed.
     #[error("cannot process linked table {table}: {source}")]
     Arrow {

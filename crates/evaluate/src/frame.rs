@@ -76,6 +76,9 @@ pub(crate) struct Frame {
     pub cohort_counts: RecordCounts,
     pub treatment_counts: RecordCounts,
     pub outcome_counts: BTreeMap<String, RecordCounts>,
+    /// Cohort persons left out because their follow-up window ends after the run date (their
+    /// outcomes cannot have been observed yet).
+    pub incomplete_follow_up: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -93,7 +96,8 @@ struct Candidate {
 
 /// Builds the frame from `linked/`.
 pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
-    let (person_ids, index, covariates, cohort_counts) = read_cohort(cfg)?;
+    let (person_ids, index, mut covariates, cohort_counts, incomplete_follow_up) = read_cohort(cfg)?;
+    crate::design::merge_rare_levels(&mut covariates, cfg.threshold, &cfg.cohort)?;
     let lookup: HashMap<&str, usize> = person_ids
         .iter()
         .enumerate()
@@ -116,13 +120,25 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         cohort_counts,
         treatment_counts,
         outcome_counts,
+        incomplete_follow_up,
     })
 }
 
-type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts);
+type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, u64);
+
+/// Today as days since 1970-01-01 (UTC).
+pub(crate) fn today() -> i32 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i32::try_from(seconds / 86_400).unwrap_or(i32::MAX)
+}
 
 /// The cohort: each linked person's index record is the one with the earliest index date; ties
 /// go to the first such record in file order. Records without an index date are not used.
+/// Persons whose follow-up window `(index, index + follow_up_days]` ends after `cfg.today`
+/// (the run date) are left out and counted: their outcomes are not observed yet, and counting
+/// them as "no event" would give confident, false effects.
 fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let table = cfg.cohort.as_str();
     let mut counts = RecordCounts::default();
@@ -196,6 +212,10 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let kinds = kinds.unwrap_or_default();
     let mut persons: Vec<(String, Candidate)> = chosen.into_iter().collect();
     persons.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    let today = i64::from(cfg.today.unwrap_or_else(today));
+    let before = persons.len();
+    persons.retain(|(_, c)| i64::from(c.index) + i64::from(cfg.follow_up_days) <= today);
+    let incomplete = (before - persons.len()) as u64;
     counts.in_window = persons.len() as u64;
     let index = persons.iter().map(|(_, c)| c.index).collect();
     let mut covariates = Vec::new();
@@ -220,7 +240,7 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         });
     }
     let ids = persons.into_iter().map(|(id, _)| id).collect();
-    Ok((ids, index, covariates, counts))
+    Ok((ids, index, covariates, counts, incomplete))
 }
 
 fn read_treatment(

@@ -11,7 +11,7 @@
 //! | `person_id` | Utf8 | the project-specific person id |
 //! | `index_date` | Date32 | the index date |
 //! | `treated` | Boolean | linked to any record of the treatment extract |
-//! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record |
+//! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record; a text covariate's rare levels merged into `Other` |
 //! | each outcome | Int64 | rate: 0/1; spell days: days; time to event: days to the first event, or `follow_up_days` if none |
 //! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
 //! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
@@ -23,12 +23,23 @@
 //! covariates come from that record. Records not linked to a person never count; they are
 //! counted per extract in the summary (`evaluation/summary.json`).
 //!
+//! Cohort persons whose follow-up window ends after the run date (today, UTC; see
+//! [`EvaluateConfig::today`]) are left out of the frame and counted
+//! (`incomplete_follow_up` in the summary, and a warning naming `follow_up_days`): their
+//! outcomes cannot be observed yet, and counting them as "no event" would give confident, false
+//! effects.
+//!
 //! Outcomes use the window `(index, index + follow_up_days]` (see [`spell_days`] for the day
 //! counting convention). `event_within`: 1 if an event falls in the window. `spell_overlap`: 1 if
 //! any spell overlaps it. `spell_days`: days of the window covered by spells, overlaps merged.
 //! `time_to_event`: days to the first event in the window, censored at `follow_up_days`.
 //!
 //! # Method
+//! * Rare categories: a text covariate with more levels than persons / `threshold` is refused
+//!   before anything is built from it (naming the covariate); then every level held by fewer than
+//!   `threshold` persons is merged into one level `Other` (see [`design::merge_rare_levels`]), so
+//!   no label held by fewer persons than the threshold reaches the model, the frame or the
+//!   published files.
 //! * Propensity score: logistic regression of `treated` on the covariates. Numeric covariates
 //!   (dates as day numbers) are standardised; a missing value is set to the mean and flagged by
 //!   a 0/1 missing indicator. Text covariates are one-hot coded, the most frequent level being
@@ -54,6 +65,7 @@ mod columns;
 mod csv;
 mod design;
 mod error;
+mod figures;
 mod frame;
 mod logit;
 mod matching;
@@ -165,6 +177,9 @@ pub struct EvaluateConfig {
     pub outcomes: Vec<Outcome>,
     /// Disclosure threshold for the candidate outputs (10).
     pub threshold: u64,
+    /// The run date as days since 1970-01-01; `None` (the default) is today's date (UTC).
+    /// Cohort persons whose follow-up window ends after it are left out and counted.
+    pub today: Option<i32>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
 }
@@ -184,6 +199,7 @@ impl EvaluateConfig {
             replacement: false,
             outcomes: Vec::new(),
             threshold: 10,
+            today: None,
             work_dir,
         }
     }
@@ -249,6 +265,8 @@ pub struct EvaluationSummary {
     pub model_iterations: usize,
     /// Whether the propensity model converged.
     pub model_converged: bool,
+    /// Cohort persons left out because their `follow_up_days` window ends after the run date.
+    pub incomplete_follow_up: u64,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -288,6 +306,13 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     progress.start("evaluate: analysis frame", None);
     let frame = frame::build(cfg)?;
     progress.finish();
+    if frame.incomplete_follow_up > 0 {
+        warn!(
+            persons = frame.incomplete_follow_up,
+            follow_up_days = cfg.follow_up_days,
+            "cohort persons left out: their follow_up_days window ends after today, so their outcomes are not observed yet"
+        );
+    }
     let n = frame.person_ids.len();
     let treated_persons = frame.treated.iter().filter(|t| **t).count();
     let untreated_persons = n - treated_persons;
@@ -302,15 +327,104 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         "analysis frame built"
     );
 
-    progress.start("evaluate: propensity model and matching", None);
+    progress.start("evaluate: propensity model, matching and estimates", None);
+    let a = analyse(cfg, &frame);
+    progress.finish();
+    if let Some(reason) = &a.reason {
+        warn!(matched_treated = a.matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
+    } else {
+        info!(
+            matched_treated = a.matched_treated,
+            matched_comparison = a.matched_comparison,
+            dropped_by_caliper = a.dropped,
+            "matched sample built"
+        );
+    }
+
+    progress.start("evaluate: outputs", None);
+    let target = cfg.work_dir.evaluation();
+    let staging = StagingDir::new(&target)?;
+    let frame_dir = staging.path().join("frame");
+    let publish_dir = staging.path().join("publish");
+    for dir in [&frame_dir, &publish_dir] {
+        std::fs::create_dir_all(dir).map_err(|source| linklab_store::StoreError::Io {
+            action: "cannot create folder",
+            path: dir.clone(),
+            source,
+        })?;
+    }
+    output::write_frame(&frame_dir, &frame, a.propensity.as_deref(), a.matching.as_ref())?;
+    for (name, text) in [
+        ("impact.csv", &a.impact),
+        ("balance.csv", &a.balance),
+        ("survival.csv", &a.survival),
+        ("report.html", &a.html),
+    ] {
+        write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
+    }
+    let mut summary = EvaluationSummary {
+        cohort_persons: n as u64,
+        treated_persons: treated_persons as u64,
+        untreated_persons: untreated_persons as u64,
+        matched_treated: a.matched_treated,
+        matched_comparison: a.matched_comparison,
+        dropped_by_caliper: a.dropped,
+        caliper_logit: a.matching.as_ref().map(|m| m.width),
+        model_iterations: a.iterations,
+        model_converged: a.converged,
+        incomplete_follow_up: frame.incomplete_follow_up,
+        estimated: a.reason.is_none(),
+        no_estimate_reason: a.reason,
+        cohort_records: frame.cohort_counts.clone(),
+        treatment_records: frame.treatment_counts.clone(),
+        outcome_records: frame.outcome_counts.clone(),
+        frame_dir: target.join("frame"),
+        publish_dir: target.join("publish"),
+    };
+    write_json_atomic(&staging.path().join("figures.json"), &a.figures)?;
+    write_json_atomic(&staging.path().join("summary.json"), &summary)?;
+    let committed = staging.commit()?;
+    summary.frame_dir = committed.join("frame");
+    summary.publish_dir = committed.join("publish");
+    progress.finish();
+    info!(estimated = summary.estimated, publish_dir = %summary.publish_dir.display(), "evaluation written");
+    Ok(summary)
+}
+
+/// What [`analyse`] found and the texts it will publish.
+pub(crate) struct Analysis {
+    pub propensity: Option<Vec<f64>>,
+    pub matching: Option<matching::Matching>,
+    pub iterations: usize,
+    pub converged: bool,
+    /// Why no effect was estimated for any outcome, when none was.
+    pub reason: Option<String>,
+    pub matched_treated: u64,
+    pub matched_comparison: u64,
+    pub dropped: u64,
+    pub impact: String,
+    pub balance: String,
+    pub survival: String,
+    pub html: String,
+    /// The person counts the published figures imply (`figures.json`, stays in `work_dir`).
+    pub figures: figures::Figures,
+}
+
+/// Fits the propensity model, matches, estimates and renders the candidate outputs of a frame.
+/// Never panics on degenerate data (empty or one-sided groups, outcomes without events,
+/// constant covariates, tiny matched samples): what cannot be estimated becomes a `no_estimate`
+/// row with its reason, and what is not safe to publish becomes `[c]`.
+pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
+    let n = frame.person_ids.len();
+    let treated_persons = frame.treated.iter().filter(|t| **t).count();
+    let untreated_persons = n - treated_persons;
     let mut reason = None;
     let (mut propensity, mut matching, mut iterations, mut converged) = (None, None, 0, false);
     if treated_persons == 0 || untreated_persons == 0 {
-        reason = Some(format!(
-            "the cohort has {} treated and {} untreated persons; both groups are needed",
-            count_cell(treated_persons as u64, cfg.threshold),
-            count_cell(untreated_persons as u64, cfg.threshold)
-        ));
+        // No count in prose: the reason names neither group's size.
+        reason = Some(
+            "the cohort has no treated persons or no untreated persons; both groups are needed".to_owned(),
+        );
     } else {
         let x = design::design_matrix(&frame.covariates, n);
         let fit = logit::fit_logistic(&x, &frame.treated, RIDGE);
@@ -333,46 +447,19 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
             cfg.replacement,
         );
         propensity = Some(lp.iter().map(|&e| logit::probability(e)).collect::<Vec<f64>>());
-        if m.sets.len() < cfg.min_treated {
+        if m.sets.is_empty() || m.sets.len() < cfg.min_treated {
             reason = Some(format!(
                 "fewer than {} treated persons were matched to a comparison, the minimum for an estimate",
-                cfg.min_treated
+                cfg.min_treated.max(1)
             ));
         }
         matching = Some(m);
     }
-    progress.finish();
-
     let (matched_treated, matched_comparison) = matching.as_ref().map_or((0, 0), |m| {
         let (t, c) = publish::matched_rows(m);
         (t.len() as u64, c.len() as u64)
     });
     let dropped = matching.as_ref().map_or(0, |m| m.dropped_by_caliper as u64);
-    if let Some(reason) = &reason {
-        warn!(matched_treated, min_treated = cfg.min_treated, reason = %reason, "no effect estimate");
-    } else {
-        info!(
-            matched_treated,
-            matched_comparison,
-            dropped_by_caliper = dropped,
-            "matched sample built"
-        );
-    }
-
-    progress.start("evaluate: outputs", None);
-    let target = cfg.work_dir.evaluation();
-    let staging = StagingDir::new(&target)?;
-    let frame_dir = staging.path().join("frame");
-    let publish_dir = staging.path().join("publish");
-    for dir in [&frame_dir, &publish_dir] {
-        std::fs::create_dir_all(dir).map_err(|source| linklab_store::StoreError::Io {
-            action: "cannot create folder",
-            path: dir.clone(),
-            source,
-        })?;
-    }
-    output::write_frame(&frame_dir, &frame, propensity.as_deref(), matching.as_ref())?;
-
     let empty = matching::Matching {
         sets: Vec::new(),
         weight: vec![0.0; n],
@@ -382,27 +469,44 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     let m = matching.as_ref().unwrap_or(&empty);
     let impact = match &reason {
         Some(reason) => publish::no_estimate_csv(
-            &frame,
+            frame,
             (matched_treated, matched_comparison),
             reason,
             cfg.threshold,
         ),
-        None => publish::impact_csv(&frame, m, cfg.threshold),
+        None => publish::impact_csv(frame, m, cfg.threshold),
     };
+    // A few treated persons dropped by the caliper could be rebuilt by subtracting the matched
+    // treated figures from the before-matching ones (publish.rs, rule 5): those are withheld.
+    let few_dropped = dropped > 0 && dropped < cfg.threshold;
     let balance = publish::balance_csv(
         &design::balance_items(&frame.covariates),
         &frame.treated,
         m,
         cfg.threshold,
+        few_dropped,
     );
     let survival = if reason.is_some() {
         csv::to_csv(&SURVIVAL_COLUMNS, &[])
     } else {
-        publish::survival_csv(&frame, m, cfg.threshold)
+        publish::survival_csv(frame, m, cfg.threshold)
     };
-    // The number dropped can be worked out from the eligible and matched treated counts, so both
-    // are hidden when it is small.
-    let dropped_cell = count_cell(dropped, cfg.threshold);
+    // The number dropped can be worked out from the eligible and matched treated counts, and the
+    // eligible treated from the cohort total (a table margin) and the untreated count, so both
+    // eligible counts are hidden when it is small. A zero is published: then the before- and
+    // after-matching treated figures coincide anyway.
+    let dropped_cell = if dropped == 0 {
+        "0".to_owned()
+    } else {
+        count_cell(dropped, cfg.threshold)
+    };
+    let eligible = |count: usize| {
+        if few_dropped {
+            SUPPRESSED.to_owned()
+        } else {
+            count_cell(count as u64, cfg.threshold)
+        }
+    };
     let meta = ReportMeta {
         title: "Impact evaluation".to_owned(),
         index_event: index_event(&cfg.index_date),
@@ -411,48 +515,28 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         caliper: cfg.caliper,
         ratio: cfg.ratio,
         replacement: cfg.replacement,
-        treated_eligible: if dropped_cell == SUPPRESSED {
-            SUPPRESSED.to_owned()
-        } else {
-            count_cell(treated_persons as u64, cfg.threshold)
-        },
-        untreated_eligible: count_cell(untreated_persons as u64, cfg.threshold),
+        treated_eligible: eligible(treated_persons),
+        untreated_eligible: eligible(untreated_persons),
         dropped_by_caliper: dropped_cell,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
-    for (name, text) in [
-        ("impact.csv", &impact),
-        ("balance.csv", &balance),
-        ("survival.csv", &survival),
-        ("report.html", &html),
-    ] {
-        write_atomic(&publish_dir.join(name), |w| w.write_all(text.as_bytes()))?;
-    }
-    let mut summary = EvaluationSummary {
-        cohort_persons: n as u64,
-        treated_persons: treated_persons as u64,
-        untreated_persons: untreated_persons as u64,
+    let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
+    let figures = figures::implied_counts(frame, m, &impact, &balance, eligible_published);
+    Analysis {
+        propensity,
+        matching,
+        iterations,
+        converged,
+        reason,
         matched_treated,
         matched_comparison,
-        dropped_by_caliper: dropped,
-        caliper_logit: matching.as_ref().map(|m| m.width),
-        model_iterations: iterations,
-        model_converged: converged,
-        estimated: reason.is_none(),
-        no_estimate_reason: reason,
-        cohort_records: frame.cohort_counts.clone(),
-        treatment_records: frame.treatment_counts.clone(),
-        outcome_records: frame.outcome_counts.clone(),
-        frame_dir: target.join("frame"),
-        publish_dir: target.join("publish"),
-    };
-    write_json_atomic(&staging.path().join("summary.json"), &summary)?;
-    let committed = staging.commit()?;
-    summary.frame_dir = committed.join("frame");
-    summary.publish_dir = committed.join("publish");
-    progress.finish();
-    info!(estimated = summary.estimated, publish_dir = %summary.publish_dir.display(), "evaluation written");
-    Ok(summary)
+        dropped,
+        impact,
+        balance,
+        survival,
+        html,
+        figures,
+    }
 }
 
 #[cfg(test)]

@@ -10,11 +10,29 @@
 //!   for time to event, persons with and without the event;
 //! * a balance line's values are all `[c]` unless, in each of the four groups (treated and
 //!   untreated before matching, treated and comparison after), a 0/1 item has at least `t` 1s
-//!   and `t` 0s, and a numeric item has at least `t` persons with a value;
+//!   and `t` 0s, and a numeric item has at least `t` persons with a value; the levels of one
+//!   covariate are published all or none (with one level hidden, its count would be the group
+//!   size minus the published levels' counts);
 //! * a Kaplan–Meier step is published only with at least `t` events and `t` persons at risk:
 //!   consecutive event days are pooled until they hold `t` events, and the step is written on
 //!   the day the pool completes, with the number at risk at the start of the pool; events left
 //!   after the last full pool are merged into the last published step.
+//!
+//! * dropped by the caliper: when `0 < dropped < t`, the before-matching treated figures
+//!   (`treated_mean_before`, and `smd_before`, from which it follows) are `[c]` on every balance
+//!   line, and the report shows neither eligible count (treated nor untreated: the cohort total
+//!   is a table margin). Otherwise `treated_mean_before × all treated − treated_mean × matched`
+//!   rebuilds the dropped persons' covariates (issue 12, attack 1);
+//! * no count is printed in prose unless it is safe: a sentence whose count is `[c]` is
+//!   rephrased without the number, never "[c] people ...".
+//!
+//! What these rules protect by construction, and what they do not: every count a published
+//! figure implies (a group size; a 0/1 balance mean × its group size; an outcome's events and
+//! non-events per group; a Kaplan–Meier pool) is at least `t`, or hidden. They do NOT protect a
+//! count that a release *table* suppresses by secondary suppression (to protect another cell):
+//! balance.csv still implies it exactly. Closing that needs the release stage to add these
+//! implied counts to the joint protection of the `evaluation` source (see `ARCHITECTURE.md`,
+//! "Disclosure model"), which is not built yet.
 //!
 //! Comparison group counts are of distinct persons.
 
@@ -55,6 +73,10 @@ pub const SURVIVAL_COLUMNS: [&str; 6] = ["outcome", "group", "day", "at_risk", "
 
 /// The text of a suppressed cell.
 pub const SUPPRESSED: &str = "[c]";
+
+/// The `measure` of an `impact.csv` row that carries no estimate, only its reason (in
+/// `treated_value`).
+pub(crate) const NO_ESTIMATE: &str = "no_estimate";
 
 fn number(value: f64, decimals: usize) -> String {
     if value.is_finite() {
@@ -111,32 +133,43 @@ fn outcome_safe(outcome: &OutcomeValues, groups: [&[usize]; 2], threshold: u64) 
     })
 }
 
+/// One row of `impact.csv`. `estimate` is `None` when the outcome is not safe to publish (all
+/// six values `[c]`; the estimate is then not even computed, so degenerate data that is also
+/// small never reaches a statistics routine). A safe estimate that is degenerate (see
+/// [`Estimate::degenerate`]) becomes a `no_estimate` row with the reason in `treated_value`.
 fn estimate_row(
     name: &str,
     measure: &str,
     sizes: (u64, u64),
-    estimate: &Estimate,
-    safe: bool,
+    estimate: Option<&Estimate>,
     decimals: usize,
     threshold: u64,
 ) -> Vec<String> {
+    let degenerate = estimate.and_then(Estimate::degenerate);
     let mut row = vec![
         text_field(name),
-        quote(measure),
+        quote(if degenerate.is_some() {
+            NO_ESTIMATE
+        } else {
+            measure
+        }),
         count(sizes.0, threshold),
         count(sizes.1, threshold),
     ];
-    if safe {
-        row.extend([
-            number(estimate.treated, decimals),
-            number(estimate.comparison, decimals),
-            number(estimate.difference, decimals),
-            number(estimate.ci_low, decimals),
-            number(estimate.ci_high, decimals),
-            p_value(estimate.p_value),
-        ]);
-    } else {
-        row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6));
+    match (estimate, degenerate) {
+        (None, _) => row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6)),
+        (Some(_), Some(reason)) => {
+            row.push(quote(&format!("{measure}: {reason}")));
+            row.extend(std::iter::repeat_n(String::new(), 5));
+        }
+        (Some(e), None) => row.extend([
+            number(e.treated, decimals),
+            number(e.comparison, decimals),
+            number(e.difference, decimals),
+            number(e.ci_low, decimals),
+            number(e.ci_high, decimals),
+            p_value(e.p_value),
+        ]),
     }
     row
 }
@@ -160,51 +193,30 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
     for outcome in &frame.outcomes {
         let values: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
         let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
+        let name = &outcome.name;
         match outcome.measure {
             Measure::Rate => {
-                let e = stats::effect(matching, &values, true);
-                rows.push(estimate_row(&outcome.name, "rate", sizes, &e, safe, 4, threshold));
+                let e = safe.then(|| stats::effect(matching, &values, true));
+                rows.push(estimate_row(name, "rate", sizes, e.as_ref(), 4, threshold));
             }
             Measure::Days => {
-                let e = stats::effect(matching, &values, false);
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "mean_days",
-                    sizes,
-                    &e,
-                    safe,
-                    2,
-                    threshold,
-                ));
+                let e = safe.then(|| stats::effect(matching, &values, false));
+                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
             }
             Measure::TimeToEvent => {
-                let treated_subjects = subjects(outcome, &treated, &matching.weight);
-                let comparison_subjects = subjects(outcome, &comparison, &matching.weight);
-                let (_, p_value) = stats::log_rank(&treated_subjects, &comparison_subjects);
-                let e = stats::survival_difference(
-                    stats::survival_at_end(&stats::kaplan_meier(&treated_subjects)),
-                    stats::survival_at_end(&stats::kaplan_meier(&comparison_subjects)),
-                    p_value,
-                );
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "log_rank",
-                    sizes,
-                    &e,
-                    safe,
-                    4,
-                    threshold,
-                ));
-                let e = stats::effect(matching, &values, false);
-                rows.push(estimate_row(
-                    &outcome.name,
-                    "mean_days",
-                    sizes,
-                    &e,
-                    safe,
-                    2,
-                    threshold,
-                ));
+                let e = safe.then(|| {
+                    let treated_subjects = subjects(outcome, &treated, &matching.weight);
+                    let comparison_subjects = subjects(outcome, &comparison, &matching.weight);
+                    let (_, p_value) = stats::log_rank(&treated_subjects, &comparison_subjects);
+                    stats::survival_difference(
+                        stats::survival_at_end(&stats::kaplan_meier(&treated_subjects)),
+                        stats::survival_at_end(&stats::kaplan_meier(&comparison_subjects)),
+                        p_value,
+                    )
+                });
+                rows.push(estimate_row(name, "log_rank", sizes, e.as_ref(), 4, threshold));
+                let e = safe.then(|| stats::effect(matching, &values, false));
+                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
             }
         }
     }
@@ -220,7 +232,7 @@ pub(crate) fn no_estimate_csv(frame: &Frame, sizes: (u64, u64), reason: &str, th
         .map(|o| {
             let mut row = vec![
                 text_field(&o.name),
-                "no_estimate".to_owned(),
+                NO_ESTIMATE.to_owned(),
                 count(sizes.0, threshold),
                 count(sizes.1, threshold),
             ];
@@ -278,23 +290,49 @@ pub(crate) fn balance_csv(
     treated_flag: &[bool],
     matching: &Matching,
     threshold: u64,
+    withhold_treated_before: bool,
 ) -> String {
     let all_treated: Vec<usize> = (0..treated_flag.len()).filter(|&i| treated_flag[i]).collect();
     let all_untreated: Vec<usize> = (0..treated_flag.len()).filter(|&i| !treated_flag[i]).collect();
     let (treated, comparison) = matched_rows(matching);
-    let mut rows = Vec::new();
-    for item in items {
-        let bt = group_stats(&item.values, &all_treated, None);
-        let bu = group_stats(&item.values, &all_untreated, None);
-        let at = group_stats(&item.values, &treated, None);
-        let ac = group_stats(&item.values, &comparison, Some(&matching.weight));
-        let safe = [&bt, &bu, &at, &ac].iter().all(|g| {
-            if item.binary {
-                g.ones >= threshold && g.persons - g.ones >= threshold
-            } else {
-                g.persons >= threshold
+    let stats: Vec<[GroupStats; 4]> = items
+        .iter()
+        .map(|item| {
+            [
+                group_stats(&item.values, &all_treated, None),
+                group_stats(&item.values, &all_untreated, None),
+                group_stats(&item.values, &treated, None),
+                group_stats(&item.values, &comparison, Some(&matching.weight)),
+            ]
+        })
+        .collect();
+    let mut safe: Vec<bool> = items
+        .iter()
+        .zip(&stats)
+        .map(|(item, groups)| {
+            groups.iter().all(|g| {
+                if item.binary {
+                    g.ones >= threshold && g.persons - g.ones >= threshold
+                } else {
+                    g.persons >= threshold
+                }
+            })
+        })
+        .collect();
+    // The 0/1 items of one covariate (its levels) add up to the group size: with one level
+    // hidden and the others published, the hidden level's count is the size minus theirs. So a
+    // covariate's levels are published all or none.
+    for (i, item) in items.iter().enumerate() {
+        if item.binary && !safe[i] {
+            for (j, other) in items.iter().enumerate() {
+                if other.binary && other.covariate == item.covariate {
+                    safe[j] = false;
+                }
             }
-        });
+        }
+    }
+    let mut rows = Vec::new();
+    for ((item, [bt, bu, at, ac]), safe) in items.iter().zip(&stats).zip(safe) {
         let sd = f64::midpoint(bt.var, bu.var).sqrt();
         let smd = |a: f64, b: f64| {
             if sd > 0.0 {
@@ -307,12 +345,19 @@ pub(crate) fn balance_csv(
         };
         let mut row = vec![text_field(&item.covariate), text_field(&item.level)];
         if safe {
+            let before = |v: f64| {
+                if withhold_treated_before {
+                    SUPPRESSED.to_owned()
+                } else {
+                    number(v, 4)
+                }
+            };
             row.extend([
-                number(smd(bt.mean, bu.mean), 4),
+                before(smd(bt.mean, bu.mean)),
                 number(smd(at.mean, ac.mean), 4),
                 number(at.mean, 4),
                 number(ac.mean, 4),
-                number(bt.mean, 4),
+                before(bt.mean),
                 number(bu.mean, 4),
             ]);
         } else {

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::csv::{Row, Table};
-use crate::publish::SUPPRESSED;
+use crate::publish::{NO_ESTIMATE, SUPPRESSED};
 
 /// Settings and (already disclosure-controlled) sample counts shown in the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +27,7 @@ pub struct ReportMeta {
     pub treated_eligible: String,
     /// Untreated persons in the cohort (a published cell).
     pub untreated_eligible: String,
-    /// Treated persons dropped by the caliper (a published cell).
+    /// Treated persons dropped by the caliper (a published cell: a count, `0` or `[c]`).
     pub dropped_by_caliper: String,
 }
 
@@ -173,16 +173,35 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
     let mut reasons: Vec<String> = Vec::new();
     let time_to_event: Vec<&str> = impact
         .rows()
-        .filter(|r| r.get("measure") == "log_rank")
+        .filter(|r| {
+            r.get("measure") == "log_rank"
+                || (r.get("measure") == NO_ESTIMATE && r.get("treated_value").starts_with("log_rank: "))
+        })
         .map(|r| r.get("outcome"))
         .collect();
+    let mut explained: Vec<&str> = Vec::new();
     for row in impact.rows() {
         let measure = row.get("measure");
         let name = label(row.get("outcome"));
-        if measure == "no_estimate" {
-            let reason = row.get("treated_value").to_owned();
-            if !reasons.contains(&reason) {
-                reasons.push(reason);
+        if measure == NO_ESTIMATE {
+            let reason = row.get("treated_value");
+            // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
+            match reason
+                .split_once(": ")
+                .filter(|(m, _)| ["rate", "mean_days", "log_rank"].contains(m))
+            {
+                Some((measure, why)) => {
+                    let covered = measure == "mean_days" && time_to_event.contains(&row.get("outcome"));
+                    if !covered && !explained.contains(&row.get("outcome")) {
+                        explained.push(row.get("outcome"));
+                        out.push(format!("No effect could be estimated for “{name}”: {why}."));
+                    }
+                }
+                None => {
+                    if !reasons.iter().any(|r| r == reason) {
+                        reasons.push(reason.to_owned());
+                    }
+                }
             }
             continue;
         }
@@ -207,6 +226,35 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         out.push(format!("No effects were estimated: {reason}."));
     }
     out
+}
+
+/// Whether a published cell is a count that may be printed in a sentence.
+fn printable(cell: &str) -> bool {
+    !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The method note's sentence on the groups: their sizes only when both are safe to print
+/// (never "[c] people" inside a sentence).
+fn groups_sentence(meta: &ReportMeta) -> String {
+    if printable(&meta.treated_eligible) && printable(&meta.untreated_eligible) {
+        format!(
+            "People who took part ({} in the cohort) were compared with people who did not ({}).",
+            meta.treated_eligible, meta.untreated_eligible
+        )
+    } else {
+        "People who took part were compared with people who did not (the sizes of the groups before matching are not shown, to protect confidentiality).".to_owned()
+    }
+}
+
+/// The method note's sentence on the treated persons left out by the caliper.
+fn dropped_sentence(meta: &ReportMeta) -> String {
+    match meta.dropped_by_caliper.as_str() {
+        "0" => "every person who took part had a close enough match.".to_owned(),
+        n if printable(n) => {
+            format!("{n} people who took part had no close enough match and were left out.")
+        }
+        _ => "people who took part with no close enough match were left out (how many is not shown, to protect confidentiality).".to_owned(),
+    }
 }
 
 /// A number for an axis label.
@@ -593,16 +641,15 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     );
     let _ = write!(
         page,
-        "Each person’s index event is their earliest {index} in the cohort. People who took part ({treated} in the cohort) were compared with people who did not ({untreated}). \
-A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} people who took part had no close enough match and were left out. \
+        "Each person’s index event is their earliest {index} in the cohort. {groups} \
+A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
 Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
 To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].",
         index = esc(&meta.index_event),
-        treated = esc(&meta.treated_eligible),
-        untreated = esc(&meta.untreated_eligible),
+        groups = esc(&groups_sentence(meta)),
         matching = esc(&matching),
         caliper = meta.caliper,
-        dropped = esc(&meta.dropped_by_caliper),
+        dropped = esc(&dropped_sentence(meta)),
         days = meta.follow_up_days,
         threshold = meta.threshold,
     );

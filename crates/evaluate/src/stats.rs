@@ -16,22 +16,53 @@ pub(crate) struct Estimate {
     pub p_value: f64,
 }
 
+impl Estimate {
+    /// Why this estimate cannot be published as an effect, when it cannot: a group value or the
+    /// difference is not a number (an empty group), or the confidence interval has no width or
+    /// is not a number (too few persons, or an outcome that does not vary), or no test could be
+    /// made. The reasons name no count.
+    pub(crate) fn degenerate(&self) -> Option<&'static str> {
+        if !(self.treated.is_finite() && self.comparison.is_finite() && self.difference.is_finite()) {
+            Some("a group value cannot be computed")
+        } else if !(self.ci_low.is_finite() && self.ci_high.is_finite() && self.ci_high > self.ci_low) {
+            Some("the outcome does not vary enough within the matched sample to give a confidence interval")
+        } else if !self.p_value.is_finite() {
+            Some("no test of the difference can be made")
+        } else {
+            None
+        }
+    }
+}
+
 fn normal() -> Normal {
     Normal::standard()
 }
 
 /// Two-sided p-value and 97.5% quantile of the reference distribution: the standard normal when
 /// `df` is `None`, Student's t with `df` degrees of freedom otherwise.
+///
+/// statrs panics on arguments outside a distribution's domain (a NaN statistic reaches
+/// `beta_reg` through `StudentsT::cdf`), so every argument is checked here first: an argument
+/// that is not a finite number (or an infinite statistic's p-value) gives NaN, never a panic.
 fn reference(stat: f64, df: Option<f64>) -> (f64, f64) {
+    let p = |cdf: &dyn Fn(f64) -> f64| {
+        if stat.is_nan() {
+            f64::NAN
+        } else if stat.is_infinite() {
+            0.0
+        } else {
+            (2.0 * (1.0 - cdf(stat.abs()))).clamp(0.0, 1.0)
+        }
+    };
     match df {
         Some(df) if df.is_finite() && df > 0.0 => match StudentsT::new(0.0, 1.0, df) {
-            Ok(t) => (2.0 * (1.0 - t.cdf(stat.abs())), t.inverse_cdf(0.975)),
+            Ok(t) => (p(&|x| t.cdf(x)), t.inverse_cdf(0.975)),
             Err(_) => (f64::NAN, f64::NAN),
         },
         Some(_) => (f64::NAN, f64::NAN),
         None => {
             let z = normal();
-            (2.0 * (1.0 - z.cdf(stat.abs())), z.inverse_cdf(0.975))
+            (p(&|x| z.cdf(x)), z.inverse_cdf(0.975))
         }
     }
 }
@@ -250,6 +281,9 @@ pub(crate) fn log_rank(a: &[Subject], b: &[Subject]) -> (f64, f64) {
         return (f64::NAN, f64::NAN);
     }
     let chi2 = o_minus_e * o_minus_e / var;
+    if !chi2.is_finite() {
+        return (f64::NAN, f64::NAN);
+    }
     let p = ChiSquared::new(1.0).map_or(f64::NAN, |c| 1.0 - c.cdf(chi2));
     (chi2, p)
 }

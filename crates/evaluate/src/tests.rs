@@ -156,7 +156,9 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
     let mut rng = Rng(seed ^ 0xABCD);
     let (mut r_id, mut r_date, mut r_age, mut r_sex, mut r_prior, mut r_group) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
+    let mut r_record = vec![];
     for p in persons {
+        r_record.push(Some(format!("R{:06}", r_record.len())));
         r_id.push(Some(p.id.clone()));
         r_date.push(Some(p.index));
         r_age.push(Some(p.age));
@@ -171,6 +173,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
             r_sex.push(Some("X".to_owned()));
             r_prior.push(Some(p.prior + 1));
             r_group.push(Some("other".to_owned()));
+            r_record.push(Some(format!("R{:06}", r_record.len())));
         }
     }
     for _ in 0..5 {
@@ -180,6 +183,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         r_sex.push(Some("M".to_owned()));
         r_prior.push(Some(3));
         r_group.push(Some("theft".to_owned()));
+        r_record.push(Some(format!("R{:06}", r_record.len())));
     }
     let key = |ids: &[Option<String>]| {
         strings(
@@ -199,6 +203,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
             ("sex", strings(&r_sex)),
             ("prior_offences", ints(&r_prior)),
             ("offence_group", strings(&r_group)),
+            ("record_id", strings(&r_record)),
         ],
     );
 
@@ -880,8 +885,10 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     assert_eq!(row.get("treated_value"), "0.0625");
     assert_eq!(row.get("comparison_value"), "0.3750");
     assert_eq!(impact_row(&table, "employed", "rate").get("difference"), "[c]");
-    // Group sizes below the threshold are suppressed too.
+    // Group sizes below the threshold are suppressed too (without the covariate: 160 persons
+    // allow no more than one category at this threshold).
     cfg.threshold = 81;
+    cfg.covariates.clear();
     run(&cfg, &NoProgress).unwrap();
     let table = Table::parse(&read_publish(&work, "impact.csv"));
     assert_eq!(
@@ -1004,4 +1011,492 @@ fn missing_inputs_are_reported_by_table_and_column() {
     cfg.index_date = "age_at_release".to_owned();
     let err = run(&cfg, &NoProgress).unwrap_err();
     insta::assert_snapshot!(err.to_string(), @"column age_at_release of linked table releases has type Int64; the index date needs a date (Date32, or ISO text)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Degenerate data: never a panic.
+
+/// A frame of `n` persons from small generated columns (see the proptest below).
+fn small_frame(
+    treated: &[bool],
+    level: &[u8],
+    age: &[Option<u8>],
+    events: &[(bool, u8)],
+) -> crate::frame::Frame {
+    use crate::frame::{CovValues, Covariate, Frame, Measure, OutcomeValues};
+    let n = treated.len();
+    let outcome = |name: &str, measure: Measure| OutcomeValues {
+        name: name.to_owned(),
+        measure,
+        value: events
+            .iter()
+            .map(|&(e, d)| match measure {
+                Measure::Rate => u32::from(e),
+                Measure::Days => u32::from(d) * u32::from(e),
+                Measure::TimeToEvent => {
+                    if e {
+                        u32::from(d) + 1
+                    } else {
+                        365
+                    }
+                }
+            })
+            .collect(),
+        event: events.iter().map(|&(e, _)| e).collect(),
+    };
+    Frame {
+        person_ids: (0..n).map(|i| format!("P{i:04}")).collect(),
+        index: vec![18_000; n],
+        treated: treated.to_vec(),
+        covariates: vec![
+            Covariate {
+                name: "offence".to_owned(),
+                values: CovValues::Text(level.iter().map(|l| (*l > 0).then(|| format!("g{l}"))).collect()),
+            },
+            Covariate {
+                name: "age".to_owned(),
+                values: CovValues::Num {
+                    values: age.iter().map(|a| a.map(f64::from)).collect(),
+                    ty: crate::columns::NumType::Int,
+                },
+            },
+        ],
+        outcomes: vec![
+            outcome("reoffended", Measure::Rate),
+            outcome("days_employed", Measure::Days),
+            outcome("days_to_reoffence", Measure::TimeToEvent),
+        ],
+        cohort_counts: crate::RecordCounts::default(),
+        treatment_counts: crate::RecordCounts::default(),
+        outcome_counts: std::collections::BTreeMap::new(),
+        incomplete_follow_up: 0,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+    /// Random small frames (empty and one-sided groups, outcomes with no events or only events,
+    /// constant and missing covariates, one level, tiny matched samples), any threshold,
+    /// `min_treated` and matching settings: the analysis never panics, and every published
+    /// count is at least the threshold.
+    #[test]
+    fn analysis_never_panics_on_degenerate_data(
+        rows in proptest::collection::vec(
+            (any::<bool>(), 0_u8..3, proptest::option::of(prop_oneof![Just(30_u8), 18_u8..60]), (any::<bool>(), 0_u8..4)),
+            0..40,
+        ),
+        all_events in proptest::option::of(any::<bool>()),
+        threshold in 1_u64..6,
+        min_treated in 0_usize..4,
+        ratio in 1_usize..3,
+        replacement in any::<bool>(),
+    ) {
+        let treated: Vec<bool> = rows.iter().map(|r| r.0).collect();
+        let level: Vec<u8> = rows.iter().map(|r| r.1).collect();
+        let age: Vec<Option<u8>> = rows.iter().map(|r| r.2).collect();
+        let events: Vec<(bool, u8)> = rows
+            .iter()
+            .map(|r| (all_events.unwrap_or(r.3.0), r.3.1))
+            .collect();
+        let frame = small_frame(&treated, &level, &age, &events);
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+        cfg.threshold = threshold;
+        cfg.min_treated = min_treated;
+        cfg.ratio = ratio;
+        cfg.replacement = replacement;
+        let a = crate::analyse(&cfg, &frame);
+        let impact = Table::parse(&a.impact);
+        for row in impact.rows() {
+            for column in ["treated_persons", "comparison_persons"] {
+                if let Some(v) = row.num(column) {
+                    prop_assert!(v >= threshold as f64, "{column} {v} below {threshold}");
+                }
+            }
+        }
+        prop_assert!(a.html.contains("</html>"));
+        // Every count a published figure implies is at least the threshold.
+        for cell in &a.figures.cells {
+            prop_assert!(cell.persons >= threshold, "{cell:?} below {threshold}");
+        }
+    }
+}
+
+#[test]
+fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
+    // 60 treated and 60 untreated, identical covariates; nobody has the outcome (a mistyped
+    // `where` label has the same effect): the days outcome has no variance.
+    let n = 120;
+    let treated: Vec<bool> = (0..n).map(|i| i < 60).collect();
+    let level = vec![1; n];
+    let age: Vec<Option<u8>> = (0..n).map(|i| Some(20 + (i % 30) as u8)).collect();
+    let none = vec![(false, 0); n];
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &none));
+    insta::assert_snapshot!(a.impact, @r"
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
+        reoffended,rate,60,60,[c],[c],[c],[c],[c],[c]
+        days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+    ");
+    // The outcome depends on age alone and every pair has the same age: enough persons with and
+    // without it to publish, but the paired differences are all zero (no variance).
+    let by_age: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &by_age));
+    insta::assert_snapshot!(a.impact, @r"
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
+        reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000
+        days_to_reoffence,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+    ");
+    let headlines = crate::report::headlines(
+        &Table::parse(&a.impact),
+        &ReportMeta {
+            title: "t".to_owned(),
+            index_event: "release".to_owned(),
+            follow_up_days: 365,
+            threshold: 10,
+            caliper: 0.2,
+            ratio: 1,
+            replacement: false,
+            treated_eligible: "60".to_owned(),
+            untreated_eligible: "60".to_owned(),
+            dropped_by_caliper: "0".to_owned(),
+        },
+    );
+    insta::assert_snapshot!(headlines.join("\n"), @r"
+        No effect could be estimated for “reoffended”: the outcome does not vary enough within the matched sample to give a confidence interval.
+        No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
+        “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
+    ");
+}
+
+#[test]
+fn persons_whose_follow_up_ends_after_today_are_left_out_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(8, 300, 30.0, -0.7);
+    write_world(&work, &persons, 8);
+    let mut cfg = config(&work);
+    cfg.min_treated = 10;
+    // "Today" falls inside the index dates' range plus the window: later windows are not over.
+    let today = 18_000 + 365 + 350;
+    cfg.today = Some(today);
+    let summary = run(&cfg, &NoProgress).unwrap();
+    let late = persons.iter().filter(|p| p.index + 365 > today).count() as u64;
+    assert!(late > 50, "the test needs persons with open windows: {late}");
+    assert_eq!(summary.incomplete_follow_up, late);
+    assert_eq!(summary.cohort_persons, persons.len() as u64 - late);
+    let frame = read_frame(&work);
+    assert_eq!(frame.len() as u64, summary.cohort_persons);
+    let kept: std::collections::HashSet<&str> = persons
+        .iter()
+        .filter(|p| p.index + 365 <= today)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert!(frame.iter().all(|(id, _, _)| kept.contains(id.as_str())));
+    // With today's date (the default) every window of this world is long over.
+    cfg.today = None;
+    assert_eq!(run(&cfg, &NoProgress).unwrap().incomplete_follow_up, 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rare categories.
+
+/// Merges the rare levels of one text covariate (`None` = missing) with threshold 3 and compares
+/// the values after, or the error message.
+fn check_levels(input: &[Option<&str>], expected: Result<&[Option<&str>], &str>) {
+    use crate::frame::{CovValues, Covariate};
+    let mut covs = vec![Covariate {
+        name: "offence".to_owned(),
+        values: CovValues::Text(input.iter().map(|v| v.map(str::to_owned)).collect()),
+    }];
+    let got = crate::design::merge_rare_levels(&mut covs, 3, "releases").map(|()| match &covs[0].values {
+        CovValues::Text(v) => v.clone(),
+        CovValues::Num { .. } => unreachable!("a text covariate stays text"),
+    });
+    match (got, expected) {
+        (Ok(got), Ok(want)) => {
+            let want: Vec<Option<String>> = want.iter().map(|v| v.map(str::to_owned)).collect();
+            assert_eq!(got, want, "{input:?}");
+        }
+        (Err(e), Err(want)) => assert_eq!(e.to_string(), want, "{input:?}"),
+        (got, want) => panic!("{input:?}: got {got:?}, want {want:?}"),
+    }
+}
+
+#[test]
+fn rare_levels_merge_into_other_and_too_many_levels_are_refused() {
+    let (a, b, c, d) = (Some("a"), Some("b"), Some("c"), Some("d"));
+    let other = Some("Other");
+    // Nothing rare: unchanged.
+    check_levels(&[a, a, a, b, b, b], Ok(&[a, a, a, b, b, b]));
+    // Two rare levels (1 + 2 persons) make an Other of 3.
+    check_levels(
+        &[a, a, a, b, c, c, a, a, a],
+        Ok(&[a, a, a, other, other, other, a, a, a]),
+    );
+    // One rare level alone is too small an Other: the smallest other level (ties by name) joins.
+    check_levels(
+        &[a, a, a, a, a, b, b, b, c, c, c, c, d],
+        Ok(&[a, a, a, a, a, other, other, other, c, c, c, c, other]),
+    );
+    // A small missing level is rare too; a literal Other joins the merged level.
+    check_levels(
+        &[a, a, a, None, other, other, a, a, a],
+        Ok(&[a, a, a, other, other, other, a, a, a]),
+    );
+    // A large missing level stays missing.
+    check_levels(&[a, a, a, None, None, None], Ok(&[a, a, a, None, None, None]));
+    // 7 persons allow 7 / 3 = 2 levels: three are refused before anything is built.
+    check_levels(
+        &[a, a, a, b, b, c, c],
+        Err(
+            "covariate offence of linked table releases has more than 2 categories (persons divided by the disclosure threshold); group its values into at most 2 categories, or leave it out",
+        ),
+    );
+}
+
+#[test]
+fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    let persons = simulate(4, 300, 30.0, -0.7);
+    write_world(&work, &persons, 4);
+    let mut cfg = config(&work);
+    cfg.min_treated = 10;
+    cfg.covariates.push("record_id".to_owned());
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r"covariate record_id of linked table releases has more than 30 categories (persons divided by the disclosure threshold); group its values into at most 30 categories, or leave it out");
+    // A level held by fewer persons than the threshold never appears as a label.
+    cfg.covariates.pop();
+    cfg.threshold = 75;
+    run(&cfg, &NoProgress).unwrap();
+    let balance = Table::parse(&read_publish(&work, "balance.csv"));
+    let frame = read_frame(&work);
+    let levels: Vec<&str> = balance
+        .rows()
+        .filter(|r| r.get("covariate") == "offence_group")
+        .map(|r| r.get("level"))
+        .collect();
+    insta::assert_snapshot!(levels.join(","), @r"Other,fraud,theft");
+    let html = read_publish(&work, "report.html");
+    for p in &persons {
+        assert!(
+            !balance.rows().any(|r| r.get("level") == p.id),
+            "no id is a level"
+        );
+        assert!(!html.contains(&p.id), "no id in the report");
+    }
+    assert!(!frame.is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attacks on the published files (issue 12), run from the published texts only.
+
+/// A world of 200 untreated and `treated_ages.len()` treated persons; `levels` gives each
+/// treated person's level of the text covariate `offence` (untreated alternate g1, g2).
+fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
+    let untreated = 200;
+    let mut treated = vec![false; untreated];
+    let mut level: Vec<u8> = (0..untreated).map(|i| 1 + (i % 2) as u8).collect();
+    let mut age: Vec<Option<u8>> = (0..untreated).map(|i| Some(20 + (i % 41) as u8)).collect();
+    treated.extend(std::iter::repeat_n(true, treated_ages.len()));
+    level.extend_from_slice(treated_levels);
+    age.extend(treated_ages.iter().map(|&a| Some(a)));
+    let events: Vec<(bool, u8)> = (0..treated.len()).map(|i| (i % 3 == 0, 5)).collect();
+    small_frame(&treated, &level, &age, &events)
+}
+
+/// The number after `prefix` in `text`, if `text` prints one there.
+fn number_after(text: &str, prefix: &str) -> Option<f64> {
+    let rest = &text[text.find(prefix)? + prefix.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Attack 1: all treated = cohort total (a table margin) − untreated (the report); dropped =
+/// all treated − matched treated (impact.csv); the dropped persons' mean age =
+/// (treated_mean_before · all treated − treated_mean · matched) / dropped (balance.csv).
+fn subtraction_attack(a: &crate::Analysis, cohort_total: f64) -> Option<f64> {
+    let untreated = number_after(&a.html, "people who did not (")?;
+    let all_treated = cohort_total - untreated;
+    let impact = Table::parse(&a.impact);
+    let matched = impact.rows().next()?.num("treated_persons")?;
+    let balance = Table::parse(&a.balance);
+    let age = balance
+        .rows()
+        .find(|r| r.get("covariate") == "age" && r.get("level").is_empty())?;
+    let dropped = all_treated - matched;
+    (dropped > 0.0).then_some(())?;
+    Some((age.num("treated_mean_before")? * all_treated - age.num("treated_mean")? * matched) / dropped)
+}
+
+#[test]
+fn a_treated_person_dropped_by_the_caliper_cannot_be_rebuilt_by_subtraction() {
+    // 60 treated persons like the untreated ones, and one aged 99 whom no one matches.
+    let mut ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    ages.push(99);
+    let levels: Vec<u8> = (0..61).map(|i| 1 + (i % 2) as u8).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    assert_eq!(a.dropped, 1, "the world drops exactly one treated person");
+    assert_eq!(subtraction_attack(&a, frame.person_ids.len() as f64), None);
+    let balance = Table::parse(&a.balance);
+    for row in balance.rows() {
+        assert_eq!(row.get("treated_mean_before"), "[c]");
+        assert_eq!(row.get("smd_before"), "[c]");
+    }
+    assert!(!a.html.contains("[c] in the cohort") && !a.html.contains("[c] people"));
+    assert!(a.html.contains("how many is not shown"));
+    // With nobody dropped the before-matching figures are published.
+    let frame = attack_frame(&ages[..60], &levels[..60]);
+    let a = crate::analyse(&cfg, &frame);
+    assert_eq!(a.dropped, 0);
+    let balance = Table::parse(&a.balance);
+    assert!(balance.rows().any(|r| r.num("treated_mean_before").is_some()));
+    assert!(
+        a.html
+            .contains("every person who took part had a close enough match")
+    );
+}
+
+#[test]
+fn balance_means_times_group_sizes_never_recover_a_small_count() {
+    // 3 of 60 treated persons are in group g2 (a cell a [group, treated] table suppresses);
+    // 100 untreated are.
+    let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    let levels: Vec<u8> = (0..60).map(|i| if i < 3 { 2 } else { 1 }).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    // The attacker knows every group size exactly (the worst case) and multiplies each published
+    // treated mean of a group level (and its complement) by it.
+    let sizes = [60.0, a.matched_treated as f64];
+    let balance = Table::parse(&a.balance);
+    for row in balance.rows().filter(|r| r.get("covariate") == "offence") {
+        for (column, size) in ["treated_mean_before", "treated_mean"].iter().zip(sizes) {
+            if let Some(mean) = row.num(column) {
+                for count in [mean * size, (1.0 - mean) * size] {
+                    assert!(
+                        (count - 3.0).abs() > 0.5,
+                        "{column} of {} recovers the count 3",
+                        row.get("level")
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_hidden_level_is_not_the_group_size_minus_the_published_levels() {
+    // 200 untreated (4 in g3) and 60 treated (20 in each of g1, g2, g3): g3's untreated count
+    // is 4, so its line is hidden; with g1 and g2 published it would be 200 × (1 − m1 − m2).
+    let mut treated = vec![false; 200];
+    treated.extend([true; 60]);
+    let level: Vec<u8> = (0..260)
+        .map(|i| match i {
+            0..4 => 3,
+            4..200 => 1 + (i % 2) as u8,
+            _ => 1 + (i % 3) as u8,
+        })
+        .collect();
+    let age: Vec<Option<u8>> = (0..260).map(|i| Some(20 + (i % 41) as u8)).collect();
+    let events: Vec<(bool, u8)> = (0..260).map(|i| (i % 3 == 0, 5)).collect();
+    let frame = small_frame(&treated, &level, &age, &events);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    let balance = Table::parse(&a.balance);
+    let published: f64 = balance
+        .rows()
+        .filter(|r| r.get("covariate") == "offence")
+        .filter_map(|r| r.num("untreated_mean_before"))
+        .sum();
+    let recovered = 200.0 * (1.0 - published);
+    assert!(
+        (recovered - 4.0).abs() > 0.5,
+        "the hidden count 4 is recovered: {}",
+        a.balance
+    );
+    assert!(
+        balance
+            .rows()
+            .filter(|r| r.get("covariate") == "offence")
+            .all(|r| r.get("untreated_mean_before") == "[c]")
+    );
+}
+
+#[test]
+fn figures_list_the_counts_the_published_figures_imply() {
+    let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    let levels: Vec<u8> = (0..60).map(|i| 1 + (i % 2) as u8).collect();
+    let frame = attack_frame(&ages, &levels);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    let a = crate::analyse(&cfg, &frame);
+    let lines: Vec<String> = a
+        .figures
+        .cells
+        .iter()
+        .map(|c| {
+            let key: Vec<String> = c.key.iter().map(|(d, v)| format!("{d}={v}")).collect();
+            format!("{} {} ({})", key.join(","), c.persons, c.figures.join("; "))
+        })
+        .collect();
+    insta::assert_snapshot!(lines.join("\n"), @r"
+        group=comparison 60 (group size group=comparison)
+        group=comparison,offence=g1 30 (balance.csv offence=g1 comparison_mean)
+        group=comparison,offence=g2 30 (balance.csv offence=g2 comparison_mean)
+        group=comparison,reoffended=0 40 (impact.csv reoffended rate group=comparison)
+        group=comparison,reoffended=1 20 (impact.csv reoffended rate group=comparison)
+        group=treated 60 (group size group=treated)
+        group=treated,offence=g1 30 (balance.csv offence=g1 treated_mean)
+        group=treated,offence=g2 30 (balance.csv offence=g2 treated_mean)
+        group=treated,reoffended=0 40 (impact.csv reoffended rate group=treated)
+        group=treated,reoffended=1 20 (impact.csv reoffended rate group=treated)
+        offence=g1,treated=false 100 (balance.csv offence=g1 untreated_mean_before)
+        offence=g1,treated=true 30 (balance.csv offence=g1 treated_mean_before)
+        offence=g2,treated=false 100 (balance.csv offence=g2 untreated_mean_before)
+        offence=g2,treated=true 30 (balance.csv offence=g2 treated_mean_before)
+        treated=false 200 (group size treated=false)
+        treated=true 60 (group size treated=true)
+    ");
 }

@@ -47,6 +47,16 @@
 //! person; differencing successive releases is not covered: a rerun replaces the previous
 //! release).
 //!
+//! The analysis frame (a source with `treated` and `group` columns) has one rule of its own: when
+//! some but fewer than `threshold` treated persons were dropped by the caliper (treated, no
+//! group), a table of it by `treated` is refused, since all treated minus the matched treated of
+//! `impact.csv` would single them out (issue 12, attack 1).
+//!
+//! Cells of tables of the analysis frame that the evaluation's published figures already imply
+//! (listed in `evaluation/figures.json` beside the frame) are *known*: secondary suppression never
+//! picks them (hiding one would protect nothing), and the release is refused if one would have to
+//! be hidden, or if the figures disagree with the frame.
+//!
 //! # The audit (the gate)
 //! The audit ([`audit`] module) is independent of the suppression code and is what
 //! `check_release` reuses. For every suppressed cell it computes min and max by linear

@@ -180,6 +180,9 @@ pub(crate) struct Group {
     pub tables: Vec<GroupTable>,
     /// Per sum layer: the column, and whether every contribution is non-negative and whole.
     pub sum_layers: Vec<SumLayer>,
+    /// Cells another released file already publishes (the counts behind the evaluation's
+    /// figures): never chosen for secondary suppression. Empty when there are none.
+    pub known: Vec<bool>,
 }
 
 /// A magnitude column of a group.
@@ -286,6 +289,20 @@ impl Group {
             }
         }
         g
+    }
+
+    /// Whether another released file already publishes the cell.
+    pub fn is_known(&self, cell: usize) -> bool {
+        self.known.get(cell).copied().unwrap_or(false)
+    }
+
+    /// The cell with this key, if a table of the group has it.
+    pub fn cell_by_key(&self, key: &CellKey) -> Option<usize> {
+        self.tables.iter().find_map(|t| {
+            (0..t.cell_ids.len())
+                .find(|&flat| t.shape.key(&t.shape.decode(flat)) == *key)
+                .map(|flat| t.cell_ids[flat])
+        })
     }
 
     /// Names of the tables of the group, joined.

@@ -183,6 +183,117 @@ fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
     Ok(())
 }
 
+/// One cell of `evaluation/figures.json` (written by the evaluate stage).
+#[derive(Debug, serde::Deserialize)]
+struct FigureCell {
+    key: Vec<(String, String)>,
+    persons: u64,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Figures {
+    cells: Vec<FigureCell>,
+}
+
+/// Marks the cells of a group of tables of the analysis frame that the evaluation's published
+/// figures already imply (`evaluation/figures.json`, beside the frame): secondary suppression
+/// never picks them, and the release is refused if one would have to be hidden, since hiding it
+/// in a table while `balance.csv` or `impact.csv` implies it protects nothing (issue 12,
+/// attack 2). Two figure cells that differ only in `treated` (`true`, `false`) also make their
+/// sum known. Other figure cells that no table here has are not used yet (see
+/// `ARCHITECTURE.md`). A figure whose count differs from the frame's is refused as stale.
+fn mark_known_figures(group: &mut Group, source: &Path) -> Result<(), ReleaseError> {
+    let path = match (source.file_name(), source.parent()) {
+        (Some(name), Some(parent)) if name == "frame" => parent.join("figures.json"),
+        _ => return Ok(()),
+    };
+    if !path.is_file() {
+        return Ok(());
+    }
+    let figures: Figures = linklab_store::read_json(&path)?;
+    let mut known: BTreeMap<Vec<(String, String)>, u64> =
+        figures.cells.into_iter().map(|f| (f.key, f.persons)).collect();
+    // `treated` splits every person in two: a cell known for both values is known without it
+    // (e.g. the balance counts of women treated and untreated give all women).
+    let treated = |v: &str| ("treated".to_owned(), v.to_owned());
+    let sums: Vec<(Vec<(String, String)>, u64)> = known
+        .iter()
+        .filter(|(key, _)| key.contains(&treated("true")))
+        .filter_map(|(key, &yes)| {
+            let rest: Vec<(String, String)> =
+                key.iter().filter(|p| **p != treated("true")).cloned().collect();
+            let mut other = rest.clone();
+            other.push(treated("false"));
+            other.sort();
+            known.get(&other).map(|&no| (rest, yes + no))
+        })
+        .collect();
+    known.extend(sums);
+    group.known = vec![false; group.cells.len()];
+    for (key, persons) in &known {
+        let Some(id) = group.cell_by_key(key) else {
+            continue;
+        };
+        if group.cells[id].count != *persons {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!(
+                    "{} does not match the analysis frame beside it; run the evaluate stage again",
+                    path.display()
+                ),
+            });
+        }
+        group.known[id] = true;
+    }
+    Ok(())
+}
+
+/// The evaluation frame's dropped-by-caliper channel (issue 12, attack 1). In the analysis frame
+/// (`treated`, and `group`: `treated`/`comparison` in the matched sample, else null), the treated
+/// persons without a group are those the caliper dropped. When there are some but fewer than the
+/// threshold, a table counting by `treated` publishes all treated persons, and all treated minus
+/// the matched treated of `impact.csv` (the `group = treated` margin) singles them out, with
+/// their values of the table's other dimensions. Evaluate withholds its own before-matching
+/// figures in that case; here a table of the frame by `treated` is refused (by `group` is fine).
+/// A source without both columns is not an analysis frame and passes.
+fn refuse_few_dropped_by_treated(
+    source: &Path,
+    specs: &[&TableSpec],
+    rules: &crate::DisclosureRules,
+    keep_top: usize,
+) -> Result<(), ReleaseError> {
+    let Some(by_treated) = specs.iter().find(|s| s.by.iter().any(|d| d == "treated")) else {
+        return Ok(());
+    };
+    let probe = TableSpec {
+        name: by_treated.name.clone(),
+        source: source.to_path_buf(),
+        by: vec!["treated".to_owned(), "group".to_owned()],
+        sum: None,
+    };
+    let Ok(tables) = build_tables(source, &[&probe], keep_top, rules.threshold) else {
+        return Ok(());
+    };
+    let shape = &tables[0].shape;
+    let (Some(t), Some(u)) = (
+        shape.labels[0].iter().position(|l| l == "true"),
+        shape.labels[1].iter().position(|l| l == crate::UNKNOWN),
+    ) else {
+        return Ok(());
+    };
+    let dropped = tables[0].counts[shape.encode(&[t, u])];
+    if dropped > 0 && dropped < rules.threshold {
+        return Err(ReleaseError::Refused {
+            table: by_treated.name.clone(),
+            reason: format!(
+                "it counts the analysis frame by treated while fewer than {} treated persons were dropped by the caliper: all treated minus the matched treated of impact.csv would single them out; count by group instead",
+                rules.threshold
+            ),
+        });
+    }
+    Ok(())
+}
+
 /// The lock of a release folder, beside it: `<release_dir>.lock`.
 pub fn release_lock_path(release_dir: &Path) -> PathBuf {
     let mut name = release_dir.as_os_str().to_owned();
@@ -226,9 +337,20 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             label = format!("{label}#{}", group_labels.len() + 1);
         }
         group_labels.push(label.clone());
+        refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
         let data = build_tables(source, specs, keep_top, rules.threshold)?;
-        let group = Group::build(data);
+        let mut group = Group::build(data);
+        mark_known_figures(&mut group, source)?;
         let prot = protect(&group, rules, true)?;
+        if let Some(c) = (0..group.cells.len()).find(|&c| group.is_known(c) && prot.status[c].is_hidden()) {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!(
+                    "cell {} is published by the evaluation's figures but must be suppressed here",
+                    group.cells[c].name
+                ),
+            });
+        }
         tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
         for (t, table) in group.tables.iter().enumerate() {
             let spec = specs[t];

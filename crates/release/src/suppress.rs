@@ -68,7 +68,7 @@ struct State<'a> {
 
 impl State<'_> {
     fn eligible(&self, c: usize) -> bool {
-        self.status[c] == CellStatus::Published && self.group.cells[c].count > 0
+        self.status[c] == CellStatus::Published && self.group.cells[c].count > 0 && !self.group.is_known(c)
     }
 
     /// Count needed from a partner so that `s` can be widened enough.
@@ -279,7 +279,7 @@ impl State<'_> {
                     }
                     let c = table.cell_ids[shape.encode(&corner)];
                     let count = self.group.cells[c].count;
-                    if negative && count < room {
+                    if (negative && count < room) || (!self.status[c].is_hidden() && self.group.is_known(c)) {
                         feasible = false;
                         break;
                     }

@@ -276,3 +276,121 @@ fn rounding_follows_the_10_5_rule_and_passes_the_check() {
     let report = check(&cfg).unwrap();
     assert!(report.is_ok(), "{report}");
 }
+
+#[test]
+fn a_table_by_treated_is_refused_when_a_few_treated_persons_were_dropped_by_the_caliper() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = tmp.path().join("work/evaluation/frame");
+    let cols = ["treated", "group", "reoffended"];
+    let mut recs = persons(
+        &[
+            (vec!["true", "treated", "1"], 30),
+            (vec!["true", "treated", "0"], 30),
+            (vec!["false", "comparison", "1"], 25),
+            (vec!["false", "comparison", "0"], 35),
+        ],
+        0,
+    );
+    let untreated = persons(
+        &[(vec!["false", "x", "1"], 40), (vec!["false", "x", "0"], 40)],
+        1000,
+    );
+    recs.extend(untreated.into_iter().map(|r| Rec {
+        values: vec![r.values[0], None, r.values[2]],
+        ..r
+    }));
+    // One treated person dropped by the caliper: treated, no group.
+    let dropped = persons(&[(vec!["true", "x", "1"], 1)], 2000);
+    let with_dropped: Vec<Rec> = recs
+        .iter()
+        .map(|r| Rec {
+            id: r.id.clone(),
+            values: r.values.clone(),
+            amount: r.amount,
+        })
+        .chain(dropped.into_iter().map(|r| Rec {
+            values: vec![r.values[0], None, r.values[2]],
+            ..r
+        }))
+        .collect();
+    write_source(&frame, &cols, &with_dropped);
+    let by_treated = spec("by_treated", &frame, &["treated", "reoffended"], None);
+    let by_group = spec("by_group", &frame, &["group", "reoffended"], None);
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![by_group.clone(), by_treated],
+    );
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string(), @r"table by_treated is refused: it counts the analysis frame by treated while fewer than 10 treated persons were dropped by the caliper: all treated minus the matched treated of impact.csv would single them out; count by group instead");
+    assert!(!cfg.release_dir.exists());
+    // By group alone is fine, and so is by treated when nobody was dropped.
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![by_group]);
+    run(&cfg, &NoProgress).unwrap();
+    let frame2 = tmp.path().join("work/evaluation2/frame");
+    write_source(&frame2, &cols, &recs);
+    let cfg = config(
+        &tmp.path().join("second"),
+        DisclosureRules::default(),
+        vec![spec("by_treated", &frame2, &["treated", "reoffended"], None)],
+    );
+    run(&cfg, &NoProgress).unwrap();
+}
+
+#[test]
+fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = tmp.path().join("work/evaluation/frame");
+    let cells = [
+        (vec!["F", "a"], 3),
+        (vec!["F", "b"], 20),
+        (vec!["F", "c"], 25),
+        (vec!["M", "a"], 30),
+        (vec!["M", "b"], 40),
+        (vec!["M", "c"], 35),
+    ];
+    write_source(&frame, &["sex", "region"], &persons(&cells, 0));
+    let table = spec("by_sex_region", &frame, &["sex", "region"], None);
+    let status_of = |cfg: &ReleaseConfig, sex: &str, region: &str| -> String {
+        let text = std::fs::read_to_string(cfg.release_dir.join("by_sex_region.csv")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{sex},{region},")))
+            .unwrap()
+            .to_owned();
+        line.rsplit(',').next().unwrap().to_owned()
+    };
+    // Without figures, the small cell (F, a) is protected with its row neighbour (F, b).
+    let cfg = config(tmp.path(), DisclosureRules::default(), vec![table.clone()]);
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "a"), "[c]");
+    assert_eq!(status_of(&cfg, "F", "b"), "[c]", "the cheapest partner");
+    // When the evaluation's figures publish (F, b) (balance mean × group size), hiding it
+    // would protect nothing: another partner is chosen.
+    let figures = serde_json::json!({
+        "format": "linklab-evaluation-figures-v1",
+        "source": "evaluation",
+        "cells": [{"key": [["region", "b"], ["sex", "F"]], "persons": 20, "figures": ["balance.csv"]}],
+    });
+    std::fs::write(frame.parent().unwrap().join("figures.json"), figures.to_string()).unwrap();
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "a"), "[c]");
+    assert_eq!(status_of(&cfg, "F", "b"), "20");
+    // The same when the figures give (F, b) split by treated (balance means of both groups).
+    let split = serde_json::json!({
+        "format": "linklab-evaluation-figures-v1",
+        "source": "evaluation",
+        "cells": [
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "false"]], "persons": 8, "figures": []},
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "true"]], "persons": 12, "figures": []},
+        ],
+    });
+    std::fs::write(frame.parent().unwrap().join("figures.json"), split.to_string()).unwrap();
+    run(&cfg, &NoProgress).unwrap();
+    assert_eq!(status_of(&cfg, "F", "b"), "20");
+    // Figures that disagree with the frame are stale: refused.
+    let stale = figures.to_string().replace("\"persons\":20", "\"persons\":21");
+    std::fs::write(frame.parent().unwrap().join("figures.json"), stale).unwrap();
+    let err = run(&cfg, &NoProgress).unwrap_err().to_string();
+    assert!(err.contains("does not match the analysis frame"), "{err}");
+}

@@ -1,0 +1,169 @@
+//! `evaluation/figures.json`: the person counts that the published figures imply, as cells of
+//! the `evaluation` source (issue 12, "every published number is a cell of one system").
+//!
+//! Each cell is keyed by sorted (dimension, value) pairs, the way the release stage keys the
+//! cells of tables `from = "evaluation"`: `treated` (`true`/`false`), `group` (`treated`/
+//! `comparison`), a text covariate (its label after rare levels are merged; a missing value is
+//! `Unknown`) and a rate outcome (`0`/`1`). A cell is listed only when a figure that implies it
+//! is published (not `[c]`): the eligible group sizes in the report, the matched group sizes of
+//! `impact.csv`, the before-matching (treated/untreated) and after-matching (treated/comparison)
+//! proportions of each published balance level times its group size, and a published rate's
+//! events and non-events per matched group.
+//!
+//! The file stays in `work_dir`. The release stage reads it: a cell of a table
+//! `from = "evaluation"` listed here is never chosen for secondary suppression (the release is
+//! refused if it would have to be hidden). Adding the cells no table has to the joint system, and
+//! writing `[c]` for a figure whose cell ends up suppressed, is still to build (see
+//! `ARCHITECTURE.md`).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::csv::Table;
+use crate::design::MISSING;
+use crate::frame::{CovValues, Frame, Measure};
+use crate::matching::Matching;
+use crate::publish::matched_rows;
+
+/// The format name of `figures.json`.
+pub(crate) const FIGURES_FORMAT: &str = "linklab-evaluation-figures-v1";
+
+/// The label of a missing value in tables of the release stage.
+const UNKNOWN: &str = "Unknown";
+
+/// One implied count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FigureCell {
+    /// Sorted (dimension, value) pairs.
+    pub key: Vec<(String, String)>,
+    /// Distinct persons.
+    pub persons: u64,
+    /// The published figures that imply it, e.g. `balance.csv sex=F treated_mean_before`.
+    pub figures: Vec<String>,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Figures {
+    pub format: &'static str,
+    pub source: &'static str,
+    pub cells: Vec<FigureCell>,
+}
+
+/// The arms of the evaluation: the dimension and value naming each, and its persons.
+fn arms(frame: &Frame, matching: &Matching) -> [((&'static str, &'static str), Vec<usize>); 4] {
+    let (treated, comparison) = matched_rows(matching);
+    let n = frame.treated.len();
+    [
+        (
+            ("treated", "true"),
+            (0..n).filter(|&i| frame.treated[i]).collect(),
+        ),
+        (
+            ("treated", "false"),
+            (0..n).filter(|&i| !frame.treated[i]).collect(),
+        ),
+        (("group", "treated"), treated),
+        (("group", "comparison"), comparison),
+    ]
+}
+
+/// The counts implied by the published `impact.csv`, `balance.csv` and report sizes.
+pub(crate) fn implied_counts(
+    frame: &Frame,
+    matching: &Matching,
+    impact: &str,
+    balance: &str,
+    eligible_published: bool,
+) -> Figures {
+    let mut cells: BTreeMap<Vec<(String, String)>, FigureCell> = BTreeMap::new();
+    let mut add = |key: Vec<(&str, &str)>, persons: usize, figure: String| {
+        let mut key: Vec<(String, String)> = key
+            .into_iter()
+            .map(|(d, v)| (d.to_owned(), v.to_owned()))
+            .collect();
+        key.sort();
+        let cell = cells.entry(key.clone()).or_insert_with(|| FigureCell {
+            key,
+            persons: persons as u64,
+            figures: Vec::new(),
+        });
+        cell.figures.push(figure);
+    };
+    let arms = arms(frame, matching);
+    let impact = Table::parse(impact);
+    let balance = Table::parse(balance);
+    // Group sizes.
+    for ((dim, value), rows) in &arms {
+        let published = if *dim == "treated" {
+            eligible_published
+        } else {
+            let column = if *value == "treated" {
+                "treated_persons"
+            } else {
+                "comparison_persons"
+            };
+            impact.rows().any(|r| r.num(column).is_some())
+        };
+        if published {
+            add(
+                vec![(dim, value)],
+                rows.len(),
+                format!("group size {dim}={value}"),
+            );
+        }
+    }
+    // Balance levels of text covariates: proportion × group size.
+    let columns = [
+        "treated_mean_before",
+        "untreated_mean_before",
+        "treated_mean",
+        "comparison_mean",
+    ];
+    for cov in &frame.covariates {
+        let CovValues::Text(values) = &cov.values else {
+            continue;
+        };
+        for row in balance.rows().filter(|r| r.get("covariate") == cov.name) {
+            let level = row.get("level");
+            let label = if level == MISSING { UNKNOWN } else { level };
+            let wanted = (level != MISSING).then_some(level);
+            for (((dim, value), rows), column) in arms.iter().zip(columns) {
+                if row.num(column).is_none() {
+                    continue;
+                }
+                let persons = rows.iter().filter(|&&i| values[i].as_deref() == wanted).count();
+                add(
+                    vec![(dim, value), (&cov.name, label)],
+                    persons,
+                    format!("balance.csv {}={level} {column}", cov.name),
+                );
+            }
+        }
+    }
+    // Published rates: events and non-events per matched group.
+    for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::Rate) {
+        let published = impact.rows().any(|r| {
+            r.get("outcome") == outcome.name && r.get("measure") == "rate" && r.num("difference").is_some()
+        });
+        if !published {
+            continue;
+        }
+        for ((dim, value), rows) in arms.iter().skip(2) {
+            let events = rows.iter().filter(|&&i| outcome.event[i]).count();
+            for (flag, persons) in [("1", events), ("0", rows.len() - events)] {
+                add(
+                    vec![(dim, value), (&outcome.name, flag)],
+                    persons,
+                    format!("impact.csv {} rate {dim}={value}", outcome.name),
+                );
+            }
+        }
+    }
+    Figures {
+        format: FIGURES_FORMAT,
+        source: "evaluation",
+        cells: cells.into_values().collect(),
+    }
+}
