@@ -118,7 +118,8 @@ pub fn outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// [`outputs`] with the wall-clock `created_at` lines of JSON manifests left out (a rerun that
-/// writes the same outputs again stamps a new time) and `root` named `<root>` in JSON files,
+/// writes the same outputs again stamps a new time), and with them the release manifest's
+/// `signature`, which covers that time, and `root` named `<root>` in JSON files,
 /// so that runs in different folders compare equal.
 pub fn normalised_outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     outputs(root)
@@ -126,7 +127,7 @@ pub fn normalised_outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .map(|(file, bytes)| {
             if file.extension().is_some_and(|e| e == "json") {
                 let json = String::from_utf8(bytes).expect("outputs and test paths are UTF-8");
-                let json = without_created_at(
+                let json = without_timestamps(
                     &json.replace(root.to_str().expect("outputs and test paths are UTF-8"), "<root>"),
                 );
                 (file, json.into_bytes())
@@ -137,9 +138,12 @@ pub fn normalised_outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         .collect()
 }
 
-fn without_created_at(json: &str) -> String {
+fn without_timestamps(json: &str) -> String {
     json.lines()
-        .filter(|l| !l.trim_start().starts_with("\"created_at\""))
+        .filter(|l| {
+            let l = l.trim_start();
+            !l.starts_with("\"created_at\"") && !l.starts_with("\"signature\"")
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
