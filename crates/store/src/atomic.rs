@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::StoreError;
+use crate::{StoreError, drafts};
 
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -15,16 +15,18 @@ fn parent_of(path: &Path) -> &Path {
     }
 }
 
-/// Writes `path` atomically: `fill` writes into a temporary file in the same folder, which is
-/// flushed, synced and renamed over `path` only if `fill` succeeds.
+/// Writes `path` atomically: `fill` writes into a temporary file (a draft) in the same folder,
+/// which is flushed, synced and renamed over `path` only if `fill` succeeds. Drafts that killed
+/// processes of this host left in the folder are removed first.
 pub fn write_atomic(
     path: &Path,
     fill: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
 ) -> Result<(), StoreError> {
     let dir = parent_of(path);
     fs::create_dir_all(dir).map_err(StoreError::io("cannot create folder", dir))?;
+    drafts::sweep_dead(dir, "tmp");
     let tmp = tempfile::Builder::new()
-        .prefix(".linklab-tmp-")
+        .prefix(&drafts::prefix("tmp"))
         .tempfile_in(dir)
         .map_err(StoreError::io("cannot create a temporary file in", dir))?;
     let (tmp_file, tmp_path) = tmp.into_parts();

@@ -8,6 +8,7 @@
 
 mod atomic;
 mod csv_text;
+mod drafts;
 mod error;
 mod layout;
 mod lock;

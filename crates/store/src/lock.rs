@@ -2,7 +2,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use crate::StoreError;
+use crate::{StoreError, drafts};
 
 /// How many times a lock that changes hands under us is looked at again before giving up.
 const ATTEMPTS: usize = 20;
@@ -42,7 +42,7 @@ impl Lock {
         let host = this_host();
         for _ in 0..ATTEMPTS {
             if let Some(content) = publish(dir, path, &host)? {
-                sweep_dead_drafts(dir, &host);
+                drafts::sweep_dead(dir, "lock");
                 return Ok(Self {
                     path: path.to_path_buf(),
                     content,
@@ -98,7 +98,7 @@ impl Drop for Lock {
 /// Returns the lock's content, or `None` if a lock is already there.
 fn publish(dir: &Path, path: &Path, host: &str) -> Result<Option<String>, StoreError> {
     let tmp = tempfile::Builder::new()
-        .prefix(&format!("{DRAFT_PREFIX}{host}.{}.", std::process::id()))
+        .prefix(&drafts::prefix("lock"))
         .tempfile_in(dir)
         .map_err(StoreError::io("cannot create a temporary file in", dir))?;
     // The temporary name is random and unique in the folder: it tells two locks of one process apart.
@@ -116,36 +116,6 @@ fn publish(dir: &Path, path: &Path, host: &str) -> Result<Option<String>, StoreE
         Ok(()) => Ok(Some(content)),
         Err(e) if e.kind() == ErrorKind::AlreadyExists => Ok(None),
         Err(e) => Err(StoreError::io("cannot create lock", path)(e)),
-    }
-}
-
-/// The name of a lock's draft, before it is linked into place: `<prefix><host>.<pid>.<random>`.
-const DRAFT_PREFIX: &str = ".linklab-lock.";
-
-/// Removes the drafts that processes of this host left when they were killed between writing
-/// a draft and removing it (their lock, if they took one, is cleared as stale). A draft of a
-/// live process, or of another host, is left alone. Called while holding the lock.
-fn sweep_dead_drafts(dir: &Path, host: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    if host.is_empty() {
-        return;
-    }
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(DRAFT_PREFIX)) else {
-            continue;
-        };
-        let mut parts = rest.rsplitn(3, '.');
-        let (_random, pid, draft_host) = (parts.next(), parts.next(), parts.next());
-        let pid = pid.and_then(|p| p.parse::<u32>().ok());
-        if let (Some(pid), Some(draft_host)) = (pid, draft_host)
-            && draft_host == host
-            && !process_alive(pid)
-        {
-            let _ = fs::remove_file(entry.path());
-        }
     }
 }
 
@@ -269,28 +239,6 @@ mod tests {
         drop(first);
         assert!(!path.exists());
         let _again = Lock::acquire(&path).unwrap();
-    }
-
-    #[test]
-    fn drafts_of_killed_processes_of_this_host_are_swept_and_no_others() {
-        let dir = tempfile::tempdir().unwrap();
-        let host = this_host();
-        let draft = |host: &str, pid: u32| format!("{DRAFT_PREFIX}{host}.{pid}.Ab3xYz");
-        let dead_here = draft(&host, DEAD);
-        let alive_here = draft(&host, std::process::id());
-        let dead_elsewhere = draft("another-node.example", DEAD);
-        for name in [&dead_here, &alive_here, &dead_elsewhere] {
-            fs::write(dir.path().join(name), lock_of(&host, DEAD)).unwrap();
-        }
-        let _lock = Lock::acquire(&dir.path().join("linklab.lock")).unwrap();
-        let mut left: Vec<String> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        let mut expected = vec![alive_here, dead_elsewhere, "linklab.lock".to_owned()];
-        expected.sort();
-        assert_eq!(left, expected);
     }
 
     #[test]
