@@ -32,7 +32,11 @@ fn read(path: &Path, file: &str, needed: &[&str], ctx: &mut Ctx) -> Option<Csv> 
         ctx.report.push(file, "-", "cannot be read as CSV");
         return None;
     };
-    let columns: HashMap<String, usize> = header.iter().enumerate().map(|(i, h)| (h.to_owned(), i)).collect();
+    let columns: HashMap<String, usize> = header
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.to_owned(), i))
+        .collect();
     if let Some(missing) = needed.iter().find(|c| !columns.contains_key(**c)) {
         ctx.report.push(file, "-", format!("has no column {missing}"));
         return None;
@@ -40,7 +44,8 @@ fn read(path: &Path, file: &str, needed: &[&str], ctx: &mut Ctx) -> Option<Csv> 
     let mut rows = Vec::new();
     for (i, rec) in reader.records().enumerate() {
         let Ok(rec) = rec else {
-            ctx.report.push(file, &format!("row {}", i + 2), "cannot be read as CSV");
+            ctx.report
+                .push(file, &format!("row {}", i + 2), "cannot be read as CSV");
             return None;
         };
         rows.push(rec.iter().map(str::to_owned).collect());
@@ -63,22 +68,38 @@ fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
         let (lo, hi) = ctx.published_count(v, file, cell);
         ctx.sys.publish(id, lo, hi, file, cell, ctx.report);
     } else if !text.is_empty() {
-        ctx.report.push(file, cell, "a count is neither a whole number nor [c]");
+        ctx.report
+            .push(file, cell, "a count is neither a whole number nor [c]");
     }
 }
 
 /// `impact.csv`: the matched group sizes of every outcome row.
 pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
-    let Some((col, rows)) = read(path, file, &["outcome", "measure", "treated_persons", "comparison_persons"], ctx) else {
+    let Some((col, rows)) = read(
+        path,
+        file,
+        &["outcome", "measure", "treated_persons", "comparison_persons"],
+        ctx,
+    ) else {
         return;
     };
     for (i, row) in rows.iter().enumerate() {
         let at = format!("row {}", i + 2);
         ctx.label(&row[col["outcome"]], file, &at);
         ctx.label(&row[col["measure"]], file, &at);
-        for (column, group) in [("treated_persons", "treated"), ("comparison_persons", "comparison")] {
+        for (column, group) in [
+            ("treated_persons", "treated"),
+            ("comparison_persons", "comparison"),
+        ] {
             let cell = format!("{at}, {column}");
-            let id = ctx.sys.var(EVALUATION, "persons", key(&[("group", group)]), Kind::Count, file, &cell);
+            let id = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[("group", group)]),
+                Kind::Count,
+                file,
+                &cell,
+            );
             count_field(ctx, id, &row[col[column]], file, &cell);
         }
     }
@@ -100,7 +121,18 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
         ("treated_mean_before", ("treated", "true")),
         ("untreated_mean_before", ("treated", "false")),
     ];
-    let Some((col, rows)) = read(path, file, &["covariate", "level", "treated_mean", "treated_mean_before", "untreated_mean_before"], ctx) else {
+    let Some((col, rows)) = read(
+        path,
+        file,
+        &[
+            "covariate",
+            "level",
+            "treated_mean",
+            "treated_mean_before",
+            "untreated_mean_before",
+        ],
+        ctx,
+    ) else {
         return;
     };
     for (i, row) in rows.iter().enumerate() {
@@ -111,17 +143,37 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
         if level.is_empty() {
             continue;
         }
-        let level = if level == BALANCE_MISSING { UNKNOWN } else { level.as_str() };
+        let level = if level == BALANCE_MISSING {
+            UNKNOWN
+        } else {
+            level.as_str()
+        };
         for (column, (dim, value)) in means {
             let Some((lo, hi)) = mean_interval(&row[col[column]]) else {
                 continue;
             };
             let cell = format!("{dim}={value}, {covariate}={level} (from {column})");
             let n_cell = format!("{dim}={value} (from {column})");
-            let c = ctx.sys.var(EVALUATION, "persons", key(&[(dim, value), (covariate, level)]), Kind::Count, file, &cell);
-            let n = ctx.sys.var(EVALUATION, "persons", key(&[(dim, value)]), Kind::Count, file, &n_cell);
-            ctx.sys.relate(vec![(c, 1.0), (n, -lo)], 0.0, f64::INFINITY, file, &cell);
-            ctx.sys.relate(vec![(c, 1.0), (n, -hi)], f64::NEG_INFINITY, 0.0, file, &cell);
+            let c = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[(dim, value), (covariate, level)]),
+                Kind::Count,
+                file,
+                &cell,
+            );
+            let n = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[(dim, value)]),
+                Kind::Count,
+                file,
+                &n_cell,
+            );
+            ctx.sys
+                .relate(vec![(c, 1.0), (n, -lo)], 0.0, f64::INFINITY, file, &cell);
+            ctx.sys
+                .relate(vec![(c, 1.0), (n, -hi)], f64::NEG_INFINITY, 0.0, file, &cell);
         }
     }
 }
@@ -145,7 +197,12 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
             ids[k] = ctx.sys.var(
                 EVALUATION,
                 "survival",
-                key(&[("outcome", outcome), ("group", group), ("day", day), ("figure", figure)]),
+                key(&[
+                    ("outcome", outcome),
+                    ("group", group),
+                    ("day", day),
+                    ("figure", figure),
+                ]),
                 Kind::Count,
                 file,
                 &cell,
@@ -153,8 +210,16 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
             count_field(ctx, ids[k], &row[col[figure]], file, &cell);
         }
         let [at_risk, events] = ids;
-        ctx.sys.relate(vec![(at_risk, 1.0), (events, -1.0)], 0.0, f64::INFINITY, file, &at);
-        if let Some((prev_at_risk, prev_events)) = previous.insert((outcome.clone(), group.clone()), (at_risk, events)) {
+        ctx.sys.relate(
+            vec![(at_risk, 1.0), (events, -1.0)],
+            0.0,
+            f64::INFINITY,
+            file,
+            &at,
+        );
+        if let Some((prev_at_risk, prev_events)) =
+            previous.insert((outcome.clone(), group.clone()), (at_risk, events))
+        {
             ctx.sys.relate(
                 vec![(prev_at_risk, 1.0), (prev_events, -1.0), (at_risk, -1.0)],
                 0.0,
@@ -164,8 +229,16 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
             );
         } else {
             let size = format!("group={group} (from {at})");
-            let n = ctx.sys.var(EVALUATION, "persons", key(&[("group", group)]), Kind::Count, file, &size);
-            ctx.sys.relate(vec![(n, 1.0), (at_risk, -1.0)], 0.0, f64::INFINITY, file, &at);
+            let n = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[("group", group)]),
+                Kind::Count,
+                file,
+                &size,
+            );
+            ctx.sys
+                .relate(vec![(n, 1.0), (at_risk, -1.0)], 0.0, f64::INFINITY, file, &at);
         }
     }
 }

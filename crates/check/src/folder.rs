@@ -23,22 +23,37 @@ fn plain_name(name: &str) -> bool {
 }
 
 /// Files of the folder that the manifest does not list, symbolic links and folders.
-pub(crate) fn check_entries(dir: &Path, manifest: &Manifest, label: &str, report: &mut CheckReport) -> Result<(), CheckError> {
+pub(crate) fn check_entries(
+    dir: &Path,
+    manifest: &Manifest,
+    label: &str,
+    report: &mut CheckReport,
+) -> Result<(), CheckError> {
     let listed: HashSet<&str> = manifest.files.iter().map(|f| f.name.as_str()).collect();
     let entries = std::fs::read_dir(dir).map_err(|e| CheckError::unreadable(dir, e.to_string()))?;
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| CheckError::unreadable(dir, e.to_string()))?;
-        let kind = entry.file_type().map_err(|e| CheckError::unreadable(entry.path(), e.to_string()))?;
+        let kind = entry
+            .file_type()
+            .map_err(|e| CheckError::unreadable(entry.path(), e.to_string()))?;
         names.push((entry.file_name().to_string_lossy().into_owned(), kind));
     }
     names.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, kind) in names {
         let file = format!("{label}{name}");
         if kind.is_symlink() {
-            report.push(&file, "-", "is a symbolic link: a release holds only regular files");
+            report.push(
+                &file,
+                "-",
+                "is a symbolic link: a release holds only regular files",
+            );
         } else if kind.is_dir() {
-            report.push(&file, "-", "is a folder: a release holds only the files its manifest lists");
+            report.push(
+                &file,
+                "-",
+                "is a folder: a release holds only the files its manifest lists",
+            );
         } else if name != MANIFEST_NAME && !listed.contains(name.as_str()) {
             report.push(&file, "-", "is not listed in the manifest");
         }
@@ -48,10 +63,20 @@ pub(crate) fn check_entries(dir: &Path, manifest: &Manifest, label: &str, report
 
 /// Whether a listed file can be opened for its audit: a plain name, a regular file (not a
 /// link), listed once, with the manifest's checksum, of a kind the checker knows.
-pub(crate) fn usable(dir: &Path, f: &crate::manifest::Listed, label: &str, seen: &mut HashSet<String>, report: &mut CheckReport) -> Result<bool, CheckError> {
+pub(crate) fn usable(
+    dir: &Path,
+    f: &crate::manifest::Listed,
+    label: &str,
+    seen: &mut HashSet<String>,
+    report: &mut CheckReport,
+) -> Result<bool, CheckError> {
     let file = format!("{label}{}", f.name);
     if !plain_name(&f.name) || f.name == MANIFEST_NAME {
-        report.push(&file, "-", "the manifest names a file outside the release folder (or not a plain file name)");
+        report.push(
+            &file,
+            "-",
+            "the manifest names a file outside the release folder (or not a plain file name)",
+        );
         return Ok(false);
     }
     if !seen.insert(f.name.clone()) {
@@ -90,11 +115,18 @@ pub(crate) fn usable(dir: &Path, f: &crate::manifest::Listed, label: &str, seen:
 
 /// A published document: it must be HTML (a raw extract renamed `report.html` is not).
 pub(crate) fn check_document(path: &Path, file: &str, report: &mut CheckReport) {
-    let head: Vec<u8> = std::fs::read(path).map(|b| b.into_iter().take(512).collect()).unwrap_or_default();
+    let head: Vec<u8> = std::fs::read(path)
+        .map(|b| b.into_iter().take(512).collect())
+        .unwrap_or_default();
     let text = String::from_utf8_lossy(&head);
-    let text = text.trim_start_matches('\u{feff}').trim_start().to_ascii_lowercase();
+    let text = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .to_ascii_lowercase();
     if text.starts_with("<!doctype html") || text.starts_with("<html") {
-        report.note(format!("{file}: checked as an HTML document; its figures are audited through the CSV files"));
+        report.note(format!(
+            "{file}: checked as an HTML document; its figures are audited through the CSV files"
+        ));
     } else {
         report.push(file, "-", "is not an HTML document");
     }

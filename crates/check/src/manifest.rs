@@ -59,7 +59,10 @@ pub(crate) fn read(dir: &Path) -> Result<(Manifest, serde_json::Value), CheckErr
     let meta = std::fs::symlink_metadata(&path)
         .map_err(|e| CheckError::unreadable(&path, format!("no release manifest: {}", e.kind())))?;
     if !meta.is_file() {
-        return Err(CheckError::unreadable(&path, "the manifest is not a regular file"));
+        return Err(CheckError::unreadable(
+            &path,
+            "the manifest is not a regular file",
+        ));
     }
     let bytes = std::fs::read(&path).map_err(|e| CheckError::unreadable(&path, e.to_string()))?;
     // serde's messages can quote the offending value: only its place and category are given.
@@ -68,14 +71,21 @@ pub(crate) fn read(dir: &Path) -> Result<(Manifest, serde_json::Value), CheckErr
             serde_json::error::Category::Data => "a field is missing or has the wrong type",
             _ => "not valid JSON",
         };
-        format!("not a release manifest: {what} at line {}, column {}", e.line(), e.column())
+        format!(
+            "not a release manifest: {what} at line {}, column {}",
+            e.line(),
+            e.column()
+        )
     };
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| CheckError::unreadable(&path, place(&e)))?;
     let manifest: Manifest =
         serde_json::from_slice(&bytes).map_err(|e| CheckError::unreadable(&path, place(&e)))?;
     if manifest.format != FORMAT {
-        return Err(CheckError::unreadable(&path, format!("the format is not {FORMAT}")));
+        return Err(CheckError::unreadable(
+            &path,
+            format!("the format is not {FORMAT}"),
+        ));
     }
     Ok((manifest, value))
 }
@@ -107,7 +117,10 @@ pub(crate) fn rules(manifest: &Manifest, opts: &CheckOptions, file: &str, report
         report.push(
             file,
             "-",
-            format!("the manifest claims rounding to base {}, the checker was told base {r}", claimed.round_to),
+            format!(
+                "the manifest claims rounding to base {}, the checker was told base {r}",
+                claimed.round_to
+            ),
         );
     }
     Rules {
@@ -141,10 +154,9 @@ pub(crate) fn verify_signature(
     if *signature == expected {
         report.note(format!("{file}: the manifest's signature is verified"));
     } else {
-        let signer = manifest
-            .signed_with
-            .as_deref()
-            .map_or_else(String::new, |f| format!(" (the manifest names the key of fingerprint {f})"));
+        let signer = manifest.signed_with.as_deref().map_or_else(String::new, |f| {
+            format!(" (the manifest names the key of fingerprint {f})")
+        });
         report.push(
             file,
             "-",

@@ -83,7 +83,15 @@ fn bound(x: f64) -> String {
 
 impl System {
     /// The variable of a cell, made on first use.
-    pub fn var(&mut self, source: &str, layer: &str, key: CellKey, kind: Kind, file: &str, cell: &str) -> usize {
+    pub fn var(
+        &mut self,
+        source: &str,
+        layer: &str,
+        key: CellKey,
+        kind: Kind,
+        file: &str,
+        cell: &str,
+    ) -> usize {
         let n = self.vars.len();
         *self
             .index
@@ -159,7 +167,11 @@ impl System {
     pub fn attack(&self, rules: &Rules, report: &mut CheckReport) -> Result<(), CheckError> {
         for v in &self.vars {
             if v.hidden && v.shown.is_some() {
-                report.push(&v.file, &v.cell, "suppressed in one file but published in another");
+                report.push(
+                    &v.file,
+                    &v.cell,
+                    "suppressed in one file but published in another",
+                );
             }
         }
         let n = self.vars.len();
@@ -180,7 +192,11 @@ impl System {
             }
             if terms.is_empty() {
                 if lo > EPS * (1.0 + row.lo.abs()) || hi < -EPS * (1.0 + row.hi.abs()) {
-                    report.push(&row.file, &row.cell, "the published figures do not add up: a total differs from the sum of its cells");
+                    report.push(
+                        &row.file,
+                        &row.cell,
+                        "the published figures do not add up: a total differs from the sum of its cells",
+                    );
                 }
                 continue;
             }
@@ -198,8 +214,7 @@ impl System {
         let mut roots: Vec<usize> = components.keys().copied().collect();
         roots.sort_unstable();
         for root in roots {
-            let rows: Vec<&Reduced> =
-                components[&root].iter().map(|&k| &reduced[k]).collect();
+            let rows: Vec<&Reduced> = components[&root].iter().map(|&k| &reduced[k]).collect();
             self.attack_component(&rows, rules, report)?;
         }
         Ok(())
@@ -308,7 +323,11 @@ fn judge(v: &Var, lo: f64, hi: f64, rules: &Rules) -> Option<String> {
                     "{what} count can be worked out from the published figures: it lies in [{}, {}]{}",
                     bound(l),
                     bound(h),
-                    if pinned { "" } else { ", strictly between 0 and the threshold" }
+                    if pinned {
+                        ""
+                    } else {
+                        ", strictly between 0 and the threshold"
+                    }
                 ))
             } else {
                 None
@@ -342,7 +361,12 @@ fn solve_lp(
         Some((i, max)) => (xs[i].into(), max),
         None => (Expression::from(0.0), false),
     };
-    let mut model = if maximise { pv.maximise(obj) } else { pv.minimise(obj) }.using(microlp);
+    let mut model = if maximise {
+        pv.maximise(obj)
+    } else {
+        pv.minimise(obj)
+    }
+    .using(microlp);
     for (terms, lo, hi) in rows {
         let e: Expression = terms.iter().map(|&(i, c)| c * xs[i]).sum();
         if (hi - lo).abs() < EPS {

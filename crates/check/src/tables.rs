@@ -23,18 +23,31 @@ impl Ctx<'_> {
     pub fn published_count(&mut self, v: u64, file: &str, cell: &str) -> (f64, f64) {
         let r = self.rules;
         if v > 0 && v < r.threshold {
-            self.report
-                .push(file, cell, format!("published count is below the threshold {}", r.threshold));
+            self.report.push(
+                file,
+                cell,
+                format!("published count is below the threshold {}", r.threshold),
+            );
         }
         if v == 0 && r.zeros_disclosive {
-            self.report
-                .push(file, cell, "a zero count is published although zeros are disclosive");
+            self.report.push(
+                file,
+                cell,
+                "a zero count is published although zeros are disclosive",
+            );
         }
         if r.round_to > 1 && !v.is_multiple_of(r.round_to) {
-            self.report
-                .push(file, cell, format!("published count is not rounded to base {}", r.round_to));
+            self.report.push(
+                file,
+                cell,
+                format!("published count is not rounded to base {}", r.round_to),
+            );
         }
-        let h = if r.round_to > 1 { r.round_to as f64 / 2.0 } else { 0.0 };
+        let h = if r.round_to > 1 {
+            r.round_to as f64 / 2.0
+        } else {
+            0.0
+        };
         (v as f64 - h, v as f64 + h)
     }
 
@@ -71,7 +84,10 @@ fn read_lines(path: &Path, file: &str, listed: &Listed, by: &[String], ctx: &mut
         ctx.report.push(file, "-", "cannot be read as CSV");
         return None;
     };
-    let mut expected: Vec<String> = by.iter().map(|d| linklab_store::guard_label(d).into_owned()).collect();
+    let mut expected: Vec<String> = by
+        .iter()
+        .map(|d| linklab_store::guard_label(d).into_owned())
+        .collect();
     expected.push("persons".into());
     if let Some(s) = &listed.sum {
         expected.push(linklab_store::guard_label(s).into_owned());
@@ -79,8 +95,11 @@ fn read_lines(path: &Path, file: &str, listed: &Listed, by: &[String], ctx: &mut
     match reader.headers() {
         Ok(h) if h.iter().eq(expected.iter().map(String::as_str)) => {}
         _ => {
-            ctx.report
-                .push(file, "-", "the header does not match the manifest (by columns, persons, sum)");
+            ctx.report.push(
+                file,
+                "-",
+                "the header does not match the manifest (by columns, persons, sum)",
+            );
             return None;
         }
     }
@@ -105,7 +124,8 @@ fn read_lines(path: &Path, file: &str, listed: &Listed, by: &[String], ctx: &mut
             SUPPRESSED => None,
             text => {
                 let Ok(v) = text.parse::<u64>() else {
-                    ctx.report.push(file, &cell, "persons is neither a whole number nor [c]");
+                    ctx.report
+                        .push(file, &cell, "persons is neither a whole number nor [c]");
                     return None;
                 };
                 Some(v)
@@ -117,7 +137,8 @@ fn read_lines(path: &Path, file: &str, listed: &Listed, by: &[String], ctx: &mut
                 text => match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => Some(v),
                     _ => {
-                        ctx.report.push(file, &cell, "the sum is neither a number nor [c]");
+                        ctx.report
+                            .push(file, &cell, "the sum is neither a number nor [c]");
                         return None;
                     }
                 },
@@ -138,7 +159,8 @@ fn read_lines(path: &Path, file: &str, listed: &Listed, by: &[String], ctx: &mut
 /// table of the same source are the same cell) and one relation per margin and dimension.
 pub(crate) fn add_table(path: &Path, file: &str, listed: &Listed, source: &str, ctx: &mut Ctx) {
     let Some(by) = listed.by.clone().filter(|b| !b.is_empty()) else {
-        ctx.report.push(file, "-", "a table without by columns in the manifest");
+        ctx.report
+            .push(file, "-", "a table without by columns in the manifest");
         return;
     };
     let Some(lines) = read_lines(path, file, listed, &by, ctx) else {
@@ -161,7 +183,11 @@ pub(crate) fn add_table(path: &Path, file: &str, listed: &Listed, source: &str, 
     let kind = Kind::Sum {
         nonnegative: listed.sum_nonnegative.unwrap_or(false),
     };
-    let half = if listed.sum_integer.unwrap_or(false) { 0.0 } else { 0.5 };
+    let half = if listed.sum_integer.unwrap_or(false) {
+        0.0
+    } else {
+        0.5
+    };
     for line in &lines {
         let idx: Vec<usize> = line
             .labels
@@ -183,7 +209,9 @@ pub(crate) fn add_table(path: &Path, file: &str, listed: &Listed, source: &str, 
             .map(|(d, l)| (d.clone(), l.clone()))
             .collect();
         key.sort();
-        let count = ctx.sys.var(source, "persons", key.clone(), Kind::Count, file, &cell);
+        let count = ctx
+            .sys
+            .var(source, "persons", key.clone(), Kind::Count, file, &cell);
         match line.persons {
             Some(v) => {
                 let (lo, hi) = ctx.published_count(v, file, &cell);

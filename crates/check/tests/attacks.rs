@@ -16,11 +16,21 @@ struct File<'a> {
 }
 
 fn table<'a>(name: &'a str, by: &'a [&'a str], text: &'a str) -> File<'a> {
-    File { name, kind: "table", by, text }
+    File {
+        name,
+        kind: "table",
+        by,
+        text,
+    }
 }
 
 fn extra<'a>(name: &'a str, text: &'a str) -> File<'a> {
-    File { name, kind: "extra", by: &[], text }
+    File {
+        name,
+        kind: "extra",
+        by: &[],
+        text,
+    }
 }
 
 /// Writes a release folder with a manifest listing `files` (with their real checksums), under
@@ -51,7 +61,11 @@ fn release(dir: &Path, threshold: u64, files: &[File]) -> PathBuf {
         "additivity": "exact",
         "files": listed,
     });
-    fs::write(dir.join("release-manifest.json"), serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    fs::write(
+        dir.join("release-manifest.json"),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
+    )
+    .unwrap();
     dir.to_path_buf()
 }
 
@@ -73,7 +87,11 @@ fn a_cell_left_alone_in_its_line_is_worked_out_by_subtraction_1d() {
     let dir = release(
         &tmp.path().join("r"),
         10,
-        &[table("t.csv", &["sex"], "sex,persons\nF,[c]\nM,25\nU,30\nTotal,58\n")],
+        &[table(
+            "t.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,25\nU,30\nTotal,58\n",
+        )],
     );
     insta::assert_snapshot!(check(&dir));
 }
@@ -230,12 +248,20 @@ fn two_releases_of_the_same_source_are_differenced() {
     let a = release(
         &tmp.path().join("a"),
         10,
-        &[table("t.csv", &["sex"], "sex,persons\nF,[c]\nM,[c]\nU,30\nTotal,70\n")],
+        &[table(
+            "t.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,[c]\nU,30\nTotal,70\n",
+        )],
     );
     let b = release(
         &tmp.path().join("b"),
         10,
-        &[table("s.csv", &["sex"], "sex,persons\nF,[c]\nM,37\nU,[c]\nTotal,70\n")],
+        &[table(
+            "s.csv",
+            &["sex"],
+            "sex,persons\nF,[c]\nM,37\nU,[c]\nTotal,70\n",
+        )],
     );
     insta::assert_snapshot!("alone", format!("{}{}", check(&a), check(&b)));
     let opts = CheckOptions {
@@ -254,7 +280,10 @@ fn a_mean_in_balance_csv_times_a_group_size_pins_a_suppressed_cell() {
     let safe = release(
         &tmp.path().join("safe"),
         10,
-        &[table("t.csv", &["group", "sex"], tab), extra("impact.csv", impact)],
+        &[
+            table("t.csv", &["group", "sex"], tab),
+            extra("impact.csv", impact),
+        ],
     );
     insta::assert_snapshot!("without_balance", check(&safe));
     let dir = release(

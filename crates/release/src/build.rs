@@ -233,7 +233,11 @@ pub(crate) fn build_tables(
         let s = sorted_labels(&merged);
         position.push(
             map.iter()
-                .map(|&m| s.iter().position(|x| *x == merged[m]).expect("every label is sorted"))
+                .map(|&m| {
+                    s.iter()
+                        .position(|x| *x == merged[m])
+                        .expect("every label is sorted")
+                })
                 .collect(),
         );
         sorted.push(s);
@@ -318,16 +322,22 @@ mod tests {
         assert_eq!(sorted_labels(&l), vec!["9", "10", "100", "Unknown"]);
         let l: Vec<String> = ["b", "Unknown", "a"].iter().map(|s| (*s).to_owned()).collect();
         assert_eq!(sorted_labels(&l), vec!["a", "b", "Unknown"]);
-        let l: Vec<String> = ["7", "Unknown", "Other", "3"].iter().map(|s| (*s).to_owned()).collect();
+        let l: Vec<String> = ["7", "Unknown", "Other", "3"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         assert_eq!(sorted_labels(&l), vec!["3", "7", "Other", "Unknown"]);
     }
 
     fn check_merge(levels: &[(&str, u64)], threshold: u64, expected: &[&str]) {
         let mut dict = Dictionary::default();
-        let counts: Vec<u64> = levels.iter().map(|&(l, n)| {
-            dict.code(l);
-            n
-        }).collect();
+        let counts: Vec<u64> = levels
+            .iter()
+            .map(|&(l, n)| {
+                dict.code(l);
+                n
+            })
+            .collect();
         let (merged, map) = merge_rare(&dict, &counts, threshold);
         let got: Vec<&str> = map.iter().map(|&m| merged[m].as_str()).collect();
         assert_eq!(got, expected, "levels {levels:?}");
@@ -335,7 +345,11 @@ mod tests {
 
     #[test]
     fn rare_levels_merge_into_other() {
-        check_merge(&[("a", 12), ("b", 3), ("c", 9), ("d", 10)], 10, &["a", "Other", "Other", "d"]);
+        check_merge(
+            &[("a", 12), ("b", 3), ("c", 9), ("d", 10)],
+            10,
+            &["a", "Other", "Other", "d"],
+        );
         check_merge(&[("Unknown", 2), ("b", 30)], 10, &["Unknown", "b"]);
         check_merge(&[("Other", 20), ("x", 1)], 10, &["Other", "Other"]);
         check_merge(&[("a", 1)], 1, &["a"]);

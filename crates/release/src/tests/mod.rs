@@ -13,7 +13,9 @@ use crate::model::{Group, Shape, TableData, counts_with_margins};
 use crate::{DisclosureRules, protect_table};
 
 /// The independent check (`linklab-check`) of a release, told the rules the release used.
-pub(crate) fn independent_check(cfg: &crate::ReleaseConfig) -> Result<linklab_check::CheckReport, linklab_check::CheckError> {
+pub(crate) fn independent_check(
+    cfg: &crate::ReleaseConfig,
+) -> Result<linklab_check::CheckReport, linklab_check::CheckError> {
     let opts = linklab_check::CheckOptions {
         threshold: cfg.rules.threshold,
         zeros_disclosive: cfg.rules.zeros_disclosive,

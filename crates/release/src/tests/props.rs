@@ -3,8 +3,8 @@
 use linklab_store::NoProgress;
 use proptest::prelude::*;
 
-use super::release::{Rec, config, spec, write_source};
 use super::independent_check as check;
+use super::release::{Rec, config, spec, write_source};
 use crate::{DisclosureRules, MANIFEST_NAME, run};
 
 const DIMS: [&str; 4] = ["a", "b", "c", "d"];
