@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts a single-node Slurm on this machine, for running `linklab plan --format slurm` scripts
-# and the Slurm integration test (tests/tests/slurm.rs). Run as root. Idempotent: run it again
+# and the Slurm integration test (tests/slurm.rs). Run as root. Idempotent: run it again
 # and it starts only what is not running.
 #
 # What it does:
@@ -72,7 +72,8 @@ chmod 0400 /etc/munge/munge.key
 # 3. slurm.conf.
 host="$(hostname -s)"
 cpus="$(nproc)"
-mem_total="$(free -m | awk '/^Mem:/ {print $2}')"
+# (From /proc/meminfo: `free` is in procps, which a minimal Debian lacks.)
+mem_total="$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)"
 # Leave a margin so slurmd never sees less memory than configured (which would drain the node).
 real_memory=$((mem_total * 9 / 10))
 mkdir -p "$state_dir/state" "$state_dir/spool"

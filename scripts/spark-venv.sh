@@ -16,15 +16,22 @@ python="${PYTHON:-python3}"
 
 say() { printf 'spark-venv: %s\n' "$*" >&2; }
 
-if ! java -version >/dev/null 2>&1; then
+# Installs Debian packages when running as root, else says what is missing and stops.
+apt_install() {
+    local why="$1"
+    shift
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        say "no Java runtime found; installing Debian's openjdk-17-jre-headless"
+        say "$why; installing Debian's $*"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
     else
-        say "no Java runtime found; Spark needs Java 17 (Debian: apt-get install openjdk-17-jre-headless)"
+        say "$why (Debian: apt-get install $*)"
         exit 1
     fi
+}
+
+if ! java -version >/dev/null 2>&1; then
+    apt_install "no Java runtime found; Spark needs Java 17" openjdk-17-jre-headless
 fi
 
 if [ -x "$venv/bin/python" ] &&
@@ -34,6 +41,10 @@ if [ -x "$venv/bin/python" ] &&
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
+    # A fresh Debian has no Python, and Debian's Python makes venvs only with python3-venv.
+    if ! "$python" -c "import ensurepip, venv" >/dev/null 2>&1; then
+        apt_install "no $python that can make a virtualenv" python3 python3-venv
+    fi
     say "creating $venv"
     "$python" -m venv "$venv"
 fi

@@ -109,10 +109,10 @@ fn a_held_lock_stops_a_second_run_with_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     fs::write(dir.path().join("p.toml"), MINIMAL).unwrap();
     fs::create_dir_all(dir.path().join("work")).unwrap();
-    // This test process is alive, so a lock naming it is held.
+    // A lock of another host is held whatever its process id.
     fs::write(
         dir.path().join("work/linklab.lock"),
-        format!("{}\n", std::process::id()),
+        format!("host another-node\npid {}\nid test\n", std::process::id()),
     )
     .unwrap();
     let out = linklab(dir.path(), &["link", "p.toml", "--log-format", "text"]);
@@ -126,4 +126,84 @@ fn check_release_of_a_missing_folder_is_an_input_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = linklab(dir.path(), &["check-release", "nowhere", "--log-format", "text"]);
     assert_eq!(code(&out), 1, "{:?}", text(&out));
+}
+
+/// The manifest of `participants`: its columns, key fingerprint and partitions.
+fn participants_manifest(root: &Path) -> (Vec<String>, String, Option<u64>) {
+    let path = root.join("work/pseudonymised/participants.manifest.json");
+    let json: serde_json::Value = serde_json::from_slice(&fs::read(path).unwrap()).unwrap();
+    let columns = json["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_owned())
+        .collect();
+    (
+        columns,
+        json["key_fingerprint"].as_str().unwrap().to_owned(),
+        json["partitions"].as_u64(),
+    )
+}
+
+/// After partitioned runs, a changed setting (a `keep` column removed) or a rotated linkage key
+/// makes `run` pseudonymise the extract again as one run; unchanged partitions are used as they are.
+#[test]
+fn run_pseudonymises_again_when_partitions_are_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let pipeline = support::demo_pipeline(root, 400);
+    let pipeline = pipeline.to_str().unwrap();
+    let ok = |args: &[&str]| {
+        let out = linklab(root, args);
+        assert_eq!(code(&out), 0, "{args:?}: {:?}", text(&out));
+    };
+    ok(&["synth", "--people", "400", "--seed", "3", "--out", "extracts"]);
+    ok(&["keygen", "--out", "linkage.key"]);
+    ok(&["keygen", "--out", "project.key"]);
+    for part in ["1/2", "2/2"] {
+        ok(&[
+            "pseudonymise",
+            pipeline,
+            "--extract",
+            "participants",
+            "--partition",
+            part,
+        ]);
+    }
+    ok(&["run", pipeline]);
+    let (columns, first_key, partitions) = participants_manifest(root);
+    assert_eq!(partitions, Some(2), "current partitions are merged and used");
+    assert!(columns.iter().any(|c| c == "programme_start"));
+
+    // A keep column removed: the partitions are stale.
+    let text_before = fs::read_to_string(root.join("demo.toml")).unwrap();
+    let edited = text_before.replace(
+        r#"keep = ["record_id", "programme_start"]"#,
+        r#"keep = ["record_id"]"#,
+    );
+    assert_ne!(edited, text_before);
+    fs::write(root.join("demo.toml"), edited).unwrap();
+    ok(&["run", pipeline]);
+    let (columns, _, partitions) = participants_manifest(root);
+    assert_eq!(partitions, None, "stale partitions are replaced by one run");
+    assert!(!columns.iter().any(|c| c == "programme_start"), "{columns:?}");
+
+    // Partitions again, then the linkage key rotated.
+    fs::write(root.join("demo.toml"), &text_before).unwrap();
+    for part in ["1/2", "2/2"] {
+        ok(&[
+            "pseudonymise",
+            pipeline,
+            "--extract",
+            "participants",
+            "--partition",
+            part,
+        ]);
+    }
+    fs::remove_file(root.join("linkage.key")).unwrap();
+    ok(&["keygen", "--out", "linkage.key"]);
+    ok(&["run", pipeline]);
+    let (_, key, partitions) = participants_manifest(root);
+    assert_eq!(partitions, None);
+    assert_ne!(key, first_key, "the tokens are made with the new key");
 }

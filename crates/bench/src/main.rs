@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run --release -p linklab-bench -- all            # full sizes (needs ~10 GB of disk)
 //! cargo run --release -p linklab-bench -- all --quick    # small sizes, for a smoke run
+//! cargo run --release -p linklab-bench -- table 40x25x20 [SEED]   # protect one table shape
 //! ```
 //!
 //! Each case runs in its own child process, so the peak resident memory it reports (VmHWM from
@@ -10,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod cases;
+mod counts;
 mod stages;
 
 use std::fmt::Write as _;
@@ -36,12 +38,28 @@ fn main() -> std::process::ExitCode {
             args.get(3).map(String::as_str) == Some("quick"),
         ),
         Some("all") => all(args.iter().any(|a| a == "--quick"), &args),
+        Some("table") if args.len() >= 2 => table(&args[1], args.get(2).map(String::as_str)),
         _ => {
-            eprintln!("usage: linklab-bench all [--quick] [--out FILE] [--only CASE,...]");
+            eprintln!(
+                "usage: linklab-bench all [--quick] [--out FILE] [--only CASE,...]\n       \
+                 linklab-bench table DIMS [SEED]   (DIMS like 40x25x20)"
+            );
             2
         }
     };
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(2))
+}
+
+/// Protects one generated table of shape `dims` (like `40x25x20`) and prints the result line.
+fn table(dims: &str, seed: Option<&str>) -> i32 {
+    let sizes: Option<Vec<usize>> = dims.split('x').map(|s| s.parse().ok()).collect();
+    let seed = seed.map_or(Some(1), |s| s.parse().ok());
+    let (Some(sizes), Some(seed)) = (sizes, seed) else {
+        eprintln!("table takes dimensions like 40x25x20 and an optional whole-number seed");
+        return 2;
+    };
+    println!("{}", stages::protect(&sizes, seed));
+    0
 }
 
 fn arg_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {

@@ -247,10 +247,14 @@ fn write_extract(
             .expect("write a batch");
         start = end;
     }
-    writer.finish().expect("finish the parts");
+    let (parts, _) = writer.finish().expect("finish the parts");
+    let parts: Vec<linklab_store::PartSummary> = parts
+        .iter()
+        .map(|p| linklab_store::PartSummary::of(p).expect("a part file"))
+        .collect();
     linklab_store::write_json_atomic(
         &work.pseudonymised_manifest(name),
-        &json!({ "extract": name, "key_fingerprint": "bench", "rows": { "written": records } }),
+        &json!({ "extract": name, "key_fingerprint": "bench", "rows": { "written": records }, "parts": parts }),
     )
     .expect("write the manifest");
 }
@@ -488,7 +492,13 @@ pub fn quality(scratch: &Path, quick: bool) -> serde_json::Value {
 /// and the audit, on counts where about 30% of the inner cells are below the threshold.
 pub fn release(quick: bool) -> serde_json::Value {
     let sizes: &[usize] = if quick { &[10, 10, 10] } else { &[40, 25, 20] };
-    let counts = linklab_release::benchmark_counts(sizes, 1);
+    protect(sizes, 1)
+}
+
+/// Small-cell protection of one generated count table of the given shape (`linklab-bench table
+/// 40x25x20 [SEED]` runs it on its own).
+pub fn protect(sizes: &[usize], seed: u64) -> serde_json::Value {
+    let counts = crate::counts::table_counts(sizes, seed);
     let rules = linklab_release::DisclosureRules::default();
     let start = Instant::now();
     let table = linklab_release::protect_table(sizes, &counts, &rules).expect("the table is protected");

@@ -2,23 +2,48 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Parser, Subcommand, ValueEnum};
 
-/// Links records about the same people across organisations without moving their identifiers,
-/// and releases only statistics that cannot identify anyone.
+/// The command line of the `linklab` binary. Its help text is [`ABOUT`] and [`LONG_ABOUT`], set
+/// explicitly: clap would otherwise take this crate's description, which is about the code.
 #[derive(Debug, Parser)]
-#[command(name = "linklab", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(
+    name = "linklab",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log format: human text on a terminal, JSON lines otherwise (for schedulers).
+    /// Log format: on a terminal, progress bars and a summary; JSON lines otherwise (for
+    /// schedulers).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Auto)]
     pub log_format: LogFormat,
     /// Only warnings and errors.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// More detail: the log lines on a terminal too (-v), and debug lines (-vv).
+    #[arg(long, short, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
 }
+
+/// The first line of `linklab --help` and `linklab -h`: what linklab is and does.
+pub const ABOUT: &str = "linklab links records about the same people held by different organisations \
+without moving their names, dates of birth or ID numbers, and releases only statistics that \
+cannot identify anyone";
+
+/// The rest of the opening of `linklab --help`.
+pub const LONG_ABOUT: &str = "linklab links records about the same people held by different \
+organisations without moving their names, dates of birth or ID numbers, and releases only \
+statistics that cannot identify anyone.
+
+Each organisation pseudonymises its extract where it lives (keyed HMAC tokens); linklab links the \
+tokens, evaluates a programme against a matched comparison group, and releases only tables and \
+figures that pass small-cell suppression and an independent audit. Try it on synthetic data:
+  linklab run pipelines/demo.toml";
 
 /// The exit codes, shown under `--help`.
 pub const EXIT_CODES: &str = "\
@@ -141,9 +166,9 @@ pub enum Command {
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
-    /// Human text on a terminal, JSON lines otherwise.
+    /// On a terminal, progress bars and a summary (-v adds the log lines); JSON lines otherwise.
     Auto,
-    /// Human text.
+    /// Readable log lines.
     Text,
     /// JSON lines.
     Json,

@@ -108,14 +108,12 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
         }),
         Command::Run { pipeline } => with_pipeline(&pipeline, |p, work| {
             stages::prepare_demo(p)?;
-            for line in stages::merge_where_needed(p, p.extracts.iter().map(|e| e.name.as_str()))? {
-                println!("{line}");
-            }
+            // Current partitions are merged here; stale ones are pseudonymised again whole.
             for stage in stages::all(p, human)? {
                 let name = stage.name.clone();
                 report(&name, run_stage(work, stage)?);
             }
-            print_outputs(p);
+            crate::summary::print_run_summary(p);
             Ok(())
         }),
         Command::Plan {
@@ -218,23 +216,4 @@ fn report(stage: &str, outcome: Outcome) {
         Outcome::Ran => println!("{stage}: done"),
         Outcome::Skipped => println!("{stage}: skipped (unchanged since its last success)"),
     }
-}
-
-fn print_outputs(p: &Pipeline) {
-    let work = WorkDir::new(&p.settings.work_dir);
-    println!();
-    println!("secure area (work_dir): {}", work.root().display());
-    println!(
-        "  pseudonymised extracts: {}",
-        work.root().join("pseudonymised").display()
-    );
-    println!("  linked data and linkage report: {}", work.linked().display());
-    if p.evaluate.is_some() {
-        println!("  analysis frame: {}", work.evaluation().display());
-    }
-    println!("  disclosure audit trail: {}", work.release_audit().display());
-    println!(
-        "release folder (the only output meant to leave): {}",
-        p.settings.release_dir.display()
-    );
 }

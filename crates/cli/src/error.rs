@@ -54,7 +54,12 @@ impl CliError {
     /// The exit code for this error (see [`Exit`]).
     pub fn exit(&self) -> Exit {
         match self {
-            Self::Store(linklab_store::StoreError::Locked { .. }) => Exit::Locked,
+            Self::Store(
+                linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
+            )
+            | Self::Release(linklab_release::ReleaseError::Store(
+                linklab_store::StoreError::Locked { .. } | linklab_store::StoreError::LockUnreadable { .. },
+            )) => Exit::Locked,
             Self::Store(linklab_store::StoreError::Io { .. } | linklab_store::StoreError::Parquet { .. }) => {
                 Exit::Internal
             }

@@ -9,6 +9,7 @@ mod exit;
 mod logging;
 mod runner;
 mod stages;
+mod summary;
 
 use std::process::ExitCode;
 
@@ -44,7 +45,7 @@ where
             return code.into();
         }
     };
-    let human = logging::init(cli.log_format, cli.quiet);
+    let human = logging::init(cli.log_format, cli.quiet, cli.verbose);
     match std::panic::catch_unwind(|| commands::dispatch(cli, human)) {
         Ok(Ok(())) => Exit::Success.into(),
         Ok(Err(error)) => {

@@ -1,4 +1,8 @@
-//! Logs and progress: human text and progress bars on a terminal, JSON lines otherwise.
+//! Logs and progress: progress bars and a summary on a terminal, JSON lines otherwise.
+//!
+//! On a terminal (`--log-format auto`) the view is the progress bars, warnings and the summary
+//! the commands print on stdout; the info log lines appear only with `-v`. `--log-format text`
+//! writes them as readable lines, and JSON lines (for schedulers) carry them by default.
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
@@ -14,14 +18,15 @@ use crate::args::LogFormat;
 static BARS: OnceLock<MultiProgress> = OnceLock::new();
 
 /// Sets up logging once for the process. Returns whether output is for a human.
-pub fn init(format: LogFormat, quiet: bool) -> bool {
+pub fn init(format: LogFormat, quiet: bool, verbose: u8) -> bool {
+    let terminal = std::io::stderr().is_terminal();
     let human = match format {
-        LogFormat::Auto => std::io::stderr().is_terminal(),
+        LogFormat::Auto => terminal,
         LogFormat::Text => true,
         LogFormat::Json => false,
     };
-    let default = if quiet { "warn" } else { "info" };
-    let filter = EnvFilter::try_from_env("LINKLAB_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    let level = default_level(format == LogFormat::Auto && terminal, quiet, verbose);
+    let filter = EnvFilter::try_from_env("LINKLAB_LOG").unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(BarAwareStderr);
@@ -45,6 +50,18 @@ pub fn init(format: LogFormat, quiet: bool) -> bool {
         BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
     }
     human
+}
+
+/// The log level unless `LINKLAB_LOG` sets a filter. The terminal view (`auto` on a terminal)
+/// keeps to progress bars, warnings and the summary; every other view logs from `info` on.
+fn default_level(terminal_view: bool, quiet: bool, verbose: u8) -> &'static str {
+    match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) if terminal_view => "warn",
+        (false, 0 | 1) => "info",
+        (false, 2) => "debug",
+        (false, _) => "trace",
+    }
 }
 
 /// Writes log lines to stderr, pausing the progress bars while it does.
@@ -118,5 +135,35 @@ impl Progress for CliProgress {
             }
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_level;
+
+    fn check(terminal_view: bool, quiet: bool, verbose: u8, expected: &str) {
+        assert_eq!(
+            default_level(terminal_view, quiet, verbose),
+            expected,
+            "terminal view {terminal_view}, quiet {quiet}, verbose {verbose}"
+        );
+    }
+
+    #[test]
+    fn the_terminal_view_logs_only_warnings_unless_asked() {
+        check(true, false, 0, "warn");
+        check(true, false, 1, "info");
+        check(true, false, 2, "debug");
+        check(true, true, 0, "warn");
+    }
+
+    #[test]
+    fn text_and_json_logs_keep_the_info_lines() {
+        check(false, false, 0, "info");
+        check(false, false, 1, "info");
+        check(false, false, 2, "debug");
+        check(false, false, 3, "trace");
+        check(false, true, 0, "warn");
     }
 }

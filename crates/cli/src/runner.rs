@@ -60,11 +60,8 @@ pub enum Outcome {
 /// Runs `stage` unless its last success had the same fingerprint and its outputs are intact.
 pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliError> {
     let state_path = work.state().join(format!("{}.json", stage.name));
-    let fingerprint = fingerprint(&stage)?;
-    if let Ok(previous) = read_json::<StageState>(&state_path)
-        && previous.fingerprint == fingerprint
-        && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
-    {
+    let fingerprint = fingerprint(&stage, &digest_paths(&stage.inputs)?);
+    if unchanged(work, &stage, &fingerprint) {
         tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
         return Ok(Outcome::Skipped);
     }
@@ -96,15 +93,37 @@ pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliErro
     Ok(Outcome::Ran)
 }
 
-fn fingerprint(stage: &StageRun<'_>) -> Result<String, CliError> {
+/// Whether `stage`'s last success had this fingerprint and left the outputs that are there now.
+fn unchanged(work: &WorkDir, stage: &StageRun<'_>, fingerprint: &str) -> bool {
+    let state_path = work.state().join(format!("{}.json", stage.name));
+    read_json::<StageState>(&state_path).is_ok_and(|previous| {
+        previous.fingerprint == fingerprint
+            && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
+    })
+}
+
+/// Whether every stage of `stages`, which read the same inputs (the partitions of one extract),
+/// would be skipped: its last success had the same inputs, settings and keys, and its outputs
+/// are intact. The inputs are digested once.
+pub fn all_unchanged(work: &WorkDir, stages: &[StageRun<'_>]) -> Result<bool, CliError> {
+    let Some(first) = stages.first() else {
+        return Ok(false);
+    };
+    let inputs = digest_paths(&first.inputs)?;
+    Ok(stages
+        .iter()
+        .all(|stage| stage.inputs == first.inputs && unchanged(work, stage, &fingerprint(stage, &inputs))))
+}
+
+fn fingerprint(stage: &StageRun<'_>, inputs_digest: &str) -> String {
     let record = serde_json::json!({
         "stage": stage.name,
         "tool_version": linklab_store::TOOL_VERSION,
         "settings": stage.settings,
-        "inputs": digest_paths(&stage.inputs)?,
+        "inputs": inputs_digest,
         "keys": stage.key_fingerprints,
     });
-    Ok(hex::encode(Sha256::digest(record.to_string().as_bytes())))
+    hex::encode(Sha256::digest(record.to_string().as_bytes()))
 }
 
 /// A digest of the content of files and folders (folders: every file below, by relative path,

@@ -61,17 +61,24 @@ fn settings(p: &Pipeline, stage: &str) -> serde_json::Value {
     serde_json::to_value(p.stage_settings(stage)).expect("pipeline settings serialise")
 }
 
-/// Every stage of the pipeline, in order.
+/// Every stage of the pipeline, in order. An extract pseudonymised by partitions whose input,
+/// settings and key are unchanged since every partition's success is merged (if needed) and
+/// used; one whose partitions are stale or incomplete is pseudonymised again as one run, which
+/// removes the partitions.
 pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     let mut stages = Vec::new();
     let work = WorkDir::new(&p.settings.work_dir);
     for extract in &p.extracts {
-        // An extract pseudonymised by partitions is merged (see `merge_where_needed`) rather
-        // than run again as one process; a single `pseudonymise` run removes the partitions.
-        if linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
-            stages.push(pseudonymise(p, &extract.name, None, human)?);
-        } else {
+        if partitions_current(p, &extract.name, human)? {
             tracing::info!(extract = %extract.name, "pseudonymised by partitions: using their merged output");
+            for line in merge_where_needed(p, [extract.name.as_str()])? {
+                println!("{line}");
+            }
+        } else {
+            if !linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
+                tracing::warn!(extract = %extract.name, "its partitions are stale (input, settings or key changed) or incomplete: pseudonymising it again as one run");
+            }
+            stages.push(pseudonymise(p, &extract.name, None, human)?);
         }
     }
     // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
@@ -184,6 +191,28 @@ pub fn pseudonymise<'a>(
     })
 }
 
+/// Whether `extract` was pseudonymised by `N` partitions, all present, each unchanged (input,
+/// settings, key and outputs) since its last success.
+fn partitions_current(p: &Pipeline, extract: &str, human: bool) -> Result<bool, CliError> {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let found = linklab_pseudonymise::partial_manifest_paths(&work, extract)?;
+    let Some(&(_, (_, count))) = found.first() else {
+        return Ok(false);
+    };
+    let complete = found.len() == count as usize
+        && found
+            .iter()
+            .enumerate()
+            .all(|(i, (_, (index, n)))| *n == count && *index as usize == i + 1);
+    if !complete {
+        return Ok(false);
+    }
+    let partitions = (1..=count)
+        .map(|i| pseudonymise(p, extract, Some((i, count)), human))
+        .collect::<Result<Vec<_>, _>>()?;
+    crate::runner::all_unchanged(&work, &partitions)
+}
+
 /// The final step of a partitioned pseudonymise run: checks the partitions of `extract` and
 /// writes its manifest. Refuses partitions made with another key than the pipeline's.
 pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError> {
@@ -193,7 +222,10 @@ pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError>
     let work = WorkDir::new(&p.settings.work_dir);
     let manifest = linklab_pseudonymise::merge_partitions(&work, extract, e.max_reject_fraction)?;
     let expected = fingerprint(&p.settings.key_file)?;
-    if manifest.key_fingerprint != expected {
+    // Where the input is at hand (not in a linkage environment that only links), the
+    // partitions must have read it as it is now.
+    let input_changed = e.path.is_file() && linklab_store::sha256_file(&e.path)? != manifest.input.sha256;
+    if manifest.key_fingerprint != expected || input_changed {
         // The merged manifest must not stand: nothing downstream may read these tokens.
         let path = work.pseudonymised_manifest(extract);
         std::fs::remove_file(&path).map_err(|source| linklab_store::StoreError::Io {
@@ -201,6 +233,12 @@ pub fn merge_partitions(p: &Pipeline, extract: &str) -> Result<String, CliError>
             path,
             source,
         })?;
+        if input_changed {
+            return Err(CliError::Usage(format!(
+                "extract `{extract}`: its partitions read another version of {} than the one there now; rerun every partition, or pseudonymise it as one run",
+                e.path.display()
+            )));
+        }
         return Err(CliError::Usage(format!(
             "extract `{extract}`: its partitions were pseudonymised with the key of fingerprint {}, not the pipeline's key ({expected}); rerun every partition",
             manifest.key_fingerprint

@@ -9,7 +9,8 @@ use csv::ByteRecord;
 use encoding_rs::WINDOWS_1252;
 
 use crate::batch::{Batch, Reject, RejectReason, TextColumn};
-use crate::{Encoding, ExtractError};
+use crate::scan::{ScanProblem, Tracked};
+use crate::{Encoding, ExtractError, ReadSummary};
 
 /// The read buffer of the CSV parser.
 const READ_BUFFER: usize = 1 << 20;
@@ -17,7 +18,14 @@ const READ_BUFFER: usize = 1 << 20;
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 pub(crate) struct CsvSource {
-    reader: csv::Reader<File>,
+    reader: csv::Reader<Tracked<File>>,
+    /// The configured names of the requested columns, for errors.
+    names: Vec<String>,
+    /// Set once the file has been read to the end.
+    summary: ReadSummary,
+    /// Windows-1252 only: records that are not ASCII, and those of them that are not UTF-8.
+    non_ascii: u64,
+    non_utf8: u64,
     record: ByteRecord,
     encoding: Encoding,
     header_len: usize,
@@ -45,11 +53,11 @@ impl CsvSource {
             .flexible(true)
             .delimiter(delimiter)
             .buffer_capacity(READ_BUFFER)
-            .from_reader(file);
+            .from_reader(Tracked::new(file, delimiter));
         let mut header = ByteRecord::new();
         let found = reader
             .read_byte_record(&mut header)
-            .map_err(|e| read_error(path, 0, e))?;
+            .map_err(|e| read_error(path, 0, e, reader.get_ref().problem(), &[]))?;
         if !found {
             return Err(ExtractError::Empty { path: path.into() });
         }
@@ -75,6 +83,10 @@ impl CsvSource {
         let indices = match_columns(path, &names, columns, delimiter)?;
         Ok(Self {
             reader,
+            names: columns.to_vec(),
+            summary: ReadSummary::default(),
+            non_ascii: 0,
+            non_utf8: 0,
             record: ByteRecord::new(),
             encoding,
             header_len: names.len(),
@@ -82,6 +94,14 @@ impl CsvSource {
             records_read: 0,
             last_bytes: vec![0; columns.len()],
         })
+    }
+
+    pub(crate) fn source_columns(&self) -> &[usize] {
+        &self.indices
+    }
+
+    pub(crate) fn summary(&self) -> ReadSummary {
+        self.summary.clone()
     }
 
     pub(crate) fn header_len(&self) -> usize {
@@ -102,11 +122,32 @@ impl CsvSource {
         let mut lines = Vec::with_capacity(batch_rows);
         let mut rejects = Vec::new();
         while records.len() + rejects.len() < batch_rows {
-            let found = self
-                .reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| read_error(path, self.records_read, e))?;
+            let found = self.reader.read_byte_record(&mut self.record).map_err(|e| {
+                let named: Vec<(usize, &str)> = self
+                    .indices
+                    .iter()
+                    .copied()
+                    .zip(self.names.iter().map(String::as_str))
+                    .collect();
+                read_error(
+                    path,
+                    self.records_read,
+                    e,
+                    self.reader.get_ref().problem(),
+                    &named,
+                )
+            })?;
             if !found {
+                let tracked = self.reader.get_ref();
+                if let Some(line) = tracked.unclosed_quote() {
+                    return Err(ExtractError::UnclosedQuote {
+                        path: path.into(),
+                        line,
+                    });
+                }
+                if let Some(lines) = tracked.lines() {
+                    self.summary.set(lines, self.non_ascii > 0 && self.non_utf8 == 0);
+                }
                 break;
             }
             self.records_read += 1;
@@ -122,7 +163,14 @@ impl CsvSource {
                             .is_some_and(|r| text.is_char_boundary(r.start))
                     })
                 }),
-                Encoding::Windows1252 => None,
+                Encoding::Windows1252 => {
+                    let bytes = self.record.as_slice();
+                    if self.non_utf8 == 0 && !bytes.is_ascii() {
+                        self.non_ascii += 1;
+                        self.non_utf8 += u64::from(std::str::from_utf8(bytes).is_err());
+                    }
+                    None
+                }
             };
             let reason = if self.record.len() != self.header_len {
                 Some(RejectReason::WrongFieldCount)
@@ -162,7 +210,38 @@ impl CsvSource {
     }
 }
 
-fn read_error(path: &Path, record: u64, error: csv::Error) -> ExtractError {
+/// The error of a failed CSV read after `record` records: a field or record over the size
+/// limits if the [`crate::scan::Tracked`] reader failed it (`named`: the header index and
+/// configured name of each requested column), else an I/O error. A parser message is never
+/// passed on, as it could quote data.
+pub fn read_error(
+    path: &Path,
+    record: u64,
+    error: csv::Error,
+    problem: Option<ScanProblem>,
+    named: &[(usize, &str)],
+) -> ExtractError {
+    match problem {
+        Some(ScanProblem::FieldTooLarge { line, column }) => {
+            return ExtractError::FieldTooLarge {
+                path: path.into(),
+                line,
+                column,
+                name: named
+                    .iter()
+                    .find(|(index, _)| index + 1 == column)
+                    .map(|(_, name)| format!(" (`{name}`)"))
+                    .unwrap_or_default(),
+            };
+        }
+        Some(ScanProblem::RecordTooLarge { line }) => {
+            return ExtractError::RecordTooLarge {
+                path: path.into(),
+                line,
+            };
+        }
+        None => {}
+    }
     let source = match error.into_kind() {
         csv::ErrorKind::Io(e) => e,
         // With byte records and flexible field counts only I/O can fail; keep any other kind

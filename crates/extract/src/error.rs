@@ -95,6 +95,23 @@ pub enum ExtractError {
         #[source]
         source: parquet::errors::ParquetError,
     },
+    /// The row counts of a Parquet file disagree: a row group's declared count with its column
+    /// chunks, the file's with its row groups', or the rows read with the rows declared.
+    #[error(
+        "Parquet extract {}: {} declares {declared} rows but {found} were found; the file's metadata is inconsistent, so rows would be lost or invented: rewrite the file",
+        path.display(),
+        row_group.map_or_else(|| "the file".to_owned(), |g| format!("row group {g}"))
+    )]
+    RowCount {
+        /// The extract file.
+        path: PathBuf,
+        /// The 0-based row group at fault, or `None` for the whole file.
+        row_group: Option<usize>,
+        /// The rows declared.
+        declared: u64,
+        /// The rows (or column values) found.
+        found: u64,
+    },
     /// A Parquet column could not be rendered as text.
     #[error("cannot read column `{column}` of Parquet extract {} as text", path.display())]
     Convert {
@@ -102,6 +119,47 @@ pub enum ExtractError {
         path: PathBuf,
         /// The column.
         column: String,
+    },
+    /// A quote opened in the file is never closed: the parser would read the rest of the file
+    /// as one field and drop the records in it.
+    #[error(
+        "extract {}: the quote that opens a field on line {line} is never closed, so every line after it would be read as part of that one field; close or remove the quote in the extract",
+        path.display()
+    )]
+    UnclosedQuote {
+        /// The extract file.
+        path: PathBuf,
+        /// The physical line on which the quoted field starts.
+        line: u64,
+    },
+    /// A field is longer than [`crate::MAX_FIELD_BYTES`].
+    #[error(
+        "extract {}, line {line}, column {column}{name}: a field is longer than {} bytes (1 MiB), the most one CSV field may hold; check the quoting and the delimiter of the extract",
+        path.display(),
+        crate::MAX_FIELD_BYTES
+    )]
+    FieldTooLarge {
+        /// The extract file.
+        path: PathBuf,
+        /// The physical line on which the record starts.
+        line: u64,
+        /// The field's 1-based position in the record.
+        column: usize,
+        /// ` (`name`)` if the column is one the pipeline names, else empty (a header name is
+        /// never shown).
+        name: String,
+    },
+    /// A record is longer than [`crate::MAX_RECORD_BYTES`].
+    #[error(
+        "extract {}, line {line}: a record is longer than {} bytes (16 MiB), the most one CSV record may hold; check the quoting and the delimiter of the extract",
+        path.display(),
+        crate::MAX_RECORD_BYTES
+    )]
+    RecordTooLarge {
+        /// The extract file.
+        path: PathBuf,
+        /// The physical line on which the record starts.
+        line: u64,
     },
     /// A reader setting is not valid.
     #[error("invalid extract reader setting: {reason}")]

@@ -23,6 +23,17 @@
 //! any of its fields, requested or not, is not valid UTF-8 in a UTF-8 extract (`invalid_utf8`).
 //! Windows-1252 maps every byte to a character, so a Windows-1252 extract has no encoding rejects.
 //!
+//! # Limits and open quotes
+//! The bytes the CSV parser reads pass through [`scan::Tracked`], which runs the parser's state
+//! machine over them. A field over [`MAX_FIELD_BYTES`] (1 MiB) or a record over
+//! [`MAX_RECORD_BYTES`] (16 MiB) stops the read with an error naming line and column, so a
+//! runaway quote or a 2 GB field is never allocated whole. A quote still open at the end of the
+//! file is an error naming the line it opened on ([`ExtractError::UnclosedQuote`]): the parser
+//! would read the rest of the file as one field and its records would silently vanish. Once the
+//! file is read, [`ExtractReader::summary`] gives its physical line count. A Parquet file's row
+//! counts are checked: the footer against its row groups and column chunks when it is opened,
+//! and the rows read against the rows declared at the end ([`ExtractError::RowCount`]).
+//!
 //! # Values
 //! CSV values are taken as they are (no trimming). Header names are matched after trimming
 //! whitespace. A UTF-8 byte-order mark at the start of the file is skipped. Parquet values are
@@ -40,14 +51,17 @@ mod batch;
 mod csv_source;
 mod error;
 mod parquet_source;
+pub mod scan;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use batch::{Batch, Reject, RejectReason, TextColumn};
 pub use error::ExtractError;
+pub use scan::{MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
 use csv_source::CsvSource;
+pub use csv_source::read_error as csv_read_error;
 use parquet_source::ParquetSource;
 
 /// The default number of records per batch.
@@ -132,6 +146,40 @@ impl InputFormat {
     }
 }
 
+/// What is known about a CSV extract once it has been read to the end: a handle that stays
+/// readable after the reader was consumed. Nothing is known about a Parquet extract.
+#[derive(Debug, Clone, Default)]
+pub struct ReadSummary(std::sync::Arc<std::sync::OnceLock<Facts>>);
+
+/// See [`ReadSummary`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Facts {
+    lines: u64,
+    utf8_in_windows_1252: bool,
+}
+
+impl ReadSummary {
+    /// The file's physical lines (`\n` bytes, plus one for a last line without a line end),
+    /// once the whole file was read.
+    pub fn lines(&self) -> Option<u64> {
+        self.0.get().map(|f| f.lines)
+    }
+
+    /// Whether an extract declared Windows-1252 has records that are not ASCII and every one of
+    /// them is valid UTF-8: the file is then almost certainly UTF-8, and its accented names were
+    /// mis-decoded (`Ã©` for `é`). Known once the whole file was read.
+    pub fn utf8_in_windows_1252(&self) -> bool {
+        self.0.get().is_some_and(|f| f.utf8_in_windows_1252)
+    }
+
+    fn set(&self, lines: u64, utf8_in_windows_1252: bool) {
+        let _ = self.0.set(Facts {
+            lines,
+            utf8_in_windows_1252,
+        });
+    }
+}
+
 enum Source {
     Csv(CsvSource),
     Parquet(ParquetSource),
@@ -202,6 +250,26 @@ impl ExtractReader {
     /// The requested columns, in batch order.
     pub fn columns(&self) -> &[String] {
         &self.columns
+    }
+
+    /// For each requested column, in batch order, the 0-based index of the header (or Parquet
+    /// schema) column it resolved to. Two requested names that resolve to the same index (say
+    /// `Surname` and ` Surname`, as CSV header names are matched after trimming) read the same
+    /// values.
+    pub fn source_columns(&self) -> &[usize] {
+        match &self.source {
+            Source::Csv(s) => s.source_columns(),
+            Source::Parquet(s) => s.source_columns(),
+        }
+    }
+
+    /// A handle on what is known once a CSV extract has been read to the end (its physical
+    /// line count, whether a Windows-1252 extract looks like UTF-8); never set for Parquet.
+    pub fn summary(&self) -> ReadSummary {
+        match &self.source {
+            Source::Csv(s) => s.summary(),
+            Source::Parquet(_) => ReadSummary::default(),
+        }
     }
 
     /// The number of columns in the file's header (or Parquet schema).

@@ -26,8 +26,51 @@ pub(crate) struct ParquetSource {
     names: Vec<String>,
     /// For each requested column, its index in the projected batches.
     positions: Vec<usize>,
+    /// For each requested column, its index in the file's schema.
+    indices: Vec<usize>,
     header_len: usize,
     records_read: u64,
+    /// The rows the footer declares (checked for consistency when the file was opened).
+    declared_rows: u64,
+}
+
+/// Row counts of a Parquet footer that disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CountMismatch {
+    /// The row group at fault, or `None` for the file as a whole.
+    pub row_group: Option<usize>,
+    /// The rows declared.
+    pub declared: u64,
+    /// The rows (or values) found.
+    pub found: u64,
+}
+
+/// Checks the row counts a Parquet footer declares against each other: the file's row count is
+/// the sum of its row groups', and every non-repeated column chunk that is read holds one value
+/// per row of its group (`groups`: each group's declared rows and its chunks' value counts). The
+/// reader trusts a group's row count, so a false one would silently drop or invent rows. Returns
+/// the total rows.
+pub(crate) fn check_declared(file_rows: i64, groups: &[(i64, Vec<i64>)]) -> Result<u64, CountMismatch> {
+    let count = |n: i64| u64::try_from(n).unwrap_or(u64::MAX);
+    let mut total: u64 = 0;
+    for (index, (rows, chunks)) in groups.iter().enumerate() {
+        if let Some(&values) = chunks.iter().find(|&&values| values != *rows) {
+            return Err(CountMismatch {
+                row_group: Some(index),
+                declared: count(*rows),
+                found: count(values),
+            });
+        }
+        total = total.saturating_add(count(*rows));
+    }
+    if count(file_rows) != total {
+        return Err(CountMismatch {
+            row_group: None,
+            declared: count(file_rows),
+            found: total,
+        });
+    }
+    Ok(total)
 }
 
 fn supported(data_type: &DataType) -> bool {
@@ -110,6 +153,34 @@ impl ParquetSource {
             .iter()
             .map(|i| roots.binary_search(i).expect("every index is among the roots"))
             .collect();
+        let metadata = builder.metadata();
+        let schema_descr = builder.parquet_schema();
+        let groups: Vec<(i64, Vec<i64>)> = metadata
+            .row_groups()
+            .iter()
+            .map(|group| {
+                let chunks = group
+                    .columns()
+                    .iter()
+                    .enumerate()
+                    .filter(|(leaf, chunk)| {
+                        chunk.column_descr().max_rep_level() == 0
+                            && roots.contains(&schema_descr.get_column_root_idx(*leaf))
+                    })
+                    .map(|(_, chunk)| chunk.num_values())
+                    .collect();
+                (group.num_rows(), chunks)
+            })
+            .collect();
+        let declared_rows =
+            check_declared(metadata.file_metadata().num_rows(), &groups).map_err(|mismatch| {
+                ExtractError::RowCount {
+                    path: path.into(),
+                    row_group: mismatch.row_group,
+                    declared: mismatch.declared,
+                    found: mismatch.found,
+                }
+            })?;
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
         let reader = builder
             .with_projection(mask)
@@ -120,9 +191,15 @@ impl ParquetSource {
             reader,
             names: columns.to_vec(),
             positions,
+            indices,
             header_len: schema.fields().len(),
             records_read: 0,
+            declared_rows,
         })
+    }
+
+    pub(crate) fn source_columns(&self) -> &[usize] {
+        &self.indices
     }
 
     pub(crate) fn header_len(&self) -> usize {
@@ -132,6 +209,15 @@ impl ParquetSource {
     pub(crate) fn next_batch(&mut self, path: &Path) -> Result<Option<Batch>, ExtractError> {
         let batch = loop {
             match self.reader.next() {
+                // Every row the footer declares must have been read: none silently dropped.
+                None if self.records_read != self.declared_rows => {
+                    return Err(ExtractError::RowCount {
+                        path: path.into(),
+                        row_group: None,
+                        declared: self.declared_rows,
+                        found: self.records_read,
+                    });
+                }
                 None => return Ok(None),
                 Some(Err(e)) => {
                     return Err(ExtractError::Parquet {
@@ -269,5 +355,45 @@ fn dates(len: usize, is_null: impl Fn(usize) -> bool, days: impl Fn(usize) -> i6
             }),
             None => out.push(""),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{CountMismatch, check_declared};
+
+    fn check(file_rows: i64, groups: &[(i64, &[i64])], expected: Result<u64, CountMismatch>) {
+        let groups: Vec<(i64, Vec<i64>)> = groups.iter().map(|(r, c)| (*r, c.to_vec())).collect();
+        assert_eq!(
+            check_declared(file_rows, &groups),
+            expected,
+            "{file_rows} {groups:?}"
+        );
+    }
+
+    #[test]
+    fn declared_row_counts_must_agree() {
+        check(0, &[], Ok(0));
+        check(7, &[(3, &[3, 3]), (4, &[4])], Ok(7));
+        // A group that declares fewer rows than its chunks hold values.
+        check(
+            7,
+            &[(3, &[3, 3]), (1, &[4, 4])],
+            Err(CountMismatch {
+                row_group: Some(1),
+                declared: 1,
+                found: 4,
+            }),
+        );
+        // The file's count is not the sum of its groups'.
+        check(
+            9,
+            &[(3, &[3]), (4, &[4])],
+            Err(CountMismatch {
+                row_group: None,
+                declared: 9,
+                found: 7,
+            }),
+        );
     }
 }

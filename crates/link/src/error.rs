@@ -63,6 +63,24 @@ pub enum LinkError {
         /// The column.
         column: String,
     },
+    /// A part file of a pseudonymised extract is not the one its manifest lists.
+    #[error("extract `{extract}`: part file {}: {reason}", path.display())]
+    Part {
+        /// The extract.
+        extract: String,
+        /// The part file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The spine has no records, so there are no persons to link to.
+    #[error(
+        "the spine extract `{extract}` has no records, so no person can be linked; check that its pseudonymise run read the intended file"
+    )]
+    EmptySpine {
+        /// The spine extract.
+        extract: String,
+    },
     /// A pseudonymisation manifest is missing or unusable.
     #[error("manifest {}: {reason}", path.display())]
     Manifest {

@@ -1,12 +1,14 @@
 //! The pseudonymised extracts the link stage reads.
 
+use std::collections::BTreeSet;
 use std::fs::File;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
-use linklab_store::{WorkDir, list_parts, read_parts};
+use linklab_store::{PartSummary, WorkDir, list_parts, read_part_files};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use serde::Deserialize;
 
 use crate::LinkError;
 
@@ -35,24 +37,21 @@ pub(crate) struct ExtractInput {
 }
 
 impl ExtractInput {
-    /// Opens `pseudonymised/<name>/` and its manifest, and checks the columns.
+    /// Opens `pseudonymised/<name>/` through its manifest, and checks the parts and columns.
     pub(crate) fn open(work_dir: &WorkDir, name: &str, match_keys: &[String]) -> Result<Self, LinkError> {
         let dir = work_dir.pseudonymised(name);
-        let parts = if dir.is_dir() {
-            list_parts(&dir)?
-        } else {
-            Vec::new()
-        };
-        if parts.is_empty() {
+        if !dir.is_dir() {
             return Err(LinkError::NoInput {
                 extract: name.to_owned(),
                 dir,
             });
         }
+        let manifest = PseudonymisedManifest::read(work_dir, name)?;
+        let parts = listed_parts(name, &dir, &manifest.parts)?;
         let mut schema: Option<SchemaRef> = None;
         let mut rows = 0_u64;
         let mut part_rows = Vec::with_capacity(parts.len());
-        for path in &parts {
+        for (path, listed) in parts.iter().zip(&manifest.parts) {
             let file = File::open(path).map_err(|source| linklab_store::StoreError::Io {
                 action: "cannot open",
                 path: path.clone(),
@@ -65,6 +64,13 @@ impl ExtractInput {
                 }
             })?;
             let n = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+            if n != listed.rows {
+                return Err(part_error(
+                    name,
+                    path,
+                    format!("it holds {n} rows, but the manifest lists {}", listed.rows),
+                ));
+            }
             rows += n;
             part_rows.push((path.clone(), n));
             match &schema {
@@ -116,7 +122,7 @@ impl ExtractInput {
                 });
             }
         }
-        let key_fingerprint = manifest_fingerprint(work_dir, name)?;
+        let key_fingerprint = manifest.key_fingerprint;
         Ok(Self {
             name: name.to_owned(),
             dir,
@@ -141,7 +147,7 @@ impl ExtractInput {
     pub(crate) fn batches(
         &self,
     ) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
-        let inner = read_parts(&self.dir, BATCH_ROWS)?;
+        let inner = read_part_files(self.parts.iter().map(|(path, _)| path.clone()), BATCH_ROWS)?;
         Ok(inner.map(move |batch| {
             let batch = batch?;
             if same_columns(&self.schema, &batch.schema()) {
@@ -186,21 +192,101 @@ fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
             .all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type())
 }
 
-/// The `key_fingerprint` recorded by the pseudonymise stage.
-fn manifest_fingerprint(work_dir: &WorkDir, name: &str) -> Result<String, LinkError> {
-    let path = work_dir.pseudonymised_manifest(name);
-    if !path.is_file() {
-        return Err(LinkError::Manifest {
-            path,
-            reason: "it is missing; every pseudonymised extract has a manifest beside its folder".into(),
-        });
+/// What the link stage reads of a pseudonymisation manifest
+/// (`pseudonymised/<extract>.manifest.json`): the linkage key's fingerprint and the part files.
+#[derive(Debug, Deserialize)]
+struct PseudonymisedManifest {
+    /// The extract's name.
+    extract: String,
+    /// The fingerprint of the linkage key the tokens were made with.
+    key_fingerprint: String,
+    /// The part files, in order.
+    parts: Vec<PartSummary>,
+}
+
+impl PseudonymisedManifest {
+    fn read(work_dir: &WorkDir, name: &str) -> Result<Self, LinkError> {
+        let path = work_dir.pseudonymised_manifest(name);
+        let fail = |reason: &str| LinkError::Manifest {
+            path: path.clone(),
+            reason: reason.to_owned(),
+        };
+        if !path.is_file() {
+            return Err(fail(
+                "it is missing; every pseudonymised extract has a manifest beside its folder",
+            ));
+        }
+        let manifest: Self = linklab_store::read_json(&path)?;
+        if manifest.extract != name {
+            return Err(fail("it is the manifest of another extract"));
+        }
+        if manifest.key_fingerprint.is_empty() {
+            return Err(fail("it has no key_fingerprint"));
+        }
+        if manifest.parts.is_empty() {
+            return Err(fail("it lists no part files"));
+        }
+        Ok(manifest)
     }
-    let value: serde_json::Value = linklab_store::read_json(&path)?;
-    match value.get("key_fingerprint").and_then(serde_json::Value::as_str) {
-        Some(fp) if !fp.is_empty() => Ok(fp.to_owned()),
-        _ => Err(LinkError::Manifest {
-            path,
-            reason: "it has no key_fingerprint string".into(),
-        }),
+}
+
+/// The paths of the parts a manifest lists, after checking that each is a plain file name listed
+/// once, that its bytes have the SHA-256 the manifest records, and that the folder holds no
+/// other part file: link reads exactly what pseudonymise wrote, never a part added, copied or
+/// made under another key.
+fn listed_parts(extract: &str, dir: &Path, listed: &[PartSummary]) -> Result<Vec<PathBuf>, LinkError> {
+    let mut names = BTreeSet::new();
+    let mut paths = Vec::with_capacity(listed.len());
+    for part in listed {
+        let plain = Path::new(&part.name)
+            .file_name()
+            .is_some_and(|n| n == part.name.as_str())
+            && !part.name.starts_with('.')
+            && part.name.ends_with(".parquet");
+        let path = dir.join(&part.name);
+        if !plain || !names.insert(part.name.as_str()) {
+            return Err(part_error(
+                extract,
+                &path,
+                "the manifest lists it twice or under a name that is not a part file's".into(),
+            ));
+        }
+        if !path.is_file() {
+            return Err(part_error(
+                extract,
+                &path,
+                "the manifest lists it, but it is missing".into(),
+            ));
+        }
+        if linklab_store::sha256_file(&path)? != part.sha256 {
+            return Err(part_error(
+                extract,
+                &path,
+                "its SHA-256 differs from the manifest's: it was changed or replaced after pseudonymise"
+                    .into(),
+            ));
+        }
+        paths.push(path);
+    }
+    for found in list_parts(dir)? {
+        let listed = found
+            .file_name()
+            .is_some_and(|n| names.contains(n.to_string_lossy().as_ref()));
+        if !listed {
+            return Err(part_error(
+                extract,
+                &found,
+                "the manifest does not list it; only the parts pseudonymise wrote may be in the folder (remove it, or pseudonymise the extract again)".into(),
+            ));
+        }
+    }
+    Ok(paths)
+}
+
+fn part_error(extract: &str, path: &Path, reason: String) -> LinkError {
+    LinkError::Part {
+        extract: extract.to_owned(),
+        path: path.to_path_buf(),
+        reason,
     }
 }

@@ -104,7 +104,7 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{FixedSizeBinaryArray, RecordBatch};
 use linklab_store::{Progress, StagingDir, TOOL_VERSION, WorkDir, write_json_atomic};
-use linklab_tokens::{SPEC_VERSION, SecretKey, TokenHasher};
+use linklab_tokens::{MAX_MATCH_KEYS, SPEC_VERSION, SecretKey, TokenHasher};
 use rayon::prelude::*;
 use tracing::{info, warn};
 
@@ -193,9 +193,9 @@ fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
     if cfg.match_keys.is_empty() {
         return fail("no match keys are configured".into());
     }
-    if cfg.match_keys.len() > 200 {
+    if cfg.match_keys.len() > MAX_MATCH_KEYS {
         return fail(format!(
-            "{} match keys are configured; at most 200 are supported",
+            "{} match keys are configured; at most {MAX_MATCH_KEYS} are supported",
             cfg.match_keys.len()
         ));
     }
@@ -554,7 +554,11 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .collect::<Result<_, _>>()?;
     let linkage_fingerprint = common_fingerprint(&inputs)?;
     if linkage_fingerprint == project_fingerprint {
-        warn!(fingerprint = %project_fingerprint, "the project key is the linkage key; use a separate key per project so that projects' person ids cannot be joined");
+        return Err(LinkError::Config {
+            reason: format!(
+                "the project key is the linkage key (fingerprint {project_fingerprint}); use a separate project key so that person ids cannot be joined across projects"
+            ),
+        });
     }
     let truth = cfg
         .truth_dir
@@ -567,6 +571,11 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .position(|e| *e == cfg.spine)
         .expect("validated: the spine is an extract");
     let spine = &inputs[spine_index];
+    if spine.rows == 0 {
+        return Err(LinkError::EmptySpine {
+            extract: spine.name.clone(),
+        });
+    }
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)

@@ -112,9 +112,19 @@ fn write_extract(work: &WorkDir, name: &str, keys: [bool; 3], rows: &[Rec], fing
         }
     }
     writer.finish().unwrap();
+    write_manifest(work, name, fingerprint);
+}
+
+/// Writes the manifest of `pseudonymised/<name>/`, listing every part file in it as it is.
+fn write_manifest(work: &WorkDir, name: &str, fingerprint: &str) {
+    let parts: Vec<linklab_store::PartSummary> = linklab_store::list_parts(&work.pseudonymised(name))
+        .unwrap()
+        .into_iter()
+        .map(|path| linklab_store::PartSummary::of(&path).unwrap())
+        .collect();
     linklab_store::write_json_atomic(
         &work.pseudonymised_manifest(name),
-        &serde_json::json!({ "extract": name, "key_fingerprint": fingerprint }),
+        &serde_json::json!({ "extract": name, "key_fingerprint": fingerprint, "parts": parts }),
     )
     .unwrap();
 }
@@ -562,10 +572,76 @@ fn errors_name_the_problem() {
 }
 
 #[test]
-fn empty_spine_and_extract() {
-    let report = check(&[], &[], &[]);
-    assert_eq!(report.spine_clustering.persons, 0);
+fn an_empty_extract_links_but_an_empty_spine_is_refused() {
+    let report = check(&[[Some(1), N, N]], &[], &[]);
     assert_eq!(report.extracts[1].records, 0);
+    let fx = Fixture::new(&[], &[("benefits", [true; 3], vec![rec([Some(1), N, N])])]);
+    let err = run(&fx.config(&["benefits"]), &NoProgress).unwrap_err();
+    assert!(
+        matches!(err, LinkError::EmptySpine { ref extract } if extract == "releases"),
+        "{err}"
+    );
+    assert!(!fx.work.linked().exists());
+}
+
+/// Each case changes the part files of `benefits` after its manifest was written; link must
+/// refuse the extract, naming the part file and the rule.
+#[test]
+fn link_reads_exactly_the_parts_the_manifest_lists() {
+    type Tamper = fn(&Path, &Path);
+    let extract = vec![
+        rec([Some(1), N, N]),
+        rec([Some(2), N, N]),
+        rec([N, Some(1), N]),
+        rec([N, N, Some(2)]),
+    ];
+    let spine = vec![rec([Some(1), Some(1), Some(1)]), rec([Some(2), Some(2), Some(2)])];
+    let cases: [(&str, Tamper); 5] = [
+        ("an extra part", |dir, _| {
+            std::fs::copy(dir.join("part-00000.parquet"), dir.join("part-zz.parquet")).unwrap();
+        }),
+        ("a duplicated part", |dir, _| {
+            std::fs::copy(
+                dir.join("part-00000.parquet"),
+                dir.join("part-00000 (copy).parquet"),
+            )
+            .unwrap();
+        }),
+        ("a part replaced by one made under another key", |dir, other| {
+            std::fs::copy(other.join("part-00000.parquet"), dir.join("part-00000.parquet")).unwrap();
+        }),
+        ("a missing part", |dir, _| {
+            std::fs::remove_file(dir.join("part-b-00000.parquet")).unwrap();
+        }),
+        ("a part listed twice", |dir, _| {
+            let manifest = dir.with_extension("manifest.json");
+            let mut json: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+            let first = json["parts"][0].clone();
+            json["parts"].as_array_mut().unwrap().push(first);
+            std::fs::write(&manifest, serde_json::to_vec(&json).unwrap()).unwrap();
+        }),
+    ];
+    let mut messages = Vec::new();
+    for (what, tamper) in cases {
+        let fx = Fixture::new(&spine, &[("benefits", [true; 3], extract.clone())]);
+        run(&fx.config(&["benefits"]), &NoProgress).unwrap();
+        // The same extract, pseudonymised elsewhere under another key.
+        let other = WorkDir::new(fx.root.join("other"));
+        let reversed: Vec<Rec> = extract.iter().rev().cloned().collect();
+        write_extract(&other, "benefits", [true; 3], &reversed, "ffffffffffffffff");
+        tamper(
+            &fx.work.pseudonymised("benefits"),
+            &other.pseudonymised("benefits"),
+        );
+        let err = run(&fx.config(&["benefits"]), &NoProgress).expect_err(what);
+        assert!(matches!(err, LinkError::Part { .. }), "{what}: {err}");
+        messages.push(format!(
+            "{what}: {}",
+            err.to_string().replace(&fx.root.display().to_string(), "[tmp]")
+        ));
+    }
+    insta::assert_snapshot!("tampered_parts", messages.join("\n"));
 }
 
 #[test]
@@ -631,7 +707,8 @@ mod laws {
 
 /// The Spark engine (`scripts/spark-venv.sh` makes its Python) gives the same bytes and the
 /// same report as the embedded engine, with ambiguous tokens, an extract without a key column
-/// and extracts of two part files.
+/// and extracts of two part files. Needs pyspark, so it is one of the `system-tests`.
+#[cfg(feature = "system-tests")]
 #[test]
 fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
     let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);

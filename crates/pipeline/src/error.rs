@@ -18,9 +18,16 @@ pub enum PipelineError {
     },
     /// The file is not valid TOML, or a key is unknown, missing or of the wrong type.
     ///
-    /// `detail` is toml's own message: the line and column, a snippet showing the key, and what
-    /// was expected.
-    #[error("invalid pipeline file {}: {detail}", path.display())]
+    /// The message gives the line and column and the rule broken, never a snippet of the file
+    /// nor a value found in it (a key file or a CSV passed by mistake would be printed).
+    #[error(
+        "invalid pipeline file {}: {}{detail}",
+        path.display(),
+        match (line, column) {
+            (Some(line), Some(column)) => format!("line {line}, column {column}: "),
+            _ => String::new(),
+        }
+    )]
     Syntax {
         /// The pipeline file.
         path: PathBuf,
@@ -28,7 +35,7 @@ pub enum PipelineError {
         line: Option<usize>,
         /// The 1-based column of the error, when toml knows it.
         column: Option<usize>,
-        /// toml's message, with its snippet.
+        /// The rule broken (toml's message without its snippet and without any value found).
         detail: String,
     },
     /// The file parses but a value breaks a rule: a bad name, a reference to something that is

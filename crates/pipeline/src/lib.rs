@@ -18,6 +18,7 @@ mod error;
 mod model;
 mod size;
 mod slurm;
+mod syntax;
 mod validate;
 
 use std::path::{Path, PathBuf};

@@ -209,6 +209,8 @@ pub struct Disclosure {
     pub dominance_k: f64,
     /// The p% rule's p, as a fraction in [0, 1] (default 0.10).
     pub p_percent: f64,
+    /// Whether a `threshold` below 5 is accepted (default false): a deliberate, agreed choice.
+    pub allow_low_threshold: bool,
 }
 
 impl Default for Disclosure {
@@ -220,6 +222,7 @@ impl Default for Disclosure {
             dominance_n: 2,
             dominance_k: 0.9,
             p_percent: 0.10,
+            allow_low_threshold: false,
         }
     }
 }

@@ -173,7 +173,7 @@ fn header(
 #   pipeline:   {source}
 #   linklab:    {bin}
 #   partitions: {partitions} per pseudonymise stage
-#   job logs:   {log_dir}/
+#   job logs:   {log_dir}
 #
 # Submit every stage at once, from a host where `sbatch` works:
 #
@@ -196,9 +196,9 @@ fn header(
 # Jobs:
 ",
         name = pipeline.settings.name,
-        source = pipeline.source.display(),
-        bin = options.linklab_bin.display(),
-        log_dir = log_dir.display(),
+        source = quote(&pipeline.source),
+        bin = quote(&options.linklab_bin),
+        log_dir = quote(&log_dir.join("")),
     );
     if pipeline.synth.is_some() {
         let _ = writeln!(
@@ -327,7 +327,10 @@ fn quote(path: &Path) -> String {
     quote_str(&path.to_string_lossy())
 }
 
-/// `text` as one shell word (see [`quote`]).
+/// `text` as one shell word (see [`quote`]). Text with a control character (which the pipeline
+/// file's validation refuses in paths) is written in bash's `$'…'` form with every control
+/// character escaped, so the script never holds a raw line break from a value, not even in a
+/// comment.
 fn quote_str(text: &str) -> String {
     let plain = !text.is_empty()
         && text
@@ -335,6 +338,20 @@ fn quote_str(text: &str) -> String {
             .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
     if plain {
         text.to_owned()
+    } else if text.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in text.chars() {
+            match c {
+                '\\' => out.push_str(r"\\"),
+                '\'' => out.push_str(r"\'"),
+                c if c.is_control() => {
+                    let _ = write!(out, "\\u{:04x}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))
     }
@@ -413,6 +430,33 @@ by = ["offence_group"]
         ] {
             assert_eq!(quote_str(text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_script_raw() {
+        for (text, expected) in [
+            ("a\nb", r"$'a\u000ab'"),
+            ("it's\r", r"$'it\'s\u000d'"),
+            ("back\\slash\t", r"$'back\\slash\u0009'"),
+            ("nul\0", r"$'nul\u0000'"),
+        ] {
+            assert_eq!(quote_str(text), expected, "{text:?}");
+        }
+        // The pipeline file and the binary come from the command line, not the checked file.
+        let mut p = pipeline(PIPELINE);
+        p.source = PathBuf::from("/srv/x\ntouch /tmp/pwned\n.toml");
+        let opts = SlurmOptions {
+            linklab_bin: PathBuf::from("/opt/bin\nrm -rf ~\n/linklab"),
+            partitions: 2,
+        };
+        let script = render_slurm(&p, &opts);
+        for line in script.lines() {
+            assert!(
+                !line.starts_with("touch") && !line.starts_with("rm ") && !line.starts_with(".toml"),
+                "a value broke out of its line: {line:?}"
+            );
+        }
+        assert!(script.contains(r"$'/srv/x\u000atouch /tmp/pwned\u000a.toml'"));
     }
 
     #[test]

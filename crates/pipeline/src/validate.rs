@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component as PathPart, Path, PathBuf};
 
-use linklab_tokens::{Component, FieldKind, MatchKey};
+use linklab_tokens::{Component, FieldKind, MAX_MATCH_KEYS, MatchKey};
 use serde::Deserialize;
 
 use crate::model::{
@@ -16,6 +16,11 @@ use crate::{Pipeline, PipelineError};
 
 /// The default `link.memory_limit`: 4 GiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
+/// The smallest `link.memory_limit` the link stage can honour (its Parquet buffers alone take
+/// 96 MiB).
+pub const MIN_MEMORY_LIMIT: u64 = 128 << 20;
+/// The lowest `disclosure.threshold` accepted without `allow_low_threshold = true`.
+pub const MIN_THRESHOLD: u64 = 5;
 /// The default `link.max_cluster_size`.
 pub const DEFAULT_MAX_CLUSTER_SIZE: u64 = 10;
 /// The default `extract.max_reject_fraction`.
@@ -23,6 +28,17 @@ pub const DEFAULT_MAX_REJECT_FRACTION: f64 = 0.01;
 
 /// Table sources that are not extracts, so no extract may take these names.
 const RESERVED_SOURCES: [&str; 2] = ["persons", "evaluation"];
+/// Names of the files the evaluate and release stages publish themselves (`impact.csv`,
+/// `report.html`, `release-manifest.json`, …): no table may take them.
+const RESERVED_TABLE_NAMES: [&str; 7] = [
+    "impact",
+    "balance",
+    "survival",
+    "report",
+    "summary",
+    "release_manifest",
+    "release_audit",
+];
 /// Columns the evaluation frame adds to the cohort's kept columns.
 const EVALUATION_COLUMNS: [&str; 2] = ["treated", "group"];
 
@@ -81,11 +97,12 @@ pub(crate) fn parse(text: &str, path: &Path) -> Result<Pipeline, PipelineError> 
             }
             None => (None, None),
         };
+        // Only the rule: toml's snippet and serde's quoted values would print the file.
         PipelineError::Syntax {
             path: path.to_path_buf(),
             line,
             column,
-            detail: error.to_string().trim_end().to_owned(),
+            detail: crate::syntax::rule(error.message()),
         }
     })?;
     Checker {
@@ -123,6 +140,31 @@ pub fn resolve_path(base: &Path, path: &Path) -> PathBuf {
         }
     }
     parts.iter().collect()
+}
+
+/// `path` as the file system resolves it: its longest existing ancestor canonicalised (symlinks
+/// followed), with the rest appended. The path itself need not exist.
+pub fn resolve_existing(path: &Path) -> PathBuf {
+    let mut rest = Vec::new();
+    let mut current = path;
+    loop {
+        if let Ok(real) = current.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+        match (current.parent(), current.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_owned());
+                current = parent;
+            }
+            _ => return path.to_path_buf(),
+        }
+    }
+}
+
+/// Whether two configured column names resolve to the same column of an extract: the reader
+/// matches names against the header after trimming whitespace (and exactly otherwise).
+fn same_column(a: &str, b: &str) -> bool {
+    a.trim() == b.trim()
 }
 
 /// `[a-z][a-z0-9_]*`
@@ -177,6 +219,13 @@ impl Checker<'_> {
     fn path(&self, key: &str, path: &Path) -> Checked<PathBuf> {
         if path.as_os_str().is_empty() {
             return Err(self.invalid(key, "expected a path, found an empty string"));
+        }
+        // A line break in a path would end a comment or a command in a generated job script.
+        if path.to_string_lossy().chars().any(char::is_control) {
+            return Err(self.invalid(
+                key,
+                "expected a path without control characters (line breaks, tabs, NUL)",
+            ));
         }
         Ok(resolve_path(self.base, path))
     }
@@ -238,12 +287,23 @@ impl Checker<'_> {
         settings.release_dir = self.path("pipeline.release_dir", &settings.release_dir)?;
         settings.key_file = self.path("pipeline.key_file", &settings.key_file)?;
         settings.project_key_file = self.path("pipeline.project_key_file", &settings.project_key_file)?;
+        // Compared as written and as the file system resolves them, so a symlink cannot join them.
+        let release = resolve_existing(&settings.release_dir);
+        let work = resolve_existing(&settings.work_dir);
         if settings.release_dir.starts_with(&settings.work_dir)
             || settings.work_dir.starts_with(&settings.release_dir)
+            || release.starts_with(&work)
+            || work.starts_with(&release)
         {
             return Err(self.invalid(
                 "pipeline.release_dir",
                 "expected a folder that neither holds nor lies inside work_dir: the release folder leaves the secure area, work_dir must not",
+            ));
+        }
+        if resolve_existing(&settings.key_file) == resolve_existing(&settings.project_key_file) {
+            return Err(self.invalid(
+                "pipeline.project_key_file",
+                "expected a key file other than key_file: a separate project key keeps person ids from being joined across projects",
             ));
         }
         Ok(settings)
@@ -346,19 +406,19 @@ impl Checker<'_> {
             }
         }
         for (index, column) in raw.keep.iter().enumerate() {
-            if column.is_empty() {
+            if column.trim().is_empty() {
                 return Err(self.invalid(
                     at(&format!("keep[{index}]")),
                     "expected a column name, found an empty string",
                 ));
             }
             // Keeping an identifier column would carry its values past pseudonymisation. Sex
-            // is the exception: it is a usual attribute of analysis and table margins.
-            if let Some((name, identifier)) = raw
-                .identifiers
-                .iter()
-                .find(|(_, identifier)| identifier.column == *column && identifier.kind != FieldKind::Sex)
-            {
+            // is the exception: it is a usual attribute of analysis and table margins, and
+            // pseudonymise passes it only as its standardised value. Columns are compared as the
+            // extract reader resolves them against the header: after trimming whitespace.
+            if let Some((name, identifier)) = raw.identifiers.iter().find(|(_, identifier)| {
+                same_column(&identifier.column, column) && identifier.kind != FieldKind::Sex
+            }) {
                 return Err(self.invalid(
                     at(&format!("keep[{index}]")),
                     format!(
@@ -368,7 +428,7 @@ impl Checker<'_> {
                 ));
             }
         }
-        self.unique(raw.keep.iter().map(String::as_str), "column", |i| {
+        self.unique(raw.keep.iter().map(|column| column.trim()), "column", |i| {
             at(&format!("keep[{i}]"))
         })?;
         if let Some(column) = raw.types.keys().find(|column| !raw.keep.contains(column)) {
@@ -431,6 +491,15 @@ impl Checker<'_> {
     ) -> Checked<()> {
         if specs.is_empty() {
             return Err(self.invalid("match_key", "expected at least one [[match_key]]"));
+        }
+        if specs.len() > MAX_MATCH_KEYS {
+            return Err(self.invalid(
+                "match_key",
+                format!(
+                    "expected at most {MAX_MATCH_KEYS} [[match_key]] sections, found {}",
+                    specs.len()
+                ),
+            ));
         }
         self.unique(specs.iter().map(|k| k.name.as_str()), "match key name", |i| {
             format!("match_key[{i}].name")
@@ -548,7 +617,16 @@ impl Checker<'_> {
                     _ => None,
                 };
                 match bytes {
-                    Some(bytes) if bytes > 0 => bytes,
+                    Some(bytes) if bytes >= MIN_MEMORY_LIMIT => bytes,
+                    Some(bytes) if bytes > 0 => {
+                        return Err(self.invalid(
+                            "link.memory_limit",
+                            format!(
+                                "expected at least {} MiB, which link needs for reading and writing Parquet alone; found {value}",
+                                MIN_MEMORY_LIMIT >> 20
+                            ),
+                        ));
+                    }
                     _ => {
                         return Err(self.invalid(
                             "link.memory_limit",
@@ -611,6 +689,15 @@ impl Checker<'_> {
     fn disclosure(&self, rules: &Disclosure) -> Checked<()> {
         if rules.threshold < 1 {
             return Err(self.invalid("disclosure.threshold", "expected a threshold of at least 1"));
+        }
+        if rules.threshold < MIN_THRESHOLD && !rules.allow_low_threshold {
+            return Err(self.invalid(
+                "disclosure.threshold",
+                format!(
+                    "expected a threshold of at least {MIN_THRESHOLD}, found {}; set allow_low_threshold = true in [disclosure] if a lower one was agreed",
+                    rules.threshold
+                ),
+            ));
         }
         if rules.round_to < 1 {
             return Err(self.invalid("disclosure.round_to", "expected a rounding base of at least 1"));
@@ -774,6 +861,18 @@ impl Checker<'_> {
                 return Err(self.invalid(
                     format!("table[{index}].name"),
                     format!("expected a name matching [a-z][a-z0-9_]*, found `{}`", table.name),
+                ));
+            }
+        }
+        for (index, table) in pipeline.tables.iter().enumerate() {
+            if RESERVED_TABLE_NAMES.contains(&table.name.as_str()) {
+                return Err(self.invalid(
+                    format!("table[{index}].name"),
+                    format!(
+                        "expected a name other than the release's own outputs ({}), found `{}`",
+                        listing(RESERVED_TABLE_NAMES),
+                        table.name
+                    ),
                 ));
             }
         }

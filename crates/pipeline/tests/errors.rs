@@ -317,6 +317,34 @@ fn extract_settings() {
             ),
         ),
         (
+            "keep_an_identifier_column_with_a_leading_space",
+            edit(
+                "keep = [\"release_date\", \"sex\"",
+                "keep = [\"release_date\", \" last\"",
+            ),
+        ),
+        (
+            "keep_an_identifier_column_with_a_trailing_space",
+            edit(
+                "keep = [\"release_date\", \"sex\"",
+                "keep = [\"release_date\", \"ni \"",
+            ),
+        ),
+        (
+            "keep_a_blank_column",
+            edit(
+                "keep = [\"release_date\", \"sex\"",
+                "keep = [\"release_date\", \"  \"",
+            ),
+        ),
+        (
+            "duplicate_keep_after_trimming",
+            edit(
+                "keep = [\"release_date\", \"sex\"",
+                "keep = [\"release_date\", \" release_date\"",
+            ),
+        ),
+        (
             "reject_fraction_out_of_range",
             edit(
                 "path = \"data/people.csv\"",
@@ -602,4 +630,45 @@ fn invalid_errors_name_the_key_separately() {
         }
         other => panic!("expected an invalid-value error, found {other:?}"),
     }
+}
+
+/// A file that is not a pipeline (a key file, a CSV of names) passed by mistake: the message
+/// names the line, column and rule, never a byte of the file.
+#[test]
+fn a_file_that_is_not_a_pipeline_is_never_quoted() {
+    let key = "5ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7e75ec7\n";
+    let mut messages = Vec::new();
+    for (name, text) in [
+        ("key file", key.to_owned()),
+        ("key file, two lines", format!("{key}{key}")),
+        (
+            "header-less csv",
+            "Zqxcanary,Canaryforename,QQ123456C,1980-01-01\n".to_owned(),
+        ),
+        ("csv as keys", "Zqxcanary = \"QQ123456C\"\n".to_owned()),
+        ("lower-case key", "zqxcanary = 1\n".to_owned()),
+        (
+            "value of the wrong type",
+            edit("name = \"test\"", "name = [\"QQ123456C\"]"),
+        ),
+        (
+            "string for a number",
+            edit(
+                "[evaluate]",
+                "[disclosure]\nthreshold = \"Zqxcanary QQ123456C\"\n\n[evaluate]",
+            ),
+        ),
+        (
+            "unknown variant",
+            edit("kind = \"event_within\"", "kind = \"Zqxcanary\""),
+        ),
+    ] {
+        let error = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect_err(name);
+        let message = error.to_string();
+        for canary in ["5ec7e7", "zqxcanary", "qq123456c", "canaryforename"] {
+            assert!(!message.to_lowercase().contains(canary), "{name}: {message}");
+        }
+        messages.push(format!("{name}: {message}"));
+    }
+    insta::assert_snapshot!(messages.join("\n"));
 }

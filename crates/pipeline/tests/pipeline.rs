@@ -227,7 +227,7 @@ fn memory_limits_parse() {
         assert_eq!(parse_byte_size(text), expected, "{text:?}");
     }
     for (written, expected) in [
-        ("123", 123),
+        ("134217728", 128 << 20),
         ("\"512MiB\"", 512 << 20),
         ("\"200MB\"", 200_000_000),
     ] {

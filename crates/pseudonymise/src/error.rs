@@ -63,9 +63,9 @@ pub enum PseudonymiseError {
     },
     /// Too large a share of the records was rejected.
     #[error(
-        "extract `{extract}` ({}): {rejected} of {read} records ({:.2}%) were rejected, more than the {:.2}% allowed ({by_reason}); check the delimiter and encoding declared for the extract",
+        "extract `{extract}` ({}): {rejected} of {read} records ({:.2}%) were rejected, more than the {:.2}% allowed ({by_reason}){at}; check the delimiter and encoding declared for the extract",
         path.display(),
-        fraction * 100.0,
+        percent(*rejected, *read),
         max_fraction * 100.0
     )]
     TooManyRejects {
@@ -77,12 +77,12 @@ pub enum PseudonymiseError {
         read: u64,
         /// Records rejected.
         rejected: u64,
-        /// `rejected / read`.
-        fraction: f64,
         /// The most that is allowed.
         max_fraction: f64,
         /// The counts per reason, e.g. `wrong_field_count: 12`.
         by_reason: String,
+        /// `; the limit was passed at record R, line L` when known, else empty.
+        at: String,
     },
     /// A worker thread panicked. The panic's own message is not carried, as it could hold a value.
     #[error(
@@ -109,4 +109,14 @@ pub enum PseudonymiseError {
         /// What went wrong (never a value).
         reason: String,
     },
+}
+
+/// `part` as a percentage of `whole` (0 if `whole` is 0), for messages.
+#[allow(clippy::cast_precision_loss)] // A percentage shown to two decimals.
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }

@@ -8,6 +8,10 @@
 //!
 //! # Guarantees
 //! - Weak match keys are refused before anything is read.
+//! - No identifier leaves the stage through `keep`: a keep column whose name (trimmed, as the
+//!   reader matches headers) or whose resolved file column is a declared identifier's is refused,
+//!   except a `sex` identifier, which is written only as its standardised value (`M`, `F` or
+//!   null), never as the text in the file.
 //! - The output folder `work_dir/pseudonymised/<extract>/` is built under a staging name and
 //!   swapped in only when the run succeeds; a failed run leaves the previous output as it was.
 //!   The old manifest is removed just before the swap and the new one is written last, so a
@@ -201,6 +205,10 @@ struct KeepPlan {
     name: String,
     column: usize,
     declared: Option<ColumnType>,
+    /// Whether the column is the extract's `sex` identifier, which leaves the stage only as its
+    /// standardised value (`M`, `F` or null). Set by [`resolve_keep`] once the reader has
+    /// matched the columns against the file.
+    standardised_sex: bool,
 }
 
 /// What the configuration resolves to before anything is read.
@@ -324,10 +332,12 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
         if cfg.keep[..i].contains(name) {
             return Err(bad(format!("column `{name}` is listed twice in keep")));
         }
+        // The same comparison the reader makes: header names are matched after trimming.
+        // [`resolve_keep`] checks again against the columns the reader actually resolved.
         if let Some(ident) = cfg
             .identifiers
             .iter()
-            .find(|id| &id.column == name && id.kind != FieldKind::Sex)
+            .find(|id| id.column.trim() == name.trim() && id.kind != FieldKind::Sex)
         {
             return Err(bad(format!(
                 "column `{name}` holds identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
@@ -343,6 +353,7 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
             name: name.clone(),
             column: column_index(name),
             declared: cfg.types.get(name).copied(),
+            standardised_sex: false,
         });
     }
     if let Some(name) = cfg.types.keys().find(|t| !cfg.keep.contains(*t)) {
@@ -359,6 +370,46 @@ fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
     })
 }
 
+/// The second guard of the rule that identifiers leave the stage only as tokens, on the columns
+/// as the reader resolved them against the file (`sources`: the file column of each reader
+/// column): a keep column read from the same file column as a declared identifier is refused,
+/// unless the identifier is a `sex`, which is then written only as its standardised value.
+fn resolve_keep(
+    cfg: &PseudonymiseConfig,
+    plan: &mut Plan,
+    sources: &[usize],
+) -> Result<(), PseudonymiseError> {
+    let bad = |reason: String| PseudonymiseError::Config {
+        extract: cfg.extract.clone(),
+        reason,
+    };
+    for keep in &mut plan.keep {
+        let source = sources[keep.column];
+        let held = plan
+            .idents
+            .iter()
+            .zip(&cfg.identifiers)
+            .filter(|(ident, _)| sources[ident.column] == source)
+            .map(|(_, declared)| declared);
+        for ident in held {
+            if ident.kind != FieldKind::Sex {
+                return Err(bad(format!(
+                    "keep column `{}` is read from the same column of the file as identifier `{}` (kind {}), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
+                    keep.name, ident.name, ident.kind
+                )));
+            }
+            if keep.declared.is_some_and(|ty| ty != ColumnType::String) {
+                return Err(bad(format!(
+                    "keep column `{}` is the sex identifier `{}`, which is kept as its standardised value (M, F or missing), so its type can only be string",
+                    keep.name, ident.name
+                )));
+            }
+            keep.standardised_sex = true;
+        }
+    }
+    Ok(())
+}
+
 /// The type of each keep column and whether it was inferred.
 #[derive(Debug, Clone)]
 struct Types {
@@ -372,6 +423,7 @@ impl Types {
             .keep
             .iter()
             .map(|k| match (k.declared, sample) {
+                _ if k.standardised_sex => (ColumnType::String, false),
                 (Some(ty), _) => (ty, false),
                 (None, Some(batch)) => (types::infer(batch.column(k.column)), true),
                 (None, None) => (ColumnType::String, true),
@@ -404,10 +456,54 @@ struct Tally {
     rejects: BTreeMap<RejectReason, RejectSummary>,
     missing: Vec<[u64; MISSING_SLOTS]>,
     null_tokens: Vec<u64>,
+    limit: RejectLimit,
+}
+
+/// How many rejects [`RejectLimit`] holds at most.
+const PENDING_REJECTS: usize = 1 << 16;
+
+/// Finds the reject at which `max_reject_fraction` was passed, for the error: the first reject
+/// beyond `floor(max_fraction * read)` of the whole file. The allowance only grows as records
+/// are read, so a reject within the allowance so far can never be that one and is dropped: only
+/// the rejects beyond it are held (at most [`PENDING_REJECTS`]).
+#[derive(Debug)]
+struct RejectLimit {
+    max_fraction: f64,
+    /// Rejects dropped from the front: the front one is reject number `dropped + 1`.
+    dropped: u64,
+    /// The record and line of the rejects beyond the allowance so far, in file order.
+    pending: std::collections::VecDeque<(u64, Option<u64>)>,
+}
+
+impl RejectLimit {
+    fn allowed(&self, read: u64) -> u64 {
+        // Float to integer: the allowance, rounded down, of a count well within f64's range.
+        (self.max_fraction * read as f64).floor() as u64
+    }
+
+    fn note(&mut self, reject: &linklab_extract::Reject, read: u64) {
+        // Past the cap the reject is not held; `passed_at` then finds nothing rather than a
+        // wrong record.
+        if self.pending.len() < PENDING_REJECTS {
+            self.pending.push_back((reject.record, reject.line));
+        }
+        let allowed = self.allowed(read);
+        while self.dropped < allowed && self.pending.pop_front().is_some() {
+            self.dropped += 1;
+        }
+    }
+
+    /// The record and line of the reject at which the limit was passed, once `read` records
+    /// were read; `None` if the limit was not passed or the reject was not held.
+    fn passed_at(&self, read: u64) -> Option<(u64, Option<u64>)> {
+        let rank = self.allowed(read) + 1;
+        let index = usize::try_from(rank.checked_sub(self.dropped + 1)?).ok()?;
+        self.pending.get(index).copied()
+    }
 }
 
 impl Tally {
-    fn new(plan: &Plan) -> Self {
+    fn new(plan: &Plan, max_fraction: f64) -> Self {
         Self {
             read: 0,
             written: 0,
@@ -426,6 +522,11 @@ impl Tally {
                 .collect(),
             missing: vec![[0; MISSING_SLOTS]; plan.idents.len()],
             null_tokens: vec![0; plan.keys.len()],
+            limit: RejectLimit {
+                max_fraction,
+                dropped: 0,
+                pending: std::collections::VecDeque::new(),
+            },
         }
     }
 
@@ -436,6 +537,7 @@ impl Tally {
     fn note_batch(&mut self, batch: &Rows) {
         self.read += (batch.len() + batch.rejects().len()) as u64;
         for reject in batch.rejects() {
+            self.limit.note(reject, self.read);
             let summary = self
                 .rejects
                 .get_mut(&reject.reason)
@@ -536,6 +638,9 @@ impl Converter<'_> {
         ty: ColumnType,
         inferred: bool,
     ) -> Result<ArrayRef, PseudonymiseError> {
+        if keep.standardised_sex {
+            return Ok(self.standardised_sex(batch.column(keep.column)));
+        }
         types::to_array(batch.column(keep.column), ty).map_err(|e| match e {
             types::ConvertError::Mismatch(row) => PseudonymiseError::TypeMismatch {
                 extract: self.cfg.extract.clone(),
@@ -555,6 +660,16 @@ impl Converter<'_> {
                 ),
             },
         })
+    }
+
+    /// A kept sex identifier as its standardised value: `M`, `F`, or null for anything else, so
+    /// that free text in the column never leaves the stage.
+    fn standardised_sex(&self, column: &linklab_extract::TextColumn) -> ArrayRef {
+        let values: arrow::array::StringArray = column
+            .iter()
+            .map(|raw| self.standardiser.standardise(FieldKind::Sex, raw).ok())
+            .collect();
+        Arc::new(values)
     }
 
     fn internal(&self, reason: &str) -> PseudonymiseError {
@@ -622,7 +737,7 @@ fn stream(
                 }
             }
         });
-        let mut tally = Tally::new(plan);
+        let mut tally = Tally::new(plan, cfg.max_reject_fraction);
         let mut writer = None;
         let mut types = None;
         let mut process = || -> Result<(), PseudonymiseError> {
@@ -704,28 +819,10 @@ fn stream(
 }
 
 fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
-    use parquet::file::reader::{FileReader, SerializedFileReader};
-    let file = File::open(path).map_err(|source| StoreError::Io {
-        action: "cannot open",
-        path: path.into(),
-        source,
-    })?;
-    let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
-        path: path.into(),
-        source,
-    })?;
-    let rows = reader.metadata().file_metadata().num_rows();
-    Ok(PartSummary {
-        name: path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        rows: u64::try_from(rows).unwrap_or(0),
-        sha256: sha256_file(path)?,
-    })
+    PartSummary::of(path)
 }
 
-fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputSummary {
+fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64, lines: Option<u64>) -> InputSummary {
     let (delimiter, encoding) = match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let shown = if delimiter == b'\t' {
@@ -744,6 +841,7 @@ fn input_summary(cfg: &PseudonymiseConfig, sha256: String, bytes: u64) -> InputS
         encoding,
         sha256,
         bytes,
+        lines,
     }
 }
 
@@ -753,6 +851,17 @@ fn check_reject_fraction(
     manifest: &PseudonymiseManifest,
     path: &Path,
     max_fraction: f64,
+) -> Result<(), PseudonymiseError> {
+    check_reject_fraction_at(manifest, path, max_fraction, None)
+}
+
+/// [`check_reject_fraction`], naming the record (and line) of the reject at which the limit was
+/// passed when it is known.
+fn check_reject_fraction_at(
+    manifest: &PseudonymiseManifest,
+    path: &Path,
+    max_fraction: f64,
+    passed_at: Option<(u64, Option<u64>)>,
 ) -> Result<(), PseudonymiseError> {
     let RowCounts { read, rejected, .. } = manifest.rows;
     let fraction = if read == 0 {
@@ -769,12 +878,16 @@ fn check_reject_fraction(
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let at = passed_at.map_or_else(String::new, |(record, line)| {
+            let line = line.map_or_else(String::new, |l| format!(", line {l}"));
+            format!("; the limit was passed at record {record}{line}")
+        });
         return Err(PseudonymiseError::TooManyRejects {
             extract: manifest.extract.clone(),
             path: path.to_path_buf(),
+            at,
             read,
             rejected,
-            fraction,
             max_fraction,
             by_reason,
         });
@@ -801,7 +914,7 @@ fn build_manifest(
     plan: &Plan,
     streamed: Streamed,
     fingerprint: &str,
-    bytes: u64,
+    (bytes, lines): (u64, Option<u64>),
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
     let Streamed {
         tally,
@@ -851,7 +964,14 @@ fn build_manifest(
         columns.push(ColumnSummary {
             name: keep.name.clone(),
             ty: ty.arrow_name().into(),
-            origin: if *inferred { "inferred" } else { "declared" }.into(),
+            origin: if keep.standardised_sex {
+                "standardised"
+            } else if *inferred {
+                "inferred"
+            } else {
+                "declared"
+            }
+            .into(),
         });
     }
     let missing = cfg
@@ -870,7 +990,7 @@ fn build_manifest(
         .collect();
     Ok(PseudonymiseManifest {
         extract: cfg.extract.clone(),
-        input: input_summary(cfg, sha256, bytes),
+        input: input_summary(cfg, sha256, bytes, lines),
         rows: RowCounts {
             read: tally.read,
             written: tally.written,
@@ -900,7 +1020,7 @@ pub fn run(
     cfg: &PseudonymiseConfig,
     progress: &dyn Progress,
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
-    let plan = plan(cfg)?;
+    let mut plan = plan(cfg)?;
     let hasher = {
         let key = SecretKey::from_file(&cfg.key_file)?;
         TokenHasher::new(&key)
@@ -910,6 +1030,7 @@ pub fn run(
         info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
     }
     let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+    resolve_keep(cfg, &mut plan, reader.source_columns())?;
     let bytes = fs::metadata(&cfg.input)
         .map_err(|source| ExtractError::Open {
             path: cfg.input.clone(),
@@ -966,6 +1087,7 @@ fn run_whole(
     let target = cfg.work_dir.pseudonymised(&cfg.extract);
     let staging = StagingDir::new(&target)?;
     progress.start("pseudonymise", None);
+    let summary = reader.summary();
     let job = Job {
         source: Box::new(reader.map(|b| b.map(Rows::from_batch))),
         types: None,
@@ -973,8 +1095,14 @@ fn run_whole(
     };
     let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
     progress.finish();
-    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
-    check_reject_fraction(&manifest, &cfg.input, cfg.max_reject_fraction)?;
+    let streamed = streamed?;
+    let passed_at = streamed.tally.limit.passed_at(streamed.tally.read);
+    let manifest = build_manifest(cfg, plan, streamed, fingerprint, (bytes, summary.lines()))?;
+    if summary.utf8_in_windows_1252() {
+        // The file is named, never a value.
+        warn!(extract = %cfg.extract, path = %cfg.input.display(), "the extract is declared windows-1252 but every record that is not ASCII is valid multi-byte UTF-8, so its names are probably mis-decoded: check the encoding declared for the extract");
+    }
+    check_reject_fraction_at(&manifest, &cfg.input, cfg.max_reject_fraction, passed_at)?;
 
     let manifest_path = cfg.work_dir.pseudonymised_manifest(&cfg.extract);
     remove_if_present(&manifest_path, "cannot remove the old manifest")?;
@@ -1015,7 +1143,8 @@ fn run_partition(
         record: 0,
         source,
     };
-    let (source, partition): (Source, PartitionSummary) = match cfg.format {
+    // The rows the slice must hold (Parquet: from the row groups' declared counts).
+    let (source, partition, slice_rows): (Source, PartitionSummary, Option<u64>) = match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
             let source = CsvRangeReader::open(
@@ -1036,7 +1165,7 @@ fn run_partition(
                 end: slice.end.byte,
                 first_record: slice.start.records_before + 1,
             };
-            (Box::new(source), summary)
+            (Box::new(source), summary, None)
         }
         InputFormat::Parquet => {
             let group_rows = parquet_group_rows(&cfg.input)?;
@@ -1067,7 +1196,7 @@ fn run_partition(
                 end,
                 first_record: first,
             };
-            (Box::new(source), summary)
+            (Box::new(source), summary, Some(rows))
         }
     };
     let prefix = partition::part_prefix(index, count);
@@ -1082,7 +1211,20 @@ fn run_partition(
     let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
     progress.finish();
     // The share of rejects is checked when the partitions are merged, on the whole extract.
-    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, bytes)?;
+    let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, None))?;
+    // Rows are counted as read: a row group whose rows are not all read (or more than it
+    // declares) must not pass silently.
+    if let Some(expected) = slice_rows
+        && manifest.rows.read != expected
+    {
+        return Err(ExtractError::RowCount {
+            path: cfg.input.clone(),
+            row_group: None,
+            declared: expected,
+            found: manifest.rows.read,
+        }
+        .into());
+    }
 
     // Nothing downstream may read a mix of old and new parts: the merged manifest goes first,
     // then this partition's own manifest and parts (and any left by a single run).
@@ -1164,6 +1306,115 @@ mod tests {
     use super::*;
 
     const CANARY: &str = "ZQXCANARYONE";
+
+    fn config(keep: &[&str]) -> PseudonymiseConfig {
+        let ident = |name: &str, column: &str, kind| Identifier {
+            name: name.into(),
+            column: column.into(),
+            kind,
+        };
+        PseudonymiseConfig {
+            extract: "people".into(),
+            input: PathBuf::from("/data/people.csv"),
+            format: InputFormat::CSV,
+            identifiers: vec![
+                ident("nino", "NINO", FieldKind::Nino),
+                ident("sex", "Gender", FieldKind::Sex),
+            ],
+            keep: keep.iter().map(|&k| k.to_owned()).collect(),
+            types: BTreeMap::new(),
+            match_keys: vec![MatchKey::parse("nino", &["nino"], false).unwrap()],
+            key_file: PathBuf::from("/keys/linkage.key"),
+            work_dir: WorkDir::new("/work"),
+            max_reject_fraction: 0.0,
+            batch_rows: 10,
+            today: NaiveDate::from_ymd_opt(2025, 1, 1).unwrap(),
+            partition: None,
+        }
+    }
+
+    /// The second guard, on the columns as a reader resolved them: `sources` gives the file
+    /// column of each reader column (`NINO`, `Gender`, then the keep columns).
+    fn check_resolved(keep: &[&str], sources: &[usize], expected: Result<Vec<bool>, &str>) {
+        let cfg = config(keep);
+        let mut plan = plan(&cfg).expect("the first guard passes");
+        let got = resolve_keep(&cfg, &mut plan, sources)
+            .map(|()| plan.keep.iter().map(|k| k.standardised_sex).collect::<Vec<_>>())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            got,
+            expected.map_err(str::to_owned),
+            "keep {keep:?}, sources {sources:?}"
+        );
+    }
+
+    /// Records `1..=read` in batches of `batch`, the `rejected` ones rejected (on line record + 1):
+    /// the record and line at which `max_fraction` was passed.
+    fn check_limit(
+        max_fraction: f64,
+        read: u64,
+        batch: u64,
+        rejected: &[u64],
+        expected: Option<(u64, Option<u64>)>,
+    ) {
+        let mut limit = RejectLimit {
+            max_fraction,
+            dropped: 0,
+            pending: std::collections::VecDeque::new(),
+        };
+        let mut seen = 0;
+        while seen < read {
+            let end = (seen + batch).min(read);
+            for &record in rejected.iter().filter(|&&r| r > seen && r <= end) {
+                let reject = linklab_extract::Reject {
+                    record,
+                    line: Some(record + 1),
+                    reason: RejectReason::WrongFieldCount,
+                };
+                limit.note(&reject, end);
+            }
+            seen = end;
+        }
+        assert_eq!(
+            limit.passed_at(read),
+            expected,
+            "{max_fraction} {read} {batch} {rejected:?}"
+        );
+    }
+
+    #[test]
+    fn the_reject_that_passes_the_limit_is_found() {
+        // 1% of 311 allows 3 rejects: the fourth passes the limit, whatever the batches.
+        for batch in [1, 7, 150, 311] {
+            check_limit(
+                0.01,
+                311,
+                batch,
+                &[5, 90, 150, 151, 152, 300],
+                Some((151, Some(152))),
+            );
+            check_limit(0.01, 311, batch, &[5, 90, 150], None);
+        }
+        check_limit(0.0, 10, 3, &[4, 9], Some((4, Some(5))));
+        check_limit(0.5, 10, 3, &[1, 2, 3, 4, 5, 6], Some((6, Some(7))));
+    }
+
+    #[test]
+    fn a_keep_column_resolved_to_an_identifier_column_is_refused_or_standardised() {
+        // Distinct file columns: kept as they are.
+        check_resolved(&["town"], &[0, 1, 2], Ok(vec![false]));
+        // A name the first guard does not see (say a reader that ignored case) that resolves to
+        // the NINO column.
+        check_resolved(
+            &["nino"],
+            &[0, 1, 0],
+            Err(
+                "extract `people`: keep column `nino` is read from the same column of the file as identifier `nino` (kind nino), so it cannot be kept: kept columns leave the stage as they are, and identifiers may leave only as tokens",
+            ),
+        );
+        // The sex column, under any name that resolves to it, is standardised.
+        check_resolved(&["Gender", "gender"], &[0, 1, 1], Ok(vec![true, true]));
+    }
 
     #[test]
     fn a_panicking_worker_reports_records_not_values() {

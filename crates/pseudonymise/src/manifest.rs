@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use linklab_store::PartSummary;
+
 /// What one run of the stage read and wrote. It holds counts, names and hashes, never a value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PseudonymiseManifest {
@@ -91,6 +93,11 @@ pub struct InputSummary {
     pub sha256: String,
     /// The file's size in bytes.
     pub bytes: u64,
+    /// The file's physical lines (`\n` bytes, plus one for a last line without a line end),
+    /// header included: CSV read by a single run only. With `rows.read`, it shows whether
+    /// records span lines (quoted line breaks) or blank lines were skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<u64>,
 }
 
 /// Record counts.
@@ -142,17 +149,6 @@ pub struct ColumnSummary {
     /// Its type: `fixed_size_binary(32)`, `int64`, `float64`, `date32` or `string`.
     #[serde(rename = "type")]
     pub ty: String,
-    /// Where the type came from: `token`, `inferred` or `declared`.
+    /// Where the type came from: `token`, `inferred`, `declared` or `standardised` (a kept sex).
     pub origin: String,
-}
-
-/// A Parquet part file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PartSummary {
-    /// The file's name inside `pseudonymised/<extract>/`.
-    pub name: String,
-    /// Its rows.
-    pub rows: u64,
-    /// The SHA-256 of its bytes, lowercase hex.
-    pub sha256: String,
 }

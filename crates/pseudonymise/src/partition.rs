@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
 use encoding_rs::WINDOWS_1252;
-use linklab_extract::{Encoding, ExtractError, Reject, RejectReason, TextColumn};
+use linklab_extract::scan::{CsvScanner, CsvState as State, Tracked};
+use linklab_extract::{Encoding, ExtractError, Reject, RejectReason, TextColumn, csv_read_error};
 
 use crate::rows::Rows;
 
@@ -14,21 +15,6 @@ use crate::rows::Rows;
 const BUFFER: usize = 1 << 20;
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
-
-/// A CSV state while scanning for record boundaries; the same states as the `csv` crate's parser
-/// (RFC 4180, `"` quotes, doubled quotes inside quotes, `\r`, `\n` or `\r\n` line ends).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Between records: line ends here are blank lines and are skipped.
-    StartRecord,
-    StartField,
-    InField,
-    InQuoted,
-    /// Just after a quote inside a quoted field: a second quote is a literal one.
-    QuoteInQuoted,
-    /// Just after a `\r` that ended a record: a `\n` here belongs to it.
-    AfterCr,
-}
 
 /// A record boundary: where a reader would start reading the next record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,10 +38,10 @@ pub(crate) struct CsvSlice {
     pub end: Boundary,
 }
 
-/// The scanner: a state machine over the file's bytes that counts records and `\n` bytes.
+/// The scanner: the parser's state machine over the file's bytes, counting records and `\n`
+/// bytes.
 struct Scanner {
-    delimiter: u8,
-    state: State,
+    scan: CsvScanner,
     offset: u64,
     newlines: u64,
     /// Records completed so far, the header included.
@@ -85,8 +71,7 @@ pub(crate) fn csv_slice(path: &Path, delimiter: u8, index: u32, count: u32) -> i
     let size = file.metadata()?.len();
     let mut buf = vec![0_u8; BUFFER];
     let mut s = Scanner {
-        delimiter,
-        state: State::StartRecord,
+        scan: CsvScanner::new(delimiter),
         offset: 0,
         newlines: 0,
         records: 0,
@@ -112,31 +97,18 @@ pub(crate) fn csv_slice(path: &Path, delimiter: u8, index: u32, count: u32) -> i
         let mut k = 0;
         while k < chunk.len() {
             let b = chunk[k];
-            // Fast paths: runs of bytes that cannot change the state.
-            match s.state {
-                State::InQuoted if b != b'"' => {
-                    let run = chunk[k..]
-                        .iter()
-                        .position(|&c| c == b'"')
-                        .unwrap_or(chunk.len() - k);
+            // Fast path: a run of bytes that cannot change the state.
+            let run = s.scan.run_len(&chunk[k..]);
+            if run > 0 {
+                if s.scan.state() == State::InQuoted {
                     let newlines: u64 = chunk[k..k + run].iter().map(|&c| u64::from(c == b'\n')).sum();
                     s.newlines += newlines;
-                    s.offset += run as u64;
-                    k += run;
-                    continue;
                 }
-                State::InField if !is_special(b, delimiter) => {
-                    let run = chunk[k..]
-                        .iter()
-                        .position(|&c| is_special(c, delimiter))
-                        .unwrap_or(chunk.len() - k);
-                    s.offset += run as u64;
-                    k += run;
-                    continue;
-                }
-                _ => {}
+                s.offset += run as u64;
+                k += run;
+                continue;
             }
-            let ended = step(&mut s, b);
+            let ended = s.scan.step(b);
             if b == b'\n' {
                 s.newlines += 1;
             }
@@ -160,7 +132,7 @@ pub(crate) fn csv_slice(path: &Path, delimiter: u8, index: u32, count: u32) -> i
     }
     if found.len() < 2 {
         // The end of the file: a last record without a line end still counts.
-        if !matches!(s.state, State::StartRecord | State::AfterCr) {
+        if !matches!(s.scan.state(), State::StartRecord | State::AfterCr) {
             s.records += 1;
         }
         let at_end = Boundary {
@@ -179,81 +151,6 @@ pub(crate) fn csv_slice(path: &Path, delimiter: u8, index: u32, count: u32) -> i
         start: found[0],
         end: found[1],
     })
-}
-
-fn is_special(b: u8, delimiter: u8) -> bool {
-    b == delimiter || b == b'\r' || b == b'\n'
-}
-
-/// One byte of the state machine; `true` if it ends a record.
-fn step(s: &mut Scanner, b: u8) -> bool {
-    let term = b == b'\r' || b == b'\n';
-    let end_record = |s: &mut Scanner| {
-        s.state = if b == b'\r' {
-            State::AfterCr
-        } else {
-            State::StartRecord
-        };
-        true
-    };
-    let mut state = s.state;
-    if state == State::AfterCr {
-        if b == b'\n' {
-            s.state = State::StartRecord;
-            return false;
-        }
-        state = State::StartRecord;
-    }
-    match state {
-        State::StartRecord | State::StartField => {
-            if state == State::StartRecord && term {
-                s.state = State::StartRecord;
-                false
-            } else if b == b'"' {
-                s.state = State::InQuoted;
-                false
-            } else if b == s.delimiter {
-                s.state = State::StartField;
-                false
-            } else if term {
-                end_record(s)
-            } else {
-                s.state = State::InField;
-                false
-            }
-        }
-        State::InField => {
-            if b == s.delimiter {
-                s.state = State::StartField;
-                false
-            } else if term {
-                end_record(s)
-            } else {
-                false
-            }
-        }
-        State::InQuoted => {
-            if b == b'"' {
-                s.state = State::QuoteInQuoted;
-            }
-            false
-        }
-        State::QuoteInQuoted => {
-            if b == b'"' {
-                s.state = State::InQuoted;
-                false
-            } else if b == s.delimiter {
-                s.state = State::StartField;
-                false
-            } else if term {
-                end_record(s)
-            } else {
-                s.state = State::InField;
-                false
-            }
-        }
-        State::AfterCr => unreachable!("handled above"),
-    }
 }
 
 /// Reads until `buf` is full or the file ends.
@@ -283,7 +180,9 @@ pub(crate) fn cut_points(from: u64, to: u64, index: u32, count: u32) -> [u64; 2]
 /// Reads the records of a CSV slice in batches, numbered as in a read of the whole file.
 pub(crate) struct CsvRangeReader {
     path: PathBuf,
-    reader: Option<csv::Reader<io::Take<File>>>,
+    reader: Option<csv::Reader<Tracked<io::Take<File>>>>,
+    /// The configured names of the requested columns, for errors.
+    names: Vec<String>,
     record: ByteRecord,
     encoding: Encoding,
     header_len: usize,
@@ -326,7 +225,7 @@ impl CsvRangeReader {
         let mut header = ByteRecord::new();
         header_reader
             .read_byte_record(&mut header)
-            .map_err(|e| read_error(path, 0, e))?;
+            .map_err(|e| csv_read_error(path, 0, e, None, &[]))?;
         let names: Vec<String> = header
             .iter()
             .enumerate()
@@ -355,13 +254,14 @@ impl CsvRangeReader {
             let from = slice.start.byte - 1;
             let mut file = File::open(path).map_err(open_error)?;
             file.seek(SeekFrom::Start(from)).map_err(open_error)?;
-            Some(builder().from_reader(file.take(slice.end.byte - from)))
+            Some(builder().from_reader(Tracked::new(file.take(slice.end.byte - from), delimiter)))
         } else {
             None
         };
         Ok(Self {
             path: path.into(),
             reader,
+            names: columns.to_vec(),
             record: ByteRecord::new(),
             encoding,
             header_len: names.len(),
@@ -389,10 +289,25 @@ impl CsvRangeReader {
         let mut lines = Vec::with_capacity(batch_rows);
         let mut rejects = Vec::new();
         while records.len() + rejects.len() < batch_rows {
-            let found = reader
-                .read_byte_record(&mut self.record)
-                .map_err(|e| read_error(&self.path, self.records_read, e))?;
+            let found = reader.read_byte_record(&mut self.record).map_err(|e| {
+                let problem = reader.get_ref().problem().map(|p| p.shifted(self.line_offset));
+                let named: Vec<(usize, &str)> = self
+                    .indices
+                    .iter()
+                    .copied()
+                    .zip(self.names.iter().map(String::as_str))
+                    .collect();
+                csv_read_error(&self.path, self.records_read, e, problem, &named)
+            })?;
             if !found {
+                // The slice ends on a record boundary, so a quote still open at its end is one
+                // that the end of the file does not close either.
+                if let Some(line) = reader.get_ref().unclosed_quote() {
+                    return Err(ExtractError::UnclosedQuote {
+                        path: self.path.clone(),
+                        line: line + self.line_offset,
+                    });
+                }
                 break;
             }
             self.records_read += 1;
@@ -455,19 +370,6 @@ impl Iterator for CsvRangeReader {
             self.failed = true;
         }
         next
-    }
-}
-
-fn read_error(path: &Path, record: u64, error: csv::Error) -> ExtractError {
-    let source = match error.into_kind() {
-        csv::ErrorKind::Io(e) => e,
-        // Keep any other kind generic so that no parser message (which could quote data) leaks.
-        _ => io::Error::other("the CSV parser failed"),
-    };
-    ExtractError::Read {
-        path: path.into(),
-        record,
-        source,
     }
 }
 

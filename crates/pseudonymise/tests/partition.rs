@@ -72,9 +72,13 @@ fn run_partitions(cfg: &PseudonymiseConfig, n: u32, which: impl IntoIterator<Ite
     }
 }
 
-/// The manifest without what differs between a single and a merged run (the part files).
+/// The manifest without what differs between a single and a merged run (the part files, and
+/// the physical line count, which only a single run records).
 fn comparable(m: &PseudonymiseManifest) -> PseudonymiseManifest {
+    let mut input = m.input.clone();
+    input.lines = None;
     PseudonymiseManifest {
+        input,
         parts: Vec::new(),
         partitions: None,
         ..m.clone()

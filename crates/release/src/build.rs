@@ -83,6 +83,11 @@ fn max_levels(persons: usize, threshold: u64) -> usize {
     (persons as u64 / threshold.max(1)).max(1) as usize
 }
 
+/// The most cells (margins included) a released table may have: protecting and auditing a
+/// table grows faster than its cells, and a table this large publishes little that is not
+/// suppressed.
+pub const MAX_TABLE_CELLS: usize = 100_000;
+
 /// Reads a source once and builds every table declared on it.
 ///
 /// A person (non-null `person_id`) is counted once, in the cell of their first record in input
@@ -241,6 +246,28 @@ pub(crate) fn build_tables(
                 .collect(),
         );
         sorted.push(s);
+    }
+    let limit_cells = |spec: &TableSpec| {
+        spec.by.iter().try_fold(1_usize, |cells, d| {
+            let k = dims
+                .iter()
+                .position(|x| x == d)
+                .expect("every by column is a dimension");
+            // Each (merged) level, and the margin labelled Total.
+            cells.checked_mul(sorted[k].len() + 1)
+        })
+    };
+    for spec in specs {
+        let cells = limit_cells(spec);
+        if cells.is_none_or(|cells| cells > MAX_TABLE_CELLS) {
+            return Err(ReleaseError::Refused {
+                table: spec.name.clone(),
+                reason: format!(
+                    "it would have {} cells with its margins, more than the {MAX_TABLE_CELLS} a table may have; group by fewer or coarser columns",
+                    cells.map_or_else(|| "too many".to_owned(), |c| c.to_string())
+                ),
+            });
+        }
     }
     let mut out = Vec::with_capacity(specs.len());
     for spec in specs {

@@ -96,10 +96,10 @@
 //! it whose shrinking corners have room to lift it to the threshold (fewest new margin cells,
 //! then the least count newly hidden, from the six best partners per dimension), and every
 //! corner is suppressed. That is exactly the witness the audit's moves find, so nearly every
-//! cell is proven safe in the first round without an LP. `benchmark_counts` with
-//! `examples/big_table.rs` times [`protect_table`] on a large generated table: in a release
-//! build a 10×10×10 table takes about 0.14 s and a 40×25×20 table (20,000 inner cells, 6,023 of
-//! them primary) about 2 s, each in one round.
+//! cell is proven safe in the first round without an LP. The `release` case of `linklab-bench`
+//! (`crates/bench`) times [`protect_table`] on a large generated table: in a release build a
+//! 10×10×10 table takes about 0.14 s and a 40×25×20 table (20,000 inner cells, 6,023 of them
+//! primary) about 2 s, each in one round.
 //!
 //! # Rounding
 //! With `round_to` > 1 every published count (inner cells and margins) is rounded on its own to
@@ -136,11 +136,11 @@ mod suppress;
 #[cfg(test)]
 mod tests;
 
-pub use build::OTHER;
+pub use build::{MAX_TABLE_CELLS, OTHER};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
 pub use error::ReleaseError;
 pub use gate::CellStatus;
 pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use model::{TOTAL, UNKNOWN};
-pub use protect::{ProtectedCell, ProtectedTable, benchmark_counts, protect_table};
-pub use release::{AuditStatus, ReleaseSummary, TableSummary, run};
+pub use protect::{ProtectedCell, ProtectedTable, protect_table};
+pub use release::{AuditStatus, ReleaseSummary, TableSummary, release_lock_path, run};

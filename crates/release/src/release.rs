@@ -5,7 +5,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use linklab_store::{
-    Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic, write_json_atomic,
+    Lock, Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic,
+    write_json_atomic,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -182,12 +183,21 @@ fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
     Ok(())
 }
 
+/// The lock of a release folder, beside it: `<release_dir>.lock`.
+pub fn release_lock_path(release_dir: &Path) -> PathBuf {
+    let mut name = release_dir.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
 /// Runs the release stage: builds every declared table, suppresses, audits, and writes the
 /// release folder (tables, extra files, manifest last, built under a staging name and swapped
 /// in whole) and the audit trail. Nothing is written to the release folder unless every table
 /// passes the audit.
 pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
     let file_names = cfg.validate()?;
+    // Pipelines with other work_dirs may release into the same folder: one at a time.
+    let _lock = Lock::acquire(&release_lock_path(&cfg.release_dir))?;
     check_previous_files(&cfg.release_dir)?;
     let signing_key = cfg
         .signing_key

@@ -103,7 +103,9 @@ pub struct StagingDir {
 }
 
 impl StagingDir {
-    /// Creates a fresh, empty staging folder next to `target`.
+    /// Creates a fresh, empty staging folder next to `target`, named for this host and process
+    /// (`.<target>.staging-<host>-<pid>`), so two runs never write into one. Staging folders of
+    /// processes of this host that are gone are removed.
     pub fn new(target: &Path) -> Result<Self, StoreError> {
         // A run killed inside `commit`, between its two renames, left the previous folder
         // under the `old` name and none under the target's: put it back first.
@@ -111,7 +113,9 @@ impl StagingDir {
         if !target.exists() && old.is_dir() {
             fs::rename(&old, target).map_err(StoreError::io("cannot move back", &old))?;
         }
-        let staging = Self::sibling(target, "staging");
+        Self::remove_stale_staging(target)?;
+        let host = crate::lock::this_host();
+        let staging = Self::sibling(target, &format!("staging-{host}-{}", std::process::id()));
         if staging.exists() {
             fs::remove_dir_all(&staging)
                 .map_err(StoreError::io("cannot remove stale staging folder", &staging))?;
@@ -122,6 +126,41 @@ impl StagingDir {
             target: target.to_path_buf(),
             committed: false,
         })
+    }
+
+    /// Removes the staging folders beside `target` left by processes of this host that are gone
+    /// (and the unnamed one of older versions).
+    fn remove_stale_staging(target: &Path) -> Result<(), StoreError> {
+        let dir = parent_of(target);
+        let Ok(entries) = fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let prefix = Self::sibling(target, "staging")
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let host = crate::lock::this_host();
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = match name.strip_prefix(&prefix) {
+                Some("") => true,
+                Some(rest) => rest
+                    .strip_prefix('-')
+                    .and_then(|rest| rest.rsplit_once('-'))
+                    .is_some_and(|(h, pid)| {
+                        !host.is_empty()
+                            && h == host
+                            && pid.parse().is_ok_and(|pid| !crate::lock::process_alive(pid))
+                    }),
+                None => false,
+            };
+            if stale {
+                let path = entry.path();
+                fs::remove_dir_all(&path)
+                    .map_err(StoreError::io("cannot remove stale staging folder", &path))?;
+            }
+        }
+        Ok(())
     }
 
     fn sibling(target: &Path, what: &str) -> PathBuf {
@@ -136,19 +175,25 @@ impl StagingDir {
         &self.staging
     }
 
-    /// Replaces the target folder by the staging folder.
+    /// Replaces the target folder by the staging folder. Before anything moves, the target must
+    /// be a folder whose files can be removed (a read-only one fails here, leaving it as it was);
+    /// a previous folder that cannot be removed after the swap is left under the `old` name with
+    /// a warning, and removed by the next commit.
     pub fn commit(mut self) -> Result<PathBuf, StoreError> {
         let old = Self::sibling(&self.target, "old");
         if old.exists() {
-            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+            remove_tree(&old)?;
         }
         if self.target.exists() {
+            check_writable(&self.target)?;
             fs::rename(&self.target, &old).map_err(StoreError::io("cannot move aside", &self.target))?;
         }
         fs::rename(&self.staging, &self.target)
             .map_err(StoreError::io("cannot rename into", &self.target))?;
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(StoreError::io("cannot remove", &old))?;
+        if old.exists()
+            && let Err(e) = remove_tree(&old)
+        {
+            tracing::warn!(folder = %old.display(), error = %e, "the previous folder could not be removed; the next run removes it");
         }
         if let Ok(dir) = File::open(parent_of(&self.target)) {
             // Make the renames durable; a failure here only weakens durability, not atomicity.
@@ -156,6 +201,48 @@ impl StagingDir {
         }
         self.committed = true;
         Ok(self.target.clone())
+    }
+}
+
+/// Fails unless a file can be created and removed in `dir`: the folder is about to be moved
+/// aside and removed, which a read-only folder would stop half-way.
+fn check_writable(dir: &Path) -> Result<(), StoreError> {
+    let probe = tempfile::Builder::new()
+        .prefix(".linklab-probe-")
+        .tempfile_in(dir)
+        .map_err(StoreError::io(
+            "cannot write into (it must be writable to be replaced)",
+            dir,
+        ))?;
+    probe.close().map_err(StoreError::io(
+        "cannot remove files in (it must be writable to be replaced)",
+        dir,
+    ))
+}
+
+/// Removes a folder tree; a folder of it that is read-only is made writable first (the tree is
+/// one this process or an earlier run moved aside, and is being removed whole).
+fn remove_tree(dir: &Path) -> Result<(), StoreError> {
+    if fs::remove_dir_all(dir).is_ok() {
+        return Ok(());
+    }
+    make_writable(dir);
+    fs::remove_dir_all(dir).map_err(StoreError::io("cannot remove", dir))
+}
+
+fn make_writable(dir: &Path) {
+    if let Ok(meta) = fs::symlink_metadata(dir)
+        && meta.is_dir()
+    {
+        let mut perms = meta.permissions();
+        #[allow(clippy::permissions_set_readonly_false)]
+        perms.set_readonly(false);
+        let _ = fs::set_permissions(dir, perms);
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                make_writable(&entry.path());
+            }
+        }
     }
 }
 
@@ -212,6 +299,52 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("linked")]);
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn each_run_stages_under_its_own_name_and_stale_staging_of_dead_runs_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("release");
+        let host = crate::lock::this_host();
+        // Left by a dead process of this host, by an older version, and by a process elsewhere.
+        for name in [
+            format!(".release.staging-{host}-4294967290"),
+            ".release.staging".to_owned(),
+            ".release.staging-another-node-12".to_owned(),
+        ] {
+            fs::create_dir_all(dir.path().join(name)).unwrap();
+        }
+        let staging = StagingDir::new(&target).unwrap();
+        let own = format!(".release.staging-{host}-{}", std::process::id());
+        assert_eq!(staging.path(), dir.path().join(&own));
+        assert_eq!(
+            names(dir.path()),
+            [".release.staging-another-node-12".to_owned(), own]
+        );
+    }
+
+    #[test]
+    fn an_old_folder_left_behind_is_removed_by_the_next_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("release");
+        fs::create_dir_all(&target).unwrap();
+        let old = dir.path().join(".release.old");
+        fs::create_dir_all(old.join("sub")).unwrap();
+        fs::write(old.join("sub/file"), "x").unwrap();
+        let staging = StagingDir::new(&target).unwrap();
+        fs::write(staging.path().join("new.txt"), "new").unwrap();
+        staging.commit().unwrap();
+        assert_eq!(names(dir.path()), ["release"]);
+        assert!(target.join("new.txt").exists());
     }
 
     #[test]

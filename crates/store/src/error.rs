@@ -34,13 +34,24 @@ pub enum StoreError {
     },
     /// Another run holds the lock of this `work_dir`.
     #[error(
-        "another linklab run (pid {pid}) is using {path}; wait for it to finish, or remove the lock file if that process is gone"
+        "another linklab run (pid {pid} on host {host}) is using {path}; wait for it to finish, or remove the lock file if that process is gone"
     )]
     Locked {
         /// The lock file.
         path: PathBuf,
         /// The process id written in the lock file.
         pid: u32,
+        /// The host written in the lock file.
+        host: String,
+    },
+    /// A lock file exists but does not name its owner (empty, garbled or unreadable): it is never
+    /// taken to be stale.
+    #[error(
+        "the lock {path} does not name the run holding it; if no linklab run is using this folder, remove the lock file"
+    )]
+    LockUnreadable {
+        /// The lock file.
+        path: PathBuf,
     },
 }
 

@@ -19,7 +19,7 @@ pub use csv_text::{FORMULA_STARTS, csv_label, csv_quote, csv_text, guard_label, 
 pub use error::StoreError;
 pub use layout::WorkDir;
 pub use lock::Lock;
-pub use parquet_io::{PartWriter, list_parts, read_parts};
+pub use parquet_io::{PartSummary, PartWriter, list_parts, read_part_files, read_parts};
 pub use progress::{NoProgress, Progress};
 
 /// The domain of the release manifest's signature (see `linklab_tokens::SecretKey::sign`): the

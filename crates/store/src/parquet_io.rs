@@ -129,6 +129,40 @@ impl PartWriter {
     }
 }
 
+/// A Parquet part file as a stage's manifest lists it. A reader of the stage's output reads the
+/// parts its manifest lists, and checks each against its row count and SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartSummary {
+    /// The file's name inside the output folder.
+    pub name: String,
+    /// Its rows.
+    pub rows: u64,
+    /// The SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+}
+
+impl PartSummary {
+    /// The summary of the part file at `path`: its name, its row count (from the file's
+    /// metadata) and its SHA-256.
+    pub fn of(path: &Path) -> Result<Self, StoreError> {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let file = File::open(path).map_err(StoreError::io("cannot open", path))?;
+        let reader = SerializedFileReader::new(file).map_err(|source| StoreError::Parquet {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let rows = reader.metadata().file_metadata().num_rows();
+        Ok(Self {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            rows: u64::try_from(rows).unwrap_or(0),
+            sha256: crate::sha256_file(path)?,
+        })
+    }
+}
+
 /// The Parquet part files of a folder, in name order.
 pub fn list_parts(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let mut parts = Vec::new();
@@ -151,8 +185,16 @@ pub fn read_parts(
     dir: &Path,
     batch_size: usize,
 ) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, StoreError> {
+    read_part_files(list_parts(dir)?, batch_size)
+}
+
+/// Reads every batch of the given part files, in the given order, with the given batch size.
+pub fn read_part_files(
+    parts: impl IntoIterator<Item = PathBuf>,
+    batch_size: usize,
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>>, StoreError> {
     let mut readers = Vec::new();
-    for path in list_parts(dir)? {
+    for path in parts {
         let file = File::open(&path).map_err(StoreError::io("cannot open", &path))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.with_batch_size(batch_size).build())

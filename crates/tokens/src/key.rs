@@ -33,6 +33,12 @@ pub enum KeyError {
         /// The underlying error.
         source: io::Error,
     },
+    /// The path is not a regular file (a folder, a FIFO, a device).
+    #[error("key file {} is not a regular file: a key file must be a plain file of hexadecimal digits", path.display())]
+    NotAFile {
+        /// The key file.
+        path: PathBuf,
+    },
     /// On Unix, the file's permissions let its group or others read it.
     #[error(
         "key file {} can be accessed by its group or others (mode {mode:04o}); a key file must be readable by its owner only: run chmod 600 on it",
@@ -111,7 +117,19 @@ impl SecretKey {
             path: path.to_owned(),
             source,
         };
+        // A FIFO, a device or a folder is refused before it is opened: opening a FIFO for
+        // reading blocks until something writes to it, which would hang the stage while it
+        // holds the work_dir lock. The opened file is checked again below.
+        let not_regular = || KeyError::NotAFile {
+            path: path.to_owned(),
+        };
+        if !std::fs::metadata(path).map_err(io_error)?.is_file() {
+            return Err(not_regular());
+        }
         let file = File::open(path).map_err(io_error)?;
+        if !file.metadata().map_err(io_error)?.is_file() {
+            return Err(not_regular());
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

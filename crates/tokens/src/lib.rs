@@ -36,6 +36,10 @@ pub use standardise::{InvalidReason, Missing, Standardiser};
 /// that tokens made under different rules are never joined.
 pub const SPEC_VERSION: &str = "v1";
 
+/// The most match keys a pipeline may configure: the pipeline file's validation and the link
+/// stage enforce the same limit.
+pub const MAX_MATCH_KEYS: usize = 200;
+
 /// The separator byte between the parts of a token message (ASCII unit separator).
 pub const SEPARATOR: u8 = 0x1F;
 

@@ -149,6 +149,36 @@ fn keygen_writes_a_private_key_once() {
     insta::assert_snapshot!(format!("{}\n{}", dir.message(&error), dir.message(&missing_dir)));
 }
 
+/// A key path that is not a plain file is refused at once: a FIFO would otherwise block the
+/// read forever (while the stage holds the work_dir lock).
+#[cfg(unix)]
+#[test]
+fn a_key_path_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let dir = Dir::new();
+    let fifo = dir.path("fifo.key");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    set_mode(&fifo, 0o600);
+    let folder = dir.path("folder.key");
+    fs::create_dir(&folder).expect("mkdir");
+    let messages: Vec<String> = [fifo, folder, PathBuf::from("/dev/zero")]
+        .iter()
+        .map(|path| {
+            let error = SecretKey::from_file(path).expect_err("not a regular file");
+            assert!(matches!(error, KeyError::NotAFile { .. }), "{error}");
+            dir.message(&error)
+        })
+        .collect();
+    insta::assert_snapshot!(messages.join("\n"), @r"
+    key file <dir>/fifo.key is not a regular file: a key file must be a plain file of hexadecimal digits
+    key file <dir>/folder.key is not a regular file: a key file must be a plain file of hexadecimal digits
+    key file /dev/zero is not a regular file: a key file must be a plain file of hexadecimal digits
+    ");
+}
+
 #[test]
 fn signatures_depend_on_key_domain_and_message() {
     let a = linklab_tokens::SecretKey::from_bytes(vec![1; 32]);

@@ -1,0 +1,224 @@
+//! The summary `run` ends with: where it wrote what, the headline results and the report.
+//!
+//! The headline results are read back from the released `impact.csv`, so they are exactly what
+//! passed disclosure control (suppressed cells stay `[c]`), and a rerun that skips every stage
+//! shows them too.
+
+use std::path::Path;
+
+use linklab_pipeline::Pipeline;
+use linklab_store::WorkDir;
+
+/// The evaluation's published results in the release folder.
+const IMPACT: &str = "impact.csv";
+/// The report in the release folder.
+const REPORT: &str = "report.html";
+/// A suppressed cell of a released file.
+const SUPPRESSED: &str = linklab_evaluate::SUPPRESSED;
+
+/// Prints where the run wrote what, then the headline results and the path of the report.
+pub fn print_run_summary(p: &Pipeline) {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let release_dir = &p.settings.release_dir;
+    println!();
+    println!("secure area (work_dir): {}", work.root().display());
+    println!(
+        "  pseudonymised extracts: {}",
+        work.root().join("pseudonymised").display()
+    );
+    println!("  linked data and linkage report: {}", work.linked().display());
+    if p.evaluate.is_some() {
+        println!("  analysis frame: {}", work.evaluation().display());
+    }
+    println!("  disclosure audit trail: {}", work.release_audit().display());
+    println!(
+        "release folder (the only output meant to leave): {}",
+        release_dir.display()
+    );
+    let impact = release_dir.join(IMPACT);
+    if impact.is_file() {
+        println!();
+        println!("headline results (participants against their matched comparison group, as released):");
+        match headlines(&impact) {
+            Some(lines) => lines.iter().for_each(|line| println!("  {line}")),
+            None => println!("  cannot read {}", impact.display()),
+        }
+    }
+    let report = release_dir.join(REPORT);
+    if report.is_file() {
+        println!();
+        println!("report: {}", report.display());
+    }
+}
+
+/// One line per released result of `impact.csv`, or `None` if it cannot be read.
+fn headlines(impact: &Path) -> Option<Vec<String>> {
+    let mut reader = csv::Reader::from_path(impact).ok()?;
+    let header = reader.headers().ok()?.clone();
+    let column = |name: &str| header.iter().position(|h| h == name);
+    let columns = [
+        "outcome",
+        "measure",
+        "treated_value",
+        "comparison_value",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_value",
+    ]
+    .map(column);
+    let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().ok()?;
+    let rows: Vec<Row<'_>> = records
+        .iter()
+        .map(|record| {
+            let field = |i: usize| columns[i].and_then(|c| record.get(c)).unwrap_or("");
+            Row {
+                outcome: field(0),
+                measure: field(1),
+                treated: field(2),
+                comparison: field(3),
+                difference: field(4),
+                ci: (field(5), field(6)),
+                p_value: field(7),
+            }
+        })
+        .collect();
+    // As in the report: a time-to-event outcome reads as its log-rank line only.
+    let time_to_event: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.measure == "log_rank")
+        .map(|r| r.outcome)
+        .collect();
+    let lines = rows
+        .iter()
+        .filter(|r| !(r.measure == "mean_days" && time_to_event.contains(&r.outcome)))
+        .map(Row::line)
+        .collect();
+    Some(lines)
+}
+
+/// One row of `impact.csv`, as text.
+#[derive(Debug)]
+struct Row<'a> {
+    outcome: &'a str,
+    measure: &'a str,
+    treated: &'a str,
+    comparison: &'a str,
+    difference: &'a str,
+    ci: (&'a str, &'a str),
+    p_value: &'a str,
+}
+
+impl Row<'_> {
+    fn line(&self) -> String {
+        let name = self.outcome;
+        if self.measure == "no_estimate" {
+            // The reason is published in the treated value's place.
+            return format!("{name}: no estimate: {}", self.treated);
+        }
+        if [self.treated, self.comparison, self.difference].contains(&SUPPRESSED) {
+            return format!("{name}: not shown, the numbers are too small to publish safely");
+        }
+        let p = p_text(self.p_value);
+        match self.measure {
+            "rate" => format!(
+                "{name}: {} against {}, a difference of {} percentage points (95% CI {} to {}){p}",
+                percent(self.treated),
+                percent(self.comparison),
+                scaled(self.difference, 100.0),
+                scaled(self.ci.0, 100.0),
+                scaled(self.ci.1, 100.0),
+            ),
+            "mean_days" => format!(
+                "{name}: {} against {} days on average, a difference of {} days (95% CI {} to {}){p}",
+                scaled(self.treated, 1.0),
+                scaled(self.comparison, 1.0),
+                scaled(self.difference, 1.0),
+                scaled(self.ci.0, 1.0),
+                scaled(self.ci.1, 1.0),
+            ),
+            "log_rank" => format!(
+                "{name}: {} against {} had the event within the follow-up (log-rank test){p}",
+                event_percent(self.treated),
+                event_percent(self.comparison),
+            ),
+            other => format!(
+                "{name} ({other}): {} against {}{p}",
+                self.treated, self.comparison
+            ),
+        }
+    }
+}
+
+/// A released number times `factor`, with one decimal; other text as it is.
+fn scaled(value: &str, factor: f64) -> String {
+    value
+        .parse::<f64>()
+        .map_or_else(|_| value.to_owned(), |v| format!("{:.1}", v * factor))
+}
+
+/// A released proportion as a percentage.
+fn percent(value: &str) -> String {
+    format!("{}%", scaled(value, 100.0))
+}
+
+/// A released survival proportion as the percentage who had the event.
+fn event_percent(value: &str) -> String {
+    value
+        .parse::<f64>()
+        .map_or_else(|_| value.to_owned(), |v| format!("{:.1}%", (1.0 - v) * 100.0))
+}
+
+/// `, p = 0.012` or `, p < 0.001`; nothing when there is no p-value.
+fn p_text(value: &str) -> String {
+    match value.parse::<f64>() {
+        Ok(p) if p < 0.001 => ", p < 0.001".to_owned(),
+        Ok(p) => format!(", p = {p:.3}"),
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::headlines;
+
+    fn check(impact_csv: &str, expected: &[&str]) {
+        let dir = tempfile::tempdir().expect("a scratch folder");
+        let path = dir.path().join("impact.csv");
+        std::fs::write(&path, impact_csv).expect("write");
+        assert_eq!(headlines(&path).expect("readable"), expected);
+    }
+
+    const HEADER: &str = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n";
+
+    #[test]
+    fn each_measure_reads_as_one_line() {
+        check(
+            &format!(
+                "{HEADER}reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
+                 days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312\n\
+                 time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n\
+                 time_to_reoffence,mean_days,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n"
+            ),
+            &[
+                "reoffended: 31.2% against 38.5%, a difference of -7.2 percentage points (95% CI -11.0 to -3.5), p < 0.001",
+                "days_employed: 120.2 against 101.5 days on average, a difference of 18.8 days (95% CI 9.5 to 28.0), p = 0.031",
+                "time_to_reoffence: 30.0% against 38.0% had the event within the follow-up (log-rank test), p = 0.200",
+            ],
+        );
+    }
+
+    #[test]
+    fn suppressed_and_missing_estimates_say_so() {
+        check(
+            &format!(
+                "{HEADER}reoffended,rate,[c],[c],[c],[c],[c],[c],[c],[c]\n\
+                 benefits,no_estimate,8,900,too few participants,,,,,\n"
+            ),
+            &[
+                "reoffended: not shown, the numbers are too small to publish safely",
+                "benefits: no estimate: too few participants",
+            ],
+        );
+    }
+}
