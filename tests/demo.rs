@@ -148,6 +148,31 @@ fn tampering_with_a_release_is_caught() {
     let out = linklab(dir.path(), &["run", pipeline.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
     let release = dir.path().join("release");
+    let rel = release.to_str().unwrap();
+    // The release stage signed its manifest with the project key: it verifies.
+    let check = linklab(dir.path(), &["check-release", rel, "--key", "project.key"]);
+    assert!(check.status.success(), "{:?}", text(&check));
+    assert!(
+        text(&check).0.contains("signature is verified"),
+        "{:?}",
+        text(&check)
+    );
+    // A manifest edited afterwards (its threshold lowered to 1, as if to let a 3 through)
+    // no longer verifies, and its weaker rule alone fails the check.
+    let manifest_path = release.join("release-manifest.json");
+    let manifest = fs::read_to_string(&manifest_path).unwrap();
+    let edited = manifest.replacen("\"threshold\": 10", "\"threshold\": 1", 1);
+    assert_ne!(edited, manifest);
+    fs::write(&manifest_path, edited).unwrap();
+    let check = linklab(dir.path(), &["check-release", rel, "--key", "project.key"]);
+    assert_eq!(check.status.code(), Some(3), "{:?}", text(&check));
+    assert!(
+        text(&check).0.contains("signature does not match"),
+        "{:?}",
+        text(&check)
+    );
+    fs::write(&manifest_path, manifest).unwrap();
+
     let table = release.join("releases_by_offence_and_sex.csv");
     let original = fs::read_to_string(&table).unwrap();
     // A published count of 3 lies below the threshold of 10: a checker must refuse it.

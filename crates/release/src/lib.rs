@@ -1,8 +1,9 @@
-//! Stage 4: tables, small-cell suppression, the protection audit and check-release.
+//! Stage 4: tables, small-cell suppression, the protection audit and the signed release.
 //!
 //! Nothing leaves the secure environment except through this stage, so its output must be safe
-//! and provably so to an output checker who does not trust this code: `check_release` re-audits
-//! a release folder from the published files alone.
+//! and provably so to an output checker who does not trust this code: `check-release` (crate
+//! `linklab-check`, which shares no code with this one) audits a release folder from the
+//! published files alone.
 //!
 //! # Tables
 //! Each declared table counts DISTINCT persons by its `by` columns. A person (non-null
@@ -10,8 +11,13 @@
 //! in name order, rows in file order); records with a null `person_id` (unlinked records) are
 //! not counted. Dimension values are rendered as text; a null value is labelled `Unknown` (a
 //! literal `Unknown` value falls in the same category); a literal `Total` value is refused
-//! because it would be mistaken for a margin. Categories are sorted numerically when every
-//! label is a number, as text otherwise, `Unknown` last; every combination of categories is a
+//! because it would be mistaken for a margin. Rare categories: a `by` column with more distinct
+//! values than persons / `threshold` (at least 1) is refused, naming the table and column (a
+//! table by a record id would publish every id, and its cells would all be suppressed);
+//! otherwise the levels held by fewer than `threshold` persons are merged into one level labelled
+//! [`OTHER`] before counting (a literal `Other` value falls in the same level; `Unknown` stays
+//! its own level). Categories are sorted numerically when every
+//! label is a number, as text otherwise, then `Other`, then `Unknown`; every combination of categories is a
 //! cell (so empty combinations are zero cells). Margins labelled `Total` are added for every
 //! dimension and every combination of dimensions, and rows are written in that order with
 //! `Total` last. With `sum`, a magnitude column is added: the per-cell sum of each person's value
@@ -58,8 +64,7 @@
 //! be hidden, or if the figures disagree with the frame.
 //!
 //! # The audit (the gate)
-//! The audit ([`audit`] module) is independent of the suppression code and is what
-//! `check_release` reuses. For every suppressed cell it computes min and max by linear
+//! The audit ([`audit`] module) is independent of the suppression code. For every suppressed cell it computes min and max by linear
 //! programming subject to the additive constraints, the published values and the bounds. A
 //! suppressed count is bounded below by 0, or by 1 when `zeros_disclosive` is false: zeros are
 //! then published, so a suppressed cell is known to be non-empty (secondary suppression never
@@ -114,7 +119,12 @@
 //!
 //! # Outputs
 //! `release_dir/<table>.csv` (header: by columns, `persons`, then the sum column; suppressed
-//! values written `[c]`) and `release_dir/release-manifest.json`, written last. Nothing about
+//! values written `[c]`; labels through the formula guard every published CSV shares,
+//! `linklab_store::csv_label`) and `release_dir/release-manifest.json`, written last and, when
+//! the config names the project key, signed with it (`signed_with`, `signature`: HMAC-SHA256 of
+//! the manifest without its signature, see `docs/pipeline.md`). A table's `joint_group` names its
+//! source (`linked/releases`, `evaluation/frame`), so `check-release --with` can match the
+//! tables of successive releases. Nothing about
 //! primary or secondary status goes into `release_dir`; the audit trail (every cell with its
 //! true value, status, reason and audited interval, and a pass/fail/review status per table)
 //! goes to `audit_dir`. A release refuses to start when `release_dir` holds a file the previous

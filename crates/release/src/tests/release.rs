@@ -132,7 +132,11 @@ fn release_writes_tables_and_manifest_and_passes_the_check() {
     let src = demo_source(tmp.path());
     let extra = tmp.path().join("work/evaluation/impact.csv");
     std::fs::create_dir_all(extra.parent().unwrap()).unwrap();
-    std::fs::write(&extra, "measure,effect\nreoffending,-0.08\n").unwrap();
+    std::fs::write(
+        &extra,
+        "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\nreoffended,rate,40,40,0.3000,0.3800,-0.0800,-0.2000,0.0400,0.1900\n",
+    )
+    .unwrap();
     let mut cfg = config(
         tmp.path(),
         DisclosureRules::default(),
@@ -393,4 +397,55 @@ fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
     std::fs::write(frame.parent().unwrap().join("figures.json"), stale).unwrap();
     let err = run(&cfg, &NoProgress).unwrap_err().to_string();
     assert!(err.contains("does not match the analysis frame"), "{err}");
+}
+
+#[test]
+fn rare_levels_merge_into_other_and_formula_labels_are_guarded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("work/linked/releases");
+    let recs = persons(
+        &[
+            (vec!["=HYPERLINK(\"x\")"], 12),
+            (vec!["theft"], 15),
+            (vec!["-5"], 20),
+            (vec!["rare one"], 3),
+            (vec!["rare two"], 2),
+        ],
+        0,
+    );
+    write_source(&src, &["offence"], &recs);
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("offence", &src, &["offence"], None)],
+    );
+    run(&cfg, &NoProgress).unwrap();
+    let csv = std::fs::read_to_string(cfg.release_dir.join("offence.csv")).unwrap();
+    insta::assert_snapshot!(csv, @r#"
+    offence,persons
+    '-5,20
+    "'=HYPERLINK(""x"")",[c]
+    theft,15
+    Other,[c]
+    Total,52
+    "#);
+    assert!(!csv.contains("rare"));
+    let report = check(&cfg).unwrap();
+    assert!(report.is_ok(), "{report}");
+}
+
+#[test]
+fn a_dimension_with_more_levels_than_persons_over_threshold_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    let cells: Vec<(Vec<&str>, u64)> = ["a", "b", "c", "d", "e"].iter().map(|l| (vec![*l], 8)).collect();
+    write_source(&src, &["record"], &persons(&cells, 0));
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("by_record", &src, &["record"], None)],
+    );
+    let err = run(&cfg, &NoProgress).unwrap_err();
+    insta::assert_snapshot!(err.to_string().replace(&tmp.path().display().to_string(), "[tmp]"), @"table by_record: column record of [tmp]/src: has 5 distinct values among 40 persons, more than persons / threshold (4): a dimension with that many levels would publish rare labels; tabulate a coarser column");
+    assert!(!cfg.release_dir.exists());
 }
