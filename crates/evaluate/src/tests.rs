@@ -1500,3 +1500,81 @@ fn figures_list_the_counts_the_published_figures_imply() {
         treated=true 60 (group size treated=true)
     ");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Statistical fixes found by an independent re-computation (issue 15, item 5).
+
+/// Relative agreement of a p-value with its reference; both must be positive.
+fn check_p(case: &str, got: f64, want: f64) {
+    assert!(got > 0.0, "{case}: p-value {got} is not positive");
+    assert!(
+        ((got - want) / want).abs() < 1e-6,
+        "{case}: p-value {got:e}, reference {want:e}"
+    );
+}
+
+#[test]
+fn p_values_keep_their_precision_down_to_1e_300() {
+    // Two-sided normal and t p-values, and the chi-squared (1 df) upper tail of the log-rank
+    // test, from scipy 1.x:
+    // python3 -c "from scipy.stats import norm,t,chi2; print([2*norm.sf(z) for z in (6,10,20,30,37)], [2*t.sf(s,d) for s,d in ((10,5),(40,200),(1e10,30),(1e15,20),(1e30,10))], [chi2.sf(x,1) for x in (50,400,1369)])"
+    let normal = [
+        (6.0, 1.973_175_290_075_389e-9),
+        (10.0, 1.523_970_604_832_094e-23),
+        (20.0, 5.507_248_237_212_311e-89),
+        (30.0, 9.813_427_854_295_816e-198),
+        (37.0, 1.145_114_244_504_785_3e-299),
+    ];
+    for (z, want) in normal {
+        check_p(&format!("normal z = {z}"), crate::stats::reference(z, None).0, want);
+        check_p(&format!("normal z = -{z}"), crate::stats::reference(-z, None).0, want);
+    }
+    let t = [
+        (10.0, 5.0, 1.709_475_757_429_636_3e-4),
+        (40.0, 200.0, 2.248_739_653_520_219_7e-97),
+        (1e10, 30.0, 2.072_906_930_512_412_5e-279),
+        (1e15, 20.0, 1.804_257_812_499_997_8e-288),
+        (1e30, 10.0, 2.460_937_499_999_999e-296),
+    ];
+    for (stat, df, want) in t {
+        check_p(&format!("t = {stat}, df = {df}"), crate::stats::reference(stat, Some(df)).0, want);
+    }
+    let chi_squared = [
+        (50.0, 1.537_459_794_428_033e-12),
+        (400.0, 5.507_248_237_212_379e-89),
+        (1369.0, 1.145_114_244_504_907_3e-299),
+    ];
+    for (x, want) in chi_squared {
+        check_p(&format!("chi-squared = {x}"), crate::stats::chi_squared_1_p(x), want);
+    }
+}
+
+#[test]
+fn a_tiny_p_value_prints_in_scientific_notation_never_as_zero() {
+    for (p, want) in [
+        (0.5, "0.5000"),
+        (0.001, "0.0010"),
+        (0.000_999, "9.99e-4"),
+        (1.234e-45, "1.23e-45"),
+        (1.145e-299, "1.15e-299"),
+        (f64::NAN, ""),
+    ] {
+        assert_eq!(crate::publish::p_value(p), want, "p = {p:e}");
+    }
+}
+
+#[test]
+fn a_failed_step_halving_is_not_reported_as_converged() {
+    // A ridge that is not a number makes the penalised log-likelihood NaN at every point, so no
+    // step can be accepted and step halving runs out; with the intercept alone the Newton step
+    // itself is finite.
+    let rows = 20;
+    let data = vec![1.0; rows];
+    let y: Vec<bool> = (0..rows).map(|i| i % 3 == 0).collect();
+    let fit = fit_logistic(&Matrix { rows, cols: 1, data }, &y, f64::NAN);
+    assert!(!fit.converged, "{fit:?}");
+    assert_eq!(fit.coef, vec![0.0], "the last accepted estimate is the start");
+    // The same data with a real ridge converges.
+    let data = vec![1.0; rows];
+    assert!(fit_logistic(&Matrix { rows, cols: 1, data }, &y, 1.0).converged);
+}
