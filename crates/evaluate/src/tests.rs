@@ -1148,8 +1148,16 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
     ");
     // The outcome depends on age alone and every pair has the same age: enough persons with and
-    // without it to publish, but the paired differences are all zero (no variance).
-    let by_age: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    // without it to publish, but the paired differences are all zero (no variance). Thirty more
+    // young untreated persons make age matter to the score (with identical groups every score
+    // is equal within the tie tolerance and ties go to the lowest person id, whatever the age).
+    let m = n + 30;
+    let treated: Vec<bool> = (0..m).map(|i| i < 60).collect();
+    let level = vec![1; m];
+    let age: Vec<Option<u8>> = (0..m)
+        .map(|i| Some(20 + if i < n { i % 30 } else { i % 15 } as u8))
+        .collect();
+    let by_age: Vec<(bool, u8)> = age.iter().map(|a| (a.is_some_and(|a| a % 2 == 0), 3)).collect();
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &by_age));
     insta::assert_snapshot!(a.impact, @r"
         outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
@@ -1577,4 +1585,41 @@ fn a_failed_step_halving_is_not_reported_as_converged() {
     // The same data with a real ridge converges.
     let data = vec![1.0; rows];
     assert!(fit_logistic(&Matrix { rows, cols: 1, data }, &y, 1.0).converged);
+}
+
+/// Matches one treated person (logit `x`) among `controls` (logit, person id), without and with
+/// replacement, and checks the person id it takes.
+fn check_tie(x: f64, controls: &[(f64, &str)], expected: Option<&str>) {
+    let mut lp = vec![x];
+    let mut ids = vec!["t".to_owned()];
+    let mut treated = vec![true];
+    for (v, id) in controls {
+        lp.push(*v);
+        ids.push((*id).to_owned());
+        treated.push(false);
+    }
+    for replacement in [false, true] {
+        let m = match_nearest(&lp, &treated, &ids, 1.0, 1, replacement);
+        let got = m.sets.first().map(|(_, c)| ids[c[0]].as_str());
+        assert_eq!(got, expected, "x = {x}, controls {controls:?}, replacement {replacement}");
+    }
+}
+
+#[test]
+fn distance_ties_go_to_the_lowest_person_id() {
+    // Equal scores on one side: the lowest id, wherever it sorts.
+    check_tie(1.0, &[(0.5, "p2"), (0.5, "p1"), (0.5, "p3")], Some("p1"));
+    check_tie(1.0, &[(1.5, "p2"), (1.5, "p1"), (1.5, "p3")], Some("p1"));
+    // Equal distances on both sides: the lowest id, not the lower score.
+    check_tie(1.0, &[(0.5, "b"), (1.5, "a")], Some("a"));
+    check_tie(1.0, &[(0.5, "a"), (1.5, "b")], Some("a"));
+    // Distances equal but for rounding (0.1 + 0.2 − 0.0 and 0.6 − (0.1 + 0.2) differ in the last
+    // bit): a tie, so the lowest id.
+    check_tie(0.1 + 0.2, &[(0.0, "a"), (0.6, "z")], Some("a"));
+    check_tie(0.1 + 0.2, &[(0.0, "z"), (0.6, "a")], Some("a"));
+    // A real difference, however small, is not a tie: the nearer one.
+    check_tie(1.0, &[(0.5, "b"), (1.5 + 1e-9, "a")], Some("b"));
+    check_tie(1.0, &[(0.5 - 1e-9, "a"), (1.5, "b")], Some("b"));
+    // Nothing within the caliper (1.0).
+    check_tie(1.0, &[(2.5, "a"), (-0.5, "b")], None);
 }
