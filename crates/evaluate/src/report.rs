@@ -72,20 +72,39 @@ fn significance(p: Option<f64>) -> &'static str {
     }
 }
 
-/// `(magnitude, direction, ci low, ci high)` in the direction of the difference, so that a
-/// negative difference reads "5.0 less (95% CI 2.0 to 8.0)".
-fn directed(diff: f64, lo: f64, hi: f64) -> (f64, bool, f64, f64) {
-    if diff < 0.0 {
-        (-diff, false, -hi, -lo)
-    } else {
-        (diff, true, lo, hi)
-    }
+/// The direction of a difference as it is printed (one decimal): `Some(true)` more,
+/// `Some(false)` less, `None` a difference that prints as zero.
+fn direction(diff: f64) -> Option<bool> {
+    (one(diff.abs()) != "0.0").then_some(diff > 0.0)
 }
 
 /// One decimal, without a sign on zero.
 fn one(v: f64) -> String {
     let text = format!("{v:.1}");
     if text == "-0.0" { "0.0".to_owned() } else { text }
+}
+
+/// One decimal with an explicit sign (`+4.1`, `-22.5`, `0.0`).
+fn signed(v: f64) -> String {
+    let text = one(v);
+    if text == "0.0" || text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// The difference (took part minus did not) with its sign and the 95% CI of that same
+/// difference, never flipped to match the wording: "(difference -9.2 percentage points, 95% CI
+/// -22.5 to +4.1)". A sentence that says "less" and then gives an interval of the opposite
+/// difference invites misreading.
+fn difference_ci(d: f64, lo: f64, hi: f64, unit: &str) -> String {
+    format!(
+        "(difference {} {unit}, 95% CI {} to {})",
+        signed(d),
+        signed(lo),
+        signed(hi)
+    )
 }
 
 fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
@@ -96,17 +115,21 @@ fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         row.num("ci_low")?,
         row.num("ci_high")?,
     );
-    let (size, up, lo, hi) = directed(d * 100.0, lo * 100.0, hi * 100.0);
     let name = label(row.get("outcome"));
+    let how = match direction(d * 100.0) {
+        Some(up) => format!(
+            "{} percentage points {} likely",
+            one(d.abs() * 100.0),
+            if up { "more" } else { "less" }
+        ),
+        None => "as likely".to_owned(),
+    };
     Some(format!(
-        "People who took part were {} percentage points {} likely to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part (95% CI {} to {}).{}",
-        one(size),
-        if up { "more" } else { "less" },
+        "People who took part were {how} to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part {}.{}",
         period(meta),
         one(t * 100.0),
         one(c * 100.0),
-        one(lo),
-        one(hi),
+        difference_ci(d * 100.0, lo * 100.0, hi * 100.0, "percentage points"),
         significance(row.num("p_value")),
     ))
 }
@@ -119,20 +142,24 @@ fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         row.num("ci_low")?,
         row.num("ci_high")?,
     );
-    let (size, up, lo, hi) = directed(d, lo, hi);
     let name = label(row.get("outcome"));
-    let more = if up { "more" } else { "fewer" };
-    let what = match name.strip_prefix("days ") {
-        Some(rest) => format!("{} {more} days {rest}", one(size)),
-        None => format!("{} {more} days of “{name}”", one(size)),
+    let what = match (direction(d), name.strip_prefix("days ")) {
+        (Some(up), rest) => {
+            let more = if up { "more" } else { "fewer" };
+            match rest {
+                Some(rest) => format!("{} {more} days {rest}", one(d.abs())),
+                None => format!("{} {more} days of “{name}”", one(d.abs())),
+            }
+        }
+        (None, Some(rest)) => format!("as many days {rest}"),
+        (None, None) => format!("as many days of “{name}”"),
     };
     Some(format!(
-        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part (95% CI {} to {}).{}",
+        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part {}.{}",
         period(meta),
         one(t),
         one(c),
-        one(lo),
-        one(hi),
+        difference_ci(d, lo, hi, "days"),
         significance(row.num("p_value")),
     ))
 }

@@ -934,7 +934,10 @@ fn headline_sentence_reads_like_the_jdl() {
     let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
 employed,rate,400,400,0.3900,0.3090,0.0810,0.0500,0.1120,0.0001\n\
 reoffended,rate,400,400,0.2500,0.3100,-0.0600,-0.1200,0.0000,0.0510\n\
-days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n";
+days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n\
+days_on_benefit,mean_days,400,400,60.00,75.00,-15.00,-28.00,-2.00,0.0240\n\
+housed,rate,400,400,0.5000,0.5000,0.0000,-0.0600,0.0600,1.0000\n\
+days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
     let meta = ReportMeta {
         title: "t".to_owned(),
         index_event: "release".to_owned(),
@@ -948,10 +951,15 @@ days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n";
         dropped_by_caliper: "50".to_owned(),
     };
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
+    // A positive, a negative and a null effect, for rates and days: the difference with its sign
+    // and the CI of that same difference, never an interval flipped to match "less".
     insta::assert_snapshot!(headlines, @r"
-    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (95% CI 5.0 to 11.2). This difference is statistically significant (p < 0.05).
-    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (95% CI 0.0 to 12.0). This difference is not statistically significant: it could be due to chance.
-    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (95% CI 4.5 to 27.5). This difference is statistically significant (p < 0.05).
+    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (difference +8.1 percentage points, 95% CI +5.0 to +11.2). This difference is statistically significant (p < 0.05).
+    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (difference -6.0 percentage points, 95% CI -12.0 to 0.0). This difference is not statistically significant: it could be due to chance.
+    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (difference +16.0 days, 95% CI +4.5 to +27.5). This difference is statistically significant (p < 0.05).
+    People who took part had on average 15.0 fewer days on benefit in the year after release: 60.0 compared with 75.0 days for similar people who did not take part (difference -15.0 days, 95% CI -28.0 to -2.0). This difference is statistically significant (p < 0.05).
+    People who took part were as likely to have the outcome “housed” in the year after release: 50.0% compared with 50.0% of similar people who did not take part (difference 0.0 percentage points, 95% CI -6.0 to +6.0). This difference is not statistically significant: it could be due to chance.
+    People who took part had on average as many days in custody in the year after release: 50.0 compared with 50.0 days for similar people who did not take part (difference 0.0 days, 95% CI -9.0 to +9.0). This difference is not statistically significant: it could be due to chance.
     ");
 }
 
