@@ -1631,3 +1631,33 @@ fn distance_ties_go_to_the_lowest_person_id() {
     // Nothing within the caliper (1.0).
     check_tie(1.0, &[(2.5, "a"), (-0.5, "b")], None);
 }
+
+#[test]
+fn the_ridge_penalty_does_not_shrink_a_rare_level_hard() {
+    // A rare level (40 of 2000 persons, 30 of them treated) and a common one (20% treated): the
+    // unpenalised fit gives exactly those shares as scores. On the standardised 0/1 column the
+    // ridge penalty barely moves them; on the raw column it pulled the rare level's score to
+    // about 0.69.
+    let n = 2000;
+    let rare = 40;
+    let treated: Vec<bool> = (0..n)
+        .map(|i| if i < rare { i % 4 != 0 } else { i % 5 == 0 })
+        .collect();
+    let level: Vec<u8> = (0..n).map(|i| if i < rare { 2 } else { 1 }).collect();
+    let age = vec![Some(30); n];
+    let events: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &events));
+    let scores = a.propensity.expect("a fitted model");
+    assert!(a.converged);
+    for (rows, share) in [(0..rare, 0.75), (rare..n, 0.2)] {
+        for i in rows {
+            assert!(
+                (scores[i] - share).abs() < 0.005,
+                "row {i}: score {} against the share {share}",
+                scores[i]
+            );
+        }
+    }
+}
