@@ -1542,8 +1542,16 @@ fn p_values_keep_their_precision_down_to_1e_300() {
         (37.0, 1.145_114_244_504_785_3e-299),
     ];
     for (z, want) in normal {
-        check_p(&format!("normal z = {z}"), crate::stats::reference(z, None).0, want);
-        check_p(&format!("normal z = -{z}"), crate::stats::reference(-z, None).0, want);
+        check_p(
+            &format!("normal z = {z}"),
+            crate::stats::reference(z, None).0,
+            want,
+        );
+        check_p(
+            &format!("normal z = -{z}"),
+            crate::stats::reference(-z, None).0,
+            want,
+        );
     }
     let t = [
         (10.0, 5.0, 1.709_475_757_429_636_3e-4),
@@ -1553,7 +1561,11 @@ fn p_values_keep_their_precision_down_to_1e_300() {
         (1e30, 10.0, 2.460_937_499_999_999e-296),
     ];
     for (stat, df, want) in t {
-        check_p(&format!("t = {stat}, df = {df}"), crate::stats::reference(stat, Some(df)).0, want);
+        check_p(
+            &format!("t = {stat}, df = {df}"),
+            crate::stats::reference(stat, Some(df)).0,
+            want,
+        );
     }
     let chi_squared = [
         (50.0, 1.537_459_794_428_033e-12),
@@ -1561,7 +1573,11 @@ fn p_values_keep_their_precision_down_to_1e_300() {
         (1369.0, 1.145_114_244_504_907_3e-299),
     ];
     for (x, want) in chi_squared {
-        check_p(&format!("chi-squared = {x}"), crate::stats::chi_squared_1_p(x), want);
+        check_p(
+            &format!("chi-squared = {x}"),
+            crate::stats::chi_squared_1_p(x),
+            want,
+        );
     }
 }
 
@@ -1609,7 +1625,10 @@ fn check_tie(x: f64, controls: &[(f64, &str)], expected: Option<&str>) {
     for replacement in [false, true] {
         let m = match_nearest(&lp, &treated, &ids, 1.0, 1, replacement);
         let got = m.sets.first().map(|(_, c)| ids[c[0]].as_str());
-        assert_eq!(got, expected, "x = {x}, controls {controls:?}, replacement {replacement}");
+        assert_eq!(
+            got, expected,
+            "x = {x}, controls {controls:?}, replacement {replacement}"
+        );
     }
 }
 
@@ -1647,7 +1666,12 @@ fn the_ridge_penalty_does_not_shrink_a_rare_level_hard() {
     let age = vec![Some(30); n];
     let events: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+    let cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &events));
     let scores = a.propensity.expect("a fitted model");
     assert!(a.converged);
