@@ -520,6 +520,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         treated_eligible: eligible(treated_persons),
         untreated_eligible: eligible(untreated_persons),
         dropped_by_caliper: dropped_cell,
+        // No model at all (one group empty) is not a failed fit: the report says why instead.
+        model_converged: converged || propensity.is_none(),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;

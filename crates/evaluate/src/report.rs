@@ -29,6 +29,9 @@ pub struct ReportMeta {
     pub untreated_eligible: String,
     /// Treated persons dropped by the caliper (a published cell: a count, `0` or `[c]`).
     pub dropped_by_caliper: String,
+    /// False when a propensity model was fitted but did not converge: the report then says that
+    /// the scores are the last estimate and the results are to be read with caution.
+    pub model_converged: bool,
 }
 
 const TREATED_COLOUR: &str = "#1d70b8";
@@ -671,7 +674,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         "Each person’s index event is their earliest {index} in the cohort. {groups} \
 A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
 Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
-To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].",
+To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
         index = esc(&meta.index_event),
         groups = esc(&groups_sentence(meta)),
         matching = esc(&matching),
@@ -679,6 +682,11 @@ To protect confidentiality, counts below {threshold} and results built on fewer 
         dropped = esc(&dropped_sentence(meta)),
         days = meta.follow_up_days,
         threshold = meta.threshold,
+        convergence = if meta.model_converged {
+            ""
+        } else {
+            " Caution: the fit of the propensity model did not converge (it stopped before its estimates settled). The scores are its last estimate, so the matches, and every result above, should be read with caution."
+        },
     );
     page.push_str("</p></section></main></body></html>\n");
     page

@@ -922,6 +922,7 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
         treated_eligible: "100".to_owned(),
         untreated_eligible: "300".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
+        model_converged: true,
     };
     let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
     insta::assert_snapshot!("headlines_small", headlines);
@@ -949,6 +950,7 @@ days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
         treated_eligible: "450".to_owned(),
         untreated_eligible: "5000".to_owned(),
         dropped_by_caliper: "50".to_owned(),
+        model_converged: true,
     };
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
     // A positive, a negative and a null effect, for rates and days: the difference with its sign
@@ -981,8 +983,22 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
         treated_eligible: "100".to_owned(),
         untreated_eligible: "900".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
+        model_converged: true,
     };
     let html = render_report(impact, balance, survival, &meta);
+    assert!(
+        !html.contains("did not converge"),
+        "a converged fit needs no caution"
+    );
+    let unconverged = ReportMeta {
+        model_converged: false,
+        ..meta.clone()
+    };
+    assert!(
+        render_report(impact, balance, survival, &unconverged)
+            .contains("Caution: the fit of the propensity model did not converge"),
+        "a fit that did not converge is said in the report"
+    );
     assert!(!html.contains("<script"), "script tags are escaped");
     assert!(!html.contains("<img"), "img tags are escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -1187,6 +1203,7 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
             treated_eligible: "60".to_owned(),
             untreated_eligible: "60".to_owned(),
             dropped_by_caliper: "0".to_owned(),
+            model_converged: true,
         },
     );
     insta::assert_snapshot!(headlines.join("\n"), @r"
