@@ -94,9 +94,10 @@ fn nearest(pool: &impl Pool, control_lp: &[f64], control_ids: &[&str], x: f64, w
         (Some(l), Some(r)) => l.min(r),
         (l, r) => l.or(r)?,
     };
-    // The caliper is a distance too: a distance within the tolerance of it is within it.
+    // The caliper is a distance too: a distance within the tolerance of it is within it. A
+    // distance or width that is not a number matches nobody.
     let tolerance = TIE_TOLERANCE * x.abs().max(1.0);
-    if smallest > width + tolerance {
+    if smallest.is_nan() || width.is_nan() || smallest > width + tolerance {
         return None;
     }
     let bound = (smallest + tolerance).min(width + tolerance);

@@ -1702,3 +1702,15 @@ fn the_ridge_penalty_does_not_shrink_a_rare_level_hard() {
         }
     }
 }
+
+#[test]
+fn a_caliper_or_score_that_is_not_a_number_matches_nobody() {
+    let ids: Vec<String> = (0..3).map(|i| format!("p{i}")).collect();
+    let treated = [true, false, false];
+    for (lp, width) in [([0.0, 0.1, 0.2], f64::NAN), ([f64::NAN, 0.1, 0.2], 1.0)] {
+        for replacement in [false, true] {
+            let m = match_nearest(&lp, &treated, &ids, width, 1, replacement);
+            assert!(m.sets.is_empty(), "lp {lp:?}, width {width}: {:?}", m.sets);
+        }
+    }
+}
