@@ -92,9 +92,25 @@ fn mean_sd(values: &[Option<f64>]) -> Option<(f64, f64)> {
     Some((mean, var.sqrt()))
 }
 
+/// A 0/1 column standardised to mean 0 and SD 1, like the numeric columns; `None` when it is
+/// constant (it carries no information).
+fn standardised_flag(flags: impl Iterator<Item = bool>) -> Option<Vec<f64>> {
+    let values: Vec<Option<f64>> = flags.map(|f| Some(f64::from(u8::from(f)))).collect();
+    let (mean, sd) = mean_sd(&values)?;
+    (sd > 0.0).then(|| values.iter().flatten().map(|x| (x - mean) / sd).collect())
+}
+
 /// The design matrix: an intercept; each numeric covariate standardised (missing values set to
-/// the mean, i.e. 0, plus a 0/1 missing indicator when any value is missing; constant columns
-/// are left out); each text covariate one-hot with its most frequent level as the reference.
+/// the mean, i.e. 0, plus a missing indicator when any value is missing; constant columns are
+/// left out); each text covariate one-hot with its most frequent level as the reference.
+///
+/// Every column but the intercept is standardised (mean 0, SD 1), the 0/1 columns (levels and
+/// missing indicators) too: the ridge penalty falls on the coefficients of these columns, and on
+/// an unstandardised 0/1 column it would shrink a rare level (SD `sqrt(p(1 − p))`, small) far
+/// harder than a common one, for the same effect on the score. Standardising is a change of
+/// coordinates: without the penalty the fitted scores would be the same. The coefficients are on
+/// the standardised scale; they are never published (only the scores are used), so they are not
+/// transformed back.
 pub(crate) fn design_matrix(covariates: &[Covariate], rows: usize) -> Matrix {
     let mut columns: Vec<Vec<f64>> = vec![vec![1.0; rows]];
     for cov in covariates {
@@ -111,18 +127,13 @@ pub(crate) fn design_matrix(covariates: &[Covariate], rows: usize) -> Matrix {
                             .collect(),
                     );
                 }
-                if values.iter().any(Option::is_none) {
-                    columns.push(values.iter().map(|v| f64::from(u8::from(v.is_none()))).collect());
-                }
+                columns.extend(standardised_flag(values.iter().map(Option::is_none)));
             }
             CovValues::Text(values) => {
                 for (level, _) in levels(values).iter().skip(1) {
-                    columns.push(
-                        values
-                            .iter()
-                            .map(|v| f64::from(u8::from(v.as_deref().unwrap_or(MISSING) == level)))
-                            .collect(),
-                    );
+                    columns.extend(standardised_flag(
+                        values.iter().map(|v| v.as_deref().unwrap_or(MISSING) == level),
+                    ));
                 }
             }
         }

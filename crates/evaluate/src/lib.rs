@@ -43,7 +43,9 @@
 //! * Propensity score: logistic regression of `treated` on the covariates. Numeric covariates
 //!   (dates as day numbers) are standardised; a missing value is set to the mean and flagged by
 //!   a 0/1 missing indicator. Text covariates are one-hot coded, the most frequent level being
-//!   the reference; a missing value is its own level `(missing)`. Fitted by Newton–Raphson
+//!   the reference; a missing value is its own level `(missing)`. Every column but the
+//!   intercept (0/1 columns too) is standardised, so the penalty weighs rare levels like common
+//!   ones (see [`design::design_matrix`]). Fitted by Newton–Raphson
 //!   (IRLS) with a ridge penalty of [`RIDGE`] on all coefficients but the intercept (so that
 //!   separation cannot blow up), the normal equations solved by Cholesky factorisation.
 //! * Matching: greedy nearest neighbour on the logit of the score, treated persons in descending
@@ -518,6 +520,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         treated_eligible: eligible(treated_persons),
         untreated_eligible: eligible(untreated_persons),
         dropped_by_caliper: dropped_cell,
+        // No model at all (one group empty) is not a failed fit: the report says why instead.
+        model_converged: converged || propensity.is_none(),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;

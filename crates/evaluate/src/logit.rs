@@ -62,7 +62,10 @@ pub(crate) struct LogitFit {
     pub coef: Vec<f64>,
     /// Newton steps taken.
     pub iterations: usize,
-    /// Whether the largest coefficient change fell below the tolerance.
+    /// Whether the largest coefficient change of an accepted step fell below the tolerance. False
+    /// when the iterations ran out, the normal equations could not be solved, or step halving
+    /// found no step that keeps the penalised log-likelihood from decreasing; the coefficients
+    /// are then the last accepted estimate.
     pub converged: bool,
 }
 
@@ -150,9 +153,17 @@ pub(crate) fn fit_logistic(x: &Matrix, y: &[bool], ridge: f64) -> LogitFit {
             }
             scale /= 2.0;
         }
-        let change = step.iter().map(|s| (s * scale).abs()).fold(0.0, f64::max);
-        if !accepted || change < TOL {
-            converged = accepted || change < TOL;
+        // Converged only when an accepted step was below the tolerance, or when the full Newton
+        // step itself was (at the optimum, where rounding can keep any step from raising the
+        // objective). Step halving that found no acceptable step is a failure, however small
+        // the last halved step was.
+        let largest = |scale: f64| step.iter().map(|s| (s * scale).abs()).fold(0.0, f64::max);
+        if !accepted {
+            converged = largest(1.0) < TOL;
+            break;
+        }
+        if largest(scale) < TOL {
+            converged = true;
             break;
         }
     }

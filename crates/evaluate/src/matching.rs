@@ -43,6 +43,77 @@ pub(crate) fn caliper_width(lp: &[f64], treated: &[bool], caliper: f64) -> f64 {
     caliper * f64::midpoint(t, c).sqrt()
 }
 
+/// Distances to a treated person's logit that differ by at most `TIE_TOLERANCE × max(1, |logit|)`
+/// are equal: the subtraction of two logits of that size is only exact to a few units of
+/// rounding, so bitwise comparison would break a tie by rounding noise.
+pub(crate) const TIE_TOLERANCE: f64 = 1e-12;
+
+/// The comparison persons still available, as positions in the sorted order.
+trait Pool {
+    /// The largest available position below `pos`.
+    fn below(&self, pos: usize) -> Option<usize>;
+    /// The smallest available position at or above `pos` (and below the end).
+    fn from(&self, pos: usize) -> Option<usize>;
+}
+
+/// Without replacement: the positions not yet used by anyone.
+impl Pool for BTreeSet<usize> {
+    fn below(&self, pos: usize) -> Option<usize> {
+        self.range(..pos).next_back().copied()
+    }
+    fn from(&self, pos: usize) -> Option<usize> {
+        self.range(pos..).next().copied()
+    }
+}
+
+/// With replacement: every position but those this treated person already took.
+struct AllBut<'a> {
+    len: usize,
+    taken: &'a [usize],
+}
+
+impl Pool for AllBut<'_> {
+    fn below(&self, pos: usize) -> Option<usize> {
+        (0..pos.min(self.len)).rev().find(|p| !self.taken.contains(p))
+    }
+    fn from(&self, pos: usize) -> Option<usize> {
+        (pos..self.len).find(|p| !self.taken.contains(p))
+    }
+}
+
+/// The available comparison nearest to `x` within `width` (positions into `control_lp`, sorted
+/// ascending and, within equal values, by person id): among the candidates whose distance
+/// equals the smallest within the tie tolerance (and lies within `width`, with the same
+/// tolerance), the lowest person id. Within a run of equal values only the first available position can have the lowest id,
+/// so the walk visits one position per distinct value.
+fn nearest(pool: &impl Pool, control_lp: &[f64], control_ids: &[&str], x: f64, width: f64) -> Option<usize> {
+    let pos = control_lp.partition_point(|&v| v < x);
+    let left = pool.below(pos).map(|p| x - control_lp[p]);
+    let right = pool.from(pos).map(|p| control_lp[p] - x);
+    let smallest = match (left, right) {
+        (Some(l), Some(r)) => l.min(r),
+        (l, r) => l.or(r)?,
+    };
+    // The caliper is a distance too: a distance within the tolerance of it is within it. A
+    // distance or width that is not a number matches nobody.
+    let tolerance = TIE_TOLERANCE * x.abs().max(1.0);
+    if smallest.is_nan() || width.is_nan() || smallest > width + tolerance {
+        return None;
+    }
+    let bound = (smallest + tolerance).min(width + tolerance);
+    let low = control_lp.partition_point(|&v| v < x - bound);
+    let high = control_lp.partition_point(|&v| v <= x + bound);
+    let mut best: Option<usize> = None;
+    let mut next = pool.from(low);
+    while let Some(q) = next.filter(|&q| q < high) {
+        if best.is_none_or(|b| control_ids[q] < control_ids[b]) {
+            best = Some(q);
+        }
+        next = pool.from(control_lp.partition_point(|&v| v <= control_lp[q]));
+    }
+    best
+}
+
 /// Matches treated rows to untreated rows on `lp` (the logit of the score).
 ///
 /// Treated persons are taken in descending score, ties by person id. Without replacement the
@@ -50,7 +121,8 @@ pub(crate) fn caliper_width(lp: &[f64], treated: &[bool], caliper: f64) -> f64 {
 /// order) takes its nearest unused untreated person within `width`; a treated person with no
 /// comparison in the first round is dropped by the caliper. With replacement each treated person
 /// takes its `ratio` nearest untreated persons within `width`, who may be reused. Distance ties
-/// go to the lower score, then the lower person id.
+/// (equal within [`TIE_TOLERANCE`] × max(1, |logit|)) go to the lowest person id, whichever
+/// side of the treated person's score they lie on.
 pub(crate) fn match_nearest(
     lp: &[f64],
     treated: &[bool],
@@ -63,6 +135,7 @@ pub(crate) fn match_nearest(
     let mut controls: Vec<usize> = (0..n).filter(|&i| !treated[i]).collect();
     controls.sort_by(|&a, &b| lp[a].total_cmp(&lp[b]).then_with(|| ids[a].cmp(&ids[b])));
     let control_lp: Vec<f64> = controls.iter().map(|&i| lp[i]).collect();
+    let control_ids: Vec<&str> = controls.iter().map(|&i| ids[i].as_str()).collect();
     let mut order: Vec<usize> = (0..n).filter(|&i| treated[i]).collect();
     order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then_with(|| ids[a].cmp(&ids[b])));
 
@@ -70,29 +143,18 @@ pub(crate) fn match_nearest(
     let ratio = ratio.max(1);
     if replacement {
         for (slot, &t) in order.iter().enumerate() {
-            let pos = control_lp.partition_point(|&v| v < lp[t]);
-            let (mut left, mut right) = (pos, pos);
-            while picks[slot].len() < ratio {
-                let dl = (left > 0).then(|| lp[t] - control_lp[left - 1]);
-                let dr = (right < controls.len()).then(|| control_lp[right] - lp[t]);
-                let take_left = match (dl, dr) {
-                    (Some(l), Some(r)) => l <= r,
-                    (Some(_), None) => true,
-                    (None, Some(_)) => false,
-                    (None, None) => break,
+            let mut taken: Vec<usize> = Vec::with_capacity(ratio);
+            while taken.len() < ratio {
+                let pool = AllBut {
+                    len: controls.len(),
+                    taken: &taken,
                 };
-                let (distance, position) = if take_left {
-                    left -= 1;
-                    (dl.unwrap_or(f64::INFINITY), left)
-                } else {
-                    right += 1;
-                    (dr.unwrap_or(f64::INFINITY), right - 1)
-                };
-                if distance > width {
+                let Some(p) = nearest(&pool, &control_lp, &control_ids, lp[t], width) else {
                     break;
-                }
-                picks[slot].push(controls[position]);
+                };
+                taken.push(p);
             }
+            picks[slot] = taken.iter().map(|&p| controls[p]).collect();
         }
     } else {
         let mut available: BTreeSet<usize> = (0..controls.len()).collect();
@@ -102,18 +164,7 @@ pub(crate) fn match_nearest(
                 if !active[slot] {
                     continue;
                 }
-                let pos = control_lp.partition_point(|&v| v < lp[t]);
-                let left = available.range(..pos).next_back().copied();
-                let right = available.range(pos..).next().copied();
-                let best = match (left, right) {
-                    (Some(l), Some(r)) => Some(if lp[t] - control_lp[l] <= control_lp[r] - lp[t] {
-                        l
-                    } else {
-                        r
-                    }),
-                    (l, r) => l.or(r),
-                };
-                match best.filter(|&p| (control_lp[p] - lp[t]).abs() <= width) {
+                match nearest(&available, &control_lp, &control_ids, lp[t], width) {
                     Some(p) => {
                         available.remove(&p);
                         picks[slot].push(controls[p]);

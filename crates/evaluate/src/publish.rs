@@ -92,10 +92,12 @@ fn number(value: f64, decimals: usize) -> String {
     }
 }
 
-fn p_value(p: f64) -> String {
+/// A p-value: four decimals from 0.001 up, below that in scientific notation with three
+/// significant digits (`1.23e-45`), so that a tiny p-value never reads as `0.0000`.
+pub(crate) fn p_value(p: f64) -> String {
     if !p.is_finite() {
         String::new()
-    } else if p >= 0.001 || p == 0.0 {
+    } else if p >= 0.001 {
         number(p, 4)
     } else {
         format!("{p:.2e}")

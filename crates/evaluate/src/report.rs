@@ -29,6 +29,9 @@ pub struct ReportMeta {
     pub untreated_eligible: String,
     /// Treated persons dropped by the caliper (a published cell: a count, `0` or `[c]`).
     pub dropped_by_caliper: String,
+    /// False when a propensity model was fitted but did not converge: the report then says that
+    /// the scores are the last estimate and the results are to be read with caution.
+    pub model_converged: bool,
 }
 
 const TREATED_COLOUR: &str = "#1d70b8";
@@ -72,20 +75,39 @@ fn significance(p: Option<f64>) -> &'static str {
     }
 }
 
-/// `(magnitude, direction, ci low, ci high)` in the direction of the difference, so that a
-/// negative difference reads "5.0 less (95% CI 2.0 to 8.0)".
-fn directed(diff: f64, lo: f64, hi: f64) -> (f64, bool, f64, f64) {
-    if diff < 0.0 {
-        (-diff, false, -hi, -lo)
-    } else {
-        (diff, true, lo, hi)
-    }
+/// The direction of a difference as it is printed (one decimal): `Some(true)` more,
+/// `Some(false)` less, `None` a difference that prints as zero.
+fn direction(diff: f64) -> Option<bool> {
+    (one(diff.abs()) != "0.0").then_some(diff > 0.0)
 }
 
 /// One decimal, without a sign on zero.
 fn one(v: f64) -> String {
     let text = format!("{v:.1}");
     if text == "-0.0" { "0.0".to_owned() } else { text }
+}
+
+/// One decimal with an explicit sign (`+4.1`, `-22.5`, `0.0`).
+fn signed(v: f64) -> String {
+    let text = one(v);
+    if text == "0.0" || text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
+}
+
+/// The difference (took part minus did not) with its sign and the 95% CI of that same
+/// difference, never flipped to match the wording: "(difference -9.2 percentage points, 95% CI
+/// -22.5 to +4.1)". A sentence that says "less" and then gives an interval of the opposite
+/// difference invites misreading.
+fn difference_ci(d: f64, lo: f64, hi: f64, unit: &str) -> String {
+    format!(
+        "(difference {} {unit}, 95% CI {} to {})",
+        signed(d),
+        signed(lo),
+        signed(hi)
+    )
 }
 
 fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
@@ -96,17 +118,21 @@ fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         row.num("ci_low")?,
         row.num("ci_high")?,
     );
-    let (size, up, lo, hi) = directed(d * 100.0, lo * 100.0, hi * 100.0);
     let name = label(row.get("outcome"));
+    let how = match direction(d * 100.0) {
+        Some(up) => format!(
+            "{} percentage points {} likely",
+            one(d.abs() * 100.0),
+            if up { "more" } else { "less" }
+        ),
+        None => "as likely".to_owned(),
+    };
     Some(format!(
-        "People who took part were {} percentage points {} likely to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part (95% CI {} to {}).{}",
-        one(size),
-        if up { "more" } else { "less" },
+        "People who took part were {how} to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part {}.{}",
         period(meta),
         one(t * 100.0),
         one(c * 100.0),
-        one(lo),
-        one(hi),
+        difference_ci(d * 100.0, lo * 100.0, hi * 100.0, "percentage points"),
         significance(row.num("p_value")),
     ))
 }
@@ -119,20 +145,24 @@ fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
         row.num("ci_low")?,
         row.num("ci_high")?,
     );
-    let (size, up, lo, hi) = directed(d, lo, hi);
     let name = label(row.get("outcome"));
-    let more = if up { "more" } else { "fewer" };
-    let what = match name.strip_prefix("days ") {
-        Some(rest) => format!("{} {more} days {rest}", one(size)),
-        None => format!("{} {more} days of “{name}”", one(size)),
+    let what = match (direction(d), name.strip_prefix("days ")) {
+        (Some(up), rest) => {
+            let more = if up { "more" } else { "fewer" };
+            match rest {
+                Some(rest) => format!("{} {more} days {rest}", one(d.abs())),
+                None => format!("{} {more} days of “{name}”", one(d.abs())),
+            }
+        }
+        (None, Some(rest)) => format!("as many days {rest}"),
+        (None, None) => format!("as many days of “{name}”"),
     };
     Some(format!(
-        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part (95% CI {} to {}).{}",
+        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part {}.{}",
         period(meta),
         one(t),
         one(c),
-        one(lo),
-        one(hi),
+        difference_ci(d, lo, hi, "days"),
         significance(row.num("p_value")),
     ))
 }
@@ -644,7 +674,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         "Each person’s index event is their earliest {index} in the cohort. {groups} \
 A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
 Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
-To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].",
+To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
         index = esc(&meta.index_event),
         groups = esc(&groups_sentence(meta)),
         matching = esc(&matching),
@@ -652,6 +682,11 @@ To protect confidentiality, counts below {threshold} and results built on fewer 
         dropped = esc(&dropped_sentence(meta)),
         days = meta.follow_up_days,
         threshold = meta.threshold,
+        convergence = if meta.model_converged {
+            ""
+        } else {
+            " Caution: the fit of the propensity model did not converge (it stopped before its estimates settled). The scores are its last estimate, so the matches, and every result above, should be read with caution."
+        },
     );
     page.push_str("</p></section></main></body></html>\n");
     page

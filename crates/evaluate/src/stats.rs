@@ -41,28 +41,32 @@ fn normal() -> Normal {
 /// Two-sided p-value and 97.5% quantile of the reference distribution: the standard normal when
 /// `df` is `None`, Student's t with `df` degrees of freedom otherwise.
 ///
+/// The p-value is `2 · sf(|stat|)` from the survival function, never `2 · (1 − cdf)`: the
+/// subtraction cancels to 0 once the tail falls below about 1e-16, while the survival function
+/// keeps its relative precision down to the smallest normal numbers (about 1e-300).
+///
 /// statrs panics on arguments outside a distribution's domain (a NaN statistic reaches
 /// `beta_reg` through `StudentsT::cdf`), so every argument is checked here first: an argument
 /// that is not a finite number (or an infinite statistic's p-value) gives NaN, never a panic.
-fn reference(stat: f64, df: Option<f64>) -> (f64, f64) {
-    let p = |cdf: &dyn Fn(f64) -> f64| {
+pub(crate) fn reference(stat: f64, df: Option<f64>) -> (f64, f64) {
+    let p = |sf: &dyn Fn(f64) -> f64| {
         if stat.is_nan() {
             f64::NAN
         } else if stat.is_infinite() {
             0.0
         } else {
-            (2.0 * (1.0 - cdf(stat.abs()))).clamp(0.0, 1.0)
+            (2.0 * sf(stat.abs())).clamp(0.0, 1.0)
         }
     };
     match df {
         Some(df) if df.is_finite() && df > 0.0 => match StudentsT::new(0.0, 1.0, df) {
-            Ok(t) => (p(&|x| t.cdf(x)), t.inverse_cdf(0.975)),
+            Ok(t) => (p(&|x| t.sf(x)), t.inverse_cdf(0.975)),
             Err(_) => (f64::NAN, f64::NAN),
         },
         Some(_) => (f64::NAN, f64::NAN),
         None => {
             let z = normal();
-            (p(&|x| z.cdf(x)), z.inverse_cdf(0.975))
+            (p(&|x| z.sf(x)), z.inverse_cdf(0.975))
         }
     }
 }
@@ -284,8 +288,16 @@ pub(crate) fn log_rank(a: &[Subject], b: &[Subject]) -> (f64, f64) {
     if !chi2.is_finite() {
         return (f64::NAN, f64::NAN);
     }
-    let p = ChiSquared::new(1.0).map_or(f64::NAN, |c| 1.0 - c.cdf(chi2));
-    (chi2, p)
+    (chi2, chi_squared_1_p(chi2))
+}
+
+/// The upper tail probability of a chi-squared statistic with one degree of freedom, from the
+/// survival function: `1 − cdf` would cancel to 0 below about 1e-16.
+pub(crate) fn chi_squared_1_p(chi2: f64) -> f64 {
+    if chi2.is_nan() || chi2 < 0.0 {
+        return f64::NAN;
+    }
+    ChiSquared::new(1.0).map_or(f64::NAN, |c| c.sf(chi2))
 }
 
 /// The CI of the difference of two survival probabilities from their Greenwood variances

@@ -922,6 +922,7 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
         treated_eligible: "100".to_owned(),
         untreated_eligible: "300".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
+        model_converged: true,
     };
     let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
     insta::assert_snapshot!("headlines_small", headlines);
@@ -934,7 +935,10 @@ fn headline_sentence_reads_like_the_jdl() {
     let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
 employed,rate,400,400,0.3900,0.3090,0.0810,0.0500,0.1120,0.0001\n\
 reoffended,rate,400,400,0.2500,0.3100,-0.0600,-0.1200,0.0000,0.0510\n\
-days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n";
+days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n\
+days_on_benefit,mean_days,400,400,60.00,75.00,-15.00,-28.00,-2.00,0.0240\n\
+housed,rate,400,400,0.5000,0.5000,0.0000,-0.0600,0.0600,1.0000\n\
+days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
     let meta = ReportMeta {
         title: "t".to_owned(),
         index_event: "release".to_owned(),
@@ -946,12 +950,18 @@ days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n";
         treated_eligible: "450".to_owned(),
         untreated_eligible: "5000".to_owned(),
         dropped_by_caliper: "50".to_owned(),
+        model_converged: true,
     };
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
+    // A positive, a negative and a null effect, for rates and days: the difference with its sign
+    // and the CI of that same difference, never an interval flipped to match "less".
     insta::assert_snapshot!(headlines, @r"
-    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (95% CI 5.0 to 11.2). This difference is statistically significant (p < 0.05).
-    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (95% CI 0.0 to 12.0). This difference is not statistically significant: it could be due to chance.
-    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (95% CI 4.5 to 27.5). This difference is statistically significant (p < 0.05).
+    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (difference +8.1 percentage points, 95% CI +5.0 to +11.2). This difference is statistically significant (p < 0.05).
+    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (difference -6.0 percentage points, 95% CI -12.0 to 0.0). This difference is not statistically significant: it could be due to chance.
+    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (difference +16.0 days, 95% CI +4.5 to +27.5). This difference is statistically significant (p < 0.05).
+    People who took part had on average 15.0 fewer days on benefit in the year after release: 60.0 compared with 75.0 days for similar people who did not take part (difference -15.0 days, 95% CI -28.0 to -2.0). This difference is statistically significant (p < 0.05).
+    People who took part were as likely to have the outcome “housed” in the year after release: 50.0% compared with 50.0% of similar people who did not take part (difference 0.0 percentage points, 95% CI -6.0 to +6.0). This difference is not statistically significant: it could be due to chance.
+    People who took part had on average as many days in custody in the year after release: 50.0 compared with 50.0 days for similar people who did not take part (difference 0.0 days, 95% CI -9.0 to +9.0). This difference is not statistically significant: it could be due to chance.
     ");
 }
 
@@ -973,8 +983,22 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
         treated_eligible: "100".to_owned(),
         untreated_eligible: "900".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
+        model_converged: true,
     };
     let html = render_report(impact, balance, survival, &meta);
+    assert!(
+        !html.contains("did not converge"),
+        "a converged fit needs no caution"
+    );
+    let unconverged = ReportMeta {
+        model_converged: false,
+        ..meta.clone()
+    };
+    assert!(
+        render_report(impact, balance, survival, &unconverged)
+            .contains("Caution: the fit of the propensity model did not converge"),
+        "a fit that did not converge is said in the report"
+    );
     assert!(!html.contains("<script"), "script tags are escaped");
     assert!(!html.contains("<img"), "img tags are escaped");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
@@ -1148,8 +1172,16 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
     ");
     // The outcome depends on age alone and every pair has the same age: enough persons with and
-    // without it to publish, but the paired differences are all zero (no variance).
-    let by_age: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    // without it to publish, but the paired differences are all zero (no variance). Thirty more
+    // young untreated persons make age matter to the score (with identical groups every score
+    // is equal within the tie tolerance and ties go to the lowest person id, whatever the age).
+    let m = n + 30;
+    let treated: Vec<bool> = (0..m).map(|i| i < 60).collect();
+    let level = vec![1; m];
+    let age: Vec<Option<u8>> = (0..m)
+        .map(|i| Some(20 + if i < n { i % 30 } else { i % 15 } as u8))
+        .collect();
+    let by_age: Vec<(bool, u8)> = age.iter().map(|a| (a.is_some_and(|a| a % 2 == 0), 3)).collect();
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &by_age));
     insta::assert_snapshot!(a.impact, @r"
         outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
@@ -1171,6 +1203,7 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
             treated_eligible: "60".to_owned(),
             untreated_eligible: "60".to_owned(),
             dropped_by_caliper: "0".to_owned(),
+            model_converged: true,
         },
     );
     insta::assert_snapshot!(headlines.join("\n"), @r"
@@ -1499,4 +1532,185 @@ fn figures_list_the_counts_the_published_figures_imply() {
         treated=false 200 (group size treated=false)
         treated=true 60 (group size treated=true)
     ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Statistical fixes found by an independent re-computation (issue 15, item 5).
+
+/// Relative agreement of a p-value with its reference; both must be positive.
+fn check_p(case: &str, got: f64, want: f64) {
+    assert!(got > 0.0, "{case}: p-value {got} is not positive");
+    assert!(
+        ((got - want) / want).abs() < 1e-6,
+        "{case}: p-value {got:e}, reference {want:e}"
+    );
+}
+
+#[test]
+fn p_values_keep_their_precision_down_to_1e_300() {
+    // Two-sided normal and t p-values, and the chi-squared (1 df) upper tail of the log-rank
+    // test, from scipy 1.x:
+    // python3 -c "from scipy.stats import norm,t,chi2; print([2*norm.sf(z) for z in (6,10,20,30,37)], [2*t.sf(s,d) for s,d in ((10,5),(40,200),(1e10,30),(1e15,20),(1e30,10))], [chi2.sf(x,1) for x in (50,400,1369)])"
+    let normal = [
+        (6.0, 1.973_175_290_075_389e-9),
+        (10.0, 1.523_970_604_832_094e-23),
+        (20.0, 5.507_248_237_212_311e-89),
+        (30.0, 9.813_427_854_295_816e-198),
+        (37.0, 1.145_114_244_504_785_3e-299),
+    ];
+    for (z, want) in normal {
+        check_p(
+            &format!("normal z = {z}"),
+            crate::stats::reference(z, None).0,
+            want,
+        );
+        check_p(
+            &format!("normal z = -{z}"),
+            crate::stats::reference(-z, None).0,
+            want,
+        );
+    }
+    let t = [
+        (10.0, 5.0, 1.709_475_757_429_636_3e-4),
+        (40.0, 200.0, 2.248_739_653_520_219_7e-97),
+        (1e10, 30.0, 2.072_906_930_512_412_5e-279),
+        (1e15, 20.0, 1.804_257_812_499_997_8e-288),
+        (1e30, 10.0, 2.460_937_499_999_999e-296),
+    ];
+    for (stat, df, want) in t {
+        check_p(
+            &format!("t = {stat}, df = {df}"),
+            crate::stats::reference(stat, Some(df)).0,
+            want,
+        );
+    }
+    let chi_squared = [
+        (50.0, 1.537_459_794_428_033e-12),
+        (400.0, 5.507_248_237_212_379e-89),
+        (1369.0, 1.145_114_244_504_907_3e-299),
+    ];
+    for (x, want) in chi_squared {
+        check_p(
+            &format!("chi-squared = {x}"),
+            crate::stats::chi_squared_1_p(x),
+            want,
+        );
+    }
+}
+
+#[test]
+fn a_tiny_p_value_prints_in_scientific_notation_never_as_zero() {
+    for (p, want) in [
+        (0.5, "0.5000"),
+        (0.001, "0.0010"),
+        (0.000_999, "9.99e-4"),
+        (1.234e-45, "1.23e-45"),
+        (1.145e-299, "1.15e-299"),
+        (f64::NAN, ""),
+    ] {
+        assert_eq!(crate::publish::p_value(p), want, "p = {p:e}");
+    }
+}
+
+#[test]
+fn a_failed_step_halving_is_not_reported_as_converged() {
+    // A ridge that is not a number makes the penalised log-likelihood NaN at every point, so no
+    // step can be accepted and step halving runs out; with the intercept alone the Newton step
+    // itself is finite.
+    let rows = 20;
+    let data = vec![1.0; rows];
+    let y: Vec<bool> = (0..rows).map(|i| i % 3 == 0).collect();
+    let fit = fit_logistic(&Matrix { rows, cols: 1, data }, &y, f64::NAN);
+    assert!(!fit.converged, "{fit:?}");
+    assert_eq!(fit.coef, vec![0.0], "the last accepted estimate is the start");
+    // The same data with a real ridge converges.
+    let data = vec![1.0; rows];
+    assert!(fit_logistic(&Matrix { rows, cols: 1, data }, &y, 1.0).converged);
+}
+
+/// Matches one treated person (logit `x`) among `controls` (logit, person id), without and with
+/// replacement, and checks the person id it takes.
+fn check_tie(x: f64, controls: &[(f64, &str)], expected: Option<&str>) {
+    let mut lp = vec![x];
+    let mut ids = vec!["t".to_owned()];
+    let mut treated = vec![true];
+    for (v, id) in controls {
+        lp.push(*v);
+        ids.push((*id).to_owned());
+        treated.push(false);
+    }
+    for replacement in [false, true] {
+        let m = match_nearest(&lp, &treated, &ids, 1.0, 1, replacement);
+        let got = m.sets.first().map(|(_, c)| ids[c[0]].as_str());
+        assert_eq!(
+            got, expected,
+            "x = {x}, controls {controls:?}, replacement {replacement}"
+        );
+    }
+}
+
+#[test]
+fn distance_ties_go_to_the_lowest_person_id() {
+    // Equal scores on one side: the lowest id, wherever it sorts.
+    check_tie(1.0, &[(0.5, "p2"), (0.5, "p1"), (0.5, "p3")], Some("p1"));
+    check_tie(1.0, &[(1.5, "p2"), (1.5, "p1"), (1.5, "p3")], Some("p1"));
+    // Equal distances on both sides: the lowest id, not the lower score.
+    check_tie(1.0, &[(0.5, "b"), (1.5, "a")], Some("a"));
+    check_tie(1.0, &[(0.5, "a"), (1.5, "b")], Some("a"));
+    // Distances equal but for rounding (0.1 + 0.2 − 0.0 and 0.6 − (0.1 + 0.2) differ in the last
+    // bit): a tie, so the lowest id.
+    check_tie(0.1 + 0.2, &[(0.0, "a"), (0.6, "z")], Some("a"));
+    check_tie(0.1 + 0.2, &[(0.0, "z"), (0.6, "a")], Some("a"));
+    // A real difference, however small, is not a tie: the nearer one.
+    check_tie(1.0, &[(0.5, "b"), (1.5 + 1e-9, "a")], Some("b"));
+    check_tie(1.0, &[(0.5 - 1e-9, "a"), (1.5, "b")], Some("b"));
+    // Nothing within the caliper (1.0).
+    check_tie(1.0, &[(2.5, "a"), (-0.5, "b")], None);
+}
+
+#[test]
+fn the_ridge_penalty_does_not_shrink_a_rare_level_hard() {
+    // A rare level (40 of 2000 persons, 30 of them treated) and a common one (20% treated): the
+    // unpenalised fit gives exactly those shares as scores. On the standardised 0/1 column the
+    // ridge penalty barely moves them; on the raw column it pulled the rare level's score to
+    // about 0.69.
+    let n = 2000;
+    let rare = 40;
+    let treated: Vec<bool> = (0..n)
+        .map(|i| if i < rare { i % 4 != 0 } else { i % 5 == 0 })
+        .collect();
+    let level: Vec<u8> = (0..n).map(|i| if i < rare { 2 } else { 1 }).collect();
+    let age = vec![Some(30); n];
+    let events: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &events));
+    let scores = a.propensity.expect("a fitted model");
+    assert!(a.converged);
+    for (rows, share) in [(0..rare, 0.75), (rare..n, 0.2)] {
+        for i in rows {
+            assert!(
+                (scores[i] - share).abs() < 0.005,
+                "row {i}: score {} against the share {share}",
+                scores[i]
+            );
+        }
+    }
+}
+
+#[test]
+fn a_caliper_or_score_that_is_not_a_number_matches_nobody() {
+    let ids: Vec<String> = (0..3).map(|i| format!("p{i}")).collect();
+    let treated = [true, false, false];
+    for (lp, width) in [([0.0, 0.1, 0.2], f64::NAN), ([f64::NAN, 0.1, 0.2], 1.0)] {
+        for replacement in [false, true] {
+            let m = match_nearest(&lp, &treated, &ids, width, 1, replacement);
+            assert!(m.sets.is_empty(), "lp {lp:?}, width {width}: {:?}", m.sets);
+        }
+    }
 }
