@@ -67,9 +67,10 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             let p = Pipeline::load(&pipeline)?;
             check_extract(&p)?;
             let work = WorkDir::new(&p.settings.work_dir);
+            let (_, stage) = stages::pseudonymise_stage(&p, &extract)?;
             let lock = work
                 .state()
-                .join(format!("pseudonymise-{extract}-part-{i:04}-of-{n:04}.lock"));
+                .join(format!("{}.lock", stage.partition_state_name(i, n)));
             let _lock = Lock::acquire(&lock)?;
             let stage = stages::pseudonymise(&p, &extract, partition, human)?;
             let name = stage.name.clone();

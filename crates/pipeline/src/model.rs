@@ -364,34 +364,3 @@ mod field_kind {
         FieldKind::parse(&text).ok_or_else(|| serde::de::Error::unknown_variant(&text, LABELS))
     }
 }
-
-/// The kinds of stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageKind {
-    /// Stage 1, one per extract: identifiers to tokens.
-    Pseudonymise,
-    /// Stage 2: the match-key cascade.
-    Link,
-    /// Stage 3: outcomes and the impact evaluation.
-    Evaluate,
-    /// Stage 4: disclosure-safe tables into `release_dir`.
-    Release,
-}
-
-/// One stage of the pipeline: what it reads and writes, and what must run first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StagePlan {
-    /// `pseudonymise:<extract>`, `link`, `evaluate` or `release`.
-    pub name: String,
-    /// The kind of stage.
-    pub kind: StageKind,
-    /// Files and folders it reads.
-    pub inputs: Vec<PathBuf>,
-    /// Files and folders it writes.
-    pub outputs: Vec<PathBuf>,
-    /// The names of the stages whose outputs it reads.
-    pub depends_on: Vec<String>,
-    /// Whether a scheduler may split it with `--partition I/N`.
-    pub partitionable: bool,
-}
