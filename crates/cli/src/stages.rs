@@ -411,15 +411,7 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
 /// Stage 4.
 pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     let work = WorkDir::new(&p.settings.work_dir);
-    let d = &p.disclosure;
-    let rules = linklab_release::DisclosureRules {
-        threshold: d.threshold,
-        zeros_disclosive: d.zeros_disclosive,
-        round_to: d.round_to,
-        dominance_n: usize::try_from(d.dominance_n).unwrap_or(2),
-        dominance_k: d.dominance_k,
-        p_percent: d.p_percent,
-    };
+    let rules = p.disclosure.rules();
     let tables = p
         .tables
         .iter()

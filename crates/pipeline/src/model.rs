@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use linklab_release::DisclosureRules;
 use linklab_tokens::FieldKind;
 use serde::{Deserialize, Serialize};
 
@@ -192,7 +193,7 @@ fn default_spark_master() -> String {
     "local[2]".to_owned()
 }
 
-/// `[disclosure]`: the rules for published statistics.
+/// `[disclosure]`: the rules for published statistics, as the file has them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Disclosure {
@@ -213,16 +214,33 @@ pub struct Disclosure {
     pub allow_low_threshold: bool,
 }
 
+/// The defaults are release's ([`DisclosureRules::default`]), declared there once; only
+/// `allow_low_threshold` is the pipeline file's own.
 impl Default for Disclosure {
     fn default() -> Self {
+        let rules = DisclosureRules::default();
         Self {
-            threshold: 10,
-            zeros_disclosive: true,
-            round_to: 1,
-            dominance_n: 2,
-            dominance_k: 0.9,
-            p_percent: 0.10,
+            threshold: rules.threshold,
+            zeros_disclosive: rules.zeros_disclosive,
+            round_to: rules.round_to,
+            dominance_n: rules.dominance_n as u64,
+            dominance_k: rules.dominance_k,
+            p_percent: rules.p_percent,
             allow_low_threshold: false,
+        }
+    }
+}
+
+impl Disclosure {
+    /// The rules the release stage applies.
+    pub fn rules(&self) -> DisclosureRules {
+        DisclosureRules {
+            threshold: self.threshold,
+            zeros_disclosive: self.zeros_disclosive,
+            round_to: self.round_to,
+            dominance_n: usize::try_from(self.dominance_n).unwrap_or(DisclosureRules::default().dominance_n),
+            dominance_k: self.dominance_k,
+            p_percent: self.p_percent,
         }
     }
 }

@@ -340,3 +340,13 @@ fn syntax_errors_carry_line_and_column() {
         other => panic!("expected a syntax error, found {other:?}"),
     }
 }
+
+#[test]
+fn disclosure_defaults_are_the_release_stages() {
+    let defaults = linklab_pipeline::Disclosure::default();
+    assert_eq!(defaults.rules(), linklab_release::DisclosureRules::default());
+    assert!(!defaults.allow_low_threshold);
+    // A file without `[disclosure]` gets them.
+    let pipeline = Pipeline::parse(MINIMAL, Path::new("/p/t.toml")).expect("valid");
+    assert_eq!(pipeline.disclosure, defaults);
+}
