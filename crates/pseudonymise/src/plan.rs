@@ -36,7 +36,9 @@ pub(crate) fn is_name(text: &str) -> bool {
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
-pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
+/// Checks the run's own settings: the extract's name, the partition, `max_reject_fraction` and
+/// `batch_rows`.
+fn check_settings(cfg: &PseudonymiseConfig) -> Result<(), PseudonymiseError> {
     let bad = |reason: String| PseudonymiseError::Config {
         extract: cfg.extract.clone(),
         reason,
@@ -63,6 +65,15 @@ pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> 
     if cfg.batch_rows == 0 {
         return Err(bad("batch_rows must be at least 1".into()));
     }
+    Ok(())
+}
+
+pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> {
+    let bad = |reason: String| PseudonymiseError::Config {
+        extract: cfg.extract.clone(),
+        reason,
+    };
+    check_settings(cfg)?;
     let mut columns: Vec<String> = Vec::new();
     let mut column_index = |name: &str| {
         if let Some(i) = columns.iter().position(|c| c == name) {

@@ -145,67 +145,7 @@ pub(crate) fn run_partition(
     }
     let types = Types::decide(plan, sample.as_ref());
     drop((sample, reader));
-    let read_error = |source| ExtractError::Read {
-        path: cfg.input.clone(),
-        record: 0,
-        source,
-    };
-    // The rows the slice must hold (Parquet: from the row groups' declared counts).
-    let (source, partition, slice_rows): (Source, PartitionSummary, Option<u64>) = match cfg.format {
-        InputFormat::Csv { delimiter, encoding } => {
-            let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
-            let source = CsvRangeReader::open(
-                &cfg.input,
-                delimiter,
-                encoding,
-                &plan.columns,
-                &slice,
-                cfg.batch_rows,
-            )?;
-            let summary = PartitionSummary {
-                index,
-                count,
-                unit: "bytes".into(),
-                domain_start: slice.data_start,
-                domain_end: slice.size,
-                start: slice.start.byte,
-                end: slice.end.byte,
-                first_record: slice.start.records_before + 1,
-            };
-            (Box::new(source), summary, None)
-        }
-        InputFormat::Parquet => {
-            let group_rows = parquet_group_rows(&cfg.input)?;
-            let (start, end, before, rows) = partition::row_group_slice(&group_rows, index, count);
-            let (first, stop) = (before + 1, before + rows + 1);
-            // The reader decodes the row groups before the slice too; their rows are dropped.
-            let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
-            let source = reader
-                .map(|b| b.map(Rows::from_batch))
-                .take_while(move |b| {
-                    b.as_ref()
-                        .map_or(true, |r| r.records().first().is_none_or(|&f| f < stop))
-                })
-                .filter_map(move |b| match b {
-                    Err(e) => Some(Err(e)),
-                    Ok(r) => {
-                        let r = r.keep_records(first, stop);
-                        (!r.is_empty() || !r.rejects().is_empty()).then_some(Ok(r))
-                    }
-                });
-            let summary = PartitionSummary {
-                index,
-                count,
-                unit: "row_groups".into(),
-                domain_start: 0,
-                domain_end: group_rows.len() as u64,
-                start,
-                end,
-                first_record: first,
-            };
-            (Box::new(source), summary, Some(rows))
-        }
-    };
+    let (source, partition, slice_rows) = partition_source(cfg, plan, index, count)?;
     let prefix = partition::part_prefix(index, count);
     let pseudonymised = cfg.work_dir.pseudonymised(&cfg.extract);
     let staging = StagingDir::new(&pseudonymised.with_file_name(format!("{}.{prefix}", cfg.extract)))?;
@@ -287,6 +227,76 @@ pub(crate) fn run_partition(
         },
     )?;
     Ok(manifest)
+}
+
+/// The records of partition `index` of `count`, what the partial manifest says of its slice, and
+/// the rows the slice must hold (Parquet: from the row groups' declared counts).
+fn partition_source(
+    cfg: &PseudonymiseConfig,
+    plan: &Plan,
+    index: u32,
+    count: u32,
+) -> Result<(Source, PartitionSummary, Option<u64>), PseudonymiseError> {
+    let read_error = |source| ExtractError::Read {
+        path: cfg.input.clone(),
+        record: 0,
+        source,
+    };
+    Ok(match cfg.format {
+        InputFormat::Csv { delimiter, encoding } => {
+            let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
+            let source = CsvRangeReader::open(
+                &cfg.input,
+                delimiter,
+                encoding,
+                &plan.columns,
+                &slice,
+                cfg.batch_rows,
+            )?;
+            let summary = PartitionSummary {
+                index,
+                count,
+                unit: "bytes".into(),
+                domain_start: slice.data_start,
+                domain_end: slice.size,
+                start: slice.start.byte,
+                end: slice.end.byte,
+                first_record: slice.start.records_before + 1,
+            };
+            (Box::new(source), summary, None)
+        }
+        InputFormat::Parquet => {
+            let group_rows = parquet_group_rows(&cfg.input)?;
+            let (start, end, before, rows) = partition::row_group_slice(&group_rows, index, count);
+            let (first, stop) = (before + 1, before + rows + 1);
+            // The reader decodes the row groups before the slice too; their rows are dropped.
+            let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+            let source = reader
+                .map(|b| b.map(Rows::from_batch))
+                .take_while(move |b| {
+                    b.as_ref()
+                        .map_or(true, |r| r.records().first().is_none_or(|&f| f < stop))
+                })
+                .filter_map(move |b| match b {
+                    Err(e) => Some(Err(e)),
+                    Ok(r) => {
+                        let r = r.keep_records(first, stop);
+                        (!r.is_empty() || !r.rejects().is_empty()).then_some(Ok(r))
+                    }
+                });
+            let summary = PartitionSummary {
+                index,
+                count,
+                unit: "row_groups".into(),
+                domain_start: 0,
+                domain_end: group_rows.len() as u64,
+                start,
+                end,
+                first_record: first,
+            };
+            (Box::new(source), summary, Some(rows))
+        }
+    })
 }
 
 /// The row count of each row group of a Parquet file.
