@@ -31,51 +31,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             extract,
             partition,
             merge_manifests,
-        } => {
-            let partition = partition.as_deref().map(partition_arg).transpose()?;
-            let check_extract = |p: &Pipeline| {
-                if p.extract(&extract).is_none() {
-                    return Err(CliError::Usage(format!(
-                        "{} has no [[extract]] named {extract:?}; it declares: {}",
-                        p.source.display(),
-                        p.extracts
-                            .iter()
-                            .map(|e| e.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )));
-                }
-                Ok(())
-            };
-            if merge_manifests {
-                return with_pipeline(&pipeline, |p, _| {
-                    check_extract(p)?;
-                    println!("{}", stages::merge_partitions(p, &extract)?);
-                    Ok(())
-                });
-            }
-            let Some((i, n)) = partition else {
-                return with_pipeline(&pipeline, |p, work| {
-                    check_extract(p)?;
-                    let stage = stages::pseudonymise(p, &extract, None, human)?;
-                    let name = stage.name.clone();
-                    report(&name, run_stage(work, stage)?);
-                    Ok(())
-                });
-            };
-            // Partitions run side by side, possibly on other hosts: each holds only its own lock.
-            let p = Pipeline::load(&pipeline)?;
-            check_extract(&p)?;
-            let work = WorkDir::new(&p.settings.work_dir);
-            let lock = work
-                .state()
-                .join(format!("pseudonymise-{extract}-part-{i:04}-of-{n:04}.lock"));
-            let _lock = Lock::acquire(&lock)?;
-            let stage = stages::pseudonymise(&p, &extract, partition, human)?;
-            let name = stage.name.clone();
-            report(&name, run_stage(&work, stage)?);
-            Ok(())
-        }
+        } => pseudonymise(&pipeline, &extract, partition.as_deref(), merge_manifests, human),
         Command::Link {
             pipeline,
             partition,
@@ -120,58 +76,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             pipeline,
             format,
             partitions,
-        } => {
-            let p = Pipeline::load(&pipeline)?;
-            let plan = p.stages();
-            match format {
-                PlanFormat::Json => {
-                    let mut json = serde_json::to_value(&plan).expect("the stage graph serialises");
-                    // With --partitions, each stage says how many slices this plan fans it out to.
-                    if let (Some(n), Some(stages)) = (partitions, json.as_array_mut()) {
-                        for (stage, value) in plan.iter().zip(stages) {
-                            let count = if stage.partitionable { n } else { 1 };
-                            value["partitions"] = count.into();
-                        }
-                    }
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&json).expect("the stage graph serialises")
-                    );
-                }
-                PlanFormat::Slurm => {
-                    let bin = std::env::current_exe().map_err(|source| {
-                        CliError::Usage(format!(
-                            "cannot find the path of the running linklab binary for the job scripts: {source}"
-                        ))
-                    })?;
-                    let options = linklab_pipeline::SlurmOptions {
-                        linklab_bin: std::fs::canonicalize(&bin).unwrap_or(bin),
-                        partitions: partitions.unwrap_or(2),
-                    };
-                    print!("{}", linklab_pipeline::render_slurm(&p, &options));
-                }
-                PlanFormat::Text => {
-                    for stage in &plan {
-                        let fan = if stage.partitionable {
-                            " (may be partitioned)"
-                        } else {
-                            ""
-                        };
-                        println!("{}{fan}", stage.name);
-                        if !stage.depends_on.is_empty() {
-                            println!("  after: {}", stage.depends_on.join(", "));
-                        }
-                        for input in &stage.inputs {
-                            println!("  reads: {}", input.display());
-                        }
-                        for output in &stage.outputs {
-                            println!("  writes: {}", output.display());
-                        }
-                    }
-                }
-            }
-            Ok(())
-        }
+        } => plan(&pipeline, format, partitions),
         Command::CheckRelease {
             dir,
             threshold,
@@ -190,6 +95,115 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             },
         ),
     }
+}
+
+/// `linklab pseudonymise`: one extract whole, one partition of it (holding only that partition's
+/// lock, as partitions run side by side), or the merge of its partitions' manifests.
+fn pseudonymise(
+    pipeline: &Path,
+    extract: &str,
+    partition: Option<&str>,
+    merge_manifests: bool,
+    human: bool,
+) -> Result<(), CliError> {
+    let partition = partition.map(partition_arg).transpose()?;
+    let check_extract = |p: &Pipeline| {
+        if p.extract(extract).is_none() {
+            return Err(CliError::Usage(format!(
+                "{} has no [[extract]] named {extract:?}; it declares: {}",
+                p.source.display(),
+                p.extracts
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(())
+    };
+    if merge_manifests {
+        return with_pipeline(pipeline, |p, _| {
+            check_extract(p)?;
+            println!("{}", stages::merge_partitions(p, extract)?);
+            Ok(())
+        });
+    }
+    let Some((i, n)) = partition else {
+        return with_pipeline(pipeline, |p, work| {
+            check_extract(p)?;
+            let stage = stages::pseudonymise(p, extract, None, human)?;
+            let name = stage.name.clone();
+            report(&name, run_stage(work, stage)?);
+            Ok(())
+        });
+    };
+    // Partitions run side by side, possibly on other hosts: each holds only its own lock.
+    let p = Pipeline::load(pipeline)?;
+    check_extract(&p)?;
+    let work = WorkDir::new(&p.settings.work_dir);
+    let (_, stage) = stages::pseudonymise_stage(&p, extract)?;
+    let lock = work
+        .state()
+        .join(format!("{}.lock", stage.partition_state_name(i, n)));
+    let _lock = Lock::acquire(&lock)?;
+    let stage = stages::pseudonymise(&p, extract, partition, human)?;
+    let name = stage.name.clone();
+    report(&name, run_stage(&work, stage)?);
+    Ok(())
+}
+
+/// `linklab plan`: the stage graph as text or JSON, or a Slurm submission script.
+fn plan(pipeline: &Path, format: PlanFormat, partitions: Option<u32>) -> Result<(), CliError> {
+    let p = Pipeline::load(pipeline)?;
+    let plan = p.stages();
+    match format {
+        PlanFormat::Json => {
+            let mut json = serde_json::to_value(&plan).expect("the stage graph serialises");
+            // With --partitions, each stage says how many slices this plan fans it out to.
+            if let (Some(n), Some(stages)) = (partitions, json.as_array_mut()) {
+                for (stage, value) in plan.iter().zip(stages) {
+                    let count = if stage.partitionable { n } else { 1 };
+                    value["partitions"] = count.into();
+                }
+            }
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json).expect("the stage graph serialises")
+            );
+        }
+        PlanFormat::Slurm => {
+            let bin = std::env::current_exe().map_err(|source| {
+                CliError::Usage(format!(
+                    "cannot find the path of the running linklab binary for the job scripts: {source}"
+                ))
+            })?;
+            let options = linklab_pipeline::SlurmOptions {
+                linklab_bin: std::fs::canonicalize(&bin).unwrap_or(bin),
+                partitions: partitions.unwrap_or(2),
+            };
+            print!("{}", linklab_pipeline::render_slurm(&p, &options));
+        }
+        PlanFormat::Text => {
+            for stage in &plan {
+                let fan = if stage.partitionable {
+                    " (may be partitioned)"
+                } else {
+                    ""
+                };
+                println!("{}{fan}", stage.name);
+                if !stage.depends_on.is_empty() {
+                    println!("  after: {}", stage.depends_on.join(", "));
+                }
+                for input in &stage.inputs {
+                    println!("  reads: {}", input.display());
+                }
+                for output in &stage.outputs {
+                    println!("  writes: {}", output.display());
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn partition_arg(text: &str) -> Result<(u32, u32), CliError> {

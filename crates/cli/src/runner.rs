@@ -16,7 +16,8 @@ use crate::error::CliError;
 
 /// One stage, ready to run.
 pub struct StageRun<'a> {
-    /// A stable name such as `pseudonymise-releases` (the state file's name).
+    /// The state name of its stage of the stage graph ([`linklab_pipeline::StagePlan::state_name`]),
+    /// such as `pseudonymise-releases`: the state file's name.
     pub name: String,
     /// Files or folders whose content the stage reads.
     pub inputs: Vec<PathBuf>,

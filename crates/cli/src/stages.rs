@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use linklab_pipeline::Pipeline;
+use linklab_pipeline::{Pipeline, StageKind, StagePlan};
 use linklab_store::WorkDir;
 use linklab_tokens::SecretKey;
 
@@ -68,26 +68,32 @@ fn settings(p: &Pipeline, stage: &str) -> serde_json::Value {
 pub fn all(p: &Pipeline, human: bool) -> Result<Vec<StageRun<'_>>, CliError> {
     let mut stages = Vec::new();
     let work = WorkDir::new(&p.settings.work_dir);
-    for extract in &p.extracts {
-        if partitions_current(p, &extract.name, human)? {
-            tracing::info!(extract = %extract.name, "pseudonymised by partitions: using their merged output");
-            for line in merge_where_needed(p, [extract.name.as_str()])? {
-                println!("{line}");
+    for stage in p.stages() {
+        match stage.kind {
+            StageKind::Pseudonymise => {
+                let extract = stage.extract().expect("a pseudonymise stage names its extract");
+                if partitions_current(p, extract, human)? {
+                    tracing::info!(extract = %extract, "pseudonymised by partitions: using their merged output");
+                    for line in merge_where_needed(p, [extract])? {
+                        println!("{line}");
+                    }
+                } else {
+                    if !linklab_pseudonymise::partial_manifest_paths(&work, extract)?.is_empty() {
+                        tracing::warn!(extract = %extract, "its partitions are stale (input, settings or key changed) or incomplete: pseudonymising it again as one run");
+                    }
+                    stages.push(pseudonymise(p, extract, None, human)?);
+                }
             }
-        } else {
-            if !linklab_pseudonymise::partial_manifest_paths(&work, &extract.name)?.is_empty() {
-                tracing::warn!(extract = %extract.name, "its partitions are stale (input, settings or key changed) or incomplete: pseudonymising it again as one run");
+            StageKind::Link => {
+                // A demo pipeline knows its ground truth, so its linkage report shows precision
+                // and recall.
+                let truth = p.synth.as_ref().map(|s| s.out_dir.clone());
+                stages.push(link(p, truth.as_deref(), EngineArg::Embedded, human)?);
             }
-            stages.push(pseudonymise(p, &extract.name, None, human)?);
+            StageKind::Evaluate => stages.push(evaluate(p, human)?),
+            StageKind::Release => stages.push(release(p, human)),
         }
     }
-    // A demo pipeline knows its ground truth, so its linkage report shows precision and recall.
-    let truth = p.synth.as_ref().map(|s| s.out_dir.clone());
-    stages.push(link(p, truth.as_deref(), EngineArg::Embedded, human)?);
-    if p.evaluate.is_some() {
-        stages.push(evaluate(p, human)?);
-    }
-    stages.push(release(p, human));
     Ok(stages)
 }
 
@@ -153,6 +159,24 @@ fn pseudonymise_config(
     })
 }
 
+/// The stage of this kind of the stage graph; for a pseudonymise stage, the first extract's.
+fn graph_stage(p: &Pipeline, kind: StageKind) -> StagePlan {
+    p.stages()
+        .into_iter()
+        .find(|stage| stage.kind == kind)
+        .expect("the stage graph has every stage its pipeline declares")
+}
+
+/// The extract with this name and its stage of the stage graph.
+pub fn pseudonymise_stage<'a>(
+    p: &'a Pipeline,
+    extract: &str,
+) -> Result<(&'a linklab_pipeline::Extract, StagePlan), CliError> {
+    p.extract(extract)
+        .zip(p.pseudonymise_stage(extract))
+        .ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))
+}
+
 /// Stage 1 for one extract.
 pub fn pseudonymise<'a>(
     p: &'a Pipeline,
@@ -160,27 +184,25 @@ pub fn pseudonymise<'a>(
     partition: Option<(u32, u32)>,
     human: bool,
 ) -> Result<StageRun<'a>, CliError> {
-    let e = p
-        .extract(extract)
-        .ok_or_else(|| CliError::Usage(format!("no extract named {extract:?}")))?;
+    let (e, stage) = pseudonymise_stage(p, extract)?;
     let work = WorkDir::new(&p.settings.work_dir);
     let config = pseudonymise_config(p, e, &work, partition)?;
     // A partition is a stage of its own: its own state file, and its partial manifest (which
     // lists its part files with their SHA-256) as its output.
     let (name, outputs) = match partition {
         None => (
-            format!("pseudonymise-{}", e.name),
+            stage.state_name(),
             vec![work.pseudonymised(extract), work.pseudonymised_manifest(extract)],
         ),
         Some((i, n)) => (
-            format!("pseudonymise-{}-part-{i:04}-of-{n:04}", e.name),
+            stage.partition_state_name(i, n),
             vec![linklab_pseudonymise::partial_manifest_path(&work, extract, i, n)],
         ),
     };
     Ok(StageRun {
         name,
         inputs: vec![e.path.clone()],
-        settings: settings(p, &format!("pseudonymise:{extract}")),
+        settings: settings(p, &stage.name),
         key_fingerprints: vec![fingerprint(&p.settings.key_file)?],
         outputs,
         exec: Box::new(move || {
@@ -300,9 +322,9 @@ pub fn link<'a>(
         },
     };
     Ok(StageRun {
-        name: "link".into(),
+        name: graph_stage(p, StageKind::Link).state_name(),
         inputs,
-        settings: settings(p, "link"),
+        settings: settings(p, &graph_stage(p, StageKind::Link).name),
         key_fingerprints: vec![fingerprint(&p.settings.project_key_file)?],
         outputs: vec![work.linked()],
         exec: Box::new(move || {
@@ -371,9 +393,9 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
         })
         .collect();
     Ok(StageRun {
-        name: "evaluate".into(),
+        name: graph_stage(p, StageKind::Evaluate).state_name(),
         inputs: vec![work.linked()],
-        settings: settings(p, "evaluate"),
+        settings: settings(p, &graph_stage(p, StageKind::Evaluate).name),
         key_fingerprints: Vec::new(),
         outputs: vec![work.evaluation()],
         exec: Box::new(move || {
@@ -389,15 +411,7 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
 /// Stage 4.
 pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     let work = WorkDir::new(&p.settings.work_dir);
-    let d = &p.disclosure;
-    let rules = linklab_release::DisclosureRules {
-        threshold: d.threshold,
-        zeros_disclosive: d.zeros_disclosive,
-        round_to: d.round_to,
-        dominance_n: usize::try_from(d.dominance_n).unwrap_or(2),
-        dominance_k: d.dominance_k,
-        p_percent: d.p_percent,
-    };
+    let rules = p.disclosure.rules();
     let tables = p
         .tables
         .iter()
@@ -421,9 +435,9 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     let signing_key = p.settings.project_key_file.clone();
     let with_evaluation = p.evaluate.is_some();
     StageRun {
-        name: "release".into(),
+        name: graph_stage(p, StageKind::Release).state_name(),
         inputs,
-        settings: settings(p, "release"),
+        settings: settings(p, &graph_stage(p, StageKind::Release).name),
         // The manifest is signed with the project key: a new key means a new signature. (A key
         // that cannot be read is reported when the stage runs.)
         key_fingerprints: fingerprint(&p.settings.project_key_file).into_iter().collect(),

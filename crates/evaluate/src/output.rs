@@ -33,6 +33,40 @@ pub(crate) fn column_names(covariates: &[String], outcomes: &[(String, bool)]) -
     names
 }
 
+/// The rows `range` of a covariate as an Arrow column of its type.
+fn covariate_array(values: &CovValues, range: std::ops::Range<usize>) -> ArrayRef {
+    match values {
+        CovValues::Num {
+            values,
+            ty: NumType::Int,
+        } => Arc::new(
+            values[range]
+                .iter()
+                .map(|v| v.map(|x| x as i64))
+                .collect::<Int64Array>(),
+        ),
+        CovValues::Num {
+            values,
+            ty: NumType::Float,
+        } => Arc::new(values[range].iter().copied().collect::<Float64Array>()),
+        CovValues::Num {
+            values,
+            ty: NumType::Date,
+        } => Arc::new(
+            values[range]
+                .iter()
+                .map(|v| v.map(|x| x as i32))
+                .collect::<Date32Array>(),
+        ),
+        CovValues::Text(values) => Arc::new(
+            values[range]
+                .iter()
+                .map(Option::as_deref)
+                .collect::<StringArray>(),
+        ),
+    }
+}
+
 /// Writes the frame into `dir` as Parquet parts. `propensity` is `None` when no model was fitted.
 pub(crate) fn write_frame(
     dir: &Path,
@@ -92,37 +126,7 @@ pub(crate) fn write_frame(
             Arc::new(BooleanArray::from(frame.treated[range.clone()].to_vec())),
         ];
         for cov in &frame.covariates {
-            let array: ArrayRef = match &cov.values {
-                CovValues::Num {
-                    values,
-                    ty: NumType::Int,
-                } => Arc::new(
-                    values[range.clone()]
-                        .iter()
-                        .map(|v| v.map(|x| x as i64))
-                        .collect::<Int64Array>(),
-                ),
-                CovValues::Num {
-                    values,
-                    ty: NumType::Float,
-                } => Arc::new(values[range.clone()].iter().copied().collect::<Float64Array>()),
-                CovValues::Num {
-                    values,
-                    ty: NumType::Date,
-                } => Arc::new(
-                    values[range.clone()]
-                        .iter()
-                        .map(|v| v.map(|x| x as i32))
-                        .collect::<Date32Array>(),
-                ),
-                CovValues::Text(values) => Arc::new(
-                    values[range.clone()]
-                        .iter()
-                        .map(Option::as_deref)
-                        .collect::<StringArray>(),
-                ),
-            };
-            columns.push(array);
+            columns.push(covariate_array(&cov.values, range.clone()));
         }
         for outcome in &frame.outcomes {
             columns.push(Arc::new(Int64Array::from_iter_values(

@@ -148,6 +148,49 @@ fn simulate(seed: u64, n: usize, days_effect: f64, log_odds_effect: f64) -> Vec<
         .collect()
 }
 
+/// The `match_key` column of linked rows: `nino` where a row is linked, null where not.
+fn nino_key(ids: &[Option<String>]) -> ArrayRef {
+    strings(
+        &ids.iter()
+            .map(|i| i.as_ref().map(|_| "nino".to_owned()))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Writes the employment extract: two overlapping spells per person employed for part of the
+/// window, an open spell for one employed throughout, and an unlinked row.
+fn write_employment(work: &WorkDir, persons: &[Person]) {
+    let (mut e_id, mut e_start, mut e_end) = (vec![], vec![], vec![]);
+    for p in persons {
+        if p.days >= 365 {
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some(p.index - 20));
+            e_end.push(None);
+        } else if p.days > 0 {
+            let last = p.index + p.days as i32;
+            let cut = p.index + 1 + (p.days as i32 * 3) / 5;
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some(p.index + 1));
+            e_end.push(Some(cut));
+            e_id.push(Some(p.id.clone()));
+            e_start.push(Some((cut - 10).max(p.index + 1)));
+            e_end.push(Some(last));
+        }
+    }
+    e_id.push(None);
+    e_start.push(Some(18_000));
+    e_end.push(None);
+    write_linked(
+        work,
+        "employment",
+        vec![
+            ("person_id", strings(&e_id)),
+            ("start_date", dates(&e_start)),
+            ("end_date", dates(&e_end)),
+        ],
+    );
+}
+
 /// Writes the linked extracts of a simulated world: releases (with a later second release for
 /// some and unlinked rows), participants, reoffences (plus events outside the window),
 /// employment (two overlapping spells per employed person, or an open spell) and benefits
@@ -185,19 +228,12 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         r_group.push(Some("theft".to_owned()));
         r_record.push(Some(format!("R{:06}", r_record.len())));
     }
-    let key = |ids: &[Option<String>]| {
-        strings(
-            &ids.iter()
-                .map(|i| i.as_ref().map(|_| "nino".to_owned()))
-                .collect::<Vec<_>>(),
-        )
-    };
     write_linked(
         work,
         "releases",
         vec![
             ("person_id", strings(&r_id)),
-            ("match_key", key(&r_id)),
+            ("match_key", nino_key(&r_id)),
             ("release_date", dates(&r_date)),
             ("age_at_release", ints(&r_age)),
             ("sex", strings(&r_sex)),
@@ -217,7 +253,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
     write_linked(
         work,
         "participants",
-        vec![("person_id", strings(&part)), ("match_key", key(&part))],
+        vec![("person_id", strings(&part)), ("match_key", nino_key(&part))],
     );
 
     let (mut o_id, mut o_date) = (vec![], vec![]);
@@ -251,35 +287,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
         vec![("person_id", strings(&o_id)), ("offence_date", dates(&o_date))],
     );
 
-    let (mut e_id, mut e_start, mut e_end) = (vec![], vec![], vec![]);
-    for p in persons {
-        if p.days >= 365 {
-            e_id.push(Some(p.id.clone()));
-            e_start.push(Some(p.index - 20));
-            e_end.push(None);
-        } else if p.days > 0 {
-            let last = p.index + p.days as i32;
-            let cut = p.index + 1 + (p.days as i32 * 3) / 5;
-            e_id.push(Some(p.id.clone()));
-            e_start.push(Some(p.index + 1));
-            e_end.push(Some(cut));
-            e_id.push(Some(p.id.clone()));
-            e_start.push(Some((cut - 10).max(p.index + 1)));
-            e_end.push(Some(last));
-        }
-    }
-    e_id.push(None);
-    e_start.push(Some(18_000));
-    e_end.push(None);
-    write_linked(
-        work,
-        "employment",
-        vec![
-            ("person_id", strings(&e_id)),
-            ("start_date", dates(&e_start)),
-            ("end_date", dates(&e_end)),
-        ],
-    );
+    write_employment(work, persons);
 
     let (mut b_id, mut b_start, mut b_end, mut b_type) = (vec![], vec![], vec![], vec![]);
     for p in persons {

@@ -538,10 +538,21 @@ fn common_fingerprint(inputs: &[ExtractInput]) -> Result<String, LinkError> {
     Ok(first.key_fingerprint.clone())
 }
 
-/// Links every extract to the persons of the spine and writes `work_dir/linked/`.
-pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
+/// What [`run`] opens before it links: the project key's hasher and fingerprint, the extracts'
+/// inputs and the fingerprint of the linkage key they share, the ground truth if any, and which
+/// input is the spine (which holds records).
+struct Opened {
+    hasher: TokenHasher,
+    project_fingerprint: String,
+    inputs: Vec<ExtractInput>,
+    linkage_fingerprint: String,
+    truth: Option<Truth>,
+    spine_index: usize,
+}
+
+/// Checks the configuration and opens what [`run`] links: see [`Opened`].
+fn open(cfg: &LinkConfig) -> Result<Opened, LinkError> {
     validate(cfg)?;
-    let keys = cfg.match_keys.len();
     let (hasher, project_fingerprint) = {
         let key =
             SecretKey::from_file(&cfg.project_key_file).map_err(|source| LinkError::ProjectKey { source })?;
@@ -576,6 +587,44 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
             extract: spine.name.clone(),
         });
     }
+    Ok(Opened {
+        hasher,
+        project_fingerprint,
+        inputs,
+        linkage_fingerprint,
+        truth,
+        spine_index,
+    })
+}
+
+/// Person ids from each person's smallest record fingerprint; the fingerprints are not needed
+/// after this and are dropped.
+fn person_ids_of(hasher: &TokenHasher, pass: &mut SpinePass, persons: &Persons) -> Vec<identity::PersonId> {
+    let mut smallest: Vec<[u8; 32]> = persons
+        .first
+        .iter()
+        .map(|&r| pass.fingerprints[r as usize])
+        .collect();
+    for (fp, &p) in pass.fingerprints.iter().zip(&persons.person_of) {
+        let s = &mut smallest[p as usize];
+        if fp < s {
+            *s = *fp;
+        }
+    }
+    pass.fingerprints = Vec::new();
+    identity::person_ids(hasher, &smallest)
+}
+
+/// How the cascade runs: the Spark job if that engine was chosen, how many partitions the
+/// embedded engine splits its hash tables into (1 with Spark, which builds none here), and the
+/// spill folder when there is more than one.
+fn engine<'a>(
+    cfg: &'a LinkConfig,
+    inputs: &[ExtractInput],
+    spine_index: usize,
+) -> Result<(Option<spark::SparkJob<'a>>, usize, Option<SpillDir>), LinkError> {
+    let keys = cfg.match_keys.len();
+    let spine = &inputs[spine_index];
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
@@ -587,7 +636,7 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         Engine::Spark(settings) => Some(spark::SparkJob::prepare(
             settings,
             &cfg.work_dir,
-            &inputs,
+            inputs,
             spine_index,
         )?),
     };
@@ -602,17 +651,42 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     } else {
         None
     };
+    Ok((job, partitions, spill))
+}
 
-    // 1. Persons from the spine.
-    let mut pass = read_spine(
-        spine,
-        &cfg.match_keys,
-        spill.as_ref().map(|s| (s.path(), partitions)),
-        job.is_none(),
-        progress,
-    )?;
-    if let Some(job) = &job {
-        pass.anchors = job.anchors(spine, keys, progress)?;
+/// The ground truth of the spine's persons, when the spine's records all carry their record ids;
+/// otherwise a note saying why there is none.
+fn spine_truth_of(
+    spine: &ExtractInput,
+    spine_tally: &Tally,
+    records: usize,
+    persons: &Persons,
+    notes: &mut Vec<String>,
+) -> Option<SpineTruth> {
+    if spine_tally.spine_truth.len() == records {
+        Some(SpineTruth::new(
+            &spine_tally.spine_truth,
+            &persons.person_of,
+            persons.first.len(),
+        ))
+    } else {
+        notes.push(no_record_id_note(spine));
+        None
+    }
+}
+
+/// Step 1: the spine's records clustered into persons, with, for each match key, which anchors
+/// are ambiguous (shared by several persons).
+fn spine_persons(
+    cfg: &LinkConfig,
+    spine: &ExtractInput,
+    job: Option<&spark::SparkJob<'_>>,
+    spill: Option<(&Path, usize)>,
+    progress: &dyn Progress,
+) -> Result<(SpinePass, Persons, Vec<Vec<bool>>), LinkError> {
+    let mut pass = read_spine(spine, &cfg.match_keys, spill, job.is_none(), progress)?;
+    if let Some(job) = job {
+        pass.anchors = job.anchors(spine, cfg.match_keys.len(), progress)?;
     }
     let persons: Persons = cluster::cluster(&pass.anchors, pass.records, cfg.max_cluster_size);
     let ambiguous: Vec<Vec<bool>> = pass
@@ -620,22 +694,33 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         .par_iter()
         .map(|a| cluster::ambiguous_anchors(a, &persons.person_of))
         .collect();
+    Ok((pass, persons, ambiguous))
+}
+
+/// Links every extract to the persons of the spine and writes `work_dir/linked/`.
+pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
+    let Opened {
+        hasher,
+        project_fingerprint,
+        inputs,
+        linkage_fingerprint,
+        truth,
+        spine_index,
+    } = open(cfg)?;
+    let spine = &inputs[spine_index];
+    let (job, partitions, spill) = engine(cfg, &inputs, spine_index)?;
+
+    // 1. Persons from the spine.
+    let (mut pass, persons, ambiguous) = spine_persons(
+        cfg,
+        spine,
+        job.as_ref(),
+        spill.as_ref().map(|s| (s.path(), partitions)),
+        progress,
+    )?;
 
     // 3. Person ids from each person's smallest record fingerprint.
-    let mut smallest: Vec<[u8; 32]> = persons
-        .first
-        .iter()
-        .map(|&r| pass.fingerprints[r as usize])
-        .collect();
-    for (fp, &p) in pass.fingerprints.iter().zip(&persons.person_of) {
-        let s = &mut smallest[p as usize];
-        if fp < s {
-            *s = *fp;
-        }
-    }
-    pass.fingerprints = Vec::new();
-    let person_ids = identity::person_ids(&hasher, &smallest);
-    drop(smallest);
+    let person_ids = person_ids_of(&hasher, &mut pass, &persons);
 
     // 2, with Spark: every other record's outcome, decided before anything is written.
     let decided = job
@@ -669,18 +754,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
             .collect())
     })?;
     let mut notes = Vec::new();
-    let spine_truth = match &truth {
-        Some(_) if spine_tally.spine_truth.len() == pass.records => Some(SpineTruth::new(
-            &spine_tally.spine_truth,
-            person_of,
-            persons.first.len(),
-        )),
-        Some(_) => {
-            notes.push(no_record_id_note(spine));
-            None
-        }
-        None => None,
-    };
+    let spine_truth = truth
+        .as_ref()
+        .and_then(|_| spine_truth_of(spine, &spine_tally, pass.records, &persons, &mut notes));
     ctx.spine_truth = spine_truth.as_ref();
 
     // 2. The cascade for every other extract.

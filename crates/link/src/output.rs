@@ -305,6 +305,50 @@ pub(crate) struct WriteContext<'a> {
     pub spine_truth: Option<&'a SpineTruth>,
 }
 
+/// The rows of `linked/persons/` in a batch of the spine: one for each person whose first record
+/// it holds (the batch starting at spine record `start`).
+fn persons_batch(
+    batch: &RecordBatch,
+    outcome: &[Outcome],
+    start: usize,
+    input: &ExtractInput,
+    ctx: &WriteContext<'_>,
+    person_schema: &SchemaRef,
+) -> Result<RecordBatch, LinkError> {
+    let firsts: Vec<u32> = outcome
+        .iter()
+        .enumerate()
+        .filter(|(i, o)| ctx.first_record[o.person as usize] as usize == start + i)
+        .map(|(i, _)| i as u32)
+        .collect();
+    let take = UInt32Array::from(firsts);
+    let persons: Vec<u32> = take
+        .values()
+        .iter()
+        .map(|&i| outcome[i as usize].person)
+        .collect();
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            persons.iter().map(|&p| ctx.person_ids[p as usize].as_str()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])),
+        )),
+    ];
+    for &i in &input.keep_cols {
+        columns.push(
+            arrow::compute::take(batch.column(i), &take, None).map_err(|source| LinkError::Arrow {
+                what: "a persons batch",
+                source,
+            })?,
+        );
+    }
+    RecordBatch::try_new(Arc::clone(person_schema), columns).map_err(|source| LinkError::Arrow {
+        what: "a persons batch",
+        source,
+    })
+}
+
 /// Streams an extract into `linked/<extract>/` (and, for the spine, `linked/persons/`).
 /// `outcomes(batch, first_row)` gives the outcome of each row of a batch.
 pub(crate) fn write_extract(
@@ -375,43 +419,7 @@ pub(crate) fn write_extract(
                 })?;
             sinks.send(0, out)?;
             if is_spine {
-                let firsts: Vec<u32> = outcome
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, o)| ctx.first_record[o.person as usize] as usize == start + i)
-                    .map(|(i, _)| i as u32)
-                    .collect();
-                let take = UInt32Array::from(firsts);
-                let persons: Vec<u32> = take
-                    .values()
-                    .iter()
-                    .map(|&i| outcome[i as usize].person)
-                    .collect();
-                let mut columns: Vec<ArrayRef> = vec![
-                    Arc::new(StringArray::from_iter_values(
-                        persons.iter().map(|&p| ctx.person_ids[p as usize].as_str()),
-                    )),
-                    Arc::new(Int64Array::from_iter_values(
-                        persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])),
-                    )),
-                ];
-                for &i in &input.keep_cols {
-                    columns.push(
-                        arrow::compute::take(batch.column(i), &take, None).map_err(|source| {
-                            LinkError::Arrow {
-                                what: "a persons batch",
-                                source,
-                            }
-                        })?,
-                    );
-                }
-                let persons =
-                    RecordBatch::try_new(Arc::clone(&person_schema), columns).map_err(|source| {
-                        LinkError::Arrow {
-                            what: "a persons batch",
-                            source,
-                        }
-                    })?;
+                let persons = persons_batch(&batch, &outcome, start, input, ctx, &person_schema)?;
                 sinks.send(1, persons)?;
             } else {
                 profile.add(&batch, &outcome)?;

@@ -9,12 +9,14 @@
 //! All relative paths in the file are relative to the folder that holds it; they are stored
 //! resolved (joined and lexically normalised; the files need not exist yet).
 //!
-//! [`Pipeline::stages`] gives the stage graph a runner or scheduler follows, and
+//! [`Pipeline::stages`] gives the stage graph that `plan`, the Slurm script and the runner follow
+//! (module `graph`, with the stage names and the runner's state names), and
 //! [`Pipeline::stage_settings`] the part of the file each stage depends on, to be hashed.
 //! [`render_slurm`] turns the graph into a Slurm submission script.
 #![forbid(unsafe_code)]
 
 mod error;
+mod graph;
 mod model;
 mod size;
 mod slurm;
@@ -27,9 +29,10 @@ use linklab_tokens::{FieldKind, MatchKey};
 use serde::Serialize;
 
 pub use error::PipelineError;
+pub use graph::{StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
 pub use model::{
     ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkSpark, MatchKeySpec,
-    Outcome, OutcomeKind, Settings, StageKind, StagePlan, Synth, Table,
+    Outcome, OutcomeKind, Settings, Synth, Table,
 };
 pub use size::parse_byte_size;
 pub use slurm::{SlurmOptions, render_slurm, stage_arguments};
@@ -68,39 +71,6 @@ pub struct Pipeline {
     /// `[evaluate]`, if present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluate: Option<Evaluate>,
-}
-
-/// The settings one stage depends on, to be hashed (as JSON) when deciding whether the stage can
-/// be skipped. Input files and the key fingerprint are hashed separately.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "stage", rename_all = "lowercase")]
-pub enum StageSettings<'a> {
-    /// `pseudonymise:<extract>`: the extract's section and every match key.
-    Pseudonymise {
-        /// The extract.
-        extract: &'a Extract,
-        /// The match keys whose tokens it writes.
-        match_keys: &'a [MatchKeySpec],
-    },
-    /// `link`: the link section and the cascade.
-    Link {
-        /// `[link]`.
-        link: &'a Link,
-        /// The cascade.
-        match_keys: &'a [MatchKeySpec],
-    },
-    /// `evaluate`: the evaluate section.
-    Evaluate {
-        /// `[evaluate]`.
-        evaluate: &'a Evaluate,
-    },
-    /// `release`: the disclosure rules and the tables.
-    Release {
-        /// `[disclosure]`.
-        disclosure: &'a Disclosure,
-        /// `[[table]]`.
-        tables: &'a [Table],
-    },
 }
 
 impl Pipeline {
@@ -187,91 +157,5 @@ impl Pipeline {
     /// `work_dir/evaluation`.
     pub fn evaluation_dir(&self) -> PathBuf {
         self.settings.work_dir.join("evaluation")
-    }
-
-    /// The stage graph, in an order that runs every stage after those it depends on: one
-    /// `pseudonymise:<extract>` per extract, `link`, `evaluate` (if there is an `[evaluate]`
-    /// section) and `release`.
-    pub fn stages(&self) -> Vec<StagePlan> {
-        let mut stages: Vec<StagePlan> = self
-            .extracts
-            .iter()
-            .map(|extract| StagePlan {
-                name: format!("pseudonymise:{}", extract.name),
-                kind: StageKind::Pseudonymise,
-                inputs: vec![extract.path.clone(), self.settings.key_file.clone()],
-                outputs: vec![
-                    self.pseudonymised_dir(&extract.name),
-                    self.pseudonymised_manifest(&extract.name),
-                ],
-                depends_on: Vec::new(),
-                partitionable: true,
-            })
-            .collect();
-        let mut link_inputs = Vec::new();
-        let mut link_depends = Vec::new();
-        for extract in self.linked_extracts() {
-            link_inputs.push(self.pseudonymised_dir(&extract.name));
-            link_inputs.push(self.pseudonymised_manifest(&extract.name));
-            link_depends.push(format!("pseudonymise:{}", extract.name));
-        }
-        link_inputs.push(self.settings.project_key_file.clone());
-        stages.push(StagePlan {
-            name: "link".to_owned(),
-            kind: StageKind::Link,
-            inputs: link_inputs,
-            outputs: vec![self.linked_dir()],
-            depends_on: link_depends,
-            partitionable: false,
-        });
-        let mut release_inputs = vec![self.linked_dir()];
-        let mut release_depends = vec!["link".to_owned()];
-        if self.evaluate.is_some() {
-            stages.push(StagePlan {
-                name: "evaluate".to_owned(),
-                kind: StageKind::Evaluate,
-                inputs: vec![self.linked_dir()],
-                outputs: vec![self.evaluation_dir()],
-                depends_on: vec!["link".to_owned()],
-                partitionable: false,
-            });
-            release_inputs.push(self.evaluation_dir());
-            release_depends.push("evaluate".to_owned());
-        }
-        stages.push(StagePlan {
-            name: "release".to_owned(),
-            kind: StageKind::Release,
-            inputs: release_inputs,
-            outputs: vec![self.settings.release_dir.clone()],
-            depends_on: release_depends,
-            partitionable: false,
-        });
-        stages
-    }
-
-    /// The settings the stage with this name (as in [`Pipeline::stages`]) depends on; `None`
-    /// for a name that is not a stage.
-    pub fn stage_settings(&self, stage: &str) -> Option<StageSettings<'_>> {
-        match stage {
-            "link" => Some(StageSettings::Link {
-                link: &self.link,
-                match_keys: &self.match_key_specs,
-            }),
-            "evaluate" => self
-                .evaluate
-                .as_ref()
-                .map(|evaluate| StageSettings::Evaluate { evaluate }),
-            "release" => Some(StageSettings::Release {
-                disclosure: &self.disclosure,
-                tables: &self.tables,
-            }),
-            other => {
-                let name = other.strip_prefix("pseudonymise:")?;
-                Some(StageSettings::Pseudonymise {
-                    extract: self.extract(name)?,
-                    match_keys: &self.match_key_specs,
-                })
-            }
-        }
     }
 }

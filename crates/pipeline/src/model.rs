@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use linklab_release::DisclosureRules;
 use linklab_tokens::FieldKind;
 use serde::{Deserialize, Serialize};
 
@@ -192,7 +193,7 @@ fn default_spark_master() -> String {
     "local[2]".to_owned()
 }
 
-/// `[disclosure]`: the rules for published statistics.
+/// `[disclosure]`: the rules for published statistics, as the file has them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Disclosure {
@@ -213,16 +214,33 @@ pub struct Disclosure {
     pub allow_low_threshold: bool,
 }
 
+/// The defaults are release's ([`DisclosureRules::default`]), declared there once; only
+/// `allow_low_threshold` is the pipeline file's own.
 impl Default for Disclosure {
     fn default() -> Self {
+        let rules = DisclosureRules::default();
         Self {
-            threshold: 10,
-            zeros_disclosive: true,
-            round_to: 1,
-            dominance_n: 2,
-            dominance_k: 0.9,
-            p_percent: 0.10,
+            threshold: rules.threshold,
+            zeros_disclosive: rules.zeros_disclosive,
+            round_to: rules.round_to,
+            dominance_n: rules.dominance_n as u64,
+            dominance_k: rules.dominance_k,
+            p_percent: rules.p_percent,
             allow_low_threshold: false,
+        }
+    }
+}
+
+impl Disclosure {
+    /// The rules the release stage applies.
+    pub fn rules(&self) -> DisclosureRules {
+        DisclosureRules {
+            threshold: self.threshold,
+            zeros_disclosive: self.zeros_disclosive,
+            round_to: self.round_to,
+            dominance_n: usize::try_from(self.dominance_n).unwrap_or(DisclosureRules::default().dominance_n),
+            dominance_k: self.dominance_k,
+            p_percent: self.p_percent,
         }
     }
 }
@@ -363,35 +381,4 @@ mod field_kind {
         let text = String::deserialize(deserializer)?;
         FieldKind::parse(&text).ok_or_else(|| serde::de::Error::unknown_variant(&text, LABELS))
     }
-}
-
-/// The kinds of stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StageKind {
-    /// Stage 1, one per extract: identifiers to tokens.
-    Pseudonymise,
-    /// Stage 2: the match-key cascade.
-    Link,
-    /// Stage 3: outcomes and the impact evaluation.
-    Evaluate,
-    /// Stage 4: disclosure-safe tables into `release_dir`.
-    Release,
-}
-
-/// One stage of the pipeline: what it reads and writes, and what must run first.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct StagePlan {
-    /// `pseudonymise:<extract>`, `link`, `evaluate` or `release`.
-    pub name: String,
-    /// The kind of stage.
-    pub kind: StageKind,
-    /// Files and folders it reads.
-    pub inputs: Vec<PathBuf>,
-    /// Files and folders it writes.
-    pub outputs: Vec<PathBuf>,
-    /// The names of the stages whose outputs it reads.
-    pub depends_on: Vec<String>,
-    /// Whether a scheduler may split it with `--partition I/N`.
-    pub partitionable: bool,
 }

@@ -126,10 +126,7 @@ fn stage_command(pipeline: &Pipeline, stage: &StagePlan) -> Vec<Word> {
     let file = path(&pipeline.source);
     match stage.kind {
         StageKind::Pseudonymise => {
-            let extract = stage
-                .name
-                .strip_prefix("pseudonymise:")
-                .expect("a pseudonymise stage is named pseudonymise:<extract>");
+            let extract = stage.extract().expect("a pseudonymise stage names its extract");
             vec![lit("pseudonymise"), file, lit("--extract"), lit(extract)]
         }
         StageKind::Link => {

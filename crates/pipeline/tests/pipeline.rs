@@ -263,6 +263,24 @@ fn link_extracts_restrict_the_link_stage() {
         names,
         ["pseudonymise:people", "pseudonymise:events", "link", "release"]
     );
+    // The runner's state files keep the names they always had; only pseudonymise stages name an
+    // extract.
+    let state_names: Vec<String> = stages
+        .iter()
+        .map(linklab_pipeline::StagePlan::state_name)
+        .collect();
+    assert_eq!(
+        state_names,
+        ["pseudonymise-people", "pseudonymise-events", "link", "release"]
+    );
+    let extracts: Vec<Option<&str>> = stages.iter().map(linklab_pipeline::StagePlan::extract).collect();
+    assert_eq!(extracts, [Some("people"), Some("events"), None, None]);
+    assert_eq!(
+        stages[0].partition_state_name(2, 8),
+        "pseudonymise-people-part-0002-of-0008"
+    );
+    assert_eq!(pipeline.pseudonymise_stage("events").as_ref(), Some(&stages[1]));
+    assert_eq!(pipeline.pseudonymise_stage("link"), None);
     let link = &stages[2];
     assert_eq!(link.kind, StageKind::Link);
     assert_eq!(link.depends_on, ["pseudonymise:people"]);
@@ -321,4 +339,14 @@ fn syntax_errors_carry_line_and_column() {
         PipelineError::Syntax { line, column, .. } => assert_eq!((line, column), (Some(18), Some(1))),
         other => panic!("expected a syntax error, found {other:?}"),
     }
+}
+
+#[test]
+fn disclosure_defaults_are_the_release_stages() {
+    let defaults = linklab_pipeline::Disclosure::default();
+    assert_eq!(defaults.rules(), linklab_release::DisclosureRules::default());
+    assert!(!defaults.allow_low_threshold);
+    // A file without `[disclosure]` gets them.
+    let pipeline = Pipeline::parse(MINIMAL, Path::new("/p/t.toml")).expect("valid");
+    assert_eq!(pipeline.disclosure, defaults);
 }

@@ -11,9 +11,10 @@ use rayon::prelude::*;
 use tracing::info;
 
 use crate::partition::{self, parse_partial_manifest_name};
+use crate::tally::check_reject_fraction;
 use crate::{
     MatchKeySummary, PartialManifest, PseudonymiseError, PseudonymiseManifest, REJECT_EXAMPLES,
-    RejectSummary, RowCounts, check_reject_fraction,
+    RejectSummary, RowCounts,
 };
 
 /// A partial manifest's path and the `(index, count)` its name gives.

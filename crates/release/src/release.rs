@@ -305,6 +305,10 @@ pub fn release_lock_path(release_dir: &Path) -> PathBuf {
 /// release folder (tables, extra files, manifest last, built under a staging name and swapped
 /// in whole) and the audit trail. Nothing is written to the release folder unless every table
 /// passes the audit.
+#[allow(
+    clippy::too_many_lines,
+    reason = "split by the engineer finishing work in release; allowed until that work lands"
+)]
 pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummary, ReleaseError> {
     let file_names = cfg.validate()?;
     // Pipelines with other work_dirs may release into the same folder: one at a time.

@@ -542,6 +542,38 @@ struct RenderCtx<'a> {
     truth_path: &'a Path,
 }
 
+/// The fields after `record_id` of a row of the participants extract.
+fn render_participant(
+    csv: &mut RowBuf,
+    person: &Person,
+    id: &NoisyId,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) {
+    let spine = person.spine.as_ref().expect("participants are spine persons");
+    let (forename, surname) = names(id, Extract::Participants, Case::Mixed, rng, counts);
+    csv.field(&forename);
+    csv.field(&surname);
+    csv.plain(format_args!("{}", fmt_dob(DateStyle::DayMonthYear, id.dob)));
+    let gender = match (id.female, rng.random_range(0..4)) {
+        (None, _) => "",
+        (Some(true), 0) => "f",
+        (Some(true), _) => "Female",
+        (Some(false), 0) => "m",
+        (Some(false), _) => "Male",
+    };
+    csv.plain(format_args!("{gender}"));
+    let nino = id
+        .nino
+        .as_deref()
+        .map(|n| participant_nino(n, rng))
+        .unwrap_or_default();
+    csv.field(&nino);
+    csv.field(&postcode(person, Some(rng)));
+    let (y, m, d) = ymd(spine.programme_start);
+    csv.plain(format_args!("{}", fmt_date(DateStyle::DayMonthYear, y, m, d)));
+}
+
 /// Renders rows `chunk` of an extract (the first being data row `start + 1`) with their lines of
 /// `truth/records.csv` and the noise they carry.
 fn render_chunk(
@@ -599,30 +631,7 @@ fn render_chunk(
                     pools::OFFENCE_GROUPS[release.offence_group as usize].0
                 ));
             }
-            Extract::Participants => {
-                let spine = person.spine.as_ref().expect("participants are spine persons");
-                let (forename, surname) = names(&id, extract, Case::Mixed, &mut rng, &mut counts);
-                csv.field(&forename);
-                csv.field(&surname);
-                csv.plain(format_args!("{}", fmt_dob(DateStyle::DayMonthYear, id.dob)));
-                let gender = match (id.female, rng.random_range(0..4)) {
-                    (None, _) => "",
-                    (Some(true), 0) => "f",
-                    (Some(true), _) => "Female",
-                    (Some(false), 0) => "m",
-                    (Some(false), _) => "Male",
-                };
-                csv.plain(format_args!("{gender}"));
-                let nino = id
-                    .nino
-                    .as_deref()
-                    .map(|n| participant_nino(n, &mut rng))
-                    .unwrap_or_default();
-                csv.field(&nino);
-                csv.field(&postcode(person, Some(&mut rng)));
-                let (y, m, d) = ymd(spine.programme_start);
-                csv.plain(format_args!("{}", fmt_date(DateStyle::DayMonthYear, y, m, d)));
-            }
+            Extract::Participants => render_participant(&mut csv, person, &id, &mut rng, &mut counts),
             Extract::Reoffences => {
                 let (when, kind) = person.offences[item];
                 let (forename, surname) = names(&id, extract, Case::Upper, &mut rng, &mut counts);

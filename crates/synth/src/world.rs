@@ -486,17 +486,17 @@ fn close(end: Day, extract_end: Day) -> Option<Day> {
     (end <= extract_end).then_some(end)
 }
 
-fn events(
+/// The reoffences after `release`: within the window by the risk (and the programme's effect
+/// for the treated, `treat` = 1), and now and then a late one after it.
+fn offences(
     params: &WorldParams,
     draws: &Draws,
-    first: Release,
+    release: Day,
     risk: &Risk,
-    treated: bool,
+    treat: f64,
     group_type: u8,
-) -> Events {
-    let release = first.date;
+) -> Vec<(Day, u8)> {
     let extract_end = params.extract_end;
-    let treat = if treated { 1.0 } else { 0.0 };
     let mut offences = Vec::new();
     let p_reoffend = (logistic(risk.reoffend) + treat * design::REOFFEND).max(0.0);
     let offence_type = |k: usize| {
@@ -522,6 +522,21 @@ fn events(
             offences.push((when, offence_type(0)));
         }
     }
+    offences
+}
+
+fn events(
+    params: &WorldParams,
+    draws: &Draws,
+    first: Release,
+    risk: &Risk,
+    treated: bool,
+    group_type: u8,
+) -> Events {
+    let release = first.date;
+    let extract_end = params.extract_end;
+    let treat = if treated { 1.0 } else { 0.0 };
+    let offences = offences(params, draws, release, risk, treat, group_type);
 
     let mut jobs = Vec::new();
     let prison_start = release - i32::from(first.sentence_months) * 15;
