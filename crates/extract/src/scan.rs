@@ -75,6 +75,20 @@ impl CsvScanner {
         }
     }
 
+    /// A byte that is not a quote, where a field may go on unquoted: a delimiter starts the next
+    /// field, a line break ends the record, anything else is field text.
+    fn outside_quotes(&mut self, b: u8, term: bool, end_record: impl Fn(&mut Self) -> bool) -> bool {
+        if b == self.delimiter {
+            self.state = CsvState::StartField;
+            false
+        } else if term {
+            end_record(self)
+        } else {
+            self.state = CsvState::InField;
+            false
+        }
+    }
+
     /// One byte; `true` if it ends a record.
     pub fn step(&mut self, b: u8) -> bool {
         let term = b == b'\r' || b == b'\n';
@@ -102,26 +116,11 @@ impl CsvScanner {
                 } else if b == b'"' {
                     self.state = CsvState::InQuoted;
                     false
-                } else if b == self.delimiter {
-                    self.state = CsvState::StartField;
-                    false
-                } else if term {
-                    end_record(self)
                 } else {
-                    self.state = CsvState::InField;
-                    false
+                    self.outside_quotes(b, term, end_record)
                 }
             }
-            CsvState::InField => {
-                if b == self.delimiter {
-                    self.state = CsvState::StartField;
-                    false
-                } else if term {
-                    end_record(self)
-                } else {
-                    false
-                }
-            }
+            CsvState::InField => self.outside_quotes(b, term, end_record),
             CsvState::InQuoted => {
                 if b == b'"' {
                     self.state = CsvState::QuoteInQuoted;
@@ -132,14 +131,8 @@ impl CsvScanner {
                 if b == b'"' {
                     self.state = CsvState::InQuoted;
                     false
-                } else if b == self.delimiter {
-                    self.state = CsvState::StartField;
-                    false
-                } else if term {
-                    end_record(self)
                 } else {
-                    self.state = CsvState::InField;
-                    false
+                    self.outside_quotes(b, term, end_record)
                 }
             }
             CsvState::AfterCr => unreachable!("handled above"),
