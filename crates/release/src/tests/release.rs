@@ -449,3 +449,37 @@ fn a_dimension_with_more_levels_than_persons_over_threshold_is_refused() {
     insta::assert_snapshot!(err.to_string().replace(&tmp.path().display().to_string(), "[tmp]"), @"table by_record: column record of [tmp]/src: has 5 distinct values among 40 persons, more than persons / threshold (4): a dimension with that many levels would publish rare labels; tabulate a coarser column");
     assert!(!cfg.release_dir.exists());
 }
+
+/// A table whose dimensions each pass the level rule (every level held by at least `threshold`
+/// persons) can still be too big: four dimensions of 20 levels make 21⁴ = 194,481 cells with
+/// their margins, over `MAX_TABLE_CELLS`, and the table is refused before it is protected.
+#[test]
+fn a_table_over_the_cell_limit_is_refused_before_it_is_protected() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("work/linked/releases");
+    let labels: Vec<String> = (0..20).map(|i| format!("v{i:02}")).collect();
+    // 400 persons; person i holds level (i + k·7) mod 20 of dimension k, so each level of each
+    // dimension is held by exactly 20 persons.
+    let recs: Vec<Rec> = (0..400_usize)
+        .map(|i| Rec {
+            id: Some(format!("p{i}")),
+            values: (0..4).map(|k| Some(labels[(i + k * 7) % 20].as_str())).collect(),
+            amount: None,
+        })
+        .collect();
+    write_source(&src, &["a", "b", "c", "d"], &recs);
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("four_way", &src, &["a", "b", "c", "d"], None)],
+    );
+    let err = run(&cfg, &NoProgress).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "194481 cells with its margins, more than the {}",
+            crate::MAX_TABLE_CELLS
+        )),
+        "{err}"
+    );
+    assert!(!cfg.release_dir.exists());
+}
