@@ -157,19 +157,22 @@ fn run_pseudonymises_again_when_partitions_are_stale() {
         let out = linklab(root, args);
         assert_eq!(code(&out), 0, "{args:?}: {:?}", text(&out));
     };
+    let pseudonymise_by_partitions = || {
+        for part in ["1/2", "2/2"] {
+            ok(&[
+                "pseudonymise",
+                pipeline,
+                "--extract",
+                "participants",
+                "--partition",
+                part,
+            ]);
+        }
+    };
     ok(&["synth", "--people", "400", "--seed", "3", "--out", "extracts"]);
     ok(&["keygen", "--out", "linkage.key"]);
     ok(&["keygen", "--out", "project.key"]);
-    for part in ["1/2", "2/2"] {
-        ok(&[
-            "pseudonymise",
-            pipeline,
-            "--extract",
-            "participants",
-            "--partition",
-            part,
-        ]);
-    }
+    pseudonymise_by_partitions();
     ok(&["run", pipeline]);
     let (columns, first_key, partitions) = participants_manifest(root);
     assert_eq!(partitions, Some(2), "current partitions are merged and used");
@@ -190,16 +193,7 @@ fn run_pseudonymises_again_when_partitions_are_stale() {
 
     // Partitions again, then the linkage key rotated.
     fs::write(root.join("demo.toml"), &text_before).unwrap();
-    for part in ["1/2", "2/2"] {
-        ok(&[
-            "pseudonymise",
-            pipeline,
-            "--extract",
-            "participants",
-            "--partition",
-            part,
-        ]);
-    }
+    pseudonymise_by_partitions();
     fs::remove_file(root.join("linkage.key")).unwrap();
     ok(&["keygen", "--out", "linkage.key"]);
     ok(&["run", pipeline]);
