@@ -31,13 +31,14 @@ use serde::Serialize;
 pub use error::PipelineError;
 pub use graph::{StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
 pub use model::{
-    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkSpark, MatchKeySpec,
-    Outcome, OutcomeKind, Settings, Synth, Table,
+    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkMethod, LinkSpark,
+    MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Settings, Synth, Table,
 };
 pub use size::parse_byte_size;
 pub use slurm::{SlurmOptions, render_slurm, stage_arguments};
 pub use validate::{
-    DEFAULT_MAX_CLUSTER_SIZE, DEFAULT_MAX_REJECT_FRACTION, DEFAULT_MEMORY_LIMIT, resolve_path,
+    DEFAULT_MATCH_PROBABILITY, DEFAULT_MAX_CLUSTER_SIZE, DEFAULT_MAX_REJECT_FRACTION, DEFAULT_MEMORY_LIMIT,
+    resolve_path,
 };
 
 /// A loaded and checked pipeline file.

@@ -157,6 +157,47 @@ pub struct Link {
     /// stage's settings digest: both engines give the same linked datasets.
     #[serde(skip_serializing)]
     pub spark: Option<LinkSpark>,
+    /// How records are matched (default: the match-key cascade). Left out of the settings digest
+    /// when it is the cascade, so a first-version pipeline keeps its digest.
+    #[serde(skip_serializing_if = "LinkMethod::is_cascade")]
+    pub method: LinkMethod,
+}
+
+/// `[link] method`: how the link stage decides that two records are the same person.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkMethod {
+    /// The match-key cascade: a record links when every field of some match key agrees.
+    Cascade,
+    /// A Fellegi–Sunter model over per-field comparison tokens (token spec v2).
+    Probabilistic(Probabilistic),
+}
+
+impl LinkMethod {
+    /// Whether this is the match-key cascade.
+    pub fn is_cascade(&self) -> bool {
+        matches!(self, LinkMethod::Cascade)
+    }
+
+    /// The identifier names that get comparison tokens: none for the cascade.
+    pub fn compare(&self) -> &[String] {
+        match self {
+            LinkMethod::Cascade => &[],
+            LinkMethod::Probabilistic(probabilistic) => &probabilistic.compare,
+        }
+    }
+}
+
+/// The settings of `method = "probabilistic"`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Probabilistic {
+    /// The identifier names compared field by field, in the order the file lists them (default:
+    /// every identifier that every linked extract declares, sorted by name). Each is declared by
+    /// every linked extract.
+    pub compare: Vec<String>,
+    /// A record links to a person when the model's match probability is at least this, in (0, 1)
+    /// (default 0.95).
+    pub match_probability: f64,
 }
 
 /// `[link.spark]`: the Spark job of `linklab link --engine spark`.

@@ -8,8 +8,8 @@ use linklab_tokens::{Component, FieldKind, MAX_MATCH_KEYS, MatchKey};
 use serde::Deserialize;
 
 use crate::model::{
-    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkSpark, MatchKeySpec,
-    Settings, Synth, Table,
+    ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkMethod, LinkSpark,
+    MatchKeySpec, Probabilistic, Settings, Synth, Table,
 };
 use crate::size::parse_byte_size;
 use crate::{Pipeline, PipelineError};
@@ -21,6 +21,9 @@ pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
 pub const MIN_MEMORY_LIMIT: u64 = 128 << 20;
 /// The lowest `disclosure.threshold` accepted without `allow_low_threshold = true`.
 pub const MIN_THRESHOLD: u64 = 5;
+/// The default `link.match_probability` of the probabilistic method.
+pub const DEFAULT_MATCH_PROBABILITY: f64 = 0.95;
+
 /// The default `link.max_cluster_size`.
 pub const DEFAULT_MAX_CLUSTER_SIZE: u64 = 10;
 /// The default `extract.max_reject_fraction`.
@@ -84,6 +87,9 @@ struct RawLink {
     max_cluster_size: Option<u64>,
     extracts: Option<Vec<String>>,
     spark: Option<LinkSpark>,
+    method: Option<String>,
+    compare: Option<Vec<String>>,
+    match_probability: Option<f64>,
 }
 
 /// Parses and checks a pipeline file's text; `path` is the file, for messages and for resolving
@@ -580,7 +586,7 @@ impl Checker<'_> {
                 ),
             ));
         }
-        let linked = match raw.extracts {
+        let linked: Vec<String> = match raw.extracts {
             None => extracts.iter().map(|e| e.name.clone()).collect(),
             Some(list) => {
                 for (index, name) in list.iter().enumerate() {
@@ -643,13 +649,114 @@ impl Checker<'_> {
             return Err(self.invalid("link.max_cluster_size", "expected at least 1"));
         }
         let spark = raw.spark.map(|spark| self.spark(spark)).transpose()?;
+        let linked_extracts: Vec<&Extract> = extracts.iter().filter(|e| linked.contains(&e.name)).collect();
+        let method = self.method(
+            raw.method.as_deref(),
+            raw.compare,
+            raw.match_probability,
+            &linked_extracts,
+        )?;
         Ok(Link {
             spine: raw.spine,
             memory_limit,
             max_cluster_size,
             extracts: linked,
             spark,
+            method,
         })
+    }
+
+    /// `[link] method`, `compare` and `match_probability`: the last two only with the
+    /// probabilistic method; every compared field declared by every linked extract.
+    fn method(
+        &self,
+        method: Option<&str>,
+        compare: Option<Vec<String>>,
+        match_probability: Option<f64>,
+        linked: &[&Extract],
+    ) -> Checked<LinkMethod> {
+        match method.unwrap_or("cascade") {
+            "cascade" => {
+                if compare.is_some() {
+                    return Err(
+                        self.invalid("link.compare", "expected no `compare` with method = \"cascade\"")
+                    );
+                }
+                if match_probability.is_some() {
+                    return Err(self.invalid(
+                        "link.match_probability",
+                        "expected no `match_probability` with method = \"cascade\"",
+                    ));
+                }
+                return Ok(LinkMethod::Cascade);
+            }
+            "probabilistic" => {}
+            other => {
+                let shown =
+                    if other.len() <= 20 && other.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                        format!(", found `{other}`")
+                    } else {
+                        String::new()
+                    };
+                return Err(self.invalid(
+                    "link.method",
+                    format!("expected \"cascade\" or \"probabilistic\"{shown}"),
+                ));
+            }
+        }
+        let match_probability = match_probability.unwrap_or(DEFAULT_MATCH_PROBABILITY);
+        if !(match_probability > 0.0 && match_probability < 1.0) {
+            return Err(self.invalid(
+                "link.match_probability",
+                format!("expected a probability strictly between 0 and 1, found {match_probability}"),
+            ));
+        }
+        let declared_by_all = |field: &str| linked.iter().all(|e| e.identifiers.contains_key(field));
+        let compare = match compare {
+            None => {
+                let fields: Vec<String> = linked
+                    .first()
+                    .map(|e| {
+                        e.identifiers
+                            .keys()
+                            .filter(|f| declared_by_all(f))
+                            .cloned()
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if fields.is_empty() {
+                    return Err(self.invalid(
+                        "link.compare",
+                        "expected at least one identifier that every linked extract declares, so that records can be compared",
+                    ));
+                }
+                fields
+            }
+            Some(list) => {
+                if list.is_empty() {
+                    return Err(self.invalid("link.compare", "expected at least one identifier name"));
+                }
+                for (index, field) in list.iter().enumerate() {
+                    if let Some(missing) = linked.iter().find(|e| !e.identifiers.contains_key(field)) {
+                        return Err(self.invalid(
+                            format!("link.compare[{index}]"),
+                            format!(
+                                "expected an identifier that every linked extract declares, but extract `{}` does not declare `{field}`",
+                                missing.name
+                            ),
+                        ));
+                    }
+                }
+                self.unique(list.iter().map(String::as_str), "compared field", |i| {
+                    format!("link.compare[{i}]")
+                })?;
+                list
+            }
+        };
+        Ok(LinkMethod::Probabilistic(Probabilistic {
+            compare,
+            match_probability,
+        }))
     }
 
     /// `[link.spark]`: a master, conf keys that look like Spark's, and program paths resolved

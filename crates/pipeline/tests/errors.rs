@@ -672,3 +672,63 @@ fn a_file_that_is_not_a_pipeline_is_never_quoted() {
     }
     insta::assert_snapshot!(messages.join("\n"));
 }
+
+#[test]
+fn link_method() {
+    let probabilistic = |rest: &str| {
+        edit(
+            "spine = \"people\"\n",
+            &format!("spine = \"people\"\nmethod = \"probabilistic\"\n{rest}"),
+        )
+    };
+    for (name, text) in [
+        (
+            "link_method_unknown",
+            edit("spine = \"people\"\n", "spine = \"people\"\nmethod = \"fuzzy\"\n"),
+        ),
+        (
+            "link_compare_with_cascade",
+            edit(
+                "spine = \"people\"\n",
+                "spine = \"people\"\ncompare = [\"nino\"]\n",
+            ),
+        ),
+        (
+            "link_compare_undeclared",
+            probabilistic("compare = [\"nino\", \"surname\"]\n"),
+        ),
+        ("link_compare_empty", probabilistic("compare = []\n")),
+        (
+            "link_compare_repeated",
+            probabilistic("compare = [\"nino\", \"nino\"]\n"),
+        ),
+        (
+            "link_match_probability_one",
+            probabilistic("match_probability = 1.0\n"),
+        ),
+        (
+            "link_match_probability_zero",
+            probabilistic("match_probability = 0.0\n"),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+}
+
+#[test]
+fn link_method_defaults() {
+    use linklab_pipeline::{LinkMethod, Probabilistic};
+    let base = Pipeline::parse(BASE, Path::new("pipelines/test.toml")).expect("valid");
+    assert_eq!(base.link.method, LinkMethod::Cascade);
+    let text = edit(
+        "spine = \"people\"\n",
+        "spine = \"people\"\nmethod = \"probabilistic\"\n",
+    );
+    let pipeline = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
+    // `events` declares only `nino`, so that is the only field both extracts declare.
+    let expected = Probabilistic {
+        compare: vec!["nino".to_owned()],
+        match_probability: 0.95,
+    };
+    assert_eq!(pipeline.link.method, LinkMethod::Probabilistic(expected));
+}
