@@ -161,6 +161,17 @@ pub enum Command {
         #[arg(long, value_name = "OTHER_DIR")]
         with: Option<PathBuf>,
     },
+    /// Write one self-contained page, DIR/index.html, over many programmes' release folders:
+    /// only folders that pass check-release; a searchable table, filters, forest plots,
+    /// survival curves and pooled estimates per programme type, from published figures alone.
+    Dashboard {
+        /// The release folders (one programme each).
+        #[arg(required = true, value_name = "RELEASE_DIR")]
+        releases: Vec<PathBuf>,
+        /// The folder to write index.html into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 /// How logs are written.

@@ -94,6 +94,15 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
                 with,
             },
         ),
+        Command::Dashboard { releases, out } => {
+            let page = linklab_dashboard::write_dashboard(&releases, &out)?;
+            println!(
+                "wrote the dashboard of {} release(s) to {}",
+                releases.len(),
+                page.display()
+            );
+            Ok(())
+        }
     }
 }
 

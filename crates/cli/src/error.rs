@@ -34,6 +34,9 @@ pub enum CliError {
     /// A release folder cannot be checked at all.
     #[error(transparent)]
     Check(#[from] linklab_check::CheckError),
+    /// The dashboard cannot be built (a folder that is not a release or fails the check).
+    #[error(transparent)]
+    Dashboard(#[from] linklab_dashboard::DashboardError),
     /// A command-line value is wrong.
     #[error("{0}")]
     Usage(String),
@@ -63,7 +66,8 @@ impl CliError {
             Self::Store(linklab_store::StoreError::Io { .. } | linklab_store::StoreError::Parquet { .. }) => {
                 Exit::Internal
             }
-            Self::ReleaseRejected { .. } => Exit::ReleaseRejected,
+            Self::ReleaseRejected { .. }
+            | Self::Dashboard(linklab_dashboard::DashboardError::CheckFailed { .. }) => Exit::ReleaseRejected,
             _ => Exit::BadInput,
         }
     }
