@@ -19,7 +19,8 @@ const STYLE: &str = include_str!("page.css");
 #[derive(Debug, Serialize)]
 struct Outcome<'a> {
     key: String,
-    outcome: &'a str,
+    #[serde(rename = "outcome")]
+    name: &'a str,
     measure: &'a str,
     /// What a difference is shown in.
     unit: &'static str,
@@ -58,7 +59,7 @@ fn outcomes(programmes: &[Programme]) -> Vec<Outcome<'_>> {
             let (unit, scale) = unit(&e.measure);
             out.push(Outcome {
                 key,
-                outcome: &e.outcome,
+                name: &e.outcome,
                 measure: &e.measure,
                 unit,
                 scale,
@@ -141,9 +142,9 @@ Every figure is one the releases published; the pooled estimates are computed fr
         ts = if types.len() == 1 { "" } else { "s" },
     );
     html.push_str(BODY);
-    let _ = write!(
+    let _ = writeln!(
         html,
-        "</main><script type=\"application/json\" id=\"data\">{}</script><script>{SCRIPT}</script></body></html>\n",
+        "</main><script type=\"application/json\" id=\"data\">{}</script><script>{SCRIPT}</script></body></html>",
         script_json(&data)
     );
     html

@@ -23,6 +23,7 @@ pub mod meta;
 mod read;
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
@@ -80,7 +81,9 @@ pub fn load(dirs: &[PathBuf]) -> Result<Vec<Programme>, DashboardError> {
 /// of one (specified) type with a published estimate of the outcome, sorted by type, outcome and
 /// measure.
 pub fn pool(programmes: &[Programme]) -> Vec<PooledGroup> {
-    let mut groups: BTreeMap<(&str, &str, &str), Vec<(&str, Study)>> = BTreeMap::new();
+    // (type, outcome, measure) -> the programmes' names and estimates.
+    type Key<'a> = (&'a str, &'a str, &'a str);
+    let mut groups: BTreeMap<Key<'_>, Vec<(&str, Study)>> = BTreeMap::new();
     for p in programmes.iter().filter(|p| p.kind != UNSPECIFIED) {
         for e in &p.effects {
             if let (Some(estimate), Some(lo), Some(hi)) = (e.difference, e.ci_low, e.ci_high) {
@@ -143,11 +146,8 @@ pub fn write_dashboard(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, Dashboar
 
 /// The canonical form of a path, or (when it does not exist yet) the path made absolute.
 fn absolute(path: &Path) -> PathBuf {
-    path.canonicalize().unwrap_or_else(|_| {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
-    })
+    path.canonicalize()
+        .unwrap_or_else(|_| std::env::current_dir().map_or_else(|_| path.to_path_buf(), |d| d.join(path)))
 }
 
 /// The relative URL of `target` from a page in the folder `base` (both absolute), each segment
@@ -174,7 +174,7 @@ fn percent_encode(segment: &str) -> String {
         if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
             out.push(char::from(b));
         } else {
-            out.push_str(&format!("%{b:02X}"));
+            let _ = write!(out, "%{b:02X}");
         }
     }
     out

@@ -108,7 +108,7 @@ fn a_folder_that_fails_check_release_is_refused_by_name() {
     // A file the manifest does not list.
     let other = write_release(tmp.path(), &six().remove(3));
     std::fs::write(other.join("notes.txt"), "x").expect("write an extra file");
-    let (err, text) = refused(&[other.clone()]);
+    let (err, text) = refused(std::slice::from_ref(&other));
     assert!(matches!(err, DashboardError::CheckFailed { .. }), "{err:?}");
     assert!(
         text.contains(&other.display().to_string()) && text.contains("notes.txt"),
@@ -203,14 +203,16 @@ fn b64_sha256(text: &str) -> String {
     // Base64 of the digest, written out independently of the crate's encoder.
     let digest = Sha256::digest(text.as_bytes());
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bits: String = digest.iter().map(|b| format!("{b:08b}")).collect();
+    let bits: Vec<u8> = digest
+        .iter()
+        .flat_map(|b| (0..8).rev().map(move |i| (b >> i) & 1))
+        .collect();
     let mut out: String = bits
-        .as_bytes()
         .chunks(6)
         .map(|c| {
             let mut v = 0;
             for (i, bit) in c.iter().enumerate() {
-                v |= usize::from(*bit == b'1') << (5 - i);
+                v |= usize::from(*bit) << (5 - i);
             }
             char::from(alphabet[v])
         })

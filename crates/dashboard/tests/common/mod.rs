@@ -58,7 +58,7 @@ impl Spec {
                 kind: kind.to_owned(),
                 start: "2022-04-01".to_owned(),
                 end: "2024-03-31".to_owned(),
-                description: format!("A {kind} programme for people leaving prison"),
+                description: format!("{} for people leaving prison", capitalised(kind)),
             }),
             people,
             reoffended,
@@ -203,4 +203,12 @@ pub fn six() -> Vec<Spec> {
             (0.08, 0.02),
         ),
     ]
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
