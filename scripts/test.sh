@@ -3,7 +3,8 @@
 #
 # On a fresh Debian machine, run as root with nothing but Rust installed, it first sets up what
 # the system tests need, each step idempotent (run it again and it only checks):
-#   1. scripts/install-chromium.sh  Debian's Chromium, for the report's browser test;
+#   1. scripts/install-chromium.sh  Debian's Chromium, for the report's and the dashboard's
+#                                   browser tests;
 #   2. scripts/slurm-up.sh          a single-node Slurm, for tests/slurm.rs (stopped again at
 #                                   the end, pass or fail, by scripts/slurm-down.sh);
 #   3. scripts/spark-venv.sh        pyspark in .venv-spark (and Java 17), for the Spark tests;
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "chromium (the report's browser test)"
+step "chromium (the report's and the dashboard's browser tests)"
 bash scripts/install-chromium.sh
 
 step "single-node Slurm (tests/slurm.rs)"
