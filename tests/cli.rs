@@ -201,3 +201,17 @@ fn run_pseudonymises_again_when_partitions_are_stale() {
     assert_eq!(partitions, None);
     assert_ne!(key, first_key, "the tokens are made with the new key");
 }
+
+#[test]
+fn dashboard_refuses_a_folder_that_is_not_a_release_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("not-a-release")).unwrap();
+    let out = linklab(dir.path(), &["dashboard", "not-a-release", "--out", "dash"]);
+    assert_eq!(code(&out), 1, "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("not-a-release is not a release folder: it has no release-manifest.json"),
+        "{:?}",
+        text(&out)
+    );
+    assert!(!dir.path().join("dash").exists(), "nothing is written");
+}
