@@ -209,7 +209,9 @@ fn dashboard_refuses_a_folder_that_is_not_a_release_naming_it() {
     let out = linklab(dir.path(), &["dashboard", "not-a-release", "--out", "dash"]);
     assert_eq!(code(&out), 1, "{:?}", text(&out));
     assert!(
-        text(&out).1.contains("not-a-release is not a release folder: it has no release-manifest.json"),
+        text(&out)
+            .1
+            .contains("not-a-release is not a release folder: it has no release-manifest.json"),
         "{:?}",
         text(&out)
     );
