@@ -297,3 +297,38 @@ fn render_links_reports_from_the_folder_the_page_goes_to() {
         "links from the release_dir"
     );
 }
+
+#[test]
+fn suppressed_and_missing_estimates_are_not_published_and_carry_no_figure() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let dir = write_release(tmp.path(), &six().remove(0));
+    common::rewrite(
+        &dir,
+        "impact.csv",
+        "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
+         reoffended,rate,820,820,[c],[c],[c],[c],[c],[c]\n\
+         employed,no_estimate,820,820,\"rate: the comparison group has no variation\",,,,,\n\
+         '=cmd,rate,820,820,0.5000,0.4000,0.1000,0.0500,0.1500,0.0001\n\
+         days_to_reoffence,log_rank,820,820,0.8000,0.8100,-0.0100,-0.0500,0.0300,0.6\n",
+    );
+    let p = load(&[dir]).expect("the release passes the check").remove(0);
+    let rows: Vec<String> = p
+        .effects
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {:?} {:?} {:?}",
+                e.outcome, e.measure, e.result, e.difference, e.treated_value
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "reoffended rate NotPublished None None",
+            "employed rate NotPublished None None",
+            "=cmd rate Significant Some(0.1) Some(0.5)",
+            "days_to_reoffence log_rank Inconclusive Some(-0.01) Some(0.8)",
+        ]
+    );
+}

@@ -212,3 +212,19 @@ fn capitalised(text: &str) -> String {
         .map(|c| c.to_uppercase().chain(chars).collect())
         .unwrap_or_default()
 }
+
+/// Replaces a released file of `dir` with `text`, and its checksum in the manifest.
+pub fn rewrite(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).expect("rewrite a released file");
+    let path = dir.join("release-manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("read the manifest"))
+            .expect("the manifest is JSON");
+    for file in manifest["files"].as_array_mut().expect("files") {
+        if file["name"] == name {
+            file["sha256"] = sha256_hex(text.as_bytes()).into();
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("serialises"))
+        .expect("write the manifest");
+}
