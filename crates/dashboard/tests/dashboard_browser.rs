@@ -444,6 +444,120 @@ fn type_search(browser: &mut Browser, session: &str, text: &str) {
     }
 }
 
+const EVERYONE: [&str; 6] = [
+    "Fresh Start College",
+    "Learning Inside",
+    "North Mentors",
+    "Open Door",
+    "Second Chance",
+    "Work Ready",
+];
+
+/// Search: every word must match (name, organisation, type, description, period).
+fn search_redraws(browser: &mut Browser, s: &str) {
+    type_search(browser, s, "mentoring");
+    let found = facts(browser, s);
+    let mentoring = ["North Mentors", "Open Door", "Second Chance"];
+    assert_eq!(names(&found["rows"]), mentoring, "{found}");
+    assert_eq!(
+        names(&found["forests"][EMPLOYED]["studies"]),
+        mentoring,
+        "the forest plot follows the search"
+    );
+    assert_eq!(
+        names(&found["forests"][EMPLOYED]["pooled"]),
+        ["mentoring"],
+        "{found}"
+    );
+    assert_eq!(found["count"], json!("3 of 6 programmes shown"));
+    type_search(browser, s, "");
+    assert_eq!(
+        names(&facts(browser, s)["rows"]),
+        EVERYONE,
+        "clearing the search shows all again"
+    );
+}
+
+/// Filters: one outcome, then significant results only, then one type.
+fn filters_redraw(browser: &mut Browser, s: &str) {
+    choose(browser, s, "outcome", REOFFENDED);
+    let one = facts(browser, s);
+    assert_eq!(
+        one["forests"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
+        Some(vec![REOFFENDED.to_owned()]),
+        "only the chosen outcome's forest plot: {one}"
+    );
+    assert!(
+        names(&one["columns"]).iter().any(|c| c.starts_with("reoffended"))
+            && !names(&one["columns"]).iter().any(|c| c.starts_with("employed")),
+        "only the chosen outcome's column: {one}"
+    );
+    choose(browser, s, "result", "significant");
+    let significant = facts(browser, s);
+    // Reoffending CIs that exclude zero: North Mentors (−6 ± 2.9), Second Chance (−4 ± 3.9),
+    // Learning Inside (−2 ± 2.4 includes zero: not significant).
+    assert_eq!(
+        names(&significant["rows"]),
+        ["North Mentors", "Second Chance"],
+        "{significant}"
+    );
+    assert_eq!(
+        names(&significant["forests"][REOFFENDED]["studies"]),
+        ["North Mentors", "Second Chance"],
+        "the forest plot follows the filter"
+    );
+    choose(browser, s, "result", "all");
+    choose(browser, s, "type", "education");
+    let education = facts(browser, s);
+    assert_eq!(
+        names(&education["rows"]),
+        ["Fresh Start College", "Learning Inside"],
+        "{education}"
+    );
+    assert_eq!(
+        names(&education["forests"][REOFFENDED]["pooled"]),
+        ["education"],
+        "{education}"
+    );
+    choose(browser, s, "type", "all");
+}
+
+/// Sort by people, largest first (a second click reverses); tick programmes for their survival curves.
+fn sort_and_ticks_redraw(browser: &mut Browser, s: &str) {
+    // Sort by people, largest first (a second click reverses).
+    click(browser, s, "button[data-sort=people]");
+    click(browser, s, "button[data-sort=people]");
+    let by_people = facts(browser, s);
+    let largest_first = [
+        "Learning Inside",
+        "North Mentors",
+        "Work Ready",
+        "Second Chance",
+        "Fresh Start College",
+        "Open Door",
+    ];
+    assert_eq!(names(&by_people["rows"]), largest_first, "{by_people}");
+    assert_eq!(names(&by_people["sorted"]), ["People descending"], "{by_people}");
+    assert_eq!(
+        names(&by_people["forests"][REOFFENDED]["studies"]),
+        largest_first,
+        "the forest plot lists programmes in the table's order"
+    );
+
+    // Survival curves of the ticked programmes, side by side.
+    click(browser, s, "tr[data-name='North Mentors'] input[type=checkbox]");
+    click(browser, s, "tr[data-name='Open Door'] input[type=checkbox]");
+    let ticked = facts(browser, s);
+    assert_eq!(
+        names(&ticked["survival"]),
+        ["North Mentors: 2 curves", "Open Door: 2 curves"],
+        "{ticked}"
+    );
+    choose(browser, s, "outcome", "all");
+}
+
 const REOFFENDED: &str = "reoffended|rate";
 const EMPLOYED: &str = "employed|rate";
 
@@ -477,18 +591,10 @@ fn the_dashboard_searches_filters_sorts_and_redraws_its_forest_plots_in_chromium
             .starts_with("default-src 'none'"),
         "{all}"
     );
-    let everyone = [
-        "Fresh Start College",
-        "Learning Inside",
-        "North Mentors",
-        "Open Door",
-        "Second Chance",
-        "Work Ready",
-    ];
-    assert_eq!(names(&all["rows"]), everyone, "sorted by name: {all}");
+    assert_eq!(names(&all["rows"]), EVERYONE, "sorted by name: {all}");
     assert_eq!(all["count"], json!("6 of 6 programmes shown"));
     assert_eq!(all["fits"], json!(true), "no sideways scrolling at 1200 px");
-    assert_eq!(names(&all["forests"][REOFFENDED]["studies"]), everyone, "{all}");
+    assert_eq!(names(&all["forests"][REOFFENDED]["studies"]), EVERYONE, "{all}");
     assert_eq!(
         names(&all["forests"][REOFFENDED]["pooled"]),
         ["education", "mentoring"],
@@ -496,107 +602,9 @@ fn the_dashboard_searches_filters_sorts_and_redraws_its_forest_plots_in_chromium
     );
     assert_eq!(all["pooled_rows"].as_array().map(Vec::len), Some(4), "{all}");
 
-    // Search: the words must all match (name, organisation, type, description, period).
-    type_search(&mut browser, &s, "mentoring");
-    let found = facts(&mut browser, &s);
-    let mentoring = ["North Mentors", "Open Door", "Second Chance"];
-    assert_eq!(names(&found["rows"]), mentoring, "{found}");
-    assert_eq!(
-        names(&found["forests"][EMPLOYED]["studies"]),
-        mentoring,
-        "the forest plot follows the search"
-    );
-    assert_eq!(
-        names(&found["forests"][EMPLOYED]["pooled"]),
-        ["mentoring"],
-        "{found}"
-    );
-    assert_eq!(found["count"], json!("3 of 6 programmes shown"));
-    type_search(&mut browser, &s, "");
-    assert_eq!(
-        names(&facts(&mut browser, &s)["rows"]),
-        everyone,
-        "clearing the search shows all again"
-    );
-
-    // Filters: one outcome, then significant results only.
-    choose(&mut browser, &s, "outcome", REOFFENDED);
-    let one = facts(&mut browser, &s);
-    assert_eq!(
-        one["forests"]
-            .as_object()
-            .map(|o| o.keys().cloned().collect::<Vec<_>>()),
-        Some(vec![REOFFENDED.to_owned()]),
-        "only the chosen outcome's forest plot: {one}"
-    );
-    assert!(
-        names(&one["columns"]).iter().any(|c| c.starts_with("reoffended"))
-            && !names(&one["columns"]).iter().any(|c| c.starts_with("employed")),
-        "only the chosen outcome's column: {one}"
-    );
-    choose(&mut browser, &s, "result", "significant");
-    let significant = facts(&mut browser, &s);
-    // Reoffending CIs that exclude zero: North Mentors (−6 ± 2.9), Second Chance (−4 ± 3.9),
-    // Learning Inside (−2 ± 2.4 includes zero: not significant).
-    assert_eq!(
-        names(&significant["rows"]),
-        ["North Mentors", "Second Chance"],
-        "{significant}"
-    );
-    assert_eq!(
-        names(&significant["forests"][REOFFENDED]["studies"]),
-        ["North Mentors", "Second Chance"],
-        "the forest plot follows the filter"
-    );
-    choose(&mut browser, &s, "result", "all");
-    choose(&mut browser, &s, "type", "education");
-    let education = facts(&mut browser, &s);
-    assert_eq!(
-        names(&education["rows"]),
-        ["Fresh Start College", "Learning Inside"],
-        "{education}"
-    );
-    assert_eq!(
-        names(&education["forests"][REOFFENDED]["pooled"]),
-        ["education"],
-        "{education}"
-    );
-    choose(&mut browser, &s, "type", "all");
-
-    // Sort by people, largest first (a second click reverses).
-    click(&mut browser, &s, "button[data-sort=people]");
-    click(&mut browser, &s, "button[data-sort=people]");
-    let by_people = facts(&mut browser, &s);
-    let largest_first = [
-        "Learning Inside",
-        "North Mentors",
-        "Work Ready",
-        "Second Chance",
-        "Fresh Start College",
-        "Open Door",
-    ];
-    assert_eq!(names(&by_people["rows"]), largest_first, "{by_people}");
-    assert_eq!(names(&by_people["sorted"]), ["People descending"], "{by_people}");
-    assert_eq!(
-        names(&by_people["forests"][REOFFENDED]["studies"]),
-        largest_first,
-        "the forest plot lists programmes in the table's order"
-    );
-
-    // Survival curves of the ticked programmes, side by side.
-    click(
-        &mut browser,
-        &s,
-        "tr[data-name='North Mentors'] input[type=checkbox]",
-    );
-    click(&mut browser, &s, "tr[data-name='Open Door'] input[type=checkbox]");
-    let ticked = facts(&mut browser, &s);
-    assert_eq!(
-        names(&ticked["survival"]),
-        ["North Mentors: 2 curves", "Open Door: 2 curves"],
-        "{ticked}"
-    );
-    choose(&mut browser, &s, "outcome", "all");
+    search_redraws(&mut browser, &s);
+    filters_redraw(&mut browser, &s);
+    sort_and_ticks_redraw(&mut browser, &s);
     let problems = page_problems(&browser.page_events(&s), &url);
     assert!(
         problems.is_empty(),
