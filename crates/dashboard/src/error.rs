@@ -50,6 +50,17 @@ pub enum DashboardError {
         /// The second folder.
         second: PathBuf,
     },
+    /// The output folder is a release folder: a page written into it would be a file its
+    /// manifest does not list, and the release would fail `check-release`.
+    #[error(
+        "{out} is a release folder: writing {page} into it would add a file its manifest does not list; choose another --out folder"
+    )]
+    OutIsRelease {
+        /// The output folder.
+        out: PathBuf,
+        /// The page's file name.
+        page: &'static str,
+    },
     /// The checker itself failed (an I/O error, a solver failure).
     #[error("cannot check the release folder {dir}: {source}")]
     Check {

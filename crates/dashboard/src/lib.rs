@@ -130,8 +130,15 @@ pub fn render(programmes: &[Programme], page_dir: &Path) -> String {
 }
 
 /// `linklab dashboard`: loads and checks `dirs`, and writes `out/index.html` (creating `out`).
-/// Returns the page's path.
+/// Returns the page's path. Refuses an `out` that is itself a release folder (the release stage,
+/// which lists the page in its manifest, uses [`load`] and [`render`] instead).
 pub fn write_dashboard(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, DashboardError> {
+    if out.join(linklab_check::MANIFEST_NAME).exists() {
+        return Err(DashboardError::OutIsRelease {
+            out: out.to_path_buf(),
+            page: INDEX_NAME,
+        });
+    }
     let programmes = load(dirs)?;
     std::fs::create_dir_all(out).map_err(|e| linklab_store::StoreError::Io {
         action: "cannot create folder",

@@ -26,7 +26,6 @@
   function fmt(v, digits) {
     return (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
   }
-  function digitsFor(o) { return o.unit === "days" ? 1 : 1; }
   function shown(o, v) { return v * o.scale; }
   function period(p) {
     if (p.start === "unspecified" && p.end === "unspecified") return "unspecified";
@@ -96,7 +95,7 @@
     if (!e || e.result === "not_published") {
       return el("td", { "data-outcome": o.key }, [el("span", { class: "mark not_published" }, ["not published"])]);
     }
-    const d = digitsFor(o);
+    const d = 1;
     const text = fmt(shown(o, e.difference), d) + " (" + fmt(shown(o, e.ci_low), d) + " to " + fmt(shown(o, e.ci_high), d) + ")";
     return el("td", { "data-outcome": o.key }, [
       el("span", { class: "effect", title: o.unit }, [text]),

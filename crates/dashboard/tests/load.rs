@@ -332,3 +332,18 @@ fn suppressed_and_missing_estimates_are_not_published_and_carry_no_figure() {
         ]
     );
 }
+
+#[test]
+fn the_page_is_never_written_into_a_release_folder() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let dirs = releases(tmp.path(), &six()[..2]);
+    let err = write_dashboard(&dirs, &dirs[0]).expect_err("the output folder is a release");
+    assert!(matches!(err, DashboardError::OutIsRelease { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("{} is a release folder", dirs[0].display())),
+        "{err}"
+    );
+    assert!(!dirs[0].join(INDEX_NAME).exists());
+    assert!(load(&dirs).is_ok(), "the releases still pass the check");
+}
