@@ -159,14 +159,27 @@ pub fn read_release(dir: &Path) -> Result<Programme, DashboardError> {
             "missing: not the release of an evaluated programme".to_owned(),
         ));
     }
-    let effects = read_impact(&dir.join("impact.csv")).map_err(|r| unreadable("impact.csv", r))?;
+    let impact = read_csv(
+        &dir.join("impact.csv"),
+        &[
+            "outcome",
+            "measure",
+            "treated_persons",
+            "comparison_persons",
+            "treated_value",
+            "comparison_value",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+        ],
+    )
+    .map_err(|r| unreadable("impact.csv", r))?;
     let survival = if dir.join("survival.csv").is_file() {
         read_survival(&dir.join("survival.csv")).map_err(|r| unreadable("survival.csv", r))?
     } else {
         Vec::new()
     };
-    let (people, comparison_people) =
-        read_people(&dir.join("impact.csv")).map_err(|r| unreadable("impact.csv", r))?;
     Ok(Programme {
         name: field("name").unwrap_or(folder_name),
         organisation: field("organisation").unwrap_or_else(|| UNSPECIFIED.to_owned()),
@@ -174,10 +187,10 @@ pub fn read_release(dir: &Path) -> Result<Programme, DashboardError> {
         start: field("start").unwrap_or_else(|| UNSPECIFIED.to_owned()),
         end: field("end").unwrap_or_else(|| UNSPECIFIED.to_owned()),
         description: field("description").unwrap_or_default(),
-        people,
-        comparison_people,
+        people: count(&impact, "treated_persons"),
+        comparison_people: count(&impact, "comparison_persons"),
         has_report: dir.join("report.html").is_file(),
-        effects,
+        effects: effects(&impact),
         survival,
         dir: canonical,
     })
@@ -226,22 +239,9 @@ fn number(text: &str) -> Option<f64> {
 
 const MEASURES: [&str; 3] = ["rate", "mean_days", "log_rank"];
 
-fn read_impact(path: &Path) -> Result<Vec<Effect>, String> {
-    let rows = read_csv(
-        path,
-        &[
-            "outcome",
-            "measure",
-            "treated_value",
-            "comparison_value",
-            "difference",
-            "ci_low",
-            "ci_high",
-            "p_value",
-        ],
-    )?;
-    Ok(rows
-        .iter()
+/// The rows of `impact.csv` as effects.
+fn effects(rows: &[HashMap<String, String>]) -> Vec<Effect> {
+    rows.iter()
         .map(|row| {
             let get = |c: &str| row.get(c).map_or("", String::as_str);
             let mut measure = label(get("measure"));
@@ -277,20 +277,16 @@ fn read_impact(path: &Path) -> Result<Vec<Effect>, String> {
                 p_value: keep(number(get("p_value"))),
             }
         })
-        .collect())
+        .collect()
 }
 
-/// The matched group sizes (the same on every row of `impact.csv`; `[c]` reads as `None`).
-fn read_people(path: &Path) -> Result<(Option<u64>, Option<u64>), String> {
-    let rows = read_csv(path, &["treated_persons", "comparison_persons"])?;
-    let count = |c: &str| {
-        rows.iter().find_map(|r| {
-            r.get(c)
-                .filter(|v| v.as_str() != SUPPRESSED)
-                .and_then(|v| v.trim().parse().ok())
-        })
-    };
-    Ok((count("treated_persons"), count("comparison_persons")))
+/// A matched group size (the same on every row of `impact.csv`; `[c]` reads as `None`).
+fn count(rows: &[HashMap<String, String>], column: &str) -> Option<u64> {
+    rows.iter().find_map(|r| {
+        r.get(column)
+            .filter(|v| v.as_str() != SUPPRESSED)
+            .and_then(|v| v.trim().parse().ok())
+    })
 }
 
 fn read_survival(path: &Path) -> Result<Vec<SurvivalStep>, String> {
