@@ -432,8 +432,8 @@ fn unwritable_output_is_an_io_error_naming_the_path() {
         ..SynthConfig::new(&blocker)
     })
     .expect_err("a file is in the way");
-    assert!(matches!(err, SynthError::Io { .. }));
+    assert!(matches!(err, SynthError::Store(_)));
     let message = err.to_string();
-    assert!(message.starts_with("cannot write "), "{message}");
+    assert!(message.starts_with("cannot create folder "), "{message}");
     assert!(message.contains("not_a_folder"), "{message}");
 }
