@@ -5,7 +5,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::extract::Extract;
-use crate::noise::{self, Counts, Dob, NoisyId};
+use crate::noise::{self, Counts, Dob, NoiseLevel, NoisyId};
 use crate::pools;
 use crate::world::{Day, Person, date};
 
@@ -81,6 +81,7 @@ pub(crate) fn cased(name: &str, case: Case, rng: &mut ChaCha8Rng) -> String {
 /// Formats names (case, extra spaces) for an extract.
 pub(crate) fn names(
     id: &NoisyId,
+    level: NoiseLevel,
     extract: Extract,
     case: Case,
     rng: &mut ChaCha8Rng,
@@ -88,7 +89,7 @@ pub(crate) fn names(
 ) -> (String, String) {
     let mut forename = cased(&id.forename, case, rng);
     let mut surname = cased(&id.surname, case, rng);
-    if noise::wants_extra_spaces(extract, rng, counts) {
+    if noise::wants_extra_spaces(level, extract, rng, counts) {
         if rng.random::<bool>() {
             forename = noise::extra_spaces(&forename, rng);
         } else {

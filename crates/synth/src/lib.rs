@@ -37,6 +37,7 @@ use tracing::info;
 
 use csv_out::write_csv;
 use extract::Extract;
+pub use noise::NoiseLevel;
 use noise::NoiseParams;
 use world::{Person, WorldParams};
 
@@ -49,15 +50,18 @@ pub struct SynthConfig {
     pub seed: u64,
     /// Folder for the extracts; the truth goes into its `truth/` subfolder.
     pub out_dir: PathBuf,
+    /// How much identifier noise the extracts carry.
+    pub noise: NoiseLevel,
 }
 
 impl SynthConfig {
-    /// Default size (20,000 people) and seed (42), writing into `out_dir`.
+    /// Default size (20,000 people), seed (42) and noise (standard), writing into `out_dir`.
     pub fn new(out_dir: impl Into<PathBuf>) -> SynthConfig {
         SynthConfig {
             people: 20_000,
             seed: 42,
             out_dir: out_dir.into(),
+            noise: NoiseLevel::Standard,
         }
     }
 }
@@ -134,12 +138,12 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
     }
     let truth_dir = cfg.out_dir.join("truth");
 
-    let w = WorldParams::new(cfg.seed, cfg.people);
+    let w = WorldParams::new(cfg.seed, cfg.people, cfg.noise);
     let total = cfg.people + w.others();
     let persons: Vec<Person> = (0..total).into_par_iter().map(|i| world::person(&w, i)).collect();
     info!(people = cfg.people, others = w.others(), "synthetic world built");
 
-    let np = NoiseParams::new(&w);
+    let np = NoiseParams::new(&w, cfg.noise);
     let mut files = Vec::new();
     let records_header = ["extract", "record_id", "person"];
     let (all_counts, rows) = write_csv(&truth_dir.join("records.csv"), &records_header, false, |truth| {
@@ -170,7 +174,10 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
         path: "truth/effects.json".to_owned(),
         rows: 0,
     });
-    write_json_atomic(&truth_dir.join("noise.json"), &noise::report(&all_counts))?;
+    write_json_atomic(
+        &truth_dir.join("noise.json"),
+        &noise::report(cfg.noise, &all_counts),
+    )?;
     files.push(WrittenFile {
         path: "truth/noise.json".to_owned(),
         rows: 0,

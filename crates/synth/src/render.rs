@@ -10,7 +10,7 @@ use crate::SynthError;
 use crate::csv_out::{CsvSink, RowBuf, write_csv};
 use crate::extract::Extract;
 use crate::format::{Case, DateStyle, fmt_date, fmt_dob, iso, names, participant_nino, postcode, ymd};
-use crate::noise::{self, Counts, NoiseParams, NoisyId};
+use crate::noise::{self, Counts, NoiseLevel, NoiseParams, NoisyId};
 use crate::pools;
 use crate::truth::person_id;
 use crate::world::{Day, Person, STREAM_NOISE, WorldParams, mix, rng_for};
@@ -147,11 +147,12 @@ fn render_participant(
     csv: &mut RowBuf,
     person: &Person,
     id: &NoisyId,
+    level: NoiseLevel,
     rng: &mut ChaCha8Rng,
     counts: &mut Counts,
 ) {
     let spine = person.spine.as_ref().expect("participants are spine persons");
-    let (forename, surname) = names(id, Extract::Participants, Case::Mixed, rng, counts);
+    let (forename, surname) = names(id, level, Extract::Participants, Case::Mixed, rng, counts);
     csv.field(&forename);
     csv.field(&surname);
     csv.plain(format_args!("{}", fmt_dob(DateStyle::DayMonthYear, id.dob)));
@@ -215,7 +216,7 @@ fn render_chunk(
                     .as_ref()
                     .expect("releases rows come from spine persons");
                 let release = &spine.releases[item];
-                let (forename, surname) = names(&id, extract, Case::AsIs, &mut rng, &mut counts);
+                let (forename, surname) = names(&id, np.level(), extract, Case::AsIs, &mut rng, &mut counts);
                 csv.field(&forename);
                 csv.field(&surname);
                 csv.plain(format_args!("{}", fmt_dob(DateStyle::Iso, id.dob)));
@@ -231,10 +232,12 @@ fn render_chunk(
                     pools::OFFENCE_GROUPS[release.offence_group as usize].0
                 ));
             }
-            Extract::Participants => render_participant(&mut csv, person, &id, &mut rng, &mut counts),
+            Extract::Participants => {
+                render_participant(&mut csv, person, &id, np.level(), &mut rng, &mut counts);
+            }
             Extract::Reoffences => {
                 let (when, kind) = person.offences[item];
-                let (forename, surname) = names(&id, extract, Case::Upper, &mut rng, &mut counts);
+                let (forename, surname) = names(&id, np.level(), extract, Case::Upper, &mut rng, &mut counts);
                 csv.field(&forename);
                 csv.field(&surname);
                 csv.plain(format_args!("{}", fmt_dob(DateStyle::Compact, id.dob)));
@@ -250,7 +253,7 @@ fn render_chunk(
             }
             Extract::Employment => {
                 let spell = person.jobs[item];
-                let (forename, surname) = names(&id, extract, Case::AsIs, &mut rng, &mut counts);
+                let (forename, surname) = names(&id, np.level(), extract, Case::AsIs, &mut rng, &mut counts);
                 csv.field(&forename);
                 csv.field(&surname);
                 csv.plain(format_args!("{}", fmt_dob(DateStyle::Iso, id.dob)));
@@ -268,7 +271,7 @@ fn render_chunk(
             }
             Extract::Benefits => {
                 let spell = person.benefits[item];
-                let (forename, surname) = names(&id, extract, Case::Upper, &mut rng, &mut counts);
+                let (forename, surname) = names(&id, np.level(), extract, Case::Upper, &mut rng, &mut counts);
                 csv.field(&forename);
                 csv.field(&surname);
                 csv.plain(format_args!("{}", fmt_dob(DateStyle::Iso, id.dob)));

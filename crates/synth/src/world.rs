@@ -9,6 +9,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, Gamma};
 
+use crate::noise::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
 use crate::outcomes::{other_person, spine_person};
 use crate::pools::{self, Pool};
 
@@ -25,6 +26,8 @@ pub const WINDOW_DAYS: i32 = 365;
 pub const STREAM_IDENTITY: u64 = 1;
 /// Stream for covariates and outcome draws.
 pub const STREAM_OUTCOMES: u64 = 2;
+/// Stream for what only the heavy world draws about a person (a double-barrelled surname).
+pub const STREAM_HEAVY: u64 = 3;
 /// Base of the per-file noise streams (plus the file's number).
 pub const STREAM_NOISE: u64 = 16;
 
@@ -133,6 +136,8 @@ pub struct Person {
     pub surname: u16,
     /// A second surname (e.g. a married name) that some later records carry.
     pub alt_surname: u16,
+    /// The second part of a double-barrelled surname (`surname-second`); heavy noise only.
+    pub second_barrel: Option<u16>,
     /// Date of birth.
     pub dob: Day,
     /// National Insurance number, 9 ASCII bytes such as `AB123456C`.
@@ -156,6 +161,8 @@ pub struct WorldParams {
     pub seed: u64,
     /// Number of spine persons.
     pub people: u64,
+    /// The noise level (the heavy world also gives some people double-barrelled surnames).
+    pub level: NoiseLevel,
     /// Male forenames.
     pub male: Pool,
     /// Female forenames.
@@ -179,7 +186,7 @@ const NINO_MULTIPLIER: u64 = 1_779_033_703;
 
 impl WorldParams {
     /// Pools and constants for a seed and spine size.
-    pub fn new(seed: u64, people: u64) -> WorldParams {
+    pub fn new(seed: u64, people: u64, level: NoiseLevel) -> WorldParams {
         let mut nino_prefixes = Vec::new();
         for &a in NINO_FIRST {
             for &b in NINO_SECOND {
@@ -192,6 +199,7 @@ impl WorldParams {
         WorldParams {
             seed,
             people,
+            level,
             male: Pool::ranked(pools::male_forenames(), 8.0),
             female: Pool::ranked(pools::female_forenames(), 8.0),
             surnames: pools::surname_pool(),
@@ -243,6 +251,7 @@ struct Identity {
     forename: u16,
     surname: u16,
     alt_surname: u16,
+    second_barrel: Option<u16>,
     dob: Day,
     postcode: (u8, u8, u8, u8, u8),
     nino_suffix: u8,
@@ -306,11 +315,27 @@ fn identity(w: &WorldParams, index: u64) -> Identity {
         forename,
         surname,
         alt_surname,
+        second_barrel: second_barrel(w, index, surname),
         dob,
         postcode,
         nino_suffix,
         release,
     }
+}
+
+/// In the heavy world, the second part of a double-barrelled surname for
+/// `DOUBLE_BARRELLED_SHARE` of people, from a stream of its own (so the standard world's draws
+/// are untouched).
+fn second_barrel(w: &WorldParams, index: u64, surname: u16) -> Option<u16> {
+    if w.level != NoiseLevel::Heavy {
+        return None;
+    }
+    let mut rng = rng_for(w.seed, STREAM_HEAVY, index, 0);
+    if rng.random::<f64>() >= DOUBLE_BARRELLED_SHARE {
+        return None;
+    }
+    let second = w.surnames.pick(rng.random());
+    (second != surname).then_some(second)
 }
 
 /// Build person `index` (spine persons first, then others).
@@ -334,6 +359,7 @@ pub fn person(w: &WorldParams, index: u64) -> Person {
         forename: id.forename,
         surname: id.surname,
         alt_surname: id.alt_surname,
+        second_barrel: id.second_barrel,
         dob: id.dob,
         nino: w.nino(index, id.nino_suffix),
         postcode: id.postcode,
@@ -355,7 +381,7 @@ mod tests {
 
     #[test]
     fn nino_multiplier_is_coprime_with_the_space() {
-        let w = WorldParams::new(0, 1);
+        let w = WorldParams::new(0, 1, NoiseLevel::Standard);
         let space = w.nino_prefixes.len() as u64 * 1_000_000;
         let (mut a, mut b) = (NINO_MULTIPLIER, space);
         while b != 0 {
@@ -367,7 +393,7 @@ mod tests {
 
     #[test]
     fn ninos_are_distinct_and_valid() {
-        let w = WorldParams::new(7, 1000);
+        let w = WorldParams::new(7, 1000, NoiseLevel::Standard);
         let mut seen = std::collections::HashSet::new();
         for i in 0..5000 {
             let n = w.nino(i, 2);

@@ -4,7 +4,7 @@ use chrono::Datelike;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use super::rates::{Kind, SURNAME_CHANGE_FEMALE, SURNAME_CHANGE_MALE, SWAPPABLE_SHARE, target};
+use super::rates::{DOUBLE_BARRELLED_SHARE, Kind, NoiseLevel, SWAPPABLE_SHARE};
 use super::report::Counts;
 use crate::extract::Extract;
 use crate::pools;
@@ -81,15 +81,17 @@ fn days_in_month(y: i32, m: u32) -> u32 {
     }
 }
 
-/// Per-sex share of forenames that have a nickname, to turn a target rate into a probability.
+/// The noise level and the per-sex share of forenames that have a nickname (to turn a target
+/// rate into a probability).
 #[derive(Debug)]
 pub struct NoiseParams {
+    level: NoiseLevel,
     nick_share: [f64; 2],
 }
 
 impl NoiseParams {
     /// Computes the nickname shares of the forename pools.
-    pub fn new(w: &WorldParams) -> NoiseParams {
+    pub fn new(w: &WorldParams, level: NoiseLevel) -> NoiseParams {
         let share = |pool: &pools::Pool| {
             pool.names
                 .iter()
@@ -99,8 +101,22 @@ impl NoiseParams {
                 .sum::<f64>()
         };
         NoiseParams {
+            level,
             nick_share: [share(&w.male), share(&w.female)],
         }
+    }
+
+    /// The noise level.
+    pub fn level(&self) -> NoiseLevel {
+        self.level
+    }
+
+    fn target(&self, extract: Extract, kind: Kind) -> f64 {
+        self.level.target(extract, kind)
+    }
+
+    fn heavy(&self) -> bool {
+        self.level == NoiseLevel::Heavy
     }
 }
 
@@ -115,42 +131,105 @@ pub fn noisy_id(
     rng: &mut ChaCha8Rng,
     counts: &mut Counts,
 ) -> NoisyId {
+    // The order of the draws is part of the output: the standard level's draws must never change.
+    let (forename, surname) = noisy_names(w, np, p, extract, first_release, rng, counts);
+    let dob = noisy_dob(np, p, extract, rng, counts);
+    let mut female = Some(p.female);
+    if rng.random::<f64>() < np.target(extract, Kind::SexError) {
+        female = if rng.random::<bool>() {
+            None
+        } else {
+            Some(!p.female)
+        };
+        counts.add(Kind::SexError);
+    }
+    let nino = if rng.random::<f64>() < np.target(extract, Kind::NinoMissing) {
+        counts.add(Kind::NinoMissing);
+        None
+    } else if rng.random::<f64>()
+        < np.target(extract, Kind::NinoInvalid) / (1.0 - np.target(extract, Kind::NinoMissing))
+    {
+        counts.add(Kind::NinoInvalid);
+        Some(invalid_nino(&p.nino, rng))
+    } else {
+        Some(String::from_utf8_lossy(&p.nino).into_owned())
+    };
+    NoisyId {
+        forename,
+        surname,
+        dob,
+        female,
+        nino,
+    }
+}
+
+/// The surname a record starts from: the birth surname, the other one (a surname change), or in
+/// the heavy world a double-barrelled surname, whole or one of its parts.
+fn base_surname(
+    w: &WorldParams,
+    np: &NoiseParams,
+    p: &Person,
+    extract: Extract,
+    first_release: bool,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) -> String {
+    let names = &w.surnames.names;
+    if !first_release && rng.random::<f64>() < np.level.surname_change(p.female) && p.alt_surname != p.surname
+    {
+        counts.add(Kind::SurnameChange);
+        return names[p.alt_surname as usize].clone();
+    }
+    let first = &names[p.surname as usize];
+    match p.second_barrel {
+        Some(second) if np.heavy() => {
+            let second = &names[second as usize];
+            let p_part = np.target(extract, Kind::SurnamePart) / DOUBLE_BARRELLED_SHARE;
+            if rng.random::<f64>() < p_part {
+                counts.add(Kind::SurnamePart);
+                if rng.random::<bool>() { first } else { second }.clone()
+            } else {
+                format!("{first}-{second}")
+            }
+        }
+        _ => first.clone(),
+    }
+}
+
+/// Forename and surname after noise.
+fn noisy_names(
+    w: &WorldParams,
+    np: &NoiseParams,
+    p: &Person,
+    extract: Extract,
+    first_release: bool,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) -> (String, String) {
     let base_forename = w.forename(p);
     let mut forename = base_forename.to_owned();
     let nicks = pools::nicknames(base_forename);
-    let p_nick = target(extract, Kind::Nickname) / np.nick_share[usize::from(p.female)];
+    let p_nick = np.target(extract, Kind::Nickname) / np.nick_share[usize::from(p.female)];
     if !nicks.is_empty() && rng.random::<f64>() < p_nick {
         nicks[rng.random_range(0..nicks.len())].clone_into(&mut forename);
         counts.add(Kind::Nickname);
     }
-    let mut surname_index = p.surname;
-    if !first_release {
-        let p_change = if p.female {
-            SURNAME_CHANGE_FEMALE
-        } else {
-            SURNAME_CHANGE_MALE
-        };
-        if rng.random::<f64>() < p_change && p.alt_surname != p.surname {
-            surname_index = p.alt_surname;
-            counts.add(Kind::SurnameChange);
-        }
-    }
-    let mut surname = w.surnames.names[surname_index as usize].clone();
-    if rng.random::<f64>() < target(extract, Kind::ForenameTypo) {
+    let mut surname = base_surname(w, np, p, extract, first_release, rng, counts);
+    if rng.random::<f64>() < np.target(extract, Kind::ForenameTypo) {
         forename = typo(&forename, rng);
         counts.add(Kind::ForenameTypo);
     }
-    if rng.random::<f64>() < target(extract, Kind::SurnameTypo) {
+    if rng.random::<f64>() < np.target(extract, Kind::SurnameTypo) {
         surname = typo(&surname, rng);
         counts.add(Kind::SurnameTypo);
     }
-    if rng.random::<f64>() < target(extract, Kind::MiddleName) {
+    if rng.random::<f64>() < np.target(extract, Kind::MiddleName) {
         let pool = if p.female { &w.female } else { &w.male };
         let middle = &pool.names[pool.pick(rng.random()) as usize];
         forename = format!("{forename} {middle}");
         counts.add(Kind::MiddleName);
     }
-    if rng.random::<f64>() < target(extract, Kind::NameMissing) {
+    if rng.random::<f64>() < np.target(extract, Kind::NameMissing) {
         if rng.random::<bool>() {
             forename.clear();
         } else {
@@ -158,7 +237,21 @@ pub fn noisy_id(
         }
         counts.add(Kind::NameMissing);
     }
+    if np.heavy() && rng.random::<f64>() < np.target(extract, Kind::NamesTransposed) {
+        std::mem::swap(&mut forename, &mut surname);
+        counts.add(Kind::NamesTransposed);
+    }
+    (forename, surname)
+}
 
+/// The date of birth after noise; its kinds of noise exclude each other.
+fn noisy_dob(
+    np: &NoiseParams,
+    p: &Person,
+    extract: Extract,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) -> Dob {
     let born = date(p.dob);
     let mut dob = Dob {
         y: born.year(),
@@ -166,14 +259,14 @@ pub fn noisy_id(
         d: born.day(),
     };
     // A swap is only possible for some dates, so its probability is rescaled to meet the target
-    // over all records. The kinds of date noise exclude each other.
+    // over all records.
     let swappable = dob.d <= 12 && dob.d != dob.m;
     let u_swap: f64 = rng.random();
     let u_dob: f64 = rng.random();
-    let t_typo = target(extract, Kind::DobTypo);
-    let t_invalid = target(extract, Kind::DobInvalid);
-    let t_placeholder = target(extract, Kind::DobPlaceholder);
-    if swappable && u_swap < target(extract, Kind::DobSwap) / SWAPPABLE_SHARE {
+    let t_typo = np.target(extract, Kind::DobTypo);
+    let t_invalid = np.target(extract, Kind::DobInvalid);
+    let t_placeholder = np.target(extract, Kind::DobPlaceholder);
+    if swappable && u_swap < np.target(extract, Kind::DobSwap) / SWAPPABLE_SHARE {
         std::mem::swap(&mut dob.d, &mut dob.m);
         counts.add(Kind::DobSwap);
     } else if u_dob < t_typo {
@@ -198,36 +291,7 @@ pub fn noisy_id(
         dob = Dob { y: 1900, m: 1, d: 1 };
         counts.add(Kind::DobPlaceholder);
     }
-
-    let mut female = Some(p.female);
-    if rng.random::<f64>() < target(extract, Kind::SexError) {
-        female = if rng.random::<bool>() {
-            None
-        } else {
-            Some(!p.female)
-        };
-        counts.add(Kind::SexError);
-    }
-
-    let nino = if rng.random::<f64>() < target(extract, Kind::NinoMissing) {
-        counts.add(Kind::NinoMissing);
-        None
-    } else if rng.random::<f64>()
-        < target(extract, Kind::NinoInvalid) / (1.0 - target(extract, Kind::NinoMissing))
-    {
-        counts.add(Kind::NinoInvalid);
-        Some(invalid_nino(&p.nino, rng))
-    } else {
-        Some(String::from_utf8_lossy(&p.nino).into_owned())
-    };
-
-    NoisyId {
-        forename,
-        surname,
-        dob,
-        female,
-        nino,
-    }
+    dob
 }
 
 fn dob_typo(dob: Dob, rng: &mut ChaCha8Rng) -> Dob {
@@ -269,8 +333,13 @@ pub fn extra_spaces(name: &str, rng: &mut ChaCha8Rng) -> String {
 }
 
 /// Whether this record gets extra spaces (the caller applies them to one name).
-pub fn wants_extra_spaces(extract: Extract, rng: &mut ChaCha8Rng, counts: &mut Counts) -> bool {
-    let hit = rng.random::<f64>() < target(extract, Kind::ExtraSpaces);
+pub fn wants_extra_spaces(
+    level: NoiseLevel,
+    extract: Extract,
+    rng: &mut ChaCha8Rng,
+    counts: &mut Counts,
+) -> bool {
+    let hit = rng.random::<f64>() < level.target(extract, Kind::ExtraSpaces);
     if hit {
         counts.add(Kind::ExtraSpaces);
     }

@@ -9,4 +9,5 @@ mod rates;
 mod report;
 
 pub use apply::{Dob, NoiseParams, NoisyId, extra_spaces, noisy_id, wants_extra_spaces};
+pub use rates::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
 pub use report::{Counts, report};

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::rates::{KINDS, Kind, declared};
+use super::rates::{KINDS, Kind, NoiseLevel};
 use crate::extract::Extract;
 
 /// Realised noise counts of one extract.
@@ -35,6 +35,9 @@ impl Counts {
 pub struct NoiseReport {
     /// How to read this file.
     pub description: &'static str,
+    /// The noise level, when it is not the standard one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub level: Option<&'static str>,
     /// Per extract, per kind: the declared [low, high] range of the realised rate.
     pub declared: BTreeMap<&'static str, BTreeMap<&'static str, [f64; 2]>>,
     /// Per extract: rows and realised counts and rates per kind.
@@ -53,15 +56,15 @@ pub struct RealisedNoise {
 }
 
 /// Builds the noise report from the realised counts of each extract.
-pub fn report(counts: &[(Extract, Counts)]) -> NoiseReport {
+pub fn report(level: NoiseLevel, counts: &[(Extract, Counts)]) -> NoiseReport {
     let mut declared_map = BTreeMap::new();
     let mut realised = BTreeMap::new();
     for (extract, c) in counts {
         let mut d = BTreeMap::new();
         let mut n = BTreeMap::new();
         let mut r = BTreeMap::new();
-        for kind in Kind::ALL {
-            d.insert(kind.name(), declared(*extract, kind));
+        for &kind in level.kinds() {
+            d.insert(kind.name(), level.declared(*extract, kind));
             let count = c.counts[kind as usize];
             n.insert(kind.name(), count);
             r.insert(
@@ -85,6 +88,7 @@ pub fn report(counts: &[(Extract, Counts)]) -> NoiseReport {
     }
     NoiseReport {
         description: "rates are per record of the extract; a record may carry several kinds",
+        level: (level != NoiseLevel::Standard).then_some(level.name()),
         declared: declared_map,
         realised,
     }
