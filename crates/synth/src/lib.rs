@@ -15,8 +15,10 @@
 // - `extract`, `noise`: the five extracts and the identifier noise each one carries;
 // - `format`, `render`: how each department writes its rows;
 // - `csv_out`: CSV files written atomically through `linklab_store`;
-// - `truth`: the ground truth files.
+// - `truth`: the ground truth files;
+// - `collisions`: a diagnostic of how often true identities coincide.
 
+mod collisions;
 mod csv_out;
 mod extract;
 mod format;
@@ -35,6 +37,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 use tracing::info;
 
+pub use collisions::{Collisions, collisions};
 use csv_out::write_csv;
 use extract::Extract;
 pub use noise::NoiseLevel;
