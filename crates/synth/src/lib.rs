@@ -10,6 +10,7 @@
 //
 // The modules, in the order the data flows:
 // - `pools`: the name lists (data files), nicknames, postcodes and categories;
+// - `births`: ages and dates of birth;
 // - `world`: the true people (identities, dates, random streams) and `outcomes`, what happens
 //   to them with and without the programme;
 // - `extract`, `noise`: the five extracts and the identifier noise each one carries;
@@ -18,6 +19,7 @@
 // - `truth`: the ground truth files;
 // - `collisions`: a diagnostic of how often true identities coincide.
 
+mod births;
 mod collisions;
 mod csv_out;
 mod extract;

@@ -4,11 +4,12 @@
 //! Every person is generated from their own random stream, derived from (seed, person index), so
 //! the world does not depend on the order or the number of threads that build it.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, Gamma};
 
+use crate::births;
 use crate::noise::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
 use crate::outcomes::{other_person, spine_person};
 use crate::pools::{self, Pool};
@@ -163,10 +164,10 @@ pub struct WorldParams {
     pub people: u64,
     /// The noise level (the heavy world also gives some people double-barrelled surnames).
     pub level: NoiseLevel,
-    /// Male forenames.
-    pub male: Pool,
-    /// Female forenames.
-    pub female: Pool,
+    /// Male forenames, one pool per birth cohort (`pools::COHORTS`) over the same names.
+    pub male: Vec<Pool>,
+    /// Female forenames, likewise.
+    pub female: Vec<Pool>,
     /// Surnames.
     pub surnames: Pool,
     nino_prefixes: Vec<[u8; 2]>,
@@ -200,8 +201,8 @@ impl WorldParams {
             seed,
             people,
             level,
-            male: Pool::ranked(pools::male_forenames(), 8.0),
-            female: Pool::ranked(pools::female_forenames(), 8.0),
+            male: pools::forename_pools(pools::male_forenames(), mix),
+            female: pools::forename_pools(pools::female_forenames(), mix),
             surnames: pools::surname_pool(),
             nino_prefixes,
             nino_offset: mix(&[seed, 0x4E49_4E4F]) % space,
@@ -223,8 +224,13 @@ impl WorldParams {
 
     /// The forename of a person.
     pub fn forename(&self, p: &Person) -> &str {
-        let pool = if p.female { &self.female } else { &self.male };
-        &pool.names[p.forename as usize]
+        &self.forename_pool(p.female, p.dob).names[p.forename as usize]
+    }
+
+    /// The forename pool of a sex and a birth cohort.
+    pub fn forename_pool(&self, female: bool, dob: Day) -> &Pool {
+        let pools = if female { &self.female } else { &self.male };
+        &pools[pools::cohort(date(dob).year())]
     }
 
     /// A NINO that no other person has: a bijection of the person index.
@@ -286,30 +292,21 @@ fn identity(w: &WorldParams, index: u64) -> Identity {
     let mut rng = rng_for(w.seed, STREAM_IDENTITY, index, 0);
     let spine = index < w.people;
     let female = rng.random::<f64>() < if spine { 0.15 } else { 0.45 };
-    let pool = if female { &w.female } else { &w.male };
-    let forename = pool.pick(rng.random());
+    let u_forename: f64 = rng.random();
     let surname = w.surnames.pick(rng.random());
     let alt_surname = w.surnames.pick(rng.random());
     let postcode = postcode(&mut rng);
     let nino_suffix = rng.random_range(0..4u8);
-    let age = (18.0 + gamma(&mut rng, 2.2) * 7.0).min(70.0) as u32;
+    let age = births::age(&mut rng);
     let (anchor, release) = if spine {
         let r = rng.random_range(w.release_start..=w.release_end);
         (r, Some((r, age as u8)))
     } else {
         (day((2023, 1, 1)), None)
     };
-    let anchor_date = date(anchor);
-    let upper = anchor_date
-        .checked_sub_months(Months::new(12 * age))
-        .expect("ages are far inside chrono's range")
-        .num_days_from_ce();
-    let lower = anchor_date
-        .checked_sub_months(Months::new(12 * (age + 1)))
-        .expect("ages are far inside chrono's range")
-        .num_days_from_ce()
-        + 1;
-    let dob = rng.random_range(lower..=upper);
+    let dob = births::date_of_birth(&mut rng, anchor, age);
+    // The forename is drawn from the ranking of the person's birth cohort.
+    let forename = w.forename_pool(female, dob).pick(u_forename);
     Identity {
         female,
         forename,

@@ -100,9 +100,11 @@ impl NoiseParams {
                 .map(|(i, _)| pool.share(i))
                 .sum::<f64>()
         };
+        // Averaged over the birth cohorts (spread evenly enough for a rate target).
+        let mean = |pools: &[pools::Pool]| pools.iter().map(share).sum::<f64>() / pools.len() as f64;
         NoiseParams {
             level,
-            nick_share: [share(&w.male), share(&w.female)],
+            nick_share: [mean(&w.male), mean(&w.female)],
         }
     }
 
@@ -224,7 +226,7 @@ fn noisy_names(
         counts.add(Kind::SurnameTypo);
     }
     if rng.random::<f64>() < np.target(extract, Kind::MiddleName) {
-        let pool = if p.female { &w.female } else { &w.male };
+        let pool = w.forename_pool(p.female, p.dob);
         let middle = &pool.names[pool.pick(rng.random()) as usize];
         forename = format!("{forename} {middle}");
         counts.add(Kind::MiddleName);

@@ -10,6 +10,7 @@ pub struct Pool {
 
 impl Pool {
     /// A pool over `names` where the name at rank `r` has weight `1 / (r + offset)`.
+    #[cfg(test)]
     pub fn ranked(names: &[&str], offset: f64) -> Pool {
         let weights: Vec<f64> = (0..names.len()).map(|r| 1.0 / (r as f64 + offset)).collect();
         Pool::weighted(names.iter().map(|s| (*s).to_owned()).collect(), &weights)
