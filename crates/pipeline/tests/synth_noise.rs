@@ -38,5 +38,8 @@ fn synth_noise_is_standard_unless_heavy() {
     check("noise = \"standard\"\n", SynthNoise::Standard);
     check("noise = \"heavy\"\n", SynthNoise::Heavy);
     let err = with_noise("noise = \"extreme\"\n").expect_err("an unknown level is refused");
-    assert!(err.to_string().contains("expected `standard` or `heavy`"), "{err}");
+    assert!(
+        err.to_string().contains("expected `standard` or `heavy`"),
+        "{err}"
+    );
 }

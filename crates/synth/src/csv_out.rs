@@ -96,9 +96,12 @@ impl CsvSink<'_> {
     }
 
     fn flush_buf(&mut self) -> Result<(), SynthError> {
-        let bytes = std::mem::take(&mut self.buf.bytes);
-        self.write(&bytes)?;
-        self.buf.bytes = bytes;
+        self.out
+            .write_all(&self.buf.bytes)
+            .map_err(|source| SynthError::Io {
+                path: self.path.to_path_buf(),
+                source,
+            })?;
         self.buf.bytes.clear();
         Ok(())
     }
