@@ -33,6 +33,30 @@ fn wrong_command_line_exits_1() {
 }
 
 #[test]
+fn synth_noise_is_standard_or_heavy() {
+    let dir = tempfile::tempdir().unwrap();
+    let synth = |noise: &str| {
+        linklab(
+            dir.path(),
+            &["synth", "--people", "60", "--out", noise, "--noise", noise],
+        )
+    };
+    for noise in ["standard", "heavy"] {
+        let out = synth(noise);
+        assert_eq!(code(&out), 0, "{:?}", text(&out));
+        let report = fs::read_to_string(dir.path().join(noise).join("truth/noise.json")).unwrap();
+        assert_eq!(
+            report.contains("\"level\": \"heavy\""),
+            noise == "heavy",
+            "{noise}"
+        );
+    }
+    let out = synth("extreme");
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).1.contains("standard"), "the error lists the levels");
+}
+
+#[test]
 fn keygen_writes_a_private_key_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let out = linklab(dir.path(), &["keygen", "--out", "k.key"]);

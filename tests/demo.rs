@@ -40,19 +40,27 @@ fn assert_quality_targets(report: &Path) {
             .and_then(serde_json::Value::as_u64)
             .unwrap()
     };
-    let check = |what: &str, tp: u64, predicted: u64, truth: u64| {
+    // `slack`: how many binomial standard errors of the recall the check allows below the
+    // target, for a measure with few true pairs at this size.
+    let check_with = |what: &str, tp: u64, predicted: u64, truth: u64, slack: f64| {
         let (precision, recall) = (tp as f64 / predicted as f64, tp as f64 / truth as f64);
+        let floor = 0.97 - slack * (0.97 * 0.03 / truth as f64).sqrt();
         assert!(
-            precision >= 0.995 && recall >= 0.97,
-            "{what}: precision {precision:.4}, recall {recall:.4}"
+            precision >= 0.995 && recall >= floor,
+            "{what}: precision {precision:.4}, recall {recall:.4} (floor {floor:.4})"
         );
     };
+    let check = |what: &str, tp: u64, predicted: u64, truth: u64| check_with(what, tp, predicted, truth, 0.0);
+    // The spine has only about a hundred true pairs at this size (people released twice), so
+    // its recall, near 97% by design, varies by about 1.7 points from seed to seed: it is held to
+    // the target less two standard errors (the benchmark measures it at 100,000 people).
     let spine = &quality["spine_clustering"];
-    check(
+    check_with(
         "spine clustering",
         pairs(spine, "true_positive_pairs"),
         pairs(spine, "predicted_pairs"),
         pairs(spine, "true_pairs"),
+        2.0,
     );
     let extracts = quality["extracts"].as_array().unwrap();
     assert_eq!(extracts.len(), 4, "every linked extract is measured");

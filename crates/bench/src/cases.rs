@@ -123,6 +123,7 @@ fn synth(scratch: &Path, quick: bool) -> serde_json::Value {
         people,
         seed: 7,
         out_dir: out.clone(),
+        noise: linklab_synth::NoiseLevel::Standard,
     })
     .expect("synth writes its files");
     let secs = start.elapsed().as_secs_f64();

@@ -98,6 +98,7 @@ fn prepare_csv(scratch: &Path, quick: bool) {
         people,
         seed: 11,
         out_dir: synth_dir.clone(),
+        noise: linklab_synth::NoiseLevel::Standard,
     })
     .expect("synth writes its files");
     let source = BufReader::new(fs::File::open(synth_dir.join("releases.csv")).expect("releases.csv"));

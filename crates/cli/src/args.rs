@@ -74,6 +74,11 @@ pub enum Command {
         /// Output folder.
         #[arg(long)]
         out: PathBuf,
+        /// Identifier noise: `standard` (the demo's), or `heavy` (three times the typos,
+        /// nicknames and date errors, plus transposed names, missing NI numbers, surname changes
+        /// and double-barrelled surnames recorded in part; see docs/synth.md).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Standard)]
+        noise: NoiseArg,
     },
     /// Stage 1: standardise one extract's identifiers and replace them with tokens.
     Pseudonymise {
@@ -193,6 +198,24 @@ pub enum EngineArg {
     /// Anchors and per-record decisions as a Spark job (`[link.spark]`: master, conf, python,
     /// spark_submit); clustering, person ids and the output stay in this process.
     Spark,
+}
+
+/// How much identifier noise `synth` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NoiseArg {
+    /// The demo's noise.
+    Standard,
+    /// A harder world.
+    Heavy,
+}
+
+impl From<NoiseArg> for linklab_synth::NoiseLevel {
+    fn from(arg: NoiseArg) -> Self {
+        match arg {
+            NoiseArg::Standard => linklab_synth::NoiseLevel::Standard,
+            NoiseArg::Heavy => linklab_synth::NoiseLevel::Heavy,
+        }
+    }
 }
 
 /// How `plan` prints.

@@ -21,8 +21,13 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             );
             Ok(())
         }
-        Command::Synth { people, seed, out } => {
-            let summary = stages::synth(people, seed, &out)?;
+        Command::Synth {
+            people,
+            seed,
+            out,
+            noise,
+        } => {
+            let summary = stages::synth(people, seed, &out, noise.into())?;
             println!("{summary}");
             Ok(())
         }

@@ -13,11 +13,17 @@ use crate::logging::CliProgress;
 use crate::runner::StageRun;
 
 /// `linklab synth`: writes the synthetic world and describes it.
-pub fn synth(people: u64, seed: u64, out: &Path) -> Result<String, CliError> {
+pub fn synth(
+    people: u64,
+    seed: u64,
+    out: &Path,
+    noise: linklab_synth::NoiseLevel,
+) -> Result<String, CliError> {
     let summary = linklab_synth::generate(&linklab_synth::SynthConfig {
         people,
         seed,
         out_dir: out.to_path_buf(),
+        noise,
     })?;
     let mut text = format!(
         "wrote a synthetic world of {} released prisoners ({} took part in the programme) and {} other people into {}",
@@ -38,7 +44,11 @@ pub fn prepare_demo(p: &Pipeline) -> Result<(), CliError> {
     let Some(synth) = &p.synth else { return Ok(()) };
     if p.extracts.iter().any(|e| !e.path.exists()) {
         tracing::info!(out_dir = %synth.out_dir.display(), people = synth.people, seed = synth.seed, "making the synthetic extracts");
-        self::synth(synth.people, synth.seed, &synth.out_dir)?;
+        let noise = match synth.noise {
+            linklab_pipeline::SynthNoise::Standard => linklab_synth::NoiseLevel::Standard,
+            linklab_pipeline::SynthNoise::Heavy => linklab_synth::NoiseLevel::Heavy,
+        };
+        self::synth(synth.people, synth.seed, &synth.out_dir, noise)?;
     }
     for key in [&p.settings.key_file, &p.settings.project_key_file] {
         if !key.exists() {

@@ -36,6 +36,35 @@ pub struct Synth {
     pub seed: u64,
     /// Where the extracts (and `truth/`) are written.
     pub out_dir: PathBuf,
+    /// The identifier noise of the synthetic extracts (`linklab synth --noise`).
+    #[serde(default, skip_serializing_if = "SynthNoise::is_standard")]
+    pub noise: SynthNoise,
+}
+
+/// `[synth] noise`: `"standard"` (the default) or `"heavy"`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SynthNoise {
+    /// The demo's noise.
+    #[default]
+    Standard,
+    /// A harder world (see `linklab synth --help`).
+    Heavy,
+}
+
+impl SynthNoise {
+    /// Whether this is the default level.
+    pub fn is_standard(&self) -> bool {
+        *self == SynthNoise::Standard
+    }
+
+    /// The level's name, as written in a pipeline and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SynthNoise::Standard => "standard",
+            SynthNoise::Heavy => "heavy",
+        }
+    }
 }
 
 /// One `[[match_key]]`, as written. [`crate::Pipeline::match_keys`] gives the parsed form.

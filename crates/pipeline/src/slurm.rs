@@ -235,7 +235,7 @@ fn prepare_body(out: &mut String, pipeline: &Pipeline) {
     let _ = write!(
         out,
         "if {missing}; then
-    linklab synth --people {people} --seed {seed} --out {out_dir}
+    linklab synth --people {people} --seed {seed} --out {out_dir}{noise}
 fi
 for key in {key} {project_key}; do
     if [[ ! -e \"$key\" ]]; then
@@ -247,6 +247,11 @@ done
         people = synth.people,
         seed = synth.seed,
         out_dir = quote(&synth.out_dir),
+        noise = if synth.noise.is_standard() {
+            String::new()
+        } else {
+            format!(" --noise {}", synth.noise.as_str())
+        },
         key = quote(&pipeline.settings.key_file),
         project_key = quote(&pipeline.settings.project_key_file),
     );

@@ -1,6 +1,6 @@
 //! Generates a world and scores the demo's match-key cascade on it.
 //!
-//! `cargo run --release -p linklab-synth --example synth_check -- PEOPLE SEED DIR [--no-eval]`
+//! `cargo run --release -p linklab-synth --example synth_check -- PEOPLE SEED DIR [--no-eval|--heavy]`
 
 #[path = "../tests/support/cascade.rs"]
 mod cascade;
@@ -18,6 +18,11 @@ fn main() {
         people,
         seed,
         out_dir: dir.clone(),
+        noise: if args.iter().any(|a| a == "--heavy") {
+            linklab_synth::NoiseLevel::Heavy
+        } else {
+            linklab_synth::NoiseLevel::Standard
+        },
     };
     let start = Instant::now();
     match linklab_synth::generate(&cfg) {

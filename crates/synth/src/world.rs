@@ -1,13 +1,17 @@
-//! The true people: identities, covariates, treatment, and the events behind every outcome.
+//! The true people: identities (names, dates of birth, NI numbers, postcodes) and the shared
+//! machinery of the world (dates, random streams); `outcomes` adds what happens to them.
 //!
 //! Every person is generated from their own random stream, derived from (seed, person index), so
 //! the world does not depend on the order or the number of threads that build it.
 
-use chrono::{Datelike, Months, NaiveDate};
+use chrono::{Datelike, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rand_distr::{Exp1, Gamma, StandardNormal};
+use rand_distr::{Exp1, Gamma};
 
+use crate::births;
+use crate::noise::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
+use crate::outcomes::{other_person, spine_person};
 use crate::pools::{self, Pool};
 
 /// First possible (first) release date: 2021-01-01.
@@ -23,6 +27,8 @@ pub const WINDOW_DAYS: i32 = 365;
 pub const STREAM_IDENTITY: u64 = 1;
 /// Stream for covariates and outcome draws.
 pub const STREAM_OUTCOMES: u64 = 2;
+/// Stream for what only the heavy world draws about a person (a double-barrelled surname).
+pub const STREAM_HEAVY: u64 = 3;
 /// Base of the per-file noise streams (plus the file's number).
 pub const STREAM_NOISE: u64 = 16;
 
@@ -131,6 +137,8 @@ pub struct Person {
     pub surname: u16,
     /// A second surname (e.g. a married name) that some later records carry.
     pub alt_surname: u16,
+    /// The second part of a double-barrelled surname (`surname-second`); heavy noise only.
+    pub second_barrel: Option<u16>,
     /// Date of birth.
     pub dob: Day,
     /// National Insurance number, 9 ASCII bytes such as `AB123456C`.
@@ -154,17 +162,19 @@ pub struct WorldParams {
     pub seed: u64,
     /// Number of spine persons.
     pub people: u64,
-    /// Male forenames.
-    pub male: Pool,
-    /// Female forenames.
-    pub female: Pool,
+    /// The noise level (the heavy world also gives some people double-barrelled surnames).
+    pub level: NoiseLevel,
+    /// Male forenames, one pool per birth cohort (`pools::COHORTS`) over the same names.
+    pub male: Vec<Pool>,
+    /// Female forenames, likewise.
+    pub female: Vec<Pool>,
     /// Surnames.
     pub surnames: Pool,
     nino_prefixes: Vec<[u8; 2]>,
     nino_offset: u64,
-    release_start: Day,
+    pub(crate) release_start: Day,
     release_end: Day,
-    extract_end: Day,
+    pub(crate) extract_end: Day,
 }
 
 const NINO_FIRST: &[u8] = b"ABCEGHJKLMNOPRSTWXYZ";
@@ -177,7 +187,7 @@ const NINO_MULTIPLIER: u64 = 1_779_033_703;
 
 impl WorldParams {
     /// Pools and constants for a seed and spine size.
-    pub fn new(seed: u64, people: u64) -> WorldParams {
+    pub fn new(seed: u64, people: u64, level: NoiseLevel) -> WorldParams {
         let mut nino_prefixes = Vec::new();
         for &a in NINO_FIRST {
             for &b in NINO_SECOND {
@@ -190,8 +200,9 @@ impl WorldParams {
         WorldParams {
             seed,
             people,
-            male: Pool::ranked(pools::MALE_FORENAMES, 8.0),
-            female: Pool::ranked(pools::FEMALE_FORENAMES, 8.0),
+            level,
+            male: pools::forename_pools(pools::male_forenames(), mix),
+            female: pools::forename_pools(pools::female_forenames(), mix),
             surnames: pools::surname_pool(),
             nino_prefixes,
             nino_offset: mix(&[seed, 0x4E49_4E4F]) % space,
@@ -213,8 +224,13 @@ impl WorldParams {
 
     /// The forename of a person.
     pub fn forename(&self, p: &Person) -> &str {
-        let pool = if p.female { &self.female } else { &self.male };
-        &pool.names[p.forename as usize]
+        &self.forename_pool(p.female, p.dob).names[p.forename as usize]
+    }
+
+    /// The forename pool of a sex and a birth cohort.
+    pub fn forename_pool(&self, female: bool, dob: Day) -> &Pool {
+        let pools = if female { &self.female } else { &self.male };
+        &pools[pools::cohort(date(dob).year())]
     }
 
     /// A NINO that no other person has: a bijection of the person index.
@@ -241,6 +257,7 @@ struct Identity {
     forename: u16,
     surname: u16,
     alt_surname: u16,
+    second_barrel: Option<u16>,
     dob: Day,
     postcode: (u8, u8, u8, u8, u8),
     nino_suffix: u8,
@@ -248,15 +265,15 @@ struct Identity {
     release: Option<(Day, u8)>,
 }
 
-fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
+pub(crate) fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
     rng.sample(Gamma::new(shape, 1.0).expect("shape parameters are positive constants"))
 }
 
-fn exp1(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn exp1(rng: &mut ChaCha8Rng) -> f64 {
     rng.sample::<f64, _>(Exp1)
 }
 
-fn logistic(x: f64) -> f64 {
+pub(crate) fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
@@ -275,40 +292,47 @@ fn identity(w: &WorldParams, index: u64) -> Identity {
     let mut rng = rng_for(w.seed, STREAM_IDENTITY, index, 0);
     let spine = index < w.people;
     let female = rng.random::<f64>() < if spine { 0.15 } else { 0.45 };
-    let pool = if female { &w.female } else { &w.male };
-    let forename = pool.pick(rng.random());
+    let u_forename: f64 = rng.random();
     let surname = w.surnames.pick(rng.random());
     let alt_surname = w.surnames.pick(rng.random());
     let postcode = postcode(&mut rng);
     let nino_suffix = rng.random_range(0..4u8);
-    let age = (18.0 + gamma(&mut rng, 2.2) * 7.0).min(70.0) as u32;
+    let age = births::age(&mut rng);
     let (anchor, release) = if spine {
         let r = rng.random_range(w.release_start..=w.release_end);
         (r, Some((r, age as u8)))
     } else {
         (day((2023, 1, 1)), None)
     };
-    let anchor_date = date(anchor);
-    let upper = anchor_date
-        .checked_sub_months(Months::new(12 * age))
-        .expect("ages are far inside chrono's range")
-        .num_days_from_ce();
-    let lower = anchor_date
-        .checked_sub_months(Months::new(12 * (age + 1)))
-        .expect("ages are far inside chrono's range")
-        .num_days_from_ce()
-        + 1;
-    let dob = rng.random_range(lower..=upper);
+    let dob = births::date_of_birth(&mut rng, anchor, age);
+    // The forename is drawn from the ranking of the person's birth cohort.
+    let forename = w.forename_pool(female, dob).pick(u_forename);
     Identity {
         female,
         forename,
         surname,
         alt_surname,
+        second_barrel: second_barrel(w, index, surname),
         dob,
         postcode,
         nino_suffix,
         release,
     }
+}
+
+/// In the heavy world, the second part of a double-barrelled surname for
+/// `DOUBLE_BARRELLED_SHARE` of people, from a stream of its own (so the standard world's draws
+/// are untouched).
+fn second_barrel(w: &WorldParams, index: u64, surname: u16) -> Option<u16> {
+    if w.level != NoiseLevel::Heavy {
+        return None;
+    }
+    let mut rng = rng_for(w.seed, STREAM_HEAVY, index, 0);
+    if rng.random::<f64>() >= DOUBLE_BARRELLED_SHARE {
+        return None;
+    }
+    let second = w.surnames.pick(rng.random());
+    (second != surname).then_some(second)
 }
 
 /// Build person `index` (spine persons first, then others).
@@ -332,6 +356,7 @@ pub fn person(w: &WorldParams, index: u64) -> Person {
         forename: id.forename,
         surname: id.surname,
         alt_surname: id.alt_surname,
+        second_barrel: id.second_barrel,
         dob: id.dob,
         nino: w.nino(index, id.nino_suffix),
         postcode: id.postcode,
@@ -347,505 +372,13 @@ pub fn person(w: &WorldParams, index: u64) -> Person {
     p
 }
 
-/// Covariate and outcome draws of a spine person, shared by both potential outcomes.
-struct Draws {
-    u_reoffend: f64,
-    first_offence: f64,
-    extra_offences: usize,
-    offence_gaps: [f64; 6],
-    offence_types: [u8; 7],
-    u_late_offence: f64,
-    late_offence: f64,
-    u_job: f64,
-    job_start: f64,
-    job_length: f64,
-    u_second_job: f64,
-    second_job_gap: f64,
-    second_job_length: f64,
-    sectors: [u8; 3],
-    u_late_job: f64,
-    late_job_start: f64,
-    u_pre_job: f64,
-    pre_job_gap: f64,
-    pre_job_length: f64,
-    u_benefit: f64,
-    benefit_start: f64,
-    benefit_length: f64,
-    benefit_type: f64,
-    u_pre_benefit: f64,
-    pre_benefit_gap: f64,
-    pre_benefit_length: f64,
-    u_pip: f64,
-    pip_start: f64,
-    u_uc_working: f64,
-    u_second_release: f64,
-    second_release_gap: f64,
-    second_sentence: f64,
-}
-
-impl Draws {
-    fn new(rng: &mut ChaCha8Rng) -> Draws {
-        let mut offence_gaps = [0.0; 6];
-        for g in &mut offence_gaps {
-            *g = exp1(rng);
-        }
-        let mut offence_types = [0u8; 7];
-        for t in &mut offence_types {
-            *t = rng.random_range(0..pools::OFFENCE_TYPES.len()) as u8;
-        }
-        let mut sectors = [0u8; 3];
-        for s in &mut sectors {
-            *s = rng.random_range(0..pools::SECTORS.len()) as u8;
-        }
-        Draws {
-            u_reoffend: rng.random(),
-            first_offence: rng.random(),
-            extra_offences: (gamma(rng, 0.8) * 1.2) as usize,
-            offence_gaps,
-            offence_types,
-            u_late_offence: rng.random(),
-            late_offence: rng.random(),
-            u_job: rng.random(),
-            job_start: rng.random(),
-            job_length: exp1(rng),
-            u_second_job: rng.random(),
-            second_job_gap: exp1(rng),
-            second_job_length: exp1(rng),
-            sectors,
-            u_late_job: rng.random(),
-            late_job_start: rng.random(),
-            u_pre_job: rng.random(),
-            pre_job_gap: exp1(rng),
-            pre_job_length: exp1(rng),
-            u_benefit: rng.random(),
-            benefit_start: rng.random(),
-            benefit_length: exp1(rng),
-            benefit_type: rng.random(),
-            u_pre_benefit: rng.random(),
-            pre_benefit_gap: exp1(rng),
-            pre_benefit_length: exp1(rng),
-            u_pip: rng.random(),
-            pip_start: rng.random(),
-            u_uc_working: rng.random(),
-            u_second_release: rng.random(),
-            second_release_gap: rng.random(),
-            second_sentence: rng.random(),
-        }
-    }
-}
-
-/// The programme's designed effects (the realised ATT is computed, not assumed).
-pub mod design {
-    /// Change in the probability of a proven reoffence within the window.
-    pub const REOFFEND: f64 = -0.06;
-    /// Change in the probability of any employment within the window.
-    pub const EMPLOYED: f64 = 0.08;
-    /// Days earlier that a treated person's first job starts.
-    pub const JOB_START_SHIFT: i32 = 45;
-    /// Factor on the length of the first out-of-work benefit claim.
-    pub const BENEFIT_LENGTH: f64 = 0.75;
-    /// Change in the probability of an out-of-work benefit claim within the window.
-    pub const BENEFIT_CLAIM: f64 = -0.05;
-}
-
-/// Linear predictors of the outcome models, from the first release's covariates.
-struct Risk {
-    reoffend: f64,
-    job: f64,
-    benefit: f64,
-}
-
-fn risk(r: Release, female: bool) -> Risk {
-    let age = f64::from(r.age) - 33.0;
-    let prior = f64::from(r.prior_offences) - 5.0;
-    let sentence = f64::from(r.sentence_months).min(48.0) - 12.0;
-    let sex = if female { 1.0 } else { 0.0 };
-    let (g_reoffend, g_job) = match pools::OFFENCE_GROUPS[r.offence_group as usize].0 {
-        "theft" => (0.35, -0.1),
-        "drugs" => (0.2, -0.2),
-        "fraud" => (-0.5, 0.5),
-        "public_order" => (0.15, 0.0),
-        "other" => (-0.1, 0.1),
-        _ => (0.0, 0.0),
-    };
-    Risk {
-        reoffend: -0.9 + 0.1 * prior - 0.02 * age - 0.01 * sentence - 0.3 * sex + g_reoffend,
-        job: -0.9 - 0.05 * prior - 0.015 * age - 0.2 * sex + g_job,
-        benefit: 0.2 + 0.02 * age + 0.03 * prior + 0.3 * sex,
-    }
-}
-
-/// Outcome events of one potential world.
-struct Events {
-    offences: Vec<(Day, u8)>,
-    jobs: Vec<Spell>,
-    benefits: Vec<Spell>,
-}
-
-fn close(end: Day, extract_end: Day) -> Option<Day> {
-    (end <= extract_end).then_some(end)
-}
-
-/// The reoffences after `release`: within the window by the risk (and the programme's effect
-/// for the treated, `treat` = 1), and now and then a late one after it.
-fn offences(
-    params: &WorldParams,
-    draws: &Draws,
-    release: Day,
-    risk: &Risk,
-    treat: f64,
-    group_type: u8,
-) -> Vec<(Day, u8)> {
-    let extract_end = params.extract_end;
-    let mut offences = Vec::new();
-    let p_reoffend = (logistic(risk.reoffend) + treat * design::REOFFEND).max(0.0);
-    let offence_type = |k: usize| {
-        if draws.offence_types[k].is_multiple_of(2) {
-            group_type
-        } else {
-            draws.offence_types[k]
-        }
-    };
-    if draws.u_reoffend < p_reoffend {
-        let mut when = release + 1 + (364.0 * draws.first_offence.powf(1.4)) as Day;
-        offences.push((when, offence_type(0)));
-        for k in 0..draws.extra_offences.min(6) {
-            when += 1 + (90.0 * draws.offence_gaps[k]) as Day;
-            if when > extract_end {
-                break;
-            }
-            offences.push((when, offence_type(k + 1)));
-        }
-    } else if draws.u_late_offence < 0.15 {
-        let when = release + WINDOW_DAYS + 1 + (500.0 * draws.late_offence) as Day;
-        if when <= extract_end {
-            offences.push((when, offence_type(0)));
-        }
-    }
-    offences
-}
-
-fn events(
-    params: &WorldParams,
-    draws: &Draws,
-    first: Release,
-    risk: &Risk,
-    treated: bool,
-    group_type: u8,
-) -> Events {
-    let release = first.date;
-    let extract_end = params.extract_end;
-    let treat = if treated { 1.0 } else { 0.0 };
-    let offences = offences(params, draws, release, risk, treat, group_type);
-
-    let mut jobs = Vec::new();
-    let prison_start = release - i32::from(first.sentence_months) * 15;
-    if draws.u_pre_job < 0.45 {
-        let end = prison_start - 1 - (60.0 * draws.pre_job_gap) as Day;
-        let start = end - 30 - (400.0 * draws.pre_job_length) as Day;
-        jobs.push(Spell {
-            start,
-            end: Some(end),
-            kind: draws.sectors[2],
-        });
-    }
-    let p_job = (logistic(risk.job) + treat * design::EMPLOYED).min(0.98);
-    let mut job_start = None;
-    if draws.u_job < p_job {
-        let shift = if treated { design::JOB_START_SHIFT } else { 0 };
-        let start = release + 1 + ((300.0 * draws.job_start.powf(1.3)) as Day - shift).max(0);
-        let end = start + 30 + (220.0 * draws.job_length) as Day;
-        jobs.push(Spell {
-            start,
-            end: close(end, extract_end),
-            kind: draws.sectors[0],
-        });
-        job_start = Some(start);
-        if draws.u_second_job < 0.3 && end < extract_end {
-            let start2 = end + 14 + (60.0 * draws.second_job_gap) as Day;
-            if start2 <= extract_end {
-                jobs.push(Spell {
-                    start: start2,
-                    end: close(
-                        start2 + 30 + (250.0 * draws.second_job_length) as Day,
-                        extract_end,
-                    ),
-                    kind: draws.sectors[1],
-                });
-            }
-        }
-    } else if draws.u_late_job < 0.25 {
-        let start = release + WINDOW_DAYS + 1 + (400.0 * draws.late_job_start) as Day;
-        if start <= extract_end {
-            jobs.push(Spell {
-                start,
-                end: close(start + 30 + (200.0 * draws.job_length) as Day, extract_end),
-                kind: draws.sectors[0],
-            });
-        }
-    }
-
-    let mut benefits = Vec::new();
-    let out_of_work_type = |u: f64| -> u8 {
-        if u < 0.15 {
-            0
-        } else if u < 0.4 {
-            1
-        } else {
-            2
-        }
-    };
-    if draws.u_pre_benefit < 0.3 {
-        let end = prison_start - 1 - (90.0 * draws.pre_benefit_gap) as Day;
-        let start = end - 20 - (300.0 * draws.pre_benefit_length) as Day;
-        benefits.push(Spell {
-            start,
-            end: Some(end),
-            kind: out_of_work_type(draws.benefit_type),
-        });
-    }
-    let p_benefit = (logistic(risk.benefit) + treat * design::BENEFIT_CLAIM).max(0.0);
-    if draws.u_benefit < p_benefit {
-        let start = release + 1 + (45.0 * draws.benefit_start) as Day;
-        let factor = if treated { design::BENEFIT_LENGTH } else { 1.0 };
-        let mut end = start + 14 + (factor * 200.0 * draws.benefit_length) as Day;
-        // A claim ends when a job starts.
-        if let Some(js) = job_start
-            && js > start
-        {
-            end = end.min(js - 1);
-        }
-        benefits.push(Spell {
-            start,
-            end: close(end, extract_end),
-            kind: out_of_work_type(draws.benefit_type),
-        });
-    }
-    // Benefits that are not out-of-work ones, so outcome code must filter by type.
-    if draws.u_pip < 0.08 {
-        let start = release - 200 + (500.0 * draws.pip_start) as Day;
-        benefits.push(Spell {
-            start,
-            end: close(start + 700, extract_end),
-            kind: if draws.u_pip < 0.065 { 3 } else { 4 },
-        });
-    }
-    if let (Some(js), true) = (job_start, draws.u_uc_working < 0.3) {
-        benefits.push(Spell {
-            start: js + 28,
-            end: close(js + 28 + 120, extract_end),
-            kind: 5,
-        });
-    }
-    Events {
-        offences,
-        jobs,
-        benefits,
-    }
-}
-
-/// Days of the window (index, index + 365] covered by the spells, overlaps merged.
-fn covered_days<'a>(index: Day, spells: impl Iterator<Item = &'a Spell>) -> i32 {
-    let (lo, hi) = (index + 1, index + WINDOW_DAYS);
-    let mut parts: Vec<(Day, Day)> = spells
-        .map(|s| (s.start.max(lo), s.end.unwrap_or(Day::MAX).min(hi)))
-        .filter(|(a, b)| a <= b)
-        .collect();
-    parts.sort_unstable();
-    let mut total = 0;
-    let mut cur: Option<(Day, Day)> = None;
-    for (a, b) in parts {
-        match cur {
-            Some((ca, cb)) if a <= cb + 1 => cur = Some((ca, cb.max(b))),
-            Some((ca, cb)) => {
-                total += cb - ca + 1;
-                cur = Some((a, b));
-            }
-            None => cur = Some((a, b)),
-        }
-    }
-    if let Some((ca, cb)) = cur {
-        total += cb - ca + 1;
-    }
-    total
-}
-
-/// The four outcome measures of a set of events, for index date `index`.
-fn measure(index: Day, e: &Events) -> Outcomes {
-    let in_window = |d: Day| d > index && d <= index + WINDOW_DAYS;
-    let reoffended = e.offences.iter().any(|(d, _)| in_window(*d));
-    let days_employed = covered_days(index, e.jobs.iter());
-    let days_on_benefit = covered_days(index, e.benefits.iter().filter(|s| pools::is_out_of_work(s.kind)));
-    [
-        f64::from(u8::from(reoffended)),
-        f64::from(u8::from(days_employed > 0)),
-        f64::from(days_employed),
-        f64::from(days_on_benefit),
-    ]
-}
-
-fn pick_group(u: f64) -> u8 {
-    let mut acc = 0.0;
-    for (i, (_, share)) in pools::OFFENCE_GROUPS.iter().enumerate() {
-        acc += share;
-        if u < acc {
-            return i as u8;
-        }
-    }
-    (pools::OFFENCE_GROUPS.len() - 1) as u8
-}
-
-/// Offence type index of an offence group (groups are the first types, `other` maps to `other`).
-fn group_type(group: u8) -> u8 {
-    let name = pools::OFFENCE_GROUPS[group as usize].0;
-    pools::OFFENCE_TYPES
-        .iter()
-        .position(|t| *t == name)
-        .expect("every offence group is also an offence type") as u8
-}
-
-fn spine_person(w: &WorldParams, rng: &mut ChaCha8Rng, p: &mut Person, release: Day, age: u8) {
-    let age_f = f64::from(age);
-    let prior = (gamma(rng, 0.9) * (4.0 + 0.15 * (age_f - 18.0))).min(40.0) as u8;
-    let group = pick_group(rng.random());
-    let group_name = pools::OFFENCE_GROUPS[group as usize].0;
-    let z: f64 = rng.sample(StandardNormal);
-    let factor = match group_name {
-        "violence" => 1.6,
-        "drugs" => 1.3,
-        _ => 1.0,
-    };
-    let sentence = (factor * (7.0f64.ln() + 0.9 * z).exp()).clamp(1.0, 120.0) as u8;
-    let first = Release {
-        date: release,
-        age,
-        prior_offences: prior,
-        sentence_months: sentence,
-        offence_group: group,
-    };
-
-    // Selection into the programme depends on the covariates, so a naive comparison is biased.
-    let g_treat = match group_name {
-        "violence" => -0.3,
-        "theft" => 0.25,
-        "drugs" => 0.5,
-        "fraud" => 0.1,
-        "public_order" => -0.1,
-        _ => 0.0,
-    };
-    let treat_logit = -2.2 - 0.02 * (age_f - 33.0) - 0.1 * (f64::from(prior) - 5.0)
-        + g_treat
-        + if p.female { 0.3 } else { 0.0 };
-    let treated = rng.random::<f64>() < logistic(treat_logit);
-    let programme_start = release - 7 - rng.random_range(0..110);
-
-    let draws = Draws::new(rng);
-    let risk = risk(first, p.female);
-    let gt = group_type(group);
-    let e0 = events(w, &draws, first, &risk, false, gt);
-    let e1 = events(w, &draws, first, &risk, true, gt);
-    let y0 = measure(release, &e0);
-    let y1 = measure(release, &e1);
-    let actual = if treated { e1 } else { e0 };
-
-    let mut releases = vec![first];
-    // A few people reoffend, go back to custody and are released a second time.
-    if let Some(&(first_offence, offence)) = actual.offences.first()
-        && first_offence <= release + WINDOW_DAYS
-        && draws.u_second_release < 0.14
-    {
-        let date2 = first_offence + 30 + (240.0 * draws.second_release_gap) as Day;
-        if date2 <= w.extract_end {
-            let group2 = pools::OFFENCE_GROUPS
-                .iter()
-                .position(|(g, _)| *g == pools::OFFENCE_TYPES[offence as usize])
-                .unwrap_or(pools::OFFENCE_GROUPS.len() - 1) as u8;
-            releases.push(Release {
-                date: date2,
-                age: age_on(p.dob, date2) as u8,
-                prior_offences: prior.saturating_add(1).min(40),
-                sentence_months: 1 + (draws.second_sentence * 11.0) as u8,
-                offence_group: group2,
-            });
-        }
-    }
-    p.offences = actual.offences;
-    p.jobs = actual.jobs;
-    p.benefits = actual.benefits;
-    p.spine = Some(Box::new(SpineInfo {
-        releases,
-        treated,
-        programme_start,
-        y0,
-        y1,
-    }));
-}
-
-fn other_person(w: &WorldParams, rng: &mut ChaCha8Rng, p: &mut Person) {
-    let from = day((2018, 1, 1));
-    let x = w.extract_end;
-    if rng.random::<f64>() < 0.25 {
-        let n = rng.random_range(1..=3);
-        for _ in 0..n {
-            let when = rng.random_range(w.release_start..=x);
-            let kind = rng.random_range(0..pools::OFFENCE_TYPES.len()) as u8;
-            p.offences.push((when, kind));
-        }
-        p.offences.sort_unstable();
-    }
-    if rng.random::<f64>() < 0.6 {
-        let n = rng.random_range(1..=2);
-        for _ in 0..n {
-            let start = rng.random_range(from..=x - 30);
-            let end = start + 30 + (300.0 * exp1(rng)) as Day;
-            p.jobs.push(Spell {
-                start,
-                end: close(end, x),
-                kind: rng.random_range(0..pools::SECTORS.len()) as u8,
-            });
-        }
-    }
-    if rng.random::<f64>() < 0.45 {
-        let start = rng.random_range(from..=x - 30);
-        let end = start + 30 + (250.0 * exp1(rng)) as Day;
-        let u: f64 = rng.random();
-        let kind = [0.1, 0.25, 0.6, 0.75, 0.8, 1.0]
-            .iter()
-            .position(|c| u < *c)
-            .unwrap_or(5) as u8;
-        p.benefits.push(Spell {
-            start,
-            end: close(end, x),
-            kind,
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spell(start: Day, end: Option<Day>) -> Spell {
-        Spell { start, end, kind: 0 }
-    }
-
-    #[test]
-    fn covered_days_merges_overlaps_and_clips_to_the_window() {
-        let check = |spells: &[Spell], expected: i32| {
-            assert_eq!(covered_days(0, spells.iter()), expected, "{spells:?}");
-        };
-        check(&[], 0);
-        check(&[spell(-10, Some(0))], 0);
-        check(&[spell(-10, Some(1))], 1);
-        check(&[spell(1, None)], 365);
-        check(&[spell(10, Some(19)), spell(15, Some(24))], 15);
-        check(&[spell(10, Some(19)), spell(20, Some(29))], 20);
-        check(&[spell(365, Some(400)), spell(366, None)], 1);
-    }
-
     #[test]
     fn nino_multiplier_is_coprime_with_the_space() {
-        let w = WorldParams::new(0, 1);
+        let w = WorldParams::new(0, 1, NoiseLevel::Standard);
         let space = w.nino_prefixes.len() as u64 * 1_000_000;
         let (mut a, mut b) = (NINO_MULTIPLIER, space);
         while b != 0 {
@@ -857,7 +390,7 @@ mod tests {
 
     #[test]
     fn ninos_are_distinct_and_valid() {
-        let w = WorldParams::new(7, 1000);
+        let w = WorldParams::new(7, 1000, NoiseLevel::Standard);
         let mut seen = std::collections::HashSet::new();
         for i in 0..5000 {
             let n = w.nino(i, 2);

@@ -5,7 +5,7 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use linklab_synth::{SynthConfig, SynthError, generate};
+use linklab_synth::{NoiseLevel, SynthConfig, SynthError, generate};
 use support::cascade::{self, read_csv};
 
 const EXTRACTS: [&str; 5] = ["releases", "participants", "reoffences", "employment", "benefits"];
@@ -16,6 +16,7 @@ fn world(people: u64, seed: u64) -> (tempfile::TempDir, linklab_synth::SynthSumm
         people,
         seed,
         out_dir: dir.path().to_path_buf(),
+        noise: NoiseLevel::Standard,
     };
     let summary = generate(&cfg).expect("generation succeeds");
     (dir, summary)
@@ -68,6 +69,7 @@ fn output_does_not_depend_on_the_thread_count() {
         people: 1200,
         seed: 9,
         out_dir: single.path().to_path_buf(),
+        noise: NoiseLevel::Standard,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(1)
@@ -275,20 +277,20 @@ fn truth_maps_every_record_and_only_those() {
     assert!((0.03..=0.05).contains(&twice), "{twice}");
 }
 
-#[test]
-fn realised_noise_lies_within_the_declared_ranges() {
-    let (dir, _) = world(5000, 42);
+/// Holds every kind's realised rate in `dir`'s `truth/noise.json` to its declared range (where
+/// there are enough records to tell) and returns the report and how many kinds were held.
+fn check_noise_within_declared(dir: &Path, kinds: usize) -> (serde_json::Value, usize) {
     let noise: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("truth/noise.json")).expect("written"))
+        serde_json::from_slice(&std::fs::read(dir.join("truth/noise.json")).expect("written"))
             .expect("valid JSON");
     let mut checked = 0;
     for extract in EXTRACTS {
         let realised = &noise["realised"][extract];
         let rows = realised["rows"].as_f64().expect("rows");
-        let (_, data) = read(dir.path(), extract);
+        let (_, data) = read(dir, extract);
         assert_eq!(rows as usize, data.len());
         let declared = noise["declared"][extract].as_object().expect("declared");
-        assert_eq!(declared.len(), 14);
+        assert_eq!(declared.len(), kinds);
         for (kind, range) in declared {
             let lo = range[0].as_f64().expect("low");
             let hi = range[1].as_f64().expect("high");
@@ -311,7 +313,105 @@ fn realised_noise_lies_within_the_declared_ranges() {
             }
         }
     }
+    (noise, checked)
+}
+
+#[test]
+fn realised_noise_lies_within_the_declared_ranges() {
+    let (dir, _) = world(5000, 42);
+    let (noise, checked) = check_noise_within_declared(dir.path(), 14);
+    assert!(noise.get("level").is_none(), "the standard report is unchanged");
     assert!(checked >= 20, "only {checked} kinds were held to their range");
+}
+
+fn heavy_world(people: u64, seed: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    generate(&SynthConfig {
+        people,
+        seed,
+        noise: NoiseLevel::Heavy,
+        ..SynthConfig::new(dir.path())
+    })
+    .expect("generation succeeds");
+    dir
+}
+
+#[test]
+fn heavy_noise_meets_its_documented_rates() {
+    let dir = heavy_world(5000, 42);
+    let (heavy, checked) = check_noise_within_declared(dir.path(), 16);
+    assert_eq!(heavy["level"], "heavy");
+    assert!(checked >= 35, "only {checked} kinds were held to their range");
+    let (standard_dir, _) = world(1500, 42);
+    let standard: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(standard_dir.path().join("truth/noise.json")).expect("written"),
+    )
+    .expect("valid JSON");
+    let target = |report: &serde_json::Value, extract: &str, kind: &str| {
+        // The declared range is [0.5, 1.6] times the target.
+        report["declared"][extract][kind][1].as_f64().expect("declared") / 1.6
+    };
+    let tripled = [
+        "forename_typo",
+        "surname_typo",
+        "nickname",
+        "dob_swap_day_month",
+        "dob_typo",
+        "dob_invalid",
+        "dob_placeholder",
+    ];
+    for kind in tripled {
+        let total =
+            |report: &serde_json::Value| EXTRACTS.iter().map(|e| target(report, e, kind)).sum::<f64>();
+        assert!(total(&heavy) >= 3.0 * total(&standard) - 1e-12, "{kind}");
+        for extract in EXTRACTS {
+            assert!(
+                target(&heavy, extract, kind) >= 3.0 * target(&standard, extract, kind) - 1e-12,
+                "{extract} {kind}"
+            );
+        }
+    }
+    for extract in EXTRACTS {
+        assert!(target(&heavy, extract, "nino_missing") > target(&standard, extract, "nino_missing"));
+        for kind in ["names_transposed", "surname_part"] {
+            let count = heavy["realised"][extract]["counts"][kind]
+                .as_u64()
+                .expect("count");
+            assert!(count > 0, "{extract} {kind}");
+        }
+        let changes = |r: &serde_json::Value| {
+            r["declared"][extract]["surname_change"][1]
+                .as_f64()
+                .expect("declared")
+        };
+        assert!(changes(&heavy) > changes(&standard), "{extract}");
+    }
+}
+
+#[test]
+fn heavy_noise_is_deterministic_and_keeps_the_truth() {
+    let a = heavy_world(1500, 7);
+    let b = heavy_world(1500, 7);
+    let (standard, _) = world(1500, 7);
+    let (files_a, files_b) = (all_files(a.path()), all_files(b.path()));
+    assert_eq!(files_a, files_b, "the same seed gives the same bytes");
+    let files_s = all_files(standard.path());
+    assert_eq!(
+        files_a.keys().collect::<Vec<_>>(),
+        files_s.keys().collect::<Vec<_>>(),
+        "the heavy world writes the same files, truth included"
+    );
+    // The same people and the same records: only what the records say about them differs.
+    for truth in ["truth/records.csv", "truth/persons.csv", "truth/effects.json"] {
+        assert_eq!(files_a[truth], files_s[truth], "{truth}");
+    }
+    assert_ne!(files_a["releases.csv"], files_s["releases.csv"]);
+    let (header, rows) = read(a.path(), "releases");
+    let surname = header.iter().position(|h| h == "last_name").expect("last_name");
+    assert!(
+        rows.iter().any(|r| r[surname].contains('-')),
+        "double-barrelled surnames appear"
+    );
 }
 
 #[test]
@@ -432,8 +532,8 @@ fn unwritable_output_is_an_io_error_naming_the_path() {
         ..SynthConfig::new(&blocker)
     })
     .expect_err("a file is in the way");
-    assert!(matches!(err, SynthError::Io { .. }));
+    assert!(matches!(err, SynthError::Store(_)));
     let message = err.to_string();
-    assert!(message.starts_with("cannot write "), "{message}");
+    assert!(message.starts_with("cannot create folder "), "{message}");
     assert!(message.contains("not_a_folder"), "{message}");
 }
