@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use linklab_store::WorkDir;
 use linklab_tokens::MAX_MATCH_KEYS;
 
-use crate::{Engine, LinkError};
+use crate::{Engine, LinkError, ProbabilisticConfig};
 
 /// The default memory limit: 4 GiB.
 pub const DEFAULT_MEMORY_LIMIT: u64 = 4 << 30;
@@ -41,6 +41,17 @@ pub struct LinkConfig {
     pub truth_dir: Option<PathBuf>,
     /// Which engine runs the relational steps (default: [`Engine::Embedded`]).
     pub engine: Engine,
+    /// How records are matched (default: [`Method::Cascade`]).
+    pub method: Method,
+}
+
+/// How the link stage decides that two records are the same person.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Method {
+    /// The match-key cascade.
+    Cascade,
+    /// A Fellegi–Sunter model over per-field comparison tokens.
+    Probabilistic(ProbabilisticConfig),
 }
 
 impl LinkConfig {
@@ -62,6 +73,7 @@ impl LinkConfig {
             max_cluster_size: DEFAULT_MAX_CLUSTER_SIZE,
             truth_dir: None,
             engine: Engine::Embedded,
+            method: Method::Cascade,
         }
     }
 }
@@ -119,8 +131,43 @@ pub(crate) fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
             cfg.spine
         ));
     }
+    if let Method::Probabilistic(p) = &cfg.method {
+        validate_probabilistic(cfg, p)?;
+    }
     if cfg.max_cluster_size == 0 {
         return fail("max_cluster_size must be at least 1".into());
+    }
+    Ok(())
+}
+
+fn validate_probabilistic(cfg: &LinkConfig, p: &ProbabilisticConfig) -> Result<(), LinkError> {
+    let fail = |reason: String| Err(LinkError::Config { reason });
+    if !(p.match_probability > 0.0 && p.match_probability < 1.0) {
+        return fail("match_probability must be between 0 and 1, both excluded".into());
+    }
+    if p.compare.is_empty() {
+        return fail("the probabilistic method compares no field: list some in `compare`".into());
+    }
+    if p.compare.len() > crate::probabilistic::MAX_FIELDS {
+        return fail(format!(
+            "{} fields are compared; at most {} are supported",
+            p.compare.len(),
+            crate::probabilistic::MAX_FIELDS
+        ));
+    }
+    for (i, field) in p.compare.iter().enumerate() {
+        if !valid_name(&field.name) {
+            return fail(format!(
+                "compared field `{}` is not a valid name: it must match [a-z][a-z0-9_]*",
+                field.name
+            ));
+        }
+        if p.compare[..i].iter().any(|f| f.name == field.name) {
+            return fail(format!("compared field `{}` is listed twice", field.name));
+        }
+    }
+    if !matches!(cfg.engine, Engine::Embedded) {
+        return fail("the Spark engine runs only the cascade; link with the embedded engine for `method = \"probabilistic\"`".into());
     }
     Ok(())
 }

@@ -96,6 +96,7 @@ mod identity;
 mod input;
 mod output;
 mod plan;
+mod probabilistic;
 mod quality;
 mod report;
 mod report_build;
@@ -111,11 +112,15 @@ use rayon::prelude::*;
 use tracing::info;
 
 use cascade::{batch_outcomes, link_partitioned};
-pub use config::{DEFAULT_MAX_CLUSTER_SIZE, DEFAULT_MEMORY_LIMIT, LinkConfig};
+pub use config::{DEFAULT_MAX_CLUSTER_SIZE, DEFAULT_MEMORY_LIMIT, LinkConfig, Method};
 pub use error::LinkError;
 use input::ExtractInput;
 use output::{Outcome, SPINE, Tally, WriteContext, write_extract};
 use plan::{Opened, engine, open};
+pub use probabilistic::{
+    BlockingRule, CompareField, FieldModel, LevelModel, MAX_FIELDS, ModelReport, ProbabilisticConfig,
+    SpineDedup, WeightBin, WeightHistogram,
+};
 pub use report::{
     ClusterSize, ExtractQuality, ExtractReport, KeyReport, LinkageReport, PairwiseQuality, ProfileColumn,
     ProfileValue, QualityReport, SpineKeyReport, SpineReport,
@@ -126,6 +131,15 @@ use spine::{into_person_map, person_ids_of, spine_persons, spine_truth_of};
 
 /// Links every extract to the persons of the spine and writes `work_dir/linked/`.
 pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
+    let opened = open(cfg)?;
+    match &cfg.method {
+        Method::Cascade => cascade(cfg, opened, progress),
+        Method::Probabilistic(p) => probabilistic::run(cfg, p, opened, progress),
+    }
+}
+
+/// The match-key cascade (sections 1 to 5).
+fn cascade(cfg: &LinkConfig, opened: Opened, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
     let Opened {
         hasher,
         project_fingerprint,
@@ -133,10 +147,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         linkage_fingerprint,
         truth,
         spine_index,
-    } = open(cfg)?;
+    } = opened;
     let spine = &inputs[spine_index];
     let (job, partitions, spill) = engine(cfg, &inputs, spine_index)?;
-
     // 1. Persons from the spine.
     let (mut pass, persons, ambiguous) = spine_persons(
         cfg,
@@ -172,13 +185,17 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
         person_size: &persons.size,
         truth: truth.as_ref(),
         spine_truth: None,
+        extra_fields: &[],
     };
     let person_of = &persons.person_of;
     let spine_tally = write_extract(spine, staging.path(), true, &ctx, progress, |batch, start| {
-        Ok(person_of[start..start + batch.num_rows()]
-            .iter()
-            .map(|&person| Outcome { key: SPINE, person })
-            .collect())
+        Ok((
+            person_of[start..start + batch.num_rows()]
+                .iter()
+                .map(|&person| Outcome { key: SPINE, person })
+                .collect(),
+            Vec::new(),
+        ))
     })?;
     let mut notes = Vec::new();
     let spine_truth = truth
@@ -205,7 +222,7 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
     if let Some(states) = stored {
         for (input, state) in others.iter().zip(&states) {
             let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, start| {
-                Ok(state[start..start + batch.num_rows()].to_vec())
+                Ok((state[start..start + batch.num_rows()].to_vec(), Vec::new()))
             })?;
             tallies.insert(input.name.clone(), tally);
         }
@@ -216,10 +233,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
             .for_each(|(map, amb)| into_person_map(map, amb, person_of));
         for input in &others {
             let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, _| {
-                Ok(batch_outcomes(
-                    &input.token_columns(batch),
-                    &maps,
-                    batch.num_rows(),
+                Ok((
+                    batch_outcomes(&input.token_columns(batch), &maps, batch.num_rows()),
+                    Vec::new(),
                 ))
             })?;
             tallies.insert(input.name.clone(), tally);

@@ -29,6 +29,9 @@ pub struct LinkageReport {
     pub extracts: Vec<ExtractReport>,
     /// Link quality against ground truth, when a truth folder was given.
     pub quality: Option<QualityReport>,
+    /// The fitted model, with `method = "probabilistic"` (absent for the cascade).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::ModelReport>,
 }
 
 /// The spine clustering.

@@ -153,5 +153,6 @@ pub(crate) fn build_report(
         spine_clustering,
         extracts,
         quality,
+        model: None,
     }
 }

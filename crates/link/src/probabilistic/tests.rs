@@ -1,0 +1,75 @@
+//! The model's laws on simulated comparisons.
+
+use std::collections::BTreeMap;
+
+use linklab_tokens::FieldKind;
+
+use super::fields::CompareField;
+use super::model::{Pattern, SplitMix, fit_m};
+
+fn field(name: &str, kind: FieldKind) -> CompareField {
+    CompareField {
+        name: name.into(),
+        kind,
+    }
+}
+
+/// Draws a level from probabilities.
+fn draw(rng: &mut SplitMix, probabilities: &[f64]) -> u8 {
+    let x = rng.below(1 << 30) as f64 / f64::from(1 << 30);
+    let mut sum = 0.0;
+    for (l, p) in probabilities.iter().enumerate() {
+        sum += p;
+        if x < sum {
+            return l as u8;
+        }
+    }
+    (probabilities.len() - 1) as u8
+}
+
+/// Simulates `pairs` comparisons from known m, u and λ, fits, and checks the fit is within
+/// `tolerance` of the truth.
+fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, pairs: u32, tolerance: f64) {
+    let fields = [
+        field("nino", FieldKind::Nino),
+        field("sex", FieldKind::Sex),
+        field("dob", FieldKind::Dob),
+    ];
+    let mut rng = SplitMix::new(7);
+    let mut patterns: BTreeMap<Pattern, u64> = BTreeMap::new();
+    for _ in 0..pairs {
+        let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
+        let source = if is_match { m } else { u };
+        let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
+            acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
+        });
+        *patterns.entry(p).or_insert(0) += 1;
+    }
+    let (fitted, fitted_lambda, iterations, converged) = fit_m(&fields, u, &patterns);
+    assert!(converged, "EM converged ({iterations} iterations)");
+    assert!(
+        (fitted_lambda - lambda).abs() < tolerance,
+        "λ {fitted_lambda} vs {lambda}"
+    );
+    for (f, (got, want)) in fitted.iter().zip(m).enumerate() {
+        for (l, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < tolerance, "field {f} level {l}: m {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn em_recovers_known_m_and_lambda() {
+    let m = vec![
+        vec![0.80, 0.15, 0.05],
+        vec![0.95, 0.05],
+        vec![0.70, 0.15, 0.05, 0.05, 0.05],
+    ];
+    let u = vec![
+        vec![0.001, 0.002, 0.997],
+        vec![0.5, 0.5],
+        vec![0.003, 0.01, 0.002, 0.05, 0.935],
+    ];
+    check(&m, &u, 0.3, 50_000, 0.02);
+    check(&m, &u, 0.05, 100_000, 0.02);
+}
