@@ -6,6 +6,10 @@
 //! folder is built under a staging name and swapped in at the end, so a failed run leaves the
 //! previous good output. No token column survives into `linked/`.
 //!
+//! With [`Method::Probabilistic`] the stage scores blocked pairs with a Fellegi–Sunter model over
+//! per-field comparison tokens instead of sections 1 and 2 (the `probabilistic` module;
+//! `docs/linkage.md`); person ids, `linked/` and the report are made as below.
+//!
 //! # 1. Persons from the spine
 //! Spine records of the same person (released twice) become one person. For each match key k,
 //! strongest first, each spine record's *anchor* is the first spine record (in input order) with
