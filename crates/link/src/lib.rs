@@ -123,7 +123,7 @@ use output::{Outcome, SPINE, Tally, WriteContext, write_extract};
 use plan::{Opened, engine, open};
 pub use probabilistic::{
     BlockingRule, CompareField, FieldModel, LevelModel, MAX_FIELDS, ModelReport, ProbabilisticConfig,
-    SpineDedup, WeightBin, WeightHistogram,
+    RuleCount, RuleLinks, SpineDedup, WeightBin, WeightHistogram,
 };
 pub use report::{
     ClusterSize, ExtractQuality, ExtractReport, KeyReport, LinkageReport, PairwiseQuality, ProfileColumn,

@@ -556,7 +556,9 @@ fn the_report_holds_the_model_and_linked_holds_no_token() {
         ]
     );
     let html = std::fs::read_to_string(fx.work.linked().join("linkage-report.html")).unwrap();
-    assert!(html.contains("<h3>jobs</h3>") && !html.contains("<script"));
+    assert!(!html.contains("<script"));
+    insta::assert_snapshot!("probabilistic_summary", report.summary());
+    insta::assert_snapshot!("probabilistic_html", html);
 }
 
 #[test]
@@ -567,6 +569,9 @@ fn missing_comparison_columns_and_bad_thresholds_are_refused() {
     let err = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap_err();
     assert!(matches!(err, LinkError::MissingComparisonColumn { .. }), "{err}");
     insta::assert_snapshot!(err.to_string(), @r#"extract `jobs` has no column `cmp_forename_exact`, which `[link] method = "probabilistic"` compares; pseudonymise it again with the field in `compare`"#);
+    let mut spark = fx.config(probabilistic(0.95));
+    spark.engine = linklab_link::Engine::Spark(linklab_link::SparkSettings::local("python3"));
+    insta::assert_snapshot!(run(&spark, &NoProgress).unwrap_err(), @r#"invalid link configuration: the Spark engine runs only the cascade; link with the embedded engine for `method = "probabilistic"`"#);
     for threshold in [0.0, 1.0, f64::NAN] {
         let err = run(&fx.config(probabilistic(threshold)), &NoProgress).unwrap_err();
         assert_eq!(

@@ -25,7 +25,10 @@ mod report;
 mod run;
 
 pub use fields::CompareField;
-pub use report::{BlockingRule, FieldModel, LevelModel, ModelReport, SpineDedup, WeightBin, WeightHistogram};
+pub use report::{
+    BlockingRule, FieldModel, LevelModel, ModelReport, RuleCount, RuleLinks, SpineDedup, WeightBin,
+    WeightHistogram,
+};
 pub(crate) use run::run;
 
 /// The most fields one model compares (a level pattern keeps 4 bits per field in 64).

@@ -33,6 +33,29 @@ pub struct ModelReport {
     pub spine: SpineDedup,
     /// The match weights of every extract's candidate pairs.
     pub histograms: Vec<WeightHistogram>,
+    /// Per extract other than the spine: records linked and ambiguous under each blocking rule
+    /// (the rule that found the best pair).
+    pub linked_by_rule: Vec<RuleLinks>,
+}
+
+/// One extract's links by blocking rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleLinks {
+    /// The extract.
+    pub extract: String,
+    /// Every rule, in order.
+    pub rules: Vec<RuleCount>,
+}
+
+/// Records linked and ambiguous under one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// The rule.
+    pub rule: String,
+    /// Records linked by a pair it found.
+    pub linked: u64,
+    /// Records left ambiguous at a pair it found.
+    pub ambiguous: u64,
 }
 
 /// One blocking rule.

@@ -14,7 +14,7 @@ use super::blocking::{self, BLOCK_CAP, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{Model, Pattern, pattern};
-use super::report::{self, BINS, BlockingRule, ModelReport};
+use super::report::{self, BINS, BlockingRule, ModelReport, RuleCount, RuleLinks};
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
 use crate::output::{Outcome, SPINE, Tally, WriteContext, write_extract};
@@ -248,7 +248,7 @@ pub(crate) fn run(
         decisions: &decisions,
         model: &model,
     };
-    let (staging, mut report) = write_linked(
+    let (staging, mut report, links_by_rule) = write_linked(
         cfg,
         &inputs,
         spine_index,
@@ -280,6 +280,7 @@ pub(crate) fn run(
             .iter()
             .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
             .collect(),
+        linked_by_rule: links_by_rule,
     };
     std::fs::write(
         staging.path().join("linkage-report.html"),
@@ -315,7 +316,7 @@ fn write_linked(
     o: &Outputs<'_>,
     progress: &dyn Progress,
     (project_fingerprint, linkage_fingerprint): (String, String),
-) -> Result<(StagingDir, LinkageReport), LinkError> {
+) -> Result<(StagingDir, LinkageReport, Vec<RuleLinks>), LinkError> {
     let (persons, model, decisions, truth) = (o.persons, o.model, o.decisions, o.truth);
     let keys = cfg.match_keys.len();
     let spine_input = &inputs[spine_index];
@@ -370,6 +371,25 @@ fn write_linked(
         })?;
         tallies.insert(input.name.clone(), tally);
     }
+    let by_rule: Vec<RuleLinks> = inputs
+        .iter()
+        .filter_map(|input| {
+            let tally = tallies.get(&input.name)?;
+            Some(RuleLinks {
+                extract: input.name.clone(),
+                rules: o
+                    .rule_names
+                    .iter()
+                    .enumerate()
+                    .map(|(k, rule)| RuleCount {
+                        rule: rule.clone(),
+                        linked: tally.linked_by_key[k],
+                        ambiguous: tally.ambiguous_by_key[k],
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
     let report = build_report(
         cfg,
         inputs,
@@ -387,7 +407,7 @@ fn write_linked(
             truth: truth.is_some(),
         },
     );
-    Ok((staging, report))
+    Ok((staging, report, by_rule))
 }
 
 /// What pass two found: the spine's persons, how they were merged, each other extract's
