@@ -36,6 +36,18 @@ pub(crate) struct Rule {
     pub parts: Vec<Part>,
 }
 
+impl Rule {
+    /// The compared fields this rule forces to (nearly) agree: within its pairs they say
+    /// nothing about whether a pair matches, so EM does not count them for its pairs. A match
+    /// key's fields are not known here, so match-key rules mask none.
+    pub(crate) fn masked_fields(&self) -> u64 {
+        self.parts.iter().fold(0, |mask, part| match *part {
+            Part::Key(_) => mask,
+            Part::Scalar(f, _) | Part::Edit1(f) => mask | (0xF << (4 * f)),
+        })
+    }
+}
+
 /// The blocking rules: each match key, then, from the compared fields,
 /// - each `nino`/`id` field's `edit1` set (one typo in the reference number);
 /// - each `dob` field's `edit1` set with each name field's `soundex` (a typo in the date and a

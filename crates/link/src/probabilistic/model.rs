@@ -81,6 +81,8 @@ pub(crate) struct Model {
     pub iterations: u32,
     pub converged: bool,
     pub random_pairs: u64,
+    /// Per field: the largest weight of its levels other than exact.
+    floor: Vec<f64>,
     /// Per field: how many spine records hold each exact token, and how many hold one.
     tf: Vec<(TokenCounts, u64)>,
 }
@@ -242,7 +244,19 @@ impl Model {
                 (map, held)
             })
             .collect();
+        let floor = m
+            .iter()
+            .zip(&u)
+            .map(|(m, u)| {
+                m.iter()
+                    .zip(u)
+                    .skip(1)
+                    .map(|(m, u)| (m / u).log2())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
         Self {
+            floor,
             fields: fields.to_vec(),
             m,
             u,
@@ -268,7 +282,9 @@ impl Model {
     /// A pair's pattern and match weight: the prior plus, per field, log2(m/u) of its level (0
     /// when missing). For exact agreement, u is the frequency of the agreed token among the
     /// spine records that hold one instead of the field's u (the term-frequency adjustment: a
-    /// rare value weighs more, a common one less).
+    /// rare value weighs more, a common one less), but exact agreement never weighs less than
+    /// the field's other levels do (a common surname agreeing exactly is not weaker evidence
+    /// than the same surname with a typo).
     pub(crate) fn score(&self, left: &CmpData, a: usize, right: &CmpData, b: usize) -> (Pattern, f64) {
         let p = pattern(&self.fields, left, a, right, b);
         let mut w = self.prior_weight();
@@ -282,7 +298,7 @@ impl Model {
                 let (map, held) = &self.tf[f];
                 let count = map.get(&token).copied().unwrap_or(1).max(1);
                 let u_tf = (f64::from(count) / (*held).max(1) as f64).clamp(FLOOR, 1.0 - FLOOR);
-                w += (self.m[f][0] / u_tf).log2();
+                w += (self.m[f][0] / u_tf).log2().max(self.floor[f]);
             } else {
                 w += self.level_weight(f, usize::from(level));
             }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use linklab_store::{Progress, StagingDir, write_json_atomic};
+use rayon::prelude::*;
 use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
@@ -124,7 +125,9 @@ impl Sides<'_> {
     }
 }
 
-/// Pass one: the level pattern counts of every candidate pair, and the pairs each rule found.
+/// Pass one: the level pattern counts of every candidate pair (the fields its rule forces to
+/// agree masked as missing, see [`blocking::Rule::masked_fields`]), and the pairs each rule
+/// found.
 fn count_patterns(
     sides: &Sides<'_>,
     inputs: &[ExtractInput],
@@ -132,16 +135,29 @@ fn count_patterns(
 ) -> Result<(BTreeMap<Pattern, u64>, Vec<u64>), LinkError> {
     let mut patterns: BTreeMap<Pattern, u64> = BTreeMap::new();
     let mut by_rule = vec![0_u64; sides.index.rules.len()];
+    let masks: Vec<u64> = sides
+        .index
+        .rules
+        .iter()
+        .map(blocking::Rule::masked_fields)
+        .collect();
     for (i, input) in inputs.iter().enumerate() {
         sides.for_each_pairs(input, i, i == spine_index, |data, base, pairs| {
-            for pair in pairs {
-                let p = pattern(
-                    sides.fields,
-                    data,
-                    (pair.left - base) as usize,
-                    sides.spine,
-                    pair.right as usize,
-                );
+            let found: Vec<Pattern> = pairs
+                .par_iter()
+                .with_min_len(1024)
+                .map(|pair| {
+                    let p = pattern(
+                        sides.fields,
+                        data,
+                        (pair.left - base) as usize,
+                        sides.spine,
+                        pair.right as usize,
+                    );
+                    p | masks[usize::from(pair.rule)]
+                })
+                .collect();
+            for (pair, p) in pairs.iter().zip(found) {
                 *patterns.entry(p).or_insert(0) += 1;
                 by_rule[usize::from(pair.rule)] += 1;
             }
