@@ -204,9 +204,8 @@ impl SpineIndex {
             keys.sort_unstable();
             let mut s = 0;
             for &(key, left) in &keys {
-                while s < spine.len() && spine[s].0 < key {
-                    s += 1;
-                }
+                // The chunk's keys are sorted: search only the rest of the spine's array.
+                s += spine[s..].partition_point(|(k, _)| *k < key);
                 let block = spine[s..].iter().take_while(|(k, _)| *k == key).count();
                 if block > BLOCK_CAP {
                     continue;

@@ -12,6 +12,8 @@
 //! record of the other, has a match probability below one half (the guard against chaining:
 //! A~B and B~C do not make A and C one person when A and C disagree).
 
+use rayon::prelude::*;
+
 use super::blocking::Pair;
 use super::fields::CmpData;
 use super::model::{Model, Pattern, probability};
@@ -79,35 +81,45 @@ pub(crate) fn decide_chunk(
     out: &mut [Decision],
     weights: &mut [u64],
 ) {
-    let mut scored = Vec::new();
-    for group in pairs.chunk_by(|a, b| a.left == b.left) {
-        scored.clear();
-        let left = group[0].left;
-        for pair in group {
-            let (pattern, w) = model.score(data, (left - base) as usize, spine, pair.right as usize);
+    let groups: Vec<&[Pair]> = pairs.chunk_by(|a, b| a.left == b.left).collect();
+    let decided: Vec<(u32, Decision, Vec<f64>)> = groups
+        .par_iter()
+        .with_min_len(256)
+        .map(|group| {
+            let left = group[0].left;
+            let scored: Vec<(f64, u32, u8, Pattern)> = group
+                .iter()
+                .map(|pair| {
+                    let (pattern, w) = model.score(data, (left - base) as usize, spine, pair.right as usize);
+                    (w, person_of[pair.right as usize], pair.rule, pattern)
+                })
+                .collect();
+            let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
+            let p = probability(w);
+            let outcome = if p < threshold {
+                Outcome::UNDECIDED
+            } else if second >= w - AMBIGUITY_BITS {
+                Outcome {
+                    key: rule,
+                    person: NONE,
+                }
+            } else {
+                Outcome { key: rule, person }
+            };
+            debug_assert!(outcome.key != NO_HIT || outcome.person == NONE);
+            let decision = Decision {
+                outcome,
+                probability: p,
+                pattern,
+            };
+            (left, decision, scored.into_iter().map(|s| s.0).collect())
+        })
+        .collect();
+    for (left, decision, pair_weights) in decided {
+        out[left as usize] = decision;
+        for w in pair_weights {
             count_weight(weights, w);
-            scored.push((w, person_of[pair.right as usize], pair.rule, pattern));
         }
-        let Some(((w, person, rule, pattern), second)) = best_two(&scored) else {
-            continue;
-        };
-        let p = probability(w);
-        let outcome = if p < threshold {
-            Outcome::UNDECIDED
-        } else if second >= w - AMBIGUITY_BITS {
-            Outcome {
-                key: rule,
-                person: NONE,
-            }
-        } else {
-            Outcome { key: rule, person }
-        };
-        debug_assert!(outcome.key != NO_HIT || outcome.person == NONE);
-        out[left as usize] = Decision {
-            outcome,
-            probability: p,
-            pattern,
-        };
     }
 }
 
