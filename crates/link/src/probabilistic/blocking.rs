@@ -206,7 +206,11 @@ impl SpineIndex {
             for &(key, left) in &keys {
                 // The chunk's keys are sorted: search only the rest of the spine's array.
                 s += spine[s..].partition_point(|(k, _)| *k < key);
-                let block = spine[s..].iter().take_while(|(k, _)| *k == key).count();
+                let block = spine[s..]
+                    .iter()
+                    .take(BLOCK_CAP + 1)
+                    .take_while(|(k, _)| *k == key)
+                    .count();
                 if block > BLOCK_CAP {
                     continue;
                 }
