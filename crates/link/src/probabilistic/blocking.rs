@@ -37,14 +37,27 @@ pub(crate) struct Rule {
 }
 
 impl Rule {
-    /// The compared fields this rule forces to (nearly) agree: within its pairs they say
-    /// nothing about whether a pair matches, so EM does not count them for its pairs. A match
-    /// key's fields are not known here, so match-key rules mask none.
-    pub(crate) fn masked_fields(&self) -> u64 {
-        self.parts.iter().fold(0, |mask, part| match *part {
-            Part::Key(_) => mask,
-            Part::Scalar(f, _) | Part::Edit1(f) => mask | (0xF << (4 * f)),
-        })
+    /// Per compared field, a bit per level that a pair of this rule can show: a field the rule
+    /// joins on exactly shows only exact agreement, by an edit-1 item only exact or edit-1, by
+    /// a soundex or a year only that level or a more specific one. A match key's fields are not
+    /// known here, so match-key rules restrict none.
+    pub(crate) fn allowed_levels(&self, fields: &[CompareField]) -> Vec<u16> {
+        let mut allowed: Vec<u16> = fields.iter().map(|f| (1 << f.levels().len()) - 1).collect();
+        for part in &self.parts {
+            match *part {
+                Part::Key(_) => {}
+                Part::Edit1(f) => allowed[f] &= 0b11,
+                Part::Scalar(f, v) => {
+                    let level = if v == 0 {
+                        0
+                    } else {
+                        v + usize::from(fields[f].has_edit1())
+                    };
+                    allowed[f] &= (1 << (level + 1)) - 1;
+                }
+            }
+        }
+        allowed
     }
 }
 

@@ -23,6 +23,9 @@ const FLOOR: f64 = 1e-6;
 /// A level pattern: 4 bits per field, field 0 lowest; [`MISSING_LEVEL`] for missing.
 pub(crate) type Pattern = u64;
 
+/// Candidate pairs by (blocking rule, level pattern).
+pub(crate) type Counts = BTreeMap<(u8, Pattern), u64>;
+
 /// The level of field `f` in a pattern.
 pub(crate) fn level_of(pattern: Pattern, f: usize) -> u8 {
     ((pattern >> (4 * f)) & 0xF) as u8
@@ -155,7 +158,11 @@ fn prior_m(levels: usize) -> Vec<f64> {
         .collect()
 }
 
-/// The EM fit of m and λ over pattern counts, u held fixed. Starts from the prior m of
+/// The EM fit of m and λ over pattern counts, u held fixed. A rule shows only some levels of
+/// the fields it joins on (`allowed[rule][field]`, a bit per level: an edit-1 rule never shows
+/// disagreement): within its pairs both m and u of such a field are taken conditional on those
+/// levels, and the M-step adds to the levels it could not show their expected share (EM for a
+/// truncated distribution). Starts from the prior m of
 /// [`prior_m`] and λ = 0.5; each M-step smooths m towards the prior m with the weight of
 /// [`PRIOR_PAIRS`] pairs (a Dirichlet prior: it keeps a level that no candidate pair shows from
 /// m = 0, and is negligible once there are many pairs); runs until no parameter moves by more
@@ -163,7 +170,8 @@ fn prior_m(levels: usize) -> Vec<f64> {
 pub(crate) fn fit_m(
     fields: &[CompareField],
     u: &[Vec<f64>],
-    patterns: &BTreeMap<Pattern, u64>,
+    patterns: &Counts,
+    allowed: &[Vec<u16>],
 ) -> (Vec<Vec<f64>>, f64, u32, bool) {
     let priors: Vec<Vec<f64>> = fields.iter().map(|f| prior_m(f.levels().len())).collect();
     let mut m = priors.clone();
@@ -175,13 +183,20 @@ pub(crate) fn fit_m(
     for iteration in 1..=MAX_ITERATIONS {
         let mut match_mass = 0.0;
         let mut level_mass: Vec<Vec<f64>> = m.iter().map(|l| vec![0.0; l.len()]).collect();
-        for (&p, &count) in patterns {
+        for (&(rule, p), &count) in patterns {
+            let allowed = &allowed[usize::from(rule)];
+            let within = |probabilities: &[f64], f: usize| -> f64 {
+                (0..probabilities.len())
+                    .filter(|&k| allowed[f] >> k & 1 == 1)
+                    .map(|k| probabilities[k])
+                    .sum()
+            };
             let (mut pm, mut pu) = (lambda, 1.0 - lambda);
             for f in 0..fields.len() {
                 let level = level_of(p, f);
                 if level != MISSING_LEVEL {
-                    pm *= m[f][usize::from(level)];
-                    pu *= u[f][usize::from(level)];
+                    pm *= m[f][usize::from(level)] / within(&m[f], f);
+                    pu *= u[f][usize::from(level)] / within(&u[f], f);
                 }
             }
             let posterior = pm / (pm + pu);
@@ -189,8 +204,16 @@ pub(crate) fn fit_m(
             match_mass += mass;
             for (f, levels) in level_mass.iter_mut().enumerate() {
                 let level = level_of(p, f);
-                if level != MISSING_LEVEL {
-                    levels[usize::from(level)] += mass;
+                if level == MISSING_LEVEL {
+                    continue;
+                }
+                levels[usize::from(level)] += mass;
+                // The levels the rule could not show: their expected share of this mass.
+                let shown = within(&m[f], f);
+                for (k, x) in levels.iter_mut().enumerate() {
+                    if allowed[f] >> k & 1 == 0 {
+                        *x += mass * m[f][k] / shown;
+                    }
                 }
             }
         }
@@ -221,11 +244,12 @@ impl Model {
     pub(crate) fn fit(
         fields: &[CompareField],
         spine: &CmpData,
-        patterns: &BTreeMap<Pattern, u64>,
+        patterns: &Counts,
+        allowed: &[Vec<u16>],
         all_pairs: f64,
     ) -> Self {
         let (u, random_pairs) = estimate_u(fields, spine);
-        let (m, lambda, iterations, converged) = fit_m(fields, &u, patterns);
+        let (m, lambda, iterations, converged) = fit_m(fields, &u, patterns, allowed);
         let candidates: u64 = patterns.values().sum();
         let prior = (lambda * candidates as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
         let tf = fields

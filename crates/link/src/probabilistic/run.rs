@@ -1,6 +1,6 @@
 //! The probabilistic run: read, block, fit, decide, write.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -14,7 +14,7 @@ use super::ProbabilisticConfig;
 use super::blocking::{self, BLOCK_CAP, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
-use super::model::{Model, Pattern, pattern};
+use super::model::{Counts, Model, Pattern, pattern};
 use super::report::{self, BINS, BlockingRule, ModelReport, RuleCount, RuleLinks};
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
@@ -125,40 +125,31 @@ impl Sides<'_> {
     }
 }
 
-/// Pass one: the level pattern counts of every candidate pair (the fields its rule forces to
-/// agree masked as missing, see [`blocking::Rule::masked_fields`]), and the pairs each rule
-/// found.
+/// Pass one: the candidate pairs by (rule, level pattern), and the pairs each rule found.
 fn count_patterns(
     sides: &Sides<'_>,
     inputs: &[ExtractInput],
     spine_index: usize,
-) -> Result<(BTreeMap<Pattern, u64>, Vec<u64>), LinkError> {
-    let mut patterns: BTreeMap<Pattern, u64> = BTreeMap::new();
+) -> Result<(Counts, Vec<u64>), LinkError> {
+    let mut patterns = Counts::new();
     let mut by_rule = vec![0_u64; sides.index.rules.len()];
-    let masks: Vec<u64> = sides
-        .index
-        .rules
-        .iter()
-        .map(blocking::Rule::masked_fields)
-        .collect();
     for (i, input) in inputs.iter().enumerate() {
         sides.for_each_pairs(input, i, i == spine_index, |data, base, pairs| {
             let found: Vec<Pattern> = pairs
                 .par_iter()
                 .with_min_len(1024)
                 .map(|pair| {
-                    let p = pattern(
+                    pattern(
                         sides.fields,
                         data,
                         (pair.left - base) as usize,
                         sides.spine,
                         pair.right as usize,
-                    );
-                    p | masks[usize::from(pair.rule)]
+                    )
                 })
                 .collect();
             for (pair, p) in pairs.iter().zip(found) {
-                *patterns.entry(p).or_insert(0) += 1;
+                *patterns.entry((pair.rule, p)).or_insert(0) += 1;
                 by_rule[usize::from(pair.rule)] += 1;
             }
         })?;
@@ -248,7 +239,8 @@ pub(crate) fn run(
     let (patterns, by_rule) = count_patterns(&sides, &inputs, spine_index)?;
     let spine_rows = spine.records as f64;
     let all_pairs = spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows;
-    let model = Model::fit(fields, &spine, &patterns, all_pairs);
+    let allowed: Vec<Vec<u16>> = index.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    let model = Model::fit(fields, &spine, &patterns, &allowed, all_pairs);
     let threshold = settings.match_probability;
 
     // Pass two: decisions, the spine's persons, histograms.
