@@ -36,15 +36,22 @@ fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, shown: u16, pairs: u32, to
     ];
     let mut rng = SplitMix::new(7);
     let mut patterns = Counts::new();
+    let (mut kept, mut matches) = (0_u32, 0_u32);
     for _ in 0..pairs {
         let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
         let source = if is_match { m } else { u };
         let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
             acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
         });
-        *patterns.entry((0, p)).or_insert(0) += 1;
+        if shown >> (p & 0xF) & 1 == 1 {
+            *patterns.entry((0, p)).or_insert(0) += 1;
+            kept += 1;
+            matches += u32::from(is_match);
+        }
     }
-    let (fitted, fitted_lambda, iterations, converged) = fit_m(&fields, u, &patterns, &[vec![u16::MAX; 3]]);
+    let lambda = f64::from(matches) / f64::from(kept);
+    let (fitted, fitted_lambda, iterations, converged) =
+        fit_m(&fields, u, &patterns, &[vec![shown, u16::MAX, u16::MAX]]);
     assert!(converged, "EM converged ({iterations} iterations)");
     assert!(
         (fitted_lambda - lambda).abs() < tolerance,
