@@ -95,3 +95,57 @@ fn em_recovers_m_of_a_field_a_rule_truncates() {
     ];
     check(&m, &u, 0.2, 0b011, 200_000, 0.02);
 }
+
+proptest::proptest! {
+    #[test]
+    fn sorted_sets_intersect_exactly_when_they_share_an_item(
+        a in proptest::collection::btree_set(0_u64..64, 0..12),
+        b in proptest::collection::btree_set(0_u64..64, 0..12),
+    ) {
+        let (a, b): (Vec<u64>, Vec<u64>) = (a.into_iter().collect(), b.into_iter().collect());
+        proptest::prop_assert_eq!(super::fields::intersect(&a, &b), a.iter().any(|x| b.contains(x)));
+    }
+}
+
+/// One record of one field: its scalar tokens (0: missing) and edit-1 set.
+fn one(scalars: &[u64], edit1: &[u64]) -> super::fields::CmpData {
+    super::fields::CmpData {
+        records: 1,
+        scalars: vec![scalars.to_vec()],
+        edit_offsets: vec![vec![0, edit1.len() as u32]],
+        edit_items: vec![edit1.to_vec()],
+        keys: Vec::new(),
+    }
+}
+
+/// The level letter of comparing two records of one field of `kind`.
+fn check_level(kind: FieldKind, left: (&[u64], &[u64]), right: (&[u64], &[u64]), expected: char) {
+    let f = field("f", kind);
+    let (a, b) = (one(left.0, left.1), one(right.0, right.1));
+    let level = super::fields::compare(&f, 0, &a, 0, &b, 0);
+    let got = if level == super::fields::MISSING_LEVEL {
+        '-'
+    } else {
+        f.levels()[usize::from(level)].code()
+    };
+    assert_eq!(got, expected, "{kind:?} {left:?} {right:?}");
+}
+
+#[test]
+fn levels_are_tried_most_specific_first() {
+    use FieldKind::{Dob, Name, Postcode, Sex};
+    // Name: exact, soundex, initial; then the edit-1 set.
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[1, 2, 3], &[10, 11]), 'E');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[11, 12]), '1');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 2, 3], &[12]), 'P');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[12]), 'I');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 6], &[12]), 'X');
+    check_level(Name, (&[0, 0, 0], &[]), (&[4, 5, 6], &[12]), '-');
+    // Dob: exact, swap, year.
+    check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 2, 3], &[11]), 'S');
+    check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 5, 3], &[11]), 'Y');
+    // Postcode: exact, district; sex: exact only.
+    check_level(Postcode, (&[1, 2], &[10]), (&[4, 2], &[11]), 'D');
+    check_level(Sex, (&[1], &[]), (&[2], &[]), 'X');
+    check_level(Sex, (&[1], &[]), (&[0], &[]), '-');
+}
