@@ -330,6 +330,7 @@ pub fn link<'a>(
             EngineArg::Embedded => linklab_link::Engine::Embedded,
             EngineArg::Spark => linklab_link::Engine::Spark(spark_settings(p)),
         },
+        method: link_method(p),
     };
     Ok(StageRun {
         name: graph_stage(p, StageKind::Link).state_name(),
@@ -343,6 +344,33 @@ pub fn link<'a>(
             Ok(())
         }),
     })
+}
+
+/// `[link] method` for the link stage: the compared fields with the kinds the extracts declare
+/// for them (the pipeline checked that every linked extract declares each).
+fn link_method(p: &Pipeline) -> linklab_link::Method {
+    match &p.link.method {
+        linklab_pipeline::LinkMethod::Cascade => linklab_link::Method::Cascade,
+        linklab_pipeline::LinkMethod::Probabilistic(settings) => {
+            let compare = settings
+                .compare
+                .iter()
+                .filter_map(|name| {
+                    p.extracts
+                        .iter()
+                        .find_map(|e| e.identifier(name))
+                        .map(|id| linklab_link::CompareField {
+                            name: name.clone(),
+                            kind: id.kind,
+                        })
+                })
+                .collect();
+            linklab_link::Method::Probabilistic(linklab_link::ProbabilisticConfig {
+                compare,
+                match_probability: settings.match_probability,
+            })
+        }
+    }
 }
 
 /// The Spark job's settings from `[link.spark]` (defaults without it). The interpreter is

@@ -45,15 +45,38 @@ impl Persons {
     }
 }
 
-struct UnionFind {
+/// An ordered union-find over records, shared by the cascade's clustering and the
+/// probabilistic spine deduplication.
+pub(crate) struct UnionFind {
     parent: Vec<u32>,
-    size: Vec<u32>,
+    pub(crate) size: Vec<u32>,
     /// A circular list of each cluster's members, so a cluster can be walked from any member.
     next: Vec<u32>,
 }
 
 impl UnionFind {
-    fn find(&mut self, mut x: u32) -> u32 {
+    pub(crate) fn new(n: usize) -> Self {
+        Self {
+            parent: (0..n as u32).collect(),
+            size: vec![1; n],
+            next: (0..n as u32).collect(),
+        }
+    }
+
+    /// The members of the cluster of `root`, into `out`.
+    pub(crate) fn members(&self, root: u32, out: &mut Vec<u32>) {
+        out.clear();
+        let mut x = root;
+        loop {
+            out.push(x);
+            x = self.next[x as usize];
+            if x == root {
+                break;
+            }
+        }
+    }
+
+    pub(crate) fn find(&mut self, mut x: u32) -> u32 {
         let mut root = x;
         while self.parent[root as usize] != root {
             root = self.parent[root as usize];
@@ -66,7 +89,7 @@ impl UnionFind {
         root
     }
 
-    fn union(&mut self, a: u32, b: u32) {
+    pub(crate) fn union(&mut self, a: u32, b: u32) {
         let (big, small) = if self.size[a as usize] >= self.size[b as usize] {
             (a, b)
         } else {
@@ -111,11 +134,7 @@ impl UnionFind {
 /// Persons are then numbered in the order of their first spine record.
 pub(crate) fn cluster(anchors: &[Vec<u32>], n: usize, max_cluster_size: usize) -> Persons {
     let keys = anchors.len();
-    let mut uf = UnionFind {
-        parent: (0..n as u32).collect(),
-        size: vec![1; n],
-        next: (0..n as u32).collect(),
-    };
+    let mut uf = UnionFind::new(n);
     let mut merges = vec![0; keys];
     let mut refused_guard = vec![0; keys];
     let mut refused_size = vec![0; keys];
@@ -147,6 +166,17 @@ pub(crate) fn cluster(anchors: &[Vec<u32>], n: usize, max_cluster_size: usize) -
             merges[k] += 1;
         }
     }
+    number_persons(&mut uf, n, merges, refused_guard, refused_size)
+}
+
+/// Numbers the clusters of `uf` as persons, in the order of their first record.
+pub(crate) fn number_persons(
+    uf: &mut UnionFind,
+    n: usize,
+    merges: Vec<u64>,
+    refused_guard: Vec<u64>,
+    refused_size: Vec<u64>,
+) -> Persons {
     let mut person_of_root = vec![NONE; n];
     let mut person_of = vec![NONE; n];
     let mut first = Vec::new();

@@ -31,6 +31,16 @@ pub enum LinkError {
         /// The folder searched.
         dir: PathBuf,
     },
+    /// The probabilistic method compares a field the extract has no comparison tokens for.
+    #[error(
+        "extract `{extract}` has no column `{column}`, which `[link] method = \"probabilistic\"` compares; pseudonymise it again with the field in `compare`"
+    )]
+    MissingComparisonColumn {
+        /// The extract.
+        extract: String,
+        /// The missing column.
+        column: String,
+    },
     /// A column of a pseudonymised extract has the wrong type.
     #[error("extract `{extract}`: column `{column}` in {} has type {found}, expected {expected}", path.display())]
     ColumnType {

@@ -17,7 +17,13 @@ use crate::LinkError;
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
 
 /// Columns `linked/` adds; a keep column may not use these names.
-pub(crate) const RESERVED: [&str; 3] = ["person_id", "match_key", "n_spine_records"];
+pub(crate) const RESERVED: [&str; 5] = [
+    "person_id",
+    "match_key",
+    "n_spine_records",
+    "match_probability",
+    "match_pattern",
+];
 
 /// One pseudonymised extract: where it is and which columns hold what.
 #[derive(Debug)]
@@ -30,7 +36,8 @@ pub(crate) struct ExtractInput {
     pub schema: SchemaRef,
     /// For each match key in cascade order, the index of its `tok_` column, if the extract has it.
     pub key_cols: Vec<Option<usize>>,
-    /// The indices of the keep columns (every column not named `tok_…`), in file order.
+    /// The indices of the keep columns (every column not named `tok_…` or `cmp_…`), in file
+    /// order: no token reaches `linked/`.
     pub keep_cols: Vec<usize>,
     /// The linkage key fingerprint from the extract's manifest.
     pub key_fingerprint: String,
@@ -111,7 +118,10 @@ impl ExtractInput {
             key_cols.push(index);
         }
         let keep_cols: Vec<usize> = (0..schema.fields().len())
-            .filter(|&i| !schema.field(i).name().starts_with("tok_"))
+            .filter(|&i| {
+                let name = schema.field(i).name();
+                !name.starts_with("tok_") && !name.starts_with("cmp_")
+            })
             .collect();
         for &i in &keep_cols {
             let column = schema.field(i).name();

@@ -10,7 +10,7 @@ use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use linklab_store::{PartWriter, StoreError};
 
 use crate::LinkError;
@@ -46,12 +46,14 @@ impl Outcome {
     }
 }
 
-/// The schema of `linked/<extract>/`: `person_id`, `match_key`, then the keep columns.
-pub(crate) fn linked_schema(input: &ExtractInput) -> SchemaRef {
+/// The schema of `linked/<extract>/`: `person_id`, `match_key`, the method's `extra` columns
+/// (none for the cascade), then the keep columns.
+pub(crate) fn linked_schema(input: &ExtractInput, extra: &[FieldRef]) -> SchemaRef {
     let mut fields = vec![
         Arc::new(Field::new("person_id", DataType::Utf8, true)),
         Arc::new(Field::new("match_key", DataType::Utf8, true)),
     ];
+    fields.extend(extra.iter().cloned());
     fields.extend(input.keep_fields());
     Arc::new(Schema::new(fields))
 }
@@ -303,6 +305,8 @@ pub(crate) struct WriteContext<'a> {
     pub truth: Option<&'a Truth>,
     /// Present when writing a non-spine extract with truth.
     pub spine_truth: Option<&'a SpineTruth>,
+    /// Columns the method adds after `match_key` (none for the cascade).
+    pub extra_fields: &'a [FieldRef],
 }
 
 /// The rows of `linked/persons/` in a batch of the spine: one for each person whose first record
@@ -350,17 +354,18 @@ fn persons_batch(
 }
 
 /// Streams an extract into `linked/<extract>/` (and, for the spine, `linked/persons/`).
-/// `outcomes(batch, first_row)` gives the outcome of each row of a batch.
+/// `outcomes(batch, first_row)` gives the outcome of each row of a batch and the columns of
+/// [`WriteContext::extra_fields`] for those rows.
 pub(crate) fn write_extract(
     input: &ExtractInput,
     linked_dir: &Path,
     is_spine: bool,
     ctx: &WriteContext<'_>,
     progress: &dyn linklab_store::Progress,
-    mut outcomes: impl FnMut(&RecordBatch, usize) -> Result<Vec<Outcome>, LinkError>,
+    mut outcomes: impl FnMut(&RecordBatch, usize) -> Result<(Vec<Outcome>, Vec<ArrayRef>), LinkError>,
 ) -> Result<Tally, LinkError> {
     let keys = ctx.key_names.len();
-    let schema = linked_schema(input);
+    let schema = linked_schema(input, ctx.extra_fields);
     let person_schema = persons_schema(input);
     let mut tables = vec![(linked_dir.join(&input.name), Arc::clone(&schema))];
     if is_spine {
@@ -386,7 +391,7 @@ pub(crate) fn write_extract(
         for batch in input.batches()? {
             let batch = batch?;
             let rows = batch.num_rows();
-            let outcome = outcomes(&batch, start)?;
+            let (outcome, extra) = outcomes(&batch, start)?;
             debug_assert_eq!(outcome.len(), rows, "one outcome per row");
             for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
                 tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
@@ -411,6 +416,7 @@ pub(crate) fn write_extract(
                 }
             }
             let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(match_keys.finish())];
+            columns.extend(extra);
             columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
             let out =
                 RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| LinkError::Arrow {

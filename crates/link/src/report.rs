@@ -29,6 +29,9 @@ pub struct LinkageReport {
     pub extracts: Vec<ExtractReport>,
     /// Link quality against ground truth, when a truth folder was given.
     pub quality: Option<QualityReport>,
+    /// The fitted model, with `method = "probabilistic"` (absent for the cascade).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::ModelReport>,
 }
 
 /// The spine clustering.
@@ -241,12 +244,36 @@ impl LinkageReport {
             s.persons,
             sizes.join(", ")
         );
+        if let Some(m) = &self.model {
+            let _ = writeln!(
+                out,
+                "model: {} candidate pairs, λ {:.4}, prior {:.3e}, EM {} iterations{}; link at match probability ≥ {}; spine merges {}",
+                m.candidate_pairs,
+                m.lambda,
+                m.prior,
+                m.iterations,
+                if m.converged { "" } else { " (not converged)" },
+                m.match_probability,
+                m.spine.merges
+            );
+        }
         for e in self.extracts.iter().filter(|e| e.role != "spine") {
-            let keys: Vec<String> = e
-                .by_key
-                .iter()
-                .map(|k| format!("{} {}", k.key, k.linked))
-                .collect();
+            let by_rule = self
+                .model
+                .as_ref()
+                .and_then(|m| m.linked_by_rule.iter().find(|r| r.extract == e.name));
+            let keys: Vec<String> = match by_rule {
+                Some(r) => r
+                    .rules
+                    .iter()
+                    .map(|k| format!("{} {}", k.rule, k.linked))
+                    .collect(),
+                None => e
+                    .by_key
+                    .iter()
+                    .map(|k| format!("{} {}", k.key, k.linked))
+                    .collect(),
+            };
             let _ = writeln!(
                 out,
                 "`{}`: {} records, {} linked ({}), {} ambiguous ({}), {} unlinked ({}); linked by {}",

@@ -1,0 +1,245 @@
+//! Blocking: which (record, spine record) pairs are scored.
+//!
+//! A rule gives each record zero or more *blocking keys* (a hash of some of its tokens); two
+//! records are a candidate pair when they share a key of some rule and the spine holds at most
+//! [`BLOCK_CAP`] records with that key. The rules are the match keys (their `tok_` tokens), in
+//! cascade order, then the extra rules of [`rules`]. A pair is kept once, under the first rule
+//! that found it.
+//!
+//! Each rule's keys over the spine are one sorted array of (key, spine record), 12 bytes per
+//! key; a chunk of records is sorted the same way and merge-joined against it, so finding the
+//! pairs of a chunk costs O(chunk keys · log) plus the pairs found, never records squared.
+
+use linklab_tokens::FieldKind;
+
+use super::fields::{CmpData, CompareField, MISSING_TOKEN};
+
+/// The most spine records one blocking key may have; larger blocks (a very common name, say)
+/// are skipped for that rule.
+pub(crate) const BLOCK_CAP: usize = 50;
+
+/// One component of a blocking key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The token of match key k.
+    Key(usize),
+    /// A scalar comparison token: field, variant.
+    Scalar(usize, usize),
+    /// Each item of a field's `edit1` set (one key per item).
+    Edit1(usize),
+}
+
+/// A blocking rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub name: String,
+    pub parts: Vec<Part>,
+}
+
+impl Rule {
+    /// Per compared field, a bit per level that a pair of this rule can show: a field the rule
+    /// joins on exactly shows only exact agreement, by an edit-1 item only exact or edit-1, by
+    /// a soundex or a year only that level or a more specific one. A match key's fields are not
+    /// known here, so match-key rules restrict none.
+    pub(crate) fn allowed_levels(&self, fields: &[CompareField]) -> Vec<u16> {
+        let mut allowed: Vec<u16> = fields.iter().map(|f| (1 << f.levels().len()) - 1).collect();
+        for part in &self.parts {
+            match *part {
+                Part::Key(_) => {}
+                Part::Edit1(f) => allowed[f] &= 0b11,
+                Part::Scalar(f, v) => {
+                    let level = if v == 0 {
+                        0
+                    } else {
+                        v + usize::from(fields[f].has_edit1())
+                    };
+                    allowed[f] &= (1 << (level + 1)) - 1;
+                }
+            }
+        }
+        allowed
+    }
+}
+
+/// The blocking rules: each match key, then, from the compared fields,
+/// - each `nino`/`id` field's `edit1` set (one typo in the reference number);
+/// - each `dob` field's `edit1` set with each name field's `soundex` (a typo in the date and a
+///   spelling variant of the name);
+/// - the first two name fields agreeing exactly (a wrong date and no reference number);
+/// - each `postcode` field exactly with the `dob` year (a changed name).
+pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule> {
+    let mut rules: Vec<Rule> = match_keys
+        .iter()
+        .enumerate()
+        .map(|(k, name)| Rule {
+            name: name.clone(),
+            parts: vec![Part::Key(k)],
+        })
+        .collect();
+    let of_kind = |kinds: &[FieldKind]| -> Vec<usize> {
+        (0..fields.len())
+            .filter(|&f| kinds.contains(&fields[f].kind))
+            .collect()
+    };
+    let names = of_kind(&[FieldKind::Forename, FieldKind::Name]);
+    let dobs = of_kind(&[FieldKind::Dob]);
+    for f in of_kind(&[FieldKind::Nino, FieldKind::Id]) {
+        rules.push(Rule {
+            name: format!("{}_edit1", fields[f].name),
+            parts: vec![Part::Edit1(f)],
+        });
+    }
+    for &d in &dobs {
+        for &n in &names {
+            let soundex = fields[n]
+                .scalar_index("soundex")
+                .expect("name kinds have soundex");
+            rules.push(Rule {
+                name: format!("{}_edit1+{}_soundex", fields[d].name, fields[n].name),
+                parts: vec![Part::Edit1(d), Part::Scalar(n, soundex)],
+            });
+        }
+    }
+    if let [a, b, ..] = names[..] {
+        rules.push(Rule {
+            name: format!("{}_exact+{}_exact", fields[a].name, fields[b].name),
+            parts: vec![Part::Scalar(a, 0), Part::Scalar(b, 0)],
+        });
+    }
+    for p in of_kind(&[FieldKind::Postcode]) {
+        for &d in &dobs {
+            let year = fields[d].scalar_index("year").expect("dob has year");
+            rules.push(Rule {
+                name: format!("{}_exact+{}_year", fields[p].name, fields[d].name),
+                parts: vec![Part::Scalar(p, 0), Part::Scalar(d, year)],
+            });
+        }
+    }
+    rules
+}
+
+fn mix(h: u64, v: u64) -> u64 {
+    let x = (h ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^ (x >> 29)
+}
+
+/// Appends `(key, base + r)` for every blocking key of rule `rule` (number `index`) of each
+/// record `r` in `range` of `data`.
+fn keys_of(
+    rule: &Rule,
+    index: usize,
+    fields: &[CompareField],
+    data: &CmpData,
+    range: std::ops::Range<usize>,
+    base: u32,
+    out: &mut Vec<(u64, u32)>,
+) {
+    'records: for r in range {
+        let mut h = mix(0x006c_696e_6b6c_6162, index as u64);
+        let mut set: &[u64] = &[];
+        for part in &rule.parts {
+            let v = match *part {
+                Part::Key(k) => data.keys[k][r],
+                Part::Scalar(f, v) => data.scalar(f, fields[f].scalars(), r, v),
+                Part::Edit1(f) => {
+                    set = data.edit1(f, r);
+                    if set.is_empty() {
+                        continue 'records;
+                    }
+                    continue;
+                }
+            };
+            if v == MISSING_TOKEN {
+                continue 'records;
+            }
+            h = mix(h, v);
+        }
+        let record = base + (r as u32);
+        if rule.parts.iter().any(|p| matches!(p, Part::Edit1(_))) {
+            out.extend(set.iter().map(|&item| (mix(h, item), record)));
+        } else {
+            out.push((h, record));
+        }
+    }
+}
+
+/// The spine's blocking keys, one sorted array per rule.
+pub(crate) struct SpineIndex {
+    pub rules: Vec<Rule>,
+    by_rule: Vec<Vec<(u64, u32)>>,
+}
+
+/// A candidate pair: a record of the chunk (its index in the extract), a spine record, and the
+/// first rule that found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pair {
+    pub left: u32,
+    pub right: u32,
+    pub rule: u8,
+}
+
+impl SpineIndex {
+    pub(crate) fn new(rules: Vec<Rule>, fields: &[CompareField], spine: &CmpData) -> Self {
+        let by_rule = rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| {
+                let mut keys = Vec::new();
+                keys_of(rule, i, fields, spine, 0..spine.records, 0, &mut keys);
+                keys.sort_unstable();
+                keys
+            })
+            .collect();
+        Self { rules, by_rule }
+    }
+
+    /// Bytes the index holds.
+    pub(crate) fn bytes(&self) -> usize {
+        self.by_rule.iter().map(|k| k.len() * 12).sum()
+    }
+
+    /// The candidate pairs of records `range` of `data` (numbered from `base` in their
+    /// extract), sorted by (left, right), each under its first rule. With `self_join` (the data
+    /// is the spine itself) only pairs with `right < left` are kept.
+    pub(crate) fn pairs(
+        &self,
+        fields: &[CompareField],
+        data: &CmpData,
+        range: std::ops::Range<usize>,
+        base: u32,
+        self_join: bool,
+    ) -> Vec<Pair> {
+        let mut pairs = Vec::new();
+        let mut keys = Vec::new();
+        for (i, (rule, spine)) in self.rules.iter().zip(&self.by_rule).enumerate() {
+            keys.clear();
+            keys_of(rule, i, fields, data, range.clone(), base, &mut keys);
+            keys.sort_unstable();
+            let mut s = 0;
+            for &(key, left) in &keys {
+                // The chunk's keys are sorted: search only the rest of the spine's array.
+                s += spine[s..].partition_point(|(k, _)| *k < key);
+                let block = spine[s..]
+                    .iter()
+                    .take(BLOCK_CAP + 1)
+                    .take_while(|(k, _)| *k == key)
+                    .count();
+                if block > BLOCK_CAP {
+                    continue;
+                }
+                for &(_, right) in &spine[s..s + block] {
+                    if !self_join || right < left {
+                        pairs.push(Pair {
+                            left,
+                            right,
+                            rule: i as u8,
+                        });
+                    }
+                }
+            }
+        }
+        pairs.sort_unstable();
+        pairs.dedup_by(|b, a| a.left == b.left && a.right == b.right);
+        pairs
+    }
+}

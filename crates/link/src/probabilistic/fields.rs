@@ -1,0 +1,392 @@
+//! Comparison fields: which token columns each kind has, its comparison levels, and the
+//! per-record token data held in flat arrays.
+//!
+//! Each compared field f of kind k has the columns `cmp_<f>_<variant>` (token spec v2): scalar
+//! variants are `FixedSizeBinary(8)`, `edit1` is a sorted `List<FixedSizeBinary(8)>`. A token
+//! is held as the `u64` of its 8 bytes (little-endian); [`MISSING_TOKEN`] stands for null, and a
+//! real token that happens to be 0 is read as 1 (one chance in 2⁶⁴, and it only merges two
+//! values' tokens).
+
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch};
+use arrow::datatypes::DataType;
+use linklab_tokens::FieldKind;
+
+use crate::LinkError;
+use crate::input::ExtractInput;
+
+/// A null token.
+pub(crate) const MISSING_TOKEN: u64 = 0;
+/// The level of a comparison where either value is missing.
+pub(crate) const MISSING_LEVEL: u8 = 15;
+
+/// One comparison level of a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Level {
+    Exact,
+    Edit1,
+    Soundex,
+    Initial,
+    Swap,
+    Year,
+    District,
+    Disagree,
+}
+
+impl Level {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Level::Exact => "exact",
+            Level::Edit1 => "edit1",
+            Level::Soundex => "soundex",
+            Level::Initial => "initial",
+            Level::Swap => "swap",
+            Level::Year => "year",
+            Level::District => "district",
+            Level::Disagree => "disagree",
+        }
+    }
+
+    /// The letter of the level in `match_pattern`.
+    pub(crate) fn code(self) -> char {
+        match self {
+            Level::Exact => 'E',
+            Level::Edit1 => '1',
+            Level::Soundex => 'P',
+            Level::Initial => 'I',
+            Level::Swap => 'S',
+            Level::Year => 'Y',
+            Level::District => 'D',
+            Level::Disagree => 'X',
+        }
+    }
+}
+
+/// The scalar variants of a kind, `exact` first, each after the first with the level its
+/// agreement gives, and whether the kind has an `edit1` set.
+fn variants(kind: FieldKind) -> (&'static [(&'static str, Level)], bool) {
+    match kind {
+        FieldKind::Name | FieldKind::Forename => (
+            &[
+                ("exact", Level::Exact),
+                ("soundex", Level::Soundex),
+                ("initial", Level::Initial),
+            ],
+            true,
+        ),
+        FieldKind::Dob => (
+            &[
+                ("exact", Level::Exact),
+                ("swap", Level::Swap),
+                ("year", Level::Year),
+            ],
+            true,
+        ),
+        FieldKind::Sex => (&[("exact", Level::Exact)], false),
+        FieldKind::Nino | FieldKind::Id => (&[("exact", Level::Exact)], true),
+        FieldKind::Postcode => (&[("exact", Level::Exact), ("district", Level::District)], true),
+    }
+}
+
+/// One field that is compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompareField {
+    /// The identifier's name (`surname`): the columns are `cmp_<name>_<variant>`.
+    pub name: String,
+    /// Its kind, which chooses the variants and levels.
+    pub kind: FieldKind,
+}
+
+impl CompareField {
+    /// The scalar variant names, `exact` first.
+    pub(crate) fn scalar_variants(&self) -> impl Iterator<Item = &'static str> {
+        variants(self.kind).0.iter().map(|(name, _)| *name)
+    }
+
+    pub(crate) fn scalars(&self) -> usize {
+        variants(self.kind).0.len()
+    }
+
+    pub(crate) fn has_edit1(&self) -> bool {
+        variants(self.kind).1
+    }
+
+    /// The levels, most specific first; the missing level is not among them.
+    pub(crate) fn levels(&self) -> Vec<Level> {
+        let (scalars, edit1) = variants(self.kind);
+        let mut levels = vec![Level::Exact];
+        if edit1 {
+            levels.push(Level::Edit1);
+        }
+        levels.extend(scalars[1..].iter().map(|(_, level)| *level));
+        levels.push(Level::Disagree);
+        levels
+    }
+
+    /// The index of a scalar variant, if the kind has it.
+    pub(crate) fn scalar_index(&self, variant: &str) -> Option<usize> {
+        variants(self.kind)
+            .0
+            .iter()
+            .position(|(name, _)| *name == variant)
+    }
+}
+
+/// Where one extract holds each compared field's columns.
+#[derive(Debug, Clone)]
+pub(crate) struct CmpColumns {
+    /// Per field: the scalar columns, then the `edit1` column if the kind has one.
+    fields: Vec<(Vec<usize>, Option<usize>)>,
+    /// Per match key: its `tok_` column (if the extract has it).
+    keys: Vec<Option<usize>>,
+}
+
+fn column_index(
+    input: &ExtractInput,
+    column: String,
+    expected: &DataType,
+    label: &'static str,
+) -> Result<usize, LinkError> {
+    let index = input
+        .schema
+        .index_of(&column)
+        .map_err(|_| LinkError::MissingComparisonColumn {
+            extract: input.name.clone(),
+            column: column.clone(),
+        })?;
+    let found = input.schema.field(index).data_type();
+    if found != expected {
+        return Err(LinkError::ColumnType {
+            extract: input.name.clone(),
+            path: input.parts[0].0.clone(),
+            column,
+            found: found.to_string(),
+            expected: label,
+        });
+    }
+    Ok(index)
+}
+
+impl CmpColumns {
+    /// Finds and checks the comparison columns of `fields` in an extract.
+    pub(crate) fn find(input: &ExtractInput, fields: &[CompareField]) -> Result<Self, LinkError> {
+        let scalar = DataType::FixedSizeBinary(8);
+        let mut out = Vec::with_capacity(fields.len());
+        for field in fields {
+            let scalars = field
+                .scalar_variants()
+                .map(|v| {
+                    column_index(
+                        input,
+                        format!("cmp_{}_{v}", field.name),
+                        &scalar,
+                        "FixedSizeBinary(8)",
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let edit1 = if field.has_edit1() {
+                let column = format!("cmp_{}_edit1", field.name);
+                let index =
+                    input
+                        .schema
+                        .index_of(&column)
+                        .map_err(|_| LinkError::MissingComparisonColumn {
+                            extract: input.name.clone(),
+                            column: column.clone(),
+                        })?;
+                let found = input.schema.field(index).data_type();
+                let ok = matches!(found, DataType::List(item) if *item.data_type() == DataType::FixedSizeBinary(8));
+                if !ok {
+                    return Err(LinkError::ColumnType {
+                        extract: input.name.clone(),
+                        path: input.parts[0].0.clone(),
+                        column,
+                        found: found.to_string(),
+                        expected: "List<FixedSizeBinary(8)>",
+                    });
+                }
+                Some(index)
+            } else {
+                None
+            };
+            out.push((scalars, edit1));
+        }
+        Ok(Self {
+            fields: out,
+            keys: input.key_cols.clone(),
+        })
+    }
+}
+
+/// The token of 8 bytes as a `u64`, never [`MISSING_TOKEN`].
+fn token_u64(bytes: &[u8]) -> u64 {
+    let v = u64::from_le_bytes(bytes[..8].try_into().expect("at least 8 bytes"));
+    v.max(1)
+}
+
+/// The comparison tokens of a run of records, in flat arrays.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct CmpData {
+    pub records: usize,
+    /// Per field: `records × scalars` tokens, row-major.
+    pub scalars: Vec<Vec<u64>>,
+    /// Per field with an `edit1` set: offsets (`records + 1`) into `items`; an empty range is
+    /// missing.
+    pub edit_offsets: Vec<Vec<u32>>,
+    pub edit_items: Vec<Vec<u64>>,
+    /// Per match key: the first 8 bytes of each record's token.
+    pub keys: Vec<Vec<u64>>,
+}
+
+impl CmpData {
+    /// An empty set of records for `fields` and `keys` match keys.
+    pub(crate) fn new(fields: &[CompareField], keys: usize) -> Self {
+        Self {
+            records: 0,
+            scalars: vec![Vec::new(); fields.len()],
+            edit_offsets: vec![vec![0]; fields.len()],
+            edit_items: vec![Vec::new(); fields.len()],
+            keys: vec![Vec::new(); keys],
+        }
+    }
+
+    /// Appends the records of a batch.
+    pub(crate) fn push_batch(&mut self, batch: &RecordBatch, cols: &CmpColumns) {
+        let rows = batch.num_rows();
+        for (f, (scalars, edit1)) in cols.fields.iter().enumerate() {
+            let arrays: Vec<&FixedSizeBinaryArray> = scalars
+                .iter()
+                .map(|&i| batch.column(i).as_fixed_size_binary())
+                .collect();
+            let out = &mut self.scalars[f];
+            out.reserve(rows * arrays.len());
+            for row in 0..rows {
+                for a in &arrays {
+                    out.push(if a.is_valid(row) {
+                        token_u64(a.value(row))
+                    } else {
+                        MISSING_TOKEN
+                    });
+                }
+            }
+            let offsets = &mut self.edit_offsets[f];
+            let items = &mut self.edit_items[f];
+            if let Some(i) = *edit1 {
+                let list = batch.column(i).as_list::<i32>();
+                for row in 0..rows {
+                    if list.is_valid(row) {
+                        let values = list.value(row);
+                        let values = values.as_fixed_size_binary();
+                        items.extend(
+                            (0..values.len())
+                                .filter(|&j| values.is_valid(j))
+                                .map(|j| token_u64(values.value(j))),
+                        );
+                        let start = offsets[offsets.len() - 1] as usize;
+                        items[start..].sort_unstable();
+                        let mut end = start;
+                        for j in start..items.len() {
+                            if end == start || items[j] != items[end - 1] {
+                                items[end] = items[j];
+                                end += 1;
+                            }
+                        }
+                        items.truncate(end);
+                    }
+                    offsets.push(u32::try_from(items.len()).expect("fewer than 2³² edit tokens"));
+                }
+            }
+        }
+        for (k, col) in cols.keys.iter().enumerate() {
+            let out = &mut self.keys[k];
+            match col {
+                Some(i) => {
+                    let a = batch.column(*i).as_fixed_size_binary();
+                    out.extend((0..rows).map(|row| {
+                        if a.is_valid(row) {
+                            token_u64(a.value(row))
+                        } else {
+                            MISSING_TOKEN
+                        }
+                    }));
+                }
+                None => out.extend(std::iter::repeat_n(MISSING_TOKEN, rows)),
+            }
+        }
+        self.records += rows;
+    }
+
+    /// Bytes held.
+    pub(crate) fn bytes(&self) -> usize {
+        let lens: usize = self.scalars.iter().map(Vec::len).sum::<usize>()
+            + self.edit_items.iter().map(Vec::len).sum::<usize>()
+            + self.keys.iter().map(Vec::len).sum::<usize>();
+        lens * 8 + self.edit_offsets.iter().map(Vec::len).sum::<usize>() * 4
+    }
+
+    /// Scalar variant `v` of field `f` of record `r`.
+    pub(crate) fn scalar(&self, f: usize, width: usize, r: usize, v: usize) -> u64 {
+        self.scalars[f][r * width + v]
+    }
+
+    /// The `edit1` set of field `f` of record `r` (empty when missing or the kind has none).
+    pub(crate) fn edit1(&self, f: usize, r: usize) -> &[u64] {
+        let offsets = &self.edit_offsets[f];
+        if offsets.len() <= r + 1 {
+            return &[];
+        }
+        &self.edit_items[f][offsets[r] as usize..offsets[r + 1] as usize]
+    }
+}
+
+/// Whether two sorted sets share an item.
+pub(crate) fn intersect(a: &[u64], b: &[u64]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => return true,
+        }
+    }
+    false
+}
+
+/// Compares field `f` (described by `field`) of record `a` in `left` and record `b` in `right`:
+/// the index of the first level that holds, in [`CompareField::levels`] order, or
+/// [`MISSING_LEVEL`] when either exact token is missing.
+#[allow(
+    clippy::many_single_char_names,
+    reason = "a and b are the two records, x and y their tokens, f the field's index"
+)]
+pub(crate) fn compare(
+    field: &CompareField,
+    f: usize,
+    left: &CmpData,
+    a: usize,
+    right: &CmpData,
+    b: usize,
+) -> u8 {
+    let width = field.scalars();
+    let (x, y) = (left.scalar(f, width, a, 0), right.scalar(f, width, b, 0));
+    if x == MISSING_TOKEN || y == MISSING_TOKEN {
+        return MISSING_LEVEL;
+    }
+    if x == y {
+        return 0;
+    }
+    let mut level = 1;
+    if field.has_edit1() {
+        if intersect(left.edit1(f, a), right.edit1(f, b)) {
+            return 1;
+        }
+        level += 1;
+    }
+    for v in 1..width {
+        let (x, y) = (left.scalar(f, width, a, v), right.scalar(f, width, b, v));
+        if x != MISSING_TOKEN && x == y {
+            return level;
+        }
+        level += 1;
+    }
+    level
+}

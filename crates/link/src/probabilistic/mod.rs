@@ -1,0 +1,47 @@
+//! `[link] method = "probabilistic"`: a Fellegi–Sunter model over per-field comparison tokens
+//! (token spec v2), documented in `docs/linkage.md`.
+//!
+//! 1. The spine's comparison tokens are read into flat arrays ([`fields::CmpData`]), and its
+//!    blocking keys indexed ([`blocking`]).
+//! 2. Pass one streams every extract (the spine against itself) in chunks: each chunk's
+//!    candidate pairs are found by the blocking rules and their level patterns counted.
+//! 3. The model is fitted: u from random spine pairs, m and λ by EM over the pattern counts
+//!    ([`model`]).
+//! 4. Pass two streams again: each record is decided from its scored pairs, and the spine's
+//!    strong pairs are clustered into persons ([`decide`]).
+//! 5. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
+//!    and the report gains the model; `linkage-report.html` shows it ([`report`]).
+//!
+//! Memory: what stays is the spine's tokens and blocking keys, and 24 bytes per record of the
+//! other extracts (its decision); a chunk's pairs are at most [`blocking::BLOCK_CAP`] per
+//! blocking key of its records. The chunk size comes from `memory_limit`, and the outputs do
+//! not depend on it: the pattern counts are sums and every decision is per record.
+
+mod blocking;
+mod decide;
+mod fields;
+mod model;
+mod report;
+mod run;
+
+pub use fields::CompareField;
+pub use report::{
+    BlockingRule, FieldModel, LevelModel, ModelReport, RuleCount, RuleLinks, SpineDedup, WeightBin,
+    WeightHistogram,
+};
+pub(crate) use run::run;
+
+/// The most fields one model compares (a level pattern keeps 4 bits per field in 64).
+pub const MAX_FIELDS: usize = 16;
+
+/// The settings of `method = "probabilistic"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbabilisticConfig {
+    /// The fields compared, each with its kind.
+    pub compare: Vec<CompareField>,
+    /// A record links when its best person's match probability is at least this, in (0, 1).
+    pub match_probability: f64,
+}
+
+#[cfg(test)]
+mod tests;

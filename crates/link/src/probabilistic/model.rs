@@ -1,0 +1,353 @@
+//! The Fellegi–Sunter model: u from random spine pairs, m and the prior λ by EM over the
+//! candidate pairs' level patterns, and the term-frequency adjustment of exact agreement.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
+
+use super::fields::{CmpData, CompareField, MISSING_LEVEL, MISSING_TOKEN, compare};
+use crate::tok::PassThrough;
+
+/// Random spine pairs sampled for u (all pairs when there are fewer).
+pub(crate) const U_PAIRS: u64 = 1_000_000;
+/// The seed of the u sample.
+const SEED: u64 = 0x6c69_6e6b_6c61_6221;
+/// The most EM iterations.
+pub(crate) const MAX_ITERATIONS: u32 = 100;
+/// EM stops when no parameter moves by more than this.
+const TOLERANCE: f64 = 1e-9;
+/// The weight, in pairs, of the prior m of [`prior_m`] that EM's m is smoothed towards.
+const PRIOR_PAIRS: f64 = 10.0;
+/// Probabilities are kept within [FLOOR, 1 − FLOOR] so that every weight is finite.
+const FLOOR: f64 = 1e-6;
+
+/// A level pattern: 4 bits per field, field 0 lowest; [`MISSING_LEVEL`] for missing.
+pub(crate) type Pattern = u64;
+
+/// Candidate pairs by (blocking rule, level pattern).
+pub(crate) type Counts = BTreeMap<(u8, Pattern), u64>;
+
+/// The level of field `f` in a pattern.
+pub(crate) fn level_of(pattern: Pattern, f: usize) -> u8 {
+    ((pattern >> (4 * f)) & 0xF) as u8
+}
+
+/// A seeded generator (SplitMix64): the same sample on every run and platform.
+pub(crate) struct SplitMix(u64);
+
+impl SplitMix {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number below `n` (n ≥ 1).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// The level pattern of a pair.
+pub(crate) fn pattern(
+    fields: &[CompareField],
+    left: &CmpData,
+    a: usize,
+    right: &CmpData,
+    b: usize,
+) -> Pattern {
+    fields.iter().enumerate().fold(0, |acc, (f, field)| {
+        acc | (Pattern::from(compare(field, f, left, a, right, b)) << (4 * f))
+    })
+}
+
+/// How many spine records hold each token.
+type TokenCounts = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
+
+/// The fitted model.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Model {
+    pub fields: Vec<CompareField>,
+    /// Per field and level.
+    pub m: Vec<Vec<f64>>,
+    pub u: Vec<Vec<f64>>,
+    /// The share of candidate pairs that are matches, fitted by EM.
+    pub lambda: f64,
+    /// The probability that two records compared at random match: λ times the candidate
+    /// pairs over every (record, spine record) pair. The prior of every score.
+    pub prior: f64,
+    pub iterations: u32,
+    pub converged: bool,
+    pub random_pairs: u64,
+    /// Per field: the largest weight of its levels other than exact.
+    floor: Vec<f64>,
+    /// Per field: how many spine records hold each exact token, and how many hold one.
+    tf: Vec<(TokenCounts, u64)>,
+}
+
+/// Counts of each level per field, over pairs, into probabilities with add-one smoothing.
+fn probabilities(counts: &[Vec<u64>]) -> Vec<Vec<f64>> {
+    counts
+        .iter()
+        .map(|c| {
+            let total: u64 = c.iter().sum();
+            c.iter()
+                .map(|&n| ((n as f64 + 1.0) / (total as f64 + c.len() as f64)).clamp(FLOOR, 1.0 - FLOOR))
+                .collect()
+        })
+        .collect()
+}
+
+/// u: the level frequencies among random pairs of spine records (every pair when there are at
+/// most [`U_PAIRS`], else that many drawn with a fixed seed).
+pub(crate) fn estimate_u(fields: &[CompareField], spine: &CmpData) -> (Vec<Vec<f64>>, u64) {
+    let n = spine.records as u64;
+    let mut counts: Vec<Vec<u64>> = fields.iter().map(|f| vec![0; f.levels().len()]).collect();
+    let mut add = |a: usize, b: usize| {
+        let p = pattern(fields, spine, a, spine, b);
+        for (f, c) in counts.iter_mut().enumerate() {
+            let level = level_of(p, f);
+            if level != MISSING_LEVEL {
+                c[usize::from(level)] += 1;
+            }
+        }
+    };
+    let all = n * n.saturating_sub(1) / 2;
+    let sampled = if all <= U_PAIRS {
+        for a in 0..spine.records {
+            for b in 0..a {
+                add(a, b);
+            }
+        }
+        all
+    } else {
+        let mut rng = SplitMix::new(SEED);
+        let mut drawn = 0;
+        while drawn < U_PAIRS {
+            let (a, b) = (rng.below(n), rng.below(n));
+            if a != b {
+                add(a as usize, b as usize);
+                drawn += 1;
+            }
+        }
+        drawn
+    };
+    (probabilities(&counts), sampled)
+}
+
+/// The prior m of a field with `levels` levels: 0.85 exact, 0.05 disagree, 0.10 spread over
+/// the levels between.
+fn prior_m(levels: usize) -> Vec<f64> {
+    (0..levels)
+        .map(|l| match l {
+            0 => 0.85,
+            _ if l + 1 == levels => {
+                if levels == 2 {
+                    0.15
+                } else {
+                    0.05
+                }
+            }
+            _ => 0.10 / (levels - 2) as f64,
+        })
+        .collect()
+}
+
+/// The EM fit of m and λ over pattern counts, u held fixed. A rule shows only some levels of
+/// the fields it joins on (`allowed[rule][field]`, a bit per level: an edit-1 rule never shows
+/// disagreement): within its pairs both m and u of such a field are taken conditional on those
+/// levels, and the M-step adds to the levels it could not show their expected share (EM for a
+/// truncated distribution). Starts from the prior m of
+/// [`prior_m`] and λ = 0.5; each M-step smooths m towards the prior m with the weight of
+/// [`PRIOR_PAIRS`] pairs (a Dirichlet prior: it keeps a level that no candidate pair shows from
+/// m = 0, and is negligible once there are many pairs); runs until no parameter moves by more
+/// than 1e-9 or [`MAX_ITERATIONS`]. Missing levels take no part (their weight is 0).
+pub(crate) fn fit_m(
+    fields: &[CompareField],
+    u: &[Vec<f64>],
+    patterns: &Counts,
+    allowed: &[Vec<u16>],
+) -> (Vec<Vec<f64>>, f64, u32, bool) {
+    let priors: Vec<Vec<f64>> = fields.iter().map(|f| prior_m(f.levels().len())).collect();
+    let mut m = priors.clone();
+    let mut lambda = 0.5;
+    let total: f64 = patterns.values().map(|&c| c as f64).sum();
+    if total == 0.0 {
+        return (m, lambda, 0, true);
+    }
+    for iteration in 1..=MAX_ITERATIONS {
+        let mut match_mass = 0.0;
+        let mut level_mass: Vec<Vec<f64>> = m.iter().map(|l| vec![0.0; l.len()]).collect();
+        for (&(rule, p), &count) in patterns {
+            let allowed = &allowed[usize::from(rule)];
+            let within = |probabilities: &[f64], f: usize| -> f64 {
+                (0..probabilities.len())
+                    .filter(|&k| allowed[f] >> k & 1 == 1)
+                    .map(|k| probabilities[k])
+                    .sum()
+            };
+            let (mut pm, mut pu) = (lambda, 1.0 - lambda);
+            for f in 0..fields.len() {
+                let level = level_of(p, f);
+                if level != MISSING_LEVEL {
+                    pm *= m[f][usize::from(level)] / within(&m[f], f);
+                    pu *= u[f][usize::from(level)] / within(&u[f], f);
+                }
+            }
+            let posterior = pm / (pm + pu);
+            let mass = posterior * count as f64;
+            match_mass += mass;
+            for (f, levels) in level_mass.iter_mut().enumerate() {
+                let level = level_of(p, f);
+                if level == MISSING_LEVEL {
+                    continue;
+                }
+                levels[usize::from(level)] += mass;
+                // The levels the rule could not show: their expected share of this mass.
+                let shown = within(&m[f], f);
+                for (k, x) in levels.iter_mut().enumerate() {
+                    if allowed[f] >> k & 1 == 0 {
+                        *x += mass * m[f][k] / shown;
+                    }
+                }
+            }
+        }
+        let mut moved: f64 = 0.0;
+        let new_lambda = (match_mass / total).clamp(FLOOR, 1.0 - FLOOR);
+        moved = moved.max((new_lambda - lambda).abs());
+        lambda = new_lambda;
+        for ((old, mass), prior) in m.iter_mut().zip(&level_mass).zip(&priors) {
+            let sum: f64 = mass.iter().sum::<f64>() + PRIOR_PAIRS;
+            for ((o, x), p) in old.iter_mut().zip(mass).zip(prior) {
+                let new = ((x + PRIOR_PAIRS * p) / sum).clamp(FLOOR, 1.0 - FLOOR);
+                moved = moved.max((new - *o).abs());
+                *o = new;
+            }
+        }
+        if moved <= TOLERANCE {
+            return (m, lambda, iteration, true);
+        }
+    }
+    (m, lambda, MAX_ITERATIONS, false)
+}
+
+impl Model {
+    /// Fits the model: u from the spine, m and λ from the candidate pairs' patterns, and the
+    /// exact tokens' frequencies on the spine for the term-frequency adjustment.
+    /// `all_pairs` is the number of pairs blocking chose from: spine pairs and (record, spine
+    /// record) pairs.
+    pub(crate) fn fit(
+        fields: &[CompareField],
+        spine: &CmpData,
+        patterns: &Counts,
+        allowed: &[Vec<u16>],
+        all_pairs: f64,
+    ) -> Self {
+        let (u, random_pairs) = estimate_u(fields, spine);
+        let (m, lambda, iterations, converged) = fit_m(fields, &u, patterns, allowed);
+        let candidates: u64 = patterns.values().sum();
+        let prior = (lambda * candidates as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
+        let tf = fields
+            .iter()
+            .enumerate()
+            .map(|(f, field)| {
+                let mut map = TokenCounts::default();
+                let mut held = 0;
+                for r in 0..spine.records {
+                    let t = spine.scalar(f, field.scalars(), r, 0);
+                    if t != MISSING_TOKEN {
+                        *map.entry(t).or_insert(0) += 1;
+                        held += 1;
+                    }
+                }
+                (map, held)
+            })
+            .collect();
+        let floor = m
+            .iter()
+            .zip(&u)
+            .map(|(m, u)| {
+                m.iter()
+                    .zip(u)
+                    .skip(1)
+                    .map(|(m, u)| (m / u).log2())
+                    .fold(f64::NEG_INFINITY, f64::max)
+            })
+            .collect();
+        Self {
+            floor,
+            fields: fields.to_vec(),
+            m,
+            u,
+            lambda,
+            prior,
+            iterations,
+            converged,
+            random_pairs,
+            tf,
+        }
+    }
+
+    /// The prior weight, log2(prior / (1 − prior)).
+    pub(crate) fn prior_weight(&self) -> f64 {
+        (self.prior / (1.0 - self.prior)).log2()
+    }
+
+    /// The weight log2(m/u) of level `level` of field `f`.
+    pub(crate) fn level_weight(&self, f: usize, level: usize) -> f64 {
+        (self.m[f][level] / self.u[f][level]).log2()
+    }
+
+    /// A pair's pattern and match weight: the prior plus, per field, log2(m/u) of its level (0
+    /// when missing). For exact agreement, u is the frequency of the agreed token among the
+    /// spine records that hold one instead of the field's u (the term-frequency adjustment: a
+    /// rare value weighs more, a common one less), but exact agreement never weighs less than
+    /// the field's other levels do (a common surname agreeing exactly is not weaker evidence
+    /// than the same surname with a typo).
+    pub(crate) fn score(&self, left: &CmpData, a: usize, right: &CmpData, b: usize) -> (Pattern, f64) {
+        let p = pattern(&self.fields, left, a, right, b);
+        let mut w = self.prior_weight();
+        for (f, field) in self.fields.iter().enumerate() {
+            let level = level_of(p, f);
+            if level == MISSING_LEVEL {
+                continue;
+            }
+            if level == 0 {
+                let token = left.scalar(f, field.scalars(), a, 0);
+                let (map, held) = &self.tf[f];
+                let count = map.get(&token).copied().unwrap_or(1).max(1);
+                let u_tf = (f64::from(count) / (*held).max(1) as f64).clamp(FLOOR, 1.0 - FLOOR);
+                w += (self.m[f][0] / u_tf).log2().max(self.floor[f]);
+            } else {
+                w += self.level_weight(f, usize::from(level));
+            }
+        }
+        (p, w)
+    }
+
+    /// The pattern as letters, one per field (`E1PISYDX`, `-` for missing).
+    pub(crate) fn pattern_code(&self, p: Pattern) -> String {
+        self.fields
+            .iter()
+            .enumerate()
+            .map(|(f, field)| {
+                let level = level_of(p, f);
+                if level == MISSING_LEVEL {
+                    '-'
+                } else {
+                    field.levels()[usize::from(level)].code()
+                }
+            })
+            .collect()
+    }
+}
+
+/// The match probability of a weight.
+pub(crate) fn probability(weight: f64) -> f64 {
+    1.0 / (1.0 + (-weight).exp2())
+}

@@ -1,0 +1,278 @@
+//! The fitted model in `linkage-report.json`, and `linkage-report.html`.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::decide::SpineMerges;
+use super::model::Model;
+
+/// What `method = "probabilistic"` fitted and found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelReport {
+    /// The link threshold on the match probability.
+    pub match_probability: f64,
+    /// The share of candidate pairs that are matches (the prior), fitted by EM.
+    pub lambda: f64,
+    /// The probability that two records compared at random match (λ times the candidate
+    /// pairs over all pairs): the prior of every match probability.
+    pub prior: f64,
+    /// EM iterations run.
+    pub iterations: u32,
+    /// Whether EM converged before its iteration limit.
+    pub converged: bool,
+    /// Random spine pairs u was estimated from.
+    pub random_pairs: u64,
+    /// Candidate pairs m and λ were fitted on (spine pairs and every extract's).
+    pub candidate_pairs: u64,
+    /// The blocking rules, in order, with the pairs each found first.
+    pub blocking: Vec<BlockingRule>,
+    /// m and u per field and level.
+    pub fields: Vec<FieldModel>,
+    /// How the spine was deduplicated.
+    pub spine: SpineDedup,
+    /// The match weights of every extract's candidate pairs.
+    pub histograms: Vec<WeightHistogram>,
+    /// Per extract other than the spine: records linked and ambiguous under each blocking rule
+    /// (the rule that found the best pair).
+    pub linked_by_rule: Vec<RuleLinks>,
+}
+
+/// One extract's links by blocking rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleLinks {
+    /// The extract.
+    pub extract: String,
+    /// Every rule, in order.
+    pub rules: Vec<RuleCount>,
+}
+
+/// Records linked and ambiguous under one rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// The rule.
+    pub rule: String,
+    /// Records linked by a pair it found.
+    pub linked: u64,
+    /// Records left ambiguous at a pair it found.
+    pub ambiguous: u64,
+}
+
+/// One blocking rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BlockingRule {
+    /// Its name (a match key, or the tokens it joins on).
+    pub rule: String,
+    /// The most spine records one of its blocks may have.
+    pub block_cap: usize,
+    /// Candidate pairs it found first.
+    pub pairs: u64,
+}
+
+/// The model of one field.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldModel {
+    /// The field.
+    pub field: String,
+    /// Its kind.
+    pub kind: String,
+    /// Its levels, most specific first (a missing value weighs 0 and is not listed).
+    pub levels: Vec<LevelModel>,
+}
+
+/// One comparison level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LevelModel {
+    /// The level (`exact`, `edit1`, …, `disagree`).
+    pub level: String,
+    /// Its letter in `match_pattern`.
+    pub code: String,
+    /// P(level | match).
+    pub m: f64,
+    /// P(level | non-match).
+    pub u: f64,
+    /// log2(m / u), in bits.
+    pub weight: f64,
+}
+
+/// The spine's deduplication.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SpineDedup {
+    /// Spine pairs at or above the threshold.
+    pub pairs_above_threshold: u64,
+    /// Merges made.
+    pub merges: u64,
+    /// Merges refused because two of the records would have a probability below one half.
+    pub refused_by_guard: u64,
+    /// Merges refused by `max_cluster_size`.
+    pub refused_by_size: u64,
+}
+
+impl From<SpineMerges> for SpineDedup {
+    fn from(s: SpineMerges) -> Self {
+        Self {
+            pairs_above_threshold: s.pairs_above_threshold,
+            merges: s.merges,
+            refused_by_guard: s.refused_by_guard,
+            refused_by_size: s.refused_by_size,
+        }
+    }
+}
+
+/// The match weights of one extract's candidate pairs, in bins one bit wide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeightHistogram {
+    /// The extract.
+    pub extract: String,
+    /// Bins in weight order; empty bins are left out.
+    pub bins: Vec<WeightBin>,
+}
+
+/// One bin: weights in `[from, from + 1)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WeightBin {
+    /// The lower edge, in bits (the first and last bins also hold everything beyond them).
+    pub from: i32,
+    /// Candidate pairs in the bin.
+    pub pairs: u64,
+}
+
+/// Weights are binned within these edges.
+const LOWEST: i32 = -40;
+const HIGHEST: i32 = 60;
+
+/// The number of bins.
+pub(crate) const BINS: usize = (HIGHEST - LOWEST + 1) as usize;
+
+/// Counts a weight into its bin.
+pub(crate) fn count_weight(counts: &mut [u64], w: f64) {
+    let bin = (w.floor() as i64).clamp(i64::from(LOWEST), i64::from(HIGHEST));
+    counts[(bin - i64::from(LOWEST)) as usize] += 1;
+}
+
+/// The histogram of the bin counts.
+pub(crate) fn histogram(extract: &str, counts: &[u64]) -> WeightHistogram {
+    WeightHistogram {
+        extract: extract.to_owned(),
+        bins: counts
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, n)| *n > 0)
+            .map(|(i, pairs)| WeightBin {
+                from: LOWEST + i as i32,
+                pairs,
+            })
+            .collect(),
+    }
+}
+
+/// The fields' m and u as report rows.
+pub(crate) fn field_models(model: &Model) -> Vec<FieldModel> {
+    model
+        .fields
+        .iter()
+        .enumerate()
+        .map(|(f, field)| FieldModel {
+            field: field.name.clone(),
+            kind: field.kind.as_str().to_owned(),
+            levels: field
+                .levels()
+                .iter()
+                .enumerate()
+                .map(|(l, level)| LevelModel {
+                    level: level.name().to_owned(),
+                    code: level.code().to_string(),
+                    m: model.m[f][l],
+                    u: model.u[f][l],
+                    weight: model.level_weight(f, l),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `linkage-report.html`: the model's m and u and each extract's weight histogram, as plain
+/// HTML with inline styles (no script).
+pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Linkage model</title>\n\
+         <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse;margin-bottom:1.5em}\
+         td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td.l{text-align:left}\
+         .bar{background:#4a7ab5;height:0.8em;display:inline-block}</style></head><body>\n",
+    );
+    let _ = writeln!(
+        out,
+        "<h1>Probabilistic linkage model</h1>\n<p>Spine <b>{}</b>. Threshold: match probability ≥ {}. λ = {:.6} of {} candidate pairs match; the prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}); u from {} random spine pairs.</p>",
+        escape(spine),
+        model.match_probability,
+        model.lambda,
+        model.candidate_pairs,
+        model.prior,
+        model.iterations,
+        if model.converged {
+            "converged"
+        } else {
+            "not converged"
+        },
+        model.random_pairs
+    );
+    out.push_str("<h2>Fields: m and u per level</h2>\n");
+    for field in &model.fields {
+        let _ = writeln!(
+            out,
+            "<h3>{} ({})</h3><table><tr><th>level</th><th>code</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
+            escape(&field.field),
+            escape(&field.kind)
+        );
+        for level in &field.levels {
+            let _ = writeln!(
+                out,
+                "<tr><td class=\"l\">{}</td><td>{}</td><td>{:.6}</td><td>{:.6}</td><td>{:+.2}</td></tr>",
+                level.level, level.code, level.m, level.u, level.weight
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str(
+        "<h2>Blocking rules</h2><table><tr><th>rule</th><th>block cap</th><th>pairs found first</th></tr>\n",
+    );
+    for rule in &model.blocking {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&rule.rule),
+            rule.block_cap,
+            rule.pairs
+        );
+    }
+    out.push_str("</table>\n<h2>Match weights of candidate pairs</h2>\n");
+    for h in &model.histograms {
+        let most = h.bins.iter().map(|b| b.pairs).max().unwrap_or(1).max(1);
+        let _ = writeln!(
+            out,
+            "<h3>{}</h3><table><tr><th>weight (bits)</th><th>pairs</th><th class=\"l\"></th></tr>",
+            escape(&h.extract)
+        );
+        for bin in &h.bins {
+            let width = (bin.pairs * 300).div_ceil(most);
+            let _ = writeln!(
+                out,
+                "<tr><td>[{}, {})</td><td>{}</td><td class=\"l\"><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>",
+                bin.from,
+                bin.from + 1,
+                bin.pairs
+            );
+        }
+        out.push_str("</table>\n");
+    }
+    out.push_str("</body></html>\n");
+    out
+}

@@ -1,0 +1,486 @@
+//! The probabilistic run: read, block, fit, decide, write.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, StringArray};
+use arrow::datatypes::{DataType, Field, FieldRef};
+use linklab_store::{Progress, StagingDir, write_json_atomic};
+use rayon::prelude::*;
+use tracing::{info, warn};
+
+use super::ProbabilisticConfig;
+use super::blocking::{self, BLOCK_CAP, SpineIndex};
+use super::decide::{self, Decision};
+use super::fields::{CmpColumns, CmpData, CompareField};
+use super::model::{Counts, Model, Pattern, pattern};
+use super::report::{self, BINS, BlockingRule, ModelReport, RuleCount, RuleLinks};
+use crate::config::IO_RESERVE;
+use crate::input::{BATCH_ROWS, ExtractInput};
+use crate::output::{Outcome, SPINE, Tally, WriteContext, write_extract};
+use crate::plan::Opened;
+use crate::report_build::{ReportExtras, build_report};
+use crate::spine::{SpinePass, person_ids_of, read_spine, spine_truth_of};
+use crate::{LinkConfig, LinkError, LinkageReport};
+
+/// The fewest records a chunk holds, whatever the memory limit.
+const MIN_CHUNK: usize = 16;
+/// Memory per record of a chunk: its comparison tokens and candidate pairs.
+const BYTES_PER_CHUNK_RECORD: u64 = 16 << 10;
+/// The most blocking rules (their number is stored in a byte, beside two markers).
+const MAX_RULES: usize = 250;
+
+/// Records per chunk: what `memory_limit` leaves after the fixed part, at
+/// [`BYTES_PER_CHUNK_RECORD`] each, between [`MIN_CHUNK`] and a batch.
+fn chunk_records(memory_limit: u64, fixed: u64) -> usize {
+    let Some(budget) = memory_limit.checked_sub(fixed) else {
+        warn!(
+            memory_limit_mib = memory_limit >> 20,
+            needed_mib = fixed.div_ceil(1 << 20),
+            "memory_limit is below what the spine's tokens need; using the smallest chunks, and raise `memory_limit` in [link]"
+        );
+        return MIN_CHUNK;
+    };
+    usize::try_from(budget / BYTES_PER_CHUNK_RECORD)
+        .unwrap_or(usize::MAX)
+        .clamp(MIN_CHUNK, BATCH_ROWS)
+}
+
+/// Reads a whole extract's comparison tokens.
+fn load(
+    input: &ExtractInput,
+    cols: &CmpColumns,
+    fields: &[CompareField],
+    keys: usize,
+) -> Result<CmpData, LinkError> {
+    let mut data = CmpData::new(fields, keys);
+    for batch in input.batches()? {
+        data.push_batch(&batch?, cols);
+    }
+    Ok(data)
+}
+
+/// Streams an extract in chunks: `f(data, range, base)` for each chunk, where `range` indexes
+/// `data` and record `r` of it is record `base + r` of the extract.
+fn stream(
+    input: &ExtractInput,
+    cols: &CmpColumns,
+    fields: &[CompareField],
+    keys: usize,
+    chunk: usize,
+    mut f: impl FnMut(&CmpData, Range<usize>, u32),
+) -> Result<(), LinkError> {
+    let mut base = 0_u32;
+    for batch in input.batches()? {
+        let mut data = CmpData::new(fields, keys);
+        data.push_batch(&batch?, cols);
+        for start in (0..data.records).step_by(chunk) {
+            f(&data, start..(start + chunk).min(data.records), base);
+        }
+        base += data.records as u32;
+    }
+    Ok(())
+}
+
+/// The inputs of a run with the data that stays in memory.
+struct Sides<'a> {
+    fields: &'a [CompareField],
+    keys: usize,
+    chunk: usize,
+    spine: &'a CmpData,
+    index: &'a SpineIndex,
+    cols: Vec<CmpColumns>,
+}
+
+impl Sides<'_> {
+    /// Every candidate pair of input `i` (the spine against itself), chunk by chunk.
+    fn for_each_pairs(
+        &self,
+        input: &ExtractInput,
+        i: usize,
+        is_spine: bool,
+        mut f: impl FnMut(&CmpData, u32, &[blocking::Pair]),
+    ) -> Result<(), LinkError> {
+        if is_spine {
+            for start in (0..self.spine.records).step_by(self.chunk) {
+                let range = start..(start + self.chunk).min(self.spine.records);
+                let pairs = self.index.pairs(self.fields, self.spine, range, 0, true);
+                f(self.spine, 0, &pairs);
+            }
+            Ok(())
+        } else {
+            stream(
+                input,
+                &self.cols[i],
+                self.fields,
+                self.keys,
+                self.chunk,
+                |data, range, base| {
+                    let pairs = self.index.pairs(self.fields, data, range, base, false);
+                    f(data, base, &pairs);
+                },
+            )
+        }
+    }
+}
+
+/// Pass one: the candidate pairs by (rule, level pattern), and the pairs each rule found.
+fn count_patterns(
+    sides: &Sides<'_>,
+    inputs: &[ExtractInput],
+    spine_index: usize,
+) -> Result<(Counts, Vec<u64>), LinkError> {
+    let mut patterns = Counts::new();
+    let mut by_rule = vec![0_u64; sides.index.rules.len()];
+    for (i, input) in inputs.iter().enumerate() {
+        sides.for_each_pairs(input, i, i == spine_index, |data, base, pairs| {
+            let found: Vec<Pattern> = pairs
+                .par_iter()
+                .with_min_len(1024)
+                .map(|pair| {
+                    pattern(
+                        sides.fields,
+                        data,
+                        (pair.left - base) as usize,
+                        sides.spine,
+                        pair.right as usize,
+                    )
+                })
+                .collect();
+            for (pair, p) in pairs.iter().zip(found) {
+                *patterns.entry((pair.rule, p)).or_insert(0) += 1;
+                by_rule[usize::from(pair.rule)] += 1;
+            }
+        })?;
+    }
+    Ok((patterns, by_rule))
+}
+
+/// The columns `match_probability` and `match_pattern`.
+fn extra_fields() -> Vec<FieldRef> {
+    vec![
+        Arc::new(Field::new("match_probability", DataType::Float64, true)),
+        Arc::new(Field::new("match_pattern", DataType::Utf8, true)),
+    ]
+}
+
+fn extra_columns(model: &Model, decisions: &[Decision]) -> Vec<ArrayRef> {
+    let probabilities: Float64Array = decisions
+        .iter()
+        .map(|d| (!d.probability.is_nan()).then_some(d.probability))
+        .collect();
+    let patterns: StringArray = decisions
+        .iter()
+        .map(|d| (!d.probability.is_nan()).then(|| model.pattern_code(d.pattern)))
+        .collect();
+    vec![Arc::new(probabilities), Arc::new(patterns)]
+}
+
+/// Links every extract by the probabilistic method and writes `work_dir/linked/`.
+pub(crate) fn run(
+    cfg: &LinkConfig,
+    settings: &ProbabilisticConfig,
+    opened: Opened,
+    progress: &dyn Progress,
+) -> Result<LinkageReport, LinkError> {
+    let Opened {
+        hasher,
+        project_fingerprint,
+        inputs,
+        linkage_fingerprint,
+        truth,
+        spine_index,
+    } = opened;
+    let fields = &settings.compare;
+    let keys = cfg.match_keys.len();
+    let rules = blocking::rules(&cfg.match_keys, fields);
+    if rules.len() > MAX_RULES {
+        return Err(LinkError::Config {
+            reason: format!(
+                "{} blocking rules; at most {MAX_RULES} are supported",
+                rules.len()
+            ),
+        });
+    }
+    let cols = inputs
+        .iter()
+        .map(|input| CmpColumns::find(input, fields))
+        .collect::<Result<Vec<_>, _>>()?;
+    let spine_input = &inputs[spine_index];
+    progress.start(&format!("link: reading spine {}", spine_input.name), None);
+    let spine = load(spine_input, &cols[spine_index], fields, keys)?;
+    progress.finish();
+    let index = SpineIndex::new(rules, fields, &spine);
+    let other_rows: u64 = inputs
+        .iter()
+        .filter(|e| e.name != cfg.spine)
+        .map(|e| e.rows)
+        .sum();
+    let spine_bytes = spine.bytes() as u64 + index.bytes() as u64;
+    let fixed = spine_bytes + other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
+    let chunk = chunk_records(cfg.memory_limit, fixed);
+    info!(
+        spine_records = spine.records,
+        rules = index.rules.len(),
+        chunk,
+        "linking probabilistically"
+    );
+    let sides = Sides {
+        fields,
+        keys,
+        chunk,
+        spine: &spine,
+        index: &index,
+        cols,
+    };
+
+    // Pass one and the fit.
+    let (patterns, by_rule) = count_patterns(&sides, &inputs, spine_index)?;
+    let spine_rows = spine.records as f64;
+    let all_pairs = spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows;
+    let allowed: Vec<Vec<u16>> = index.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    let model = Model::fit(fields, &spine, &patterns, &allowed, all_pairs);
+    let threshold = settings.match_probability;
+
+    // Pass two: decisions, the spine's persons, histograms.
+    let (persons, merges, decisions, histograms) =
+        decide_all(cfg, &sides, &inputs, spine_index, &model, threshold, progress)?;
+    drop(sides);
+
+    let outputs = Outputs {
+        hasher: &hasher,
+        truth: truth.as_ref(),
+        rule_names: index.rules.iter().map(|r| r.name.clone()).collect(),
+        persons: &persons,
+        decisions: &decisions,
+        model: &model,
+    };
+    let (staging, mut report, links_by_rule) = write_linked(
+        cfg,
+        &inputs,
+        spine_index,
+        &outputs,
+        progress,
+        (project_fingerprint, linkage_fingerprint),
+    )?;
+    let model_report = ModelReport {
+        match_probability: threshold,
+        lambda: model.lambda,
+        prior: model.prior,
+        iterations: model.iterations,
+        converged: model.converged,
+        random_pairs: model.random_pairs,
+        candidate_pairs: patterns.values().sum(),
+        blocking: index
+            .rules
+            .iter()
+            .zip(&by_rule)
+            .map(|(rule, &pairs)| BlockingRule {
+                rule: rule.name.clone(),
+                block_cap: BLOCK_CAP,
+                pairs,
+            })
+            .collect(),
+        fields: report::field_models(&model),
+        spine: merges.into(),
+        histograms: histograms
+            .iter()
+            .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
+            .collect(),
+        linked_by_rule: links_by_rule,
+    };
+    std::fs::write(
+        staging.path().join("linkage-report.html"),
+        report::html(&model_report, &cfg.spine),
+    )
+    .map_err(|source| linklab_store::StoreError::Io {
+        action: "cannot write",
+        path: staging.path().join("linkage-report.html"),
+        source,
+    })?;
+    report.model = Some(model_report);
+    write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
+    staging.commit()?;
+    info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
+    Ok(report)
+}
+
+/// What [`write_linked`] writes.
+struct Outputs<'a> {
+    hasher: &'a linklab_tokens::TokenHasher,
+    truth: Option<&'a crate::quality::Truth>,
+    rule_names: Vec<String>,
+    persons: &'a crate::cluster::Persons,
+    decisions: &'a HashMap<usize, Vec<Decision>>,
+    model: &'a Model,
+}
+
+/// Writes `linked/` under a staging folder (not yet committed) and gathers the report.
+fn write_linked(
+    cfg: &LinkConfig,
+    inputs: &[ExtractInput],
+    spine_index: usize,
+    o: &Outputs<'_>,
+    progress: &dyn Progress,
+    (project_fingerprint, linkage_fingerprint): (String, String),
+) -> Result<(StagingDir, LinkageReport, Vec<RuleLinks>), LinkError> {
+    let (persons, model, decisions, truth) = (o.persons, o.model, o.decisions, o.truth);
+    let keys = cfg.match_keys.len();
+    let spine_input = &inputs[spine_index];
+    // Fingerprints and person ids, as the cascade makes them.
+    let mut pass: SpinePass = read_spine(spine_input, &cfg.match_keys, None, false, progress)?;
+    let person_ids = person_ids_of(o.hasher, &mut pass, persons);
+
+    let staging = StagingDir::new(&cfg.work_dir.linked())?;
+    let extra = extra_fields();
+    let mut ctx = WriteContext {
+        key_names: &o.rule_names,
+        person_ids: &person_ids,
+        first_record: &persons.first,
+        person_size: &persons.size,
+        truth,
+        spine_truth: None,
+        extra_fields: &extra,
+    };
+    let none = vec![Decision::NONE; BATCH_ROWS];
+    let person_of = &persons.person_of;
+    let spine_tally = write_extract(
+        spine_input,
+        staging.path(),
+        true,
+        &ctx,
+        progress,
+        |batch, start| {
+            let rows = batch.num_rows();
+            Ok((
+                person_of[start..start + rows]
+                    .iter()
+                    .map(|&person| Outcome { key: SPINE, person })
+                    .collect(),
+                extra_columns(model, &none[..rows]),
+            ))
+        },
+    )?;
+    let mut notes = Vec::new();
+    let spine_truth = truth
+        .as_ref()
+        .and_then(|_| spine_truth_of(spine_input, &spine_tally, pass.records, persons, &mut notes));
+    ctx.spine_truth = spine_truth.as_ref();
+    let mut tallies: HashMap<String, Tally> = HashMap::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let Some(state) = decisions.get(&i) else { continue };
+        let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, start| {
+            let part = &state[start..start + batch.num_rows()];
+            Ok((
+                part.iter().map(|d| d.outcome).collect(),
+                extra_columns(model, part),
+            ))
+        })?;
+        tallies.insert(input.name.clone(), tally);
+    }
+    let by_rule: Vec<RuleLinks> = inputs
+        .iter()
+        .filter_map(|input| {
+            let tally = tallies.get(&input.name)?;
+            Some(RuleLinks {
+                extract: input.name.clone(),
+                rules: o
+                    .rule_names
+                    .iter()
+                    .enumerate()
+                    .map(|(k, rule)| RuleCount {
+                        rule: rule.clone(),
+                        linked: tally.linked_by_key[k],
+                        ambiguous: tally.ambiguous_by_key[k],
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let report = build_report(
+        cfg,
+        inputs,
+        persons,
+        &vec![Vec::new(); keys],
+        &pass,
+        &spine_tally,
+        tallies,
+        ReportExtras {
+            project_fingerprint,
+            linkage_fingerprint,
+            partitions: 1,
+            spine_truth: spine_truth.as_ref(),
+            notes,
+            truth: truth.is_some(),
+        },
+    );
+    Ok((staging, report, by_rule))
+}
+
+/// What pass two found: the spine's persons, how they were merged, each other extract's
+/// decisions (by input index) and every input's weight bins.
+type PassTwo = (
+    crate::cluster::Persons,
+    decide::SpineMerges,
+    HashMap<usize, Vec<Decision>>,
+    Vec<(usize, Vec<u64>)>,
+);
+
+/// Pass two: the spine's strong pairs clustered into persons, then every other record decided.
+fn decide_all(
+    cfg: &LinkConfig,
+    sides: &Sides<'_>,
+    inputs: &[ExtractInput],
+    spine_index: usize,
+    model: &Model,
+    threshold: f64,
+    progress: &dyn Progress,
+) -> Result<PassTwo, LinkError> {
+    let spine = sides.spine;
+    let keys = sides.keys;
+    let mut histograms = Vec::new();
+    let mut decisions: HashMap<usize, Vec<Decision>> = HashMap::new();
+    let mut strong = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        let mut bins = vec![0_u64; BINS];
+        if i == spine_index {
+            sides.for_each_pairs(input, i, true, |data, _, pairs| {
+                for pair in pairs {
+                    let (_, w) = model.score(data, pair.left as usize, spine, pair.right as usize);
+                    report::count_weight(&mut bins, w);
+                    if super::model::probability(w) >= threshold {
+                        strong.push((w, pair.left, pair.right));
+                    }
+                }
+            })?;
+        } else {
+            decisions.insert(i, vec![Decision::NONE; input.rows as usize]);
+        }
+        histograms.push((i, bins));
+    }
+    let (persons, merges) = decide::spine_persons(model, spine, strong, cfg.max_cluster_size, keys);
+    for (i, input) in inputs.iter().enumerate() {
+        if i == spine_index {
+            continue;
+        }
+        let out = decisions.get_mut(&i).expect("one per other extract");
+        let bins = &mut histograms[i].1;
+        progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
+        sides.for_each_pairs(input, i, false, |data, base, pairs| {
+            decide::decide_chunk(
+                model,
+                threshold,
+                data,
+                base,
+                spine,
+                &persons.person_of,
+                pairs,
+                out,
+                bins,
+            );
+        })?;
+        progress.finish();
+    }
+    Ok((persons, merges, decisions, histograms))
+}

@@ -1,0 +1,151 @@
+//! The model's laws on simulated comparisons.
+
+use linklab_tokens::FieldKind;
+
+use super::fields::CompareField;
+use super::model::{Counts, Pattern, SplitMix, fit_m};
+
+fn field(name: &str, kind: FieldKind) -> CompareField {
+    CompareField {
+        name: name.into(),
+        kind,
+    }
+}
+
+/// Draws a level from probabilities.
+fn draw(rng: &mut SplitMix, probabilities: &[f64]) -> u8 {
+    let x = rng.below(1 << 30) as f64 / f64::from(1 << 30);
+    let mut sum = 0.0;
+    for (l, p) in probabilities.iter().enumerate() {
+        sum += p;
+        if x < sum {
+            return l as u8;
+        }
+    }
+    (probabilities.len() - 1) as u8
+}
+
+/// Simulates `pairs` comparisons from known m, u and λ, keeps those whose first field's level is
+/// in `shown` (a bit per level, as a blocking rule on that field would), fits, and checks that m
+/// and the share of matches among the kept pairs are within `tolerance` of the truth.
+fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, shown: u16, pairs: u32, tolerance: f64) {
+    let fields = [
+        field("nino", FieldKind::Nino),
+        field("sex", FieldKind::Sex),
+        field("dob", FieldKind::Dob),
+    ];
+    let mut rng = SplitMix::new(7);
+    let mut patterns = Counts::new();
+    let (mut kept, mut matches) = (0_u32, 0_u32);
+    for _ in 0..pairs {
+        let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
+        let source = if is_match { m } else { u };
+        let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
+            acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
+        });
+        if shown >> (p & 0xF) & 1 == 1 {
+            *patterns.entry((0, p)).or_insert(0) += 1;
+            kept += 1;
+            matches += u32::from(is_match);
+        }
+    }
+    let lambda = f64::from(matches) / f64::from(kept);
+    let (fitted, fitted_lambda, iterations, converged) =
+        fit_m(&fields, u, &patterns, &[vec![shown, u16::MAX, u16::MAX]]);
+    assert!(converged, "EM converged ({iterations} iterations)");
+    assert!(
+        (fitted_lambda - lambda).abs() < tolerance,
+        "λ {fitted_lambda} vs {lambda}"
+    );
+    for (f, (got, want)) in fitted.iter().zip(m).enumerate() {
+        for (l, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < tolerance, "field {f} level {l}: m {g} vs {w}");
+        }
+    }
+}
+
+#[test]
+fn em_recovers_known_m_and_lambda() {
+    let m = vec![
+        vec![0.80, 0.15, 0.05],
+        vec![0.95, 0.05],
+        vec![0.70, 0.15, 0.05, 0.05, 0.05],
+    ];
+    let u = vec![
+        vec![0.001, 0.002, 0.997],
+        vec![0.5, 0.5],
+        vec![0.003, 0.01, 0.002, 0.05, 0.935],
+    ];
+    check(&m, &u, 0.3, u16::MAX, 50_000, 0.02);
+    check(&m, &u, 0.05, u16::MAX, 100_000, 0.02);
+}
+
+#[test]
+fn em_recovers_m_of_a_field_a_rule_truncates() {
+    // A rule on the first field's edit-1 set never shows its disagreement: m is still recovered.
+    let m = vec![
+        vec![0.80, 0.15, 0.05],
+        vec![0.95, 0.05],
+        vec![0.70, 0.15, 0.05, 0.05, 0.05],
+    ];
+    let u = vec![
+        vec![0.02, 0.08, 0.90],
+        vec![0.5, 0.5],
+        vec![0.003, 0.01, 0.002, 0.05, 0.935],
+    ];
+    check(&m, &u, 0.2, 0b011, 200_000, 0.02);
+}
+
+proptest::proptest! {
+    #[test]
+    fn sorted_sets_intersect_exactly_when_they_share_an_item(
+        a in proptest::collection::btree_set(0_u64..64, 0..12),
+        b in proptest::collection::btree_set(0_u64..64, 0..12),
+    ) {
+        let (a, b): (Vec<u64>, Vec<u64>) = (a.into_iter().collect(), b.into_iter().collect());
+        proptest::prop_assert_eq!(super::fields::intersect(&a, &b), a.iter().any(|x| b.contains(x)));
+    }
+}
+
+/// One record of one field: its scalar tokens (0: missing) and edit-1 set.
+fn one(scalars: &[u64], edit1: &[u64]) -> super::fields::CmpData {
+    super::fields::CmpData {
+        records: 1,
+        scalars: vec![scalars.to_vec()],
+        edit_offsets: vec![vec![0, edit1.len() as u32]],
+        edit_items: vec![edit1.to_vec()],
+        keys: Vec::new(),
+    }
+}
+
+/// The level letter of comparing two records of one field of `kind`.
+fn check_level(kind: FieldKind, left: (&[u64], &[u64]), right: (&[u64], &[u64]), expected: char) {
+    let f = field("f", kind);
+    let (a, b) = (one(left.0, left.1), one(right.0, right.1));
+    let level = super::fields::compare(&f, 0, &a, 0, &b, 0);
+    let got = if level == super::fields::MISSING_LEVEL {
+        '-'
+    } else {
+        f.levels()[usize::from(level)].code()
+    };
+    assert_eq!(got, expected, "{kind:?} {left:?} {right:?}");
+}
+
+#[test]
+fn levels_are_tried_most_specific_first() {
+    use FieldKind::{Dob, Name, Postcode, Sex};
+    // Name: exact, soundex, initial; then the edit-1 set.
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[1, 2, 3], &[10, 11]), 'E');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[11, 12]), '1');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 2, 3], &[12]), 'P');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[12]), 'I');
+    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 6], &[12]), 'X');
+    check_level(Name, (&[0, 0, 0], &[]), (&[4, 5, 6], &[12]), '-');
+    // Dob: exact, swap, year.
+    check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 2, 3], &[11]), 'S');
+    check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 5, 3], &[11]), 'Y');
+    // Postcode: exact, district; sex: exact only.
+    check_level(Postcode, (&[1, 2], &[10]), (&[4, 2], &[11]), 'D');
+    check_level(Sex, (&[1], &[]), (&[2], &[]), 'X');
+    check_level(Sex, (&[1], &[]), (&[0], &[]), '-');
+}
