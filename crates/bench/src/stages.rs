@@ -154,6 +154,7 @@ pub fn pseudonymise(scratch: &Path, quick: bool) -> serde_json::Value {
                 &["soundex(surname)", "initial(forename)", "dob"],
             ),
         ],
+        compare: Vec::new(),
         key_file: key_file(&dir, "linkage.key", 1),
         work_dir: WorkDir::new(dir.join("work")),
         max_reject_fraction: 0.01,
