@@ -10,7 +10,6 @@ use linklab_tokens::{CompareHasher, SecretKey, TokenHasher};
 use tracing::{info, warn};
 
 use crate::hash::Hashers;
-use crate::partition::CsvRangeReader;
 use crate::plan::{Plan, plan, resolve_keep};
 use crate::record::{build_manifest, remove_if_present};
 use crate::rows::Rows;
@@ -254,14 +253,14 @@ fn partition_source(
     Ok(match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
-            let source = CsvRangeReader::open(
+            let reader = ExtractReader::open_csv_range(
                 &cfg.input,
-                delimiter,
-                encoding,
+                (delimiter, encoding),
                 &plan.columns,
-                &slice,
+                &slice.range(),
                 cfg.batch_rows,
             )?;
+            let source = reader.map(|b| b.map(Rows::from_batch));
             let summary = PartitionSummary {
                 index,
                 count,
