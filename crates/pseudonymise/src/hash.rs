@@ -88,6 +88,17 @@ pub(crate) struct Hashers {
     pub compare: Vec<FieldHasher>,
 }
 
+/// The items an `edit1` set is expected to hold, to size its column's buffer.
+const SET_ITEMS_GUESS: usize = 10;
+
+/// The variant of every comparison column, in column order.
+pub(crate) fn compare_variants(compare: &[ComparePlan]) -> Vec<Variant> {
+    compare
+        .iter()
+        .flat_map(|c| Variant::of_kind(c.kind).iter().copied())
+        .collect()
+}
+
 /// One comparison column of a range of rows.
 #[derive(Debug, Default)]
 pub(crate) struct CompareColumn {
@@ -113,12 +124,28 @@ pub(crate) struct Hashed {
     pub missing: Vec<[u64; MISSING_SLOTS]>,
 }
 
+impl CompareColumn {
+    fn with_capacity(variant: Variant, rows: usize) -> Self {
+        let set = variant.is_set();
+        Self {
+            bytes: Vec::with_capacity(rows * COMPARE_TOKEN_BYTES * if set { SET_ITEMS_GUESS } else { 1 }),
+            items: Vec::with_capacity(if set { rows } else { 0 }),
+            valid: Vec::with_capacity(rows),
+        }
+    }
+}
+
 impl Hashed {
-    pub(crate) fn with_capacity(keys: usize, compare_columns: usize, idents: usize, rows: usize) -> Self {
+    /// Empty buffers for `rows` rows: `keys` match keys, comparison columns of these variants,
+    /// `idents` identifiers.
+    pub(crate) fn with_capacity(keys: usize, compare: &[Variant], idents: usize, rows: usize) -> Self {
         Self {
             tokens: (0..keys).map(|_| Vec::with_capacity(rows * 32)).collect(),
             valid: (0..keys).map(|_| Vec::with_capacity(rows)).collect(),
-            compare: (0..compare_columns).map(|_| CompareColumn::default()).collect(),
+            compare: compare
+                .iter()
+                .map(|&variant| CompareColumn::with_capacity(variant, rows))
+                .collect(),
             missing: vec![[0; MISSING_SLOTS]; idents],
         }
     }
@@ -154,8 +181,8 @@ pub(crate) fn hash_rows(
     hashers: &Hashers,
 ) -> Hashed {
     let (idents, keys, hasher) = (&plan.idents, &plan.keys, &hashers.tokens);
-    let compare_columns = plan.compare.iter().map(|c| Variant::of_kind(c.kind).len()).sum();
-    let mut out = Hashed::with_capacity(keys.len(), compare_columns, idents.len(), rows.len());
+    let variants = compare_variants(&plan.compare);
+    let mut out = Hashed::with_capacity(keys.len(), &variants, idents.len(), rows.len());
     let mut scratch: Vec<CompareToken> = Vec::with_capacity(32);
     let columns: Vec<_> = idents.iter().map(|i| (batch.column(i.column), i.kind)).collect();
     let mut values: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(idents.len());

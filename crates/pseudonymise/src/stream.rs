@@ -17,7 +17,7 @@ use linklab_store::{PartWriter, Progress, StoreError, sha256_file};
 use linklab_tokens::{COMPARE_TOKEN_BYTES, FieldKind, Standardiser};
 use rayon::prelude::*;
 
-use crate::hash::{CompareColumn, ComparePlan, Hashed, Hashers, compare_data_type, hash_rows};
+use crate::hash::{CompareColumn, Hashed, Hashers, compare_data_type, compare_variants, hash_rows};
 use crate::plan::{KeepPlan, Plan};
 use crate::rows::Rows;
 use crate::tally::{Tally, Types};
@@ -104,13 +104,8 @@ impl Converter<'_> {
             },
         );
         let kept = kept??;
-        let compare_columns = self.plan.compare.iter().flat_map(ComparePlan::columns).count();
-        let mut all = Hashed::with_capacity(
-            self.plan.keys.len(),
-            compare_columns,
-            self.plan.idents.len(),
-            rows,
-        );
+        let variants = compare_variants(&self.plan.compare);
+        let mut all = Hashed::with_capacity(self.plan.keys.len(), &variants, self.plan.idents.len(), rows);
         for part in hashed? {
             all.append(part);
         }
@@ -126,8 +121,7 @@ impl Converter<'_> {
                 .map_err(|_| self.internal("a token column could not be built"))?;
             columns.push(Arc::new(array));
         }
-        let variants = self.plan.compare.iter().flat_map(ComparePlan::columns);
-        for (column, (_, variant)) in all.compare.into_iter().zip(variants) {
+        for (column, variant) in all.compare.into_iter().zip(variants) {
             columns.push(
                 compare_array(column, variant.is_set())
                     .ok_or_else(|| self.internal("a comparison column could not be built"))?,
