@@ -29,6 +29,14 @@ pub const CASES: &[Case] = &[
         target: ">= 1.5 M rows/s on 2 cores, peak < 1 GiB",
     },
     Case {
+        name: "pseudonymise-compare",
+        target: ">= 1 M rows/s on 2 cores",
+    },
+    Case {
+        name: "frequency-attack",
+        target: "(measured; see docs/privacy.md)",
+    },
+    Case {
         name: "quality",
         target: "pairwise precision >= 99.5%, recall >= 97%",
     },
@@ -56,7 +64,9 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
     let mut result = match name {
         "tokens" => tokens(quick),
         "synth" => synth(scratch, quick),
-        "pseudonymise" => crate::stages::pseudonymise(scratch, quick),
+        "pseudonymise" => crate::stages::pseudonymise(scratch, quick, false),
+        "pseudonymise-compare" => crate::stages::pseudonymise(scratch, quick, true),
+        "frequency-attack" => crate::attack::frequency_attack(scratch, quick),
         "quality" => crate::stages::quality(scratch, quick),
         "link" => crate::stages::link(scratch, quick, None),
         "link-spill" => crate::stages::link(scratch, quick, Some(crate::stages::spill_limit(quick))),

@@ -10,6 +10,7 @@
 //! `/proc/self/status`) is that case's alone.
 #![forbid(unsafe_code)]
 
+mod attack;
 mod cases;
 mod counts;
 mod stages;

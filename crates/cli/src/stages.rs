@@ -160,6 +160,7 @@ fn pseudonymise_config(
         keep: e.keep.clone(),
         types,
         match_keys: p.match_keys()?,
+        compare: p.compare_fields(&e.name).to_vec(),
         key_file: p.settings.key_file.clone(),
         work_dir: work.clone(),
         max_reject_fraction: e.max_reject_fraction,

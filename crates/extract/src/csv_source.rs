@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::io;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use csv::ByteRecord;
@@ -17,8 +17,30 @@ const READ_BUFFER: usize = 1 << 20;
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
+/// A byte range of a CSV file that starts and ends on record boundaries, with what is known of
+/// the records and lines before it, so that a reader of the range numbers records and lines as a
+/// reader of the whole file would. Found by scanning the file from its start with
+/// [`crate::scan::CsvScanner`] (pseudonymise's partitions do).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CsvRange {
+    /// The first byte of the range: where a reader starts reading its first record (just after
+    /// the line end of the record before), at least 1, so after the header.
+    pub start: u64,
+    /// One past the last byte of the range: a record boundary or the end of the file.
+    pub end: u64,
+    /// Data records (not the header) that end before `start`.
+    pub records_before: u64,
+    /// `\n` bytes before `start - 1` (the line count the `csv` crate reports is based on them).
+    pub newlines_before_prev: u64,
+    /// Whether the byte at `start - 1` is `\n`.
+    pub after_newline: bool,
+}
+
+/// The bytes the parser reads: the whole file, or a range of it.
+type Input = Box<dyn Read + Send>;
+
 pub(crate) struct CsvSource {
-    reader: csv::Reader<Tracked<File>>,
+    reader: csv::Reader<Tracked<Input>>,
     /// The configured names of the requested columns, for errors.
     names: Vec<String>,
     /// Set once the file has been read to the end.
@@ -35,6 +57,22 @@ pub(crate) struct CsvSource {
     records_read: u64,
     /// Bytes per requested column in the previous batch, to size the next one.
     last_bytes: Vec<usize>,
+    /// A range's place in the file: lines before it, and whether its first record's line needs
+    /// one more (the parser reports the first record at the line of the line end the range
+    /// starts on). Zero and `false` for the whole file, whose line count is then known at its end.
+    line_offset: u64,
+    first_extra: bool,
+    range: bool,
+}
+
+fn builder(delimiter: u8) -> csv::ReaderBuilder {
+    let mut builder = csv::ReaderBuilder::new();
+    builder
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .buffer_capacity(READ_BUFFER);
+    builder
 }
 
 impl CsvSource {
@@ -48,12 +86,7 @@ impl CsvSource {
             path: path.into(),
             source,
         })?;
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(delimiter)
-            .buffer_capacity(READ_BUFFER)
-            .from_reader(Tracked::new(file, delimiter));
+        let mut reader = builder(delimiter).from_reader(Tracked::new(Box::new(file) as Input, delimiter));
         let mut header = ByteRecord::new();
         let found = reader
             .read_byte_record(&mut header)
@@ -93,7 +126,40 @@ impl CsvSource {
             indices,
             records_read: 0,
             last_bytes: vec![0; columns.len()],
+            line_offset: 0,
+            first_extra: false,
+            range: false,
         })
+    }
+
+    /// This source, its header already read, reading only the records of `range` instead of the
+    /// rest of the file, numbered as in a read of the whole file.
+    pub(crate) fn into_range(
+        mut self,
+        path: &Path,
+        delimiter: u8,
+        range: &CsvRange,
+    ) -> Result<Self, ExtractError> {
+        let open_error = |source| ExtractError::Open {
+            path: path.into(),
+            source,
+        };
+        // Start one byte early, on the line end before the range: the parser skips it as a blank
+        // line, and does not take bytes at the range's start for a byte-order mark.
+        let input: Input = if range.start < range.end {
+            let from = range.start - 1;
+            let mut file = File::open(path).map_err(open_error)?;
+            file.seek(SeekFrom::Start(from)).map_err(open_error)?;
+            Box::new(file.take(range.end - from))
+        } else {
+            Box::new(io::empty())
+        };
+        self.reader = builder(delimiter).from_reader(Tracked::new(input, delimiter));
+        self.records_read = range.records_before;
+        self.line_offset = range.newlines_before_prev;
+        self.first_extra = range.after_newline;
+        self.range = true;
+        Ok(self)
     }
 
     pub(crate) fn source_columns(&self) -> &[usize] {
@@ -129,30 +195,35 @@ impl CsvSource {
                     .copied()
                     .zip(self.names.iter().map(String::as_str))
                     .collect();
-                read_error(
-                    path,
-                    self.records_read,
-                    e,
-                    self.reader.get_ref().problem(),
-                    &named,
-                )
+                let problem = self
+                    .reader
+                    .get_ref()
+                    .problem()
+                    .map(|p| p.shifted(self.line_offset));
+                read_error(path, self.records_read, e, problem, &named)
             })?;
             if !found {
                 let tracked = self.reader.get_ref();
+                // A range ends on a record boundary, so a quote still open at its end is one
+                // that the end of the file does not close either.
                 if let Some(line) = tracked.unclosed_quote() {
                     return Err(ExtractError::UnclosedQuote {
                         path: path.into(),
-                        line,
+                        line: line + self.line_offset,
                     });
                 }
-                if let Some(lines) = tracked.lines() {
+                if let Some(lines) = tracked.lines().filter(|_| !self.range) {
                     self.summary.set(lines, self.non_ascii > 0 && self.non_utf8 == 0);
                 }
                 break;
             }
             self.records_read += 1;
             let record = self.records_read;
-            let line = self.record.position().map(csv::Position::line);
+            let extra = u64::from(std::mem::take(&mut self.first_extra));
+            let line = self
+                .record
+                .position()
+                .map(|p| p.line() + self.line_offset + extra);
             // UTF-8 is checked once over the record's bytes: the fields are valid exactly when
             // the whole is and every field starts on a character boundary.
             let text = match self.encoding {
@@ -214,7 +285,7 @@ impl CsvSource {
 /// limits if the [`crate::scan::Tracked`] reader failed it (`named`: the header index and
 /// configured name of each requested column), else an I/O error. A parser message is never
 /// passed on, as it could quote data.
-pub fn read_error(
+pub(crate) fn read_error(
     path: &Path,
     record: u64,
     error: csv::Error,

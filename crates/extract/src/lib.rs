@@ -60,8 +60,8 @@ pub use batch::{Batch, Reject, RejectReason, TextColumn};
 pub use error::ExtractError;
 pub use scan::{MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
+pub use csv_source::CsvRange;
 use csv_source::CsvSource;
-pub use csv_source::read_error as csv_read_error;
 use parquet_source::ParquetSource;
 
 /// The default number of records per batch.
@@ -180,6 +180,18 @@ impl ReadSummary {
     }
 }
 
+/// Refuses a delimiter the CSV parser cannot use.
+fn check_delimiter(delimiter: u8) -> Result<(), ExtractError> {
+    if matches!(delimiter, b'"' | b'\n' | b'\r') || !delimiter.is_ascii() {
+        return Err(ExtractError::Setting {
+            reason: format!(
+                "the delimiter must be a single ASCII character other than a quote or a line break, not byte 0x{delimiter:02x}"
+            ),
+        });
+    }
+    Ok(())
+}
+
 enum Source {
     Csv(CsvSource),
     Parquet(ParquetSource),
@@ -222,13 +234,7 @@ impl ExtractReader {
         }
         let source = match format {
             InputFormat::Csv { delimiter, encoding } => {
-                if matches!(delimiter, b'"' | b'\n' | b'\r') || !delimiter.is_ascii() {
-                    return Err(ExtractError::Setting {
-                        reason: format!(
-                            "the delimiter must be a single ASCII character other than a quote or a line break, not byte 0x{delimiter:02x}"
-                        ),
-                    });
-                }
+                check_delimiter(delimiter)?;
                 Source::Csv(CsvSource::open(path, delimiter, encoding, columns)?)
             }
             InputFormat::Parquet => Source::Parquet(ParquetSource::open(path, columns, batch_rows)?),
@@ -237,6 +243,34 @@ impl ExtractReader {
             path: path.to_path_buf(),
             columns: columns.to_vec(),
             source,
+            batch_rows,
+            finished: false,
+        })
+    }
+
+    /// Opens a CSV file like [`Self::open`] (its header is read and checked), but yields only the
+    /// records of `range`, a byte range that starts and ends on record boundaries. Record and line
+    /// numbers, rejects and errors are those a reader of the whole file gives for these records.
+    /// [`Self::summary`] stays unknown.
+    pub fn open_csv_range(
+        path: &Path,
+        (delimiter, encoding): (u8, Encoding),
+        columns: &[String],
+        range: &CsvRange,
+        batch_rows: usize,
+    ) -> Result<Self, ExtractError> {
+        if batch_rows == 0 {
+            return Err(ExtractError::Setting {
+                reason: "batch_rows must be at least 1".into(),
+            });
+        }
+        check_delimiter(delimiter)?;
+        let source =
+            CsvSource::open(path, delimiter, encoding, columns)?.into_range(path, delimiter, range)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            columns: columns.to_vec(),
+            source: Source::Csv(source),
             batch_rows,
             finished: false,
         })

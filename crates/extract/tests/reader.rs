@@ -470,3 +470,65 @@ proptest! {
         prop_assert_eq!(numbers, expected);
     }
 }
+
+/// Reads `bytes` whole and as consecutive byte ranges cut at the record starts in `cuts` (indices
+/// of data records), and checks that the ranges give the whole read's rows, rejects, record and
+/// line numbers.
+fn check_ranges(bytes: &[u8], format: (u8, Encoding), columns: &[&str], cuts: &[usize]) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "x.csv", bytes);
+    let input = InputFormat::Csv {
+        delimiter: format.0,
+        encoding: format.1,
+    };
+    let rows = |text: String| -> Vec<String> {
+        text.lines()
+            .filter(|l| !l.starts_with("--"))
+            .map(str::to_owned)
+            .collect()
+    };
+    let whole = rows(render(ExtractReader::open(&path, input, &cols(columns), 2).unwrap()).unwrap());
+    // Where the csv crate starts each data record.
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(format.0)
+        .from_reader(bytes);
+    let mut record = csv::ByteRecord::new();
+    let mut starts = Vec::new();
+    while reader.read_byte_record(&mut record).unwrap() {
+        starts.push(reader.position().byte());
+    }
+    // starts[k] is where data record k + 1 starts (the last entry is the end of the file).
+    let mut bounds: Vec<(u64, u64)> = cuts.iter().map(|&k| (starts[k], k as u64)).collect();
+    bounds.insert(0, (starts[0], 0));
+    bounds.push((bytes.len() as u64, starts.len() as u64 - 1));
+    let mut ranged = Vec::new();
+    for pair in bounds.windows(2) {
+        let ((start, records_before), (end, _)) = (pair[0], pair[1]);
+        let before = &bytes[..usize::try_from(start).unwrap() - 1];
+        let range = linklab_extract::CsvRange {
+            start,
+            end,
+            records_before,
+            newlines_before_prev: before.split(|&b| b == b'\n').count() as u64 - 1,
+            after_newline: bytes[usize::try_from(start).unwrap() - 1] == b'\n',
+        };
+        let reader = ExtractReader::open_csv_range(&path, format, &cols(columns), &range, 2).unwrap();
+        assert_eq!(reader.summary().lines(), None);
+        ranged.extend(rows(render(reader).unwrap()));
+    }
+    assert_eq!(ranged, whole, "{cuts:?}");
+}
+
+#[test]
+fn byte_ranges_read_as_the_whole_file_does() {
+    let utf8 = (b',', Encoding::Utf8);
+    let text = b"a,b\n1,x\n\"2\nq\",y\r\n3\n\n4,\xff\n5,z";
+    for cuts in [&[][..], &[1], &[1, 2], &[2, 3, 4], &[4]] {
+        check_ranges(text, utf8, &["a", "b"], cuts);
+    }
+    // Windows-1252: bytes that happen to be valid UTF-8 are still decoded as Windows-1252.
+    let latin = (b';', Encoding::Windows1252);
+    check_ranges(b"a;b\nJos\xc3\xa9;1\nJos\xe9;2\n", latin, &["a"], &[1]);
+}

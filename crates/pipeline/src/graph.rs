@@ -62,6 +62,10 @@ pub enum StageSettings<'a> {
         extract: &'a Extract,
         /// The match keys whose tokens it writes.
         match_keys: &'a [MatchKeySpec],
+        /// The comparison tokens it writes (token spec v2): present only for an extract that a
+        /// probabilistic link stage compares, so a cascade pipeline's settings are unchanged.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        comparison: Option<ComparisonSettings<'a>>,
     },
     /// `link`: the link section and the cascade.
     Link {
@@ -82,6 +86,15 @@ pub enum StageSettings<'a> {
         /// `[[table]]`.
         tables: &'a [Table],
     },
+}
+
+/// The comparison tokens a pseudonymise stage writes: the spec version and the compared fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonSettings<'a> {
+    /// The comparison-token spec version (`v2`).
+    pub token_spec_version: &'static str,
+    /// `[link] compare`, in order.
+    pub compare: &'a [String],
 }
 
 impl StagePlan {
@@ -185,11 +198,27 @@ impl Pipeline {
             }),
             other => {
                 let name = other.strip_prefix(PSEUDONYMISE_PREFIX)?;
+                let compare = self.compare_fields(name);
                 Some(StageSettings::Pseudonymise {
                     extract: self.extract(name)?,
                     match_keys: &self.match_key_specs,
+                    comparison: (!compare.is_empty()).then_some(ComparisonSettings {
+                        token_spec_version: linklab_tokens::COMPARE_SPEC_VERSION,
+                        compare,
+                    }),
                 })
             }
+        }
+    }
+
+    /// The fields whose comparison tokens (token spec v2) the pseudonymise stage of `extract`
+    /// writes: `[link] compare` if the link stage compares the extract by the probabilistic
+    /// method, else none.
+    pub fn compare_fields(&self, extract: &str) -> &[String] {
+        if self.link.extracts.iter().any(|e| e == extract) {
+            self.link.method.compare()
+        } else {
+            &[]
         }
     }
 

@@ -29,7 +29,7 @@ use linklab_tokens::{FieldKind, MatchKey};
 use serde::Serialize;
 
 pub use error::PipelineError;
-pub use graph::{StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
+pub use graph::{ComparisonSettings, StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
 pub use model::{
     ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkMethod, LinkSpark,
     MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Settings, Synth, SynthNoise, Table,

@@ -732,3 +732,24 @@ fn link_method_defaults() {
     };
     assert_eq!(pipeline.link.method, LinkMethod::Probabilistic(expected));
 }
+
+#[test]
+fn pseudonymise_settings_name_comparison_tokens_only_for_the_probabilistic_method() {
+    let settings = |p: &Pipeline| {
+        toml::to_string(&p.stage_settings("pseudonymise:people").expect("a stage")).expect("serialises")
+    };
+    let base = Pipeline::parse(BASE, Path::new("pipelines/test.toml")).expect("valid");
+    assert!(base.compare_fields("people").is_empty());
+    assert!(!settings(&base).contains("comparison"), "{}", settings(&base));
+    let text = edit(
+        "spine = \"people\"\n",
+        "spine = \"people\"\nmethod = \"probabilistic\"\n",
+    );
+    let pipeline = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
+    assert_eq!(pipeline.compare_fields("people"), ["nino"]);
+    let shown = settings(&pipeline);
+    assert!(
+        shown.contains("[comparison]\ntoken_spec_version = \"v2\"\ncompare = [\"nino\"]"),
+        "{shown}"
+    );
+}

@@ -38,6 +38,10 @@ pub struct PseudonymiseConfig {
     /// The pipeline's match keys, in order. Keys that use a field this extract does not declare
     /// are skipped (and listed as skipped in the manifest).
     pub match_keys: Vec<MatchKey>,
+    /// The identifiers that get comparison tokens (token spec v2), in column order: the
+    /// pipeline's `[link] compare` for a probabilistic pipeline, empty for the cascade (the
+    /// output is then exactly what it was before v2).
+    pub compare: Vec<String>,
     /// The linkage key file (token spec v1).
     pub key_file: PathBuf,
     /// The pipeline's `work_dir`.

@@ -2,9 +2,15 @@
 
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
 
-use linklab_tokens::{FieldKind, InvalidReason, MatchKey, Missing, Standardiser, TokenHasher};
+use arrow::datatypes::{DataType, Field};
+use linklab_tokens::{
+    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, FieldKind, InvalidReason, MatchKey, Missing,
+    Standardiser, TokenHasher, Variant,
+};
 
+use crate::plan::Plan;
 use crate::rows::Rows;
 
 /// Counters per identifier: slot 0 is `empty`, then one per [`InvalidReason`].
@@ -46,6 +52,65 @@ pub(crate) struct KeyPlan {
     pub fields: Vec<usize>,
 }
 
+/// A compared field (token spec v2): its identifier's index and its name and kind.
+#[derive(Debug, Clone)]
+pub(crate) struct ComparePlan {
+    pub ident: usize,
+    pub field: String,
+    pub kind: FieldKind,
+}
+
+impl ComparePlan {
+    /// The field's comparison columns, in order: name and variant.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = (String, Variant)> + '_ {
+        Variant::of_kind(self.kind)
+            .iter()
+            .map(|&variant| (variant.column_name(&self.field), variant))
+    }
+}
+
+/// The Arrow type of a comparison column: `FixedSizeBinary(8)`, or a list of them (items never
+/// null) for a set variant.
+pub(crate) fn compare_data_type(variant: Variant) -> DataType {
+    let token = DataType::FixedSizeBinary(COMPARE_TOKEN_BYTES as i32);
+    if variant.is_set() {
+        DataType::List(Arc::new(Field::new("item", token, false)))
+    } else {
+        token
+    }
+}
+
+/// The standardisation rule and the keys of the run: the v1 token hasher and, for each compared
+/// field, its comparison-token hasher.
+#[derive(Debug)]
+pub(crate) struct Hashers {
+    pub tokens: TokenHasher,
+    pub compare: Vec<FieldHasher>,
+}
+
+/// The items an `edit1` set is expected to hold, to size its column's buffer.
+const SET_ITEMS_GUESS: usize = 10;
+
+/// The variant of every comparison column, in column order.
+pub(crate) fn compare_variants(compare: &[ComparePlan]) -> Vec<Variant> {
+    compare
+        .iter()
+        .flat_map(|c| Variant::of_kind(c.kind).iter().copied())
+        .collect()
+}
+
+/// One comparison column of a range of rows.
+#[derive(Debug, Default)]
+pub(crate) struct CompareColumn {
+    /// The tokens, 8 bytes each: one per row for a scalar variant (zeros where null), the items
+    /// of every row in turn for a set.
+    pub bytes: Vec<u8>,
+    /// Set variants only: the number of items of each row (0 where null).
+    pub items: Vec<u32>,
+    /// Whether each row's value is present.
+    pub valid: Vec<bool>,
+}
+
 /// The tokens and missing counts of a range of rows.
 #[derive(Debug)]
 pub(crate) struct Hashed {
@@ -53,15 +118,34 @@ pub(crate) struct Hashed {
     pub tokens: Vec<Vec<u8>>,
     /// Per match key, whether each row's token is present.
     pub valid: Vec<Vec<bool>>,
+    /// Per comparison column, in column order.
+    pub compare: Vec<CompareColumn>,
     /// Per identifier, missing values per slot.
     pub missing: Vec<[u64; MISSING_SLOTS]>,
 }
 
+impl CompareColumn {
+    fn with_capacity(variant: Variant, rows: usize) -> Self {
+        let set = variant.is_set();
+        Self {
+            bytes: Vec::with_capacity(rows * COMPARE_TOKEN_BYTES * if set { SET_ITEMS_GUESS } else { 1 }),
+            items: Vec::with_capacity(if set { rows } else { 0 }),
+            valid: Vec::with_capacity(rows),
+        }
+    }
+}
+
 impl Hashed {
-    pub(crate) fn with_capacity(keys: usize, idents: usize, rows: usize) -> Self {
+    /// Empty buffers for `rows` rows: `keys` match keys, comparison columns of these variants,
+    /// `idents` identifiers.
+    pub(crate) fn with_capacity(keys: usize, compare: &[Variant], idents: usize, rows: usize) -> Self {
         Self {
             tokens: (0..keys).map(|_| Vec::with_capacity(rows * 32)).collect(),
             valid: (0..keys).map(|_| Vec::with_capacity(rows)).collect(),
+            compare: compare
+                .iter()
+                .map(|&variant| CompareColumn::with_capacity(variant, rows))
+                .collect(),
             missing: vec![[0; MISSING_SLOTS]; idents],
         }
     }
@@ -74,6 +158,11 @@ impl Hashed {
         for (mine, theirs) in self.valid.iter_mut().zip(other.valid) {
             mine.extend_from_slice(&theirs);
         }
+        for (mine, theirs) in self.compare.iter_mut().zip(other.compare) {
+            mine.bytes.extend_from_slice(&theirs.bytes);
+            mine.items.extend_from_slice(&theirs.items);
+            mine.valid.extend_from_slice(&theirs.valid);
+        }
         for (mine, theirs) in self.missing.iter_mut().zip(other.missing) {
             for (m, t) in mine.iter_mut().zip(theirs) {
                 *m += t;
@@ -82,16 +171,19 @@ impl Hashed {
     }
 }
 
-/// Standardises every identifier of rows `rows` of `batch` and computes every match key's token.
+/// Standardises every identifier of rows `rows` of `batch` and computes every match key's token
+/// and every compared field's comparison tokens.
 pub(crate) fn hash_rows(
     batch: &Rows,
     rows: Range<usize>,
-    idents: &[IdentPlan],
-    keys: &[KeyPlan],
+    plan: &Plan,
     standardiser: Standardiser,
-    hasher: &TokenHasher,
+    hashers: &Hashers,
 ) -> Hashed {
-    let mut out = Hashed::with_capacity(keys.len(), idents.len(), rows.len());
+    let (idents, keys, hasher) = (&plan.idents, &plan.keys, &hashers.tokens);
+    let variants = compare_variants(&plan.compare);
+    let mut out = Hashed::with_capacity(keys.len(), &variants, idents.len(), rows.len());
+    let mut scratch: Vec<CompareToken> = Vec::with_capacity(32);
     let columns: Vec<_> = idents.iter().map(|i| (batch.column(i.column), i.kind)).collect();
     let mut values: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(idents.len());
     for row in rows {
@@ -119,8 +211,45 @@ pub(crate) fn hash_rows(
             out.tokens[k].extend_from_slice(&token.unwrap_or([0; 32]));
             out.valid[k].push(token.is_some());
         }
+        compare_row(
+            &plan.compare,
+            &hashers.compare,
+            &values,
+            &mut out.compare,
+            &mut scratch,
+        );
     }
     out
+}
+
+/// Appends one row's comparison tokens to `columns`.
+fn compare_row(
+    compare: &[ComparePlan],
+    hashers: &[FieldHasher],
+    values: &[Option<Cow<'_, str>>],
+    columns: &mut [CompareColumn],
+    scratch: &mut Vec<CompareToken>,
+) {
+    let mut columns = columns.iter_mut();
+    for (field, hasher) in compare.iter().zip(hashers) {
+        let value = values[field.ident].as_deref();
+        for (slot, variant) in hasher.variants().iter().enumerate() {
+            let column = columns.next().expect("one column per compared field and variant");
+            column.valid.push(value.is_some());
+            match (value, variant.is_set()) {
+                (None, false) => column.bytes.extend_from_slice(&[0; COMPARE_TOKEN_BYTES]),
+                (None, true) => column.items.push(0),
+                (Some(value), false) => column.bytes.extend_from_slice(&hasher.scalar(slot, value)),
+                (Some(value), true) => {
+                    hasher.tokens_into(slot, value, scratch);
+                    column.bytes.extend(scratch.iter().flatten());
+                    column
+                        .items
+                        .push(u32::try_from(scratch.len()).expect("a value's set is small"));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,13 @@
 //! (`FixedSizeBinary(32)`, null where a component is missing) and the `keep` columns, typed.
 //! Then it writes `<extract>.manifest.json`, which accounts for every record.
 //!
+//! With a non-empty `compare` list (a probabilistic pipeline) it also writes, after the `tok_`
+//! columns, the comparison tokens of token spec v2 (`docs/token-spec-v2.md`): for each compared
+//! field and each variant of its kind, a column `cmp_<field>_<variant>`, `FixedSizeBinary(8)` or
+//! (for `edit1`) a list of them, null where the field is missing. The manifest then has a
+//! `comparison` section (spec version and fields). With an empty list the output and the manifest
+//! are exactly what they were before v2.
+//!
 //! # Guarantees
 //! - Weak match keys are refused before anything is read.
 //! - No identifier leaves the stage through `keep`: a keep column whose name (trimmed, as the
@@ -106,8 +113,8 @@ pub use config::{Identifier, PseudonymiseConfig};
 pub use error::PseudonymiseError;
 pub use linklab_extract::{DEFAULT_BATCH_ROWS, Encoding, InputFormat};
 pub use manifest::{
-    ColumnSummary, InputSummary, MatchKeySummary, PartSummary, PartialManifest, PartitionSummary,
-    PseudonymiseManifest, RejectSummary, RowCounts,
+    ColumnSummary, ComparisonSummary, InputSummary, MatchKeySummary, PartSummary, PartialManifest,
+    PartitionSummary, PseudonymiseManifest, RejectSummary, RowCounts,
 };
 pub use merge::{merge_partitions, needs_merge, partial_manifest_path, partial_manifest_paths};
 pub use run::run;

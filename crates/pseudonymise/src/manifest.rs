@@ -31,6 +31,10 @@ pub struct PseudonymiseManifest {
     pub reference_date: String,
     /// Every configured match key, in order, with whether it was built or skipped.
     pub match_keys: Vec<MatchKeySummary>,
+    /// The comparison tokens (token spec v2), present only when the run wrote any (a
+    /// probabilistic pipeline); a cascade pipeline's manifest has no such section.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ComparisonSummary>,
     /// The output columns, in order.
     pub columns: Vec<ColumnSummary>,
     /// The Parquet part files, in order.
@@ -141,14 +145,25 @@ pub struct MatchKeySummary {
     pub null_tokens: u64,
 }
 
+/// The comparison tokens a run wrote (token spec v2).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComparisonSummary {
+    /// The comparison-token spec version (`v2`).
+    pub token_spec_version: String,
+    /// The compared fields, in column order (the pipeline's `[link] compare`).
+    pub fields: Vec<String>,
+}
+
 /// An output column.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSummary {
     /// The column's name.
     pub name: String,
-    /// Its type: `fixed_size_binary(32)`, `int64`, `float64`, `date32` or `string`.
+    /// Its type: `fixed_size_binary(32)`, `fixed_size_binary(8)`, `list<fixed_size_binary(8)>`,
+    /// `int64`, `float64`, `date32` or `string`.
     #[serde(rename = "type")]
     pub ty: String,
-    /// Where the type came from: `token`, `inferred`, `declared` or `standardised` (a kept sex).
+    /// Where the type came from: `token`, `comparison` (token spec v2), `inferred`, `declared` or
+    /// `standardised` (a kept sex).
     pub origin: String,
 }

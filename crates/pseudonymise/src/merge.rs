@@ -197,7 +197,7 @@ fn agree(a: &PartialManifest, b: &PartialManifest) -> Result<(), &'static str> {
             })
             .collect()
     };
-    let checks: [(bool, &'static str); 11] = [
+    let checks: [(bool, &'static str); 12] = [
         (a.partition.count == b.partition.count, "the number of partitions"),
         (x.input.sha256 == y.input.sha256, "the input's SHA-256"),
         (x.input == y.input, "the input file or its format"),
@@ -209,6 +209,7 @@ fn agree(a: &PartialManifest, b: &PartialManifest) -> Result<(), &'static str> {
         (x.tool_version == y.tool_version, "the tool version"),
         (x.reference_date == y.reference_date, "the reference date"),
         (keys(x) == keys(y), "the match keys"),
+        (x.comparison == y.comparison, "the comparison tokens"),
         (x.columns == y.columns, "the output columns and their types"),
         (
             x.missing.keys().eq(y.missing.keys()) && x.rejects.keys().eq(y.rejects.keys()),

@@ -1,17 +1,14 @@
-//! Partitioned runs: which records partition `i` of `n` owns, and a CSV reader of a byte range.
+//! Partitioned runs: which records partition `i` of `n` owns. The records of a CSV slice are
+//! read through the extract reader ([`linklab_extract::ExtractReader::open_csv_range`]).
 
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::io::{self, Read};
+use std::path::Path;
 
-use csv::ByteRecord;
-use encoding_rs::WINDOWS_1252;
-use linklab_extract::scan::{CsvScanner, CsvState as State, Tracked};
-use linklab_extract::{Encoding, ExtractError, Reject, RejectReason, TextColumn, csv_read_error};
+use linklab_extract::CsvRange;
+use linklab_extract::scan::{CsvScanner, CsvState as State};
 
-use crate::rows::Rows;
-
-/// The read buffer of the scanner and of the range reader.
+/// The read buffer of the scanner.
 const BUFFER: usize = 1 << 20;
 /// The UTF-8 byte-order mark.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -36,6 +33,19 @@ pub(crate) struct CsvSlice {
     pub size: u64,
     pub start: Boundary,
     pub end: Boundary,
+}
+
+impl CsvSlice {
+    /// The slice as the extract reader's byte range.
+    pub(crate) fn range(&self) -> CsvRange {
+        CsvRange {
+            start: self.start.byte,
+            end: self.end.byte,
+            records_before: self.start.records_before,
+            newlines_before_prev: self.start.newlines_before_prev,
+            after_newline: self.start.after_newline,
+        }
+    }
 }
 
 /// The scanner: the parser's state machine over the file's bytes, counting records and `\n`
@@ -177,202 +187,6 @@ pub(crate) fn cut_points(from: u64, to: u64, index: u32, count: u32) -> [u64; 2]
     [at(index - 1), at(index)]
 }
 
-/// Reads the records of a CSV slice in batches, numbered as in a read of the whole file.
-pub(crate) struct CsvRangeReader {
-    path: PathBuf,
-    reader: Option<csv::Reader<Tracked<io::Take<File>>>>,
-    /// The configured names of the requested columns, for errors.
-    names: Vec<String>,
-    record: ByteRecord,
-    encoding: Encoding,
-    header_len: usize,
-    indices: Vec<usize>,
-    records_read: u64,
-    line_offset: u64,
-    /// Whether no record was read yet: the parser reports the first one at line 1, before the
-    /// line end it starts on, so it needs one more line than the others if that is a `\n`.
-    first: bool,
-    first_extra: u64,
-    batch_rows: usize,
-    failed: bool,
-}
-
-impl CsvRangeReader {
-    /// Opens the slice. `columns` must already have been checked against the header (by
-    /// opening an `ExtractReader`), so every one is found.
-    pub(crate) fn open(
-        path: &Path,
-        delimiter: u8,
-        encoding: Encoding,
-        columns: &[String],
-        slice: &CsvSlice,
-        batch_rows: usize,
-    ) -> Result<Self, ExtractError> {
-        let open_error = |source| ExtractError::Open {
-            path: path.into(),
-            source,
-        };
-        let builder = || {
-            let mut b = csv::ReaderBuilder::new();
-            b.has_headers(false)
-                .flexible(true)
-                .delimiter(delimiter)
-                .buffer_capacity(BUFFER);
-            b
-        };
-        // The header, to find the requested columns.
-        let mut header_reader = builder().from_reader(File::open(path).map_err(open_error)?);
-        let mut header = ByteRecord::new();
-        header_reader
-            .read_byte_record(&mut header)
-            .map_err(|e| csv_read_error(path, 0, e, None, &[]))?;
-        let names: Vec<String> = header
-            .iter()
-            .enumerate()
-            .map(|(i, field)| {
-                let field = if i == 0 {
-                    field.strip_prefix(BOM).unwrap_or(field)
-                } else {
-                    field
-                };
-                match encoding {
-                    Encoding::Utf8 => String::from_utf8_lossy(field).into_owned(),
-                    Encoding::Windows1252 => WINDOWS_1252.decode_without_bom_handling(field).0.into_owned(),
-                }
-            })
-            .collect();
-        let indices = columns
-            .iter()
-            .map(|c| names.iter().position(|h| h.trim() == c.trim()))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| ExtractError::Setting {
-                reason: "a requested column is not in the header".into(),
-            })?;
-        // Start one byte early, on the line end before the slice: the parser skips it as a blank
-        // line, and does not take bytes at the slice's start for a byte-order mark.
-        let reader = if slice.start.byte < slice.end.byte {
-            let from = slice.start.byte - 1;
-            let mut file = File::open(path).map_err(open_error)?;
-            file.seek(SeekFrom::Start(from)).map_err(open_error)?;
-            Some(builder().from_reader(Tracked::new(file.take(slice.end.byte - from), delimiter)))
-        } else {
-            None
-        };
-        Ok(Self {
-            path: path.into(),
-            reader,
-            names: columns.to_vec(),
-            record: ByteRecord::new(),
-            encoding,
-            header_len: names.len(),
-            indices,
-            records_read: slice.start.records_before,
-            line_offset: slice.start.newlines_before_prev,
-            first: true,
-            first_extra: u64::from(slice.start.after_newline),
-            batch_rows,
-            failed: false,
-        })
-    }
-
-    fn next_batch(&mut self) -> Result<Option<Rows>, ExtractError> {
-        let Some(reader) = self.reader.as_mut() else {
-            return Ok(None);
-        };
-        let batch_rows = self.batch_rows;
-        let mut columns: Vec<TextColumn> = self
-            .indices
-            .iter()
-            .map(|_| TextColumn::with_capacity(batch_rows, 0))
-            .collect();
-        let mut records = Vec::with_capacity(batch_rows);
-        let mut lines = Vec::with_capacity(batch_rows);
-        let mut rejects = Vec::new();
-        while records.len() + rejects.len() < batch_rows {
-            let found = reader.read_byte_record(&mut self.record).map_err(|e| {
-                let problem = reader.get_ref().problem().map(|p| p.shifted(self.line_offset));
-                let named: Vec<(usize, &str)> = self
-                    .indices
-                    .iter()
-                    .copied()
-                    .zip(self.names.iter().map(String::as_str))
-                    .collect();
-                csv_read_error(&self.path, self.records_read, e, problem, &named)
-            })?;
-            if !found {
-                // The slice ends on a record boundary, so a quote still open at its end is one
-                // that the end of the file does not close either.
-                if let Some(line) = reader.get_ref().unclosed_quote() {
-                    return Err(ExtractError::UnclosedQuote {
-                        path: self.path.clone(),
-                        line: line + self.line_offset,
-                    });
-                }
-                break;
-            }
-            self.records_read += 1;
-            let record = self.records_read;
-            let extra = if std::mem::take(&mut self.first) {
-                self.first_extra
-            } else {
-                0
-            };
-            let line = self
-                .record
-                .position()
-                .map(|p| p.line() + self.line_offset + extra);
-            let reason = if self.record.len() != self.header_len {
-                Some(RejectReason::WrongFieldCount)
-            } else if self.encoding == Encoding::Utf8
-                && !self.record.iter().all(|field| std::str::from_utf8(field).is_ok())
-            {
-                Some(RejectReason::InvalidUtf8)
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
-                rejects.push(Reject { record, line, reason });
-                continue;
-            }
-            for (column, &index) in columns.iter_mut().zip(&self.indices) {
-                let field = &self.record[index];
-                match std::str::from_utf8(field) {
-                    Ok(text) => column.push(text),
-                    Err(_) => column
-                        .push_with(|buf| buf.push_str(&WINDOWS_1252.decode_without_bom_handling(field).0)),
-                }
-            }
-            records.push(record);
-            lines.push(line.unwrap_or(0));
-        }
-        if records.is_empty() && rejects.is_empty() {
-            self.reader = None;
-            return Ok(None);
-        }
-        Ok(Some(Rows {
-            columns,
-            records,
-            lines: Some(lines),
-            rejects,
-        }))
-    }
-}
-
-impl Iterator for CsvRangeReader {
-    type Item = Result<Rows, ExtractError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
-            return None;
-        }
-        let next = self.next_batch().transpose();
-        if matches!(next, Some(Err(_))) {
-            self.failed = true;
-        }
-        next
-    }
-}
-
 /// The row groups `[start, end)` of partition `index` of `count`, and the rows before `start`
 /// and in the slice, from the row counts of the groups.
 pub(crate) fn row_group_slice(group_rows: &[u64], index: u32, count: u32) -> (u64, u64, u64, u64) {
@@ -418,6 +232,7 @@ pub(crate) fn is_single_run_part(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use csv::ByteRecord;
     use proptest::prelude::*;
 
     /// Where the `csv` crate starts reading each data record, and the line it reports.

@@ -3,7 +3,7 @@
 
 use linklab_tokens::FieldKind;
 
-use crate::hash::{IdentPlan, KeyPlan};
+use crate::hash::{ComparePlan, IdentPlan, KeyPlan};
 use crate::{ColumnType, MAX_PARTITIONS, MatchKeySummary, PseudonymiseConfig, PseudonymiseError};
 
 /// A keep column: its name and batch column, and the type declared for it.
@@ -26,6 +26,8 @@ pub(crate) struct Plan {
     pub(crate) idents: Vec<IdentPlan>,
     pub(crate) keys: Vec<KeyPlan>,
     pub(crate) key_summaries: Vec<MatchKeySummary>,
+    /// The compared fields (token spec v2), in the configured order.
+    pub(crate) compare: Vec<ComparePlan>,
     pub(crate) keep: Vec<KeepPlan>,
 }
 
@@ -145,6 +147,7 @@ pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> 
         ));
     }
 
+    let compare = compare_plan(cfg)?;
     let mut keep = Vec::with_capacity(cfg.keep.len());
     for (i, name) in cfg.keep.iter().enumerate() {
         if cfg.keep[..i].contains(name) {
@@ -162,7 +165,12 @@ pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> 
                 ident.name, ident.kind
             )));
         }
-        if keys.iter().any(|k| k.key.column_name() == *name) {
+        if keys.iter().any(|k| k.key.column_name() == *name)
+            || compare
+                .iter()
+                .flat_map(ComparePlan::columns)
+                .any(|(column, _)| column == *name)
+        {
             return Err(bad(format!(
                 "keep column `{name}` has the name of a token column"
             )));
@@ -184,8 +192,38 @@ pub(crate) fn plan(cfg: &PseudonymiseConfig) -> Result<Plan, PseudonymiseError> 
         idents,
         keys,
         key_summaries,
+        compare,
         keep,
     })
+}
+
+/// The compared fields: each a declared identifier, named once.
+fn compare_plan(cfg: &PseudonymiseConfig) -> Result<Vec<ComparePlan>, PseudonymiseError> {
+    let bad = |reason: String| PseudonymiseError::Config {
+        extract: cfg.extract.clone(),
+        reason,
+    };
+    let mut compare = Vec::with_capacity(cfg.compare.len());
+    for (i, field) in cfg.compare.iter().enumerate() {
+        if cfg.compare[..i].contains(field) {
+            return Err(bad(format!("compared field `{field}` is listed twice")));
+        }
+        let ident = cfg
+            .identifiers
+            .iter()
+            .position(|id| id.name == *field)
+            .ok_or_else(|| {
+                bad(format!(
+                    "compared field `{field}` is not an identifier this extract declares"
+                ))
+            })?;
+        compare.push(ComparePlan {
+            ident,
+            field: field.clone(),
+            kind: cfg.identifiers[ident].kind,
+        });
+    }
+    Ok(compare)
 }
 
 /// The second guard of the rule that identifiers leave the stage only as tokens, on the columns

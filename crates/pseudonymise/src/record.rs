@@ -4,19 +4,22 @@ use std::fs;
 use std::path::Path;
 
 use linklab_store::StoreError;
-use linklab_tokens::SPEC_VERSION;
+use linklab_tokens::{COMPARE_SPEC_VERSION, SPEC_VERSION};
 use rayon::prelude::*;
 
-use crate::hash::missing_label;
+use crate::hash::{ComparePlan, missing_label};
 use crate::plan::Plan;
 use crate::stream::Streamed;
 use crate::{
-    ColumnSummary, InputFormat, InputSummary, PartSummary, PseudonymiseConfig, PseudonymiseError,
-    PseudonymiseManifest, RowCounts,
+    ColumnSummary, ComparisonSummary, InputFormat, InputSummary, PartSummary, PseudonymiseConfig,
+    PseudonymiseError, PseudonymiseManifest, RowCounts,
 };
 
 /// The type label of token columns in manifests.
 pub(crate) const TOKEN_TYPE: &str = "fixed_size_binary(32)";
+/// The type labels of comparison-token columns in manifests: scalar and set variants.
+pub(crate) const COMPARE_TYPE: &str = "fixed_size_binary(8)";
+pub(crate) const COMPARE_SET_TYPE: &str = "list<fixed_size_binary(8)>";
 
 pub(crate) fn part_summary(path: &Path) -> Result<PartSummary, StoreError> {
     PartSummary::of(path)
@@ -115,6 +118,18 @@ pub(crate) fn build_manifest(
             origin: "token".into(),
         })
         .collect();
+    for (name, variant) in plan.compare.iter().flat_map(ComparePlan::columns) {
+        columns.push(ColumnSummary {
+            name,
+            ty: if variant.is_set() {
+                COMPARE_SET_TYPE
+            } else {
+                COMPARE_TYPE
+            }
+            .into(),
+            origin: "comparison".into(),
+        });
+    }
     for (keep, (ty, inferred)) in plan.keep.iter().zip(&types.types) {
         columns.push(ColumnSummary {
             name: keep.name.clone(),
@@ -162,6 +177,10 @@ pub(crate) fn build_manifest(
         tool_version: linklab_store::TOOL_VERSION.into(),
         reference_date: cfg.today.format("%Y-%m-%d").to_string(),
         match_keys,
+        comparison: (!plan.compare.is_empty()).then(|| ComparisonSummary {
+            token_spec_version: COMPARE_SPEC_VERSION.into(),
+            fields: plan.compare.iter().map(|c| c.field.clone()).collect(),
+        }),
         columns,
         parts: part_summaries,
         partitions: None,

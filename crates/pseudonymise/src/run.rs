@@ -6,10 +6,10 @@ use std::path::Path;
 
 use linklab_extract::{ExtractError, ExtractReader};
 use linklab_store::{Progress, StagingDir, StoreError, write_json_atomic};
-use linklab_tokens::{SecretKey, TokenHasher};
+use linklab_tokens::{CompareHasher, SecretKey, TokenHasher};
 use tracing::{info, warn};
 
-use crate::partition::CsvRangeReader;
+use crate::hash::Hashers;
 use crate::plan::{Plan, plan, resolve_keep};
 use crate::record::{build_manifest, remove_if_present};
 use crate::rows::Rows;
@@ -28,11 +28,19 @@ pub fn run(
     progress: &dyn Progress,
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
     let mut plan = plan(cfg)?;
-    let hasher = {
+    let hashers = {
         let key = SecretKey::from_file(&cfg.key_file)?;
-        TokenHasher::new(&key)
+        let compare = CompareHasher::new(&key);
+        Hashers {
+            tokens: TokenHasher::new(&key),
+            compare: plan
+                .compare
+                .iter()
+                .map(|c| compare.field(&c.field, c.kind))
+                .collect(),
+        }
     };
-    let fingerprint = hasher.fingerprint().to_owned();
+    let fingerprint = hashers.tokens.fingerprint().to_owned();
     for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
         info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
     }
@@ -45,12 +53,12 @@ pub fn run(
         })?
         .len();
     let manifest = match cfg.partition {
-        None => run_whole(cfg, &plan, reader, &hasher, &fingerprint, bytes, progress)?,
+        None => run_whole(cfg, &plan, reader, &hashers, &fingerprint, bytes, progress)?,
         Some((index, count)) => run_partition(
             cfg,
             &plan,
             reader,
-            (&hasher, &fingerprint),
+            (&hashers, &fingerprint),
             bytes,
             (index, count),
             progress,
@@ -86,7 +94,7 @@ pub(crate) fn run_whole(
     cfg: &PseudonymiseConfig,
     plan: &Plan,
     reader: ExtractReader,
-    hasher: &TokenHasher,
+    hashers: &Hashers,
     fingerprint: &str,
     bytes: u64,
     progress: &dyn Progress,
@@ -100,7 +108,7 @@ pub(crate) fn run_whole(
         types: None,
         prefix: "part".into(),
     };
-    let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
+    let streamed = stream(cfg, plan, job, hashers, staging.path(), progress);
     progress.finish();
     let streamed = streamed?;
     let passed_at = streamed.tally.limit.passed_at(streamed.tally.read);
@@ -128,7 +136,7 @@ pub(crate) fn run_partition(
     cfg: &PseudonymiseConfig,
     plan: &Plan,
     mut reader: ExtractReader,
-    (hasher, fingerprint): (&TokenHasher, &str),
+    (hashers, fingerprint): (&Hashers, &str),
     bytes: u64,
     (index, count): (u32, u32),
     progress: &dyn Progress,
@@ -155,7 +163,7 @@ pub(crate) fn run_partition(
         types: Some(types),
         prefix: prefix.clone(),
     };
-    let streamed = stream(cfg, plan, job, hasher, staging.path(), progress);
+    let streamed = stream(cfg, plan, job, hashers, staging.path(), progress);
     progress.finish();
     // The share of rejects is checked when the partitions are merged, on the whole extract.
     let manifest = build_manifest(cfg, plan, streamed?, fingerprint, (bytes, None))?;
@@ -245,14 +253,14 @@ fn partition_source(
     Ok(match cfg.format {
         InputFormat::Csv { delimiter, encoding } => {
             let slice = partition::csv_slice(&cfg.input, delimiter, index, count).map_err(read_error)?;
-            let source = CsvRangeReader::open(
+            let reader = ExtractReader::open_csv_range(
                 &cfg.input,
-                delimiter,
-                encoding,
+                (delimiter, encoding),
                 &plan.columns,
-                &slice,
+                &slice.range(),
                 cfg.batch_rows,
             )?;
+            let source = reader.map(|b| b.map(Rows::from_batch));
             let summary = PartitionSummary {
                 index,
                 count,

@@ -8,16 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
-use arrow::array::{ArrayRef, FixedSizeBinaryArray};
-use arrow::buffer::Buffer;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{ArrayRef, FixedSizeBinaryArray, ListArray};
+use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use linklab_extract::ExtractError;
 use linklab_store::{PartWriter, Progress, StoreError, sha256_file};
-use linklab_tokens::{FieldKind, Standardiser, TokenHasher};
+use linklab_tokens::{COMPARE_TOKEN_BYTES, FieldKind, Standardiser};
 use rayon::prelude::*;
 
-use crate::hash::{Hashed, hash_rows};
+use crate::hash::{CompareColumn, Hashed, Hashers, compare_data_type, compare_variants, hash_rows};
 use crate::plan::{KeepPlan, Plan};
 use crate::rows::Rows;
 use crate::tally::{Tally, Types};
@@ -70,7 +70,7 @@ pub(crate) struct Converter<'a> {
     pub(crate) types: &'a Types,
     pub(crate) schema: SchemaRef,
     pub(crate) standardiser: Standardiser,
-    pub(crate) hasher: &'a TokenHasher,
+    pub(crate) hashers: &'a Hashers,
 }
 
 impl Converter<'_> {
@@ -87,14 +87,7 @@ impl Converter<'_> {
                     .into_par_iter()
                     .map(|range| {
                         guarded(&self.cfg.input, &batch.records()[range.clone()], || {
-                            hash_rows(
-                                batch,
-                                range,
-                                &self.plan.idents,
-                                &self.plan.keys,
-                                self.standardiser,
-                                self.hasher,
-                            )
+                            hash_rows(batch, range, self.plan, self.standardiser, self.hashers)
                         })
                     })
                     .collect::<Result<Vec<Hashed>, _>>()
@@ -111,7 +104,8 @@ impl Converter<'_> {
             },
         );
         let kept = kept??;
-        let mut all = Hashed::with_capacity(self.plan.keys.len(), self.plan.idents.len(), rows);
+        let variants = compare_variants(&self.plan.compare);
+        let mut all = Hashed::with_capacity(self.plan.keys.len(), &variants, self.plan.idents.len(), rows);
         for part in hashed? {
             all.append(part);
         }
@@ -126,6 +120,12 @@ impl Converter<'_> {
             let array = FixedSizeBinaryArray::try_new(32, Buffer::from_vec(tokens), types::nulls(valid))
                 .map_err(|_| self.internal("a token column could not be built"))?;
             columns.push(Arc::new(array));
+        }
+        for (column, variant) in all.compare.into_iter().zip(variants) {
+            columns.push(
+                compare_array(column, variant.is_set())
+                    .ok_or_else(|| self.internal("a comparison column could not be built"))?,
+            );
         }
         columns.extend(kept);
         tally.written += rows as u64;
@@ -182,6 +182,32 @@ impl Converter<'_> {
     }
 }
 
+/// A comparison column as an Arrow array: `FixedSizeBinary(8)`, or for a set variant a list of
+/// them; `None` if Arrow refuses the buffers (a bug).
+fn compare_array(column: CompareColumn, set: bool) -> Option<ArrayRef> {
+    let CompareColumn { bytes, items, valid } = column;
+    let width = i32::try_from(COMPARE_TOKEN_BYTES).ok()?;
+    if !set {
+        let array =
+            FixedSizeBinaryArray::try_new(width, Buffer::from_vec(bytes), types::nulls(valid)).ok()?;
+        return Some(Arc::new(array));
+    }
+    let tokens = FixedSizeBinaryArray::try_new(width, Buffer::from_vec(bytes), None).ok()?;
+    let DataType::List(item) = compare_data_type(linklab_tokens::Variant::Edit1) else {
+        return None;
+    };
+    let mut offsets = Vec::with_capacity(items.len() + 1);
+    let mut end = 0_i32;
+    offsets.push(end);
+    for n in items {
+        end = end.checked_add(i32::try_from(n).ok()?)?;
+        offsets.push(end);
+    }
+    let offsets = OffsetBuffer::new(ScalarBuffer::from(offsets));
+    let array = ListArray::try_new(item, offsets, Arc::new(tokens), types::nulls(valid)).ok()?;
+    Some(Arc::new(array))
+}
+
 /// Writes record batches from `rx` as part files `<prefix>-NNNNN.parquet` in `dir` until the
 /// channel closes.
 pub(crate) fn write_parts(
@@ -214,7 +240,7 @@ pub(crate) fn stream(
     cfg: &PseudonymiseConfig,
     plan: &Plan,
     job: Job,
-    hasher: &TokenHasher,
+    hashers: &Hashers,
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<Streamed, PseudonymiseError> {
@@ -276,7 +302,7 @@ pub(crate) fn stream(
                 types: decided,
                 schema,
                 standardiser: Standardiser::new(cfg.today),
-                hasher,
+                hashers,
             };
             let mut next = Some(first);
             while let Some(batch) = next {

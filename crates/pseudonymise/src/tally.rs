@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use linklab_extract::RejectReason;
 
-use crate::hash::MISSING_SLOTS;
+use crate::hash::{ComparePlan, MISSING_SLOTS, compare_data_type};
 use crate::plan::Plan;
 use crate::rows::Rows;
 use crate::types;
@@ -45,6 +45,9 @@ impl Types {
             .iter()
             .map(|k| Field::new(k.key.column_name(), DataType::FixedSizeBinary(32), true))
             .collect();
+        for (name, variant) in plan.compare.iter().flat_map(ComparePlan::columns) {
+            fields.push(Field::new(name, compare_data_type(variant), true));
+        }
         for (keep, (ty, _)) in plan.keep.iter().zip(&self.types) {
             fields.push(Field::new(&keep.name, ty.data_type(), true));
         }

@@ -31,6 +31,7 @@ fn config(keep: &[&str]) -> PseudonymiseConfig {
         keep: keep.iter().map(|&k| k.to_owned()).collect(),
         types: BTreeMap::new(),
         match_keys: vec![MatchKey::parse("nino", &["nino"], false).unwrap()],
+        compare: Vec::new(),
         key_file: PathBuf::from("/keys/linkage.key"),
         work_dir: WorkDir::new("/work"),
         max_reject_fraction: 0.0,

@@ -128,6 +128,15 @@ fn partitions_of_an_awkward_csv_add_up_to_the_single_run() {
 }
 
 #[test]
+fn partitions_with_comparison_tokens_add_up_to_the_single_run() {
+    let fx = Fixture::new();
+    fx.write("releases.csv", &awkward_csv(40));
+    let mut cfg = config(&fx, "releases.csv", "work");
+    cfg.compare = vec!["surname".into(), "dob".into(), "nino".into()];
+    check_union(&fx, &cfg, [1, 3]);
+}
+
+#[test]
 fn the_merged_manifest_lists_global_rejects() {
     let fx = Fixture::new();
     fx.write("releases.csv", &awkward_csv(30));

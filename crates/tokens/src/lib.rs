@@ -14,18 +14,25 @@
 //! - a [`SecretKey`] is read from a key file (or made by [`keygen`]) and only ever shown by its
 //!   [`SecretKey::fingerprint`];
 //! - a [`TokenHasher`] turns a key name and its standardised components into a 32-byte
-//!   HMAC-SHA256 token.
+//!   HMAC-SHA256 token;
+//! - a [`CompareHasher`] (token spec v2, `docs/token-spec-v2.md`) turns a field's standardised
+//!   value into 8-byte comparison tokens of its [`Variant`]s, keyed by a subkey of the same key.
 //!
 //! Privacy rule for this crate: no identifier value and no key byte ever appears in an error,
 //! a log line or a panic message. Errors about configuration (a match key's text) may quote it.
 #![forbid(unsafe_code)]
 
+mod compare;
 mod hasher;
 mod key;
 mod kind;
 mod matchkey;
 mod standardise;
 
+pub use compare::{
+    COMPARE_DOMAIN, COMPARE_SPEC_VERSION, COMPARE_SUBKEY_MESSAGE, COMPARE_TOKEN_BYTES, CompareHasher,
+    CompareToken, FieldHasher, Variant,
+};
 pub use hasher::TokenHasher;
 pub use key::{KeyError, SecretKey, keygen};
 pub use kind::FieldKind;

@@ -81,7 +81,7 @@ fn prefix(s: &str, n: usize) -> &str {
 
 /// American Soundex as the spec defines it, written into `out`. Returns 4, or 0 when `s` has no
 /// letter A-Z. Characters outside A-Z are ignored.
-fn soundex(s: &str, out: &mut [u8; 4]) -> usize {
+pub(crate) fn soundex(s: &str, out: &mut [u8; 4]) -> usize {
     /// A vowel separates equal codes; H and W do not.
     const VOWEL: u8 = 0;
     const H_OR_W: u8 = 1;

@@ -69,6 +69,7 @@ impl Fixture {
             keep: vec!["release_date".into(), "sex".into(), "offence_group".into()],
             types: BTreeMap::new(),
             match_keys: demo_keys(),
+            compare: Vec::new(),
             key_file: self.path("linkage.key"),
             work_dir: WorkDir::new(self.path("work")),
             max_reject_fraction: 0.5,
