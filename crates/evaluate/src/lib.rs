@@ -86,7 +86,7 @@ use serde::Serialize;
 use tracing::{info, warn};
 
 pub use error::EvaluateError;
-pub use frame::RecordCounts;
+pub use frame::{OutcomePersons, RecordCounts};
 pub use measures::spell_days;
 pub use publish::{BALANCE_COLUMNS, IMPACT_COLUMNS, SUPPRESSED, SURVIVAL_COLUMNS};
 pub use report::{ReportMeta, render_report};
@@ -129,6 +129,25 @@ pub enum OutcomeKind {
         /// The event date column.
         date: String,
     },
+    /// The number of events in the window (the JDL's frequency).
+    EventCount {
+        /// The linked extract.
+        extract: String,
+        /// The event date column.
+        date: String,
+    },
+    /// 1 if a spell `[start, end]` covers day `day` after the index date (an empty end: still
+    /// open), else 0.
+    SpellAt {
+        /// The linked extract.
+        extract: String,
+        /// The spell start column.
+        start: String,
+        /// The spell end column.
+        end: String,
+        /// The day after the index date, `1 ..= follow-up`.
+        day: u32,
+    },
 }
 
 impl OutcomeKind {
@@ -138,7 +157,9 @@ impl OutcomeKind {
             Self::EventWithin { extract, .. }
             | Self::SpellOverlap { extract, .. }
             | Self::SpellDays { extract, .. }
-            | Self::TimeToEvent { extract, .. } => extract,
+            | Self::TimeToEvent { extract, .. }
+            | Self::EventCount { extract, .. }
+            | Self::SpellAt { extract, .. } => extract,
         }
     }
 }
@@ -152,6 +173,34 @@ pub struct Outcome {
     pub kind: OutcomeKind,
     /// `where`: only records whose column (as text) is one of the listed values count.
     pub filter: BTreeMap<String, Vec<String>>,
+    /// The outcome's own follow-up in days; `None`: [`EvaluateConfig::follow_up_days`].
+    pub follow_up_days: Option<u32>,
+    /// What a person the extract never holds counts as.
+    pub unknown: Unknown,
+}
+
+impl Outcome {
+    /// An outcome with no filter, the evaluation's follow-up and `unknown = "zero"`.
+    pub fn new(name: &str, kind: OutcomeKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            kind,
+            filter: BTreeMap::new(),
+            follow_up_days: None,
+            unknown: Unknown::Zero,
+        }
+    }
+}
+
+/// What a person the outcome's extract never holds (no linked record at all, whatever the
+/// dates and the `where` filter) counts as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Unknown {
+    /// No event, no spell, zero days.
+    #[default]
+    Zero,
+    /// Left out of this outcome, and counted.
+    Exclude,
 }
 
 /// The settings of the evaluation stage (`[evaluate]` of the pipeline file).
@@ -182,6 +231,10 @@ pub struct EvaluateConfig {
     /// The run date as days since 1970-01-01; `None` (the default) is today's date (UTC).
     /// Cohort persons whose follow-up window ends after it are left out and counted.
     pub today: Option<i32>,
+    /// `data_cutoff` as days since 1970-01-01: the last day the extracts cover. A person whose
+    /// window of an outcome runs past it is left out of that outcome (window outcomes) or
+    /// censored at it (time to event), and counted.
+    pub data_cutoff: Option<i32>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
 }
@@ -202,8 +255,22 @@ impl EvaluateConfig {
             outcomes: Vec::new(),
             threshold: 10,
             today: None,
+            data_cutoff: None,
             work_dir,
         }
+    }
+
+    /// An outcome's follow-up: its own, else [`EvaluateConfig::follow_up_days`].
+    pub fn outcome_follow_up(&self, outcome: &Outcome) -> u32 {
+        outcome.follow_up_days.unwrap_or(self.follow_up_days)
+    }
+
+    /// The longest follow-up of any outcome (and at least `follow_up_days`).
+    pub fn longest_follow_up(&self) -> u32 {
+        self.outcomes
+            .iter()
+            .map(|o| self.outcome_follow_up(o))
+            .fold(self.follow_up_days, u32::max)
     }
 
     fn validate(&self) -> Result<(), EvaluateError> {
@@ -231,6 +298,23 @@ impl EvaluateConfig {
                 .map(|o| (o.name.clone(), matches!(o.kind, OutcomeKind::TimeToEvent { .. })))
                 .collect::<Vec<_>>(),
         );
+        for outcome in &self.outcomes {
+            let follow_up = self.outcome_follow_up(outcome);
+            if follow_up == 0 {
+                return Err(EvaluateError::config(format!(
+                    "the follow_up_days of outcome {} must be at least 1",
+                    outcome.name
+                )));
+            }
+            if let OutcomeKind::SpellAt { day, .. } = outcome.kind
+                && !(1..=follow_up).contains(&day)
+            {
+                return Err(EvaluateError::config(format!(
+                    "the day of outcome {} must be from 1 to its follow-up of {follow_up} days",
+                    outcome.name
+                )));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for name in &names {
             if name.is_empty() {
@@ -269,6 +353,10 @@ pub struct EvaluationSummary {
     pub model_converged: bool,
     /// Cohort persons left out because their `follow_up_days` window ends after the run date.
     pub incomplete_follow_up: u64,
+    /// Persons left out of or censored in each outcome (`unknown = "exclude"`, `data_cutoff`),
+    /// for the outcomes that leave out or censor anyone.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcome_persons: BTreeMap<String, OutcomePersons>,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -315,9 +403,21 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
             "cohort persons left out: their follow_up_days window ends after today, so their outcomes are not observed yet"
         );
     }
+    if let Some(cutoff) = cfg.data_cutoff
+        && !frame.index.is_empty()
+        && frame.index.iter().all(|&index| index >= cutoff)
+    {
+        return Err(EvaluateError::config(
+            "data_cutoff falls on or before every index date, so no follow-up is observed; set data_cutoff to the last day the extracts cover",
+        ));
+    }
     let n = frame.person_ids.len();
     let treated_persons = frame.treated.iter().filter(|t| **t).count();
     let untreated_persons = n - treated_persons;
+    for (name, persons) in &frame.outcome_persons {
+        info!(outcome = %name, excluded_unknown = persons.excluded_unknown, excluded_cutoff = persons.excluded_cutoff,
+            censored_cutoff = persons.censored_cutoff, "outcome persons left out or censored");
+    }
     for (name, counts) in &frame.outcome_counts {
         info!(outcome = %name, records = counts.records, unlinked = counts.unlinked, not_in_cohort = counts.not_in_cohort,
             filtered_out = counts.filtered_out, invalid = counts.invalid, in_window = counts.in_window, "outcome records");
@@ -375,6 +475,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         model_iterations: a.iterations,
         model_converged: a.converged,
         incomplete_follow_up: frame.incomplete_follow_up,
+        outcome_persons: frame.outcome_persons.clone(),
         estimated: a.reason.is_none(),
         no_estimate_reason: a.reason,
         cohort_records: frame.cohort_counts.clone(),

@@ -167,6 +167,26 @@ fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     ))
 }
 
+/// The JDL's frequency: events per 100 people (`count_per_100`).
+fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
+    Some(format!(
+        "For every 100 people who took part there were {} “{}” {}, compared with {} for every 100 similar people who did not take part {}.{}",
+        one(t),
+        label(row.get("outcome")),
+        period(meta),
+        one(c),
+        difference_ci(d, lo, hi, "per 100 people"),
+        significance(row.num("p_value")),
+    ))
+}
+
 fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
     let name = label(row.get("outcome"));
@@ -218,7 +238,7 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
             // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
             match reason
                 .split_once(": ")
-                .filter(|(m, _)| ["rate", "mean_days", "log_rank"].contains(m))
+                .filter(|(m, _)| ["rate", "mean_days", "log_rank", "count_mean", "count_per_100"].contains(m))
             {
                 Some((measure, why)) => {
                     let covered = measure == "mean_days" && time_to_event.contains(&row.get("outcome"));
@@ -235,13 +255,15 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
             }
             continue;
         }
-        if measure == "mean_days" && time_to_event.contains(&row.get("outcome")) {
+        if measure == "count_mean" || (measure == "mean_days" && time_to_event.contains(&row.get("outcome")))
+        {
             continue;
         }
         let sentence = match measure {
             "rate" => sentence_rate(&row, meta),
             "mean_days" => sentence_days(&row, meta),
             "log_rank" => sentence_log_rank(&row, meta),
+            "count_per_100" => sentence_count(&row, meta),
             _ => None,
         };
         out.push(sentence.unwrap_or_else(|| {

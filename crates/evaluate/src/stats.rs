@@ -17,6 +17,18 @@ pub(crate) struct Estimate {
 }
 
 impl Estimate {
+    /// The estimate on a scale `factor` times larger (per 100 persons: 100); the p-value stays.
+    pub(crate) fn scaled(self, factor: f64) -> Estimate {
+        Estimate {
+            treated: self.treated * factor,
+            comparison: self.comparison * factor,
+            difference: self.difference * factor,
+            ci_low: self.ci_low * factor,
+            ci_high: self.ci_high * factor,
+            p_value: self.p_value,
+        }
+    }
+
     /// Why this estimate cannot be published as an effect, when it cannot: a group value or the
     /// difference is not a number (an empty group), or the confidence interval has no width or
     /// is not a number (too few persons, or an outcome that does not vary), or no test could be

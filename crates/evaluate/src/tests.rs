@@ -322,11 +322,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
 }
 
 fn outcome(name: &str, kind: OutcomeKind) -> Outcome {
-    Outcome {
-        name: name.to_owned(),
-        kind,
-        filter: std::collections::BTreeMap::new(),
-    }
+    Outcome::new(name, kind)
 }
 
 fn config(work: &WorkDir) -> EvaluateConfig {
@@ -1064,7 +1060,7 @@ fn small_frame(
             .iter()
             .map(|&(e, d)| match measure {
                 Measure::Rate => u32::from(e),
-                Measure::Days => u32::from(d) * u32::from(e),
+                Measure::Days | Measure::Count => u32::from(d) * u32::from(e),
                 Measure::TimeToEvent => {
                     if e {
                         u32::from(d) + 1
@@ -1075,6 +1071,7 @@ fn small_frame(
             })
             .collect(),
         event: events.iter().map(|&(e, _)| e).collect(),
+        known: vec![true; events.len()],
     };
     Frame {
         person_ids: (0..n).map(|i| format!("P{i:04}")).collect(),
@@ -1101,6 +1098,7 @@ fn small_frame(
         cohort_counts: crate::RecordCounts::default(),
         treatment_counts: crate::RecordCounts::default(),
         outcome_counts: std::collections::BTreeMap::new(),
+        outcome_persons: std::collections::BTreeMap::new(),
         incomplete_follow_up: 0,
     }
 }
