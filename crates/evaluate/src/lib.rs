@@ -646,3 +646,5 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jdl;

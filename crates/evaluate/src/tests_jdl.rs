@@ -1,0 +1,271 @@
+//! The JDL's measures, `unknown` and `data_cutoff` on a hand-checkable world of five persons.
+//!
+//! Index dates (days since 1970): A, B, C, D on day 1000, E on day 995; follow-up 10 days.
+//! Reoffences: A 1001, 1003, 1003, 1011; B 1000 (the index day), 1010; C 990 (before); E 1005;
+//! D none. Employment spells: A 1003–1005, B 1006–(open), C 995–1004, E 1000–1000; D none.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Date32Array, StringArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::record_batch::RecordBatch;
+use linklab_store::{PartWriter, WorkDir};
+
+use crate::frame::{OutcomePersons, build};
+use crate::matching::Matching;
+use crate::publish::size_cells;
+use crate::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
+
+fn write(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
+    let dir = work.linked_table(name);
+    fs::create_dir_all(&dir).unwrap();
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let batch =
+        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
+    let mut writer = PartWriter::new(&dir, schema);
+    writer.write(&batch).unwrap();
+    writer.finish().unwrap();
+}
+
+fn ids(values: &[&str]) -> ArrayRef {
+    Arc::new(values.iter().map(|v| Some(*v)).collect::<StringArray>())
+}
+
+fn days(values: &[Option<i32>]) -> ArrayRef {
+    Arc::new(values.iter().copied().collect::<Date32Array>())
+}
+
+fn world(work: &WorkDir) {
+    write(
+        work,
+        "releases",
+        vec![
+            ("person_id", ids(&["A", "B", "C", "D", "E"])),
+            (
+                "release_date",
+                days(&[Some(1000), Some(1000), Some(1000), Some(1000), Some(995)]),
+            ),
+        ],
+    );
+    write(work, "participants", vec![("person_id", ids(&["A", "E"]))]);
+    let offences = [
+        ("A", 1001),
+        ("A", 1003),
+        ("A", 1003),
+        ("A", 1011),
+        ("B", 1000),
+        ("B", 1010),
+        ("C", 990),
+        ("E", 1005),
+    ];
+    write(
+        work,
+        "reoffences",
+        vec![
+            ("person_id", ids(&offences.map(|(p, _)| p))),
+            ("offence_date", days(&offences.map(|(_, d)| Some(d)))),
+        ],
+    );
+    let spells = [
+        ("A", 1003, Some(1005)),
+        ("B", 1006, None),
+        ("C", 995, Some(1004)),
+        ("E", 1000, Some(1000)),
+    ];
+    write(
+        work,
+        "employment",
+        vec![
+            ("person_id", ids(&spells.map(|(p, _, _)| p))),
+            ("start_date", days(&spells.map(|(_, s, _)| Some(s)))),
+            ("end_date", days(&spells.map(|(_, _, e)| e))),
+        ],
+    );
+}
+
+fn outcomes() -> Vec<Outcome> {
+    let s = str::to_owned;
+    let events = |kind: fn(String, String) -> OutcomeKind| kind(s("reoffences"), s("offence_date"));
+    let count = |extract, date| OutcomeKind::EventCount { extract, date };
+    let mut count3 = Outcome::new("count3", events(count));
+    count3.follow_up_days = Some(3);
+    let mut employed = Outcome::new(
+        "employed_day5",
+        OutcomeKind::SpellAt {
+            extract: s("employment"),
+            start: s("start_date"),
+            end: s("end_date"),
+            day: 5,
+        },
+    );
+    employed.unknown = Unknown::Exclude;
+    let mut reoffended = Outcome::new(
+        "reoffended",
+        events(|extract, date| OutcomeKind::EventWithin { extract, date }),
+    );
+    reoffended.unknown = Unknown::Exclude;
+    vec![
+        Outcome::new("count", events(count)),
+        count3,
+        employed,
+        Outcome::new(
+            "time",
+            events(|extract, date| OutcomeKind::TimeToEvent { extract, date }),
+        ),
+        reoffended,
+    ]
+}
+
+/// Per outcome, per person A..E: `Some((value, event))`, or `None` when left out.
+type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
+
+fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, OutcomePersons)]) {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    world(&work);
+    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
+    cfg.follow_up_days = 10;
+    cfg.today = Some(2000);
+    cfg.threshold = 1;
+    cfg.data_cutoff = data_cutoff;
+    cfg.outcomes = outcomes();
+    let frame = build(&cfg).unwrap();
+    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
+    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
+        assert_eq!(outcome.name, *name);
+        let got: Vec<Option<(u32, bool)>> = (0..5)
+            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
+            .collect();
+        assert_eq!(got, want, "{name} with data_cutoff {data_cutoff:?}");
+    }
+    let want: BTreeMap<String, OutcomePersons> = persons
+        .iter()
+        .map(|(n, p)| ((*n).to_owned(), p.clone()))
+        .collect();
+    assert_eq!(frame.outcome_persons, want);
+}
+
+#[test]
+fn new_measures_match_hand_computed_values() {
+    let v = |value: u32| Some((value, value > 0));
+    let left_out = |excluded_unknown, excluded_cutoff, censored_cutoff| OutcomePersons {
+        excluded_unknown,
+        excluded_cutoff,
+        censored_cutoff,
+    };
+    check(
+        None,
+        &[
+            // A: 1001, 1003, 1003 (1011 is past day 10); B: 1010 (1000 is the index day).
+            ("count", [v(3), v(1), v(0), v(0), v(1)]),
+            // Three days: A's three; E's 1005 is day 10.
+            ("count3", [v(3), v(0), v(0), v(0), v(0)]),
+            // Day 5 is 1005 (E: 1000): A's spell ends on it, B's starts after, C's before.
+            ("employed_day5", [v(1), v(0), v(0), None, v(1)]),
+            (
+                "time",
+                [
+                    Some((1, true)),
+                    Some((10, true)),
+                    Some((10, false)),
+                    Some((10, false)),
+                    Some((10, true)),
+                ],
+            ),
+            // C is held (an offence before the index date): 0, not left out.
+            ("reoffended", [v(1), v(1), v(0), None, v(1)]),
+        ],
+        &[
+            ("employed_day5", left_out(1, 0, 0)),
+            ("reoffended", left_out(1, 0, 0)),
+        ],
+    );
+    // Cut-off on day 1008: the 10-day windows of A–D run past it (E's ends on 1005); day 5
+    // (1005) and the 3-day windows do not; time to event is censored on day 8.
+    check(
+        Some(1008),
+        &[
+            ("count", [None, None, None, None, v(1)]),
+            ("count3", [v(3), v(0), v(0), v(0), v(0)]),
+            ("employed_day5", [v(1), v(0), v(0), None, v(1)]),
+            (
+                "time",
+                [
+                    Some((1, true)),
+                    Some((8, false)),
+                    Some((8, false)),
+                    Some((8, false)),
+                    Some((10, true)),
+                ],
+            ),
+            ("reoffended", [None, None, None, None, v(1)]),
+        ],
+        &[
+            ("count", left_out(0, 4, 0)),
+            ("employed_day5", left_out(1, 0, 0)),
+            ("time", left_out(0, 0, 3)),
+            ("reoffended", left_out(1, 3, 0)),
+        ],
+    );
+}
+
+#[test]
+fn a_data_cutoff_before_every_index_date_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    world(&work);
+    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
+    cfg.today = Some(2000);
+    cfg.data_cutoff = Some(995);
+    cfg.outcomes = outcomes();
+    let error = crate::run(&cfg, &linklab_store::NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("data_cutoff falls on or before every index date"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_outcome_sample_keeps_the_sets_whose_members_count() {
+    // Rows 0, 1 treated; 2, 3, 4 comparisons (2:1 with replacement: 3 is in both sets).
+    let matching = Matching {
+        sets: vec![(0, vec![2, 3]), (1, vec![3, 4])],
+        weight: vec![1.0, 1.0, 0.5, 1.0, 0.5],
+        dropped_by_caliper: 0,
+        width: 1.0,
+    };
+    let all = matching.restricted(&[true; 5]);
+    assert!(matches!(all, std::borrow::Cow::Borrowed(_)));
+    // Person 3 left out: each set keeps its other comparison, with weight 1.
+    let r = matching.restricted(&[true, true, true, false, true]);
+    assert_eq!(r.sets, vec![(0, vec![2]), (1, vec![4])]);
+    assert_eq!(r.weight, vec![1.0, 1.0, 1.0, 0.0, 1.0]);
+    // Treated 1 left out: its set goes, and 4 with it.
+    let r = matching.restricted(&[true, false, true, true, true]);
+    assert_eq!(r.sets, vec![(0, vec![2, 3])]);
+    assert_eq!(r.weight, vec![1.0, 0.0, 0.5, 0.5, 0.0]);
+}
+
+#[test]
+fn an_outcome_sample_size_is_hidden_when_few_are_left_out() {
+    for (whole, outcome, expected) in [
+        ([50, 50], [50, 50], ["50", "50"]),
+        ([50, 50], [45, 30], ["[c]", "30"]),
+        ([50, 50], [40, 8], ["40", "[c]"]),
+    ] {
+        assert_eq!(
+            size_cells(whole, outcome, 10),
+            expected.map(str::to_owned),
+            "{outcome:?}"
+        );
+    }
+}
