@@ -52,6 +52,8 @@ pub(crate) struct OutcomeValues {
     /// extract never holds them, or when the outcome's window runs past `data_cutoff` (window
     /// outcomes only). Such persons have value 0, no event, and a null in the frame.
     pub known: Vec<bool>,
+    /// The outcome's follow-up in days (time to event: the restricted mean's horizon).
+    pub follow_up: u32,
 }
 
 impl OutcomeValues {
@@ -482,6 +484,7 @@ fn measure(
             value,
             event,
             known,
+            follow_up,
         },
         persons,
     )

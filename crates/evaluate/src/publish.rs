@@ -244,8 +244,27 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
                     )
                 });
                 rows.push(estimate_row(name, "log_rank", &sizes, e.as_ref(), 4));
-                let e = safe.then(|| stats::effect(matching, &values, false));
-                rows.push(estimate_row(name, "mean_days", &sizes, e.as_ref(), 2));
+                let tau = outcome.follow_up;
+                let e = safe.then(|| {
+                    let km = |rows: &[usize]| {
+                        stats::rmst(
+                            &stats::kaplan_meier(&subjects(outcome, rows, &matching.weight)),
+                            tau,
+                        )
+                    };
+                    stats::normal_difference(km(&treated), km(&comparison))
+                });
+                rows.push(estimate_row(name, "rmst", &sizes, e.as_ref(), 2));
+                let e = safe.then(|| {
+                    let with_event = |rows: &[usize]| -> Vec<(f64, f64)> {
+                        rows.iter()
+                            .filter(|&&i| outcome.event[i])
+                            .map(|&i| (matching.weight[i], f64::from(outcome.value[i])))
+                            .collect()
+                    };
+                    stats::weighted_welch(&with_event(&treated), &with_event(&comparison))
+                });
+                rows.push(estimate_row(name, "mean_days_if_event", &sizes, e.as_ref(), 2));
             }
         }
     }

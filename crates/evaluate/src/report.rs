@@ -187,6 +187,38 @@ fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     ))
 }
 
+/// The restricted mean time to the event (`rmst`).
+fn sentence_rmst(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
+    Some(format!(
+        "“{}”: of the {} days after {}, people who took part spent on average {} days before the event (the restricted mean time to it), compared with {} days for similar people who did not take part {}.{}",
+        label(row.get("outcome")),
+        meta.follow_up_days,
+        meta.index_event,
+        one(t),
+        one(c),
+        difference_ci(d, lo, hi, "days"),
+        significance(row.num("p_value")),
+    ))
+}
+
+/// The JDL's mean days to the first event among those who had it (`mean_days_if_event`).
+fn sentence_if_event(row: &Row<'_>) -> Option<String> {
+    let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
+    Some(format!(
+        "Among those who had the event “{}”, it came on average {} days after the index date for people who took part and {} days for similar people who did not. This is conditional: it compares only the people who had the event, who may differ between the groups, so it is not an effect of the programme.",
+        label(row.get("outcome")),
+        one(t),
+        one(c),
+    ))
+}
+
 fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
     let name = label(row.get("outcome"));
@@ -236,12 +268,21 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         if measure == NO_ESTIMATE {
             let reason = row.get("treated_value");
             // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
-            match reason
-                .split_once(": ")
-                .filter(|(m, _)| ["rate", "mean_days", "log_rank", "count_mean", "count_per_100"].contains(m))
-            {
+            match reason.split_once(": ").filter(|(m, _)| {
+                [
+                    "rate",
+                    "mean_days",
+                    "log_rank",
+                    "count_mean",
+                    "count_per_100",
+                    "rmst",
+                    "mean_days_if_event",
+                ]
+                .contains(m)
+            }) {
                 Some((measure, why)) => {
-                    let covered = measure == "mean_days" && time_to_event.contains(&row.get("outcome"));
+                    let covered = ["mean_days", "rmst", "mean_days_if_event"].contains(&measure)
+                        && time_to_event.contains(&row.get("outcome"));
                     if !covered && !explained.contains(&row.get("outcome")) {
                         explained.push(row.get("outcome"));
                         out.push(format!("No effect could be estimated for “{name}”: {why}."));
@@ -264,6 +305,8 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
             "mean_days" => sentence_days(&row, meta),
             "log_rank" => sentence_log_rank(&row, meta),
             "count_per_100" => sentence_count(&row, meta),
+            "rmst" => sentence_rmst(&row, meta),
+            "mean_days_if_event" => sentence_if_event(&row),
             _ => None,
         };
         out.push(sentence.unwrap_or_else(|| {

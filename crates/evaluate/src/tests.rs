@@ -1072,6 +1072,7 @@ fn small_frame(
             .collect(),
         event: events.iter().map(|&(e, _)| e).collect(),
         known: vec![true; events.len()],
+        follow_up: 365,
     };
     Frame {
         person_ids: (0..n).map(|i| format!("P{i:04}")).collect(),
@@ -1175,7 +1176,8 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         reoffended,rate,60,60,[c],[c],[c],[c],[c],[c]
         days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c]
         days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c]
-        days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,rmst,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,mean_days_if_event,60,60,[c],[c],[c],[c],[c],[c]
     ");
     // The outcome depends on age alone and every pair has the same age: enough persons with and
     // without it to publish, but the paired differences are all zero (no variance). Thirty more
@@ -1194,7 +1196,8 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
         days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
         days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000
-        days_to_reoffence,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_to_reoffence,rmst,60,60,184.50,184.50,0.00,-64.59,64.59,1.0000
+        days_to_reoffence,no_estimate,60,60,mean_days_if_event: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
     ");
     let headlines = crate::report::headlines(
         &Table::parse(&a.impact),
@@ -1216,6 +1219,7 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         No effect could be estimated for “reoffended”: the outcome does not vary enough within the matched sample to give a confidence interval.
         No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
         “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
+        “days to reoffence”: of the 365 days after release, people who took part spent on average 184.5 days before the event (the restricted mean time to it), compared with 184.5 days for similar people who did not take part (difference 0.0 days, 95% CI -64.6 to +64.6). This difference is not statistically significant: it could be due to chance.
     ");
 }
 

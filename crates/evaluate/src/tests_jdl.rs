@@ -269,3 +269,55 @@ fn an_outcome_sample_size_is_hidden_when_few_are_left_out() {
         );
     }
 }
+
+fn subjects(data: &[(u32, bool)]) -> Vec<crate::stats::Subject> {
+    data.iter()
+        .map(|&(time, event)| crate::stats::Subject {
+            time,
+            event,
+            weight: 1.0,
+        })
+        .collect()
+}
+
+#[test]
+fn restricted_mean_time_matches_a_hand_computed_example() {
+    use crate::stats::{kaplan_meier, normal_difference, rmst};
+    let close = |got: f64, want: f64| assert!((got - want).abs() < 1e-9, "{got} != {want}");
+    // Day 2: 1 of 4 → S = 3/4; day 3 censored; day 5: 2 of 2 → S = 0. Area to day 6:
+    // 2 × 1 + 3 × 3/4 + 1 × 0 = 4.25. Variance: A(2) = 2.25, 2.25² × 1 / (4 × 3); day 5
+    // adds nothing (A = 0).
+    let (a, var_a) = rmst(
+        &kaplan_meier(&subjects(&[(2, true), (3, false), (5, true), (5, true)])),
+        6,
+    );
+    close(a, 4.25);
+    close(var_a, 2.25 * 2.25 / 12.0);
+    // Without censoring before tau it is the mean of min(T, tau): (1 + 6 + 6) / 3.
+    let (b, var_b) = rmst(&kaplan_meier(&subjects(&[(1, true), (6, false), (6, false)])), 6);
+    close(b, 13.0 / 3.0);
+    close(var_b, (10.0_f64 / 3.0).powi(2) / 6.0);
+    let e = normal_difference((a, var_a), (b, var_b));
+    close(e.difference, 4.25 - 13.0 / 3.0);
+    let half = 1.959_963_984_540_054 * (var_a + var_b).sqrt();
+    close(e.ci_high - e.difference, half);
+    close(e.difference - e.ci_low, half);
+}
+
+#[test]
+fn weighted_welch_with_unit_weights_is_welch() {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    // a = 1, 2, 3: mean 2, variance 1; b = 2, 4, 6, 8: mean 5, variance 20/3. SE² = 1/3 + 5/3;
+    // Welch–Satterthwaite df = 2² / ((1/3)²/2 + (5/3)²/3) = 216/53.
+    let unit = |v: &[f64]| v.iter().map(|&x| (1.0, x)).collect::<Vec<_>>();
+    let e = crate::stats::weighted_welch(&unit(&[1.0, 2.0, 3.0]), &unit(&[2.0, 4.0, 6.0, 8.0]));
+    let q = StudentsT::new(0.0, 1.0, 216.0 / 53.0).unwrap().inverse_cdf(0.975);
+    assert!((e.difference + 3.0).abs() < 1e-12);
+    assert!(
+        (e.ci_high - e.difference - q * 2.0_f64.sqrt()).abs() < 1e-9,
+        "{e:?}"
+    );
+    // Weight 2 on one value is that value twice in the mean.
+    let e = crate::stats::weighted_welch(&[(2.0, 1.0), (1.0, 4.0)], &unit(&[0.0, 1.0]));
+    assert!((e.treated - 2.0).abs() < 1e-12);
+}
