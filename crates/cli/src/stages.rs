@@ -370,6 +370,7 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
     config.replacement = ev.replacement;
     config.threshold = p.disclosure.threshold;
     config.data_cutoff = ev.data_cutoff.as_deref().and_then(linklab_pipeline::parse_day);
+    config.treatment_date.clone_from(&ev.treatment_date);
     config.outcomes = ev
         .outcomes
         .iter()

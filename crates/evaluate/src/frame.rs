@@ -108,6 +108,9 @@ pub(crate) struct Frame {
     /// Cohort persons left out because their follow-up window ends after the run date (their
     /// outcomes cannot have been observed yet).
     pub incomplete_follow_up: u64,
+    /// Treated persons left out because no cohort record is an eligible index event for their
+    /// programme start (`treatment_date`; see `programme`).
+    pub treated_without_index: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +128,8 @@ struct Candidate {
 
 /// Builds the frame from `linked/`.
 pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
-    let (person_ids, index, mut covariates, cohort_counts, incomplete_follow_up) = read_cohort(cfg)?;
+    let (person_ids, index, mut covariates, cohort_counts, (incomplete_follow_up, treated_without_index)) =
+        read_cohort(cfg)?;
     crate::design::merge_rare_levels(&mut covariates, cfg.threshold, &cfg.cohort)?;
     let lookup: HashMap<&str, usize> = person_ids
         .iter()
@@ -155,10 +159,13 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         outcome_counts,
         outcome_persons,
         incomplete_follow_up,
+        treated_without_index,
     })
 }
 
-type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, u64);
+/// Persons, index dates, covariates, record counts, and the persons left out: with incomplete
+/// follow-up, and treated without an eligible index event.
+type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, (u64, u64));
 
 /// Today as days since 1970-01-01 (UTC).
 pub(crate) fn today() -> i32 {
@@ -179,6 +186,8 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let mut counts = RecordCounts::default();
     let mut kinds: Option<Vec<CovKind>> = None;
     let mut chosen: HashMap<String, Candidate> = HashMap::new();
+    let starts = crate::programme::starts(cfg)?;
+    let mut with_start: HashSet<String> = HashSet::new();
     let dir = columns::linked_dir(&cfg.work_dir, table)?;
     for batch in columns::batches(&dir)? {
         let batch = batch?;
@@ -227,7 +236,11 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
             }
             let day = dates.value(row);
             let id = ids.value(row);
-            if chosen.get(id).is_some_and(|c| c.index <= day) {
+            let start = starts.as_ref().and_then(|s| s.get(id).copied());
+            if start.is_some() {
+                with_start.insert(id.to_owned());
+            }
+            if !crate::programme::better(start, chosen.get(id).map(|c| c.index), day) {
                 continue;
             }
             let candidate = Candidate {
@@ -245,6 +258,7 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         }
     }
     let kinds = kinds.unwrap_or_default();
+    let without_index = with_start.iter().filter(|id| !chosen.contains_key(*id)).count() as u64;
     let mut persons: Vec<(String, Candidate)> = chosen.into_iter().collect();
     persons.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let today = i64::from(cfg.today.unwrap_or_else(today));
@@ -276,7 +290,7 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         });
     }
     let ids = persons.into_iter().map(|(id, _)| id).collect();
-    Ok((ids, index, covariates, counts, incomplete))
+    Ok((ids, index, covariates, counts, (incomplete, without_index)))
 }
 
 fn read_treatment(

@@ -73,6 +73,7 @@ mod logit;
 mod matching;
 mod measures;
 mod output;
+mod programme;
 mod publish;
 mod report;
 mod stats;
@@ -88,6 +89,7 @@ use tracing::{info, warn};
 pub use error::EvaluateError;
 pub use frame::{OutcomePersons, RecordCounts};
 pub use measures::spell_days;
+pub use programme::BEFORE_START_DAYS;
 pub use publish::{BALANCE_COLUMNS, IMPACT_COLUMNS, SUPPRESSED, SURVIVAL_COLUMNS};
 pub use report::{ReportMeta, render_report};
 
@@ -235,6 +237,9 @@ pub struct EvaluateConfig {
     /// window of an outcome runs past it is left out of that outcome (window outcomes) or
     /// censored at it (time to event), and counted.
     pub data_cutoff: Option<i32>,
+    /// `treatment_date`: the treatment extract's column holding each record's programme start;
+    /// a treated person's index event is then chosen relative to it (see [`BEFORE_START_DAYS`]).
+    pub treatment_date: Option<String>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
 }
@@ -256,6 +261,7 @@ impl EvaluateConfig {
             threshold: 10,
             today: None,
             data_cutoff: None,
+            treatment_date: None,
             work_dir,
         }
     }
@@ -357,6 +363,10 @@ pub struct EvaluationSummary {
     /// for the outcomes that leave out or censor anyone.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub outcome_persons: BTreeMap<String, OutcomePersons>,
+    /// Treated persons left out because no cohort record is an eligible index event for their
+    /// programme start (`treatment_date`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub treated_without_index: u64,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -371,6 +381,14 @@ pub struct EvaluationSummary {
     pub frame_dir: PathBuf,
     /// The candidate outputs' folder.
     pub publish_dir: PathBuf,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn count_cell(n: u64, threshold: u64) -> String {
@@ -410,6 +428,13 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         return Err(EvaluateError::config(
             "data_cutoff falls on or before every index date, so no follow-up is observed; set data_cutoff to the last day the extracts cover",
         ));
+    }
+    if frame.treated_without_index > 0 {
+        warn!(
+            persons = frame.treated_without_index,
+            before_start_days = BEFORE_START_DAYS,
+            "treated persons left out: no cohort record on or after their programme start (treatment_date), nor shortly before it"
+        );
     }
     let n = frame.person_ids.len();
     let treated_persons = frame.treated.iter().filter(|t| **t).count();
@@ -476,6 +501,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         model_converged: a.converged,
         incomplete_follow_up: frame.incomplete_follow_up,
         outcome_persons: frame.outcome_persons.clone(),
+        treated_without_index: frame.treated_without_index,
         estimated: a.reason.is_none(),
         no_estimate_reason: a.reason,
         cohort_records: frame.cohort_counts.clone(),

@@ -1101,6 +1101,7 @@ fn small_frame(
         outcome_counts: std::collections::BTreeMap::new(),
         outcome_persons: std::collections::BTreeMap::new(),
         incomplete_follow_up: 0,
+        treated_without_index: 0,
     }
 }
 

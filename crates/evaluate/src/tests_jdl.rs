@@ -321,3 +321,121 @@ fn weighted_welch_with_unit_weights_is_welch() {
     let e = crate::stats::weighted_welch(&[(2.0, 1.0), (1.0, 4.0)], &unit(&[0.0, 1.0]));
     assert!((e.treated - 2.0).abs() < 1e-12);
 }
+
+#[test]
+fn an_index_event_is_chosen_relative_to_the_programme_start() {
+    use crate::programme::better;
+    // (start, chosen so far, candidate day, better?)
+    for (start, current, day, expected) in [
+        (None, None, 5, true),
+        (None, Some(5), 4, true),
+        (None, Some(5), 5, false),
+        (Some(100), None, 100, true),
+        (Some(100), Some(120), 110, true),
+        (Some(100), Some(110), 120, false),
+        (Some(100), Some(50), 120, true),
+        (Some(100), None, 10, true),
+        (Some(100), None, 9, false),
+        (Some(100), Some(20), 30, true),
+        (Some(100), Some(30), 20, false),
+        (Some(100), Some(110), 99, false),
+    ] {
+        assert_eq!(
+            better(start, current, day),
+            expected,
+            "{start:?} {current:?} {day}"
+        );
+    }
+}
+
+#[test]
+fn treated_persons_take_the_first_release_on_or_after_their_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = WorkDir::new(dir.path());
+    // P: 2005 (first on or after the start, 2000); Q: 1950 (last before it, within 90 days);
+    // R: none eligible (1800 is 200 days before), left out; S: untreated, earliest; T: no start.
+    let releases = [
+        ("P", 1800),
+        ("P", 1950),
+        ("P", 2010),
+        ("P", 2005),
+        ("Q", 1920),
+        ("Q", 1950),
+        ("R", 1800),
+        ("S", 1900),
+        ("S", 1850),
+        ("T", 1800),
+        ("T", 1700),
+    ];
+    write(
+        &work,
+        "releases",
+        vec![
+            ("person_id", ids(&releases.map(|(p, _)| p))),
+            ("release_date", days(&releases.map(|(_, d)| Some(d)))),
+        ],
+    );
+    let starts = [
+        ("P", Some(2000)),
+        ("P", Some(2100)),
+        ("Q", Some(2000)),
+        ("R", Some(2000)),
+        ("T", None),
+    ];
+    write(
+        &work,
+        "participants",
+        vec![
+            ("person_id", ids(&starts.map(|(p, _)| p))),
+            ("start_date", days(&starts.map(|(_, d)| d))),
+        ],
+    );
+    world_outcome_tables(&work);
+    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
+    cfg.today = Some(5000);
+    cfg.treatment_date = Some("start_date".to_owned());
+    cfg.outcomes = vec![Outcome::new(
+        "count",
+        OutcomeKind::EventCount {
+            extract: "reoffences".to_owned(),
+            date: "offence_date".to_owned(),
+        },
+    )];
+    let frame = build(&cfg).unwrap();
+    assert_eq!(frame.person_ids, ["P", "Q", "S", "T"]);
+    assert_eq!(frame.index, [2005, 1950, 1850, 1700]);
+    assert_eq!(frame.treated, [true, true, false, true]);
+    assert_eq!(frame.treated_without_index, 1);
+    // Without treatment_date everyone keeps their earliest release.
+    cfg.treatment_date = None;
+    let frame = build(&cfg).unwrap();
+    assert_eq!(frame.index, [1800, 1920, 1800, 1850, 1700]);
+    assert_eq!(frame.treated_without_index, 0);
+    // A treatment_date column that is not a date is refused, naming it.
+    write(
+        &cfg.work_dir,
+        "participants",
+        vec![
+            ("person_id", ids(&["P"])),
+            (
+                "start_date",
+                Arc::new(arrow::array::Int64Array::from(vec![2000])) as ArrayRef,
+            ),
+        ],
+    );
+    cfg.treatment_date = Some("start_date".to_owned());
+    let error = build(&cfg).err().unwrap().to_string();
+    assert!(
+        error.contains("start_date") && error.contains("treatment_date"),
+        "{error}"
+    );
+}
+
+/// Empty outcome extracts, for tests about the cohort.
+fn world_outcome_tables(work: &WorkDir) {
+    write(
+        work,
+        "reoffences",
+        vec![("person_id", ids(&[])), ("offence_date", days(&[]))],
+    );
+}

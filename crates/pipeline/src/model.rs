@@ -336,6 +336,10 @@ pub struct Evaluate {
     /// past it is left out of window outcomes and censored at it for time to event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_cutoff: Option<String>,
+    /// `treatment_date = "<column>"`: the treatment extract's programme start column; a treated
+    /// person's index event is chosen relative to their start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatment_date: Option<String>,
 }
 
 fn default_follow_up_days() -> u64 {

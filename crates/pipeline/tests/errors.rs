@@ -767,6 +767,13 @@ fn evaluate_windows_and_jdl_measures() {
             ),
         ),
         (
+            "treatment_date_not_kept",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\ntreatment_date = \"start_date\"",
+            ),
+        ),
+        (
             "data_cutoff_not_a_day",
             edit(
                 "covariates = [\"sex\"]",

@@ -8,7 +8,10 @@ impl Checker<'_> {
     pub(super) fn evaluate(&self, pipeline: &Pipeline, evaluate: &Evaluate) -> Checked<()> {
         let cohort = self.linked_extract(pipeline, "evaluate.cohort", &evaluate.cohort)?;
         self.kept(cohort, "evaluate.index_date", &evaluate.index_date)?;
-        self.linked_extract(pipeline, "evaluate.treatment", &evaluate.treatment)?;
+        let treatment = self.linked_extract(pipeline, "evaluate.treatment", &evaluate.treatment)?;
+        if let Some(column) = &evaluate.treatment_date {
+            self.kept(treatment, "evaluate.treatment_date", column)?;
+        }
         for (index, covariate) in evaluate.covariates.iter().enumerate() {
             self.kept(cohort, format!("evaluate.covariates[{index}]"), covariate)?;
         }
