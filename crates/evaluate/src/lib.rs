@@ -12,7 +12,7 @@
 //! | `index_date` | Date32 | the index date |
 //! | `treated` | Boolean | linked to any record of the treatment extract |
 //! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record; a text covariate's rare levels merged into `Other` |
-//! | each outcome | Int64 | rate: 0/1; spell days: days; time to event: days to the first event, or `follow_up_days` if none |
+//! | each outcome | Int64 | rate (`event_within`, `spell_overlap`, `spell_at`): 0/1; spell days: days; event count: events; time to event: days to the first event, or the follow-up (or to `data_cutoff`) if none; null for a person left out of the outcome (`unknown = "exclude"`, `data_cutoff`) |
 //! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
 //! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
 //! | `group` | Utf8 | `treated` or `comparison` in the matched sample, else null |
@@ -20,7 +20,8 @@
 //!
 //! Cohort: every record of the cohort extract with a `person_id` and an index date; a person's
 //! index record is the one with the **earliest index date** (ties: the first in file order), and
-//! covariates come from that record. Records not linked to a person never count; they are
+//! covariates come from that record. With `treatment_date`, a treated person's index record is
+//! chosen relative to their programme start instead (see [`BEFORE_START_DAYS`]). Records not linked to a person never count; they are
 //! counted per extract in the summary (`evaluation/summary.json`).
 //!
 //! Cohort persons whose follow-up window ends after the run date (today, UTC; see
