@@ -186,9 +186,19 @@ fn subjects(outcome: &OutcomeValues, rows: &[usize], weight: &[f64]) -> Vec<Subj
         .collect()
 }
 
+/// Whether fewer than `threshold` persons (but some) of a matched group are left out of an
+/// outcome: the whole group's size minus the outcome's would show them, so the outcome's sizes
+/// are `[c]` (and its values, see `impact_csv`).
+pub(crate) fn few_left_out(whole: [usize; 2], outcome: [usize; 2], threshold: u64) -> bool {
+    (0..2).any(|g| {
+        let left_out = (whole[g] - outcome[g]) as u64;
+        left_out > 0 && left_out < threshold
+    })
+}
+
 /// The group-size cells of an outcome's rows: its matched sample's sizes, written `[c]` below
-/// the threshold, and also when fewer than `threshold` persons (but some) of a matched group are
-/// left out of the outcome, since the whole group's size minus the outcome's would show them.
+/// the threshold, and also when a few persons of a matched group are left out of the outcome
+/// (see [`few_left_out`]).
 pub(crate) fn size_cells(whole: [usize; 2], outcome: [usize; 2], threshold: u64) -> [String; 2] {
     [0, 1].map(|g| {
         let left_out = (whole[g] - outcome[g]) as u64;
@@ -215,7 +225,14 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
             threshold,
         );
         let values: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
-        let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
+        // With a few persons left out, even the values stay hidden: a rate's decimals can give
+        // away its denominator, and so the number left out.
+        let few_left_out = few_left_out(
+            [all_treated.len(), all_comparison.len()],
+            [treated.len(), comparison.len()],
+            threshold,
+        );
+        let safe = !few_left_out && outcome_safe(outcome, [&treated, &comparison], threshold);
         let name = &outcome.name;
         match outcome.measure {
             Measure::Rate => {

@@ -1349,7 +1349,7 @@ fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
 
 /// A world of 200 untreated and `treated_ages.len()` treated persons; `levels` gives each
 /// treated person's level of the text covariate `offence` (untreated alternate g1, g2).
-fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
+pub(crate) fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
     let untreated = 200;
     let mut treated = vec![false; untreated];
     let mut level: Vec<u8> = (0..untreated).map(|i| 1 + (i % 2) as u8).collect();

@@ -439,3 +439,78 @@ fn world_outcome_tables(work: &WorkDir) {
         vec![("person_id", ids(&[])), ("offence_date", days(&[]))],
     );
 }
+
+/// The cells of `figures.json` as `key persons`, e.g. `group=treated,reoffended sample=left out 15`.
+fn cells(a: &crate::Analysis) -> Vec<String> {
+    a.figures
+        .cells
+        .iter()
+        .map(|c| {
+            let key: Vec<String> = c.key.iter().map(|(d, v)| format!("{d}={v}")).collect();
+            format!("{} {}", key.join(","), c.persons)
+        })
+        .collect()
+}
+
+#[test]
+fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
+    let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
+    let levels: Vec<u8> = (0..60).map(|i| 1 + (i % 2) as u8).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.min_treated = 10;
+    // (treated persons left out of `reoffended`, the published sizes, the left-out cells)
+    for (left_out, sizes, expected) in [
+        (0, ["60", "60"], vec![]),
+        (
+            15,
+            ["45", "45"],
+            vec![
+                "group=comparison,reoffended sample=left out 15",
+                "group=treated,reoffended sample=left out 15",
+            ],
+        ),
+        // Three left out: sizes and values hidden, and no cell of the rate listed.
+        (3, ["[c]", "[c]"], vec![]),
+    ] {
+        let mut frame = crate::tests::attack_frame(&ages, &levels);
+        let reoffended = &mut frame.outcomes[0];
+        assert_eq!(reoffended.name, "reoffended");
+        for known in &mut reoffended.known[200..200 + left_out] {
+            *known = false;
+        }
+        let a = crate::analyse(&cfg, &frame);
+        let impact = crate::csv::Table::parse(&a.impact);
+        let row = impact
+            .rows()
+            .find(|r| r.get("outcome") == "reoffended" && r.get("measure") == "rate")
+            .unwrap();
+        assert_eq!(
+            [row.get("treated_persons"), row.get("comparison_persons")],
+            sizes,
+            "{left_out}"
+        );
+        let cells = cells(&a);
+        let left: Vec<&String> = cells.iter().filter(|c| c.contains(" sample=")).collect();
+        assert_eq!(left, expected, "{left_out}");
+        if sizes[0] == "[c]" {
+            assert_eq!(row.get("difference"), "[c]");
+            assert!(!cells.iter().any(|c| c.contains("reoffended=")), "{cells:?}");
+        } else {
+            // The rate's events and non-events are counted over the outcome's own sample.
+            let of = |flag: &str| -> u64 {
+                let prefix = format!("group=treated,reoffended={flag} ");
+                cells
+                    .iter()
+                    .find_map(|c| c.strip_prefix(&prefix)?.parse().ok())
+                    .unwrap()
+            };
+            assert_eq!((of("0") + of("1")).to_string(), sizes[0]);
+        }
+    }
+}
