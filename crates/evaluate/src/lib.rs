@@ -272,6 +272,23 @@ impl EvaluateConfig {
         outcome.follow_up_days.unwrap_or(self.follow_up_days)
     }
 
+    /// Outcomes measured over another window than `follow_up_days`, by name: their own
+    /// follow-up, and for `spell_at` the day read (for the report's wording).
+    fn outcome_windows(&self) -> BTreeMap<String, (u32, Option<u32>)> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| {
+                let day = match o.kind {
+                    OutcomeKind::SpellAt { day, .. } => Some(day),
+                    _ => None,
+                };
+                let follow_up = self.outcome_follow_up(o);
+                (follow_up != self.follow_up_days || day.is_some())
+                    .then(|| (o.name.clone(), (follow_up, day)))
+            })
+            .collect()
+    }
+
     /// The longest follow-up of any outcome (and at least `follow_up_days`).
     pub fn longest_follow_up(&self) -> u32 {
         self.outcomes
@@ -650,6 +667,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         dropped_by_caliper: dropped_cell,
         // No model at all (one group empty) is not a failed fit: the report says why instead.
         model_converged: converged || propensity.is_none(),
+        outcome_windows: cfg.outcome_windows(),
+        day: None,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;

@@ -32,6 +32,23 @@ pub struct ReportMeta {
     /// False when a propensity model was fitted but did not converge: the report then says that
     /// the scores are the last estimate and the results are to be read with caution.
     pub model_converged: bool,
+    /// Outcomes measured over another window than `follow_up_days`, by name: their own
+    /// follow-up, and for `spell_at` the day read.
+    pub outcome_windows: std::collections::BTreeMap<String, (u32, Option<u32>)>,
+    /// Set by [`ReportMeta::for_outcome`] for a `spell_at` outcome: the day it reads.
+    pub day: Option<u32>,
+}
+
+impl ReportMeta {
+    /// The settings as they apply to one outcome (its own follow-up and day).
+    fn for_outcome(&self, name: &str) -> ReportMeta {
+        let mut meta = self.clone();
+        if let Some(&(follow_up, day)) = self.outcome_windows.get(name.strip_prefix('\'').unwrap_or(name)) {
+            meta.follow_up_days = follow_up;
+            meta.day = day;
+        }
+        meta
+    }
 }
 
 const TREATED_COLOUR: &str = "#1d70b8";
@@ -60,6 +77,9 @@ fn label(name: &str) -> String {
 }
 
 fn period(meta: &ReportMeta) -> String {
+    if let Some(day) = meta.day {
+        return format!("on day {day} after {}", meta.index_event);
+    }
     if meta.follow_up_days == 365 {
         format!("in the year after {}", meta.index_event)
     } else {
@@ -300,6 +320,8 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         {
             continue;
         }
+        let own = meta.for_outcome(row.get("outcome"));
+        let meta = &own;
         let sentence = match measure {
             "rate" => sentence_rate(&row, meta),
             "mean_days" => sentence_days(&row, meta),

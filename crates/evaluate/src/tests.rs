@@ -927,6 +927,8 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
         untreated_eligible: "300".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
     insta::assert_snapshot!("headlines_small", headlines);
@@ -955,6 +957,8 @@ days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
         untreated_eligible: "5000".to_owned(),
         dropped_by_caliper: "50".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
     // A positive, a negative and a null effect, for rates and days: the difference with its sign
@@ -988,6 +992,8 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
         untreated_eligible: "900".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let html = render_report(impact, balance, survival, &meta);
     assert!(
@@ -1214,6 +1220,8 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
             untreated_eligible: "60".to_owned(),
             dropped_by_caliper: "0".to_owned(),
             model_converged: true,
+            outcome_windows: std::collections::BTreeMap::new(),
+            day: None,
         },
     );
     insta::assert_snapshot!(headlines.join("\n"), @r"
