@@ -391,7 +391,7 @@ fn spark_settings(p: &Pipeline) -> linklab_link::SparkSettings {
 
 /// Stage 3.
 pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
-    use linklab_evaluate::{EvaluateConfig, Outcome, OutcomeKind};
+    use linklab_evaluate::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
     use linklab_pipeline::OutcomeKind as K;
     let Some(ev) = &p.evaluate else {
         return Err(CliError::Usage(format!(
@@ -408,6 +408,8 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
     config.ratio = usize::try_from(ev.ratio).unwrap_or(1);
     config.replacement = ev.replacement;
     config.threshold = p.disclosure.threshold;
+    config.data_cutoff = ev.data_cutoff.as_deref().and_then(linklab_pipeline::parse_day);
+    config.treatment_date.clone_from(&ev.treatment_date);
     config.outcomes = ev
         .outcomes
         .iter()
@@ -423,11 +425,23 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
                 K::SpellOverlap => OutcomeKind::SpellOverlap { extract, start, end },
                 K::SpellDays => OutcomeKind::SpellDays { extract, start, end },
                 K::TimeToEvent => OutcomeKind::TimeToEvent { extract, date },
+                K::EventCount => OutcomeKind::EventCount { extract, date },
+                K::SpellAt => OutcomeKind::SpellAt {
+                    extract,
+                    start,
+                    end,
+                    day: o.day.map_or(1, |d| u32::try_from(d).unwrap_or(u32::MAX)),
+                },
             };
             Outcome {
                 name: o.name.clone(),
                 kind,
                 filter: o.filter.clone(),
+                follow_up_days: o.follow_up_days.map(|d| u32::try_from(d).unwrap_or(u32::MAX)),
+                unknown: match o.unknown.unwrap_or_default() {
+                    linklab_pipeline::Unknown::Zero => Unknown::Zero,
+                    linklab_pipeline::Unknown::Exclude => Unknown::Exclude,
+                },
             }
         })
         .collect();

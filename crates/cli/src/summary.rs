@@ -83,7 +83,8 @@ fn headlines(impact: &Path) -> Option<Vec<String>> {
             }
         })
         .collect();
-    // As in the report: a time-to-event outcome reads as its log-rank line only.
+    // A time-to-event outcome reads as its log-rank line only (the report also gives its
+    // restricted mean and conditional mean days).
     let time_to_event: Vec<&str> = rows
         .iter()
         .filter(|r| r.measure == "log_rank")
@@ -91,7 +92,12 @@ fn headlines(impact: &Path) -> Option<Vec<String>> {
         .collect();
     let lines = rows
         .iter()
-        .filter(|r| !(r.measure == "mean_days" && time_to_event.contains(&r.outcome)))
+        .filter(|r| {
+            let extra = ["mean_days", "rmst", "mean_days_if_event"].contains(&r.measure)
+                && time_to_event.contains(&r.outcome);
+            // An event count reads as its per-100 line.
+            !extra && r.measure != "count_mean"
+        })
         .map(Row::line)
         .collect();
     Some(lines)
@@ -131,6 +137,14 @@ impl Row<'_> {
             ),
             "mean_days" => format!(
                 "{name}: {} against {} days on average, a difference of {} days (95% CI {} to {}){p}",
+                scaled(self.treated, 1.0),
+                scaled(self.comparison, 1.0),
+                scaled(self.difference, 1.0),
+                scaled(self.ci.0, 1.0),
+                scaled(self.ci.1, 1.0),
+            ),
+            "count_per_100" => format!(
+                "{name}: {} against {} per 100 people, a difference of {} (95% CI {} to {}){p}",
                 scaled(self.treated, 1.0),
                 scaled(self.comparison, 1.0),
                 scaled(self.difference, 1.0),
@@ -198,12 +212,16 @@ mod tests {
                 "{HEADER}reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
                  days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312\n\
                  time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n\
-                 time_to_reoffence,mean_days,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n"
+                 time_to_reoffence,rmst,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n\
+                 time_to_reoffence,mean_days_if_event,1200,1200,190.2,180.1,10.1,1.2,19.0,0.03\n\
+                 reoffences,count_mean,1200,1200,0.8000,1.1000,-0.3000,-0.5000,-0.1000,0.0040\n\
+                 reoffences,count_per_100,1200,1200,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n"
             ),
             &[
                 "reoffended: 31.2% against 38.5%, a difference of -7.2 percentage points (95% CI -11.0 to -3.5), p < 0.001",
                 "days_employed: 120.2 against 101.5 days on average, a difference of 18.8 days (95% CI 9.5 to 28.0), p = 0.031",
                 "time_to_reoffence: 30.0% against 38.0% had the event within the follow-up (log-rank test), p = 0.200",
+                "reoffences: 80.0 against 110.0 per 100 people, a difference of -30.0 (95% CI -50.0 to -10.0), p = 0.004",
             ],
         );
     }

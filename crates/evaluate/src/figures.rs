@@ -4,8 +4,10 @@
 //! Each cell is keyed by sorted (dimension, value) pairs, the way the release stage keys the
 //! cells of tables `from = "evaluation"`: `treated` (`true`/`false`), `group` (`treated`/
 //! `comparison`), a text covariate (its label after rare levels are merged; a missing value is
-//! `Unknown`) and a rate outcome (`0`/`1`). A cell is listed only when a figure that implies it
-//! is published (not `[c]`): the eligible group sizes in the report, the matched group sizes of
+//! `Unknown`), a rate outcome (`0`/`1`, over the outcome's own matched sample), and
+//! `<outcome> sample` = `left out` for the matched persons an outcome leaves out (`unknown =
+//! "exclude"`, `data_cutoff`), implied by its own group sizes beside the whole groups'. A cell
+//! is listed only when a figure that implies it is published (not `[c]`): the eligible group sizes in the report, the matched group sizes of
 //! `impact.csv`, the before-matching (treated/untreated) and after-matching (treated/comparison)
 //! proportions of each published balance level times its group size, and a published rate's
 //! events and non-events per matched group.
@@ -142,7 +144,28 @@ pub(crate) fn implied_counts(
             }
         }
     }
-    // Published rates: events and non-events per matched group.
+    // Outcomes that leave persons out: the matched persons not in the outcome's sample (the
+    // whole group's size minus the outcome's, both published).
+    for outcome in frame.outcomes.iter().filter(|o| !o.all_known()) {
+        let restricted = matching.restricted(&outcome.known);
+        let (treated, comparison) = matched_rows(&restricted);
+        let rows = impact.rows().filter(|r| r.get("outcome") == outcome.name);
+        let rows: Vec<_> = rows.collect();
+        let dimension = format!("{} sample", outcome.name);
+        for (((dim, value), whole), (column, kept)) in arms.iter().skip(2).zip([
+            ("treated_persons", treated.len()),
+            ("comparison_persons", comparison.len()),
+        ]) {
+            if rows.iter().any(|r| r.num(column).is_some()) && whole.len() > kept {
+                add(
+                    vec![(dim, value), (&dimension, "left out")],
+                    whole.len() - kept,
+                    format!("impact.csv {} {column}", outcome.name),
+                );
+            }
+        }
+    }
+    // Published rates: events and non-events per matched group of the outcome's sample.
     for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::Rate) {
         let published = impact.rows().any(|r| {
             r.get("outcome") == outcome.name && r.get("measure") == "rate" && r.num("difference").is_some()
@@ -150,7 +173,12 @@ pub(crate) fn implied_counts(
         if !published {
             continue;
         }
-        for ((dim, value), rows) in arms.iter().skip(2) {
+        let restricted = matching.restricted(&outcome.known);
+        let (treated, comparison) = matched_rows(&restricted);
+        for ((dim, value), rows) in [
+            (("group", "treated"), treated),
+            (("group", "comparison"), comparison),
+        ] {
             let events = rows.iter().filter(|&&i| outcome.event[i]).count();
             for (flag, persons) in [("1", events), ("0", rows.len() - events)] {
                 add(

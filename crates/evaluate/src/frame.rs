@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::columns::{self, NumType};
 use crate::measures::{clip_spell, event_offset, merged_days};
-use crate::{EvaluateConfig, EvaluateError, OutcomeKind};
+use crate::{EvaluateConfig, EvaluateError, OutcomeKind, Unknown};
 
 /// The values of one covariate, one per frame row.
 #[derive(Debug, Clone)]
@@ -34,6 +34,8 @@ pub(crate) enum Measure {
     Days,
     /// Days to the first event (censored at the end of the window) and an event flag.
     TimeToEvent,
+    /// A number of events per person: a mean (and per 100 persons).
+    Count,
 }
 
 /// One outcome's values, one per frame row.
@@ -46,6 +48,30 @@ pub(crate) struct OutcomeValues {
     /// Whether the person had any event or spell in the window (the time-to-event flag; the
     /// numerator of a rate; days > 0). Used by disclosure control.
     pub event: Vec<bool>,
+    /// Whether the person counts for this outcome: false when `unknown = "exclude"` and the
+    /// extract never holds them, or when the outcome's window runs past `data_cutoff` (window
+    /// outcomes only). Such persons have value 0, no event, and a null in the frame.
+    pub known: Vec<bool>,
+    /// The outcome's follow-up in days (time to event: the restricted mean's horizon).
+    pub follow_up: u32,
+}
+
+impl OutcomeValues {
+    /// Whether every person counts (no exclusions), as before `unknown` and `data_cutoff`.
+    pub fn all_known(&self) -> bool {
+        self.known.iter().all(|k| *k)
+    }
+}
+
+/// How many cohort persons an outcome left out or censored, and why.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct OutcomePersons {
+    /// Persons the extract never holds, left out (`unknown = "exclude"`).
+    pub excluded_unknown: u64,
+    /// Persons whose window runs past `data_cutoff`, left out (window outcomes).
+    pub excluded_cutoff: u64,
+    /// Persons censored at `data_cutoff` (time to event).
+    pub censored_cutoff: u64,
 }
 
 /// How the records of a linked extract were used.
@@ -76,9 +102,15 @@ pub(crate) struct Frame {
     pub cohort_counts: RecordCounts,
     pub treatment_counts: RecordCounts,
     pub outcome_counts: BTreeMap<String, RecordCounts>,
+    /// Persons left out of or censored in each outcome, for outcomes that leave out or censor
+    /// anyone.
+    pub outcome_persons: BTreeMap<String, OutcomePersons>,
     /// Cohort persons left out because their follow-up window ends after the run date (their
     /// outcomes cannot have been observed yet).
     pub incomplete_follow_up: u64,
+    /// Treated persons left out because no cohort record is an eligible index event for their
+    /// programme start (`treatment_date`; see `programme`).
+    pub treated_without_index: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -96,7 +128,8 @@ struct Candidate {
 
 /// Builds the frame from `linked/`.
 pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
-    let (person_ids, index, mut covariates, cohort_counts, incomplete_follow_up) = read_cohort(cfg)?;
+    let (person_ids, index, mut covariates, cohort_counts, (incomplete_follow_up, treated_without_index)) =
+        read_cohort(cfg)?;
     crate::design::merge_rare_levels(&mut covariates, cfg.threshold, &cfg.cohort)?;
     let lookup: HashMap<&str, usize> = person_ids
         .iter()
@@ -106,10 +139,14 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
     let (treated, treatment_counts) = read_treatment(cfg, &lookup, person_ids.len())?;
     let mut outcomes = Vec::new();
     let mut outcome_counts = BTreeMap::new();
+    let mut outcome_persons = BTreeMap::new();
     for outcome in &cfg.outcomes {
-        let (values, counts) = read_outcome(cfg, outcome, &lookup, &index)?;
+        let (values, counts, persons) = read_outcome(cfg, outcome, &lookup, &index)?;
         outcomes.push(values);
         outcome_counts.insert(outcome.name.clone(), counts);
+        if persons != OutcomePersons::default() {
+            outcome_persons.insert(outcome.name.clone(), persons);
+        }
     }
     Ok(Frame {
         person_ids,
@@ -120,11 +157,15 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         cohort_counts,
         treatment_counts,
         outcome_counts,
+        outcome_persons,
         incomplete_follow_up,
+        treated_without_index,
     })
 }
 
-type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, u64);
+/// Persons, index dates, covariates, record counts, and the persons left out: with incomplete
+/// follow-up, and treated without an eligible index event.
+type Cohort = (Vec<String>, Vec<i32>, Vec<Covariate>, RecordCounts, (u64, u64));
 
 /// Today as days since 1970-01-01 (UTC).
 pub(crate) fn today() -> i32 {
@@ -136,7 +177,8 @@ pub(crate) fn today() -> i32 {
 
 /// The cohort: each linked person's index record is the one with the earliest index date; ties
 /// go to the first such record in file order. Records without an index date are not used.
-/// Persons whose follow-up window `(index, index + follow_up_days]` ends after `cfg.today`
+/// Persons whose longest follow-up window (`follow_up_days`, or an outcome's own when longer)
+/// ends after `cfg.today`
 /// (the run date) are left out and counted: their outcomes are not observed yet, and counting
 /// them as "no event" would give confident, false effects.
 fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
@@ -144,6 +186,8 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
     let mut counts = RecordCounts::default();
     let mut kinds: Option<Vec<CovKind>> = None;
     let mut chosen: HashMap<String, Candidate> = HashMap::new();
+    let starts = crate::programme::starts(cfg)?;
+    let mut with_start: HashSet<String> = HashSet::new();
     let dir = columns::linked_dir(&cfg.work_dir, table)?;
     for batch in columns::batches(&dir)? {
         let batch = batch?;
@@ -192,7 +236,11 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
             }
             let day = dates.value(row);
             let id = ids.value(row);
-            if chosen.get(id).is_some_and(|c| c.index <= day) {
+            let start = starts.as_ref().and_then(|s| s.get(id).copied());
+            if start.is_some() {
+                with_start.insert(id.to_owned());
+            }
+            if !crate::programme::better(start, chosen.get(id).map(|c| c.index), day) {
                 continue;
             }
             let candidate = Candidate {
@@ -210,11 +258,13 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         }
     }
     let kinds = kinds.unwrap_or_default();
+    let without_index = with_start.iter().filter(|id| !chosen.contains_key(*id)).count() as u64;
     let mut persons: Vec<(String, Candidate)> = chosen.into_iter().collect();
     persons.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let today = i64::from(cfg.today.unwrap_or_else(today));
     let before = persons.len();
-    persons.retain(|(_, c)| i64::from(c.index) + i64::from(cfg.follow_up_days) <= today);
+    let longest = cfg.longest_follow_up();
+    persons.retain(|(_, c)| i64::from(c.index) + i64::from(longest) <= today);
     let incomplete = (before - persons.len()) as u64;
     counts.in_window = persons.len() as u64;
     let index = persons.iter().map(|(_, c)| c.index).collect();
@@ -240,7 +290,7 @@ fn read_cohort(cfg: &EvaluateConfig) -> Result<Cohort, EvaluateError> {
         });
     }
     let ids = persons.into_iter().map(|(id, _)| id).collect();
-    Ok((ids, index, covariates, counts, incomplete))
+    Ok((ids, index, covariates, counts, (incomplete, without_index)))
 }
 
 fn read_treatment(
@@ -277,24 +327,33 @@ fn passes(filters: &[(StringArray, HashSet<&str>)], row: usize) -> bool {
         .all(|(col, allowed)| col.is_valid(row) && allowed.contains(col.value(row)))
 }
 
+/// What an outcome's extract holds about each cohort person, before measuring.
+struct Held {
+    /// Any linked record at all (whatever its dates or the `where` filter).
+    any: Vec<bool>,
+    /// Event offsets in the window: the first, and how many.
+    first: Vec<Option<u32>>,
+    count: Vec<u32>,
+    /// Spells clipped to the window.
+    spells: Vec<Vec<(u32, u32)>>,
+}
+
 fn read_outcome(
     cfg: &EvaluateConfig,
     outcome: &crate::Outcome,
     lookup: &HashMap<&str, usize>,
     index: &[i32],
-) -> Result<(OutcomeValues, RecordCounts), EvaluateError> {
-    let follow_up = cfg.follow_up_days;
+) -> Result<(OutcomeValues, RecordCounts, OutcomePersons), EvaluateError> {
+    let follow_up = cfg.outcome_follow_up(outcome);
     let table = outcome.kind.extract();
     let n = index.len();
-    let measure = match outcome.kind {
-        OutcomeKind::EventWithin { .. } | OutcomeKind::SpellOverlap { .. } => Measure::Rate,
-        OutcomeKind::SpellDays { .. } => Measure::Days,
-        OutcomeKind::TimeToEvent { .. } => Measure::TimeToEvent,
-    };
     let mut counts = RecordCounts::default();
-    // Events: the first offset in the window. Spells: the clipped spells.
-    let mut first: Vec<Option<u32>> = vec![None; n];
-    let mut spells: Vec<Vec<(u32, u32)>> = vec![Vec::new(); n];
+    let mut held = Held {
+        any: vec![false; n],
+        first: vec![None; n],
+        count: vec![0; n],
+        spells: vec![Vec::new(); n],
+    };
     let dir = columns::linked_dir(&cfg.work_dir, table)?;
     for batch in columns::batches(&dir)? {
         let batch = batch?;
@@ -305,10 +364,14 @@ fn read_outcome(
             filters.push((col, allowed.iter().map(String::as_str).collect::<HashSet<&str>>()));
         }
         let dates = match &outcome.kind {
-            OutcomeKind::EventWithin { date, .. } | OutcomeKind::TimeToEvent { date, .. } => {
+            OutcomeKind::EventWithin { date, .. }
+            | OutcomeKind::TimeToEvent { date, .. }
+            | OutcomeKind::EventCount { date, .. } => {
                 (columns::date(&batch, table, date, "an event date")?, None)
             }
-            OutcomeKind::SpellOverlap { start, end, .. } | OutcomeKind::SpellDays { start, end, .. } => (
+            OutcomeKind::SpellOverlap { start, end, .. }
+            | OutcomeKind::SpellDays { start, end, .. }
+            | OutcomeKind::SpellAt { start, end, .. } => (
                 columns::date(&batch, table, start, "a spell start")?,
                 Some(columns::date(&batch, table, end, "a spell end")?),
             ),
@@ -323,6 +386,7 @@ fn read_outcome(
                 counts.not_in_cohort += 1;
                 continue;
             };
+            held.any[person] = true;
             if !passes(&filters, row) {
                 counts.filtered_out += 1;
                 continue;
@@ -337,7 +401,8 @@ fn read_outcome(
                 None => {
                     if let Some(offset) = event_offset(index[person], follow_up, start) {
                         counts.in_window += 1;
-                        first[person] = Some(first[person].map_or(offset, |f| f.min(offset)));
+                        held.first[person] = Some(held.first[person].map_or(offset, |f| f.min(offset)));
+                        held.count[person] += 1;
                     }
                 }
                 Some(ends) => {
@@ -348,40 +413,93 @@ fn read_outcome(
                     }
                     if let Some(clipped) = clip_spell(index[person], follow_up, start, end) {
                         counts.in_window += 1;
-                        spells[person].push(clipped);
+                        held.spells[person].push(clipped);
                     }
                 }
             }
         }
     }
-    let (value, event): (Vec<u32>, Vec<bool>) = match outcome.kind {
-        OutcomeKind::EventWithin { .. } => first
-            .iter()
-            .map(|f| (u32::from(f.is_some()), f.is_some()))
-            .unzip(),
-        OutcomeKind::TimeToEvent { .. } => first
-            .iter()
-            .map(|f| (f.unwrap_or(follow_up), f.is_some()))
-            .unzip(),
-        OutcomeKind::SpellOverlap { .. } => spells
-            .iter()
-            .map(|s| (u32::from(!s.is_empty()), !s.is_empty()))
-            .unzip(),
-        OutcomeKind::SpellDays { .. } => spells
-            .iter_mut()
-            .map(|s| {
-                let days = merged_days(s);
-                (days, days > 0)
-            })
-            .unzip(),
+    let (values, persons) = measure(cfg, outcome, index, &mut held);
+    Ok((values, counts, persons))
+}
+
+/// Each person's value of an outcome from what its extract holds, with `unknown` and
+/// `data_cutoff` applied.
+fn measure(
+    cfg: &EvaluateConfig,
+    outcome: &crate::Outcome,
+    index: &[i32],
+    held: &mut Held,
+) -> (OutcomeValues, OutcomePersons) {
+    let follow_up = cfg.outcome_follow_up(outcome);
+    let n = index.len();
+    let mut persons = OutcomePersons::default();
+    let (mut value, mut event, mut known) = (vec![0; n], vec![false; n], vec![true; n]);
+    let measure = match outcome.kind {
+        OutcomeKind::EventWithin { .. } | OutcomeKind::SpellOverlap { .. } | OutcomeKind::SpellAt { .. } => {
+            Measure::Rate
+        }
+        OutcomeKind::SpellDays { .. } => Measure::Days,
+        OutcomeKind::TimeToEvent { .. } => Measure::TimeToEvent,
+        OutcomeKind::EventCount { .. } => Measure::Count,
     };
-    Ok((
+    for i in 0..n {
+        if outcome.unknown == Unknown::Exclude && !held.any[i] {
+            known[i] = false;
+            persons.excluded_unknown += 1;
+            continue;
+        }
+        // The last day of the window the data covers, as an offset from the index date: the
+        // whole window, or up to the cut-off.
+        let observed = cfg.data_cutoff.map_or(i64::from(follow_up), |cutoff| {
+            (i64::from(cutoff) - i64::from(index[i])).min(i64::from(follow_up))
+        });
+        let needed = match outcome.kind {
+            OutcomeKind::SpellAt { day, .. } => i64::from(day),
+            OutcomeKind::TimeToEvent { .. } => 1,
+            _ => i64::from(follow_up),
+        };
+        if observed < needed {
+            known[i] = false;
+            persons.excluded_cutoff += 1;
+            continue;
+        }
+        let observed = u32::try_from(observed).unwrap_or(follow_up);
+        (value[i], event[i]) = match outcome.kind {
+            OutcomeKind::EventWithin { .. } => (u32::from(held.first[i].is_some()), held.first[i].is_some()),
+            OutcomeKind::EventCount { .. } => (held.count[i], held.count[i] > 0),
+            OutcomeKind::TimeToEvent { .. } => match held.first[i] {
+                Some(first) if first <= observed => (first, true),
+                _ => {
+                    if observed < follow_up {
+                        persons.censored_cutoff += 1;
+                    }
+                    (observed, false)
+                }
+            },
+            OutcomeKind::SpellOverlap { .. } => {
+                let any = !held.spells[i].is_empty();
+                (u32::from(any), any)
+            }
+            OutcomeKind::SpellAt { day, .. } => {
+                let covers = held.spells[i].iter().any(|&(lo, hi)| lo <= day && day <= hi);
+                (u32::from(covers), covers)
+            }
+            OutcomeKind::SpellDays { .. } => {
+                let days = merged_days(&mut held.spells[i]);
+                (days, days > 0)
+            }
+        };
+    }
+    (
         OutcomeValues {
             name: outcome.name.clone(),
             measure,
             value,
             event,
+            known,
+            follow_up,
         },
-        counts,
-    ))
+        persons,
+    )
 }

@@ -12,7 +12,7 @@
 //! | `index_date` | Date32 | the index date |
 //! | `treated` | Boolean | linked to any record of the treatment extract |
 //! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record; a text covariate's rare levels merged into `Other` |
-//! | each outcome | Int64 | rate: 0/1; spell days: days; time to event: days to the first event, or `follow_up_days` if none |
+//! | each outcome | Int64 | rate (`event_within`, `spell_overlap`, `spell_at`): 0/1; spell days: days; event count: events; time to event: days to the first event, or the follow-up (or to `data_cutoff`) if none; null for a person left out of the outcome (`unknown = "exclude"`, `data_cutoff`) |
 //! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
 //! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
 //! | `group` | Utf8 | `treated` or `comparison` in the matched sample, else null |
@@ -20,7 +20,8 @@
 //!
 //! Cohort: every record of the cohort extract with a `person_id` and an index date; a person's
 //! index record is the one with the **earliest index date** (ties: the first in file order), and
-//! covariates come from that record. Records not linked to a person never count; they are
+//! covariates come from that record. With `treatment_date`, a treated person's index record is
+//! chosen relative to their programme start instead (see [`BEFORE_START_DAYS`]). Records not linked to a person never count; they are
 //! counted per extract in the summary (`evaluation/summary.json`).
 //!
 //! Cohort persons whose follow-up window ends after the run date (today, UTC; see
@@ -64,6 +65,7 @@
 #![forbid(unsafe_code)]
 
 mod columns;
+mod config;
 mod csv;
 mod design;
 mod error;
@@ -73,6 +75,7 @@ mod logit;
 mod matching;
 mod measures;
 mod output;
+mod programme;
 mod publish;
 mod report;
 mod stats;
@@ -81,170 +84,20 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use linklab_store::{Progress, StagingDir, WorkDir, write_atomic, write_json_atomic};
+use linklab_store::{Progress, StagingDir, write_atomic, write_json_atomic};
 use serde::Serialize;
 use tracing::{info, warn};
 
+pub use config::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
 pub use error::EvaluateError;
-pub use frame::RecordCounts;
+pub use frame::{OutcomePersons, RecordCounts};
 pub use measures::spell_days;
+pub use programme::BEFORE_START_DAYS;
 pub use publish::{BALANCE_COLUMNS, IMPACT_COLUMNS, SUPPRESSED, SURVIVAL_COLUMNS};
 pub use report::{ReportMeta, render_report};
 
 /// The ridge penalty of the propensity model (on standardised covariates).
 pub const RIDGE: f64 = 1.0;
-
-/// How an outcome is measured over the follow-up window `(index, index + follow_up_days]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OutcomeKind {
-    /// 1 if an event (a record's `date`) falls in the window, else 0.
-    EventWithin {
-        /// The linked extract.
-        extract: String,
-        /// The event date column.
-        date: String,
-    },
-    /// 1 if any spell `[start, end]` overlaps the window (an empty end: still open), else 0.
-    SpellOverlap {
-        /// The linked extract.
-        extract: String,
-        /// The spell start column.
-        start: String,
-        /// The spell end column.
-        end: String,
-    },
-    /// Days of the window covered by spells, overlaps merged.
-    SpellDays {
-        /// The linked extract.
-        extract: String,
-        /// The spell start column.
-        start: String,
-        /// The spell end column.
-        end: String,
-    },
-    /// Days to the first event in the window (Kaplan–Meier), censored at `follow_up_days`.
-    TimeToEvent {
-        /// The linked extract.
-        extract: String,
-        /// The event date column.
-        date: String,
-    },
-}
-
-impl OutcomeKind {
-    /// The linked extract the outcome is measured from.
-    pub fn extract(&self) -> &str {
-        match self {
-            Self::EventWithin { extract, .. }
-            | Self::SpellOverlap { extract, .. }
-            | Self::SpellDays { extract, .. }
-            | Self::TimeToEvent { extract, .. } => extract,
-        }
-    }
-}
-
-/// An outcome of `[[evaluate.outcome]]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The outcome's name: its frame column and its label in the outputs.
-    pub name: String,
-    /// What is measured.
-    pub kind: OutcomeKind,
-    /// `where`: only records whose column (as text) is one of the listed values count.
-    pub filter: BTreeMap<String, Vec<String>>,
-}
-
-/// The settings of the evaluation stage (`[evaluate]` of the pipeline file).
-#[derive(Debug, Clone)]
-pub struct EvaluateConfig {
-    /// The cohort (spine) extract: each person's index event comes from it.
-    pub cohort: String,
-    /// The cohort's index date column.
-    pub index_date: String,
-    /// The extract whose linked persons are the treated group.
-    pub treatment: String,
-    /// Cohort columns used as covariates (text columns are categorical).
-    pub covariates: Vec<String>,
-    /// Length of the follow-up window in days (365).
-    pub follow_up_days: u32,
-    /// The minimum number of matched treated persons for an estimate (60).
-    pub min_treated: usize,
-    /// The caliper in standard deviations of the logit of the propensity score (0.2).
-    pub caliper: f64,
-    /// Comparisons per treated person, k for k:1 matching (1).
-    pub ratio: usize,
-    /// Whether comparison persons may be matched more than once (false).
-    pub replacement: bool,
-    /// The outcomes.
-    pub outcomes: Vec<Outcome>,
-    /// Disclosure threshold for the candidate outputs (10).
-    pub threshold: u64,
-    /// The run date as days since 1970-01-01; `None` (the default) is today's date (UTC).
-    /// Cohort persons whose follow-up window ends after it are left out and counted.
-    pub today: Option<i32>,
-    /// The pipeline's `work_dir`.
-    pub work_dir: WorkDir,
-}
-
-impl EvaluateConfig {
-    /// Settings with the documented defaults and no covariates or outcomes.
-    pub fn new(work_dir: WorkDir, cohort: &str, index_date: &str, treatment: &str) -> Self {
-        Self {
-            cohort: cohort.to_owned(),
-            index_date: index_date.to_owned(),
-            treatment: treatment.to_owned(),
-            covariates: Vec::new(),
-            follow_up_days: 365,
-            min_treated: 60,
-            caliper: 0.2,
-            ratio: 1,
-            replacement: false,
-            outcomes: Vec::new(),
-            threshold: 10,
-            today: None,
-            work_dir,
-        }
-    }
-
-    fn validate(&self) -> Result<(), EvaluateError> {
-        if self.follow_up_days == 0 {
-            return Err(EvaluateError::config("follow_up_days must be at least 1"));
-        }
-        if self.ratio == 0 {
-            return Err(EvaluateError::config("ratio must be at least 1"));
-        }
-        if !(self.caliper.is_finite() && self.caliper > 0.0) {
-            return Err(EvaluateError::config(
-                "caliper must be a positive number of standard deviations",
-            ));
-        }
-        if self.cohort == self.treatment {
-            return Err(EvaluateError::config(
-                "the treatment extract must differ from the cohort extract",
-            ));
-        }
-        let names = output::column_names(
-            &self.covariates,
-            &self
-                .outcomes
-                .iter()
-                .map(|o| (o.name.clone(), matches!(o.kind, OutcomeKind::TimeToEvent { .. })))
-                .collect::<Vec<_>>(),
-        );
-        let mut seen = std::collections::BTreeSet::new();
-        for name in &names {
-            if name.is_empty() {
-                return Err(EvaluateError::config("a covariate or outcome name is empty"));
-            }
-            if !seen.insert(name) {
-                return Err(EvaluateError::config(format!(
-                    "the frame column {name} would appear twice; rename the covariate or outcome"
-                )));
-            }
-        }
-        Ok(())
-    }
-}
 
 /// What the evaluation did (also written to `evaluation/summary.json`, which stays in `work_dir`).
 #[derive(Debug, Clone, Serialize)]
@@ -269,6 +122,14 @@ pub struct EvaluationSummary {
     pub model_converged: bool,
     /// Cohort persons left out because their `follow_up_days` window ends after the run date.
     pub incomplete_follow_up: u64,
+    /// Persons left out of or censored in each outcome (`unknown = "exclude"`, `data_cutoff`),
+    /// for the outcomes that leave out or censor anyone.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub outcome_persons: BTreeMap<String, OutcomePersons>,
+    /// Treated persons left out because no cohort record is an eligible index event for their
+    /// programme start (`treatment_date`).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub treated_without_index: u64,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -283,6 +144,14 @@ pub struct EvaluationSummary {
     pub frame_dir: PathBuf,
     /// The candidate outputs' folder.
     pub publish_dir: PathBuf,
+}
+
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "serde's skip_serializing_if passes a reference"
+)]
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn count_cell(n: u64, threshold: u64) -> String {
@@ -315,9 +184,28 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
             "cohort persons left out: their follow_up_days window ends after today, so their outcomes are not observed yet"
         );
     }
+    if let Some(cutoff) = cfg.data_cutoff
+        && !frame.index.is_empty()
+        && frame.index.iter().all(|&index| index >= cutoff)
+    {
+        return Err(EvaluateError::config(
+            "data_cutoff falls on or before every index date, so no follow-up is observed; set data_cutoff to the last day the extracts cover",
+        ));
+    }
+    if frame.treated_without_index > 0 {
+        warn!(
+            persons = frame.treated_without_index,
+            before_start_days = BEFORE_START_DAYS,
+            "treated persons left out: no cohort record on or after their programme start (treatment_date), nor shortly before it"
+        );
+    }
     let n = frame.person_ids.len();
     let treated_persons = frame.treated.iter().filter(|t| **t).count();
     let untreated_persons = n - treated_persons;
+    for (name, persons) in &frame.outcome_persons {
+        info!(outcome = %name, excluded_unknown = persons.excluded_unknown, excluded_cutoff = persons.excluded_cutoff,
+            censored_cutoff = persons.censored_cutoff, "outcome persons left out or censored");
+    }
     for (name, counts) in &frame.outcome_counts {
         info!(outcome = %name, records = counts.records, unlinked = counts.unlinked, not_in_cohort = counts.not_in_cohort,
             filtered_out = counts.filtered_out, invalid = counts.invalid, in_window = counts.in_window, "outcome records");
@@ -375,6 +263,8 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         model_iterations: a.iterations,
         model_converged: a.converged,
         incomplete_follow_up: frame.incomplete_follow_up,
+        outcome_persons: frame.outcome_persons.clone(),
+        treated_without_index: frame.treated_without_index,
         estimated: a.reason.is_none(),
         no_estimate_reason: a.reason,
         cohort_records: frame.cohort_counts.clone(),
@@ -522,6 +412,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         dropped_by_caliper: dropped_cell,
         // No model at all (one group empty) is not a failed fit: the report says why instead.
         model_converged: converged || propensity.is_none(),
+        outcome_windows: cfg.outcome_windows(),
+        day: None,
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
@@ -545,3 +437,5 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_jdl;

@@ -27,6 +27,37 @@ impl Matching {
     }
 }
 
+impl Matching {
+    /// The matched sample of one outcome: the sets whose treated person counts for it (`known`),
+    /// with only the comparisons that count, sets left with no comparison dropped and the
+    /// comparison weights recomputed. The matching itself when everyone in it counts.
+    pub fn restricted(&self, known: &[bool]) -> std::borrow::Cow<'_, Matching> {
+        let counts = |(t, c): &(usize, Vec<usize>)| known[*t] && c.iter().all(|&i| known[i]);
+        if self.sets.iter().all(counts) {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut weight = vec![0.0; self.weight.len()];
+        let mut sets = Vec::new();
+        for (t, c) in &self.sets {
+            let kept: Vec<usize> = c.iter().copied().filter(|&i| known[i]).collect();
+            if !known[*t] || kept.is_empty() {
+                continue;
+            }
+            weight[*t] = 1.0;
+            for &i in &kept {
+                weight[i] += 1.0 / kept.len() as f64;
+            }
+            sets.push((*t, kept));
+        }
+        std::borrow::Cow::Owned(Matching {
+            sets,
+            weight,
+            dropped_by_caliper: self.dropped_by_caliper,
+            width: self.width,
+        })
+    }
+}
+
 fn variance(values: impl Iterator<Item = f64> + Clone) -> Option<f64> {
     let n = values.clone().count();
     if n < 2 {

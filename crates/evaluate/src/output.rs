@@ -93,12 +93,14 @@ pub(crate) fn write_frame(
         fields.push(Field::new(&cov.name, dt, true));
     }
     for outcome in &frame.outcomes {
-        fields.push(Field::new(&outcome.name, DataType::Int64, false));
+        // Null for a person left out of the outcome (`unknown`, `data_cutoff`).
+        let nullable = !outcome.all_known();
+        fields.push(Field::new(&outcome.name, DataType::Int64, nullable));
         if outcome.measure == Measure::TimeToEvent {
             fields.push(Field::new(
                 format!("{}_event", outcome.name),
                 DataType::Int64,
-                false,
+                nullable,
             ));
         }
     }
@@ -129,13 +131,22 @@ pub(crate) fn write_frame(
             columns.push(covariate_array(&cov.values, range.clone()));
         }
         for outcome in &frame.outcomes {
-            columns.push(Arc::new(Int64Array::from_iter_values(
-                outcome.value[range.clone()].iter().map(|&v| i64::from(v)),
-            )));
+            let known = &outcome.known[range.clone()];
+            columns.push(Arc::new(
+                outcome.value[range.clone()]
+                    .iter()
+                    .zip(known)
+                    .map(|(&v, &k)| k.then_some(i64::from(v)))
+                    .collect::<Int64Array>(),
+            ));
             if outcome.measure == Measure::TimeToEvent {
-                columns.push(Arc::new(Int64Array::from_iter_values(
-                    outcome.event[range.clone()].iter().map(|&e| i64::from(e)),
-                )));
+                columns.push(Arc::new(
+                    outcome.event[range.clone()]
+                        .iter()
+                        .zip(known)
+                        .map(|(&e, &k)| k.then_some(i64::from(e)))
+                        .collect::<Int64Array>(),
+                ));
             }
         }
         columns.push(Arc::new(

@@ -142,10 +142,9 @@ fn outcome_safe(outcome: &OutcomeValues, groups: [&[usize]; 2], threshold: u64) 
 fn estimate_row(
     name: &str,
     measure: &str,
-    sizes: (u64, u64),
+    sizes: &[String; 2],
     estimate: Option<&Estimate>,
     decimals: usize,
-    threshold: u64,
 ) -> Vec<String> {
     let degenerate = estimate.and_then(Estimate::degenerate);
     let mut row = vec![
@@ -155,8 +154,8 @@ fn estimate_row(
         } else {
             measure
         }),
-        count(sizes.0, threshold),
-        count(sizes.1, threshold),
+        sizes[0].clone(),
+        sizes[1].clone(),
     ];
     match (estimate, degenerate) {
         (None, _) => row.extend(std::iter::repeat_n(SUPPRESSED.to_owned(), 6)),
@@ -187,23 +186,68 @@ fn subjects(outcome: &OutcomeValues, rows: &[usize], weight: &[f64]) -> Vec<Subj
         .collect()
 }
 
-/// The rows of `impact.csv` for an estimated evaluation.
+/// Whether fewer than `threshold` persons (but some) of a matched group are left out of an
+/// outcome: the whole group's size minus the outcome's would show them, so the outcome's sizes
+/// are `[c]` (and its values, see `impact_csv`).
+pub(crate) fn few_left_out(whole: [usize; 2], outcome: [usize; 2], threshold: u64) -> bool {
+    (0..2).any(|g| {
+        let left_out = (whole[g] - outcome[g]) as u64;
+        left_out > 0 && left_out < threshold
+    })
+}
+
+/// The group-size cells of an outcome's rows: its matched sample's sizes, written `[c]` below
+/// the threshold, and also when a few persons of a matched group are left out of the outcome
+/// (see [`few_left_out`]).
+pub(crate) fn size_cells(whole: [usize; 2], outcome: [usize; 2], threshold: u64) -> [String; 2] {
+    [0, 1].map(|g| {
+        let left_out = (whole[g] - outcome[g]) as u64;
+        if left_out > 0 && left_out < threshold {
+            SUPPRESSED.to_owned()
+        } else {
+            count(outcome[g] as u64, threshold)
+        }
+    })
+}
+
+/// The rows of `impact.csv` for an estimated evaluation. Each outcome is estimated on its own
+/// matched sample (see [`Matching::restricted`]): everyone when nobody is left out of it.
 pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
-    let (treated, comparison) = matched_rows(matching);
-    let sizes = (treated.len() as u64, comparison.len() as u64);
+    let (all_treated, all_comparison) = matched_rows(matching);
     let mut rows = Vec::new();
     for outcome in &frame.outcomes {
+        let matching = matching.restricted(&outcome.known);
+        let matching = matching.as_ref();
+        let (treated, comparison) = matched_rows(matching);
+        let sizes = size_cells(
+            [all_treated.len(), all_comparison.len()],
+            [treated.len(), comparison.len()],
+            threshold,
+        );
         let values: Vec<f64> = outcome.value.iter().map(|&v| f64::from(v)).collect();
-        let safe = outcome_safe(outcome, [&treated, &comparison], threshold);
+        // With a few persons left out, even the values stay hidden: a rate's decimals can give
+        // away its denominator, and so the number left out.
+        let few_left_out = few_left_out(
+            [all_treated.len(), all_comparison.len()],
+            [treated.len(), comparison.len()],
+            threshold,
+        );
+        let safe = !few_left_out && outcome_safe(outcome, [&treated, &comparison], threshold);
         let name = &outcome.name;
         match outcome.measure {
             Measure::Rate => {
                 let e = safe.then(|| stats::effect(matching, &values, true));
-                rows.push(estimate_row(name, "rate", sizes, e.as_ref(), 4, threshold));
+                rows.push(estimate_row(name, "rate", &sizes, e.as_ref(), 4));
             }
             Measure::Days => {
                 let e = safe.then(|| stats::effect(matching, &values, false));
-                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
+                rows.push(estimate_row(name, "mean_days", &sizes, e.as_ref(), 2));
+            }
+            Measure::Count => {
+                let e = safe.then(|| stats::effect(matching, &values, false));
+                rows.push(estimate_row(name, "count_mean", &sizes, e.as_ref(), 4));
+                let per_100 = e.map(|e| e.scaled(100.0));
+                rows.push(estimate_row(name, "count_per_100", &sizes, per_100.as_ref(), 2));
             }
             Measure::TimeToEvent => {
                 let e = safe.then(|| {
@@ -216,9 +260,28 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
                         p_value,
                     )
                 });
-                rows.push(estimate_row(name, "log_rank", sizes, e.as_ref(), 4, threshold));
-                let e = safe.then(|| stats::effect(matching, &values, false));
-                rows.push(estimate_row(name, "mean_days", sizes, e.as_ref(), 2, threshold));
+                rows.push(estimate_row(name, "log_rank", &sizes, e.as_ref(), 4));
+                let tau = outcome.follow_up;
+                let e = safe.then(|| {
+                    let km = |rows: &[usize]| {
+                        stats::rmst(
+                            &stats::kaplan_meier(&subjects(outcome, rows, &matching.weight)),
+                            tau,
+                        )
+                    };
+                    stats::normal_difference(km(&treated), km(&comparison))
+                });
+                rows.push(estimate_row(name, "rmst", &sizes, e.as_ref(), 2));
+                let e = safe.then(|| {
+                    let with_event = |rows: &[usize]| -> Vec<(f64, f64)> {
+                        rows.iter()
+                            .filter(|&&i| outcome.event[i])
+                            .map(|&i| (matching.weight[i], f64::from(outcome.value[i])))
+                            .collect()
+                    };
+                    stats::weighted_welch(&with_event(&treated), &with_event(&comparison))
+                });
+                rows.push(estimate_row(name, "mean_days_if_event", &sizes, e.as_ref(), 2));
             }
         }
     }
@@ -399,13 +462,15 @@ pub(crate) fn pooled_steps(steps: &[stats::KmStep], threshold: u64) -> Vec<(u32,
 /// The rows of `survival.csv`: for each time-to-event outcome, the pooled Kaplan–Meier steps of
 /// the matched treated (`treated`) and comparison (`comparison`) groups.
 pub(crate) fn survival_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
-    let (treated, comparison) = matched_rows(matching);
     let mut rows = Vec::new();
     for outcome in frame
         .outcomes
         .iter()
         .filter(|o| o.measure == Measure::TimeToEvent)
     {
+        let matching = matching.restricted(&outcome.known);
+        let matching = matching.as_ref();
+        let (treated, comparison) = matched_rows(matching);
         for (group, members) in [("treated", &treated), ("comparison", &comparison)] {
             let steps = stats::kaplan_meier(&subjects(outcome, members, &matching.weight));
             for (day, at_risk, events, survival) in pooled_steps(&steps, threshold) {

@@ -32,6 +32,23 @@ pub struct ReportMeta {
     /// False when a propensity model was fitted but did not converge: the report then says that
     /// the scores are the last estimate and the results are to be read with caution.
     pub model_converged: bool,
+    /// Outcomes measured over another window than `follow_up_days`, by name: their own
+    /// follow-up, and for `spell_at` the day read.
+    pub outcome_windows: std::collections::BTreeMap<String, (u32, Option<u32>)>,
+    /// Set by [`ReportMeta::for_outcome`] for a `spell_at` outcome: the day it reads.
+    pub day: Option<u32>,
+}
+
+impl ReportMeta {
+    /// The settings as they apply to one outcome (its own follow-up and day).
+    fn for_outcome(&self, name: &str) -> ReportMeta {
+        let mut meta = self.clone();
+        if let Some(&(follow_up, day)) = self.outcome_windows.get(name.strip_prefix('\'').unwrap_or(name)) {
+            meta.follow_up_days = follow_up;
+            meta.day = day;
+        }
+        meta
+    }
 }
 
 const TREATED_COLOUR: &str = "#1d70b8";
@@ -60,6 +77,9 @@ fn label(name: &str) -> String {
 }
 
 fn period(meta: &ReportMeta) -> String {
+    if let Some(day) = meta.day {
+        return format!("on day {day} after {}", meta.index_event);
+    }
     if meta.follow_up_days == 365 {
         format!("in the year after {}", meta.index_event)
     } else {
@@ -167,6 +187,58 @@ fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     ))
 }
 
+/// The JDL's frequency: events per 100 people (`count_per_100`).
+fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
+    Some(format!(
+        "For every 100 people who took part there were {} “{}” {}, compared with {} for every 100 similar people who did not take part {}.{}",
+        one(t),
+        label(row.get("outcome")),
+        period(meta),
+        one(c),
+        difference_ci(d, lo, hi, "per 100 people"),
+        significance(row.num("p_value")),
+    ))
+}
+
+/// The restricted mean time to the event (`rmst`).
+fn sentence_rmst(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) = (
+        row.num("treated_value")?,
+        row.num("comparison_value")?,
+        row.num("difference")?,
+        row.num("ci_low")?,
+        row.num("ci_high")?,
+    );
+    Some(format!(
+        "“{}”: of the {} days after {}, people who took part spent on average {} days before the event (the restricted mean time to it), compared with {} days for similar people who did not take part {}.{}",
+        label(row.get("outcome")),
+        meta.follow_up_days,
+        meta.index_event,
+        one(t),
+        one(c),
+        difference_ci(d, lo, hi, "days"),
+        significance(row.num("p_value")),
+    ))
+}
+
+/// The JDL's mean days to the first event among those who had it (`mean_days_if_event`).
+fn sentence_if_event(row: &Row<'_>) -> Option<String> {
+    let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
+    Some(format!(
+        "Among those who had the event “{}”, it came on average {} days after the index date for people who took part and {} days for similar people who did not. This is conditional: it compares only the people who had the event, who may differ between the groups, so it is not an effect of the programme.",
+        label(row.get("outcome")),
+        one(t),
+        one(c),
+    ))
+}
+
 fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
     let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
     let name = label(row.get("outcome"));
@@ -216,12 +288,21 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         if measure == NO_ESTIMATE {
             let reason = row.get("treated_value");
             // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
-            match reason
-                .split_once(": ")
-                .filter(|(m, _)| ["rate", "mean_days", "log_rank"].contains(m))
-            {
+            match reason.split_once(": ").filter(|(m, _)| {
+                [
+                    "rate",
+                    "mean_days",
+                    "log_rank",
+                    "count_mean",
+                    "count_per_100",
+                    "rmst",
+                    "mean_days_if_event",
+                ]
+                .contains(m)
+            }) {
                 Some((measure, why)) => {
-                    let covered = measure == "mean_days" && time_to_event.contains(&row.get("outcome"));
+                    let covered = ["mean_days", "rmst", "mean_days_if_event"].contains(&measure)
+                        && time_to_event.contains(&row.get("outcome"));
                     if !covered && !explained.contains(&row.get("outcome")) {
                         explained.push(row.get("outcome"));
                         out.push(format!("No effect could be estimated for “{name}”: {why}."));
@@ -235,13 +316,19 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
             }
             continue;
         }
-        if measure == "mean_days" && time_to_event.contains(&row.get("outcome")) {
+        if measure == "count_mean" || (measure == "mean_days" && time_to_event.contains(&row.get("outcome")))
+        {
             continue;
         }
+        let own = meta.for_outcome(row.get("outcome"));
+        let meta = &own;
         let sentence = match measure {
             "rate" => sentence_rate(&row, meta),
             "mean_days" => sentence_days(&row, meta),
             "log_rank" => sentence_log_rank(&row, meta),
+            "count_per_100" => sentence_count(&row, meta),
+            "rmst" => sentence_rmst(&row, meta),
+            "mean_days_if_event" => sentence_if_event(&row),
             _ => None,
         };
         out.push(sentence.unwrap_or_else(|| {

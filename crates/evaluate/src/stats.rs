@@ -17,6 +17,18 @@ pub(crate) struct Estimate {
 }
 
 impl Estimate {
+    /// The estimate on a scale `factor` times larger (per 100 persons: 100); the p-value stays.
+    pub(crate) fn scaled(self, factor: f64) -> Estimate {
+        Estimate {
+            treated: self.treated * factor,
+            comparison: self.comparison * factor,
+            difference: self.difference * factor,
+            ci_low: self.ci_low * factor,
+            ci_high: self.ci_high * factor,
+            p_value: self.p_value,
+        }
+    }
+
     /// Why this estimate cannot be published as an effect, when it cannot: a group value or the
     /// difference is not a number (an empty group), or the confidence interval has no width or
     /// is not a number (too few persons, or an outcome that does not vary), or no test could be
@@ -314,4 +326,66 @@ pub(crate) fn survival_difference(treated: (f64, f64), comparison: (f64, f64), p
         ci_high: difference + q * se,
         p_value,
     }
+}
+
+/// The restricted mean time to the event up to day `tau`, `∫₀^τ S(t) dt` under the (weighted)
+/// Kaplan–Meier curve `steps`, and its variance
+/// `Σ_{t_j ≤ τ} A_j² d_j / (n_j (n_j − d_j))` with `A_j = ∫_{t_j}^τ S(t) dt` (Klein and
+/// Moeschberger, 4.5; a day on which everyone at risk has the event adds nothing, its `A_j` being
+/// 0). Without censoring before `tau` it is the mean of `min(T, tau)`.
+pub(crate) fn rmst(steps: &[KmStep], tau: u32) -> (f64, f64) {
+    let steps: Vec<&KmStep> = steps.iter().filter(|s| s.day <= tau).collect();
+    // The area from each step's day to tau, from the last step back.
+    let mut after = vec![0.0; steps.len()];
+    let mut area = 0.0;
+    let mut end = f64::from(tau);
+    for (j, step) in steps.iter().enumerate().rev() {
+        area += step.survival * (end - f64::from(step.day));
+        after[j] = area;
+        end = f64::from(step.day);
+    }
+    let total = area + end;
+    let variance = steps
+        .iter()
+        .zip(&after)
+        .filter(|(s, _)| s.at_risk > s.events)
+        .map(|(s, a)| a * a * s.events / (s.at_risk * (s.at_risk - s.events)))
+        .sum();
+    (total, variance)
+}
+
+/// The difference of two independent estimates `(value, variance)` with its normal 95% CI and
+/// two-sided p-value.
+pub(crate) fn normal_difference(treated: (f64, f64), comparison: (f64, f64)) -> Estimate {
+    let difference = treated.0 - comparison.0;
+    let se = (treated.1 + comparison.1).sqrt();
+    let (p_value, q) = reference(difference / se, None);
+    Estimate {
+        treated: treated.0,
+        comparison: comparison.0,
+        difference,
+        ci_low: difference - q * se,
+        ci_high: difference + q * se,
+        p_value,
+    }
+}
+
+/// Welch's comparison of two weighted groups of `(weight, value)`: weighted means, the weighted
+/// sample variances over Kish effective sizes, Welch–Satterthwaite degrees of freedom.
+pub(crate) fn weighted_welch(treated: &[(f64, f64)], comparison: &[(f64, f64)]) -> Estimate {
+    let group = |values: &[(f64, f64)]| {
+        let sw: f64 = values.iter().map(|(w, _)| w).sum();
+        let sw2: f64 = values.iter().map(|(w, _)| w * w).sum();
+        let mean = values.iter().map(|(w, v)| w * v).sum::<f64>() / sw;
+        let denom = sw - sw2 / sw;
+        let var = if denom > 0.0 {
+            values.iter().map(|(w, v)| w * (v - mean).powi(2)).sum::<f64>() / denom
+        } else {
+            f64::NAN
+        };
+        (mean, var / (sw * sw / sw2), sw * sw / sw2)
+    };
+    let ((t, a, n_t), (c, b, n_c)) = (group(treated), group(comparison));
+    let df = (a + b).powi(2) / (a * a / (n_t - 1.0) + b * b / (n_c - 1.0));
+    finish(t, c, (a + b).sqrt(), (a + b).sqrt(), Some(df))
 }

@@ -322,11 +322,7 @@ fn write_world(work: &WorkDir, persons: &[Person], seed: u64) {
 }
 
 fn outcome(name: &str, kind: OutcomeKind) -> Outcome {
-    Outcome {
-        name: name.to_owned(),
-        kind,
-        filter: std::collections::BTreeMap::new(),
-    }
+    Outcome::new(name, kind)
 }
 
 fn config(work: &WorkDir) -> EvaluateConfig {
@@ -931,6 +927,8 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
         untreated_eligible: "300".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
     insta::assert_snapshot!("headlines_small", headlines);
@@ -959,6 +957,8 @@ days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
         untreated_eligible: "5000".to_owned(),
         dropped_by_caliper: "50".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
     // A positive, a negative and a null effect, for rates and days: the difference with its sign
@@ -992,6 +992,8 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
         untreated_eligible: "900".to_owned(),
         dropped_by_caliper: "[c]".to_owned(),
         model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
     };
     let html = render_report(impact, balance, survival, &meta);
     assert!(
@@ -1064,7 +1066,7 @@ fn small_frame(
             .iter()
             .map(|&(e, d)| match measure {
                 Measure::Rate => u32::from(e),
-                Measure::Days => u32::from(d) * u32::from(e),
+                Measure::Days | Measure::Count => u32::from(d) * u32::from(e),
                 Measure::TimeToEvent => {
                     if e {
                         u32::from(d) + 1
@@ -1075,6 +1077,8 @@ fn small_frame(
             })
             .collect(),
         event: events.iter().map(|&(e, _)| e).collect(),
+        known: vec![true; events.len()],
+        follow_up: 365,
     };
     Frame {
         person_ids: (0..n).map(|i| format!("P{i:04}")).collect(),
@@ -1101,7 +1105,9 @@ fn small_frame(
         cohort_counts: crate::RecordCounts::default(),
         treatment_counts: crate::RecordCounts::default(),
         outcome_counts: std::collections::BTreeMap::new(),
+        outcome_persons: std::collections::BTreeMap::new(),
         incomplete_follow_up: 0,
+        treated_without_index: 0,
     }
 }
 
@@ -1177,7 +1183,8 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         reoffended,rate,60,60,[c],[c],[c],[c],[c],[c]
         days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c]
         days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c]
-        days_to_reoffence,mean_days,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,rmst,60,60,[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,mean_days_if_event,60,60,[c],[c],[c],[c],[c],[c]
     ");
     // The outcome depends on age alone and every pair has the same age: enough persons with and
     // without it to publish, but the paired differences are all zero (no variance). Thirty more
@@ -1196,7 +1203,8 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
         reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
         days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
         days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000
-        days_to_reoffence,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
+        days_to_reoffence,rmst,60,60,184.50,184.50,0.00,-64.59,64.59,1.0000
+        days_to_reoffence,no_estimate,60,60,mean_days_if_event: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
     ");
     let headlines = crate::report::headlines(
         &Table::parse(&a.impact),
@@ -1212,12 +1220,15 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
             untreated_eligible: "60".to_owned(),
             dropped_by_caliper: "0".to_owned(),
             model_converged: true,
+            outcome_windows: std::collections::BTreeMap::new(),
+            day: None,
         },
     );
     insta::assert_snapshot!(headlines.join("\n"), @r"
         No effect could be estimated for “reoffended”: the outcome does not vary enough within the matched sample to give a confidence interval.
         No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
         “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
+        “days to reoffence”: of the 365 days after release, people who took part spent on average 184.5 days before the event (the restricted mean time to it), compared with 184.5 days for similar people who did not take part (difference 0.0 days, 95% CI -64.6 to +64.6). This difference is not statistically significant: it could be due to chance.
     ");
 }
 
@@ -1346,7 +1357,7 @@ fn a_record_id_covariate_is_refused_and_no_rare_label_is_published() {
 
 /// A world of 200 untreated and `treated_ages.len()` treated persons; `levels` gives each
 /// treated person's level of the text covariate `offence` (untreated alternate g1, g2).
-fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
+pub(crate) fn attack_frame(treated_ages: &[u8], treated_levels: &[u8]) -> crate::frame::Frame {
     let untreated = 200;
     let mut treated = vec![false; untreated];
     let mut level: Vec<u8> = (0..untreated).map(|i| 1 + (i % 2) as u8).collect();

@@ -192,11 +192,7 @@ fn write_world(work: &WorkDir, people: usize, seed: u64) {
 }
 
 fn outcome(name: &str, kind: OutcomeKind) -> Outcome {
-    Outcome {
-        name: name.to_owned(),
-        kind,
-        filter: std::collections::BTreeMap::new(),
-    }
+    Outcome::new(name, kind)
 }
 
 /// Runs the evaluation stage on a generated world of `people` and returns the path of the

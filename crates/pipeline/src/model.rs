@@ -361,6 +361,14 @@ pub struct Evaluate {
     /// The outcomes, `[[evaluate.outcome]]` (at least one).
     #[serde(rename = "outcome", default)]
     pub outcomes: Vec<Outcome>,
+    /// `data_cutoff = "YYYY-MM-DD"`: the last day the extracts cover. A person whose window runs
+    /// past it is left out of window outcomes and censored at it for time to event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_cutoff: Option<String>,
+    /// `treatment_date = "<column>"`: the treatment extract's programme start column; a treated
+    /// person's index event is chosen relative to their start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treatment_date: Option<String>,
 }
 
 fn default_follow_up_days() -> u64 {
@@ -388,6 +396,10 @@ pub enum OutcomeKind {
     SpellDays,
     /// The days from the index date to the first event (`date`), censored at the follow-up.
     TimeToEvent,
+    /// The number of events (`date`) within the follow-up.
+    EventCount,
+    /// 1 if a spell (`start`..`end`) covers day `day` after the index date, else 0.
+    SpellAt,
 }
 
 impl OutcomeKind {
@@ -398,13 +410,39 @@ impl OutcomeKind {
             OutcomeKind::SpellOverlap => "spell_overlap",
             OutcomeKind::SpellDays => "spell_days",
             OutcomeKind::TimeToEvent => "time_to_event",
+            OutcomeKind::EventCount => "event_count",
+            OutcomeKind::SpellAt => "spell_at",
         }
     }
 
     /// Whether the outcome reads events (`date`) rather than spells (`start`, `end`).
     pub fn is_event(self) -> bool {
-        matches!(self, OutcomeKind::EventWithin | OutcomeKind::TimeToEvent)
+        matches!(
+            self,
+            OutcomeKind::EventWithin | OutcomeKind::TimeToEvent | OutcomeKind::EventCount
+        )
     }
+}
+
+/// A `YYYY-MM-DD` date as days since 1970-01-01, or `None` when it is not one.
+pub fn parse_day(text: &str) -> Option<i32> {
+    if text.len() != 10 {
+        return None;
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1)?;
+    i32::try_from((date - epoch).num_days()).ok()
+}
+
+/// `unknown` of an outcome: what a person the outcome's extract never holds counts as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unknown {
+    /// No record is no event, no spell, zero days (the default).
+    #[default]
+    Zero,
+    /// The person is left out of this outcome (and counted).
+    Exclude,
 }
 
 /// One `[[evaluate.outcome]]`.
@@ -432,6 +470,22 @@ pub struct Outcome {
     /// Only records whose column holds one of the listed values count (`where` in the file).
     #[serde(rename = "where", default, skip_serializing_if = "BTreeMap::is_empty")]
     pub filter: BTreeMap<String, Vec<String>>,
+    /// `spell_at`: the day after the index date a spell must cover (1 ..= the follow-up).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<u64>,
+    /// This outcome's follow-up in days, overriding `[evaluate] follow_up_days`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up_days: Option<u64>,
+    /// What a person the extract never holds counts as (default `"zero"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unknown: Option<Unknown>,
+}
+
+impl Outcome {
+    /// The outcome's follow-up: its own `follow_up_days`, else `[evaluate] follow_up_days`.
+    pub fn follow_up(&self, evaluate: &Evaluate) -> u64 {
+        self.follow_up_days.unwrap_or(evaluate.follow_up_days)
+    }
 }
 
 /// Serde for [`FieldKind`] as its label (`"dob"`), since the tokens crate has no serde.

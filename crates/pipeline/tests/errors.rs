@@ -753,3 +753,80 @@ fn pseudonymise_settings_name_comparison_tokens_only_for_the_probabilistic_metho
         "{shown}"
     );
 }
+
+/// `BASE` with its outcome replaced by a `spell_at` outcome with the given extra lines.
+fn spell_at(extra: &str) -> String {
+    edit(
+        "kind = \"event_within\"\nextract = \"events\"\ndate = \"event_date\"\n",
+        &format!(
+            "kind = \"spell_at\"\nextract = \"events\"\nstart = \"event_date\"\nend = \"end_date\"\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn evaluate_windows_and_jdl_measures() {
+    for (name, text) in [
+        ("spell_at_without_day", spell_at("")),
+        ("spell_at_day_zero", spell_at("day = 0\n")),
+        ("spell_at_day_beyond_follow_up", spell_at("day = 366\n")),
+        (
+            "spell_at_day_beyond_own_follow_up",
+            spell_at("day = 100\nfollow_up_days = 30\n"),
+        ),
+        ("day_on_an_event_outcome", format!("{BASE}day = 30\n")),
+        ("outcome_follow_up_zero", format!("{BASE}follow_up_days = 0\n")),
+        (
+            "unknown_not_zero_or_exclude",
+            format!("{BASE}unknown = \"drop\"\n"),
+        ),
+        (
+            "data_cutoff_not_a_date",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\ndata_cutoff = \"31/03/2024\"",
+            ),
+        ),
+        (
+            "treatment_date_not_kept",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\ntreatment_date = \"start_date\"",
+            ),
+        ),
+        (
+            "data_cutoff_not_a_day",
+            edit(
+                "covariates = [\"sex\"]",
+                "covariates = [\"sex\"]\ndata_cutoff = \"2024-02-30\"",
+            ),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+    for text in [
+        spell_at("day = 365\n"),
+        spell_at("day = 400\nfollow_up_days = 730\nunknown = \"exclude\"\n"),
+        format!("{BASE}follow_up_days = 730\nunknown = \"zero\"\n").replace("event_within", "event_count"),
+        edit(
+            "covariates = [\"sex\"]",
+            "covariates = [\"sex\"]\ndata_cutoff = \"2024-02-29\"",
+        ),
+    ] {
+        Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
+    }
+}
+
+#[test]
+fn data_cutoff_reads_as_days_since_1970() {
+    for (text, expected) in [
+        ("1970-01-01", Some(0)),
+        ("2024-02-29", Some(19_782)),
+        ("1969-12-31", Some(-1)),
+        ("2024-2-29", None),
+        ("2023-02-29", None),
+        ("", None),
+    ] {
+        assert_eq!(linklab_pipeline::parse_day(text), expected, "{text}");
+    }
+}
