@@ -73,7 +73,8 @@ pub(crate) struct Grid {
 /// What a hidden cell needs for the release to be safe.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Requirement {
-    /// The audited interval must be at least this wide (at least 1; integer width for counts).
+    /// The audited interval must be at least this wide (integer width for counts): at least 1,
+    /// or 0 for a cell that may be pinned (a count no file publishes that is not sensitive).
     pub min_width: f64,
     /// The largest value the cell can take must reach this (the threshold, for small counts).
     pub min_upper: Option<f64>,
@@ -508,7 +509,7 @@ fn width(lo: f64, hi: f64, integer: bool) -> f64 {
 
 fn meets(req: &Requirement, lo: f64, hi: f64, integer: bool) -> bool {
     let w = width(lo, hi, integer);
-    w >= req.min_width.max(1.0) - EPS && req.min_upper.is_none_or(|u| hi >= u - EPS)
+    w >= req.min_width - EPS && req.min_upper.is_none_or(|u| hi >= u - EPS)
 }
 
 fn classify(req: &Requirement, lo: f64, hi: f64, integer: bool) -> Option<Failure> {
@@ -516,7 +517,7 @@ fn classify(req: &Requirement, lo: f64, hi: f64, integer: bool) -> Option<Failur
         return Some(Failure::BelowThreshold);
     }
     let w = width(lo, hi, integer);
-    if w < 1.0 - EPS {
+    if req.min_width > 0.0 && w < 1.0 - EPS {
         Some(Failure::Pinned)
     } else if w < req.min_width - EPS {
         Some(Failure::TooNarrow)
@@ -825,7 +826,11 @@ fn insider_checks(
                     (!only_insider).then_some(i)
                 })
             })
-            .filter(|&i| i != u && matches!(sys.cells[comp.cells[i]].known, Known::Hidden))
+            .filter(|&i| {
+                i != u
+                    && matches!(sys.cells[comp.cells[i]].known, Known::Hidden)
+                    && reqs[comp.cells[i]].min_width > 0.0
+            })
             .collect();
         neighbours.sort_unstable();
         neighbours.dedup();

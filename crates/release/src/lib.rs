@@ -136,6 +136,7 @@ mod audit;
 mod build;
 mod config;
 mod error;
+mod figures;
 mod gate;
 mod manifest;
 mod model;
@@ -145,6 +146,7 @@ mod release;
 mod suppress;
 #[cfg(test)]
 mod tests;
+mod trail;
 
 pub use build::{MAX_TABLE_CELLS, OTHER};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
@@ -153,4 +155,5 @@ pub use gate::CellStatus;
 pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use model::{TOTAL, UNKNOWN};
 pub use protect::{ProtectedCell, ProtectedTable, protect_table};
-pub use release::{AuditStatus, ReleaseSummary, TableSummary, release_lock_path, run};
+pub use release::{ReleaseSummary, release_lock_path, run};
+pub use trail::{AuditStatus, TableSummary};

@@ -31,7 +31,11 @@ pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<Stri
     group
         .cells
         .iter()
-        .map(|cell| {
+        .enumerate()
+        .map(|(id, cell)| {
+            if group.is_unpublished(id) || group.is_structural(id) {
+                return None;
+            }
             if cell.count == 0 {
                 return rules.zeros_disclosive.then(|| "zero count".to_owned());
             }
@@ -69,6 +73,12 @@ struct State<'a> {
 impl State<'_> {
     fn eligible(&self, c: usize) -> bool {
         self.status[c] == CellStatus::Published && self.group.cells[c].count > 0 && !self.group.is_known(c)
+    }
+
+    /// Whether a hidden cell needs protection: every suppressed cell of a table, and a cell no
+    /// file publishes when it is sensitive.
+    fn needs_protection(&self, c: usize) -> bool {
+        !self.group.is_unpublished(c) || gate::sensitive_count(self.group.cells[c].count, self.rules)
     }
 
     /// Count needed from a partner so that `s` can be widened enough.
@@ -132,6 +142,22 @@ impl State<'_> {
         None
     }
 
+    /// The refusal when no published cell is left to protect `s`.
+    fn no_partner(&self, s: usize) -> ReleaseError {
+        let reason = if self.group.is_unpublished(s) {
+            format!(
+                "the evaluation's published figures narrow the count {} below the threshold, and no table cell is left to hide",
+                self.group.cells[s].name
+            )
+        } else {
+            "no published cell is left to protect a suppressed cell".into()
+        };
+        ReleaseError::Refused {
+            table: self.group.table_names(),
+            reason,
+        }
+    }
+
     fn suppress(&mut self, p: usize, protects: usize) {
         for &ci in &self.group.cell_constraints[p] {
             self.hidden_in[ci] += 1;
@@ -158,7 +184,9 @@ impl State<'_> {
             let cells = &self.group.cells;
             let fix = match hidden.len() {
                 0 => None,
-                1 => Some((hidden[0], self.need(hidden[0], None))),
+                1 => self
+                    .needs_protection(hidden[0])
+                    .then(|| (hidden[0], self.need(hidden[0], None))),
                 // A single person who knows their own cell could subtract it, unless the other
                 // cell holds only them (their line's total equal to their cell, or a part of
                 // their cell when they are the total).
@@ -169,7 +197,7 @@ impl State<'_> {
                         (hidden[1], hidden[0])
                     };
                     let only_insider = u == total || (s == total && cells[s].count == cells[u].count);
-                    (!only_insider).then_some((s, 1))
+                    (!only_insider && self.needs_protection(s)).then_some((s, 1))
                 }
                 k if !self.status[total].is_hidden() => {
                     let slack = hidden
@@ -179,7 +207,11 @@ impl State<'_> {
                         .saturating_sub(lb * (k as u64 - 1));
                     hidden
                         .iter()
-                        .find(|&&c| cells[c].count < self.rules.threshold && slack < self.rules.threshold)
+                        .find(|&&c| {
+                            cells[c].count < self.rules.threshold
+                                && slack < self.rules.threshold
+                                && self.needs_protection(c)
+                        })
                         .map(|&s| (s, self.rules.threshold - slack + lb))
                 }
                 _ => None,
@@ -189,10 +221,7 @@ impl State<'_> {
                 .cheapest(self.constraint_cells(ci), need)
                 .or_else(|| self.partner(s, need));
             let Some(p) = p else {
-                return Err(ReleaseError::Refused {
-                    table: self.group.table_names(),
-                    reason: "no published cell is left to protect a suppressed cell".into(),
-                });
+                return Err(self.no_partner(s));
             };
             self.suppress(p, s);
             for &cj in self.group.cell_constraints[p].iter().chain([&ci]) {
@@ -361,8 +390,11 @@ pub(crate) fn protect_from(
         rules,
         status: primary
             .iter()
-            .map(|p| {
-                if p.is_some() {
+            .enumerate()
+            .map(|(c, p)| {
+                if group.is_unpublished(c) {
+                    CellStatus::Unpublished
+                } else if p.is_some() {
                     CellStatus::Primary
                 } else {
                     CellStatus::Published
@@ -462,10 +494,7 @@ pub(crate) fn protect_from(
             }
             let need = st.need(s, Some(failure));
             let Some(p) = st.partner(s, need) else {
-                return Err(ReleaseError::Refused {
-                    table: group.table_names(),
-                    reason: "no published cell is left to protect a suppressed cell".into(),
-                });
+                return Err(st.no_partner(s));
             };
             st.suppress(p, s);
             added += 1;
