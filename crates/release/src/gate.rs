@@ -37,10 +37,11 @@ pub(crate) struct Layer {
     pub cell_of: Vec<usize>,
 }
 
-/// Whether a count needs protection when hidden: below the threshold, and not a zero that
-/// may be published.
+/// Whether a count that no file publishes needs protection: it singles out fewer than the
+/// threshold of persons (1 to threshold − 1). A zero that the figures imply (nobody dropped by
+/// the caliper) singles out nobody: it may be worked out, as the evaluation's own rules allow.
 pub(crate) fn sensitive_count(count: u64, rules: &DisclosureRules) -> bool {
-    count < rules.threshold && (count > 0 || rules.zeros_disclosive)
+    count > 0 && count < rules.threshold
 }
 
 /// The published text value of a sum (rounded to a whole number).
