@@ -140,7 +140,6 @@ mod figures;
 mod gate;
 mod manifest;
 mod model;
-mod moves;
 mod protect;
 mod release;
 mod suppress;
