@@ -1,12 +1,14 @@
 //! The evaluation's figures (`evaluation/figures.json`) in the joint system of the analysis
 //! frame's tables (issue 12, "every published number is a cell of one system").
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use linklab_store::NoProgress;
+use proptest::prelude::*;
 
 use super::release::{Rec, config, spec, write_source};
-use crate::{DisclosureRules, run};
+use crate::{DisclosureRules, ReleaseConfig, ReleaseError, run};
 
 /// An analysis frame with `treated`, `group` (`-` = null) and `sex`: `n` persons per row.
 fn frame(root: &Path, rows: &[(&'static str, &'static str, &'static str, u64)]) -> PathBuf {
@@ -105,4 +107,134 @@ fn a_table_margin_that_with_the_figures_rebuilds_a_dropped_person_is_suppressed(
     assert_eq!(men, None, "{text}");
     let report = super::independent_check(&cfg).unwrap();
     assert!(report.is_ok(), "{report}");
+}
+
+/// The persons of one (treated, group, sex) combination of a random world.
+type World = Vec<(&'static str, &'static str, &'static str, u64)>;
+
+/// Random small evaluation worlds: matched groups of 10 to 39 per sex, 0 to 2 treated persons
+/// per sex dropped by the caliper, 0 to 39 unmatched untreated per sex.
+fn worlds() -> impl Strategy<Value = World> {
+    (
+        prop::collection::vec(10u64..40, 4),
+        prop::collection::vec(0u64..3, 2),
+        prop::collection::vec(0u64..40, 2),
+    )
+        .prop_map(|(matched, dropped, unmatched)| {
+            vec![
+                ("true", "treated", "F", matched[0]),
+                ("true", "treated", "M", matched[1]),
+                ("true", "-", "F", dropped[0]),
+                ("true", "-", "M", dropped[1]),
+                ("false", "comparison", "F", matched[2]),
+                ("false", "comparison", "M", matched[3]),
+                ("false", "-", "F", unmatched[0]),
+                ("false", "-", "M", unmatched[1]),
+            ]
+        })
+}
+
+/// The persons of `world` whose values match every given (dimension, value) pair.
+fn persons_of(world: &World, pairs: &[(&str, &str)]) -> u64 {
+    world
+        .iter()
+        .filter(|(t, g, s, _)| {
+            pairs.iter().all(|&(d, v)| match d {
+                "treated" => *t == v,
+                "group" => *g == v,
+                _ => *s == v,
+            })
+        })
+        .map(|r| r.3)
+        .sum()
+}
+
+/// Publishes the evaluation's files for `world` as evaluate would: `impact.csv` (the matched
+/// group sizes) and `balance.csv` (the share of women and men in each arm, to 4 decimals: with
+/// these group sizes, exact counts), and `figures.json` with the counts they imply. With
+/// `before`, the before-matching arms (all treated, all untreated) too.
+fn publish_figures(frame: &Path, world: &World, before: bool) -> Vec<PathBuf> {
+    let publish = frame.parent().unwrap().join("publish");
+    std::fs::create_dir_all(&publish).unwrap();
+    let arms: Vec<(&str, &str, &str)> = [
+        ("group", "treated", "treated_mean"),
+        ("treated", "true", "treated_mean_before"),
+        ("treated", "false", "untreated_mean_before"),
+    ]
+    .into_iter()
+    .filter(|a| before || a.0 == "group")
+    .collect();
+    let mut cells: Vec<(Vec<(&str, &str)>, u64)> = Vec::new();
+    let mut balance =
+        String::from("covariate,level,treated_mean,treated_mean_before,untreated_mean_before\n");
+    for sex in ["F", "M"] {
+        let mut row = vec![String::new(); 3];
+        for &(dim, value, column) in &arms {
+            let n = persons_of(world, &[(dim, value)]);
+            let c = persons_of(world, &[(dim, value), ("sex", sex)]);
+            let slot = ["treated_mean", "treated_mean_before", "untreated_mean_before"]
+                .iter()
+                .position(|x| *x == column)
+                .unwrap();
+            row[slot] = format!("{:.4}", c as f64 / n as f64);
+            cells.push((vec![(dim, value), ("sex", sex)], c));
+        }
+        writeln!(balance, "sex,{sex},{}", row.join(",")).unwrap();
+    }
+    let (treated, comparison) = (
+        persons_of(world, &[("group", "treated")]),
+        persons_of(world, &[("group", "comparison")]),
+    );
+    cells.push((vec![("group", "treated")], treated));
+    cells.push((vec![("group", "comparison")], comparison));
+    let impact = format!(
+        "outcome,measure,treated_persons,comparison_persons\nreoffended,rate,{treated},{comparison}\n"
+    );
+    let refs: Vec<(&[(&str, &str)], u64)> = cells.iter().map(|(k, n)| (k.as_slice(), *n)).collect();
+    figures(frame, &refs);
+    let files = [("impact.csv", impact), ("balance.csv", balance)];
+    files
+        .into_iter()
+        .map(|(name, text)| {
+            let path = publish.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Random small evaluation worlds, tables of the frame and published figures: the release is
+    /// either refused, with nothing written, or the independent LP attacker over everything in
+    /// the release folder (tables, `impact.csv`, `balance.csv`, the evaluation's arms) pins no
+    /// cell and narrows none below the threshold.
+    #[test]
+    fn releases_with_figures_are_safe_and_checkable(world in worlds(), mask in 0u8..8, before: bool) {
+        let tmp = tempfile::tempdir().unwrap();
+        let frame = frame(tmp.path(), &world);
+        let extra_files = publish_figures(&frame, &world, before);
+        let sets: [&[&str]; 3] = [&["sex"], &["group", "sex"], &["group"]];
+        let tables = sets
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| mask >> k & 1 == 1)
+            .map(|(k, by)| spec(&format!("t{k}"), &frame, by, None))
+            .collect();
+        let cfg = ReleaseConfig {
+            extra_files,
+            ..config(tmp.path(), DisclosureRules::default(), tables)
+        };
+        match run(&cfg, &NoProgress) {
+            Ok(_) => {
+                let report = super::independent_check(&cfg).unwrap();
+                prop_assert!(report.is_ok(), "{report}");
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, ReleaseError::Refused { .. }), "{e}");
+                prop_assert!(!cfg.release_dir.exists());
+            }
+        }
+    }
 }
