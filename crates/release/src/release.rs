@@ -148,6 +148,19 @@ fn sources(cfg: &ReleaseConfig) -> Vec<(PathBuf, Vec<&TableSpec>)> {
     sources
 }
 
+/// What the release kept and what it gave up (the audit trail's `utility`): every cell of the
+/// released tables and how many are suppressed, and the cells of the evaluation's figures that
+/// were audited with them. A figure that cannot be protected refuses the release (this stage
+/// does not coarsen figures yet), so none is ever suppressed or coarsened here.
+#[derive(Debug, Default, serde::Serialize)]
+struct Utility {
+    table_cells: usize,
+    table_cells_suppressed: usize,
+    figure_cells_audited: usize,
+    unpublished_cells_audited: usize,
+    figures_suppressed_or_coarsened: usize,
+}
+
 /// Builds, protects and audits the tables of one source (with the evaluation's figures beside
 /// it), and renders them.
 fn protect_source(
@@ -155,6 +168,7 @@ fn protect_source(
     specs: &[&TableSpec],
     label: &str,
     rules: &crate::DisclosureRules,
+    utility: &mut Utility,
 ) -> Result<Vec<Rendered>, ReleaseError> {
     let keep_top = rules.dominance_n.max(2);
     refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
@@ -170,6 +184,10 @@ fn protect_source(
         });
     }
     tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
+    utility.figure_cells_audited += (0..group.cells.len()).filter(|&c| group.is_known(c)).count();
+    utility.unpublished_cells_audited += (0..group.cells.len())
+        .filter(|&c| group.is_unpublished(c))
+        .count();
     let mut out = Vec::with_capacity(specs.len());
     for (t, spec) in specs.iter().enumerate() {
         let csv = render_csv(&group, t, &prot, rules);
@@ -201,6 +219,7 @@ fn stage_audit_trail(
     cfg: &ReleaseConfig,
     rendered: &BTreeMap<String, Rendered>,
     tables: &[TableSummary],
+    utility: &Utility,
 ) -> Result<StagingDir, ReleaseError> {
     let audit_staging = StagingDir::new(&cfg.audit_dir)?;
     for (name, r) in rendered {
@@ -215,6 +234,7 @@ fn stage_audit_trail(
             "tool_version": TOOL_VERSION,
             "created_at": now_rfc3339(),
             "tables": tables,
+            "utility": utility,
         }),
     )?;
     Ok(audit_staging)
@@ -298,6 +318,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     progress.start("release: protecting tables", Some(cfg.tables.len() as u64));
     let mut rendered: BTreeMap<String, Rendered> = BTreeMap::new();
     let mut group_labels: Vec<String> = Vec::new();
+    let mut utility = Utility::default();
     for (source, specs) in &sources(cfg) {
         let mut label = source_label(source);
         if group_labels.contains(&label) {
@@ -306,7 +327,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         group_labels.push(label.clone());
         for (spec, r) in specs
             .iter()
-            .zip(protect_source(source, specs, &label, &cfg.rules)?)
+            .zip(protect_source(source, specs, &label, &cfg.rules, &mut utility)?)
         {
             rendered.insert(spec.name.clone(), r);
             progress.advance(1);
@@ -318,7 +339,9 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         .iter()
         .map(|t| rendered[&t.name].summary.clone())
         .collect();
-    let audit_staging = stage_audit_trail(cfg, &rendered, &tables)?;
+    utility.table_cells = tables.iter().map(|t| t.cells).sum();
+    utility.table_cells_suppressed = tables.iter().map(|t| t.primary + t.secondary).sum();
+    let audit_staging = stage_audit_trail(cfg, &rendered, &tables, &utility)?;
     let staging = stage_release(cfg, &rendered)?;
     staging.commit()?;
     audit_staging.commit()?;

@@ -107,6 +107,10 @@ fn a_table_margin_that_with_the_figures_rebuilds_a_dropped_person_is_suppressed(
     assert_eq!(men, None, "{text}");
     let report = super::independent_check(&cfg).unwrap();
     assert!(report.is_ok(), "{report}");
+    // The audit trail counts what was given up.
+    let trail: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("release-audit.json")).unwrap();
+    insta::assert_snapshot!(serde_json::to_string(&trail["utility"]).unwrap(), @r#"{"figure_cells_audited":4,"figures_suppressed_or_coarsened":0,"table_cells":3,"table_cells_suppressed":3,"unpublished_cells_audited":23}"#);
 }
 
 /// The persons of one (treated, group, sex) combination of a random world.
