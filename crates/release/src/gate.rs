@@ -97,23 +97,26 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
         .iter()
         .map(|c| (c.total, c.members.clone()))
         .collect();
-    let grids = group
-        .tables
-        .iter()
-        .map(|t| Grid {
-            extents: t.shape.extents(),
-            cells: t.cell_ids.clone(),
-        })
-        .collect();
+    let grids = group.tables.iter().map(|t| grid(t, |c| c)).collect();
+    let sys = LpSystem {
+        cells,
+        constraints,
+        grids,
+    };
+    let cell_of = (0..group.cells.len()).collect();
     Layer {
-        sys: LpSystem {
-            cells,
-            constraints,
-            grids,
-        },
+        sys,
         reqs,
         insiders,
-        cell_of: (0..group.cells.len()).collect(),
+        cell_of,
+    }
+}
+
+/// The grid of a table, its cells numbered as `local` numbers them in a layer.
+fn grid(table: &crate::model::GroupTable, local: impl Fn(usize) -> usize) -> Grid {
+    Grid {
+        extents: table.shape.extents(),
+        cells: table.cell_ids.iter().map(|&c| local(c)).collect(),
     }
 }
 
@@ -194,17 +197,15 @@ pub(crate) fn sum_layer(
         .tables
         .iter()
         .filter(|t| t.sum_layer == Some(layer))
-        .map(|t| Grid {
-            extents: t.shape.extents(),
-            cells: t.cell_ids.iter().map(|&c| local[c]).collect(),
-        })
+        .map(|t| grid(t, |c| local[c]))
         .collect();
+    let sys = LpSystem {
+        cells,
+        constraints,
+        grids,
+    };
     Layer {
-        sys: LpSystem {
-            cells,
-            constraints,
-            grids,
-        },
+        sys,
         reqs,
         insiders,
         cell_of,

@@ -114,14 +114,19 @@ fn difference_ci(d: f64, lo: f64, hi: f64, unit: &str) -> String {
     )
 }
 
-fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = (
+/// A row's group values, difference and 95% interval, when all are published.
+fn estimate(row: &Row<'_>) -> Option<(f64, f64, f64, f64, f64)> {
+    Some((
         row.num("treated_value")?,
         row.num("comparison_value")?,
         row.num("difference")?,
         row.num("ci_low")?,
         row.num("ci_high")?,
-    );
+    ))
+}
+
+fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
+    let (t, c, d, lo, hi) = estimate(row)?;
     let name = label(row.get("outcome"));
     let how = match direction(d * 100.0) {
         Some(up) => format!(
@@ -142,13 +147,7 @@ fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
 }
 
 fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = (
-        row.num("treated_value")?,
-        row.num("comparison_value")?,
-        row.num("difference")?,
-        row.num("ci_low")?,
-        row.num("ci_high")?,
-    );
+    let (t, c, d, lo, hi) = estimate(row)?;
     let name = label(row.get("outcome"));
     let what = match (direction(d), name.strip_prefix("days ")) {
         (Some(up), rest) => {
