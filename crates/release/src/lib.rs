@@ -58,7 +58,7 @@
 //! group), a table of it by `treated` is refused, since all treated minus the matched treated of
 //! `impact.csv` would single them out (issue 12, attack 1).
 //!
-//! The evaluation's published figures are cells of the analysis frame's system ([`figures`]
+//! The evaluation's published figures are cells of the analysis frame's system (`figures`
 //! module): the counts they imply (`evaluation/figures.json`, beside the frame) are *known*
 //! cells, the tables they need are added to the group unrendered (with `treated` and `group`,
 //! so that the matched treated are part of all treated), cells empty by construction are known
