@@ -3,7 +3,8 @@
 //! the treated persons the caliper left out ("N people who took part had no close enough
 //! match…", or "every person who took part had a close enough match": none). They join the
 //! system as published cells of the evaluation frame; any other number printed before the word
-//! "people" is checked against the threshold on its own.
+//! "people" (not a rule's bound: "at least 10 people") is checked against the threshold on its
+//! own.
 
 use std::path::Path;
 
@@ -21,6 +22,9 @@ const GROUPS: [&str; 3] = [
 const DROPPED: &str = " people who took part had no close enough match and were left out.";
 /// The sentence saying nobody was left out.
 const NONE_DROPPED: &str = "every person who took part had a close enough match.";
+
+/// Words before a number that make it a bound of a rule rather than a count.
+const RULE_WORDS: [&str; 3] = ["at least ", "fewer than ", "below "];
 
 /// The text of an HTML document with its tags removed (each tag becomes a space).
 fn text_of(html: &str) -> String {
@@ -112,11 +116,13 @@ pub(crate) fn add_report(path: &Path, file: &str, ctx: &mut Ctx) {
     } else if text.contains(NONE_DROPPED) {
         publish(ctx, &dropped, 0, file, "treated persons left out by the caliper");
     }
-    // Any other count of people printed in a sentence.
+    // Any other count of people printed in a sentence (a bound such as "at least 10 people" or
+    // "fewer than 10 people" states a rule, not a count).
     for (at, _) in text.match_indices(" people") {
         if let Some((start, n)) = number_before(&text, at)
             && !counted.contains(&start)
             && n > 0
+            && !RULE_WORDS.iter().any(|w| text[..start].ends_with(w))
         {
             let cell = format!("prose: {n} people");
             ctx.published_count(n, file, &cell);
