@@ -252,7 +252,8 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
 /// group the same way). The dropped cells are printed nowhere: one that can be worked out to
 /// hold 1 to threshold − 1 persons fails (a zero singles out nobody). This is the caliper-drop
 /// attack of issue 12: a table margin minus the untreated count of the report minus the matched
-/// treated of `impact.csv`.
+/// treated of `impact.csv`. Cells by both `treated` and `group` are tied to these: the matched
+/// treated are treated, the comparison group untreated, and the two other pairs are empty.
 pub(crate) fn add_arms(ctx: &mut Ctx) {
     const FILE: &str = "(the evaluation's arms)";
     let arms = [
@@ -262,12 +263,11 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
         ("group", "comparison"),
     ];
     let is_arm = |(d, _): &(String, String)| d == "treated" || d == "group";
-    let mut rests: Vec<CellKey> = ctx
-        .sys
-        .keys(EVALUATION, "persons")
-        .into_iter()
+    let existing: Vec<CellKey> = ctx.sys.keys(EVALUATION, "persons");
+    let mut rests: Vec<CellKey> = existing
+        .iter()
         .filter(|k| k.iter().any(is_arm))
-        .map(|k| k.into_iter().filter(|p| !is_arm(p)).collect())
+        .map(|k| k.iter().filter(|p| !is_arm(p)).cloned().collect())
         .collect();
     rests.sort();
     rests.dedup();
@@ -299,6 +299,18 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
         let [yes, no, matched, comparison] = arms.map(|a| var(&[a]));
         let dropped = var(&[arms[0], ("group", UNKNOWN)]);
         let unmatched = var(&[arms[1], ("group", UNKNOWN)]);
+        // A table by both `treated` and `group` names the matched groups again, and two cells
+        // that are empty by construction (no untreated person is a matched treated one).
+        let both: Vec<(usize, Option<usize>, String)> = [
+            ([arms[0], arms[2]], Some(matched)),
+            ([arms[1], arms[3]], Some(comparison)),
+            ([arms[0], arms[3]], None),
+            ([arms[1], arms[2]], None),
+        ]
+        .into_iter()
+        .filter(|(pairs, _)| existing.binary_search(&with(pairs)).is_ok())
+        .map(|(pairs, same)| (var(&pairs), same, name(&pairs)))
+        .collect();
         for (total, parts) in [
             (all, [yes, no]),
             (yes, [matched, dropped]),
@@ -315,5 +327,14 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
         }
         ctx.sys.zero_ok(dropped);
         ctx.sys.zero_ok(unmatched);
+        for (cell, same, label) in both {
+            let terms = if let Some(arm) = same {
+                vec![(cell, 1.0), (arm, -1.0)]
+            } else {
+                ctx.sys.zero_ok(cell);
+                vec![(cell, 1.0)]
+            };
+            ctx.sys.relate(terms, 0.0, 0.0, FILE, &label);
+        }
     }
 }

@@ -336,6 +336,11 @@ fn judge(v: &Var, lo: f64, hi: f64, rules: &Rules) -> Option<String> {
         Kind::Count => {
             let (l, h) = ((lo - EPS).ceil(), (hi + EPS).floor());
             let t = rules.threshold as f64;
+            // A count that is zero by construction, or that singles out nobody when empty
+            // (nobody dropped by the caliper), tells nothing when it is worked out to be 0.
+            if v.zero_ok && h < 1.0 {
+                return None;
+            }
             let pinned = l >= h;
             let small = h < t && (l >= 1.0 || (rules.zeros_disclosive && h < 1.0 && !v.zero_ok));
             let narrowed = rules.zeros_disclosive && l >= 1.0 && h < t;

@@ -98,7 +98,8 @@ impl Figures {
     }
 
     /// Marks the figure cells of the group as known, and the cells that are zero by
-    /// construction as structural. Two figure cells that differ only in `treated` also make
+    /// construction as structural (the attacker knows them; a table that has one still writes
+    /// it `[c]` under the zero rule). Two figure cells that differ only in `treated` also make
     /// their sum known. A figure whose count differs from the frame's, or that names a cell the
     /// frame does not have, is refused as stale.
     pub fn mark(&self, group: &mut Group) -> Result<(), ReleaseError> {

@@ -187,7 +187,8 @@ pub(crate) struct Group {
     /// figures): never chosen for secondary suppression. Empty when there are none.
     pub known: Vec<bool>,
     /// Cells an attacker knows to be zero by construction (a person in the matched treated
-    /// group is treated): known, never published, never sensitive. Empty when there are none.
+    /// group is treated): exact zeros to the audit, never sensitive (a table that has one writes
+    /// it `[c]` under the zero rule all the same). Empty when there are none.
     pub structural: Vec<bool>,
     /// Cells that no rendered table and no other file publishes (set by
     /// [`Group::mark_unpublished`]): unknowns of the system, protected only when sensitive.

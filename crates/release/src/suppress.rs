@@ -33,7 +33,7 @@ pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<Stri
         .iter()
         .enumerate()
         .map(|(id, cell)| {
-            if group.is_unpublished(id) || group.is_structural(id) {
+            if group.is_unpublished(id) {
                 return None;
             }
             if cell.count == 0 {
@@ -75,10 +75,11 @@ impl State<'_> {
         self.status[c] == CellStatus::Published && self.group.cells[c].count > 0 && !self.group.is_known(c)
     }
 
-    /// Whether a hidden cell needs protection: every suppressed cell of a table, and a cell no
-    /// file publishes when it is sensitive.
+    /// Whether a hidden cell needs protection: every suppressed cell of a table but one empty by
+    /// construction, and a cell no file publishes when it is sensitive.
     fn needs_protection(&self, c: usize) -> bool {
-        !self.group.is_unpublished(c) || gate::sensitive_count(self.group.cells[c].count, self.rules)
+        !self.group.is_structural(c)
+            && (!self.group.is_unpublished(c) || gate::sensitive_count(self.group.cells[c].count, self.rules))
     }
 
     /// Count needed from a partner so that `s` can be widened enough.
