@@ -215,11 +215,11 @@ proptest! {
     /// the release folder (tables, `impact.csv`, `balance.csv`, the evaluation's arms) pins no
     /// cell and narrows none below the threshold.
     #[test]
-    fn releases_with_figures_are_safe_and_checkable(world in worlds(), mask in 0u8..8, before: bool) {
+    fn releases_with_figures_are_safe_and_checkable(world in worlds(), mask in 0u8..16, before: bool) {
         let tmp = tempfile::tempdir().unwrap();
         let frame = frame(tmp.path(), &world);
         let extra_files = publish_figures(&frame, &world, before);
-        let sets: [&[&str]; 3] = [&["sex"], &["group", "sex"], &["group"]];
+        let sets: [&[&str]; 4] = [&["sex"], &["group", "sex"], &["group"], &["treated", "group"]];
         let tables = sets
             .iter()
             .enumerate()
