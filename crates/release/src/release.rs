@@ -15,7 +15,7 @@ use crate::gate::published_sum;
 use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
 use crate::model::Group;
 use crate::suppress::{Protection, protect};
-use crate::trail::{TableSummary, table_trail};
+use crate::trail::{TableSummary, figures_trail, table_trail};
 use crate::{MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec};
 
 /// What [`run`] released.
@@ -169,7 +169,7 @@ fn protect_source(
     label: &str,
     rules: &crate::DisclosureRules,
     utility: &mut Utility,
-) -> Result<Vec<Rendered>, ReleaseError> {
+) -> Result<(Vec<Rendered>, Option<Vec<u8>>), ReleaseError> {
     let keep_top = rules.dominance_n.max(2);
     refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
     let group = build_group(source, specs, rules, keep_top)?;
@@ -210,7 +210,8 @@ fn protect_source(
             summary,
         });
     }
-    Ok(out)
+    let figures = figures_trail(&group, label, &prot, rules)?;
+    Ok((out, figures))
 }
 
 /// Writes the audit trail (it never leaves the secure area), staged like the release folder and
@@ -218,10 +219,14 @@ fn protect_source(
 fn stage_audit_trail(
     cfg: &ReleaseConfig,
     rendered: &BTreeMap<String, Rendered>,
+    figures: &[(String, Vec<u8>)],
     tables: &[TableSummary],
     utility: &Utility,
 ) -> Result<StagingDir, ReleaseError> {
     let audit_staging = StagingDir::new(&cfg.audit_dir)?;
+    for (name, bytes) in figures {
+        write_atomic(&audit_staging.path().join(name), |w| w.write_all(bytes))?;
+    }
     for (name, r) in rendered {
         write_atomic(&audit_staging.path().join(format!("{name}.audit.json")), |w| {
             w.write_all(&r.audit)
@@ -319,16 +324,22 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     let mut rendered: BTreeMap<String, Rendered> = BTreeMap::new();
     let mut group_labels: Vec<String> = Vec::new();
     let mut utility = Utility::default();
+    let mut figures: Vec<(String, Vec<u8>)> = Vec::new();
     for (source, specs) in &sources(cfg) {
         let mut label = source_label(source);
         if group_labels.contains(&label) {
             label = format!("{label}#{}", group_labels.len() + 1);
         }
         group_labels.push(label.clone());
-        for (spec, r) in specs
-            .iter()
-            .zip(protect_source(source, specs, &label, &cfg.rules, &mut utility)?)
-        {
+        let (tables, trail) = protect_source(source, specs, &label, &cfg.rules, &mut utility)?;
+        if let Some(bytes) = trail {
+            // Its own file beside the tables' (a label holds `/`, which no table name does).
+            figures.push((
+                format!("{}.figures.audit.json", label.replace(['/', '#'], "-")),
+                bytes,
+            ));
+        }
+        for (spec, r) in specs.iter().zip(tables) {
             rendered.insert(spec.name.clone(), r);
             progress.advance(1);
         }
@@ -341,7 +352,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
         .collect();
     utility.table_cells = tables.iter().map(|t| t.cells).sum();
     utility.table_cells_suppressed = tables.iter().map(|t| t.primary + t.secondary).sum();
-    let audit_staging = stage_audit_trail(cfg, &rendered, &tables, &utility)?;
+    let audit_staging = stage_audit_trail(cfg, &rendered, &figures, &tables, &utility)?;
     let staging = stage_release(cfg, &rendered)?;
     staging.commit()?;
     audit_staging.commit()?;

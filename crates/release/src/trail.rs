@@ -110,25 +110,16 @@ fn review_reasons(group: &Group, t: usize, prot: &Protection, rules: &Disclosure
     reasons
 }
 
-/// The audit trail of table `t` of a protected group (JSON bytes) and its summary.
-pub(crate) fn table_trail(
-    group: &Group,
-    t: usize,
-    prot: &Protection,
-    rules: &DisclosureRules,
-) -> Result<(Vec<u8>, TableSummary), ReleaseError> {
+/// Every cell of table `t` of a protected group as the audit trail shows it. A cell of the
+/// evaluation's figures is `published` with its count (the figures print it), a cell no file
+/// publishes as `-`.
+fn audit_cells(group: &Group, t: usize, prot: &Protection, rules: &DisclosureRules) -> Vec<AuditCell> {
     let table = &group.tables[t];
-    let (mut primary, mut secondary) = (0, 0);
     let mut cells = Vec::with_capacity(table.cell_ids.len());
     for (flat, &id) in table.cell_ids.iter().enumerate() {
         let idx = table.shape.decode(flat);
         let c = &group.cells[id];
         let status = prot.status[id];
-        match status {
-            CellStatus::Primary => primary += 1,
-            CellStatus::Secondary => secondary += 1,
-            CellStatus::Published | CellStatus::Unpublished => {}
-        }
         cells.push(AuditCell {
             cell: idx
                 .iter()
@@ -139,7 +130,9 @@ pub(crate) fn table_trail(
             sum: table.sum_layer.and_then(|l| c.sums[l].as_ref().map(|s| s.total)),
             status,
             reason: prot.reasons[id].clone(),
-            published: if status.is_hidden() {
+            published: if status == CellStatus::Unpublished {
+                "-".into()
+            } else if status.is_hidden() {
                 "[c]".into()
             } else {
                 rules.round(c.count).to_string()
@@ -150,6 +143,58 @@ pub(crate) fn table_trail(
                 .and_then(|l| interval(prot.sum_audit[l][id].as_ref())),
         });
     }
+    cells
+}
+
+/// The audit trail of the evaluation's figures audited with a group (JSON bytes): every cell of
+/// the unrendered tables that carry them, `None` when the group has none.
+pub(crate) fn figures_trail(
+    group: &Group,
+    source: &str,
+    prot: &Protection,
+    rules: &DisclosureRules,
+) -> Result<Option<Vec<u8>>, ReleaseError> {
+    #[derive(Serialize)]
+    struct FiguresAudit<'a> {
+        source: &'a str,
+        tables: Vec<FigureTable<'a>>,
+    }
+    #[derive(Serialize)]
+    struct FigureTable<'a> {
+        table: &'a str,
+        cells: Vec<AuditCell>,
+    }
+    let tables: Vec<FigureTable> = (0..group.tables.len())
+        .filter(|&t| !group.tables[t].rendered)
+        .map(|t| FigureTable {
+            table: &group.tables[t].name,
+            cells: audit_cells(group, t, prot, rules),
+        })
+        .collect();
+    if tables.is_empty() {
+        return Ok(None);
+    }
+    let mut json =
+        serde_json::to_vec_pretty(&FiguresAudit { source, tables }).map_err(|e| ReleaseError::Io {
+            action: "cannot render",
+            path: "figures.audit.json".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    json.push(b'\n');
+    Ok(Some(json))
+}
+
+/// The audit trail of table `t` of a protected group (JSON bytes) and its summary.
+pub(crate) fn table_trail(
+    group: &Group,
+    t: usize,
+    prot: &Protection,
+    rules: &DisclosureRules,
+) -> Result<(Vec<u8>, TableSummary), ReleaseError> {
+    let table = &group.tables[t];
+    let cells = audit_cells(group, t, prot, rules);
+    let count = |s: CellStatus| cells.iter().filter(|c| c.status == s).count();
+    let (primary, secondary) = (count(CellStatus::Primary), count(CellStatus::Secondary));
     let reasons = review_reasons(group, t, prot, rules);
     let status = if reasons.iter().any(|r| !r.starts_with("counts are rounded")) {
         AuditStatus::Review

@@ -111,6 +111,25 @@ fn a_table_margin_that_with_the_figures_rebuilds_a_dropped_person_is_suppressed(
     let trail: serde_json::Value =
         linklab_store::read_json(&cfg.audit_dir.join("release-audit.json")).unwrap();
     insta::assert_snapshot!(serde_json::to_string(&trail["utility"]).unwrap(), @r#"{"figure_cells_audited":4,"figures_suppressed_or_coarsened":0,"table_cells":3,"table_cells_suppressed":3,"unpublished_cells_audited":23}"#);
+    // And every cell the figures pass through: the dropped woman is unpublished, and can be
+    // anything from 0 to beyond the threshold.
+    let figures: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("evaluation-frame.figures.audit.json")).unwrap();
+    let dropped = figures["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .find(|c| c["cell"] == serde_json::json!({"group": "Unknown", "sex": "F", "treated": "true"}))
+        .unwrap();
+    assert_eq!(dropped["status"], "unpublished");
+    assert_eq!(dropped["published"], "-");
+    let hi: f64 = dropped["interval"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap_or(f64::INFINITY);
+    assert!(hi >= 10.0, "{dropped}");
 }
 
 /// The persons of one (treated, group, sex) combination of a random world.
