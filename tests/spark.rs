@@ -58,9 +58,9 @@ fn embedded_run_and_copy(root: &Path, people: u32) -> (PathBuf, PathBuf) {
     let embedded = root.join("embedded");
     // The Spark engine runs the match-key cascade only.
     let pipeline = demo_pipeline(&embedded, people);
-    let text = fs::read_to_string(&pipeline).unwrap();
-    let cascade = text.replace("method = \"probabilistic\"", "method = \"cascade\"");
-    assert_ne!(text, cascade, "the demo names its link method");
+    let demo = fs::read_to_string(&pipeline).unwrap();
+    let cascade = demo.replace("method = \"probabilistic\"", "method = \"cascade\"");
+    assert_ne!(demo, cascade, "the demo names its link method");
     fs::write(&pipeline, cascade).unwrap();
     let out = linklab(&embedded, &["run", "demo.toml"]);
     let (stdout, stderr) = text(&out);

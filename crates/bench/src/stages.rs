@@ -517,6 +517,8 @@ pub fn protect(sizes: &[usize], seed: u64) -> serde_json::Value {
     let count =
         |status: linklab_release::CellStatus| table.cells.iter().filter(|c| c.status == status).count();
     let small = counts.iter().filter(|&&c| c < rules.threshold).count();
+    let primary = count(linklab_release::CellStatus::Primary);
+    let secondary = count(linklab_release::CellStatus::Secondary);
     json!({
         "what": format!(
             "a {} table ({} inner cells, {small} below the threshold {}), margins for every \
@@ -526,10 +528,11 @@ pub fn protect(sizes: &[usize], seed: u64) -> serde_json::Value {
             rules.threshold
         ),
         "result": format!(
-            "{secs:.2} s ({} primary, {} secondary suppressions; {} rounds)",
-            count(linklab_release::CellStatus::Primary),
-            count(linklab_release::CellStatus::Secondary),
-            table.rounds
+            "{secs:.2} s ({primary} primary, {secondary} secondary suppressions; {} rounds); utility: {} of {} cells with margins suppressed ({:.1}%), no figures to coarsen",
+            table.rounds,
+            primary + secondary,
+            table.cells.len(),
+            100.0 * (primary + secondary) as f64 / table.cells.len() as f64
         ),
         "seconds": secs,
     })

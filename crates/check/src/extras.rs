@@ -53,7 +53,7 @@ fn read(path: &Path, file: &str, needed: &[&str], ctx: &mut Ctx) -> Option<Csv> 
     Some((columns, rows))
 }
 
-fn key(pairs: &[(&str, &str)]) -> CellKey {
+pub(crate) fn key(pairs: &[(&str, &str)]) -> CellKey {
     let mut k: CellKey = pairs.iter().map(|&(d, l)| (d.to_owned(), l.to_owned())).collect();
     k.sort();
     k
@@ -239,6 +239,102 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
             );
             ctx.sys
                 .relate(vec![(n, 1.0), (at_risk, -1.0)], 0.0, f64::INFINITY, file, &at);
+        }
+    }
+}
+
+/// The arms of the evaluation as the published files name them: all treated and the matched
+/// treated (`group=treated`) are the same persons but for those the caliper dropped (`treated`
+/// with no `group`); likewise all untreated and the matched comparison group. For every cell
+/// the published files name with an arm, and its other (dimension, value) pairs `K`:
+/// `(K) = (treated=true, K) + (treated=false, K)`, and
+/// `(treated=true, K) = (group=treated, K) + (dropped, K)` (the untreated and the comparison
+/// group the same way). The dropped cells are printed nowhere: one that can be worked out to
+/// hold 1 to threshold − 1 persons fails (a zero singles out nobody). This is the caliper-drop
+/// attack of issue 12: a table margin minus the untreated count of the report minus the matched
+/// treated of `impact.csv`. Cells by both `treated` and `group` are tied to these: the matched
+/// treated are treated, the comparison group untreated, and the two other pairs are empty.
+pub(crate) fn add_arms(ctx: &mut Ctx) {
+    const FILE: &str = "(the evaluation's arms)";
+    let arms = [
+        ("treated", "true"),
+        ("treated", "false"),
+        ("group", "treated"),
+        ("group", "comparison"),
+    ];
+    let is_arm = |(d, _): &(String, String)| d == "treated" || d == "group";
+    let existing: Vec<CellKey> = ctx.sys.keys(EVALUATION, "persons");
+    let mut rests: Vec<CellKey> = existing
+        .iter()
+        .filter(|k| k.iter().any(is_arm))
+        .map(|k| k.iter().filter(|p| !is_arm(p)).cloned().collect())
+        .collect();
+    rests.sort();
+    rests.dedup();
+    for rest in rests {
+        let with = |pairs: &[(&str, &str)]| {
+            let mut k = rest.clone();
+            k.extend(pairs.iter().map(|&(d, v)| (d.to_owned(), v.to_owned())));
+            k.sort();
+            k
+        };
+        let name = |pairs: &[(&str, &str)]| {
+            with(pairs)
+                .iter()
+                .map(|(d, v)| format!("{d}={v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut var = |pairs: &[(&str, &str)]| {
+            ctx.sys.var(
+                EVALUATION,
+                "persons",
+                with(pairs),
+                Kind::Count,
+                FILE,
+                &name(pairs),
+            )
+        };
+        let all = var(&[]);
+        let [yes, no, matched, comparison] = arms.map(|a| var(&[a]));
+        let dropped = var(&[arms[0], ("group", UNKNOWN)]);
+        let unmatched = var(&[arms[1], ("group", UNKNOWN)]);
+        // A table by both `treated` and `group` names the matched groups again, and two cells
+        // that are empty by construction (no untreated person is a matched treated one).
+        let both: Vec<(usize, Option<usize>, String)> = [
+            ([arms[0], arms[2]], Some(matched)),
+            ([arms[1], arms[3]], Some(comparison)),
+            ([arms[0], arms[3]], None),
+            ([arms[1], arms[2]], None),
+        ]
+        .into_iter()
+        .filter(|(pairs, _)| existing.binary_search(&with(pairs)).is_ok())
+        .map(|(pairs, same)| (var(&pairs), same, name(&pairs)))
+        .collect();
+        for (total, parts) in [
+            (all, [yes, no]),
+            (yes, [matched, dropped]),
+            (no, [comparison, unmatched]),
+        ] {
+            let cell = name(&[]);
+            ctx.sys.relate(
+                vec![(total, 1.0), (parts[0], -1.0), (parts[1], -1.0)],
+                0.0,
+                0.0,
+                FILE,
+                &cell,
+            );
+        }
+        ctx.sys.zero_ok(dropped);
+        ctx.sys.zero_ok(unmatched);
+        for (cell, same, label) in both {
+            let terms = if let Some(arm) = same {
+                vec![(cell, 1.0), (arm, -1.0)]
+            } else {
+                ctx.sys.zero_ok(cell);
+                vec![(cell, 1.0)]
+            };
+            ctx.sys.relate(terms, 0.0, 0.0, FILE, &label);
         }
     }
 }

@@ -21,8 +21,13 @@
 //!   variable (the same (dimension, value) pairs in another table of the same source, in this
 //!   release or the `--with` one, are the same variable), every `Total` margin a relation; the
 //!   group sizes of `impact.csv`, the 0/1 means of `balance.csv` (mean × group size is a count,
-//!   within the mean's rounding) and the persons at risk and events of `survival.csv` join the
-//!   same system. Every relation whose cells are all published is checked (a total that does not
+//!   within the mean's rounding), the persons at risk and events of `survival.csv`, and the counts
+//!   printed in `report.html` prose (the group sizes before matching, the treated persons the
+//!   caliper left out; any other number before "people" is checked against the threshold) join
+//!   the same system. The evaluation's arms are related (`extras::add_arms`): all treated = the
+//!   matched treated + those the caliper dropped, all untreated = the comparison group + the
+//!   unmatched, and a cell = its treated + its untreated part, so a dropped count worked out by
+//!   subtraction (1 to threshold − 1 persons) fails. Every relation whose cells are all published is checked (a total that does not
 //!   add up fails, rounding intervals allowed). Then, per connected component, linear
 //!   programming gives the smallest and largest value of every cell that is not published: a
 //!   suppressed count fails when its interval holds a single whole number, or (zeros
@@ -34,13 +39,14 @@
 //!
 //! The attacker is the LP relaxation (whole numbers are used only to round its bounds), which is
 //! what output checkers (sdcTable, tau-Argus audits) use. Weighted comparison means are not
-//! counts and are left out; the numbers in `report.html` prose are not parsed.
+//! counts and are left out.
 #![forbid(unsafe_code)]
 
 mod error;
 mod extras;
 mod folder;
 mod manifest;
+mod prose;
 mod report;
 mod system;
 mod tables;
@@ -141,10 +147,19 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
                 (Kind::Extra, "impact.csv") => extras::add_impact(&path, &file, &mut ctx),
                 (Kind::Extra, "balance.csv") => extras::add_balance(&path, &file, &mut ctx),
                 (Kind::Extra, "survival.csv") => extras::add_survival(&path, &file, &mut ctx),
+                (Kind::Extra, "report.html") => {
+                    folder::check_document(&path, &file, ctx.report);
+                    prose::add_report(&path, &file, &mut ctx);
+                }
                 (Kind::Extra, _) => folder::check_document(&path, &file, &mut report),
             }
         }
     }
+    extras::add_arms(&mut Ctx {
+        rules: &rules,
+        report: &mut report,
+        sys: &mut sys,
+    });
     sys.attack(&rules, &mut report)?;
     Ok(report)
 }

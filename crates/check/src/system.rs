@@ -53,6 +53,9 @@ pub(crate) struct Var {
     pub shown: Option<(f64, f64)>,
     /// Whether it was written `[c]` somewhere.
     pub hidden: bool,
+    /// Whether a derived value of 0 is safe (a count no file prints that singles out nobody
+    /// when it is empty, such as the treated persons dropped by the caliper).
+    pub zero_ok: bool,
 }
 
 #[derive(Debug)]
@@ -103,6 +106,7 @@ impl System {
                     kind,
                     shown: None,
                     hidden: false,
+                    zero_ok: false,
                 });
                 n
             })
@@ -121,6 +125,23 @@ impl System {
             ),
             Some(_) => {}
         }
+    }
+
+    /// The keys of every variable of a source's layer.
+    pub fn keys(&self, source: &str, layer: &str) -> Vec<CellKey> {
+        let mut keys: Vec<CellKey> = self
+            .index
+            .keys()
+            .filter(|(s, l, _)| s == source && l == layer)
+            .map(|(_, _, k)| k.clone())
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    /// Records that a derived value of 0 of a variable singles out nobody.
+    pub fn zero_ok(&mut self, id: usize) {
+        self.vars[id].zero_ok = true;
     }
 
     /// Records that a cell is written `[c]`.
@@ -315,8 +336,13 @@ fn judge(v: &Var, lo: f64, hi: f64, rules: &Rules) -> Option<String> {
         Kind::Count => {
             let (l, h) = ((lo - EPS).ceil(), (hi + EPS).floor());
             let t = rules.threshold as f64;
+            // A count that is zero by construction, or that singles out nobody when empty
+            // (nobody dropped by the caliper), tells nothing when it is worked out to be 0.
+            if v.zero_ok && h < 1.0 {
+                return None;
+            }
             let pinned = l >= h;
-            let small = h < t && (l >= 1.0 || (rules.zeros_disclosive && h < 1.0));
+            let small = h < t && (l >= 1.0 || (rules.zeros_disclosive && h < 1.0 && !v.zero_ok));
             let narrowed = rules.zeros_disclosive && l >= 1.0 && h < t;
             if (v.hidden && (pinned || narrowed)) || (!v.hidden && small) {
                 Some(format!(

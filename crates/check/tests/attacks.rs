@@ -302,3 +302,90 @@ fn a_mean_in_balance_csv_times_a_group_size_pins_a_suppressed_cell() {
     fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
     insta::assert_snapshot!("with_balance", check(&dir));
 }
+
+/// Issue 12, attack 1: the cohort total (a table margin of the evaluation frame) minus the
+/// untreated count printed in `report.html` gives all treated; minus the matched treated of
+/// `impact.csv`, the persons the caliper dropped. The checker knows the matched treated are a
+/// part of all treated and reads the report's prose counts, so it finds the one dropped person;
+/// and a small count printed in a sentence fails on its own.
+#[test]
+fn a_person_dropped_by_the_caliper_is_found_from_a_margin_the_report_and_impact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "sex,persons\nF,71\nM,80\nTotal,151\n";
+    let impact = "outcome,measure,treated_persons,comparison_persons\nreoffended,rate,50,50\n";
+    let html = |sentence: &str| {
+        format!(
+            "<!DOCTYPE html><html><body><p>People who took part were compared with people who did not ({sentence}).</p></body></html>"
+        )
+    };
+    let groups = "<!DOCTYPE html><html><body><p>People who took part (51 in the cohort) were compared with people who did not (100).</p></body></html>";
+    let folder = |name: &str, report: &str| {
+        let dir = release(
+            &tmp.path().join(name),
+            10,
+            &[
+                table("t.csv", &["sex"], tab),
+                extra("impact.csv", impact),
+                extra("report.html", report),
+            ],
+        );
+        let path = dir.join("release-manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        m["files"][0]["joint_group"] = "evaluation/frame".into();
+        fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+        dir
+    };
+    // Without the prose counts, nothing is learnt.
+    let safe = folder(
+        "safe",
+        &html("the sizes of the groups before matching are not shown"),
+    );
+    insta::assert_snapshot!(check(&safe), @r"
+    release passes the check
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    note: report.html: checked as an HTML document; its figures are audited through the CSV files
+    ");
+    // With the untreated count: 151 − 100 − 50 = 1 dropped person.
+    let leaky = folder("groups", groups);
+    insta::assert_snapshot!(check(&leaky), @r"
+    (the evaluation's arms): group=Unknown, treated=true: unpublished count can be worked out from the published figures: it lies in [1, 1]
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    note: report.html: checked as an HTML document; its figures are audited through the CSV files
+    ");
+    // A small count printed in a sentence.
+    let told = folder(
+        "told",
+        "<!DOCTYPE html><html><body><p>3 people who took part had no close enough match and were left out.</p></body></html>",
+    );
+    insta::assert_snapshot!(check(&told), @r"
+    report.html: prose: treated persons left out by the caliper: published count is below the threshold 10
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    note: report.html: checked as an HTML document; its figures are audited through the CSV files
+    ");
+}
+
+/// A table by `treated` and `group` of the evaluation frame: the treated in the comparison group
+/// are none by construction, so the treated row's suppressed cells are the dropped person alone.
+#[test]
+fn cells_empty_by_construction_are_known_to_the_checker() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "treated,group,persons\n\
+               false,comparison,50\nfalse,treated,[c]\nfalse,Unknown,[c]\nfalse,Total,80\n\
+               true,comparison,[c]\ntrue,treated,50\ntrue,Unknown,[c]\ntrue,Total,51\n\
+               Total,comparison,50\nTotal,treated,50\nTotal,Unknown,31\nTotal,Total,131\n";
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table("t.csv", &["treated", "group"], tab)],
+    );
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["files"][0]["joint_group"] = "evaluation/frame".into();
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    let report = check(&dir);
+    assert!(
+        report.contains("t.csv: treated=true, group=Unknown: suppressed count can be worked out from the published figures: it lies in [1, 1]")
+            && !report.contains("[0, 0]"),
+        "{report}"
+    );
+}

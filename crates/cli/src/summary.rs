@@ -56,17 +56,13 @@ fn headlines(impact: &Path) -> Option<Vec<String>> {
     let mut reader = csv::Reader::from_path(impact).ok()?;
     let header = reader.headers().ok()?.clone();
     let column = |name: &str| header.iter().position(|h| h == name);
-    let columns = [
-        "outcome",
-        "measure",
-        "treated_value",
-        "comparison_value",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "p_value",
-    ]
-    .map(column);
+    // Every column of `impact.csv` but the group sizes, in order: outcome, measure, the two
+    // values, the difference, the interval and the p-value.
+    let shown: Vec<&str> = linklab_evaluate::IMPACT_COLUMNS
+        .into_iter()
+        .filter(|c| !c.ends_with("_persons"))
+        .collect();
+    let columns: Vec<Option<usize>> = shown.iter().map(|c| column(c)).collect();
     let records: Vec<csv::StringRecord> = reader.records().collect::<Result<_, _>>().ok()?;
     let rows: Vec<Row<'_>> = records
         .iter()
@@ -196,27 +192,25 @@ fn p_text(value: &str) -> String {
 mod tests {
     use super::headlines;
 
-    fn check(impact_csv: &str, expected: &[&str]) {
+    /// `rows` of `impact.csv` under its header read as `expected` headlines.
+    fn check(rows: &str, expected: &[&str]) {
         let dir = tempfile::tempdir().expect("a scratch folder");
         let path = dir.path().join("impact.csv");
-        std::fs::write(&path, impact_csv).expect("write");
+        let header = linklab_evaluate::IMPACT_COLUMNS.join(",");
+        std::fs::write(&path, format!("{header}\n{rows}")).expect("write");
         assert_eq!(headlines(&path).expect("readable"), expected);
     }
-
-    const HEADER: &str = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n";
 
     #[test]
     fn each_measure_reads_as_one_line() {
         check(
-            &format!(
-                "{HEADER}reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
+            "reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
                  days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312\n\
                  time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n\
                  time_to_reoffence,rmst,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n\
                  time_to_reoffence,mean_days_if_event,1200,1200,190.2,180.1,10.1,1.2,19.0,0.03\n\
                  reoffences,count_mean,1200,1200,0.8000,1.1000,-0.3000,-0.5000,-0.1000,0.0040\n\
-                 reoffences,count_per_100,1200,1200,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n"
-            ),
+                 reoffences,count_per_100,1200,1200,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n",
             &[
                 "reoffended: 31.2% against 38.5%, a difference of -7.2 percentage points (95% CI -11.0 to -3.5), p < 0.001",
                 "days_employed: 120.2 against 101.5 days on average, a difference of 18.8 days (95% CI 9.5 to 28.0), p = 0.031",
@@ -229,10 +223,8 @@ mod tests {
     #[test]
     fn suppressed_and_missing_estimates_say_so() {
         check(
-            &format!(
-                "{HEADER}reoffended,rate,[c],[c],[c],[c],[c],[c],[c],[c]\n\
-                 benefits,no_estimate,8,900,too few participants,,,,,\n"
-            ),
+            "reoffended,rate,[c],[c],[c],[c],[c],[c],[c],[c]\n\
+                 benefits,no_estimate,8,900,too few participants,,,,,\n",
             &[
                 "reoffended: not shown, the numbers are too small to publish safely",
                 "benefits: no estimate: too few participants",

@@ -1,50 +1,23 @@
-//! A minimal CSV reader (RFC 4180 quoting), and the shared writer helpers, for the evaluation's published files.
+//! Reading back the evaluation's rendered CSV text (through the `csv` crate), and the shared
+//! writer helpers, for the evaluation's published files.
 
 // Labels go through the one formula guard of every published CSV (`linklab_store`), fields are
 // quoted by RFC 4180 rules, and rows are joined with `\n` line ends.
 pub(crate) use linklab_store::{csv_label as text_field, csv_quote as quote, csv_text as to_csv};
 
-/// Parses CSV text into records (the header is the first). Quoted fields may hold commas,
-/// doubled quotes and line breaks; `\r\n` line ends are accepted; blank lines are skipped.
-pub(crate) fn parse(text: &str) -> Vec<Vec<String>> {
-    let mut records = Vec::new();
-    let mut record: Vec<String> = Vec::new();
-    let mut field = String::new();
-    let mut quoted = false;
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if quoted {
-            if c == '"' {
-                if chars.peek() == Some(&'"') {
-                    field.push('"');
-                    chars.next();
-                } else {
-                    quoted = false;
-                }
-            } else {
-                field.push(c);
-            }
-            continue;
-        }
-        match c {
-            '"' => quoted = true,
-            ',' => record.push(std::mem::take(&mut field)),
-            '\r' if chars.peek() == Some(&'\n') => {}
-            '\n' => {
-                record.push(std::mem::take(&mut field));
-                if !(record.len() == 1 && record[0].is_empty()) {
-                    records.push(std::mem::take(&mut record));
-                }
-                record.clear();
-            }
-            _ => field.push(c),
-        }
-    }
-    if !field.is_empty() || !record.is_empty() {
-        record.push(field);
-        records.push(record);
-    }
-    records
+/// Parses CSV text into records (the header is the first) with the `csv` crate: quoted fields
+/// may hold commas, doubled quotes and line breaks; `\r\n` line ends are accepted; blank lines
+/// are skipped. The text is the evaluation's own rendering, so a malformed record cannot occur;
+/// one would end the records read.
+fn parse(text: &str) -> Vec<Vec<String>> {
+    ::csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .into_records()
+        .map_while(Result::ok)
+        .map(|r| r.iter().map(str::to_owned).collect())
+        .collect()
 }
 
 /// Records as maps from header name to field, so readers do not depend on column order.

@@ -12,11 +12,12 @@
 //! proportions of each published balance level times its group size, and a published rate's
 //! events and non-events per matched group.
 //!
-//! The file stays in `work_dir`. The release stage reads it: a cell of a table
-//! `from = "evaluation"` listed here is never chosen for secondary suppression (the release is
-//! refused if it would have to be hidden). Adding the cells no table has to the joint system, and
-//! writing `[c]` for a figure whose cell ends up suppressed, is still to build (see
-//! `ARCHITECTURE.md`).
+//! The file stays in `work_dir`. The release stage reads it: every cell listed here is a known
+//! cell of the `evaluation` source's system, audited jointly with the tables of the frame and
+//! with the cells the figures pass through (such as the treated persons dropped by the caliper);
+//! a table cell listed here is never chosen for secondary suppression, and the release is
+//! refused if one would have to be hidden. Writing `[c]` for such a figure instead is still to
+//! build (see `ARCHITECTURE.md`).
 
 use std::collections::BTreeMap;
 

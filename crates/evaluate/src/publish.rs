@@ -30,9 +30,9 @@
 //! figure implies (a group size; a 0/1 balance mean × its group size; an outcome's events and
 //! non-events per group; a Kaplan–Meier pool) is at least `t`, or hidden. They do NOT protect a
 //! count that a release *table* suppresses by secondary suppression (to protect another cell):
-//! balance.csv still implies it exactly. Closing that needs the release stage to add these
-//! implied counts to the joint protection of the `evaluation` source (see `ARCHITECTURE.md`,
-//! "Disclosure model"), which is not built yet.
+//! balance.csv still implies it exactly. The release stage closes that: it adds these implied
+//! counts (`figures.json`) to the joint protection of the `evaluation` source (see
+//! `ARCHITECTURE.md`, "Disclosure model").
 //!
 //! Comparison group counts are of distinct persons.
 

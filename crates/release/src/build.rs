@@ -99,170 +99,20 @@ pub const MAX_TABLE_CELLS: usize = 100_000;
 /// (it would publish rare labels, and its table would be mostly suppressed cells); otherwise the
 /// levels held by fewer than `threshold` persons are merged into one level labelled `Other`
 /// (a literal `Other` value falls in the same level) before anything is counted.
-#[allow(
-    clippy::too_many_lines,
-    reason = "split by the engineer finishing work in release; allowed until that work lands"
-)]
 pub(crate) fn build_tables(
     source: &Path,
     specs: &[&TableSpec],
     keep_top: usize,
     threshold: u64,
 ) -> Result<Vec<TableData>, ReleaseError> {
-    let mut dims: Vec<String> = Vec::new();
-    let mut sums: Vec<String> = Vec::new();
-    for s in specs {
-        for d in &s.by {
-            if !dims.contains(d) {
-                dims.push(d.clone());
-            }
-        }
-        if let Some(c) = &s.sum
-            && !sums.contains(c)
-        {
-            sums.push(c.clone());
-        }
-    }
-    let first_table = specs.first().map_or_else(String::new, |s| s.name.clone());
-    let column_error = |column: &str, reason: &str| ReleaseError::Column {
-        table: specs
-            .iter()
-            .find(|s| s.by.iter().any(|d| d == column) || s.sum.as_deref() == Some(column))
-            .map_or_else(|| first_table.clone(), |s| s.name.clone()),
-        path: source.to_path_buf(),
-        column: column.to_owned(),
-        reason: reason.to_owned(),
-    };
-    let mut dicts: Vec<Dictionary> = dims.iter().map(|_| Dictionary::default()).collect();
-    let mut seen: HashSet<String> = HashSet::new();
-    let mut person_codes: Vec<u32> = Vec::new();
-    let mut person_sums: Vec<f64> = Vec::new();
-    let mut nonneg = vec![true; sums.len()];
-    let mut integer = vec![true; sums.len()];
-    for batch in linklab_store::read_parts(source, 64 * 1024)? {
-        let batch = batch?;
-        let schema = batch.schema();
-        let column = |name: &str| -> Result<arrow::array::ArrayRef, ReleaseError> {
-            let (i, _) = schema
-                .column_with_name(name)
-                .ok_or_else(|| column_error(name, "no such column"))?;
-            Ok(batch.column(i).clone())
-        };
-        let pid = cast(&column("person_id")?, &DataType::Utf8)
-            .map_err(|_| column_error("person_id", "cannot be read as text"))?;
-        let pid = pid.as_string::<i32>();
-        let mut dim_cols = Vec::with_capacity(dims.len());
-        for d in &dims {
-            let col = column(d)?;
-            if matches!(
-                col.data_type(),
-                DataType::Binary | DataType::FixedSizeBinary(_) | DataType::LargeBinary
-            ) {
-                return Err(column_error(d, "binary columns cannot be tabulated"));
-            }
-            dim_cols
-                .push(cast(&col, &DataType::Utf8).map_err(|_| column_error(d, "cannot be read as text"))?);
-        }
-        let mut sum_cols = Vec::with_capacity(sums.len());
-        for c in &sums {
-            let col = column(c)?;
-            if !col.data_type().is_numeric() && col.data_type() != &DataType::Boolean {
-                return Err(column_error(c, "a sum column must be numeric"));
-            }
-            sum_cols.push(
-                cast(&col, &DataType::Float64).map_err(|_| column_error(c, "cannot be read as a number"))?,
-            );
-        }
-        for row in 0..batch.num_rows() {
-            if pid.is_null(row) {
-                continue;
-            }
-            let person = pid.value(row);
-            if seen.contains(person) {
-                continue;
-            }
-            seen.insert(person.to_owned());
-            for (k, col) in dim_cols.iter().enumerate() {
-                let col = col.as_string::<i32>();
-                let label = if col.is_null(row) { UNKNOWN } else { col.value(row) };
-                if label == TOTAL {
-                    let table = specs
-                        .iter()
-                        .find(|s| s.by.contains(&dims[k]))
-                        .map_or_else(|| first_table.clone(), |s| s.name.clone());
-                    return Err(ReleaseError::ReservedLabel {
-                        table,
-                        path: source.to_path_buf(),
-                        column: dims[k].clone(),
-                    });
-                }
-                person_codes.push(dicts[k].code(label));
-            }
-            for (k, col) in sum_cols.iter().enumerate() {
-                let col = col.as_primitive::<Float64Type>();
-                let v = if col.is_null(row) { 0.0 } else { col.value(row) };
-                if !v.is_finite() {
-                    return Err(column_error(
-                        &sums[k],
-                        "holds a value that is not a finite number",
-                    ));
-                }
-                nonneg[k] &= v >= 0.0;
-                integer[k] &= v.fract() == 0.0;
-                person_sums.push(v);
-            }
-        }
-    }
-    let n_persons = seen.len();
-    drop(seen);
-    // Per column: persons per dictionary code; too many levels are refused, rare ones merged.
-    let mut persons_per_code: Vec<Vec<u64>> = dicts.iter().map(|d| vec![0; d.labels.len()]).collect();
-    for p in 0..n_persons {
-        for (k, counts) in persons_per_code.iter_mut().enumerate() {
-            counts[person_codes[p * dims.len() + k] as usize] += 1;
-        }
-    }
-    let limit = max_levels(n_persons, threshold);
-    for (k, d) in dicts.iter().enumerate() {
-        if d.labels.len() > limit {
-            return Err(column_error(
-                &dims[k],
-                &format!(
-                    "has {} distinct values among {n_persons} persons, more than persons / threshold ({limit}): a dimension with that many levels would publish rare labels; tabulate a coarser column",
-                    d.labels.len()
-                ),
-            ));
-        }
-    }
-    // Per column: the sorted position (after merging rare levels) of each dictionary code.
-    let mut sorted: Vec<Vec<String>> = Vec::with_capacity(dicts.len());
-    let mut position: Vec<Vec<usize>> = Vec::with_capacity(dicts.len());
-    for (d, counts) in dicts.iter().zip(&persons_per_code) {
-        let (merged, map) = merge_rare(d, counts, threshold);
-        let s = sorted_labels(&merged);
-        position.push(
-            map.iter()
-                .map(|&m| {
-                    s.iter()
-                        .position(|x| *x == merged[m])
-                        .expect("every label is sorted")
-                })
-                .collect(),
-        );
-        sorted.push(s);
-    }
-    let limit_cells = |spec: &TableSpec| {
-        spec.by.iter().try_fold(1_usize, |cells, d| {
-            let k = dims
-                .iter()
-                .position(|x| x == d)
-                .expect("every by column is a dimension");
-            // Each (merged) level, and the margin labelled Total.
-            cells.checked_mul(sorted[k].len() + 1)
-        })
-    };
+    let named = Named { source, specs };
+    let persons = Persons::read(&named)?;
+    let levels = Levels::of(&persons, &named, threshold)?;
     for spec in specs {
-        let cells = limit_cells(spec);
+        let cells = spec.by.iter().try_fold(1_usize, |cells, d| {
+            // Each (merged) level, and the margin labelled Total.
+            cells.checked_mul(levels.sorted[persons.dim(d)].len() + 1)
+        });
         if cells.is_none_or(|cells| cells > MAX_TABLE_CELLS) {
             return Err(ReleaseError::Refused {
                 table: spec.name.clone(),
@@ -273,60 +123,290 @@ pub(crate) fn build_tables(
             });
         }
     }
-    let mut out = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let cols: Vec<usize> = spec
-            .by
+    Ok(specs
+        .iter()
+        .map(|spec| count_table(spec, &persons, &levels, keep_top))
+        .collect())
+}
+
+/// The source and tables being built, to name them in errors.
+struct Named<'a> {
+    source: &'a Path,
+    specs: &'a [&'a TableSpec],
+}
+
+impl Named<'_> {
+    /// The first table that uses `column`.
+    fn table_of(&self, column: &str) -> String {
+        self.specs
             .iter()
-            .map(|d| dims.iter().position(|x| x == d).expect("dims collected above"))
-            .collect();
-        let shape = Shape {
-            dims: spec.by.clone(),
-            labels: cols.iter().map(|&k| sorted[k].clone()).collect(),
-        };
-        let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
-        let n_inner: usize = sizes.iter().product();
-        let mut inner = vec![0u64; n_inner];
-        let sum_k = spec
-            .sum
-            .as_ref()
-            .map(|c| sums.iter().position(|x| x == c).expect("sums collected above"));
-        let mut inner_stats = if sum_k.is_some() {
-            vec![SumStats::default(); n_inner]
-        } else {
-            Vec::new()
-        };
-        for p in 0..n_persons {
-            let codes = &person_codes[p * dims.len()..(p + 1) * dims.len()];
-            let flat = cols
-                .iter()
-                .zip(&sizes)
-                .fold(0, |acc, (&k, &size)| acc * size + position[k][codes[k] as usize]);
-            inner[flat] += 1;
-            if let Some(k) = sum_k {
-                inner_stats[flat].add(person_sums[p * sums.len() + k], keep_top);
+            .find(|s| s.by.iter().any(|d| d == column) || s.sum.as_deref() == Some(column))
+            .or(self.specs.first())
+            .map_or_else(String::new, |s| s.name.clone())
+    }
+
+    fn column_error(&self, column: &str, reason: &str) -> ReleaseError {
+        ReleaseError::Column {
+            table: self.table_of(column),
+            path: self.source.to_path_buf(),
+            column: column.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// Every distinct person of a source: per dimension a dictionary code, per sum column a value
+/// (from their first record).
+struct Persons {
+    dims: Vec<String>,
+    sums: Vec<String>,
+    dicts: Vec<Dictionary>,
+    /// `dims.len()` codes per person.
+    codes: Vec<u32>,
+    /// `sums.len()` values per person.
+    values: Vec<f64>,
+    nonneg: Vec<bool>,
+    integer: Vec<bool>,
+    count: usize,
+}
+
+impl Persons {
+    fn read(named: &Named) -> Result<Self, ReleaseError> {
+        let mut dims: Vec<String> = Vec::new();
+        let mut sums: Vec<String> = Vec::new();
+        for s in named.specs {
+            for d in &s.by {
+                if !dims.contains(d) {
+                    dims.push(d.clone());
+                }
+            }
+            if let Some(c) = &s.sum
+                && !sums.contains(c)
+            {
+                sums.push(c.clone());
             }
         }
-        let counts = counts_with_margins(&shape, &inner);
-        let sums_data = sum_k.map(|k| {
-            let stats = stats_with_margins(&shape, &inner_stats, keep_top);
-            (
-                SumLayer {
-                    column: sums[k].clone(),
-                    nonnegative: nonneg[k],
-                    integer: integer[k],
-                },
-                stats,
-            )
-        });
-        out.push(TableData {
-            name: spec.name.clone(),
-            shape,
-            counts,
-            sums: sums_data,
-        });
+        let mut persons = Persons {
+            dicts: dims.iter().map(|_| Dictionary::default()).collect(),
+            nonneg: vec![true; sums.len()],
+            integer: vec![true; sums.len()],
+            dims,
+            sums,
+            codes: Vec::new(),
+            values: Vec::new(),
+            count: 0,
+        };
+        let mut seen: HashSet<String> = HashSet::new();
+        for batch in linklab_store::read_parts(named.source, 64 * 1024)? {
+            persons.add_batch(&batch?, named, &mut seen)?;
+        }
+        persons.count = seen.len();
+        Ok(persons)
     }
-    Ok(out)
+
+    fn dim(&self, d: &str) -> usize {
+        self.dims
+            .iter()
+            .position(|x| x == d)
+            .expect("every by column is a dimension")
+    }
+
+    /// The columns of a batch, read as text (dimensions) and numbers (sums).
+    fn columns(
+        &self,
+        batch: &arrow::record_batch::RecordBatch,
+        named: &Named,
+    ) -> Result<
+        (
+            arrow::array::ArrayRef,
+            Vec<arrow::array::ArrayRef>,
+            Vec<arrow::array::ArrayRef>,
+        ),
+        ReleaseError,
+    > {
+        let schema = batch.schema();
+        let column = |name: &str| -> Result<arrow::array::ArrayRef, ReleaseError> {
+            let (i, _) = schema
+                .column_with_name(name)
+                .ok_or_else(|| named.column_error(name, "no such column"))?;
+            Ok(batch.column(i).clone())
+        };
+        let pid = cast(&column("person_id")?, &DataType::Utf8)
+            .map_err(|_| named.column_error("person_id", "cannot be read as text"))?;
+        let mut dim_cols = Vec::with_capacity(self.dims.len());
+        for d in &self.dims {
+            let col = column(d)?;
+            if matches!(
+                col.data_type(),
+                DataType::Binary | DataType::FixedSizeBinary(_) | DataType::LargeBinary
+            ) {
+                return Err(named.column_error(d, "binary columns cannot be tabulated"));
+            }
+            dim_cols.push(
+                cast(&col, &DataType::Utf8).map_err(|_| named.column_error(d, "cannot be read as text"))?,
+            );
+        }
+        let mut sum_cols = Vec::with_capacity(self.sums.len());
+        for c in &self.sums {
+            let col = column(c)?;
+            if !col.data_type().is_numeric() && col.data_type() != &DataType::Boolean {
+                return Err(named.column_error(c, "a sum column must be numeric"));
+            }
+            sum_cols.push(
+                cast(&col, &DataType::Float64)
+                    .map_err(|_| named.column_error(c, "cannot be read as a number"))?,
+            );
+        }
+        Ok((pid, dim_cols, sum_cols))
+    }
+
+    /// Adds the persons of a batch not seen before.
+    fn add_batch(
+        &mut self,
+        batch: &arrow::record_batch::RecordBatch,
+        named: &Named,
+        seen: &mut HashSet<String>,
+    ) -> Result<(), ReleaseError> {
+        let (pid, dim_cols, sum_cols) = self.columns(batch, named)?;
+        let pid = pid.as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            if pid.is_null(row) || seen.contains(pid.value(row)) {
+                continue;
+            }
+            seen.insert(pid.value(row).to_owned());
+            for (k, col) in dim_cols.iter().enumerate() {
+                let col = col.as_string::<i32>();
+                let label = if col.is_null(row) { UNKNOWN } else { col.value(row) };
+                if label == TOTAL {
+                    return Err(ReleaseError::ReservedLabel {
+                        table: named.table_of(&self.dims[k]),
+                        path: named.source.to_path_buf(),
+                        column: self.dims[k].clone(),
+                    });
+                }
+                self.codes.push(self.dicts[k].code(label));
+            }
+            for (k, col) in sum_cols.iter().enumerate() {
+                let col = col.as_primitive::<Float64Type>();
+                let v = if col.is_null(row) { 0.0 } else { col.value(row) };
+                if !v.is_finite() {
+                    return Err(
+                        named.column_error(&self.sums[k], "holds a value that is not a finite number")
+                    );
+                }
+                self.nonneg[k] &= v >= 0.0;
+                self.integer[k] &= v.fract() == 0.0;
+                self.values.push(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Per dimension: the sorted labels after rare levels are merged, and the sorted position of
+/// each dictionary code.
+struct Levels {
+    sorted: Vec<Vec<String>>,
+    position: Vec<Vec<usize>>,
+}
+
+impl Levels {
+    /// Refuses a dimension with too many levels, and merges the rare ones.
+    fn of(persons: &Persons, named: &Named, threshold: u64) -> Result<Self, ReleaseError> {
+        let n_dims = persons.dims.len();
+        let mut persons_per_code: Vec<Vec<u64>> =
+            persons.dicts.iter().map(|d| vec![0; d.labels.len()]).collect();
+        for p in 0..persons.count {
+            for (k, counts) in persons_per_code.iter_mut().enumerate() {
+                counts[persons.codes[p * n_dims + k] as usize] += 1;
+            }
+        }
+        let n_persons = persons.count;
+        let limit = max_levels(n_persons, threshold);
+        for (k, d) in persons.dicts.iter().enumerate() {
+            if d.labels.len() > limit {
+                return Err(named.column_error(
+                    &persons.dims[k],
+                    &format!(
+                        "has {} distinct values among {n_persons} persons, more than persons / threshold ({limit}): a dimension with that many levels would publish rare labels; tabulate a coarser column",
+                        d.labels.len()
+                    ),
+                ));
+            }
+        }
+        let mut levels = Levels {
+            sorted: Vec::with_capacity(n_dims),
+            position: Vec::with_capacity(n_dims),
+        };
+        for (d, counts) in persons.dicts.iter().zip(&persons_per_code) {
+            let (merged, map) = merge_rare(d, counts, threshold);
+            let s = sorted_labels(&merged);
+            levels.position.push(
+                map.iter()
+                    .map(|&m| {
+                        s.iter()
+                            .position(|x| *x == merged[m])
+                            .expect("every label is sorted")
+                    })
+                    .collect(),
+            );
+            levels.sorted.push(s);
+        }
+        Ok(levels)
+    }
+}
+
+/// Counts one table (and its sums) from the persons.
+fn count_table(spec: &TableSpec, persons: &Persons, levels: &Levels, keep_top: usize) -> TableData {
+    let n_dims = persons.dims.len();
+    let cols: Vec<usize> = spec.by.iter().map(|d| persons.dim(d)).collect();
+    let shape = Shape {
+        dims: spec.by.clone(),
+        labels: cols.iter().map(|&k| levels.sorted[k].clone()).collect(),
+    };
+    let sizes: Vec<usize> = shape.labels.iter().map(Vec::len).collect();
+    let n_inner: usize = sizes.iter().product();
+    let mut inner = vec![0u64; n_inner];
+    let sum_k = spec.sum.as_ref().map(|c| {
+        persons
+            .sums
+            .iter()
+            .position(|x| x == c)
+            .expect("sums collected above")
+    });
+    let mut inner_stats = if sum_k.is_some() {
+        vec![SumStats::default(); n_inner]
+    } else {
+        Vec::new()
+    };
+    for p in 0..persons.count {
+        let codes = &persons.codes[p * n_dims..(p + 1) * n_dims];
+        let flat = cols.iter().zip(&sizes).fold(0, |acc, (&k, &size)| {
+            acc * size + levels.position[k][codes[k] as usize]
+        });
+        inner[flat] += 1;
+        if let Some(k) = sum_k {
+            inner_stats[flat].add(persons.values[p * persons.sums.len() + k], keep_top);
+        }
+    }
+    let counts = counts_with_margins(&shape, &inner);
+    let sums = sum_k.map(|k| {
+        let stats = stats_with_margins(&shape, &inner_stats, keep_top);
+        (
+            SumLayer {
+                column: persons.sums[k].clone(),
+                nonnegative: persons.nonneg[k],
+                integer: persons.integer[k],
+            },
+            stats,
+        )
+    });
+    TableData {
+        name: spec.name.clone(),
+        shape,
+        counts,
+        sums,
+    }
 }
 
 /// Magnitude statistics of every cell (margins included) from the inner cells.

@@ -15,6 +15,9 @@ pub enum CellStatus {
     Primary,
     /// Suppressed to protect another cell.
     Secondary,
+    /// A cell of the system that no released file publishes (a count the evaluation's figures
+    /// pass through, such as the treated persons dropped by the caliper).
+    Unpublished,
 }
 
 impl CellStatus {
@@ -34,6 +37,13 @@ pub(crate) struct Layer {
     pub cell_of: Vec<usize>,
 }
 
+/// Whether a count that no file publishes needs protection: it singles out fewer than the
+/// threshold of persons (1 to threshold − 1). A zero that the figures imply (nobody dropped by
+/// the caliper) singles out nobody: it may be worked out, as the evaluation's own rules allow.
+pub(crate) fn sensitive_count(count: u64, rules: &DisclosureRules) -> bool {
+    count > 0 && count < rules.threshold
+}
+
 /// The published text value of a sum (rounded to a whole number).
 pub(crate) fn published_sum(total: f64) -> f64 {
     total.round()
@@ -46,7 +56,9 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
     let mut reqs = Vec::with_capacity(group.cells.len());
     let mut insiders = Vec::new();
     for (id, cell) in group.cells.iter().enumerate() {
-        let known = if status[id].is_hidden() {
+        let known = if group.is_structural(id) {
+            Known::Exact(0.0)
+        } else if status[id].is_hidden() {
             if cell.count == 1 {
                 insiders.push(Insider { cell: id, value: 1.0 });
             }
@@ -59,7 +71,9 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
                 Known::Exact(v)
             }
         };
-        let lower = if status[id].is_hidden() {
+        // A table publishes its zeros when they are not disclosive, so its suppressed cells are
+        // non-empty; a cell no file publishes has no such bound.
+        let lower = if status[id].is_hidden() && !group.is_unpublished(id) {
             rules.hidden_lower_bound()
         } else {
             0.0
@@ -69,9 +83,12 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
             lower,
             integer: true,
         });
+        // A cell no file publishes may be pinned when it is not sensitive: that is the same as
+        // publishing it.
+        let required = !group.is_unpublished(id) || sensitive_count(cell.count, rules);
         reqs.push(Requirement {
-            min_width: 1.0,
-            min_upper: (cell.count < rules.threshold).then_some(rules.threshold as f64),
+            min_width: if required { 1.0 } else { 0.0 },
+            min_upper: (required && cell.count < rules.threshold).then_some(rules.threshold as f64),
             true_value: Some(cell.count as f64),
         });
     }
@@ -80,23 +97,26 @@ pub(crate) fn count_layer(group: &Group, status: &[CellStatus], rules: &Disclosu
         .iter()
         .map(|c| (c.total, c.members.clone()))
         .collect();
-    let grids = group
-        .tables
-        .iter()
-        .map(|t| Grid {
-            extents: t.shape.extents(),
-            cells: t.cell_ids.clone(),
-        })
-        .collect();
+    let grids = group.tables.iter().map(|t| grid(t, |c| c)).collect();
+    let sys = LpSystem {
+        cells,
+        constraints,
+        grids,
+    };
+    let cell_of = (0..group.cells.len()).collect();
     Layer {
-        sys: LpSystem {
-            cells,
-            constraints,
-            grids,
-        },
+        sys,
         reqs,
         insiders,
-        cell_of: (0..group.cells.len()).collect(),
+        cell_of,
+    }
+}
+
+/// The grid of a table, its cells numbered as `local` numbers them in a layer.
+fn grid(table: &crate::model::GroupTable, local: impl Fn(usize) -> usize) -> Grid {
+    Grid {
+        extents: table.shape.extents(),
+        cells: table.cell_ids.iter().map(|&c| local(c)).collect(),
     }
 }
 
@@ -177,17 +197,15 @@ pub(crate) fn sum_layer(
         .tables
         .iter()
         .filter(|t| t.sum_layer == Some(layer))
-        .map(|t| Grid {
-            extents: t.shape.extents(),
-            cells: t.cell_ids.iter().map(|&c| local[c]).collect(),
-        })
+        .map(|t| grid(t, |c| local[c]))
         .collect();
+    let sys = LpSystem {
+        cells,
+        constraints,
+        grids,
+    };
     Layer {
-        sys: LpSystem {
-            cells,
-            constraints,
-            grids,
-        },
+        sys,
         reqs,
         insiders,
         cell_of,

@@ -58,10 +58,15 @@
 //! group), a table of it by `treated` is refused, since all treated minus the matched treated of
 //! `impact.csv` would single them out (issue 12, attack 1).
 //!
-//! Cells of tables of the analysis frame that the evaluation's published figures already imply
-//! (listed in `evaluation/figures.json` beside the frame) are *known*: secondary suppression never
-//! picks them (hiding one would protect nothing), and the release is refused if one would have to
-//! be hidden, or if the figures disagree with the frame.
+//! The evaluation's published figures are cells of the analysis frame's system (`figures`
+//! module): the counts they imply (`evaluation/figures.json`, beside the frame) are *known*
+//! cells, the tables they need are added to the group unrendered (with `treated` and `group`,
+//! so that the matched treated are part of all treated), cells empty by construction are known
+//! zeros, and every other cell no file publishes is an unpublished unknown, protected when it
+//! holds 1 to `threshold` − 1 persons (the persons dropped by the caliper are one). Secondary
+//! suppression never picks a known cell; the release is refused if one would have to be hidden,
+//! or if the figures disagree with the frame. The frame of published evaluation files is
+//! audited even when no table counts it.
 //!
 //! # The audit (the gate)
 //! The audit ([`audit`] module) is independent of the suppression code. For every suppressed cell it computes min and max by linear
@@ -136,15 +141,16 @@ mod audit;
 mod build;
 mod config;
 mod error;
+mod figures;
 mod gate;
 mod manifest;
 mod model;
-mod moves;
 mod protect;
 mod release;
 mod suppress;
 #[cfg(test)]
 mod tests;
+mod trail;
 
 pub use build::{MAX_TABLE_CELLS, OTHER};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
@@ -153,4 +159,5 @@ pub use gate::CellStatus;
 pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
 pub use model::{TOTAL, UNKNOWN};
 pub use protect::{ProtectedCell, ProtectedTable, protect_table};
-pub use release::{AuditStatus, ReleaseSummary, TableSummary, release_lock_path, run};
+pub use release::{ReleaseSummary, release_lock_path, run};
+pub use trail::{AuditStatus, TableSummary};

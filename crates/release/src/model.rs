@@ -146,6 +146,9 @@ pub(crate) struct GroupTable {
     pub cell_ids: Vec<usize>,
     /// The sum layer of a magnitude table.
     pub sum_layer: Option<usize>,
+    /// Whether the table is written to the release folder; a table that is not only carries the
+    /// cells and lines of the evaluation's figures into the system.
+    pub rendered: bool,
 }
 
 /// A cell of a group (shared by every table of the group that has it).
@@ -183,6 +186,13 @@ pub(crate) struct Group {
     /// Cells another released file already publishes (the counts behind the evaluation's
     /// figures): never chosen for secondary suppression. Empty when there are none.
     pub known: Vec<bool>,
+    /// Cells an attacker knows to be zero by construction (a person in the matched treated
+    /// group is treated): exact zeros to the audit, never sensitive (a table that has one writes
+    /// it `[c]` under the zero rule all the same). Empty when there are none.
+    pub structural: Vec<bool>,
+    /// Cells that no rendered table and no other file publishes (set by
+    /// [`Group::mark_unpublished`]): unknowns of the system, protected only when sensitive.
+    pub unpublished: Vec<bool>,
 }
 
 /// A magnitude column of a group.
@@ -276,6 +286,7 @@ impl Group {
                 shape: t.shape,
                 cell_ids,
                 sum_layer: layer,
+                rendered: true,
             });
         }
         for c in &mut g.cells {
@@ -296,22 +307,55 @@ impl Group {
         self.known.get(cell).copied().unwrap_or(false)
     }
 
-    /// The cell with this key, if a table of the group has it.
-    pub fn cell_by_key(&self, key: &CellKey) -> Option<usize> {
-        self.tables.iter().find_map(|t| {
-            (0..t.cell_ids.len())
-                .find(|&flat| t.shape.key(&t.shape.decode(flat)) == *key)
-                .map(|flat| t.cell_ids[flat])
-        })
+    /// Whether the cell is known to be zero by construction.
+    pub fn is_structural(&self, cell: usize) -> bool {
+        self.structural.get(cell).copied().unwrap_or(false)
     }
 
-    /// Names of the tables of the group, joined.
+    /// Whether no released file publishes the cell.
+    pub fn is_unpublished(&self, cell: usize) -> bool {
+        self.unpublished.get(cell).copied().unwrap_or(false)
+    }
+
+    /// Marks every cell that no rendered table has and that is neither known nor structural as
+    /// unpublished.
+    pub fn mark_unpublished(&mut self) {
+        let mut shown = vec![false; self.cells.len()];
+        for t in self.tables.iter().filter(|t| t.rendered) {
+            for &c in &t.cell_ids {
+                shown[c] = true;
+            }
+        }
+        self.unpublished = (0..self.cells.len())
+            .map(|c| !shown[c] && !self.is_known(c) && !self.is_structural(c))
+            .collect();
+    }
+
+    /// Every cell of the group by its key.
+    pub fn key_index(&self) -> HashMap<CellKey, usize> {
+        let mut index = HashMap::with_capacity(self.cells.len());
+        for t in &self.tables {
+            for (flat, &id) in t.cell_ids.iter().enumerate() {
+                index.entry(t.shape.key(&t.shape.decode(flat))).or_insert(id);
+            }
+        }
+        index
+    }
+
+    /// Names of the rendered tables of the group, joined (the evaluation's figures when the
+    /// group has none).
     pub fn table_names(&self) -> String {
-        self.tables
+        let names: Vec<&str> = self
+            .tables
             .iter()
+            .filter(|t| t.rendered)
             .map(|t| t.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        if names.is_empty() {
+            "the evaluation's figures".to_owned()
+        } else {
+            names.join(", ")
+        }
     }
 }
 

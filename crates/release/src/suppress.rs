@@ -31,7 +31,11 @@ pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<Stri
     group
         .cells
         .iter()
-        .map(|cell| {
+        .enumerate()
+        .map(|(id, cell)| {
+            if group.is_unpublished(id) {
+                return None;
+            }
             if cell.count == 0 {
                 return rules.zeros_disclosive.then(|| "zero count".to_owned());
             }
@@ -69,6 +73,13 @@ struct State<'a> {
 impl State<'_> {
     fn eligible(&self, c: usize) -> bool {
         self.status[c] == CellStatus::Published && self.group.cells[c].count > 0 && !self.group.is_known(c)
+    }
+
+    /// Whether a hidden cell needs protection: every suppressed cell of a table but one empty by
+    /// construction, and a cell no file publishes when it is sensitive.
+    fn needs_protection(&self, c: usize) -> bool {
+        !self.group.is_structural(c)
+            && (!self.group.is_unpublished(c) || gate::sensitive_count(self.group.cells[c].count, self.rules))
     }
 
     /// Count needed from a partner so that `s` can be widened enough.
@@ -132,6 +143,22 @@ impl State<'_> {
         None
     }
 
+    /// The refusal when no published cell is left to protect `s`.
+    fn no_partner(&self, s: usize) -> ReleaseError {
+        let reason = if self.group.is_unpublished(s) {
+            format!(
+                "the evaluation's published figures narrow the count {} below the threshold, and no table cell is left to hide",
+                self.group.cells[s].name
+            )
+        } else {
+            "no published cell is left to protect a suppressed cell".into()
+        };
+        ReleaseError::Refused {
+            table: self.group.table_names(),
+            reason,
+        }
+    }
+
     fn suppress(&mut self, p: usize, protects: usize) {
         for &ci in &self.group.cell_constraints[p] {
             self.hidden_in[ci] += 1;
@@ -158,7 +185,9 @@ impl State<'_> {
             let cells = &self.group.cells;
             let fix = match hidden.len() {
                 0 => None,
-                1 => Some((hidden[0], self.need(hidden[0], None))),
+                1 => self
+                    .needs_protection(hidden[0])
+                    .then(|| (hidden[0], self.need(hidden[0], None))),
                 // A single person who knows their own cell could subtract it, unless the other
                 // cell holds only them (their line's total equal to their cell, or a part of
                 // their cell when they are the total).
@@ -169,7 +198,7 @@ impl State<'_> {
                         (hidden[1], hidden[0])
                     };
                     let only_insider = u == total || (s == total && cells[s].count == cells[u].count);
-                    (!only_insider).then_some((s, 1))
+                    (!only_insider && self.needs_protection(s)).then_some((s, 1))
                 }
                 k if !self.status[total].is_hidden() => {
                     let slack = hidden
@@ -179,7 +208,11 @@ impl State<'_> {
                         .saturating_sub(lb * (k as u64 - 1));
                     hidden
                         .iter()
-                        .find(|&&c| cells[c].count < self.rules.threshold && slack < self.rules.threshold)
+                        .find(|&&c| {
+                            cells[c].count < self.rules.threshold
+                                && slack < self.rules.threshold
+                                && self.needs_protection(c)
+                        })
                         .map(|&s| (s, self.rules.threshold - slack + lb))
                 }
                 _ => None,
@@ -189,10 +222,7 @@ impl State<'_> {
                 .cheapest(self.constraint_cells(ci), need)
                 .or_else(|| self.partner(s, need));
             let Some(p) = p else {
-                return Err(ReleaseError::Refused {
-                    table: self.group.table_names(),
-                    reason: "no published cell is left to protect a suppressed cell".into(),
-                });
+                return Err(self.no_partner(s));
             };
             self.suppress(p, s);
             for &cj in self.group.cell_constraints[p].iter().chain([&ci]) {
@@ -345,43 +375,13 @@ pub(crate) fn protect(
 
 /// [`protect`], starting from extra suppressed cells (`extra`, marked secondary) on top of the
 /// primary suppressions.
-#[allow(
-    clippy::too_many_lines,
-    reason = "split by the engineer finishing work in release; allowed until that work lands"
-)]
 pub(crate) fn protect_from(
     group: &Group,
     rules: &DisclosureRules,
     exact_audit: bool,
     extra: &[usize],
 ) -> Result<Protection, ReleaseError> {
-    let primary = primary(group, rules);
-    let mut st = State {
-        group,
-        rules,
-        status: primary
-            .iter()
-            .map(|p| {
-                if p.is_some() {
-                    CellStatus::Primary
-                } else {
-                    CellStatus::Published
-                }
-            })
-            .collect(),
-        reasons: primary.into_iter().map(Option::unwrap_or_default).collect(),
-        hidden_in: Vec::new(),
-    };
-    st.hidden_in = group
-        .constraints
-        .iter()
-        .map(|c| {
-            std::iter::once(c.total)
-                .chain(c.members.iter().copied())
-                .filter(|&x| st.status[x].is_hidden())
-                .count() as u32
-        })
-        .collect();
+    let mut st = State::new(group, rules);
     for &c in extra {
         if !st.status[c].is_hidden() {
             st.suppress(c, c);
@@ -389,63 +389,95 @@ pub(crate) fn protect_from(
         }
     }
     st.hypercubes();
-    let n_layers = 1 + group.sum_layers.len();
-    let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); n_layers];
-    let max_rounds = group.cells.len() + 2;
-    let mut rounds = 0;
-    // Rounds audit in `Mode::Quick` (no LP over a whole large component); when that stops
-    // reducing the failing cells for a few rounds, the rest audit in `Mode::Decide`, which
-    // never reports a failure that an exact LP would not.
-    let mut round_mode = Mode::Quick;
-    let mut best_failing = usize::MAX;
-    let mut stalled = 0;
-    let last_audits: Vec<Vec<Option<CellAudit>>>;
-    loop {
-        if rounds >= max_rounds {
-            return Err(ReleaseError::Refused {
-                table: group.table_names(),
-                reason: format!("secondary suppression did not pass the audit within {max_rounds} rounds"),
-            });
+    let (rounds, last_audits) = st.rounds()?;
+    // Without `exact_audit`, the round that passed audited exactly the final pattern (components
+    // skipped there had passed an earlier round unchanged): its audit is the final one.
+    let mut layer_audits = if exact_audit {
+        st.final_audit()?
+    } else {
+        last_audits
+    };
+    let count_audit = layer_audits.remove(0);
+    Ok(Protection {
+        status: st.status,
+        reasons: st.reasons,
+        count_audit,
+        sum_audit: layer_audits,
+        rounds,
+    })
+}
+
+/// Per layer, per group cell: its audit.
+type LayerAudits = Vec<Vec<Option<CellAudit>>>;
+
+impl<'a> State<'a> {
+    /// Primary suppression of a group; the cells no file publishes start hidden.
+    fn new(group: &'a Group, rules: &'a DisclosureRules) -> Self {
+        let primary = primary(group, rules);
+        let status: Vec<CellStatus> = primary
+            .iter()
+            .enumerate()
+            .map(|(c, p)| {
+                if group.is_unpublished(c) {
+                    CellStatus::Unpublished
+                } else if p.is_some() {
+                    CellStatus::Primary
+                } else {
+                    CellStatus::Published
+                }
+            })
+            .collect();
+        let hidden_in = group
+            .constraints
+            .iter()
+            .map(|c| {
+                std::iter::once(c.total)
+                    .chain(c.members.iter().copied())
+                    .filter(|&x| status[x].is_hidden())
+                    .count() as u32
+            })
+            .collect();
+        State {
+            group,
+            rules,
+            status,
+            reasons: primary.into_iter().map(Option::unwrap_or_default).collect(),
+            hidden_in,
         }
-        rounds += 1;
-        st.structural()?;
+    }
+
+    /// One audit of every layer: the failing cells, and the audit of every cell.
+    fn audit_round(
+        &self,
+        mode: Mode,
+        passed: &mut [HashSet<Vec<usize>>],
+    ) -> Result<(Vec<(usize, Failure)>, LayerAudits), ReleaseError> {
         let mut failures: Vec<(usize, Failure)> = Vec::new();
-        let mut round_audits = Vec::with_capacity(n_layers);
-        for (li, layer) in st.layers().iter().enumerate() {
+        let mut round_audits = Vec::with_capacity(passed.len());
+        for (li, layer) in self.layers().iter().enumerate() {
             let audits = audit::audit(
                 &layer.sys,
                 &layer.reqs,
                 &layer.insiders,
-                round_mode,
+                mode,
                 Some(&mut passed[li]),
             )
-            .map_err(solver_error(group))?;
-            for (local, a) in audits.iter().enumerate() {
-                if let Some(CellAudit { failure: Some(f), .. }) = a {
-                    failures.push((layer.cell_of[local], *f));
-                }
-            }
-            let mut per_cell = vec![None; group.cells.len()];
+            .map_err(solver_error(self.group))?;
+            let mut per_cell = vec![None; self.group.cells.len()];
             for (local, a) in audits.into_iter().enumerate() {
+                if let Some(CellAudit { failure: Some(f), .. }) = a {
+                    failures.push((layer.cell_of[local], f));
+                }
                 per_cell[layer.cell_of[local]] = a;
             }
             round_audits.push(per_cell);
         }
-        tracing::debug!(tables = %group.table_names(), round = rounds, failing = failures.len(), "suppression audit round");
-        if failures.is_empty() {
-            last_audits = round_audits;
-            break;
-        }
-        if failures.len() < best_failing {
-            best_failing = failures.len();
-            stalled = 0;
-        } else {
-            stalled += 1;
-            if stalled >= 3 && round_mode == Mode::Quick {
-                round_mode = Mode::Decide;
-                tracing::debug!(tables = %group.table_names(), round = rounds, "auditing exactly from now on");
-            }
-        }
+        Ok((failures, round_audits))
+    }
+
+    /// A partner for every failing cell (at most one per line per round).
+    fn add_partners(&mut self, mut failures: Vec<(usize, Failure)>) -> Result<(), ReleaseError> {
+        let group = self.group;
         failures.sort_unstable_by_key(|&(c, _)| c);
         failures.dedup_by_key(|&mut (c, _)| c);
         let mut touched: HashSet<usize> = HashSet::new();
@@ -460,14 +492,11 @@ pub(crate) fn protect_from(
             if group.cell_constraints[s].iter().any(|ci| touched.contains(ci)) {
                 continue;
             }
-            let need = st.need(s, Some(failure));
-            let Some(p) = st.partner(s, need) else {
-                return Err(ReleaseError::Refused {
-                    table: group.table_names(),
-                    reason: "no published cell is left to protect a suppressed cell".into(),
-                });
+            let need = self.need(s, Some(failure));
+            let Some(p) = self.partner(s, need) else {
+                return Err(self.no_partner(s));
             };
-            st.suppress(p, s);
+            self.suppress(p, s);
             added += 1;
             touched.extend(group.cell_constraints[p].iter().copied());
             touched.extend(group.cell_constraints[s].iter().copied());
@@ -478,36 +507,63 @@ pub(crate) fn protect_from(
                 reason: "secondary suppression made no progress".into(),
             });
         }
+        Ok(())
     }
-    // Without `exact_audit`, the round that passed audited exactly the final pattern (components
-    // skipped there had passed an earlier round unchanged): its audit is the final one.
-    let mut layer_audits = Vec::with_capacity(n_layers);
-    let reuse = (!exact_audit).then_some(last_audits);
-    let layers = if reuse.is_some() { Vec::new() } else { st.layers() };
-    if let Some(audits) = reuse {
-        layer_audits = audits;
-    }
-    for layer in layers {
-        let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Exact, None)
-            .map_err(solver_error(group))?;
-        if let Some(a) = audits.iter().flatten().find(|a| a.failure.is_some()) {
-            return Err(ReleaseError::Refused {
-                table: group.table_names(),
-                reason: format!("the final audit failed ({:?})", a.failure),
-            });
+
+    /// Audits and adds partners until the audit passes: the rounds taken and the passing
+    /// round's audits. Rounds audit in `Mode::Quick` (no LP over a whole large component); when
+    /// that stops reducing the failing cells for a few rounds, the rest audit in `Mode::Decide`,
+    /// which never reports a failure that an exact LP would not.
+    fn rounds(&mut self) -> Result<(usize, LayerAudits), ReleaseError> {
+        let group = self.group;
+        let mut passed: Vec<HashSet<Vec<usize>>> = vec![HashSet::new(); 1 + group.sum_layers.len()];
+        let max_rounds = group.cells.len() + 2;
+        let mut round_mode = Mode::Quick;
+        let mut best_failing = usize::MAX;
+        let mut stalled = 0;
+        for rounds in 1..=max_rounds {
+            self.structural()?;
+            let (failures, round_audits) = self.audit_round(round_mode, &mut passed)?;
+            tracing::debug!(tables = %group.table_names(), round = rounds, failing = failures.len(), "suppression audit round");
+            if failures.is_empty() {
+                return Ok((rounds, round_audits));
+            }
+            if failures.len() < best_failing {
+                best_failing = failures.len();
+                stalled = 0;
+            } else {
+                stalled += 1;
+                if stalled >= 3 && round_mode == Mode::Quick {
+                    round_mode = Mode::Decide;
+                    tracing::debug!(tables = %group.table_names(), round = rounds, "auditing exactly from now on");
+                }
+            }
+            self.add_partners(failures)?;
         }
-        let mut per_cell = vec![None; group.cells.len()];
-        for (local, a) in audits.into_iter().enumerate() {
-            per_cell[layer.cell_of[local]] = a;
-        }
-        layer_audits.push(per_cell);
+        Err(ReleaseError::Refused {
+            table: group.table_names(),
+            reason: format!("secondary suppression did not pass the audit within {max_rounds} rounds"),
+        })
     }
-    let count_audit = layer_audits.remove(0);
-    Ok(Protection {
-        status: st.status,
-        reasons: st.reasons,
-        count_audit,
-        sum_audit: layer_audits,
-        rounds,
-    })
+
+    /// The exact audit of the final pattern.
+    fn final_audit(&self) -> Result<LayerAudits, ReleaseError> {
+        let mut out = Vec::new();
+        for layer in self.layers() {
+            let audits = audit::audit(&layer.sys, &layer.reqs, &layer.insiders, Mode::Exact, None)
+                .map_err(solver_error(self.group))?;
+            if let Some(a) = audits.iter().flatten().find(|a| a.failure.is_some()) {
+                return Err(ReleaseError::Refused {
+                    table: self.group.table_names(),
+                    reason: format!("the final audit failed ({:?})", a.failure),
+                });
+            }
+            let mut per_cell = vec![None; self.group.cells.len()];
+            for (local, a) in audits.into_iter().enumerate() {
+                per_cell[layer.cell_of[local]] = a;
+            }
+            out.push(per_cell);
+        }
+        Ok(out)
+    }
 }

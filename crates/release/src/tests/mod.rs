@@ -2,6 +2,7 @@
 //! written to a temporary folder, and property tests.
 
 mod attacks;
+mod figures;
 mod props;
 mod release;
 

@@ -346,14 +346,15 @@ fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
     let tmp = tempfile::tempdir().unwrap();
     let frame = tmp.path().join("work/evaluation/frame");
     let cells = [
-        (vec!["F", "a"], 3),
-        (vec!["F", "b"], 20),
-        (vec!["F", "c"], 25),
-        (vec!["M", "a"], 30),
-        (vec!["M", "b"], 40),
-        (vec!["M", "c"], 35),
+        (vec!["F", "a", "true"], 3),
+        (vec!["F", "b", "true"], 10),
+        (vec!["F", "b", "false"], 10),
+        (vec!["F", "c", "false"], 25),
+        (vec!["M", "a", "false"], 30),
+        (vec!["M", "b", "false"], 40),
+        (vec!["M", "c", "false"], 35),
     ];
-    write_source(&frame, &["sex", "region"], &persons(&cells, 0));
+    write_source(&frame, &["sex", "region", "treated"], &persons(&cells, 0));
     let table = spec("by_sex_region", &frame, &["sex", "region"], None);
     let status_of = |cfg: &ReleaseConfig, sex: &str, region: &str| -> String {
         let text = std::fs::read_to_string(cfg.release_dir.join("by_sex_region.csv")).unwrap();
@@ -385,8 +386,8 @@ fn a_cell_the_evaluation_figures_publish_is_never_a_secondary_suppression() {
         "format": "linklab-evaluation-figures-v1",
         "source": "evaluation",
         "cells": [
-            {"key": [["region", "b"], ["sex", "F"], ["treated", "false"]], "persons": 8, "figures": []},
-            {"key": [["region", "b"], ["sex", "F"], ["treated", "true"]], "persons": 12, "figures": []},
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "false"]], "persons": 10, "figures": []},
+            {"key": [["region", "b"], ["sex", "F"], ["treated", "true"]], "persons": 10, "figures": []},
         ],
     });
     std::fs::write(frame.parent().unwrap().join("figures.json"), split.to_string()).unwrap();

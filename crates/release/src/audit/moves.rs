@@ -10,7 +10,7 @@
 //! system before use, so a move of one table that breaks a constraint of another table of the
 //! group (a shared margin) is never used.
 
-use crate::audit::{Grid, LpSystem};
+use super::{Grid, LpSystem};
 
 /// Upper limit on the moves tried through one cell.
 const MAX_MOVES_PER_CELL: usize = 4096;

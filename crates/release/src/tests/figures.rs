@@ -1,0 +1,263 @@
+//! The evaluation's figures (`evaluation/figures.json`) in the joint system of the analysis
+//! frame's tables (issue 12, "every published number is a cell of one system").
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use linklab_store::NoProgress;
+use proptest::prelude::*;
+
+use super::release::{Rec, config, spec, write_source};
+use crate::{DisclosureRules, ReleaseConfig, ReleaseError, run};
+
+/// An analysis frame with `treated`, `group` (`-` = null) and `sex`: `n` persons per row.
+fn frame(root: &Path, rows: &[(&'static str, &'static str, &'static str, u64)]) -> PathBuf {
+    let dir = root.join("work/evaluation/frame");
+    let mut recs = Vec::new();
+    for &(treated, group, sex, n) in rows {
+        for _ in 0..n {
+            recs.push(Rec {
+                id: Some(format!("p{}", recs.len())),
+                values: vec![Some(treated), (group != "-").then_some(group), Some(sex)],
+                amount: None,
+            });
+        }
+    }
+    write_source(&dir, &["treated", "group", "sex"], &recs);
+    dir
+}
+
+/// Writes `figures.json` beside the frame: (key, persons) pairs.
+fn figures(frame: &Path, cells: &[(&[(&str, &str)], u64)]) {
+    let cells: Vec<serde_json::Value> = cells
+        .iter()
+        .map(|(key, persons)| {
+            let mut key: Vec<(&str, &str)> = key.to_vec();
+            key.sort_unstable();
+            serde_json::json!({"key": key, "persons": persons, "figures": []})
+        })
+        .collect();
+    let json = serde_json::json!({"format": "linklab-evaluation-figures-v1", "source": "evaluation", "cells": cells});
+    std::fs::write(frame.parent().unwrap().join("figures.json"), json.to_string()).unwrap();
+}
+
+/// 50 matched treated (20 women), 100 untreated of whom 50 matched, and one treated woman the
+/// caliper dropped.
+const WORLD: &[(&str, &str, &str, u64)] = &[
+    ("true", "treated", "F", 20),
+    ("true", "treated", "M", 30),
+    ("true", "-", "F", 1),
+    ("false", "comparison", "F", 20),
+    ("false", "comparison", "M", 30),
+    ("false", "-", "F", 20),
+    ("false", "-", "M", 30),
+];
+
+/// Figures that alone single out the dropped person (all treated and the matched treated): the
+/// release is refused, though no table counts by `treated`. Before the figure cells were cells of
+/// the system, this released.
+#[test]
+fn figures_that_alone_single_out_a_dropped_person_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = frame(tmp.path(), WORLD);
+    figures(
+        &frame,
+        &[(&[("treated", "true")], 51), (&[("group", "treated")], 50)],
+    );
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("by_sex", &frame, &["sex"], None)],
+    );
+    let err = run(&cfg, &NoProgress).unwrap_err().to_string();
+    insta::assert_snapshot!(err, @"table by_sex is refused: the evaluation's published figures narrow the count group=Unknown, treated=true below the threshold, and no table cell is left to hide");
+    assert!(!cfg.release_dir.exists());
+}
+
+/// A table margin with balance counts of the untreated and the matched treated rebuilds the
+/// dropped persons (all women − untreated women − matched treated women = 1): the table's cells
+/// on that line are suppressed, and the attack from the published values learns nothing.
+#[test]
+fn a_table_margin_that_with_the_figures_rebuilds_a_dropped_person_is_suppressed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let frame = frame(tmp.path(), WORLD);
+    let published = [
+        (&[("treated", "false"), ("sex", "F")][..], 40),
+        (&[("treated", "false"), ("sex", "M")][..], 60),
+        (&[("group", "treated"), ("sex", "F")][..], 20),
+        (&[("group", "treated"), ("sex", "M")][..], 30),
+    ];
+    figures(&frame, &published);
+    let cfg = config(
+        tmp.path(),
+        DisclosureRules::default(),
+        vec![spec("by_sex", &frame, &["sex"], None)],
+    );
+    run(&cfg, &NoProgress).unwrap();
+    let text = std::fs::read_to_string(cfg.release_dir.join("by_sex.csv")).unwrap();
+    let value = |label: &str| -> Option<u64> {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{label},")))
+            .and_then(|l| l.rsplit(',').next().unwrap().parse().ok())
+    };
+    // The attack: women − untreated women − matched treated women.
+    assert_eq!(value("F"), None, "{text}");
+    // Nor by way of the men and the total.
+    let men = value("M").zip(value("Total")).map(|(m, t)| t - m);
+    assert_eq!(men, None, "{text}");
+    let report = super::independent_check(&cfg).unwrap();
+    assert!(report.is_ok(), "{report}");
+    // The audit trail counts what was given up.
+    let trail: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("release-audit.json")).unwrap();
+    insta::assert_snapshot!(serde_json::to_string(&trail["utility"]).unwrap(), @r#"{"figure_cells_audited":4,"figures_suppressed_or_coarsened":0,"table_cells":3,"table_cells_suppressed":3,"unpublished_cells_audited":23}"#);
+    // And every cell the figures pass through: the dropped woman is unpublished, and can be
+    // anything from 0 to beyond the threshold.
+    let figures: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("evaluation-frame.figures.audit.json")).unwrap();
+    let dropped = figures["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .find(|c| c["cell"] == serde_json::json!({"group": "Unknown", "sex": "F", "treated": "true"}))
+        .unwrap();
+    assert_eq!(dropped["status"], "unpublished");
+    assert_eq!(dropped["published"], "-");
+    let hi: f64 = dropped["interval"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap_or(f64::INFINITY);
+    assert!(hi >= 10.0, "{dropped}");
+}
+
+/// The persons of one (treated, group, sex) combination of a random world.
+type World = Vec<(&'static str, &'static str, &'static str, u64)>;
+
+/// Random small evaluation worlds: matched groups of 10 to 39 per sex, 0 to 2 treated persons
+/// per sex dropped by the caliper, 0 to 39 unmatched untreated per sex.
+fn worlds() -> impl Strategy<Value = World> {
+    (
+        prop::collection::vec(10u64..40, 4),
+        prop::collection::vec(0u64..3, 2),
+        prop::collection::vec(0u64..40, 2),
+    )
+        .prop_map(|(matched, dropped, unmatched)| {
+            vec![
+                ("true", "treated", "F", matched[0]),
+                ("true", "treated", "M", matched[1]),
+                ("true", "-", "F", dropped[0]),
+                ("true", "-", "M", dropped[1]),
+                ("false", "comparison", "F", matched[2]),
+                ("false", "comparison", "M", matched[3]),
+                ("false", "-", "F", unmatched[0]),
+                ("false", "-", "M", unmatched[1]),
+            ]
+        })
+}
+
+/// The persons of `world` whose values match every given (dimension, value) pair.
+fn persons_of(world: &World, pairs: &[(&str, &str)]) -> u64 {
+    world
+        .iter()
+        .filter(|(t, g, s, _)| {
+            pairs.iter().all(|&(d, v)| match d {
+                "treated" => *t == v,
+                "group" => *g == v,
+                _ => *s == v,
+            })
+        })
+        .map(|r| r.3)
+        .sum()
+}
+
+/// Publishes the evaluation's files for `world` as evaluate would: `impact.csv` (the matched
+/// group sizes) and `balance.csv` (the share of women and men in each arm, to 4 decimals: with
+/// these group sizes, exact counts), and `figures.json` with the counts they imply. With
+/// `before`, the before-matching arms (all treated, all untreated) too.
+fn publish_figures(frame: &Path, world: &World, before: bool) -> Vec<PathBuf> {
+    let publish = frame.parent().unwrap().join("publish");
+    std::fs::create_dir_all(&publish).unwrap();
+    let arms: Vec<(&str, &str, &str)> = [
+        ("group", "treated", "treated_mean"),
+        ("treated", "true", "treated_mean_before"),
+        ("treated", "false", "untreated_mean_before"),
+    ]
+    .into_iter()
+    .filter(|a| before || a.0 == "group")
+    .collect();
+    let mut cells: Vec<(Vec<(&str, &str)>, u64)> = Vec::new();
+    let mut balance =
+        String::from("covariate,level,treated_mean,treated_mean_before,untreated_mean_before\n");
+    for sex in ["F", "M"] {
+        let mut row = vec![String::new(); 3];
+        for &(dim, value, column) in &arms {
+            let n = persons_of(world, &[(dim, value)]);
+            let c = persons_of(world, &[(dim, value), ("sex", sex)]);
+            let slot = ["treated_mean", "treated_mean_before", "untreated_mean_before"]
+                .iter()
+                .position(|x| *x == column)
+                .unwrap();
+            row[slot] = format!("{:.4}", c as f64 / n as f64);
+            cells.push((vec![(dim, value), ("sex", sex)], c));
+        }
+        writeln!(balance, "sex,{sex},{}", row.join(",")).unwrap();
+    }
+    let (treated, comparison) = (
+        persons_of(world, &[("group", "treated")]),
+        persons_of(world, &[("group", "comparison")]),
+    );
+    cells.push((vec![("group", "treated")], treated));
+    cells.push((vec![("group", "comparison")], comparison));
+    let impact = format!(
+        "outcome,measure,treated_persons,comparison_persons\nreoffended,rate,{treated},{comparison}\n"
+    );
+    let refs: Vec<(&[(&str, &str)], u64)> = cells.iter().map(|(k, n)| (k.as_slice(), *n)).collect();
+    figures(frame, &refs);
+    let files = [("impact.csv", impact), ("balance.csv", balance)];
+    files
+        .into_iter()
+        .map(|(name, text)| {
+            let path = publish.join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Random small evaluation worlds, tables of the frame and published figures: the release is
+    /// either refused, with nothing written, or the independent LP attacker over everything in
+    /// the release folder (tables, `impact.csv`, `balance.csv`, the evaluation's arms) pins no
+    /// cell and narrows none below the threshold.
+    #[test]
+    fn releases_with_figures_are_safe_and_checkable(world in worlds(), mask in 0u8..16, before: bool) {
+        let tmp = tempfile::tempdir().unwrap();
+        let frame = frame(tmp.path(), &world);
+        let extra_files = publish_figures(&frame, &world, before);
+        let sets: [&[&str]; 4] = [&["sex"], &["group", "sex"], &["group"], &["treated", "group"]];
+        let tables = sets
+            .iter()
+            .enumerate()
+            .filter(|&(k, _)| mask >> k & 1 == 1)
+            .map(|(k, by)| spec(&format!("t{k}"), &frame, by, None))
+            .collect();
+        let cfg = ReleaseConfig {
+            extra_files,
+            ..config(tmp.path(), DisclosureRules::default(), tables)
+        };
+        match run(&cfg, &NoProgress) {
+            Ok(_) => {
+                let report = super::independent_check(&cfg).unwrap();
+                prop_assert!(report.is_ok(), "{report}");
+            }
+            Err(e) => {
+                prop_assert!(matches!(e, ReleaseError::Refused { .. }), "{e}");
+                prop_assert!(!cfg.release_dir.exists());
+            }
+        }
+    }
+}
