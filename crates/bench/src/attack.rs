@@ -129,6 +129,7 @@ pub fn frequency_attack(scratch: &Path, quick: bool) -> serde_json::Value {
             people,
             seed,
             out_dir: out_dir.clone(),
+            noise: linklab_synth::NoiseLevel::Standard,
         })
         .expect("synth writes its files");
         out_dir.join("releases.csv")
