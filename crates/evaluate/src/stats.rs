@@ -315,12 +315,18 @@ pub(crate) fn chi_squared_1_p(chi2: f64) -> f64 {
 /// The CI of the difference of two survival probabilities from their Greenwood variances
 /// (treated as independent).
 pub(crate) fn survival_difference(treated: (f64, f64), comparison: (f64, f64), p_value: f64) -> Estimate {
-    let difference = treated.0 - comparison.0;
     let q = normal().inverse_cdf(0.975);
     let se = (treated.1 + comparison.1).sqrt();
+    independent(treated.0, comparison.0, se, q, p_value)
+}
+
+/// The estimate of a difference of two independent values with standard error `se`: its CI is
+/// the difference ± `q` · `se`.
+fn independent(treated: f64, comparison: f64, se: f64, q: f64, p_value: f64) -> Estimate {
+    let difference = treated - comparison;
     Estimate {
-        treated: treated.0,
-        comparison: comparison.0,
+        treated,
+        comparison,
         difference,
         ci_low: difference - q * se,
         ci_high: difference + q * se,
@@ -360,14 +366,7 @@ pub(crate) fn normal_difference(treated: (f64, f64), comparison: (f64, f64)) -> 
     let difference = treated.0 - comparison.0;
     let se = (treated.1 + comparison.1).sqrt();
     let (p_value, q) = reference(difference / se, None);
-    Estimate {
-        treated: treated.0,
-        comparison: comparison.0,
-        difference,
-        ci_low: difference - q * se,
-        ci_high: difference + q * se,
-        p_value,
-    }
+    independent(treated.0, comparison.0, se, q, p_value)
 }
 
 /// Welch's comparison of two weighted groups of `(weight, value)`: weighted means, the weighted

@@ -192,13 +192,7 @@ fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
 
 /// The JDL's frequency: events per 100 people (`count_per_100`).
 fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = (
-        row.num("treated_value")?,
-        row.num("comparison_value")?,
-        row.num("difference")?,
-        row.num("ci_low")?,
-        row.num("ci_high")?,
-    );
+    let (t, c, d, lo, hi) = estimate(row)?;
     Some(format!(
         "For every 100 people who took part there were {} “{}” {}, compared with {} for every 100 similar people who did not take part {}.{}",
         one(t),
@@ -212,13 +206,7 @@ fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
 
 /// The restricted mean time to the event (`rmst`).
 fn sentence_rmst(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = (
-        row.num("treated_value")?,
-        row.num("comparison_value")?,
-        row.num("difference")?,
-        row.num("ci_low")?,
-        row.num("ci_high")?,
-    );
+    let (t, c, d, lo, hi) = estimate(row)?;
     Some(format!(
         "“{}”: of the {} days after {}, people who took part spent on average {} days before the event (the restricted mean time to it), compared with {} days for similar people who did not take part {}.{}",
         label(row.get("outcome")),

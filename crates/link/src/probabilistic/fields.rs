@@ -140,6 +140,7 @@ pub(crate) struct CmpColumns {
     keys: Vec<Option<usize>>,
 }
 
+/// The index of `column` in the extract, checked to hold `expected` (named `label` in errors).
 fn column_index(
     input: &ExtractInput,
     column: String,
@@ -154,7 +155,12 @@ fn column_index(
             column: column.clone(),
         })?;
     let found = input.schema.field(index).data_type();
-    if found != expected {
+    // A list's item field may carry any name or nullability: only the item type matters.
+    let matches = match (found, expected) {
+        (DataType::List(item), DataType::List(want)) => item.data_type() == want.data_type(),
+        _ => found == expected,
+    };
+    if !matches {
         return Err(LinkError::ColumnType {
             extract: input.name.clone(),
             path: input.parts[0].0.clone(),
@@ -170,6 +176,11 @@ impl CmpColumns {
     /// Finds and checks the comparison columns of `fields` in an extract.
     pub(crate) fn find(input: &ExtractInput, fields: &[CompareField]) -> Result<Self, LinkError> {
         let scalar = DataType::FixedSizeBinary(8);
+        let set = DataType::List(std::sync::Arc::new(arrow::datatypes::Field::new(
+            "item",
+            scalar.clone(),
+            false,
+        )));
         let mut out = Vec::with_capacity(fields.len());
         for field in fields {
             let scalars = field
@@ -185,26 +196,7 @@ impl CmpColumns {
                 .collect::<Result<Vec<_>, _>>()?;
             let edit1 = if field.has_edit1() {
                 let column = format!("cmp_{}_edit1", field.name);
-                let index =
-                    input
-                        .schema
-                        .index_of(&column)
-                        .map_err(|_| LinkError::MissingComparisonColumn {
-                            extract: input.name.clone(),
-                            column: column.clone(),
-                        })?;
-                let found = input.schema.field(index).data_type();
-                let ok = matches!(found, DataType::List(item) if *item.data_type() == DataType::FixedSizeBinary(8));
-                if !ok {
-                    return Err(LinkError::ColumnType {
-                        extract: input.name.clone(),
-                        path: input.parts[0].0.clone(),
-                        column,
-                        found: found.to_string(),
-                        expected: "List<FixedSizeBinary(8)>",
-                    });
-                }
-                Some(index)
+                Some(column_index(input, column, &set, "List<FixedSizeBinary(8)>")?)
             } else {
                 None
             };
