@@ -4,13 +4,15 @@
 //!
 //! - subkey = HMAC-SHA256(linkage key, `"linklab-compare-subkey-v2"`), so comparison tokens never
 //!   equal match-key tokens or any other use of the linkage key;
-//! - token(field, variant, value) = the first 8 bytes of
-//!   HMAC-SHA256(subkey, `"linklab-compare-v2"` ‖ 0x1F ‖ field ‖ 0x1F ‖ variant ‖ 0x1F ‖ value).
+//! - token(field, variant, value) = SipHash-2-4 under the subkey's first 16 bytes of
+//!   `"linklab-compare-v2"` ‖ 0x1F ‖ field ‖ 0x1F ‖ variant ‖ 0x1F ‖ value, as 8 little-endian
+//!   bytes (SipHash for speed: a tenth of a truncated HMAC's time per short message).
 
 use std::fmt;
+use std::hash::Hasher;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
+use siphasher::sip::SipHasher24;
 use zeroize::Zeroizing;
 
 use crate::matchkey::soundex;
@@ -140,7 +142,7 @@ impl fmt::Display for Variant {
 /// Computes comparison tokens with the subkey of one linkage key. Build it once per key; it is
 /// `Send + Sync`. [`CompareHasher::field`] gives the fast per-field hasher the stage uses.
 pub struct CompareHasher {
-    keyed: Hmac<Sha256>,
+    keyed: SipHasher24,
 }
 
 impl CompareHasher {
@@ -149,21 +151,23 @@ impl CompareHasher {
         let mut mac = key.mac();
         mac.update(COMPARE_SUBKEY_MESSAGE.as_bytes());
         let subkey = Zeroizing::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
+        let mut sip_key = Zeroizing::new([0; 16]);
+        sip_key.copy_from_slice(&subkey[..16]);
         Self {
-            keyed: Hmac::new_from_slice(subkey.as_slice()).expect("HMAC accepts keys of any length"),
+            keyed: SipHasher24::new_with_key(&sip_key),
         }
     }
 
     /// The token of `value` (already the derived form) under `field` and `variant`, straight from
     /// the spec's formula. The stage uses [`FieldHasher`], which gives the same bytes faster.
     pub fn token(&self, field: &str, variant: Variant, value: &str) -> CompareToken {
-        let mut mac = self.keyed.clone();
-        mac.update(COMPARE_DOMAIN.as_bytes());
+        let mut sip = self.keyed;
+        sip.write(COMPARE_DOMAIN.as_bytes());
         for part in [field, variant.as_str(), value] {
-            mac.update(&[SEPARATOR]);
-            mac.update(part.as_bytes());
+            sip.write(&[SEPARATOR]);
+            sip.write(part.as_bytes());
         }
-        truncate(mac)
+        sip.finish().to_le_bytes()
     }
 
     /// A hasher of every variant of `field`, a field of kind `kind`, with each variant's message
@@ -173,35 +177,24 @@ impl CompareHasher {
         let prefixed = variants
             .iter()
             .map(|variant| {
-                let mut mac = self.keyed.clone();
-                mac.update(COMPARE_DOMAIN.as_bytes());
-                mac.update(&[SEPARATOR]);
-                mac.update(field.as_bytes());
-                mac.update(&[SEPARATOR]);
-                mac.update(variant.as_str().as_bytes());
-                mac.update(&[SEPARATOR]);
-                mac
+                let mut sip = self.keyed;
+                for part in [COMPARE_DOMAIN, field, variant.as_str()] {
+                    sip.write(part.as_bytes());
+                    sip.write(&[SEPARATOR]);
+                }
+                sip
             })
             .collect();
         FieldHasher { variants, prefixed }
     }
 }
 
-/// The first 8 bytes of a finished HMAC.
-fn truncate(mac: Hmac<Sha256>) -> CompareToken {
-    let full = mac.finalize().into_bytes();
-    let mut token = [0; COMPARE_TOKEN_BYTES];
-    token.copy_from_slice(&full[..COMPARE_TOKEN_BYTES]);
-    token
-}
-
-/// The comparison tokens of one field: one HMAC state per variant with the message prefix
-/// already absorbed. A token clones a state, absorbs the value and finishes: for a message under
-/// 56 bytes (every standard form of a usual length) that is two SHA-256 compressions, as for v1
-/// tokens, and no allocation.
+/// The comparison tokens of one field: one SipHash state per variant with the message prefix
+/// already absorbed. A token copies a state, absorbs the value and finishes: a few SipHash
+/// rounds and no allocation.
 pub struct FieldHasher {
     variants: &'static [Variant],
-    prefixed: Vec<Hmac<Sha256>>,
+    prefixed: Vec<SipHasher24>,
 }
 
 impl FieldHasher {
@@ -212,10 +205,10 @@ impl FieldHasher {
 
     /// The token of `part_a ‖ part_b` under variant `slot`.
     fn hash(&self, slot: usize, part_a: &[u8], part_b: &[u8]) -> CompareToken {
-        let mut mac = self.prefixed[slot].clone();
-        mac.update(part_a);
-        mac.update(part_b);
-        truncate(mac)
+        let mut sip = self.prefixed[slot];
+        sip.write(part_a);
+        sip.write(part_b);
+        sip.finish().to_le_bytes()
     }
 
     /// The token of scalar variant `slot` of a standard value (for [`Variant::Edit1`], the token
@@ -261,7 +254,7 @@ impl FieldHasher {
 /// does not wipe.
 impl Drop for CompareHasher {
     fn drop(&mut self) {
-        self.keyed = Hmac::new_from_slice(&[0; 32]).expect("HMAC accepts keys of any length");
+        self.keyed = SipHasher24::new_with_key(&[0; 16]);
         std::hint::black_box(&self.keyed);
     }
 }
@@ -269,7 +262,7 @@ impl Drop for CompareHasher {
 impl Drop for FieldHasher {
     fn drop(&mut self) {
         for state in &mut self.prefixed {
-            *state = Hmac::new_from_slice(&[0; 32]).expect("HMAC accepts keys of any length");
+            *state = SipHasher24::new_with_key(&[0; 16]);
         }
         std::hint::black_box(&self.prefixed);
     }
