@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's `chromium` for the report browser test (crates/evaluate/tests/report_browser.rs).
+# Installs Debian's `chromium` for the browser tests (the report's, the dashboard's and their harness in crates/browser-test).
 # Idempotent: does nothing when /usr/bin/chromium is already there. Needs root (or sudo) and
 # Debian's package archive; nothing is downloaded from anywhere else.
 set -euo pipefail

@@ -86,27 +86,8 @@ fn keygen_writes_a_private_key_and_never_overwrites() {
     insta::assert_snapshot!(redact(&text(&again).1, dir.path()));
 }
 
-const MINIMAL: &str = r#"
-[pipeline]
-name = "mini"
-work_dir = "work"
-release_dir = "release"
-key_file = "linkage.key"
-project_key_file = "project.key"
-
-[[match_key]]
-name = "nino"
-fields = ["nino"]
-
-[[extract]]
-name = "releases"
-path = "releases.csv"
-identifiers = { nino = { column = "ni_number", kind = "nino" } }
-keep = ["offence_group"]
-
-[link]
-spine = "releases"
-"#;
+/// A small valid pipeline: one extract, keys beside the pipeline file.
+const MINIMAL: &str = include_str!("fixtures/minimal.toml");
 
 #[test]
 fn a_wrong_pipeline_file_names_file_key_and_expectation() {

@@ -1,7 +1,8 @@
 //! The demo's outputs are byte-identical from version to version unless a change means them to
 //! differ: the demo runs at 3,000 people with two fixed keys, and the SHA-256 of every output
-//! (manifests without their `created_at` and `signature` lines, the test folder named `<root>`)
-//! is compared with the stored snapshot. A restructuring must leave the snapshot untouched.
+//! (manifests without their `created_at`, `signature` and `reference_date` lines, the test folder
+//! named `<root>`) is compared with the stored snapshot. A restructuring must leave the snapshot
+//! untouched.
 
 mod support;
 

@@ -119,8 +119,9 @@ pub fn outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// [`outputs`] with the wall-clock `created_at` lines of JSON manifests left out (a rerun that
 /// writes the same outputs again stamps a new time), and with them the release manifest's
-/// `signature`, which covers that time, and `root` named `<root>` in JSON files,
-/// so that runs in different folders compare equal.
+/// `signature`, which covers that time, and the pseudonymise manifests' `reference_date` (the
+/// day of the run), and `root` named `<root>` in JSON files, so that runs in different folders
+/// and on different days compare equal.
 pub fn normalised_outputs(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     outputs(root)
         .into_iter()
@@ -142,7 +143,9 @@ fn without_timestamps(json: &str) -> String {
     json.lines()
         .filter(|l| {
             let l = l.trim_start();
-            !l.starts_with("\"created_at\"") && !l.starts_with("\"signature\"")
+            !l.starts_with("\"created_at\"")
+                && !l.starts_with("\"signature\"")
+                && !l.starts_with("\"reference_date\"")
         })
         .collect::<Vec<_>>()
         .join("\n")

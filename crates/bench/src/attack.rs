@@ -15,7 +15,7 @@ use std::path::Path;
 use arrow::array::{Array, AsArray};
 use chrono::NaiveDate;
 use linklab_extract::{ExtractReader, InputFormat};
-use linklab_pseudonymise::{Identifier, PseudonymiseConfig};
+use linklab_pseudonymise::PseudonymiseConfig;
 use linklab_store::{NoProgress, WorkDir};
 use linklab_tokens::{CompareHasher, FieldKind, SecretKey, Standardiser, Transform, Variant};
 use serde_json::json;
@@ -71,21 +71,11 @@ fn derived(variant: Variant, value: &str) -> String {
 /// Pseudonymises world A's `releases.csv` with comparison tokens and returns each attacked
 /// column's token counts.
 fn token_counts(csv: &Path, work: &Path, key_file: &Path) -> Vec<HashMap<[u8; 8], u64>> {
-    let ident = |name: &str, column: &str, kind| Identifier {
-        name: name.into(),
-        column: column.into(),
-        kind,
-    };
     let cfg = PseudonymiseConfig {
         extract: "releases".into(),
         input: csv.to_path_buf(),
         format: InputFormat::CSV,
-        identifiers: vec![
-            ident("forename", "first_name", FieldKind::Forename),
-            ident("surname", "last_name", FieldKind::Name),
-            ident("dob", "birth_date", FieldKind::Dob),
-            ident("sex", "sex", FieldKind::Sex),
-        ],
+        identifiers: crate::stages::releases_identifiers(false),
         keep: Vec::new(),
         types: BTreeMap::new(),
         match_keys: vec![

@@ -84,6 +84,21 @@ fn csv_path(scratch: &Path) -> PathBuf {
     scratch.join("pseudonymise").join("releases.csv")
 }
 
+/// The identifiers of synth's `releases.csv`: forename, surname, date of birth and sex, and the
+/// NI number when `nino`.
+pub(crate) fn releases_identifiers(nino: bool) -> Vec<Identifier> {
+    let mut identifiers = vec![
+        Identifier::new("forename", "first_name", FieldKind::Forename),
+        Identifier::new("surname", "last_name", FieldKind::Name),
+        Identifier::new("dob", "birth_date", FieldKind::Dob),
+        Identifier::new("sex", "sex", FieldKind::Sex),
+    ];
+    if nino {
+        identifiers.push(Identifier::new("nino", "ni_number", FieldKind::Nino));
+    }
+    identifiers
+}
+
 /// `linklab synth` with enough people for the wanted rows of `releases.csv`, cut to exactly them.
 fn prepare_csv(scratch: &Path, quick: bool) {
     let (rows, _, _) = sizes(quick);
@@ -126,23 +141,12 @@ pub fn pseudonymise(scratch: &Path, quick: bool, compare: bool) -> serde_json::V
     let input = csv_path(scratch);
     let dir = input.parent().expect("a folder").to_path_buf();
     let bytes = fs::metadata(&input).expect("csv size").len();
-    let ident = |name: &str, column: &str, kind| Identifier {
-        name: name.into(),
-        column: column.into(),
-        kind,
-    };
     let key = |name: &str, fields: &[&str]| MatchKey::parse(name, fields, false).expect("a valid match key");
     let cfg = PseudonymiseConfig {
         extract: "releases".into(),
         input,
         format: InputFormat::CSV,
-        identifiers: vec![
-            ident("forename", "first_name", FieldKind::Forename),
-            ident("surname", "last_name", FieldKind::Name),
-            ident("dob", "birth_date", FieldKind::Dob),
-            ident("sex", "sex", FieldKind::Sex),
-            ident("nino", "ni_number", FieldKind::Nino),
-        ],
+        identifiers: releases_identifiers(true),
         keep: vec![
             "release_date".into(),
             "age_at_release".into(),

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use linklab_store::IMPACT_COLUMNS;
 use serde::Serialize;
 
 use crate::DashboardError;
@@ -159,22 +160,8 @@ pub fn read_release(dir: &Path) -> Result<Programme, DashboardError> {
             "missing: not the release of an evaluated programme".to_owned(),
         ));
     }
-    let impact = read_csv(
-        &dir.join("impact.csv"),
-        &[
-            "outcome",
-            "measure",
-            "treated_persons",
-            "comparison_persons",
-            "treated_value",
-            "comparison_value",
-            "difference",
-            "ci_low",
-            "ci_high",
-            "p_value",
-        ],
-    )
-    .map_err(|r| unreadable("impact.csv", r))?;
+    let impact =
+        read_csv(&dir.join("impact.csv"), &IMPACT_COLUMNS).map_err(|r| unreadable("impact.csv", r))?;
     let survival = if dir.join("survival.csv").is_file() {
         read_survival(&dir.join("survival.csv")).map_err(|r| unreadable("survival.csv", r))?
     } else {

@@ -77,20 +77,9 @@ pub(crate) enum NumType {
 /// The numeric kind of a column type, or `None` if it is not numeric.
 pub(crate) fn num_type(dt: &DataType) -> Option<NumType> {
     match dt {
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64 => Some(NumType::Int),
-        DataType::Float16
-        | DataType::Float32
-        | DataType::Float64
-        | DataType::Boolean
-        | DataType::Decimal128(..)
-        | DataType::Decimal256(..) => Some(NumType::Float),
+        dt if dt.is_integer() => Some(NumType::Int),
+        dt if dt.is_floating() => Some(NumType::Float),
+        DataType::Boolean | DataType::Decimal128(..) | DataType::Decimal256(..) => Some(NumType::Float),
         DataType::Date32 | DataType::Date64 => Some(NumType::Date),
         _ => None,
     }

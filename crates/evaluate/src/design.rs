@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::EvaluateError;
-use crate::frame::{CovValues, Covariate};
+use crate::covariate::{CovValues, Covariate};
 use crate::logit::Matrix;
 
 /// The label of the missing level of a categorical covariate and of a numeric covariate's

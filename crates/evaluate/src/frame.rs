@@ -6,24 +6,9 @@ use arrow::array::{Array, StringArray};
 use serde::Serialize;
 
 use crate::columns::{self, NumType};
+pub(crate) use crate::covariate::{CovValues, Covariate};
 use crate::measures::{clip_spell, event_offset, merged_days};
 use crate::{EvaluateConfig, EvaluateError, OutcomeKind, Unknown};
-
-/// The values of one covariate, one per frame row.
-#[derive(Debug, Clone)]
-pub(crate) enum CovValues {
-    /// Numbers (dates as days since 1970-01-01), `None` when missing.
-    Num { values: Vec<Option<f64>>, ty: NumType },
-    /// Categories, `None` when missing.
-    Text(Vec<Option<String>>),
-}
-
-/// A covariate column of the frame.
-#[derive(Debug, Clone)]
-pub(crate) struct Covariate {
-    pub name: String,
-    pub values: CovValues,
-}
 
 /// What an outcome measures, which decides its statistics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

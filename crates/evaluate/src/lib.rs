@@ -66,6 +66,7 @@
 
 mod columns;
 mod config;
+mod covariate;
 mod csv;
 mod design;
 mod error;

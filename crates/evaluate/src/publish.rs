@@ -42,19 +42,8 @@ use crate::frame::{Frame, Measure, OutcomeValues};
 use crate::matching::Matching;
 use crate::stats::{self, Estimate, Subject};
 
-/// The columns of `impact.csv`.
-pub const IMPACT_COLUMNS: [&str; 10] = [
-    "outcome",
-    "measure",
-    "treated_persons",
-    "comparison_persons",
-    "treated_value",
-    "comparison_value",
-    "difference",
-    "ci_low",
-    "ci_high",
-    "p_value",
-];
+/// The columns of `impact.csv` (a contract with the readers of a release, declared in `store`).
+pub use linklab_store::IMPACT_COLUMNS;
 
 /// The columns of `balance.csv`.
 pub const BALANCE_COLUMNS: [&str; 8] = [

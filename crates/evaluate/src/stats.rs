@@ -93,14 +93,7 @@ fn finish(treated: f64, comparison: f64, se: f64, test_se: f64, df: Option<f64>)
     } else {
         p_value
     };
-    Estimate {
-        treated,
-        comparison,
-        difference,
-        ci_low: difference - q * se,
-        ci_high: difference + q * se,
-        p_value,
-    }
+    independent(treated, comparison, se, q, p_value)
 }
 
 fn mean_var(values: &[f64]) -> (f64, f64) {

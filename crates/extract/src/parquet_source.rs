@@ -80,17 +80,10 @@ fn supported(data_type: &DataType) -> bool {
         | DataType::Utf8View
         | DataType::Date32
         | DataType::Date64
-        | DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64
         | DataType::Float32
         | DataType::Float64
         | DataType::Boolean => true,
+        t if t.is_integer() => true,
         DataType::Dictionary(_, values) => !matches!(**values, DataType::Dictionary(..)) && supported(values),
         _ => false,
     }

@@ -144,16 +144,9 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
 
 /// The match-key cascade (sections 1 to 5).
 fn cascade(cfg: &LinkConfig, opened: Opened, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
-    let Opened {
-        hasher,
-        project_fingerprint,
-        inputs,
-        linkage_fingerprint,
-        truth,
-        spine_index,
-    } = opened;
+    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
     let spine = &inputs[spine_index];
-    let (job, partitions, spill) = engine(cfg, &inputs, spine_index)?;
+    let (job, partitions, spill) = engine(cfg, inputs, spine_index)?;
     // 1. Persons from the spine.
     let (mut pass, persons, ambiguous) = spine_persons(
         cfg,
@@ -164,14 +157,14 @@ fn cascade(cfg: &LinkConfig, opened: Opened, progress: &dyn Progress) -> Result<
     )?;
 
     // 3. Person ids from each person's smallest record fingerprint.
-    let person_ids = person_ids_of(&hasher, &mut pass, &persons);
+    let person_ids = person_ids_of(&opened.hasher, &mut pass, &persons);
 
     // 2, with Spark: every other record's outcome, decided before anything is written.
     let decided = job
         .as_ref()
         .map(|job| {
             job.decide(
-                &inputs,
+                inputs,
                 spine_index,
                 &persons.person_of,
                 persons.first.len(),
@@ -249,15 +242,15 @@ fn cascade(cfg: &LinkConfig, opened: Opened, progress: &dyn Progress) -> Result<
 
     let report = build_report(
         cfg,
-        &inputs,
+        inputs,
         &persons,
         &ambiguous,
         &pass,
         &spine_tally,
         tallies,
         ReportExtras {
-            project_fingerprint,
-            linkage_fingerprint,
+            project_fingerprint: opened.project_fingerprint,
+            linkage_fingerprint: opened.linkage_fingerprint,
             partitions,
             spine_truth: spine_truth.as_ref(),
             notes,

@@ -11,10 +11,31 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type, UInt32Type, UInt64Type};
 
 use crate::LinkError;
 use crate::cluster::NONE;
+use crate::input::ExtractInput;
 use crate::report::{ExtractQuality, PairwiseQuality, ratio};
 
 /// The column that ties a record to the truth file.
 pub(crate) const RECORD_ID: &str = "record_id";
+
+/// The note of the linkage report for an extract whose quality cannot be measured: it keeps no
+/// usable record id.
+pub(crate) fn no_record_id_note(input: &ExtractInput) -> String {
+    let present = input
+        .keep_cols
+        .iter()
+        .any(|&i| input.schema.field(i).name() == RECORD_ID);
+    if present {
+        format!(
+            "extract `{}` keeps `{RECORD_ID}` with a type that cannot hold record ids; its quality is not measured",
+            input.name
+        )
+    } else {
+        format!(
+            "extract `{}` does not keep a `{RECORD_ID}` column; its quality is not measured",
+            input.name
+        )
+    }
+}
 
 /// Whether a `record_id` column of this type can be matched to the truth file.
 pub(crate) fn supports(data_type: &DataType) -> bool {

@@ -9,29 +9,11 @@ use crate::LinkConfig;
 use crate::cluster::Persons;
 use crate::input::ExtractInput;
 use crate::output::Tally;
-use crate::quality::{RECORD_ID, SpineTruth};
+use crate::quality::{SpineTruth, no_record_id_note};
 use crate::report::{
     ClusterSize, ExtractReport, KeyReport, LinkageReport, QualityReport, SpineKeyReport, SpineReport, rate,
 };
 use crate::spine::SpinePass;
-
-pub(crate) fn no_record_id_note(input: &ExtractInput) -> String {
-    let present = input
-        .keep_cols
-        .iter()
-        .any(|&i| input.schema.field(i).name() == RECORD_ID);
-    if present {
-        format!(
-            "extract `{}` keeps `{RECORD_ID}` with a type that cannot hold record ids; its quality is not measured",
-            input.name
-        )
-    } else {
-        format!(
-            "extract `{}` does not keep a `{RECORD_ID}` column; its quality is not measured",
-            input.name
-        )
-    }
-}
 
 pub(crate) struct ReportExtras<'a> {
     pub project_fingerprint: String,

@@ -363,38 +363,8 @@ fn quote_str(text: &str) -> String {
 mod tests {
     use super::*;
 
-    const PIPELINE: &str = r#"
-[pipeline]
-name = "small"
-work_dir = "work"
-release_dir = "release"
-key_file = "keys/linkage.key"
-project_key_file = "keys/project.key"
-
-[[match_key]]
-name = "nino"
-fields = ["nino"]
-
-[[extract]]
-name = "releases"
-path = "extracts/releases.csv"
-identifiers = { nino = { column = "ni_number", kind = "nino" } }
-keep = ["offence_group"]
-
-[[extract]]
-name = "employment"
-path = "extracts/employment.csv"
-identifiers = { nino = { column = "NINO", kind = "nino" } }
-keep = ["start_date"]
-
-[link]
-spine = "releases"
-
-[[table]]
-name = "by_offence"
-from = "releases"
-by = ["offence_group"]
-"#;
+    /// The pipeline tests' base fixture: two extracts, a table and an evaluation.
+    const PIPELINE: &str = include_str!("../tests/fixtures/base.toml");
 
     fn options(partitions: u32) -> SlurmOptions {
         SlurmOptions {
@@ -414,9 +384,10 @@ by = ["offence_group"]
 
     #[test]
     fn a_demo_pipeline_without_partitions_prepares_its_data_first() {
-        let demo = PIPELINE.replace(
+        let demo = PIPELINE.replacen(
             "[[match_key]]",
             "[synth]\npeople = 2000\nseed = 7\nout_dir = \"extracts\"\n\n[[match_key]]",
+            1,
         );
         insta::assert_snapshot!(render_slurm(&pipeline(&demo), &options(1)));
     }
@@ -467,9 +438,10 @@ by = ["offence_group"]
         let stages = p.stages();
         let args: Vec<String> = stages.iter().map(|s| stage_arguments(&p, s).join(" ")).collect();
         insta::assert_snapshot!(args.join("\n"), @r"
-        pseudonymise /srv/project x/small.toml --extract releases
-        pseudonymise /srv/project x/small.toml --extract employment
+        pseudonymise /srv/project x/small.toml --extract people
+        pseudonymise /srv/project x/small.toml --extract events
         link /srv/project x/small.toml
+        evaluate /srv/project x/small.toml
         release /srv/project x/small.toml
         ");
     }

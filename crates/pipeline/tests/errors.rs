@@ -8,53 +8,7 @@ use std::path::Path;
 use linklab_pipeline::{Pipeline, PipelineError};
 
 /// A valid pipeline with two extracts, a table and an evaluation.
-const BASE: &str = r#"[pipeline]
-name = "test"
-work_dir = "work"
-release_dir = "release"
-key_file = "keys/linkage.key"
-project_key_file = "keys/project.key"
-
-[[match_key]]
-name = "nino"
-fields = ["nino"]
-
-[[match_key]]
-name = "name_dob"
-fields = ["surname", "dob"]
-
-[[extract]]
-name = "people"
-path = "data/people.csv"
-identifiers = { surname = { column = "last", kind = "name" }, dob = { column = "born", kind = "dob" }, nino = { column = "ni", kind = "nino" }, sex = { column = "sex", kind = "sex" } }
-keep = ["release_date", "sex", "group_code"]
-
-[[extract]]
-name = "events"
-path = "data/events.parquet"
-identifiers = { nino = { column = "NINO", kind = "nino" } }
-keep = ["event_date", "event_type", "end_date"]
-
-[link]
-spine = "people"
-
-[[table]]
-name = "people_by_group"
-from = "people"
-by = ["group_code"]
-
-[evaluate]
-cohort = "people"
-index_date = "release_date"
-treatment = "events"
-covariates = ["sex"]
-
-[[evaluate.outcome]]
-name = "had_event"
-kind = "event_within"
-extract = "events"
-date = "event_date"
-"#;
+const BASE: &str = include_str!("fixtures/base.toml");
 
 /// `BASE` with `from` (which must occur exactly once) replaced by `to`.
 fn edit(from: &str, to: &str) -> String {

@@ -13,28 +13,8 @@ const CONTRACT_EXAMPLE: &str = include_str!("fixtures/contract-example.toml");
 /// A full pipeline with an `[evaluate]` section: the basis of `pipelines/demo.toml`.
 const FULL: &str = include_str!("fixtures/full.toml");
 
-/// A small valid pipeline that the error tests edit.
-pub const MINIMAL: &str = r#"
-[pipeline]
-name = "t"
-work_dir = "work"
-release_dir = "release"
-key_file = "keys/linkage.key"
-project_key_file = "keys/project.key"
-
-[[match_key]]
-name = "nino"
-fields = ["nino"]
-
-[[extract]]
-name = "people"
-path = "data/people.csv"
-identifiers = { nino = { column = "ni", kind = "nino" } }
-keep = ["group_code"]
-
-[link]
-spine = "people"
-"#;
+/// The smallest valid pipeline: one extract, no table, no evaluation.
+const MINIMAL: &str = include_str!("fixtures/minimal.toml");
 
 fn at(path: &str) -> PathBuf {
     PathBuf::from(path)

@@ -20,6 +20,17 @@ pub struct Identifier {
     pub kind: FieldKind,
 }
 
+impl Identifier {
+    /// The identifier `name`, held in `column`, of kind `kind`.
+    pub fn new(name: &str, column: &str, kind: FieldKind) -> Self {
+        Self {
+            name: name.to_owned(),
+            column: column.to_owned(),
+            kind,
+        }
+    }
+}
+
 /// Everything one run of the stage needs. Plain data: the caller builds it from the pipeline file.
 #[derive(Debug, Clone)]
 pub struct PseudonymiseConfig {

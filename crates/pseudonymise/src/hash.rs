@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
 use linklab_tokens::{
-    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, FieldKind, InvalidReason, MatchKey, Missing,
-    Standardiser, TokenHasher, Variant,
+    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, InvalidReason, Missing, Standardiser, TokenHasher,
+    Variant,
 };
 
-use crate::plan::Plan;
+use crate::plan::{ComparePlan, Plan};
 use crate::rows::Rows;
 
 /// Counters per identifier: slot 0 is `empty`, then one per [`InvalidReason`].
@@ -35,37 +35,6 @@ pub(crate) fn missing_label(slot: usize) -> &'static str {
     match slot {
         0 => Missing::Empty.as_str(),
         n => InvalidReason::ALL[n - 1].as_str(),
-    }
-}
-
-/// An identifier to standardise: the batch column that holds it, and its kind.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct IdentPlan {
-    pub column: usize,
-    pub kind: FieldKind,
-}
-
-/// A match key to compute: for each component, the index of its identifier.
-#[derive(Debug, Clone)]
-pub(crate) struct KeyPlan {
-    pub key: MatchKey,
-    pub fields: Vec<usize>,
-}
-
-/// A compared field (token spec v2): its identifier's index and its name and kind.
-#[derive(Debug, Clone)]
-pub(crate) struct ComparePlan {
-    pub ident: usize,
-    pub field: String,
-    pub kind: FieldKind,
-}
-
-impl ComparePlan {
-    /// The field's comparison columns, in order: name and variant.
-    pub(crate) fn columns(&self) -> impl Iterator<Item = (String, Variant)> + '_ {
-        Variant::of_kind(self.kind)
-            .iter()
-            .map(|&variant| (variant.column_name(&self.field), variant))
     }
 }
 

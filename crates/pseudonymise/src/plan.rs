@@ -1,10 +1,40 @@
 //! Planning: what the configuration resolves to before anything is read, and the second guard
 //! that identifiers leave the stage only as tokens.
 
-use linklab_tokens::FieldKind;
+use linklab_tokens::{FieldKind, MatchKey, Variant};
 
-use crate::hash::{ComparePlan, IdentPlan, KeyPlan};
 use crate::{ColumnType, MAX_PARTITIONS, MatchKeySummary, PseudonymiseConfig, PseudonymiseError};
+
+/// An identifier to standardise: the batch column that holds it, and its kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IdentPlan {
+    pub column: usize,
+    pub kind: FieldKind,
+}
+
+/// A match key to compute: for each component, the index of its identifier.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyPlan {
+    pub key: MatchKey,
+    pub fields: Vec<usize>,
+}
+
+/// A compared field (token spec v2): its identifier's index and its name and kind.
+#[derive(Debug, Clone)]
+pub(crate) struct ComparePlan {
+    pub ident: usize,
+    pub field: String,
+    pub kind: FieldKind,
+}
+
+impl ComparePlan {
+    /// The field's comparison columns, in order: name and variant.
+    pub(crate) fn columns(&self) -> impl Iterator<Item = (String, Variant)> + '_ {
+        Variant::of_kind(self.kind)
+            .iter()
+            .map(|&variant| (variant.column_name(&self.field), variant))
+    }
+}
 
 /// A keep column: its name and batch column, and the type declared for it.
 #[derive(Debug, Clone)]

@@ -7,8 +7,8 @@ use linklab_store::StoreError;
 use linklab_tokens::{COMPARE_SPEC_VERSION, SPEC_VERSION};
 use rayon::prelude::*;
 
-use crate::hash::{ComparePlan, missing_label};
-use crate::plan::Plan;
+use crate::hash::missing_label;
+use crate::plan::{ComparePlan, Plan};
 use crate::stream::Streamed;
 use crate::{
     ColumnSummary, ComparisonSummary, InputFormat, InputSummary, PartSummary, PseudonymiseConfig,

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use linklab_extract::RejectReason;
 
-use crate::hash::{ComparePlan, MISSING_SLOTS, compare_data_type};
-use crate::plan::Plan;
+use crate::hash::{MISSING_SLOTS, compare_data_type};
+use crate::plan::{ComparePlan, Plan};
 use crate::rows::Rows;
 use crate::types;
 use crate::{ColumnType, PseudonymiseError, PseudonymiseManifest, REJECT_EXAMPLES, RejectSummary, RowCounts};

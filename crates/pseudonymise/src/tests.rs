@@ -15,18 +15,13 @@ use crate::tally::RejectLimit;
 const CANARY: &str = "ZQXCANARYONE";
 
 fn config(keep: &[&str]) -> PseudonymiseConfig {
-    let ident = |name: &str, column: &str, kind| Identifier {
-        name: name.into(),
-        column: column.into(),
-        kind,
-    };
     PseudonymiseConfig {
         extract: "people".into(),
         input: PathBuf::from("/data/people.csv"),
         format: InputFormat::CSV,
         identifiers: vec![
-            ident("nino", "NINO", FieldKind::Nino),
-            ident("sex", "Gender", FieldKind::Sex),
+            Identifier::new("nino", "NINO", FieldKind::Nino),
+            Identifier::new("sex", "Gender", FieldKind::Sex),
         ],
         keep: keep.iter().map(|&k| k.to_owned()).collect(),
         types: BTreeMap::new(),

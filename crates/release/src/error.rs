@@ -75,25 +75,9 @@ pub enum ReleaseError {
     /// Reading or writing a file failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// An I/O error outside the store helpers.
-    #[error("{action} {path}: {source}")]
-    Io {
-        /// What was being done.
-        action: &'static str,
-        /// The file or folder.
-        path: PathBuf,
-        /// The operating system's reason.
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 impl ReleaseError {
-    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
-        let path = path.into();
-        move |source| Self::Io { action, path, source }
-    }
-
     pub(crate) fn config(reason: impl Into<String>) -> Self {
         Self::Config {
             reason: reason.into(),

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use linklab_store::{
-    Lock, Progress, StagingDir, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic,
+    Lock, Progress, StagingDir, StoreError, TOOL_VERSION, csv_label, csv_text, sha256_file, write_atomic,
     write_json_atomic,
 };
 use sha2::{Digest, Sha256};
@@ -98,8 +98,8 @@ fn check_previous_files(release_dir: &Path) -> Result<(), ReleaseError> {
         Vec::new()
     };
     let mut names = Vec::new();
-    for entry in std::fs::read_dir(release_dir).map_err(ReleaseError::io("cannot list", release_dir))? {
-        let entry = entry.map_err(ReleaseError::io("cannot list", release_dir))?;
+    for entry in std::fs::read_dir(release_dir).map_err(StoreError::io("cannot list", release_dir))? {
+        let entry = entry.map_err(StoreError::io("cannot list", release_dir))?;
         names.push(entry.file_name().to_string_lossy().into_owned());
     }
     names.sort();
@@ -273,7 +273,7 @@ fn stage_release(
             .to_string_lossy()
             .into_owned();
         let target = out.join(&name);
-        let bytes = std::fs::read(extra).map_err(ReleaseError::io("cannot read", extra))?;
+        let bytes = std::fs::read(extra).map_err(StoreError::io("cannot read", extra))?;
         write_atomic(&target, |w| w.write_all(&bytes))?;
         files.push(ManifestFile {
             name,

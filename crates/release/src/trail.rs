@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use linklab_store::StoreError;
 use serde::Serialize;
 
 use crate::audit::CellAudit;
@@ -174,12 +175,9 @@ pub(crate) fn figures_trail(
     if tables.is_empty() {
         return Ok(None);
     }
-    let mut json =
-        serde_json::to_vec_pretty(&FiguresAudit { source, tables }).map_err(|e| ReleaseError::Io {
-            action: "cannot render",
-            path: "figures.audit.json".into(),
-            source: std::io::Error::other(e.to_string()),
-        })?;
+    let mut json = serde_json::to_vec_pretty(&FiguresAudit { source, tables }).map_err(|e| {
+        StoreError::io("cannot render", "figures.audit.json")(std::io::Error::other(e.to_string()))
+    })?;
     json.push(b'\n');
     Ok(Some(json))
 }
@@ -214,10 +212,10 @@ pub(crate) fn table_trail(
         rules,
         cells,
     };
-    let mut json = serde_json::to_vec_pretty(&audit).map_err(|e| ReleaseError::Io {
-        action: "cannot render",
-        path: format!("{}.audit.json", table.name).into(),
-        source: std::io::Error::other(e.to_string()),
+    let mut json = serde_json::to_vec_pretty(&audit).map_err(|e| {
+        StoreError::io("cannot render", format!("{}.audit.json", table.name))(std::io::Error::other(
+            e.to_string(),
+        ))
     })?;
     json.push(b'\n');
     let summary = TableSummary {

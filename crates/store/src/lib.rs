@@ -14,6 +14,7 @@ mod layout;
 mod lock;
 mod parquet_io;
 mod progress;
+mod published;
 
 pub use atomic::{StagingDir, read_json, sha256_file, signing_bytes, write_atomic, write_json_atomic};
 pub use csv_text::{FORMULA_STARTS, csv_label, csv_quote, csv_text, guard_label, is_formula_like};
@@ -22,6 +23,7 @@ pub use layout::WorkDir;
 pub use lock::Lock;
 pub use parquet_io::{PartSummary, PartWriter, list_parts, read_part_files, read_parts};
 pub use progress::{NoProgress, Progress};
+pub use published::IMPACT_COLUMNS;
 
 /// The domain of the release manifest's signature (see `linklab_tokens::SecretKey::sign`): the
 /// release stage signs, `check-release --key` verifies.

@@ -6,7 +6,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::SynthConfig;
-use crate::world::{self, WorldParams};
+use crate::people::person;
+use crate::world::WorldParams;
 
 /// Shared identities in a synthetic world (all people: the spine and the others).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -26,7 +27,7 @@ pub fn collisions(cfg: &SynthConfig) -> Collisions {
     let mut keys: Vec<u128> = (0..total)
         .into_par_iter()
         .map(|i| {
-            let p = world::person(&w, i);
+            let p = person(&w, i);
             let barrel = p.second_barrel.map_or(0, |b| u128::from(b) + 1);
             u128::from(p.female)
                 | u128::from(p.forename) << 1

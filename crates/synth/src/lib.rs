@@ -26,6 +26,7 @@ mod extract;
 mod format;
 mod noise;
 mod outcomes;
+mod people;
 mod pools;
 mod render;
 mod truth;
@@ -145,7 +146,10 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
 
     let w = WorldParams::new(cfg.seed, cfg.people, cfg.noise);
     let total = cfg.people + w.others();
-    let persons: Vec<Person> = (0..total).into_par_iter().map(|i| world::person(&w, i)).collect();
+    let persons: Vec<Person> = (0..total)
+        .into_par_iter()
+        .map(|i| people::person(&w, i))
+        .collect();
     info!(people = cfg.people, others = w.others(), "synthetic world built");
 
     let np = NoiseParams::new(&w, cfg.noise);

@@ -1,5 +1,6 @@
-//! The true people: identities (names, dates of birth, NI numbers, postcodes) and the shared
-//! machinery of the world (dates, random streams); `outcomes` adds what happens to them.
+//! The true people's types (identities: names, dates of birth, NI numbers, postcodes) and the
+//! shared machinery of the world (dates, random streams); `people` builds one person and
+//! `outcomes` adds what happens to them.
 //!
 //! Every person is generated from their own random stream, derived from (seed, person index), so
 //! the world does not depend on the order or the number of threads that build it.
@@ -9,9 +10,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Exp1, Gamma};
 
-use crate::births;
-use crate::noise::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
-use crate::outcomes::{other_person, spine_person};
+use crate::noise::NoiseLevel;
 use crate::pools::{self, Pool};
 
 /// First possible (first) release date: 2021-01-01.
@@ -173,7 +172,7 @@ pub struct WorldParams {
     nino_prefixes: Vec<[u8; 2]>,
     nino_offset: u64,
     pub(crate) release_start: Day,
-    release_end: Day,
+    pub(crate) release_end: Day,
     pub(crate) extract_end: Day,
 }
 
@@ -234,7 +233,7 @@ impl WorldParams {
     }
 
     /// A NINO that no other person has: a bijection of the person index.
-    fn nino(&self, index: u64, suffix: u8) -> [u8; 9] {
+    pub(crate) fn nino(&self, index: u64, suffix: u8) -> [u8; 9] {
         let space = self.nino_prefixes.len() as u64 * 1_000_000;
         let v = (index % space * NINO_MULTIPLIER + self.nino_offset) % space;
         let prefix = self.nino_prefixes[(v / 1_000_000) as usize];
@@ -251,20 +250,6 @@ impl WorldParams {
     }
 }
 
-/// Identity of one person, from the identity stream only (so relatives can look it up).
-struct Identity {
-    female: bool,
-    forename: u16,
-    surname: u16,
-    alt_surname: u16,
-    second_barrel: Option<u16>,
-    dob: Day,
-    postcode: (u8, u8, u8, u8, u8),
-    nino_suffix: u8,
-    /// For spine persons: first release date and age.
-    release: Option<(Day, u8)>,
-}
-
 pub(crate) fn gamma(rng: &mut ChaCha8Rng, shape: f64) -> f64 {
     rng.sample(Gamma::new(shape, 1.0).expect("shape parameters are positive constants"))
 }
@@ -275,101 +260,6 @@ pub(crate) fn exp1(rng: &mut ChaCha8Rng) -> f64 {
 
 pub(crate) fn logistic(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
-}
-
-fn postcode(rng: &mut ChaCha8Rng) -> (u8, u8, u8, u8, u8) {
-    let letters = pools::POSTCODE_INWARD_LETTERS.len() as u8;
-    (
-        rng.random_range(0..pools::POSTCODE_AREAS.len()) as u8,
-        rng.random_range(1..=20),
-        rng.random_range(0..=9),
-        rng.random_range(0..letters),
-        rng.random_range(0..letters),
-    )
-}
-
-fn identity(w: &WorldParams, index: u64) -> Identity {
-    let mut rng = rng_for(w.seed, STREAM_IDENTITY, index, 0);
-    let spine = index < w.people;
-    let female = rng.random::<f64>() < if spine { 0.15 } else { 0.45 };
-    let u_forename: f64 = rng.random();
-    let surname = w.surnames.pick(rng.random());
-    let alt_surname = w.surnames.pick(rng.random());
-    let postcode = postcode(&mut rng);
-    let nino_suffix = rng.random_range(0..4u8);
-    let age = births::age(&mut rng);
-    let (anchor, release) = if spine {
-        let r = rng.random_range(w.release_start..=w.release_end);
-        (r, Some((r, age as u8)))
-    } else {
-        (day((2023, 1, 1)), None)
-    };
-    let dob = births::date_of_birth(&mut rng, anchor, age);
-    // The forename is drawn from the ranking of the person's birth cohort.
-    let forename = w.forename_pool(female, dob).pick(u_forename);
-    Identity {
-        female,
-        forename,
-        surname,
-        alt_surname,
-        second_barrel: second_barrel(w, index, surname),
-        dob,
-        postcode,
-        nino_suffix,
-        release,
-    }
-}
-
-/// In the heavy world, the second part of a double-barrelled surname for
-/// `DOUBLE_BARRELLED_SHARE` of people, from a stream of its own (so the standard world's draws
-/// are untouched).
-fn second_barrel(w: &WorldParams, index: u64, surname: u16) -> Option<u16> {
-    if w.level != NoiseLevel::Heavy {
-        return None;
-    }
-    let mut rng = rng_for(w.seed, STREAM_HEAVY, index, 0);
-    if rng.random::<f64>() >= DOUBLE_BARRELLED_SHARE {
-        return None;
-    }
-    let second = w.surnames.pick(rng.random());
-    (second != surname).then_some(second)
-}
-
-/// Build person `index` (spine persons first, then others).
-pub fn person(w: &WorldParams, index: u64) -> Person {
-    let mut id = identity(w, index);
-    let mut rng = rng_for(w.seed, STREAM_OUTCOMES, index, 0);
-    if index >= w.people {
-        // 3% of others are relatives of a spine person: same surname and address, and a tenth of
-        // those are twins with the same date of birth. They make false matches possible.
-        if rng.random::<f64>() < 0.03 && w.people > 0 {
-            let relative = identity(w, rng.random_range(0..w.people));
-            id.surname = relative.surname;
-            id.postcode = relative.postcode;
-            if rng.random::<f64>() < 0.1 {
-                id.dob = relative.dob;
-            }
-        }
-    }
-    let mut p = Person {
-        female: id.female,
-        forename: id.forename,
-        surname: id.surname,
-        alt_surname: id.alt_surname,
-        second_barrel: id.second_barrel,
-        dob: id.dob,
-        nino: w.nino(index, id.nino_suffix),
-        postcode: id.postcode,
-        spine: None,
-        offences: Vec::new(),
-        jobs: Vec::new(),
-        benefits: Vec::new(),
-    };
-    match id.release {
-        Some((release, age)) => spine_person(w, &mut rng, &mut p, release, age),
-        None => other_person(w, &mut rng, &mut p),
-    }
-    p
 }
 
 #[cfg(test)]

@@ -184,14 +184,7 @@ pub(crate) fn run(
     opened: Opened,
     progress: &dyn Progress,
 ) -> Result<LinkageReport, LinkError> {
-    let Opened {
-        hasher,
-        project_fingerprint,
-        inputs,
-        linkage_fingerprint,
-        truth,
-        spine_index,
-    } = opened;
+    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
     let fields = &settings.compare;
     let keys = cfg.match_keys.len();
     let rules = blocking::rules(&cfg.match_keys, fields);
@@ -236,7 +229,7 @@ pub(crate) fn run(
     };
 
     // Pass one and the fit.
-    let (patterns, by_rule) = count_patterns(&sides, &inputs, spine_index)?;
+    let (patterns, by_rule) = count_patterns(&sides, inputs, spine_index)?;
     let spine_rows = spine.records as f64;
     let all_pairs = spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows;
     let allowed: Vec<Vec<u16>> = index.rules.iter().map(|r| r.allowed_levels(fields)).collect();
@@ -245,11 +238,11 @@ pub(crate) fn run(
 
     // Pass two: decisions, the spine's persons, histograms.
     let (persons, merges, decisions, histograms) =
-        decide_all(cfg, &sides, &inputs, spine_index, &model, threshold, progress)?;
+        decide_all(cfg, &sides, inputs, spine_index, &model, threshold, progress)?;
     drop(sides);
 
     let outputs = Outputs {
-        hasher: &hasher,
+        hasher: &opened.hasher,
         truth: truth.as_ref(),
         rule_names: index.rules.iter().map(|r| r.name.clone()).collect(),
         persons: &persons,
@@ -258,11 +251,11 @@ pub(crate) fn run(
     };
     let (staging, mut report, links_by_rule) = write_linked(
         cfg,
-        &inputs,
+        inputs,
         spine_index,
         &outputs,
         progress,
-        (project_fingerprint, linkage_fingerprint),
+        (opened.project_fingerprint, opened.linkage_fingerprint),
     )?;
     let model_report = ModelReport {
         match_probability: threshold,

@@ -50,21 +50,16 @@ impl Fixture {
 
     /// The demo extract's configuration, reading `input`.
     pub fn config(&self, input: &str) -> PseudonymiseConfig {
-        let ident = |name: &str, column: &str, kind| Identifier {
-            name: name.into(),
-            column: column.into(),
-            kind,
-        };
         PseudonymiseConfig {
             extract: "releases".into(),
             input: self.path(input),
             format: InputFormat::CSV,
             identifiers: vec![
-                ident("forename", "first_name", FieldKind::Forename),
-                ident("surname", "last_name", FieldKind::Name),
-                ident("dob", "birth_date", FieldKind::Dob),
-                ident("sex", "sex", FieldKind::Sex),
-                ident("nino", "ni_number", FieldKind::Nino),
+                Identifier::new("forename", "first_name", FieldKind::Forename),
+                Identifier::new("surname", "last_name", FieldKind::Name),
+                Identifier::new("dob", "birth_date", FieldKind::Dob),
+                Identifier::new("sex", "sex", FieldKind::Sex),
+                Identifier::new("nino", "ni_number", FieldKind::Nino),
             ],
             keep: vec!["release_date".into(), "sex".into(), "offence_group".into()],
             types: BTreeMap::new(),

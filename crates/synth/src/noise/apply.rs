@@ -122,6 +122,35 @@ impl NoiseParams {
     }
 }
 
+/// One record's draws: the noise level, the extract, the record's random stream and the tally
+/// of the kinds of noise applied.
+struct Draws<'a> {
+    np: &'a NoiseParams,
+    extract: Extract,
+    rng: &'a mut ChaCha8Rng,
+    counts: &'a mut Counts,
+}
+
+impl Draws<'_> {
+    fn target(&self, kind: Kind) -> f64 {
+        self.np.target(self.extract, kind)
+    }
+
+    /// Draws whether the record gets `kind`, with probability `p`, and counts it when it does.
+    fn hit_with(&mut self, kind: Kind, p: f64) -> bool {
+        let hit = self.rng.random::<f64>() < p;
+        if hit {
+            self.counts.add(kind);
+        }
+        hit
+    }
+
+    /// Draws whether the record gets `kind` at its target rate, and counts it when it does.
+    fn hit(&mut self, kind: Kind) -> bool {
+        self.hit_with(kind, self.target(kind))
+    }
+}
+
 /// Applies the extract's noise to a person's identifiers, counting each kind applied.
 /// `first_release` marks a person's first row in `releases.csv`, which keeps the birth surname.
 pub fn noisy_id(
@@ -133,26 +162,30 @@ pub fn noisy_id(
     rng: &mut ChaCha8Rng,
     counts: &mut Counts,
 ) -> NoisyId {
+    let mut d = Draws {
+        np,
+        extract,
+        rng,
+        counts,
+    };
     // The order of the draws is part of the output: the standard level's draws must never change.
-    let (forename, surname) = noisy_names(w, np, p, extract, first_release, rng, counts);
-    let dob = noisy_dob(np, p, extract, rng, counts);
+    let (forename, surname) = noisy_names(w, p, first_release, &mut d);
+    let dob = noisy_dob(p, &mut d);
     let mut female = Some(p.female);
-    if rng.random::<f64>() < np.target(extract, Kind::SexError) {
-        female = if rng.random::<bool>() {
+    if d.hit(Kind::SexError) {
+        female = if d.rng.random::<bool>() {
             None
         } else {
             Some(!p.female)
         };
-        counts.add(Kind::SexError);
     }
-    let nino = if rng.random::<f64>() < np.target(extract, Kind::NinoMissing) {
-        counts.add(Kind::NinoMissing);
+    let nino = if d.hit(Kind::NinoMissing) {
         None
-    } else if rng.random::<f64>()
-        < np.target(extract, Kind::NinoInvalid) / (1.0 - np.target(extract, Kind::NinoMissing))
-    {
-        counts.add(Kind::NinoInvalid);
-        Some(invalid_nino(&p.nino, rng))
+    } else if d.hit_with(
+        Kind::NinoInvalid,
+        d.target(Kind::NinoInvalid) / (1.0 - d.target(Kind::NinoMissing)),
+    ) {
+        Some(invalid_nino(&p.nino, d.rng))
     } else {
         Some(String::from_utf8_lossy(&p.nino).into_owned())
     };
@@ -167,29 +200,22 @@ pub fn noisy_id(
 
 /// The surname a record starts from: the birth surname, the other one (a surname change), or in
 /// the heavy world a double-barrelled surname, whole or one of its parts.
-fn base_surname(
-    w: &WorldParams,
-    np: &NoiseParams,
-    p: &Person,
-    extract: Extract,
-    first_release: bool,
-    rng: &mut ChaCha8Rng,
-    counts: &mut Counts,
-) -> String {
+fn base_surname(w: &WorldParams, p: &Person, first_release: bool, d: &mut Draws) -> String {
     let names = &w.surnames.names;
-    if !first_release && rng.random::<f64>() < np.level.surname_change(p.female) && p.alt_surname != p.surname
+    if !first_release
+        && d.rng.random::<f64>() < d.np.level.surname_change(p.female)
+        && p.alt_surname != p.surname
     {
-        counts.add(Kind::SurnameChange);
+        d.counts.add(Kind::SurnameChange);
         return names[p.alt_surname as usize].clone();
     }
     let first = &names[p.surname as usize];
     match p.second_barrel {
-        Some(second) if np.heavy() => {
+        Some(second) if d.np.heavy() => {
             let second = &names[second as usize];
-            let p_part = np.target(extract, Kind::SurnamePart) / DOUBLE_BARRELLED_SHARE;
-            if rng.random::<f64>() < p_part {
-                counts.add(Kind::SurnamePart);
-                if rng.random::<bool>() { first } else { second }.clone()
+            let p_part = d.target(Kind::SurnamePart) / DOUBLE_BARRELLED_SHARE;
+            if d.hit_with(Kind::SurnamePart, p_part) {
+                if d.rng.random::<bool>() { first } else { second }.clone()
             } else {
                 format!("{first}-{second}")
             }
@@ -199,61 +225,41 @@ fn base_surname(
 }
 
 /// Forename and surname after noise.
-fn noisy_names(
-    w: &WorldParams,
-    np: &NoiseParams,
-    p: &Person,
-    extract: Extract,
-    first_release: bool,
-    rng: &mut ChaCha8Rng,
-    counts: &mut Counts,
-) -> (String, String) {
+fn noisy_names(w: &WorldParams, p: &Person, first_release: bool, d: &mut Draws) -> (String, String) {
     let base_forename = w.forename(p);
     let mut forename = base_forename.to_owned();
     let nicks = pools::nicknames(base_forename);
-    let p_nick = np.target(extract, Kind::Nickname) / np.nick_share[usize::from(p.female)];
-    if !nicks.is_empty() && rng.random::<f64>() < p_nick {
-        nicks[rng.random_range(0..nicks.len())].clone_into(&mut forename);
-        counts.add(Kind::Nickname);
+    let p_nick = d.target(Kind::Nickname) / d.np.nick_share[usize::from(p.female)];
+    if !nicks.is_empty() && d.hit_with(Kind::Nickname, p_nick) {
+        nicks[d.rng.random_range(0..nicks.len())].clone_into(&mut forename);
     }
-    let mut surname = base_surname(w, np, p, extract, first_release, rng, counts);
-    if rng.random::<f64>() < np.target(extract, Kind::ForenameTypo) {
-        forename = typo(&forename, rng);
-        counts.add(Kind::ForenameTypo);
+    let mut surname = base_surname(w, p, first_release, d);
+    if d.hit(Kind::ForenameTypo) {
+        forename = typo(&forename, d.rng);
     }
-    if rng.random::<f64>() < np.target(extract, Kind::SurnameTypo) {
-        surname = typo(&surname, rng);
-        counts.add(Kind::SurnameTypo);
+    if d.hit(Kind::SurnameTypo) {
+        surname = typo(&surname, d.rng);
     }
-    if rng.random::<f64>() < np.target(extract, Kind::MiddleName) {
+    if d.hit(Kind::MiddleName) {
         let pool = w.forename_pool(p.female, p.dob);
-        let middle = &pool.names[pool.pick(rng.random()) as usize];
+        let middle = &pool.names[pool.pick(d.rng.random()) as usize];
         forename = format!("{forename} {middle}");
-        counts.add(Kind::MiddleName);
     }
-    if rng.random::<f64>() < np.target(extract, Kind::NameMissing) {
-        if rng.random::<bool>() {
+    if d.hit(Kind::NameMissing) {
+        if d.rng.random::<bool>() {
             forename.clear();
         } else {
             surname.clear();
         }
-        counts.add(Kind::NameMissing);
     }
-    if np.heavy() && rng.random::<f64>() < np.target(extract, Kind::NamesTransposed) {
+    if d.np.heavy() && d.hit(Kind::NamesTransposed) {
         std::mem::swap(&mut forename, &mut surname);
-        counts.add(Kind::NamesTransposed);
     }
     (forename, surname)
 }
 
 /// The date of birth after noise; its kinds of noise exclude each other.
-fn noisy_dob(
-    np: &NoiseParams,
-    p: &Person,
-    extract: Extract,
-    rng: &mut ChaCha8Rng,
-    counts: &mut Counts,
-) -> Dob {
+fn noisy_dob(p: &Person, d: &mut Draws) -> Dob {
     let born = date(p.dob);
     let mut dob = Dob {
         y: born.year(),
@@ -263,36 +269,39 @@ fn noisy_dob(
     // A swap is only possible for some dates, so its probability is rescaled to meet the target
     // over all records.
     let swappable = dob.d <= 12 && dob.d != dob.m;
-    let u_swap: f64 = rng.random();
-    let u_dob: f64 = rng.random();
-    let t_typo = np.target(extract, Kind::DobTypo);
-    let t_invalid = np.target(extract, Kind::DobInvalid);
-    let t_placeholder = np.target(extract, Kind::DobPlaceholder);
-    if swappable && u_swap < np.target(extract, Kind::DobSwap) / SWAPPABLE_SHARE {
+    let u_swap: f64 = d.rng.random();
+    let u_dob: f64 = d.rng.random();
+    let t_typo = d.target(Kind::DobTypo);
+    let t_invalid = d.target(Kind::DobInvalid);
+    let t_placeholder = d.target(Kind::DobPlaceholder);
+    let kind = if swappable && u_swap < d.target(Kind::DobSwap) / SWAPPABLE_SHARE {
         std::mem::swap(&mut dob.d, &mut dob.m);
-        counts.add(Kind::DobSwap);
+        Kind::DobSwap
     } else if u_dob < t_typo {
-        dob = dob_typo(dob, rng);
-        counts.add(Kind::DobTypo);
+        dob = dob_typo(dob, d.rng);
+        Kind::DobTypo
     } else if u_dob < t_typo + t_invalid {
-        dob = if rng.random::<bool>() {
+        dob = if d.rng.random::<bool>() {
             Dob {
                 y: dob.y,
                 m: 2,
-                d: rng.random_range(30..=31),
+                d: d.rng.random_range(30..=31),
             }
         } else {
             Dob {
                 y: dob.y,
-                m: [4, 6, 9, 11][rng.random_range(0..4)],
+                m: [4, 6, 9, 11][d.rng.random_range(0..4)],
                 d: 31,
             }
         };
-        counts.add(Kind::DobInvalid);
+        Kind::DobInvalid
     } else if u_dob < t_typo + t_invalid + t_placeholder {
         dob = Dob { y: 1900, m: 1, d: 1 };
-        counts.add(Kind::DobPlaceholder);
-    }
+        Kind::DobPlaceholder
+    } else {
+        return dob;
+    };
+    d.counts.add(kind);
     dob
 }
 
