@@ -524,26 +524,15 @@ fn headlines_read_each_outcome_over_its_own_window() {
          reoffences,count_per_100,60,60,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n",
     );
     let meta = crate::ReportMeta {
-        title: "t".to_owned(),
-        index_event: "release".to_owned(),
-        follow_up_days: 365,
-        threshold: 10,
-        caliper: 0.2,
-        ratio: 1,
-        replacement: false,
-        treated_eligible: "60".to_owned(),
-        untreated_eligible: "60".to_owned(),
-        dropped_by_caliper: "0".to_owned(),
-        model_converged: true,
         outcome_windows: [
             ("employed_at_30".to_owned(), (365, Some(30))),
             ("reoffences".to_owned(), (730, None)),
         ]
         .into(),
-        day: None,
+        ..crate::tests::report_meta(10, ["60", "60", "0"])
     };
     insta::assert_snapshot!(crate::report::headlines(&impact, &meta).join("\n"), @r"
-        People who took part were 10.0 percentage points more likely to have the outcome “employed at 30” on day 30 after release: 50.0% compared with 40.0% of similar people who did not take part (difference +10.0 percentage points, 95% CI +1.0 to +19.0). This difference is statistically significant (p < 0.05).
-        For every 100 people who took part there were 80.0 “reoffences” in the 730 days after release, compared with 110.0 for every 100 similar people who did not take part (difference -30.0 per 100 people, 95% CI -50.0 to -10.0). This difference is statistically significant (p < 0.05).
-    ");
+        For every 100 people who took part, 50 were employed on day 30 after release, compared with 40 for every 100 similar people who did not take part (difference +10.0 percentage points, 95% CI +1.0 to +19.0). This difference is statistically significant (p = 0.030). Its E-value is 1.81 (1.19 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 1.81 each, beyond the characteristics matched on, to explain the difference away.
+        For every 100 people who took part there were 80.0 “reoffences” in the 730 days after release, compared with 110.0 for every 100 similar people who did not take part (difference -30.0 per 100 people, 95% CI -50.0 to -10.0). This difference is statistically significant (p = 0.004). Its E-value is 2.09 (1.43 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 2.09 each, beyond the characteristics matched on, to explain the difference away.
+        ");
 }

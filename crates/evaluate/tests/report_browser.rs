@@ -30,8 +30,9 @@ use serde_json::{Value, json};
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The longest one browser session may take before it is killed and the test fails.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(60);
-/// The headline sentence of a rate outcome starts like this (see `report.rs`).
-const HEADLINE_START: &str = "People who took part were ";
+/// The headline sentence of a rate outcome starts like this, in the JDL's words (see
+/// `report/headlines.rs`).
+const HEADLINE_START: &str = "For every 100 people who took part, ";
 
 // ---------------------------------------------------------------------------------------------
 // A small generated world, written as linked tables.
@@ -618,8 +619,8 @@ fn check_page(facts: &Value, width: u32) -> String {
     let charts = facts["charts"].as_array().expect("charts is a list");
     assert_eq!(
         charts.len(),
-        4,
-        "two difference charts, a Kaplan–Meier chart and a love plot: {charts:#?}"
+        5,
+        "two difference charts, a Kaplan–Meier chart, a love plot and the overlap chart: {charts:#?}"
     );
     for chart in charts {
         let (w, h) = (
