@@ -440,6 +440,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_fixture;
+#[cfg(test)]
 mod tests_jdl;
 #[cfg(test)]
 mod tests_reading;

@@ -3,18 +3,16 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{Field, Schema};
-use arrow::record_batch::RecordBatch;
-use linklab_store::{NoProgress, PartWriter, WorkDir, read_parts};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array};
+use linklab_store::{NoProgress, WorkDir, read_parts};
 use proptest::prelude::*;
 
 use crate::csv::Table;
 use crate::logit::{Matrix, cholesky_solve, fit_logistic};
 use crate::matching::match_nearest;
 use crate::stats::{Subject, kaplan_meier, log_rank};
+use crate::tests_fixture::{dates, ints, strings, write_linked};
 use crate::{
     EvaluateConfig, EvaluateError, Outcome, OutcomeKind, ReportMeta, render_report, run, spell_days,
 };
@@ -55,34 +53,6 @@ fn logistic(x: f64) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Linked tables in a temporary work_dir.
-
-fn write_linked(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
-    let dir = work.linked_table(name);
-    fs::create_dir_all(&dir).unwrap();
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
-    let mut writer = PartWriter::new(&dir, schema);
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
-}
-
-fn strings(values: &[Option<String>]) -> ArrayRef {
-    Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>())
-}
-
-fn dates(values: &[Option<i32>]) -> ArrayRef {
-    Arc::new(values.iter().copied().collect::<Date32Array>())
-}
-
-fn ints(values: &[Option<i64>]) -> ArrayRef {
-    Arc::new(values.iter().copied().collect::<Int64Array>())
-}
 
 /// A simulated person with known potential outcomes.
 #[derive(Debug, Clone)]
