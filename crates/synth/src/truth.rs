@@ -100,12 +100,13 @@ struct Window {
 pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
     let mut n_t = 0u64;
     let mut n_c = 0u64;
-    let mut sum_y1_t = [0.0; 4];
-    let mut sum_y0_t = [0.0; 4];
-    let mut sum_c = [0.0; 4];
-    let mut sum_diff_all = [0.0; 4];
+    let k_all = OUTCOMES.len();
+    let mut sum_y1_t = vec![0.0; k_all];
+    let mut sum_y0_t = vec![0.0; k_all];
+    let mut sum_c = vec![0.0; k_all];
+    let mut sum_diff_all = vec![0.0; k_all];
     for s in persons.iter().filter_map(|p| p.spine.as_ref()) {
-        for k in 0..4 {
+        for k in 0..k_all {
             sum_diff_all[k] += s.y1[k] - s.y0[k];
             if s.treated {
                 sum_y1_t[k] += s.y1[k];
@@ -126,9 +127,13 @@ pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
         "employment probability +0.08 (capped at 0.98) for the same draws",
         "follows the employment effect; the first job also starts 45 days earlier",
         "claim probability -0.05 and claim length x0.75; a claim also ends when a job starts",
+        "follows the reoffending effect: the number of reoffences in the window (the JDL's frequency)",
+        "follows the employment effect: a job spell covers day 30 after the index date",
+        "follows the employment effect: a job spell covers day 365 after the index date",
+        "follows the reoffending effect: days to the first reoffence, 365 without one (restricted mean)",
     ];
     let mut outcomes = std::collections::BTreeMap::new();
-    for k in 0..4 {
+    for k in 0..k_all {
         let with = mean(sum_y1_t[k], n_t);
         let without = mean(sum_y0_t[k], n_t);
         let untreated = mean(sum_c[k], n_c);

@@ -489,6 +489,11 @@ fn effects_hold_both_potential_outcomes() {
     check("employed", 0.04, 0.11);
     check("days_employed", 10.0, 35.0);
     check("days_on_benefit", -35.0, -8.0);
+    // The Justice Data Lab's measures follow the same draws.
+    check("reoffences", -0.25, -0.04);
+    check("employed_at_30_days", 0.03, 0.15);
+    check("employed_at_365_days", 0.0, 0.12);
+    check("days_to_reoffence", 5.0, 30.0);
 }
 
 #[test]
