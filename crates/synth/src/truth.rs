@@ -15,9 +15,12 @@ pub(crate) fn person_id(index: usize) -> String {
     format!("P{:08}", index + 1)
 }
 
-/// Writes `truth/persons.csv`: every person's id, spine membership and first-release covariates.
+/// Writes `truth/persons.csv`: every person's id, spine membership and first-release covariates,
+/// and for a spine person both potential outcomes of every outcome (`<outcome>_without`,
+/// `<outcome>_with`), so that an effect can be checked over any subset, such as the matched
+/// treated persons.
 pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, SynthError> {
-    let header = [
+    let mut header: Vec<String> = [
         "person",
         "in_spine",
         "treated",
@@ -27,7 +30,13 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
         "sentence_months",
         "offence_group",
         "first_release_date",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for name in OUTCOMES {
+        header.extend([format!("{name}_without"), format!("{name}_with")]);
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let ((), rows) = write_csv(path, &header, false, |csv| {
         for (i, p) in persons.iter().enumerate() {
             csv.plain(format_args!("{}", person_id(i)));
@@ -46,9 +55,16 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
                         pools::OFFENCE_GROUPS[r.offence_group as usize].0
                     ));
                     csv.plain(format_args!("{}", iso(r.date)));
+                    for (without, with) in s.y0.iter().zip(&s.y1) {
+                        csv.plain(format_args!("{without}"));
+                        csv.plain(format_args!("{with}"));
+                    }
                 }
                 None => {
                     csv.plain(format_args!("false,false,,{sex},,,,"));
+                    for _ in 0..2 * OUTCOMES.len() {
+                        csv.plain(format_args!(""));
+                    }
                 }
             }
             csv.finish_line()?;
