@@ -41,30 +41,27 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
         for (i, p) in persons.iter().enumerate() {
             csv.plain(format_args!("{}", person_id(i)));
             let sex = if p.female { "F" } else { "M" };
-            match &p.spine {
-                Some(s) => {
-                    let r = &s.releases[0];
-                    csv.plain(format_args!("true"));
-                    csv.plain(format_args!("{}", s.treated));
-                    csv.plain(format_args!("{}", r.age));
-                    csv.plain(format_args!("{sex}"));
-                    csv.plain(format_args!("{}", r.prior_offences));
-                    csv.plain(format_args!("{}", r.sentence_months));
-                    csv.plain(format_args!(
-                        "{}",
-                        pools::OFFENCE_GROUPS[r.offence_group as usize].0
-                    ));
-                    csv.plain(format_args!("{}", iso(r.date)));
-                    for (without, with) in s.y0.iter().zip(&s.y1) {
-                        csv.plain(format_args!("{without}"));
-                        csv.plain(format_args!("{with}"));
-                    }
+            if let Some(s) = &p.spine {
+                let r = &s.releases[0];
+                csv.plain(format_args!("true"));
+                csv.plain(format_args!("{}", s.treated));
+                csv.plain(format_args!("{}", r.age));
+                csv.plain(format_args!("{sex}"));
+                csv.plain(format_args!("{}", r.prior_offences));
+                csv.plain(format_args!("{}", r.sentence_months));
+                csv.plain(format_args!(
+                    "{}",
+                    pools::OFFENCE_GROUPS[r.offence_group as usize].0
+                ));
+                csv.plain(format_args!("{}", iso(r.date)));
+                for (without, with) in s.y0.iter().zip(&s.y1) {
+                    csv.plain(format_args!("{without}"));
+                    csv.plain(format_args!("{with}"));
                 }
-                None => {
-                    csv.plain(format_args!("false,false,,{sex},,,,"));
-                    for _ in 0..2 * OUTCOMES.len() {
-                        csv.plain(format_args!(""));
-                    }
+            } else {
+                csv.plain(format_args!("false,false,,{sex},,,,"));
+                for _ in 0..2 * OUTCOMES.len() {
+                    csv.plain(format_args!(""));
                 }
             }
             csv.finish_line()?;
