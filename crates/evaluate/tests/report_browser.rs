@@ -613,7 +613,7 @@ fn check_page(facts: &Value, width: u32) -> String {
     assert!(
         headlines
             .iter()
-            .any(|h| h.starts_with(HEADLINE_START) && h.contains(" percentage points ")),
+            .any(|h| h.starts_with(HEADLINE_START) && h.contains(" percentage points, 95% CI ")),
         "the page shows the headline sentence about the effect; it shows {headlines:#?}"
     );
     let charts = facts["charts"].as_array().expect("charts is a list");
