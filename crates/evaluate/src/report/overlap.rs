@@ -6,7 +6,7 @@
 //! bins are pooled, left to right, until a bar holds at least `threshold` persons of its group;
 //! persons left after the last full bar join it. So every bar rests on at least `threshold`
 //! persons, and the chart shows only each bar's density (its share of the group per unit of
-//! score), drawn as a height rounded to a tenth of a pixel, never a count. No chart is drawn
+//! score), drawn as a height in whole pixels (of 110 for the highest bar), never a count. No chart is drawn
 //! when a group has fewer than `threshold` persons, or when a few treated persons were dropped
 //! by the caliper (then the size of all treated is withheld, see `publish.rs`, and the treated
 //! bars' shares could give it away).
@@ -152,11 +152,13 @@ pub(super) fn overlap_chart(overlap: &Overlap) -> String {
         (&overlap.untreated, COMPARISON_COLOUR, false),
     ] {
         for bar in bars {
-            let height = h(bar.density);
+            // Whole pixels (of 110 for the highest bar): the chart shows a shape, and a bar's
+            // count cannot be read back exactly from its height and the group's size.
+            let height = h(bar.density).round();
             let y = if above { axis - height } else { axis };
             let _ = write!(
                 svg,
-                "<rect x=\"{:.1}\" y=\"{y:.1}\" width=\"{:.1}\" height=\"{height:.1}\" fill=\"{colour}\" opacity=\"0.8\"/>",
+                "<rect x=\"{:.1}\" y=\"{y:.0}\" width=\"{:.1}\" height=\"{height:.0}\" fill=\"{colour}\" opacity=\"0.8\"/>",
                 x(bar.from),
                 x(bar.to) - x(bar.from)
             );
