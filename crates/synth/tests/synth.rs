@@ -499,6 +499,25 @@ fn effects_hold_both_potential_outcomes() {
     // A small effect (about +0.02): a job that starts earlier has also ended earlier by day 365.
     check("employed_at_365_days", -0.03, 0.12);
     check("days_to_reoffence", 5.0, 30.0);
+    // truth/persons.csv holds the potential outcomes behind every ATT: the mean over treated
+    // spine persons of `<outcome>_with − <outcome>_without` is the outcome's `att`.
+    let (header, rows) = read_csv(&dir.path().join("truth/persons.csv"), false);
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let treated: Vec<&Vec<String>> = rows.iter().filter(|r| r[col("treated")] == "true").collect();
+    for (name, o) in effects["outcomes"].as_object().expect("outcomes") {
+        let (with, without) = (col(&format!("{name}_with")), col(&format!("{name}_without")));
+        let value = |r: &Vec<String>, i: usize| r[i].parse::<f64>().expect("a number");
+        let mean = treated
+            .iter()
+            .map(|r| value(r, with) - value(r, without))
+            .sum::<f64>()
+            / treated.len() as f64;
+        let att = o["att"].as_f64().expect("att");
+        assert!(
+            (mean - att).abs() < 1e-9,
+            "{name}: {mean} from persons.csv, {att} in effects.json"
+        );
+    }
 }
 
 #[test]
