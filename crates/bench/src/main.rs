@@ -4,6 +4,7 @@
 //! cargo run --release -p linklab-bench -- all            # full sizes (needs ~10 GB of disk)
 //! cargo run --release -p linklab-bench -- all --quick    # small sizes, for a smoke run
 //! cargo run --release -p linklab-bench -- table 40x25x20 [SEED]   # protect one table shape
+//! cargo run --release -p linklab-bench -- coverage [--seeds 50] [--people 5000]   # docs/coverage.md
 //! ```
 //!
 //! Each case runs in its own child process, so the peak resident memory it reports (VmHWM from
@@ -13,6 +14,7 @@
 mod attack;
 mod cases;
 mod counts;
+mod coverage;
 mod stages;
 
 use std::fmt::Write as _;
@@ -40,10 +42,12 @@ fn main() -> std::process::ExitCode {
         ),
         Some("all") => all(args.iter().any(|a| a == "--quick"), &args),
         Some("table") if args.len() >= 2 => table(&args[1], args.get(2).map(String::as_str)),
+        Some("coverage") => coverage::coverage(&args[1..]),
         _ => {
             eprintln!(
                 "usage: linklab-bench all [--quick] [--out FILE] [--only CASE,...]\n       \
-                 linklab-bench table DIMS [SEED]   (DIMS like 40x25x20)"
+                 linklab-bench table DIMS [SEED]   (DIMS like 40x25x20)\n       \
+                 linklab-bench coverage [--seeds N] [--people P] [--first S] [--out FILE]"
             );
             2
         }

@@ -204,13 +204,13 @@ mod tests {
     #[test]
     fn each_measure_reads_as_one_line() {
         check(
-            "reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002\n\
-                 days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312\n\
-                 time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2\n\
-                 time_to_reoffence,rmst,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001\n\
-                 time_to_reoffence,mean_days_if_event,1200,1200,190.2,180.1,10.1,1.2,19.0,0.03\n\
-                 reoffences,count_mean,1200,1200,0.8000,1.1000,-0.3000,-0.5000,-0.1000,0.0040\n\
-                 reoffences,count_per_100,1200,1200,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n",
+            "reoffended,rate,1200,1200,0.3125,0.3850,-0.0725,-0.1100,-0.0350,0.0002,0.0010\n\
+                 days_employed,mean_days,1200,1200,120.25,101.5,18.75,9.5,28.0,0.0312,0.0624\n\
+                 time_to_reoffence,log_rank,1200,1200,0.70,0.62,0.08,,,0.2,0.2\n\
+                 time_to_reoffence,rmst,1200,1200,319.3,307.3,12.0,6.2,17.9,0.0001,0.0005\n\
+                 time_to_reoffence,mean_days_if_event,1200,1200,190.2,180.1,10.1,1.2,19.0,0.03,\n\
+                 reoffences,count_mean,1200,1200,0.8000,1.1000,-0.3000,-0.5000,-0.1000,0.0040,0.0120\n\
+                 reoffences,count_per_100,1200,1200,80.00,110.00,-30.00,-50.00,-10.00,0.0040,0.0120\n",
             &[
                 "reoffended: 31.2% against 38.5%, a difference of -7.2 percentage points (95% CI -11.0 to -3.5), p < 0.001",
                 "days_employed: 120.2 against 101.5 days on average, a difference of 18.8 days (95% CI 9.5 to 28.0), p = 0.031",
@@ -223,8 +223,8 @@ mod tests {
     #[test]
     fn suppressed_and_missing_estimates_say_so() {
         check(
-            "reoffended,rate,[c],[c],[c],[c],[c],[c],[c],[c]\n\
-                 benefits,no_estimate,8,900,too few participants,,,,,\n",
+            "reoffended,rate,[c],[c],[c],[c],[c],[c],[c],[c],[c]\n\
+                 benefits,no_estimate,8,900,too few participants,,,,,,\n",
             &[
                 "reoffended: not shown, the numbers are too small to publish safely",
                 "benefits: no estimate: too few participants",

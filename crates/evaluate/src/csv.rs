@@ -44,6 +44,7 @@ impl Table {
         })
     }
 
+    #[cfg(test)]
     pub fn header(&self) -> &[String] {
         &self.header
     }
@@ -79,6 +80,7 @@ impl<'a> Row<'a> {
             .filter(|v| v.is_finite())
     }
 
+    #[cfg(test)]
     pub fn fields(&self) -> &'a [String] {
         self.fields
     }

@@ -64,6 +64,7 @@
 //!   (see the crate README for the exact rules and the output columns).
 #![forbid(unsafe_code)]
 
+mod adjust;
 mod columns;
 mod config;
 mod covariate;
@@ -95,7 +96,7 @@ pub use frame::{OutcomePersons, RecordCounts};
 pub use measures::spell_days;
 pub use programme::BEFORE_START_DAYS;
 pub use publish::{BALANCE_COLUMNS, IMPACT_COLUMNS, SUPPRESSED, SURVIVAL_COLUMNS};
-pub use report::{ReportMeta, render_report};
+pub use report::{Bar, Overlap, ReportMeta, render_report};
 
 /// The ridge penalty of the propensity model (on standardised covariates).
 pub const RIDGE: f64 = 1.0;
@@ -415,6 +416,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         model_converged: converged || propensity.is_none(),
         outcome_windows: cfg.outcome_windows(),
         day: None,
+        overlap: report::overlap(propensity.as_deref(), &frame.treated, cfg.threshold, few_dropped),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
@@ -439,4 +441,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_fixture;
+#[cfg(test)]
 mod tests_jdl;
+#[cfg(test)]
+mod tests_reading;

@@ -204,6 +204,8 @@ pub(crate) fn size_cells(whole: [usize; 2], outcome: [usize; 2], threshold: u64)
 pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
     let (all_treated, all_comparison) = matched_rows(matching);
     let mut rows = Vec::new();
+    // The tests of the Holm family (see [`holm_column`]), by row.
+    let mut tests: Vec<Family> = Vec::new();
     for outcome in &frame.outcomes {
         let matching = matching.restricted(&outcome.known);
         let matching = matching.as_ref();
@@ -227,16 +229,20 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
             Measure::Rate => {
                 let e = safe.then(|| stats::effect(matching, &values, true));
                 rows.push(estimate_row(name, "rate", &sizes, e.as_ref(), 4));
+                tests.push(test(e.as_ref()));
             }
             Measure::Days => {
                 let e = safe.then(|| stats::effect(matching, &values, false));
                 rows.push(estimate_row(name, "mean_days", &sizes, e.as_ref(), 2));
+                tests.push(test(e.as_ref()));
             }
             Measure::Count => {
                 let e = safe.then(|| stats::effect(matching, &values, false));
                 rows.push(estimate_row(name, "count_mean", &sizes, e.as_ref(), 4));
                 let per_100 = e.map(|e| e.scaled(100.0));
                 rows.push(estimate_row(name, "count_per_100", &sizes, per_100.as_ref(), 2));
+                // One test: the per-100 row repeats the mean's, and takes its adjusted p-value.
+                tests.extend([test(e.as_ref()), Family::Previous]);
             }
             Measure::TimeToEvent => {
                 let e = safe.then(|| {
@@ -250,6 +256,7 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
                     )
                 });
                 rows.push(estimate_row(name, "log_rank", &sizes, e.as_ref(), 4));
+                tests.push(test(e.as_ref()));
                 let tau = outcome.follow_up;
                 let e = safe.then(|| {
                     let km = |rows: &[usize]| {
@@ -261,6 +268,7 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
                     stats::normal_difference(km(&treated), km(&comparison))
                 });
                 rows.push(estimate_row(name, "rmst", &sizes, e.as_ref(), 2));
+                tests.push(test(e.as_ref()));
                 let e = safe.then(|| {
                     let with_event = |rows: &[usize]| -> Vec<(f64, f64)> {
                         rows.iter()
@@ -271,10 +279,61 @@ pub(crate) fn impact_csv(frame: &Frame, matching: &Matching, threshold: u64) -> 
                     stats::weighted_welch(&with_event(&treated), &with_event(&comparison))
                 });
                 rows.push(estimate_row(name, "mean_days_if_event", &sizes, e.as_ref(), 2));
+                // Conditional on the event: a description, not a test of the programme's effect.
+                tests.push(Family::Untested);
             }
         }
     }
+    for (row, holm) in rows.iter_mut().zip(holm_column(&tests)) {
+        // A row whose p-value is hidden has its adjusted one hidden too.
+        let hidden = row.get(9).is_some_and(|p| p == SUPPRESSED);
+        row.push(if hidden { SUPPRESSED.to_owned() } else { holm });
+    }
     to_csv(&IMPACT_COLUMNS, &rows)
+}
+
+/// A row of `impact.csv` in the Holm family.
+#[derive(Debug, Clone, Copy)]
+enum Family {
+    /// A published test with its p-value.
+    Test(f64),
+    /// No test: `[c]`, degenerate, or not a test of the programme.
+    Untested,
+    /// The same test as the row before (`count_per_100` after `count_mean`).
+    Previous,
+}
+
+/// The family member of an estimate: a test when it is published (not `[c]`, not degenerate).
+fn test(estimate: Option<&Estimate>) -> Family {
+    estimate
+        .filter(|e| e.degenerate().is_none())
+        .map_or(Family::Untested, |e| Family::Test(e.p_value))
+}
+
+/// The `p_holm` cells of `impact.csv`, one per row: Holm's adjustment over the family of every
+/// published test (`rate`, `mean_days`, `count_mean`, `log_rank`, `rmst`; `count_per_100`
+/// takes its `count_mean` row's, the row before it; `mean_days_if_event` compares people
+/// selected by the outcome, so it is no test of the programme and is left empty, like a row
+/// whose p-value is `[c]` or empty).
+fn holm_column(tests: &[Family]) -> Vec<String> {
+    let p: Vec<f64> = tests
+        .iter()
+        .map(|t| match t {
+            Family::Test(p) => *p,
+            Family::Untested | Family::Previous => f64::NAN,
+        })
+        .collect();
+    let adjusted = crate::adjust::holm(&p);
+    let mut cells: Vec<String> = Vec::with_capacity(tests.len());
+    for (i, test) in tests.iter().enumerate() {
+        let cell = match test {
+            Family::Test(_) => p_value(adjusted[i]),
+            Family::Previous => cells.last().cloned().unwrap_or_default(),
+            Family::Untested => String::new(),
+        };
+        cells.push(cell);
+    }
+    cells
 }
 
 /// `impact.csv` when there is no estimate: one row per outcome with measure `no_estimate`, the
@@ -291,7 +350,7 @@ pub(crate) fn no_estimate_csv(frame: &Frame, sizes: (u64, u64), reason: &str, th
                 count(sizes.1, threshold),
             ];
             row.push(quote(reason));
-            row.extend(std::iter::repeat_n(String::new(), 5));
+            row.extend(std::iter::repeat_n(String::new(), 6));
             row
         })
         .collect();

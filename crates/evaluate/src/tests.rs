@@ -3,18 +3,16 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
-use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{Field, Schema};
-use arrow::record_batch::RecordBatch;
-use linklab_store::{NoProgress, PartWriter, WorkDir, read_parts};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, Int64Array};
+use linklab_store::{NoProgress, WorkDir, read_parts};
 use proptest::prelude::*;
 
 use crate::csv::Table;
 use crate::logit::{Matrix, cholesky_solve, fit_logistic};
 use crate::matching::match_nearest;
 use crate::stats::{Subject, kaplan_meier, log_rank};
+use crate::tests_fixture::{dates, ints, strings, write_linked};
 use crate::{
     EvaluateConfig, EvaluateError, Outcome, OutcomeKind, ReportMeta, render_report, run, spell_days,
 };
@@ -55,34 +53,6 @@ fn logistic(x: f64) -> f64 {
 
 // ---------------------------------------------------------------------------------------------
 // Linked tables in a temporary work_dir.
-
-fn write_linked(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
-    let dir = work.linked_table(name);
-    fs::create_dir_all(&dir).unwrap();
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
-    let mut writer = PartWriter::new(&dir, schema);
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
-}
-
-fn strings(values: &[Option<String>]) -> ArrayRef {
-    Arc::new(values.iter().map(Option::as_deref).collect::<StringArray>())
-}
-
-fn dates(values: &[Option<i32>]) -> ArrayRef {
-    Arc::new(values.iter().copied().collect::<Date32Array>())
-}
-
-fn ints(values: &[Option<i64>]) -> ArrayRef {
-    Arc::new(values.iter().copied().collect::<Int64Array>())
-}
 
 /// A simulated person with known potential outcomes.
 #[derive(Debug, Clone)]
@@ -376,6 +346,28 @@ fn config(work: &WorkDir) -> EvaluateConfig {
         ),
     ];
     cfg
+}
+
+/// The report's settings for a test: a 365-day follow-up after release, 1:1 matching within
+/// 0.2 SD, a converged model, the threshold and the published cells `[treated, untreated,
+/// dropped]`.
+pub(crate) fn report_meta(threshold: u64, [treated, untreated, dropped]: [&str; 3]) -> ReportMeta {
+    ReportMeta {
+        title: "t".to_owned(),
+        index_event: "release".to_owned(),
+        follow_up_days: 365,
+        threshold,
+        caliper: 0.2,
+        ratio: 1,
+        replacement: false,
+        treated_eligible: treated.to_owned(),
+        untreated_eligible: untreated.to_owned(),
+        dropped_by_caliper: dropped.to_owned(),
+        model_converged: true,
+        outcome_windows: std::collections::BTreeMap::new(),
+        day: None,
+        overlap: None,
+    }
 }
 
 fn read_publish(work: &WorkDir, name: &str) -> String {
@@ -875,11 +867,11 @@ fn rates_with_few_events_or_non_events_are_suppressed() {
     assert_eq!(summary.matched_treated, 80);
     let impact = read_publish(&work, "impact.csv");
     insta::assert_snapshot!(impact, @r"
-    outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
-    reoffended,rate,80,80,[c],[c],[c],[c],[c],[c]
-    employed,rate,80,80,[c],[c],[c],[c],[c],[c]
-    days_employed,mean_days,80,80,[c],[c],[c],[c],[c],[c]
-    ");
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value,p_holm
+        reoffended,rate,80,80,[c],[c],[c],[c],[c],[c],[c]
+        employed,rate,80,80,[c],[c],[c],[c],[c],[c],[c]
+        days_employed,mean_days,80,80,[c],[c],[c],[c],[c],[c],[c]
+        ");
     // With a threshold of 3 the reoffending rate is safe (5 and 75, 30 and 50), employment is
     // not (all 80 treated employed: 0 without).
     cfg.threshold = 3;
@@ -917,18 +909,7 @@ fn impact_csv_and_headlines_of_a_fixed_small_dataset() {
     insta::assert_snapshot!("survival_small", survival);
     let meta = ReportMeta {
         title: "Impact evaluation".to_owned(),
-        index_event: "release".to_owned(),
-        follow_up_days: 365,
-        threshold: 5,
-        caliper: 0.2,
-        ratio: 1,
-        replacement: false,
-        treated_eligible: "100".to_owned(),
-        untreated_eligible: "300".to_owned(),
-        dropped_by_caliper: "[c]".to_owned(),
-        model_converged: true,
-        outcome_windows: std::collections::BTreeMap::new(),
-        day: None,
+        ..crate::tests::report_meta(5, ["100", "300", "[c]"])
     };
     let headlines = crate::report::headlines(&Table::parse(&impact), &meta).join("\n");
     insta::assert_snapshot!("headlines_small", headlines);
@@ -945,32 +926,18 @@ days_employed,mean_days,400,400,88.00,72.00,16.00,4.50,27.50,0.0060\n\
 days_on_benefit,mean_days,400,400,60.00,75.00,-15.00,-28.00,-2.00,0.0240\n\
 housed,rate,400,400,0.5000,0.5000,0.0000,-0.0600,0.0600,1.0000\n\
 days_in_custody,mean_days,400,400,50.00,50.02,-0.02,-9.00,9.00,0.9960\n";
-    let meta = ReportMeta {
-        title: "t".to_owned(),
-        index_event: "release".to_owned(),
-        follow_up_days: 365,
-        threshold: 10,
-        caliper: 0.2,
-        ratio: 1,
-        replacement: false,
-        treated_eligible: "450".to_owned(),
-        untreated_eligible: "5000".to_owned(),
-        dropped_by_caliper: "50".to_owned(),
-        model_converged: true,
-        outcome_windows: std::collections::BTreeMap::new(),
-        day: None,
-    };
+    let meta = crate::tests::report_meta(10, ["450", "5000", "50"]);
     let headlines = crate::report::headlines(&Table::parse(impact), &meta).join("\n");
     // A positive, a negative and a null effect, for rates and days: the difference with its sign
     // and the CI of that same difference, never an interval flipped to match "less".
     insta::assert_snapshot!(headlines, @r"
-    People who took part were 8.1 percentage points more likely to have the outcome “employed” in the year after release: 39.0% compared with 30.9% of similar people who did not take part (difference +8.1 percentage points, 95% CI +5.0 to +11.2). This difference is statistically significant (p < 0.05).
-    People who took part were 6.0 percentage points less likely to have the outcome “reoffended” in the year after release: 25.0% compared with 31.0% of similar people who did not take part (difference -6.0 percentage points, 95% CI -12.0 to 0.0). This difference is not statistically significant: it could be due to chance.
-    People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (difference +16.0 days, 95% CI +4.5 to +27.5). This difference is statistically significant (p < 0.05).
-    People who took part had on average 15.0 fewer days on benefit in the year after release: 60.0 compared with 75.0 days for similar people who did not take part (difference -15.0 days, 95% CI -28.0 to -2.0). This difference is statistically significant (p < 0.05).
-    People who took part were as likely to have the outcome “housed” in the year after release: 50.0% compared with 50.0% of similar people who did not take part (difference 0.0 percentage points, 95% CI -6.0 to +6.0). This difference is not statistically significant: it could be due to chance.
-    People who took part had on average as many days in custody in the year after release: 50.0 compared with 50.0 days for similar people who did not take part (difference 0.0 days, 95% CI -9.0 to +9.0). This difference is not statistically significant: it could be due to chance.
-    ");
+        For every 100 people who took part, 39 were employed in the year after release, compared with 31 for every 100 similar people who did not take part (difference +8.1 percentage points, 95% CI +5.0 to +11.2). This difference is statistically significant (p < 0.001). Its E-value is 1.84 (1.60 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 1.84 each, beyond the characteristics matched on, to explain the difference away.
+        For every 100 people who took part, 25 reoffended in the year after release, compared with 31 for every 100 similar people who did not take part (difference -6.0 percentage points, 95% CI -12.0 to 0.0). This result is inconclusive (p = 0.051): the difference could be due to chance. It does not mean that the programme has no effect; more people would be needed to tell.
+        People who took part had on average 16.0 more days employed in the year after release: 88.0 compared with 72.0 days for similar people who did not take part (difference +16.0 days, 95% CI +4.5 to +27.5). This difference is statistically significant (p = 0.006). Its E-value is 1.74 (1.32 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 1.74 each, beyond the characteristics matched on, to explain the difference away.
+        People who took part had on average 15.0 fewer days on benefit in the year after release: 60.0 compared with 75.0 days for similar people who did not take part (difference -15.0 days, 95% CI -28.0 to -2.0). This difference is statistically significant (p = 0.024). Its E-value is 1.81 (1.20 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 1.81 each, beyond the characteristics matched on, to explain the difference away.
+        For every 100 people who took part, 50 were housed in the year after release, compared with 50 for every 100 similar people who did not take part (difference 0.0 percentage points, 95% CI -6.0 to +6.0). This result is inconclusive (p = 1.000): the difference could be due to chance. It does not mean that the programme has no effect; more people would be needed to tell.
+        People who took part had on average as many days in custody in the year after release: 50.0 compared with 50.0 days for similar people who did not take part (difference 0.0 days, 95% CI -9.0 to +9.0). This result is inconclusive (p = 0.996): the difference could be due to chance. It does not mean that the programme has no effect; more people would be needed to tell.
+        ");
 }
 
 #[test]
@@ -982,18 +949,7 @@ sex,\"<img src=x onerror=alert(1)>\",0.3,0.01,0.5,0.49,0.5,0.35\n";
     let survival = "outcome,group,day,at_risk,events,survival\n\"a&b\",treated,10,100,10,0.9\n\"a&b\",comparison,12,100,12,0.88\n";
     let meta = ReportMeta {
         title: "Evaluation <of> \"things\"".to_owned(),
-        index_event: "release".to_owned(),
-        follow_up_days: 365,
-        threshold: 10,
-        caliper: 0.2,
-        ratio: 1,
-        replacement: false,
-        treated_eligible: "100".to_owned(),
-        untreated_eligible: "900".to_owned(),
-        dropped_by_caliper: "[c]".to_owned(),
-        model_converged: true,
-        outcome_windows: std::collections::BTreeMap::new(),
-        day: None,
+        ..crate::tests::report_meta(10, ["100", "900", "[c]"])
     };
     let html = render_report(impact, balance, survival, &meta);
     assert!(
@@ -1179,13 +1135,13 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &none));
     insta::assert_snapshot!(a.impact, @r"
-        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
-        reoffended,rate,60,60,[c],[c],[c],[c],[c],[c]
-        days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c]
-        days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c]
-        days_to_reoffence,rmst,60,60,[c],[c],[c],[c],[c],[c]
-        days_to_reoffence,mean_days_if_event,60,60,[c],[c],[c],[c],[c],[c]
-    ");
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value,p_holm
+        reoffended,rate,60,60,[c],[c],[c],[c],[c],[c],[c]
+        days_employed,mean_days,60,60,[c],[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,log_rank,60,60,[c],[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,rmst,60,60,[c],[c],[c],[c],[c],[c],[c]
+        days_to_reoffence,mean_days_if_event,60,60,[c],[c],[c],[c],[c],[c],[c]
+        ");
     // The outcome depends on age alone and every pair has the same age: enough persons with and
     // without it to publish, but the paired differences are all zero (no variance). Thirty more
     // young untreated persons make age matter to the score (with identical groups every score
@@ -1199,37 +1155,23 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
     let by_age: Vec<(bool, u8)> = age.iter().map(|a| (a.is_some_and(|a| a % 2 == 0), 3)).collect();
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &by_age));
     insta::assert_snapshot!(a.impact, @r"
-        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value
-        reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
-        days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
-        days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000
-        days_to_reoffence,rmst,60,60,184.50,184.50,0.00,-64.59,64.59,1.0000
-        days_to_reoffence,no_estimate,60,60,mean_days_if_event: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,
-    ");
+        outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value,p_holm
+        reoffended,no_estimate,60,60,rate: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,,
+        days_employed,no_estimate,60,60,mean_days: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,,
+        days_to_reoffence,log_rank,60,60,0.5000,0.5000,0.0000,-0.1789,0.1789,1.0000,1.0000
+        days_to_reoffence,rmst,60,60,184.50,184.50,0.00,-64.59,64.59,1.0000,1.0000
+        days_to_reoffence,no_estimate,60,60,mean_days_if_event: the outcome does not vary enough within the matched sample to give a confidence interval,,,,,,
+        ");
     let headlines = crate::report::headlines(
         &Table::parse(&a.impact),
-        &ReportMeta {
-            title: "t".to_owned(),
-            index_event: "release".to_owned(),
-            follow_up_days: 365,
-            threshold: 10,
-            caliper: 0.2,
-            ratio: 1,
-            replacement: false,
-            treated_eligible: "60".to_owned(),
-            untreated_eligible: "60".to_owned(),
-            dropped_by_caliper: "0".to_owned(),
-            model_converged: true,
-            outcome_windows: std::collections::BTreeMap::new(),
-            day: None,
-        },
+        &crate::tests::report_meta(10, ["60", "60", "0"]),
     );
     insta::assert_snapshot!(headlines.join("\n"), @r"
         No effect could be estimated for “reoffended”: the outcome does not vary enough within the matched sample to give a confidence interval.
         No effect could be estimated for “days employed”: the outcome does not vary enough within the matched sample to give a confidence interval.
-        “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part; the time to the first event does not differ significantly between the groups (log-rank p = 1.000).
-        “days to reoffence”: of the 365 days after release, people who took part spent on average 184.5 days before the event (the restricted mean time to it), compared with 184.5 days for similar people who did not take part (difference 0.0 days, 95% CI -64.6 to +64.6). This difference is not statistically significant: it could be due to chance.
-    ");
+        “days to reoffence”: 50.0% of people who took part had the event within 365 days of release, compared with 50.0% of similar people who did not take part (the log-rank test compares the time to the first event). This result is inconclusive (p = 1.000; Holm-adjusted p = 1.000): the difference could be due to chance. It does not mean that the programme has no effect; more people would be needed to tell.
+        “days to reoffence”: of the 365 days after release, people who took part spent on average 184.5 days before the event (the restricted mean time to it), compared with 184.5 days for similar people who did not take part (difference 0.0 days, 95% CI -64.6 to +64.6). This result is inconclusive (p = 1.000; Holm-adjusted p = 1.000): the difference could be due to chance. It does not mean that the programme has no effect; more people would be needed to tell.
+        ");
 }
 
 #[test]

@@ -5,56 +5,30 @@
 //! D none. Employment spells: A 1003–1005, B 1006–(open), C 995–1004, E 1000–1000; D none.
 
 use std::collections::BTreeMap;
-use std::fs;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Date32Array, StringArray};
-use arrow::datatypes::{Field, Schema};
-use arrow::record_batch::RecordBatch;
-use linklab_store::{PartWriter, WorkDir};
+use arrow::array::ArrayRef;
+use linklab_store::WorkDir;
 
 use crate::frame::{OutcomePersons, build};
 use crate::matching::Matching;
 use crate::publish::size_cells;
+use crate::tests_fixture::{dates, ids, write_linked};
 use crate::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
 
-fn write(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
-    let dir = work.linked_table(name);
-    fs::create_dir_all(&dir).unwrap();
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let batch =
-        RecordBatch::try_new(Arc::clone(&schema), columns.into_iter().map(|(_, a)| a).collect()).unwrap();
-    let mut writer = PartWriter::new(&dir, schema);
-    writer.write(&batch).unwrap();
-    writer.finish().unwrap();
-}
-
-fn ids(values: &[&str]) -> ArrayRef {
-    Arc::new(values.iter().map(|v| Some(*v)).collect::<StringArray>())
-}
-
-fn days(values: &[Option<i32>]) -> ArrayRef {
-    Arc::new(values.iter().copied().collect::<Date32Array>())
-}
-
 fn world(work: &WorkDir) {
-    write(
+    write_linked(
         work,
         "releases",
         vec![
             ("person_id", ids(&["A", "B", "C", "D", "E"])),
             (
                 "release_date",
-                days(&[Some(1000), Some(1000), Some(1000), Some(1000), Some(995)]),
+                dates(&[Some(1000), Some(1000), Some(1000), Some(1000), Some(995)]),
             ),
         ],
     );
-    write(work, "participants", vec![("person_id", ids(&["A", "E"]))]);
+    write_linked(work, "participants", vec![("person_id", ids(&["A", "E"]))]);
     let offences = [
         ("A", 1001),
         ("A", 1003),
@@ -65,12 +39,12 @@ fn world(work: &WorkDir) {
         ("C", 990),
         ("E", 1005),
     ];
-    write(
+    write_linked(
         work,
         "reoffences",
         vec![
             ("person_id", ids(&offences.map(|(p, _)| p))),
-            ("offence_date", days(&offences.map(|(_, d)| Some(d)))),
+            ("offence_date", dates(&offences.map(|(_, d)| Some(d)))),
         ],
     );
     let spells = [
@@ -79,13 +53,13 @@ fn world(work: &WorkDir) {
         ("C", 995, Some(1004)),
         ("E", 1000, Some(1000)),
     ];
-    write(
+    write_linked(
         work,
         "employment",
         vec![
             ("person_id", ids(&spells.map(|(p, _, _)| p))),
-            ("start_date", days(&spells.map(|(_, s, _)| Some(s)))),
-            ("end_date", days(&spells.map(|(_, _, e)| e))),
+            ("start_date", dates(&spells.map(|(_, s, _)| Some(s)))),
+            ("end_date", dates(&spells.map(|(_, _, e)| e))),
         ],
     );
 }
@@ -367,12 +341,12 @@ fn treated_persons_take_the_first_release_on_or_after_their_start() {
         ("T", 1800),
         ("T", 1700),
     ];
-    write(
+    write_linked(
         &work,
         "releases",
         vec![
             ("person_id", ids(&releases.map(|(p, _)| p))),
-            ("release_date", days(&releases.map(|(_, d)| Some(d)))),
+            ("release_date", dates(&releases.map(|(_, d)| Some(d)))),
         ],
     );
     let starts = [
@@ -382,12 +356,12 @@ fn treated_persons_take_the_first_release_on_or_after_their_start() {
         ("R", Some(2000)),
         ("T", None),
     ];
-    write(
+    write_linked(
         &work,
         "participants",
         vec![
             ("person_id", ids(&starts.map(|(p, _)| p))),
-            ("start_date", days(&starts.map(|(_, d)| d))),
+            ("start_date", dates(&starts.map(|(_, d)| d))),
         ],
     );
     world_outcome_tables(&work);
@@ -412,7 +386,7 @@ fn treated_persons_take_the_first_release_on_or_after_their_start() {
     assert_eq!(frame.index, [1800, 1920, 1800, 1850, 1700]);
     assert_eq!(frame.treated_without_index, 0);
     // A treatment_date column that is not a date is refused, naming it.
-    write(
+    write_linked(
         &cfg.work_dir,
         "participants",
         vec![
@@ -433,10 +407,10 @@ fn treated_persons_take_the_first_release_on_or_after_their_start() {
 
 /// Empty outcome extracts, for tests about the cohort.
 fn world_outcome_tables(work: &WorkDir) {
-    write(
+    write_linked(
         work,
         "reoffences",
-        vec![("person_id", ids(&[])), ("offence_date", days(&[]))],
+        vec![("person_id", ids(&[])), ("offence_date", dates(&[]))],
     );
 }
 
@@ -524,26 +498,15 @@ fn headlines_read_each_outcome_over_its_own_window() {
          reoffences,count_per_100,60,60,80.00,110.00,-30.00,-50.00,-10.00,0.0040\n",
     );
     let meta = crate::ReportMeta {
-        title: "t".to_owned(),
-        index_event: "release".to_owned(),
-        follow_up_days: 365,
-        threshold: 10,
-        caliper: 0.2,
-        ratio: 1,
-        replacement: false,
-        treated_eligible: "60".to_owned(),
-        untreated_eligible: "60".to_owned(),
-        dropped_by_caliper: "0".to_owned(),
-        model_converged: true,
         outcome_windows: [
             ("employed_at_30".to_owned(), (365, Some(30))),
             ("reoffences".to_owned(), (730, None)),
         ]
         .into(),
-        day: None,
+        ..crate::tests::report_meta(10, ["60", "60", "0"])
     };
     insta::assert_snapshot!(crate::report::headlines(&impact, &meta).join("\n"), @r"
-        People who took part were 10.0 percentage points more likely to have the outcome “employed at 30” on day 30 after release: 50.0% compared with 40.0% of similar people who did not take part (difference +10.0 percentage points, 95% CI +1.0 to +19.0). This difference is statistically significant (p < 0.05).
-        For every 100 people who took part there were 80.0 “reoffences” in the 730 days after release, compared with 110.0 for every 100 similar people who did not take part (difference -30.0 per 100 people, 95% CI -50.0 to -10.0). This difference is statistically significant (p < 0.05).
-    ");
+        For every 100 people who took part, 50 were employed on day 30 after release, compared with 40 for every 100 similar people who did not take part (difference +10.0 percentage points, 95% CI +1.0 to +19.0). This difference is statistically significant (p = 0.030). Its E-value is 1.81 (1.19 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 1.81 each, beyond the characteristics matched on, to explain the difference away.
+        For every 100 people who took part there were 80.0 “reoffences” in the 730 days after release, compared with 110.0 for every 100 similar people who did not take part (difference -30.0 per 100 people, 95% CI -50.0 to -10.0). This difference is statistically significant (p = 0.004). Its E-value is 2.09 (1.43 for the confidence limit nearer to no difference): an unmeasured characteristic would have to be linked to both taking part and the outcome by a risk ratio of at least 2.09 each, beyond the characteristics matched on, to explain the difference away.
+        ");
 }

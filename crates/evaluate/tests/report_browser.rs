@@ -18,8 +18,9 @@ use linklab_evaluate::{EvaluateConfig, Outcome, OutcomeKind, run};
 use linklab_store::{NoProgress, PartWriter, WorkDir};
 use serde_json::{Value, json};
 
-/// The headline sentence of a rate outcome starts like this (see `report.rs`).
-const HEADLINE_START: &str = "People who took part were ";
+/// The headline sentence of a rate outcome starts like this, in the JDL's words (see
+/// `report/headlines.rs`).
+const HEADLINE_START: &str = "For every 100 people who took part, ";
 
 // ---------------------------------------------------------------------------------------------
 // A small generated world, written as linked tables.
@@ -273,14 +274,14 @@ fn check_page(facts: &Value, width: u32) -> String {
     assert!(
         headlines
             .iter()
-            .any(|h| h.starts_with(HEADLINE_START) && h.contains(" percentage points ")),
+            .any(|h| h.starts_with(HEADLINE_START) && h.contains(" percentage points, 95% CI ")),
         "the page shows the headline sentence about the effect; it shows {headlines:#?}"
     );
     let charts = facts["charts"].as_array().expect("charts is a list");
     assert_eq!(
         charts.len(),
-        4,
-        "two difference charts, a Kaplan–Meier chart and a love plot: {charts:#?}"
+        5,
+        "two difference charts, a Kaplan–Meier chart, a love plot and the overlap chart: {charts:#?}"
     );
     for chart in charts {
         let (w, h) = (

@@ -2,7 +2,7 @@
 //! which writes them, and the readers of a release (the dashboard, the run's summary).
 
 /// The columns of `impact.csv`, in order.
-pub const IMPACT_COLUMNS: [&str; 10] = [
+pub const IMPACT_COLUMNS: [&str; 11] = [
     "outcome",
     "measure",
     "treated_persons",
@@ -13,4 +13,5 @@ pub const IMPACT_COLUMNS: [&str; 10] = [
     "ci_low",
     "ci_high",
     "p_value",
+    "p_holm",
 ];

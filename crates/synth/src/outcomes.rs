@@ -334,17 +334,30 @@ fn covered_days<'a>(index: Day, spells: impl Iterator<Item = &'a Spell>) -> i32 
     total
 }
 
-/// The four outcome measures of a set of events, for index date `index`.
+/// Whether a spell covers day `d` (an empty end: still open).
+fn covers(s: &Spell, d: Day) -> bool {
+    s.start <= d && s.end.is_none_or(|e| d <= e)
+}
+
+/// The outcome measures of a set of events (in the order of `OUTCOMES`), for index date
+/// `index`, by the conventions of the evaluate stage: the window `(index, index + 365]`, a
+/// spell at day N covering `index + N`, days to the first event censored at 365.
 fn measure(index: Day, e: &Events) -> Outcomes {
     let in_window = |d: Day| d > index && d <= index + WINDOW_DAYS;
-    let reoffended = e.offences.iter().any(|(d, _)| in_window(*d));
+    let reoffences = e.offences.iter().filter(|(d, _)| in_window(*d)).count();
+    let first = e.offences.iter().map(|(d, _)| *d).filter(|d| in_window(*d)).min();
     let days_employed = covered_days(index, e.jobs.iter());
     let days_on_benefit = covered_days(index, e.benefits.iter().filter(|s| pools::is_out_of_work(s.kind)));
+    let employed_at = |day: Day| f64::from(u8::from(e.jobs.iter().any(|s| covers(s, index + day))));
     [
-        f64::from(u8::from(reoffended)),
+        f64::from(u8::from(reoffences > 0)),
         f64::from(u8::from(days_employed > 0)),
         f64::from(days_employed),
         f64::from(days_on_benefit),
+        reoffences as f64,
+        employed_at(30),
+        employed_at(WINDOW_DAYS),
+        f64::from(first.map_or(WINDOW_DAYS, |d| d - index)),
     ]
 }
 

@@ -15,9 +15,12 @@ pub(crate) fn person_id(index: usize) -> String {
     format!("P{:08}", index + 1)
 }
 
-/// Writes `truth/persons.csv`: every person's id, spine membership and first-release covariates.
+/// Writes `truth/persons.csv`: every person's id, spine membership and first-release covariates,
+/// and for a spine person both potential outcomes of every outcome (`<outcome>_without`,
+/// `<outcome>_with`), so that an effect can be checked over any subset, such as the matched
+/// treated persons.
 pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, SynthError> {
-    let header = [
+    let mut header: Vec<String> = [
         "person",
         "in_spine",
         "treated",
@@ -27,28 +30,38 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
         "sentence_months",
         "offence_group",
         "first_release_date",
-    ];
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    for name in OUTCOMES {
+        header.extend([format!("{name}_without"), format!("{name}_with")]);
+    }
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
     let ((), rows) = write_csv(path, &header, false, |csv| {
         for (i, p) in persons.iter().enumerate() {
             csv.plain(format_args!("{}", person_id(i)));
             let sex = if p.female { "F" } else { "M" };
-            match &p.spine {
-                Some(s) => {
-                    let r = &s.releases[0];
-                    csv.plain(format_args!("true"));
-                    csv.plain(format_args!("{}", s.treated));
-                    csv.plain(format_args!("{}", r.age));
-                    csv.plain(format_args!("{sex}"));
-                    csv.plain(format_args!("{}", r.prior_offences));
-                    csv.plain(format_args!("{}", r.sentence_months));
-                    csv.plain(format_args!(
-                        "{}",
-                        pools::OFFENCE_GROUPS[r.offence_group as usize].0
-                    ));
-                    csv.plain(format_args!("{}", iso(r.date)));
+            if let Some(s) = &p.spine {
+                let r = &s.releases[0];
+                csv.plain(format_args!("true"));
+                csv.plain(format_args!("{}", s.treated));
+                csv.plain(format_args!("{}", r.age));
+                csv.plain(format_args!("{sex}"));
+                csv.plain(format_args!("{}", r.prior_offences));
+                csv.plain(format_args!("{}", r.sentence_months));
+                csv.plain(format_args!(
+                    "{}",
+                    pools::OFFENCE_GROUPS[r.offence_group as usize].0
+                ));
+                csv.plain(format_args!("{}", iso(r.date)));
+                for (without, with) in s.y0.iter().zip(&s.y1) {
+                    csv.plain(format_args!("{without}"));
+                    csv.plain(format_args!("{with}"));
                 }
-                None => {
-                    csv.plain(format_args!("false,false,,{sex},,,,"));
+            } else {
+                csv.plain(format_args!("false,false,,{sex},,,,"));
+                for _ in 0..2 * OUTCOMES.len() {
+                    csv.plain(format_args!(""));
                 }
             }
             csv.finish_line()?;
@@ -100,12 +113,13 @@ struct Window {
 pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
     let mut n_t = 0u64;
     let mut n_c = 0u64;
-    let mut sum_y1_t = [0.0; 4];
-    let mut sum_y0_t = [0.0; 4];
-    let mut sum_c = [0.0; 4];
-    let mut sum_diff_all = [0.0; 4];
+    let k_all = OUTCOMES.len();
+    let mut sum_y1_t = vec![0.0; k_all];
+    let mut sum_y0_t = vec![0.0; k_all];
+    let mut sum_c = vec![0.0; k_all];
+    let mut sum_diff_all = vec![0.0; k_all];
     for s in persons.iter().filter_map(|p| p.spine.as_ref()) {
-        for k in 0..4 {
+        for k in 0..k_all {
             sum_diff_all[k] += s.y1[k] - s.y0[k];
             if s.treated {
                 sum_y1_t[k] += s.y1[k];
@@ -126,9 +140,13 @@ pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
         "employment probability +0.08 (capped at 0.98) for the same draws",
         "follows the employment effect; the first job also starts 45 days earlier",
         "claim probability -0.05 and claim length x0.75; a claim also ends when a job starts",
+        "follows the reoffending effect: the number of reoffences in the window (the JDL's frequency)",
+        "follows the employment effect: a job spell covers day 30 after the index date",
+        "follows the employment effect: a job spell covers day 365 after the index date",
+        "follows the reoffending effect: days to the first reoffence, 365 without one (restricted mean)",
     ];
     let mut outcomes = std::collections::BTreeMap::new();
-    for k in 0..4 {
+    for k in 0..k_all {
         let with = mean(sum_y1_t[k], n_t);
         let without = mean(sum_y0_t[k], n_t);
         let untreated = mean(sum_c[k], n_c);

@@ -105,10 +105,21 @@ pub struct Release {
 }
 
 /// Outcome values in the order of `OUTCOMES`.
-pub type Outcomes = [f64; 4];
+pub type Outcomes = [f64; 8];
 
-/// Names of the outcomes, in the order of `Outcomes`.
-pub const OUTCOMES: [&str; 4] = ["reoffended", "employed", "days_employed", "days_on_benefit"];
+/// Names of the outcomes, in the order of `Outcomes`: the demo's four, then the Justice Data
+/// Lab's measures (the number of reoffences in the window, employed on day 30 and on day 365)
+/// and the restricted mean days to the first reoffence (at most 365).
+pub const OUTCOMES: [&str; 8] = [
+    "reoffended",
+    "employed",
+    "days_employed",
+    "days_on_benefit",
+    "reoffences",
+    "employed_at_30_days",
+    "employed_at_365_days",
+    "days_to_reoffence",
+];
 
 /// What only spine persons have.
 #[derive(Debug, Clone)]

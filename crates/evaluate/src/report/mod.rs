@@ -1,14 +1,22 @@
 //! `report.html`: one self-contained page built only from the three published CSV files (and a
-//! few settings), so that it discloses nothing they do not.
+//! few settings), so that it discloses nothing they do not; the one addition is the overlap
+//! chart of propensity scores, drawn from densities of bars that each hold at least the
+//! threshold of persons (see [`overlap`]), never a count.
 
 use std::fmt::Write as _;
 
 mod charts;
+mod headlines;
+mod overlap;
+mod tables;
 
 use charts::{forest_chart, km_chart, love_plot};
+pub(crate) use headlines::headlines;
+use headlines::multiple_outcomes_note;
+pub(crate) use overlap::overlap;
+pub use overlap::{Bar, Overlap};
 
-use crate::csv::{Row, Table};
-use crate::publish::{NO_ESTIMATE, SUPPRESSED};
+use crate::csv::Table;
 
 /// Settings and (already disclosure-controlled) sample counts shown in the report.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +49,9 @@ pub struct ReportMeta {
     pub outcome_windows: std::collections::BTreeMap<String, (u32, Option<u32>)>,
     /// Set by [`ReportMeta::for_outcome`] for a `spell_at` outcome: the day it reads.
     pub day: Option<u32>,
+    /// The propensity scores of both groups before matching, as densities of bars that each
+    /// hold at least `threshold` persons; `None`: no overlap chart.
+    pub overlap: Option<Overlap>,
 }
 
 impl ReportMeta {
@@ -80,262 +91,6 @@ fn label(name: &str) -> String {
     name.strip_prefix('\'').unwrap_or(name).replace('_', " ")
 }
 
-fn period(meta: &ReportMeta) -> String {
-    if let Some(day) = meta.day {
-        return format!("on day {day} after {}", meta.index_event);
-    }
-    if meta.follow_up_days == 365 {
-        format!("in the year after {}", meta.index_event)
-    } else {
-        format!("in the {} days after {}", meta.follow_up_days, meta.index_event)
-    }
-}
-
-fn significance(p: Option<f64>) -> &'static str {
-    match p {
-        Some(p) if p < 0.05 => " This difference is statistically significant (p < 0.05).",
-        Some(_) => " This difference is not statistically significant: it could be due to chance.",
-        None => "",
-    }
-}
-
-/// The direction of a difference as it is printed (one decimal): `Some(true)` more,
-/// `Some(false)` less, `None` a difference that prints as zero.
-fn direction(diff: f64) -> Option<bool> {
-    (one(diff.abs()) != "0.0").then_some(diff > 0.0)
-}
-
-/// One decimal, without a sign on zero.
-fn one(v: f64) -> String {
-    let text = format!("{v:.1}");
-    if text == "-0.0" { "0.0".to_owned() } else { text }
-}
-
-/// One decimal with an explicit sign (`+4.1`, `-22.5`, `0.0`).
-fn signed(v: f64) -> String {
-    let text = one(v);
-    if text == "0.0" || text.starts_with('-') {
-        text
-    } else {
-        format!("+{text}")
-    }
-}
-
-/// The difference (took part minus did not) with its sign and the 95% CI of that same
-/// difference, never flipped to match the wording: "(difference -9.2 percentage points, 95% CI
-/// -22.5 to +4.1)". A sentence that says "less" and then gives an interval of the opposite
-/// difference invites misreading.
-fn difference_ci(d: f64, lo: f64, hi: f64, unit: &str) -> String {
-    format!(
-        "(difference {} {unit}, 95% CI {} to {})",
-        signed(d),
-        signed(lo),
-        signed(hi)
-    )
-}
-
-/// A row's group values, difference and 95% interval, when all are published.
-fn estimate(row: &Row<'_>) -> Option<(f64, f64, f64, f64, f64)> {
-    Some((
-        row.num("treated_value")?,
-        row.num("comparison_value")?,
-        row.num("difference")?,
-        row.num("ci_low")?,
-        row.num("ci_high")?,
-    ))
-}
-
-fn sentence_rate(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = estimate(row)?;
-    let name = label(row.get("outcome"));
-    let how = match direction(d * 100.0) {
-        Some(up) => format!(
-            "{} percentage points {} likely",
-            one(d.abs() * 100.0),
-            if up { "more" } else { "less" }
-        ),
-        None => "as likely".to_owned(),
-    };
-    Some(format!(
-        "People who took part were {how} to have the outcome “{name}” {}: {}% compared with {}% of similar people who did not take part {}.{}",
-        period(meta),
-        one(t * 100.0),
-        one(c * 100.0),
-        difference_ci(d * 100.0, lo * 100.0, hi * 100.0, "percentage points"),
-        significance(row.num("p_value")),
-    ))
-}
-
-fn sentence_days(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = estimate(row)?;
-    let name = label(row.get("outcome"));
-    let what = match (direction(d), name.strip_prefix("days ")) {
-        (Some(up), rest) => {
-            let more = if up { "more" } else { "fewer" };
-            match rest {
-                Some(rest) => format!("{} {more} days {rest}", one(d.abs())),
-                None => format!("{} {more} days of “{name}”", one(d.abs())),
-            }
-        }
-        (None, Some(rest)) => format!("as many days {rest}"),
-        (None, None) => format!("as many days of “{name}”"),
-    };
-    Some(format!(
-        "People who took part had on average {what} {}: {} compared with {} days for similar people who did not take part {}.{}",
-        period(meta),
-        one(t),
-        one(c),
-        difference_ci(d, lo, hi, "days"),
-        significance(row.num("p_value")),
-    ))
-}
-
-/// The JDL's frequency: events per 100 people (`count_per_100`).
-fn sentence_count(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = estimate(row)?;
-    Some(format!(
-        "For every 100 people who took part there were {} “{}” {}, compared with {} for every 100 similar people who did not take part {}.{}",
-        one(t),
-        label(row.get("outcome")),
-        period(meta),
-        one(c),
-        difference_ci(d, lo, hi, "per 100 people"),
-        significance(row.num("p_value")),
-    ))
-}
-
-/// The restricted mean time to the event (`rmst`).
-fn sentence_rmst(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c, d, lo, hi) = estimate(row)?;
-    Some(format!(
-        "“{}”: of the {} days after {}, people who took part spent on average {} days before the event (the restricted mean time to it), compared with {} days for similar people who did not take part {}.{}",
-        label(row.get("outcome")),
-        meta.follow_up_days,
-        meta.index_event,
-        one(t),
-        one(c),
-        difference_ci(d, lo, hi, "days"),
-        significance(row.num("p_value")),
-    ))
-}
-
-/// The JDL's mean days to the first event among those who had it (`mean_days_if_event`).
-fn sentence_if_event(row: &Row<'_>) -> Option<String> {
-    let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
-    Some(format!(
-        "Among those who had the event “{}”, it came on average {} days after the index date for people who took part and {} days for similar people who did not. This is conditional: it compares only the people who had the event, who may differ between the groups, so it is not an effect of the programme.",
-        label(row.get("outcome")),
-        one(t),
-        one(c),
-    ))
-}
-
-fn sentence_log_rank(row: &Row<'_>, meta: &ReportMeta) -> Option<String> {
-    let (t, c) = (row.num("treated_value")?, row.num("comparison_value")?);
-    let name = label(row.get("outcome"));
-    let p = row.num("p_value");
-    let verdict = match p {
-        Some(p) if p < 0.05 => "the time to the first event differs significantly between the groups",
-        Some(_) => "the time to the first event does not differ significantly between the groups",
-        None => "no test of the time to the first event could be made",
-    };
-    let p_text = p
-        .map(|p| format!(" (log-rank p {})", format_p(p)))
-        .unwrap_or_default();
-    Some(format!(
-        "“{name}”: {}% of people who took part had the event within {} days of {}, compared with {}% of similar people who did not take part; {verdict}{p_text}.",
-        one((1.0 - t) * 100.0),
-        meta.follow_up_days,
-        meta.index_event,
-        one((1.0 - c) * 100.0),
-    ))
-}
-
-/// A p-value with its relation sign: "= 0.034", or "< 0.001" for very small values.
-fn format_p(p: f64) -> String {
-    if p < 0.001 {
-        "< 0.001".to_owned()
-    } else {
-        format!("= {p:.3}")
-    }
-}
-
-/// The headline sentences, in plain words, one per published result.
-pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut reasons: Vec<String> = Vec::new();
-    let time_to_event: Vec<&str> = impact
-        .rows()
-        .filter(|r| {
-            r.get("measure") == "log_rank"
-                || (r.get("measure") == NO_ESTIMATE && r.get("treated_value").starts_with("log_rank: "))
-        })
-        .map(|r| r.get("outcome"))
-        .collect();
-    let mut explained: Vec<&str> = Vec::new();
-    for row in impact.rows() {
-        let measure = row.get("measure");
-        let name = label(row.get("outcome"));
-        if measure == NO_ESTIMATE {
-            let reason = row.get("treated_value");
-            // A reason of one measure of one outcome ("rate: ..."), or of the whole evaluation.
-            match reason.split_once(": ").filter(|(m, _)| {
-                [
-                    "rate",
-                    "mean_days",
-                    "log_rank",
-                    "count_mean",
-                    "count_per_100",
-                    "rmst",
-                    "mean_days_if_event",
-                ]
-                .contains(m)
-            }) {
-                Some((measure, why)) => {
-                    let covered = ["mean_days", "rmst", "mean_days_if_event"].contains(&measure)
-                        && time_to_event.contains(&row.get("outcome"));
-                    if !covered && !explained.contains(&row.get("outcome")) {
-                        explained.push(row.get("outcome"));
-                        out.push(format!("No effect could be estimated for “{name}”: {why}."));
-                    }
-                }
-                None => {
-                    if !reasons.iter().any(|r| r == reason) {
-                        reasons.push(reason.to_owned());
-                    }
-                }
-            }
-            continue;
-        }
-        if measure == "count_mean" || (measure == "mean_days" && time_to_event.contains(&row.get("outcome")))
-        {
-            continue;
-        }
-        let own = meta.for_outcome(row.get("outcome"));
-        let meta = &own;
-        let sentence = match measure {
-            "rate" => sentence_rate(&row, meta),
-            "mean_days" => sentence_days(&row, meta),
-            "log_rank" => sentence_log_rank(&row, meta),
-            "count_per_100" => sentence_count(&row, meta),
-            "rmst" => sentence_rmst(&row, meta),
-            "mean_days_if_event" => sentence_if_event(&row),
-            _ => None,
-        };
-        out.push(sentence.unwrap_or_else(|| {
-            if row.get("difference") == SUPPRESSED {
-                format!("The result for “{name}” is not shown: the numbers are too small to publish safely.")
-            } else {
-                format!("No result could be computed for “{name}”.")
-            }
-        }));
-    }
-    for reason in reasons {
-        out.push(format!("No effects were estimated: {reason}."));
-    }
-    out
-}
-
 /// Whether a published cell is a count that may be printed in a sentence.
 fn printable(cell: &str) -> bool {
     !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit())
@@ -363,26 +118,6 @@ fn dropped_sentence(meta: &ReportMeta) -> String {
         }
         _ => "people who took part with no close enough match were left out (how many is not shown, to protect confidentiality).".to_owned(),
     }
-}
-
-fn html_table(table: &Table, caption: &str) -> String {
-    let mut out = format!(
-        "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
-        esc(caption)
-    );
-    for h in table.header() {
-        let _ = write!(out, "<th scope=\"col\">{}</th>", esc(h));
-    }
-    out.push_str("</tr></thead><tbody>");
-    for row in table.rows() {
-        out.push_str("<tr>");
-        for field in row.fields() {
-            let _ = write!(out, "<td>{}</td>", esc(field));
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></div>");
-    out
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;line-height:1.5;color:#0b0c0c;margin:0;padding:1rem;background:#fff}\
@@ -414,6 +149,9 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
     for sentence in headlines(&impact, meta) {
         let _ = write!(page, "<p class=\"headline\">{}</p>", esc(&sentence));
+    }
+    if let Some(note) = multiple_outcomes_note(&impact) {
+        let _ = write!(page, "<p class=\"note\">{}</p>", esc(&note));
     }
     page.push_str("</section>");
 
@@ -471,15 +209,16 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         page.push_str(&love);
         page.push_str("</section>");
     }
+    page.push_str(&overlap::overlap_section(meta.overlap.as_ref(), meta.threshold));
 
     page.push_str("<section aria-labelledby=\"h-tables\"><h2 id=\"h-tables\">Tables</h2>");
-    page.push_str(&html_table(&impact, "Impact estimates"));
-    page.push_str(&html_table(&balance, "Covariate balance"));
+    page.push_str(&tables::impact_table(&impact));
+    page.push_str(&tables::balance_table(&balance));
     if !survival.is_empty() {
         let _ = write!(
             page,
             "<details><summary>Kaplan–Meier steps</summary>{}</details>",
-            html_table(&survival, "Kaplan–Meier steps")
+            tables::survival_table(&survival)
         );
     }
     page.push_str("</section>");
@@ -495,6 +234,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         "Each person’s index event is their earliest {index} in the cohort. {groups} \
 A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
 Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
+Holm’s method adjusts the p-values for the number of results tested. The E-value of a significant result (VanderWeele and Ding, 2017) is the smallest risk ratio by which an unmeasured characteristic would have to be linked to both taking part and the outcome to explain the result away; for a difference of rates it is computed from the ratio of the rates, and for a difference of means from the ratio of the means (an approximation). \
 To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
         index = esc(&meta.index_event),
         groups = esc(&groups_sentence(meta)),
