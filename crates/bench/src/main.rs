@@ -13,6 +13,9 @@
 mod attack;
 mod cases;
 mod counts;
+mod link_probabilistic;
+mod pairwise;
+mod quality;
 mod stages;
 
 use std::fmt::Write as _;
