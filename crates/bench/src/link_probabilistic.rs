@@ -24,7 +24,10 @@ use crate::stages::key_file;
 /// The spine and the other extract, with their identifier columns (forename, surname, date of
 /// birth, sex, NI number) as synth writes them.
 const FILES: [(&str, [&str; 5]); 2] = [
-    ("releases", ["first_name", "last_name", "birth_date", "sex", "ni_number"]),
+    (
+        "releases",
+        ["first_name", "last_name", "birth_date", "sex", "ni_number"],
+    ),
     ("benefits", ["forename", "surname", "dob", "sex", "nino"]),
 ];
 /// The demo's match keys: the probabilistic method's first blocking rules.
@@ -32,7 +35,10 @@ const KEYS: [(&str, &[&str]); 4] = [
     ("nino", &["nino"]),
     ("name_dob_sex", &["forename", "surname", "dob", "sex"]),
     ("surname_dob_sex", &["surname", "dob", "sex"]),
-    ("soundex_initial_dob", &["soundex(surname)", "initial(forename)", "dob"]),
+    (
+        "soundex_initial_dob",
+        &["soundex(surname)", "initial(forename)", "dob"],
+    ),
 ];
 const FIELDS: [(&str, FieldKind); 5] = [
     ("forename", FieldKind::Forename),
@@ -44,7 +50,11 @@ const FIELDS: [(&str, FieldKind); 5] = [
 
 /// (people in the synthetic world, records kept of each file).
 fn sizes(quick: bool) -> (u64, usize) {
-    if quick { (50_000, 50_000) } else { (1_000_000, 1_000_000) }
+    if quick {
+        (50_000, 50_000)
+    } else {
+        (1_000_000, 1_000_000)
+    }
 }
 
 fn root(scratch: &Path) -> PathBuf {
@@ -61,7 +71,8 @@ fn cut(from: &Path, to: &Path, rows: usize) -> bool {
     let mut sink = BufWriter::new(fs::File::create(to).expect("create a cut file"));
     let mut written = 0;
     for line in source.split(b'\n').take(rows + 1) {
-        sink.write_all(&line.expect("read a synth file")).expect("write a cut file");
+        sink.write_all(&line.expect("read a synth file"))
+            .expect("write a cut file");
         sink.write_all(b"\n").expect("write a cut file");
         written += 1;
     }
@@ -91,7 +102,10 @@ pub fn prepare(scratch: &Path, quick: bool) {
     key_file(&root(scratch), "project.key", 2);
     for (name, columns) in FILES {
         let csv = clear.join(format!("{name}.csv"));
-        assert!(cut(&world.join(format!("{name}.csv")), &csv, rows), "synth made too few {name} rows");
+        assert!(
+            cut(&world.join(format!("{name}.csv")), &csv, rows),
+            "synth made too few {name} rows"
+        );
         let cfg = PseudonymiseConfig {
             extract: name.into(),
             input: csv,
@@ -149,7 +163,11 @@ fn report_quality(report: &linklab_link::LinkageReport, extract: &str) -> String
     format!(
         "spine {}, `{extract}` links {}",
         text(quality.and_then(|q| q.spine_clustering.as_ref())),
-        text(quality.and_then(|q| q.extracts.iter().find(|e| e.extract == extract)).map(|e| &e.pairwise)),
+        text(
+            quality
+                .and_then(|q| q.extracts.iter().find(|e| e.extract == extract))
+                .map(|e| &e.pairwise)
+        ),
     )
 }
 
@@ -163,7 +181,10 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
         ])
         .status()
         .expect("the benchmark re-runs itself");
-    assert!(status.success(), "preparing the input of link-probabilistic failed");
+    assert!(
+        status.success(),
+        "preparing the input of link-probabilistic failed"
+    );
     let (_, rows) = sizes(quick);
     let records = 2 * rows;
     let names: Vec<String> = FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
@@ -177,7 +198,10 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
     cfg.method = linklab_link::Method::Probabilistic(linklab_link::ProbabilisticConfig {
         compare: FIELDS
             .iter()
-            .map(|&(name, kind)| linklab_link::CompareField { name: name.into(), kind })
+            .map(|&(name, kind)| linklab_link::CompareField {
+                name: name.into(),
+                kind,
+            })
             .collect(),
         match_probability: THRESHOLD,
     });

@@ -90,11 +90,13 @@ pub fn spine_pairs(spine: &[(u64, u64)]) -> Pairs {
 pub fn link_pairs(spine: &[(u64, u64)], records: &[(u64, u64)]) -> Pairs {
     let s = Spine::new(spine);
     let count = |m: &HashMap<u64, u64>, k| m.get(&k).copied().unwrap_or(0);
-    records.iter().fold(Pairs::default(), |p, &(person, cluster)| Pairs {
-        true_positive: p.true_positive + s.cells.get(&(cluster, person)).copied().unwrap_or(0),
-        predicted: p.predicted + count(&s.per_cluster, cluster),
-        truth: p.truth + count(&s.per_person, person),
-    })
+    records
+        .iter()
+        .fold(Pairs::default(), |p, &(person, cluster)| Pairs {
+            true_positive: p.true_positive + s.cells.get(&(cluster, person)).copied().unwrap_or(0),
+            predicted: p.predicted + count(&s.per_cluster, cluster),
+            truth: p.truth + count(&s.per_person, person),
+        })
 }
 
 /// Numbers for strings, in order of first sight.
@@ -169,8 +171,8 @@ mod tests {
     use super::*;
 
     fn check(spine: &[(u64, u64)], records: &[(u64, u64)], expected: [(u64, u64, u64); 2]) {
-        let got = [spine_pairs(spine), link_pairs(spine, records)]
-            .map(|p| (p.true_positive, p.predicted, p.truth));
+        let got =
+            [spine_pairs(spine), link_pairs(spine, records)].map(|p| (p.true_positive, p.predicted, p.truth));
         assert_eq!(got, expected);
     }
 
@@ -190,8 +192,16 @@ mod tests {
 
     #[test]
     fn precision_and_recall_and_pooling() {
-        let a = Pairs { true_positive: 3, predicted: 4, truth: 6 };
-        let b = Pairs { true_positive: 1, predicted: 1, truth: 2 };
+        let a = Pairs {
+            true_positive: 3,
+            predicted: 4,
+            truth: 6,
+        };
+        let b = Pairs {
+            true_positive: 1,
+            predicted: 1,
+            truth: 2,
+        };
         assert_eq!(a.text(), "P 75.00% R 50.00%");
         assert_eq!(Pairs::pooled([a, b]).text(), "P 80.00% R 50.00%");
         assert_eq!(Pairs::default().text(), "P n/a R n/a");

@@ -38,7 +38,11 @@ fn pipeline_text(template: &str, people: u64, heavy: bool, method: &str) -> Stri
     text = replace(text, "\"./work\"", &format!("\"./{method}/work\""));
     text = replace(text, "\"./release\"", &format!("\"./{method}/release\""));
     text = replace(text, "people = 20000", &format!("people = {people}"));
-    text = replace(text, "method = \"probabilistic\"", &format!("method = \"{method}\""));
+    text = replace(
+        text,
+        "method = \"probabilistic\"",
+        &format!("method = \"{method}\""),
+    );
     if heavy {
         text = replace(text, "[synth]\n", "[synth]\nnoise = \"heavy\"\n");
     }
@@ -108,14 +112,21 @@ pub fn run_splink(world: &Path, extracts: &[&str], out: &Path) -> Result<Value, 
         .arg(&script)
         .arg(world)
         .arg(out)
-        .args(["--extracts", &extracts.join(","), "--threads", &threads.to_string()])
+        .args([
+            "--extracts",
+            &extracts.join(","),
+            "--threads",
+            &threads.to_string(),
+        ])
         .arg(format!("--threshold={THRESHOLD}"))
         .output()
         .map_err(|e| format!("`{python}` did not start: {e}"))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
-        return Err(format!("Splink failed ({last}); run scripts/bench.sh, which installs it"));
+        return Err(format!(
+            "Splink failed ({last}); run scripts/bench.sh, which installs it"
+        ));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.lines().last().unwrap_or("")).map_err(|e| format!("Splink's output: {e}"))
@@ -177,8 +188,9 @@ pub fn quality(scratch: &Path, quick: bool, heavy: bool) -> Value {
         },
     })
     .expect("synth writes its world");
-    let template = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml"))
-        .expect("pipelines/demo.toml");
+    let template =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml"))
+            .expect("pipelines/demo.toml");
     let mut all = vec![
         run_linklab(&dir, &template, people, heavy, "cascade"),
         run_linklab(&dir, &template, people, heavy, "probabilistic"),
@@ -242,8 +254,9 @@ mod tests {
     use super::*;
 
     fn check(heavy: bool, method: &str, expected: &[&str]) {
-        let template = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml"))
-            .expect("pipelines/demo.toml");
+        let template =
+            fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml"))
+                .expect("pipelines/demo.toml");
         let text = pipeline_text(&template, 1234, heavy, method);
         for line in expected {
             assert!(text.lines().any(|l| l == *line), "no line `{line}` in\n{text}");
@@ -253,13 +266,21 @@ mod tests {
 
     #[test]
     fn the_demo_pipeline_is_the_template() {
-        check(false, "cascade", &[
-            "people = 1234",
-            "method = \"cascade\"",
-            "work_dir = \"./cascade/work\"",
-            "release_dir = \"./cascade/release\"",
-            "out_dir = \"./extracts\"",
-        ]);
-        check(true, "probabilistic", &["noise = \"heavy\"", "method = \"probabilistic\""]);
+        check(
+            false,
+            "cascade",
+            &[
+                "people = 1234",
+                "method = \"cascade\"",
+                "work_dir = \"./cascade/work\"",
+                "release_dir = \"./cascade/release\"",
+                "out_dir = \"./extracts\"",
+            ],
+        );
+        check(
+            true,
+            "probabilistic",
+            &["noise = \"heavy\"", "method = \"probabilistic\""],
+        );
     }
 }
