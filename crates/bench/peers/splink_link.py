@@ -122,6 +122,9 @@ def main() -> None:
     con = duckdb.connect()
     query(con, f"SET threads = {args.threads}")
     query(con, f"SET memory_limit = '{args.memory_limit}'")
+    # Spill beside the output, not into the folder the benchmark was started from.
+    spill = os.path.join(os.path.dirname(os.path.abspath(args.out)), "splink-spill")
+    query(con, f"SET temp_directory = '{spill}'")
     for name in names:
         file, encoding, columns = EXTRACTS[name]
         query(con, standardise_sql(name, os.path.join(args.world, file), encoding, columns))
