@@ -5,8 +5,8 @@
 //! this process's peak memory is the link stage's alone; Splink's is its own process's.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::fs;
-use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use crate::pairwise::score_clusters;
 use crate::quality::{THRESHOLD, run_splink};
-use crate::stages::key_file;
+use crate::stages::{cut, key_file};
 
 /// The spine and the other extract, with their identifier columns (forename, surname, date of
 /// birth, sex, NI number) as synth writes them.
@@ -63,21 +63,6 @@ fn root(scratch: &Path) -> PathBuf {
 
 fn work(scratch: &Path) -> WorkDir {
     WorkDir::new(root(scratch).join("work"))
-}
-
-/// Copies the header and the first `rows` rows of `from` to `to`; false if it has fewer.
-fn cut(from: &Path, to: &Path, rows: usize) -> bool {
-    let source = BufReader::new(fs::File::open(from).expect("a synth file"));
-    let mut sink = BufWriter::new(fs::File::create(to).expect("create a cut file"));
-    let mut written = 0;
-    for line in source.split(b'\n').take(rows + 1) {
-        sink.write_all(&line.expect("read a synth file"))
-            .expect("write a cut file");
-        sink.write_all(b"\n").expect("write a cut file");
-        written += 1;
-    }
-    sink.flush().expect("flush a cut file");
-    written == rows + 1
 }
 
 /// Makes the case's input in `scratch` unless it is there already.
@@ -233,7 +218,8 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
             let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
             let theirs = records as f64 / secs;
             splink_rate = json!(theirs);
-            result.push_str(&format!(
+            let _ = write!(
+                result,
                 "; Splink {} {:.1} k records/s ({secs:.0} s: training {:.0} s, prediction and \
                  clustering {:.0} s; peak {} MiB; spine {}, `{}` links {}); linklab {:.0}× Splink's \
                  throughput",
@@ -246,9 +232,11 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
                 FILES[1].0,
                 links[0].text(),
                 ours / theirs
-            ));
+            );
         }
-        Err(why) => result.push_str(&format!("; Splink not run: {why}")),
+        Err(why) => {
+            let _ = write!(result, "; Splink not run: {why}");
+        }
     }
     json!({
         "what": format!(

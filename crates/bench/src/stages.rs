@@ -102,22 +102,29 @@ fn prepare_csv(scratch: &Path, quick: bool) {
         noise: linklab_synth::NoiseLevel::Standard,
     })
     .expect("synth writes its files");
-    let source = BufReader::new(fs::File::open(synth_dir.join("releases.csv")).expect("releases.csv"));
     fs::create_dir_all(out.parent().expect("a folder")).expect("create folder");
     let tmp = out.with_extension("tmp");
-    let mut sink = BufWriter::new(fs::File::create(&tmp).expect("create csv"));
-    let mut written = 0;
-    for line in source.split(b'\n').take(rows + 1) {
-        sink.write_all(&line.expect("read releases.csv"))
-            .expect("write csv");
-        sink.write_all(b"\n").expect("write csv");
-        written += 1;
-    }
-    assert_eq!(written, rows + 1, "synth made too few release rows");
-    sink.flush().expect("flush csv");
-    drop(sink);
+    assert!(
+        cut(&synth_dir.join("releases.csv"), &tmp, rows),
+        "synth made too few release rows"
+    );
     fs::rename(&tmp, &out).expect("rename csv");
     let _ = fs::remove_dir_all(&synth_dir);
+}
+
+/// Copies the header and the first `rows` rows of CSV `from` to `to`; false if it has fewer.
+pub(crate) fn cut(from: &Path, to: &Path, rows: usize) -> bool {
+    let source = BufReader::new(fs::File::open(from).expect("a CSV to cut"));
+    let mut sink = BufWriter::new(fs::File::create(to).expect("create a cut CSV"));
+    let mut written = 0;
+    for line in source.split(b'\n').take(rows + 1) {
+        sink.write_all(&line.expect("read a CSV to cut"))
+            .expect("write a cut CSV");
+        sink.write_all(b"\n").expect("write a cut CSV");
+        written += 1;
+    }
+    sink.flush().expect("flush a cut CSV");
+    written == rows + 1
 }
 
 /// The pseudonymise case; with `compare`, also comparison tokens (token spec v2) for the five
