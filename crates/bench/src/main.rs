@@ -185,6 +185,18 @@ fn render(results: &[(&cases::Case, Value)], quick: bool) -> String {
             ours / duckdb
         );
     }
+    if let Some((_, v)) = results.iter().find(|(c, _)| c.name == "link-probabilistic")
+        && let (Some(ours), Some(splink)) = (
+            v["records_per_second"].as_f64(),
+            v["splink_records_per_second"].as_f64(),
+        )
+    {
+        let _ = writeln!(
+            text,
+            "\nThe probabilistic link ran at {:.1}× Splink's rate on the same records (tokens against clear text), in the same run.",
+            ours / splink
+        );
+    }
     for (case, value) in results {
         if let Some(notes) = value["notes"].as_str() {
             let _ = writeln!(text, "\n## {}\n\n{notes}", case.name);
