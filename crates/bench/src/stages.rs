@@ -47,6 +47,7 @@ pub fn prepare(case: &str, scratch: &Path, quick: bool) -> i32 {
     match case {
         "pseudonymise" => prepare_csv(scratch, quick),
         "link" => prepare_tokens(scratch, quick),
+        "link-probabilistic" => crate::link_probabilistic::prepare(scratch, quick),
         _ => {
             eprintln!("nothing to prepare for {case}");
             return 2;
@@ -116,22 +117,29 @@ fn prepare_csv(scratch: &Path, quick: bool) {
         noise: linklab_synth::NoiseLevel::Standard,
     })
     .expect("synth writes its files");
-    let source = BufReader::new(fs::File::open(synth_dir.join("releases.csv")).expect("releases.csv"));
     fs::create_dir_all(out.parent().expect("a folder")).expect("create folder");
     let tmp = out.with_extension("tmp");
-    let mut sink = BufWriter::new(fs::File::create(&tmp).expect("create csv"));
-    let mut written = 0;
-    for line in source.split(b'\n').take(rows + 1) {
-        sink.write_all(&line.expect("read releases.csv"))
-            .expect("write csv");
-        sink.write_all(b"\n").expect("write csv");
-        written += 1;
-    }
-    assert_eq!(written, rows + 1, "synth made too few release rows");
-    sink.flush().expect("flush csv");
-    drop(sink);
+    assert!(
+        cut(&synth_dir.join("releases.csv"), &tmp, rows),
+        "synth made too few release rows"
+    );
     fs::rename(&tmp, &out).expect("rename csv");
     let _ = fs::remove_dir_all(&synth_dir);
+}
+
+/// Copies the header and the first `rows` rows of CSV `from` to `to`; false if it has fewer.
+pub(crate) fn cut(from: &Path, to: &Path, rows: usize) -> bool {
+    let source = BufReader::new(fs::File::open(from).expect("a CSV to cut"));
+    let mut sink = BufWriter::new(fs::File::create(to).expect("create a cut CSV"));
+    let mut written = 0;
+    for line in source.split(b'\n').take(rows + 1) {
+        sink.write_all(&line.expect("read a CSV to cut"))
+            .expect("write a cut CSV");
+        sink.write_all(b"\n").expect("write a cut CSV");
+        written += 1;
+    }
+    sink.flush().expect("flush a cut CSV");
+    written == rows + 1
 }
 
 /// The pseudonymise case; with `compare`, also comparison tokens (token spec v2) for the five
@@ -440,66 +448,6 @@ pub fn link_duckdb(scratch: &Path, quick: bool) -> serde_json::Value {
         ),
         "records_per_second": records as f64 / secs,
         "peak_rss_mib": result["peak_rss_mib"],
-    })
-}
-
-/// The demo pipeline end to end (`linklab run`) on a synthetic world of 100,000 people, and the
-/// linkage quality against its ground truth.
-pub fn quality(scratch: &Path, quick: bool) -> serde_json::Value {
-    let people = if quick { 20_000 } else { 100_000 };
-    let dir = scratch.join("quality");
-    let _ = fs::remove_dir_all(&dir);
-    fs::create_dir_all(&dir).expect("create the quality folder");
-    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../pipelines/demo.toml");
-    let text = fs::read_to_string(demo)
-        .expect("pipelines/demo.toml")
-        .replace("../target/linklab/demo/", "./")
-        .replace("people = 20000", &format!("people = {people}"));
-    let pipeline = dir.join("demo.toml");
-    fs::write(&pipeline, text).expect("write the pipeline");
-    let start = Instant::now();
-    let status = Command::new(std::env::current_exe().expect("own path"))
-        .args(["linklab", "run", "--quiet", "--log-format", "json"])
-        .arg(&pipeline)
-        .current_dir(&dir)
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("the benchmark runs linklab");
-    assert!(status.success(), "`linklab run` of the demo pipeline failed");
-    let secs = start.elapsed().as_secs_f64();
-    let report: serde_json::Value = serde_json::from_str(
-        &fs::read_to_string(dir.join("work/linked/linkage-report.json")).expect("the linkage report"),
-    )
-    .expect("the linkage report is JSON");
-    let quality = &report["quality"];
-    let percent = |v: &serde_json::Value| {
-        v.as_f64()
-            .map_or_else(|| "n/a".to_owned(), |x| format!("{:.2}%", x * 100.0))
-    };
-    let spine = &quality["spine_clustering"];
-    let mut parts = vec![format!(
-        "spine clustering P {} R {}",
-        percent(&spine["precision"]),
-        percent(&spine["recall"])
-    )];
-    for e in quality["extracts"].as_array().into_iter().flatten() {
-        parts.push(format!(
-            "`{}` P {} R {}",
-            e["extract"].as_str().unwrap_or("?"),
-            percent(&e["pairwise"]["precision"]),
-            percent(&e["pairwise"]["recall"])
-        ));
-    }
-    let _ = fs::remove_dir_all(&dir);
-    json!({
-        "what": format!(
-            "`linklab run` of the demo pipeline on {people} people (synth, pseudonymise ×5, link, \
-             evaluate, release: {secs:.0} s in all); pairwise quality against the synthetic truth"
-        ),
-        "result": parts.join("; "),
-        "seconds": secs,
-        // The work ran in a child process; this process's peak says nothing about it.
-        "peak_rss_mib": null,
     })
 }
 

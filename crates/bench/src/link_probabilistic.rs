@@ -1,0 +1,254 @@
+//! The `link-probabilistic` case: the speed of `method = "probabilistic"` on a spine of
+//! 1,000,000 records and an extract of 1,000,000 records from `linklab synth`, and Splink's on
+//! the same records in clear text, in the same run. The input (the cut CSVs, and their tokens
+//! from pseudonymise with comparison tokens) is made by `prepare`, in a process of its own, so
+//! this process's peak memory is the link stage's alone; Splink's is its own process's.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use linklab_pseudonymise::{Identifier, InputFormat, PseudonymiseConfig};
+use linklab_store::{NoProgress, WorkDir};
+use linklab_tokens::{FieldKind, MatchKey};
+use serde_json::{Value, json};
+
+use crate::pairwise::score_clusters;
+use crate::quality::{THRESHOLD, run_splink};
+use crate::stages::{cut, key_file};
+
+/// The spine and the other extract, with their identifier columns (forename, surname, date of
+/// birth, sex, NI number) as synth writes them.
+const FILES: [(&str, [&str; 5]); 2] = [
+    (
+        "releases",
+        ["first_name", "last_name", "birth_date", "sex", "ni_number"],
+    ),
+    ("benefits", ["forename", "surname", "dob", "sex", "nino"]),
+];
+/// The demo's match keys: the probabilistic method's first blocking rules.
+const KEYS: [(&str, &[&str]); 4] = [
+    ("nino", &["nino"]),
+    ("name_dob_sex", &["forename", "surname", "dob", "sex"]),
+    ("surname_dob_sex", &["surname", "dob", "sex"]),
+    (
+        "soundex_initial_dob",
+        &["soundex(surname)", "initial(forename)", "dob"],
+    ),
+];
+const FIELDS: [(&str, FieldKind); 5] = [
+    ("forename", FieldKind::Forename),
+    ("surname", FieldKind::Name),
+    ("dob", FieldKind::Dob),
+    ("sex", FieldKind::Sex),
+    ("nino", FieldKind::Nino),
+];
+
+/// (people in the synthetic world, records kept of each file).
+fn sizes(quick: bool) -> (u64, usize) {
+    if quick {
+        (50_000, 50_000)
+    } else {
+        (1_000_000, 1_000_000)
+    }
+}
+
+fn root(scratch: &Path) -> PathBuf {
+    scratch.join("link-probabilistic")
+}
+
+fn work(scratch: &Path) -> WorkDir {
+    WorkDir::new(root(scratch).join("work"))
+}
+
+/// Makes the case's input in `scratch` unless it is there already.
+pub fn prepare(scratch: &Path, quick: bool) {
+    let (people, rows) = sizes(quick);
+    let done = root(scratch).join("prepared");
+    if done.is_file() {
+        return;
+    }
+    let _ = fs::remove_dir_all(root(scratch));
+    let world = root(scratch).join("world");
+    let clear = root(scratch).join("clear");
+    fs::create_dir_all(&clear).expect("create the case folder");
+    linklab_synth::generate(&linklab_synth::SynthConfig {
+        people,
+        seed: 7,
+        out_dir: world.clone(),
+        noise: linklab_synth::NoiseLevel::Standard,
+    })
+    .expect("synth writes its world");
+    let linkage_key = key_file(&root(scratch), "linkage.key", 1);
+    key_file(&root(scratch), "project.key", 2);
+    for (name, columns) in FILES {
+        let csv = clear.join(format!("{name}.csv"));
+        assert!(
+            cut(&world.join(format!("{name}.csv")), &csv, rows),
+            "synth made too few {name} rows"
+        );
+        let cfg = PseudonymiseConfig {
+            extract: name.into(),
+            input: csv,
+            format: InputFormat::CSV,
+            identifiers: FIELDS
+                .iter()
+                .zip(columns)
+                .map(|(&(field, kind), column)| Identifier {
+                    name: field.into(),
+                    column: column.into(),
+                    kind,
+                })
+                .collect(),
+            keep: vec!["record_id".into()],
+            types: BTreeMap::new(),
+            match_keys: KEYS
+                .iter()
+                .map(|&(key, fields)| MatchKey::parse(key, fields, false).expect("a valid match key"))
+                .collect(),
+            compare: FIELDS.iter().map(|(f, _)| (*f).to_owned()).collect(),
+            key_file: linkage_key.clone(),
+            work_dir: work(scratch),
+            max_reject_fraction: 0.01,
+            batch_rows: linklab_pseudonymise::DEFAULT_BATCH_ROWS,
+            today: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
+            partition: None,
+        };
+        linklab_pseudonymise::run(&cfg, &NoProgress).expect("pseudonymise runs");
+    }
+    // Only the truth is needed from the world now.
+    for entry in fs::read_dir(&world).expect("the world").flatten() {
+        if entry.path().extension().is_some_and(|e| e == "csv") {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+    fs::write(done, "").expect("mark the input prepared");
+}
+
+/// `P x R y` of the report's spine clustering and its link figures for `extract`.
+fn report_quality(report: &linklab_link::LinkageReport, extract: &str) -> String {
+    let text = |p: Option<&linklab_link::PairwiseQuality>| {
+        p.map_or_else(
+            || "n/a".to_owned(),
+            |p| {
+                crate::pairwise::Pairs {
+                    true_positive: p.true_positive_pairs,
+                    predicted: p.predicted_pairs,
+                    truth: p.true_pairs,
+                }
+                .text()
+            },
+        )
+    };
+    let quality = report.quality.as_ref();
+    format!(
+        "spine {}, `{extract}` links {}",
+        text(quality.and_then(|q| q.spine_clustering.as_ref())),
+        text(
+            quality
+                .and_then(|q| q.extracts.iter().find(|e| e.extract == extract))
+                .map(|e| &e.pairwise)
+        ),
+    )
+}
+
+pub fn case(scratch: &Path, quick: bool) -> Value {
+    let status = Command::new(std::env::current_exe().expect("own path"))
+        .args([
+            "prepare",
+            "link-probabilistic",
+            &scratch.to_string_lossy(),
+            if quick { "quick" } else { "full" },
+        ])
+        .status()
+        .expect("the benchmark re-runs itself");
+    assert!(
+        status.success(),
+        "preparing the input of link-probabilistic failed"
+    );
+    let (_, rows) = sizes(quick);
+    let records = 2 * rows;
+    let names: Vec<String> = FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
+    let mut cfg = linklab_link::LinkConfig::new(
+        KEYS.iter().map(|(k, _)| (*k).to_owned()).collect(),
+        FILES[0].0,
+        names,
+        work(scratch),
+        root(scratch).join("project.key"),
+    );
+    cfg.method = linklab_link::Method::Probabilistic(linklab_link::ProbabilisticConfig {
+        compare: FIELDS
+            .iter()
+            .map(|&(name, kind)| linklab_link::CompareField {
+                name: name.into(),
+                kind,
+            })
+            .collect(),
+        match_probability: THRESHOLD,
+    });
+    cfg.truth_dir = Some(root(scratch).join("world"));
+    let start = Instant::now();
+    let report = linklab_link::run(&cfg, &NoProgress).expect("link runs");
+    let secs = start.elapsed().as_secs_f64();
+    let peak = crate::cases::peak_rss_mib();
+    let ours = records as f64 / secs;
+    let mut result = format!(
+        "linklab {:.0} k records/s ({secs:.1} s, peak {peak} MiB; {})",
+        ours / 1e3,
+        report_quality(&report, FILES[1].0)
+    );
+    let clusters = root(scratch).join("splink-clusters.csv");
+    let extracts = [FILES[0].0, FILES[1].0];
+    let peer = run_splink(&root(scratch).join("clear"), &extracts, &clusters).and_then(|r| {
+        let scored = score_clusters(
+            &root(scratch).join("world/truth/records.csv"),
+            &clusters,
+            FILES[0].0,
+            &extracts[1..],
+        )?;
+        Ok((r, scored))
+    });
+    let mut splink_rate = Value::Null;
+    match peer {
+        Ok((r, (spine, links))) => {
+            let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
+            let theirs = records as f64 / secs;
+            splink_rate = json!(theirs);
+            let _ = write!(
+                result,
+                "; Splink {} {:.1} k records/s ({secs:.0} s: training {:.0} s, prediction and \
+                 clustering {:.0} s; peak {} MiB; spine {}, `{}` links {}); linklab {:.0}× Splink's \
+                 throughput",
+                r["splink"].as_str().unwrap_or("?"),
+                theirs / 1e3,
+                r["train_seconds"].as_f64().unwrap_or(f64::NAN),
+                r["predict_cluster_seconds"].as_f64().unwrap_or(f64::NAN),
+                r["peak_rss_mib"],
+                spine.text(),
+                FILES[1].0,
+                links[0].text(),
+                ours / theirs
+            );
+        }
+        Err(why) => {
+            let _ = write!(result, "; Splink not run: {why}");
+        }
+    }
+    json!({
+        "what": format!(
+            "`method = \"probabilistic\"`: a spine of {rows} `releases` records and {rows} `benefits` \
+             records from `linklab synth` (standard noise), 5 compared fields, the demo's 4 match keys, \
+             Parquet tokens in and out, default memory_limit; Splink (DuckDB, {} threads) on the same \
+             records' clear-text CSVs, from standardised tables to clusters (threshold {THRESHOLD})",
+            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+        ),
+        "result": result,
+        "records_per_second": ours,
+        "splink_records_per_second": splink_rate,
+        "peak_rss_mib": peak,
+    })
+}
