@@ -52,16 +52,22 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// Runs the demo with the embedded engine in `<root>/embedded`, and copies it, without its
-/// linked output, to `<root>/spark`.
-fn embedded_run_and_copy(root: &Path, people: u32) -> (PathBuf, PathBuf) {
-    let embedded = root.join("embedded");
-    // The Spark engine runs the match-key cascade only.
-    let pipeline = demo_pipeline(&embedded, people);
+/// Writes the demo pipeline under `dir` with `method = "cascade"`, the only method the Spark
+/// engine runs, and returns its path.
+fn cascade_demo(dir: &Path, people: u32) -> PathBuf {
+    let pipeline = demo_pipeline(dir, people);
     let demo = fs::read_to_string(&pipeline).unwrap();
     let cascade = demo.replace("method = \"probabilistic\"", "method = \"cascade\"");
     assert_ne!(demo, cascade, "the demo names its link method");
     fs::write(&pipeline, cascade).unwrap();
+    pipeline
+}
+
+/// Runs the demo with the embedded engine in `<root>/embedded`, and copies it, without its
+/// linked output, to `<root>/spark`.
+fn embedded_run_and_copy(root: &Path, people: u32) -> (PathBuf, PathBuf) {
+    let embedded = root.join("embedded");
+    cascade_demo(&embedded, people);
     let out = linklab(&embedded, &["run", "demo.toml"]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "run failed:\n{stdout}\n{stderr}");
@@ -130,7 +136,7 @@ fn spark_engine_links_exactly_like_the_embedded_engine() {
 fn a_spark_job_that_cannot_start_names_the_fix() {
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("demo");
-    let pipeline = demo_pipeline(&dir, 200);
+    let pipeline = cascade_demo(&dir, 1000);
     let out = linklab(&dir, &["run", "demo.toml"]);
     assert!(out.status.success(), "run failed: {:?}", text(&out));
     fs::remove_dir_all(dir.join("work/linked")).unwrap();

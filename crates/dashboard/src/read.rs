@@ -160,8 +160,9 @@ pub fn read_release(dir: &Path) -> Result<Programme, DashboardError> {
             "missing: not the release of an evaluated programme".to_owned(),
         ));
     }
-    let impact =
-        read_csv(&dir.join("impact.csv"), &IMPACT_COLUMNS).map_err(|r| unreadable("impact.csv", r))?;
+    // `p_holm` feeds no figure of the page, and releases made before it was added lack it.
+    let needed: Vec<&str> = IMPACT_COLUMNS.into_iter().filter(|c| *c != "p_holm").collect();
+    let impact = read_csv(&dir.join("impact.csv"), &needed).map_err(|r| unreadable("impact.csv", r))?;
     let survival = if dir.join("survival.csv").is_file() {
         read_survival(&dir.join("survival.csv")).map_err(|r| unreadable("survival.csv", r))?
     } else {

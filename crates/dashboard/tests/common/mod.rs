@@ -77,7 +77,7 @@ fn rate_row(outcome: &str, people: u64, base: f64, (effect, se): (f64, f64)) -> 
     let z = effect / se;
     let p = if z.abs() > 3.3 { 0.0005 } else { 0.2 };
     format!(
-        "{outcome},rate,{people},{people},{:.4},{base:.4},{effect:.4},{lo:.4},{hi:.4},{p}\n",
+        "{outcome},rate,{people},{people},{:.4},{base:.4},{effect:.4},{lo:.4},{hi:.4},{p},{p}\n",
         base + effect
     )
 }
@@ -108,7 +108,7 @@ pub fn write_release(parent: &Path, spec: &Spec) -> PathBuf {
     let dir = parent.join(&spec.folder);
     std::fs::create_dir_all(&dir).expect("create a release folder");
     let mut impact = String::from(
-        "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n",
+        "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value,p_holm\n",
     );
     impact.push_str(&rate_row("reoffended", spec.people, 0.27, spec.reoffended));
     impact.push_str(&rate_row("employed", spec.people, 0.32, spec.employed));
