@@ -119,8 +119,8 @@ fn pseudonymise_config(
     work: &WorkDir,
     partition: Option<(u32, u32)>,
 ) -> Result<linklab_pseudonymise::PseudonymiseConfig, CliError> {
-    use linklab_pipeline::{ColumnType as C, Encoding as E, Format};
-    use linklab_pseudonymise::{ColumnType, Encoding, Identifier, InputFormat};
+    use linklab_pipeline::{Encoding as E, Format};
+    use linklab_pseudonymise::{Encoding, Identifier, InputFormat};
     let format = match e.format {
         Format::Csv => InputFormat::Csv {
             delimiter: e.delimiter_byte(),
@@ -131,19 +131,7 @@ fn pseudonymise_config(
         },
         Format::Parquet => InputFormat::Parquet,
     };
-    let types = e
-        .types
-        .iter()
-        .map(|(column, t)| {
-            let t = match t {
-                C::Int => ColumnType::Int,
-                C::Float => ColumnType::Float,
-                C::Date => ColumnType::Date,
-                C::String => ColumnType::String,
-            };
-            (column.clone(), t)
-        })
-        .collect();
+    let types = e.types.iter().map(|(column, t)| (column.clone(), *t)).collect();
     Ok(linklab_pseudonymise::PseudonymiseConfig {
         extract: e.name.clone(),
         input: e.path.clone(),

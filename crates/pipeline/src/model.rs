@@ -102,19 +102,8 @@ pub enum Encoding {
     Windows1252,
 }
 
-/// The type a kept column is read as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ColumnType {
-    /// A 64-bit integer.
-    Int,
-    /// A 64-bit float.
-    Float,
-    /// A calendar date.
-    Date,
-    /// Text.
-    String,
-}
+/// The type a kept column is read as (declared once, in the stage that parses it).
+pub use linklab_pseudonymise::ColumnType;
 
 /// One identifier of an extract: the column that holds it and its kind.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
