@@ -367,6 +367,8 @@ pub(crate) fn report_meta(threshold: u64, [treated, untreated, dropped]: [&str; 
         outcome_windows: std::collections::BTreeMap::new(),
         day: None,
         overlap: None,
+        data_cutoff: None,
+        deaths: false,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::publish::size_cells;
 use crate::tests_fixture::{dates, ids, write_linked};
 use crate::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
 
-fn world(work: &WorkDir) {
+pub(crate) fn world(work: &WorkDir) {
     write_linked(
         work,
         "releases",
@@ -64,7 +64,7 @@ fn world(work: &WorkDir) {
     );
 }
 
-fn outcomes() -> Vec<Outcome> {
+pub(crate) fn outcomes() -> Vec<Outcome> {
     let s = str::to_owned;
     let events = |kind: fn(String, String) -> OutcomeKind| kind(s("reoffences"), s("offence_date"));
     let count = |extract, date| OutcomeKind::EventCount { extract, date };
@@ -133,6 +133,7 @@ fn new_measures_match_hand_computed_values() {
         excluded_unknown,
         excluded_cutoff,
         censored_cutoff,
+        ..OutcomePersons::default()
     };
     check(
         None,
