@@ -1066,6 +1066,7 @@ fn small_frame(
         outcome_persons: std::collections::BTreeMap::new(),
         incomplete_follow_up: 0,
         treated_without_index: 0,
+        death_counts: None,
     }
 }
 

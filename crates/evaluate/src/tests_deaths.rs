@@ -23,6 +23,7 @@ fn deaths_table(work: &WorkDir) {
         Some("B"),
         Some("C"),
         Some("D"),
+        Some("E"),
         Some("Z"),
         None,
     ]));
@@ -39,6 +40,7 @@ fn deaths_table(work: &WorkDir) {
                     Some(1010),
                     Some(1000),
                     None,
+                    Some(1002),
                     Some(1001),
                     Some(1001),
                 ]),
@@ -96,12 +98,12 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, left_out: &[(&str, [
         .collect();
     assert_eq!(frame.outcome_persons, want, "data_cutoff {data_cutoff:?}");
     let records = RecordCounts {
-        records: 7,
+        records: 8,
         unlinked: 1,
         not_in_cohort: 1,
         filtered_out: 0,
         invalid: 1,
-        in_window: 4,
+        in_window: 5,
     };
     assert_eq!(frame.death_counts, Some(records));
 }

@@ -471,15 +471,16 @@ fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
             "{left_out}"
         );
         let cells = cells(&a);
-        let left: Vec<&String> = cells.iter().filter(|c| c.contains(" sample=")).collect();
+        let left: Vec<&String> = cells.iter().filter(|c| c.contains(" sample=left out")).collect();
         assert_eq!(left, expected, "{left_out}");
         if sizes[0] == "[c]" {
             assert_eq!(row.get("difference"), "[c]");
             assert!(!cells.iter().any(|c| c.contains("reoffended=")), "{cells:?}");
         } else {
-            // The rate's events and non-events are counted over the outcome's own sample.
+            // The rate's events and non-events are counted over the outcome's own sample (the
+            // frame's `reoffended sample` = `counted`).
             let of = |flag: &str| -> u64 {
-                let prefix = format!("group=treated,reoffended={flag} ");
+                let prefix = format!("group=treated,reoffended={flag},reoffended sample=counted ");
                 cells
                     .iter()
                     .find_map(|c| c.strip_prefix(&prefix)?.parse().ok())
