@@ -210,6 +210,25 @@ fn a_data_cutoff_before_every_index_date_is_refused_naming_the_key() {
 }
 
 #[test]
+fn a_spell_at_day_beyond_the_follow_up_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+    cfg.follow_up_days = 10;
+    cfg.outcomes = outcomes();
+    let OutcomeKind::SpellAt { day, .. } = &mut cfg.outcomes[2].kind else {
+        panic!("the third outcome reads a day");
+    };
+    *day = 11;
+    let error = crate::run(&cfg, &linklab_store::NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "invalid evaluation settings: the day of outcome employed_day5 must be from 1 to its follow-up of 10 days"
+    );
+}
+
+#[test]
 fn an_outcome_sample_keeps_the_sets_whose_members_count() {
     // Rows 0, 1 treated; 2, 3, 4 comparisons (2:1 with replacement: 3 is in both sets).
     let matching = Matching {
@@ -478,9 +497,10 @@ fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
             assert!(!cells.iter().any(|c| c.contains("reoffended=")), "{cells:?}");
         } else {
             // The rate's events and non-events are counted over the outcome's own sample (the
-            // frame's `reoffended sample` = `counted`).
+            // frame's `reoffended sample` = `counted`, when it leaves someone out).
+            let sample = if left_out > 0 { ",reoffended sample=counted" } else { "" };
             let of = |flag: &str| -> u64 {
-                let prefix = format!("group=treated,reoffended={flag},reoffended sample=counted ");
+                let prefix = format!("group=treated,reoffended={flag}{sample} ");
                 cells
                     .iter()
                     .find_map(|c| c.strip_prefix(&prefix)?.parse().ok())
