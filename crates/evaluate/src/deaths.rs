@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use arrow::array::Array;
 
-use crate::frame::RecordCounts;
+use crate::frame::{RecordCounts, person_of};
 use crate::{EvaluateConfig, EvaluateError, columns};
 
 /// Each cohort person's date of death (`None`: none known) and how the deaths extract's records
@@ -35,13 +35,7 @@ pub(crate) fn read(
         let ids = columns::text(&batch, table, "person_id")?;
         let dates = columns::date(&batch, table, &deaths.date, "the date of death (deaths_date)")?;
         for row in 0..batch.num_rows() {
-            counts.records += 1;
-            if ids.is_null(row) {
-                counts.unlinked += 1;
-                continue;
-            }
-            let Some(&person) = lookup.get(ids.value(row)) else {
-                counts.not_in_cohort += 1;
+            let Some(person) = person_of(&ids, row, lookup, &mut counts) else {
                 continue;
             };
             if dates.is_null(row) {

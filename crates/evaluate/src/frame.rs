@@ -316,6 +316,25 @@ fn read_treatment(
     Ok((treated, counts))
 }
 
+/// The cohort person of a record, or `None` (counted as not linked, or not in the cohort).
+pub(crate) fn person_of(
+    ids: &StringArray,
+    row: usize,
+    lookup: &HashMap<&str, usize>,
+    counts: &mut RecordCounts,
+) -> Option<usize> {
+    counts.records += 1;
+    if ids.is_null(row) {
+        counts.unlinked += 1;
+        return None;
+    }
+    let person = lookup.get(ids.value(row)).copied();
+    if person.is_none() {
+        counts.not_in_cohort += 1;
+    }
+    person
+}
+
 /// Whether row `row` passes every `where` condition (a null never matches).
 fn passes(filters: &[(StringArray, HashSet<&str>)], row: usize) -> bool {
     filters
@@ -373,13 +392,7 @@ fn read_outcome(
             ),
         };
         for row in 0..batch.num_rows() {
-            counts.records += 1;
-            if ids.is_null(row) {
-                counts.unlinked += 1;
-                continue;
-            }
-            let Some(&person) = lookup.get(ids.value(row)) else {
-                counts.not_in_cohort += 1;
+            let Some(person) = person_of(&ids, row, lookup, &mut counts) else {
                 continue;
             };
             held.any[person] = true;

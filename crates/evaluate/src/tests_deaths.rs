@@ -13,7 +13,7 @@ use linklab_store::WorkDir;
 
 use crate::frame::{OutcomePersons, RecordCounts, build};
 use crate::tests_fixture::{dates, ints, write_linked};
-use crate::tests_jdl::{outcomes, world};
+use crate::tests_jdl::{Expected, check_frame, outcomes, world};
 use crate::{Deaths, EvaluateConfig};
 
 fn deaths_table(work: &WorkDir) {
@@ -63,9 +63,6 @@ fn config(work: WorkDir, data_cutoff: Option<i32>) -> EvaluateConfig {
     cfg
 }
 
-/// Per outcome, per person A..E: `Some((value, event))`, or `None` when left out.
-type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
-
 /// Left out for an unknown person, at the cut-off and at death; censored at the cut-off and at
 /// death.
 fn persons([unknown, cutoff, death, censored_cutoff, censored_death]: [u64; 5]) -> OutcomePersons {
@@ -84,19 +81,11 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, left_out: &[(&str, [
     world(&work);
     deaths_table(&work);
     let frame = build(&config(work, data_cutoff)).unwrap();
-    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
-    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
-        assert_eq!(outcome.name, *name);
-        let got: Vec<Option<(u32, bool)>> = (0..5)
-            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
-            .collect();
-        assert_eq!(got, want, "{name} with data_cutoff {data_cutoff:?}");
-    }
     let want: BTreeMap<String, OutcomePersons> = left_out
         .iter()
         .map(|(n, p)| ((*n).to_owned(), persons(*p)))
         .collect();
-    assert_eq!(frame.outcome_persons, want, "data_cutoff {data_cutoff:?}");
+    check_frame(&frame, expected, want, &format!("deaths and data_cutoff {data_cutoff:?}"));
     let records = RecordCounts {
         records: 8,
         unlinked: 1,

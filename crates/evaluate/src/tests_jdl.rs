@@ -98,7 +98,26 @@ pub(crate) fn outcomes() -> Vec<Outcome> {
 }
 
 /// Per outcome, per person A..E: `Some((value, event))`, or `None` when left out.
-type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
+pub(crate) type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
+
+/// Checks the frame of the five persons: each outcome's values (`label` names the case) and
+/// who each outcome left out or censored.
+pub(crate) fn check_frame(
+    frame: &crate::frame::Frame,
+    expected: &Expected<'_>,
+    persons: BTreeMap<String, OutcomePersons>,
+    label: &str,
+) {
+    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
+    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
+        assert_eq!(outcome.name, *name);
+        let got: Vec<Option<(u32, bool)>> = (0..5)
+            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
+            .collect();
+        assert_eq!(got, want, "{name} with {label}");
+    }
+    assert_eq!(frame.outcome_persons, persons, "{label}");
+}
 
 fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, OutcomePersons)]) {
     let dir = tempfile::tempdir().unwrap();
@@ -111,19 +130,11 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, Ou
     cfg.data_cutoff = data_cutoff;
     cfg.outcomes = outcomes();
     let frame = build(&cfg).unwrap();
-    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
-    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
-        assert_eq!(outcome.name, *name);
-        let got: Vec<Option<(u32, bool)>> = (0..5)
-            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
-            .collect();
-        assert_eq!(got, want, "{name} with data_cutoff {data_cutoff:?}");
-    }
-    let want: BTreeMap<String, OutcomePersons> = persons
+    let want = persons
         .iter()
         .map(|(n, p)| ((*n).to_owned(), p.clone()))
         .collect();
-    assert_eq!(frame.outcome_persons, want);
+    check_frame(&frame, expected, want, &format!("data_cutoff {data_cutoff:?}"));
 }
 
 #[test]
