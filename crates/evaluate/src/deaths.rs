@@ -17,13 +17,16 @@ use arrow::array::Array;
 use crate::frame::{RecordCounts, person_of};
 use crate::{EvaluateConfig, EvaluateError, columns};
 
-/// Each cohort person's date of death (`None`: none known) and how the deaths extract's records
-/// were used, when `deaths` is set.
+/// Each cohort person's date of death (`None`: none known), and how the deaths extract's records
+/// were used.
+type Deaths = (Vec<Option<i32>>, RecordCounts);
+
+/// The deaths, when `deaths` is set.
 pub(crate) fn read(
     cfg: &EvaluateConfig,
     lookup: &HashMap<&str, usize>,
     n: usize,
-) -> Result<Option<(Vec<Option<i32>>, RecordCounts)>, EvaluateError> {
+) -> Result<Option<Deaths>, EvaluateError> {
     let Some(deaths) = &cfg.deaths else {
         return Ok(None);
     };

@@ -170,6 +170,16 @@ fn count_cell(n: u64, threshold: u64) -> String {
     }
 }
 
+/// The treated persons dropped by the caliper as a published cell: a zero is published (then
+/// the before- and after-matching treated figures coincide anyway), else a count or `[c]`.
+fn dropped_cell(dropped: u64, threshold: u64) -> String {
+    if dropped == 0 {
+        "0".to_owned()
+    } else {
+        count_cell(dropped, threshold)
+    }
+}
+
 /// A readable name for the index event: the index date column without a `_date` suffix.
 fn index_event(index_date: &str) -> String {
     index_date
@@ -397,11 +407,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
     // eligible treated from the cohort total (a table margin) and the untreated count, so both
     // eligible counts are hidden when it is small. A zero is published: then the before- and
     // after-matching treated figures coincide anyway.
-    let dropped_cell = if dropped == 0 {
-        "0".to_owned()
-    } else {
-        count_cell(dropped, cfg.threshold)
-    };
+    let dropped_cell = dropped_cell(dropped, cfg.threshold);
     let eligible = |count: usize| {
         if few_dropped {
             SUPPRESSED.to_owned()

@@ -85,7 +85,12 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, left_out: &[(&str, [
         .iter()
         .map(|(n, p)| ((*n).to_owned(), persons(*p)))
         .collect();
-    check_frame(&frame, expected, want, &format!("deaths and data_cutoff {data_cutoff:?}"));
+    check_frame(
+        &frame,
+        expected,
+        &want,
+        &format!("deaths and data_cutoff {data_cutoff:?}"),
+    );
     let records = RecordCounts {
         records: 8,
         unlinked: 1,

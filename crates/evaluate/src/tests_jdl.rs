@@ -105,7 +105,7 @@ pub(crate) type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
 pub(crate) fn check_frame(
     frame: &crate::frame::Frame,
     expected: &Expected<'_>,
-    persons: BTreeMap<String, OutcomePersons>,
+    persons: &BTreeMap<String, OutcomePersons>,
     label: &str,
 ) {
     assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
@@ -116,7 +116,7 @@ pub(crate) fn check_frame(
             .collect();
         assert_eq!(got, want, "{name} with {label}");
     }
-    assert_eq!(frame.outcome_persons, persons, "{label}");
+    assert_eq!(&frame.outcome_persons, persons, "{label}");
 }
 
 fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, OutcomePersons)]) {
@@ -134,7 +134,7 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, Ou
         .iter()
         .map(|(n, p)| ((*n).to_owned(), p.clone()))
         .collect();
-    check_frame(&frame, expected, want, &format!("data_cutoff {data_cutoff:?}"));
+    check_frame(&frame, expected, &want, &format!("data_cutoff {data_cutoff:?}"));
 }
 
 #[test]
@@ -223,7 +223,12 @@ fn a_data_cutoff_before_every_index_date_is_refused_naming_the_key() {
 #[test]
 fn a_spell_at_day_beyond_the_follow_up_is_refused_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(WorkDir::new(dir.path()), "releases", "release_date", "participants");
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
     cfg.follow_up_days = 10;
     cfg.outcomes = outcomes();
     let OutcomeKind::SpellAt { day, .. } = &mut cfg.outcomes[2].kind else {
@@ -509,7 +514,11 @@ fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
         } else {
             // The rate's events and non-events are counted over the outcome's own sample (the
             // frame's `reoffended sample` = `counted`, when it leaves someone out).
-            let sample = if left_out > 0 { ",reoffended sample=counted" } else { "" };
+            let sample = if left_out > 0 {
+                ",reoffended sample=counted"
+            } else {
+                ""
+            };
             let of = |flag: &str| -> u64 {
                 let prefix = format!("group=treated,reoffended={flag}{sample} ");
                 cells
