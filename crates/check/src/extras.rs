@@ -73,7 +73,15 @@ fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
     }
 }
 
-/// `impact.csv`: the matched group sizes of every outcome row.
+/// `impact.csv`: the matched group sizes of every outcome row. An outcome that counts everyone
+/// publishes the whole matched group's size; one that leaves persons out (`unknown =
+/// "exclude"`, `data_cutoff`, deaths) publishes the size of its own sample, a part of the group,
+/// and `[c]` when few are left out. So, per group, the largest published size is the group's,
+/// a smaller one (or `[c]` beside a published one) is the outcome's own sample
+/// (`<outcome> sample = counted`, at most the group), and with no size published every `[c]`
+/// is the group's. (When every outcome leaves someone out, the largest is taken for the group's
+/// size and a table that publishes the true one is reported as differing: a false alarm, never
+/// a missed one.)
 pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
     let Some((col, rows)) = read(
         path,
@@ -83,16 +91,24 @@ pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
     ) else {
         return;
     };
+    let columns = [
+        ("treated_persons", "treated"),
+        ("comparison_persons", "comparison"),
+    ];
+    let largest = columns.map(|(column, _)| {
+        rows.iter()
+            .filter_map(|row| row[col[column]].parse::<u64>().ok())
+            .max()
+    });
     for (i, row) in rows.iter().enumerate() {
         let at = format!("row {}", i + 2);
-        ctx.label(&row[col["outcome"]], file, &at);
+        let outcome = &row[col["outcome"]];
+        ctx.label(outcome, file, &at);
         ctx.label(&row[col["measure"]], file, &at);
-        for (column, group) in [
-            ("treated_persons", "treated"),
-            ("comparison_persons", "comparison"),
-        ] {
+        for ((column, group), largest) in columns.into_iter().zip(largest) {
             let cell = format!("{at}, {column}");
-            let id = ctx.sys.var(
+            let text = &row[col[column]];
+            let whole = ctx.sys.var(
                 EVALUATION,
                 "persons",
                 key(&[("group", group)]),
@@ -100,7 +116,29 @@ pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
                 file,
                 &cell,
             );
-            count_field(ctx, id, &row[col[column]], file, &cell);
+            let own_sample =
+                largest.is_some_and(|m| text.parse::<u64>().map_or(text == SUPPRESSED, |v| v < m));
+            if !own_sample {
+                count_field(ctx, whole, text, file, &cell);
+                continue;
+            }
+            let sample = format!("{outcome} sample");
+            let id = ctx.sys.var(
+                EVALUATION,
+                "persons",
+                key(&[("group", group), (sample.as_str(), "counted")]),
+                Kind::Count,
+                file,
+                &cell,
+            );
+            ctx.sys.relate(
+                vec![(id, 1.0), (whole, -1.0)],
+                f64::NEG_INFINITY,
+                0.0,
+                file,
+                &cell,
+            );
+            count_field(ctx, id, text, file, &cell);
         }
     }
 }

@@ -20,7 +20,8 @@
 //! * **One linear system over everything published** ([`system`]): every table cell is a
 //!   variable (the same (dimension, value) pairs in another table of the same source, in this
 //!   release or the `--with` one, are the same variable), every `Total` margin a relation; the
-//!   group sizes of `impact.csv`, the 0/1 means of `balance.csv` (mean × group size is a count,
+//!   group sizes of `impact.csv` (an outcome's own, smaller sample as a part of its group, see
+//!   `extras::add_impact`), the 0/1 means of `balance.csv` (mean × group size is a count,
 //!   within the mean's rounding), the persons at risk and events of `survival.csv`, and the counts
 //!   printed in `report.html` prose (the group sizes before matching, the treated persons the
 //!   caliper left out; any other number before "people" is checked against the threshold) join

@@ -389,3 +389,27 @@ fn cells_empty_by_construction_are_known_to_the_checker() {
         "{report}"
     );
 }
+
+/// An outcome that leaves persons out (`data_cutoff`, `unknown = "exclude"`) publishes the size
+/// of its own sample, smaller than the matched group a table of the frame publishes: it is a
+/// part of the group, not a second value of the group's size.
+#[test]
+fn an_outcome_sample_smaller_than_the_matched_group_is_not_a_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "group,persons\ncomparison,60\ntreated,60\nTotal,120\n";
+    let impact = "outcome,measure,treated_persons,comparison_persons\n\
+reoffended,rate,60,60\nemployed,rate,45,44\nemployed_at_365_days,rate,[c],[c]\n";
+    let dir = release(
+        &tmp.path().join("r"),
+        10,
+        &[table("t.csv", &["group"], tab), extra("impact.csv", impact)],
+    );
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    m["files"][0]["joint_group"] = "evaluation/frame".into();
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    insta::assert_snapshot!(check(&dir), @r"
+    release passes the check
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    ");
+}

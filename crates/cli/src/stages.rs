@@ -398,6 +398,11 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
     config.threshold = p.disclosure.threshold;
     config.data_cutoff = ev.data_cutoff.as_deref().and_then(linklab_pipeline::parse_day);
     config.treatment_date.clone_from(&ev.treatment_date);
+    config.deaths = ev
+        .deaths
+        .clone()
+        .zip(ev.deaths_date.clone())
+        .map(|(extract, date)| linklab_evaluate::Deaths { extract, date });
     config.outcomes = ev
         .outcomes
         .iter()

@@ -115,6 +115,16 @@ pub enum Unknown {
     Exclude,
 }
 
+/// `[evaluate] deaths` and `deaths_date`: a linked extract of deaths and its date column. A
+/// person's date of death is the earliest date of their linked records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deaths {
+    /// The linked extract.
+    pub extract: String,
+    /// The date of death column.
+    pub date: String,
+}
+
 /// The settings of the evaluation stage (`[evaluate]` of the pipeline file).
 #[derive(Debug, Clone)]
 pub struct EvaluateConfig {
@@ -150,6 +160,10 @@ pub struct EvaluateConfig {
     /// `treatment_date`: the treatment extract's column holding each record's programme start;
     /// a treated person's index event is then chosen relative to it (see [`crate::BEFORE_START_DAYS`]).
     pub treatment_date: Option<String>,
+    /// `deaths`: a person who dies during an outcome's window is left out of that outcome
+    /// (window outcomes) or censored at death (time to event), and counted, as with
+    /// `data_cutoff`.
+    pub deaths: Option<Deaths>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
 }
@@ -172,6 +186,7 @@ impl EvaluateConfig {
             today: None,
             data_cutoff: None,
             treatment_date: None,
+            deaths: None,
             work_dir,
         }
     }
@@ -216,6 +231,13 @@ impl EvaluateConfig {
         if !(self.caliper.is_finite() && self.caliper > 0.0) {
             return Err(EvaluateError::config(
                 "caliper must be a positive number of standard deviations",
+            ));
+        }
+        if let Some(deaths) = &self.deaths
+            && deaths.extract == self.cohort
+        {
+            return Err(EvaluateError::config(
+                "the deaths extract must differ from the cohort extract",
             ));
         }
         if self.cohort == self.treatment {

@@ -4,9 +4,11 @@
 //! Each cell is keyed by sorted (dimension, value) pairs, the way the release stage keys the
 //! cells of tables `from = "evaluation"`: `treated` (`true`/`false`), `group` (`treated`/
 //! `comparison`), a text covariate (its label after rare levels are merged; a missing value is
-//! `Unknown`), a rate outcome (`0`/`1`, over the outcome's own matched sample), and
-//! `<outcome> sample` = `left out` for the matched persons an outcome leaves out (`unknown =
-//! "exclude"`, `data_cutoff`), implied by its own group sizes beside the whole groups'. A cell
+//! `Unknown`), a rate outcome (`0`/`1`, over the outcome's own matched sample, with
+//! `<outcome> sample` = `counted` when the outcome leaves someone out), and `<outcome> sample` =
+//! `left out` for the matched persons an outcome leaves out (`unknown = "exclude"`,
+//! `data_cutoff`, `deaths`), implied by its own group sizes beside the whole groups' (the frame's
+//! column `<outcome> sample` holds both values, see `output::in_sample`). A cell
 //! is listed only when a figure that implies it is published (not `[c]`): the eligible group sizes in the report, the matched group sizes of
 //! `impact.csv`, the before-matching (treated/untreated) and after-matching (treated/comparison)
 //! proportions of each published balance level times its group size, and a published rate's
@@ -152,14 +154,14 @@ pub(crate) fn implied_counts(
         let (treated, comparison) = matched_rows(&restricted);
         let rows = impact.rows().filter(|r| r.get("outcome") == outcome.name);
         let rows: Vec<_> = rows.collect();
-        let dimension = format!("{} sample", outcome.name);
+        let dimension = crate::output::sample_column(&outcome.name);
         for (((dim, value), whole), (column, kept)) in arms.iter().skip(2).zip([
             ("treated_persons", treated.len()),
             ("comparison_persons", comparison.len()),
         ]) {
             if rows.iter().any(|r| r.num(column).is_some()) && whole.len() > kept {
                 add(
-                    vec![(dim, value), (&dimension, "left out")],
+                    vec![(dim, value), (&dimension, crate::output::LEFT_OUT)],
                     whole.len() - kept,
                     format!("impact.csv {} {column}", outcome.name),
                 );
@@ -181,9 +183,16 @@ pub(crate) fn implied_counts(
             (("group", "comparison"), comparison),
         ] {
             let events = rows.iter().filter(|&&i| outcome.event[i]).count();
+            let sample = crate::output::sample_column(&outcome.name);
             for (flag, persons) in [("1", events), ("0", rows.len() - events)] {
+                let mut key = vec![(dim, value), (outcome.name.as_str(), flag)];
+                // Over the outcome's own sample, when it leaves someone out: the frame's
+                // comparisons outside it still hold a value.
+                if !outcome.all_known() {
+                    key.push((&sample, crate::output::COUNTED));
+                }
                 add(
-                    vec![(dim, value), (&outcome.name, flag)],
+                    key,
                     persons,
                     format!("impact.csv {} rate {dim}={value}", outcome.name),
                 );

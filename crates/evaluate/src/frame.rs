@@ -57,6 +57,10 @@ pub struct OutcomePersons {
     pub excluded_cutoff: u64,
     /// Persons censored at `data_cutoff` (time to event).
     pub censored_cutoff: u64,
+    /// Persons who died before the end of the window, left out (window outcomes; `deaths`).
+    pub excluded_death: u64,
+    /// Persons censored at their death (time to event; `deaths`).
+    pub censored_death: u64,
 }
 
 /// How the records of a linked extract were used.
@@ -96,6 +100,8 @@ pub(crate) struct Frame {
     /// Treated persons left out because no cohort record is an eligible index event for their
     /// programme start (`treatment_date`; see `programme`).
     pub treated_without_index: u64,
+    /// How the deaths extract's records were used, when `deaths` is set.
+    pub death_counts: Option<RecordCounts>,
 }
 
 #[derive(Debug, Clone)]
@@ -122,11 +128,15 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         .map(|(i, p)| (p.as_str(), i))
         .collect();
     let (treated, treatment_counts) = read_treatment(cfg, &lookup, person_ids.len())?;
+    let (died, death_counts) = match crate::deaths::read(cfg, &lookup, person_ids.len())? {
+        Some((died, counts)) => (died, Some(counts)),
+        None => (vec![None; person_ids.len()], None),
+    };
     let mut outcomes = Vec::new();
     let mut outcome_counts = BTreeMap::new();
     let mut outcome_persons = BTreeMap::new();
     for outcome in &cfg.outcomes {
-        let (values, counts, persons) = read_outcome(cfg, outcome, &lookup, &index)?;
+        let (values, counts, persons) = read_outcome(cfg, outcome, &lookup, (&index, &died))?;
         outcomes.push(values);
         outcome_counts.insert(outcome.name.clone(), counts);
         if persons != OutcomePersons::default() {
@@ -145,6 +155,7 @@ pub(crate) fn build(cfg: &EvaluateConfig) -> Result<Frame, EvaluateError> {
         outcome_persons,
         incomplete_follow_up,
         treated_without_index,
+        death_counts,
     })
 }
 
@@ -305,6 +316,25 @@ fn read_treatment(
     Ok((treated, counts))
 }
 
+/// The cohort person of a record, or `None` (counted as not linked, or not in the cohort).
+pub(crate) fn person_of(
+    ids: &StringArray,
+    row: usize,
+    lookup: &HashMap<&str, usize>,
+    counts: &mut RecordCounts,
+) -> Option<usize> {
+    counts.records += 1;
+    if ids.is_null(row) {
+        counts.unlinked += 1;
+        return None;
+    }
+    let person = lookup.get(ids.value(row)).copied();
+    if person.is_none() {
+        counts.not_in_cohort += 1;
+    }
+    person
+}
+
 /// Whether row `row` passes every `where` condition (a null never matches).
 fn passes(filters: &[(StringArray, HashSet<&str>)], row: usize) -> bool {
     filters
@@ -327,7 +357,7 @@ fn read_outcome(
     cfg: &EvaluateConfig,
     outcome: &crate::Outcome,
     lookup: &HashMap<&str, usize>,
-    index: &[i32],
+    (index, died): (&[i32], &[Option<i32>]),
 ) -> Result<(OutcomeValues, RecordCounts, OutcomePersons), EvaluateError> {
     let follow_up = cfg.outcome_follow_up(outcome);
     let table = outcome.kind.extract();
@@ -362,13 +392,7 @@ fn read_outcome(
             ),
         };
         for row in 0..batch.num_rows() {
-            counts.records += 1;
-            if ids.is_null(row) {
-                counts.unlinked += 1;
-                continue;
-            }
-            let Some(&person) = lookup.get(ids.value(row)) else {
-                counts.not_in_cohort += 1;
+            let Some(person) = person_of(&ids, row, lookup, &mut counts) else {
                 continue;
             };
             held.any[person] = true;
@@ -404,16 +428,16 @@ fn read_outcome(
             }
         }
     }
-    let (values, persons) = measure(cfg, outcome, index, &mut held);
+    let (values, persons) = measure(cfg, outcome, (index, died), &mut held);
     Ok((values, counts, persons))
 }
 
-/// Each person's value of an outcome from what its extract holds, with `unknown` and
-/// `data_cutoff` applied.
+/// Each person's value of an outcome from what its extract holds, with `unknown`,
+/// `data_cutoff` and deaths (`died`: each person's date of death) applied.
 fn measure(
     cfg: &EvaluateConfig,
     outcome: &crate::Outcome,
-    index: &[i32],
+    (index, died): (&[i32], &[Option<i32>]),
     held: &mut Held,
 ) -> (OutcomeValues, OutcomePersons) {
     let follow_up = cfg.outcome_follow_up(outcome);
@@ -434,11 +458,16 @@ fn measure(
             persons.excluded_unknown += 1;
             continue;
         }
-        // The last day of the window the data covers, as an offset from the index date: the
-        // whole window, or up to the cut-off.
-        let observed = cfg.data_cutoff.map_or(i64::from(follow_up), |cutoff| {
-            (i64::from(cutoff) - i64::from(index[i])).min(i64::from(follow_up))
-        });
+        // The last day of the window observed, as an offset from the index date: the whole
+        // window, or up to the cut-off or the death, whichever comes first (a death on the
+        // cut-off counts as the death).
+        let offset = |day: Option<i32>| day.map(|d| i64::from(d) - i64::from(index[i]));
+        let death = offset(died[i]);
+        let observed = [offset(cfg.data_cutoff), death]
+            .into_iter()
+            .flatten()
+            .fold(i64::from(follow_up), i64::min);
+        let by_death = death == Some(observed);
         let needed = match outcome.kind {
             OutcomeKind::SpellAt { day, .. } => i64::from(day),
             OutcomeKind::TimeToEvent { .. } => 1,
@@ -446,7 +475,11 @@ fn measure(
         };
         if observed < needed {
             known[i] = false;
-            persons.excluded_cutoff += 1;
+            *if by_death {
+                &mut persons.excluded_death
+            } else {
+                &mut persons.excluded_cutoff
+            } += 1;
             continue;
         }
         let observed = u32::try_from(observed).unwrap_or(follow_up);
@@ -457,7 +490,11 @@ fn measure(
                 Some(first) if first <= observed => (first, true),
                 _ => {
                     if observed < follow_up {
-                        persons.censored_cutoff += 1;
+                        *if by_death {
+                            &mut persons.censored_death
+                        } else {
+                            &mut persons.censored_cutoff
+                        } += 1;
                     }
                     (observed, false)
                 }

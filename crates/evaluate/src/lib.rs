@@ -12,8 +12,9 @@
 //! | `index_date` | Date32 | the index date |
 //! | `treated` | Boolean | linked to any record of the treatment extract |
 //! | each covariate | as in the cohort (Int64, Float64, Date32 or Utf8) | from the index record; a text covariate's rare levels merged into `Other` |
-//! | each outcome | Int64 | rate (`event_within`, `spell_overlap`, `spell_at`): 0/1; spell days: days; event count: events; time to event: days to the first event, or the follow-up (or to `data_cutoff`) if none; null for a person left out of the outcome (`unknown = "exclude"`, `data_cutoff`) |
+//! | each outcome | Int64 | rate (`event_within`, `spell_overlap`, `spell_at`): 0/1; spell days: days; event count: events; time to event: days to the first event, or the follow-up (or to `data_cutoff` or death) if none; null for a person left out of the outcome (`unknown = "exclude"`, `data_cutoff`, `deaths`) |
 //! | `<outcome>_event` | Int64 | time-to-event outcomes only: 1 if the event happened in the window |
+//! | `<outcome> sample` | Utf8 | only for an outcome that leaves someone out: `left out` or `counted` (the dimension of the `<outcome> sample` cells of `figures.json`, so the release stage can audit them) |
 //! | `propensity` | Float64 | the fitted propensity score (null if no model was fitted) |
 //! | `group` | Utf8 | `treated` or `comparison` in the matched sample, else null |
 //! | `weight` | Float64 | matching weight in the matched sample (1 for treated), else null |
@@ -69,6 +70,7 @@ mod columns;
 mod config;
 mod covariate;
 mod csv;
+mod deaths;
 mod design;
 mod error;
 mod figures;
@@ -90,7 +92,7 @@ use linklab_store::{Progress, StagingDir, write_atomic, write_json_atomic};
 use serde::Serialize;
 use tracing::{info, warn};
 
-pub use config::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
+pub use config::{Deaths, EvaluateConfig, Outcome, OutcomeKind, Unknown};
 pub use error::EvaluateError;
 pub use frame::{OutcomePersons, RecordCounts};
 pub use measures::spell_days;
@@ -124,14 +126,18 @@ pub struct EvaluationSummary {
     pub model_converged: bool,
     /// Cohort persons left out because their `follow_up_days` window ends after the run date.
     pub incomplete_follow_up: u64,
-    /// Persons left out of or censored in each outcome (`unknown = "exclude"`, `data_cutoff`),
-    /// for the outcomes that leave out or censor anyone.
+    /// Persons left out of or censored in each outcome (`unknown = "exclude"`, `data_cutoff`,
+    /// `deaths`), for the outcomes that leave out or censor anyone.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub outcome_persons: BTreeMap<String, OutcomePersons>,
     /// Treated persons left out because no cohort record is an eligible index event for their
     /// programme start (`treatment_date`).
     #[serde(skip_serializing_if = "is_zero")]
     pub treated_without_index: u64,
+    /// How the deaths extract's records were used (`deaths`; `in_window`: records of cohort
+    /// persons with a date).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub death_records: Option<RecordCounts>,
     /// Whether effects were estimated.
     pub estimated: bool,
     /// Why not, when they were not.
@@ -161,6 +167,16 @@ fn count_cell(n: u64, threshold: u64) -> String {
         SUPPRESSED.to_owned()
     } else {
         n.to_string()
+    }
+}
+
+/// The treated persons dropped by the caliper as a published cell: a zero is published (then
+/// the before- and after-matching treated figures coincide anyway), else a count or `[c]`.
+fn dropped_cell(dropped: u64, threshold: u64) -> String {
+    if dropped == 0 {
+        "0".to_owned()
+    } else {
+        count_cell(dropped, threshold)
     }
 }
 
@@ -206,7 +222,8 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     let untreated_persons = n - treated_persons;
     for (name, persons) in &frame.outcome_persons {
         info!(outcome = %name, excluded_unknown = persons.excluded_unknown, excluded_cutoff = persons.excluded_cutoff,
-            censored_cutoff = persons.censored_cutoff, "outcome persons left out or censored");
+            censored_cutoff = persons.censored_cutoff, excluded_death = persons.excluded_death,
+            censored_death = persons.censored_death, "outcome persons left out or censored");
     }
     for (name, counts) in &frame.outcome_counts {
         info!(outcome = %name, records = counts.records, unlinked = counts.unlinked, not_in_cohort = counts.not_in_cohort,
@@ -267,6 +284,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
         incomplete_follow_up: frame.incomplete_follow_up,
         outcome_persons: frame.outcome_persons.clone(),
         treated_without_index: frame.treated_without_index,
+        death_records: frame.death_counts.clone(),
         estimated: a.reason.is_none(),
         no_estimate_reason: a.reason,
         cohort_records: frame.cohort_counts.clone(),
@@ -389,11 +407,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
     // eligible treated from the cohort total (a table margin) and the untreated count, so both
     // eligible counts are hidden when it is small. A zero is published: then the before- and
     // after-matching treated figures coincide anyway.
-    let dropped_cell = if dropped == 0 {
-        "0".to_owned()
-    } else {
-        count_cell(dropped, cfg.threshold)
-    };
+    let dropped_cell = dropped_cell(dropped, cfg.threshold);
     let eligible = |count: usize| {
         if few_dropped {
             SUPPRESSED.to_owned()
@@ -417,6 +431,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         outcome_windows: cfg.outcome_windows(),
         day: None,
         overlap: report::overlap(propensity.as_deref(), &frame.treated, cfg.threshold, few_dropped),
+        data_cutoff: cfg.data_cutoff,
+        deaths: cfg.deaths.is_some(),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
@@ -441,8 +457,12 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_deaths;
+#[cfg(test)]
 mod tests_fixture;
 #[cfg(test)]
 mod tests_jdl;
+#[cfg(test)]
+mod tests_lifelines;
 #[cfg(test)]
 mod tests_reading;

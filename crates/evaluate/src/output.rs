@@ -16,7 +16,37 @@ use crate::matching::Matching;
 /// Rows per written batch.
 const ROWS_PER_BATCH: usize = 64 * 1024;
 
-/// The frame's column names, in order (see the crate docs).
+/// The value of `<outcome> sample` for a person an outcome leaves out, and for one it counts
+/// (see [`in_sample`]; both name cells of `evaluation/figures.json`).
+pub(crate) const LEFT_OUT: &str = "left out";
+pub(crate) const COUNTED: &str = "counted";
+
+/// The frame's column name that says whether an outcome counts a person.
+pub(crate) fn sample_column(outcome: &str) -> String {
+    format!("{outcome} sample")
+}
+
+/// Whether each person counts for an outcome that leaves someone out: a matched person when
+/// they are in the outcome's own matched sample ([`Matching::restricted`]: a comparison whose
+/// treated person is left out is left out too), anyone else when the outcome knows them.
+pub(crate) fn in_sample(known: &[bool], matching: Option<&Matching>) -> Vec<bool> {
+    let Some(m) = matching else {
+        return known.to_vec();
+    };
+    let own = m.restricted(known);
+    (0..known.len())
+        .map(|i| {
+            if m.weight[i] > 0.0 {
+                own.weight[i] > 0.0
+            } else {
+                known[i]
+            }
+        })
+        .collect()
+}
+
+/// The frame's possible column names, in order (see the crate docs; `<outcome> sample` is
+/// written only for an outcome that leaves someone out).
 pub(crate) fn column_names(covariates: &[String], outcomes: &[(String, bool)]) -> Vec<String> {
     let mut names: Vec<String> = ["person_id", "index_date", "treated"]
         .iter()
@@ -28,6 +58,7 @@ pub(crate) fn column_names(covariates: &[String], outcomes: &[(String, bool)]) -
         if *time_to_event {
             names.push(format!("{name}_event"));
         }
+        names.push(sample_column(name));
     }
     names.extend(["propensity", "group", "weight"].iter().map(|s| (*s).to_owned()));
     names
@@ -103,6 +134,9 @@ pub(crate) fn write_frame(
                 nullable,
             ));
         }
+        if nullable {
+            fields.push(Field::new(sample_column(&outcome.name), DataType::Utf8, false));
+        }
     }
     fields.push(Field::new("propensity", DataType::Float64, true));
     fields.push(Field::new("group", DataType::Utf8, true));
@@ -113,6 +147,11 @@ pub(crate) fn write_frame(
     let treated_rows: std::collections::HashSet<usize> = matching
         .map(|m| m.sets.iter().map(|(t, _)| *t).collect())
         .unwrap_or_default();
+    let samples: Vec<Option<Vec<bool>>> = frame
+        .outcomes
+        .iter()
+        .map(|o| (!o.all_known()).then(|| in_sample(&o.known, matching)))
+        .collect();
     let mut writer = PartWriter::new(dir, Arc::clone(&schema));
     let mut start = 0;
     while start < n {
@@ -130,7 +169,7 @@ pub(crate) fn write_frame(
         for cov in &frame.covariates {
             columns.push(covariate_array(&cov.values, range.clone()));
         }
-        for outcome in &frame.outcomes {
+        for (outcome, sample) in frame.outcomes.iter().zip(&samples) {
             let known = &outcome.known[range.clone()];
             columns.push(Arc::new(
                 outcome.value[range.clone()]
@@ -147,6 +186,13 @@ pub(crate) fn write_frame(
                         .map(|(&e, &k)| k.then_some(i64::from(e)))
                         .collect::<Int64Array>(),
                 ));
+            }
+            if let Some(sample) = sample {
+                columns.push(Arc::new(StringArray::from_iter_values(
+                    sample[range.clone()]
+                        .iter()
+                        .map(|&k| if k { COUNTED } else { LEFT_OUT }),
+                )));
             }
         }
         columns.push(Arc::new(

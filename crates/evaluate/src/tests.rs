@@ -367,6 +367,8 @@ pub(crate) fn report_meta(threshold: u64, [treated, untreated, dropped]: [&str; 
         outcome_windows: std::collections::BTreeMap::new(),
         day: None,
         overlap: None,
+        data_cutoff: None,
+        deaths: false,
     }
 }
 
@@ -1064,6 +1066,7 @@ fn small_frame(
         outcome_persons: std::collections::BTreeMap::new(),
         incomplete_follow_up: 0,
         treated_without_index: 0,
+        death_counts: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::publish::size_cells;
 use crate::tests_fixture::{dates, ids, write_linked};
 use crate::{EvaluateConfig, Outcome, OutcomeKind, Unknown};
 
-fn world(work: &WorkDir) {
+pub(crate) fn world(work: &WorkDir) {
     write_linked(
         work,
         "releases",
@@ -64,7 +64,7 @@ fn world(work: &WorkDir) {
     );
 }
 
-fn outcomes() -> Vec<Outcome> {
+pub(crate) fn outcomes() -> Vec<Outcome> {
     let s = str::to_owned;
     let events = |kind: fn(String, String) -> OutcomeKind| kind(s("reoffences"), s("offence_date"));
     let count = |extract, date| OutcomeKind::EventCount { extract, date };
@@ -98,7 +98,26 @@ fn outcomes() -> Vec<Outcome> {
 }
 
 /// Per outcome, per person A..E: `Some((value, event))`, or `None` when left out.
-type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
+pub(crate) type Expected<'a> = [(&'a str, [Option<(u32, bool)>; 5]); 5];
+
+/// Checks the frame of the five persons: each outcome's values (`label` names the case) and
+/// who each outcome left out or censored.
+pub(crate) fn check_frame(
+    frame: &crate::frame::Frame,
+    expected: &Expected<'_>,
+    persons: &BTreeMap<String, OutcomePersons>,
+    label: &str,
+) {
+    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
+    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
+        assert_eq!(outcome.name, *name);
+        let got: Vec<Option<(u32, bool)>> = (0..5)
+            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
+            .collect();
+        assert_eq!(got, want, "{name} with {label}");
+    }
+    assert_eq!(&frame.outcome_persons, persons, "{label}");
+}
 
 fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, OutcomePersons)]) {
     let dir = tempfile::tempdir().unwrap();
@@ -111,19 +130,11 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, Ou
     cfg.data_cutoff = data_cutoff;
     cfg.outcomes = outcomes();
     let frame = build(&cfg).unwrap();
-    assert_eq!(frame.person_ids, ["A", "B", "C", "D", "E"]);
-    for (outcome, (name, want)) in frame.outcomes.iter().zip(expected) {
-        assert_eq!(outcome.name, *name);
-        let got: Vec<Option<(u32, bool)>> = (0..5)
-            .map(|i| outcome.known[i].then(|| (outcome.value[i], outcome.event[i])))
-            .collect();
-        assert_eq!(got, want, "{name} with data_cutoff {data_cutoff:?}");
-    }
-    let want: BTreeMap<String, OutcomePersons> = persons
+    let want = persons
         .iter()
         .map(|(n, p)| ((*n).to_owned(), p.clone()))
         .collect();
-    assert_eq!(frame.outcome_persons, want);
+    check_frame(&frame, expected, &want, &format!("data_cutoff {data_cutoff:?}"));
 }
 
 #[test]
@@ -133,6 +144,7 @@ fn new_measures_match_hand_computed_values() {
         excluded_unknown,
         excluded_cutoff,
         censored_cutoff,
+        ..OutcomePersons::default()
     };
     check(
         None,
@@ -205,6 +217,30 @@ fn a_data_cutoff_before_every_index_date_is_refused_naming_the_key() {
     assert!(
         error.contains("data_cutoff falls on or before every index date"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_spell_at_day_beyond_the_follow_up_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EvaluateConfig::new(
+        WorkDir::new(dir.path()),
+        "releases",
+        "release_date",
+        "participants",
+    );
+    cfg.follow_up_days = 10;
+    cfg.outcomes = outcomes();
+    let OutcomeKind::SpellAt { day, .. } = &mut cfg.outcomes[2].kind else {
+        panic!("the third outcome reads a day");
+    };
+    *day = 11;
+    let error = crate::run(&cfg, &linklab_store::NoProgress)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        error,
+        "invalid evaluation settings: the day of outcome employed_day5 must be from 1 to its follow-up of 10 days"
     );
 }
 
@@ -470,15 +506,21 @@ fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
             "{left_out}"
         );
         let cells = cells(&a);
-        let left: Vec<&String> = cells.iter().filter(|c| c.contains(" sample=")).collect();
+        let left: Vec<&String> = cells.iter().filter(|c| c.contains(" sample=left out")).collect();
         assert_eq!(left, expected, "{left_out}");
         if sizes[0] == "[c]" {
             assert_eq!(row.get("difference"), "[c]");
             assert!(!cells.iter().any(|c| c.contains("reoffended=")), "{cells:?}");
         } else {
-            // The rate's events and non-events are counted over the outcome's own sample.
+            // The rate's events and non-events are counted over the outcome's own sample (the
+            // frame's `reoffended sample` = `counted`, when it leaves someone out).
+            let sample = if left_out > 0 {
+                ",reoffended sample=counted"
+            } else {
+                ""
+            };
             let of = |flag: &str| -> u64 {
-                let prefix = format!("group=treated,reoffended={flag} ");
+                let prefix = format!("group=treated,reoffended={flag}{sample} ");
                 cells
                     .iter()
                     .find_map(|c| c.strip_prefix(&prefix)?.parse().ok())

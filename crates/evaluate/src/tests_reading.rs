@@ -130,3 +130,55 @@ housing,rate,400,400,0.5500,0.4500,0.1000,0.0300,0.1700,1.20e-9,4.80e-9\n";
         assert!(html.contains(needle), "the report has {needle}");
     }
 }
+
+#[test]
+fn the_kaplan_meier_axis_runs_from_zero() {
+    // Curves that stay above 85%: the axis still starts at 0%, so the gap is not magnified.
+    let survival = "outcome,group,day,at_risk,events,survival\n\
+reoffended,treated,100,400,20,0.95\nreoffended,treated,300,380,20,0.90\n\
+reoffended,comparison,100,400,30,0.925\nreoffended,comparison,300,370,20,0.875\n";
+    let meta = crate::tests::report_meta(10, ["450", "5000", "50"]);
+    let html = crate::render_report("", "", survival, &meta);
+    let start = html
+        .find("<svg viewBox=\"0 0 640 290\"")
+        .expect("a Kaplan–Meier chart");
+    let chart = &html[start..start + html[start..].find("</svg>").unwrap()];
+    let ticks: Vec<&str> = chart
+        .split("class=\"axis\">")
+        .skip(1)
+        .filter_map(|t| t.split_once('<').map(|(text, _)| text))
+        .filter(|t| t.ends_with('%'))
+        .collect();
+    assert_eq!(ticks, ["0%", "25%", "50%", "75%", "100%"]);
+    // 0% sits on the time axis (y = 250) and 100% at the top (y = 20).
+    assert!(
+        chart.contains("y=\"254.0\" text-anchor=\"end\" class=\"axis\">0%"),
+        "{chart}"
+    );
+    assert!(
+        chart.contains("y=\"24.0\" text-anchor=\"end\" class=\"axis\">100%"),
+        "{chart}"
+    );
+}
+
+#[test]
+fn the_method_note_states_the_data_cutoff_and_deaths() {
+    let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n\
+reoffended,rate,400,400,0.2400,0.3700,-0.1300,-0.2000,-0.0600,0.0002\n";
+    let mut meta = crate::tests::report_meta(10, ["450", "5000", "50"]);
+    let html = crate::render_report(impact, "", "", &meta);
+    assert!(
+        !html.contains("cut-off") && !html.contains("died"),
+        "neither is set"
+    );
+    // 2024-12-31 is day 20088.
+    meta.data_cutoff = Some(20_088);
+    meta.deaths = true;
+    let html = crate::render_report(impact, "", "", &meta);
+    for needle in [
+        "The data cover events up to 31 December 2024 (the data cut-off).",
+        "A person who died during their follow-up is left out",
+    ] {
+        assert!(html.contains(needle), "the report has {needle}");
+    }
+}

@@ -358,6 +358,13 @@ pub struct Evaluate {
     /// person's index event is chosen relative to their start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub treatment_date: Option<String>,
+    /// `deaths = "<extract>"`: a linked extract of deaths (with `deaths_date`). A person who dies
+    /// during an outcome's window is left out of it, or censored at death for time to event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deaths: Option<String>,
+    /// `deaths_date = "<column>"`: the deaths extract's date of death column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deaths_date: Option<String>,
 }
 
 fn default_follow_up_days() -> u64 {

@@ -772,6 +772,41 @@ fn evaluate_windows_and_jdl_measures() {
 }
 
 #[test]
+fn deaths_name_a_linked_extract_and_a_column_it_keeps() {
+    let with = |lines: &str| {
+        edit(
+            "covariates = [\"sex\"]",
+            &format!("covariates = [\"sex\"]\n{lines}"),
+        )
+    };
+    for (name, text) in [
+        ("deaths_without_deaths_date", with("deaths = \"events\"")),
+        ("deaths_date_without_deaths", with("deaths_date = \"event_date\"")),
+        (
+            "deaths_not_an_extract",
+            with("deaths = \"deaths\"\ndeaths_date = \"death_date\""),
+        ),
+        (
+            "deaths_date_not_kept",
+            with("deaths = \"events\"\ndeaths_date = \"death_date\""),
+        ),
+        (
+            "deaths_is_the_cohort",
+            with("deaths = \"people\"\ndeaths_date = \"release_date\""),
+        ),
+    ] {
+        check_err(name, &text);
+    }
+    let text = with("deaths = \"events\"\ndeaths_date = \"event_date\"");
+    let pipeline = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
+    let evaluate = pipeline.evaluate.expect("an [evaluate] section");
+    assert_eq!(
+        (evaluate.deaths.as_deref(), evaluate.deaths_date.as_deref()),
+        (Some("events"), Some("event_date"))
+    );
+}
+
+#[test]
 fn data_cutoff_reads_as_days_since_1970() {
     for (text, expected) in [
         ("1970-01-01", Some(0)),

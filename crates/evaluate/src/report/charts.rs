@@ -90,7 +90,8 @@ pub(super) fn forest_chart(rows: &[(String, f64, f64, f64)], unit: &str, scale: 
 /// A group's curve: its name, colour and `(day, survival)` points.
 type Curve<'a> = (&'a str, &'a str, Vec<(f64, f64)>);
 
-/// Kaplan–Meier step curves of both groups for one outcome.
+/// Kaplan–Meier step curves of both groups for one outcome. The survival axis always runs from
+/// 0% to 100% (never cut at the lowest step, which would make a small difference look large).
 pub(super) fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
     let mut curves: Vec<Curve<'_>> = Vec::new();
     for (group, colour) in [("treated", TREATED_COLOUR), ("comparison", COMPARISON_COLOUR)] {
@@ -101,15 +102,10 @@ pub(super) fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
             .collect();
         curves.push((group, colour, points));
     }
-    let min_s = curves
-        .iter()
-        .flat_map(|(_, _, p)| p.iter().map(|(_, s)| *s))
-        .fold(1.0_f64, f64::min);
-    let y_lo = ((min_s - 0.05) * 10.0).floor().clamp(0.0, 9.0) / 10.0;
     let (left, right, top, bottom) = (50.0, 620.0, 20.0, 250.0);
     let f = f64::from(follow_up.max(1));
     let x = |d: f64| left + d.clamp(0.0, f) / f * (right - left);
-    let y = |s: f64| top + (1.0 - s) / (1.0 - y_lo) * (bottom - top);
+    let y = |s: f64| top + (1.0 - s.clamp(0.0, 1.0)) * (bottom - top);
     let mut svg = format!(
         "<svg viewBox=\"0 0 640 290\" role=\"img\" aria-label=\"Kaplan-Meier curves for {}\">",
         esc(&label(name))
@@ -122,7 +118,15 @@ pub(super) fn km_chart(name: &str, survival: &Table, follow_up: u32) -> String {
         svg,
         "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{bottom}\" class=\"zero\"/>"
     );
-    for s in [y_lo, f64::midpoint(y_lo, 1.0), 1.0] {
+    for s in [0.0, 0.25, 0.5, 0.75, 1.0] {
+        if s > 0.0 {
+            let _ = write!(
+                svg,
+                "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{right}\" y2=\"{:.1}\" class=\"grid\"/>",
+                y(s),
+                y(s)
+            );
+        }
         let _ = write!(
             svg,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\" class=\"axis\">{:.0}%</text>",

@@ -52,6 +52,10 @@ pub struct ReportMeta {
     /// The propensity scores of both groups before matching, as densities of bars that each
     /// hold at least `threshold` persons; `None`: no overlap chart.
     pub overlap: Option<Overlap>,
+    /// `data_cutoff` as days since 1970-01-01, for the method note.
+    pub data_cutoff: Option<i32>,
+    /// Whether deaths censor follow-up (`[evaluate] deaths`), for the method note.
+    pub deaths: bool,
 }
 
 impl ReportMeta {
@@ -120,11 +124,30 @@ fn dropped_sentence(meta: &ReportMeta) -> String {
     }
 }
 
+/// The method note's sentences on incomplete follow-up: the data cut-off and deaths, when set.
+fn follow_up_sentence(meta: &ReportMeta) -> String {
+    let mut out = String::new();
+    let cutoff = meta
+        .data_cutoff
+        .and_then(arrow::temporal_conversions::date32_to_datetime)
+        .map(|d| d.format("%-d %B %Y").to_string());
+    if let Some(day) = cutoff {
+        let _ = write!(
+            out,
+            " The data cover events up to {day} (the data cut-off). A person whose follow-up runs past it is left out of the outcomes measured over the whole follow-up (or on a day after the cut-off), and is counted up to the cut-off and no further in the time to the first event; so each outcome is measured on its own number of people, shown in the table of impact estimates."
+        );
+    }
+    if meta.deaths {
+        out.push_str(" A person who died during their follow-up is left out of the outcomes measured over the whole follow-up (or on a day after their death), and is counted up to their death and no further in the time to the first event.");
+    }
+    out
+}
+
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;line-height:1.5;color:#0b0c0c;margin:0;padding:1rem;background:#fff}\
 main{max-width:60rem;margin:0 auto}h1{font-size:1.8rem;margin:.5rem 0 1rem}h2{font-size:1.3rem;margin-top:2rem;border-top:1px solid #b1b4b6;padding-top:1rem}\
 .headline{font-size:1.15rem;border-left:5px solid #1d70b8;padding:.25rem 0 .25rem 1rem;margin:1rem 0}\
 svg{width:100%;height:auto;max-width:40rem;display:block;margin:1rem 0;font-size:12px}svg text{fill:#0b0c0c}\
-.axis{fill:#505a5f;font-size:11px}.legend{font-size:12px}.zero{stroke:#0b0c0c;stroke-width:1}.guide{stroke:#b1b4b6;stroke-dasharray:4 3}.whisker{stroke:#0b0c0c;stroke-width:1.5}\
+.axis{fill:#505a5f;font-size:11px}.legend{font-size:12px}.zero{stroke:#0b0c0c;stroke-width:1}.guide{stroke:#b1b4b6;stroke-dasharray:4 3}.grid{stroke:#e5e6e7;stroke-width:1}.whisker{stroke:#0b0c0c;stroke-width:1.5}\
 .scroll{overflow-x:auto}table{border-collapse:collapse;margin:1rem 0;font-size:.9rem}caption{text-align:left;font-weight:600;padding:.25rem 0}\
 th,td{border-bottom:1px solid #b1b4b6;padding:.3rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f2f1}\
 .note{color:#505a5f;font-size:.95rem}@media (max-width:40rem){body{padding:.5rem}h1{font-size:1.4rem}.headline{font-size:1rem}}";
@@ -233,7 +256,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         page,
         "Each person’s index event is their earliest {index} in the cohort. {groups} \
 A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
-Outcomes are measured over the {days} days after the index date. For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
+Outcomes are measured over the {days} days after the index date.{follow_up} For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
 Holm’s method adjusts the p-values for the number of results tested. The E-value of a significant result (VanderWeele and Ding, 2017) is the smallest risk ratio by which an unmeasured characteristic would have to be linked to both taking part and the outcome to explain the result away; for a difference of rates it is computed from the ratio of the rates, and for a difference of means from the ratio of the means (an approximation). \
 To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
         index = esc(&meta.index_event),
@@ -242,6 +265,7 @@ To protect confidentiality, counts below {threshold} and results built on fewer 
         caliper = meta.caliper,
         dropped = esc(&dropped_sentence(meta)),
         days = meta.follow_up_days,
+        follow_up = esc(&follow_up_sentence(meta)),
         threshold = meta.threshold,
         convergence = if meta.model_converged {
             ""

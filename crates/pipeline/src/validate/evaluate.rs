@@ -12,6 +12,7 @@ impl Checker<'_> {
         if let Some(column) = &evaluate.treatment_date {
             self.kept(treatment, "evaluate.treatment_date", column)?;
         }
+        self.deaths(pipeline, evaluate)?;
         for (index, covariate) in evaluate.covariates.iter().enumerate() {
             self.kept(cohort, format!("evaluate.covariates[{index}]"), covariate)?;
         }
@@ -79,6 +80,32 @@ impl Checker<'_> {
             self.outcome(pipeline, evaluate, outcome)?;
         }
         Ok(())
+    }
+
+    /// `deaths` and `deaths_date`: both or neither; a linked extract other than the cohort, and
+    /// a column it keeps.
+    fn deaths(&self, pipeline: &Pipeline, evaluate: &Evaluate) -> Checked<()> {
+        match (&evaluate.deaths, &evaluate.deaths_date) {
+            (None, None) => Ok(()),
+            (Some(_), None) => Err(self.invalid(
+                "evaluate.deaths_date",
+                "expected the deaths extract's date of death column: deaths is set",
+            )),
+            (None, Some(_)) => Err(self.invalid(
+                "evaluate.deaths",
+                "expected the name of the deaths extract: deaths_date is set",
+            )),
+            (Some(name), Some(column)) => {
+                if *name == evaluate.cohort {
+                    return Err(self.invalid(
+                        "evaluate.deaths",
+                        format!("expected an extract other than the cohort, found `{name}`"),
+                    ));
+                }
+                let extract = self.linked_extract(pipeline, "evaluate.deaths", name)?;
+                self.kept(extract, "evaluate.deaths_date", column)
+            }
+        }
     }
 
     /// One `[[evaluate.outcome]]`: its extract, the columns its kind reads, `where`, and its
