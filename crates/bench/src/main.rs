@@ -211,8 +211,7 @@ fn render(results: &[(&cases::Case, Value)], quick: bool) -> String {
         {
             let _ = writeln!(
                 text,
-                "\nOn the harness's extracts, {stage} ran at {:.2}× DuckDB's speed (DuckDB's best time over linklab's, 3 runs each in alternation, in the same run).",
-                ratio
+                "\nOn the harness's extracts, {stage} ran at {ratio:.2}× DuckDB's speed (DuckDB's best time over linklab's, 3 runs each in alternation, in the same run)."
             );
         }
     }

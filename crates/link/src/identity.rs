@@ -98,7 +98,10 @@ mod tests {
             person_ids(&hasher, &[[7; 32]])[0],
             "the first of a tie keeps the plain id"
         );
-        assert!(ids.iter().all(|id| id.as_bytes().iter().all(u8::is_ascii_hexdigit)));
+        assert!(
+            ids.iter()
+                .all(|id| id.as_bytes().iter().all(u8::is_ascii_hexdigit))
+        );
     }
 
     #[test]
