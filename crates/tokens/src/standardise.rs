@@ -493,6 +493,19 @@ mod tests {
         }
 
         #[test]
+        fn a_reused_buffer_gives_what_standardise_gives(first in near_valid(), raw in near_valid()) {
+            let st = standardiser();
+            let mut buf = String::new();
+            for kind in FieldKind::ALL {
+                // The buffer holds the previous value's standard form, which must not leak in.
+                let _ = st.standardise_in(kind, &first, &mut buf);
+                let expected = st.standardise(kind, &raw).map(Cow::into_owned);
+                let got = st.standardise_in(kind, &raw, &mut buf).map(str::to_owned);
+                prop_assert_eq!(got, expected, "{}", kind);
+            }
+        }
+
+        #[test]
         fn ascii_fast_path_matches_unicode_path(raw in near_valid()) {
             prop_assume!(raw.is_ascii());
             both_paths_agree(&raw)?;
