@@ -29,6 +29,10 @@ pub const CASES: &[Case] = &[
         target: ">= 1.5 M rows/s on 2 cores, peak < 1 GiB",
     },
     Case {
+        name: "harness-pseudonymise",
+        target: ">= 5× DuckDB's HMAC (issue 17)",
+    },
+    Case {
         name: "pseudonymise-compare",
         target: ">= 1 M rows/s on 2 cores",
     },
@@ -57,6 +61,10 @@ pub const CASES: &[Case] = &[
         target: "(comparison)",
     },
     Case {
+        name: "harness-link",
+        target: ">= 1× DuckDB (issue 17)",
+    },
+    Case {
         name: "link-probabilistic",
         target: ">= 20× Splink's throughput, in less memory",
     },
@@ -81,6 +89,8 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
         "link-spill" => crate::stages::link(scratch, quick, Some(crate::stages::spill_limit(quick))),
         "link-duckdb" => crate::stages::link_duckdb(scratch, quick),
         "link-probabilistic" => crate::link_probabilistic::case(scratch, quick),
+        "harness-pseudonymise" => crate::harness::pseudonymise(scratch, quick),
+        "harness-link" => crate::harness::link(scratch, quick),
         "release" => crate::stages::release(quick),
         _ => {
             eprintln!("unknown case {name}");

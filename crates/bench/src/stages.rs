@@ -48,6 +48,8 @@ pub fn prepare(case: &str, scratch: &Path, quick: bool) -> i32 {
         "pseudonymise" => prepare_csv(scratch, quick),
         "link" => prepare_tokens(scratch, quick),
         "link-probabilistic" => crate::link_probabilistic::prepare(scratch, quick),
+        "harness" => crate::harness::prepare(scratch, quick, false),
+        "harness-link" => crate::harness::prepare(scratch, quick, true),
         _ => {
             eprintln!("nothing to prepare for {case}");
             return 2;
@@ -57,7 +59,7 @@ pub fn prepare(case: &str, scratch: &Path, quick: bool) -> i32 {
 }
 
 /// Runs `prepare` for `case` in a child process.
-fn prepared(case: &str, scratch: &Path, quick: bool) {
+pub(crate) fn prepared(case: &str, scratch: &Path, quick: bool) {
     let status = Command::new(std::env::current_exe().expect("own path"))
         .args([
             "prepare",

@@ -9,6 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use linklab_store::{StoreError, WorkDir, read_json, sha256_file, write_json_atomic};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -131,19 +132,28 @@ fn fingerprint(stage: &StageRun<'_>, inputs_digest: &str) -> String {
 /// hidden staging files excluded). A missing path has its own digest, so it never matches one
 /// that exists.
 fn digest_paths(paths: &[PathBuf]) -> Result<String, CliError> {
-    let mut hasher = Sha256::new();
+    let mut listed = Vec::with_capacity(paths.len());
     for path in paths {
-        hasher.update(path.to_string_lossy().as_bytes());
-        hasher.update([0]);
         let mut files = Vec::new();
         collect_files(path, path, &mut files)?;
+        listed.push(files);
+    }
+    // The files are hashed side by side, then fed to the digest in order.
+    let shas: Vec<Vec<String>> = listed
+        .par_iter()
+        .map(|files| files.par_iter().map(|(_, file)| sha256_file(file)).collect())
+        .collect::<Result<_, _>>()?;
+    let mut hasher = Sha256::new();
+    for ((path, files), shas) in paths.iter().zip(&listed).zip(shas) {
+        hasher.update(path.to_string_lossy().as_bytes());
+        hasher.update([0]);
         if !path.exists() {
             hasher.update(b"<missing>");
         }
-        for (rel, file) in files {
+        for ((rel, _), sha) in files.iter().zip(shas) {
             hasher.update(rel.as_bytes());
             hasher.update([0x1f]);
-            hasher.update(sha256_file(&file)?.as_bytes());
+            hasher.update(sha.as_bytes());
             hasher.update([0x1e]);
         }
     }

@@ -1,6 +1,7 @@
 //! Record fingerprints and project-specific person ids.
 
 use linklab_tokens::{SEPARATOR, TokenHasher};
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// Domain label of record fingerprints.
@@ -41,14 +42,15 @@ pub(crate) fn record_fingerprint(key_names: &[String], tokens: &[Option<&[u8]>])
 pub(crate) struct PersonId([u8; PERSON_ID_HEX]);
 
 impl PersonId {
-    pub(crate) fn as_str(&self) -> &str {
-        std::str::from_utf8(&self.0).expect("a person id is ASCII hex")
+    /// The id's ASCII bytes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
     }
 }
 
 pub(crate) fn person_ids(hasher: &TokenHasher, fingerprints: &[[u8; 32]]) -> Vec<PersonId> {
     let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
-    order.sort_unstable_by_key(|&p| (fingerprints[p as usize], p));
+    order.par_sort_unstable_by_key(|&p| (fingerprints[p as usize], p));
     let mut ordinal = vec![0_u32; fingerprints.len()];
     for pair in order.windows(2) {
         if fingerprints[pair[0] as usize] == fingerprints[pair[1] as usize] {
@@ -56,19 +58,25 @@ pub(crate) fn person_ids(hasher: &TokenHasher, fingerprints: &[[u8; 32]]) -> Vec
         }
     }
     fingerprints
-        .iter()
+        .par_iter()
         .zip(ordinal)
         .map(|(fp, n)| {
-            let mut message = Vec::with_capacity(PERSON_ID_LABEL.len() + 38);
-            message.extend_from_slice(PERSON_ID_LABEL);
-            message.push(SEPARATOR);
-            message.extend_from_slice(fp);
+            // label ‖ 0x1F ‖ fingerprint, then 0x1F ‖ n for a tie, on the stack.
+            let mut message = [0_u8; PERSON_ID_LABEL.len() + 38];
+            let mut len = PERSON_ID_LABEL.len();
+            message[..len].copy_from_slice(PERSON_ID_LABEL);
+            message[len] = SEPARATOR;
+            message[len + 1..len + 33].copy_from_slice(fp);
+            len += 33;
             if n > 0 {
-                message.push(SEPARATOR);
-                message.extend_from_slice(&n.to_be_bytes());
+                message[len] = SEPARATOR;
+                message[len + 1..len + 5].copy_from_slice(&n.to_be_bytes());
+                len += 5;
             }
+            // The first 32 hex digits are the hex of the first 16 bytes.
             let mut id = [0_u8; PERSON_ID_HEX];
-            id.copy_from_slice(&hex::encode(hasher.hmac(&message)).as_bytes()[..PERSON_ID_HEX]);
+            hex::encode_to_slice(&hasher.hmac(&message[..len])[..PERSON_ID_HEX / 2], &mut id)
+                .expect("16 bytes are 32 hex digits");
             PersonId(id)
         })
         .collect()
@@ -90,7 +98,10 @@ mod tests {
             person_ids(&hasher, &[[7; 32]])[0],
             "the first of a tie keeps the plain id"
         );
-        assert!(ids.iter().all(|id| id.as_str().len() == PERSON_ID_HEX));
+        assert!(
+            ids.iter()
+                .all(|id| id.as_bytes().iter().all(u8::is_ascii_hexdigit))
+        );
     }
 
     #[test]

@@ -9,12 +9,14 @@ use std::sync::mpsc::{SyncSender, sync_channel};
 use arrow::array::{
     Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, StringBuilder, UInt32Array,
 };
+use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use linklab_store::{PartWriter, StoreError};
 
 use crate::LinkError;
 use crate::cluster::NONE;
+use crate::identity::{PERSON_ID_HEX, PersonId};
 use crate::input::ExtractInput;
 use crate::quality::{LinkQuality, RECORD_ID, SpineTruth, Truth};
 use crate::report::{ProfileColumn, ProfileValue, rate};
@@ -309,6 +311,33 @@ pub(crate) struct WriteContext<'a> {
     pub extra_fields: &'a [FieldRef],
 }
 
+/// A `person_id` column (null where `None`): the ids' bytes copied into one buffer and checked as
+/// UTF-8 once, rather than id by id.
+fn id_array<'a>(
+    ids: impl ExactSizeIterator<Item = Option<&'a PersonId>>,
+    what: &'static str,
+) -> Result<StringArray, LinkError> {
+    let rows = ids.len();
+    let mut values = Vec::with_capacity(rows * PERSON_ID_HEX);
+    let mut lengths = Vec::with_capacity(rows);
+    let mut valid = Vec::with_capacity(rows);
+    for id in ids {
+        if let Some(id) = id {
+            values.extend_from_slice(id.as_bytes());
+        }
+        lengths.push(id.map_or(0, |_| PERSON_ID_HEX));
+        valid.push(id.is_some());
+    }
+    // As a builder makes it: no null buffer when every id is there.
+    let nulls = valid.contains(&false).then(|| NullBuffer::from(valid));
+    StringArray::try_new(
+        OffsetBuffer::from_lengths(lengths),
+        Buffer::from_vec(values),
+        nulls,
+    )
+    .map_err(|source| LinkError::Arrow { what, source })
+}
+
 /// The rows of `linked/persons/` in a batch of the spine: one for each person whose first record
 /// it holds (the batch starting at spine record `start`).
 fn persons_batch(
@@ -332,9 +361,10 @@ fn persons_batch(
         .map(|&i| outcome[i as usize].person)
         .collect();
     let mut columns: Vec<ArrayRef> = vec![
-        Arc::new(StringArray::from_iter_values(
-            persons.iter().map(|&p| ctx.person_ids[p as usize].as_str()),
-        )),
+        Arc::new(id_array(
+            persons.iter().map(|&p| Some(&ctx.person_ids[p as usize])),
+            "a persons batch",
+        )?),
         Arc::new(Int64Array::from_iter_values(
             persons.iter().map(|&p| i64::from(ctx.person_size[p as usize])),
         )),
@@ -396,11 +426,15 @@ pub(crate) fn write_extract(
             for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
                 tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
             }
-            let mut ids = StringBuilder::with_capacity(rows, rows * crate::identity::PERSON_ID_HEX);
+            let ids = id_array(
+                outcome
+                    .iter()
+                    .map(|o| o.linked_person().map(|p| &ctx.person_ids[p as usize])),
+                "a linked batch",
+            )?;
             let mut match_keys = StringBuilder::with_capacity(rows, rows * 8);
             for o in &outcome {
-                if let Some(p) = o.linked_person() {
-                    ids.append_value(ctx.person_ids[p as usize].as_str());
+                if o.linked_person().is_some() {
                     if o.key == SPINE {
                         match_keys.append_value(SPINE_MATCH_KEY);
                     } else {
@@ -408,14 +442,13 @@ pub(crate) fn write_extract(
                         tally.linked_by_key[o.key as usize] += 1;
                     }
                 } else {
-                    ids.append_null();
                     match_keys.append_null();
                     if o.key != NO_HIT && o.key != SPINE {
                         tally.ambiguous_by_key[o.key as usize] += 1;
                     }
                 }
             }
-            let mut columns: Vec<ArrayRef> = vec![Arc::new(ids.finish()), Arc::new(match_keys.finish())];
+            let mut columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(match_keys.finish())];
             columns.extend(extra);
             columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
             let out =

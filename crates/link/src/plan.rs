@@ -2,6 +2,7 @@
 //! with its partitions.
 
 use linklab_tokens::{SecretKey, TokenHasher};
+use rayon::prelude::*;
 use tracing::{info, warn};
 
 use crate::config::{BYTES_PER_SPINE_TOKEN, IO_RESERVE, MAX_PARTITIONS, validate};
@@ -84,10 +85,14 @@ pub(crate) fn open(cfg: &LinkConfig) -> Result<Opened, LinkError> {
             SecretKey::from_file(&cfg.project_key_file).map_err(|source| LinkError::ProjectKey { source })?;
         (TokenHasher::new(&key), key.fingerprint())
     };
+    // Opened side by side (each checks its parts' SHA-256); the first error in extract order
+    // is the one reported.
     let inputs: Vec<ExtractInput> = cfg
         .extracts
-        .iter()
+        .par_iter()
         .map(|e| ExtractInput::open(&cfg.work_dir, e, &cfg.match_keys))
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<Result<_, _>>()?;
     let linkage_fingerprint = common_fingerprint(&inputs)?;
     if linkage_fingerprint == project_fingerprint {

@@ -1,6 +1,5 @@
 //! Standardising identifiers and computing tokens for a range of rows of a batch.
 
-use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -154,11 +153,14 @@ pub(crate) fn hash_rows(
     let mut out = Hashed::with_capacity(keys.len(), &variants, idents.len(), rows.len());
     let mut scratch: Vec<CompareToken> = Vec::with_capacity(32);
     let columns: Vec<_> = idents.iter().map(|i| (batch.column(i.column), i.kind)).collect();
-    let mut values: Vec<Option<Cow<'_, str>>> = Vec::with_capacity(idents.len());
+    // One buffer per identifier for standard forms that are not slices of the raw value, and
+    // the row's values, kept from row to row: no allocation per row.
+    let mut bufs: Vec<String> = vec![String::new(); idents.len()];
+    let mut spare: Vec<Option<&str>> = Vec::with_capacity(idents.len());
     for row in rows {
-        values.clear();
-        for (i, (column, kind)) in columns.iter().enumerate() {
-            match standardiser.standardise(*kind, column.get(row)) {
+        let mut values = recycle(spare);
+        for (i, ((column, kind), buf)) in columns.iter().zip(bufs.iter_mut()).enumerate() {
+            match standardiser.standardise_in(*kind, column.get(row), buf) {
                 Ok(value) => values.push(Some(value)),
                 Err(missing) => {
                     out.missing[i][missing_slot(missing)] += 1;
@@ -170,11 +172,11 @@ pub(crate) fn hash_rows(
             let token = if plan.fields.len() <= INLINE_COMPONENTS {
                 let mut parts: [Option<&str>; INLINE_COMPONENTS] = [None; INLINE_COMPONENTS];
                 for (part, &field) in parts.iter_mut().zip(&plan.fields) {
-                    *part = values[field].as_deref();
+                    *part = values[field];
                 }
                 hasher.match_key_token(&plan.key, &parts[..plan.fields.len()])
             } else {
-                let parts: Vec<Option<&str>> = plan.fields.iter().map(|&f| values[f].as_deref()).collect();
+                let parts: Vec<Option<&str>> = plan.fields.iter().map(|&f| values[f]).collect();
                 hasher.match_key_token(&plan.key, &parts)
             };
             out.tokens[k].extend_from_slice(&token.unwrap_or([0; 32]));
@@ -187,21 +189,29 @@ pub(crate) fn hash_rows(
             &mut out.compare,
             &mut scratch,
         );
+        spare = recycle(values);
     }
     out
+}
+
+/// An empty vector with `values`' allocation, for values of another lifetime (collecting into
+/// the same layout reuses the allocation).
+fn recycle<'b>(mut values: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
+    values.clear();
+    values.into_iter().map(|_| None).collect()
 }
 
 /// Appends one row's comparison tokens to `columns`.
 fn compare_row(
     compare: &[ComparePlan],
     hashers: &[FieldHasher],
-    values: &[Option<Cow<'_, str>>],
+    values: &[Option<&str>],
     columns: &mut [CompareColumn],
     scratch: &mut Vec<CompareToken>,
 ) {
     let mut columns = columns.iter_mut();
     for (field, hasher) in compare.iter().zip(hashers) {
-        let value = values[field.ident].as_deref();
+        let value = values[field.ident];
         for (slot, variant) in hasher.variants().iter().enumerate() {
             let column = columns.next().expect("one column per compared field and variant");
             column.valid.push(value.is_some());

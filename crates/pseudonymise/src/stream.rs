@@ -4,7 +4,7 @@
 
 use std::ops::Range;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, sync_channel};
 
@@ -13,7 +13,7 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use linklab_extract::ExtractError;
-use linklab_store::{PartWriter, Progress, StoreError, sha256_file};
+use linklab_store::{PartSummary, PartWriter, Progress, StoreError, sha256_file};
 use linklab_tokens::{COMPARE_TOKEN_BYTES, FieldKind, Standardiser};
 use rayon::prelude::*;
 
@@ -58,7 +58,8 @@ pub(crate) fn guarded<T>(
 pub(crate) struct Streamed {
     pub(crate) tally: Tally,
     pub(crate) types: Types,
-    pub(crate) parts: Vec<PathBuf>,
+    /// The part files written, with their row counts and SHA-256 taken as they were written.
+    pub(crate) parts: Vec<PartSummary>,
     pub(crate) part_rows: u64,
     pub(crate) sha256: String,
 }
@@ -215,12 +216,12 @@ pub(crate) fn write_parts(
     prefix: &str,
     schema: SchemaRef,
     rx: &Receiver<RecordBatch>,
-) -> Result<(Vec<PathBuf>, u64), StoreError> {
+) -> Result<Vec<PartSummary>, StoreError> {
     let mut writer = PartWriter::with_prefix(dir, prefix, schema);
     for batch in rx {
         writer.write(&batch)?;
     }
-    writer.finish()
+    Ok(writer.finish_with_summaries()?.1)
 }
 
 /// The records one run reads.
@@ -333,8 +334,8 @@ pub(crate) fn stream(
         if !reader_ok {
             return Err(internal("the reader thread stopped unexpectedly"));
         }
-        let (parts, part_rows) =
-            written.map_err(|_| internal("the writer thread stopped unexpectedly"))??;
+        let parts = written.map_err(|_| internal("the writer thread stopped unexpectedly"))??;
+        let part_rows = parts.iter().map(|p| p.rows).sum();
         let sha256 = sha.map_err(|_| internal("the hashing thread stopped unexpectedly"))??;
         Ok(Streamed {
             tally,

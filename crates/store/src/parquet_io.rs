@@ -1,4 +1,5 @@
 use std::fs::{self, File};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
+use sha2::{Digest, Sha256};
 
 use crate::StoreError;
 
@@ -17,14 +19,34 @@ const ROWS_PER_PART: usize = 4_000_000;
 /// Rows per row group.
 const ROWS_PER_GROUP: usize = 256 * 1024;
 
+/// A file that hashes the bytes written to it (a Parquet writer only appends), so that a part's
+/// SHA-256 is known when it is closed, without reading it back.
+struct Hashed {
+    file: File,
+    sha: Sha256,
+}
+
+impl Write for Hashed {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Writes a stream of batches as numbered part files `part-00000.parquet`, … in a folder
 /// (normally a [`crate::StagingDir`]), zstd-compressed.
 pub struct PartWriter {
     dir: PathBuf,
     prefix: String,
     schema: SchemaRef,
-    current: Option<(ArrowWriter<File>, PathBuf, usize)>,
+    current: Option<(ArrowWriter<Hashed>, PathBuf, usize)>,
     parts: Vec<PathBuf>,
+    summaries: Vec<PartSummary>,
     rows: u64,
 }
 
@@ -53,6 +75,7 @@ impl PartWriter {
             schema,
             current: None,
             parts: Vec::new(),
+            summaries: Vec::new(),
             rows: 0,
         }
     }
@@ -87,7 +110,10 @@ impl PartWriter {
             let path = self
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
-            let file = File::create(&path).map_err(StoreError::io("cannot create", &path))?;
+            let file = Hashed {
+                file: File::create(&path).map_err(StoreError::io("cannot create", &path))?,
+                sha: Sha256::new(),
+            };
             let writer =
                 ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema)))
                     .map_err(|source| StoreError::Parquet {
@@ -108,24 +134,42 @@ impl PartWriter {
     }
 
     fn close_current(&mut self) -> Result<(), StoreError> {
-        if let Some((writer, path, _)) = self.current.take() {
-            let file = writer.into_inner().map_err(|source| StoreError::Parquet {
+        if let Some((writer, path, rows)) = self.current.take() {
+            let Hashed { file, sha } = writer.into_inner().map_err(|source| StoreError::Parquet {
                 path: path.clone(),
                 source,
             })?;
             file.sync_all().map_err(StoreError::io("cannot sync", &path))?;
+            self.summaries.push(PartSummary {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                rows: rows as u64,
+                sha256: hex::encode(sha.finalize()),
+            });
         }
         Ok(())
     }
 
     /// Closes the last part and returns the parts written and the row count. A stream with no
     /// rows still gets one (empty) part, so readers always find the schema.
-    pub fn finish(mut self) -> Result<(Vec<PathBuf>, u64), StoreError> {
+    pub fn finish(self) -> Result<(Vec<PathBuf>, u64), StoreError> {
+        let (parts, summaries) = self.finish_with_summaries()?;
+        Ok((parts, summaries.iter().map(|s| s.rows).sum()))
+    }
+
+    /// [`Self::finish`], with each part's [`PartSummary`] (its SHA-256 taken as it was
+    /// written, the same as [`PartSummary::of`] gives for the file).
+    pub fn finish_with_summaries(mut self) -> Result<(Vec<PathBuf>, Vec<PartSummary>), StoreError> {
         if self.parts.is_empty() {
             self.write(&RecordBatch::new_empty(Arc::clone(&self.schema)))?;
         }
         self.close_current()?;
-        Ok((std::mem::take(&mut self.parts), self.rows))
+        Ok((
+            std::mem::take(&mut self.parts),
+            std::mem::take(&mut self.summaries),
+        ))
     }
 }
 
@@ -239,8 +283,9 @@ mod tests {
             .unwrap();
             writer.write(&batch).unwrap();
         }
-        let (parts, rows) = writer.finish().unwrap();
-        assert_eq!((parts.len(), rows), (1, 6));
+        let (parts, summaries) = writer.finish_with_summaries().unwrap();
+        assert_eq!(summaries, vec![PartSummary::of(&parts[0]).unwrap()]);
+        assert_eq!((parts.len(), summaries[0].rows), (1, 6));
         let batches: Vec<_> = read_parts(dir.path(), 4)
             .unwrap()
             .collect::<Result<_, _>>()

@@ -137,46 +137,78 @@ impl Standardiser {
         self.standardise_with(kind, raw, raw.is_ascii())
     }
 
+    /// [`Self::standardise`] without an allocation: a standard form that is not a slice of `raw`
+    /// is written into `buf` (cleared first), which the caller reuses from value to value.
+    pub fn standardise_in<'a>(
+        &self,
+        kind: FieldKind,
+        raw: &'a str,
+        buf: &'a mut String,
+    ) -> Result<&'a str, Missing> {
+        buf.clear();
+        let out = self.standardise_to(kind, raw, raw.is_ascii(), buf)?;
+        let buf: &'a String = buf;
+        Ok(match out {
+            Std::Slice(s) => s,
+            Std::Buf => buf.as_str(),
+        })
+    }
+
     /// [`Self::standardise`], taking the ASCII fast path only when `fast` is set. `fast` must be
     /// false unless `raw` is pure ASCII.
     fn standardise_with(self, kind: FieldKind, raw: &str, fast: bool) -> Result<Cow<'_, str>, Missing> {
+        let mut buf = String::new();
+        Ok(match self.standardise_to(kind, raw, fast, &mut buf)? {
+            Std::Slice(s) => Cow::Borrowed(s),
+            Std::Buf => Cow::Owned(buf),
+        })
+    }
+
+    /// The standard form of `raw`: a slice of it, or written into `buf` (empty on entry).
+    fn standardise_to<'a>(
+        self,
+        kind: FieldKind,
+        raw: &'a str,
+        fast: bool,
+        buf: &mut String,
+    ) -> Result<Std<'a>, Missing> {
         debug_assert!(!fast || raw.is_ascii(), "the fast path needs ASCII input");
         if raw.trim().is_empty() {
             return Err(Missing::Empty);
         }
         let invalid = Missing::Invalid;
         match kind {
-            FieldKind::Name => name(raw, fast),
+            FieldKind::Name => name(raw, fast, buf),
             FieldKind::Forename => {
                 let word = raw
                     .split(char::is_whitespace)
                     .find(|word| !word.is_empty())
                     .expect("a value that is not blank has a word");
-                name(word, fast)
+                name(word, fast, buf)
             }
-            FieldKind::Dob => self.dob(raw).map_err(invalid),
+            FieldKind::Dob => self.dob(raw, buf).map_err(invalid),
             FieldKind::Sex => sex(raw, fast).map_err(invalid),
-            FieldKind::Nino => nino(raw, fast).map_err(invalid),
-            FieldKind::Postcode => postcode(raw, fast).map_err(invalid),
+            FieldKind::Nino => nino(raw, fast, buf).map_err(invalid),
+            FieldKind::Postcode => postcode(raw, fast, buf).map_err(invalid),
             FieldKind::Id => {
                 let out = if fast {
-                    keep_ascii_upper(raw, u8::is_ascii_alphanumeric)
+                    keep_ascii_upper(raw, u8::is_ascii_alphanumeric, buf)
                 } else {
-                    Cow::Owned(
+                    buf.extend(
                         raw.chars()
                             .flat_map(char::to_uppercase)
-                            .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-                            .collect(),
-                    )
+                            .filter(|c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+                    );
+                    Std::Buf
                 };
-                non_empty(out, InvalidReason::NoAlphanumerics)
+                non_empty(out, buf, InvalidReason::NoAlphanumerics)
             }
         }
     }
 
     /// `dob`: exactly `YYYY-MM-DD`, `DD/MM/YYYY` or `YYYYMMDD` (ASCII digits), a real calendar
     /// date from 1900-01-01 to today inclusive, output as `YYYYMMDD`. The value is not trimmed.
-    fn dob(self, raw: &str) -> Result<Cow<'_, str>, InvalidReason> {
+    fn dob<'a>(self, raw: &'a str, buf: &mut String) -> Result<Std<'a>, InvalidReason> {
         let b = raw.as_bytes();
         // The output digits, in YYYYMMDD order.
         let digits: [u8; 8] = match b.len() {
@@ -200,9 +232,9 @@ impl Standardiser {
             return Err(InvalidReason::DateOutOfRange);
         }
         if b.len() == 8 {
-            Ok(Cow::Borrowed(raw))
+            Ok(Std::Slice(raw))
         } else {
-            Ok(Cow::Owned(ascii_string(&digits)))
+            Ok(push_ascii(buf, &digits))
         }
     }
 }
@@ -212,24 +244,24 @@ impl Standardiser {
 /// A value that is not blank but has no letter left (`"---"`, `"123"`) is invalid
 /// ([`InvalidReason::NoLetters`]) rather than empty: the column held something, and the
 /// data-quality counts should say so.
-fn name(raw: &str, fast: bool) -> Result<Cow<'_, str>, Missing> {
+fn name<'a>(raw: &'a str, fast: bool, buf: &mut String) -> Result<Std<'a>, Missing> {
     let out = if fast {
         // ASCII is unchanged by NFKD, has no combining marks, and uppercases to ASCII.
-        keep_ascii_upper(raw, u8::is_ascii_alphabetic)
+        keep_ascii_upper(raw, u8::is_ascii_alphabetic, buf)
     } else {
-        Cow::Owned(
+        buf.extend(
             raw.nfkd()
                 .filter(|c| !is_combining_mark(*c))
                 .flat_map(char::to_uppercase)
-                .filter(char::is_ascii_uppercase)
-                .collect(),
-        )
+                .filter(char::is_ascii_uppercase),
+        );
+        Std::Buf
     };
-    non_empty(out, InvalidReason::NoLetters)
+    non_empty(out, buf, InvalidReason::NoLetters)
 }
 
 /// `sex`: trim and uppercase; `M`, `MALE`, `1` are `M`; `F`, `FEMALE`, `2` are `F`.
-fn sex(raw: &str, fast: bool) -> Result<Cow<'static, str>, InvalidReason> {
+fn sex(raw: &str, fast: bool) -> Result<Std<'static>, InvalidReason> {
     let trimmed = raw.trim();
     // For ASCII, comparing without regard to ASCII case is the same as uppercasing first.
     let upper = (!fast).then(|| trimmed.to_uppercase());
@@ -240,9 +272,9 @@ fn sex(raw: &str, fast: bool) -> Result<Cow<'static, str>, InvalidReason> {
         })
     };
     if is_one_of(["M", "MALE", "1"]) {
-        Ok(Cow::Borrowed("M"))
+        Ok(Std::Slice("M"))
     } else if is_one_of(["F", "FEMALE", "2"]) {
-        Ok(Cow::Borrowed("F"))
+        Ok(Std::Slice("F"))
     } else {
         Err(InvalidReason::BadSex)
     }
@@ -251,7 +283,7 @@ fn sex(raw: &str, fast: bool) -> Result<Cow<'static, str>, InvalidReason> {
 /// `nino`: remove whitespace, uppercase, match
 /// `^[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z][0-9]{6}[A-D]?$` without a forbidden prefix, output the
 /// first 8 characters.
-fn nino(raw: &str, fast: bool) -> Result<Cow<'_, str>, InvalidReason> {
+fn nino<'a>(raw: &'a str, fast: bool, buf: &mut String) -> Result<Std<'a>, InvalidReason> {
     let bad = InvalidReason::BadNino;
     let clean = Compact::<9>::of(raw, fast).ok_or(bad)?;
     let s = clean.as_bytes();
@@ -271,13 +303,13 @@ fn nino(raw: &str, fast: bool) -> Result<Cow<'_, str>, InvalidReason> {
     }
     let out = &s[..8];
     match raw.trim_start().get(..8) {
-        Some(slice) if slice.as_bytes() == out => Ok(Cow::Borrowed(slice)),
-        _ => Ok(Cow::Owned(ascii_string(out))),
+        Some(slice) if slice.as_bytes() == out => Ok(Std::Slice(slice)),
+        _ => Ok(push_ascii(buf, out)),
     }
 }
 
 /// `postcode`: remove whitespace, uppercase, match `^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$`.
-fn postcode(raw: &str, fast: bool) -> Result<Cow<'_, str>, InvalidReason> {
+fn postcode<'a>(raw: &'a str, fast: bool, buf: &mut String) -> Result<Std<'a>, InvalidReason> {
     let bad = InvalidReason::BadPostcode;
     let clean = Compact::<7>::of(raw, fast).ok_or(bad)?;
     let value = clean.as_bytes();
@@ -302,9 +334,9 @@ fn postcode(raw: &str, fast: bool) -> Result<Cow<'_, str>, InvalidReason> {
     }
     let trimmed = raw.trim();
     if trimmed.as_bytes() == value {
-        Ok(Cow::Borrowed(trimmed))
+        Ok(Std::Slice(trimmed))
     } else {
-        Ok(Cow::Owned(ascii_string(value)))
+        Ok(push_ascii(buf, value))
     }
 }
 
@@ -348,12 +380,12 @@ impl<const N: usize> Compact<N> {
     }
 }
 
-/// For ASCII `raw`: the bytes that satisfy `keep`, uppercased. Borrows when the kept bytes are one
-/// run that is already uppercase.
-fn keep_ascii_upper(raw: &str, keep: fn(&u8) -> bool) -> Cow<'_, str> {
+/// For ASCII `raw`: the bytes that satisfy `keep`, uppercased. A slice of `raw` when the kept
+/// bytes are one run that is already uppercase, else written into `buf`.
+fn keep_ascii_upper<'a>(raw: &'a str, keep: fn(&u8) -> bool, buf: &mut String) -> Std<'a> {
     let bytes = raw.as_bytes();
     let Some(first) = bytes.iter().position(keep) else {
-        return Cow::Borrowed("");
+        return Std::Slice("");
     };
     let last = bytes
         .iter()
@@ -361,27 +393,40 @@ fn keep_ascii_upper(raw: &str, keep: fn(&u8) -> bool) -> Cow<'_, str> {
         .expect("a first kept byte implies a last one");
     let run = &raw[first..=last];
     if run.bytes().all(|b| keep(&b) && !b.is_ascii_lowercase()) {
-        Cow::Borrowed(run)
+        Std::Slice(run)
     } else {
-        Cow::Owned(
+        buf.extend(
             run.bytes()
                 .filter(keep)
-                .map(|b| char::from(b.to_ascii_uppercase()))
-                .collect(),
-        )
+                .map(|b| char::from(b.to_ascii_uppercase())),
+        );
+        Std::Buf
     }
 }
 
-fn non_empty(out: Cow<'_, str>, reason: InvalidReason) -> Result<Cow<'_, str>, Missing> {
-    if out.is_empty() {
+fn non_empty<'a>(out: Std<'a>, buf: &str, reason: InvalidReason) -> Result<Std<'a>, Missing> {
+    let empty = match out {
+        Std::Slice(s) => s.is_empty(),
+        Std::Buf => buf.is_empty(),
+    };
+    if empty {
         Err(Missing::Invalid(reason))
     } else {
         Ok(out)
     }
 }
 
-fn ascii_string(bytes: &[u8]) -> String {
-    bytes.iter().copied().map(char::from).collect()
+/// Where a standard form is: a slice of the raw value (or a constant), or the caller's buffer.
+#[derive(Debug, Clone, Copy)]
+enum Std<'a> {
+    Slice(&'a str),
+    Buf,
+}
+
+/// Writes ASCII `bytes` into `buf`.
+fn push_ascii<'a>(buf: &mut String, bytes: &[u8]) -> Std<'a> {
+    buf.extend(bytes.iter().copied().map(char::from));
+    Std::Buf
 }
 
 #[cfg(test)]
@@ -444,6 +489,19 @@ mod tests {
                     let twice = st.standardise(kind, &once);
                     prop_assert_eq!(twice.as_deref(), Ok(once.as_ref()), "{}", kind);
                 }
+            }
+        }
+
+        #[test]
+        fn a_reused_buffer_gives_what_standardise_gives(first in near_valid(), raw in near_valid()) {
+            let st = standardiser();
+            let mut buf = String::new();
+            for kind in FieldKind::ALL {
+                // The buffer holds the previous value's standard form, which must not leak in.
+                let _ = st.standardise_in(kind, &first, &mut buf);
+                let expected = st.standardise(kind, &raw).map(Cow::into_owned);
+                let got = st.standardise_in(kind, &raw, &mut buf).map(str::to_owned);
+                prop_assert_eq!(got, expected, "{}", kind);
             }
         }
 
