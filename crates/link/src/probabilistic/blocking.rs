@@ -152,7 +152,7 @@ impl Sample {
         let mut z = mix(0x7361_6d70_6c65_2121 ^ self.input, u64::from(record));
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        (z ^ (z >> 31)) % self.every == 0
+        (z ^ (z >> 31)).is_multiple_of(self.every)
     }
 }
 
