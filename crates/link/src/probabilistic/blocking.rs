@@ -2,9 +2,9 @@
 //!
 //! A rule gives each record zero or more *blocking keys* (a hash of some of its tokens); two
 //! records are a candidate pair when they share a key of some rule and the spine holds at most
-//! [`BLOCK_CAP`] records with that key. The rules are the match keys (their `tok_` tokens), in
-//! cascade order, then the extra rules of [`rules`]. A pair is kept once, under the first rule
-//! that found it.
+//! the rule's cap ([`BLOCK_CAP`]) records with that key. The rules are the match keys (their
+//! `tok_` tokens), in cascade order, then the extra rules of [`rules`]. A pair is kept once,
+//! under the first rule that found it.
 //!
 //! Each rule's keys over the spine are one sorted array of (key, spine record), 12 bytes per
 //! key; a chunk of records is sorted the same way and merge-joined against it, so finding the
@@ -34,6 +34,8 @@ pub(crate) enum Part {
 pub(crate) struct Rule {
     pub name: String,
     pub parts: Vec<Part>,
+    /// The most spine records one key of this rule may have.
+    pub cap: usize,
 }
 
 impl Rule {
@@ -74,6 +76,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
         .map(|(k, name)| Rule {
             name: name.clone(),
             parts: vec![Part::Key(k)],
+            cap: BLOCK_CAP,
         })
         .collect();
     let of_kind = |kinds: &[FieldKind]| -> Vec<usize> {
@@ -87,6 +90,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
         rules.push(Rule {
             name: format!("{}_edit1", fields[f].name),
             parts: vec![Part::Edit1(f)],
+            cap: BLOCK_CAP,
         });
     }
     for &d in &dobs {
@@ -97,6 +101,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             rules.push(Rule {
                 name: format!("{}_edit1+{}_soundex", fields[d].name, fields[n].name),
                 parts: vec![Part::Edit1(d), Part::Scalar(n, soundex)],
+                cap: BLOCK_CAP,
             });
         }
     }
@@ -104,6 +109,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
         rules.push(Rule {
             name: format!("{}_exact+{}_exact", fields[a].name, fields[b].name),
             parts: vec![Part::Scalar(a, 0), Part::Scalar(b, 0)],
+            cap: BLOCK_CAP,
         });
     }
     for p in of_kind(&[FieldKind::Postcode]) {
@@ -112,6 +118,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             rules.push(Rule {
                 name: format!("{}_exact+{}_year", fields[p].name, fields[d].name),
                 parts: vec![Part::Scalar(p, 0), Part::Scalar(d, year)],
+                cap: BLOCK_CAP,
             });
         }
     }
@@ -123,8 +130,38 @@ fn mix(h: u64, v: u64) -> u64 {
     x ^ (x >> 29)
 }
 
+/// Which records take part in a pass: one in `every`, chosen by a hash of the record's number
+/// salted by its input (all when `every` is 1). The choice depends on neither the chunk size
+/// nor the order records are met in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sample {
+    pub input: u64,
+    pub every: u64,
+}
+
+impl Sample {
+    /// Every record.
+    pub(crate) const ALL: Self = Self { input: 0, every: 1 };
+
+    /// Whether record `record` (its number in its extract) is in the sample.
+    pub(crate) fn holds(self, record: u32) -> bool {
+        if self.every <= 1 {
+            return true;
+        }
+        // The SplitMix64 finaliser of the salted record number.
+        let mut z = mix(0x7361_6d70_6c65_2121 ^ self.input, u64::from(record));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        (z ^ (z >> 31)).is_multiple_of(self.every)
+    }
+}
+
 /// Appends `(key, base + r)` for every blocking key of rule `rule` (number `index`) of each
-/// record `r` in `range` of `data`.
+/// record `r` in `range` of `data` that is in `sample`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "internal: the rule, the records and the output array"
+)]
 fn keys_of(
     rule: &Rule,
     index: usize,
@@ -132,9 +169,13 @@ fn keys_of(
     data: &CmpData,
     range: std::ops::Range<usize>,
     base: u32,
+    sample: Sample,
     out: &mut Vec<(u64, u32)>,
 ) {
     'records: for r in range {
+        if !sample.holds(base + r as u32) {
+            continue;
+        }
         let mut h = mix(0x006c_696e_6b6c_6162, index as u64);
         let mut set: &[u64] = &[];
         for part in &rule.parts {
@@ -163,6 +204,21 @@ fn keys_of(
     }
 }
 
+/// The first index of sorted `rows` whose key is at least `key`, galloping from the start: the
+/// chunk's keys are dense among the spine's, so the next one is usually a few rows on, and a
+/// binary search over the whole rest of the array (its cache misses were a fifth of a run's
+/// time) is not needed.
+pub(crate) fn lower_bound(rows: &[(u64, u32)], key: u64) -> usize {
+    // Every row before `low` has a smaller key.
+    let (mut low, mut step) = (0, 1);
+    while low + step <= rows.len() && rows[low + step - 1].0 < key {
+        low += step;
+        step *= 2;
+    }
+    let high = (low + step).min(rows.len());
+    low + rows[low..high].partition_point(|(k, _)| *k < key)
+}
+
 /// The spine's blocking keys, one sorted array per rule.
 pub(crate) struct SpineIndex {
     pub rules: Vec<Rule>,
@@ -185,7 +241,16 @@ impl SpineIndex {
             .enumerate()
             .map(|(i, rule)| {
                 let mut keys = Vec::new();
-                keys_of(rule, i, fields, spine, 0..spine.records, 0, &mut keys);
+                keys_of(
+                    rule,
+                    i,
+                    fields,
+                    spine,
+                    0..spine.records,
+                    0,
+                    Sample::ALL,
+                    &mut keys,
+                );
                 keys.sort_unstable();
                 keys
             })
@@ -198,9 +263,9 @@ impl SpineIndex {
         self.by_rule.iter().map(|k| k.len() * 12).sum()
     }
 
-    /// The candidate pairs of records `range` of `data` (numbered from `base` in their
-    /// extract), sorted by (left, right), each under its first rule. With `self_join` (the data
-    /// is the spine itself) only pairs with `right < left` are kept.
+    /// The candidate pairs of the records of `sample` among records `range` of `data` (numbered
+    /// from `base` in their extract), sorted by (left, right), each under its first rule. With
+    /// `self_join` (the data is the spine itself) only pairs with `right < left` are kept.
     pub(crate) fn pairs(
         &self,
         fields: &[CompareField],
@@ -208,23 +273,24 @@ impl SpineIndex {
         range: std::ops::Range<usize>,
         base: u32,
         self_join: bool,
+        sample: Sample,
     ) -> Vec<Pair> {
         let mut pairs = Vec::new();
         let mut keys = Vec::new();
         for (i, (rule, spine)) in self.rules.iter().zip(&self.by_rule).enumerate() {
             keys.clear();
-            keys_of(rule, i, fields, data, range.clone(), base, &mut keys);
+            keys_of(rule, i, fields, data, range.clone(), base, sample, &mut keys);
             keys.sort_unstable();
             let mut s = 0;
             for &(key, left) in &keys {
                 // The chunk's keys are sorted: search only the rest of the spine's array.
-                s += spine[s..].partition_point(|(k, _)| *k < key);
+                s += lower_bound(&spine[s..], key);
                 let block = spine[s..]
                     .iter()
-                    .take(BLOCK_CAP + 1)
+                    .take(rule.cap + 1)
                     .take_while(|(k, _)| *k == key)
                     .count();
-                if block > BLOCK_CAP {
+                if block > rule.cap {
                     continue;
                 }
                 for &(_, right) in &spine[s..s + block] {

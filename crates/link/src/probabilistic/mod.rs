@@ -4,7 +4,8 @@
 //! 1. The spine's comparison tokens are read into flat arrays ([`fields::CmpData`]), and its
 //!    blocking keys indexed ([`blocking`]).
 //! 2. Pass one streams every extract (the spine against itself) in chunks: each chunk's
-//!    candidate pairs are found by the blocking rules and their level patterns counted.
+//!    candidate pairs are found by the blocking rules and their level patterns counted (for a
+//!    run of more than 500,000 records, those of a hashed sample of the records only).
 //! 3. The model is fitted: u from random spine pairs, m and λ by EM over the pattern counts
 //!    ([`model`]).
 //! 4. Pass two streams again: each record is decided from its scored pairs, and the spine's

@@ -84,10 +84,11 @@ pub(crate) struct Model {
     pub iterations: u32,
     pub converged: bool,
     pub random_pairs: u64,
-    /// Per field: the largest weight of its levels other than exact.
-    floor: Vec<f64>,
-    /// Per field: how many spine records hold each exact token, and how many hold one.
-    tf: Vec<(TokenCounts, u64)>,
+    /// Per field and level: log2(m/u).
+    weights: Vec<Vec<f64>>,
+    /// Per field and spine record: the weight of exact agreement with that record's token, with
+    /// the term-frequency adjustment (0 when the record has none).
+    exact: Vec<Vec<f64>>,
 }
 
 /// Counts of each level per field, over pairs, into probabilities with add-one smoothing.
@@ -252,35 +253,23 @@ impl Model {
         let (m, lambda, iterations, converged) = fit_m(fields, &u, patterns, allowed);
         let candidates: u64 = patterns.values().sum();
         let prior = (lambda * candidates as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
-        let tf = fields
+        let weights: Vec<Vec<f64>> = m
+            .iter()
+            .zip(&u)
+            .map(|(m, u)| m.iter().zip(u).map(|(m, u)| (m / u).log2()).collect())
+            .collect();
+        let exact = fields
             .iter()
             .enumerate()
             .map(|(f, field)| {
-                let mut map = TokenCounts::default();
-                let mut held = 0;
-                for r in 0..spine.records {
-                    let t = spine.scalar(f, field.scalars(), r, 0);
-                    if t != MISSING_TOKEN {
-                        *map.entry(t).or_insert(0) += 1;
-                        held += 1;
-                    }
-                }
-                (map, held)
-            })
-            .collect();
-        let floor = m
-            .iter()
-            .zip(&u)
-            .map(|(m, u)| {
-                m.iter()
-                    .zip(u)
-                    .skip(1)
-                    .map(|(m, u)| (m / u).log2())
-                    .fold(f64::NEG_INFINITY, f64::max)
+                // The largest weight of the field's levels other than exact.
+                let floor = weights[f][1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                exact_weights(spine, f, field.scalars(), m[f][0], floor)
             })
             .collect();
         Self {
-            floor,
+            weights,
+            exact,
             fields: fields.to_vec(),
             m,
             u,
@@ -289,7 +278,6 @@ impl Model {
             iterations,
             converged,
             random_pairs,
-            tf,
         }
     }
 
@@ -300,7 +288,7 @@ impl Model {
 
     /// The weight log2(m/u) of level `level` of field `f`.
     pub(crate) fn level_weight(&self, f: usize, level: usize) -> f64 {
-        (self.m[f][level] / self.u[f][level]).log2()
+        self.weights[f][level]
     }
 
     /// A pair's pattern and match weight: the prior plus, per field, log2(m/u) of its level (0
@@ -308,23 +296,20 @@ impl Model {
     /// spine records that hold one instead of the field's u (the term-frequency adjustment: a
     /// rare value weighs more, a common one less), but exact agreement never weighs less than
     /// the field's other levels do (a common surname agreeing exactly is not weaker evidence
-    /// than the same surname with a typo).
-    pub(crate) fn score(&self, left: &CmpData, a: usize, right: &CmpData, b: usize) -> (Pattern, f64) {
-        let p = pattern(&self.fields, left, a, right, b);
+    /// than the same surname with a typo). `spine` is the spine the model was fitted on and `b`
+    /// one of its records.
+    pub(crate) fn score(&self, left: &CmpData, a: usize, spine: &CmpData, b: usize) -> (Pattern, f64) {
+        let p = pattern(&self.fields, left, a, spine, b);
         let mut w = self.prior_weight();
-        for (f, field) in self.fields.iter().enumerate() {
+        for (f, weights) in self.weights.iter().enumerate() {
             let level = level_of(p, f);
             if level == MISSING_LEVEL {
                 continue;
             }
             if level == 0 {
-                let token = left.scalar(f, field.scalars(), a, 0);
-                let (map, held) = &self.tf[f];
-                let count = map.get(&token).copied().unwrap_or(1).max(1);
-                let u_tf = (f64::from(count) / (*held).max(1) as f64).clamp(FLOOR, 1.0 - FLOOR);
-                w += (self.m[f][0] / u_tf).log2().max(self.floor[f]);
+                w += self.exact[f][b];
             } else {
-                w += self.level_weight(f, usize::from(level));
+                w += weights[usize::from(level)];
             }
         }
         (p, w)
@@ -345,6 +330,32 @@ impl Model {
             })
             .collect()
     }
+}
+
+/// Per spine record, the weight of exact agreement on field `f` (of `width` scalars): log2(m /
+/// u_tf), where u_tf is the share of the spine records holding a token that hold this one, but
+/// never below `floor`; 0 for a record without the token.
+fn exact_weights(spine: &CmpData, f: usize, width: usize, m_exact: f64, floor: f64) -> Vec<f64> {
+    let mut counts = TokenCounts::default();
+    let mut held = 0_u64;
+    for r in 0..spine.records {
+        let t = spine.scalar(f, width, r, 0);
+        if t != MISSING_TOKEN {
+            *counts.entry(t).or_insert(0) += 1;
+            held += 1;
+        }
+    }
+    (0..spine.records)
+        .map(|r| {
+            let t = spine.scalar(f, width, r, 0);
+            if t == MISSING_TOKEN {
+                return 0.0;
+            }
+            let count = counts.get(&t).copied().unwrap_or(1).max(1);
+            let u_tf = (f64::from(count) / held.max(1) as f64).clamp(FLOOR, 1.0 - FLOOR);
+            (m_exact / u_tf).log2().max(floor)
+        })
+        .collect()
 }
 
 /// The match probability of a weight.

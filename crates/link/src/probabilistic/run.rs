@@ -11,7 +11,7 @@ use rayon::prelude::*;
 use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
-use super::blocking::{self, BLOCK_CAP, SpineIndex};
+use super::blocking::{self, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{Counts, Model, Pattern, pattern};
@@ -30,6 +30,11 @@ const MIN_CHUNK: usize = 16;
 const BYTES_PER_CHUNK_RECORD: u64 = 16 << 10;
 /// The most blocking rules (their number is stored in a byte, beside two markers).
 const MAX_RULES: usize = 250;
+/// About how many records' candidate pairs EM is fitted on: a larger run counts the level
+/// patterns of one record in `ceil(records / EM_RECORDS)` (pass one), chosen by a hash of the
+/// record's number, so that pass one costs a fraction of pass two. Every pair is still scored
+/// in pass two.
+const EM_RECORDS: u64 = 500_000;
 
 /// Records per chunk: what `memory_limit` leaves after the fixed part, at
 /// [`BYTES_PER_CHUNK_RECORD`] each, between [`MIN_CHUNK`] and a batch.
@@ -94,18 +99,23 @@ struct Sides<'a> {
 }
 
 impl Sides<'_> {
-    /// Every candidate pair of input `i` (the spine against itself), chunk by chunk.
+    /// Every candidate pair of the records of input `i` (the spine against itself) in one in
+    /// `every` of the records (see [`Sample`]), chunk by chunk.
     fn for_each_pairs(
         &self,
         input: &ExtractInput,
-        i: usize,
+        (i, every): (usize, u64),
         is_spine: bool,
         mut f: impl FnMut(&CmpData, u32, &[blocking::Pair]),
     ) -> Result<(), LinkError> {
+        let sample = Sample {
+            input: i as u64,
+            every,
+        };
         if is_spine {
             for start in (0..self.spine.records).step_by(self.chunk) {
                 let range = start..(start + self.chunk).min(self.spine.records);
-                let pairs = self.index.pairs(self.fields, self.spine, range, 0, true);
+                let pairs = self.index.pairs(self.fields, self.spine, range, 0, true, sample);
                 f(self.spine, 0, &pairs);
             }
             Ok(())
@@ -117,7 +127,7 @@ impl Sides<'_> {
                 self.keys,
                 self.chunk,
                 |data, range, base| {
-                    let pairs = self.index.pairs(self.fields, data, range, base, false);
+                    let pairs = self.index.pairs(self.fields, data, range, base, false, sample);
                     f(data, base, &pairs);
                 },
             )
@@ -125,16 +135,16 @@ impl Sides<'_> {
     }
 }
 
-/// Pass one: the candidate pairs by (rule, level pattern), and the pairs each rule found.
+/// Pass one: the candidate pairs of one record in `every` by (rule, level pattern).
 fn count_patterns(
     sides: &Sides<'_>,
     inputs: &[ExtractInput],
     spine_index: usize,
-) -> Result<(Counts, Vec<u64>), LinkError> {
+    every: u64,
+) -> Result<Counts, LinkError> {
     let mut patterns = Counts::new();
-    let mut by_rule = vec![0_u64; sides.index.rules.len()];
     for (i, input) in inputs.iter().enumerate() {
-        sides.for_each_pairs(input, i, i == spine_index, |data, base, pairs| {
+        sides.for_each_pairs(input, (i, every), i == spine_index, |data, base, pairs| {
             let found: Vec<Pattern> = pairs
                 .par_iter()
                 .with_min_len(1024)
@@ -150,11 +160,10 @@ fn count_patterns(
                 .collect();
             for (pair, p) in pairs.iter().zip(found) {
                 *patterns.entry((pair.rule, p)).or_insert(0) += 1;
-                by_rule[usize::from(pair.rule)] += 1;
             }
         })?;
     }
-    Ok((patterns, by_rule))
+    Ok(patterns)
 }
 
 /// The columns `match_probability` and `match_pattern`.
@@ -210,7 +219,8 @@ pub(crate) fn run(
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
-    let spine_bytes = spine.bytes() as u64 + index.bytes() as u64;
+    // The spine's tokens, blocking keys and exact-agreement weights (8 bytes a field).
+    let spine_bytes = spine.bytes() as u64 + index.bytes() as u64 + (spine.records * fields.len() * 8) as u64;
     let fixed = spine_bytes + other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
     let chunk = chunk_records(cfg.memory_limit, fixed);
     info!(
@@ -228,16 +238,18 @@ pub(crate) fn run(
         cols,
     };
 
-    // Pass one and the fit.
-    let (patterns, by_rule) = count_patterns(&sides, inputs, spine_index)?;
+    // Pass one (on a sample of the records of a large run) and the fit.
+    let every = (spine.records as u64 + other_rows).div_ceil(EM_RECORDS).max(1);
+    let patterns = count_patterns(&sides, inputs, spine_index, every)?;
     let spine_rows = spine.records as f64;
-    let all_pairs = spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows;
+    // The pairs blocking chose the sample's candidates from.
+    let all_pairs = (spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows) / every as f64;
     let allowed: Vec<Vec<u16>> = index.rules.iter().map(|r| r.allowed_levels(fields)).collect();
     let model = Model::fit(fields, &spine, &patterns, &allowed, all_pairs);
     let threshold = settings.match_probability;
 
-    // Pass two: decisions, the spine's persons, histograms.
-    let (persons, merges, decisions, histograms) =
+    // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
+    let (persons, merges, decisions, histograms, by_rule) =
         decide_all(cfg, &sides, inputs, spine_index, &model, threshold, progress)?;
     drop(sides);
 
@@ -264,14 +276,14 @@ pub(crate) fn run(
         iterations: model.iterations,
         converged: model.converged,
         random_pairs: model.random_pairs,
-        candidate_pairs: patterns.values().sum(),
+        candidate_pairs: by_rule.iter().sum(),
         blocking: index
             .rules
             .iter()
             .zip(&by_rule)
             .map(|(rule, &pairs)| BlockingRule {
                 rule: rule.name.clone(),
-                block_cap: BLOCK_CAP,
+                block_cap: rule.cap,
                 pairs,
             })
             .collect(),
@@ -412,12 +424,13 @@ fn write_linked(
 }
 
 /// What pass two found: the spine's persons, how they were merged, each other extract's
-/// decisions (by input index) and every input's weight bins.
+/// decisions (by input index), every input's weight bins and the pairs each rule found.
 type PassTwo = (
     crate::cluster::Persons,
     decide::SpineMerges,
     HashMap<usize, Vec<Decision>>,
     Vec<(usize, Vec<u64>)>,
+    Vec<u64>,
 );
 
 /// Pass two: the spine's strong pairs clustered into persons, then every other record decided.
@@ -435,11 +448,13 @@ fn decide_all(
     let mut histograms = Vec::new();
     let mut decisions: HashMap<usize, Vec<Decision>> = HashMap::new();
     let mut strong = Vec::new();
+    let mut by_rule = vec![0_u64; sides.index.rules.len()];
     for (i, input) in inputs.iter().enumerate() {
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
-            sides.for_each_pairs(input, i, true, |data, _, pairs| {
+            sides.for_each_pairs(input, (i, 1), true, |data, _, pairs| {
                 for pair in pairs {
+                    by_rule[usize::from(pair.rule)] += 1;
                     let (_, w) = model.score(data, pair.left as usize, spine, pair.right as usize);
                     report::count_weight(&mut bins, w);
                     if super::model::probability(w) >= threshold {
@@ -460,7 +475,10 @@ fn decide_all(
         let out = decisions.get_mut(&i).expect("one per other extract");
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
-        sides.for_each_pairs(input, i, false, |data, base, pairs| {
+        sides.for_each_pairs(input, (i, 1), false, |data, base, pairs| {
+            for pair in pairs {
+                by_rule[usize::from(pair.rule)] += 1;
+            }
             decide::decide_chunk(
                 model,
                 threshold,
@@ -475,5 +493,5 @@ fn decide_all(
         })?;
         progress.finish();
     }
-    Ok((persons, merges, decisions, histograms))
+    Ok((persons, merges, decisions, histograms, by_rule))
 }

@@ -149,3 +149,38 @@ fn levels_are_tried_most_specific_first() {
     check_level(Sex, (&[1], &[]), (&[2], &[]), 'X');
     check_level(Sex, (&[1], &[]), (&[0], &[]), '-');
 }
+
+proptest::proptest! {
+    #[test]
+    fn galloping_finds_the_first_row_not_below_the_key(
+        keys in proptest::collection::vec(0_u64..200, 0..300),
+        key in 0_u64..210,
+    ) {
+        let mut rows: Vec<(u64, u32)> = keys.into_iter().map(|k| (k, 0)).collect();
+        rows.sort_unstable();
+        proptest::prop_assert_eq!(
+            super::blocking::lower_bound(&rows, key),
+            rows.partition_point(|(k, _)| *k < key)
+        );
+    }
+}
+
+/// The share of records 0..n that `Sample { input, every }` holds.
+fn check_sample(input: u64, every: u64, n: u32, low: f64, high: f64) {
+    let sample = super::blocking::Sample { input, every };
+    let held = (0..n).filter(|&r| sample.holds(r)).count() as f64 / f64::from(n);
+    assert!((low..=high).contains(&held), "{input} {every}: {held}");
+}
+
+#[test]
+fn a_sample_holds_about_one_record_in_every() {
+    check_sample(0, 1, 1000, 1.0, 1.0);
+    check_sample(0, 4, 100_000, 0.24, 0.26);
+    check_sample(3, 22, 100_000, 0.040, 0.051);
+    // Different inputs hold different records.
+    let (a, b) = (
+        super::blocking::Sample { input: 0, every: 4 },
+        super::blocking::Sample { input: 1, every: 4 },
+    );
+    assert!((0..1000).any(|r| a.holds(r) != b.holds(r)));
+}
