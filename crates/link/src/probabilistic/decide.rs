@@ -16,8 +16,7 @@ use rayon::prelude::*;
 
 use super::blocking::Pair;
 use super::fields::CmpData;
-use super::model::{Model, Pattern, probability};
-use super::report::count_weight;
+use super::model::{Model, Pattern, count_weight, probability};
 use crate::cluster::{self, NONE, Persons, UnionFind};
 use crate::output::{NO_HIT, Outcome};
 

@@ -362,3 +362,16 @@ fn exact_weights(spine: &CmpData, f: usize, width: usize, m_exact: f64, floor: f
 pub(crate) fn probability(weight: f64) -> f64 {
     1.0 / (1.0 + (-weight).exp2())
 }
+
+/// The report's weight histogram: weights are binned within these edges.
+pub(crate) const LOWEST: i32 = -40;
+pub(crate) const HIGHEST: i32 = 60;
+
+/// The number of bins.
+pub(crate) const BINS: usize = (HIGHEST - LOWEST + 1) as usize;
+
+/// Counts a weight into its bin.
+pub(crate) fn count_weight(counts: &mut [u64], w: f64) {
+    let bin = (w.floor() as i64).clamp(i64::from(LOWEST), i64::from(HIGHEST));
+    counts[(bin - i64::from(LOWEST)) as usize] += 1;
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::decide::SpineMerges;
-use super::model::Model;
+use super::model::{LOWEST, Model};
 
 /// What `method = "probabilistic"` fitted and found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -135,19 +135,6 @@ pub struct WeightBin {
     pub from: i32,
     /// Candidate pairs in the bin.
     pub pairs: u64,
-}
-
-/// Weights are binned within these edges.
-const LOWEST: i32 = -40;
-const HIGHEST: i32 = 60;
-
-/// The number of bins.
-pub(crate) const BINS: usize = (HIGHEST - LOWEST + 1) as usize;
-
-/// Counts a weight into its bin.
-pub(crate) fn count_weight(counts: &mut [u64], w: f64) {
-    let bin = (w.floor() as i64).clamp(i64::from(LOWEST), i64::from(HIGHEST));
-    counts[(bin - i64::from(LOWEST)) as usize] += 1;
 }
 
 /// The histogram of the bin counts.

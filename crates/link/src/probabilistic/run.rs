@@ -14,8 +14,8 @@ use super::ProbabilisticConfig;
 use super::blocking::{self, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
-use super::model::{Counts, Model, Pattern, pattern};
-use super::report::{self, BINS, BlockingRule, ModelReport, RuleCount, RuleLinks};
+use super::model::{BINS, Counts, Model, Pattern, count_weight, pattern};
+use super::report::{self, BlockingRule, ModelReport, RuleCount, RuleLinks};
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
 use crate::output::{Outcome, SPINE, Tally, WriteContext, write_extract};
@@ -456,7 +456,7 @@ fn decide_all(
                 for pair in pairs {
                     by_rule[usize::from(pair.rule)] += 1;
                     let (_, w) = model.score(data, pair.left as usize, spine, pair.right as usize);
-                    report::count_weight(&mut bins, w);
+                    count_weight(&mut bins, w);
                     if super::model::probability(w) >= threshold {
                         strong.push((w, pair.left, pair.right));
                     }
