@@ -433,7 +433,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         overlap: report::overlap(propensity.as_deref(), &frame.treated, cfg.threshold, few_dropped),
         data_cutoff: cfg.data_cutoff,
         deaths: cfg.deaths.is_some(),
-        from_programme_start: cfg.treatment_date.is_some(),
+        programme_start_days_before: cfg.treatment_date.as_ref().map(|_| BEFORE_START_DAYS),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;

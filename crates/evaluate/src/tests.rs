@@ -369,7 +369,7 @@ pub(crate) fn report_meta(threshold: u64, [treated, untreated, dropped]: [&str; 
         overlap: None,
         data_cutoff: None,
         deaths: false,
-        from_programme_start: false,
+        programme_start_days_before: None,
     }
 }
 
@@ -1683,16 +1683,16 @@ fn a_caliper_or_score_that_is_not_a_number_matches_nobody() {
 #[test]
 fn the_method_note_says_when_the_index_event_follows_the_programme_start() {
     let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value,difference,ci_low,ci_high,p_value\n";
-    let check = |from_programme_start: bool, expected: bool| {
+    let check = |programme_start_days_before: Option<i32>, expected: bool| {
         let meta = ReportMeta {
-            from_programme_start,
+            programme_start_days_before,
             ..crate::tests::report_meta(10, ["100", "900", "0"])
         };
         let html = render_report(impact, "", "", &meta);
         let says = html.contains("their first release on or after the start of the programme, or else their last in the 90 days before it");
-        assert_eq!(says, expected, "from_programme_start = {from_programme_start}");
+        assert_eq!(says, expected, "{programme_start_days_before:?}");
         assert!(html.contains("Each person’s index event is their earliest release in the cohort"));
     };
-    check(false, false);
-    check(true, true);
+    check(None, false);
+    check(Some(90), true);
 }

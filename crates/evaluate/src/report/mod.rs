@@ -18,6 +18,17 @@ pub use overlap::{Bar, Overlap};
 
 use crate::csv::Table;
 
+/// The method note's sentence on the index event.
+fn index_sentence(meta: &ReportMeta) -> String {
+    let index = &meta.index_event;
+    match meta.programme_start_days_before {
+        None => format!("Each person’s index event is their earliest {index} in the cohort."),
+        Some(days) => format!(
+            "Each person’s index event is their earliest {index} in the cohort, except for people who took part: theirs is their first {index} on or after the start of the programme, or else their last in the {days} days before it."
+        ),
+    }
+}
+
 /// Settings and (already disclosure-controlled) sample counts shown in the report.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReportMeta {
@@ -56,9 +67,9 @@ pub struct ReportMeta {
     pub data_cutoff: Option<i32>,
     /// Whether deaths censor follow-up (`[evaluate] deaths`), for the method note.
     pub deaths: bool,
-    /// Whether a treated person's index event is chosen relative to their programme start
-    /// (`[evaluate] treatment_date`), for the method note.
-    pub from_programme_start: bool,
+    /// With `[evaluate] treatment_date`, a treated person's index event follows their programme
+    /// start, or lies at most this many days before it (for the method note); `None`: it does not.
+    pub programme_start_days_before: Option<i32>,
 }
 
 impl ReportMeta {
@@ -257,21 +268,12 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     );
     let _ = write!(
         page,
-        "Each person’s index event is their earliest {index} in the cohort{start}. {groups} \
+        "{index_sentence} {groups} \
 A propensity score (the chance of taking part given the characteristics in the balance table) was estimated by logistic regression, and each person who took part was matched to the nearest person who did not on the logit of that score ({matching}, within {caliper} standard deviations); {dropped} \
 Outcomes are measured over the {days} days after the index date.{follow_up} For 1:1 matching without replacement, confidence intervals and p-values use the paired differences within matched pairs (paired t-test for days, normal interval for rates); otherwise weighted comparison means with Welch’s t-test or a two-proportion z-test. Time to the first event is compared with Kaplan–Meier curves and the log-rank test. \
 Holm’s method adjusts the p-values for the number of results tested. The E-value of a significant result (VanderWeele and Ding, 2017) is the smallest risk ratio by which an unmeasured characteristic would have to be linked to both taking part and the outcome to explain the result away; for a difference of rates it is computed from the ratio of the rates, and for a difference of means from the ratio of the means (an approximation). \
 To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
-        index = esc(&meta.index_event),
-        start = if meta.from_programme_start {
-            format!(
-                ", except for people who took part: theirs is their first {index} on or after the start of the programme, or else their last in the {days} days before it",
-                index = esc(&meta.index_event),
-                days = crate::programme::BEFORE_START_DAYS
-            )
-        } else {
-            String::new()
-        },
+        index_sentence = esc(&index_sentence(meta)),
         groups = esc(&groups_sentence(meta)),
         matching = esc(&matching),
         caliper = meta.caliper,
