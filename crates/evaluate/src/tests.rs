@@ -1130,12 +1130,7 @@ fn an_outcome_without_events_gives_no_panic_and_no_estimate() {
     let age: Vec<Option<u8>> = (0..n).map(|i| Some(20 + (i % 30) as u8)).collect();
     let none = vec![(false, 0); n];
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &none));
     insta::assert_snapshot!(a.impact, @r"
@@ -1347,12 +1342,7 @@ fn a_treated_person_dropped_by_the_caliper_cannot_be_rebuilt_by_subtraction() {
     let levels: Vec<u8> = (0..61).map(|i| 1 + (i % 2) as u8).collect();
     let frame = attack_frame(&ages, &levels);
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &frame);
     assert_eq!(a.dropped, 1, "the world drops exactly one treated person");
@@ -1384,12 +1374,7 @@ fn balance_means_times_group_sizes_never_recover_a_small_count() {
     let levels: Vec<u8> = (0..60).map(|i| if i < 3 { 2 } else { 1 }).collect();
     let frame = attack_frame(&ages, &levels);
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &frame);
     // The attacker knows every group size exactly (the worst case) and multiplies each published
@@ -1428,12 +1413,7 @@ fn a_hidden_level_is_not_the_group_size_minus_the_published_levels() {
     let events: Vec<(bool, u8)> = (0..260).map(|i| (i % 3 == 0, 5)).collect();
     let frame = small_frame(&treated, &level, &age, &events);
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &frame);
     let balance = Table::parse(&a.balance);
@@ -1462,12 +1442,7 @@ fn figures_list_the_counts_the_published_figures_imply() {
     let levels: Vec<u8> = (0..60).map(|i| 1 + (i % 2) as u8).collect();
     let frame = attack_frame(&ages, &levels);
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     let a = crate::analyse(&cfg, &frame);
     let lines: Vec<String> = a
@@ -1648,12 +1623,7 @@ fn the_ridge_penalty_does_not_shrink_a_rare_level_hard() {
     let age = vec![Some(30); n];
     let events: Vec<(bool, u8)> = (0..n).map(|i| (i % 2 == 0, 3)).collect();
     let dir = tempfile::tempdir().unwrap();
-    let cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let cfg = crate::tests_fixture::bare_config(dir.path());
     let a = crate::analyse(&cfg, &small_frame(&treated, &level, &age, &events));
     let scores = a.propensity.expect("a fitted model");
     assert!(a.converged);

@@ -13,7 +13,7 @@ use linklab_store::WorkDir;
 
 use crate::frame::{OutcomePersons, RecordCounts, build};
 use crate::tests_fixture::{dates, ints, write_linked};
-use crate::tests_jdl::{Expected, check_frame, outcomes, world};
+use crate::tests_jdl::{Expected, check_frame, world, world_config};
 use crate::{Deaths, EvaluateConfig};
 
 fn deaths_table(work: &WorkDir) {
@@ -50,12 +50,7 @@ fn deaths_table(work: &WorkDir) {
 }
 
 fn config(work: WorkDir, data_cutoff: Option<i32>) -> EvaluateConfig {
-    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
-    cfg.follow_up_days = 10;
-    cfg.today = Some(2000);
-    cfg.threshold = 1;
-    cfg.data_cutoff = data_cutoff;
-    cfg.outcomes = outcomes();
+    let mut cfg = world_config(work, data_cutoff);
     cfg.deaths = Some(Deaths {
         extract: "deaths".to_owned(),
         date: "death_date".to_owned(),

@@ -9,6 +9,14 @@ use arrow::datatypes::{Field, Schema};
 use arrow::record_batch::RecordBatch;
 use linklab_store::{PartWriter, WorkDir};
 
+use crate::EvaluateConfig;
+
+/// The settings of a cohort of `releases` by `release_date`, treated by `participants`, with every
+/// other setting at its default, in a `work_dir` at `dir`.
+pub(crate) fn bare_config(dir: &std::path::Path) -> EvaluateConfig {
+    EvaluateConfig::new(WorkDir::new(dir), "releases", "release_date", "participants")
+}
+
 /// Writes the linked table `name` (as the link stage would) with these columns.
 pub(crate) fn write_linked(work: &WorkDir, name: &str, columns: Vec<(&str, ArrayRef)>) {
     let dir = work.linked_table(name);

@@ -64,6 +64,18 @@ pub(crate) fn world(work: &WorkDir) {
     );
 }
 
+/// The settings the tests over [`world`] share: a 10-day window read on day 2000, threshold 1,
+/// [`outcomes`], and `data_cutoff`.
+pub(crate) fn world_config(work: WorkDir, data_cutoff: Option<i32>) -> EvaluateConfig {
+    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
+    cfg.follow_up_days = 10;
+    cfg.today = Some(2000);
+    cfg.threshold = 1;
+    cfg.data_cutoff = data_cutoff;
+    cfg.outcomes = outcomes();
+    cfg
+}
+
 pub(crate) fn outcomes() -> Vec<Outcome> {
     let s = str::to_owned;
     let events = |kind: fn(String, String) -> OutcomeKind| kind(s("reoffences"), s("offence_date"));
@@ -123,12 +135,7 @@ fn check(data_cutoff: Option<i32>, expected: &Expected<'_>, persons: &[(&str, Ou
     let dir = tempfile::tempdir().unwrap();
     let work = WorkDir::new(dir.path());
     world(&work);
-    let mut cfg = EvaluateConfig::new(work, "releases", "release_date", "participants");
-    cfg.follow_up_days = 10;
-    cfg.today = Some(2000);
-    cfg.threshold = 1;
-    cfg.data_cutoff = data_cutoff;
-    cfg.outcomes = outcomes();
+    let cfg = world_config(work, data_cutoff);
     let frame = build(&cfg).unwrap();
     let want = persons
         .iter()
@@ -223,12 +230,7 @@ fn a_data_cutoff_before_every_index_date_is_refused_naming_the_key() {
 #[test]
 fn a_spell_at_day_beyond_the_follow_up_is_refused_naming_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.follow_up_days = 10;
     cfg.outcomes = outcomes();
     let OutcomeKind::SpellAt { day, .. } = &mut cfg.outcomes[2].kind else {
@@ -467,12 +469,7 @@ fn persons_left_out_of_an_outcome_are_cells_of_the_figures_or_hidden() {
     let ages: Vec<u8> = (0..60).map(|i| 20 + (i % 41) as u8).collect();
     let levels: Vec<u8> = (0..60).map(|i| 1 + (i % 2) as u8).collect();
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = EvaluateConfig::new(
-        WorkDir::new(dir.path()),
-        "releases",
-        "release_date",
-        "participants",
-    );
+    let mut cfg = crate::tests_fixture::bare_config(dir.path());
     cfg.min_treated = 10;
     // (treated persons left out of `reoffended`, the published sizes, the left-out cells)
     for (left_out, sizes, expected) in [
