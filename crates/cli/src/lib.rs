@@ -9,6 +9,7 @@ mod exit;
 mod logging;
 mod runner;
 mod stages;
+mod programmes;
 mod summary;
 
 use std::process::ExitCode;

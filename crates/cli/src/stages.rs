@@ -10,6 +10,7 @@ use linklab_tokens::SecretKey;
 use crate::args::EngineArg;
 use crate::error::CliError;
 use crate::logging::CliProgress;
+use crate::programmes;
 use crate::runner::StageRun;
 
 /// `linklab synth`: writes the synthetic world and describes it.
@@ -388,7 +389,7 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
         )));
     };
     let work = WorkDir::new(&p.settings.work_dir);
-    let mut config = EvaluateConfig::new(work.clone(), &ev.cohort, &ev.index_date, &ev.treatment);
+    let mut config = EvaluateConfig::new(work.clone(), &ev.cohort, &ev.index_date, "");
     config.covariates.clone_from(&ev.covariates);
     config.follow_up_days = u32::try_from(ev.follow_up_days).unwrap_or(u32::MAX);
     config.min_treated = usize::try_from(ev.min_treated).unwrap_or(usize::MAX);
@@ -438,6 +439,11 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
             }
         })
         .collect();
+    let several = programmes::several(p);
+    let runs: Vec<(String, PathBuf)> = programmes::programmes(p)
+        .into_iter()
+        .map(|d| (d.extract.to_owned(), d.evaluation))
+        .collect();
     Ok(StageRun {
         name: graph_stage(p, StageKind::Evaluate).state_name(),
         inputs: vec![work.linked()],
@@ -445,41 +451,31 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
         key_fingerprints: Vec::new(),
         outputs: vec![work.evaluation()],
         exec: Box::new(move || {
-            let summary = linklab_evaluate::run(&config, &progress(human))?;
-            if let Some(reason) = &summary.no_estimate_reason {
-                println!("evaluate: no estimate: {reason}");
+            // Each programme against the same cohort and outcomes, one after another (each
+            // evaluation uses every core).
+            for (extract, out_dir) in &runs {
+                let mut config = config.clone();
+                config.treatment.clone_from(extract);
+                config.out_dir.clone_from(out_dir);
+                let summary = linklab_evaluate::run(&config, &progress(human))?;
+                if let Some(reason) = &summary.no_estimate_reason {
+                    let who = if several { format!(" {extract}") } else { String::new() };
+                    println!("evaluate{who}: no estimate: {reason}");
+                }
             }
             Ok(())
         }),
     })
 }
 
-/// Stage 4.
+/// Stage 4: one release per programme (or one of the tables alone without `[evaluate]`), then
+/// with several programmes the dashboard over them, `release_dir/index.html`.
 pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
     let work = WorkDir::new(&p.settings.work_dir);
-    let rules = p.disclosure.rules();
-    let tables = p
-        .tables
-        .iter()
-        .map(|t| linklab_release::TableSpec {
-            name: t.name.clone(),
-            source: match t.from.as_str() {
-                "evaluation" => work.evaluation().join("frame"),
-                other => work.linked_table(other),
-            },
-            by: t.by.clone(),
-            sum: t.sum.clone(),
-        })
-        .collect();
     let mut inputs = vec![work.linked()];
-    let publish = work.evaluation().join("publish");
     if p.evaluate.is_some() {
         inputs.push(work.evaluation());
     }
-    let release_dir = p.settings.release_dir.clone();
-    let pipeline_name = p.settings.name.clone();
-    let signing_key = p.settings.project_key_file.clone();
-    let with_evaluation = p.evaluate.is_some();
     StageRun {
         name: graph_stage(p, StageKind::Release).state_name(),
         inputs,
@@ -487,30 +483,83 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
         // The manifest is signed with the project key: a new key means a new signature. (A key
         // that cannot be read is reported when the stage runs.)
         key_fingerprints: fingerprint(&p.settings.project_key_file).into_iter().collect(),
-        outputs: vec![release_dir.clone()],
+        outputs: vec![p.settings.release_dir.clone()],
+        // Built when the stage runs: the evaluation's files and the cohort's manifest exist then.
         exec: Box::new(move || {
-            let mut extra_files = Vec::new();
-            if with_evaluation {
-                for name in ["impact.csv", "balance.csv", "survival.csv", "report.html"] {
-                    let path = publish.join(name);
-                    if path.is_file() {
-                        extra_files.push(path);
-                    }
-                }
+            let dirs = programmes::programmes(p);
+            let cohort = p
+                .evaluate
+                .as_ref()
+                .and_then(|e| programmes::cohort_fingerprint(&work, &e.cohort));
+            let mut configs: Vec<linklab_release::ReleaseConfig> = dirs
+                .iter()
+                .map(|d| {
+                    let mut config = release_config(p, Some(&d.evaluation), d.release.clone(), d.audit.clone());
+                    config.programme = Some(programmes::release_meta(d, cohort.as_ref()));
+                    config
+                })
+                .collect();
+            if configs.is_empty() {
+                let release_dir = p.settings.release_dir.clone();
+                configs.push(release_config(p, None, release_dir, work.release_audit()));
             }
-            let config = linklab_release::ReleaseConfig {
-                pipeline_name,
-                rules,
-                tables,
-                extra_files,
-                release_dir: release_dir.clone(),
-                audit_dir: work.release_audit(),
-                signing_key: Some(signing_key),
-            };
-            linklab_release::run(&config, &progress(human))?;
-            println!("release: wrote {}", release_dir.display());
+            if programmes::several(p) {
+                programmes::refuse_flat_release(&p.settings.release_dir)?;
+            }
+            for config in &configs {
+                linklab_release::run(config, &progress(human))?;
+                println!("release: wrote {}", config.release_dir.display());
+            }
+            if programmes::several(p) {
+                let folders = programmes::release_dirs(&dirs);
+                let page = linklab_dashboard::write_dashboard(&folders, &p.settings.release_dir)?;
+                println!("release: wrote the dashboard {}", page.display());
+            }
             Ok(())
         }),
+    }
+}
+
+/// The release of one programme's evaluation (`evaluation`: its folder), or of the tables alone.
+fn release_config(
+    p: &Pipeline,
+    evaluation: Option<&Path>,
+    release_dir: PathBuf,
+    audit_dir: PathBuf,
+) -> linklab_release::ReleaseConfig {
+    let work = WorkDir::new(&p.settings.work_dir);
+    let tables = p
+        .tables
+        .iter()
+        .filter_map(|t| {
+            let source = match t.from.as_str() {
+                "evaluation" => evaluation?.join("frame"),
+                other => work.linked_table(other),
+            };
+            Some(linklab_release::TableSpec {
+                name: t.name.clone(),
+                source,
+                by: t.by.clone(),
+                sum: t.sum.clone(),
+            })
+        })
+        .collect();
+    let extra_files = evaluation.map_or_else(Vec::new, |dir| {
+        ["impact.csv", "balance.csv", "survival.csv", "report.html"]
+            .into_iter()
+            .map(|name| dir.join("publish").join(name))
+            .filter(|path| path.is_file())
+            .collect()
+    });
+    linklab_release::ReleaseConfig {
+        pipeline_name: p.settings.name.clone(),
+        rules: p.disclosure.rules(),
+        tables,
+        extra_files,
+        release_dir,
+        audit_dir,
+        signing_key: Some(p.settings.project_key_file.clone()),
+        programme: None,
     }
 }
 

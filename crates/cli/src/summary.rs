@@ -35,19 +35,32 @@ pub fn print_run_summary(p: &Pipeline) {
         "release folder (the only output meant to leave): {}",
         release_dir.display()
     );
-    let impact = release_dir.join(IMPACT);
-    if impact.is_file() {
-        println!();
-        println!("headline results (participants against their matched comparison group, as released):");
-        match headlines(&impact) {
-            Some(lines) => lines.iter().for_each(|line| println!("  {line}")),
-            None => println!("  cannot read {}", impact.display()),
+    let dirs = crate::programmes::programmes(p);
+    if dirs.is_empty() {
+        return;
+    }
+    let several = crate::programmes::several(p);
+    for d in &dirs {
+        let impact = d.release.join(IMPACT);
+        if impact.is_file() {
+            println!();
+            let name = d.meta.map_or(d.extract, |m| m.name.as_str());
+            let whose = if several { format!("{name}: ") } else { String::new() };
+            println!("{whose}headline results (participants against their matched comparison group, as released):");
+            match headlines(&impact) {
+                Some(lines) => lines.iter().for_each(|line| println!("  {line}")),
+                None => println!("  cannot read {}", impact.display()),
+            }
+        }
+        let report = d.release.join(REPORT);
+        if report.is_file() {
+            println!("  report: {}", report.display());
         }
     }
-    let report = release_dir.join(REPORT);
-    if report.is_file() {
+    let index = crate::programmes::index_page(release_dir);
+    if several && index.is_file() {
         println!();
-        println!("report: {}", report.display());
+        println!("dashboard of the {} programmes: {}", dirs.len(), index.display());
     }
 }
 

@@ -166,6 +166,9 @@ pub struct EvaluateConfig {
     pub deaths: Option<Deaths>,
     /// The pipeline's `work_dir`.
     pub work_dir: WorkDir,
+    /// Where the evaluation is written: `work_dir/evaluation/`, or with several programmes
+    /// `work_dir/evaluation/<treatment extract>/`.
+    pub out_dir: std::path::PathBuf,
 }
 
 impl EvaluateConfig {
@@ -187,6 +190,7 @@ impl EvaluateConfig {
             data_cutoff: None,
             treatment_date: None,
             deaths: None,
+            out_dir: work_dir.evaluation(),
             work_dir,
         }
     }

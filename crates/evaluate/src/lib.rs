@@ -251,7 +251,7 @@ pub fn run(cfg: &EvaluateConfig, progress: &dyn Progress) -> Result<EvaluationSu
     }
 
     progress.start("evaluate: outputs", None);
-    let target = cfg.work_dir.evaluation();
+    let target = cfg.out_dir.clone();
     let staging = StagingDir::new(&target)?;
     let frame_dir = staging.path().join("frame");
     let publish_dir = staging.path().join("publish");

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::{Disclosure, Evaluate, Extract, Link, MatchKeySpec, Pipeline, Table};
+use crate::{Disclosure, Evaluate, Extract, Link, MatchKeySpec, Pipeline, Programme, Table};
 
 /// What a pseudonymise stage's name starts with; the extract's name follows.
 const PSEUDONYMISE_PREFIX: &str = "pseudonymise:";
@@ -85,6 +85,10 @@ pub enum StageSettings<'a> {
         disclosure: &'a Disclosure,
         /// `[[table]]`.
         tables: &'a [Table],
+        /// `[[programme]]`: copied into the release manifests (absent when there is none, so a
+        /// pipeline without programmes keeps its settings).
+        #[serde(skip_serializing_if = "<[Programme]>::is_empty")]
+        programmes: &'a [Programme],
     },
 }
 
@@ -195,6 +199,7 @@ impl Pipeline {
             "release" => Some(StageSettings::Release {
                 disclosure: &self.disclosure,
                 tables: &self.tables,
+                programmes: &self.programmes,
             }),
             other => {
                 let name = other.strip_prefix(PSEUDONYMISE_PREFIX)?;

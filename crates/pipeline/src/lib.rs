@@ -32,7 +32,8 @@ pub use error::PipelineError;
 pub use graph::{ComparisonSettings, StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
 pub use model::{
     ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkMethod, LinkSpark,
-    MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Settings, Synth, SynthNoise, Table, Unknown,
+    MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Programme, Settings, Synth, SynthNoise, Table, Treatment,
+    Unknown,
     parse_day,
 };
 pub use size::parse_byte_size;
@@ -73,6 +74,9 @@ pub struct Pipeline {
     /// `[evaluate]`, if present.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evaluate: Option<Evaluate>,
+    /// `[[programme]]`, in file order: metadata of the treatment extracts' programmes.
+    #[serde(rename = "programme", skip_serializing_if = "Vec::is_empty")]
+    pub programmes: Vec<Programme>,
 }
 
 impl Pipeline {

@@ -327,8 +327,9 @@ pub struct Evaluate {
     pub cohort: String,
     /// The cohort's column holding each record's index date.
     pub index_date: String,
-    /// The extract whose linked persons are treated.
-    pub treatment: String,
+    /// The extract whose linked persons are treated, or a list of them: one programme each,
+    /// evaluated against the same cohort and outcomes.
+    pub treatment: Treatment,
     /// The cohort columns the propensity model uses.
     pub covariates: Vec<String>,
     /// Outcomes are measured over this many days after the index date (default 365).
@@ -365,6 +366,59 @@ pub struct Evaluate {
     /// `deaths_date = "<column>"`: the deaths extract's date of death column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deaths_date: Option<String>,
+}
+
+/// `[evaluate] treatment`: one extract, or a list of extracts (one programme each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Treatment {
+    /// `treatment = "participants"`: one programme, released in `release_dir` itself.
+    One(String),
+    /// `treatment = ["a", "b"]`: several programmes; with two or more, each is released under
+    /// `release_dir/<extract>/`.
+    Many(Vec<String>),
+}
+
+impl Treatment {
+    /// The treatment extracts, in file order.
+    pub fn extracts(&self) -> &[String] {
+        match self {
+            Treatment::One(extract) => std::slice::from_ref(extract),
+            Treatment::Many(extracts) => extracts,
+        }
+    }
+
+    /// Whether there are several programmes, each released in its own folder.
+    pub fn is_several(&self) -> bool {
+        self.extracts().len() > 1
+    }
+}
+
+/// One `[[programme]]`: what the dashboard shows about a treatment extract's programme. It is
+/// copied into the programme's release manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Programme {
+    /// The treatment extract it describes.
+    pub extract: String,
+    /// The programme's name (unique in the pipeline).
+    pub name: String,
+    /// Who runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// Its type ("education", "employment support", "mentoring", ...): the dashboard pools
+    /// programmes of one type.
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// When it started, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// When it ended, `YYYY-MM-DD` (absent while it runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// One line about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 fn default_follow_up_days() -> u64 {

@@ -399,16 +399,16 @@ fn tables() {
         ),
         (
             "table_from_unlinked_extract",
+            // Without [evaluate], whose treatment and outcome read `events` too.
             edit("from = \"people\"", "from = \"events\"")
                 .replace(
                     "spine = \"people\"",
                     "spine = \"people\"\nextracts = [\"people\"]",
                 )
-                .replace("treatment = \"events\"", "treatment = \"people\"")
-                .replace(
-                    "extract = \"events\"\ndate = \"event_date\"",
-                    "extract = \"people\"\ndate = \"release_date\"",
-                ),
+                .split("[evaluate]")
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
         ),
         (
             "table_by_not_kept",
@@ -817,5 +817,74 @@ fn data_cutoff_reads_as_days_since_1970() {
         ("", None),
     ] {
         assert_eq!(linklab_pipeline::parse_day(text), expected, "{text}");
+    }
+}
+
+/// `BASE` with a second treatment extract, `courses`, evaluated beside `events`, then `extra`.
+fn two_programmes(extra: &str) -> String {
+    let courses = "[[extract]]\nname = \"courses\"\npath = \"data/courses.csv\"\nidentifiers = { nino = { column = \"NINO\", kind = \"nino\" } }\nkeep = [\"start\"]\n\n[link]";
+    edit("[link]", courses).replace("treatment = \"events\"", "treatment = [\"events\", \"courses\"]") + extra
+}
+
+const MENTORING: &str = "\n[[programme]]\nextract = \"events\"\nname = \"Mentoring\"\norganisation = \"A charity\"\ntype = \"mentoring\"\nstart = \"2021-04-01\"\nend = \"2023-03-31\"\ndescription = \"One mentor per person for a year\"\n";
+
+#[test]
+fn several_programmes() {
+    let pipeline = Pipeline::parse(&two_programmes(MENTORING), Path::new("pipelines/test.toml")).expect("valid");
+    let evaluate = pipeline.evaluate.as_ref().expect("an [evaluate] section");
+    assert_eq!(evaluate.treatment.extracts(), ["events", "courses"]);
+    assert!(evaluate.treatment.is_several());
+    assert_eq!(pipeline.programmes.len(), 1);
+    assert_eq!(pipeline.programmes[0].kind.as_deref(), Some("mentoring"));
+    // One treatment, as in the first version, whether written as a string or a list of one.
+    for text in [BASE.to_owned(), edit("treatment = \"events\"", "treatment = [\"events\"]")] {
+        let pipeline = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
+        let evaluate = pipeline.evaluate.expect("an [evaluate] section");
+        assert_eq!(evaluate.treatment.extracts(), ["events"]);
+        assert!(!evaluate.treatment.is_several());
+    }
+    let second = MENTORING.replace("\"events\"", "\"courses\"");
+    for (name, text) in [
+        ("treatment_list_empty", edit("treatment = \"events\"", "treatment = []")),
+        (
+            "treatment_list_duplicate",
+            edit("treatment = \"events\"", "treatment = [\"events\", \"events\"]"),
+        ),
+        (
+            "treatment_list_not_an_extract",
+            edit("treatment = \"events\"", "treatment = [\"events\", \"courses\"]"),
+        ),
+        (
+            "treatment_is_the_cohort",
+            edit("treatment = \"events\"", "treatment = [\"events\", \"people\"]"),
+        ),
+        (
+            "programme_not_a_treatment",
+            two_programmes(&MENTORING.replace("extract = \"events\"", "extract = \"people\"")),
+        ),
+        ("programme_twice", two_programmes(&format!("{MENTORING}{MENTORING}"))),
+        ("programme_name_twice", two_programmes(&format!("{MENTORING}{second}"))),
+        (
+            "programme_start_not_a_date",
+            two_programmes(&MENTORING.replace("2021-04-01", "April 2021")),
+        ),
+        (
+            "programme_end_before_start",
+            two_programmes(&MENTORING.replace("2023-03-31", "2020-03-31")),
+        ),
+        (
+            "programme_name_empty",
+            two_programmes(&MENTORING.replace("\"Mentoring\"", "\" \"")),
+        ),
+        (
+            "programme_unknown_key",
+            two_programmes(&MENTORING.replace("organisation =", "organization =")),
+        ),
+        (
+            "programme_without_evaluate",
+            format!("{}{MENTORING}", &BASE[..BASE.find("[evaluate]").expect("BASE evaluates")]),
+        ),
+    ] {
+        check_err(name, &text);
     }
 }

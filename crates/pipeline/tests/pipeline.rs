@@ -145,8 +145,12 @@ fn defaults_are_filled_in() {
 
     let evaluated = Pipeline::parse(
         &format!(
-            "{MINIMAL}\n[evaluate]\ncohort = \"people\"\nindex_date = \"group_code\"\ntreatment = \"people\"\ncovariates = []\n\
-             [[evaluate.outcome]]\nname = \"x\"\nkind = \"event_within\"\nextract = \"people\"\ndate = \"group_code\"\n"
+            "{}\n[evaluate]\ncohort = \"people\"\nindex_date = \"group_code\"\ntreatment = \"course\"\ncovariates = []\n\
+             [[evaluate.outcome]]\nname = \"x\"\nkind = \"event_within\"\nextract = \"people\"\ndate = \"group_code\"\n",
+            MINIMAL.replace(
+                "[link]",
+                "[[extract]]\nname = \"course\"\npath = \"data/course.csv\"\nidentifiers = { nino = { column = \"ni\", kind = \"nino\" } }\n\n[link]"
+            )
         ),
         Path::new("/p/t.toml"),
     )

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::ReleaseError;
+use crate::manifest::ProgrammeMeta;
 
 /// The disclosure rules of a release (`[disclosure]` in the pipeline file).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +112,8 @@ pub struct ReleaseConfig {
     pub audit_dir: PathBuf,
     /// The project key file that signs the manifest (`None`: the manifest is not signed).
     pub signing_key: Option<PathBuf>,
+    /// The programme the release evaluates, copied into the manifest.
+    pub programme: Option<ProgrammeMeta>,
 }
 
 /// The name of the manifest inside a release folder.

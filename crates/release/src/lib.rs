@@ -156,7 +156,7 @@ pub use build::{MAX_TABLE_CELLS, OTHER};
 pub use config::{DisclosureRules, MANIFEST_NAME, ReleaseConfig, TableSpec};
 pub use error::ReleaseError;
 pub use gate::CellStatus;
-pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile};
+pub use manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, ProgrammeMeta};
 pub use model::{TOTAL, UNKNOWN};
 pub use protect::{ProtectedCell, ProtectedTable, protect_table};
 pub use release::{ReleaseSummary, release_lock_path, run};

@@ -46,6 +46,37 @@ pub struct ManifestFile {
     pub sum_integer: Option<bool>,
 }
 
+/// The programme a release evaluates, as `[[programme]]` describes it (the dashboard shows
+/// it). Every field but `extract` is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgrammeMeta {
+    /// The treatment extract.
+    pub extract: String,
+    /// The programme's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Who runs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation: Option<String>,
+    /// Its type ("education", "mentoring", ...).
+    #[serde(rename = "type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// When it started, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    /// When it ended, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
+    /// One line about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// An opaque fingerprint of the cohort's source data: releases with the same value share
+    /// their cohort, so their figures could be differenced (audit them jointly with
+    /// `check-release --with`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<String>,
+}
+
 /// `release-manifest.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -61,6 +92,9 @@ pub struct Manifest {
     pub rules: DisclosureRules,
     /// Whether published tables add up exactly, or only approximately (rounding).
     pub additivity: String,
+    /// The programme the release evaluates, if the pipeline describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub programme: Option<ProgrammeMeta>,
     /// Every released file.
     pub files: Vec<ManifestFile>,
     /// The fingerprint of the project key that signed the manifest.

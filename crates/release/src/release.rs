@@ -300,6 +300,7 @@ fn stage_release(
         } else {
             "exact: published cells add up to the published margins".into()
         },
+        programme: cfg.programme.clone(),
         files,
         signed_with: None,
         signature: None,

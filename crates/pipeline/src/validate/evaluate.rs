@@ -1,17 +1,14 @@
 //! `[evaluate]`: the cohort, treatment, covariates, matching settings and outcomes.
 
-use super::{Checked, Checker, EVALUATION_COLUMNS, is_snake_name};
+use super::{Checked, Checker, EVALUATION_COLUMNS, is_snake_name, listing};
 use crate::Pipeline;
-use crate::model::{Evaluate, Outcome, OutcomeKind};
+use crate::model::{Evaluate, Outcome, OutcomeKind, Treatment};
 
 impl Checker<'_> {
     pub(super) fn evaluate(&self, pipeline: &Pipeline, evaluate: &Evaluate) -> Checked<()> {
         let cohort = self.linked_extract(pipeline, "evaluate.cohort", &evaluate.cohort)?;
         self.kept(cohort, "evaluate.index_date", &evaluate.index_date)?;
-        let treatment = self.linked_extract(pipeline, "evaluate.treatment", &evaluate.treatment)?;
-        if let Some(column) = &evaluate.treatment_date {
-            self.kept(treatment, "evaluate.treatment_date", column)?;
-        }
+        self.treatments(pipeline, evaluate)?;
         self.deaths(pipeline, evaluate)?;
         for (index, covariate) in evaluate.covariates.iter().enumerate() {
             self.kept(cohort, format!("evaluate.covariates[{index}]"), covariate)?;
@@ -84,6 +81,103 @@ impl Checker<'_> {
 
     /// `deaths` and `deaths_date`: both or neither; a linked extract other than the cohort, and
     /// a column it keeps.
+    /// `treatment`: one linked extract or a non-empty list of distinct ones, none the cohort,
+    /// each keeping `treatment_date` if it is set.
+    fn treatments(&self, pipeline: &Pipeline, evaluate: &Evaluate) -> Checked<()> {
+        let several = matches!(evaluate.treatment, Treatment::Many(_));
+        let key = |index: usize| {
+            if several {
+                format!("evaluate.treatment[{index}]")
+            } else {
+                "evaluate.treatment".to_owned()
+            }
+        };
+        let extracts = evaluate.treatment.extracts();
+        if extracts.is_empty() {
+            return Err(self.invalid("evaluate.treatment", "expected at least one treatment extract"));
+        }
+        self.unique(extracts.iter().map(String::as_str), "treatment extract", key)?;
+        for (index, name) in extracts.iter().enumerate() {
+            let treatment = self.linked_extract(pipeline, &key(index), name)?;
+            if *name == evaluate.cohort {
+                return Err(self.invalid(
+                    key(index),
+                    format!("expected an extract other than the cohort, found `{name}`"),
+                ));
+            }
+            if let Some(column) = &evaluate.treatment_date {
+                self.kept(treatment, "evaluate.treatment_date", column)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `[[programme]]`: each describes one treatment extract, at most one per extract, with a
+    /// unique, printable name and dates written `YYYY-MM-DD` (the end not before the start).
+    pub(super) fn programmes(&self, pipeline: &Pipeline) -> Checked<()> {
+        let programmes = &pipeline.programmes;
+        if programmes.is_empty() {
+            return Ok(());
+        }
+        let Some(evaluate) = &pipeline.evaluate else {
+            return Err(self.invalid(
+                "programme[0]",
+                "expected an [evaluate] section: a [[programme]] describes a treatment extract",
+            ));
+        };
+        let treatments = evaluate.treatment.extracts();
+        for (index, programme) in programmes.iter().enumerate() {
+            if !treatments.contains(&programme.extract) {
+                return Err(self.invalid(
+                    format!("programme[{index}].extract"),
+                    format!(
+                        "expected a treatment extract ({}), found `{}`",
+                        listing(treatments.iter().map(String::as_str)),
+                        programme.extract
+                    ),
+                ));
+            }
+            let texts = [
+                ("name", Some(&programme.name)),
+                ("organisation", programme.organisation.as_ref()),
+                ("type", programme.kind.as_ref()),
+                ("description", programme.description.as_ref()),
+            ];
+            for (field, text) in texts {
+                if text.is_some_and(|t| t.trim().is_empty() || t.chars().any(char::is_control)) {
+                    return Err(self.invalid(
+                        format!("programme[{index}].{field}"),
+                        "expected one line of text, not empty and without control characters",
+                    ));
+                }
+            }
+            for (field, date) in [("start", &programme.start), ("end", &programme.end)] {
+                if date.as_deref().is_some_and(|d| crate::model::parse_day(d).is_none()) {
+                    return Err(self.invalid(
+                        format!("programme[{index}].{field}"),
+                        "expected a date written YYYY-MM-DD, such as \"2023-04-01\"",
+                    ));
+                }
+            }
+            if let (Some(start), Some(end)) = (&programme.start, &programme.end)
+                && crate::model::parse_day(end) < crate::model::parse_day(start)
+            {
+                return Err(self.invalid(
+                    format!("programme[{index}].end"),
+                    format!("expected a date on or after the start ({start}), found {end}"),
+                ));
+            }
+        }
+        self.unique(
+            programmes.iter().map(|p| p.extract.as_str()),
+            "programme extract",
+            |i| format!("programme[{i}].extract"),
+        )?;
+        self.unique(programmes.iter().map(|p| p.name.trim()), "programme name", |i| {
+            format!("programme[{i}].name")
+        })
+    }
+
     fn deaths(&self, pipeline: &Pipeline, evaluate: &Evaluate) -> Checked<()> {
         match (&evaluate.deaths, &evaluate.deaths_date) {
             (None, None) => Ok(()),

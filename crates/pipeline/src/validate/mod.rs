@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::model::{
     ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, LinkSpark, MatchKeySpec,
-    Settings, Synth, Table,
+    Programme, Settings, Synth, Table,
 };
 use crate::{Pipeline, PipelineError};
 
@@ -63,6 +63,8 @@ struct RawFile {
     #[serde(default)]
     table: Vec<Table>,
     evaluate: Option<Evaluate>,
+    #[serde(default)]
+    programme: Vec<Programme>,
 }
 
 #[derive(Deserialize)]
@@ -274,10 +276,12 @@ impl Checker<'_> {
             disclosure: raw.disclosure,
             tables: raw.table,
             evaluate: raw.evaluate,
+            programmes: raw.programme,
         };
         if let Some(evaluate) = &pipeline.evaluate {
             self.evaluate(&pipeline, evaluate)?;
         }
+        self.programmes(&pipeline)?;
         self.tables(&pipeline)?;
         Ok(pipeline)
     }

@@ -74,6 +74,7 @@ pub(crate) fn config(root: &Path, rules: DisclosureRules, tables: Vec<TableSpec>
         release_dir: root.join("release"),
         audit_dir: root.join("work/release-audit"),
         signing_key: None,
+        programme: None,
     }
 }
 
