@@ -7,9 +7,9 @@ mod commands;
 mod error;
 mod exit;
 mod logging;
+mod programmes;
 mod runner;
 mod stages;
-mod programmes;
 mod summary;
 
 use std::process::ExitCode;

@@ -110,3 +110,115 @@ pub fn refuse_flat_release(release_dir: &Path) -> Result<(), crate::CliError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use linklab_pipeline::Pipeline;
+
+    use super::{programmes, release_meta, several};
+
+    const PIPELINE: &str = r#"
+[pipeline]
+name = "t"
+work_dir = "/w"
+release_dir = "/r"
+key_file = "/k/linkage.key"
+project_key_file = "/k/project.key"
+
+[[match_key]]
+name = "nino"
+fields = ["nino"]
+
+[[extract]]
+name = "people"
+path = "people.csv"
+identifiers = { nino = { column = "ni", kind = "nino" } }
+keep = ["released"]
+
+[[extract]]
+name = "mentoring"
+path = "mentoring.csv"
+identifiers = { nino = { column = "ni", kind = "nino" } }
+
+[[extract]]
+name = "courses"
+path = "courses.csv"
+identifiers = { nino = { column = "ni", kind = "nino" } }
+
+[link]
+spine = "people"
+
+[evaluate]
+cohort = "people"
+index_date = "released"
+treatment = TREATMENT
+covariates = []
+
+[[evaluate.outcome]]
+name = "x"
+kind = "event_within"
+extract = "people"
+date = "released"
+
+[[programme]]
+extract = "courses"
+name = "Courses"
+type = "education"
+"#;
+
+    /// Each programme's (extract, evaluation, release, audit folder, name in the manifest).
+    fn check(treatment: &str, expected: &[[&str; 5]]) {
+        let text = PIPELINE.replace("TREATMENT", treatment);
+        let p = Pipeline::parse(&text, Path::new("/p/t.toml")).expect("valid");
+        let dirs = programmes(&p);
+        let got: Vec<[String; 5]> = dirs
+            .iter()
+            .map(|d| {
+                let meta = release_meta(d, None);
+                [
+                    d.extract.to_owned(),
+                    d.evaluation.display().to_string(),
+                    d.release.display().to_string(),
+                    d.audit.display().to_string(),
+                    meta.name.unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let expected: Vec<[String; 5]> = expected.iter().map(|row| row.map(str::to_owned)).collect();
+        assert_eq!(got, expected, "{treatment}");
+        assert_eq!(several(&p), expected.len() > 1, "{treatment}");
+    }
+
+    #[test]
+    fn one_programme_keeps_the_first_layout_and_several_get_a_folder_each() {
+        check(
+            r#""courses""#,
+            &[["courses", "/w/evaluation", "/r", "/w/release-audit", "Courses"]],
+        );
+        check(
+            r#"["courses"]"#,
+            &[["courses", "/w/evaluation", "/r", "/w/release-audit", "Courses"]],
+        );
+        check(
+            r#"["mentoring", "courses"]"#,
+            &[
+                [
+                    "mentoring",
+                    "/w/evaluation/mentoring",
+                    "/r/mentoring",
+                    "/w/release-audit/mentoring",
+                    "",
+                ],
+                [
+                    "courses",
+                    "/w/evaluation/courses",
+                    "/r/courses",
+                    "/w/release-audit/courses",
+                    "Courses",
+                ],
+            ],
+        );
+    }
+}

@@ -459,7 +459,11 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
                 config.out_dir.clone_from(out_dir);
                 let summary = linklab_evaluate::run(&config, &progress(human))?;
                 if let Some(reason) = &summary.no_estimate_reason {
-                    let who = if several { format!(" {extract}") } else { String::new() };
+                    let who = if several {
+                        format!(" {extract}")
+                    } else {
+                        String::new()
+                    };
                     println!("evaluate{who}: no estimate: {reason}");
                 }
             }
@@ -494,7 +498,8 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
             let mut configs: Vec<linklab_release::ReleaseConfig> = dirs
                 .iter()
                 .map(|d| {
-                    let mut config = release_config(p, Some(&d.evaluation), d.release.clone(), d.audit.clone());
+                    let mut config =
+                        release_config(p, Some(&d.evaluation), d.release.clone(), d.audit.clone());
                     config.programme = Some(programmes::release_meta(d, cohort.as_ref()));
                     config
                 })

@@ -45,8 +45,14 @@ pub fn print_run_summary(p: &Pipeline) {
         if impact.is_file() {
             println!();
             let name = d.meta.map_or(d.extract, |m| m.name.as_str());
-            let whose = if several { format!("{name}: ") } else { String::new() };
-            println!("{whose}headline results (participants against their matched comparison group, as released):");
+            let whose = if several {
+                format!("{name}: ")
+            } else {
+                String::new()
+            };
+            println!(
+                "{whose}headline results (participants against their matched comparison group, as released):"
+            );
             match headlines(&impact) {
                 Some(lines) => lines.iter().for_each(|line| println!("  {line}")),
                 None => println!("  cannot read {}", impact.display()),

@@ -32,9 +32,8 @@ pub use error::PipelineError;
 pub use graph::{ComparisonSettings, StageKind, StagePlan, StageSettings, pseudonymise_stage_name};
 pub use model::{
     ColumnType, Disclosure, Encoding, Evaluate, Extract, Format, Identifier, Link, LinkMethod, LinkSpark,
-    MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Programme, Settings, Synth, SynthNoise, Table, Treatment,
-    Unknown,
-    parse_day,
+    MatchKeySpec, Outcome, OutcomeKind, Probabilistic, Programme, Settings, Synth, SynthNoise, Table,
+    Treatment, Unknown, parse_day,
 };
 pub use size::parse_byte_size;
 pub use slurm::{SlurmOptions, render_slurm, stage_arguments};

@@ -830,14 +830,18 @@ const MENTORING: &str = "\n[[programme]]\nextract = \"events\"\nname = \"Mentori
 
 #[test]
 fn several_programmes() {
-    let pipeline = Pipeline::parse(&two_programmes(MENTORING), Path::new("pipelines/test.toml")).expect("valid");
+    let pipeline =
+        Pipeline::parse(&two_programmes(MENTORING), Path::new("pipelines/test.toml")).expect("valid");
     let evaluate = pipeline.evaluate.as_ref().expect("an [evaluate] section");
     assert_eq!(evaluate.treatment.extracts(), ["events", "courses"]);
     assert!(evaluate.treatment.is_several());
     assert_eq!(pipeline.programmes.len(), 1);
     assert_eq!(pipeline.programmes[0].kind.as_deref(), Some("mentoring"));
     // One treatment, as in the first version, whether written as a string or a list of one.
-    for text in [BASE.to_owned(), edit("treatment = \"events\"", "treatment = [\"events\"]")] {
+    for text in [
+        BASE.to_owned(),
+        edit("treatment = \"events\"", "treatment = [\"events\"]"),
+    ] {
         let pipeline = Pipeline::parse(&text, Path::new("pipelines/test.toml")).expect("valid");
         let evaluate = pipeline.evaluate.expect("an [evaluate] section");
         assert_eq!(evaluate.treatment.extracts(), ["events"]);
@@ -845,7 +849,10 @@ fn several_programmes() {
     }
     let second = MENTORING.replace("\"events\"", "\"courses\"");
     for (name, text) in [
-        ("treatment_list_empty", edit("treatment = \"events\"", "treatment = []")),
+        (
+            "treatment_list_empty",
+            edit("treatment = \"events\"", "treatment = []"),
+        ),
         (
             "treatment_list_duplicate",
             edit("treatment = \"events\"", "treatment = [\"events\", \"events\"]"),
@@ -862,8 +869,14 @@ fn several_programmes() {
             "programme_not_a_treatment",
             two_programmes(&MENTORING.replace("extract = \"events\"", "extract = \"people\"")),
         ),
-        ("programme_twice", two_programmes(&format!("{MENTORING}{MENTORING}"))),
-        ("programme_name_twice", two_programmes(&format!("{MENTORING}{second}"))),
+        (
+            "programme_twice",
+            two_programmes(&format!("{MENTORING}{MENTORING}")),
+        ),
+        (
+            "programme_name_twice",
+            two_programmes(&format!("{MENTORING}{second}")),
+        ),
         (
             "programme_start_not_a_date",
             two_programmes(&MENTORING.replace("2021-04-01", "April 2021")),
@@ -882,7 +895,10 @@ fn several_programmes() {
         ),
         (
             "programme_without_evaluate",
-            format!("{}{MENTORING}", &BASE[..BASE.find("[evaluate]").expect("BASE evaluates")]),
+            format!(
+                "{}{MENTORING}",
+                &BASE[..BASE.find("[evaluate]").expect("BASE evaluates")]
+            ),
         ),
     ] {
         check_err(name, &text);

@@ -152,7 +152,10 @@ impl Checker<'_> {
                 }
             }
             for (field, date) in [("start", &programme.start), ("end", &programme.end)] {
-                if date.as_deref().is_some_and(|d| crate::model::parse_day(d).is_none()) {
+                if date
+                    .as_deref()
+                    .is_some_and(|d| crate::model::parse_day(d).is_none())
+                {
                     return Err(self.invalid(
                         format!("programme[{index}].{field}"),
                         "expected a date written YYYY-MM-DD, such as \"2023-04-01\"",
