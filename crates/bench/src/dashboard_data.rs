@@ -114,8 +114,16 @@ pub struct Generated {
     pub people: u64,
 }
 
-/// A rate-like estimate: (treated value, comparison value, difference, CI low, CI high, p).
-type Estimate = (f64, f64, f64, f64, f64, f64);
+/// One published estimate, as a row of `impact.csv` gives it.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    treated: f64,
+    comparison: f64,
+    difference: f64,
+    ci_low: f64,
+    ci_high: f64,
+    p: f64,
+}
 
 /// The two-sided normal p-value of `z` (Abramowitz and Stegun 7.1.26, error < 1.5e-7).
 fn p_value(z: f64) -> f64 {
@@ -130,22 +138,27 @@ fn p_value(z: f64) -> f64 {
 fn estimate(rng: &mut impl Rng, base: f64, mean: f64, spread: f64, se: f64) -> Estimate {
     let effect = Normal::new(mean, spread).expect("a valid normal").sample(rng);
     let z = 1.959_964;
-    (
-        base + effect,
-        base,
-        effect,
-        effect - z * se,
-        effect + z * se,
-        p_value(effect / se),
-    )
+    Estimate {
+        treated: base + effect,
+        comparison: base,
+        difference: effect,
+        ci_low: effect - z * se,
+        ci_high: effect + z * se,
+        p: p_value(effect / se),
+    }
 }
 
-fn impact_row(out: &mut String, outcome: &str, measure: &str, n: u64, e: Estimate, digits: usize) {
-    let (t, c, d, lo, hi, p) = e;
+fn impact_row(out: &mut String, outcome: &str, measure: &str, people: u64, e: Estimate, digits: usize) {
     let _ = writeln!(
         out,
-        "{outcome},{measure},{n},{n},{t:.digits$},{c:.digits$},{d:.digits$},{lo:.digits$},{hi:.digits$},{p:.4},{:.4}",
-        (p * 7.0).min(1.0)
+        "{outcome},{measure},{people},{people},{:.digits$},{:.digits$},{:.digits$},{:.digits$},{:.digits$},{:.4},{:.4}",
+        e.treated,
+        e.comparison,
+        e.difference,
+        e.ci_low,
+        e.ci_high,
+        e.p,
+        (e.p * 7.0).min(1.0)
     );
 }
 
@@ -166,8 +179,14 @@ fn impact(rng: &mut impl Rng, n: u64) -> (String, (f64, f64)) {
     let days_on_benefit = estimate(rng, 85.0, -5.0, 10.0, days_se(100.0));
     impact_row(&mut text, "days_on_benefit", "mean_days", n, days_on_benefit, 2);
     // The share without a reoffence at the end of follow-up: one minus the rate.
-    let (t, c, d, lo, hi, p) = reoffended;
-    let log_rank = (1.0 - t, 1.0 - c, -d, -hi, -lo, p);
+    let log_rank = Estimate {
+        treated: 1.0 - reoffended.treated,
+        comparison: 1.0 - reoffended.comparison,
+        difference: -reoffended.difference,
+        ci_low: -reoffended.ci_high,
+        ci_high: -reoffended.ci_low,
+        p: reoffended.p,
+    };
     impact_row(&mut text, "days_to_reoffence", "log_rank", n, log_rank, 4);
     let rmst = estimate(rng, 300.0, 5.0, 8.0, days_se(60.0));
     impact_row(&mut text, "days_to_reoffence", "rmst", n, rmst, 2);
@@ -180,7 +199,7 @@ fn impact(rng: &mut impl Rng, n: u64) -> (String, (f64, f64)) {
         if_event,
         2,
     );
-    (text, (reoffended.0, reoffended.1))
+    (text, (reoffended.treated, reoffended.comparison))
 }
 
 /// Kaplan–Meier steps of one group down to `1 − rate`, eight steps of equal events (at least 10
