@@ -205,21 +205,18 @@ fn impact(rng: &mut impl Rng, n: u64) -> (String, (f64, f64)) {
 /// Kaplan–Meier steps of one group down to `1 − rate`, eight steps of equal events (at least 10
 /// each), no one censored.
 fn survival_rows(out: &mut String, group: &str, people: u64, rate: f64) {
-    let steps = 8_u64;
-    let total = (rate.clamp(0.02, 0.9) * people as f64).round() as u64;
-    let per_step = (total / steps).max(10);
-    let (mut at_risk, mut survival) = (people, 1.0);
-    for i in 1..=steps {
-        if at_risk < per_step + 10 {
-            break;
-        }
-        survival *= 1.0 - per_step as f64 / at_risk as f64;
+    let per_step = ((rate.clamp(0.02, 0.9) * people as f64 / 8.0).round() as u64).max(10);
+    let at_risk = std::iter::successors(Some(people), |n| n.checked_sub(per_step))
+        .take_while(|n| *n >= per_step + 10)
+        .take(8);
+    let mut survival = 1.0;
+    for (step, n) in at_risk.enumerate() {
+        survival *= 1.0 - per_step as f64 / n as f64;
+        let day = (step + 1) * 45;
         let _ = writeln!(
             out,
-            "days_to_reoffence,{group},{},{at_risk},{per_step},{survival:.4}",
-            i * 45
+            "days_to_reoffence,{group},{day},{n},{per_step},{survival:.4}"
         );
-        at_risk -= per_step;
     }
 }
 
@@ -286,7 +283,7 @@ pub fn write_releases(parent: &Path, count: usize, seed: u64) -> Vec<Generated> 
                 "type": kind,
                 "start": format!("{start_year}-04-01"),
                 "end": format!("{}-03-31", start_year + rng.random_range(1..4)),
-                "description": format!("{} for people leaving prison in {region}", capitalised(kind)),
+                "description": format!("A {kind} programme for people leaving prison in {region}"),
                 "cohort": format!("{:016x}", ((i / PER_RUN) as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed),
             },
         });
@@ -303,14 +300,6 @@ pub fn write_releases(parent: &Path, count: usize, seed: u64) -> Vec<Generated> 
         });
     }
     out
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 #[cfg(test)]
