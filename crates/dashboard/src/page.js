@@ -35,12 +35,18 @@
   }
   // SVG markup for a forest plot's many marks, parsed at once (far faster than one DOM call
   // per attribute); every attribute value and text is escaped.
+  const ENTITY = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" };
   function esc(v) {
-    return String(v).replace(/[&<>"]/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" })[c]);
+    const text = String(v);
+    return /[&<>"]/.test(text) ? text.replace(/[&<>"]/g, c => ENTITY[c]) : text;
+  }
+  // Numbers (coordinates) to a hundredth of a pixel; they need no escaping.
+  function attr(v) {
+    return typeof v === "number" ? String(Math.round(v * 100) / 100) : esc(v);
   }
   function mark(tag, attrs, inner) {
     let s = "<" + tag;
-    for (const k in attrs) s += " " + k + "=\"" + esc(attrs[k]) + "\"";
+    for (const k in attrs) s += " " + k + "=\"" + attr(attrs[k]) + "\"";
     return s + ">" + (inner === undefined ? "" : inner) + "</" + tag + ">";
   }
   function fmt(v, digits) {
