@@ -63,13 +63,16 @@ pub(crate) fn listed<T: AsRef<str>>(items: &[T]) -> String {
 }
 
 impl SharedCohort {
-    /// The command that audits the first two releases of the group jointly.
+    /// The command that audits the group's first two releases jointly.
     pub fn audit_command(&self) -> String {
-        format!(
-            "linklab check-release {} --with {}",
-            self.dirs[0].display(),
-            self.dirs[1].display()
-        )
+        match self.dirs.as_slice() {
+            [first, second, ..] => format!(
+                "linklab check-release {} --with {}",
+                first.display(),
+                second.display()
+            ),
+            _ => "linklab check-release DIR --with OTHER_DIR".to_owned(),
+        }
     }
 }
 
