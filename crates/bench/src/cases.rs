@@ -72,6 +72,10 @@ pub const CASES: &[Case] = &[
         name: "release",
         target: "< 10 s on 2 cores",
     },
+    Case {
+        name: "dashboard",
+        target: "500 programmes render and filter in < 1 s in Chromium (issue 16)",
+    },
 ];
 
 /// Runs one case in this process and prints its JSON line. Returns the exit code.
@@ -92,6 +96,7 @@ pub fn run_case(name: &str, scratch: &Path, scale: Option<&str>) -> i32 {
         "harness-pseudonymise" => crate::harness::pseudonymise(scratch, quick),
         "harness-link" => crate::harness::link(scratch, quick),
         "release" => crate::stages::release(quick),
+        "dashboard" => crate::dashboard::case(scratch, quick),
         _ => {
             eprintln!("unknown case {name}");
             return 2;

@@ -5,7 +5,10 @@
 //! cargo run --release -p linklab-bench -- all --quick    # small sizes, for a smoke run
 //! cargo run --release -p linklab-bench -- table 40x25x20 [SEED]   # protect one table shape
 //! cargo run --release -p linklab-bench -- coverage [--seeds 50] [--people 5000]   # docs/coverage.md
+//! cargo run --release -p linklab-bench -- case dashboard /tmp/scratch   # one case: its JSON line
 //! ```
+//!
+//! The `dashboard` case needs Debian's Chromium (`scripts/install-chromium.sh`).
 //!
 //! Each case runs in its own child process, so the peak resident memory it reports (VmHWM from
 //! `/proc/self/status`) is that case's alone.
@@ -15,6 +18,8 @@ mod attack;
 mod cases;
 mod counts;
 mod coverage;
+mod dashboard;
+mod dashboard_data;
 mod harness;
 mod link_probabilistic;
 mod pairwise;

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{PooledGroup, Programme};
+use crate::overlap::listed;
+use crate::{PooledGroup, Programme, SharedCohort};
 
 /// The page's script: builds the table, filters, forest plots, pooled table and survival charts
 /// from the JSON data block.
@@ -105,8 +106,45 @@ fn script_json(value: &impl Serialize) -> String {
         .replace('\u{2029}', "\\u2029")
 }
 
+/// Text for HTML element content (never used in an attribute value).
+fn text(content: &str) -> String {
+    content
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The notice naming the programmes whose releases share one cohort (nothing when none do).
+/// It names programmes only, never folders or the cohort's fingerprint.
+pub(crate) fn shared_cohort_notice(groups: &[SharedCohort]) -> String {
+    if groups.is_empty() {
+        return String::new();
+    }
+    let mut html = String::from(
+        "<section id=\"shared-cohorts\" class=\"warning\" role=\"note\" aria-labelledby=\"h-shared\">\
+<h2 id=\"h-shared\">Releases that share a cohort</h2>\
+<p>These programmes' releases were made from the same cohort data, so figures could be differenced \
+across them: one release's published figures subtracted from another's can reveal a group that \
+neither shows, although each passes <code>check-release</code> on its own.</p><ul>",
+    );
+    for group in groups {
+        let names: Vec<String> = group.programmes.iter().map(|n| text(n)).collect();
+        let _ = write!(html, "<li>{}</li>", listed(&names));
+    }
+    html.push_str(
+        "</ul><p>Audit each pair jointly before they are published together: \
+<code>linklab check-release DIR --with OTHER_DIR</code>.</p></section>\n",
+    );
+    html
+}
+
 /// The whole page.
-pub(crate) fn page(programmes: &[Programme], links: &[Option<String>], pooled: &[PooledGroup]) -> String {
+pub(crate) fn page(
+    programmes: &[Programme],
+    links: &[Option<String>],
+    pooled: &[PooledGroup],
+    shared: &[SharedCohort],
+) -> String {
     let data = Data {
         programmes: programmes
             .iter()
@@ -141,6 +179,7 @@ Every figure is one the releases published; the pooled estimates are computed fr
         t = types.len(),
         ts = if types.len() == 1 { "" } else { "s" },
     );
+    html.push_str(&shared_cohort_notice(shared));
     html.push_str(BODY);
     let _ = writeln!(
         html,
@@ -184,6 +223,17 @@ mod tests {
             ("foobar", "Zm9vYmFy"),
         ] {
             assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn text_leaves_no_markup() {
+        for (input, expected) in [
+            ("North Mentors", "North Mentors"),
+            ("A & B <b>", "A &amp; B &lt;b&gt;"),
+            ("&lt;", "&amp;lt;"),
+        ] {
+            assert_eq!(text(input), expected, "{input:?}");
         }
     }
 

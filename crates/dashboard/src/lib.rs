@@ -12,6 +12,11 @@
 //! * **Pooling** ([`meta`]): per programme type and outcome, a random-effects meta-analysis of
 //!   the published estimates (DerSimonian–Laird and REML), computed from the published effect
 //!   and CI alone. Programmes of type "unspecified" are not pooled.
+//! * **Shared cohorts** ([`shared_cohorts`]): releases whose manifests give the same
+//!   `programme.cohort` fingerprint were made from one cohort's data, so their figures could be
+//!   differenced across them; the page names them in a notice and asks for a joint audit
+//!   (`check-release DIR --with OTHER_DIR`), and [`build`] returns them for the command line to
+//!   warn. A release without the fingerprint is of an unknown cohort and in no group.
 //! * **One file** ([`render`]): `index.html` with its data, script and style inline, a
 //!   Content-Security-Policy that allows only that script and style (by their SHA-256), no
 //!   request of any kind; it opens from `file://`.
@@ -20,6 +25,7 @@
 mod error;
 mod html;
 pub mod meta;
+mod overlap;
 mod read;
 
 use std::collections::BTreeMap;
@@ -29,6 +35,7 @@ use std::path::{Component, Path, PathBuf};
 use serde::Serialize;
 
 pub use error::DashboardError;
+pub use overlap::{SharedCohort, shared_cohorts};
 pub use read::{Effect, Programme, SurvivalStep, UNSPECIFIED, Verdict, read_release};
 
 use crate::meta::{Pooled, Study, Tau2Method, random_effects, se_from_ci};
@@ -126,13 +133,31 @@ pub fn render(programmes: &[Programme], page_dir: &Path) -> String {
                 .then(|| relative_href(&base, &p.dir.join("report.html")))
         })
         .collect();
-    html::page(programmes, &links, &pool(programmes))
+    html::page(programmes, &links, &pool(programmes), &shared_cohorts(programmes))
+}
+
+/// What [`build`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dashboard {
+    /// The page's path (`out/index.html`).
+    pub page: PathBuf,
+    /// How many programmes it shows.
+    pub programmes: usize,
+    /// The groups of programmes whose releases share one cohort (the page's notice names them;
+    /// the command line should warn, one line per group, with [`SharedCohort`]'s `Display`).
+    pub shared_cohorts: Vec<SharedCohort>,
 }
 
 /// `linklab dashboard`: loads and checks `dirs`, and writes `out/index.html` (creating `out`).
 /// Returns the page's path. Refuses an `out` that is itself a release folder (the release stage,
 /// which lists the page in its manifest, uses [`load`] and [`render`] instead).
 pub fn write_dashboard(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, DashboardError> {
+    build(dirs, out).map(|d| d.page)
+}
+
+/// [`write_dashboard`], also returning how many programmes the page shows and which of them
+/// share a cohort.
+pub fn build(dirs: &[PathBuf], out: &Path) -> Result<Dashboard, DashboardError> {
     if out.join(linklab_check::MANIFEST_NAME).exists() {
         return Err(DashboardError::OutIsRelease {
             out: out.to_path_buf(),
@@ -148,7 +173,11 @@ pub fn write_dashboard(dirs: &[PathBuf], out: &Path) -> Result<PathBuf, Dashboar
     let page = render(&programmes, out);
     let path = out.join(INDEX_NAME);
     linklab_store::write_atomic(&path, |w| std::io::Write::write_all(w, page.as_bytes()))?;
-    Ok(path)
+    Ok(Dashboard {
+        page: path,
+        programmes: programmes.len(),
+        shared_cohorts: shared_cohorts(&programmes),
+    })
 }
 
 /// The canonical form of a path, or (when it does not exist yet) the path made absolute.

@@ -2,6 +2,16 @@
 (function () {
   const data = JSON.parse(document.getElementById("data").textContent);
   const programmes = data.programmes.map((p, id) => Object.assign({ id: id }, p));
+  // Computed once: each programme's estimates by outcome key (the first of a key wins) and the
+  // text the search box looks in.
+  for (const p of programmes) {
+    p.byKey = new Map();
+    for (const e of p.effects) {
+      const key = e.outcome + "|" + e.measure;
+      if (!p.byKey.has(key)) p.byKey.set(key, e);
+    }
+    p.text = [p.name, p.organisation, p.type, p.description, period(p)].join(" ").toLowerCase();
+  }
   const outcomes = data.outcomes;
   const SVG = "http://www.w3.org/2000/svg";
   const state = { search: "", outcome: "all", type: "all", result: "all", sort: "name", dir: 1, selected: new Set() };
@@ -21,7 +31,23 @@
     return node;
   }
   function effectOf(p, key) {
-    return p.effects.find(e => e.outcome + "|" + e.measure === key) || null;
+    return p.byKey.get(key) || null;
+  }
+  // SVG markup for a forest plot's many marks, parsed at once (far faster than one DOM call
+  // per attribute); every attribute value and text is escaped.
+  const ENTITY = { "&": "&amp;", "<": "&lt;", ">": "&gt;", "\"": "&quot;" };
+  function esc(v) {
+    const text = String(v);
+    return /[&<>"]/.test(text) ? text.replace(/[&<>"]/g, c => ENTITY[c]) : text;
+  }
+  // Numbers (coordinates) to a hundredth of a pixel; they need no escaping.
+  function attr(v) {
+    return typeof v === "number" ? String(Math.round(v * 100) / 100) : esc(v);
+  }
+  function mark(tag, attrs, inner) {
+    let s = "<" + tag;
+    for (const k in attrs) s += " " + k + "=\"" + attr(attrs[k]) + "\"";
+    return s + ">" + (inner === undefined ? "" : inner) + "</" + tag + ">";
   }
   function fmt(v, digits) {
     return (v < 0 ? "\u2212" : "") + Math.abs(v).toFixed(digits);
@@ -50,8 +76,7 @@
     if (state.type !== "all" && p.type !== state.type) return false;
     if (state.result !== "all" && resultOf(p) !== state.result) return false;
     if (!state.search) return true;
-    const text = [p.name, p.organisation, p.type, p.description, period(p)].join(" ").toLowerCase();
-    return state.search.split(/\s+/).every(word => text.includes(word));
+    return state.search.split(/\s+/).every(word => p.text.includes(word));
   }
   function sortValue(p) {
     switch (state.sort) {
@@ -92,32 +117,41 @@
   }
   function effectCell(p, o) {
     const e = effectOf(p, o.key);
+    const cell = inner => mark("td", { "data-outcome": o.key }, inner);
     if (!e || e.result === "not_published") {
-      return el("td", { "data-outcome": o.key }, [el("span", { class: "mark not_published" }, ["not published"])]);
+      return cell(mark("span", { class: "mark not_published" }, "not published"));
     }
     const d = 1;
     const text = fmt(shown(o, e.difference), d) + " (" + fmt(shown(o, e.ci_low), d) + " to " + fmt(shown(o, e.ci_high), d) + ")";
-    return el("td", { "data-outcome": o.key }, [
-      el("span", { class: "effect", title: o.unit }, [text]),
-      el("span", { class: "mark " + e.result }, [e.result]),
-    ]);
+    return cell(mark("span", { class: "effect", title: o.unit }, esc(text)) + mark("span", { class: "mark " + e.result }, esc(e.result)));
   }
-  function tableRow(p) {
-    const box = el("input", { type: "checkbox", "aria-label": "compare " + p.name });
-    box.checked = state.selected.has(p.id);
-    box.addEventListener("change", () => {
-      if (box.checked) state.selected.add(p.id); else state.selected.delete(p.id);
-      drawSurvival();
-    });
-    const name = p.report ? el("a", { href: p.report }, [p.name]) : document.createTextNode(p.name);
-    const nameCell = el("td", {}, [name]);
-    if (p.description) nameCell.append(el("span", { class: "desc" }, [p.description]));
-    const row = el("tr", { "data-name": p.name }, [
-      el("td", {}, [box]), nameCell, el("td", {}, [p.organisation]), el("td", {}, [p.type]),
-      el("td", {}, [period(p)]), el("td", { class: "num" }, [p.people === null ? "[c]" : p.people.toLocaleString("en-GB")]),
-    ]);
-    for (const o of visibleOutcomes()) row.append(effectCell(p, o));
-    return row;
+  function rowMarkup(p) {
+    const checked = state.selected.has(p.id) ? " checked" : "";
+    const box = "<input type=\"checkbox\" aria-label=\"" + esc("compare " + p.name) + "\"" + checked + ">";
+    let name = p.report ? mark("a", { href: p.report }, esc(p.name)) : esc(p.name);
+    if (p.description) name += mark("span", { class: "desc" }, esc(p.description));
+    let cells = mark("td", {}, box) + mark("td", {}, name) + mark("td", {}, esc(p.organisation)) + mark("td", {}, esc(p.type)) +
+      mark("td", {}, esc(period(p))) + mark("td", { class: "num" }, esc(p.people === null ? "[c]" : p.people.toLocaleString("en-GB")));
+    for (const o of visibleOutcomes()) cells += effectCell(p, o);
+    return mark("tr", { "data-id": p.id, "data-name": p.name }, cells);
+  }
+  // Rows are built once per outcome choice (as markup, parsed at once) and reused: a search, a
+  // filter or a sort only puts existing rows in a new order, and a ticked box stays ticked.
+  const rowCache = new Map();
+  let rowCacheOutcome = null;
+  function tableRows(rows) {
+    if (rowCacheOutcome !== state.outcome) {
+      rowCache.clear();
+      rowCacheOutcome = state.outcome;
+    }
+    const missing = rows.filter(p => !rowCache.has(p.id));
+    if (missing.length) {
+      const holder = document.createElement("tbody");
+      holder.innerHTML = missing.map(rowMarkup).join("");
+      const built = [...holder.rows];
+      missing.forEach((p, i) => rowCache.set(p.id, built[i]));
+    }
+    return rows.map(p => rowCache.get(p.id));
   }
 
   // ------------------------------------------------------------------ forest plots
@@ -149,34 +183,34 @@
     const x = v => left + (v - lo) / (hi - lo) * (W - left - right);
     const plot = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, class: "forest", "data-outcome": o.key, role: "img",
       "aria-label": "Forest plot of " + outcomeLabel(o) + ": " + studies.length + " programmes" });
+    const parts = [];
     for (const t of niceTicks(lo, hi)) {
-      plot.append(svg("line", { x1: x(t), x2: x(t), y1: top, y2: H - 28, stroke: t === 0 ? "#5b6472" : "#e3e6eb" }));
-      plot.append(svg("text", { x: x(t), y: H - 12, "text-anchor": "middle", class: "muted" }, fmt(t, Math.abs(t) < 10 && t % 1 !== 0 ? 1 : 0)));
+      parts.push(mark("line", { x1: x(t), x2: x(t), y1: top, y2: H - 28, stroke: t === 0 ? "#5b6472" : "#e3e6eb" }));
+      parts.push(mark("text", { x: x(t), y: H - 12, "text-anchor": "middle", class: "muted" }, esc(fmt(t, Math.abs(t) < 10 && t % 1 !== 0 ? 1 : 0))));
     }
     studies.forEach(([p, e], i) => {
       const y = top + i * rowH + rowH / 2;
-      const g = svg("g", { class: "study", "data-name": p.name });
       const label = p.name.length > 34 ? p.name.slice(0, 33) + "\u2026" : p.name;
-      g.append(svg("title", {}, p.name + ": " + fmt(shown(o, e.difference), 1) + " (" + fmt(shown(o, e.ci_low), 1) + " to " + fmt(shown(o, e.ci_high), 1) + ")"));
-      g.append(svg("text", { x: 4, y: y + 4 }, label));
       const colour = e.result === "significant" ? "#1c7c54" : "#9a5b00";
-      g.append(svg("line", { x1: x(shown(o, e.ci_low)), x2: x(shown(o, e.ci_high)), y1: y, y2: y, stroke: colour, "stroke-width": 2 }));
-      g.append(svg("rect", { x: x(shown(o, e.difference)) - 4, y: y - 4, width: 8, height: 8, fill: colour }));
-      g.append(svg("text", { x: W - right + 8, y: y + 4, class: "muted" }, fmt(shown(o, e.difference), 1) + " [" + fmt(shown(o, e.ci_low), 1) + ", " + fmt(shown(o, e.ci_high), 1) + "]"));
-      plot.append(g);
+      parts.push(mark("g", { class: "study", "data-name": p.name },
+        mark("title", {}, esc(p.name + ": " + fmt(shown(o, e.difference), 1) + " (" + fmt(shown(o, e.ci_low), 1) + " to " + fmt(shown(o, e.ci_high), 1) + ")")) +
+        mark("text", { x: 4, y: y + 4 }, esc(label)) +
+        mark("line", { x1: x(shown(o, e.ci_low)), x2: x(shown(o, e.ci_high)), y1: y, y2: y, stroke: colour, "stroke-width": 2 }) +
+        mark("rect", { x: x(shown(o, e.difference)) - 4, y: y - 4, width: 8, height: 8, fill: colour }) +
+        mark("text", { x: W - right + 8, y: y + 4, class: "muted" }, esc(fmt(shown(o, e.difference), 1) + " [" + fmt(shown(o, e.ci_low), 1) + ", " + fmt(shown(o, e.ci_high), 1) + "]"))));
     });
     pooled.forEach((gr, j) => {
       const r = gr.reml;
       const y = top + (studies.length + j) * rowH + rowH / 2;
-      const g = svg("g", { class: "pooled", "data-type": gr.type });
-      g.append(svg("title", {}, "Pooled " + gr.type + " (REML, k = " + r.k + "); dashed: 95% prediction interval"));
-      g.append(svg("text", { x: 4, y: y + 4 }, "Pooled: " + gr.type + " (k = " + r.k + ")"));
-      g.append(svg("line", { x1: x(shown(o, r.pi_low)), x2: x(shown(o, r.pi_high)), y1: y, y2: y, stroke: "#1f5fa8", "stroke-dasharray": "4 3" }));
       const [a, m, b] = [x(shown(o, r.ci_low)), x(shown(o, r.estimate)), x(shown(o, r.ci_high))];
-      g.append(svg("path", { d: "M" + a + " " + y + " L" + m + " " + (y - 6) + " L" + b + " " + y + " L" + m + " " + (y + 6) + " Z", fill: "#1f5fa8" }));
-      g.append(svg("text", { x: W - right + 8, y: y + 4, class: "muted" }, fmt(shown(o, r.estimate), 1) + " [" + fmt(shown(o, r.ci_low), 1) + ", " + fmt(shown(o, r.ci_high), 1) + "]"));
-      plot.append(g);
+      parts.push(mark("g", { class: "pooled", "data-type": gr.type },
+        mark("title", {}, esc("Pooled " + gr.type + " (REML, k = " + r.k + "); dashed: 95% prediction interval")) +
+        mark("text", { x: 4, y: y + 4 }, esc("Pooled: " + gr.type + " (k = " + r.k + ")")) +
+        mark("line", { x1: x(shown(o, r.pi_low)), x2: x(shown(o, r.pi_high)), y1: y, y2: y, stroke: "#1f5fa8", "stroke-dasharray": "4 3" }) +
+        mark("path", { d: "M" + a + " " + y + " L" + m + " " + (y - 6) + " L" + b + " " + y + " L" + m + " " + (y + 6) + " Z", fill: "#1f5fa8" }) +
+        mark("text", { x: W - right + 8, y: y + 4, class: "muted" }, esc(fmt(shown(o, r.estimate), 1) + " [" + fmt(shown(o, r.ci_low), 1) + ", " + fmt(shown(o, r.ci_high), 1) + "]"))));
     });
+    plot.innerHTML = parts.join("");
     box.append(plot);
     return box;
   }
@@ -261,7 +295,7 @@
     const rows = visible();
     const table = document.getElementById("programmes");
     table.tHead.replaceChildren(header());
-    table.tBodies[0].replaceChildren(...rows.map(tableRow));
+    table.tBodies[0].replaceChildren(...tableRows(rows));
     document.getElementById("count").textContent = rows.length + " of " + programmes.length + " programmes shown";
     const forestHolder = document.getElementById("forest");
     forestHolder.replaceChildren(...visibleOutcomes().map(o => forest(o, rows)));
@@ -276,6 +310,15 @@
   fill("outcome", outcomes.map(o => [o.key, outcomeLabel(o)]));
   fill("type", [...new Set(programmes.map(p => p.type))].sort().map(t => [t, t]));
   fill("result", []);
+  // The compare boxes of every row, by delegation.
+  document.getElementById("programmes").tBodies[0].addEventListener("change", event => {
+    const box = event.target;
+    const row = box.closest("tr");
+    if (box.type !== "checkbox" || !row) return;
+    const id = Number(row.dataset.id);
+    if (box.checked) state.selected.add(id); else state.selected.delete(id);
+    drawSurvival();
+  });
   const search = document.getElementById("search");
   search.addEventListener("input", () => { state.search = search.value.trim().toLowerCase(); update(); });
   update();

@@ -1,5 +1,6 @@
 //! Reading release folders: only those that pass `check-release`, and only their published
-//! files (the manifest's programme metadata, `impact.csv`, `survival.csv`, `report.html`).
+//! files (the manifest's programme metadata and cohort fingerprint, `impact.csv`,
+//! `survival.csv`, `report.html`).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -84,6 +85,11 @@ pub struct Programme {
     pub end: String,
     /// One line about it.
     pub description: String,
+    /// The manifest's `programme.cohort`: an opaque fingerprint of the cohort source the release
+    /// was made from (equal values: the same cohort data), or `None` when absent (unknown). Not
+    /// shown on the page; [`crate::shared_cohorts`] groups programmes by it.
+    #[serde(skip)]
+    pub cohort: Option<String>,
     /// Matched participants (`None` when suppressed or absent).
     pub people: Option<u64>,
     /// Matched comparison persons.
@@ -175,6 +181,7 @@ pub fn read_release(dir: &Path) -> Result<Programme, DashboardError> {
         start: field("start").unwrap_or_else(|| UNSPECIFIED.to_owned()),
         end: field("end").unwrap_or_else(|| UNSPECIFIED.to_owned()),
         description: field("description").unwrap_or_default(),
+        cohort: field("cohort"),
         people: count(&impact, "treated_persons"),
         comparison_people: count(&impact, "comparison_persons"),
         has_report: dir.join("report.html").is_file(),

@@ -3,7 +3,7 @@
 //! `chromium` package; install it with `scripts/install-chromium.sh`). Through DevTools the test
 //! checks there is no request but the page, types in the search box, uses a filter and a sort,
 //! ticks programmes for their survival curves, and checks the visible rows and the forest plot
-//! change as they should.
+//! change as they should, and that the notice of releases that share a cohort is on screen.
 //!
 //! The DevTools harness (`Browser`, `page_problems`, `file_url`) is `crates/browser-test`, shared
 //! with the report's browser test: Chromium driven over `--remote-debugging-pipe`, its `Network`
@@ -43,6 +43,13 @@ const FACTS: &str = r"(() => {
     survival: [...document.querySelectorAll('#survival .chart')].map(c => c.dataset.name + ': ' + c.querySelectorAll('path.curve').length + ' curves'),
     pooled_rows: [...document.querySelectorAll('#pooled tbody tr')].map(r => r.innerText.split('\t').slice(0, 3).join(' | ')),
     count: document.getElementById('count').innerText,
+    shared: [...document.querySelectorAll('#shared-cohorts li')].map(li => li.innerText),
+    shared_visible: (() => {
+      const n = document.getElementById('shared-cohorts');
+      if (!n) return false;
+      const r = n.getBoundingClientRect();
+      return r.height > 0 && r.top < window.innerHeight && getComputedStyle(n).visibility === 'visible';
+    })(),
     fits: document.documentElement.scrollWidth <= window.innerWidth,
     csp: document.querySelector('meta[http-equiv=Content-Security-Policy]').content,
   };
@@ -258,6 +265,15 @@ fn the_dashboard_searches_filters_sorts_and_redraws_its_forest_plots_in_chromium
     assert_eq!(names(&all["rows"]), EVERYONE, "sorted by name: {all}");
     assert_eq!(all["count"], json!("6 of 6 programmes shown"));
     assert_eq!(all["fits"], json!(true), "no sideways scrolling at 1200 px");
+    assert_eq!(
+        names(&all["shared"]),
+        [
+            "North Mentors and Learning Inside",
+            "Second Chance and Work Ready"
+        ],
+        "the notice names the programmes that share a cohort: {all}"
+    );
+    assert_eq!(all["shared_visible"], json!(true), "in the first screen: {all}");
     assert_eq!(names(&all["forests"][REOFFENDED]["studies"]), EVERYONE, "{all}");
     assert_eq!(
         names(&all["forests"][REOFFENDED]["pooled"]),

@@ -38,6 +38,8 @@ pub struct Meta {
     pub start: String,
     pub end: String,
     pub description: String,
+    /// The cohort source's fingerprint (`programme.cohort`); `None` writes no such field.
+    pub cohort: Option<String>,
 }
 
 impl Spec {
@@ -59,6 +61,7 @@ impl Spec {
                 start: "2022-04-01".to_owned(),
                 end: "2024-03-31".to_owned(),
                 description: format!("{} for people leaving prison", capitalised(kind)),
+                cohort: None,
             }),
             people,
             reoffended,
@@ -103,6 +106,14 @@ fn survival_rows(group: &str, people: u64, end: f64, out: &mut String) {
     }
 }
 
+impl Spec {
+    /// The same programme, its release made from the cohort source `cohort`.
+    pub fn cohort(mut self, cohort: &str) -> Self {
+        self.meta.as_mut().expect("a programme with metadata").cohort = Some(cohort.to_owned());
+        self
+    }
+}
+
 /// Writes the release folder of `spec` under `parent` and returns its path.
 pub fn write_release(parent: &Path, spec: &Spec) -> PathBuf {
     let dir = parent.join(&spec.folder);
@@ -141,6 +152,9 @@ pub fn write_release(parent: &Path, spec: &Spec) -> PathBuf {
             "name": m.name, "organisation": m.organisation, "type": m.kind,
             "start": m.start, "end": m.end, "description": m.description,
         });
+        if let Some(cohort) = &m.cohort {
+            manifest["programme"]["cohort"] = cohort.as_str().into();
+        }
     }
     std::fs::write(
         dir.join("release-manifest.json"),
@@ -151,7 +165,9 @@ pub fn write_release(parent: &Path, spec: &Spec) -> PathBuf {
 }
 
 /// Six programmes of three types: two mentoring programmes that work, one that does not, two
-/// education programmes, one employment support programme.
+/// education programmes, one employment support programme. North Mentors and Learning Inside
+/// were evaluated in one run (one cohort), Second Chance and Work Ready in another; Open Door's
+/// and Fresh Start College's manifests give no cohort.
 pub fn six() -> Vec<Spec> {
     vec![
         Spec::new(
@@ -161,7 +177,8 @@ pub fn six() -> Vec<Spec> {
             820,
             (-0.06, 0.015),
             (0.03, 0.02),
-        ),
+        )
+        .cohort("9f2c41e07b3d"),
         Spec::new(
             "second-chance",
             "Second Chance",
@@ -169,7 +186,8 @@ pub fn six() -> Vec<Spec> {
             410,
             (-0.04, 0.02),
             (0.01, 0.025),
-        ),
+        )
+        .cohort("51ab07d3c8e2"),
         Spec::new(
             "open-door",
             "Open Door",
@@ -185,7 +203,8 @@ pub fn six() -> Vec<Spec> {
             1250,
             (-0.02, 0.012),
             (0.05, 0.013),
-        ),
+        )
+        .cohort("9f2c41e07b3d"),
         Spec::new(
             "fresh-start-college",
             "Fresh Start College",
@@ -201,7 +220,8 @@ pub fn six() -> Vec<Spec> {
             640,
             (0.0, 0.02),
             (0.08, 0.02),
-        ),
+        )
+        .cohort("51ab07d3c8e2"),
     ]
 }
 
