@@ -100,7 +100,7 @@ pub fn dispatch(cli: Cli, human: bool) -> Result<(), CliError> {
             },
         ),
         Command::Dashboard { releases, out } => {
-            let page = linklab_dashboard::write_dashboard(&releases, &out)?;
+            let page = crate::programmes::dashboard(&releases, &out)?;
             println!(
                 "wrote the dashboard of {} release(s) to {}",
                 releases.len(),

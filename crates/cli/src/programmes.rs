@@ -93,6 +93,17 @@ pub fn release_dirs(dirs: &[ProgrammeDirs<'_>]) -> Vec<PathBuf> {
     dirs.iter().map(|d| d.release.clone()).collect()
 }
 
+/// Writes the dashboard over release folders (`linklab dashboard`, and the release stage with
+/// several programmes) and warns once for each group of releases that share a cohort. Returns
+/// the page's path.
+pub fn dashboard(releases: &[PathBuf], out: &Path) -> Result<PathBuf, crate::CliError> {
+    let built = linklab_dashboard::build(releases, out)?;
+    for group in &built.shared_cohorts {
+        tracing::warn!("{group}");
+    }
+    Ok(built.page)
+}
+
 /// The dashboard page of a release folder with several programmes.
 pub fn index_page(release_dir: &Path) -> PathBuf {
     release_dir.join(linklab_dashboard::INDEX_NAME)

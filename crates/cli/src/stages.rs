@@ -517,7 +517,7 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
             }
             if programmes::several(p) {
                 let folders = programmes::release_dirs(&dirs);
-                let page = linklab_dashboard::write_dashboard(&folders, &p.settings.release_dir)?;
+                let page = programmes::dashboard(&folders, &p.settings.release_dir)?;
                 println!("release: wrote the dashboard {}", page.display());
             }
             Ok(())
