@@ -379,7 +379,14 @@ fn first_in_window(e: &Events, release: Day) -> Option<(Day, u8)> {
 /// The reoffence must also happen without any programme: one that only a programme causes (the
 /// boot camp's) never leads back to custody, so the programmes change the spine only where they
 /// prevent a return.
-fn second_release(w: &WorldParams, p: &Person, first: Release, draws: &Draws, actual: &Events, e0: &Events) -> Option<Release> {
+fn second_release(
+    w: &WorldParams,
+    p: &Person,
+    first: Release,
+    draws: &Draws,
+    actual: &Events,
+    e0: &Events,
+) -> Option<Release> {
     let release = first.date;
     let (first_offence, offence) = first_in_window(actual, release)?;
     first_in_window(e0, release)?;
@@ -448,7 +455,7 @@ pub(crate) fn spine_person(
     let treated = rng.random::<f64>() < logistic(treat_logit);
     let mut programme_start = release - Programme::Resettlement.lead_days(rng);
     let mut programme = treated.then_some(Programme::Resettlement);
-    if !treated && let Some((joined, start)) = programmes::join_new(&first, p.female, programme_rng) {
+    if !treated && let Some((joined, start)) = programmes::join_new(first, p.female, programme_rng) {
         programme = Some(joined);
         programme_start = start;
     }
@@ -468,7 +475,14 @@ pub(crate) fn spine_person(
         }
     }
     let mut releases = vec![first];
-    releases.extend(second_release(w, p, first, &draws, actual.as_ref().unwrap_or(&e0), &e0));
+    releases.extend(second_release(
+        w,
+        p,
+        first,
+        &draws,
+        actual.as_ref().unwrap_or(&e0),
+        &e0,
+    ));
     let actual = actual.unwrap_or(e0);
     p.offences = actual.offences;
     p.jobs = actual.jobs;

@@ -194,7 +194,7 @@ impl Programme {
     /// mentoring favours older people with few priors (a low risk, so a naive comparison flatters
     /// it), education the young, the boot camp young men with many priors and violent or public
     /// order offences (a high risk, so a naive comparison overstates its harm).
-    fn selection_logit(self, first: &Release, female: bool) -> f64 {
+    fn selection_logit(self, first: Release, female: bool) -> f64 {
         let age = f64::from(first.age) - 33.0;
         let prior = f64::from(first.prior_offences) - 5.0;
         let sex = if female { 1.0 } else { 0.0 };
@@ -259,7 +259,7 @@ pub(crate) struct About {
 
 /// Which new programme, if any, a spine person outside the resettlement programme joins, and
 /// its start, drawn from the person's programme stream.
-pub(crate) fn join_new(first: &Release, female: bool, rng: &mut ChaCha8Rng) -> Option<(Programme, Day)> {
+pub(crate) fn join_new(first: Release, female: bool, rng: &mut ChaCha8Rng) -> Option<(Programme, Day)> {
     let u: f64 = rng.random();
     let mut cumulative = 0.0;
     for programme in &Programme::ALL[1..] {
