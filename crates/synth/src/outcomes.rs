@@ -334,16 +334,17 @@ fn measure(index: Day, e: &Events) -> Outcomes {
     let first = e.offences.iter().map(|(d, _)| *d).filter(|d| in_window(*d)).min();
     let days_employed = covered_days(index, e.jobs.iter());
     let days_on_benefit = covered_days(index, e.benefits.iter().filter(|s| pools::is_out_of_work(s.kind)));
-    let employed_at = |day: Day| f64::from(u8::from(e.jobs.iter().any(|s| covers(s, index + day))));
+    let employed_at = |day: Day| u16::from(e.jobs.iter().any(|s| covers(s, index + day)));
+    // Days are within the 365-day window and counts are at most 7: all fit in a u16.
     [
-        f64::from(u8::from(reoffences > 0)),
-        f64::from(u8::from(days_employed > 0)),
-        f64::from(days_employed),
-        f64::from(days_on_benefit),
-        reoffences as f64,
+        u16::from(reoffences > 0),
+        u16::from(days_employed > 0),
+        days_employed as u16,
+        days_on_benefit as u16,
+        reoffences as u16,
         employed_at(30),
         employed_at(WINDOW_DAYS),
-        f64::from(first.map_or(WINDOW_DAYS, |d| d - index)),
+        first.map_or(WINDOW_DAYS, |d| d - index) as u16,
     ]
 }
 

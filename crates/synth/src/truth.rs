@@ -141,12 +141,13 @@ fn programme_effects(persons: &[Person], programme: Programme) -> (u64, OutcomeE
         let with = &s.with[programme.index()];
         let treated = s.took_part(programme);
         for k in 0..k_all {
-            sum_diff_all[k] += with[k] - s.y0[k];
+            let (y1, y0) = (f64::from(with[k]), f64::from(s.y0[k]));
+            sum_diff_all[k] += y1 - y0;
             if treated {
-                sum_y1_t[k] += with[k];
-                sum_y0_t[k] += s.y0[k];
+                sum_y1_t[k] += y1;
+                sum_y0_t[k] += y0;
             } else {
-                sum_c[k] += s.observed()[k];
+                sum_c[k] += f64::from(s.observed()[k]);
             }
         }
         if treated {

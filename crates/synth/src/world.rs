@@ -107,8 +107,9 @@ pub struct Release {
     pub offence_group: u8,
 }
 
-/// Outcome values in the order of `OUTCOMES`.
-pub type Outcomes = [f64; 8];
+/// Outcome values in the order of `OUTCOMES`: flags (0 or 1), counts and days, all whole
+/// numbers, kept small because every spine person holds five sets of them.
+pub type Outcomes = [u16; 8];
 
 /// Names of the outcomes, in the order of `Outcomes`: the demo's four, then the Justice Data
 /// Lab's measures (the number of reoffences in the window, employed on day 30 and on day 365)
