@@ -155,7 +155,8 @@ pub enum SynthError {
 ///
 /// Files: `releases.csv`, `participants.csv`, `reoffences.csv`, `employment.csv` (Windows-1252),
 /// `benefits.csv`, `mentoring.csv`, `education.csv`, `bootcamp.csv`, and `truth/records.csv`,
-/// `truth/persons.csv`, `truth/effects.json`, `truth/programmes.json`, `truth/noise.json`. Each is written under a temporary name and renamed when complete.
+/// `truth/persons.csv`, `truth/effects.json`, `truth/programmes.json`, `truth/noise.json`. Each
+/// is written under a temporary name and renamed when complete.
 pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
     if cfg.people == 0 || cfg.people > MAX_PEOPLE {
         return Err(SynthError::Config {

@@ -1,5 +1,6 @@
-//! What happens to people: covariates at release, selection into the programme, and the
-//! reoffences, jobs and benefit claims behind every outcome, with and without the programme.
+//! What happens to people: covariates at release, selection into the programmes (the newer
+//! ones' in `programmes`), and the reoffences, jobs and benefit claims behind every outcome,
+//! without any programme and with each.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
