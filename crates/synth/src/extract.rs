@@ -1,6 +1,9 @@
-//! The five extracts that the synthetic departments hold.
+//! The eight extracts that the synthetic departments and programmes hold.
 
-/// The five extracts, in the order they are written.
+use crate::programmes::Programme;
+
+/// The eight extracts, in the order they are written (the three newer programmes' lists last, so
+/// the streams and the record order of the first five never change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Extract {
     /// `releases.csv`, the spine.
@@ -13,16 +16,25 @@ pub enum Extract {
     Employment,
     /// `benefits.csv`, benefit spells.
     Benefits,
+    /// `mentoring.csv`, the mentoring programme's list.
+    Mentoring,
+    /// `education.csv`, the education programme's list.
+    Education,
+    /// `bootcamp.csv`, the boot camp's list.
+    BootCamp,
 }
 
 impl Extract {
     /// All extracts in writing order.
-    pub const ALL: [Extract; 5] = [
+    pub const ALL: [Extract; 8] = [
         Extract::Releases,
         Extract::Participants,
         Extract::Reoffences,
         Extract::Employment,
         Extract::Benefits,
+        Extract::Mentoring,
+        Extract::Education,
+        Extract::BootCamp,
     ];
 
     /// The extract's name (its file stem and its name in `truth/records.csv`).
@@ -33,6 +45,9 @@ impl Extract {
             Extract::Reoffences => "reoffences",
             Extract::Employment => "employment",
             Extract::Benefits => "benefits",
+            Extract::Mentoring => "mentoring",
+            Extract::Education => "education",
+            Extract::BootCamp => "bootcamp",
         }
     }
 
@@ -44,6 +59,20 @@ impl Extract {
             Extract::Reoffences => "OFF",
             Extract::Employment => "EMP",
             Extract::Benefits => "BEN",
+            Extract::Mentoring => "MEN",
+            Extract::Education => "EDU",
+            Extract::BootCamp => "BCP",
+        }
+    }
+
+    /// The programme whose participant list this is, if it is one.
+    pub(crate) fn programme(self) -> Option<Programme> {
+        match self {
+            Extract::Participants => Some(Programme::Resettlement),
+            Extract::Mentoring => Some(Programme::Mentoring),
+            Extract::Education => Some(Programme::Education),
+            Extract::BootCamp => Some(Programme::BootCamp),
+            Extract::Releases | Extract::Reoffences | Extract::Employment | Extract::Benefits => None,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Synthetic department extracts with ground truth.
 //!
 //! [`generate`] builds a world of released prisoners (the spine) and other people, and writes what
-//! five departments would hold about them as CSV, with realistic identifier noise, plus the truth
-//! (who every record really is, the true programme effects and the realised noise) under `truth/`.
+//! four departments and four programmes would hold about them as CSV, with realistic identifier
+//! noise, plus the truth (who every record really is, the true programme effects and the realised
+//! noise) under `truth/`. The four programmes ([`PROGRAMMES`], each a participant list) are built
+//! to show four verdicts: one works, one has no effect, one is too small to tell, one harms.
 //! The same seed and size always give byte-identical files: every person and every record draws
 //! from its own `ChaCha8` stream derived from (seed, person, record), whatever the thread count.
 #![forbid(unsafe_code)]
@@ -12,8 +14,8 @@
 // - `pools`: the name lists (data files), nicknames, postcodes and categories;
 // - `births`: ages and dates of birth;
 // - `world`: the true people (identities, dates, random streams) and `outcomes`, what happens
-//   to them with and without the programme;
-// - `extract`, `noise`: the five extracts and the identifier noise each one carries;
+//   to them with and without each programme (`programmes`: who joins which, and its design);
+// - `extract`, `noise`: the eight extracts and the identifier noise each one carries;
 // - `format`, `render`: how each department writes its rows;
 // - `csv_out`: CSV files written atomically through `linklab_store`;
 // - `truth`: the ground truth files;
@@ -28,6 +30,7 @@ mod noise;
 mod outcomes;
 mod people;
 mod pools;
+mod programmes;
 mod render;
 mod truth;
 mod world;
@@ -72,6 +75,12 @@ impl SynthConfig {
     }
 }
 
+/// The file stems of the four programmes' participant lists (`<stem>.csv`), in the order of
+/// `truth/programmes.json` and [`SynthSummary::programmes`]: the original resettlement programme
+/// (works), mentoring (no effect), a small education programme (too small to tell) and a boot
+/// camp (harms). A person takes part in at most one.
+pub const PROGRAMMES: [&str; 4] = ["participants", "mentoring", "education", "bootcamp"];
+
 /// Largest supported number of spine persons.
 pub const MAX_PEOPLE: u64 = 100_000_000;
 
@@ -93,12 +102,23 @@ pub struct SynthSummary {
     pub people: u64,
     /// Other people (not in the spine).
     pub other_people: u64,
-    /// Persons who took part in the programme.
+    /// Persons who took part in the original programme (`participants.csv`).
     pub treated: u64,
+    /// Every programme's participants, in the order of [`PROGRAMMES`].
+    pub programmes: Vec<ProgrammeCount>,
     /// The seed.
     pub seed: u64,
     /// Files written, in writing order.
     pub files: Vec<WrittenFile>,
+}
+
+/// How many true persons took part in one programme.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProgrammeCount {
+    /// The file stem of its participant list (one of [`PROGRAMMES`]).
+    pub extract: String,
+    /// True persons who took part.
+    pub participants: u64,
 }
 
 /// Errors of [`generate`].
@@ -134,8 +154,9 @@ pub enum SynthError {
 /// Generates the extracts and the truth into `cfg.out_dir` (created if missing).
 ///
 /// Files: `releases.csv`, `participants.csv`, `reoffences.csv`, `employment.csv` (Windows-1252),
-/// `benefits.csv`, and `truth/records.csv`, `truth/persons.csv`, `truth/effects.json`,
-/// `truth/noise.json`. Each is written under a temporary name and renamed when complete.
+/// `benefits.csv`, `mentoring.csv`, `education.csv`, `bootcamp.csv`, and `truth/records.csv`,
+/// `truth/persons.csv`, `truth/effects.json`, `truth/programmes.json`, `truth/noise.json`. Each
+/// is written under a temporary name and renamed when complete.
 pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
     if cfg.people == 0 || cfg.people > MAX_PEOPLE {
         return Err(SynthError::Config {
@@ -183,6 +204,12 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
         path: "truth/effects.json".to_owned(),
         rows: 0,
     });
+    let programmes = truth::programmes(&persons);
+    write_json_atomic(&truth_dir.join("programmes.json"), &programmes)?;
+    files.push(WrittenFile {
+        path: "truth/programmes.json".to_owned(),
+        rows: 0,
+    });
     write_json_atomic(
         &truth_dir.join("noise.json"),
         &noise::report(cfg.noise, &all_counts),
@@ -197,6 +224,14 @@ pub fn generate(cfg: &SynthConfig) -> Result<SynthSummary, SynthError> {
         people: cfg.people,
         other_people: w.others(),
         treated: eff.treated_persons,
+        programmes: PROGRAMMES
+            .iter()
+            .zip(&programmes)
+            .map(|(extract, p)| ProgrammeCount {
+                extract: (*extract).to_owned(),
+                participants: p.participants,
+            })
+            .collect(),
         seed: cfg.seed,
         files,
     })

@@ -1,11 +1,13 @@
-//! What happens to people: covariates at release, selection into the programme, and the
-//! reoffences, jobs and benefit claims behind every outcome, with and without the programme.
+//! What happens to people: covariates at release, selection into the programmes (the newer
+//! ones' in `programmes`), and the reoffences, jobs and benefit claims behind every outcome,
+//! without any programme and with each.
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use crate::pools;
+use crate::programmes::{self, Design, Programme};
 use crate::world::{
     Day, Outcomes, Person, Release, Spell, SpineInfo, WINDOW_DAYS, WorldParams, age_on, day, exp1, gamma,
     logistic,
@@ -98,20 +100,6 @@ impl Draws {
     }
 }
 
-/// The programme's designed effects (the realised ATT is computed, not assumed).
-pub mod design {
-    /// Change in the probability of a proven reoffence within the window.
-    pub const REOFFEND: f64 = -0.06;
-    /// Change in the probability of any employment within the window.
-    pub const EMPLOYED: f64 = 0.08;
-    /// Days earlier that a treated person's first job starts.
-    pub const JOB_START_SHIFT: i32 = 45;
-    /// Factor on the length of the first out-of-work benefit claim.
-    pub const BENEFIT_LENGTH: f64 = 0.75;
-    /// Change in the probability of an out-of-work benefit claim within the window.
-    pub const BENEFIT_CLAIM: f64 = -0.05;
-}
-
 /// Linear predictors of the outcome models, from the first release's covariates.
 struct Risk {
     reoffend: f64,
@@ -150,19 +138,19 @@ fn close(end: Day, extract_end: Day) -> Option<Day> {
     (end <= extract_end).then_some(end)
 }
 
-/// The reoffences after `release`: within the window by the risk (and the programme's effect
-/// for the treated, `treat` = 1), and now and then a late one after it.
+/// The reoffences after `release`: within the window by the risk (and the programme's design),
+/// and now and then a late one after it.
 fn offences(
     params: &WorldParams,
     draws: &Draws,
     release: Day,
     risk: &Risk,
-    treat: f64,
+    design: &Design,
     group_type: u8,
 ) -> Vec<(Day, u8)> {
     let extract_end = params.extract_end;
     let mut offences = Vec::new();
-    let p_reoffend = (logistic(risk.reoffend) + treat * design::REOFFEND).max(0.0);
+    let p_reoffend = (logistic(risk.reoffend) + design.reoffend).max(0.0);
     let offence_type = |k: usize| {
         if draws.offence_types[k].is_multiple_of(2) {
             group_type
@@ -173,7 +161,7 @@ fn offences(
     if draws.u_reoffend < p_reoffend {
         let mut when = release + 1 + (364.0 * draws.first_offence.powf(1.4)) as Day;
         offences.push((when, offence_type(0)));
-        for k in 0..draws.extra_offences.min(6) {
+        for k in 0..(draws.extra_offences + design.extra_offences).min(6) {
             when += 1 + (90.0 * draws.offence_gaps[k]) as Day;
             if when > extract_end {
                 break;
@@ -194,13 +182,12 @@ fn events(
     draws: &Draws,
     first: Release,
     risk: &Risk,
-    treated: bool,
+    design: &Design,
     group_type: u8,
 ) -> Events {
     let release = first.date;
     let extract_end = params.extract_end;
-    let treat = if treated { 1.0 } else { 0.0 };
-    let offences = offences(params, draws, release, risk, treat, group_type);
+    let offences = offences(params, draws, release, risk, design, group_type);
 
     let mut jobs = Vec::new();
     let prison_start = release - i32::from(first.sentence_months) * 15;
@@ -213,10 +200,10 @@ fn events(
             kind: draws.sectors[2],
         });
     }
-    let p_job = (logistic(risk.job) + treat * design::EMPLOYED).min(0.98);
+    let p_job = (logistic(risk.job) + design.employed).min(0.98);
     let mut job_start = None;
     if draws.u_job < p_job {
-        let shift = if treated { design::JOB_START_SHIFT } else { 0 };
+        let shift = design.job_start_shift;
         let start = release + 1 + ((300.0 * draws.job_start.powf(1.3)) as Day - shift).max(0);
         let end = start + 30 + (220.0 * draws.job_length) as Day;
         jobs.push(Spell {
@@ -268,10 +255,10 @@ fn events(
             kind: out_of_work_type(draws.benefit_type),
         });
     }
-    let p_benefit = (logistic(risk.benefit) + treat * design::BENEFIT_CLAIM).max(0.0);
+    let p_benefit = (logistic(risk.benefit) + design.benefit_claim).max(0.0);
     if draws.u_benefit < p_benefit {
         let start = release + 1 + (45.0 * draws.benefit_start) as Day;
-        let factor = if treated { design::BENEFIT_LENGTH } else { 1.0 };
+        let factor = design.benefit_length;
         let mut end = start + 14 + (factor * 200.0 * draws.benefit_length) as Day;
         // A claim ends when a job starts.
         if let Some(js) = job_start
@@ -348,16 +335,17 @@ fn measure(index: Day, e: &Events) -> Outcomes {
     let first = e.offences.iter().map(|(d, _)| *d).filter(|d| in_window(*d)).min();
     let days_employed = covered_days(index, e.jobs.iter());
     let days_on_benefit = covered_days(index, e.benefits.iter().filter(|s| pools::is_out_of_work(s.kind)));
-    let employed_at = |day: Day| f64::from(u8::from(e.jobs.iter().any(|s| covers(s, index + day))));
+    let employed_at = |day: Day| u16::from(e.jobs.iter().any(|s| covers(s, index + day)));
+    // Days are within the 365-day window and counts are at most 7: all fit in a u16.
     [
-        f64::from(u8::from(reoffences > 0)),
-        f64::from(u8::from(days_employed > 0)),
-        f64::from(days_employed),
-        f64::from(days_on_benefit),
-        reoffences as f64,
+        u16::from(reoffences > 0),
+        u16::from(days_employed > 0),
+        days_employed as u16,
+        days_on_benefit as u16,
+        reoffences as u16,
         employed_at(30),
         employed_at(WINDOW_DAYS),
-        f64::from(first.map_or(WINDOW_DAYS, |d| d - index)),
+        first.map_or(WINDOW_DAYS, |d| d - index) as u16,
     ]
 }
 
@@ -381,7 +369,60 @@ fn group_type(group: u8) -> u8 {
         .expect("every offence group is also an offence type") as u8
 }
 
-pub(crate) fn spine_person(w: &WorldParams, rng: &mut ChaCha8Rng, p: &mut Person, release: Day, age: u8) {
+/// The first reoffence within the window after `release`, if any.
+fn first_in_window(e: &Events, release: Day) -> Option<(Day, u8)> {
+    e.offences
+        .first()
+        .copied()
+        .filter(|(d, _)| *d <= release + WINDOW_DAYS)
+}
+
+/// A second release, for a few people who reoffend within the window and go back to custody.
+/// The reoffence must also happen without any programme: one that only a programme causes (the
+/// boot camp's) never leads back to custody, so the programmes change the spine only where they
+/// prevent a return.
+fn second_release(
+    w: &WorldParams,
+    p: &Person,
+    first: Release,
+    draws: &Draws,
+    actual: &Events,
+    e0: &Events,
+) -> Option<Release> {
+    let release = first.date;
+    let (first_offence, offence) = first_in_window(actual, release)?;
+    first_in_window(e0, release)?;
+    if draws.u_second_release >= 0.14 {
+        return None;
+    }
+    let date2 = first_offence + 30 + (240.0 * draws.second_release_gap) as Day;
+    if date2 > w.extract_end {
+        return None;
+    }
+    let group2 = pools::OFFENCE_GROUPS
+        .iter()
+        .position(|(g, _)| *g == pools::OFFENCE_TYPES[offence as usize])
+        .unwrap_or(pools::OFFENCE_GROUPS.len() - 1) as u8;
+    Some(Release {
+        date: date2,
+        age: age_on(p.dob, date2) as u8,
+        prior_offences: first.prior_offences.saturating_add(1).min(40),
+        sentence_months: 1 + (draws.second_sentence * 11.0) as u8,
+        offence_group: group2,
+    })
+}
+
+/// Builds a spine person's covariates, programme and outcomes: the resettlement programme and
+/// every outcome draw come from `rng` (the outcomes stream), the newer programmes from
+/// `programme_rng` (the programmes stream).
+pub(crate) fn spine_person(
+    w: &WorldParams,
+    rng: &mut ChaCha8Rng,
+    programme_rng: &mut ChaCha8Rng,
+    p: &mut Person,
+    release: Day,
+    age: u8,
+) {
     let age_f = f64::from(age);
     let prior = (gamma(rng, 0.9) * (4.0 + 0.15 * (age_f - 18.0))).min(40.0) as u8;
     let group = pick_group(rng.random());
@@ -414,47 +455,46 @@ pub(crate) fn spine_person(w: &WorldParams, rng: &mut ChaCha8Rng, p: &mut Person
         + g_treat
         + if p.female { 0.3 } else { 0.0 };
     let treated = rng.random::<f64>() < logistic(treat_logit);
-    let programme_start = release - 7 - rng.random_range(0..110);
+    let mut programme_start = release - Programme::Resettlement.lead_days(rng);
+    let mut programme = treated.then_some(Programme::Resettlement);
+    if !treated && let Some((joined, start)) = programmes::join_new(first, p.female, programme_rng) {
+        programme = Some(joined);
+        programme_start = start;
+    }
 
     let draws = Draws::new(rng);
     let risk = risk(first, p.female);
     let gt = group_type(group);
-    let e0 = events(w, &draws, first, &risk, false, gt);
-    let e1 = events(w, &draws, first, &risk, true, gt);
+    let e0 = events(w, &draws, first, &risk, &Design::NONE, gt);
     let y0 = measure(release, &e0);
-    let y1 = measure(release, &e1);
-    let actual = if treated { e1 } else { e0 };
-
-    let mut releases = vec![first];
-    // A few people reoffend, go back to custody and are released a second time.
-    if let Some(&(first_offence, offence)) = actual.offences.first()
-        && first_offence <= release + WINDOW_DAYS
-        && draws.u_second_release < 0.14
-    {
-        let date2 = first_offence + 30 + (240.0 * draws.second_release_gap) as Day;
-        if date2 <= w.extract_end {
-            let group2 = pools::OFFENCE_GROUPS
-                .iter()
-                .position(|(g, _)| *g == pools::OFFENCE_TYPES[offence as usize])
-                .unwrap_or(pools::OFFENCE_GROUPS.len() - 1) as u8;
-            releases.push(Release {
-                date: date2,
-                age: age_on(p.dob, date2) as u8,
-                prior_offences: prior.saturating_add(1).min(40),
-                sentence_months: 1 + (draws.second_sentence * 11.0) as u8,
-                offence_group: group2,
-            });
+    let mut with = [y0; 4];
+    let mut actual = None;
+    for prog in Programme::ALL {
+        let e = events(w, &draws, first, &risk, &prog.design(), gt);
+        with[prog.index()] = measure(release, &e);
+        if programme == Some(prog) {
+            actual = Some(e);
         }
     }
+    let mut releases = vec![first];
+    releases.extend(second_release(
+        w,
+        p,
+        first,
+        &draws,
+        actual.as_ref().unwrap_or(&e0),
+        &e0,
+    ));
+    let actual = actual.unwrap_or(e0);
     p.offences = actual.offences;
     p.jobs = actual.jobs;
     p.benefits = actual.benefits;
     p.spine = Some(Box::new(SpineInfo {
         releases,
-        treated,
+        programme,
         programme_start,
         y0,
-        y1,
+        with,
     }));
 }
 

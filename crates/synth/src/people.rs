@@ -8,7 +8,9 @@ use crate::births;
 use crate::noise::{DOUBLE_BARRELLED_SHARE, NoiseLevel};
 use crate::outcomes::{other_person, spine_person};
 use crate::pools;
-use crate::world::{Day, Person, STREAM_HEAVY, STREAM_IDENTITY, STREAM_OUTCOMES, WorldParams, day, rng_for};
+use crate::world::{
+    Day, Person, STREAM_HEAVY, STREAM_IDENTITY, STREAM_OUTCOMES, STREAM_PROGRAMMES, WorldParams, day, rng_for,
+};
 
 /// Identity of one person, from the identity stream only (so relatives can look it up).
 struct Identity {
@@ -113,7 +115,10 @@ pub fn person(w: &WorldParams, index: u64) -> Person {
         benefits: Vec::new(),
     };
     match id.release {
-        Some((release, age)) => spine_person(w, &mut rng, &mut p, release, age),
+        Some((release, age)) => {
+            let mut programme_rng = rng_for(w.seed, STREAM_PROGRAMMES, index, 0);
+            spine_person(w, &mut rng, &mut programme_rng, &mut p, release, age);
+        }
         None => other_person(w, &mut rng, &mut p),
     }
     p

@@ -44,8 +44,8 @@ fn rows_of(w: &WorldParams, persons: &[Person], extract: Extract) -> Vec<RowRef>
                     }
                 }
             }
-            Extract::Participants => {
-                if let Some(s) = p.spine.as_ref().filter(|s| s.treated) {
+            Extract::Participants | Extract::Mentoring | Extract::Education | Extract::BootCamp => {
+                if let Some(s) = p.spine.as_ref().filter(|s| s.programme == extract.programme()) {
                     push(s.programme_start, i, 0);
                 }
             }
@@ -86,7 +86,8 @@ fn header(extract: Extract) -> &'static [&'static str] {
             "sentence_months",
             "offence_group",
         ],
-        Extract::Participants => &[
+        // Every programme keeps its list the same way.
+        Extract::Participants | Extract::Mentoring | Extract::Education | Extract::BootCamp => &[
             "record_id",
             "Forename",
             "Surname",
@@ -142,17 +143,18 @@ struct RenderCtx<'a> {
     truth_path: &'a Path,
 }
 
-/// The fields after `record_id` of a row of the participants extract.
+/// The fields after `record_id` of a row of a programme's participant list (`extract`).
 fn render_participant(
     csv: &mut RowBuf,
     person: &Person,
     id: &NoisyId,
     level: NoiseLevel,
+    extract: Extract,
     rng: &mut ChaCha8Rng,
     counts: &mut Counts,
 ) {
     let spine = person.spine.as_ref().expect("participants are spine persons");
-    let (forename, surname) = names(id, level, Extract::Participants, Case::Mixed, rng, counts);
+    let (forename, surname) = names(id, level, extract, Case::Mixed, rng, counts);
     csv.field(&forename);
     csv.field(&surname);
     csv.plain(format_args!("{}", fmt_dob(DateStyle::DayMonthYear, id.dob)));
@@ -232,8 +234,8 @@ fn render_chunk(
                     pools::OFFENCE_GROUPS[release.offence_group as usize].0
                 ));
             }
-            Extract::Participants => {
-                render_participant(&mut csv, person, &id, np.level(), &mut rng, &mut counts);
+            Extract::Participants | Extract::Mentoring | Extract::Education | Extract::BootCamp => {
+                render_participant(&mut csv, person, &id, np.level(), extract, &mut rng, &mut counts);
             }
             Extract::Reoffences => {
                 let (when, kind) = person.offences[item];

@@ -1,5 +1,6 @@
-//! The ground truth beside the extracts: who every person is (`truth/persons.csv`) and the true
-//! effects of the programme (`truth/effects.json`).
+//! The ground truth beside the extracts: who every person is (`truth/persons.csv`), the true
+//! effects of the resettlement programme (`truth/effects.json`) and of every programme
+//! (`truth/programmes.json`).
 
 use std::path::Path;
 
@@ -9,16 +10,18 @@ use crate::SynthError;
 use crate::csv_out::write_csv;
 use crate::format::iso;
 use crate::pools;
+use crate::programmes::{About, Programme};
 use crate::world::{self, OUTCOMES, Person, WINDOW_DAYS, WorldParams};
 
 pub(crate) fn person_id(index: usize) -> String {
     format!("P{:08}", index + 1)
 }
 
-/// Writes `truth/persons.csv`: every person's id, spine membership and first-release covariates,
-/// and for a spine person both potential outcomes of every outcome (`<outcome>_without`,
-/// `<outcome>_with`), so that an effect can be checked over any subset, such as the matched
-/// treated persons.
+/// Writes `truth/persons.csv`: every person's id, spine membership, resettlement programme
+/// membership (`treated`) and first-release covariates, and for a spine person both potential
+/// outcomes of every outcome without any programme and with the resettlement programme
+/// (`<outcome>_without`, `<outcome>_with`), so that its effect can be checked over any subset,
+/// such as the matched treated persons.
 pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, SynthError> {
     let mut header: Vec<String> = [
         "person",
@@ -44,7 +47,7 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
             if let Some(s) = &p.spine {
                 let r = &s.releases[0];
                 csv.plain(format_args!("true"));
-                csv.plain(format_args!("{}", s.treated));
+                csv.plain(format_args!("{}", s.took_part(Programme::Resettlement)));
                 csv.plain(format_args!("{}", r.age));
                 csv.plain(format_args!("{sex}"));
                 csv.plain(format_args!("{}", r.prior_offences));
@@ -54,7 +57,8 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
                     pools::OFFENCE_GROUPS[r.offence_group as usize].0
                 ));
                 csv.plain(format_args!("{}", iso(r.date)));
-                for (without, with) in s.y0.iter().zip(&s.y1) {
+                let with = &s.with[Programme::Resettlement.index()];
+                for (without, with) in s.y0.iter().zip(with) {
                     csv.plain(format_args!("{without}"));
                     csv.plain(format_args!("{with}"));
                 }
@@ -71,7 +75,7 @@ pub(crate) fn write_persons(persons: &[Person], path: &Path) -> Result<u64, Synt
     Ok(rows)
 }
 
-/// The true effect of the programme on one outcome.
+/// The true effect of a programme on one outcome.
 #[derive(Debug, Serialize)]
 struct Effect {
     /// Mean over treated persons of (outcome with programme - outcome without): the true ATT.
@@ -80,7 +84,8 @@ struct Effect {
     treated_mean_with: f64,
     /// Mean outcome of treated persons had they not taken part (the counterfactual).
     treated_mean_without: f64,
-    /// Mean outcome of untreated spine persons (what is observed).
+    /// Mean outcome of the other spine persons (what is observed: members of another programme
+    /// count with that programme's effect).
     untreated_mean: f64,
     /// Observed treated mean minus untreated mean.
     naive_difference: f64,
@@ -89,7 +94,19 @@ struct Effect {
     /// Mean over all spine persons of the individual effect (ATE).
     ate: f64,
     /// How the effect was built into the simulation.
-    design: &'static str,
+    design: String,
+}
+
+type OutcomeEffects = std::collections::BTreeMap<&'static str, Effect>;
+
+/// One programme of `truth/programmes.json`: what it is, how many true persons took part, and
+/// its true effects, computed as `truth/effects.json`'s.
+#[derive(Debug, Serialize)]
+pub(crate) struct ProgrammeTruth {
+    #[serde(flatten)]
+    about: About,
+    pub(crate) participants: u64,
+    outcomes: OutcomeEffects,
 }
 
 #[derive(Debug, Serialize)]
@@ -110,7 +127,9 @@ struct Window {
     end_offset_days_inclusive: i32,
 }
 
-pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
+/// The participants of `programme` and its true effects on every outcome: the treated are its
+/// participants, the untreated every other spine person.
+fn programme_effects(persons: &[Person], programme: Programme) -> (u64, OutcomeEffects) {
     let mut n_t = 0u64;
     let mut n_c = 0u64;
     let k_all = OUTCOMES.len();
@@ -119,34 +138,27 @@ pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
     let mut sum_c = vec![0.0; k_all];
     let mut sum_diff_all = vec![0.0; k_all];
     for s in persons.iter().filter_map(|p| p.spine.as_ref()) {
+        let with = &s.with[programme.index()];
+        let treated = s.took_part(programme);
         for k in 0..k_all {
-            sum_diff_all[k] += s.y1[k] - s.y0[k];
-            if s.treated {
-                sum_y1_t[k] += s.y1[k];
-                sum_y0_t[k] += s.y0[k];
+            let (y1, y0) = (f64::from(with[k]), f64::from(s.y0[k]));
+            sum_diff_all[k] += y1 - y0;
+            if treated {
+                sum_y1_t[k] += y1;
+                sum_y0_t[k] += y0;
             } else {
-                sum_c[k] += s.y0[k];
+                sum_c[k] += f64::from(s.observed()[k]);
             }
         }
-        if s.treated {
+        if treated {
             n_t += 1;
         } else {
             n_c += 1;
         }
     }
     let mean = |sum: f64, n: u64| if n == 0 { 0.0 } else { sum / n as f64 };
-    let designs = [
-        "reoffending probability -0.06 (floored at 0) for the same draws",
-        "employment probability +0.08 (capped at 0.98) for the same draws",
-        "follows the employment effect; the first job also starts 45 days earlier",
-        "claim probability -0.05 and claim length x0.75; a claim also ends when a job starts",
-        "follows the reoffending effect: the number of reoffences in the window (the JDL's frequency)",
-        "follows the employment effect: a job spell covers day 30 after the index date",
-        "follows the employment effect: a job spell covers day 365 after the index date",
-        "follows the reoffending effect: days to the first reoffence, 365 without one (restricted mean)",
-    ];
-    let mut outcomes = std::collections::BTreeMap::new();
-    for k in 0..k_all {
+    let mut outcomes = OutcomeEffects::new();
+    for (k, design) in programme.design().describe().into_iter().enumerate() {
         let with = mean(sum_y1_t[k], n_t);
         let without = mean(sum_y0_t[k], n_t);
         let untreated = mean(sum_c[k], n_c);
@@ -161,10 +173,31 @@ pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
                 naive_difference: with - untreated,
                 naive_bias: with - untreated - att,
                 ate: mean(sum_diff_all[k], n_t + n_c),
-                design: designs[k],
+                design,
             },
         );
     }
+    (n_t, outcomes)
+}
+
+/// Every programme's description, participants and true effects (`truth/programmes.json`).
+pub(crate) fn programmes(persons: &[Person]) -> Vec<ProgrammeTruth> {
+    Programme::ALL
+        .iter()
+        .map(|&programme| {
+            let (participants, outcomes) = programme_effects(persons, programme);
+            ProgrammeTruth {
+                about: programme.about(),
+                participants,
+                outcomes,
+            }
+        })
+        .collect()
+}
+
+/// The resettlement programme's true effects (`truth/effects.json`).
+pub(crate) fn effects(w: &WorldParams, persons: &[Person]) -> Effects {
+    let (n_t, outcomes) = programme_effects(persons, Programme::Resettlement);
     Effects {
         spine_persons: w.people,
         treated_persons: n_t,

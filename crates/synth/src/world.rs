@@ -12,6 +12,7 @@ use rand_distr::{Exp1, Gamma};
 
 use crate::noise::NoiseLevel;
 use crate::pools::{self, Pool};
+use crate::programmes::Programme;
 
 /// First possible (first) release date: 2021-01-01.
 pub const RELEASE_START: (i32, u32, u32) = (2021, 1, 1);
@@ -28,6 +29,8 @@ pub const STREAM_IDENTITY: u64 = 1;
 pub const STREAM_OUTCOMES: u64 = 2;
 /// Stream for what only the heavy world draws about a person (a double-barrelled surname).
 pub const STREAM_HEAVY: u64 = 3;
+/// Stream for joining the mentoring, education and boot camp programmes (and their starts).
+pub const STREAM_PROGRAMMES: u64 = 4;
 /// Base of the per-file noise streams (plus the file's number).
 pub const STREAM_NOISE: u64 = 16;
 
@@ -104,8 +107,9 @@ pub struct Release {
     pub offence_group: u8,
 }
 
-/// Outcome values in the order of `OUTCOMES`.
-pub type Outcomes = [f64; 8];
+/// Outcome values in the order of `OUTCOMES`: flags (0 or 1), counts and days, all whole
+/// numbers, kept small because every spine person holds five sets of them.
+pub type Outcomes = [u16; 8];
 
 /// Names of the outcomes, in the order of `Outcomes`: the demo's four, then the Justice Data
 /// Lab's measures (the number of reoffences in the window, employed on day 30 and on day 365)
@@ -126,14 +130,26 @@ pub const OUTCOMES: [&str; 8] = [
 pub struct SpineInfo {
     /// The releases (the first is the index release); one or two.
     pub releases: Vec<Release>,
-    /// Whether the person took part in the programme.
-    pub treated: bool,
-    /// Programme start (meaningful when treated).
+    /// The programme the person took part in, if any.
+    pub programme: Option<Programme>,
+    /// Its start (meaningful with a programme).
     pub programme_start: Day,
-    /// Outcomes without the programme.
+    /// Outcomes without any programme.
     pub y0: Outcomes,
-    /// Outcomes with the programme.
-    pub y1: Outcomes,
+    /// Outcomes with each programme, in the order of `Programme::ALL`.
+    pub with: [Outcomes; 4],
+}
+
+impl SpineInfo {
+    /// Whether the person took part in `programme`.
+    pub fn took_part(&self, programme: Programme) -> bool {
+        self.programme == Some(programme)
+    }
+
+    /// The outcomes that happened: with the person's programme, or without any.
+    pub fn observed(&self) -> &Outcomes {
+        self.programme.map_or(&self.y0, |p| &self.with[p.index()])
+    }
 }
 
 /// A true person.

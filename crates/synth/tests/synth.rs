@@ -5,10 +5,19 @@ mod support;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use linklab_synth::{NoiseLevel, SynthConfig, SynthError, generate};
+use linklab_synth::{NoiseLevel, PROGRAMMES, SynthConfig, SynthError, generate};
 use support::cascade::{self, read_csv};
 
-const EXTRACTS: [&str; 5] = ["releases", "participants", "reoffences", "employment", "benefits"];
+const EXTRACTS: [&str; 8] = [
+    "releases",
+    "participants",
+    "reoffences",
+    "employment",
+    "benefits",
+    "mentoring",
+    "education",
+    "bootcamp",
+];
 
 fn world(people: u64, seed: u64) -> (tempfile::TempDir, linklab_synth::SynthSummary) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -46,7 +55,7 @@ fn same_seed_gives_identical_bytes() {
     let (b, summary_b) = world(1500, 7);
     let files_a = all_files(a.path());
     let files_b = all_files(b.path());
-    assert_eq!(files_a.len(), 9, "{:?}", files_a.keys());
+    assert_eq!(files_a.len(), 13, "{:?}", files_a.keys());
     assert_eq!(
         files_a.keys().collect::<Vec<_>>(),
         files_b.keys().collect::<Vec<_>>()
@@ -108,10 +117,13 @@ fn headers_are_exactly_the_contract() {
         "record_id,first_name,last_name,birth_date,sex,ni_number,postcode,release_date,\
          age_at_release,prior_offences,sentence_months,offence_group",
     );
-    check(
-        "participants",
-        "record_id,Forename,Surname,DOB,Gender,NINO,Postcode,programme_start",
-    );
+    // Every programme's list has the participants' columns.
+    for programme in PROGRAMMES {
+        check(
+            programme,
+            "record_id,Forename,Surname,DOB,Gender,NINO,Postcode,programme_start",
+        );
+    }
     check(
         "reoffences",
         "record_id,forename,surname,date_of_birth,sex,nino,offence_date,offence_type",
@@ -240,7 +252,7 @@ fn truth_maps_every_record_and_only_those() {
             "each record appears once"
         );
     }
-    assert_eq!(by_extract.len(), 5);
+    assert_eq!(by_extract.len(), 8);
     for extract in EXTRACTS {
         let (_, rows) = read(dir.path(), extract);
         let ids: HashSet<&str> = rows.iter().map(|r| r[0].as_str()).collect();
@@ -257,8 +269,9 @@ fn truth_maps_every_record_and_only_those() {
         .map(|p| p[0].as_str())
         .collect();
     assert_eq!(spine.len() as u64, summary.people);
-    // Releases and participants hold spine persons only; others appear in the other extracts.
-    for extract in ["releases", "participants"] {
+    // Releases and the programmes' lists hold spine persons only; others appear in the other
+    // extracts.
+    for extract in ["releases", "participants", "mentoring", "education", "bootcamp"] {
         let (_, rows) = read(dir.path(), extract);
         for r in &rows {
             assert!(spine.contains(person_of[&(extract, r[0].as_str())]));
@@ -381,7 +394,9 @@ fn heavy_noise_meets_its_documented_rates() {
             let count = heavy["realised"][extract]["counts"][kind]
                 .as_u64()
                 .expect("count");
-            assert!(count > 0, "{extract} {kind}");
+            let rows = heavy["realised"][extract]["rows"].as_u64().expect("rows");
+            // The education programme's few rows may carry none.
+            assert!(count > 0 || rows < 500, "{extract} {kind}");
         }
         let changes = |r: &serde_json::Value| {
             r["declared"][extract]["surname_change"][1]
@@ -406,7 +421,12 @@ fn heavy_noise_is_deterministic_and_keeps_the_truth() {
         "the heavy world writes the same files, truth included"
     );
     // The same people and the same records: only what the records say about them differs.
-    for truth in ["truth/records.csv", "truth/persons.csv", "truth/effects.json"] {
+    for truth in [
+        "truth/records.csv",
+        "truth/persons.csv",
+        "truth/effects.json",
+        "truth/programmes.json",
+    ] {
         assert_eq!(files_a[truth], files_s[truth], "{truth}");
     }
     assert_ne!(files_a["releases.csv"], files_s["releases.csv"]);
@@ -427,7 +447,7 @@ fn employment_is_windows_1252_not_utf8() {
     let (text, _, malformed) = encoding_rs::WINDOWS_1252.decode(&bytes);
     assert!(!malformed);
     assert!(text.chars().any(|c| "éëâíóúñçüöÉËÂÍÓÚÑÇÜÖ".contains(c)));
-    for extract in ["releases", "participants", "reoffences", "benefits"] {
+    for extract in EXTRACTS.into_iter().filter(|e| *e != "employment") {
         let bytes = std::fs::read(dir.path().join(format!("{extract}.csv"))).expect("written");
         assert!(std::str::from_utf8(&bytes).is_ok(), "{extract} is UTF-8");
     }
@@ -518,6 +538,149 @@ fn effects_hold_both_potential_outcomes() {
             "{name}: {mean} from persons.csv, {att} in effects.json"
         );
     }
+}
+
+/// A `DD/MM/YYYY` or `YYYY-MM-DD` date as comparable `(year, month, day)`.
+fn ymd(text: &str) -> (u32, u32, u32) {
+    let n = |s: &str| s.parse::<u32>().expect("a date part");
+    if text.len() == 10 && &text[2..3] == "/" {
+        (n(&text[6..]), n(&text[3..5]), n(&text[..2]))
+    } else {
+        (n(&text[..4]), n(&text[5..7]), n(&text[8..]))
+    }
+}
+
+#[test]
+fn the_four_programmes_are_disjoint_spine_lists_that_start_before_release() {
+    let (dir, summary) = world(20_000, 42);
+    let (_, truth) = read_csv(&dir.path().join("truth/records.csv"), false);
+    let (header, persons) = read_csv(&dir.path().join("truth/persons.csv"), false);
+    let col = |name: &str| header.iter().position(|h| h == name).expect(name);
+    let first_release: HashMap<&str, &str> = persons
+        .iter()
+        .filter(|p| p[col("in_spine")] == "true")
+        .map(|p| (p[0].as_str(), p[col("first_release_date")].as_str()))
+        .collect();
+    let person_of: HashMap<(&str, &str), &str> = truth
+        .iter()
+        .map(|t| ((t[0].as_str(), t[1].as_str()), t[2].as_str()))
+        .collect();
+    let mut programme_of: HashMap<&str, &str> = HashMap::new();
+    let mut counts = Vec::new();
+    for programme in PROGRAMMES {
+        let (_, rows) = read(dir.path(), programme);
+        for r in &rows {
+            let person = person_of[&(programme, r[0].as_str())];
+            let released = first_release.get(person).expect("a spine person");
+            assert!(
+                ymd(&r[7]) < ymd(released),
+                "{programme} starts before the first release"
+            );
+            let before = programme_of.insert(person, programme);
+            assert!(before.is_none(), "{person} is in {before:?} and {programme}");
+        }
+        counts.push((programme.to_owned(), rows.len() as u64));
+    }
+    let summarised: Vec<(String, u64)> = summary
+        .programmes
+        .iter()
+        .map(|p| (p.extract.clone(), p.participants))
+        .collect();
+    assert_eq!(summarised, counts);
+    assert_eq!(summary.treated, counts[0].1);
+    // The original programme's members are persons.csv's treated.
+    let treated = persons.iter().filter(|p| p[col("treated")] == "true").count() as u64;
+    assert_eq!(treated, counts[0].1);
+    let share = |n: u64| n as f64 / summary.people as f64;
+    assert!(
+        (0.06..=0.09).contains(&share(counts[1].1)),
+        "mentoring {counts:?}"
+    );
+    // The education programme is small, but large enough for the demo's 60 matched treated
+    // after linkage.
+    assert!(
+        (0.004..=0.0055).contains(&share(counts[2].1)),
+        "education {counts:?}"
+    );
+    assert!(counts[2].1 >= 85, "education {counts:?}");
+    assert!(
+        (0.035..=0.045).contains(&share(counts[3].1)),
+        "boot camp {counts:?}"
+    );
+}
+
+#[test]
+fn each_programme_realises_its_designed_effect() {
+    let (dir, _) = world(20_000, 42);
+    let json = |file: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(dir.path().join(file)).expect("written")).expect("valid JSON")
+    };
+    let (programmes, effects) = (json("truth/programmes.json"), json("truth/effects.json"));
+    let programmes = programmes.as_array().expect("a list");
+    let extracts: Vec<&str> = programmes
+        .iter()
+        .map(|p| p["extract"].as_str().expect("extract"))
+        .collect();
+    assert_eq!(extracts, PROGRAMMES);
+    let by = |extract: &str| &programmes[PROGRAMMES.iter().position(|p| *p == extract).expect(extract)];
+    // The original programme's entry is truth/effects.json's.
+    assert_eq!(by("participants")["outcomes"], effects["outcomes"]);
+    assert_eq!(by("participants")["participants"], effects["treated_persons"]);
+    let att = |extract: &str, outcome: &str| by(extract)["outcomes"][outcome]["att"].as_f64().expect("att");
+    let check = |extract: &str, designed: &str, kind: &str| {
+        let p = by(extract);
+        assert_eq!(p["designed"], designed, "{extract}");
+        assert_eq!(p["type"], kind, "{extract}");
+        for field in ["name", "organisation"] {
+            assert!(!p[field].as_str().expect(field).is_empty(), "{extract} {field}");
+        }
+    };
+    check("participants", "works", "resettlement");
+    check("mentoring", "no effect", "mentoring");
+    check("education", "too small to tell", "education");
+    check("bootcamp", "harms", "boot camp");
+    for outcome in by("mentoring")["outcomes"].as_object().expect("outcomes").keys() {
+        assert!(att("mentoring", outcome).abs() < 1e-12, "mentoring {outcome}");
+    }
+    // Mentoring takes low-risk people, so a naive comparison flatters it.
+    let naive = by("mentoring")["outcomes"]["reoffended"]["naive_difference"]
+        .as_f64()
+        .expect("naive");
+    assert!(naive < -0.01, "mentoring naive {naive}");
+    // A modest benefit: the same direction as the programme that works.
+    assert!((-0.12..-0.01).contains(&att("education", "reoffended")));
+    assert!(att("education", "employed") > 0.0);
+    assert!(att("education", "days_on_benefit") < 0.0);
+    // The boot camp raises reoffending by 8-10 points, and more reoffences, with less work.
+    assert!(
+        (0.06..=0.11).contains(&att("bootcamp", "reoffended")),
+        "{}",
+        att("bootcamp", "reoffended")
+    );
+    assert!(att("bootcamp", "reoffences") > 0.2);
+    assert!(att("bootcamp", "days_employed") < -5.0);
+    assert!(att("bootcamp", "days_to_reoffence") < 0.0);
+    // Its members are high-risk, so a naive comparison overstates the harm.
+    let bias = by("bootcamp")["outcomes"]["reoffended"]["naive_bias"]
+        .as_f64()
+        .expect("bias");
+    assert!(bias > 0.03, "boot camp naive bias {bias}");
+}
+
+#[test]
+fn first_lines_of_the_programme_lists_snapshot() {
+    let (dir, _) = world(3000, 42);
+    let mut text = String::new();
+    for programme in PROGRAMMES {
+        let file = std::fs::read_to_string(dir.path().join(format!("{programme}.csv"))).expect("UTF-8");
+        text.push_str(programme);
+        text.push_str(".csv\n");
+        for line in file.lines().take(4) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    insta::assert_snapshot!(text);
 }
 
 #[test]

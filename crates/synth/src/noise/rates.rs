@@ -65,9 +65,15 @@ impl NoiseLevel {
         [t * 0.5, t * 1.6]
     }
 
-    /// The target rate of a kind in an extract.
+    /// The target rate of a kind in an extract (every programme's list has the rates of
+    /// `participants.csv`).
     pub(super) fn target(self, extract: Extract, kind: Kind) -> f64 {
-        self.targets()[extract.index()][kind as usize]
+        let row = if extract.programme().is_some() {
+            Extract::Participants
+        } else {
+            extract
+        };
+        self.targets()[row.index()][kind as usize]
     }
 }
 
