@@ -26,10 +26,16 @@ pub fn synth(
         out_dir: out.to_path_buf(),
         noise,
     })?;
+    let took_part: Vec<String> = summary
+        .programmes
+        .iter()
+        .map(|p| format!("{} in {}", p.participants, p.extract))
+        .collect();
     let mut text = format!(
-        "wrote a synthetic world of {} released prisoners ({} took part in the programme) and {} other people into {}",
+        "wrote a synthetic world of {} released prisoners ({} took part in the programmes: {}) and {} other people into {}",
         summary.people,
-        summary.treated,
+        summary.programmes.iter().map(|p| p.participants).sum::<u64>(),
+        took_part.join(", "),
         summary.other_people,
         summary.out_dir.display()
     );
