@@ -460,6 +460,8 @@ pub fn evaluate(p: &Pipeline, human: bool) -> Result<StageRun<'_>, CliError> {
             // Each programme against the same cohort and outcomes, one after another (each
             // evaluation uses every core).
             for (extract, out_dir) in &runs {
+                // With several programmes, every log line says whose evaluation it is about.
+                let _span = several.then(|| tracing::info_span!("programme", extract = %extract).entered());
                 let mut config = config.clone();
                 config.treatment.clone_from(extract);
                 config.out_dir.clone_from(out_dir);
