@@ -147,6 +147,7 @@ mod manifest;
 mod model;
 mod protect;
 mod release;
+mod rewrite;
 mod suppress;
 #[cfg(test)]
 mod tests;
