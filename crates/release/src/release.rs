@@ -11,7 +11,7 @@ use linklab_store::{
 use sha2::{Digest, Sha256};
 
 use crate::figures::{FigureCells, build_group, frame_of_extra};
-use crate::gate::published_sum;
+use crate::gate::{CellStatus, published_sum};
 use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
 use crate::model::Group;
 use crate::rewrite::withhold;
@@ -167,8 +167,8 @@ struct Utility {
 type Protected = (Vec<Rendered>, Option<Vec<u8>>, BTreeSet<String>);
 
 /// Protects a group whose known figures may have to be hidden: when protection hides a known
-/// figure cell (a primary cell, or a partner when no table cell was left), every place that
-/// prints it is withheld, the cell becomes an unknown of the system, and the group is protected
+/// figure cell (every primary one, else the cheapest partner picked when no table cell was
+/// left), every place that prints it is withheld, the cell becomes an unknown of the system, and the group is protected
 /// again from the start; until protection hides no printed figure. The last protection audited
 /// the system with every withheld figure unknown. A figure the evaluate stage gave no places for
 /// cannot be withheld: the release is refused.
@@ -180,9 +180,21 @@ fn protect_with_figures(
     let mut hidden: BTreeSet<String> = BTreeSet::new();
     loop {
         let prot = protect(group, rules, true)?;
-        let withheld: Vec<usize> = (0..group.cells.len())
-            .filter(|&c| group.is_known(c) && prot.status[c].is_hidden())
-            .collect();
+        let hidden_figures =
+            (0..group.cells.len()).filter(|&c| group.is_known(c) && prot.status[c].is_hidden());
+        // Every figure that breaks a primary rule, else the one partner that costs the fewest
+        // printed values (protection may have picked several where one is enough).
+        let (primary, partners): (Vec<usize>, Vec<usize>) =
+            hidden_figures.partition(|&c| prot.status[c] == CellStatus::Primary);
+        let withheld: Vec<usize> = if primary.is_empty() {
+            partners
+                .into_iter()
+                .min_by_key(|&c| (cells.places_of(c).len(), group.cells[c].count, c))
+                .into_iter()
+                .collect()
+        } else {
+            primary
+        };
         let Some(&first) = withheld.first() else {
             return Ok((prot, hidden));
         };
