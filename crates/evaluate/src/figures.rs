@@ -46,6 +46,77 @@ pub(crate) struct FigureCell {
     pub persons: u64,
     /// The published figures that imply it, e.g. `balance.csv sex=F treated_mean_before`.
     pub figures: Vec<String>,
+    /// Where every value that implies it is printed (see [`place`]): the release stage writes
+    /// `[c]` there when it must withhold the cell.
+    pub places: Vec<String>,
+}
+
+/// A place where a figure is printed: `<file>:<row>:<column>`, the 0-based data row of a
+/// published CSV, or `report.html:<what>:<value>` for a count the report alone prints. In
+/// `report.html` every element that prints a value of a place carries `data-figure="<places>"`
+/// (see `report`), so the release stage can write `[c]` in it.
+pub(crate) fn place(file: &str, row: impl std::fmt::Display, column: &str) -> String {
+    format!("{file}:{row}:{column}")
+}
+
+/// The columns of an `impact.csv` row that are built on a group's persons (its value, and the
+/// difference, interval and p-values that compare it).
+pub(crate) fn impact_values(group_value: &str) -> [&str; 6] {
+    [
+        group_value,
+        "difference",
+        "ci_low",
+        "ci_high",
+        "p_value",
+        "p_holm",
+    ]
+}
+
+/// The places of the values built on a whole arm: for a matched group, its size and values in
+/// every `impact.csv` row, its balance means and the standardised differences after matching,
+/// and its Kaplan–Meier steps; for an arm before matching, its size in the report, its balance
+/// means and the standardised differences before matching. A mean of a withheld group would
+/// give its size back, so all go together.
+fn arm_places(dim: &str, value: &str, impact: &Table, balance: &Table, survival: &Table) -> Vec<String> {
+    let mut out = Vec::new();
+    let (size, group_value, mean, smd) = match (dim, value) {
+        ("treated", "true") => (None, None, "treated_mean_before", "smd_before"),
+        ("treated", _) => (None, None, "untreated_mean_before", "smd_before"),
+        (_, "treated") => (
+            Some("treated_persons"),
+            Some("treated_value"),
+            "treated_mean",
+            "smd_after",
+        ),
+        _ => (
+            Some("comparison_persons"),
+            Some("comparison_value"),
+            "comparison_mean",
+            "smd_after",
+        ),
+    };
+    if dim == "treated" {
+        out.push(place("report.html", "eligible", value));
+    }
+    for (i, _) in impact.rows().enumerate() {
+        out.extend(size.map(|c| place("impact.csv", i, c)));
+        if let Some(v) = group_value {
+            out.extend(impact_values(v).iter().map(|c| place("impact.csv", i, c)));
+        }
+    }
+    for (i, _) in balance.rows().enumerate() {
+        out.extend([mean, smd].iter().map(|c| place("balance.csv", i, c)));
+    }
+    for (i, row) in survival.rows().enumerate() {
+        if dim == "group" && row.get("group") == value {
+            out.extend(
+                ["at_risk", "events", "survival"]
+                    .iter()
+                    .map(|c| place("survival.csv", i, c)),
+            );
+        }
+    }
+    out
 }
 
 /// The whole file.
@@ -74,16 +145,22 @@ fn arms(frame: &Frame, matching: &Matching) -> [((&'static str, &'static str), V
     ]
 }
 
-/// The counts implied by the published `impact.csv`, `balance.csv` and report sizes.
-pub(crate) fn implied_counts(
-    frame: &Frame,
-    matching: &Matching,
-    impact: &str,
-    balance: &str,
-    eligible_published: bool,
-) -> Figures {
+/// What the evaluation publishes: its three CSV texts, whether the report prints the arms'
+/// sizes before matching, and the treated persons dropped by the caliper when it prints how
+/// many.
+pub(crate) struct Published<'a> {
+    pub impact: &'a str,
+    pub balance: &'a str,
+    pub survival: &'a str,
+    pub eligible: bool,
+    pub dropped: Option<u64>,
+}
+
+/// The counts implied by the published `impact.csv`, `balance.csv` and report sizes, with the
+/// places where each is printed.
+pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Published<'_>) -> Figures {
     let mut cells: BTreeMap<Vec<(String, String)>, FigureCell> = BTreeMap::new();
-    let mut add = |key: Vec<(&str, &str)>, persons: usize, figure: String| {
+    let mut add = |key: Vec<(&str, &str)>, persons: usize, figure: String, places: Vec<String>| {
         let mut key: Vec<(String, String)> = key
             .into_iter()
             .map(|(d, v)| (d.to_owned(), v.to_owned()))
@@ -93,12 +170,29 @@ pub(crate) fn implied_counts(
             key,
             persons: persons as u64,
             figures: Vec::new(),
+            places: Vec::new(),
         });
         cell.figures.push(figure);
+        for p in places {
+            if !cell.places.contains(&p) {
+                cell.places.push(p);
+            }
+        }
     };
     let arms = arms(frame, matching);
-    let impact = Table::parse(impact);
-    let balance = Table::parse(balance);
+    let impact = Table::parse(published.impact);
+    let balance = Table::parse(published.balance);
+    let survival = Table::parse(published.survival);
+    let eligible_published = published.eligible;
+    // The treated persons the caliper dropped, when the report prints how many.
+    if let Some(dropped) = published.dropped.filter(|&d| d > 0) {
+        add(
+            vec![("treated", "true"), ("group", UNKNOWN)],
+            dropped as usize,
+            "report.html dropped by the caliper".to_owned(),
+            vec![place("report.html", "dropped", "true")],
+        );
+    }
     // Group sizes.
     for ((dim, value), rows) in &arms {
         let published = if *dim == "treated" {
@@ -116,6 +210,7 @@ pub(crate) fn implied_counts(
                 vec![(dim, value)],
                 rows.len(),
                 format!("group size {dim}={value}"),
+                arm_places(dim, value, &impact, &balance, &survival),
             );
         }
     }
@@ -130,7 +225,11 @@ pub(crate) fn implied_counts(
         let CovValues::Text(values) = &cov.values else {
             continue;
         };
-        for row in balance.rows().filter(|r| r.get("covariate") == cov.name) {
+        for (i, row) in balance
+            .rows()
+            .enumerate()
+            .filter(|(_, r)| r.get("covariate") == cov.name)
+        {
             let level = row.get("level");
             let label = if level == MISSING { UNKNOWN } else { level };
             let wanted = (level != MISSING).then_some(level);
@@ -138,11 +237,17 @@ pub(crate) fn implied_counts(
                 if row.num(column).is_none() {
                     continue;
                 }
-                let persons = rows.iter().filter(|&&i| values[i].as_deref() == wanted).count();
+                let persons = rows.iter().filter(|&&r| values[r].as_deref() == wanted).count();
+                let smd = if *dim == "treated" {
+                    "smd_before"
+                } else {
+                    "smd_after"
+                };
                 add(
                     vec![(dim, value), (&cov.name, label)],
                     persons,
                     format!("balance.csv {}={level} {column}", cov.name),
+                    vec![place("balance.csv", i, column), place("balance.csv", i, smd)],
                 );
             }
         }
@@ -152,30 +257,47 @@ pub(crate) fn implied_counts(
     for outcome in frame.outcomes.iter().filter(|o| !o.all_known()) {
         let restricted = matching.restricted(&outcome.known);
         let (treated, comparison) = matched_rows(&restricted);
-        let rows = impact.rows().filter(|r| r.get("outcome") == outcome.name);
-        let rows: Vec<_> = rows.collect();
+        let rows: Vec<_> = impact
+            .rows()
+            .enumerate()
+            .filter(|(_, r)| r.get("outcome") == outcome.name)
+            .collect();
         let dimension = crate::output::sample_column(&outcome.name);
         for (((dim, value), whole), (column, kept)) in arms.iter().skip(2).zip([
             ("treated_persons", treated.len()),
             ("comparison_persons", comparison.len()),
         ]) {
-            if rows.iter().any(|r| r.num(column).is_some()) && whole.len() > kept {
+            if rows.iter().any(|(_, r)| r.num(column).is_some()) && whole.len() > kept {
+                // The outcome's own size, and every value over its sample of the group.
+                let group_value = if *value == "treated" {
+                    "treated_value"
+                } else {
+                    "comparison_value"
+                };
+                let places = rows
+                    .iter()
+                    .flat_map(|&(i, _)| {
+                        std::iter::once(column)
+                            .chain(impact_values(group_value))
+                            .map(move |c| place("impact.csv", i, c))
+                    })
+                    .collect();
                 add(
                     vec![(dim, value), (&dimension, crate::output::LEFT_OUT)],
                     whole.len() - kept,
                     format!("impact.csv {} {column}", outcome.name),
+                    places,
                 );
             }
         }
     }
     // Published rates: events and non-events per matched group of the outcome's sample.
     for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::Rate) {
-        let published = impact.rows().any(|r| {
+        let Some(row) = impact.rows().position(|r| {
             r.get("outcome") == outcome.name && r.get("measure") == "rate" && r.num("difference").is_some()
-        });
-        if !published {
+        }) else {
             continue;
-        }
+        };
         let restricted = matching.restricted(&outcome.known);
         let (treated, comparison) = matched_rows(&restricted);
         for ((dim, value), rows) in [
@@ -191,10 +313,24 @@ pub(crate) fn implied_counts(
                 if !outcome.all_known() {
                     key.push((&sample, crate::output::COUNTED));
                 }
+                // The rate of either group and everything that compares them.
+                let places = [
+                    "treated_value",
+                    "comparison_value",
+                    "difference",
+                    "ci_low",
+                    "ci_high",
+                    "p_value",
+                    "p_holm",
+                ]
+                .iter()
+                .map(|c| place("impact.csv", row, c))
+                .collect();
                 add(
                     key,
                     persons,
                     format!("impact.csv {} rate {dim}={value}", outcome.name),
+                    places,
                 );
             }
         }

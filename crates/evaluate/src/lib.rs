@@ -437,7 +437,14 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
     };
     let html = render_report(&impact, &balance, &survival, &meta);
     let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
-    let figures = figures::implied_counts(frame, m, &impact, &balance, eligible_published);
+    let published = figures::Published {
+        impact: &impact,
+        balance: &balance,
+        survival: &survival,
+        eligible: eligible_published,
+        dropped: meta.dropped_by_caliper.parse().ok(),
+    };
+    let figures = figures::implied_counts(frame, m, &published);
     Analysis {
         propensity,
         matching,
