@@ -9,17 +9,21 @@
 //! `left out` for the matched persons an outcome leaves out (`unknown = "exclude"`,
 //! `data_cutoff`, `deaths`), implied by its own group sizes beside the whole groups' (the frame's
 //! column `<outcome> sample` holds both values, see `output::in_sample`). A cell
-//! is listed only when a figure that implies it is published (not `[c]`): the eligible group sizes in the report, the matched group sizes of
+//! is listed only when a figure that implies it is published (not `[c]`): the eligible group
+//! sizes and the persons dropped by the caliper in the report, the matched group sizes of
 //! `impact.csv`, the before-matching (treated/untreated) and after-matching (treated/comparison)
 //! proportions of each published balance level times its group size, and a published rate's
 //! events and non-events per matched group.
 //!
+//! Each cell also lists its *places* (see [`place`]): where every value that implies it is
+//! printed, and `report.html` marks those values (`data-figure`, see `report`).
+//!
 //! The file stays in `work_dir`. The release stage reads it: every cell listed here is a known
 //! cell of the `evaluation` source's system, audited jointly with the tables of the frame and
 //! with the cells the figures pass through (such as the treated persons dropped by the caliper);
-//! a table cell listed here is never chosen for secondary suppression, and the release is
-//! refused if one would have to be hidden. Writing `[c]` for such a figure instead is still to
-//! build (see `ARCHITECTURE.md`).
+//! a cell listed here is chosen for secondary suppression only when no table cell is left, and
+//! when one must be hidden the release writes `[c]` at all its places and audits again (see
+//! `ARCHITECTURE.md`, "Disclosure model").
 
 use std::collections::BTreeMap;
 

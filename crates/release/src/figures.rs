@@ -9,8 +9,10 @@
 //! treated are visibly a part of all treated), the cells no file publishes are unknowns of the
 //! system, protected when they are sensitive (the treated persons the caliper dropped are one),
 //! and the cells that are zero by construction (untreated persons in the matched treated group,
-//! treated persons in the comparison group) are known zeros. Secondary suppression never picks a
-//! known cell; the audit then sees every line that passes through a figure.
+//! treated persons in the comparison group) are known zeros. Secondary suppression picks a known
+//! cell only when no table cell is left; the audit sees every line that passes through a figure.
+//! A known cell stays known while any of its places (where `figures.json` says it is printed)
+//! is still printed ([`FigureCells::apply`]); the release stage withholds places to hide one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
