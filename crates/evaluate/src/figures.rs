@@ -132,7 +132,10 @@ pub(crate) struct Figures {
 }
 
 /// The arms of the evaluation: the dimension and value naming each, and its persons.
-fn arms(frame: &Frame, matching: &Matching) -> [((&'static str, &'static str), Vec<usize>); 4] {
+/// An arm: the dimension and value naming it, and its persons.
+type Arm = ((&'static str, &'static str), Vec<usize>);
+
+fn arms(frame: &Frame, matching: &Matching) -> [Arm; 4] {
     let (treated, comparison) = matched_rows(matching);
     let n = frame.treated.len();
     [
@@ -160,17 +163,34 @@ pub(crate) struct Published<'a> {
     pub dropped: Option<u64>,
 }
 
-/// The counts implied by the published `impact.csv`, `balance.csv` and report sizes, with the
-/// places where each is printed.
-pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Published<'_>) -> Figures {
-    let mut cells: BTreeMap<Vec<(String, String)>, FigureCell> = BTreeMap::new();
-    let mut add = |key: Vec<(&str, &str)>, persons: usize, figure: String, places: Vec<String>| {
+impl<'a> Published<'a> {
+    /// What the report publishes beside the three files: the arms' sizes before matching when
+    /// both are printed, and the dropped persons when their count is.
+    pub fn new(impact: &'a str, balance: &'a str, survival: &'a str, meta: &crate::ReportMeta) -> Self {
+        let printed = |cell: &str| cell != crate::publish::SUPPRESSED;
+        Published {
+            impact,
+            balance,
+            survival,
+            eligible: printed(&meta.treated_eligible) && printed(&meta.untreated_eligible),
+            dropped: meta.dropped_by_caliper.parse().ok(),
+        }
+    }
+}
+
+/// The figure cells found so far, by key.
+#[derive(Default)]
+struct Cells(BTreeMap<Vec<(String, String)>, FigureCell>);
+
+impl Cells {
+    /// Adds a figure implying the cell `key` of `persons`, printed at `places`.
+    fn add(&mut self, key: Vec<(&str, &str)>, persons: usize, figure: String, places: Vec<String>) {
         let mut key: Vec<(String, String)> = key
             .into_iter()
             .map(|(d, v)| (d.to_owned(), v.to_owned()))
             .collect();
         key.sort();
-        let cell = cells.entry(key.clone()).or_insert_with(|| FigureCell {
+        let cell = self.0.entry(key.clone()).or_insert_with(|| FigureCell {
             key,
             persons: persons as u64,
             figures: Vec::new(),
@@ -182,7 +202,13 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
                 cell.places.push(p);
             }
         }
-    };
+    }
+}
+
+/// The counts implied by the published `impact.csv`, `balance.csv` and report sizes, with the
+/// places where each is printed.
+pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Published<'_>) -> Figures {
+    let mut cells = Cells::default();
     let arms = arms(frame, matching);
     let impact = Table::parse(published.impact);
     let balance = Table::parse(published.balance);
@@ -190,7 +216,7 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
     let eligible_published = published.eligible;
     // The treated persons the caliper dropped, when the report prints how many.
     if let Some(dropped) = published.dropped.filter(|&d| d > 0) {
-        add(
+        cells.add(
             vec![("treated", "true"), ("group", UNKNOWN)],
             dropped as usize,
             "report.html dropped by the caliper".to_owned(),
@@ -210,7 +236,7 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
             impact.rows().any(|r| r.num(column).is_some())
         };
         if published {
-            add(
+            cells.add(
                 vec![(dim, value)],
                 rows.len(),
                 format!("group size {dim}={value}"),
@@ -247,7 +273,7 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
                 } else {
                     "smd_after"
                 };
-                add(
+                cells.add(
                     vec![(dim, value), (&cov.name, label)],
                     persons,
                     format!("balance.csv {}={level} {column}", cov.name),
@@ -256,8 +282,18 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
             }
         }
     }
-    // Outcomes that leave persons out: the matched persons not in the outcome's sample (the
-    // whole group's size minus the outcome's, both published).
+    left_out(frame, matching, &impact, &arms, &mut cells);
+    rates(frame, matching, &impact, &mut cells);
+    Figures {
+        format: FIGURES_FORMAT,
+        source: "evaluation",
+        cells: cells.0.into_values().collect(),
+    }
+}
+
+/// Outcomes that leave persons out: the matched persons not in the outcome's sample (the whole
+/// group's size minus the outcome's, both published).
+fn left_out(frame: &Frame, matching: &Matching, impact: &Table, arms: &[Arm; 4], cells: &mut Cells) {
     for outcome in frame.outcomes.iter().filter(|o| !o.all_known()) {
         let restricted = matching.restricted(&outcome.known);
         let (treated, comparison) = matched_rows(&restricted);
@@ -286,7 +322,7 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
                             .map(move |c| place("impact.csv", i, c))
                     })
                     .collect();
-                add(
+                cells.add(
                     vec![(dim, value), (&dimension, crate::output::LEFT_OUT)],
                     whole.len() - kept,
                     format!("impact.csv {} {column}", outcome.name),
@@ -295,7 +331,10 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
             }
         }
     }
-    // Published rates: events and non-events per matched group of the outcome's sample.
+}
+
+/// Published rates: events and non-events per matched group of the outcome's sample.
+fn rates(frame: &Frame, matching: &Matching, impact: &Table, cells: &mut Cells) {
     for outcome in frame.outcomes.iter().filter(|o| o.measure == Measure::Rate) {
         let Some(row) = impact.rows().position(|r| {
             r.get("outcome") == outcome.name && r.get("measure") == "rate" && r.num("difference").is_some()
@@ -330,7 +369,7 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
                 .iter()
                 .map(|c| place("impact.csv", row, c))
                 .collect();
-                add(
+                cells.add(
                     key,
                     persons,
                     format!("impact.csv {} rate {dim}={value}", outcome.name),
@@ -338,10 +377,5 @@ pub(crate) fn implied_counts(frame: &Frame, matching: &Matching, published: &Pub
                 );
             }
         }
-    }
-    Figures {
-        format: FIGURES_FORMAT,
-        source: "evaluation",
-        cells: cells.into_values().collect(),
     }
 }

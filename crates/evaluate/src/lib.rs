@@ -436,14 +436,7 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         programme_start_days_before: cfg.treatment_date.as_ref().map(|_| BEFORE_START_DAYS),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
-    let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
-    let published = figures::Published {
-        impact: &impact,
-        balance: &balance,
-        survival: &survival,
-        eligible: eligible_published,
-        dropped: meta.dropped_by_caliper.parse().ok(),
-    };
+    let published = figures::Published::new(&impact, &balance, &survival, &meta);
     let figures = figures::implied_counts(frame, m, &published);
     Analysis {
         propensity,

@@ -26,7 +26,9 @@ const MARKER: &str = "data-figure=\"";
 pub(crate) fn withhold(name: &str, bytes: Vec<u8>, hidden: &BTreeSet<String>) -> Result<Vec<u8>, String> {
     let prefix = format!("{name}:");
     let own: Vec<&str> = hidden.iter().filter_map(|p| p.strip_prefix(&prefix)).collect();
-    let is_html = name.ends_with(".html");
+    let is_html = std::path::Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("html"));
     if own.is_empty() && !is_html {
         return Ok(bytes);
     }
@@ -116,18 +118,15 @@ fn closing_tag(html: &str, name: &str, from: usize) -> Option<usize> {
             .match_indices(&open)
             .map(|(i, _)| i + at)
             .find(|&i| matches!(html.as_bytes().get(i + open.len()), Some(b' ' | b'>')));
-        match next_open {
-            Some(i) => {
-                depth += 1;
-                at = i + open.len();
+        if let Some(i) = next_open {
+            depth += 1;
+            at = i + open.len();
+        } else {
+            depth -= 1;
+            if depth == 0 {
+                return Some(next_close);
             }
-            None => {
-                depth -= 1;
-                if depth == 0 {
-                    return Some(next_close);
-                }
-                at = next_close + close.len();
-            }
+            at = next_close + close.len();
         }
     }
 }

@@ -197,54 +197,14 @@ svg{width:100%;height:auto;max-width:40rem;display:block;margin:1rem 0;font-size
 th,td{border-bottom:1px solid #b1b4b6;padding:.3rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f2f1}\
 .note{color:#505a5f;font-size:.95rem}@media (max-width:40rem){body{padding:.5rem}h1{font-size:1.4rem}.headline{font-size:1rem}}";
 
-/// Renders the report page from the contents of `impact.csv`, `balance.csv` and `survival.csv`
-/// and the settings in `meta`. Every piece of text is escaped; the page makes no external
-/// requests (no fonts, scripts, styles or images from elsewhere).
-pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, meta: &ReportMeta) -> String {
-    let impact = Table::parse(impact_csv);
-    let balance = Table::parse(balance_csv);
-    let survival = Table::parse(survival_csv);
-    let mut page = String::new();
-    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    page.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
-    let _ = write!(
-        page,
-        "<title>{}</title><style>{STYLE}</style></head><body><main>",
-        esc(&meta.title)
-    );
-    let _ = write!(page, "<h1>{}</h1>", esc(&meta.title));
-    page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
-    for (sentence, row) in headline_rows(&impact, meta) {
-        // A sentence tells the values of its row, and nothing else that is withheld.
-        let places: Vec<String> = row.map_or_else(Vec::new, |i| {
-            [
-                "treated_value",
-                "comparison_value",
-                "difference",
-                "ci_low",
-                "ci_high",
-                "p_value",
-                "p_holm",
-            ]
-            .iter()
-            .map(|c| place("impact.csv", i, c))
-            .collect()
-        });
-        let _ = write!(
-            page,
-            "<p class=\"headline\"{}>{}</p>",
-            marker(&places),
-            esc(&sentence)
-        );
-    }
-    if let Some(note) = multiple_outcomes_note(&impact) {
-        let _ = write!(page, "<p class=\"note\">{}</p>", esc(&note));
-    }
-    page.push_str("</section>");
+/// A bar of the forest chart: outcome, difference, and its interval.
+type ForestBar = (String, f64, f64, f64);
 
-    // A chart's axes follow every value it plots: it is marked with all their places.
-    let collect = |measure: &str| -> (Vec<(String, f64, f64, f64)>, Vec<String>) {
+/// The chart sections: differences, Kaplan–Meier curves and the balance (love) plot. A chart's
+/// axes follow every value it plots, so each is marked with all their places.
+fn charts(impact: &Table, survival: &Table, balance: &Table, meta: &ReportMeta) -> String {
+    let mut page = String::new();
+    let collect = |measure: &str| -> (Vec<ForestBar>, Vec<String>) {
         impact
             .rows()
             .enumerate()
@@ -294,7 +254,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
                 .filter(|(_, r)| r.get("outcome") == name)
                 .flat_map(|(i, _)| ["at_risk", "events", "survival"].map(|c| place("survival.csv", i, c)))
                 .collect();
-            let chart = km_chart(name, &survival, meta.follow_up_days);
+            let chart = km_chart(name, survival, meta.follow_up_days);
             page.push_str(&marked("div", &places, &chart));
         }
         let _ = write!(
@@ -304,7 +264,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         );
     }
 
-    let love = love_plot(&balance);
+    let love = love_plot(balance);
     if !love.is_empty() {
         page.push_str(
             "<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>",
@@ -316,6 +276,56 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
         page.push_str(&marked("div", &places, &love));
         page.push_str("</section>");
     }
+    page
+}
+
+/// Renders the report page from the contents of `impact.csv`, `balance.csv` and `survival.csv`
+/// and the settings in `meta`. Every piece of text is escaped; the page makes no external
+/// requests (no fonts, scripts, styles or images from elsewhere).
+pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, meta: &ReportMeta) -> String {
+    let impact = Table::parse(impact_csv);
+    let balance = Table::parse(balance_csv);
+    let survival = Table::parse(survival_csv);
+    let mut page = String::new();
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    page.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
+    page.push_str("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">");
+    let _ = write!(
+        page,
+        "<title>{}</title><style>{STYLE}</style></head><body><main>",
+        esc(&meta.title)
+    );
+    let _ = write!(page, "<h1>{}</h1>", esc(&meta.title));
+    page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
+    for (sentence, row) in headline_rows(&impact, meta) {
+        // A sentence tells the values of its row, and nothing else that is withheld.
+        let places: Vec<String> = row.map_or_else(Vec::new, |i| {
+            [
+                "treated_value",
+                "comparison_value",
+                "difference",
+                "ci_low",
+                "ci_high",
+                "p_value",
+                "p_holm",
+            ]
+            .iter()
+            .map(|c| place("impact.csv", i, c))
+            .collect()
+        });
+        let _ = write!(
+            page,
+            "<p class=\"headline\"{}>{}</p>",
+            marker(&places),
+            esc(&sentence)
+        );
+    }
+    if let Some(note) = multiple_outcomes_note(&impact) {
+        let _ = write!(page, "<p class=\"note\">{}</p>", esc(&note));
+    }
+    page.push_str("</section>");
+
+    page.push_str(&charts(&impact, &survival, &balance, meta));
     page.push_str(&overlap::overlap_section(meta.overlap.as_ref(), meta.threshold));
 
     page.push_str("<section aria-labelledby=\"h-tables\"><h2 id=\"h-tables\">Tables</h2>");

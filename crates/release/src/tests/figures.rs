@@ -27,15 +27,21 @@ fn frame(root: &Path, rows: &[(&'static str, &'static str, &'static str, u64)]) 
     dir
 }
 
+/// A figure cell: its (dimension, value) pairs, persons and places.
+type Figure<'a> = (&'a [(&'a str, &'a str)], u64, &'a [&'a str]);
+
+/// A figure cell being built.
+type OwnedFigure<'a> = (Vec<(&'a str, &'a str)>, u64, Vec<String>);
+
 /// Writes `figures.json` beside the frame: (key, persons) pairs, with no places (figures that
 /// cannot be withheld).
 fn figures(frame: &Path, cells: &[(&[(&str, &str)], u64)]) {
-    let cells: Vec<(&[(&str, &str)], u64, &[&str])> = cells.iter().map(|&(k, n)| (k, n, &[][..])).collect();
+    let cells: Vec<Figure<'_>> = cells.iter().map(|&(k, n)| (k, n, &[][..])).collect();
     figures_at(frame, &cells);
 }
 
 /// Writes `figures.json` beside the frame: (key, persons, places) triples.
-fn figures_at(frame: &Path, cells: &[(&[(&str, &str)], u64, &[&str])]) {
+fn figures_at(frame: &Path, cells: &[Figure<'_>]) {
     let cells: Vec<serde_json::Value> = cells
         .iter()
         .map(|(key, persons, places)| {
@@ -322,7 +328,7 @@ fn publish_figures(frame: &Path, world: &World, before: bool) -> Vec<PathBuf> {
     .into_iter()
     .filter(|a| before || a.0 == "group")
     .collect();
-    let mut cells: Vec<(Vec<(&str, &str)>, u64, Vec<String>)> = Vec::new();
+    let mut cells: Vec<OwnedFigure<'_>> = Vec::new();
     let mut balance =
         String::from("covariate,level,treated_mean,treated_mean_before,untreated_mean_before\n");
     for (r, sex) in ["F", "M"].into_iter().enumerate() {
@@ -373,7 +379,7 @@ fn publish_figures(frame: &Path, world: &World, before: bool) -> Vec<PathBuf> {
         .iter()
         .map(|(_, _, p)| p.iter().map(String::as_str).collect())
         .collect();
-    let refs: Vec<(&[(&str, &str)], u64, &[&str])> = cells
+    let refs: Vec<Figure<'_>> = cells
         .iter()
         .zip(&places)
         .map(|((k, n, _), p)| (k.as_slice(), *n, p.as_slice()))
