@@ -63,6 +63,20 @@ pub(crate) fn place(file: &str, row: impl std::fmt::Display, column: &str) -> St
     format!("{file}:{row}:{column}")
 }
 
+/// The columns of an `impact.csv` row that hold its values (after the outcome, its measure and
+/// the group sizes).
+pub(crate) fn impact_value_columns() -> &'static [&'static str] {
+    &linklab_store::IMPACT_COLUMNS[4..]
+}
+
+/// The places of every value of an `impact.csv` row.
+pub(crate) fn value_places(row: usize) -> Vec<String> {
+    impact_value_columns()
+        .iter()
+        .map(|c| place("impact.csv", row, c))
+        .collect()
+}
+
 /// The columns of an `impact.csv` row that are built on a group's persons (its value, and the
 /// difference, interval and p-values that compare it).
 pub(crate) fn impact_values(group_value: &str) -> [&str; 6] {
@@ -357,18 +371,7 @@ fn rates(frame: &Frame, matching: &Matching, impact: &Table, cells: &mut Cells) 
                     key.push((&sample, crate::output::COUNTED));
                 }
                 // The rate of either group and everything that compares them.
-                let places = [
-                    "treated_value",
-                    "comparison_value",
-                    "difference",
-                    "ci_low",
-                    "ci_high",
-                    "p_value",
-                    "p_holm",
-                ]
-                .iter()
-                .map(|c| place("impact.csv", row, c))
-                .collect();
+                let places = value_places(row);
                 cells.add(
                     key,
                     persons,

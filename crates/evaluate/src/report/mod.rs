@@ -299,20 +299,7 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
     for (sentence, row) in headline_rows(&impact, meta) {
         // A sentence tells the values of its row, and nothing else that is withheld.
-        let places: Vec<String> = row.map_or_else(Vec::new, |i| {
-            [
-                "treated_value",
-                "comparison_value",
-                "difference",
-                "ci_low",
-                "ci_high",
-                "p_value",
-                "p_holm",
-            ]
-            .iter()
-            .map(|c| place("impact.csv", i, c))
-            .collect()
-        });
+        let places: Vec<String> = row.map_or_else(Vec::new, crate::figures::value_places);
         let _ = write!(
             page,
             "<p class=\"headline\"{}>{}</p>",

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use super::headlines::{e_values, format_p};
 use super::{esc, label, marker};
 use crate::csv::{Row, Table};
-use crate::figures::place;
+use crate::figures::{impact_value_columns, place};
 use crate::publish::{BALANCE_COLUMNS, NO_ESTIMATE, SUPPRESSED};
 
 /// A table cell: its text, and the places of the figures it prints (see [`marked`]).
@@ -79,14 +79,8 @@ fn impact_row(i: usize, row: &Row<'_>) -> Vec<Cell> {
         .flatten()
         .map(|(point, limit)| format!("{point:.2} ({limit:.2})"))
         .unwrap_or_default();
-    let values = [
-        "treated_value",
-        "comparison_value",
-        "difference",
-        "ci_low",
-        "ci_high",
-        "p_value",
-    ];
+    // The E-value is built on every value but the adjusted p-value.
+    let values = &impact_value_columns()[..6];
     cells(
         "impact.csv",
         i,
@@ -101,7 +95,7 @@ fn impact_row(i: usize, row: &Row<'_>) -> Vec<Cell> {
             (ci, &["ci_low", "ci_high"]),
             (p_cell(row.get("p_value")), &["p_value"]),
             (p_cell(row.get("p_holm")), &["p_holm"]),
-            (e_value, &values),
+            (e_value, values),
         ],
     )
 }
