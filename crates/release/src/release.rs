@@ -14,7 +14,7 @@ use crate::figures::{FigureCells, build_group, frame_of_extra};
 use crate::gate::{CellStatus, published_sum};
 use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
 use crate::model::Group;
-use crate::rewrite::withhold;
+use crate::rewrite::{small_survival_curves, withhold};
 use crate::suppress::{Protection, protect};
 use crate::trail::{TableSummary, figures_trail, table_trail};
 use crate::{MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec};
@@ -365,6 +365,30 @@ fn stage_release(
     Ok(staging)
 }
 
+/// Adds the Kaplan–Meier curves of each published `survival.csv` with a step count below the
+/// release's threshold to the places withheld for its frame (see
+/// [`crate::rewrite::small_survival_curves`]), counting them in the utility.
+fn withhold_small_survival_curves(
+    cfg: &ReleaseConfig,
+    withheld: &mut BTreeMap<PathBuf, BTreeSet<String>>,
+    utility: &mut Utility,
+) -> Result<(), ReleaseError> {
+    for extra in cfg
+        .extra_files
+        .iter()
+        .filter(|e| e.file_name().is_some_and(|n| n == "survival.csv"))
+    {
+        let Some(frame) = frame_of_extra(extra) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(extra).map_err(StoreError::io("cannot read", extra))?;
+        let hidden = withheld.entry(frame).or_default();
+        utility.figures_suppressed_or_coarsened += small_survival_curves(&text, cfg.rules.threshold, hidden);
+    }
+    withheld.retain(|_, hidden| !hidden.is_empty());
+    Ok(())
+}
+
 /// Runs the release stage: builds every declared table, suppresses, audits (with the
 /// evaluation's figures in the same system), and writes the release folder (tables, extra files,
 /// manifest last, built under a staging name and swapped in whole) and the audit trail. Nothing
@@ -402,6 +426,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             progress.advance(1);
         }
     }
+    withhold_small_survival_curves(cfg, &mut withheld, &mut utility)?;
     progress.finish();
     let tables: Vec<TableSummary> = cfg
         .tables

@@ -75,6 +75,42 @@ fn raw_records(text: &str) -> Vec<Vec<String>> {
     records
 }
 
+/// The places of every Kaplan–Meier curve of `survival.csv` (an outcome and group) with a
+/// published step count (persons at risk, events) below `threshold`: the evaluate stage pooled
+/// its steps to its own threshold, which may be lower than the release's, and the steps are not
+/// cells of the frame's system; so such a curve is withheld whole (its counts and survival, and
+/// the report's chart of the outcome, marked with them). Returns the number of curves withheld.
+pub(crate) fn small_survival_curves(text: &str, threshold: u64, hidden: &mut BTreeSet<String>) -> usize {
+    let records = raw_records(text);
+    let Some((header, rows)) = records.split_first() else {
+        return 0;
+    };
+    let col = |name: &str| header.iter().position(|h| h.trim_matches('"') == name);
+    let (Some(outcome), Some(group), Some(at_risk), Some(events)) =
+        (col("outcome"), col("group"), col("at_risk"), col("events"))
+    else {
+        return 0;
+    };
+    let curve = |row: &[String]| (row.get(outcome).cloned(), row.get(group).cloned());
+    let small: BTreeSet<_> = rows
+        .iter()
+        .filter(|row| {
+            [at_risk, events].iter().any(|&c| {
+                row.get(c)
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .is_some_and(|v| v < threshold)
+            })
+        })
+        .map(|row| curve(row))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        if small.contains(&curve(row)) {
+            hidden.extend(["at_risk", "events", "survival"].map(|c| format!("survival.csv:{i}:{c}")));
+        }
+    }
+    small.len()
+}
+
 /// CSV text with the fields at `places` (`<row>:<column>`) written `[c]`.
 fn withhold_csv(text: &str, places: &[&str]) -> Result<String, String> {
     let mut records = raw_records(text);
@@ -189,6 +225,20 @@ mod tests {
             &["impact.csv:1:treated_persons", "impact.csv:0:measure"],
             "outcome,measure,treated_persons\n\"a, b\",[c],12\nx,\"q\"\"\",[c]\n",
         );
+    }
+
+    #[test]
+    fn a_survival_curve_with_a_step_below_the_threshold_is_withheld_whole() {
+        let csv = "outcome,group,day,at_risk,events,survival\nr,treated,10,100,12,0.88\nr,treated,20,88,9,0.78\nr,comparison,10,100,20,0.8\n";
+        let mut hidden = BTreeSet::new();
+        assert_eq!(small_survival_curves(csv, 10, &mut hidden), 1);
+        check(
+            "survival.csv",
+            csv,
+            &hidden.iter().map(String::as_str).collect::<Vec<_>>(),
+            "outcome,group,day,at_risk,events,survival\nr,treated,10,[c],[c],[c]\nr,treated,20,[c],[c],[c]\nr,comparison,10,100,20,0.8\n",
+        );
+        assert_eq!(small_survival_curves(csv, 5, &mut BTreeSet::new()), 0);
     }
 
     #[test]
