@@ -198,3 +198,45 @@ fn tampering_with_a_release_is_caught() {
     let again = linklab(dir.path(), &["release", pipeline.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1), "{:?}", text(&again));
 }
+
+/// The evaluation ran with the threshold of 10; the release then runs with 30 (issue 12: a
+/// figure that cannot be protected). It used to be refused; now the release goes ahead with
+/// those figures written `[c]` wherever they are printed (the CSV files, and the report's
+/// tables, headlines and charts), counts them in the audit trail, and passes `check-release`
+/// with the release's threshold. The evaluation's own files are left as they are.
+#[test]
+fn figures_the_release_cannot_protect_are_written_c_and_the_release_goes_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = demo_pipeline(dir.path(), 1500);
+    let out = linklab(dir.path(), &["run", pipeline.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let config = fs::read_to_string(&pipeline).unwrap();
+    fs::write(&pipeline, config.replacen("threshold = 10", "threshold = 30", 1)).unwrap();
+    let out = linklab(dir.path(), &["release", pipeline.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let hidden = |path: &Path| fs::read_to_string(path).unwrap().matches("[c]").count();
+    let (publish, release) = (
+        dir.path().join("work/evaluation/publish"),
+        dir.path().join("release"),
+    );
+    for file in ["impact.csv", "balance.csv", "survival.csv", "report.html"] {
+        assert!(
+            hidden(&release.join(file)) > hidden(&publish.join(file)),
+            "{file} withholds nothing"
+        );
+    }
+    let report = fs::read_to_string(release.join("report.html")).unwrap();
+    assert!(report.contains("\">[c]</p>"), "no headline is withheld");
+    let trail = fs::read_to_string(dir.path().join("work/release-audit/release-audit.json")).unwrap();
+    let trail: serde_json::Value = serde_json::from_str(&trail).unwrap();
+    assert!(
+        trail["utility"]["figures_suppressed_or_coarsened"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{trail}"
+    );
+    let rel = release.to_str().unwrap();
+    let check = linklab(dir.path(), &["check-release", rel, "--threshold", "30"]);
+    assert!(check.status.success(), "{:?}", text(&check));
+}

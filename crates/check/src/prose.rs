@@ -26,19 +26,24 @@ const NONE_DROPPED: &str = "every person who took part had a close enough match.
 /// Words before a number that make it a bound of a rule rather than a count.
 const RULE_WORDS: [&str; 3] = ["at least ", "fewer than ", "below "];
 
-/// The text of an HTML document with its tags removed (each tag becomes a space).
+/// The text of an HTML document with its tags removed: each tag becomes a space, but for
+/// `<span …>` and `</span>`, which mark a figure inside a sentence and vanish.
 fn text_of(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
-    let mut in_tag = false;
+    let mut tag: Option<String> = None;
     for ch in html.chars() {
-        match ch {
-            '<' => in_tag = true,
-            '>' if in_tag => {
-                in_tag = false;
-                out.push(' ');
+        match (&mut tag, ch) {
+            (None, '<') => tag = Some(String::new()),
+            (Some(name), '>') => {
+                let name = name.trim_start_matches('/');
+                let name = name.split(|c: char| c.is_whitespace()).next().unwrap_or_default();
+                if !name.eq_ignore_ascii_case("span") {
+                    out.push(' ');
+                }
+                tag = None;
             }
-            _ if !in_tag => out.push(ch),
-            _ => {}
+            (Some(name), _) => name.push(ch),
+            (None, _) => out.push(ch),
         }
     }
     out
@@ -138,6 +143,10 @@ mod tests {
     fn numbers_are_found_around_sentences_in_html() {
         let text = text_of("<p>People who took part (51 in the cohort)</p>");
         assert_eq!(text, " People who took part (51 in the cohort) ");
+        let marked = text_of(
+            "<p>People who took part (<span data-figure=\"report.html:eligible:true\">51</span> in the cohort)</p>",
+        );
+        assert_eq!(marked, text);
         let at = text.find('(').unwrap() + 1;
         assert_eq!(number_at(&text, at), Some((51, at + 2)));
         assert_eq!(number_before("left 3 people", 6), Some((5, 3)));

@@ -436,8 +436,8 @@ pub(crate) fn analyse(cfg: &EvaluateConfig, frame: &frame::Frame) -> Analysis {
         programme_start_days_before: cfg.treatment_date.as_ref().map(|_| BEFORE_START_DAYS),
     };
     let html = render_report(&impact, &balance, &survival, &meta);
-    let eligible_published = meta.treated_eligible != SUPPRESSED && meta.untreated_eligible != SUPPRESSED;
-    let figures = figures::implied_counts(frame, m, &impact, &balance, eligible_published);
+    let published = figures::Published::new(&impact, &balance, &survival, &meta);
+    let figures = figures::implied_counts(frame, m, &published);
     Analysis {
         propensity,
         matching,

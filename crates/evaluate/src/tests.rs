@@ -1117,6 +1117,34 @@ proptest! {
         for cell in &a.figures.cells {
             prop_assert!(cell.persons >= threshold, "{cell:?} below {threshold}");
         }
+        places_are_printed(&a);
+    }
+}
+
+/// Every place of `figures.json` names a value the published files hold: a row and column of
+/// a CSV, or a count the report marks; and every figure cell has places.
+fn places_are_printed(a: &crate::Analysis) {
+    let files = [
+        ("impact.csv", Table::parse(&a.impact)),
+        ("balance.csv", Table::parse(&a.balance)),
+        ("survival.csv", Table::parse(&a.survival)),
+    ];
+    for cell in &a.figures.cells {
+        assert!(!cell.places.is_empty(), "{cell:?}");
+        for place in &cell.places {
+            let (file, rest) = place.split_once(':').unwrap();
+            if file == "report.html" {
+                assert!(
+                    a.html.contains(place.as_str()),
+                    "{place} is not marked in the report"
+                );
+                continue;
+            }
+            let (row, column) = rest.split_once(':').unwrap();
+            let table = &files.iter().find(|(f, _)| *f == file).unwrap().1;
+            let row = table.rows().nth(row.parse().unwrap()).unwrap();
+            assert!(table.header().iter().any(|h| h == column), "{place}: {row:?}");
+        }
     }
 }
 
@@ -1472,6 +1500,17 @@ fn figures_list_the_counts_the_published_figures_imply() {
         treated=false 200 (group size treated=false)
         treated=true 60 (group size treated=true)
     ");
+    places_are_printed(&a);
+    let places = |key: &str| -> String {
+        let cell = a.figures.cells.iter().find(|c| {
+            let k: Vec<String> = c.key.iter().map(|(d, v)| format!("{d}={v}")).collect();
+            k.join(",") == key
+        });
+        cell.unwrap().places.join(" ")
+    };
+    insta::assert_snapshot!(places("group=treated,offence=g1"), @"balance.csv:0:treated_mean balance.csv:0:smd_after");
+    insta::assert_snapshot!(places("group=treated,reoffended=1"), @"impact.csv:0:treated_value impact.csv:0:comparison_value impact.csv:0:difference impact.csv:0:ci_low impact.csv:0:ci_high impact.csv:0:p_value impact.csv:0:p_holm");
+    insta::assert_snapshot!(places("treated=true"), @"report.html:eligible:true balance.csv:0:treated_mean_before balance.csv:0:smd_before balance.csv:1:treated_mean_before balance.csv:1:smd_before balance.csv:2:treated_mean_before balance.csv:2:smd_before");
 }
 
 // ---------------------------------------------------------------------------------------------

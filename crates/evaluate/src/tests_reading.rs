@@ -123,9 +123,11 @@ housing,rate,400,400,0.5500,0.4500,0.1000,0.0300,0.1700,1.20e-9,4.80e-9\n";
     let html = crate::render_report(impact, "", "", &meta);
     for needle in [
         "These results come from 4 tests",
-        "<td>&lt; 0.001</td>",
+        // Each value marked with where it is printed, for the release stage (see `figures`).
+        "<td data-figure=\"impact.csv:0:p_value\">&lt; 0.001</td>",
         "Holm-adjusted p-value",
-        "<td>2.46 (1.67)</td>",
+        ">2.46 (1.67)</td>",
+        "<p class=\"headline\" data-figure=\"impact.csv:1:treated_value impact.csv:1:comparison_value",
     ] {
         assert!(html.contains(needle), "the report has {needle}");
     }

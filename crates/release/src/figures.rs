@@ -9,8 +9,10 @@
 //! treated are visibly a part of all treated), the cells no file publishes are unknowns of the
 //! system, protected when they are sensitive (the treated persons the caliper dropped are one),
 //! and the cells that are zero by construction (untreated persons in the matched treated group,
-//! treated persons in the comparison group) are known zeros. Secondary suppression never picks a
-//! known cell; the audit then sees every line that passes through a figure.
+//! treated persons in the comparison group) are known zeros. Secondary suppression picks a known
+//! cell only when no table cell is left; the audit sees every line that passes through a figure.
+//! A known cell stays known while any of its places (where `figures.json` says it is printed)
+//! is still printed ([`FigureCells::apply`]); the release stage withholds places to hide one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -29,6 +31,10 @@ const FRAME_DIR: &str = "frame";
 struct FigureCell {
     key: Vec<(String, String)>,
     persons: u64,
+    /// Where the figures that imply it are printed (see [`crate::rewrite`]); a cell without
+    /// places cannot be hidden, only refused.
+    #[serde(default)]
+    places: Vec<String>,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -40,7 +46,58 @@ struct FiguresFile {
 #[derive(Debug)]
 pub(crate) struct Figures {
     path: PathBuf,
-    cells: BTreeMap<CellKey, u64>,
+    cells: BTreeMap<CellKey, (u64, Vec<String>)>,
+}
+
+/// The figure cells of a group: where each is printed, and the cells known as the sum of two.
+#[derive(Debug, Default)]
+pub(crate) struct FigureCells {
+    /// Per figure cell of the group, its places.
+    places: BTreeMap<usize, Vec<String>>,
+    /// Cells known because both parts (treated and untreated) are: (sum, part, part).
+    sums: Vec<(usize, usize, usize)>,
+}
+
+impl FigureCells {
+    /// Marks the cells still printed (some place of theirs is not in `hidden`) as known, and
+    /// as hideable when they have places; then the cells no file publishes.
+    pub fn apply(&self, group: &mut Group, hidden: &BTreeSet<String>) {
+        let n = group.cells.len();
+        group.known = vec![false; n];
+        group.hideable = vec![false; n];
+        for (&id, places) in &self.places {
+            group.known[id] = places.is_empty() || places.iter().any(|p| !hidden.contains(p));
+            group.hideable[id] = !places.is_empty();
+        }
+        for &(sum, a, b) in &self.sums {
+            group.known[sum] |= group.known[a] && group.known[b];
+            group.hideable[sum] |= group.hideable[a] && group.hideable[b];
+        }
+        group.mark_unpublished();
+    }
+
+    /// The places to hide so that `cell` is no longer known: its own, or both parts' of a sum.
+    pub fn places_of(&self, cell: usize) -> Vec<String> {
+        if let Some(places) = self.places.get(&cell) {
+            return places.clone();
+        }
+        self.sums
+            .iter()
+            .filter(|s| s.0 == cell)
+            .flat_map(|&(_, a, b)| [a, b])
+            .filter_map(|c| self.places.get(&c))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// How many figure cells are no longer printed once `hidden` is.
+    pub fn withheld(&self, hidden: &BTreeSet<String>) -> usize {
+        self.places
+            .values()
+            .filter(|p| !p.is_empty() && p.iter().all(|x| hidden.contains(x)))
+            .count()
+    }
 }
 
 /// The analysis frame of an evaluation folder that holds figures: the frame folder of a
@@ -65,7 +122,11 @@ impl Figures {
             return Ok(None);
         }
         let file: FiguresFile = linklab_store::read_json(&path)?;
-        let cells = file.cells.into_iter().map(|f| (f.key, f.persons)).collect();
+        let cells = file
+            .cells
+            .into_iter()
+            .map(|f| (f.key, (f.persons, f.places)))
+            .collect();
         Ok(Some(Figures { path, cells }))
     }
 
@@ -97,30 +158,11 @@ impl Figures {
             .collect()
     }
 
-    /// Marks the figure cells of the group as known, and the cells that are zero by
-    /// construction as structural (the attacker knows them; a table that has one still writes
-    /// it `[c]` under the zero rule). Two figure cells that differ only in `treated` also make
-    /// their sum known. A figure whose count differs from the frame's, or that names a cell the
-    /// frame does not have, is refused as stale.
-    pub fn mark(&self, group: &mut Group) -> Result<(), ReleaseError> {
-        let mut known = self.cells.clone();
-        // `treated` splits every person in two: a cell known for both values is known without it
-        // (e.g. the balance counts of women treated and untreated give all women).
-        let treated = |v: &str| ("treated".to_owned(), v.to_owned());
-        let sums: Vec<(CellKey, u64)> = known
-            .iter()
-            .filter(|(key, _)| key.contains(&treated("true")))
-            .filter_map(|(key, &yes)| {
-                let rest: CellKey = key.iter().filter(|p| **p != treated("true")).cloned().collect();
-                let mut other = rest.clone();
-                other.push(treated("false"));
-                other.sort();
-                known.get(&other).map(|&no| (rest, yes + no))
-            })
-            .collect();
-        known.extend(sums);
+    /// Finds the figure cells in the group. Two figure cells that differ only in `treated` also make their sum known.
+    /// A figure whose count differs from the frame's, or that names a cell the frame does not
+    /// have, is refused as stale. [`FigureCells::apply`] then marks them known.
+    pub fn mark(&self, group: &mut Group) -> Result<FigureCells, ReleaseError> {
         let index = group.key_index();
-        group.known = vec![false; group.cells.len()];
         let names = group.table_names();
         let stale = || ReleaseError::Refused {
             table: names.clone(),
@@ -129,22 +171,31 @@ impl Figures {
                 self.path.display()
             ),
         };
-        for (key, persons) in &known {
+        let mut out = FigureCells::default();
+        for (key, (persons, places)) in &self.cells {
             let Some(&id) = index.get(key) else {
                 return Err(stale());
             };
             if group.cells[id].count != *persons {
                 return Err(stale());
             }
-            group.known[id] = true;
+            out.places.insert(id, places.clone());
         }
-        group.structural = index
-            .iter()
-            .fold(vec![false; group.cells.len()], |mut out, (key, &id)| {
-                out[id] = structural_zero(key) && group.cells[id].count == 0;
-                out
-            });
-        Ok(())
+        // `treated` splits every person in two: a cell known for both values is known without it
+        // (e.g. the balance counts of women treated and untreated give all women).
+        let treated = |v: &str| ("treated".to_owned(), v.to_owned());
+        for key in self.cells.keys().filter(|key| key.contains(&treated("true"))) {
+            let rest: CellKey = key.iter().filter(|p| **p != treated("true")).cloned().collect();
+            let mut other = rest.clone();
+            other.push(treated("false"));
+            other.sort();
+            if let (Some(&sum), Some(&yes), Some(&no)) = (index.get(&rest), index.get(key), index.get(&other))
+                && out.places.contains_key(&no)
+            {
+                out.sums.push((sum, yes, no));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -158,71 +209,61 @@ fn structural_zero(key: &CellKey) -> bool {
     )
 }
 
+/// The evaluation's arms (issue 12, attack 1): in an analysis frame (`treated`, and `group`:
+/// `treated`/`comparison` in the matched sample, else null) the matched treated are part of all
+/// treated, and the treated persons without a group are those the caliper dropped. A table by
+/// `treated` publishes all treated, and all treated minus the matched treated (a table by
+/// `group`, or `impact.csv`) singles out a few dropped persons. So the table by both is added to
+/// the group of every analysis frame, unrendered: the dropped persons are an unknown of the
+/// system, protected when there are 1 to `threshold` − 1 of them, and the cells empty by
+/// construction are known zeros. A source without both columns is not an analysis frame.
+fn arms_table(source: &Path, keep_top: usize, rules: &DisclosureRules) -> Option<TableSpec> {
+    let arms = TableSpec {
+        name: "the evaluation's arms".to_owned(),
+        source: source.to_path_buf(),
+        by: vec!["group".to_owned(), "treated".to_owned()],
+        sum: None,
+    };
+    build_tables(source, &[&arms], keep_top, rules.threshold)
+        .is_ok()
+        .then_some(arms)
+}
+
 /// Builds the group of tables of one source: the declared tables, then (unrendered) the tables
-/// the evaluation's figures beside it need, with the figure cells marked known.
+/// the evaluation's figures beside it need and the arms of an analysis frame, with the figure
+/// cells found and the cells empty by construction marked structural (the attacker knows them;
+/// a table that has one still writes it `[c]` under the zero rule).
 pub(crate) fn build_group(
     source: &Path,
     specs: &[&TableSpec],
     rules: &DisclosureRules,
     keep_top: usize,
-) -> Result<Group, ReleaseError> {
+) -> Result<(Group, FigureCells), ReleaseError> {
     let figures = Figures::beside(source)?;
-    let extra = figures.as_ref().map(|f| f.tables(source)).unwrap_or_default();
+    let mut extra = figures.as_ref().map(|f| f.tables(source)).unwrap_or_default();
+    let by_arms = |t: &TableSpec| ["group", "treated"].iter().all(|d| t.by.iter().any(|b| b == d));
+    if !extra.iter().any(by_arms)
+        && let Some(arms) = arms_table(source, keep_top, rules)
+    {
+        extra.push(arms);
+    }
     let all: Vec<&TableSpec> = specs.iter().copied().chain(&extra).collect();
     let data = build_tables(source, &all, keep_top, rules.threshold)?;
     let mut group = Group::build(data);
     for table in &mut group.tables[specs.len()..] {
         table.rendered = false;
     }
-    if let Some(f) = &figures {
-        f.mark(&mut group)?;
-    }
-    group.mark_unpublished();
-    Ok(group)
-}
-
-/// The evaluation frame's dropped-by-caliper channel (issue 12, attack 1). In the analysis frame
-/// (`treated`, and `group`: `treated`/`comparison` in the matched sample, else null), the treated
-/// persons without a group are those the caliper dropped. When there are some but fewer than the
-/// threshold, a table counting by `treated` publishes all treated persons, and all treated minus
-/// the matched treated of `impact.csv` (the `group = treated` margin) singles them out, with
-/// their values of the table's other dimensions. Evaluate withholds its own before-matching
-/// figures in that case; here a table of the frame by `treated` is refused (by `group` is fine).
-/// A source without both columns is not an analysis frame and passes.
-pub(crate) fn refuse_few_dropped_by_treated(
-    source: &Path,
-    specs: &[&TableSpec],
-    rules: &DisclosureRules,
-    keep_top: usize,
-) -> Result<(), ReleaseError> {
-    let Some(by_treated) = specs.iter().find(|s| s.by.iter().any(|d| d == "treated")) else {
-        return Ok(());
-    };
-    let probe = TableSpec {
-        name: by_treated.name.clone(),
-        source: source.to_path_buf(),
-        by: vec!["treated".to_owned(), "group".to_owned()],
-        sum: None,
-    };
-    let Ok(tables) = build_tables(source, &[&probe], keep_top, rules.threshold) else {
-        return Ok(());
-    };
-    let shape = &tables[0].shape;
-    let (Some(t), Some(u)) = (
-        shape.labels[0].iter().position(|l| l == "true"),
-        shape.labels[1].iter().position(|l| l == crate::UNKNOWN),
-    ) else {
-        return Ok(());
-    };
-    let dropped = tables[0].counts[shape.encode(&[t, u])];
-    if dropped > 0 && dropped < rules.threshold {
-        return Err(ReleaseError::Refused {
-            table: by_treated.name.clone(),
-            reason: format!(
-                "it counts the analysis frame by treated while fewer than {} treated persons were dropped by the caliper: all treated minus the matched treated of impact.csv would single them out; count by group instead",
-                rules.threshold
-            ),
+    let index = group.key_index();
+    group.structural = index
+        .iter()
+        .fold(vec![false; group.cells.len()], |mut out, (key, &id)| {
+            out[id] = structural_zero(key) && group.cells[id].count == 0;
+            out
         });
-    }
-    Ok(())
+    let cells = match &figures {
+        Some(f) => f.mark(&mut group)?,
+        None => FigureCells::default(),
+    };
+    cells.apply(&mut group, &BTreeSet::new());
+    Ok((group, cells))
 }

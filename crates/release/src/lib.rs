@@ -53,10 +53,11 @@
 //! person; differencing successive releases is not covered: a rerun replaces the previous
 //! release).
 //!
-//! The analysis frame (a source with `treated` and `group` columns) has one rule of its own: when
-//! some but fewer than `threshold` treated persons were dropped by the caliper (treated, no
-//! group), a table of it by `treated` is refused, since all treated minus the matched treated of
-//! `impact.csv` would single them out (issue 12, attack 1).
+//! The analysis frame (a source with `treated` and `group` columns) always has its arms in the
+//! system: a table by both is added unrendered, so that when some but fewer than `threshold`
+//! treated persons were dropped by the caliper (treated, no group), all treated minus the matched
+//! treated cannot single them out (issue 12, attack 1): a table by `treated` gets its
+//! all-treated cells suppressed.
 //!
 //! The evaluation's published figures are cells of the analysis frame's system (`figures`
 //! module): the counts they imply (`evaluation/figures.json`, beside the frame) are *known*
@@ -64,9 +65,14 @@
 //! so that the matched treated are part of all treated), cells empty by construction are known
 //! zeros, and every other cell no file publishes is an unpublished unknown, protected when it
 //! holds 1 to `threshold` − 1 persons (the persons dropped by the caliper are one). Secondary
-//! suppression never picks a known cell; the release is refused if one would have to be hidden,
-//! or if the figures disagree with the frame. The frame of published evaluation files is
-//! audited even when no table counts it.
+//! suppression picks a known cell only when no table cell is left. A known cell that must be
+//! hidden (below the threshold, or that last partner) is *withheld*: every place where
+//! `figures.json` says a value implying it is printed is written `[c]` (`rewrite` module: CSV
+//! fields, and the marked elements of `report.html`), the cell becomes an unknown, and the group
+//! is protected and audited again until no printed figure is hidden. The release is refused if a
+//! figure without places would have to be hidden, if a place cannot be found, or if the figures
+//! disagree with the frame. The frame of published evaluation files is audited even when no
+//! table counts it.
 //!
 //! # The audit (the gate)
 //! The audit ([`audit`] module) is independent of the suppression code. For every suppressed cell it computes min and max by linear
@@ -147,6 +153,7 @@ mod manifest;
 mod model;
 mod protect;
 mod release;
+mod rewrite;
 mod suppress;
 #[cfg(test)]
 mod tests;

@@ -186,6 +186,10 @@ pub(crate) struct Group {
     /// Cells another released file already publishes (the counts behind the evaluation's
     /// figures): never chosen for secondary suppression. Empty when there are none.
     pub known: Vec<bool>,
+    /// Known cells whose figures the release stage can write `[c]` instead (the evaluate stage
+    /// said where each is printed): secondary suppression picks one only when no table cell is
+    /// left. Empty when there are none.
+    pub hideable: Vec<bool>,
     /// Cells an attacker knows to be zero by construction (a person in the matched treated
     /// group is treated): exact zeros to the audit, never sensitive (a table that has one writes
     /// it `[c]` under the zero rule all the same). Empty when there are none.
@@ -305,6 +309,11 @@ impl Group {
     /// Whether another released file already publishes the cell.
     pub fn is_known(&self, cell: usize) -> bool {
         self.known.get(cell).copied().unwrap_or(false)
+    }
+
+    /// Whether the cell is a known figure that can be hidden.
+    pub fn is_hideable(&self, cell: usize) -> bool {
+        self.hideable.get(cell).copied().unwrap_or(false)
     }
 
     /// Whether the cell is known to be zero by construction.

@@ -1,6 +1,6 @@
 //! The release stage: build, protect, audit, then write the release folder and the audit trail.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -10,10 +10,11 @@ use linklab_store::{
 };
 use sha2::{Digest, Sha256};
 
-use crate::figures::{build_group, frame_of_extra, refuse_few_dropped_by_treated};
-use crate::gate::published_sum;
+use crate::figures::{FigureCells, build_group, frame_of_extra};
+use crate::gate::{CellStatus, published_sum};
 use crate::manifest::{FileKind, MANIFEST_FORMAT, Manifest, ManifestFile, now_rfc3339};
 use crate::model::Group;
+use crate::rewrite::{small_survival_curves, withhold};
 use crate::suppress::{Protection, protect};
 use crate::trail::{TableSummary, figures_trail, table_trail};
 use crate::{MANIFEST_NAME, ReleaseConfig, ReleaseError, TableSpec};
@@ -149,9 +150,9 @@ fn sources(cfg: &ReleaseConfig) -> Vec<(PathBuf, Vec<&TableSpec>)> {
 }
 
 /// What the release kept and what it gave up (the audit trail's `utility`): every cell of the
-/// released tables and how many are suppressed, and the cells of the evaluation's figures that
-/// were audited with them. A figure that cannot be protected refuses the release (this stage
-/// does not coarsen figures yet), so none is ever suppressed or coarsened here.
+/// released tables and how many are suppressed, the cells of the evaluation's figures that were
+/// audited with them, and how many of those figure cells the release withheld (every value
+/// that implies them written `[c]`, see [`crate::rewrite`]).
 #[derive(Debug, Default, serde::Serialize)]
 struct Utility {
     table_cells: usize,
@@ -159,6 +160,60 @@ struct Utility {
     figure_cells_audited: usize,
     unpublished_cells_audited: usize,
     figures_suppressed_or_coarsened: usize,
+}
+
+/// What protecting one source produced: its tables, its figures' audit trail, and the places of
+/// the evaluation's figures to write `[c]`.
+type Protected = (Vec<Rendered>, Option<Vec<u8>>, BTreeSet<String>);
+
+/// Protects a group whose known figures may have to be hidden: when protection hides a known
+/// figure cell (every primary one, else the cheapest partner picked when no table cell was
+/// left), every place that prints it is withheld, the cell becomes an unknown of the system, and the group is protected
+/// again from the start; until protection hides no printed figure. The last protection audited
+/// the system with every withheld figure unknown. A figure the evaluate stage gave no places for
+/// cannot be withheld: the release is refused.
+fn protect_with_figures(
+    group: &mut Group,
+    cells: &FigureCells,
+    rules: &crate::DisclosureRules,
+) -> Result<(Protection, BTreeSet<String>), ReleaseError> {
+    let mut hidden: BTreeSet<String> = BTreeSet::new();
+    loop {
+        let prot = protect(group, rules, true)?;
+        let hidden_figures =
+            (0..group.cells.len()).filter(|&c| group.is_known(c) && prot.status[c].is_hidden());
+        // Every figure that breaks a primary rule, else the one partner that costs the fewest
+        // printed values (protection may have picked several where one is enough).
+        let (primary, partners): (Vec<usize>, Vec<usize>) =
+            hidden_figures.partition(|&c| prot.status[c] == CellStatus::Primary);
+        let withheld: Vec<usize> = if primary.is_empty() {
+            partners
+                .into_iter()
+                .min_by_key(|&c| (cells.places_of(c).len(), group.cells[c].count, c))
+                .into_iter()
+                .collect()
+        } else {
+            primary
+        };
+        let Some(&first) = withheld.first() else {
+            return Ok((prot, hidden));
+        };
+        let before = hidden.len();
+        for &c in &withheld {
+            hidden.extend(cells.places_of(c));
+        }
+        if hidden.len() == before {
+            return Err(ReleaseError::Refused {
+                table: group.table_names(),
+                reason: format!(
+                    "cell {} is published by the evaluation's figures but must be suppressed here, and the figures do not say where it is printed; run the evaluate stage again",
+                    group.cells[first].name
+                ),
+            });
+        }
+        tracing::info!(tables = %group.table_names(), figures = withheld.len(), "figures withheld: protecting again");
+        cells.apply(group, &hidden);
+    }
 }
 
 /// Builds, protects and audits the tables of one source (with the evaluation's figures beside
@@ -169,22 +224,14 @@ fn protect_source(
     label: &str,
     rules: &crate::DisclosureRules,
     utility: &mut Utility,
-) -> Result<(Vec<Rendered>, Option<Vec<u8>>), ReleaseError> {
+) -> Result<Protected, ReleaseError> {
     let keep_top = rules.dominance_n.max(2);
-    refuse_few_dropped_by_treated(source, specs, rules, keep_top)?;
-    let group = build_group(source, specs, rules, keep_top)?;
-    let prot = protect(&group, rules, true)?;
-    if let Some(c) = (0..group.cells.len()).find(|&c| group.is_known(c) && prot.status[c].is_hidden()) {
-        return Err(ReleaseError::Refused {
-            table: group.table_names(),
-            reason: format!(
-                "cell {} is published by the evaluation's figures but must be suppressed here",
-                group.cells[c].name
-            ),
-        });
-    }
+    let (mut group, cells) = build_group(source, specs, rules, keep_top)?;
+    let audited = (0..group.cells.len()).filter(|&c| group.is_known(c)).count();
+    let (prot, hidden) = protect_with_figures(&mut group, &cells, rules)?;
     tracing::info!(tables = %group.table_names(), cells = group.cells.len(), rounds = prot.rounds, "tables protected and audited");
-    utility.figure_cells_audited += (0..group.cells.len()).filter(|&c| group.is_known(c)).count();
+    utility.figure_cells_audited += audited;
+    utility.figures_suppressed_or_coarsened += cells.withheld(&hidden);
     utility.unpublished_cells_audited += (0..group.cells.len())
         .filter(|&c| group.is_unpublished(c))
         .count();
@@ -211,7 +258,7 @@ fn protect_source(
         });
     }
     let figures = figures_trail(&group, label, &prot, rules)?;
-    Ok((out, figures))
+    Ok((out, figures, hidden))
 }
 
 /// Writes the audit trail (it never leaves the secure area), staged like the release folder and
@@ -251,6 +298,7 @@ fn stage_audit_trail(
 fn stage_release(
     cfg: &ReleaseConfig,
     rendered: &BTreeMap<String, Rendered>,
+    withheld: &BTreeMap<PathBuf, BTreeSet<String>>,
 ) -> Result<StagingDir, ReleaseError> {
     let signing_key = cfg
         .signing_key
@@ -273,7 +321,13 @@ fn stage_release(
             .to_string_lossy()
             .into_owned();
         let target = out.join(&name);
-        let bytes = std::fs::read(extra).map_err(StoreError::io("cannot read", extra))?;
+        let mut bytes = std::fs::read(extra).map_err(StoreError::io("cannot read", extra))?;
+        if let Some(hidden) = frame_of_extra(extra).and_then(|frame| withheld.get(&frame)) {
+            bytes = withhold(&name, bytes, hidden).map_err(|reason| ReleaseError::Refused {
+                table: name.clone(),
+                reason,
+            })?;
+        }
         write_atomic(&target, |w| w.write_all(&bytes))?;
         files.push(ManifestFile {
             name,
@@ -312,6 +366,30 @@ fn stage_release(
     Ok(staging)
 }
 
+/// Adds the Kaplan–Meier curves of each published `survival.csv` with a step count below the
+/// release's threshold to the places withheld for its frame (see
+/// [`crate::rewrite::small_survival_curves`]), counting them in the utility.
+fn withhold_small_survival_curves(
+    cfg: &ReleaseConfig,
+    withheld: &mut BTreeMap<PathBuf, BTreeSet<String>>,
+    utility: &mut Utility,
+) -> Result<(), ReleaseError> {
+    for extra in cfg
+        .extra_files
+        .iter()
+        .filter(|e| e.file_name().is_some_and(|n| n == "survival.csv"))
+    {
+        let Some(frame) = frame_of_extra(extra) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(extra).map_err(StoreError::io("cannot read", extra))?;
+        let hidden = withheld.entry(frame).or_default();
+        utility.figures_suppressed_or_coarsened += small_survival_curves(&text, cfg.rules.threshold, hidden);
+    }
+    withheld.retain(|_, hidden| !hidden.is_empty());
+    Ok(())
+}
+
 /// Runs the release stage: builds every declared table, suppresses, audits (with the
 /// evaluation's figures in the same system), and writes the release folder (tables, extra files,
 /// manifest last, built under a staging name and swapped in whole) and the audit trail. Nothing
@@ -326,13 +404,17 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     let mut group_labels: Vec<String> = Vec::new();
     let mut utility = Utility::default();
     let mut figures: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut withheld: BTreeMap<PathBuf, BTreeSet<String>> = BTreeMap::new();
     for (source, specs) in &sources(cfg) {
         let mut label = source_label(source);
         if group_labels.contains(&label) {
             label = format!("{label}#{}", group_labels.len() + 1);
         }
         group_labels.push(label.clone());
-        let (tables, trail) = protect_source(source, specs, &label, &cfg.rules, &mut utility)?;
+        let (tables, trail, hidden) = protect_source(source, specs, &label, &cfg.rules, &mut utility)?;
+        if !hidden.is_empty() {
+            withheld.insert(source.clone(), hidden);
+        }
         if let Some(bytes) = trail {
             // Its own file beside the tables' (a label holds `/`, which no table name does).
             figures.push((
@@ -345,6 +427,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
             progress.advance(1);
         }
     }
+    withhold_small_survival_curves(cfg, &mut withheld, &mut utility)?;
     progress.finish();
     let tables: Vec<TableSummary> = cfg
         .tables
@@ -354,7 +437,7 @@ pub fn run(cfg: &ReleaseConfig, progress: &dyn Progress) -> Result<ReleaseSummar
     utility.table_cells = tables.iter().map(|t| t.cells).sum();
     utility.table_cells_suppressed = tables.iter().map(|t| t.primary + t.secondary).sum();
     let audit_staging = stage_audit_trail(cfg, &rendered, &figures, &tables, &utility)?;
-    let staging = stage_release(cfg, &rendered)?;
+    let staging = stage_release(cfg, &rendered, &withheld)?;
     staging.commit()?;
     audit_staging.commit()?;
     let manifest_path = cfg.release_dir.join(MANIFEST_NAME);

@@ -71,8 +71,12 @@ struct State<'a> {
 }
 
 impl State<'_> {
-    fn eligible(&self, c: usize) -> bool {
-        self.status[c] == CellStatus::Published && self.group.cells[c].count > 0 && !self.group.is_known(c)
+    /// Whether `c` may be suppressed to protect another cell: a published non-empty cell that no
+    /// other file publishes, or with `figures`, a known figure the release can write `[c]`.
+    fn eligible(&self, c: usize, figures: bool) -> bool {
+        self.status[c] == CellStatus::Published
+            && self.group.cells[c].count > 0
+            && (!self.group.is_known(c) || (figures && self.group.is_hideable(c)))
     }
 
     /// Whether a hidden cell needs protection: every suppressed cell of a table but one empty by
@@ -97,22 +101,24 @@ impl State<'_> {
     /// `Total`s first); then cells whose count meets `need`; then cells that open the fewest
     /// lines without a suppression (so patterns close into cycles instead of spreading); then
     /// the smallest count that meets `need`, else the largest.
-    fn cheapest(&self, candidates: impl Iterator<Item = usize>, need: u64) -> Option<usize> {
-        candidates.filter(|&c| self.eligible(c)).min_by_key(|&c| {
-            let cell = &self.group.cells[c];
-            let meets = cell.count >= need;
-            let opens = self.group.cell_constraints[c]
-                .iter()
-                .filter(|&&ci| self.hidden_in[ci] == 0)
-                .count();
-            (
-                cell.n_totals,
-                !meets,
-                opens,
-                if meets { cell.count } else { u64::MAX - cell.count },
-                c,
-            )
-        })
+    fn cheapest(&self, candidates: impl Iterator<Item = usize>, need: u64, figures: bool) -> Option<usize> {
+        candidates
+            .filter(|&c| self.eligible(c, figures))
+            .min_by_key(|&c| {
+                let cell = &self.group.cells[c];
+                let meets = cell.count >= need;
+                let opens = self.group.cell_constraints[c]
+                    .iter()
+                    .filter(|&&ci| self.hidden_in[ci] == 0)
+                    .count();
+                (
+                    cell.n_totals,
+                    !meets,
+                    opens,
+                    if meets { cell.count } else { u64::MAX - cell.count },
+                    c,
+                )
+            })
     }
 
     fn constraint_cells(&self, ci: usize) -> impl Iterator<Item = usize> + '_ {
@@ -120,8 +126,17 @@ impl State<'_> {
         std::iter::once(c.total).chain(c.members.iter().copied())
     }
 
-    /// A partner for `s`: first on its own lines, then ever further out.
-    fn partner(&self, s: usize, need: u64) -> Option<usize> {
+    /// A partner for `s`, on the line `line` when given, else on its own lines, then ever
+    /// further out: a table cell when there is one anywhere, else a figure the release can
+    /// write `[c]` (see [`State::eligible`]).
+    fn partner(&self, s: usize, need: u64, line: Option<usize>) -> Option<usize> {
+        [false, true].into_iter().find_map(|figures| {
+            line.and_then(|ci| self.cheapest(self.constraint_cells(ci), need, figures))
+                .or_else(|| self.partner_in_rings(s, need, figures))
+        })
+    }
+
+    fn partner_in_rings(&self, s: usize, need: u64, figures: bool) -> Option<usize> {
         let mut seen_cells = HashSet::from([s]);
         let mut frontier = vec![s];
         while !frontier.is_empty() {
@@ -135,7 +150,7 @@ impl State<'_> {
                     }
                 }
             }
-            if let Some(p) = self.cheapest(ring.iter().copied(), need) {
+            if let Some(p) = self.cheapest(ring.iter().copied(), need, figures) {
                 return Some(p);
             }
             frontier = ring;
@@ -218,10 +233,7 @@ impl State<'_> {
                 _ => None,
             };
             let Some((s, need)) = fix else { continue };
-            let p = self
-                .cheapest(self.constraint_cells(ci), need)
-                .or_else(|| self.partner(s, need));
-            let Some(p) = p else {
+            let Some(p) = self.partner(s, need, Some(ci)) else {
                 return Err(self.no_partner(s));
             };
             self.suppress(p, s);
@@ -493,7 +505,7 @@ impl<'a> State<'a> {
                 continue;
             }
             let need = self.need(s, Some(failure));
-            let Some(p) = self.partner(s, need) else {
+            let Some(p) = self.partner(s, need, None) else {
                 return Err(self.no_partner(s));
             };
             self.suppress(p, s);

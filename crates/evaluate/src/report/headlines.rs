@@ -275,7 +275,14 @@ pub(super) fn format_p(p: f64) -> String {
 }
 
 /// The headline sentences, in plain words, one per published result.
+#[cfg(test)]
 pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
+    headline_rows(impact, meta).into_iter().map(|(s, _)| s).collect()
+}
+
+/// The headline sentences, each with the `impact.csv` row whose values it tells (none for a
+/// sentence on the whole evaluation).
+pub(super) fn headline_rows(impact: &Table, meta: &ReportMeta) -> Vec<(String, Option<usize>)> {
     let mut out = Vec::new();
     let mut reasons: Vec<String> = Vec::new();
     let time_to_event: Vec<&str> = impact
@@ -287,7 +294,7 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
         .map(|r| r.get("outcome"))
         .collect();
     let mut explained: Vec<&str> = Vec::new();
-    for row in impact.rows() {
+    for (i, row) in impact.rows().enumerate() {
         let measure = row.get("measure");
         let name = label(row.get("outcome"));
         if measure == NO_ESTIMATE {
@@ -310,7 +317,7 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
                         && time_to_event.contains(&row.get("outcome"));
                     if !covered && !explained.contains(&row.get("outcome")) {
                         explained.push(row.get("outcome"));
-                        out.push(format!("No effect could be estimated for “{name}”: {why}."));
+                        out.push((format!("No effect could be estimated for “{name}”: {why}."), None));
                     }
                 }
                 None => {
@@ -336,16 +343,17 @@ pub(crate) fn headlines(impact: &Table, meta: &ReportMeta) -> Vec<String> {
             "mean_days_if_event" => sentence_if_event(&row),
             _ => None,
         };
-        out.push(sentence.unwrap_or_else(|| {
+        let sentence = sentence.unwrap_or_else(|| {
             if row.get("difference") == SUPPRESSED {
                 format!("The result for “{name}” is not shown: the numbers are too small to publish safely.")
             } else {
                 format!("No result could be computed for “{name}”.")
             }
-        }));
+        });
+        out.push((sentence, Some(i)));
     }
     for reason in reasons {
-        out.push(format!("No effects were estimated: {reason}."));
+        out.push((format!("No effects were estimated: {reason}."), None));
     }
     out
 }

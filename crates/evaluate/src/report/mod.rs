@@ -11,12 +11,15 @@ mod overlap;
 mod tables;
 
 use charts::{forest_chart, km_chart, love_plot};
+use headlines::headline_rows;
+#[cfg(test)]
 pub(crate) use headlines::headlines;
 use headlines::multiple_outcomes_note;
 pub(crate) use overlap::overlap;
 pub use overlap::{Bar, Overlap};
 
 use crate::csv::Table;
+use crate::figures::place;
 
 /// The method note's sentence on the index event.
 fn index_sentence(meta: &ReportMeta) -> String {
@@ -109,31 +112,59 @@ fn label(name: &str) -> String {
     name.strip_prefix('\'').unwrap_or(name).replace('_', " ")
 }
 
+/// The attribute that marks an element printing the figures of `places` (see
+/// [`crate::figures::place`]): the release stage writes `[c]` as its content when it withholds
+/// one of them. Empty when there are none.
+fn marker(places: &[String]) -> String {
+    if places.is_empty() {
+        String::new()
+    } else {
+        format!(" data-figure=\"{}\"", esc(&places.join(" ")))
+    }
+}
+
+/// `html` inside a `<tag>` marked with `places`.
+fn marked(tag: &str, places: &[String], html: &str) -> String {
+    format!("<{tag}{}>{html}</{tag}>", marker(places))
+}
+
+/// A count of the report's own prose, marked with its place (`report.html:<what>:<value>`).
+fn prose_count(what: &str, value: &str, count: &str) -> String {
+    marked(
+        "span",
+        &[crate::figures::place("report.html", what, value)],
+        &esc(count),
+    )
+}
+
 /// Whether a published cell is a count that may be printed in a sentence.
 fn printable(cell: &str) -> bool {
     !cell.is_empty() && cell.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// The method note's sentence on the groups: their sizes only when both are safe to print
-/// (never "[c] people" inside a sentence).
+/// The method note's sentence on the groups, as HTML: their sizes only when both are safe to
+/// print (never "[c] people" inside a sentence), each marked as a figure.
 fn groups_sentence(meta: &ReportMeta) -> String {
     if printable(&meta.treated_eligible) && printable(&meta.untreated_eligible) {
         format!(
             "People who took part ({} in the cohort) were compared with people who did not ({}).",
-            meta.treated_eligible, meta.untreated_eligible
+            prose_count("eligible", "true", &meta.treated_eligible),
+            prose_count("eligible", "false", &meta.untreated_eligible)
         )
     } else {
         "People who took part were compared with people who did not (the sizes of the groups before matching are not shown, to protect confidentiality).".to_owned()
     }
 }
 
-/// The method note's sentence on the treated persons left out by the caliper.
+/// The method note's sentence on the treated persons left out by the caliper, as HTML (a
+/// count marked as a figure).
 fn dropped_sentence(meta: &ReportMeta) -> String {
     match meta.dropped_by_caliper.as_str() {
         "0" => "every person who took part had a close enough match.".to_owned(),
-        n if printable(n) => {
-            format!("{n} people who took part had no close enough match and were left out.")
-        }
+        n if printable(n) => format!(
+            "{} people who took part had no close enough match and were left out.",
+            prose_count("dropped", "true", n)
+        ),
         _ => "people who took part with no close enough match were left out (how many is not shown, to protect confidentiality).".to_owned(),
     }
 }
@@ -166,6 +197,88 @@ svg{width:100%;height:auto;max-width:40rem;display:block;margin:1rem 0;font-size
 th,td{border-bottom:1px solid #b1b4b6;padding:.3rem .6rem;text-align:left;white-space:nowrap}th{background:#f3f2f1}\
 .note{color:#505a5f;font-size:.95rem}@media (max-width:40rem){body{padding:.5rem}h1{font-size:1.4rem}.headline{font-size:1rem}}";
 
+/// A bar of the forest chart: outcome, difference, and its interval.
+type ForestBar = (String, f64, f64, f64);
+
+/// The chart sections: differences, Kaplan–Meier curves and the balance (love) plot. A chart's
+/// axes follow every value it plots, so each is marked with all their places.
+fn charts(impact: &Table, survival: &Table, balance: &Table, meta: &ReportMeta) -> String {
+    let mut page = String::new();
+    let collect = |measure: &str| -> (Vec<ForestBar>, Vec<String>) {
+        impact
+            .rows()
+            .enumerate()
+            .filter(|(_, r)| r.get("measure") == measure)
+            .filter_map(|(i, r)| {
+                let bar = (
+                    r.get("outcome").to_owned(),
+                    r.num("difference")?,
+                    r.num("ci_low")?,
+                    r.num("ci_high")?,
+                );
+                Some((bar, i))
+            })
+            .fold((Vec::new(), Vec::new()), |(mut bars, mut places), (bar, i)| {
+                bars.push(bar);
+                places.extend(["difference", "ci_low", "ci_high"].map(|c| place("impact.csv", i, c)));
+                (bars, places)
+            })
+    };
+    let (rates, rate_places) = collect("rate");
+    let (days, day_places) = collect("mean_days");
+    if !rates.is_empty() || !days.is_empty() {
+        page.push_str("<section aria-labelledby=\"h-diff\"><h2 id=\"h-diff\">Differences with 95% confidence intervals</h2>");
+        page.push_str("<p class=\"note\">Bars show the difference between people who took part and the matched comparison group; whiskers show the 95% confidence interval. A whisker that crosses the zero line means the difference could be due to chance.</p>");
+        if !rates.is_empty() {
+            let chart = forest_chart(&rates, "percentage points", 100.0);
+            page.push_str(&marked("div", &rate_places, &chart));
+        }
+        if !days.is_empty() {
+            let chart = forest_chart(&days, "days per person", 1.0);
+            page.push_str(&marked("div", &day_places, &chart));
+        }
+        page.push_str("</section>");
+    }
+
+    let mut km_outcomes: Vec<&str> = survival.rows().map(|r| r.get("outcome")).collect();
+    km_outcomes.dedup();
+    if !km_outcomes.is_empty() {
+        page.push_str(
+            "<section aria-labelledby=\"h-km\"><h2 id=\"h-km\">Time to first event (Kaplan–Meier)</h2>",
+        );
+        for name in km_outcomes {
+            let _ = write!(page, "<h3>{}</h3>", esc(&label(name)));
+            let places: Vec<String> = survival
+                .rows()
+                .enumerate()
+                .filter(|(_, r)| r.get("outcome") == name)
+                .flat_map(|(i, _)| ["at_risk", "events", "survival"].map(|c| place("survival.csv", i, c)))
+                .collect();
+            let chart = km_chart(name, survival, meta.follow_up_days);
+            page.push_str(&marked("div", &places, &chart));
+        }
+        let _ = write!(
+            page,
+            "<p class=\"note\">The share of each group without the event, by days since the index date. Steps are shown only where at least {} people were at risk and at least {} had the event (days are pooled until they are).</p></section>",
+            meta.threshold, meta.threshold
+        );
+    }
+
+    let love = love_plot(balance);
+    if !love.is_empty() {
+        page.push_str(
+            "<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>",
+        );
+        page.push_str("<p class=\"note\">Standardised mean differences of each characteristic between people who took part and the others, before matching (hollow) and after matching (filled). Values between the dashed lines (−0.1 to 0.1) are usually taken as good balance.</p>");
+        let places: Vec<String> = (0..balance.rows().count())
+            .flat_map(|i| ["smd_before", "smd_after"].map(|c| place("balance.csv", i, c)))
+            .collect();
+        page.push_str(&marked("div", &places, &love));
+        page.push_str("</section>");
+    }
+    page
+}
+
 /// Renders the report page from the contents of `impact.csv`, `balance.csv` and `survival.csv`
 /// and the settings in `meta`. Every piece of text is escaped; the page makes no external
 /// requests (no fonts, scripts, styles or images from elsewhere).
@@ -184,68 +297,22 @@ pub fn render_report(impact_csv: &str, balance_csv: &str, survival_csv: &str, me
     );
     let _ = write!(page, "<h1>{}</h1>", esc(&meta.title));
     page.push_str("<section aria-labelledby=\"h-results\"><h2 id=\"h-results\">Headline results</h2>");
-    for sentence in headlines(&impact, meta) {
-        let _ = write!(page, "<p class=\"headline\">{}</p>", esc(&sentence));
+    for (sentence, row) in headline_rows(&impact, meta) {
+        // A sentence tells the values of its row, and nothing else that is withheld.
+        let places: Vec<String> = row.map_or_else(Vec::new, crate::figures::value_places);
+        let _ = write!(
+            page,
+            "<p class=\"headline\"{}>{}</p>",
+            marker(&places),
+            esc(&sentence)
+        );
     }
     if let Some(note) = multiple_outcomes_note(&impact) {
         let _ = write!(page, "<p class=\"note\">{}</p>", esc(&note));
     }
     page.push_str("</section>");
 
-    let collect = |measure: &str| -> Vec<(String, f64, f64, f64)> {
-        impact
-            .rows()
-            .filter(|r| r.get("measure") == measure)
-            .filter_map(|r| {
-                Some((
-                    r.get("outcome").to_owned(),
-                    r.num("difference")?,
-                    r.num("ci_low")?,
-                    r.num("ci_high")?,
-                ))
-            })
-            .collect()
-    };
-    let rates = collect("rate");
-    let days = collect("mean_days");
-    if !rates.is_empty() || !days.is_empty() {
-        page.push_str("<section aria-labelledby=\"h-diff\"><h2 id=\"h-diff\">Differences with 95% confidence intervals</h2>");
-        page.push_str("<p class=\"note\">Bars show the difference between people who took part and the matched comparison group; whiskers show the 95% confidence interval. A whisker that crosses the zero line means the difference could be due to chance.</p>");
-        if !rates.is_empty() {
-            page.push_str(&forest_chart(&rates, "percentage points", 100.0));
-        }
-        if !days.is_empty() {
-            page.push_str(&forest_chart(&days, "days per person", 1.0));
-        }
-        page.push_str("</section>");
-    }
-
-    let mut km_outcomes: Vec<&str> = survival.rows().map(|r| r.get("outcome")).collect();
-    km_outcomes.dedup();
-    if !km_outcomes.is_empty() {
-        page.push_str(
-            "<section aria-labelledby=\"h-km\"><h2 id=\"h-km\">Time to first event (Kaplan–Meier)</h2>",
-        );
-        for name in km_outcomes {
-            let _ = write!(page, "<h3>{}</h3>", esc(&label(name)));
-            page.push_str(&km_chart(name, &survival, meta.follow_up_days));
-        }
-        let _ = write!(
-            page,
-            "<p class=\"note\">The share of each group without the event, by days since the index date. Steps are shown only where at least {} people were at risk and at least {} had the event (days are pooled until they are).</p></section>",
-            meta.threshold, meta.threshold
-        );
-    }
-
-    let love = love_plot(&balance);
-    if !love.is_empty() {
-        page.push_str(
-            "<section aria-labelledby=\"h-balance\"><h2 id=\"h-balance\">How similar the groups are</h2>",
-        );
-        page.push_str("<p class=\"note\">Standardised mean differences of each characteristic between people who took part and the others, before matching (hollow) and after matching (filled). Values between the dashed lines (−0.1 to 0.1) are usually taken as good balance.</p>");
-        page.push_str(&love);
-        page.push_str("</section>");
-    }
+    page.push_str(&charts(&impact, &survival, &balance, meta));
     page.push_str(&overlap::overlap_section(meta.overlap.as_ref(), meta.threshold));
 
     page.push_str("<section aria-labelledby=\"h-tables\"><h2 id=\"h-tables\">Tables</h2>");
@@ -274,10 +341,10 @@ Outcomes are measured over the {days} days after the index date.{follow_up} For 
 Holm’s method adjusts the p-values for the number of results tested. The E-value of a significant result (VanderWeele and Ding, 2017) is the smallest risk ratio by which an unmeasured characteristic would have to be linked to both taking part and the outcome to explain the result away; for a difference of rates it is computed from the ratio of the rates, and for a difference of means from the ratio of the means (an approximation). \
 To protect confidentiality, counts below {threshold} and results built on fewer than {threshold} people with or without an outcome are shown as [c].{convergence}",
         index_sentence = esc(&index_sentence(meta)),
-        groups = esc(&groups_sentence(meta)),
+        groups = groups_sentence(meta),
         matching = esc(&matching),
         caliper = meta.caliper,
-        dropped = esc(&dropped_sentence(meta)),
+        dropped = dropped_sentence(meta),
         days = meta.follow_up_days,
         follow_up = esc(&follow_up_sentence(meta)),
         threshold = meta.threshold,

@@ -5,12 +5,16 @@
 use std::fmt::Write as _;
 
 use super::headlines::{e_values, format_p};
-use super::{esc, label};
+use super::{esc, label, marker};
 use crate::csv::{Row, Table};
+use crate::figures::{impact_value_columns, place};
 use crate::publish::{BALANCE_COLUMNS, NO_ESTIMATE, SUPPRESSED};
 
-/// A table with a caption, headers and rows of text.
-fn html_table(caption: &str, header: &[&str], rows: &[Vec<String>]) -> String {
+/// A table cell: its text, and the places of the figures it prints (see [`marked`]).
+type Cell = (String, Vec<String>);
+
+/// A table with a caption, headers and rows of cells.
+fn html_table(caption: &str, header: &[&str], rows: &[Vec<Cell>]) -> String {
     let mut out = format!(
         "<div class=\"scroll\"><table><caption>{}</caption><thead><tr>",
         esc(caption)
@@ -21,8 +25,8 @@ fn html_table(caption: &str, header: &[&str], rows: &[Vec<String>]) -> String {
     out.push_str("</tr></thead><tbody>");
     for row in rows {
         out.push_str("<tr>");
-        for field in row {
-            let _ = write!(out, "<td>{}</td>", esc(field));
+        for (field, places) in row {
+            let _ = write!(out, "<td{}>{}</td>", marker(places), esc(field));
         }
         out.push_str("</tr>");
     }
@@ -53,8 +57,16 @@ fn p_cell(cell: &str) -> String {
     }
 }
 
-/// An impact row in words.
-fn impact_row(row: &Row<'_>) -> Vec<String> {
+/// The cells of a row: each text with the places of the columns it prints.
+fn cells(file: &str, i: usize, fields: Vec<(String, &[&str])>) -> Vec<Cell> {
+    fields
+        .into_iter()
+        .map(|(text, columns)| (text, columns.iter().map(|c| place(file, i, c)).collect()))
+        .collect()
+}
+
+/// An impact row in words, with the places of its values.
+fn impact_row(i: usize, row: &Row<'_>) -> Vec<Cell> {
     let get = |c: &str| row.get(c).to_owned();
     let ci = match (row.get("ci_low"), row.get("ci_high")) {
         ("", "") => String::new(),
@@ -67,24 +79,34 @@ fn impact_row(row: &Row<'_>) -> Vec<String> {
         .flatten()
         .map(|(point, limit)| format!("{point:.2} ({limit:.2})"))
         .unwrap_or_default();
-    vec![
-        label(row.get("outcome")),
-        measure(row.get("measure")).to_owned(),
-        get("treated_persons"),
-        get("comparison_persons"),
-        get("treated_value"),
-        get("comparison_value"),
-        get("difference"),
-        ci,
-        p_cell(row.get("p_value")),
-        p_cell(row.get("p_holm")),
-        e_value,
-    ]
+    // The E-value is built on every value but the adjusted p-value.
+    let values = &impact_value_columns()[..6];
+    cells(
+        "impact.csv",
+        i,
+        vec![
+            (label(row.get("outcome")), &[]),
+            (measure(row.get("measure")).to_owned(), &[]),
+            (get("treated_persons"), &["treated_persons"]),
+            (get("comparison_persons"), &["comparison_persons"]),
+            (get("treated_value"), &["treated_value"]),
+            (get("comparison_value"), &["comparison_value"]),
+            (get("difference"), &["difference"]),
+            (ci, &["ci_low", "ci_high"]),
+            (p_cell(row.get("p_value")), &["p_value"]),
+            (p_cell(row.get("p_holm")), &["p_holm"]),
+            (e_value, values),
+        ],
+    )
 }
 
 /// The impact estimates.
 pub(super) fn impact_table(impact: &Table) -> String {
-    let rows: Vec<Vec<String>> = impact.rows().map(|r| impact_row(&r)).collect();
+    let rows: Vec<Vec<Cell>> = impact
+        .rows()
+        .enumerate()
+        .map(|(i, r)| impact_row(i, &r))
+        .collect();
     html_table(
         "Impact estimates",
         &[
@@ -108,11 +130,19 @@ pub(super) fn impact_table(impact: &Table) -> String {
 pub(super) fn balance_table(balance: &Table) -> String {
     // Every column after the covariate and its level.
     let columns = &BALANCE_COLUMNS[2..];
-    let rows: Vec<Vec<String>> = balance
+    let rows: Vec<Vec<Cell>> = balance
         .rows()
-        .map(|r| {
-            let mut row = vec![label(r.get("covariate")), r.get("level").to_owned()];
-            row.extend(columns.iter().map(|c| r.get(c).to_owned()));
+        .enumerate()
+        .map(|(i, r)| {
+            let mut row = vec![
+                (label(r.get("covariate")), Vec::new()),
+                (r.get("level").to_owned(), Vec::new()),
+            ];
+            row.extend(
+                columns
+                    .iter()
+                    .map(|c| (r.get(c).to_owned(), vec![place("balance.csv", i, c)])),
+            );
             row
         })
         .collect();
@@ -134,22 +164,27 @@ pub(super) fn balance_table(balance: &Table) -> String {
 
 /// The published Kaplan–Meier steps.
 pub(super) fn survival_table(survival: &Table) -> String {
-    let rows: Vec<Vec<String>> = survival
+    let rows: Vec<Vec<Cell>> = survival
         .rows()
-        .map(|r| {
+        .enumerate()
+        .map(|(i, r)| {
             let group = match r.get("group") {
                 "treated" => "took part",
                 "comparison" => "comparison",
                 other => other,
             };
-            vec![
-                label(r.get("outcome")),
-                group.to_owned(),
-                r.get("day").to_owned(),
-                r.get("at_risk").to_owned(),
-                r.get("events").to_owned(),
-                r.get("survival").to_owned(),
-            ]
+            cells(
+                "survival.csv",
+                i,
+                vec![
+                    (label(r.get("outcome")), &[]),
+                    (group.to_owned(), &[]),
+                    (r.get("day").to_owned(), &[]),
+                    (r.get("at_risk").to_owned(), &["at_risk"]),
+                    (r.get("events").to_owned(), &["events"]),
+                    (r.get("survival").to_owned(), &["survival"]),
+                ],
+            )
         })
         .collect();
     html_table(
