@@ -289,6 +289,13 @@ fn read_survival(path: &Path) -> Result<Vec<SurvivalStep>, String> {
     let mut steps = Vec::new();
     for (i, row) in rows.iter().enumerate() {
         let get = |c: &str| row.get(c).map_or("", String::as_str);
+        // A curve the release withheld is written `[c]`: it has no step to draw.
+        if [get("day"), get("survival")]
+            .iter()
+            .any(|v| v.trim() == SUPPRESSED)
+        {
+            continue;
+        }
         let (Ok(day), Some(survival)) = (get("day").trim().parse::<u32>(), number(get("survival"))) else {
             return Err(format!("row {}: day or survival is not a number", i + 2));
         };

@@ -347,3 +347,39 @@ fn the_page_is_never_written_into_a_release_folder() {
     assert!(!dirs[0].join(INDEX_NAME).exists());
     assert!(load(&dirs).is_ok(), "the releases still pass the check");
 }
+
+#[test]
+fn a_survival_curve_the_release_withheld_is_left_out_not_refused() {
+    let tmp = tempfile::tempdir().expect("a temp dir");
+    let spec = six().remove(0);
+    let dir = write_release(tmp.path(), &spec);
+    let shown = load(std::slice::from_ref(&dir))
+        .expect("a checked release")
+        .remove(0);
+    let comparison = shown.survival.iter().filter(|s| s.group == "comparison").count();
+    // The release withholds the treated curve whole: each step's day stays, its counts and
+    // survival are written `[c]`.
+    let text = std::fs::read_to_string(dir.join("survival.csv")).expect("survival.csv");
+    let withheld: String = text
+        .lines()
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            if fields[1] == "treated" {
+                format!("{},treated,{},[c],[c],[c]", fields[0], fields[2])
+            } else {
+                line.to_owned()
+            }
+        })
+        .map(|line| line + "\n")
+        .collect();
+    common::rewrite(&dir, "survival.csv", &withheld);
+    let p = load(&[dir])
+        .expect("a release with a withheld curve is shown")
+        .remove(0);
+    assert!(
+        p.survival.iter().all(|s| s.group == "comparison"),
+        "{:?}",
+        p.survival
+    );
+    assert_eq!(p.survival.len(), comparison);
+}
