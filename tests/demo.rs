@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use support::{demo_pipeline, files_under, linklab, log_messages, text};
+use support::{PROGRAMMES, demo_pipeline, files_under, linklab, log_messages, single_programme, text};
 
 /// Surnames and NI numbers of the synthetic extract: none may appear anywhere downstream.
 fn identifier_values(extracts: &Path) -> BTreeSet<String> {
@@ -63,7 +63,7 @@ fn assert_quality_targets(report: &Path) {
         2.0,
     );
     let extracts = quality["extracts"].as_array().unwrap();
-    assert_eq!(extracts.len(), 4, "every linked extract is measured");
+    assert_eq!(extracts.len(), 7, "every linked extract is measured");
     let sum = |field: &str| extracts.iter().map(|e| pairs(e, field)).sum::<u64>();
     check(
         "links",
@@ -98,15 +98,33 @@ fn demo_runs_end_to_end_then_skips_everything_and_leaks_nothing() {
             "{stage} ran:\n{stdout}"
         );
     }
+    // Four programmes, each released in its own folder, and the dashboard over them.
     let release = dir.path().join("release");
-    for file in [
-        "releases_by_offence_and_sex.csv",
-        "release-manifest.json",
-        "impact.csv",
-        "report.html",
-    ] {
-        assert!(release.join(file).is_file(), "{file} is released");
+    for programme in PROGRAMMES {
+        for file in [
+            "releases_by_offence_and_sex.csv",
+            "release-manifest.json",
+            "impact.csv",
+            "report.html",
+        ] {
+            let path = release.join(programme).join(file);
+            assert!(path.is_file(), "{programme}/{file} is released");
+        }
+        let manifest = fs::read_to_string(release.join(programme).join("release-manifest.json")).unwrap();
+        let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+        assert_eq!(manifest["programme"]["extract"], programme);
+        assert!(manifest["programme"]["name"].is_string() && manifest["programme"]["cohort"].is_string());
     }
+    let index = release.join("index.html");
+    assert!(index.is_file(), "the release writes the dashboard");
+    assert!(
+        stdout.contains(&format!("dashboard of the 4 programmes: {}", index.display())),
+        "the closing summary names the dashboard:\n{stdout}"
+    );
+    assert!(
+        stderr.contains("share one cohort"),
+        "the shared cohort is warned about"
+    );
 
     assert_quality_targets(&dir.path().join("work/linked/linkage-report.json"));
 
@@ -119,8 +137,15 @@ fn demo_runs_end_to_end_then_skips_everything_and_leaks_nothing() {
     assert!(!stdout2.contains(": done"), "nothing reruns:\n{stdout2}");
     assert!(stdout2.contains("link: skipped"));
 
-    let check = linklab(dir.path(), &["check-release", release.to_str().unwrap()]);
-    assert!(check.status.success(), "check-release: {:?}", text(&check));
+    for programme in PROGRAMMES {
+        let folder = release.join(programme);
+        let check = linklab(dir.path(), &["check-release", folder.to_str().unwrap()]);
+        assert!(
+            check.status.success(),
+            "check-release {programme}: {:?}",
+            text(&check)
+        );
+    }
 
     // No identifier value in logs, messages or any file the stages wrote (the synthetic
     // extracts themselves excepted). Parquet is compressed, so the scan covers the text files:
@@ -153,9 +178,14 @@ fn demo_runs_end_to_end_then_skips_everything_and_leaks_nothing() {
 fn tampering_with_a_release_is_caught() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = demo_pipeline(dir.path(), 1500);
+    single_programme(&pipeline);
     let out = linklab(dir.path(), &["run", pipeline.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
     let release = dir.path().join("release");
+    assert!(
+        !release.join("index.html").exists(),
+        "one programme has no dashboard"
+    );
     let rel = release.to_str().unwrap();
     // The release stage signed its manifest with the project key: it verifies.
     let check = linklab(dir.path(), &["check-release", rel, "--key", "project.key"]);
@@ -208,6 +238,7 @@ fn tampering_with_a_release_is_caught() {
 fn figures_the_release_cannot_protect_are_written_c_and_the_release_goes_ahead() {
     let dir = tempfile::tempdir().unwrap();
     let pipeline = demo_pipeline(dir.path(), 1500);
+    single_programme(&pipeline);
     let out = linklab(dir.path(), &["run", pipeline.to_str().unwrap()]);
     assert!(out.status.success(), "{:?}", text(&out));
     let config = fs::read_to_string(&pipeline).unwrap();

@@ -62,6 +62,24 @@ pub fn demo_pipeline(dir: &Path, people: u32) -> PathBuf {
     path
 }
 
+/// The demo's programme extracts, in `treatment` order (the first is the original programme).
+pub const PROGRAMMES: [&str; 4] = ["participants", "mentoring", "education", "bootcamp"];
+
+/// Turns a demo pipeline written by [`demo_pipeline`] into one that evaluates only the first
+/// programme, as the first version did: one release in `release_dir` itself.
+pub fn single_programme(pipeline: &Path) {
+    let text = fs::read_to_string(pipeline).expect("the pipeline is readable");
+    let several = "treatment = [\"participants\", \"mentoring\", \"education\", \"bootcamp\"]";
+    assert!(text.contains(several), "the demo evaluates four programmes");
+    let text = text
+        .replace(several, "treatment = \"participants\"")
+        .split("\n\n")
+        .filter(|block| !block.starts_with("[[programme]]") || block.contains("extract = \"participants\""))
+        .collect::<Vec<_>>()
+        .join("\n\n");
+    fs::write(pipeline, text).expect("the pipeline can be written");
+}
+
 /// Every file below `dir`, as paths relative to it, sorted (none if `dir` does not exist).
 pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<PathBuf>) {

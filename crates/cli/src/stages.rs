@@ -516,9 +516,17 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
                 let release_dir = p.settings.release_dir.clone();
                 configs.push(release_config(p, None, release_dir, work.release_audit()));
             }
-            if programmes::several(p) {
+            // With several programmes, the whole release folder is this run's while it writes
+            // (each programme's folder is locked again by its own release).
+            let _lock = if programmes::several(p) {
+                let lock = linklab_store::Lock::acquire(&linklab_release::release_lock_path(
+                    &p.settings.release_dir,
+                ))?;
                 programmes::refuse_flat_release(&p.settings.release_dir)?;
-            }
+                Some(lock)
+            } else {
+                None
+            };
             for config in &configs {
                 linklab_release::run(config, &progress(human))?;
                 println!("release: wrote {}", config.release_dir.display());
