@@ -8,6 +8,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::audit::{self, CellAudit, Failure, Mode};
+use crate::derive;
 use crate::gate::{self, CellStatus, Layer};
 use crate::model::Group;
 use crate::{DisclosureRules, ReleaseError};
@@ -129,11 +130,81 @@ impl State<'_> {
     /// A partner for `s`, on the line `line` when given, else on its own lines, then ever
     /// further out: a table cell when there is one anywhere, else a figure the release can
     /// write `[c]` (see [`State::eligible`]).
+    /// A cell no file publishes that the lines pin (the evaluation's figures with the tables)
+    /// gets its partner among the cells that pin it instead (see [`State::pinned_partner`]).
     fn partner(&self, s: usize, need: u64, line: Option<usize>) -> Option<usize> {
+        if self.group.is_unpublished(s)
+            && let Some(used) = derive::derivation(self.group, |c| self.status[c].is_hidden(), s)
+        {
+            return self.pinned_partner(s, &used, need);
+        }
         [false, true].into_iter().find_map(|figures| {
             line.and_then(|ci| self.cheapest(self.constraint_cells(ci), need, figures))
                 .or_else(|| self.partner_in_rings(s, need, figures))
         })
+    }
+
+    /// A partner for a cell `s` no file publishes whose exact value the lines give (`used`: the
+    /// cells one derivation uses): only hiding a cell some derivation uses can widen it (any
+    /// other cell only spreads the suppression). Whichever frees `s` at the lower cost, table
+    /// cells alone (two values each) or figures alone (their places), gives the first cell of its
+    /// way (figures on a tie: they are what single the cell out); when neither alone frees it,
+    /// the figure of `used` printed in the fewest places, else its cheapest table cell.
+    fn pinned_partner(&self, s: usize, used: &[usize], need: u64) -> Option<usize> {
+        let figure = |c: usize| self.group.is_known(c) && self.eligible(c, true);
+        let table = |c: usize| self.eligible(c, false);
+        let by_figures = self.freeing(s, figure, |c| self.group.hide_cost(c));
+        // A hidden table cell needs a partner of its own on its other line; a withheld figure
+        // becomes an unknown that needs none.
+        let by_tables = self.freeing(s, table, |_| 2);
+        match (by_figures, by_tables) {
+            (Some((f, fc)), Some((t, tc))) => Some(if tc < fc { t } else { f }),
+            (Some((f, _)), None) => Some(f),
+            (None, Some((t, _))) => Some(t),
+            (None, None) => used
+                .iter()
+                .copied()
+                .filter(|&c| figure(c))
+                .min_by_key(|&c| (self.group.hide_cost(c), self.group.cells[c].count, c))
+                .or_else(|| self.cheapest(used.iter().copied(), need, false)),
+        }
+    }
+
+    /// Hiding, one at a time, the cheapest cell allowed by `allowed` that a derivation of `s`
+    /// uses until the lines no longer pin `s`: the first cell hidden and the total cost, or
+    /// `None` when such cells cannot free it.
+    fn freeing(
+        &self,
+        s: usize,
+        allowed: impl Fn(usize) -> bool,
+        cost: impl Fn(usize) -> usize,
+    ) -> Option<(usize, usize)> {
+        /// Cells tried before a way is given up.
+        const MAX_STEPS: usize = 32;
+        let mut extra: HashSet<usize> = HashSet::new();
+        let mut first = None;
+        let mut total = 0;
+        for _ in 0..MAX_STEPS {
+            let Some(used) = derive::derivation(
+                self.group,
+                |c| self.status[c].is_hidden() || extra.contains(&c),
+                s,
+            ) else {
+                return first.map(|f| (f, total));
+            };
+            let p = used.into_iter().filter(|&c| allowed(c)).min_by_key(|&c| {
+                (
+                    cost(c),
+                    self.group.cells[c].n_totals,
+                    self.group.cells[c].count,
+                    c,
+                )
+            })?;
+            extra.insert(p);
+            total += cost(p);
+            first.get_or_insert(p);
+        }
+        None
     }
 
     fn partner_in_rings(&self, s: usize, need: u64, figures: bool) -> Option<usize> {
@@ -160,7 +231,24 @@ impl State<'_> {
 
     /// The refusal when no published cell is left to protect `s`.
     fn no_partner(&self, s: usize) -> ReleaseError {
-        let reason = if self.group.is_unpublished(s) {
+        let hidden: Vec<_> = (0..self.group.cells.len())
+            .filter(|&c| self.status[c].is_hidden() && !self.group.is_unpublished(c))
+            .map(|c| {
+                (
+                    self.group.cells[c].name.clone(),
+                    self.status[c],
+                    self.group.is_known(c),
+                )
+            })
+            .collect();
+        let without_places =
+            (0..self.group.cells.len()).any(|c| self.group.is_known(c) && !self.group.is_hideable(c));
+        let reason = if self.group.is_unpublished(s) && without_places {
+            format!(
+                "the evaluation's published figures narrow the count {} below the threshold, no table cell is left to hide, and figures.json does not say where the figures are printed; run the evaluate stage again",
+                self.group.cells[s].name
+            )
+        } else if self.group.is_unpublished(s) {
             format!(
                 "the evaluation's published figures narrow the count {} below the threshold, and no table cell is left to hide",
                 self.group.cells[s].name
@@ -492,6 +580,18 @@ impl<'a> State<'a> {
         let group = self.group;
         failures.sort_unstable_by_key(|&(c, _)| c);
         failures.dedup_by_key(|&mut (c, _)| c);
+        // A cell no file publishes that the lines pin is protected first: the cells it bounds
+        // (its parts) are often narrowed only through it, and follow once it is free.
+        let pinned = |c: usize| {
+            group.is_unpublished(c) && derive::derivation(group, |x| self.status[x].is_hidden(), c).is_some()
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = failures.into_iter().partition(|&(c, _)| pinned(c));
+        let failures = if first.is_empty() {
+            rest
+        } else {
+            let tables = rest.into_iter().filter(|&(c, _)| !group.is_unpublished(c));
+            first.into_iter().chain(tables).collect()
+        };
         let mut touched: HashSet<usize> = HashSet::new();
         let mut added = 0;
         for (s, failure) in failures {
