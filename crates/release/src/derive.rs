@@ -8,7 +8,7 @@
 //! elimination over the lines that reach `s` through hidden cells (lines elsewhere cannot
 //! cancel a hidden cell of `s`'s component).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 
 use crate::model::Group;
 
@@ -110,6 +110,36 @@ pub(crate) fn derivation(group: &Group, hidden: impl Fn(usize) -> bool, s: usize
             .map(|(c, _)| c)
             .collect(),
     )
+}
+
+/// Hiding, one at a time, the cheapest cell allowed by `allowed` that a derivation of `s` uses,
+/// until the lines no longer pin `s`: the first cell hidden and the total `cost`, or `None` when
+/// such cells cannot free it.
+pub(crate) fn freeing(
+    group: &Group,
+    hidden: impl Fn(usize) -> bool,
+    s: usize,
+    allowed: impl Fn(usize) -> bool,
+    cost: impl Fn(usize) -> usize,
+) -> Option<(usize, usize)> {
+    /// Cells tried before a way is given up.
+    const MAX_STEPS: usize = 32;
+    let mut extra: HashSet<usize> = HashSet::new();
+    let mut first = None;
+    let mut total = 0;
+    for _ in 0..MAX_STEPS {
+        let Some(used) = derivation(group, |c| hidden(c) || extra.contains(&c), s) else {
+            return first.map(|f| (f, total));
+        };
+        let p = used
+            .into_iter()
+            .filter(|&c| allowed(c))
+            .min_by_key(|&c| (cost(c), group.cells[c].n_totals, group.cells[c].count, c))?;
+        extra.insert(p);
+        total += cost(p);
+        first.get_or_insert(p);
+    }
+    None
 }
 
 /// Reduces `a` (its first `k` columns) to reduced row echelon form, applying the same row

@@ -153,10 +153,11 @@ impl State<'_> {
     fn pinned_partner(&self, s: usize, used: &[usize], need: u64) -> Option<usize> {
         let figure = |c: usize| self.group.is_known(c) && self.eligible(c, true);
         let table = |c: usize| self.eligible(c, false);
-        let by_figures = self.freeing(s, figure, |c| self.group.hide_cost(c));
+        let hidden = |c: usize| self.status[c].is_hidden();
+        let by_figures = derive::freeing(self.group, hidden, s, figure, |c| self.group.hide_cost(c));
         // A hidden table cell needs a partner of its own on its other line; a withheld figure
         // becomes an unknown that needs none.
-        let by_tables = self.freeing(s, table, |_| 2);
+        let by_tables = derive::freeing(self.group, hidden, s, table, |_| 2);
         match (by_figures, by_tables) {
             (Some((f, fc)), Some((t, tc))) => Some(if tc < fc { t } else { f }),
             (Some((f, _)), None) => Some(f),
@@ -168,43 +169,6 @@ impl State<'_> {
                 .min_by_key(|&c| (self.group.hide_cost(c), self.group.cells[c].count, c))
                 .or_else(|| self.cheapest(used.iter().copied(), need, false)),
         }
-    }
-
-    /// Hiding, one at a time, the cheapest cell allowed by `allowed` that a derivation of `s`
-    /// uses until the lines no longer pin `s`: the first cell hidden and the total cost, or
-    /// `None` when such cells cannot free it.
-    fn freeing(
-        &self,
-        s: usize,
-        allowed: impl Fn(usize) -> bool,
-        cost: impl Fn(usize) -> usize,
-    ) -> Option<(usize, usize)> {
-        /// Cells tried before a way is given up.
-        const MAX_STEPS: usize = 32;
-        let mut extra: HashSet<usize> = HashSet::new();
-        let mut first = None;
-        let mut total = 0;
-        for _ in 0..MAX_STEPS {
-            let Some(used) = derive::derivation(
-                self.group,
-                |c| self.status[c].is_hidden() || extra.contains(&c),
-                s,
-            ) else {
-                return first.map(|f| (f, total));
-            };
-            let p = used.into_iter().filter(|&c| allowed(c)).min_by_key(|&c| {
-                (
-                    cost(c),
-                    self.group.cells[c].n_totals,
-                    self.group.cells[c].count,
-                    c,
-                )
-            })?;
-            extra.insert(p);
-            total += cost(p);
-            first.get_or_insert(p);
-        }
-        None
     }
 
     fn partner_in_rings(&self, s: usize, need: u64, figures: bool) -> Option<usize> {
@@ -231,16 +195,6 @@ impl State<'_> {
 
     /// The refusal when no published cell is left to protect `s`.
     fn no_partner(&self, s: usize) -> ReleaseError {
-        let hidden: Vec<_> = (0..self.group.cells.len())
-            .filter(|&c| self.status[c].is_hidden() && !self.group.is_unpublished(c))
-            .map(|c| {
-                (
-                    self.group.cells[c].name.clone(),
-                    self.status[c],
-                    self.group.is_known(c),
-                )
-            })
-            .collect();
         let without_places =
             (0..self.group.cells.len()).any(|c| self.group.is_known(c) && !self.group.is_hideable(c));
         let reason = if self.group.is_unpublished(s) && without_places {
