@@ -332,15 +332,21 @@ impl Group {
         self.unpublished.get(cell).copied().unwrap_or(false)
     }
 
-    /// Marks every cell that no rendered table has and that is neither known nor structural as
-    /// unpublished.
-    pub fn mark_unpublished(&mut self) {
+    /// Per cell: whether a rendered table has it.
+    pub fn rendered_cells(&self) -> Vec<bool> {
         let mut shown = vec![false; self.cells.len()];
         for t in self.tables.iter().filter(|t| t.rendered) {
             for &c in &t.cell_ids {
                 shown[c] = true;
             }
         }
+        shown
+    }
+
+    /// Marks every cell that no rendered table has and that is neither known nor structural as
+    /// unpublished.
+    pub fn mark_unpublished(&mut self) {
+        let shown = self.rendered_cells();
         self.unpublished = (0..self.cells.len())
             .map(|c| !shown[c] && !self.is_known(c) && !self.is_structural(c))
             .collect();

@@ -130,13 +130,11 @@ impl State<'_> {
     /// A partner for `s`, on the line `line` when given, else on its own lines, then ever
     /// further out: a table cell when there is one anywhere, else a figure the release can
     /// write `[c]` (see [`State::eligible`]).
-    /// A cell no file publishes that the lines pin (the evaluation's figures with the tables)
-    /// gets its partner among the cells that pin it instead (see [`State::pinned_partner`]).
+    /// A cell no file publishes that the figures pin gets a figure that frees it (see
+    /// [`State::pinned_partner`]).
     fn partner(&self, s: usize, need: u64, line: Option<usize>) -> Option<usize> {
-        if self.group.is_unpublished(s)
-            && let Some(used) = derive::derivation(self.group, |c| self.status[c].is_hidden(), s)
-        {
-            return self.pinned_partner(s, &used, need);
+        if let Some(p) = self.pinned_partner(s) {
+            return Some(p);
         }
         [false, true].into_iter().find_map(|figures| {
             line.and_then(|ci| self.cheapest(self.constraint_cells(ci), need, figures))
@@ -144,31 +142,21 @@ impl State<'_> {
         })
     }
 
-    /// A partner for a cell `s` no file publishes whose exact value the lines give (`used`: the
-    /// cells one derivation uses): only hiding a cell some derivation uses can widen it (any
-    /// other cell only spreads the suppression). Whichever frees `s` at the lower cost, table
-    /// cells alone (two values each) or figures alone (their places), gives the first cell of its
-    /// way (figures on a tie: they are what single the cell out); when neither alone frees it,
-    /// the figure of `used` printed in the fewest places, else its cheapest table cell.
-    fn pinned_partner(&self, s: usize, used: &[usize], need: u64) -> Option<usize> {
-        let figure = |c: usize| self.group.is_known(c) && self.eligible(c, true);
-        let table = |c: usize| self.eligible(c, false);
-        let hidden = |c: usize| self.status[c].is_hidden();
-        let by_figures = derive::freeing(self.group, hidden, s, figure, |c| self.group.hide_cost(c));
-        // A hidden table cell needs a partner of its own on its other line; a withheld figure
-        // becomes an unknown that needs none.
-        let by_tables = derive::freeing(self.group, hidden, s, table, |_| 2);
-        match (by_figures, by_tables) {
-            (Some((f, fc)), Some((t, tc))) => Some(if tc < fc { t } else { f }),
-            (Some((f, _)), None) => Some(f),
-            (None, Some((t, _))) => Some(t),
-            (None, None) => used
-                .iter()
-                .copied()
-                .filter(|&c| figure(c))
-                .min_by_key(|&c| (self.group.hide_cost(c), self.group.cells[c].count, c))
-                .or_else(|| self.cheapest(used.iter().copied(), need, false)),
+    /// A partner for a cell `s` no file publishes that the lines pin, when withholding figures
+    /// can free it: only hiding a cell some derivation of `s` uses can widen it (any other cell
+    /// only spreads the suppression), and the figures are what single it out. The figures
+    /// (not also a table's cells) are hidden one at a time, the one of a derivation printed in
+    /// the fewest places first, until `s` is free; the first is the partner. `None` when
+    /// figures alone cannot free it: then the usual search.
+    fn pinned_partner(&self, s: usize) -> Option<usize> {
+        if !self.group.is_unpublished(s) {
+            return None;
         }
+        // A figure a table also publishes is the table's to hide.
+        let shown = self.group.rendered_cells();
+        let figure = |c: usize| self.group.is_known(c) && !shown[c] && self.eligible(c, true);
+        let hidden = |c: usize| self.status[c].is_hidden();
+        derive::freeing(self.group, hidden, s, figure, |c| self.group.hide_cost(c)).map(|(p, _)| p)
     }
 
     fn partner_in_rings(&self, s: usize, need: u64, figures: bool) -> Option<usize> {
@@ -534,11 +522,9 @@ impl<'a> State<'a> {
         let group = self.group;
         failures.sort_unstable_by_key(|&(c, _)| c);
         failures.dedup_by_key(|&mut (c, _)| c);
-        // A cell no file publishes that the lines pin is protected first: the cells it bounds
+        // A cell no file publishes that the figures pin is protected first: the cells it bounds
         // (its parts) are often narrowed only through it, and follow once it is free.
-        let pinned = |c: usize| {
-            group.is_unpublished(c) && derive::derivation(group, |x| self.status[x].is_hidden(), c).is_some()
-        };
+        let pinned = |c: usize| self.pinned_partner(c).is_some();
         let (first, rest): (Vec<_>, Vec<_>) = failures.into_iter().partition(|&(c, _)| pinned(c));
         let failures = if first.is_empty() {
             rest
