@@ -112,8 +112,8 @@ pub(crate) fn derivation(group: &Group, hidden: impl Fn(usize) -> bool, s: usize
     )
 }
 
-/// Hiding, one at a time, the cheapest cell allowed by `allowed` that a derivation of `s` uses,
-/// until the lines no longer pin `s`: the first cell hidden and the total `cost`, or `None` when
+/// Hiding, one at a time, the cheapest cell allowed by `allowed` that a derivation of `s` uses
+/// (one that frees `s` at once first), until the lines no longer pin `s`: the first cell hidden and the total `cost`, or `None` when
 /// such cells cannot free it.
 pub(crate) fn freeing(
     group: &Group,
@@ -122,8 +122,10 @@ pub(crate) fn freeing(
     allowed: impl Fn(usize) -> bool,
     cost: impl Fn(usize) -> usize,
 ) -> Option<(usize, usize)> {
-    /// Cells tried before a way is given up.
+    /// Cells hidden before a way is given up.
     const MAX_STEPS: usize = 32;
+    /// Candidates tried, per step, for one that frees `s` at once.
+    const MAX_TRIED: usize = 8;
     let mut extra: HashSet<usize> = HashSet::new();
     let mut first = None;
     let mut total = 0;
@@ -131,10 +133,16 @@ pub(crate) fn freeing(
         let Some(used) = derivation(group, |c| hidden(c) || extra.contains(&c), s) else {
             return first.map(|f| (f, total));
         };
-        let p = used
-            .into_iter()
-            .filter(|&c| allowed(c))
-            .min_by_key(|&c| (cost(c), group.cells[c].n_totals, group.cells[c].count, c))?;
+        let mut candidates: Vec<usize> = used.into_iter().filter(|&c| allowed(c)).collect();
+        candidates.sort_by_key(|&c| (cost(c), group.cells[c].n_totals, group.cells[c].count, c));
+        // The cheapest that frees `s` at once, among the few cheapest; else the cheapest.
+        let frees = |p: usize| derivation(group, |c| c == p || hidden(c) || extra.contains(&c), s).is_none();
+        let p = candidates
+            .iter()
+            .take(MAX_TRIED)
+            .copied()
+            .find(|&p| frees(p))
+            .or_else(|| candidates.first().copied())?;
         extra.insert(p);
         total += cost(p);
         first.get_or_insert(p);
