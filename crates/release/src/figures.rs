@@ -93,6 +93,19 @@ impl FigureCells {
             .collect()
     }
 
+    /// Takes out of `hidden` every place whose figure cells a rendered table publishes all the
+    /// same (`published`): withholding it would hide nothing, and a value a table prints should
+    /// not read `[c]` elsewhere.
+    pub fn restore_published(&self, published: impl Fn(usize) -> bool, hidden: &mut BTreeSet<String>) {
+        hidden.retain(|place| {
+            !self
+                .places
+                .iter()
+                .filter(|(_, places)| places.contains(place))
+                .all(|(&c, _)| published(c))
+        });
+    }
+
     /// How many figure cells are no longer printed once `hidden` is.
     pub fn withheld(&self, hidden: &BTreeSet<String>) -> usize {
         self.places
