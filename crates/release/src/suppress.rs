@@ -195,6 +195,8 @@ impl State<'_> {
                 "the evaluation's published figures narrow the count {} below the threshold, and no table cell is left to hide",
                 self.group.cells[s].name
             )
+        } else if without_places {
+            "no published cell is left to protect a suppressed cell, and figures.json does not say where the figures are printed, so none can be withheld; run the evaluate stage again".into()
         } else {
             "no published cell is left to protect a suppressed cell".into()
         };
