@@ -42,22 +42,22 @@ pub(crate) fn derivation(group: &Group, hidden: impl Fn(usize) -> bool, s: usize
             }
         }
     }
-    let (m, k) = (rows.len(), column.len());
-    if m * (k + m) > MAX_ENTRIES {
+    let (n_rows, n_cols) = (rows.len(), column.len());
+    if n_rows * (n_cols + n_rows) > MAX_ENTRIES {
         return None;
     }
     // Each row: its coefficients over the hidden cells, and the combination of lines it is.
-    let mut a: Vec<Vec<f64>> = rows
+    let mut matrix: Vec<Vec<f64>> = rows
         .iter()
         .map(|&ci| {
-            let mut row = vec![0.0; k];
+            let mut row = vec![0.0; n_cols];
             let line = &group.constraints[ci];
-            if let Some(&j) = column.get(&line.total) {
-                row[j] += 1.0;
+            if let Some(&col) = column.get(&line.total) {
+                row[col] += 1.0;
             }
             for &x in &line.members {
-                if let Some(&j) = column.get(&x) {
-                    row[j] -= 1.0;
+                if let Some(&col) = column.get(&x) {
+                    row[col] -= 1.0;
                 }
             }
             row
@@ -65,26 +65,27 @@ pub(crate) fn derivation(group: &Group, hidden: impl Fn(usize) -> bool, s: usize
         .collect();
     // The published cells of a line never enter the elimination, so only the combination of
     // lines is tracked.
-    let mut comb: Vec<Vec<f64>> = (0..m)
+    let mut comb: Vec<Vec<f64>> = (0..n_rows)
         .map(|i| {
-            let mut e = vec![0.0; m];
-            e[i] = 1.0;
-            e
+            let mut unit = vec![0.0; n_rows];
+            unit[i] = 1.0;
+            unit
         })
         .collect();
-    let pivots = gauss_jordan(&mut a, &mut comb, k);
-    // Reduce e_s by the pivot rows: it is in their span exactly when nothing is left.
-    let mut target = vec![0.0_f64; k];
+    let pivots = gauss_jordan(&mut matrix, &mut comb, n_cols);
+    // Reduce the unit vector of `s` by the pivot rows: it is in their span exactly when nothing
+    // is left.
+    let mut target = vec![0.0_f64; n_cols];
     target[0] = 1.0;
-    let mut y = vec![0.0_f64; m];
-    for &(r, j) in &pivots {
-        let f = target[j];
-        if f.abs() > EPS {
-            for (t, v) in target.iter_mut().zip(&a[r]) {
-                *t -= f * v;
+    let mut line_weights = vec![0.0_f64; n_rows];
+    for &(row, col) in &pivots {
+        let factor = target[col];
+        if factor.abs() > EPS {
+            for (t, v) in target.iter_mut().zip(&matrix[row]) {
+                *t -= factor * v;
             }
-            for (yi, v) in y.iter_mut().zip(&comb[r]) {
-                *yi += f * v;
+            for (w, v) in line_weights.iter_mut().zip(&comb[row]) {
+                *w += factor * v;
             }
         }
     }
@@ -93,7 +94,7 @@ pub(crate) fn derivation(group: &Group, hidden: impl Fn(usize) -> bool, s: usize
     }
     // The published cells with a non-zero coefficient in the combination of lines.
     let mut weight: BTreeMap<usize, f64> = BTreeMap::new();
-    for (&ci, &yi) in rows.iter().zip(&y) {
+    for (&ci, &yi) in rows.iter().zip(&line_weights) {
         if yi.abs() <= EPS {
             continue;
         }
@@ -136,55 +137,56 @@ pub(crate) fn freeing(
         let mut candidates: Vec<usize> = used.into_iter().filter(|&c| allowed(c)).collect();
         candidates.sort_by_key(|&c| (cost(c), group.cells[c].n_totals, group.cells[c].count, c));
         // The cheapest that frees `s` at once, among the few cheapest; else the cheapest.
-        let frees = |p: usize| derivation(group, |c| c == p || hidden(c) || extra.contains(&c), s).is_none();
-        let p = candidates
+        let frees =
+            |cand: usize| derivation(group, |c| c == cand || hidden(c) || extra.contains(&c), s).is_none();
+        let chosen = candidates
             .iter()
             .take(MAX_TRIED)
             .copied()
-            .find(|&p| frees(p))
+            .find(|&cand| frees(cand))
             .or_else(|| candidates.first().copied())?;
-        extra.insert(p);
-        total += cost(p);
-        first.get_or_insert(p);
+        extra.insert(chosen);
+        total += cost(chosen);
+        first.get_or_insert(chosen);
     }
     None
 }
 
-/// Reduces `a` (its first `k` columns) to reduced row echelon form, applying the same row
-/// operations to `comb`; the (row, column) of every pivot.
-fn gauss_jordan(a: &mut [Vec<f64>], comb: &mut [Vec<f64>], k: usize) -> Vec<(usize, usize)> {
-    let m = a.len();
+/// Reduces `matrix` (its first `n_cols` columns) to reduced row echelon form, applying the same
+/// row operations to `comb`; the (row, column) of every pivot.
+fn gauss_jordan(matrix: &mut [Vec<f64>], comb: &mut [Vec<f64>], n_cols: usize) -> Vec<(usize, usize)> {
+    let n_rows = matrix.len();
     let mut pivots = Vec::new();
     let mut next = 0;
-    for j in 0..k {
-        if next == m {
+    for col in 0..n_cols {
+        if next == n_rows {
             break;
         }
-        let Some(p) = (next..m)
-            .filter(|&r| a[r][j].abs() > EPS)
-            .max_by(|&x, &y| a[x][j].abs().total_cmp(&a[y][j].abs()))
+        let Some(best) = (next..n_rows)
+            .filter(|&r| matrix[r][col].abs() > EPS)
+            .max_by(|&x, &y| matrix[x][col].abs().total_cmp(&matrix[y][col].abs()))
         else {
             continue;
         };
-        a.swap(next, p);
-        comb.swap(next, p);
-        let f = a[next][j];
-        a[next].iter_mut().for_each(|v| *v /= f);
-        comb[next].iter_mut().for_each(|v| *v /= f);
-        let (pivot_row, pivot_comb) = (a[next].clone(), comb[next].clone());
-        for r in 0..m {
-            let g = a[r][j];
-            if r == next || g.abs() <= EPS {
+        matrix.swap(next, best);
+        comb.swap(next, best);
+        let scale = matrix[next][col];
+        matrix[next].iter_mut().for_each(|v| *v /= scale);
+        comb[next].iter_mut().for_each(|v| *v /= scale);
+        let (pivot_row, pivot_comb) = (matrix[next].clone(), comb[next].clone());
+        for row in 0..n_rows {
+            let factor = matrix[row][col];
+            if row == next || factor.abs() <= EPS {
                 continue;
             }
-            for (v, p) in a[r].iter_mut().zip(&pivot_row) {
-                *v -= g * p;
+            for (v, p) in matrix[row].iter_mut().zip(&pivot_row) {
+                *v -= factor * p;
             }
-            for (v, p) in comb[r].iter_mut().zip(&pivot_comb) {
-                *v -= g * p;
+            for (v, p) in comb[row].iter_mut().zip(&pivot_comb) {
+                *v -= factor * p;
             }
         }
-        pivots.push((next, j));
+        pivots.push((next, col));
         next += 1;
     }
     pivots
