@@ -526,7 +526,12 @@ impl<'a> State<'a> {
         failures.dedup_by_key(|&mut (c, _)| c);
         // A cell no file publishes that the figures pin is protected first: the cells it bounds
         // (its parts) are often narrowed only through it, and follow once it is free.
-        let pinned = |c: usize| self.pinned_partner(c).is_some();
+        let figures = (0..group.cells.len()).any(|c| group.is_hideable(c));
+        let pinned = |c: usize| {
+            figures
+                && group.is_unpublished(c)
+                && derive::derivation(group, |x| self.status[x].is_hidden(), c).is_some()
+        };
         let (first, rest): (Vec<_>, Vec<_>) = failures.into_iter().partition(|&(c, _)| pinned(c));
         let failures = if first.is_empty() {
             rest
