@@ -27,41 +27,6 @@ pub(crate) struct Protection {
     pub rounds: usize,
 }
 
-/// Primary suppression: the reason each cell is sensitive, if it is.
-pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<String>> {
-    group
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(id, cell)| {
-            if group.is_unpublished(id) {
-                return None;
-            }
-            if cell.count == 0 {
-                return rules.zeros_disclosive.then(|| "zero count".to_owned());
-            }
-            if cell.count < rules.threshold {
-                return Some(format!("count below threshold {}", rules.threshold));
-            }
-            for (layer, stats) in cell.sums.iter().enumerate() {
-                if let Some(stats) = stats
-                    && let Some(rule) = gate::sum_sensitive(rules, stats)
-                {
-                    let column = &group.sum_layers[layer].column;
-                    return Some(match rule {
-                        "dominance" => format!(
-                            "dominance ({}, {}) on {column}",
-                            rules.dominance_n, rules.dominance_k
-                        ),
-                        _ => format!("p% rule ({}) on {column}", rules.p_percent),
-                    });
-                }
-            }
-            None
-        })
-        .collect()
-}
-
 struct State<'a> {
     group: &'a Group,
     rules: &'a DisclosureRules,
@@ -457,7 +422,7 @@ type LayerAudits = Vec<Vec<Option<CellAudit>>>;
 impl<'a> State<'a> {
     /// Primary suppression of a group; the cells no file publishes start hidden.
     fn new(group: &'a Group, rules: &'a DisclosureRules) -> Self {
-        let primary = primary(group, rules);
+        let primary = gate::primary(group, rules);
         let status: Vec<CellStatus> = primary
             .iter()
             .enumerate()
