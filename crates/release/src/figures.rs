@@ -64,14 +64,16 @@ impl FigureCells {
     pub fn apply(&self, group: &mut Group, hidden: &BTreeSet<String>) {
         let n = group.cells.len();
         group.known = vec![false; n];
-        group.hideable = vec![false; n];
+        group.hideable = vec![0; n];
         for (&id, places) in &self.places {
             group.known[id] = places.is_empty() || places.iter().any(|p| !hidden.contains(p));
-            group.hideable[id] = !places.is_empty();
+            group.hideable[id] = places.len();
         }
         for &(sum, a, b) in &self.sums {
             group.known[sum] |= group.known[a] && group.known[b];
-            group.hideable[sum] |= group.hideable[a] && group.hideable[b];
+            if group.hideable[sum] == 0 && group.hideable[a] > 0 && group.hideable[b] > 0 {
+                group.hideable[sum] = group.hideable[a] + group.hideable[b];
+            }
         }
         group.mark_unpublished();
     }
@@ -89,6 +91,19 @@ impl FigureCells {
             .flatten()
             .cloned()
             .collect()
+    }
+
+    /// Takes out of `hidden` every place whose figure cells a rendered table publishes all the
+    /// same (`published`): withholding it would hide nothing, and a value a table prints should
+    /// not read `[c]` elsewhere.
+    pub fn restore_published(&self, published: impl Fn(usize) -> bool, hidden: &mut BTreeSet<String>) {
+        hidden.retain(|place| {
+            !self
+                .places
+                .iter()
+                .filter(|(_, places)| places.contains(place))
+                .all(|(&c, _)| published(c))
+        });
     }
 
     /// How many figure cells are no longer printed once `hidden` is.

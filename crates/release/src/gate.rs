@@ -211,3 +211,38 @@ pub(crate) fn sum_layer(
         cell_of,
     }
 }
+
+/// Primary suppression: the reason each cell is sensitive, if it is.
+pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<String>> {
+    group
+        .cells
+        .iter()
+        .enumerate()
+        .map(|(id, cell)| {
+            if group.is_unpublished(id) {
+                return None;
+            }
+            if cell.count == 0 {
+                return rules.zeros_disclosive.then(|| "zero count".to_owned());
+            }
+            if cell.count < rules.threshold {
+                return Some(format!("count below threshold {}", rules.threshold));
+            }
+            for (layer, stats) in cell.sums.iter().enumerate() {
+                if let Some(stats) = stats
+                    && let Some(rule) = sum_sensitive(rules, stats)
+                {
+                    let column = &group.sum_layers[layer].column;
+                    return Some(match rule {
+                        "dominance" => format!(
+                            "dominance ({}, {}) on {column}",
+                            rules.dominance_n, rules.dominance_k
+                        ),
+                        _ => format!("p% rule ({}) on {column}", rules.p_percent),
+                    });
+                }
+            }
+            None
+        })
+        .collect()
+}

@@ -146,6 +146,7 @@
 mod audit;
 mod build;
 mod config;
+mod derive;
 mod error;
 mod figures;
 mod gate;

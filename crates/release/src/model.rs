@@ -186,10 +186,11 @@ pub(crate) struct Group {
     /// Cells another released file already publishes (the counts behind the evaluation's
     /// figures): never chosen for secondary suppression. Empty when there are none.
     pub known: Vec<bool>,
-    /// Known cells whose figures the release stage can write `[c]` instead (the evaluate stage
-    /// said where each is printed): secondary suppression picks one only when no table cell is
-    /// left. Empty when there are none.
-    pub hideable: Vec<bool>,
+    /// Per known cell whose figures the release stage can write `[c]` instead (the evaluate
+    /// stage said where each is printed): how many places print it (0: it cannot be hidden).
+    /// Secondary suppression picks one only when no table cell is left, or when it is the cheapest
+    /// way to stop the figures pinning a cell no file publishes. Empty when there are none.
+    pub hideable: Vec<usize>,
     /// Cells an attacker knows to be zero by construction (a person in the matched treated
     /// group is treated): exact zeros to the audit, never sensitive (a table that has one writes
     /// it `[c]` under the zero rule all the same). Empty when there are none.
@@ -313,7 +314,12 @@ impl Group {
 
     /// Whether the cell is a known figure that can be hidden.
     pub fn is_hideable(&self, cell: usize) -> bool {
-        self.hideable.get(cell).copied().unwrap_or(false)
+        self.hide_cost(cell) > 0
+    }
+
+    /// How many places print a known figure (0 when it cannot be hidden).
+    pub fn hide_cost(&self, cell: usize) -> usize {
+        self.hideable.get(cell).copied().unwrap_or(0)
     }
 
     /// Whether the cell is known to be zero by construction.
@@ -326,15 +332,21 @@ impl Group {
         self.unpublished.get(cell).copied().unwrap_or(false)
     }
 
-    /// Marks every cell that no rendered table has and that is neither known nor structural as
-    /// unpublished.
-    pub fn mark_unpublished(&mut self) {
+    /// Per cell: whether a rendered table has it.
+    pub fn rendered_cells(&self) -> Vec<bool> {
         let mut shown = vec![false; self.cells.len()];
         for t in self.tables.iter().filter(|t| t.rendered) {
             for &c in &t.cell_ids {
                 shown[c] = true;
             }
         }
+        shown
+    }
+
+    /// Marks every cell that no rendered table has and that is neither known nor structural as
+    /// unpublished.
+    pub fn mark_unpublished(&mut self) {
+        let shown = self.rendered_cells();
         self.unpublished = (0..self.cells.len())
             .map(|c| !shown[c] && !self.is_known(c) && !self.is_structural(c))
             .collect();

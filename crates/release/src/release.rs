@@ -196,6 +196,8 @@ fn protect_with_figures(
             primary
         };
         let Some(&first) = withheld.first() else {
+            let shown = group.rendered_cells();
+            cells.restore_published(|c| shown[c] && !prot.status[c].is_hidden(), &mut hidden);
             return Ok((prot, hidden));
         };
         let before = hidden.len();

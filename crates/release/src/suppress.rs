@@ -8,6 +8,7 @@
 use std::collections::{HashSet, VecDeque};
 
 use crate::audit::{self, CellAudit, Failure, Mode};
+use crate::derive;
 use crate::gate::{self, CellStatus, Layer};
 use crate::model::Group;
 use crate::{DisclosureRules, ReleaseError};
@@ -24,41 +25,6 @@ pub(crate) struct Protection {
     pub sum_audit: Vec<Vec<Option<CellAudit>>>,
     /// LP rounds the heuristic needed.
     pub rounds: usize,
-}
-
-/// Primary suppression: the reason each cell is sensitive, if it is.
-pub(crate) fn primary(group: &Group, rules: &DisclosureRules) -> Vec<Option<String>> {
-    group
-        .cells
-        .iter()
-        .enumerate()
-        .map(|(id, cell)| {
-            if group.is_unpublished(id) {
-                return None;
-            }
-            if cell.count == 0 {
-                return rules.zeros_disclosive.then(|| "zero count".to_owned());
-            }
-            if cell.count < rules.threshold {
-                return Some(format!("count below threshold {}", rules.threshold));
-            }
-            for (layer, stats) in cell.sums.iter().enumerate() {
-                if let Some(stats) = stats
-                    && let Some(rule) = gate::sum_sensitive(rules, stats)
-                {
-                    let column = &group.sum_layers[layer].column;
-                    return Some(match rule {
-                        "dominance" => format!(
-                            "dominance ({}, {}) on {column}",
-                            rules.dominance_n, rules.dominance_k
-                        ),
-                        _ => format!("p% rule ({}) on {column}", rules.p_percent),
-                    });
-                }
-            }
-            None
-        })
-        .collect()
 }
 
 struct State<'a> {
@@ -129,11 +95,33 @@ impl State<'_> {
     /// A partner for `s`, on the line `line` when given, else on its own lines, then ever
     /// further out: a table cell when there is one anywhere, else a figure the release can
     /// write `[c]` (see [`State::eligible`]).
+    /// A cell no file publishes that the figures pin gets a figure that frees it (see
+    /// [`State::pinned_partner`]).
     fn partner(&self, s: usize, need: u64, line: Option<usize>) -> Option<usize> {
+        if let Some(p) = self.pinned_partner(s) {
+            return Some(p);
+        }
         [false, true].into_iter().find_map(|figures| {
             line.and_then(|ci| self.cheapest(self.constraint_cells(ci), need, figures))
                 .or_else(|| self.partner_in_rings(s, need, figures))
         })
+    }
+
+    /// A partner for a cell `s` no file publishes that the lines pin, when withholding figures
+    /// can free it: only hiding a cell some derivation of `s` uses can widen it (any other cell
+    /// only spreads the suppression), and the figures are what single it out. The figures
+    /// (not also a table's cells) are hidden one at a time, the one of a derivation printed in
+    /// the fewest places first, until `s` is free; the first is the partner. `None` when
+    /// figures alone cannot free it: then the usual search.
+    fn pinned_partner(&self, s: usize) -> Option<usize> {
+        if !self.group.is_unpublished(s) {
+            return None;
+        }
+        // A figure a table also publishes is the table's to hide.
+        let shown = self.group.rendered_cells();
+        let figure = |c: usize| self.group.is_known(c) && !shown[c] && self.eligible(c, true);
+        let hidden = |c: usize| self.status[c].is_hidden();
+        derive::freeing(self.group, hidden, s, figure, |c| self.group.hide_cost(c)).map(|(p, _)| p)
     }
 
     fn partner_in_rings(&self, s: usize, need: u64, figures: bool) -> Option<usize> {
@@ -160,11 +148,20 @@ impl State<'_> {
 
     /// The refusal when no published cell is left to protect `s`.
     fn no_partner(&self, s: usize) -> ReleaseError {
-        let reason = if self.group.is_unpublished(s) {
+        let without_places =
+            (0..self.group.cells.len()).any(|c| self.group.is_known(c) && !self.group.is_hideable(c));
+        let reason = if self.group.is_unpublished(s) && without_places {
+            format!(
+                "the evaluation's published figures narrow the count {} below the threshold, no table cell is left to hide, and figures.json does not say where the figures are printed; run the evaluate stage again",
+                self.group.cells[s].name
+            )
+        } else if self.group.is_unpublished(s) {
             format!(
                 "the evaluation's published figures narrow the count {} below the threshold, and no table cell is left to hide",
                 self.group.cells[s].name
             )
+        } else if without_places {
+            "no published cell is left to protect a suppressed cell, and figures.json does not say where the figures are printed, so none can be withheld; run the evaluate stage again".into()
         } else {
             "no published cell is left to protect a suppressed cell".into()
         };
@@ -425,7 +422,7 @@ type LayerAudits = Vec<Vec<Option<CellAudit>>>;
 impl<'a> State<'a> {
     /// Primary suppression of a group; the cells no file publishes start hidden.
     fn new(group: &'a Group, rules: &'a DisclosureRules) -> Self {
-        let primary = primary(group, rules);
+        let primary = gate::primary(group, rules);
         let status: Vec<CellStatus> = primary
             .iter()
             .enumerate()
@@ -492,6 +489,21 @@ impl<'a> State<'a> {
         let group = self.group;
         failures.sort_unstable_by_key(|&(c, _)| c);
         failures.dedup_by_key(|&mut (c, _)| c);
+        // A cell no file publishes that the figures pin is protected first: the cells it bounds
+        // (its parts) are often narrowed only through it, and follow once it is free.
+        let figures = (0..group.cells.len()).any(|c| group.is_hideable(c));
+        let pinned = |c: usize| {
+            figures
+                && group.is_unpublished(c)
+                && derive::derivation(group, |x| self.status[x].is_hidden(), c).is_some()
+        };
+        let (first, rest): (Vec<_>, Vec<_>) = failures.into_iter().partition(|&(c, _)| pinned(c));
+        let failures = if first.is_empty() {
+            rest
+        } else {
+            let tables = rest.into_iter().filter(|&(c, _)| !group.is_unpublished(c));
+            first.into_iter().chain(tables).collect()
+        };
         let mut touched: HashSet<usize> = HashSet::new();
         let mut added = 0;
         for (s, failure) in failures {

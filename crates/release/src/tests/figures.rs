@@ -12,6 +12,11 @@ use crate::{DisclosureRules, ReleaseConfig, ReleaseError, run};
 
 /// An analysis frame with `treated`, `group` (`-` = null) and `sex`: `n` persons per row.
 fn frame(root: &Path, rows: &[(&'static str, &'static str, &'static str, u64)]) -> PathBuf {
+    frame_by(root, "sex", rows)
+}
+
+/// An analysis frame with `treated`, `group` (`-` = null) and a third column `third`.
+fn frame_by(root: &Path, third: &str, rows: &[(&'static str, &'static str, &'static str, u64)]) -> PathBuf {
     let dir = root.join("work/evaluation/frame");
     let mut recs = Vec::new();
     for &(treated, group, sex, n) in rows {
@@ -23,8 +28,46 @@ fn frame(root: &Path, rows: &[(&'static str, &'static str, &'static str, u64)]) 
             });
         }
     }
-    write_source(&dir, &["treated", "group", "sex"], &recs);
+    write_source(&dir, &["treated", "group", third], &recs);
     dir
+}
+
+/// Writes the evaluation's published files beside the frame (`publish/`): their paths.
+fn publish(frame: &Path, files: &[(&str, &str)]) -> Vec<PathBuf> {
+    let dir = frame.parent().unwrap().join("publish");
+    std::fs::create_dir_all(&dir).unwrap();
+    files
+        .iter()
+        .map(|(name, text)| {
+            std::fs::write(dir.join(name), text).unwrap();
+            dir.join(name)
+        })
+        .collect()
+}
+
+/// The audit trail's entry for a cell of the frame's figures.
+fn audited_cell(cfg: &ReleaseConfig, cell: &serde_json::Value) -> serde_json::Value {
+    let figures: serde_json::Value =
+        linklab_store::read_json(&cfg.audit_dir.join("evaluation-frame.figures.audit.json")).unwrap();
+    figures["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["cells"].as_array().unwrap())
+        .find(|c| c["cell"] == *cell)
+        .unwrap()
+        .clone()
+}
+
+/// Asserts that an audited unpublished cell can be anything up to the threshold (10) or beyond.
+fn assert_unknown_to_the_threshold(cell: &serde_json::Value) {
+    assert_eq!(cell["status"], "unpublished", "{cell}");
+    let hi: f64 = cell["interval"][1]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap_or(f64::INFINITY);
+    assert!(hi >= 10.0, "{cell}");
 }
 
 /// A figure cell: its (dimension, value) pairs, persons and places.
@@ -84,7 +127,7 @@ fn figures_that_alone_single_out_a_dropped_person_are_withheld_or_refused() {
         vec![spec("by_sex", &frame, &["sex"], None)],
     );
     let err = run(&cfg, &NoProgress).unwrap_err().to_string();
-    insta::assert_snapshot!(err, @"table by_sex is refused: the evaluation's published figures narrow the count group=Unknown, treated=true below the threshold, and no table cell is left to hide");
+    insta::assert_snapshot!(err, @"table by_sex is refused: the evaluation's published figures narrow the count group=Unknown, treated=true below the threshold, no table cell is left to hide, and figures.json does not say where the figures are printed; run the evaluate stage again");
     assert!(!cfg.release_dir.exists());
     // When the evaluate stage says where they are printed, one of them is withheld instead.
     figures_at(
@@ -139,23 +182,96 @@ fn a_table_margin_that_with_the_figures_rebuilds_a_dropped_person_is_suppressed(
     insta::assert_snapshot!(serde_json::to_string(&trail["utility"]).unwrap(), @r#"{"figure_cells_audited":4,"figures_suppressed_or_coarsened":0,"table_cells":3,"table_cells_suppressed":3,"unpublished_cells_audited":23}"#);
     // And every cell the figures pass through: the dropped woman is unpublished, and can be
     // anything from 0 to beyond the threshold.
-    let figures: serde_json::Value =
-        linklab_store::read_json(&cfg.audit_dir.join("evaluation-frame.figures.audit.json")).unwrap();
-    let dropped = figures["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|t| t["cells"].as_array().unwrap())
-        .find(|c| c["cell"] == serde_json::json!({"group": "Unknown", "sex": "F", "treated": "true"}))
-        .unwrap();
+    let dropped = audited_cell(
+        &cfg,
+        &serde_json::json!({"group": "Unknown", "sex": "F", "treated": "true"}),
+    );
     assert_eq!(dropped["status"], "unpublished");
     assert_eq!(dropped["published"], "-");
-    let hi: f64 = dropped["interval"][1]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap_or(f64::INFINITY);
-    assert!(hi >= 10.0, "{dropped}");
+    assert_unknown_to_the_threshold(&dropped);
+}
+
+/// The caliper dropped one treated person; the report prints both eligible group sizes
+/// (51 treated, 100 untreated), `impact.csv` the matched sizes (50 and 50) and the employment
+/// rates, and a table of the frame counts by group × employed. All treated − matched treated
+/// singles out the dropped person, and with the table's grand total so does the grand total −
+/// all untreated − matched treated: no table cell can break that, only a figure. The release
+/// goes ahead: both eligible sizes are written `[c]` (a figure on the relation, before any
+/// table cell), the table is published whole, and the independent LP attacker cannot derive
+/// the dropped count. It used to suppress every table cell and then be refused. The rates stay:
+/// protection may pick them as partners, but the table prints their counts all the same.
+#[test]
+fn a_person_dropped_by_the_caliper_is_protected_by_withholding_the_eligible_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The world of the tests above, with women employed and men not.
+    let world: World = WORLD
+        .iter()
+        .map(|&(t, g, sex, n)| (t, g, if sex == "F" { "yes" } else { "no" }, n))
+        .collect();
+    let frame = frame_by(tmp.path(), "employed", &world);
+    let impact = "outcome,measure,treated_persons,comparison_persons,treated_value,comparison_value\nemployed,rate,50,50,0.4000,0.4000\n";
+    let report = "<!DOCTYPE html><p><span data-figure=\"report.html:eligible:true\">51</span> treated and <span data-figure=\"report.html:eligible:false\">100</span> untreated persons were eligible</p>";
+    let extra_files = publish(&frame, &[("impact.csv", impact), ("report.html", report)]);
+    let values = |column: &str| ["impact.csv:0:".to_owned() + column];
+    let (treated, comparison) = (values("treated_value"), values("comparison_value"));
+    let (treated, comparison) = (
+        treated.each_ref().map(String::as_str),
+        comparison.each_ref().map(String::as_str),
+    );
+    figures_at(
+        &frame,
+        &[
+            (&[("treated", "true")], 51, &["report.html:eligible:true"]),
+            (&[("treated", "false")], 100, &["report.html:eligible:false"]),
+            (
+                &[("group", "treated")],
+                50,
+                &["impact.csv:0:treated_persons", "impact.csv:0:treated_value"],
+            ),
+            (
+                &[("group", "comparison")],
+                50,
+                &["impact.csv:0:comparison_persons", "impact.csv:0:comparison_value"],
+            ),
+            (&[("group", "treated"), ("employed", "yes")], 20, &treated),
+            (&[("group", "treated"), ("employed", "no")], 30, &treated),
+            (&[("group", "comparison"), ("employed", "yes")], 20, &comparison),
+            (&[("group", "comparison"), ("employed", "no")], 30, &comparison),
+        ],
+    );
+    let cfg = ReleaseConfig {
+        extra_files,
+        ..config(
+            tmp.path(),
+            DisclosureRules::default(),
+            vec![spec("employment_by_group", &frame, &["group", "employed"], None)],
+        )
+    };
+    run(&cfg, &NoProgress).unwrap();
+    let read = |name: &str| std::fs::read_to_string(cfg.release_dir.join(name)).unwrap();
+    insta::assert_snapshot!(read("report.html"), @r#"<!DOCTYPE html><p><span data-figure="report.html:eligible:true">[c]</span> treated and <span data-figure="report.html:eligible:false">[c]</span> untreated persons were eligible</p>"#);
+    assert_eq!(read("impact.csv"), impact);
+    insta::assert_snapshot!(read("employment_by_group.csv"), @r"
+    group,employed,persons
+    comparison,no,30
+    comparison,yes,20
+    comparison,Total,50
+    treated,no,30
+    treated,yes,20
+    treated,Total,50
+    Unknown,no,30
+    Unknown,yes,21
+    Unknown,Total,51
+    Total,no,90
+    Total,yes,61
+    Total,Total,151
+    ");
+    let report = super::independent_check(&cfg).unwrap();
+    assert!(report.is_ok(), "{report}");
+    // The dropped person is an unknown the published values leave anywhere from 0 to beyond
+    // the threshold.
+    let dropped = audited_cell(&cfg, &serde_json::json!({"group": "Unknown", "treated": "true"}));
+    assert_unknown_to_the_threshold(&dropped);
 }
 
 /// The evaluation (threshold 5) published a balance level of 7 matched treated women; the
@@ -178,8 +294,6 @@ fn a_figure_below_the_release_threshold_is_withheld_wherever_it_is_printed() {
             ("false", "-", "M", 30),
         ],
     );
-    let publish = frame.parent().unwrap().join("publish");
-    std::fs::create_dir_all(&publish).unwrap();
     let files = [
         (
             "impact.csv",
@@ -195,13 +309,7 @@ fn a_figure_below_the_release_threshold_is_withheld_wherever_it_is_printed() {
 <svg><g data-figure=\"balance.csv:0:smd_after\"><circle r=\"-0.5\"/></g></svg>",
         ),
     ];
-    let extra_files: Vec<PathBuf> = files
-        .iter()
-        .map(|(name, text)| {
-            std::fs::write(publish.join(name), text).unwrap();
-            publish.join(name)
-        })
-        .collect();
+    let extra_files = publish(&frame, &files);
     let treated = |row: usize| -> Vec<String> {
         ["treated_mean", "smd_after"]
             .iter()
