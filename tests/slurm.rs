@@ -255,7 +255,7 @@ fn plan_fans_out_the_pseudonymise_stages_only() {
     );
     assert_eq!(
         script.matches("--array=1-2 ").count(),
-        5,
+        8,
         "two partitions by default, one array per extract"
     );
     assert!(
