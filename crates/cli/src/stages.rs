@@ -518,7 +518,8 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
             }
             // With several programmes, the whole release folder is this run's while it writes
             // (each programme's folder is locked again by its own release).
-            let _lock = if programmes::several(p) {
+            let several = programmes::several(p);
+            let _lock = if several {
                 let lock = linklab_store::Lock::acquire(&linklab_release::release_lock_path(
                     &p.settings.release_dir,
                 ))?;
@@ -531,7 +532,7 @@ pub fn release(p: &Pipeline, human: bool) -> StageRun<'_> {
                 linklab_release::run(config, &progress(human))?;
                 println!("release: wrote {}", config.release_dir.display());
             }
-            if programmes::several(p) {
+            if several {
                 let folders = programmes::release_dirs(&dirs);
                 let page = programmes::dashboard(&folders, &p.settings.release_dir)?;
                 println!("release: wrote the dashboard {}", page.display());
