@@ -14,7 +14,7 @@
 
 use rayon::prelude::*;
 
-use super::blocking::Pair;
+use super::blocking::{Pair, map_by_spine};
 use super::fields::CmpData;
 use super::model::{Model, Pattern, count_weight, probability};
 use crate::cluster::{self, NONE, Persons, UnionFind};
@@ -80,18 +80,26 @@ pub(crate) fn decide_chunk(
     out: &mut [Decision],
     weights: &mut [u64],
 ) {
-    let groups: Vec<&[Pair]> = pairs.chunk_by(|a, b| a.left == b.left).collect();
+    let scores = map_by_spine(pairs, |pair| {
+        model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
+    });
+    let groups: Vec<(&[Pair], &[(Pattern, f64)])> = pairs
+        .chunk_by(|a, b| a.left == b.left)
+        .scan(0, |start, group| {
+            let scored = &scores[*start..*start + group.len()];
+            *start += group.len();
+            Some((group, scored))
+        })
+        .collect();
     let decided: Vec<(u32, Decision, Vec<f64>)> = groups
         .par_iter()
         .with_min_len(256)
-        .map(|group| {
+        .map(|&(group, scores)| {
             let left = group[0].left;
             let scored: Vec<(f64, u32, u8, Pattern)> = group
                 .iter()
-                .map(|pair| {
-                    let (pattern, w) = model.score(data, (left - base) as usize, spine, pair.right as usize);
-                    (w, person_of[pair.right as usize], pair.rule, pattern)
-                })
+                .zip(scores)
+                .map(|(pair, &(pattern, w))| (w, person_of[pair.right as usize], pair.rule, pattern))
                 .collect();
             let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
             let p = probability(w);

@@ -7,7 +7,7 @@
 //! real token that happens to be 0 is read as 1 (one chance in 2⁶⁴, and it only merges two
 //! values' tokens).
 
-use arrow::array::{Array, AsArray, FixedSizeBinaryArray, RecordBatch};
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, ListArray, RecordBatch};
 use arrow::datatypes::DataType;
 use linklab_tokens::FieldKind;
 
@@ -215,16 +215,43 @@ fn token_u64(bytes: &[u8]) -> u64 {
     v.max(1)
 }
 
-/// The comparison tokens of a run of records, in flat arrays.
+/// Appends the edit-1 set in row `row` of `list` to `items`, sorted and without repeats.
+fn push_set(items: &mut Vec<u64>, list: &ListArray, row: usize) {
+    let start = items.len();
+    let values = list.value(row);
+    let values = values.as_fixed_size_binary();
+    items.extend(
+        (0..values.len())
+            .filter(|&j| values.is_valid(j))
+            .map(|j| token_u64(values.value(j))),
+    );
+    items[start..].sort_unstable();
+    let mut end = start;
+    for j in start..items.len() {
+        if end == start || items[j] != items[end - 1] {
+            items[end] = items[j];
+            end += 1;
+        }
+    }
+    items.truncate(end);
+}
+
+/// The comparison tokens of a run of records, in flat arrays laid out record by record: a
+/// pair reads its two records' tokens from a few adjacent cache lines each (the spine's tokens
+/// do not fit in a cache, and a pair's spine record is anywhere in them).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct CmpData {
     pub records: usize,
-    /// Per field: `records × scalars` tokens, row-major.
-    pub scalars: Vec<Vec<u64>>,
-    /// Per field with an `edit1` set: offsets (`records + 1`) into `items`; an empty range is
-    /// missing.
-    pub edit_offsets: Vec<Vec<u32>>,
-    pub edit_items: Vec<Vec<u64>>,
+    /// Per record, every field's scalar tokens in field order (`stride` per record); field
+    /// `f`'s start at `starts[f]` within a record's.
+    scalars: Vec<u64>,
+    stride: usize,
+    starts: Vec<usize>,
+    /// Offsets into `edit_items`: record `r`'s set of field `f` is
+    /// `edit_offsets[r·F + f]..edit_offsets[r·F + f + 1]` (F fields); an empty range is missing
+    /// (or a kind without sets).
+    edit_offsets: Vec<u32>,
+    edit_items: Vec<u64>,
     /// Per match key: the first 8 bytes of each record's token.
     pub keys: Vec<Vec<u64>>,
 }
@@ -232,11 +259,21 @@ pub(crate) struct CmpData {
 impl CmpData {
     /// An empty set of records for `fields` and `keys` match keys.
     pub(crate) fn new(fields: &[CompareField], keys: usize) -> Self {
+        let starts: Vec<usize> = fields
+            .iter()
+            .scan(0, |start, field| {
+                let here = *start;
+                *start += field.scalars();
+                Some(here)
+            })
+            .collect();
         Self {
             records: 0,
-            scalars: vec![Vec::new(); fields.len()],
-            edit_offsets: vec![vec![0]; fields.len()],
-            edit_items: vec![Vec::new(); fields.len()],
+            scalars: Vec::new(),
+            stride: fields.iter().map(CompareField::scalars).sum(),
+            starts,
+            edit_offsets: vec![0],
+            edit_items: Vec::new(),
             keys: vec![Vec::new(); keys],
         }
     }
@@ -244,48 +281,35 @@ impl CmpData {
     /// Appends the records of a batch.
     pub(crate) fn push_batch(&mut self, batch: &RecordBatch, cols: &CmpColumns) {
         let rows = batch.num_rows();
-        for (f, (scalars, edit1)) in cols.fields.iter().enumerate() {
-            let arrays: Vec<&FixedSizeBinaryArray> = scalars
-                .iter()
-                .map(|&i| batch.column(i).as_fixed_size_binary())
-                .collect();
-            let out = &mut self.scalars[f];
-            out.reserve(rows * arrays.len());
-            for row in 0..rows {
-                for a in &arrays {
-                    out.push(if a.is_valid(row) {
+        let fields: Vec<(Vec<&FixedSizeBinaryArray>, Option<&ListArray>)> = cols
+            .fields
+            .iter()
+            .map(|(scalars, edit1)| {
+                (
+                    scalars
+                        .iter()
+                        .map(|&i| batch.column(i).as_fixed_size_binary())
+                        .collect(),
+                    edit1.map(|i| batch.column(i).as_list::<i32>()),
+                )
+            })
+            .collect();
+        self.scalars.reserve(rows * self.stride);
+        self.edit_offsets.reserve(rows * fields.len());
+        for row in 0..rows {
+            for (arrays, edit1) in &fields {
+                self.scalars.extend(arrays.iter().map(|a| {
+                    if a.is_valid(row) {
                         token_u64(a.value(row))
                     } else {
                         MISSING_TOKEN
-                    });
-                }
-            }
-            let offsets = &mut self.edit_offsets[f];
-            let items = &mut self.edit_items[f];
-            if let Some(i) = *edit1 {
-                let list = batch.column(i).as_list::<i32>();
-                for row in 0..rows {
-                    if list.is_valid(row) {
-                        let values = list.value(row);
-                        let values = values.as_fixed_size_binary();
-                        items.extend(
-                            (0..values.len())
-                                .filter(|&j| values.is_valid(j))
-                                .map(|j| token_u64(values.value(j))),
-                        );
-                        let start = offsets[offsets.len() - 1] as usize;
-                        items[start..].sort_unstable();
-                        let mut end = start;
-                        for j in start..items.len() {
-                            if end == start || items[j] != items[end - 1] {
-                                items[end] = items[j];
-                                end += 1;
-                            }
-                        }
-                        items.truncate(end);
                     }
-                    offsets.push(u32::try_from(items.len()).expect("fewer than 2³² edit tokens"));
+                }));
+                if let Some(list) = edit1.filter(|list| list.is_valid(row)) {
+                    push_set(&mut self.edit_items, list, row);
                 }
+                self.edit_offsets
+                    .push(u32::try_from(self.edit_items.len()).expect("fewer than 2³² edit tokens"));
             }
         }
         for (k, col) in cols.keys.iter().enumerate() {
@@ -307,26 +331,36 @@ impl CmpData {
         self.records += rows;
     }
 
+    /// One record of one field: its scalar tokens ([`MISSING_TOKEN`] when missing) and edit-1
+    /// set.
+    #[cfg(test)]
+    pub(crate) fn one(scalars: &[u64], edit1: &[u64]) -> Self {
+        Self {
+            records: 1,
+            scalars: scalars.to_vec(),
+            stride: scalars.len(),
+            starts: vec![0],
+            edit_offsets: vec![0, u32::try_from(edit1.len()).expect("a small set")],
+            edit_items: edit1.to_vec(),
+            keys: Vec::new(),
+        }
+    }
+
     /// Bytes held.
     pub(crate) fn bytes(&self) -> usize {
-        let lens: usize = self.scalars.iter().map(Vec::len).sum::<usize>()
-            + self.edit_items.iter().map(Vec::len).sum::<usize>()
-            + self.keys.iter().map(Vec::len).sum::<usize>();
-        lens * 8 + self.edit_offsets.iter().map(Vec::len).sum::<usize>() * 4
+        (self.scalars.len() + self.edit_items.len() + self.keys.iter().map(Vec::len).sum::<usize>()) * 8
+            + self.edit_offsets.len() * 4
     }
 
     /// Scalar variant `v` of field `f` of record `r`.
-    pub(crate) fn scalar(&self, f: usize, width: usize, r: usize, v: usize) -> u64 {
-        self.scalars[f][r * width + v]
+    pub(crate) fn scalar(&self, f: usize, r: usize, v: usize) -> u64 {
+        self.scalars[r * self.stride + self.starts[f] + v]
     }
 
     /// The `edit1` set of field `f` of record `r` (empty when missing or the kind has none).
     pub(crate) fn edit1(&self, f: usize, r: usize) -> &[u64] {
-        let offsets = &self.edit_offsets[f];
-        if offsets.len() <= r + 1 {
-            return &[];
-        }
-        &self.edit_items[f][offsets[r] as usize..offsets[r + 1] as usize]
+        let i = r * self.starts.len() + f;
+        &self.edit_items[self.edit_offsets[i] as usize..self.edit_offsets[i + 1] as usize]
     }
 }
 
@@ -359,7 +393,7 @@ pub(crate) fn compare(
     b: usize,
 ) -> u8 {
     let width = field.scalars();
-    let (x, y) = (left.scalar(f, width, a, 0), right.scalar(f, width, b, 0));
+    let (x, y) = (left.scalar(f, a, 0), right.scalar(f, b, 0));
     if x == MISSING_TOKEN || y == MISSING_TOKEN {
         return MISSING_LEVEL;
     }
@@ -374,7 +408,7 @@ pub(crate) fn compare(
         level += 1;
     }
     for v in 1..width {
-        let (x, y) = (left.scalar(f, width, a, v), right.scalar(f, width, b, v));
+        let (x, y) = (left.scalar(f, a, v), right.scalar(f, b, v));
         if x != MISSING_TOKEN && x == y {
             return level;
         }

@@ -86,9 +86,10 @@ pub(crate) struct Model {
     pub random_pairs: u64,
     /// Per field and level: log2(m/u).
     weights: Vec<Vec<f64>>,
-    /// Per field and spine record: the weight of exact agreement with that record's token, with
-    /// the term-frequency adjustment (0 when the record has none).
-    exact: Vec<Vec<f64>>,
+    /// Per spine record and field (record by record, as the tokens are laid out): the weight of
+    /// exact agreement with that record's token, with the term-frequency adjustment (0 when
+    /// the record has none).
+    exact: Vec<f64>,
 }
 
 /// Counts of each level per field, over pairs, into probabilities with add-one smoothing.
@@ -258,14 +259,15 @@ impl Model {
             .zip(&u)
             .map(|(m, u)| m.iter().zip(u).map(|(m, u)| (m / u).log2()).collect())
             .collect();
-        let exact = fields
-            .iter()
-            .enumerate()
-            .map(|(f, field)| {
+        let by_field: Vec<Vec<f64>> = (0..fields.len())
+            .map(|f| {
                 // The largest weight of the field's levels other than exact.
                 let floor = weights[f][1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                exact_weights(spine, f, field.scalars(), m[f][0], floor)
+                exact_weights(spine, f, m[f][0], floor)
             })
+            .collect();
+        let exact = (0..spine.records)
+            .flat_map(|r| by_field.iter().map(move |weights| weights[r]))
             .collect();
         Self {
             weights,
@@ -307,7 +309,7 @@ impl Model {
                 continue;
             }
             if level == 0 {
-                w += self.exact[f][b];
+                w += self.exact[b * self.fields.len() + f];
             } else {
                 w += weights[usize::from(level)];
             }
@@ -332,14 +334,14 @@ impl Model {
     }
 }
 
-/// Per spine record, the weight of exact agreement on field `f` (of `width` scalars): log2(m /
+/// Per spine record, the weight of exact agreement on field `f`: log2(m /
 /// u_tf), where u_tf is the share of the spine records holding a token that hold this one, but
 /// never below `floor`; 0 for a record without the token.
-fn exact_weights(spine: &CmpData, f: usize, width: usize, m_exact: f64, floor: f64) -> Vec<f64> {
+fn exact_weights(spine: &CmpData, f: usize, m_exact: f64, floor: f64) -> Vec<f64> {
     let mut counts = TokenCounts::default();
     let mut held = 0_u64;
     for r in 0..spine.records {
-        let t = spine.scalar(f, width, r, 0);
+        let t = spine.scalar(f, r, 0);
         if t != MISSING_TOKEN {
             *counts.entry(t).or_insert(0) += 1;
             held += 1;
@@ -347,7 +349,7 @@ fn exact_weights(spine: &CmpData, f: usize, width: usize, m_exact: f64, floor: f
     }
     (0..spine.records)
         .map(|r| {
-            let t = spine.scalar(f, width, r, 0);
+            let t = spine.scalar(f, r, 0);
             if t == MISSING_TOKEN {
                 return 0.0;
             }

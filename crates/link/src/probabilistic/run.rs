@@ -7,7 +7,6 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, StringArray};
 use arrow::datatypes::{DataType, Field, FieldRef};
 use linklab_store::{Progress, StagingDir, write_json_atomic};
-use rayon::prelude::*;
 use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
@@ -115,7 +114,7 @@ impl Sides<'_> {
         if is_spine {
             for start in (0..self.spine.records).step_by(self.chunk) {
                 let range = start..(start + self.chunk).min(self.spine.records);
-                let pairs = self.index.pairs(self.fields, self.spine, range, 0, true, sample);
+                let pairs = self.index.pairs(self.spine, range, 0, true, sample);
                 f(self.spine, 0, &pairs);
             }
             Ok(())
@@ -127,7 +126,7 @@ impl Sides<'_> {
                 self.keys,
                 self.chunk,
                 |data, range, base| {
-                    let pairs = self.index.pairs(self.fields, data, range, base, false, sample);
+                    let pairs = self.index.pairs(data, range, base, false, sample);
                     f(data, base, &pairs);
                 },
             )
@@ -145,19 +144,15 @@ fn count_patterns(
     let mut patterns = Counts::new();
     for (i, input) in inputs.iter().enumerate() {
         sides.for_each_pairs(input, (i, every), i == spine_index, |data, base, pairs| {
-            let found: Vec<Pattern> = pairs
-                .par_iter()
-                .with_min_len(1024)
-                .map(|pair| {
-                    pattern(
-                        sides.fields,
-                        data,
-                        (pair.left - base) as usize,
-                        sides.spine,
-                        pair.right as usize,
-                    )
-                })
-                .collect();
+            let found: Vec<Pattern> = blocking::map_by_spine(pairs, |pair| {
+                pattern(
+                    sides.fields,
+                    data,
+                    (pair.left - base) as usize,
+                    sides.spine,
+                    pair.right as usize,
+                )
+            });
             for (pair, p) in pairs.iter().zip(found) {
                 *patterns.entry((pair.rule, p)).or_insert(0) += 1;
             }
@@ -213,7 +208,7 @@ pub(crate) fn run(
     progress.start(&format!("link: reading spine {}", spine_input.name), None);
     let spine = load(spine_input, &cols[spine_index], fields, keys)?;
     progress.finish();
-    let index = SpineIndex::new(rules, fields, &spine);
+    let index = SpineIndex::new(rules, &spine);
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
@@ -453,9 +448,11 @@ fn decide_all(
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
             sides.for_each_pairs(input, (i, 1), true, |data, _, pairs| {
-                for pair in pairs {
+                let scores = blocking::map_by_spine(pairs, |pair| {
+                    model.score(data, pair.left as usize, spine, pair.right as usize)
+                });
+                for (pair, (_, w)) in pairs.iter().zip(scores) {
                     by_rule[usize::from(pair.rule)] += 1;
-                    let (_, w) = model.score(data, pair.left as usize, spine, pair.right as usize);
                     count_weight(&mut bins, w);
                     if super::model::probability(w) >= threshold {
                         strong.push((w, pair.left, pair.right));

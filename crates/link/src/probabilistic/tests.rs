@@ -2,7 +2,7 @@
 
 use linklab_tokens::FieldKind;
 
-use super::fields::CompareField;
+use super::fields::{CmpData, CompareField};
 use super::model::{Counts, Pattern, SplitMix, fit_m};
 
 fn field(name: &str, kind: FieldKind) -> CompareField {
@@ -107,21 +107,10 @@ proptest::proptest! {
     }
 }
 
-/// One record of one field: its scalar tokens (0: missing) and edit-1 set.
-fn one(scalars: &[u64], edit1: &[u64]) -> super::fields::CmpData {
-    super::fields::CmpData {
-        records: 1,
-        scalars: vec![scalars.to_vec()],
-        edit_offsets: vec![vec![0, edit1.len() as u32]],
-        edit_items: vec![edit1.to_vec()],
-        keys: Vec::new(),
-    }
-}
-
 /// The level letter of comparing two records of one field of `kind`.
 fn check_level(kind: FieldKind, left: (&[u64], &[u64]), right: (&[u64], &[u64]), expected: char) {
     let f = field("f", kind);
-    let (a, b) = (one(left.0, left.1), one(right.0, right.1));
+    let (a, b) = (CmpData::one(left.0, left.1), CmpData::one(right.0, right.1));
     let level = super::fields::compare(&f, 0, &a, 0, &b, 0);
     let got = if level == super::fields::MISSING_LEVEL {
         '-'
