@@ -472,6 +472,39 @@ fn reruns_and_memory_limits_write_the_same_bytes() {
     assert_eq!(linked_bytes(&fx.work), first, "the smallest chunks");
 }
 
+/// The Spark engine (`scripts/spark-venv.sh` makes its Python) finds the same pairs and
+/// patterns, so it writes the same bytes and report, also when the pairs are read back in the
+/// smallest chunks. Needs pyspark, so it is one of the `system-tests`.
+#[cfg(feature = "system-tests")]
+#[test]
+fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
+    let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);
+    let has_pyspark = std::process::Command::new(&python)
+        .args(["-c", "import pyspark"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        has_pyspark,
+        "{} cannot import pyspark: run scripts/spark-venv.sh first",
+        python.display()
+    );
+    let (spine, jobs) = world(60);
+    let fx = Fixture::new(&spine, &jobs);
+    let cfg = fx.config(probabilistic(0.95));
+    let embedded = run(&cfg, &NoProgress).unwrap();
+    let expected = linked_bytes(&fx.work);
+    let mut spark = cfg.clone();
+    spark.engine = linklab_link::Engine::Spark(linklab_link::SparkSettings::local(python));
+    spark.memory_limit = 1;
+    let report = run(&spark, &NoProgress).unwrap();
+    assert_eq!(report, embedded);
+    assert_eq!(linked_bytes(&fx.work), expected);
+    assert!(
+        !fx.work.root().join("spark").exists(),
+        "the job's scratch folder is removed"
+    );
+}
+
 #[test]
 fn a_record_equally_close_to_two_persons_is_ambiguous() {
     // Two spine persons alike in forename, surname and date of birth but not in sex and NINO
@@ -567,9 +600,6 @@ fn missing_comparison_columns_and_bad_thresholds_are_refused() {
     let err = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap_err();
     assert!(matches!(err, LinkError::MissingComparisonColumn { .. }), "{err}");
     insta::assert_snapshot!(err.to_string(), @r#"extract `jobs` has no column `cmp_forename_exact`, which `[link] method = "probabilistic"` compares; pseudonymise it again with the field in `compare`"#);
-    let mut spark = fx.config(probabilistic(0.95));
-    spark.engine = linklab_link::Engine::Spark(linklab_link::SparkSettings::local("python3"));
-    insta::assert_snapshot!(run(&spark, &NoProgress).unwrap_err(), @r#"invalid link configuration: the Spark engine runs only the cascade; link with the embedded engine for `method = "probabilistic"`"#);
     for threshold in [0.0, 1.0, f64::NAN] {
         let err = run(&fx.config(probabilistic(threshold)), &NoProgress).unwrap_err();
         assert_eq!(
