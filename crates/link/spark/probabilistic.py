@@ -5,11 +5,13 @@ and runs
 
     probabilistic.py JOB.json pairs
 
-which writes, for every extract, `pairs_dir/<extract>/`: one row per candidate pair, sorted by
-(record, spine): `record` (the record's number in its extract), `spine` (the spine record's),
-`rule` (the first blocking rule that found the pair) and `pattern` (4 bits per compared field,
-field 0 lowest: the index of its level, 15 when missing). For the spine itself a pair is a
-spine record and an earlier spine record. linklab does everything else: the pattern counts, EM,
+which writes, for the extract listed i-th in the job, `pairs_dir/extract=<i>/`: one row per
+candidate pair, sorted by (record, spine): `record` (the record's number in its extract), `spine`
+(the spine record's), `rule` (the first blocking rule that found the pair) and `pattern` (4 bits
+per compared field, field 0 lowest: the index of its level, 15 when missing). For the spine
+itself a pair is a spine record and an earlier spine record. An extract without pairs has no
+folder. All extracts go through one plan (a plan per extract made the demo's job four times
+slower: each small stage costs about a second in local mode). linklab does everything else: the pattern counts, EM,
 the weights, the decisions and the clustering. The method is docs/linkage.md; the blocking here
 is that of crates/link/src/probabilistic/blocking.rs and the levels those of `compare` in
 fields.rs. Only tokens and record numbers pass through here, and nothing is printed but counts.
@@ -45,8 +47,8 @@ def side(spark, extract, job):
     return records(spark, extract, columns)
 
 
-def rule_keys(frame, rule):
-    """(record, p0, p1, …): a row per blocking key of `rule` of each record, none for a record
+def rule_keys(frame, rule, ids):
+    """(ids…, p0, p1, …): a row per blocking key of `rule` of each record, none for a record
     that misses one of the rule's tokens; an edit-1 part gives one key per item."""
     parts = []
     for i, part in enumerate(rule["parts"]):
@@ -62,14 +64,14 @@ def rule_keys(frame, rule):
         raise ValueError(f"rule {rule['name']} has more than one edit-1 part")
     names = [f"p{i}" for i in range(len(parts))]
     present = reduce(lambda a, b: a & b, [F.col(n).isNotNull() for n in names])
-    return frame.select("record", *parts).where(present), names
+    return frame.select(*ids, *parts).where(present), names
 
 
 def spine_blocks(spine, rules):
     """Per rule: (spine, p…) for the spine's keys held by at most the rule's cap of records."""
     blocks = []
     for rule in rules:
-        keys, names = rule_keys(spine, rule)
+        keys, names = rule_keys(spine, rule, ["record"])
         small = keys.groupBy(*names).count().where(F.col("count") <= rule["cap"]).select(*names)
         blocks.append(
             (keys.withColumnRenamed("record", "spine").join(small, names).cache(), names)
@@ -77,16 +79,20 @@ def spine_blocks(spine, rules):
     return blocks
 
 
-def candidates(frame, rules, blocks, self_join):
-    """(record, spine, rule): each pair that shares a key of a rule, under its first rule."""
+def candidates(frame, rules, blocks, spine_index):
+    """(extract, record, spine, rule): each pair that shares a key of a rule, under its first
+    rule; a spine record is paired with earlier spine records only."""
     found = None
+    ids = ["extract", "record"]
     for r, (rule, (block, names)) in enumerate(zip(rules, blocks)):
-        keys, _ = rule_keys(frame, rule)
-        pairs = keys.join(block, names).select("record", "spine", F.lit(r).alias("rule"))
-        if self_join:
-            pairs = pairs.where(F.col("spine") < F.col("record"))
+        keys, _ = rule_keys(frame, rule, ids)
+        pairs = (
+            keys.join(block, names)
+            .where((F.col("extract") != spine_index) | (F.col("spine") < F.col("record")))
+            .select(*ids, "spine", F.lit(r).alias("rule"))
+        )
         found = pairs if found is None else found.unionByName(pairs)
-    return found.groupBy("record", "spine").agg(F.min("rule").cast("int").alias("rule"))
+    return found.groupBy(*ids, "spine").agg(F.min("rule").cast("int").alias("rule"))
 
 
 def level(f, field):
@@ -118,22 +124,30 @@ def pairs(spark, job):
     fields, rules = job["fields"], job["rules"]
     spine = side(spark, job["extracts"][job["spine"]], job).cache()
     blocks = spine_blocks(spine, rules)
-    right = comparison_columns(spine, "b_")
+    every = reduce(
+        lambda a, b: a.unionByName(b),
+        [
+            side(spark, extract, job).withColumn("extract", F.lit(index))
+            for index, extract in enumerate(job["extracts"])
+        ],
+    ).cache()
     pattern = reduce(
         lambda acc, x: acc.bitwiseOR(x),
         [F.shiftleft(level(f, field).cast("long"), 4 * f) for f, field in enumerate(fields)],
         F.lit(0).cast("long"),
     )
-    for index, extract in enumerate(job["extracts"]):
-        frame = spine if index == job["spine"] else side(spark, extract, job)
-        found = candidates(frame, rules, blocks, index == job["spine"])
-        scored = (
-            found.join(comparison_columns(frame, "a_"), F.col("record") == F.col("a_record"))
-            .join(right, F.col("spine") == F.col("b_record"))
-            .select("record", "spine", "rule", pattern.alias("pattern"))
-            .orderBy("record", "spine")
-        )
-        scored.write.mode("overwrite").parquet(f"{job['pairs_dir']}/{extract['name']}")
+    left = comparison_columns(every, "a_")
+    same_record = (F.col("extract") == F.col("a_extract")) & (F.col("record") == F.col("a_record"))
+    (
+        candidates(every, rules, blocks, job["spine"])
+        .join(left, same_record)
+        .join(comparison_columns(spine, "b_"), F.col("spine") == F.col("b_record"))
+        .select("extract", "record", "spine", "rule", pattern.alias("pattern"))
+        .orderBy("extract", "record", "spine")
+        .write.partitionBy("extract")
+        .mode("overwrite")
+        .parquet(job["pairs_dir"])
+    )
 
 
 if __name__ == "__main__":

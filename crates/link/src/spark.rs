@@ -14,7 +14,7 @@
 //!
 //! With `method = "probabilistic"`, one phase of `spark/probabilistic.py`, `pairs`, finds every
 //! extract's candidate pairs (by the blocking rules, with their caps, each pair under its first
-//! rule) and their level patterns, written to `work_dir/spark/pairs/<extract>/` sorted by
+//! rule) and their level patterns, written to `work_dir/spark/pairs/extract=<i>/` sorted by
 //! record; the probabilistic run reads them back chunk by chunk in place of its blocking index
 //! (`probabilistic/spark_pairs.rs`, `docs/linkage.md`).
 //!

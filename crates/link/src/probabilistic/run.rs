@@ -126,7 +126,7 @@ impl Sides<'_> {
         };
         let mut reader = match self.source {
             Source::Index(_) => None,
-            Source::Spark(spark) => Some(spark.reader(input, is_spine)?),
+            Source::Spark(spark) => Some(spark.reader(input, i, is_spine)?),
         };
         let (mut pairs, mut patterns) = (Vec::new(), Vec::new());
         let mut chunk = |data: &CmpData, range: Range<usize>, base: u32| -> Result<(), LinkError> {

@@ -2,8 +2,9 @@
 //! come from a Spark job (`spark/probabilistic.py`) instead of the spine's blocking index.
 //!
 //! The job gets the blocking rules ([`super::blocking::rules`]) and the comparison columns of each
-//! field, and writes, per extract, `work_dir/spark/pairs/<extract>/`: a row per candidate pair
-//! (`record`, `spine`, `rule`, `pattern`) sorted by (record, spine) — the pairs
+//! field, and writes, for the i-th extract, `work_dir/spark/pairs/extract=<i>/` (none when it has
+//! no pairs): a row per candidate pair (`record`, `spine`, `rule`, `pattern`) sorted by (record,
+//! spine) — the pairs
 //! [`super::blocking::SpineIndex::pairs`] finds, each under its first rule, with the pattern
 //! [`super::model::pattern`] gives. [`PairReader`] streams them back in record order, chunk by
 //! chunk, and checks every row (numbers in range, strictly increasing, a valid level per field),
@@ -93,11 +94,29 @@ impl<'a> SparkPairs<'a> {
         })
     }
 
-    /// A reader of the pairs of `input` (`self_join` when it is the spine).
-    pub(crate) fn reader(&self, input: &ExtractInput, self_join: bool) -> Result<PairReader<'_>, LinkError> {
-        let dir = self.job.dir().join("pairs").join(&input.name);
+    /// A reader of the pairs of `input`, the job's extract number `i` (`self_join` when it is
+    /// the spine).
+    pub(crate) fn reader(
+        &self,
+        input: &ExtractInput,
+        i: usize,
+        self_join: bool,
+    ) -> Result<PairReader<'_>, LinkError> {
+        let all = self.job.dir().join("pairs");
+        let dir = all.join(format!("extract={i}"));
+        let batches: Box<dyn Iterator<Item = _>> = if dir.is_dir() {
+            Box::new(output_batches(&dir)?)
+        } else if all.join("_SUCCESS").is_file() {
+            // Spark writes no folder for an extract without pairs.
+            Box::new(std::iter::empty())
+        } else {
+            return Err(LinkError::SparkOutput {
+                path: all,
+                reason: "the job did not finish writing it".into(),
+            });
+        };
         Ok(PairReader {
-            batches: Box::new(output_batches(&dir)?),
+            batches,
             dir,
             columns: Vec::new(),
             row: 0,
