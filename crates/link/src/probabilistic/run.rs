@@ -97,6 +97,38 @@ enum Source<'a> {
     Spark(SparkPairs<'a>),
 }
 
+impl<'a> Source<'a> {
+    /// The engine's source: the spine's index, or the pairs of a Spark job run now.
+    fn new(
+        cfg: &'a LinkConfig,
+        inputs: (&[ExtractInput], usize),
+        spine: &CmpData,
+        rules: &[Rule],
+        fields: &[CompareField],
+        progress: &dyn Progress,
+    ) -> Result<Self, LinkError> {
+        Ok(match &cfg.engine {
+            Engine::Embedded => Source::Index(SpineIndex::new(rules.to_vec(), fields, spine)),
+            Engine::Spark(spark) => Source::Spark(SparkPairs::run(
+                spark,
+                &cfg.work_dir,
+                inputs,
+                fields,
+                rules,
+                progress,
+            )?),
+        })
+    }
+
+    /// Bytes held here for the whole run.
+    fn bytes(&self) -> usize {
+        match self {
+            Source::Index(index) => index.bytes(),
+            Source::Spark(_) => 0,
+        }
+    }
+}
+
 /// The inputs of a run with the data that stays in memory.
 struct Sides<'a> {
     fields: &'a [CompareField],
@@ -156,7 +188,7 @@ impl Sides<'_> {
                 &mut chunk,
             )?;
         }
-        reader.map_or(Ok(()), |reader| reader.finish())
+        reader.map_or(Ok(()), super::spark_pairs::PairReader::finish)
     }
 }
 
@@ -244,28 +276,15 @@ pub(crate) fn run(
     progress.start(&format!("link: reading spine {}", spine_input.name), None);
     let spine = load(spine_input, &cols[spine_index], fields, keys)?;
     progress.finish();
-    let source = match &cfg.engine {
-        Engine::Embedded => Source::Index(SpineIndex::new(rules.clone(), fields, &spine)),
-        Engine::Spark(spark) => Source::Spark(SparkPairs::run(
-            spark,
-            &cfg.work_dir,
-            (inputs, spine_index),
-            fields,
-            &rules,
-            progress,
-        )?),
-    };
+    let source = Source::new(cfg, (inputs, spine_index), &spine, &rules, fields, progress)?;
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
     // The spine's tokens, blocking keys and exact-agreement weights (8 bytes a field).
-    let index_bytes = match &source {
-        Source::Index(index) => index.bytes(),
-        Source::Spark(_) => 0,
-    };
-    let spine_bytes = spine.bytes() as u64 + index_bytes as u64 + (spine.records * fields.len() * 8) as u64;
+    let spine_bytes =
+        spine.bytes() as u64 + source.bytes() as u64 + (spine.records * fields.len() * 8) as u64;
     let fixed = spine_bytes + other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
     let chunk = chunk_records(cfg.memory_limit, fixed);
     info!(
