@@ -1,6 +1,9 @@
 //! End-to-end tests of `method = "probabilistic"` on a small fabricated world whose extracts
 //! carry comparison tokens (token spec v2 columns, made here with SHA-256 in place of the PRF).
 
+#[cfg(feature = "system-tests")]
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -478,16 +481,7 @@ fn reruns_and_memory_limits_write_the_same_bytes() {
 #[cfg(feature = "system-tests")]
 #[test]
 fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
-    let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);
-    let has_pyspark = std::process::Command::new(&python)
-        .args(["-c", "import pyspark"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_pyspark,
-        "{} cannot import pyspark: run scripts/spark-venv.sh first",
-        python.display()
-    );
+    let python = support::spark_python();
     let (mut spine, jobs) = world(60);
     // 55 more spine records with one forename and surname: their block of the names rule is
     // over the cap, so it is skipped, and the dates one edit apart share edit-1 items.
