@@ -79,13 +79,14 @@ const TAIL_LINES: usize = 25;
 /// Rows per batch when reading the job's outputs and writing the persons table.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Which engine runs the cascade's relational steps.
+/// Which engine runs the link stage's relational steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Engine {
     /// Everything in this process (the default).
     #[default]
     Embedded,
-    /// Anchors and per-record decisions as a Spark job; clustering, ids and output here.
+    /// A Spark job: the cascade's anchors and per-record decisions, or the probabilistic
+    /// method's candidate pairs and level patterns; clustering, ids and output here.
     Spark(SparkSettings),
 }
 
