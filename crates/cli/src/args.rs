@@ -107,8 +107,9 @@ pub enum Command {
         /// Ground truth folder written by `linklab synth`: report precision and recall.
         #[arg(long, value_name = "DIR")]
         truth: Option<PathBuf>,
-        /// Which engine runs the cascade's joins: this process, or a Spark job launched with
-        /// the `[link.spark]` settings. Both give the same linked datasets.
+        /// Which engine runs the link stage's joins (the cascade's, or the probabilistic
+        /// method's blocking and comparisons): this process, or a Spark job launched with the
+        /// `[link.spark]` settings. Both give the same linked datasets.
         #[arg(long, value_enum, default_value_t = EngineArg::Embedded)]
         engine: EngineArg,
     },

@@ -10,46 +10,13 @@ has no relational form) and writes `record -> person`. The plan is the one in th
 crates/link/src/lib.rs, section 5; only tokens and record numbers pass through here, and nothing
 is printed but counts.
 
-A record's number is its position in its extract: part files in the order the job lists them,
-rows in file order. It comes from the Parquet reader's hidden `_metadata.file_path` and
-`_metadata.row_index` columns plus each part file's row offset (never from
-monotonically_increasing_id, whose values depend on the partitioning).
+A record's number is its position in its extract (see linklab_spark.py).
 """
 
-import json
-import sys
-
-from pyspark.sql import SparkSession, Window
+from pyspark.sql import Window
 from pyspark.sql import functions as F
 
-
-def session(job, phase):
-    builder = SparkSession.builder.appName(f"linklab-link-{phase}")
-    if job["set_master"]:
-        # Launched with plain python: the master and conf come from the job. Under spark-submit
-        # they came on its command line and are not overridden here.
-        builder = builder.master(job["master"])
-        for key, value in job["conf"].items():
-            builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark
-
-
-def records(spark, extract):
-    """The extract's token columns and each row's record number (`record`)."""
-    parts = extract["parts"]
-    frame = spark.read.parquet(*[p["path"] for p in parts])
-    offsets = F.create_map(
-        *[x for p in parts for x in (F.lit(p["name"]), F.lit(p["offset"]).cast("long"))]
-    )
-    name = F.expr("url_decode(regexp_extract(_metadata.file_path, '([^/]*)$', 1))")
-    offset = F.element_at(offsets, name)
-    record = F.when(
-        offset.isNull(), F.raise_error(F.lit("a part file that the job does not list was read"))
-    ).otherwise(offset + F.col("_metadata.row_index"))
-    tokens = [t for t in extract["tokens"] if t is not None]
-    return frame.select(record.cast("long").alias("record"), *tokens)
+from linklab_spark import main, records
 
 
 def anchors(spark, job):
@@ -120,22 +87,5 @@ def decide(spark, job):
         decided.write.mode("overwrite").parquet(f"{job['decided_dir']}/{extract['name']}")
 
 
-def main():
-    if len(sys.argv) != 3 or sys.argv[2] not in ("anchors", "decide"):
-        sys.stderr.write("usage: cascade.py JOB.json anchors|decide\n")
-        sys.exit(2)
-    with open(sys.argv[1], encoding="utf-8") as handle:
-        job = json.load(handle)
-    phase = sys.argv[2]
-    spark = session(job, phase)
-    try:
-        if phase == "anchors":
-            anchors(spark, job)
-        else:
-            decide(spark, job)
-    finally:
-        spark.stop()
-
-
 if __name__ == "__main__":
-    main()
+    main("cascade.py", {"anchors": anchors, "decide": decide})

@@ -132,7 +132,7 @@ pub(crate) fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
         ));
     }
     if let Method::Probabilistic(p) = &cfg.method {
-        validate_probabilistic(cfg, p)?;
+        validate_probabilistic(p)?;
     }
     if cfg.max_cluster_size == 0 {
         return fail("max_cluster_size must be at least 1".into());
@@ -140,7 +140,7 @@ pub(crate) fn validate(cfg: &LinkConfig) -> Result<(), LinkError> {
     Ok(())
 }
 
-fn validate_probabilistic(cfg: &LinkConfig, p: &ProbabilisticConfig) -> Result<(), LinkError> {
+fn validate_probabilistic(p: &ProbabilisticConfig) -> Result<(), LinkError> {
     let fail = |reason: String| Err(LinkError::Config { reason });
     if !(p.match_probability > 0.0 && p.match_probability < 1.0) {
         return fail("match_probability must be between 0 and 1, both excluded".into());
@@ -165,9 +165,6 @@ fn validate_probabilistic(cfg: &LinkConfig, p: &ProbabilisticConfig) -> Result<(
         if p.compare[..i].iter().any(|f| f.name == field.name) {
             return fail(format!("compared field `{}` is listed twice", field.name));
         }
-    }
-    if !matches!(cfg.engine, Engine::Embedded) {
-        return fail("the Spark engine runs only the cascade; link with the embedded engine for `method = \"probabilistic\"`".into());
     }
     Ok(())
 }

@@ -89,7 +89,9 @@
 //! through `decided`) run as a Spark job over the pseudonymised Parquet; fingerprints, the
 //! clustering, person ids, `linked/` and the report come from the same code as with the
 //! default [`Engine::Embedded`], so the linked datasets are identical (the report's
-//! `partitions` is 1: nothing is partitioned here). See the `spark` module for how it runs.
+//! `partitions` is 1: nothing is partitioned here). With [`Method::Probabilistic`] the job finds
+//! the candidate pairs and their level patterns instead (`docs/linkage.md`, "Engines"). See the
+//! `spark` module for how it runs.
 #![forbid(unsafe_code)]
 
 mod cascade;

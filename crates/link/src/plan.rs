@@ -146,7 +146,7 @@ pub(crate) fn engine<'a>(
     // The Spark engine builds no hash tables here, so it never partitions.
     let job = match &cfg.engine {
         Engine::Embedded => None,
-        Engine::Spark(settings) => Some(spark::SparkJob::prepare(
+        Engine::Spark(settings) => Some(spark::SparkJob::cascade(
             settings,
             &cfg.work_dir,
             inputs,

@@ -1,7 +1,8 @@
-//! The Spark engine: the plan's two relational, data-heavy steps as a Spark job.
+//! The Spark engine: the data-heavy relational steps of either link method as a Spark job.
 //!
-//! With [`Engine::Spark`], [`crate::run`] hands two steps of the plan (module docs, section 5)
-//! to `spark/cascade.py` (embedded in this crate and written to `work_dir/spark/` at run time):
+//! With [`Engine::Spark`] and the cascade, [`crate::run`] hands two steps of the plan (module
+//! docs, section 5) to `spark/cascade.py` (embedded in this crate and written to
+//! `work_dir/spark/` at run time):
 //!
 //! 1. `anchors`: for every spine record and match key k,
 //!    `MIN(record) OVER (PARTITION BY tok_k)` (null without a token), written as Parquet to
@@ -11,18 +12,26 @@
 //!    extract the first key in cascade order whose token some person holds (an ambiguous token
 //!    stops the cascade), written to `work_dir/spark/decided/<extract>/`.
 //!
-//! Everything else (record fingerprints, the ordered union-find, person ids, the writing of
-//! `linked/` and the report) is the embedded engine's own code, so both engines give the same
-//! linked datasets. A record's number in Spark is its position in its extract (part files in
-//! name order, rows in file order), from the Parquet reader's `_metadata.file_path` and
-//! `_metadata.row_index` plus each part file's row offset.
+//! With `method = "probabilistic"`, one phase of `spark/probabilistic.py`, `pairs`, finds every
+//! extract's candidate pairs (by the blocking rules, with their caps, each pair under its first
+//! rule) and their level patterns, written to `work_dir/spark/pairs/extract=<i>/` sorted by
+//! record; the probabilistic run reads them back chunk by chunk in place of its blocking index
+//! (`probabilistic/spark_pairs.rs`, `docs/linkage.md`).
 //!
-//! The job runs as `spark-submit --master M --conf k=v … cascade.py JOB phase` when a
-//! `spark-submit` is configured, else as `python cascade.py JOB phase`, where pyspark's builder
-//! applies the master and conf. In local mode (a master starting with `local`) the defaults
-//! `spark.driver.bindAddress=127.0.0.1`, `spark.driver.host=127.0.0.1` and
-//! `spark.ui.enabled=false` and `spark.sql.shuffle.partitions=4` apply unless the conf sets them. The job's output goes to
-//! `work_dir/spark/<phase>.log`; `work_dir/spark/` is removed after a successful run.
+//! Everything else (record fingerprints, the ordered union-find, the model, the decisions,
+//! person ids, the writing of `linked/` and the report) is the embedded engine's own code, so
+//! both engines give the same linked datasets. A record's number in Spark is its position in its
+//! extract (part files in name order, rows in file order), from the Parquet reader's
+//! `_metadata.file_path` and `_metadata.row_index` plus each part file's row offset
+//! (`spark/linklab_spark.py`, which both scripts import: the session and the record numbers).
+//!
+//! A job runs as `spark-submit --master M --conf k=v … SCRIPT JOB phase` when a `spark-submit`
+//! is configured, else as `python SCRIPT JOB phase`, where pyspark's builder applies the master
+//! and conf ([`SparkJob::launch`], shared by both methods' jobs). In local mode (a master
+//! starting with `local`) the defaults `spark.driver.bindAddress=127.0.0.1`,
+//! `spark.driver.host=127.0.0.1`, `spark.ui.enabled=false` and `spark.sql.shuffle.partitions=4`
+//! apply unless the conf sets them. The job's output goes to `work_dir/spark/<phase>.log`;
+//! `work_dir/spark/` is removed after a successful run.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -34,7 +43,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
-use linklab_store::{PartWriter, Progress, StoreError, WorkDir, read_parts};
+use linklab_store::{PartWriter, Progress, StoreError, WorkDir, list_parts, read_part_files};
 use tracing::info;
 
 use crate::LinkError;
@@ -49,8 +58,13 @@ pub const PYTHON_ENV: &str = "LINKLAB_SPARK_PYTHON";
 /// The virtual environment `scripts/spark-venv.sh` creates at the repository root.
 pub const VENV_DIR: &str = ".venv-spark";
 
-/// The job script, written next to the job file at run time.
+/// The cascade's job script, written next to the job file at run time.
 const SCRIPT: &str = include_str!("../spark/cascade.py");
+/// The helpers every job script imports (the session, and the record numbers).
+const COMMON: Script = Script {
+    name: "linklab_spark.py",
+    text: include_str!("../spark/linklab_spark.py"),
+};
 /// Settings for local mode: a machine whose host name may not resolve, no UI, and few shuffle
 /// partitions (Spark's default of 200 made the demo at 100,000 people four times slower in
 /// `local[2]`: 383 s against 99 s with 4).
@@ -65,13 +79,14 @@ const TAIL_LINES: usize = 25;
 /// Rows per batch when reading the job's outputs and writing the persons table.
 const BATCH_ROWS: usize = 64 * 1024;
 
-/// Which engine runs the cascade's relational steps.
+/// Which engine runs the link stage's relational steps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Engine {
     /// Everything in this process (the default).
     #[default]
     Embedded,
-    /// Anchors and per-record decisions as a Spark job; clustering, ids and output here.
+    /// A Spark job: the cascade's anchors and per-record decisions, or the probabilistic
+    /// method's candidate pairs and level patterns; clustering, ids and output here.
     Spark(SparkSettings),
 }
 
@@ -143,6 +158,19 @@ fn absolute(path: &Path) -> Result<PathBuf, LinkError> {
     fs::canonicalize(path).map_err(io_error("cannot resolve", path))
 }
 
+/// A job script and the name it is written under in `work_dir/spark/`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Script {
+    pub name: &'static str,
+    pub text: &'static str,
+}
+
+/// The cascade's job.
+const CASCADE: Script = Script {
+    name: "cascade.py",
+    text: SCRIPT,
+};
+
 /// One run's Spark job: its folder under `work_dir/spark/`, job file and script.
 #[derive(Debug)]
 pub(crate) struct SparkJob<'a> {
@@ -152,13 +180,67 @@ pub(crate) struct SparkJob<'a> {
     script: PathBuf,
 }
 
+/// Each extract as the job file lists it: name, rows, part files with their row offsets and
+/// the `tok_` column of each match key (null when the extract has none).
+fn extracts_json(inputs: &[ExtractInput]) -> Result<Vec<serde_json::Value>, LinkError> {
+    let mut extracts = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let mut parts = Vec::with_capacity(input.parts.len());
+        let mut offset = 0_u64;
+        for (path, rows) in &input.parts {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            parts.push(serde_json::json!({
+                "path": absolute(path)?,
+                "name": name,
+                "offset": offset,
+            }));
+            offset += rows;
+        }
+        let tokens: Vec<Option<String>> = input
+            .key_cols
+            .iter()
+            .map(|col| col.map(|i| input.schema.field(i).name().clone()))
+            .collect();
+        extracts.push(serde_json::json!({
+            "name": input.name,
+            "rows": input.rows,
+            "parts": parts,
+            "tokens": tokens,
+        }));
+    }
+    Ok(extracts)
+}
+
 impl<'a> SparkJob<'a> {
-    /// Clears `work_dir/spark/` and writes the script and the job file.
-    pub(crate) fn prepare(
+    /// The cascade's job (`anchors`, then `decide`).
+    pub(crate) fn cascade(
         settings: &'a SparkSettings,
         work_dir: &WorkDir,
         inputs: &[ExtractInput],
         spine_index: usize,
+    ) -> Result<Self, LinkError> {
+        Self::prepare(settings, work_dir, CASCADE, inputs, spine_index, |dir| {
+            serde_json::json!({
+                "anchors_dir": dir.join("anchors"),
+                "persons_dir": dir.join("persons"),
+                "decided_dir": dir.join("decided"),
+            })
+        })
+    }
+
+    /// Clears `work_dir/spark/` and writes the shared module, the script and the job file: the
+    /// master and conf, the spine's index, the extracts and the entries of `extra(dir)` (a
+    /// JSON object).
+    pub(crate) fn prepare(
+        settings: &'a SparkSettings,
+        work_dir: &WorkDir,
+        script: Script,
+        inputs: &[ExtractInput],
+        spine_index: usize,
+        extra: impl FnOnce(&Path) -> serde_json::Value,
     ) -> Result<Self, LinkError> {
         let dir = work_dir.root().join("spark");
         if dir.exists() {
@@ -166,58 +248,37 @@ impl<'a> SparkJob<'a> {
         }
         fs::create_dir_all(&dir).map_err(io_error("cannot create folder", &dir))?;
         let dir = absolute(&dir)?;
-        let script = dir.join("cascade.py");
-        fs::write(&script, SCRIPT).map_err(io_error("cannot write", &script))?;
-        let mut extracts = Vec::with_capacity(inputs.len());
-        for input in inputs {
-            let mut parts = Vec::with_capacity(input.parts.len());
-            let mut offset = 0_u64;
-            for (path, rows) in &input.parts {
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                parts.push(serde_json::json!({
-                    "path": absolute(path)?,
-                    "name": name,
-                    "offset": offset,
-                }));
-                offset += rows;
-            }
-            let tokens: Vec<Option<String>> = input
-                .key_cols
-                .iter()
-                .map(|col| col.map(|i| input.schema.field(i).name().clone()))
-                .collect();
-            extracts.push(serde_json::json!({
-                "name": input.name,
-                "rows": input.rows,
-                "parts": parts,
-                "tokens": tokens,
-            }));
+        for (name, text) in [(COMMON.name, COMMON.text), (script.name, script.text)] {
+            let path = dir.join(name);
+            fs::write(&path, text).map_err(io_error("cannot write", &path))?;
         }
-        let job = serde_json::json!({
+        let mut job = serde_json::json!({
             "master": settings.master,
             "conf": settings.effective_conf(),
             "set_master": settings.spark_submit.is_none(),
             "spine": spine_index,
-            "extracts": extracts,
-            "anchors_dir": dir.join("anchors"),
-            "persons_dir": dir.join("persons"),
-            "decided_dir": dir.join("decided"),
+            "extracts": extracts_json(inputs)?,
         });
+        if let (Some(job), serde_json::Value::Object(extra)) = (job.as_object_mut(), extra(&dir)) {
+            job.extend(extra);
+        }
         let job_file = dir.join("job.json");
         linklab_store::write_json_atomic(&job_file, &job)?;
         Ok(Self {
             settings,
-            dir,
             job_file,
-            script,
+            script: dir.join(script.name),
+            dir,
         })
     }
 
+    /// The job's folder, `work_dir/spark/` (absolute).
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Runs one phase of the script and waits for it.
-    fn launch(&self, phase: &'static str, progress: &dyn Progress) -> Result<(), LinkError> {
+    pub(crate) fn launch(&self, phase: &'static str, progress: &dyn Progress) -> Result<(), LinkError> {
         let log = self.dir.join(format!("{phase}.log"));
         let out = File::create(&log).map_err(io_error("cannot create", &log))?;
         let err = out.try_clone().map_err(io_error("cannot open", &log))?;
@@ -274,8 +335,9 @@ impl<'a> SparkJob<'a> {
         let dir = self.dir.join("anchors");
         let mut anchors = vec![vec![NONE; n]; keys];
         let mut seen = vec![false; n];
-        let mut names = vec!["record".to_owned()];
-        names.extend((0..keys).map(|k| format!("anchor_{k}")));
+        let anchor_names: Vec<String> = (0..keys).map(|k| format!("anchor_{k}")).collect();
+        let mut names = vec!["record"];
+        names.extend(anchor_names.iter().map(String::as_str));
         let bad = |reason: String| LinkError::SparkOutput {
             path: dir.clone(),
             reason,
@@ -332,7 +394,7 @@ impl<'a> SparkJob<'a> {
         }
         writer.finish()?;
         self.launch("decide", progress)?;
-        let names = ["record".to_owned(), "key".to_owned(), "person".to_owned()];
+        let names = ["record", "key", "person"];
         let mut all = Vec::new();
         for (e, input) in inputs.iter().enumerate() {
             if e == spine_index {
@@ -383,23 +445,28 @@ fn index(value: Option<i64>, n: usize) -> Option<usize> {
     value.and_then(|v| usize::try_from(v).ok()).filter(|&v| v < n)
 }
 
-/// Calls `row` with the named integer columns of every row of every part file in `dir`.
-fn for_each_row(
+/// The batches of the job's output folder `dir`, [`BATCH_ROWS`] rows each.
+pub(crate) fn output_batches(
     dir: &Path,
-    names: &[String],
-    mut row: impl FnMut(&[Option<i64>]) -> Result<(), LinkError>,
-) -> Result<(), LinkError> {
+) -> Result<impl Iterator<Item = Result<RecordBatch, StoreError>> + use<>, LinkError> {
     if !dir.is_dir() {
         return Err(LinkError::SparkOutput {
             path: dir.to_path_buf(),
             reason: "the job wrote no such folder".into(),
         });
     }
-    let mut values = vec![None; names.len()];
-    for batch in read_parts(dir, BATCH_ROWS)? {
-        let batch = batch?;
-        let mut columns = Vec::with_capacity(names.len());
-        for name in names {
+    Ok(read_part_files(list_parts(dir)?, BATCH_ROWS)?)
+}
+
+/// The named columns of a batch of the job's output folder `dir`, as 64-bit integers.
+pub(crate) fn int_columns(
+    dir: &Path,
+    batch: &RecordBatch,
+    names: &[&str],
+) -> Result<Vec<Int64Array>, LinkError> {
+    names
+        .iter()
+        .map(|name| {
             let column = batch.column_by_name(name).ok_or_else(|| LinkError::SparkOutput {
                 path: dir.to_path_buf(),
                 reason: format!("it has no column `{name}`"),
@@ -408,9 +475,21 @@ fn for_each_row(
                 what: "a spark output column",
                 source,
             })?;
-            columns.push(column);
-        }
-        let columns: Vec<&Int64Array> = columns.iter().map(AsArray::as_primitive::<Int64Type>).collect();
+            Ok(column.as_primitive::<Int64Type>().clone())
+        })
+        .collect()
+}
+
+/// Calls `row` with the named integer columns of every row of every part file in `dir`.
+fn for_each_row(
+    dir: &Path,
+    names: &[&str],
+    mut row: impl FnMut(&[Option<i64>]) -> Result<(), LinkError>,
+) -> Result<(), LinkError> {
+    let mut values = vec![None; names.len()];
+    for batch in output_batches(dir)? {
+        let batch = batch?;
+        let columns = int_columns(dir, &batch, names)?;
         for i in 0..batch.num_rows() {
             for (value, column) in values.iter_mut().zip(&columns) {
                 *value = column.is_valid(i).then(|| column.value(i));

@@ -1,5 +1,8 @@
 //! End-to-end tests of the link stage on small pseudonymised extracts made here.
 
+#[cfg(feature = "system-tests")]
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -711,16 +714,7 @@ mod laws {
 #[cfg(feature = "system-tests")]
 #[test]
 fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
-    let python = linklab_link::find_python(None, &[Path::new(env!("CARGO_MANIFEST_DIR"))]);
-    let has_pyspark = std::process::Command::new(&python)
-        .args(["-c", "import pyspark"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        has_pyspark,
-        "{} cannot import pyspark: run scripts/spark-venv.sh (it needs Java 17) first",
-        python.display()
-    );
+    let python = support::spark_python();
     let (spine, extracts) = mixed();
     let fx = Fixture::new(&spine, &extracts);
     let cfg = fx.config(&["benefits", "courts"]);

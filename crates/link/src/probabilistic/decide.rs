@@ -41,6 +41,9 @@ impl Decision {
     };
 }
 
+/// A pair's level pattern and match weight.
+type Scored = (Pattern, f64);
+
 /// The best person of one record: (weight, person, rule, pattern) of the best and the weight of
 /// the second best person.
 fn best_two(scored: &[(f64, u32, u8, Pattern)]) -> Option<((f64, u32, u8, Pattern), f64)> {
@@ -80,25 +83,25 @@ pub(crate) fn decide_chunk(
     out: &mut [Decision],
     weights: &mut [u64],
 ) {
-    let scores = map_by_spine(pairs, |pair| {
+    let computed = map_by_spine(pairs, |pair| {
         model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
     });
-    let groups: Vec<(&[Pair], &[(Pattern, f64)])> = pairs
+    let groups: Vec<(&[Pair], &[Scored])> = pairs
         .chunk_by(|a, b| a.left == b.left)
         .scan(0, |start, group| {
-            let scored = &scores[*start..*start + group.len()];
+            let of_group = &computed[*start..*start + group.len()];
             *start += group.len();
-            Some((group, scored))
+            Some((group, of_group))
         })
         .collect();
     let decided: Vec<(u32, Decision, Vec<f64>)> = groups
         .par_iter()
         .with_min_len(256)
-        .map(|&(group, scores)| {
+        .map(|&(group, of_group)| {
             let left = group[0].left;
             let scored: Vec<(f64, u32, u8, Pattern)> = group
                 .iter()
-                .zip(scores)
+                .zip(of_group)
                 .map(|(pair, &(pattern, w))| (w, person_of[pair.right as usize], pair.rule, pattern))
                 .collect();
             let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");

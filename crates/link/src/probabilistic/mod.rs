@@ -24,6 +24,7 @@ mod fields;
 mod model;
 mod report;
 mod run;
+mod spark_pairs;
 
 pub use fields::CompareField;
 pub use report::{

@@ -10,18 +10,19 @@ use linklab_store::{Progress, StagingDir, write_json_atomic};
 use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
-use super::blocking::{self, Sample, SpineIndex};
+use super::blocking::{self, Rule, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{BINS, Counts, Model, Pattern, count_weight, pattern};
 use super::report::{self, BlockingRule, ModelReport, RuleCount, RuleLinks};
+use super::spark_pairs::SparkPairs;
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
 use crate::output::{Outcome, SPINE, Tally, WriteContext, write_extract};
 use crate::plan::Opened;
 use crate::report_build::{ReportExtras, build_report};
 use crate::spine::{SpinePass, person_ids_of, read_spine, spine_truth_of};
-use crate::{LinkConfig, LinkError, LinkageReport};
+use crate::{Engine, LinkConfig, LinkError, LinkageReport};
 
 /// The fewest records a chunk holds, whatever the memory limit.
 const MIN_CHUNK: usize = 16;
@@ -73,18 +74,58 @@ fn stream(
     fields: &[CompareField],
     keys: usize,
     chunk: usize,
-    mut f: impl FnMut(&CmpData, Range<usize>, u32),
+    mut f: impl FnMut(&CmpData, Range<usize>, u32) -> Result<(), LinkError>,
 ) -> Result<(), LinkError> {
     let mut base = 0_u32;
     for batch in input.batches()? {
         let mut data = CmpData::new(fields, keys);
         data.push_batch(&batch?, cols);
         for start in (0..data.records).step_by(chunk) {
-            f(&data, start..(start + chunk).min(data.records), base);
+            f(&data, start..(start + chunk).min(data.records), base)?;
         }
         base += data.records as u32;
     }
     Ok(())
+}
+
+/// Where the candidate pairs come from.
+enum Source<'a> {
+    /// Found here, by the spine's blocking index (the embedded engine).
+    Index(SpineIndex),
+    /// Read back from the Spark job that found them, with their level patterns.
+    Spark(SparkPairs<'a>),
+}
+
+impl<'a> Source<'a> {
+    /// The engine's source: the spine's index, or the pairs of a Spark job run now.
+    fn new(
+        cfg: &'a LinkConfig,
+        inputs: (&[ExtractInput], usize),
+        spine: &CmpData,
+        rules: &[Rule],
+        fields: &[CompareField],
+        progress: &dyn Progress,
+    ) -> Result<Self, LinkError> {
+        Ok(match &cfg.engine {
+            Engine::Embedded => Source::Index(SpineIndex::new(rules.to_vec(), spine)),
+            Engine::Spark(spark) => Source::Spark(SparkPairs::run(
+                spark,
+                &cfg.work_dir,
+                inputs,
+                fields,
+                rules,
+                progress,
+            )?),
+        })
+    }
+
+    /// Bytes held here for the whole run.
+    fn bytes(&self) -> usize {
+        match self {
+            Source::Index(index) => index.bytes(),
+            Source::Spark(_) => 0,
+        }
+    }
 }
 
 /// The inputs of a run with the data that stays in memory.
@@ -93,31 +134,49 @@ struct Sides<'a> {
     keys: usize,
     chunk: usize,
     spine: &'a CmpData,
-    index: &'a SpineIndex,
+    rules: &'a [Rule],
+    source: &'a Source<'a>,
     cols: Vec<CmpColumns>,
 }
 
 impl Sides<'_> {
     /// Every candidate pair of the records of input `i` (the spine against itself) in one in
-    /// `every` of the records (see [`Sample`]), chunk by chunk.
+    /// `every` of the records (see [`Sample`]), chunk by chunk, sorted by record: `f(data, base,
+    /// pairs, patterns)`, where record `r` of the extract is record `r - base` of `data` and
+    /// `patterns` are the pairs' level patterns when the source gives them.
     fn for_each_pairs(
         &self,
         input: &ExtractInput,
         (i, every): (usize, u64),
         is_spine: bool,
-        mut f: impl FnMut(&CmpData, u32, &[blocking::Pair]),
+        mut f: impl FnMut(&CmpData, u32, &[blocking::Pair], Option<&[Pattern]>),
     ) -> Result<(), LinkError> {
         let sample = Sample {
             input: i as u64,
             every,
         };
-        if is_spine {
-            for start in (0..self.spine.records).step_by(self.chunk) {
-                let range = start..(start + self.chunk).min(self.spine.records);
-                let pairs = self.index.pairs(self.spine, range, 0, true, sample);
-                f(self.spine, 0, &pairs);
+        let mut reader = match self.source {
+            Source::Index(_) => None,
+            Source::Spark(spark) => Some(spark.reader(input, i, is_spine)?),
+        };
+        let (mut pairs, mut patterns) = (Vec::new(), Vec::new());
+        let mut chunk = |data: &CmpData, range: Range<usize>, base: u32| -> Result<(), LinkError> {
+            if let Some(reader) = &mut reader {
+                let records = base + range.start as u32..base + range.end as u32;
+                pairs.clear();
+                patterns.clear();
+                reader.next_chunk(records, sample, &mut pairs, &mut patterns)?;
+                f(data, base, &pairs, Some(&patterns));
+            } else if let Source::Index(index) = self.source {
+                pairs = index.pairs(data, range, base, is_spine, sample);
+                f(data, base, &pairs, None);
             }
             Ok(())
+        };
+        if is_spine {
+            for start in (0..self.spine.records).step_by(self.chunk) {
+                chunk(self.spine, start..(start + self.chunk).min(self.spine.records), 0)?;
+            }
         } else {
             stream(
                 input,
@@ -125,12 +184,10 @@ impl Sides<'_> {
                 self.fields,
                 self.keys,
                 self.chunk,
-                |data, range, base| {
-                    let pairs = self.index.pairs(data, range, base, false, sample);
-                    f(data, base, &pairs);
-                },
-            )
+                &mut chunk,
+            )?;
         }
+        reader.map_or(Ok(()), super::spark_pairs::PairReader::finish)
     }
 }
 
@@ -143,7 +200,13 @@ fn count_patterns(
 ) -> Result<Counts, LinkError> {
     let mut patterns = Counts::new();
     for (i, input) in inputs.iter().enumerate() {
-        sides.for_each_pairs(input, (i, every), i == spine_index, |data, base, pairs| {
+        sides.for_each_pairs(input, (i, every), i == spine_index, |data, base, pairs, given| {
+            if let Some(given) = given {
+                for (pair, &p) in pairs.iter().zip(given) {
+                    *patterns.entry((pair.rule, p)).or_insert(0) += 1;
+                }
+                return;
+            }
             let found: Vec<Pattern> = blocking::map_by_spine(pairs, |pair| {
                 pattern(
                     sides.fields,
@@ -208,19 +271,20 @@ pub(crate) fn run(
     progress.start(&format!("link: reading spine {}", spine_input.name), None);
     let spine = load(spine_input, &cols[spine_index], fields, keys)?;
     progress.finish();
-    let index = SpineIndex::new(rules, &spine);
+    let source = Source::new(cfg, (inputs, spine_index), &spine, &rules, fields, progress)?;
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
     // The spine's tokens, blocking keys and exact-agreement weights (8 bytes a field).
-    let spine_bytes = spine.bytes() as u64 + index.bytes() as u64 + (spine.records * fields.len() * 8) as u64;
+    let spine_bytes =
+        spine.bytes() as u64 + source.bytes() as u64 + (spine.records * fields.len() * 8) as u64;
     let fixed = spine_bytes + other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
     let chunk = chunk_records(cfg.memory_limit, fixed);
     info!(
         spine_records = spine.records,
-        rules = index.rules.len(),
+        rules = rules.len(),
         chunk,
         "linking probabilistically"
     );
@@ -229,7 +293,8 @@ pub(crate) fn run(
         keys,
         chunk,
         spine: &spine,
-        index: &index,
+        rules: &rules,
+        source: &source,
         cols,
     };
 
@@ -239,7 +304,7 @@ pub(crate) fn run(
     let spine_rows = spine.records as f64;
     // The pairs blocking chose the sample's candidates from.
     let all_pairs = (spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows) / every as f64;
-    let allowed: Vec<Vec<u16>> = index.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    let allowed: Vec<Vec<u16>> = rules.iter().map(|r| r.allowed_levels(fields)).collect();
     let model = Model::fit(fields, &spine, &patterns, &allowed, all_pairs);
     let threshold = settings.match_probability;
 
@@ -251,7 +316,7 @@ pub(crate) fn run(
     let outputs = Outputs {
         hasher: &opened.hasher,
         truth: truth.as_ref(),
-        rule_names: index.rules.iter().map(|r| r.name.clone()).collect(),
+        rule_names: rules.iter().map(|r| r.name.clone()).collect(),
         persons: &persons,
         decisions: &decisions,
         model: &model,
@@ -272,8 +337,7 @@ pub(crate) fn run(
         converged: model.converged,
         random_pairs: model.random_pairs,
         candidate_pairs: by_rule.iter().sum(),
-        blocking: index
-            .rules
+        blocking: rules
             .iter()
             .zip(&by_rule)
             .map(|(rule, &pairs)| BlockingRule {
@@ -302,6 +366,9 @@ pub(crate) fn run(
     report.model = Some(model_report);
     write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
     staging.commit()?;
+    if let Source::Spark(spark) = source {
+        spark.clean();
+    }
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
     Ok(report)
 }
@@ -443,11 +510,11 @@ fn decide_all(
     let mut histograms = Vec::new();
     let mut decisions: HashMap<usize, Vec<Decision>> = HashMap::new();
     let mut strong = Vec::new();
-    let mut by_rule = vec![0_u64; sides.index.rules.len()];
+    let mut by_rule = vec![0_u64; sides.rules.len()];
     for (i, input) in inputs.iter().enumerate() {
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
-            sides.for_each_pairs(input, (i, 1), true, |data, _, pairs| {
+            sides.for_each_pairs(input, (i, 1), true, |data, _, pairs, _| {
                 let scores = blocking::map_by_spine(pairs, |pair| {
                     model.score(data, pair.left as usize, spine, pair.right as usize)
                 });
@@ -472,7 +539,7 @@ fn decide_all(
         let out = decisions.get_mut(&i).expect("one per other extract");
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
-        sides.for_each_pairs(input, (i, 1), false, |data, base, pairs| {
+        sides.for_each_pairs(input, (i, 1), false, |data, base, pairs, _| {
             for pair in pairs {
                 by_rule[usize::from(pair.rule)] += 1;
             }
