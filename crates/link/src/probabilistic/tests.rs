@@ -173,3 +173,46 @@ fn a_sample_holds_about_one_record_in_every() {
     );
     assert!((0..1000).any(|r| a.holds(r) != b.holds(r)));
 }
+
+/// The names of the blocking rules made for `fields` and the match keys `a`, `b`.
+fn check_rules(fields: &[(&str, FieldKind)], expected: &[&str]) {
+    let fields: Vec<CompareField> = fields.iter().map(|&(n, k)| field(n, k)).collect();
+    let rules = super::blocking::rules(&["a".to_owned(), "b".to_owned()], &fields);
+    let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, expected);
+}
+
+#[test]
+fn the_date_rules_join_the_swap_form_on_each_soundex_and_a_typo_on_every_soundex() {
+    use FieldKind::{Dob, Forename, Name, Nino, Postcode, Sex};
+    check_rules(
+        &[
+            ("forename", Forename),
+            ("surname", Name),
+            ("dob", Dob),
+            ("sex", Sex),
+            ("nino", Nino),
+        ],
+        &[
+            "a",
+            "b",
+            "nino_edit1",
+            "dob_swap+forename_soundex",
+            "dob_swap+surname_soundex",
+            "dob_edit1+forename_soundex+surname_soundex",
+            "forename_exact+surname_exact",
+        ],
+    );
+    check_rules(
+        &[("surname", Name), ("dob", Dob), ("postcode", Postcode)],
+        &[
+            "a",
+            "b",
+            "dob_swap+surname_soundex",
+            "dob_edit1+surname_soundex",
+            "postcode_exact+dob_year",
+        ],
+    );
+    // Without a name field there is no date rule.
+    check_rules(&[("dob", Dob), ("sex", Sex)], &["a", "b"]);
+}
