@@ -246,8 +246,11 @@ impl<R: Read> Tracked<R> {
         while !bytes.is_empty() {
             let run = self.scan.run_len(bytes);
             let (taken, b) = if run > 0 {
-                let newlines: u64 = bytes[..run].iter().map(|&c| u64::from(c == b'\n')).sum();
-                self.newlines += newlines;
+                // Only a run inside quotes can hold a line end: an unquoted one stops before it.
+                if self.scan.state() == CsvState::InQuoted {
+                    let newlines: u64 = bytes[..run].iter().map(|&c| u64::from(c == b'\n')).sum();
+                    self.newlines += newlines;
+                }
                 self.field_bytes += run as u64;
                 self.record_bytes += run as u64;
                 (run, bytes[run - 1])
