@@ -201,6 +201,8 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
         ours / 1e3,
         report_quality(&report, FILES[1].0)
     );
+    // Splink takes many times longer: say what linklab did while it runs.
+    eprintln!("{result}");
     let clusters = root(scratch).join("splink-clusters.csv");
     let extracts = [FILES[0].0, FILES[1].0];
     let peer = run_splink(&root(scratch).join("clear"), &extracts, &clusters).and_then(|r| {
