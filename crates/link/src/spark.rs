@@ -59,7 +59,10 @@ pub const PYTHON_ENV: &str = "LINKLAB_SPARK_PYTHON";
 pub const VENV_DIR: &str = ".venv-spark";
 
 /// The cascade's job script, written next to the job file at run time.
-const SCRIPT: &str = include_str!("../spark/cascade.py");
+const CASCADE: Script = Script {
+    name: "cascade.py",
+    text: include_str!("../spark/cascade.py"),
+};
 /// The helpers every job script imports (the session, and the record numbers).
 const COMMON: Script = Script {
     name: "linklab_spark.py",
@@ -164,12 +167,6 @@ pub(crate) struct Script {
     pub name: &'static str,
     pub text: &'static str,
 }
-
-/// The cascade's job.
-const CASCADE: Script = Script {
-    name: "cascade.py",
-    text: SCRIPT,
-};
 
 /// One run's Spark job: its folder under `work_dir/spark/`, job file and script.
 #[derive(Debug)]

@@ -21,7 +21,7 @@ use linklab_store::{Progress, StoreError, WorkDir};
 
 use super::blocking::{Pair, Part, Rule, Sample};
 use super::fields::{CompareField, MISSING_LEVEL};
-use super::model::Pattern;
+use super::model::{Pattern, level_of};
 use crate::LinkError;
 use crate::input::ExtractInput;
 use crate::spark::{Script, SparkJob, SparkSettings, int_columns, output_batches};
@@ -249,7 +249,7 @@ fn valid_pattern(pattern: Pattern, levels: &[u8]) -> bool {
     let beyond = if fields >= 16 { 0 } else { pattern >> (4 * fields) };
     beyond == 0
         && levels.iter().enumerate().all(|(f, &n)| {
-            let level = ((pattern >> (4 * f)) & 0xF) as u8;
+            let level = level_of(pattern, f);
             level < n || level == MISSING_LEVEL
         })
 }
