@@ -97,7 +97,7 @@ pub enum Command {
         #[arg(long, conflicts_with = "partition")]
         merge_manifests: bool,
     },
-    /// Stage 2: link the pseudonymised extracts through the match-key cascade.
+    /// Stage 2: link the pseudonymised extracts, by the match-key cascade or probabilistically.
     Link {
         /// The pipeline file.
         pipeline: PathBuf,

@@ -247,12 +247,13 @@ impl LinkageReport {
         if let Some(m) = &self.model {
             let _ = writeln!(
                 out,
-                "model: {} candidate pairs, λ {:.4}, prior {:.3e}, EM {} iterations{}; link at match probability ≥ {}; spine merges {}",
+                "model: fitted on {} candidate pairs, λ {:.4}, prior {:.3e}, EM {} iterations{}; {} pairs scored, linked at match probability ≥ {}; spine merges {}",
                 m.candidate_pairs,
                 m.lambda,
                 m.prior,
                 m.iterations,
                 if m.converged { "" } else { " (not converged)" },
+                m.scored_pairs,
                 m.match_probability,
                 m.spine.merges
             );

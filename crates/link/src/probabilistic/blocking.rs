@@ -37,9 +37,50 @@ pub(crate) struct Rule {
     pub parts: Vec<Part>,
     /// The most spine records one key of this rule may have.
     pub cap: usize,
+    /// The passes it finds pairs for.
+    pub used: Use,
+}
+
+/// A pass over the candidate pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    /// Pass one: the pairs EM is fitted on.
+    Fit,
+    /// Pass two: the pairs that are scored and decided.
+    Score,
+}
+
+/// The passes a rule finds pairs for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Use {
+    Both,
+    /// Pass one only: wide blocks whose pairs EM needs (they hold most of the non-matches the
+    /// model learns u-like evidence from) but that would cost most of pass two.
+    Fit,
+    /// Pass two only: the tight blocks that replace the [`Use::Fit`] rules there.
+    Score,
+}
+
+impl Use {
+    /// The name the linkage report gives it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Use::Both => "fit and score",
+            Use::Fit => "fit",
+            Use::Score => "score",
+        }
+    }
 }
 
 impl Rule {
+    /// Whether the rule finds pairs for `pass`.
+    pub(crate) fn in_pass(&self, pass: Pass) -> bool {
+        matches!(
+            (self.used, pass),
+            (Use::Both, _) | (Use::Fit, Pass::Fit) | (Use::Score, Pass::Score)
+        )
+    }
+
     /// Per compared field, a bit per level that a pair of this rule can show: a field the rule
     /// joins on exactly shows only exact agreement, by an edit-1 item only exact or edit-1, by
     /// a soundex or a year only that level or a more specific one. A match key's fields are not
@@ -66,8 +107,11 @@ impl Rule {
 
 /// The blocking rules: each match key, then, from the compared fields,
 /// - each `nino`/`id` field's `edit1` set (one typo in the reference number);
-/// - each `dob` field's `edit1` set with each name field's `soundex` (a typo in the date and a
-///   spelling variant of the name);
+/// - for EM only ([`Use::Fit`]), each `dob` field's `edit1` set with each name field's `soundex`
+///   (a typo in the date and a spelling variant of the name, or a changed name); for scoring
+///   ([`Use::Score`]) in their place, the date's `swap` form (the date or its day and month
+///   swapped) with each name's `soundex`, and its `edit1` set with every name's `soundex`
+///   together (with one name field the `edit1` rule serves both passes);
 /// - the first two name fields agreeing exactly (a wrong date and no reference number);
 /// - each `postcode` field exactly with the `dob` year (a changed name).
 pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule> {
@@ -78,6 +122,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             name: name.clone(),
             parts: vec![Part::Key(k)],
             cap: BLOCK_CAP,
+            used: Use::Both,
         })
         .collect();
     let of_kind = |kinds: &[FieldKind]| -> Vec<usize> {
@@ -92,17 +137,47 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             name: format!("{}_edit1", fields[f].name),
             parts: vec![Part::Edit1(f)],
             cap: BLOCK_CAP,
+            used: Use::Both,
         });
     }
+    let soundex = |n: usize| {
+        let v = fields[n]
+            .scalar_index("soundex")
+            .expect("name kinds have soundex");
+        Part::Scalar(n, v)
+    };
     for &d in &dobs {
+        // With one name field, its wide rule is the tight one too.
+        let wide = if names.len() > 1 { Use::Fit } else { Use::Both };
         for &n in &names {
-            let soundex = fields[n]
-                .scalar_index("soundex")
-                .expect("name kinds have soundex");
             rules.push(Rule {
                 name: format!("{}_edit1+{}_soundex", fields[d].name, fields[n].name),
-                parts: vec![Part::Edit1(d), Part::Scalar(n, soundex)],
+                parts: vec![Part::Edit1(d), soundex(n)],
                 cap: BLOCK_CAP,
+                used: wide,
+            });
+        }
+        let swap = fields[d].scalar_index("swap").expect("dob has swap");
+        for &n in &names {
+            rules.push(Rule {
+                name: format!("{}_swap+{}_soundex", fields[d].name, fields[n].name),
+                parts: vec![Part::Scalar(d, swap), soundex(n)],
+                cap: BLOCK_CAP,
+                used: Use::Score,
+            });
+        }
+        if wide == Use::Fit {
+            let name = std::iter::once(format!("{}_edit1", fields[d].name))
+                .chain(names.iter().map(|&n| format!("{}_soundex", fields[n].name)))
+                .collect::<Vec<_>>()
+                .join("+");
+            rules.push(Rule {
+                name,
+                parts: std::iter::once(Part::Edit1(d))
+                    .chain(names.iter().map(|&n| soundex(n)))
+                    .collect(),
+                cap: BLOCK_CAP,
+                used: Use::Score,
             });
         }
     }
@@ -111,6 +186,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             name: format!("{}_exact+{}_exact", fields[a].name, fields[b].name),
             parts: vec![Part::Scalar(a, 0), Part::Scalar(b, 0)],
             cap: BLOCK_CAP,
+            used: Use::Both,
         });
     }
     for p in of_kind(&[FieldKind::Postcode]) {
@@ -120,6 +196,7 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
                 name: format!("{}_exact+{}_year", fields[p].name, fields[d].name),
                 parts: vec![Part::Scalar(p, 0), Part::Scalar(d, year)],
                 cap: BLOCK_CAP,
+                used: Use::Both,
             });
         }
     }
@@ -219,9 +296,10 @@ pub(crate) fn lower_bound(rows: &[(u64, u32)], key: u64) -> usize {
     low + rows[low..high].partition_point(|(k, _)| *k < key)
 }
 
-/// The spine's blocking keys, one sorted array per rule.
+/// The spine's blocking keys for one pass, one sorted array per rule of the pass.
 pub(crate) struct SpineIndex {
-    pub rules: Vec<Rule>,
+    /// The pass's rules with their numbers among all the rules.
+    rules: Vec<(u8, Rule)>,
     by_rule: Vec<Vec<(u64, u32)>>,
 }
 
@@ -257,13 +335,26 @@ pub(crate) fn map_by_spine<T: Send + Copy + Default>(
 }
 
 impl SpineIndex {
-    pub(crate) fn new(rules: Vec<Rule>, spine: &CmpData) -> Self {
+    /// The index of the rules of `rules` (all of them, numbered in order) that `pass` uses.
+    pub(crate) fn new(rules: &[Rule], pass: Pass, spine: &CmpData) -> Self {
+        let rules: Vec<(u8, Rule)> = (0_u8..)
+            .zip(rules)
+            .filter(|(_, rule)| rule.in_pass(pass))
+            .map(|(i, rule)| (i, rule.clone()))
+            .collect();
         let by_rule = rules
             .iter()
-            .enumerate()
             .map(|(i, rule)| {
                 let mut keys = Vec::new();
-                keys_of(rule, i, spine, 0..spine.records, 0, Sample::ALL, &mut keys);
+                keys_of(
+                    rule,
+                    usize::from(*i),
+                    spine,
+                    0..spine.records,
+                    0,
+                    Sample::ALL,
+                    &mut keys,
+                );
                 keys.sort_unstable();
                 keys
             })
@@ -289,9 +380,17 @@ impl SpineIndex {
     ) -> Vec<Pair> {
         let mut pairs = Vec::new();
         let mut keys = Vec::new();
-        for (i, (rule, spine)) in self.rules.iter().zip(&self.by_rule).enumerate() {
+        for ((i, rule), spine) in self.rules.iter().zip(&self.by_rule) {
             keys.clear();
-            keys_of(rule, i, data, range.clone(), base, sample, &mut keys);
+            keys_of(
+                rule,
+                usize::from(*i),
+                data,
+                range.clone(),
+                base,
+                sample,
+                &mut keys,
+            );
             keys.sort_unstable();
             let mut s = 0;
             for &(key, left) in &keys {
@@ -310,7 +409,7 @@ impl SpineIndex {
                         pairs.push(Pair {
                             left,
                             right,
-                            rule: i as u8,
+                            rule: *i,
                         });
                     }
                 }

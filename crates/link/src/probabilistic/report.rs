@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::blocking::Rule;
 use super::decide::SpineMerges;
 use super::model::{LOWEST, Model};
 
@@ -23,8 +24,11 @@ pub struct ModelReport {
     pub converged: bool,
     /// Random spine pairs u was estimated from.
     pub random_pairs: u64,
-    /// Candidate pairs m and λ were fitted on (spine pairs and every extract's).
+    /// Candidate pairs m and λ were fitted on (spine pairs and every extract's, by the rules used
+    /// for fitting, of the records pass one sampled).
     pub candidate_pairs: u64,
+    /// Candidate pairs scored (by the rules used for scoring, of every record).
+    pub scored_pairs: u64,
     /// The blocking rules, in order, with the pairs each found first.
     pub blocking: Vec<BlockingRule>,
     /// m and u per field and level.
@@ -65,8 +69,25 @@ pub struct BlockingRule {
     pub rule: String,
     /// The most spine records one of its blocks may have.
     pub block_cap: usize,
+    /// The passes it finds pairs for: `fit` (EM only), `score` (the decisions only) or `fit and
+    /// score`.
+    pub used_for: &'static str,
     /// Candidate pairs it found first.
     pub pairs: u64,
+}
+
+/// The blocking rules with the pairs each found first among those scored.
+pub(crate) fn blocking(rules: &[Rule], scored: &[u64]) -> Vec<BlockingRule> {
+    rules
+        .iter()
+        .zip(scored)
+        .map(|(rule, &pairs)| BlockingRule {
+            rule: rule.name.clone(),
+            block_cap: rule.cap,
+            used_for: rule.used.name(),
+            pairs,
+        })
+        .collect()
 }
 
 /// The model of one field.
@@ -197,11 +218,12 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
     );
     let _ = writeln!(
         out,
-        "<h1>Probabilistic linkage model</h1>\n<p>Spine <b>{}</b>. Threshold: match probability ≥ {}. λ = {:.6} of {} candidate pairs match; the prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}); u from {} random spine pairs.</p>",
+        "<h1>Probabilistic linkage model</h1>\n<p>Spine <b>{}</b>. Threshold: match probability ≥ {}. λ = {:.6} of the {} candidate pairs EM was fitted on match; {} candidate pairs were scored. The prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}); u from {} random spine pairs.</p>",
         escape(spine),
         model.match_probability,
         model.lambda,
         model.candidate_pairs,
+        model.scored_pairs,
         model.prior,
         model.iterations,
         if model.converged {
@@ -229,14 +251,15 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
         out.push_str("</table>\n");
     }
     out.push_str(
-        "<h2>Blocking rules</h2><table><tr><th>rule</th><th>block cap</th><th>pairs found first</th></tr>\n",
+        "<h2>Blocking rules</h2><table><tr><th>rule</th><th>block cap</th><th>used for</th><th>pairs scored, found first</th></tr>\n",
     );
     for rule in &model.blocking {
         let _ = writeln!(
             out,
-            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&rule.rule),
             rule.block_cap,
+            rule.used_for,
             rule.pairs
         );
     }

@@ -10,11 +10,11 @@ use linklab_store::{Progress, StagingDir, write_json_atomic};
 use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
-use super::blocking::{self, Rule, Sample, SpineIndex};
+use super::blocking::{self, Pass, Rule, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{BINS, Counts, Model, Pattern, count_weight, pattern};
-use super::report::{self, BlockingRule, ModelReport, RuleCount, RuleLinks};
+use super::report::{self, ModelReport, RuleCount, RuleLinks};
 use super::spark_pairs::SparkPairs;
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
@@ -97,17 +97,18 @@ enum Source<'a> {
 }
 
 impl<'a> Source<'a> {
-    /// The engine's source: the spine's index, or the pairs of a Spark job run now.
+    /// The engine's source of the pairs of `pass`: the spine's index, or the pairs of a Spark
+    /// job run now.
     fn new(
         cfg: &'a LinkConfig,
         inputs: (&[ExtractInput], usize),
         spine: &CmpData,
-        rules: &[Rule],
+        rules: (&[Rule], Pass),
         fields: &[CompareField],
         progress: &dyn Progress,
     ) -> Result<Self, LinkError> {
         Ok(match &cfg.engine {
-            Engine::Embedded => Source::Index(SpineIndex::new(rules.to_vec(), spine)),
+            Engine::Embedded => Source::Index(SpineIndex::new(rules.0, rules.1, spine)),
             Engine::Spark(spark) => Source::Spark(SparkPairs::run(
                 spark,
                 &cfg.work_dir,
@@ -117,6 +118,13 @@ impl<'a> Source<'a> {
                 progress,
             )?),
         })
+    }
+
+    /// Frees what it holds (a Spark job's files).
+    fn clean(self) {
+        if let Source::Spark(spark) = self {
+            spark.clean();
+        }
     }
 
     /// Bytes held here for the whole run.
@@ -135,8 +143,8 @@ struct Sides<'a> {
     chunk: usize,
     spine: &'a CmpData,
     rules: &'a [Rule],
-    source: &'a Source<'a>,
-    cols: Vec<CmpColumns>,
+    cols: &'a [CmpColumns],
+    max_cluster_size: usize,
 }
 
 impl Sides<'_> {
@@ -146,6 +154,7 @@ impl Sides<'_> {
     /// `patterns` are the pairs' level patterns when the source gives them.
     fn for_each_pairs(
         &self,
+        source: &Source<'_>,
         input: &ExtractInput,
         (i, every): (usize, u64),
         is_spine: bool,
@@ -155,7 +164,7 @@ impl Sides<'_> {
             input: i as u64,
             every,
         };
-        let mut reader = match self.source {
+        let mut reader = match source {
             Source::Index(_) => None,
             Source::Spark(spark) => Some(spark.reader(input, i, is_spine)?),
         };
@@ -167,7 +176,7 @@ impl Sides<'_> {
                 patterns.clear();
                 reader.next_chunk(records, sample, &mut pairs, &mut patterns)?;
                 f(data, base, &pairs, Some(&patterns));
-            } else if let Source::Index(index) = self.source {
+            } else if let Source::Index(index) = source {
                 pairs = index.pairs(data, range, base, is_spine, sample);
                 f(data, base, &pairs, None);
             }
@@ -193,35 +202,61 @@ impl Sides<'_> {
 
 /// Pass one: the candidate pairs of one record in `every` by (rule, level pattern).
 fn count_patterns(
-    sides: &Sides<'_>,
+    (sides, source): (&Sides<'_>, &Source<'_>),
     inputs: &[ExtractInput],
     spine_index: usize,
     every: u64,
 ) -> Result<Counts, LinkError> {
     let mut patterns = Counts::new();
     for (i, input) in inputs.iter().enumerate() {
-        sides.for_each_pairs(input, (i, every), i == spine_index, |data, base, pairs, given| {
-            if let Some(given) = given {
-                for (pair, &p) in pairs.iter().zip(given) {
+        sides.for_each_pairs(
+            source,
+            input,
+            (i, every),
+            i == spine_index,
+            |data, base, pairs, given| {
+                if let Some(given) = given {
+                    for (pair, &p) in pairs.iter().zip(given) {
+                        *patterns.entry((pair.rule, p)).or_insert(0) += 1;
+                    }
+                    return;
+                }
+                let found: Vec<Pattern> = blocking::map_by_spine(pairs, |pair| {
+                    pattern(
+                        sides.fields,
+                        data,
+                        (pair.left - base) as usize,
+                        sides.spine,
+                        pair.right as usize,
+                    )
+                });
+                for (pair, p) in pairs.iter().zip(found) {
                     *patterns.entry((pair.rule, p)).or_insert(0) += 1;
                 }
-                return;
-            }
-            let found: Vec<Pattern> = blocking::map_by_spine(pairs, |pair| {
-                pattern(
-                    sides.fields,
-                    data,
-                    (pair.left - base) as usize,
-                    sides.spine,
-                    pair.right as usize,
-                )
-            });
-            for (pair, p) in pairs.iter().zip(found) {
-                *patterns.entry((pair.rule, p)).or_insert(0) += 1;
-            }
-        })?;
+            },
+        )?;
     }
     Ok(patterns)
+}
+
+/// Pass one (on a sample of the records of a large run) and the fit: the model and the number
+/// of candidate pairs it was fitted on.
+fn fit(
+    sides: &Sides<'_>,
+    source: &Source<'_>,
+    inputs: &[ExtractInput],
+    spine_index: usize,
+    other_rows: u64,
+) -> Result<(Model, u64), LinkError> {
+    let (spine, fields) = (sides.spine, sides.fields);
+    let every = (spine.records as u64 + other_rows).div_ceil(EM_RECORDS).max(1);
+    let patterns = count_patterns((sides, source), inputs, spine_index, every)?;
+    let spine_rows = spine.records as f64;
+    // The pairs blocking chose the sample's candidates from.
+    let all_pairs = (spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows) / every as f64;
+    let allowed: Vec<Vec<u16>> = sides.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    let model = Model::fit(fields, spine, &patterns, &allowed, all_pairs);
+    Ok((model, patterns.values().sum()))
 }
 
 /// The columns `match_probability` and `match_pattern`.
@@ -271,47 +306,58 @@ pub(crate) fn run(
     progress.start(&format!("link: reading spine {}", spine_input.name), None);
     let spine = load(spine_input, &cols[spine_index], fields, keys)?;
     progress.finish();
-    let source = Source::new(cfg, (inputs, spine_index), &spine, &rules, fields, progress)?;
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
-    // The spine's tokens, blocking keys and exact-agreement weights (8 bytes a field).
-    let spine_bytes =
-        spine.bytes() as u64 + source.bytes() as u64 + (spine.records * fields.len() * 8) as u64;
-    let fixed = spine_bytes + other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
-    let chunk = chunk_records(cfg.memory_limit, fixed);
-    info!(
-        spine_records = spine.records,
-        rules = rules.len(),
-        chunk,
-        "linking probabilistically"
-    );
-    let sides = Sides {
+    // The spine's tokens and exact-agreement weights (8 bytes a field), the decisions.
+    let fixed = spine.bytes() as u64
+        + (spine.records * fields.len() * 8) as u64
+        + other_rows * std::mem::size_of::<Decision>() as u64
+        + IO_RESERVE;
+    let mut sides = Sides {
         fields,
         keys,
-        chunk,
+        chunk: 0,
         spine: &spine,
         rules: &rules,
-        source: &source,
-        cols,
+        cols: &cols,
+        max_cluster_size: cfg.max_cluster_size,
+    };
+    let chunk = |source: &Source<'_>| {
+        let chunk = chunk_records(cfg.memory_limit, fixed + source.bytes() as u64);
+        info!(spine_records = spine.records, chunk, "linking probabilistically");
+        chunk
     };
 
-    // Pass one (on a sample of the records of a large run) and the fit.
-    let every = (spine.records as u64 + other_rows).div_ceil(EM_RECORDS).max(1);
-    let patterns = count_patterns(&sides, inputs, spine_index, every)?;
-    let spine_rows = spine.records as f64;
-    // The pairs blocking chose the sample's candidates from.
-    let all_pairs = (spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows) / every as f64;
-    let allowed: Vec<Vec<u16>> = rules.iter().map(|r| r.allowed_levels(fields)).collect();
-    let model = Model::fit(fields, &spine, &patterns, &allowed, all_pairs);
+    // Pass one and the fit.
+    let source = Source::new(
+        cfg,
+        (inputs, spine_index),
+        &spine,
+        (&rules, Pass::Fit),
+        fields,
+        progress,
+    )?;
+    sides.chunk = chunk(&source);
+    let (model, fitted_on) = fit(&sides, &source, inputs, spine_index, other_rows)?;
+    source.clean();
     let threshold = settings.match_probability;
 
     // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
+    let source = Source::new(
+        cfg,
+        (inputs, spine_index),
+        &spine,
+        (&rules, Pass::Score),
+        fields,
+        progress,
+    )?;
+    sides.chunk = chunk(&source);
     let (persons, merges, decisions, histograms, by_rule) =
-        decide_all(cfg, &sides, inputs, spine_index, &model, threshold, progress)?;
-    drop(sides);
+        decide_all(&sides, &source, inputs, spine_index, &model, threshold, progress)?;
+    source.clean();
 
     let outputs = Outputs {
         hasher: &opened.hasher,
@@ -336,16 +382,9 @@ pub(crate) fn run(
         iterations: model.iterations,
         converged: model.converged,
         random_pairs: model.random_pairs,
-        candidate_pairs: by_rule.iter().sum(),
-        blocking: rules
-            .iter()
-            .zip(&by_rule)
-            .map(|(rule, &pairs)| BlockingRule {
-                rule: rule.name.clone(),
-                block_cap: rule.cap,
-                pairs,
-            })
-            .collect(),
+        candidate_pairs: fitted_on,
+        scored_pairs: by_rule.iter().sum(),
+        blocking: report::blocking(&rules, &by_rule),
         fields: report::field_models(&model),
         spine: merges.into(),
         histograms: histograms
@@ -366,9 +405,6 @@ pub(crate) fn run(
     report.model = Some(model_report);
     write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
     staging.commit()?;
-    if let Source::Spark(spark) = source {
-        spark.clean();
-    }
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
     Ok(report)
 }
@@ -497,8 +533,8 @@ type PassTwo = (
 
 /// Pass two: the spine's strong pairs clustered into persons, then every other record decided.
 fn decide_all(
-    cfg: &LinkConfig,
     sides: &Sides<'_>,
+    source: &Source<'_>,
     inputs: &[ExtractInput],
     spine_index: usize,
     model: &Model,
@@ -514,7 +550,7 @@ fn decide_all(
     for (i, input) in inputs.iter().enumerate() {
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
-            sides.for_each_pairs(input, (i, 1), true, |data, _, pairs, _| {
+            sides.for_each_pairs(source, input, (i, 1), true, |data, _, pairs, _| {
                 let scores = blocking::map_by_spine(pairs, |pair| {
                     model.score(data, pair.left as usize, spine, pair.right as usize)
                 });
@@ -531,7 +567,7 @@ fn decide_all(
         }
         histograms.push((i, bins));
     }
-    let (persons, merges) = decide::spine_persons(model, spine, strong, cfg.max_cluster_size, keys);
+    let (persons, merges) = decide::spine_persons(model, spine, strong, sides.max_cluster_size, keys);
     for (i, input) in inputs.iter().enumerate() {
         if i == spine_index {
             continue;
@@ -539,7 +575,7 @@ fn decide_all(
         let out = decisions.get_mut(&i).expect("one per other extract");
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
-        sides.for_each_pairs(input, (i, 1), false, |data, base, pairs, _| {
+        sides.for_each_pairs(source, input, (i, 1), false, |data, base, pairs, _| {
             for pair in pairs {
                 by_rule[usize::from(pair.rule)] += 1;
             }

@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use arrow::array::{Array, Int64Array, RecordBatch};
 use linklab_store::{Progress, StoreError, WorkDir};
 
-use super::blocking::{Pair, Part, Rule, Sample};
+use super::blocking::{Pair, Part, Pass, Rule, Sample};
 use super::fields::{CompareField, MISSING_LEVEL};
 use super::model::{Pattern, level_of};
 use crate::LinkError;
@@ -38,7 +38,8 @@ const COLUMNS: [&str; 4] = ["record", "spine", "rule", "pattern"];
 pub(crate) struct SparkPairs<'a> {
     job: SparkJob<'a>,
     spine_rows: u64,
-    rules: usize,
+    /// The numbers, among all the rules, of the rules the job was given, in its order.
+    rules: Vec<u8>,
     /// Per compared field, its number of levels (the missing level aside).
     levels: Vec<u8>,
 }
@@ -69,19 +70,21 @@ fn field_json(field: &CompareField) -> serde_json::Value {
 }
 
 impl<'a> SparkPairs<'a> {
-    /// Runs the job over every extract (the spine against itself).
+    /// Runs the job over every extract (the spine against itself) with the rules of `rules`
+    /// (all of them, numbered in order) that `pass` uses.
     pub(crate) fn run(
         settings: &'a SparkSettings,
         work_dir: &WorkDir,
         (inputs, spine_index): (&[ExtractInput], usize),
         fields: &[CompareField],
-        rules: &[Rule],
+        (rules, pass): (&[Rule], Pass),
         progress: &dyn Progress,
     ) -> Result<Self, LinkError> {
+        let used: Vec<(u8, &Rule)> = (0_u8..).zip(rules).filter(|(_, r)| r.in_pass(pass)).collect();
         let job = SparkJob::prepare(settings, work_dir, SCRIPT, inputs, spine_index, |dir| {
             serde_json::json!({
                 "fields": fields.iter().map(field_json).collect::<Vec<_>>(),
-                "rules": rules.iter().map(rule_json).collect::<Vec<_>>(),
+                "rules": used.iter().map(|(_, r)| rule_json(r)).collect::<Vec<_>>(),
                 "pairs_dir": dir.join("pairs"),
             })
         })?;
@@ -89,7 +92,7 @@ impl<'a> SparkPairs<'a> {
         Ok(Self {
             job,
             spine_rows: inputs[spine_index].rows,
-            rules: rules.len(),
+            rules: used.iter().map(|(i, _)| *i).collect(),
             levels: fields.iter().map(|f| f.levels().len() as u8).collect(),
         })
     }
@@ -191,8 +194,8 @@ impl PairReader<'_> {
         }
         self.last = Some((record, spine));
         let rule = rule
-            .and_then(|r| u8::try_from(r).ok())
-            .filter(|&r| usize::from(r) < self.of.rules)
+            .and_then(|r| usize::try_from(r).ok())
+            .and_then(|r| self.of.rules.get(r).copied())
             .ok_or_else(|| self.bad(format!("record {record} has a pair with no valid rule")))?;
         #[allow(
             clippy::cast_sign_loss,
@@ -283,6 +286,7 @@ mod tests {
             name: "dob_edit1+surname_soundex".into(),
             parts: vec![Part::Edit1(2), Part::Scalar(0, 1), Part::Key(1)],
             cap: 50,
+            used: crate::probabilistic::blocking::Use::Fit,
         };
         assert_eq!(
             rule_json(&rule).to_string(),

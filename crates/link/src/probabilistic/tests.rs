@@ -173,3 +173,62 @@ fn a_sample_holds_about_one_record_in_every() {
     );
     assert!((0..1000).any(|r| a.holds(r) != b.holds(r)));
 }
+
+/// The blocking rules made for `fields` and the match keys `a`, `b`: each one's name and the
+/// passes it serves (`F` fit, `S` score, `FS` both).
+fn check_rules(fields: &[(&str, FieldKind)], expected: &[(&str, &str)]) {
+    use super::blocking::{Pass, rules};
+    let fields: Vec<CompareField> = fields.iter().map(|&(n, k)| field(n, k)).collect();
+    let rules = rules(&["a".to_owned(), "b".to_owned()], &fields);
+    let found: Vec<(&str, String)> = rules
+        .iter()
+        .map(|r| {
+            let passes = [(Pass::Fit, "F"), (Pass::Score, "S")]
+                .iter()
+                .filter(|(p, _)| r.in_pass(*p))
+                .map(|(_, code)| *code)
+                .collect();
+            (r.name.as_str(), passes)
+        })
+        .collect();
+    let expected: Vec<(&str, String)> = expected.iter().map(|&(n, p)| (n, p.to_owned())).collect();
+    assert_eq!(found, expected);
+}
+
+#[test]
+fn em_sees_the_wide_date_rules_and_the_decisions_the_tight_ones() {
+    use FieldKind::{Dob, Forename, Name, Nino, Postcode, Sex};
+    check_rules(
+        &[
+            ("forename", Forename),
+            ("surname", Name),
+            ("dob", Dob),
+            ("sex", Sex),
+            ("nino", Nino),
+        ],
+        &[
+            ("a", "FS"),
+            ("b", "FS"),
+            ("nino_edit1", "FS"),
+            ("dob_edit1+forename_soundex", "F"),
+            ("dob_edit1+surname_soundex", "F"),
+            ("dob_swap+forename_soundex", "S"),
+            ("dob_swap+surname_soundex", "S"),
+            ("dob_edit1+forename_soundex+surname_soundex", "S"),
+            ("forename_exact+surname_exact", "FS"),
+        ],
+    );
+    // With one name field, its edit-1 date rule serves both passes.
+    check_rules(
+        &[("surname", Name), ("dob", Dob), ("postcode", Postcode)],
+        &[
+            ("a", "FS"),
+            ("b", "FS"),
+            ("dob_edit1+surname_soundex", "FS"),
+            ("dob_swap+surname_soundex", "S"),
+            ("postcode_exact+dob_year", "FS"),
+        ],
+    );
+    // Without a name field there is no date rule.
+    check_rules(&[("dob", Dob), ("sex", Sex)], &[("a", "FS"), ("b", "FS")]);
+}
