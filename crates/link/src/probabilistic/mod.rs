@@ -2,13 +2,15 @@
 //! (token spec v2), documented in `docs/linkage.md`.
 //!
 //! 1. The spine's comparison tokens are read into flat arrays ([`fields::CmpData`]), and its
-//!    blocking keys indexed ([`blocking`]).
+//!    blocking keys for pass one's rules indexed ([`blocking`]).
 //! 2. Pass one streams every extract (the spine against itself) in chunks: each chunk's
-//!    candidate pairs are found by the blocking rules and their level patterns counted (for a
-//!    run of more than 500,000 records, those of a hashed sample of the records only).
+//!    candidate pairs are found by the blocking rules used for fitting (the wide ones) and their
+//!    level patterns counted (for a run of more than 500,000 records, those of a hashed sample
+//!    of the records only).
 //! 3. The model is fitted: u from random spine pairs, m and λ by EM over the pattern counts
 //!    ([`model`]).
-//! 4. Pass two streams again: each record is decided from its scored pairs, and the spine's
+//! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
+//!    again: each record is decided from its scored pairs, and the spine's
 //!    strong pairs are clustered into persons ([`decide`]).
 //! 5. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
 //!    and the report gains the model; `linkage-report.html` shows it ([`report`]).
