@@ -245,17 +245,29 @@ impl LinkageReport {
             sizes.join(", ")
         );
         if let Some(m) = &self.model {
+            let models: Vec<String> = m
+                .models
+                .iter()
+                .map(|x| {
+                    format!(
+                        "{} λ {:.4}, prior {:.3e}, EM {} iterations{}{}",
+                        x.extract,
+                        x.lambda,
+                        x.prior,
+                        x.iterations,
+                        if x.converged { "" } else { " (not converged)" },
+                        if x.pooled { " (pooled)" } else { "" }
+                    )
+                })
+                .collect();
             let _ = writeln!(
                 out,
-                "model: fitted on {} candidate pairs, λ {:.4}, prior {:.3e}, EM {} iterations{}; {} pairs scored, linked at match probability ≥ {}; spine merges {}",
+                "model: fitted on {} candidate pairs, {} pairs scored, linked at match probability ≥ {}; spine merges {}; per extract: {}",
                 m.candidate_pairs,
-                m.lambda,
-                m.prior,
-                m.iterations,
-                if m.converged { "" } else { " (not converged)" },
                 m.scored_pairs,
                 m.match_probability,
-                m.spine.merges
+                m.spine.merges,
+                models.join("; ")
             );
         }
         for e in self.extracts.iter().filter(|e| e.role != "spine") {

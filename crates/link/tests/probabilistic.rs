@@ -538,8 +538,22 @@ fn the_report_holds_the_model_and_linked_holds_no_token() {
     let fx = Fixture::new(&spine, &jobs);
     let report = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap();
     let model = report.model.as_ref().unwrap();
-    let levels: Vec<String> = model
-        .fields
+    // A model per extract; with fewer than 1,000 candidate pairs each, both take the pooled one.
+    let models: Vec<(&str, bool)> = model
+        .models
+        .iter()
+        .map(|m| (m.extract.as_str(), m.pooled))
+        .collect();
+    assert_eq!(models, [("releases", true), ("jobs", true)]);
+    assert_eq!(
+        model.models[0],
+        linklab_link::InputModel {
+            extract: "releases".into(),
+            ..model.models[1].clone()
+        }
+    );
+    let fields = &model.models[0].fields;
+    let levels: Vec<String> = fields
         .iter()
         .map(|f| {
             let codes: String = f.levels.iter().map(|l| l.code.as_str()).collect();
@@ -563,7 +577,7 @@ fn the_report_holds_the_model_and_linked_holds_no_token() {
             .map(|h| h.extract.as_str())
             .eq(["releases", "jobs"])
     );
-    for field in &model.fields {
+    for field in fields {
         assert!(
             field.levels[0].weight > 0.0,
             "{}: exact agreement is evidence for a match",

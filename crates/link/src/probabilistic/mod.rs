@@ -5,13 +5,14 @@
 //!    blocking keys for pass one's rules indexed ([`blocking`]).
 //! 2. Pass one streams every extract (the spine against itself) in chunks: each chunk's
 //!    candidate pairs are found by the blocking rules used for fitting (the wide ones) and their
-//!    level patterns counted (for a run of more than 500,000 records, those of a hashed sample
-//!    of the records only).
-//! 3. The model is fitted: u from random spine pairs, m and λ by EM over the pattern counts
+//!    level patterns counted per extract (for a run of more than 500,000 records, those of a
+//!    hashed sample of the records only).
+//! 3. The models are fitted: u from random spine pairs, shared; per extract (the spine's pairs
+//!    with itself for the spine), m and λ by EM over its pattern counts and its prior
 //!    ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
-//!    again: each record is decided from its scored pairs, and the spine's
-//!    strong pairs are clustered into persons ([`decide`]).
+//!    again: each record is decided from its pairs scored by its extract's model, and the
+//!    spine's strong pairs are clustered into persons ([`decide`]).
 //! 5. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
 //!    and the report gains the model; `linkage-report.html` shows it ([`report`]).
 //!
@@ -30,8 +31,8 @@ mod spark_pairs;
 
 pub use fields::CompareField;
 pub use report::{
-    BlockingRule, FieldModel, LevelModel, ModelReport, RuleCount, RuleLinks, SpineDedup, WeightBin,
-    WeightHistogram,
+    BlockingRule, FieldModel, InputModel, LevelModel, ModelReport, RuleCount, RuleLinks, SpineDedup,
+    WeightBin, WeightHistogram,
 };
 pub(crate) use run::run;
 

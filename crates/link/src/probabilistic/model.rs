@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasherDefault;
+use std::sync::Arc;
 
 use super::fields::{CmpData, CompareField, MISSING_LEVEL, MISSING_TOKEN, compare};
 use crate::tok::PassThrough;
@@ -69,7 +70,52 @@ pub(crate) fn pattern(
 /// How many spine records hold each token.
 type TokenCounts = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
 
-/// The fitted model.
+/// What every model of a run shares: u, estimated on the spine, and the spine tokens'
+/// frequencies for the term-frequency adjustment. Per spine record and field (record by record,
+/// as the tokens are laid out) it holds −log2 of the share of the spine records holding a token
+/// that hold this record's (0 when the record has none), so that one array serves every model:
+/// a model adds its own log2 m of exact agreement at scoring time (8 bytes a field and spine
+/// record once, not once per model).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Background {
+    pub fields: Vec<CompareField>,
+    /// Per field and level.
+    pub u: Vec<Vec<f64>>,
+    pub random_pairs: u64,
+    /// Per spine record and field: −log2 u_tf.
+    tf: Arc<Vec<f64>>,
+}
+
+impl Background {
+    /// u from random spine pairs, and the spine's token frequencies.
+    pub(crate) fn estimate(fields: &[CompareField], spine: &CmpData) -> Self {
+        let (u, random_pairs) = estimate_u(fields, spine);
+        let by_field: Vec<Vec<f64>> = (0..fields.len()).map(|f| tf_bits(spine, f)).collect();
+        let tf = (0..spine.records)
+            .flat_map(|r| by_field.iter().map(move |bits| bits[r]))
+            .collect();
+        Self {
+            fields: fields.to_vec(),
+            u,
+            random_pairs,
+            tf: Arc::new(tf),
+        }
+    }
+
+    /// A background with a given u and no spine, for fitting simulated patterns.
+    #[cfg(test)]
+    pub(crate) fn from_u(fields: &[CompareField], u: Vec<Vec<f64>>) -> Self {
+        Self {
+            fields: fields.to_vec(),
+            u,
+            random_pairs: 0,
+            tf: Arc::new(Vec::new()),
+        }
+    }
+}
+
+/// A fitted model: m, λ and the prior of one input's candidate pairs (or of all inputs' pooled),
+/// over the shared [`Background`].
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Model {
     pub fields: Vec<CompareField>,
@@ -79,17 +125,22 @@ pub(crate) struct Model {
     /// The share of candidate pairs that are matches, fitted by EM.
     pub lambda: f64,
     /// The probability that two records compared at random match: λ times the candidate
-    /// pairs over every (record, spine record) pair. The prior of every score.
+    /// pairs over every pair blocking chose them from. The prior of every score.
     pub prior: f64,
     pub iterations: u32,
     pub converged: bool,
-    pub random_pairs: u64,
+    /// The (sampled) candidate pairs m and λ were fitted on.
+    pub candidate_pairs: u64,
+    /// Whether this is the model of every input's pairs pooled, taken by an input with fewer
+    /// than [`MIN_FIT_PAIRS`] of its own.
+    pub pooled: bool,
     /// Per field and level: log2(m/u).
     weights: Vec<Vec<f64>>,
-    /// Per spine record and field (record by record, as the tokens are laid out): the weight of
-    /// exact agreement with that record's token, with the term-frequency adjustment (0 when
-    /// the record has none).
-    exact: Vec<f64>,
+    /// Per field: log2 of m of exact agreement, and the least weight exact agreement gets (the
+    /// largest weight of the field's other levels).
+    exact_bits: Vec<(f64, f64)>,
+    /// The background's −log2 u_tf, per spine record and field.
+    tf: Arc<Vec<f64>>,
 }
 
 /// Counts of each level per field, over pairs, into probabilities with add-one smoothing.
@@ -239,47 +290,46 @@ pub(crate) fn fit_m(
 }
 
 impl Model {
-    /// Fits the model: u from the spine, m and λ from the candidate pairs' patterns, and the
-    /// exact tokens' frequencies on the spine for the term-frequency adjustment.
-    /// `all_pairs` is the number of pairs blocking chose from: spine pairs and (record, spine
-    /// record) pairs.
+    /// Fits m and λ by EM on the candidate pairs' patterns, over the background's u. `all_pairs`
+    /// is the number of pairs blocking chose those candidates from.
     pub(crate) fn fit(
-        fields: &[CompareField],
-        spine: &CmpData,
+        background: &Background,
         patterns: &Counts,
         allowed: &[Vec<u16>],
         all_pairs: f64,
     ) -> Self {
-        let (u, random_pairs) = estimate_u(fields, spine);
-        let (m, lambda, iterations, converged) = fit_m(fields, &u, patterns, allowed);
-        let candidates: u64 = patterns.values().sum();
-        let prior = (lambda * candidates as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
+        let u = &background.u;
+        let (m, lambda, iterations, converged) = fit_m(&background.fields, u, patterns, allowed);
+        let candidate_pairs: u64 = patterns.values().sum();
+        let prior = (lambda * candidate_pairs as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
         let weights: Vec<Vec<f64>> = m
             .iter()
-            .zip(&u)
+            .zip(u)
             .map(|(m, u)| m.iter().zip(u).map(|(m, u)| (m / u).log2()).collect())
             .collect();
-        let by_field: Vec<Vec<f64>> = (0..fields.len())
-            .map(|f| {
-                // The largest weight of the field's levels other than exact.
-                let floor = weights[f][1..].iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                exact_weights(spine, f, m[f][0], floor)
+        let exact_bits = m
+            .iter()
+            .zip(&weights)
+            .map(|(m, w)| {
+                (
+                    m[0].log2(),
+                    w[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                )
             })
-            .collect();
-        let exact = (0..spine.records)
-            .flat_map(|r| by_field.iter().map(move |weights| weights[r]))
             .collect();
         Self {
             weights,
-            exact,
-            fields: fields.to_vec(),
+            exact_bits,
+            tf: Arc::clone(&background.tf),
+            fields: background.fields.clone(),
             m,
-            u,
+            u: u.clone(),
             lambda,
             prior,
             iterations,
             converged,
-            random_pairs,
+            candidate_pairs,
+            pooled: false,
         }
     }
 
@@ -309,7 +359,8 @@ impl Model {
                 continue;
             }
             if level == 0 {
-                w += self.exact[b * self.fields.len() + f];
+                let (m_bits, least) = self.exact_bits[f];
+                w += (m_bits + self.tf[b * self.fields.len() + f]).max(least);
             } else {
                 w += weights[usize::from(level)];
             }
@@ -334,10 +385,9 @@ impl Model {
     }
 }
 
-/// Per spine record, the weight of exact agreement on field `f`: log2(m /
-/// u_tf), where u_tf is the share of the spine records holding a token that hold this one, but
-/// never below `floor`; 0 for a record without the token.
-fn exact_weights(spine: &CmpData, f: usize, m_exact: f64, floor: f64) -> Vec<f64> {
+/// Per spine record, −log2 u_tf of its token of field `f`, where u_tf is the share of the
+/// spine records holding a token that hold this one; 0 for a record without the token.
+fn tf_bits(spine: &CmpData, f: usize) -> Vec<f64> {
     let mut counts = TokenCounts::default();
     let mut held = 0_u64;
     for r in 0..spine.records {
@@ -354,8 +404,48 @@ fn exact_weights(spine: &CmpData, f: usize, m_exact: f64, floor: f64) -> Vec<f64
                 return 0.0;
             }
             let count = counts.get(&t).copied().unwrap_or(1).max(1);
-            let u_tf = (f64::from(count) / held.max(1) as f64).clamp(FLOOR, 1.0 - FLOOR);
-            (m_exact / u_tf).log2().max(floor)
+            -(f64::from(count) / held.max(1) as f64)
+                .clamp(FLOOR, 1.0 - FLOOR)
+                .log2()
+        })
+        .collect()
+}
+
+/// The fewest (sampled) candidate pairs an input's own model is fitted on.
+pub(crate) const MIN_FIT_PAIRS: u64 = 1_000;
+
+/// One model per input: m and λ fitted by EM on the input's own candidate pairs' patterns
+/// (`per_input[i].0`, the spine's with itself for the spine) and the prior from the pairs
+/// blocking chose them from (`per_input[i].1`), all over the shared background's u. An input
+/// with fewer than [`MIN_FIT_PAIRS`] candidate pairs takes the model fitted on every input's
+/// patterns pooled, its prior from all the inputs' pairs.
+pub(crate) fn fit_per_input(
+    background: &Background,
+    per_input: &[(Counts, f64)],
+    allowed: &[Vec<u16>],
+) -> Vec<Model> {
+    let mut pooled: Option<Model> = None;
+    per_input
+        .iter()
+        .map(|(counts, all_pairs)| {
+            if counts.values().sum::<u64>() >= MIN_FIT_PAIRS {
+                return Model::fit(background, counts, allowed, *all_pairs);
+            }
+            pooled
+                .get_or_insert_with(|| {
+                    let mut all = Counts::new();
+                    for (counts, _) in per_input {
+                        for (&key, &n) in counts {
+                            *all.entry(key).or_insert(0) += n;
+                        }
+                    }
+                    let pairs = per_input.iter().map(|(_, pairs)| pairs).sum();
+                    Model {
+                        pooled: true,
+                        ..Model::fit(background, &all, allowed, pairs)
+                    }
+                })
+                .clone()
         })
         .collect()
 }

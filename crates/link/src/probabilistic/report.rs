@@ -13,16 +13,7 @@ use super::model::{LOWEST, Model};
 pub struct ModelReport {
     /// The link threshold on the match probability.
     pub match_probability: f64,
-    /// The share of candidate pairs that are matches (the prior), fitted by EM.
-    pub lambda: f64,
-    /// The probability that two records compared at random match (λ times the candidate
-    /// pairs over all pairs): the prior of every match probability.
-    pub prior: f64,
-    /// EM iterations run.
-    pub iterations: u32,
-    /// Whether EM converged before its iteration limit.
-    pub converged: bool,
-    /// Random spine pairs u was estimated from.
+    /// Random spine pairs u was estimated from (one u for every model).
     pub random_pairs: u64,
     /// Candidate pairs m and λ were fitted on (spine pairs and every extract's, by the rules used
     /// for fitting, of the records pass one sampled).
@@ -31,8 +22,9 @@ pub struct ModelReport {
     pub scored_pairs: u64,
     /// The blocking rules, in order, with the pairs each found first.
     pub blocking: Vec<BlockingRule>,
-    /// m and u per field and level.
-    pub fields: Vec<FieldModel>,
+    /// One model per extract, in the pipeline's order: the spine's (deduplication) and each
+    /// other extract's (its links to the spine).
+    pub models: Vec<InputModel>,
     /// How the spine was deduplicated.
     pub spine: SpineDedup,
     /// The match weights of every extract's candidate pairs.
@@ -40,6 +32,29 @@ pub struct ModelReport {
     /// Per extract other than the spine: records linked and ambiguous under each blocking rule
     /// (the rule that found the best pair).
     pub linked_by_rule: Vec<RuleLinks>,
+}
+
+/// The model one extract's pairs are scored with.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InputModel {
+    /// The extract.
+    pub extract: String,
+    /// Whether it had too few candidate pairs of its own and takes the model fitted on every
+    /// extract's pairs pooled (then the figures below are the pooled model's).
+    pub pooled: bool,
+    /// The (sampled) candidate pairs m and λ were fitted on.
+    pub fitted_pairs: u64,
+    /// The share of those pairs that are matches, fitted by EM.
+    pub lambda: f64,
+    /// The probability that two records compared at random match (λ times the candidate
+    /// pairs over all the pairs blocking chose them from): the prior of every match probability.
+    pub prior: f64,
+    /// EM iterations run.
+    pub iterations: u32,
+    /// Whether EM converged before its iteration limit.
+    pub converged: bool,
+    /// m and u per field and level.
+    pub fields: Vec<FieldModel>,
 }
 
 /// One extract's links by blocking rule.
@@ -175,8 +190,22 @@ pub(crate) fn histogram(extract: &str, counts: &[u64]) -> WeightHistogram {
     }
 }
 
+/// One extract's model as reported.
+pub(crate) fn input_model(extract: &str, model: &Model) -> InputModel {
+    InputModel {
+        extract: extract.to_owned(),
+        pooled: model.pooled,
+        fitted_pairs: model.candidate_pairs,
+        lambda: model.lambda,
+        prior: model.prior,
+        iterations: model.iterations,
+        converged: model.converged,
+        fields: field_models(model),
+    }
+}
+
 /// The fields' m and u as report rows.
-pub(crate) fn field_models(model: &Model) -> Vec<FieldModel> {
+fn field_models(model: &Model) -> Vec<FieldModel> {
     model
         .fields
         .iter()
@@ -207,34 +236,35 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// `linkage-report.html`: the model's m and u and each extract's weight histogram, as plain
-/// HTML with inline styles (no script).
-pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
-    let mut out = String::from(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Linkage model</title>\n\
-         <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse;margin-bottom:1.5em}\
-         td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td.l{text-align:left}\
-         .bar{background:#4a7ab5;height:0.8em;display:inline-block}</style></head><body>\n",
-    );
+/// One extract's model: its λ, prior and EM run, and m and u per field and level.
+fn model_html(out: &mut String, input: &InputModel, spine: &str) {
+    let pairs = if input.pooled {
+        "candidate pairs of every extract"
+    } else if input.extract == spine {
+        "candidate spine pairs"
+    } else {
+        "candidate pairs with the spine"
+    };
     let _ = writeln!(
         out,
-        "<h1>Probabilistic linkage model</h1>\n<p>Spine <b>{}</b>. Threshold: match probability ≥ {}. λ = {:.6} of the {} candidate pairs EM was fitted on match; {} candidate pairs were scored. The prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}); u from {} random spine pairs.</p>",
-        escape(spine),
-        model.match_probability,
-        model.lambda,
-        model.candidate_pairs,
-        model.scored_pairs,
-        model.prior,
-        model.iterations,
-        if model.converged {
+        "<h2>{}</h2>\n<p>{}λ = {:.6} of the {} {pairs} EM was fitted on match; the prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}).</p>",
+        escape(&input.extract),
+        if input.pooled {
+            "Too few candidate pairs of its own: the model of every extract's pairs pooled. "
+        } else {
+            ""
+        },
+        input.lambda,
+        input.fitted_pairs,
+        input.prior,
+        input.iterations,
+        if input.converged {
             "converged"
         } else {
             "not converged"
         },
-        model.random_pairs
     );
-    out.push_str("<h2>Fields: m and u per level</h2>\n");
-    for field in &model.fields {
+    for field in &input.fields {
         let _ = writeln!(
             out,
             "<h3>{} ({})</h3><table><tr><th>level</th><th>code</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
@@ -250,6 +280,45 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
         }
         out.push_str("</table>\n");
     }
+}
+
+/// One extract's weight histogram, a bar per bin.
+fn histogram_html(out: &mut String, h: &WeightHistogram) {
+    let most = h.bins.iter().map(|b| b.pairs).max().unwrap_or(1).max(1);
+    out.push_str(
+        "<h3>Match weights of its candidate pairs</h3><table><tr><th>weight (bits)</th><th>pairs</th><th class=\"l\"></th></tr>\n",
+    );
+    for bin in &h.bins {
+        let width = (bin.pairs * 300).div_ceil(most);
+        let _ = writeln!(
+            out,
+            "<tr><td>[{}, {})</td><td>{}</td><td class=\"l\"><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>",
+            bin.from,
+            bin.from + 1,
+            bin.pairs
+        );
+    }
+    out.push_str("</table>\n");
+}
+
+/// `linkage-report.html`: the blocking rules, then per extract its model's λ, prior, m and u
+/// and its candidate pairs' weight histogram, as plain HTML with inline styles (no script).
+pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
+    let mut out = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Linkage model</title>\n\
+         <style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse;margin-bottom:1.5em}\
+         td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}th{background:#eee}td.l{text-align:left}\
+         .bar{background:#4a7ab5;height:0.8em;display:inline-block}</style></head><body>\n",
+    );
+    let _ = writeln!(
+        out,
+        "<h1>Probabilistic linkage model</h1>\n<p>Spine <b>{}</b>. Threshold: match probability ≥ {}. EM was fitted on {} candidate pairs; {} candidate pairs were scored. u from {} random spine pairs, shared by every extract's model; m, λ and the prior are fitted per extract.</p>",
+        escape(spine),
+        model.match_probability,
+        model.candidate_pairs,
+        model.scored_pairs,
+        model.random_pairs
+    );
     out.push_str(
         "<h2>Blocking rules</h2><table><tr><th>rule</th><th>block cap</th><th>used for</th><th>pairs scored, found first</th></tr>\n",
     );
@@ -263,25 +332,12 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
             rule.pairs
         );
     }
-    out.push_str("</table>\n<h2>Match weights of candidate pairs</h2>\n");
-    for h in &model.histograms {
-        let most = h.bins.iter().map(|b| b.pairs).max().unwrap_or(1).max(1);
-        let _ = writeln!(
-            out,
-            "<h3>{}</h3><table><tr><th>weight (bits)</th><th>pairs</th><th class=\"l\"></th></tr>",
-            escape(&h.extract)
-        );
-        for bin in &h.bins {
-            let width = (bin.pairs * 300).div_ceil(most);
-            let _ = writeln!(
-                out,
-                "<tr><td>[{}, {})</td><td>{}</td><td class=\"l\"><span class=\"bar\" style=\"width:{width}px\"></span></td></tr>",
-                bin.from,
-                bin.from + 1,
-                bin.pairs
-            );
+    out.push_str("</table>\n");
+    for input in &model.models {
+        model_html(&mut out, input, spine);
+        if let Some(h) = model.histograms.iter().find(|h| h.extract == input.extract) {
+            histogram_html(&mut out, h);
         }
-        out.push_str("</table>\n");
     }
     out.push_str("</body></html>\n");
     out

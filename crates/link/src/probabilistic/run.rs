@@ -13,7 +13,7 @@ use super::ProbabilisticConfig;
 use super::blocking::{self, Pass, Rule, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
-use super::model::{BINS, Counts, Model, Pattern, count_weight, pattern};
+use super::model::{BINS, Background, Counts, Model, Pattern, count_weight, fit_per_input, pattern};
 use super::report::{self, ModelReport, RuleCount, RuleLinks};
 use super::spark_pairs::SparkPairs;
 use crate::config::IO_RESERVE;
@@ -200,15 +200,16 @@ impl Sides<'_> {
     }
 }
 
-/// Pass one: the candidate pairs of one record in `every` by (rule, level pattern).
+/// Pass one: the candidate pairs of one record in `every` by (rule, level pattern), per input.
 fn count_patterns(
     (sides, source): (&Sides<'_>, &Source<'_>),
     inputs: &[ExtractInput],
     spine_index: usize,
     every: u64,
-) -> Result<Counts, LinkError> {
-    let mut patterns = Counts::new();
+) -> Result<Vec<Counts>, LinkError> {
+    let mut by_input = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
+        let mut patterns = Counts::new();
         sides.for_each_pairs(
             source,
             input,
@@ -235,28 +236,44 @@ fn count_patterns(
                 }
             },
         )?;
+        by_input.push(patterns);
     }
-    Ok(patterns)
+    Ok(by_input)
 }
 
-/// Pass one (on a sample of the records of a large run) and the fit: the model and the number
-/// of candidate pairs it was fitted on.
-fn fit(
+/// Pass one (on a sample of the records of a large run) and the fit: u from the spine, shared;
+/// per input, m and λ by EM on its pattern counts, and its prior from the pairs blocking chose
+/// its candidates from (the spine's n(n − 1)/2 pairs, or an extract's rows × n, of the sample).
+/// Also the number of candidate pairs fitted on, over all inputs.
+fn fit_models(
     sides: &Sides<'_>,
     source: &Source<'_>,
     inputs: &[ExtractInput],
     spine_index: usize,
     other_rows: u64,
-) -> Result<(Model, u64), LinkError> {
+) -> Result<(Background, Vec<Model>, u64), LinkError> {
     let (spine, fields) = (sides.spine, sides.fields);
     let every = (spine.records as u64 + other_rows).div_ceil(EM_RECORDS).max(1);
     let patterns = count_patterns((sides, source), inputs, spine_index, every)?;
+    let fitted_on = patterns.iter().flat_map(|counts| counts.values()).sum();
     let spine_rows = spine.records as f64;
-    // The pairs blocking chose the sample's candidates from.
-    let all_pairs = (spine_rows * (spine_rows - 1.0) / 2.0 + other_rows as f64 * spine_rows) / every as f64;
+    let per_input: Vec<(Counts, f64)> = patterns
+        .into_iter()
+        .zip(inputs)
+        .enumerate()
+        .map(|(i, (counts, input))| {
+            let left = if i == spine_index {
+                (spine_rows - 1.0) / 2.0
+            } else {
+                input.rows as f64
+            };
+            (counts, left * spine_rows / every as f64)
+        })
+        .collect();
     let allowed: Vec<Vec<u16>> = sides.rules.iter().map(|r| r.allowed_levels(fields)).collect();
-    let model = Model::fit(fields, spine, &patterns, &allowed, all_pairs);
-    Ok((model, patterns.values().sum()))
+    let background = Background::estimate(fields, spine);
+    let models = fit_per_input(&background, &per_input, &allowed);
+    Ok((background, models, fitted_on))
 }
 
 /// The columns `match_probability` and `match_pattern`.
@@ -331,7 +348,7 @@ pub(crate) fn run(
         chunk
     };
 
-    // Pass one and the fit.
+    // Pass one and the fit: a model per input.
     let source = Source::new(
         cfg,
         (inputs, spine_index),
@@ -341,7 +358,7 @@ pub(crate) fn run(
         progress,
     )?;
     sides.chunk = chunk(&source);
-    let (model, fitted_on) = fit(&sides, &source, inputs, spine_index, other_rows)?;
+    let (background, models, fitted_on) = fit_models(&sides, &source, inputs, spine_index, other_rows)?;
     source.clean();
     let threshold = settings.match_probability;
 
@@ -356,7 +373,7 @@ pub(crate) fn run(
     )?;
     sides.chunk = chunk(&source);
     let (persons, merges, decisions, histograms, by_rule) =
-        decide_all(&sides, &source, inputs, spine_index, &model, threshold, progress)?;
+        decide_all(&sides, &source, inputs, spine_index, &models, threshold, progress)?;
     source.clean();
 
     let outputs = Outputs {
@@ -365,7 +382,7 @@ pub(crate) fn run(
         rule_names: rules.iter().map(|r| r.name.clone()).collect(),
         persons: &persons,
         decisions: &decisions,
-        model: &model,
+        models: &models,
     };
     let (staging, mut report, links_by_rule) = write_linked(
         cfg,
@@ -377,15 +394,15 @@ pub(crate) fn run(
     )?;
     let model_report = ModelReport {
         match_probability: threshold,
-        lambda: model.lambda,
-        prior: model.prior,
-        iterations: model.iterations,
-        converged: model.converged,
-        random_pairs: model.random_pairs,
+        random_pairs: background.random_pairs,
         candidate_pairs: fitted_on,
         scored_pairs: by_rule.iter().sum(),
         blocking: report::blocking(&rules, &by_rule),
-        fields: report::field_models(&model),
+        models: models
+            .iter()
+            .zip(inputs)
+            .map(|(model, input)| report::input_model(&input.name, model))
+            .collect(),
         spine: merges.into(),
         histograms: histograms
             .iter()
@@ -416,7 +433,7 @@ struct Outputs<'a> {
     rule_names: Vec<String>,
     persons: &'a crate::cluster::Persons,
     decisions: &'a HashMap<usize, Vec<Decision>>,
-    model: &'a Model,
+    models: &'a [Model],
 }
 
 /// Writes `linked/` under a staging folder (not yet committed) and gathers the report.
@@ -428,7 +445,7 @@ fn write_linked(
     progress: &dyn Progress,
     (project_fingerprint, linkage_fingerprint): (String, String),
 ) -> Result<(StagingDir, LinkageReport, Vec<RuleLinks>), LinkError> {
-    let (persons, model, decisions, truth) = (o.persons, o.model, o.decisions, o.truth);
+    let (persons, decisions, truth) = (o.persons, o.decisions, o.truth);
     let keys = cfg.match_keys.len();
     let spine_input = &inputs[spine_index];
     // Fingerprints and person ids, as the cascade makes them.
@@ -461,7 +478,7 @@ fn write_linked(
                     .iter()
                     .map(|&person| Outcome { key: SPINE, person })
                     .collect(),
-                extra_columns(model, &none[..rows]),
+                extra_columns(&o.models[spine_index], &none[..rows]),
             ))
         },
     )?;
@@ -477,7 +494,7 @@ fn write_linked(
             let part = &state[start..start + batch.num_rows()];
             Ok((
                 part.iter().map(|d| d.outcome).collect(),
-                extra_columns(model, part),
+                extra_columns(&o.models[i], part),
             ))
         })?;
         tallies.insert(input.name.clone(), tally);
@@ -537,11 +554,12 @@ fn decide_all(
     source: &Source<'_>,
     inputs: &[ExtractInput],
     spine_index: usize,
-    model: &Model,
+    models: &[Model],
     threshold: f64,
     progress: &dyn Progress,
 ) -> Result<PassTwo, LinkError> {
     let spine = sides.spine;
+    let model = &models[spine_index];
     let keys = sides.keys;
     let mut histograms = Vec::new();
     let mut decisions: HashMap<usize, Vec<Decision>> = HashMap::new();
@@ -580,7 +598,7 @@ fn decide_all(
                 by_rule[usize::from(pair.rule)] += 1;
             }
             decide::decide_chunk(
-                model,
+                &models[i],
                 threshold,
                 data,
                 base,

@@ -3,7 +3,7 @@
 use linklab_tokens::FieldKind;
 
 use super::fields::{CmpData, CompareField};
-use super::model::{Counts, Pattern, SplitMix, fit_m};
+use super::model::{Background, Counts, MIN_FIT_PAIRS, Pattern, SplitMix, fit_m, fit_per_input};
 
 fn field(name: &str, kind: FieldKind) -> CompareField {
     CompareField {
@@ -94,6 +94,81 @@ fn em_recovers_m_of_a_field_a_rule_truncates() {
         vec![0.003, 0.01, 0.002, 0.05, 0.935],
     ];
     check(&m, &u, 0.2, 0b011, 200_000, 0.02);
+}
+
+/// Simulates one input's candidate pairs from its m (u and λ shared), `pairs` of them.
+fn simulate(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, pairs: u32, seed: u64) -> Counts {
+    let mut rng = SplitMix::new(seed);
+    let mut patterns = Counts::new();
+    for _ in 0..pairs {
+        let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
+        let source = if is_match { m } else { u };
+        let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
+            acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
+        });
+        *patterns.entry((0, p)).or_insert(0) += 1;
+    }
+    patterns
+}
+
+/// Fits a model per input on pairs simulated from each input's m (`(m, pairs)`), over one u,
+/// and checks each input's fitted m against its own m within `tolerance`, or, for an input with
+/// too few pairs, that it takes the pooled model.
+fn check_per_input(inputs: &[(Vec<Vec<f64>>, u32)], u: &[Vec<f64>], tolerance: f64) {
+    let fields = [
+        field("nino", FieldKind::Nino),
+        field("sex", FieldKind::Sex),
+        field("dob", FieldKind::Dob),
+    ];
+    let background = Background::from_u(&fields, u.to_vec());
+    let per_input: Vec<(Counts, f64)> = inputs
+        .iter()
+        .zip(1..)
+        .map(|((m, pairs), seed)| (simulate(m, u, 0.3, *pairs, seed), 1e9))
+        .collect();
+    let all = [vec![u16::MAX; 3]];
+    let models = fit_per_input(&background, &per_input, &all);
+    for (i, (model, (m, pairs))) in models.iter().zip(inputs).enumerate() {
+        if u64::from(*pairs) < MIN_FIT_PAIRS {
+            assert!(model.pooled, "input {i} has too few pairs for its own model");
+            continue;
+        }
+        assert!(!model.pooled, "input {i} has its own model");
+        for (f, (got, want)) in model.m.iter().zip(m).enumerate() {
+            for (l, (g, w)) in got.iter().zip(want).enumerate() {
+                assert!(
+                    (g - w).abs() < tolerance,
+                    "input {i} field {f} level {l}: m {g} vs {w}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn each_extract_gets_the_m_of_its_own_noise() {
+    let u = vec![
+        vec![0.001, 0.002, 0.997],
+        vec![0.5, 0.5],
+        vec![0.003, 0.01, 0.002, 0.05, 0.935],
+    ];
+    // A clean extract, one with typos in the reference number and the date, and a small one.
+    let clean = vec![
+        vec![0.95, 0.04, 0.01],
+        vec![0.98, 0.02],
+        vec![0.90, 0.05, 0.02, 0.02, 0.01],
+    ];
+    let noisy = vec![
+        vec![0.55, 0.35, 0.10],
+        vec![0.90, 0.10],
+        vec![0.50, 0.30, 0.05, 0.10, 0.05],
+    ];
+    check_per_input(
+        &[(clean.clone(), 60_000), (noisy.clone(), 60_000), (clean, 500)],
+        &u,
+        0.02,
+    );
+    check_per_input(&[(noisy, 80_000)], &u, 0.02);
 }
 
 proptest::proptest! {
