@@ -34,21 +34,7 @@ fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, shown: u16, pairs: u32, to
         field("sex", FieldKind::Sex),
         field("dob", FieldKind::Dob),
     ];
-    let mut rng = SplitMix::new(7);
-    let mut patterns = Counts::new();
-    let (mut kept, mut matches) = (0_u32, 0_u32);
-    for _ in 0..pairs {
-        let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
-        let source = if is_match { m } else { u };
-        let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
-            acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
-        });
-        if shown >> (p & 0xF) & 1 == 1 {
-            *patterns.entry((0, p)).or_insert(0) += 1;
-            kept += 1;
-            matches += u32::from(is_match);
-        }
-    }
+    let (patterns, kept, matches) = simulate(m, u, lambda, (pairs, shown), 7);
     let lambda = f64::from(matches) / f64::from(kept);
     let (fitted, fitted_lambda, iterations, converged) =
         fit_m(&fields, u, &patterns, &[vec![shown, u16::MAX, u16::MAX]]);
@@ -96,19 +82,31 @@ fn em_recovers_m_of_a_field_a_rule_truncates() {
     check(&m, &u, 0.2, 0b011, 200_000, 0.02);
 }
 
-/// Simulates one input's candidate pairs from its m (u and λ shared), `pairs` of them.
-fn simulate(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, pairs: u32, seed: u64) -> Counts {
+/// Simulates `pairs` comparisons from known m, u and λ, keeping those whose first field's level
+/// is in `shown` (a bit per level): their counts, how many were kept and how many of those match.
+fn simulate(
+    m: &[Vec<f64>],
+    u: &[Vec<f64>],
+    lambda: f64,
+    (pairs, shown): (u32, u16),
+    seed: u64,
+) -> (Counts, u32, u32) {
     let mut rng = SplitMix::new(seed);
     let mut patterns = Counts::new();
+    let (mut kept, mut matches) = (0_u32, 0_u32);
     for _ in 0..pairs {
         let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
         let source = if is_match { m } else { u };
         let p = source.iter().enumerate().fold(0, |acc, (f, probs)| {
             acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
         });
-        *patterns.entry((0, p)).or_insert(0) += 1;
+        if shown >> (p & 0xF) & 1 == 1 {
+            *patterns.entry((0, p)).or_insert(0) += 1;
+            kept += 1;
+            matches += u32::from(is_match);
+        }
     }
-    patterns
+    (patterns, kept, matches)
 }
 
 /// Fits a model per input on pairs simulated from each input's m (`(m, pairs)`), over one u,
@@ -124,7 +122,7 @@ fn check_per_input(inputs: &[(Vec<Vec<f64>>, u32)], u: &[Vec<f64>], tolerance: f
     let per_input: Vec<(Counts, f64)> = inputs
         .iter()
         .zip(1..)
-        .map(|((m, pairs), seed)| (simulate(m, u, 0.3, *pairs, seed), 1e9))
+        .map(|((m, pairs), seed)| (simulate(m, u, 0.3, (*pairs, u16::MAX), seed).0, 1e9))
         .collect();
     let all = [vec![u16::MAX; 3]];
     let models = fit_per_input(&background, &per_input, &all);
