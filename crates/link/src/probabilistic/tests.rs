@@ -50,6 +50,15 @@ fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, shown: u16, pairs: u32, to
     }
 }
 
+/// The u of the simulated fields (`nino`, `sex`, `dob`).
+fn known_u() -> Vec<Vec<f64>> {
+    vec![
+        vec![0.001, 0.002, 0.997],
+        vec![0.5, 0.5],
+        vec![0.003, 0.01, 0.002, 0.05, 0.935],
+    ]
+}
+
 #[test]
 fn em_recovers_known_m_and_lambda() {
     let m = vec![
@@ -57,11 +66,7 @@ fn em_recovers_known_m_and_lambda() {
         vec![0.95, 0.05],
         vec![0.70, 0.15, 0.05, 0.05, 0.05],
     ];
-    let u = vec![
-        vec![0.001, 0.002, 0.997],
-        vec![0.5, 0.5],
-        vec![0.003, 0.01, 0.002, 0.05, 0.935],
-    ];
+    let u = known_u();
     check(&m, &u, 0.3, u16::MAX, 50_000, 0.02);
     check(&m, &u, 0.05, u16::MAX, 100_000, 0.02);
 }
@@ -145,11 +150,7 @@ fn check_per_input(inputs: &[(Vec<Vec<f64>>, u32)], u: &[Vec<f64>], tolerance: f
 
 #[test]
 fn each_extract_gets_the_m_of_its_own_noise() {
-    let u = vec![
-        vec![0.001, 0.002, 0.997],
-        vec![0.5, 0.5],
-        vec![0.003, 0.01, 0.002, 0.05, 0.935],
-    ];
+    let u = known_u();
     // A clean extract, one with typos in the reference number and the date, and a small one.
     let clean = vec![
         vec![0.95, 0.04, 0.01],
