@@ -508,8 +508,12 @@ pub(crate) fn pooled_steps(steps: &[stats::KmStep], threshold: u64) -> Vec<(u32,
 }
 
 /// The rows of `survival.csv`: for each time-to-event outcome, the pooled Kaplan–Meier steps of
-/// the matched treated (`treated`) and comparison (`comparison`) groups.
+/// the matched treated (`treated`) and comparison (`comparison`) groups. An outcome that leaves
+/// out a few persons of a matched group (see [`few_left_out`]) has no curve: its first step's
+/// persons at risk is the outcome's sample size, which `impact.csv` hides for that reason, and
+/// with a table's group total it would show how many were left out.
 pub(crate) fn survival_csv(frame: &Frame, matching: &Matching, threshold: u64) -> String {
+    let (all_treated, all_comparison) = matched_rows(matching);
     let mut rows = Vec::new();
     for outcome in frame
         .outcomes
@@ -519,6 +523,13 @@ pub(crate) fn survival_csv(frame: &Frame, matching: &Matching, threshold: u64) -
         let matching = matching.restricted(&outcome.known);
         let matching = matching.as_ref();
         let (treated, comparison) = matched_rows(matching);
+        if few_left_out(
+            [all_treated.len(), all_comparison.len()],
+            [treated.len(), comparison.len()],
+            threshold,
+        ) {
+            continue;
+        }
         for (group, members) in [("treated", &treated), ("comparison", &comparison)] {
             let steps = stats::kaplan_meier(&subjects(outcome, members, &matching.weight));
             for (day, at_risk, events, survival) in pooled_steps(&steps, threshold) {
