@@ -20,8 +20,9 @@
 //! * **One linear system over everything published** ([`system`]): every table cell is a
 //!   variable (the same (dimension, value) pairs in another table of the same source, in this
 //!   release or the `--with` one, are the same variable), every `Total` margin a relation; the
-//!   group sizes of `impact.csv` (an outcome's own, smaller sample as a part of its group, see
-//!   `extras::add_impact`), the 0/1 means of `balance.csv` (mean × group size is a count,
+//!   group sizes of `impact.csv` (read last: the largest is the group's size unless the system
+//!   already shows the group is larger, and an outcome's own, smaller sample is a part of its
+//!   group, see `extras::add_impact`), the 0/1 means of `balance.csv` (mean × group size is a count,
 //!   within the mean's rounding), the persons at risk and events of `survival.csv`, and the counts
 //!   printed in `report.html` prose (the group sizes before matching, the treated persons the
 //!   caliper left out; any other number before "people" is checked against the threshold) join
@@ -127,6 +128,9 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
     }
     let rules = rules.expect("at least one folder");
     let mut sys = System::default();
+    // `impact.csv` is read last: whether a count is its group's size depends on what the other
+    // files show of the group (see `extras::add_impact`).
+    let mut impacts = Vec::new();
     for ((d, label), m) in folders.iter().zip(&manifests) {
         let mut seen = HashSet::new();
         for f in &m.files {
@@ -145,7 +149,7 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
                     let source = f.joint_group.clone().unwrap_or_else(|| file.clone());
                     tables::add_table(&path, &file, f, &source, &mut ctx);
                 }
-                (Kind::Extra, "impact.csv") => extras::add_impact(&path, &file, &mut ctx),
+                (Kind::Extra, "impact.csv") => impacts.push((path, file)),
                 (Kind::Extra, "balance.csv") => extras::add_balance(&path, &file, &mut ctx),
                 (Kind::Extra, "survival.csv") => extras::add_survival(&path, &file, &mut ctx),
                 (Kind::Extra, "report.html") => {
@@ -156,11 +160,15 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
             }
         }
     }
-    extras::add_arms(&mut Ctx {
+    let mut ctx = Ctx {
         rules: &rules,
         report: &mut report,
         sys: &mut sys,
-    });
+    };
+    for (path, file) in &impacts {
+        extras::add_impact(path, file, &mut ctx)?;
+    }
+    extras::add_arms(&mut ctx);
     sys.attack(&rules, &mut report)?;
     Ok(report)
 }

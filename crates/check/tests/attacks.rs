@@ -413,3 +413,60 @@ reoffended,rate,60,60\nemployed,rate,45,44\nemployed_at_365_days,rate,[c],[c]\n"
     note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
     ");
 }
+
+/// When every outcome leaves someone out (a full follow-up year, a few deaths), no row of
+/// `impact.csv` publishes the matched group's size: the rows that leave a few out are `[c]`,
+/// the others publish their own, smaller sample. The group is larger than all of them, as the
+/// first step of `survival.csv` (persons at risk) and a table's `Total` show, so every count is
+/// an outcome's own sample and nothing contradicts (the false alarm of a 100,000-person world,
+/// where this folder failed with "the published figures do not add up").
+#[test]
+fn an_impact_where_every_outcome_leaves_someone_out_is_not_a_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "group,employed,persons\n\
+               comparison,0,30\ncomparison,1,34\ncomparison,Total,64\n\
+               treated,0,40\ntreated,1,24\ntreated,Total,64\n\
+               Total,0,70\nTotal,1,58\nTotal,Total,128\n";
+    let impact = "outcome,measure,treated_persons,comparison_persons\n\
+                  reoffended,rate,45,45\nemployed,rate,45,45\n\
+                  employed_at_30_days,rate,[c],[c]\ndays_to_reoffence,log_rank,[c],[c]\n";
+    let survival = "outcome,group,day,at_risk,events,survival\n\
+                    days_to_reoffence,treated,1,61,12,0.8033\n\
+                    days_to_reoffence,treated,9,49,10,0.6393\n\
+                    days_to_reoffence,comparison,2,61,10,0.8361\n\
+                    days_to_reoffence,comparison,7,51,11,0.6557\n";
+    let folder = |name: &str, files: &[File]| {
+        let dir = release(&tmp.path().join(name), 10, files);
+        let path = dir.join("release-manifest.json");
+        let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        for f in m["files"].as_array_mut().unwrap() {
+            if f["kind"] == "table" {
+                f["joint_group"] = "evaluation/frame".into();
+            }
+        }
+        fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+        dir
+    };
+    // The persons at risk on the first day alone show the group is larger than 45.
+    let alone = folder(
+        "survival",
+        &[extra("impact.csv", impact), extra("survival.csv", survival)],
+    );
+    insta::assert_snapshot!(check(&alone), @r"
+    release passes the check
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    ");
+    // With a table of the frame that publishes the group's size.
+    let with_table = folder(
+        "table",
+        &[
+            table("t.csv", &["group", "employed"], tab),
+            extra("impact.csv", impact),
+            extra("survival.csv", survival),
+        ],
+    );
+    insta::assert_snapshot!(check(&with_table), @r"
+    release passes the check
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    ");
+}
