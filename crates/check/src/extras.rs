@@ -61,6 +61,12 @@ pub(crate) fn key(pairs: &[(&str, &str)]) -> CellKey {
     k
 }
 
+/// The variable of a count of persons of the evaluation frame, first seen at `file`, `cell`.
+fn persons(ctx: &mut Ctx, pairs: &[(&str, &str)], file: &str, cell: &str) -> usize {
+    ctx.sys
+        .var(EVALUATION, "persons", key(pairs), Kind::Count, file, cell)
+}
+
 /// A published count field: its variable gets the value (checked against the rules) or is
 /// marked suppressed. Text that is neither (a blank, a reason) leaves the variable alone.
 fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
@@ -138,11 +144,9 @@ pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) -> Result<(), C
         else {
             continue;
         };
-        let whole = ctx.sys.var(
-            EVALUATION,
-            "persons",
-            key(&[("group", group)]),
-            Kind::Count,
+        let whole = persons(
+            ctx,
+            &[("group", group)],
             file,
             &format!("row {}, {column}", i + 2),
         );
@@ -165,24 +169,15 @@ pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) -> Result<(), C
         for ((column, group), size) in columns.into_iter().zip(sizes) {
             let cell = format!("{at}, {column}");
             let text = &row[col[column]];
-            let whole = ctx.sys.var(
-                EVALUATION,
-                "persons",
-                key(&[("group", group)]),
-                Kind::Count,
-                file,
-                &cell,
-            );
+            let whole = persons(ctx, &[("group", group)], file, &cell);
             if !size.own_sample(text) {
                 count_field(ctx, whole, text, file, &cell);
                 continue;
             }
             let sample = format!("{outcome} sample");
-            let id = ctx.sys.var(
-                EVALUATION,
-                "persons",
-                key(&[("group", group), (sample.as_str(), "counted")]),
-                Kind::Count,
+            let id = persons(
+                ctx,
+                &[("group", group), (sample.as_str(), "counted")],
                 file,
                 &cell,
             );
