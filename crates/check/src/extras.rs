@@ -1,8 +1,9 @@
 //! The evaluation's published files: `impact.csv` (group sizes), `balance.csv` (a 0/1 item's
 //! mean × a group size is a count), `survival.csv` (persons at risk and events per step).
 //!
-//! Their figures are cells of the evaluation frame's source (`evaluation/frame`, where release
-//! tables `from = "evaluation"` count), so a table by `[group, sex]` and a mean in `balance.csv`
+//! Their figures are cells of the evaluation frame's source (`evaluation/frame`, or
+//! `<programme>/frame` with several programmes, where the folder's release tables
+//! `from = "evaluation"` count; see [`frame_source`]), so a table by `[group, sex]` and a mean in `balance.csv`
 //! speak about the same variables: `group=treated` is a matched treated person,
 //! `group=comparison` a matched comparison person, `treated=true|false` any cohort person.
 
@@ -14,8 +15,27 @@ use crate::CheckError;
 use crate::system::{CellKey, Kind};
 use crate::tables::{Ctx, SUPPRESSED};
 
-/// The source name of the evaluation frame, as the release stage writes it into `joint_group`.
-pub(crate) const EVALUATION: &str = "evaluation/frame";
+/// The source name of the evaluation frame, as the release stage writes it into `joint_group`
+/// for a single evaluation (with several programmes, each is `<programme>/frame`).
+const EVALUATION: &str = "evaluation/frame";
+/// The last component of an evaluation frame's source name.
+const FRAME: &str = "frame";
+/// The first component of a linked extract's source name (`linked/<extract>`).
+const LINKED: &str = "linked";
+
+/// The source of a folder's evaluation files: the frame its tables of the evaluation count
+/// (`joint_group` `evaluation/frame`, or `<programme>/frame` with several programmes), else
+/// `evaluation/frame`. So a table by `group` counts the same persons as `impact.csv` beside it,
+/// and the evaluations of two programmes audited jointly (`--with`) stay apart.
+pub(crate) fn frame_source<'a>(joint_groups: impl IntoIterator<Item = &'a str>) -> &'a str {
+    joint_groups
+        .into_iter()
+        .find(|g| {
+            g.rsplit_once('/')
+                .is_some_and(|(dir, name)| name == FRAME && dir != LINKED)
+        })
+        .unwrap_or(EVALUATION)
+}
 /// The level of a missing value in `balance.csv`, and its label in release tables.
 const BALANCE_MISSING: &str = "(missing)";
 const UNKNOWN: &str = "Unknown";
@@ -64,7 +84,7 @@ pub(crate) fn key(pairs: &[(&str, &str)]) -> CellKey {
 /// The variable of a count of persons of the evaluation frame, first seen at `file`, `cell`.
 fn persons(ctx: &mut Ctx, pairs: &[(&str, &str)], file: &str, cell: &str) -> usize {
     ctx.sys
-        .var(EVALUATION, "persons", key(pairs), Kind::Count, file, cell)
+        .var(ctx.frame, "persons", key(pairs), Kind::Count, file, cell)
 }
 
 /// A published count field: its variable gets the value (checked against the rules) or is
@@ -244,7 +264,7 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
             let cell = format!("{dim}={value}, {covariate}={level} (from {column})");
             let n_cell = format!("{dim}={value} (from {column})");
             let c = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[(dim, value), (covariate, level)]),
                 Kind::Count,
@@ -252,7 +272,7 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
                 &cell,
             );
             let n = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[(dim, value)]),
                 Kind::Count,
@@ -284,7 +304,7 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
         for (k, figure) in ["at_risk", "events"].into_iter().enumerate() {
             let cell = format!("outcome={outcome}, group={group}, day={day}, {figure}");
             ids[k] = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "survival",
                 key(&[
                     ("outcome", outcome),
@@ -319,7 +339,7 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
         } else {
             let size = format!("group={group} (from {at})");
             let n = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[("group", group)]),
                 Kind::Count,
@@ -352,7 +372,7 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
         ("group", "comparison"),
     ];
     let is_arm = |(d, _): &(String, String)| d == "treated" || d == "group";
-    let existing: Vec<CellKey> = ctx.sys.keys(EVALUATION, "persons");
+    let existing: Vec<CellKey> = ctx.sys.keys(ctx.frame, "persons");
     let mut rests: Vec<CellKey> = existing
         .iter()
         .filter(|k| k.iter().any(is_arm))
@@ -375,14 +395,8 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
                 .join(", ")
         };
         let mut var = |pairs: &[(&str, &str)]| {
-            ctx.sys.var(
-                EVALUATION,
-                "persons",
-                with(pairs),
-                Kind::Count,
-                FILE,
-                &name(pairs),
-            )
+            ctx.sys
+                .var(ctx.frame, "persons", with(pairs), Kind::Count, FILE, &name(pairs))
         };
         let all = var(&[]);
         let [yes, no, matched, comparison] = arms.map(|a| var(&[a]));

@@ -16,6 +16,9 @@ pub(crate) struct Ctx<'a> {
     pub rules: &'a Rules,
     pub report: &'a mut CheckReport,
     pub sys: &'a mut System,
+    /// The source of the folder's evaluation frame, where the evaluation's files count (see
+    /// `extras::frame_source`).
+    pub frame: &'a str,
 }
 
 impl Ctx<'_> {
