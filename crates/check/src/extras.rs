@@ -1,19 +1,41 @@
 //! The evaluation's published files: `impact.csv` (group sizes), `balance.csv` (a 0/1 item's
 //! mean × a group size is a count), `survival.csv` (persons at risk and events per step).
 //!
-//! Their figures are cells of the evaluation frame's source (`evaluation/frame`, where release
-//! tables `from = "evaluation"` count), so a table by `[group, sex]` and a mean in `balance.csv`
+//! Their figures are cells of the evaluation frame's source (`evaluation/frame`, or
+//! `<programme>/frame` with several programmes, where the folder's release tables
+//! `from = "evaluation"` count; see [`frame_source`]), so a table by `[group, sex]` and a mean in `balance.csv`
 //! speak about the same variables: `group=treated` is a matched treated person,
 //! `group=comparison` a matched comparison person, `treated=true|false` any cohort person.
 
+use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::path::Path;
 
+use crate::CheckError;
 use crate::system::{CellKey, Kind};
 use crate::tables::{Ctx, SUPPRESSED};
 
-/// The source name of the evaluation frame, as the release stage writes it into `joint_group`.
-pub(crate) const EVALUATION: &str = "evaluation/frame";
+/// The source name of the evaluation frame, as the release stage writes it into `joint_group`
+/// for a single evaluation (with several programmes, each is `<programme>/frame`).
+const EVALUATION: &str = "evaluation/frame";
+/// The last component of an evaluation frame's source name.
+const FRAME: &str = "frame";
+/// The first component of a linked extract's source name (`linked/<extract>`).
+const LINKED: &str = "linked";
+
+/// The source of a folder's evaluation files: the frame its tables of the evaluation count
+/// (`joint_group` `evaluation/frame`, or `<programme>/frame` with several programmes), else
+/// `evaluation/frame`. So a table by `group` counts the same persons as `impact.csv` beside it,
+/// and the evaluations of two programmes audited jointly (`--with`) stay apart.
+pub(crate) fn frame_source<'a>(joint_groups: impl IntoIterator<Item = &'a str>) -> &'a str {
+    joint_groups
+        .into_iter()
+        .find(|g| {
+            g.rsplit_once('/')
+                .is_some_and(|(dir, name)| name == FRAME && dir != LINKED)
+        })
+        .unwrap_or(EVALUATION)
+}
 /// The level of a missing value in `balance.csv`, and its label in release tables.
 const BALANCE_MISSING: &str = "(missing)";
 const UNKNOWN: &str = "Unknown";
@@ -59,6 +81,12 @@ pub(crate) fn key(pairs: &[(&str, &str)]) -> CellKey {
     k
 }
 
+/// The variable of a count of persons of the evaluation frame, first seen at `file`, `cell`.
+fn persons(ctx: &mut Ctx, pairs: &[(&str, &str)], file: &str, cell: &str) -> usize {
+    ctx.sys
+        .var(ctx.frame, "persons", key(pairs), Kind::Count, file, cell)
+}
+
 /// A published count field: its variable gets the value (checked against the rules) or is
 /// marked suppressed. Text that is neither (a blank, a reason) leaves the variable alone.
 fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
@@ -73,61 +101,103 @@ fn count_field(ctx: &mut Ctx, id: usize, text: &str, file: &str, cell: &str) {
     }
 }
 
+/// What the published counts of one group's column of `impact.csv` say about its size.
+#[derive(Debug, Clone, Copy)]
+enum GroupSize {
+    /// No count is published: every `[c]` is the group's size.
+    Unpublished,
+    /// The largest published count may be the group's size, and is taken to be.
+    Largest(u64),
+    /// The other published figures show the group is larger than every count: each is an
+    /// outcome's own sample.
+    Larger,
+}
+
+impl GroupSize {
+    /// Whether a field of the column is an outcome's own sample (not the group's size).
+    fn own_sample(self, text: &str) -> bool {
+        match (self, text.parse::<u64>()) {
+            (Self::Unpublished, _) => false,
+            (Self::Largest(m), Ok(v)) => v < m,
+            (Self::Larger, Ok(_)) => true,
+            (_, Err(_)) => text == SUPPRESSED,
+        }
+    }
+}
+
 /// `impact.csv`: the matched group sizes of every outcome row. An outcome that counts everyone
 /// publishes the whole matched group's size; one that leaves persons out (`unknown =
 /// "exclude"`, `data_cutoff`, deaths) publishes the size of its own sample, a part of the group,
-/// and `[c]` when few are left out. So, per group, the largest published size is the group's,
-/// a smaller one (or `[c]` beside a published one) is the outcome's own sample
-/// (`<outcome> sample = counted`, at most the group), and with no size published every `[c]`
-/// is the group's. (When every outcome leaves someone out, the largest is taken for the group's
-/// size and a table that publishes the true one is reported as differing: a false alarm, never
-/// a missed one.)
-pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
+/// and `[c]` when few are left out. The checker reads it as an attacker would, from the
+/// published files alone, and so after every other file (see `check_release`): per group, the
+/// largest published count is the group's size unless what the system already holds shows the
+/// group is larger (the smallest value its relations allow `persons{group}` — a table's `Total`,
+/// the persons at risk on the first step of `survival.csv`, the prose — exceeds the count, beyond
+/// its rounding); a smaller count, or `[c]` beside a published one, is the outcome's own sample
+/// (`<outcome> sample = counted`, at most the group). When the group is shown to be larger,
+/// every count and every `[c]` is an own sample; with no count published, every `[c]` is the
+/// group's. Taking the largest count for the group's size whenever it may be keeps the
+/// never-miss bias (a smaller-than-true group only narrows what the attacker derives from it),
+/// and leaving it when the figures exclude it removes the false alarm of a release where every
+/// outcome leaves someone out (a table publishing the true size was reported as differing).
+pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) -> Result<(), CheckError> {
     let Some((col, rows)) = read(
         path,
         file,
         &["outcome", "measure", "treated_persons", "comparison_persons"],
         ctx,
     ) else {
-        return;
+        return Ok(());
     };
     let columns = [
         ("treated_persons", "treated"),
         ("comparison_persons", "comparison"),
     ];
-    let largest = columns.map(|(column, _)| {
-        rows.iter()
-            .filter_map(|row| row[col[column]].parse::<u64>().ok())
+    let mut sizes = [GroupSize::Unpublished; 2];
+    for (size, (column, group)) in sizes.iter_mut().zip(columns) {
+        // The largest count, and the first row that publishes it.
+        let Some((m, Reverse(i))) = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, row)| Some((row[col[column]].parse::<u64>().ok()?, Reverse(i))))
             .max()
-    });
+        else {
+            continue;
+        };
+        let whole = persons(
+            ctx,
+            &[("group", group)],
+            file,
+            &format!("row {}, {column}", i + 2),
+        );
+        let (_, m_hi) = ctx.rounded(m);
+        let larger = ctx
+            .sys
+            .least(whole, ctx.rules)?
+            .is_some_and(|least| (least - 1e-6).ceil() > m_hi);
+        *size = if larger {
+            GroupSize::Larger
+        } else {
+            GroupSize::Largest(m)
+        };
+    }
     for (i, row) in rows.iter().enumerate() {
         let at = format!("row {}", i + 2);
         let outcome = &row[col["outcome"]];
         ctx.label(outcome, file, &at);
         ctx.label(&row[col["measure"]], file, &at);
-        for ((column, group), largest) in columns.into_iter().zip(largest) {
+        for ((column, group), size) in columns.into_iter().zip(sizes) {
             let cell = format!("{at}, {column}");
             let text = &row[col[column]];
-            let whole = ctx.sys.var(
-                EVALUATION,
-                "persons",
-                key(&[("group", group)]),
-                Kind::Count,
-                file,
-                &cell,
-            );
-            let own_sample =
-                largest.is_some_and(|m| text.parse::<u64>().map_or(text == SUPPRESSED, |v| v < m));
-            if !own_sample {
+            let whole = persons(ctx, &[("group", group)], file, &cell);
+            if !size.own_sample(text) {
                 count_field(ctx, whole, text, file, &cell);
                 continue;
             }
             let sample = format!("{outcome} sample");
-            let id = ctx.sys.var(
-                EVALUATION,
-                "persons",
-                key(&[("group", group), (sample.as_str(), "counted")]),
-                Kind::Count,
+            let id = persons(
+                ctx,
+                &[("group", group), (sample.as_str(), "counted")],
                 file,
                 &cell,
             );
@@ -141,6 +211,7 @@ pub(crate) fn add_impact(path: &Path, file: &str, ctx: &mut Ctx) {
             count_field(ctx, id, text, file, &cell);
         }
     }
+    Ok(())
 }
 
 /// A mean with its rounding: the interval of true values a printed mean stands for.
@@ -193,7 +264,7 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
             let cell = format!("{dim}={value}, {covariate}={level} (from {column})");
             let n_cell = format!("{dim}={value} (from {column})");
             let c = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[(dim, value), (covariate, level)]),
                 Kind::Count,
@@ -201,7 +272,7 @@ pub(crate) fn add_balance(path: &Path, file: &str, ctx: &mut Ctx) {
                 &cell,
             );
             let n = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[(dim, value)]),
                 Kind::Count,
@@ -233,7 +304,7 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
         for (k, figure) in ["at_risk", "events"].into_iter().enumerate() {
             let cell = format!("outcome={outcome}, group={group}, day={day}, {figure}");
             ids[k] = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "survival",
                 key(&[
                     ("outcome", outcome),
@@ -268,7 +339,7 @@ pub(crate) fn add_survival(path: &Path, file: &str, ctx: &mut Ctx) {
         } else {
             let size = format!("group={group} (from {at})");
             let n = ctx.sys.var(
-                EVALUATION,
+                ctx.frame,
                 "persons",
                 key(&[("group", group)]),
                 Kind::Count,
@@ -301,7 +372,7 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
         ("group", "comparison"),
     ];
     let is_arm = |(d, _): &(String, String)| d == "treated" || d == "group";
-    let existing: Vec<CellKey> = ctx.sys.keys(EVALUATION, "persons");
+    let existing: Vec<CellKey> = ctx.sys.keys(ctx.frame, "persons");
     let mut rests: Vec<CellKey> = existing
         .iter()
         .filter(|k| k.iter().any(is_arm))
@@ -324,14 +395,8 @@ pub(crate) fn add_arms(ctx: &mut Ctx) {
                 .join(", ")
         };
         let mut var = |pairs: &[(&str, &str)]| {
-            ctx.sys.var(
-                EVALUATION,
-                "persons",
-                with(pairs),
-                Kind::Count,
-                FILE,
-                &name(pairs),
-            )
+            ctx.sys
+                .var(ctx.frame, "persons", with(pairs), Kind::Count, FILE, &name(pairs))
         };
         let all = var(&[]);
         let [yes, no, matched, comparison] = arms.map(|a| var(&[a]));

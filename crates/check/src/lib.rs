@@ -20,12 +20,15 @@
 //! * **One linear system over everything published** ([`system`]): every table cell is a
 //!   variable (the same (dimension, value) pairs in another table of the same source, in this
 //!   release or the `--with` one, are the same variable), every `Total` margin a relation; the
-//!   group sizes of `impact.csv` (an outcome's own, smaller sample as a part of its group, see
-//!   `extras::add_impact`), the 0/1 means of `balance.csv` (mean × group size is a count,
+//!   group sizes of `impact.csv` (read last: the largest is the group's size unless the system
+//!   already shows the group is larger, and an outcome's own, smaller sample is a part of its
+//!   group, see `extras::add_impact`), the 0/1 means of `balance.csv` (mean × group size is a count,
 //!   within the mean's rounding), the persons at risk and events of `survival.csv`, and the counts
 //!   printed in `report.html` prose (the group sizes before matching, the treated persons the
 //!   caliper left out; any other number before "people" is checked against the threshold) join
-//!   the same system. The evaluation's arms are related (`extras::add_arms`): all treated = the
+//!   the same system, as cells of the folder's evaluation frame (the source its tables of the
+//!   evaluation name, `evaluation/frame` or `<programme>/frame`: `extras::frame_source`; two
+//!   programmes audited jointly stay two evaluations). The evaluation's arms are related (`extras::add_arms`): all treated = the
 //!   matched treated + those the caliper dropped, all untreated = the comparison group + the
 //!   unmatched, and a cell = its treated + its untreated part, so a dropped count worked out by
 //!   subtraction (1 to threshold − 1 persons) fails. Every relation whose cells are all published is checked (a total that does not
@@ -127,7 +130,14 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
     }
     let rules = rules.expect("at least one folder");
     let mut sys = System::default();
-    for ((d, label), m) in folders.iter().zip(&manifests) {
+    // `impact.csv` is read last: whether a count is its group's size depends on what the other
+    // files show of the group (see `extras::add_impact`).
+    let mut impacts = Vec::new();
+    let frames: Vec<&str> = manifests
+        .iter()
+        .map(|m| extras::frame_source(m.files.iter().filter_map(|f| f.joint_group.as_deref())))
+        .collect();
+    for (((d, label), m), frame) in folders.iter().zip(&manifests).zip(&frames) {
         let mut seen = HashSet::new();
         for f in &m.files {
             if !folder::usable(d, f, label, &mut seen, &mut report)? {
@@ -139,13 +149,14 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
                 rules: &rules,
                 report: &mut report,
                 sys: &mut sys,
+                frame,
             };
             match (f.kind, f.name.as_str()) {
                 (Kind::Table, _) => {
                     let source = f.joint_group.clone().unwrap_or_else(|| file.clone());
                     tables::add_table(&path, &file, f, &source, &mut ctx);
                 }
-                (Kind::Extra, "impact.csv") => extras::add_impact(&path, &file, &mut ctx),
+                (Kind::Extra, "impact.csv") => impacts.push((path, file, *frame)),
                 (Kind::Extra, "balance.csv") => extras::add_balance(&path, &file, &mut ctx),
                 (Kind::Extra, "survival.csv") => extras::add_survival(&path, &file, &mut ctx),
                 (Kind::Extra, "report.html") => {
@@ -156,11 +167,26 @@ pub fn check_release(dir: &Path, opts: &CheckOptions) -> Result<CheckReport, Che
             }
         }
     }
-    extras::add_arms(&mut Ctx {
-        rules: &rules,
-        report: &mut report,
-        sys: &mut sys,
-    });
+    for (path, file, frame) in &impacts {
+        let mut ctx = Ctx {
+            rules: &rules,
+            report: &mut report,
+            sys: &mut sys,
+            frame,
+        };
+        extras::add_impact(path, file, &mut ctx)?;
+    }
+    let mut frames = frames;
+    frames.sort_unstable();
+    frames.dedup();
+    for frame in frames {
+        extras::add_arms(&mut Ctx {
+            rules: &rules,
+            report: &mut report,
+            sys: &mut sys,
+            frame,
+        });
+    }
     sys.attack(&rules, &mut report)?;
     Ok(report)
 }

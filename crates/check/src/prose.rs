@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use crate::extras::{EVALUATION, key};
+use crate::extras::key;
 use crate::system::Kind;
 use crate::tables::Ctx;
 
@@ -70,7 +70,7 @@ fn publish(ctx: &mut Ctx, pairs: &[(&str, &str)], v: u64, file: &str, what: &str
     let cell = format!("prose: {what}");
     let id = ctx
         .sys
-        .var(EVALUATION, "persons", key(pairs), Kind::Count, file, &cell);
+        .var(ctx.frame, "persons", key(pairs), Kind::Count, file, &cell);
     if v > 0 {
         let (lo, hi) = ctx.published_count(v, file, &cell);
         ctx.sys.publish(id, lo, hi, file, &cell, ctx.report);

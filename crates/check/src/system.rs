@@ -182,23 +182,11 @@ impl System {
         ((hi - lo).abs() < EPS).then_some(lo)
     }
 
-    /// Runs the attack: checks every relation whose cells are all constants, then solves every
-    /// connected component of the rest for the smallest and largest value of each unpublished
-    /// cell, and reports what an attacker could pin or narrow.
-    pub fn attack(&self, rules: &Rules, report: &mut CheckReport) -> Result<(), CheckError> {
-        for v in &self.vars {
-            if v.hidden && v.shown.is_some() {
-                report.push(
-                    &v.file,
-                    &v.cell,
-                    "suppressed in one file but published in another",
-                );
-            }
-        }
-        let n = self.vars.len();
-        let mut parent: Vec<usize> = (0..n).collect();
-        // Rows reduced to their variables, with the constants moved to the bounds.
-        let mut reduced: Vec<Reduced> = Vec::new();
+    /// Every relation with the exactly published variables folded into its bounds, and the
+    /// relations left with no variable (`(row, lo, hi)`, to be checked against 0).
+    fn reduce(&self, rules: &Rules) -> (Vec<Reduced>, Vec<(usize, f64, f64)>) {
+        let mut reduced = Vec::new();
+        let mut constant = Vec::new();
         for (ri, row) in self.rows.iter().enumerate() {
             let (mut lo, mut hi) = (row.lo, row.hi);
             let mut terms = Vec::new();
@@ -212,20 +200,23 @@ impl System {
                 }
             }
             if terms.is_empty() {
-                if lo > EPS * (1.0 + row.lo.abs()) || hi < -EPS * (1.0 + row.hi.abs()) {
-                    report.push(
-                        &row.file,
-                        &row.cell,
-                        "the published figures do not add up: a total differs from the sum of its cells",
-                    );
-                }
-                continue;
+                constant.push((ri, lo, hi));
+            } else {
+                reduced.push((terms, lo, hi, ri));
             }
-            for w in terms.windows(2) {
+        }
+        (reduced, constant)
+    }
+
+    /// The connected components of the reduced relations (relations that share a variable), as
+    /// lists of indices into `reduced`, in a stable order.
+    fn components(&self, reduced: &[Reduced]) -> Vec<Vec<usize>> {
+        let mut parent: Vec<usize> = (0..self.vars.len()).collect();
+        for r in reduced {
+            for w in r.0.windows(2) {
                 let (a, b) = (find(&mut parent, w[0].0), find(&mut parent, w[1].0));
                 parent[a] = b;
             }
-            reduced.push((terms, lo, hi, ri));
         }
         let mut components: HashMap<usize, Vec<usize>> = HashMap::new();
         for (k, r) in reduced.iter().enumerate() {
@@ -234,8 +225,79 @@ impl System {
         }
         let mut roots: Vec<usize> = components.keys().copied().collect();
         roots.sort_unstable();
-        for root in roots {
-            let rows: Vec<&Reduced> = components[&root].iter().map(|&k| &reduced[k]).collect();
+        roots
+            .into_iter()
+            .map(|root| components.remove(&root).unwrap_or_default())
+            .collect()
+    }
+
+    /// One component's LP: its variables, their bounds, and its relations over local indices.
+    fn component_lp(&self, rows: &[&Reduced], rules: &Rules) -> (Vec<usize>, Vec<(f64, f64)>, Vec<LpRow>) {
+        let mut vars: Vec<usize> = rows.iter().flat_map(|r| r.0.iter().map(|t| t.0)).collect();
+        vars.sort_unstable();
+        vars.dedup();
+        let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &v)| (v, i)).collect();
+        let bounds: Vec<(f64, f64)> = vars.iter().map(|&v| self.bounds(v, rules)).collect();
+        let lp_rows: Vec<LpRow> = rows
+            .iter()
+            .map(|r| (r.0.iter().map(|&(v, c)| (local[&v], c)).collect(), r.1, r.2))
+            .collect();
+        (vars, bounds, lp_rows)
+    }
+
+    /// The smallest value the system built so far allows a variable: its published value, else
+    /// the LP minimum over the relations of its component, else its own lower bound. `None`
+    /// when those relations contradict each other (the attack reports it).
+    pub fn least(&self, id: usize, rules: &Rules) -> Result<Option<f64>, CheckError> {
+        if let Some(v) = self.constant(id, rules) {
+            return Ok(Some(v));
+        }
+        let (reduced, _) = self.reduce(rules);
+        let Some(component) = self
+            .components(&reduced)
+            .into_iter()
+            .find(|c| c.iter().any(|&k| reduced[k].0.iter().any(|t| t.0 == id)))
+        else {
+            return Ok(Some(self.bounds(id, rules).0));
+        };
+        let rows: Vec<&Reduced> = component.iter().map(|&k| &reduced[k]).collect();
+        let (vars, bounds, lp_rows) = self.component_lp(&rows, rules);
+        let Ok(i) = vars.binary_search(&id) else {
+            return Ok(Some(self.bounds(id, rules).0));
+        };
+        let solved = solve_lp(&bounds, &lp_rows, Some((i, false))).map_err(|reason| CheckError::Solver {
+            context: format!("{}: {}", self.vars[id].file, self.vars[id].cell),
+            reason,
+        })?;
+        Ok(solved.map(|(value, _)| value))
+    }
+
+    /// Runs the attack: checks every relation whose cells are all constants, then solves every
+    /// connected component of the rest for the smallest and largest value of each unpublished
+    /// cell, and reports what an attacker could pin or narrow.
+    pub fn attack(&self, rules: &Rules, report: &mut CheckReport) -> Result<(), CheckError> {
+        for v in &self.vars {
+            if v.hidden && v.shown.is_some() {
+                report.push(
+                    &v.file,
+                    &v.cell,
+                    "suppressed in one file but published in another",
+                );
+            }
+        }
+        let (reduced, constant) = self.reduce(rules);
+        for (ri, lo, hi) in constant {
+            let row = &self.rows[ri];
+            if lo > EPS * (1.0 + row.lo.abs()) || hi < -EPS * (1.0 + row.hi.abs()) {
+                report.push(
+                    &row.file,
+                    &row.cell,
+                    "the published figures do not add up: a total differs from the sum of its cells",
+                );
+            }
+        }
+        for component in self.components(&reduced) {
+            let rows: Vec<&Reduced> = component.iter().map(|&k| &reduced[k]).collect();
             self.attack_component(&rows, rules, report)?;
         }
         Ok(())
@@ -247,15 +309,7 @@ impl System {
         rules: &Rules,
         report: &mut CheckReport,
     ) -> Result<(), CheckError> {
-        let mut vars: Vec<usize> = rows.iter().flat_map(|r| r.0.iter().map(|t| t.0)).collect();
-        vars.sort_unstable();
-        vars.dedup();
-        let local: HashMap<usize, usize> = vars.iter().enumerate().map(|(i, &v)| (v, i)).collect();
-        let bounds: Vec<(f64, f64)> = vars.iter().map(|&v| self.bounds(v, rules)).collect();
-        let lp_rows: Vec<LpRow> = rows
-            .iter()
-            .map(|r| (r.0.iter().map(|&(v, c)| (local[&v], c)).collect(), r.1, r.2))
-            .collect();
+        let (vars, bounds, lp_rows) = self.component_lp(rows, rules);
         let first = &self.rows[rows[0].3];
         let solve = |objective: Option<(usize, bool)>| -> Result<Option<(f64, Vec<f64>)>, CheckError> {
             solve_lp(&bounds, &lp_rows, objective).map_err(|reason| CheckError::Solver {

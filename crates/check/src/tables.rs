@@ -16,6 +16,9 @@ pub(crate) struct Ctx<'a> {
     pub rules: &'a Rules,
     pub report: &'a mut CheckReport,
     pub sys: &'a mut System,
+    /// The source of the folder's evaluation frame, where the evaluation's files count (see
+    /// `extras::frame_source`).
+    pub frame: &'a str,
 }
 
 impl Ctx<'_> {
@@ -43,6 +46,12 @@ impl Ctx<'_> {
                 format!("published count is not rounded to base {}", r.round_to),
             );
         }
+        self.rounded(v)
+    }
+
+    /// The interval of true counts a published count stands for under the rounding base.
+    pub fn rounded(&self, v: u64) -> (f64, f64) {
+        let r = self.rules;
         let h = if r.round_to > 1 {
             r.round_to as f64 / 2.0
         } else {

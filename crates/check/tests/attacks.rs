@@ -69,6 +69,21 @@ fn release(dir: &Path, threshold: u64, files: &[File]) -> PathBuf {
     dir.to_path_buf()
 }
 
+/// A release (threshold 10) whose tables count the evaluation frame `frame` (`evaluation/frame`,
+/// or `<programme>/frame` with several programmes), as the evaluation's files beside them do.
+fn frame_release(dir: &Path, frame: &str, files: &[File]) -> PathBuf {
+    let dir = release(dir, 10, files);
+    let path = dir.join("release-manifest.json");
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    for f in m["files"].as_array_mut().unwrap() {
+        if f["kind"] == "table" {
+            f["joint_group"] = frame.into();
+        }
+    }
+    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
+    dir
+}
+
 fn check_with(dir: &Path, opts: &CheckOptions) -> String {
     let report: CheckReport = check_release(dir, opts).unwrap();
     report
@@ -399,17 +414,113 @@ fn an_outcome_sample_smaller_than_the_matched_group_is_not_a_conflict() {
     let tab = "group,persons\ncomparison,60\ntreated,60\nTotal,120\n";
     let impact = "outcome,measure,treated_persons,comparison_persons\n\
 reoffended,rate,60,60\nemployed,rate,45,44\nemployed_at_365_days,rate,[c],[c]\n";
-    let dir = release(
+    let dir = frame_release(
         &tmp.path().join("r"),
-        10,
+        "evaluation/frame",
         &[table("t.csv", &["group"], tab), extra("impact.csv", impact)],
     );
-    let path = dir.join("release-manifest.json");
-    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-    m["files"][0]["joint_group"] = "evaluation/frame".into();
-    fs::write(&path, serde_json::to_vec(&m).unwrap()).unwrap();
     insta::assert_snapshot!(check(&dir), @r"
     release passes the check
     note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    ");
+}
+
+/// When every outcome leaves someone out (a full follow-up year, a few deaths), no row of
+/// `impact.csv` publishes the matched group's size: the rows that leave a few out are `[c]`,
+/// the others publish their own, smaller sample. The group is larger than all of them, as the
+/// first step of `survival.csv` (persons at risk) and a table's `Total` show, so every count is
+/// an outcome's own sample and nothing contradicts (the false alarm of a 100,000-person world,
+/// where this folder failed with "the published figures do not add up").
+#[test]
+fn an_impact_where_every_outcome_leaves_someone_out_is_not_a_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tab = "group,employed,persons\n\
+               comparison,0,30\ncomparison,1,34\ncomparison,Total,64\n\
+               treated,0,40\ntreated,1,24\ntreated,Total,64\n\
+               Total,0,70\nTotal,1,58\nTotal,Total,128\n";
+    let impact = "outcome,measure,treated_persons,comparison_persons\n\
+                  reoffended,rate,45,45\nemployed,rate,45,45\n\
+                  employed_at_30_days,rate,[c],[c]\ndays_to_reoffence,log_rank,[c],[c]\n";
+    let survival = "outcome,group,day,at_risk,events,survival\n\
+                    days_to_reoffence,treated,1,61,12,0.8033\n\
+                    days_to_reoffence,treated,9,49,10,0.6393\n\
+                    days_to_reoffence,comparison,2,61,10,0.8361\n\
+                    days_to_reoffence,comparison,7,51,11,0.6557\n";
+    let folder =
+        |name: &str, files: &[File]| frame_release(&tmp.path().join(name), "evaluation/frame", files);
+    let folders = [
+        // The persons at risk on the first day alone show the group is larger than 45.
+        folder(
+            "survival",
+            &[extra("impact.csv", impact), extra("survival.csv", survival)],
+        ),
+        // With a table of the frame that publishes the group's size.
+        folder(
+            "table",
+            &[
+                table("t.csv", &["group", "employed"], tab),
+                extra("impact.csv", impact),
+                extra("survival.csv", survival),
+            ],
+        ),
+    ];
+    for dir in folders {
+        insta::allow_duplicates! {
+            insta::assert_snapshot!(check(&dir), @r"
+            release passes the check
+            note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+            ");
+        }
+    }
+}
+
+/// With several programmes, each release's tables of the evaluation name their frame
+/// `<programme>/frame`: they count the same persons as the `impact.csv` beside them (the
+/// caliper-drop attack goes through them as through `evaluation/frame`), and two programmes
+/// audited jointly (`--with`, as the dashboard advises for a shared cohort) are two evaluations,
+/// not one.
+#[test]
+fn a_programme_frame_counts_the_same_persons_as_its_evaluation_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = |name: &str, frame: &str, impact: &str| {
+        frame_release(
+            &tmp.path().join(name),
+            frame,
+            &[
+                table(
+                    "t.csv",
+                    &["treated"],
+                    "treated,persons\nfalse,100\ntrue,51\nTotal,151\n",
+                ),
+                extra("impact.csv", impact),
+            ],
+        )
+    };
+    // All treated (a table of the frame) − the matched treated (impact.csv): 51 − 50 = 1
+    // dropped person, whatever the frame's name.
+    let impact = "outcome,measure,treated_persons,comparison_persons\nreoffended,rate,50,50\n";
+    for frame in ["evaluation/frame", "bootcamp/frame"] {
+        let dir = folder(frame.split('/').next().unwrap(), frame, impact);
+        insta::allow_duplicates! {
+            insta::assert_snapshot!(check(&dir), @r"
+            (the evaluation's arms): group=Unknown, treated=true: unpublished count can be worked out from the published figures: it lies in [1, 1]
+            note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+            ");
+        }
+    }
+    // Two programmes over one cohort, each safe alone (51 − 40 = 11 dropped, and 10): audited
+    // jointly, their matched groups are not one group published twice.
+    let impact =
+        |n: u32| format!("outcome,measure,treated_persons,comparison_persons\nreoffended,rate,{n},{n}\n");
+    let a = folder("a", "bootcamp/frame", &impact(40));
+    let b = folder("b", "mentoring/frame", &impact(41));
+    let opts = CheckOptions {
+        with: Some(b.clone()),
+        ..CheckOptions::default()
+    };
+    insta::assert_snapshot!(check_with(&a, &opts), @r"
+    release passes the check
+    note: release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
+    note: [tmp]/b/release-manifest.json: the manifest's signature is unverified (give the project key with --key to verify it)
     ");
 }
