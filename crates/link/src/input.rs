@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
 
 use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
@@ -15,6 +17,10 @@ use crate::LinkError;
 /// Rows per batch when an extract is read. Both the in-memory and the spilling plan read with
 /// this size, so they hand the writer the same batches.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
+
+/// Batches an extract's reader thread decodes ahead of its consumer: memory for two batches
+/// beyond the one in use (a few MiB each at [`BATCH_ROWS`]).
+const READ_AHEAD: usize = 2;
 
 /// Columns `linked/` adds; a keep column may not use these names.
 pub(crate) const RESERVED: [&str; 5] = [
@@ -154,21 +160,40 @@ impl ExtractInput {
     }
 
     /// The extract's batches, in input order, each checked against the first part's columns.
-    pub(crate) fn batches(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
-        let inner = read_part_files(self.parts.iter().map(|(path, _)| path.clone()), BATCH_ROWS)?;
-        Ok(inner.map(move |batch| {
-            let batch = batch?;
-            if same_columns(&self.schema, &batch.schema()) {
-                Ok(batch)
-            } else {
-                Err(LinkError::SchemaMismatch {
-                    extract: self.name.clone(),
-                    dir: self.dir.clone(),
-                })
-            }
-        }))
+    ///
+    /// The parts are opened here (so a part that cannot be opened fails here), and decoded on a
+    /// reader thread of their own, at most [`READ_AHEAD`] batches ahead of the caller: decoding
+    /// the next batch overlaps with the caller's work on this one. The batches are the same, in
+    /// the same order, as a reader on the caller's thread gives. Dropping the iterator stops the
+    /// reader thread at its next batch.
+    pub(crate) fn batches(&self) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>>, LinkError> {
+        let paths: Vec<PathBuf> = self.parts.iter().map(|(path, _)| path.clone()).collect();
+        let inner = read_part_files(paths, BATCH_ROWS)?;
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        let (schema, name, dir) = (Arc::clone(&self.schema), self.name.clone(), self.dir.clone());
+        std::thread::Builder::new()
+            .name(format!("link-read-{name}"))
+            .spawn(move || {
+                for batch in inner {
+                    let batch = batch.map_err(LinkError::from).and_then(|batch| {
+                        if same_columns(&schema, &batch.schema()) {
+                            Ok(batch)
+                        } else {
+                            Err(LinkError::SchemaMismatch {
+                                extract: name.clone(),
+                                dir: dir.clone(),
+                            })
+                        }
+                    });
+                    let failed = batch.is_err();
+                    // The receiver is gone: the caller stopped reading.
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|source| LinkError::ReaderThread { source })?;
+        Ok(rx.into_iter())
     }
 
     /// The token columns of a batch, one per match key (`None` where the extract lacks the key).
