@@ -18,6 +18,9 @@ use crate::LinkError;
 /// this size, so they hand the writer the same batches.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
 
+/// An extract's batches, from [`ExtractInput::batches`].
+pub(crate) type Batches = Box<dyn Iterator<Item = Result<RecordBatch, LinkError>>>;
+
 /// Batches an extract's reader thread decodes ahead of its consumer: memory for two batches
 /// beyond the one in use (a few MiB each at [`BATCH_ROWS`]).
 const READ_AHEAD: usize = 2;
@@ -47,6 +50,11 @@ pub(crate) struct ExtractInput {
     pub keep_cols: Vec<usize>,
     /// The linkage key fingerprint from the extract's manifest.
     pub key_fingerprint: String,
+    /// Whether [`ExtractInput::batches`] decodes on a reader thread ahead of the caller. Off
+    /// when opened; the cascade turns it on when it runs in memory (not when it spills: the
+    /// reader thread's allocations cost the process memory that a tight `memory_limit` has
+    /// not got).
+    pub read_ahead: bool,
 }
 
 impl ExtractInput {
@@ -148,6 +156,7 @@ impl ExtractInput {
             key_cols,
             keep_cols,
             key_fingerprint,
+            read_ahead: false,
         })
     }
 
@@ -161,30 +170,34 @@ impl ExtractInput {
 
     /// The extract's batches, in input order, each checked against the first part's columns.
     ///
-    /// The parts are opened here (so a part that cannot be opened fails here), and decoded on a
-    /// reader thread of their own, at most [`READ_AHEAD`] batches ahead of the caller: decoding
-    /// the next batch overlaps with the caller's work on this one. The batches are the same, in
-    /// the same order, as a reader on the caller's thread gives. Dropping the iterator stops the
-    /// reader thread at its next batch.
-    pub(crate) fn batches(&self) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>>, LinkError> {
+    /// The parts are opened here (so a part that cannot be opened fails here). With
+    /// [`ExtractInput::read_ahead`], they are decoded on a reader thread of their own, at most
+    /// [`READ_AHEAD`] batches ahead of the caller: decoding the next batch overlaps with the
+    /// caller's work on this one. The batches are the same, in the same order, either way.
+    /// Dropping the iterator stops the reader thread at its next batch.
+    pub(crate) fn batches(&self) -> Result<Batches, LinkError> {
         let paths: Vec<PathBuf> = self.parts.iter().map(|(path, _)| path.clone()).collect();
         let inner = read_part_files(paths, BATCH_ROWS)?;
-        let (tx, rx) = sync_channel(READ_AHEAD);
         let (schema, name, dir) = (Arc::clone(&self.schema), self.name.clone(), self.dir.clone());
+        let checked = inner.map(move |batch| {
+            let batch = batch?;
+            if same_columns(&schema, &batch.schema()) {
+                Ok(batch)
+            } else {
+                Err(LinkError::SchemaMismatch {
+                    extract: name.clone(),
+                    dir: dir.clone(),
+                })
+            }
+        });
+        if !self.read_ahead {
+            return Ok(Box::new(checked));
+        }
+        let (tx, rx) = sync_channel(READ_AHEAD);
         std::thread::Builder::new()
-            .name(format!("link-read-{name}"))
+            .name(format!("link-read-{}", self.name))
             .spawn(move || {
-                for batch in inner {
-                    let batch = batch.map_err(LinkError::from).and_then(|batch| {
-                        if same_columns(&schema, &batch.schema()) {
-                            Ok(batch)
-                        } else {
-                            Err(LinkError::SchemaMismatch {
-                                extract: name.clone(),
-                                dir: dir.clone(),
-                            })
-                        }
-                    });
+                for batch in checked {
                     let failed = batch.is_err();
                     // The receiver is gone: the caller stopped reading.
                     if tx.send(batch).is_err() || failed {
@@ -193,7 +206,7 @@ impl ExtractInput {
                 }
             })
             .map_err(|source| LinkError::ReaderThread { source })?;
-        Ok(rx.into_iter())
+        Ok(Box::new(rx.into_iter()))
     }
 
     /// The token columns of a batch, one per match key (`None` where the extract lacks the key).
