@@ -546,7 +546,10 @@ mod tests {
 
     /// Merges batches of `(value, unlinked)` rows into empty counts: whether the column stayed
     /// categorical after each batch, and the counts at the end.
-    fn check(batches: &[Vec<(&str, bool)>], expected: (&[bool], &[(&str, (u64, u64))])) {
+    /// A column's counts: value, (records, unlinked).
+    type Counts<'a> = &'a [(&'a str, (u64, u64))];
+
+    fn check(batches: &[Vec<(&str, bool)>], expected: (&[bool], Counts<'_>)) {
         let mut values = BTreeMap::new();
         let kept: Vec<bool> = batches
             .iter()
