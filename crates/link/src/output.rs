@@ -501,19 +501,23 @@ pub(crate) fn write_extract(
             for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
                 tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
             }
-            // The linked batch, and beside it the persons batch or the profile's counts.
-            let (linked, side) = rayon::join(
-                || linked_batch(&batch, &outcome, extra, input, ctx, &schema, &mut tally),
-                || {
-                    if is_spine {
-                        persons_batch(&batch, &outcome, start, input, ctx, &person_schema).map(Some)
-                    } else {
-                        profile.add(&batch, &outcome).map(|()| None)
-                    }
-                },
-            );
+            // The output batches are built on this thread, as the batches they come from were
+            // read here: buffers that the writer threads free then return to this thread's
+            // malloc arena. Built on the pool's threads, they left freed memory in more arenas
+            // (glibc keeps up to its trim threshold, 64 MiB once a 32 MB buffer was freed, in
+            // each), over a tight `memory_limit`. The profile's counts, which allocate next to
+            // nothing, are counted on the pool beside the linked batch.
+            let mut counted = Ok(());
+            let linked = rayon::in_place_scope(|scope| {
+                if !is_spine {
+                    scope.spawn(|_| counted = profile.add(&batch, &outcome));
+                }
+                linked_batch(&batch, &outcome, extra, input, ctx, &schema, &mut tally)
+            });
+            counted?;
             sinks.send(0, linked?)?;
-            if let Some(persons) = side? {
+            if is_spine {
+                let persons = persons_batch(&batch, &outcome, start, input, ctx, &person_schema)?;
                 sinks.send(1, persons)?;
             }
             if let (Some(truth), Some(col)) = (ctx.truth, record_id)
