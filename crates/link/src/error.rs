@@ -157,6 +157,13 @@ pub enum LinkError {
         /// The output folder.
         dir: PathBuf,
     },
+    /// The thread reading an extract could not be started.
+    #[error("cannot start a thread to read an extract: {source}")]
+    ReaderThread {
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The Spark job could not be started.
     #[error(
         "cannot start the spark job with {}: {source}; run scripts/spark-venv.sh, or name a Python that has pyspark with `python` in [link.spark] or LINKLAB_SPARK_PYTHON", program.display()

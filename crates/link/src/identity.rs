@@ -48,15 +48,35 @@ impl PersonId {
     }
 }
 
-pub(crate) fn person_ids(hasher: &TokenHasher, fingerprints: &[[u8; 32]]) -> Vec<PersonId> {
-    let mut order: Vec<u32> = (0..fingerprints.len() as u32).collect();
-    order.par_sort_unstable_by_key(|&p| (fingerprints[p as usize], p));
+/// For each person, how many persons before it (in person order) have the same fingerprint.
+///
+/// Persons are sorted by the first 8 bytes of their fingerprint (SHA-256 outputs, so nearly
+/// always distinct) and person: a compact sort of 16-byte rows rather than of indices compared
+/// through their 32-byte fingerprints. Only a run of equal prefixes (in practice the persons
+/// without any token) is compared in full.
+fn tie_ordinals(fingerprints: &[[u8; 32]]) -> Vec<u32> {
+    let prefix = |fp: &[u8; 32]| u64::from_be_bytes(fp[..8].try_into().expect("8 bytes"));
+    let mut order: Vec<(u64, u32)> = fingerprints
+        .par_iter()
+        .enumerate()
+        .map(|(p, fp)| (prefix(fp), p as u32))
+        .collect();
+    order.par_sort_unstable();
     let mut ordinal = vec![0_u32; fingerprints.len()];
-    for pair in order.windows(2) {
-        if fingerprints[pair[0] as usize] == fingerprints[pair[1] as usize] {
-            ordinal[pair[1] as usize] = ordinal[pair[0] as usize] + 1;
+    for run in order.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        run.sort_unstable_by_key(|&(_, p)| (fingerprints[p as usize], p));
+        for pair in run.windows(2) {
+            let (a, b) = (pair[0].1 as usize, pair[1].1 as usize);
+            if fingerprints[a] == fingerprints[b] {
+                ordinal[b] = ordinal[a] + 1;
+            }
         }
     }
+    ordinal
+}
+
+pub(crate) fn person_ids(hasher: &TokenHasher, fingerprints: &[[u8; 32]]) -> Vec<PersonId> {
+    let ordinal = tie_ordinals(fingerprints);
     fingerprints
         .par_iter()
         .zip(ordinal)
@@ -86,6 +106,20 @@ pub(crate) fn person_ids(hasher: &TokenHasher, fingerprints: &[[u8; 32]]) -> Vec
 mod tests {
     use super::*;
     use linklab_tokens::SecretKey;
+
+    fn check(fingerprints: &[[u8; 32]], expected: &[u32]) {
+        assert_eq!(tie_ordinals(fingerprints), expected);
+    }
+
+    #[test]
+    fn ties_are_numbered_in_person_order() {
+        let mut tail = [7_u8; 32];
+        tail[31] = 1; // the same first 8 bytes as [7; 32], another fingerprint
+        check(&[[7; 32], [1; 32], [7; 32], [7; 32]], &[0, 0, 1, 2]);
+        check(&[[7; 32], tail, [7; 32], tail, [1; 32]], &[0, 0, 1, 1, 0]);
+        check(&[tail, [7; 32]], &[0, 0]);
+        check(&[], &[]);
+    }
 
     #[test]
     fn tied_fingerprints_get_distinct_ids() {

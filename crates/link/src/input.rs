@@ -3,6 +3,8 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::sync_channel;
 
 use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
@@ -15,6 +17,13 @@ use crate::LinkError;
 /// Rows per batch when an extract is read. Both the in-memory and the spilling plan read with
 /// this size, so they hand the writer the same batches.
 pub(crate) const BATCH_ROWS: usize = 64 * 1024;
+
+/// An extract's batches, from [`ExtractInput::batches`].
+pub(crate) type Batches = Box<dyn Iterator<Item = Result<RecordBatch, LinkError>>>;
+
+/// Batches an extract's reader thread decodes ahead of its consumer: memory for two batches
+/// beyond the one in use (a few MiB each at [`BATCH_ROWS`]).
+const READ_AHEAD: usize = 2;
 
 /// Columns `linked/` adds; a keep column may not use these names.
 pub(crate) const RESERVED: [&str; 5] = [
@@ -41,6 +50,11 @@ pub(crate) struct ExtractInput {
     pub keep_cols: Vec<usize>,
     /// The linkage key fingerprint from the extract's manifest.
     pub key_fingerprint: String,
+    /// Whether [`ExtractInput::batches`] decodes on a reader thread ahead of the caller. Off
+    /// when opened; the cascade turns it on when it runs in memory (not when it spills: the
+    /// reader thread's allocations cost the process memory that a tight `memory_limit` has
+    /// not got).
+    pub read_ahead: bool,
 }
 
 impl ExtractInput {
@@ -142,6 +156,7 @@ impl ExtractInput {
             key_cols,
             keep_cols,
             key_fingerprint,
+            read_ahead: false,
         })
     }
 
@@ -154,21 +169,44 @@ impl ExtractInput {
     }
 
     /// The extract's batches, in input order, each checked against the first part's columns.
-    pub(crate) fn batches(
-        &self,
-    ) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + '_, LinkError> {
-        let inner = read_part_files(self.parts.iter().map(|(path, _)| path.clone()), BATCH_ROWS)?;
-        Ok(inner.map(move |batch| {
+    ///
+    /// The parts are opened here (so a part that cannot be opened fails here). With
+    /// [`ExtractInput::read_ahead`], they are decoded on a reader thread of their own, at most
+    /// [`READ_AHEAD`] batches ahead of the caller: decoding the next batch overlaps with the
+    /// caller's work on this one. The batches are the same, in the same order, either way.
+    /// Dropping the iterator stops the reader thread at its next batch.
+    pub(crate) fn batches(&self) -> Result<Batches, LinkError> {
+        let paths: Vec<PathBuf> = self.parts.iter().map(|(path, _)| path.clone()).collect();
+        let inner = read_part_files(paths, BATCH_ROWS)?;
+        let (schema, name, dir) = (Arc::clone(&self.schema), self.name.clone(), self.dir.clone());
+        let checked = inner.map(move |batch| {
             let batch = batch?;
-            if same_columns(&self.schema, &batch.schema()) {
+            if same_columns(&schema, &batch.schema()) {
                 Ok(batch)
             } else {
                 Err(LinkError::SchemaMismatch {
-                    extract: self.name.clone(),
-                    dir: self.dir.clone(),
+                    extract: name.clone(),
+                    dir: dir.clone(),
                 })
             }
-        }))
+        });
+        if !self.read_ahead {
+            return Ok(Box::new(checked));
+        }
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        std::thread::Builder::new()
+            .name(format!("link-read-{}", self.name))
+            .spawn(move || {
+                for batch in checked {
+                    let failed = batch.is_err();
+                    // The receiver is gone: the caller stopped reading.
+                    if tx.send(batch).is_err() || failed {
+                        return;
+                    }
+                }
+            })
+            .map_err(|source| LinkError::ReaderThread { source })?;
+        Ok(Box::new(rx.into_iter()))
     }
 
     /// The token columns of a batch, one per match key (`None` where the extract lacks the key).

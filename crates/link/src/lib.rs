@@ -145,10 +145,19 @@ pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, L
 }
 
 /// The match-key cascade (sections 1 to 5).
-fn cascade(cfg: &LinkConfig, opened: Opened, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
+fn cascade(
+    cfg: &LinkConfig,
+    mut opened: Opened,
+    progress: &dyn Progress,
+) -> Result<LinkageReport, LinkError> {
+    let (job, partitions, spill) = engine(cfg, &opened.inputs, opened.spine_index)?;
+    // In memory, the extracts are decoded ahead on reader threads; a spilling run reads them on
+    // the thread that uses them, within its `memory_limit`.
+    for input in &mut opened.inputs {
+        input.read_ahead = spill.is_none();
+    }
     let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
     let spine = &inputs[spine_index];
-    let (job, partitions, spill) = engine(cfg, inputs, spine_index)?;
     // 1. Persons from the spine.
     let (mut pass, persons, ambiguous) = spine_persons(
         cfg,

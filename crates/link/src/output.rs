@@ -13,6 +13,7 @@ use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, FieldRef, Int64Type, Schema, SchemaRef};
 use linklab_store::{PartWriter, StoreError};
+use rayon::prelude::*;
 
 use crate::LinkError;
 use crate::cluster::NONE;
@@ -142,6 +143,78 @@ struct ProfileCol {
     values: Option<BTreeMap<String, (u64, u64)>>,
 }
 
+impl ProfileCol {
+    /// Counts a batch's values of this column.
+    fn add(&mut self, column: &ArrayRef, outcomes: &[Outcome]) -> Result<(), LinkError> {
+        let Some(values) = &mut self.values else {
+            return Ok(());
+        };
+        let fail = |source| LinkError::Arrow {
+            what: "the unlinked profile",
+            source,
+        };
+        let unlinked = outcomes.iter().map(|o| o.linked_person().is_none());
+        let categorical = match self.grouping {
+            Grouping::Value => {
+                let text = cast(column, &DataType::Utf8).map_err(fail)?;
+                let text = text.as_string::<i32>();
+                merge_counts(values, text.iter().map(|v| v.unwrap_or(MISSING)).zip(unlinked))
+            }
+            Grouping::AgeBand => {
+                let ages = cast(column, &DataType::Int64).map_err(fail)?;
+                let ages = ages.as_primitive::<Int64Type>();
+                merge_counts(
+                    values,
+                    ages.iter().map(|v| v.map_or(MISSING, age_band)).zip(unlinked),
+                )
+            }
+        };
+        if !categorical || values.len() > MAX_CATEGORIES {
+            self.values = None;
+        }
+        Ok(())
+    }
+}
+
+/// Adds a batch's `(value, unlinked)` rows to a column's counts. They are counted first in a
+/// short list (a column with more than [`MAX_CATEGORIES`] values in one batch is not
+/// categorical: false, and nothing is added), then added to the column's counts.
+fn merge_counts<'a>(
+    values: &mut BTreeMap<String, (u64, u64)>,
+    rows: impl Iterator<Item = (&'a str, bool)>,
+) -> bool {
+    let mut seen: Vec<(&str, u64, u64)> = Vec::with_capacity(MAX_CATEGORIES);
+    for (value, unlinked) in rows {
+        if !tally_value(&mut seen, value, unlinked) {
+            return false;
+        }
+    }
+    for (value, records, unlinked) in seen {
+        let entry = match values.get_mut(value) {
+            Some(entry) => entry,
+            None => values.entry(value.to_owned()).or_insert((0, 0)),
+        };
+        entry.0 += records;
+        entry.1 += unlinked;
+    }
+    true
+}
+
+/// Adds one record with `value` to a batch's short list of counts; false once the list would
+/// hold more than [`MAX_CATEGORIES`] values.
+fn tally_value<'a>(seen: &mut Vec<(&'a str, u64, u64)>, value: &'a str, unlinked: bool) -> bool {
+    if let Some(entry) = seen.iter_mut().find(|(v, _, _)| *v == value) {
+        entry.1 += 1;
+        entry.2 += u64::from(unlinked);
+        return true;
+    }
+    if seen.len() == MAX_CATEGORIES {
+        return false;
+    }
+    seen.push((value, 1, u64::from(unlinked)));
+    true
+}
+
 /// Counts of records and unlinked records by the values of categorical-looking keep columns.
 #[derive(Debug)]
 pub(crate) struct Profile {
@@ -195,51 +268,11 @@ impl Profile {
         Self { cols }
     }
 
+    /// Counts a batch's records, column by column side by side.
     fn add(&mut self, batch: &RecordBatch, outcomes: &[Outcome]) -> Result<(), LinkError> {
-        for col in &mut self.cols {
-            let Some(values) = &mut col.values else { continue };
-            let mut count = |value: &str, unlinked: bool| {
-                let entry = match values.get_mut(value) {
-                    Some(entry) => entry,
-                    None => values.entry(value.to_owned()).or_insert((0, 0)),
-                };
-                entry.0 += 1;
-                entry.1 += u64::from(unlinked);
-            };
-            let column = batch.column(col.index);
-            match col.grouping {
-                Grouping::Value => {
-                    let text = cast(column, &DataType::Utf8).map_err(|source| LinkError::Arrow {
-                        what: "the unlinked profile",
-                        source,
-                    })?;
-                    let text = text.as_string::<i32>();
-                    for (i, o) in outcomes.iter().enumerate() {
-                        let value = if text.is_valid(i) { text.value(i) } else { MISSING };
-                        count(value, o.linked_person().is_none());
-                    }
-                }
-                Grouping::AgeBand => {
-                    let ages = cast(column, &DataType::Int64).map_err(|source| LinkError::Arrow {
-                        what: "the unlinked profile",
-                        source,
-                    })?;
-                    let ages = ages.as_primitive::<Int64Type>();
-                    for (i, o) in outcomes.iter().enumerate() {
-                        let value = if ages.is_valid(i) {
-                            age_band(ages.value(i))
-                        } else {
-                            MISSING
-                        };
-                        count(value, o.linked_person().is_none());
-                    }
-                }
-            }
-            if values.len() > MAX_CATEGORIES {
-                col.values = None;
-            }
-        }
-        Ok(())
+        self.cols
+            .par_iter_mut()
+            .try_for_each(|col| col.add(batch.column(col.index), outcomes))
     }
 
     pub(crate) fn finish(self) -> Vec<ProfileColumn> {
@@ -383,6 +416,48 @@ fn persons_batch(
     })
 }
 
+/// The batch of `linked/<extract>/` for a batch of the extract, counting its links and
+/// ambiguous records by key in `tally`.
+fn linked_batch(
+    batch: &RecordBatch,
+    outcome: &[Outcome],
+    extra: Vec<ArrayRef>,
+    input: &ExtractInput,
+    ctx: &WriteContext<'_>,
+    schema: &SchemaRef,
+    tally: &mut Tally,
+) -> Result<RecordBatch, LinkError> {
+    let ids = id_array(
+        outcome
+            .iter()
+            .map(|o| o.linked_person().map(|p| &ctx.person_ids[p as usize])),
+        "a linked batch",
+    )?;
+    let mut match_keys = StringBuilder::with_capacity(outcome.len(), outcome.len() * 8);
+    for o in outcome {
+        if o.linked_person().is_some() {
+            if o.key == SPINE {
+                match_keys.append_value(SPINE_MATCH_KEY);
+            } else {
+                match_keys.append_value(&ctx.key_names[o.key as usize]);
+                tally.linked_by_key[o.key as usize] += 1;
+            }
+        } else {
+            match_keys.append_null();
+            if o.key != NO_HIT && o.key != SPINE {
+                tally.ambiguous_by_key[o.key as usize] += 1;
+            }
+        }
+    }
+    let mut columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(match_keys.finish())];
+    columns.extend(extra);
+    columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| LinkError::Arrow {
+        what: "a linked batch",
+        source,
+    })
+}
+
 /// Streams an extract into `linked/<extract>/` (and, for the spine, `linked/persons/`).
 /// `outcomes(batch, first_row)` gives the outcome of each row of a batch and the columns of
 /// [`WriteContext::extra_fields`] for those rows.
@@ -426,42 +501,24 @@ pub(crate) fn write_extract(
             for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
                 tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
             }
-            let ids = id_array(
-                outcome
-                    .iter()
-                    .map(|o| o.linked_person().map(|p| &ctx.person_ids[p as usize])),
-                "a linked batch",
-            )?;
-            let mut match_keys = StringBuilder::with_capacity(rows, rows * 8);
-            for o in &outcome {
-                if o.linked_person().is_some() {
-                    if o.key == SPINE {
-                        match_keys.append_value(SPINE_MATCH_KEY);
-                    } else {
-                        match_keys.append_value(&ctx.key_names[o.key as usize]);
-                        tally.linked_by_key[o.key as usize] += 1;
-                    }
-                } else {
-                    match_keys.append_null();
-                    if o.key != NO_HIT && o.key != SPINE {
-                        tally.ambiguous_by_key[o.key as usize] += 1;
-                    }
+            // The output batches are built on this thread, as the batches they come from were
+            // read here: buffers that the writer threads free then return to this thread's
+            // malloc arena. Built on the pool's threads, they left freed memory in more arenas
+            // (glibc keeps up to its trim threshold, 64 MiB once a 32 MB buffer was freed, in
+            // each), over a tight `memory_limit`. The profile's counts, which allocate next to
+            // nothing, are counted on the pool beside the linked batch.
+            let mut counted = Ok(());
+            let linked = rayon::in_place_scope(|scope| {
+                if !is_spine {
+                    scope.spawn(|_| counted = profile.add(&batch, &outcome));
                 }
-            }
-            let mut columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(match_keys.finish())];
-            columns.extend(extra);
-            columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
-            let out =
-                RecordBatch::try_new(Arc::clone(&schema), columns).map_err(|source| LinkError::Arrow {
-                    what: "a linked batch",
-                    source,
-                })?;
-            sinks.send(0, out)?;
+                linked_batch(&batch, &outcome, extra, input, ctx, &schema, &mut tally)
+            });
+            counted?;
+            sinks.send(0, linked?)?;
             if is_spine {
                 let persons = persons_batch(&batch, &outcome, start, input, ctx, &person_schema)?;
                 sinks.send(1, persons)?;
-            } else {
-                profile.add(&batch, &outcome)?;
             }
             if let (Some(truth), Some(col)) = (ctx.truth, record_id)
                 && let Some(people) = truth.people_of(&input.name, batch.column(col))
@@ -485,4 +542,67 @@ pub(crate) fn write_extract(
         tally.profile = profile.finish();
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merges batches of `(value, unlinked)` rows into empty counts: whether the column stayed
+    /// categorical after each batch, and the counts at the end.
+    /// A column's counts: value, (records, unlinked).
+    type Counts<'a> = &'a [(&'a str, (u64, u64))];
+
+    fn check(batches: &[Vec<(&str, bool)>], expected: (&[bool], Counts<'_>)) {
+        let mut values = BTreeMap::new();
+        let kept: Vec<bool> = batches
+            .iter()
+            .map(|rows| merge_counts(&mut values, rows.iter().copied()))
+            .collect();
+        let counts: Vec<(&str, (u64, u64))> = values.iter().map(|(v, c)| (v.as_str(), *c)).collect();
+        assert_eq!((kept.as_slice(), counts.as_slice()), expected);
+    }
+
+    #[test]
+    fn a_batch_adds_its_counts() {
+        check(
+            &[vec![("x", true), ("y", false), ("x", false)], vec![("y", true)]],
+            (&[true, true], &[("x", (2, 1)), ("y", (2, 1))]),
+        );
+    }
+
+    #[test]
+    fn a_batch_with_too_many_values_is_not_categorical() {
+        let names: Vec<String> = (0..=MAX_CATEGORIES).map(|i| format!("v{i:02}")).collect();
+        let many: Vec<(&str, bool)> = names.iter().map(|n| (n.as_str(), false)).collect();
+        check(
+            &[vec![("x", true)], many[..MAX_CATEGORIES].to_vec(), many],
+            (
+                &[true, true, false],
+                &[
+                    ("v00", (1, 0)),
+                    ("v01", (1, 0)),
+                    ("v02", (1, 0)),
+                    ("v03", (1, 0)),
+                    ("v04", (1, 0)),
+                    ("v05", (1, 0)),
+                    ("v06", (1, 0)),
+                    ("v07", (1, 0)),
+                    ("v08", (1, 0)),
+                    ("v09", (1, 0)),
+                    ("v10", (1, 0)),
+                    ("v11", (1, 0)),
+                    ("v12", (1, 0)),
+                    ("v13", (1, 0)),
+                    ("v14", (1, 0)),
+                    ("v15", (1, 0)),
+                    ("v16", (1, 0)),
+                    ("v17", (1, 0)),
+                    ("v18", (1, 0)),
+                    ("v19", (1, 0)),
+                    ("x", (1, 1)),
+                ],
+            ),
+        );
+    }
 }
