@@ -282,6 +282,67 @@ fn an_outcome_sample_size_is_hidden_when_few_are_left_out() {
     }
 }
 
+/// The `survival.csv` of 40 matched pairs (person `2k` treated, `2k + 1` its comparison, an
+/// event on day 10 + k for every third pair, censored at 365 otherwise) when the time-to-event
+/// outcome leaves out the treated persons of the first `left_out` pairs: its outcomes and the
+/// number of rows.
+fn survival_rows(left_out: usize) -> (Vec<String>, usize) {
+    use crate::frame::{Frame, Measure, OutcomeValues, RecordCounts};
+    let n = 80;
+    let event: Vec<bool> = (0..n).map(|i| (i / 2) % 3 == 0).collect();
+    let frame = Frame {
+        person_ids: (0..n).map(|i| format!("p{i}")).collect(),
+        index: vec![18_000; n],
+        treated: (0..n).map(|i| i % 2 == 0).collect(),
+        covariates: Vec::new(),
+        outcomes: vec![OutcomeValues {
+            name: "days_to_reoffence".to_owned(),
+            measure: Measure::TimeToEvent,
+            value: (0..n)
+                .map(|i| if event[i] { 10 + (i / 2) as u32 } else { 365 })
+                .collect(),
+            event,
+            known: (0..n).map(|i| i % 2 == 1 || i / 2 >= left_out).collect(),
+            follow_up: 365,
+        }],
+        cohort_counts: RecordCounts::default(),
+        treatment_counts: RecordCounts::default(),
+        outcome_counts: BTreeMap::new(),
+        outcome_persons: BTreeMap::new(),
+        incomplete_follow_up: 0,
+        treated_without_index: 0,
+        death_counts: None,
+    };
+    let matching = Matching {
+        sets: (0..n / 2).map(|k| (2 * k, vec![2 * k + 1])).collect(),
+        weight: vec![1.0; n],
+        dropped_by_caliper: 0,
+        width: 0.2,
+    };
+    let csv = crate::publish::survival_csv(&frame, &matching, 10);
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
+    let mut outcomes: Vec<String> = rows
+        .iter()
+        .map(|r| r.split(',').next().unwrap_or_default().to_owned())
+        .collect();
+    outcomes.dedup();
+    (outcomes, rows.len())
+}
+
+#[test]
+fn a_survival_curve_is_not_published_when_a_few_are_left_out_of_its_outcome() {
+    // Nobody left out, or at least the threshold (10): the curve is published.
+    for left_out in [0, 10, 12] {
+        let (outcomes, rows) = survival_rows(left_out);
+        assert_eq!(outcomes, ["days_to_reoffence"], "{left_out} left out");
+        assert!(rows > 0);
+    }
+    // 1 to 9 left out: its first at-risk would be the hidden sample size.
+    for left_out in [1, 3, 9] {
+        assert_eq!(survival_rows(left_out), (Vec::new(), 0), "{left_out} left out");
+    }
+}
+
 fn subjects(data: &[(u32, bool)]) -> Vec<crate::stats::Subject> {
     data.iter()
         .map(|&(time, event)| crate::stats::Subject {
