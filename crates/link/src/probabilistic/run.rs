@@ -342,36 +342,31 @@ pub(crate) fn run(
         cols: &cols,
         max_cluster_size: cfg.max_cluster_size,
     };
-    let chunk = |source: &Source<'_>| {
+    // A pass's source of pairs, and the chunk size the memory left by its index allows.
+    let open = |pass: Pass| {
+        let source = Source::new(
+            cfg,
+            (inputs, spine_index),
+            &spine,
+            (&rules, pass),
+            fields,
+            progress,
+        )?;
         let chunk = chunk_records(cfg.memory_limit, fixed + source.bytes() as u64);
         info!(spine_records = spine.records, chunk, "linking probabilistically");
-        chunk
+        Ok::<_, LinkError>((source, chunk))
     };
 
     // Pass one and the fit: a model per input.
-    let source = Source::new(
-        cfg,
-        (inputs, spine_index),
-        &spine,
-        (&rules, Pass::Fit),
-        fields,
-        progress,
-    )?;
-    sides.chunk = chunk(&source);
+    let (source, chunk) = open(Pass::Fit)?;
+    sides.chunk = chunk;
     let (background, models, fitted_on) = fit_models(&sides, &source, inputs, spine_index, other_rows)?;
     source.clean();
     let threshold = settings.match_probability;
 
     // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
-    let source = Source::new(
-        cfg,
-        (inputs, spine_index),
-        &spine,
-        (&rules, Pass::Score),
-        fields,
-        progress,
-    )?;
-    sides.chunk = chunk(&source);
+    let (source, chunk) = open(Pass::Score)?;
+    sides.chunk = chunk;
     let (persons, merges, decisions, histograms, by_rule) =
         decide_all(&sides, &source, inputs, spine_index, &models, threshold, progress)?;
     source.clean();
