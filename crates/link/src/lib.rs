@@ -124,8 +124,8 @@ use input::ExtractInput;
 use output::{Outcome, SPINE, Tally, WriteContext, write_extract};
 use plan::{Opened, engine, open};
 pub use probabilistic::{
-    BlockingRule, CompareField, FieldModel, InputModel, LevelModel, MAX_FIELDS, ModelReport,
-    ProbabilisticConfig, RuleCount, RuleLinks, SpineDedup, WeightBin, WeightHistogram,
+    BlockingRule, CompareField, ExtractCount, FieldModel, InputModel, LevelModel, MAX_FIELDS, ModelReport,
+    ProbabilisticConfig, RuleCount, RuleLinks, SpineDedup, ThroughLinked, WeightBin, WeightHistogram,
 };
 pub use report::{
     ClusterSize, ExtractQuality, ExtractReport, KeyReport, LinkageReport, PairwiseQuality, ProfileColumn,

@@ -6,6 +6,10 @@
 //! best person's weight is within [`AMBIGUITY_BITS`] of the best: then it is ambiguous and stays
 //! unlinked (as in the cascade, weaker evidence is not allowed to break a tie).
 //!
+//! A record's match probability is the record-level posterior of [`record_probability`]: a
+//! record has at most one person, so its candidates compete with each other and with the chance
+//! that its person is not on the spine at all.
+//!
 //! The spine is deduplicated by the same scores: the spine pairs at or above the threshold are
 //! taken strongest first (ties by record numbers) and their clusters merged, unless the merged
 //! cluster would exceed `max_cluster_size`, or some record of one cluster, compared with some
@@ -44,6 +48,32 @@ impl Decision {
 /// A pair's level pattern and match weight.
 type Scored = (Pattern, f64);
 
+/// The share of the records whose person is on the spine that blocking is taken to miss (their
+/// person is among no candidate): it keeps a record's probability below one when its person
+/// may be elsewhere.
+const OUTSIDE_BLOCKING: f64 = 0.05;
+
+/// The chance that a record's person is on the spine but among none of its candidates, or not on
+/// the spine at all, given an input's pair prior (matching pairs over all record × spine record
+/// pairs) and the spine's number of persons: 1 − π·(1 − [`OUTSIDE_BLOCKING`]), where π = prior ×
+/// persons is the share of the input's records whose person is on the spine (each such record
+/// matches its person's records, about prior × spine records of them, in all).
+pub(crate) fn unmatched_odds(prior: f64, persons: usize) -> f64 {
+    let on_spine = (prior * persons as f64).clamp(0.0, 1.0);
+    1.0 - on_spine * (1.0 - OUTSIDE_BLOCKING)
+}
+
+/// The record-level probability that a record's person is the candidate person of weight `best`,
+/// against the other candidate persons' best weights `others` and `unmatched` (see
+/// [`unmatched_odds`]): with a_k = 2^weight (the pair's prior odds times its Bayes factor), a_best
+/// / (unmatched + Σ a_k). It is the pair's probability, 1 / (1 + 2^−weight), when `unmatched` is
+/// one and there is no other candidate; it is lower with close competitors, and higher when
+/// most of the input's records have a person on the spine.
+pub(crate) fn record_probability(best: f64, others: impl Iterator<Item = f64>, unmatched: f64) -> f64 {
+    let rest: f64 = others.map(|w| (w - best).exp2()).sum();
+    1.0 / (1.0 + unmatched * (-best).exp2() + rest)
+}
+
 /// The best person of one record: (weight, person, rule, pattern) of the best and the weight of
 /// the second best person.
 fn best_two(scored: &[(f64, u32, u8, Pattern)]) -> Option<((f64, u32, u8, Pattern), f64)> {
@@ -66,6 +96,16 @@ fn best_two(scored: &[(f64, u32, u8, Pattern)]) -> Option<((f64, u32, u8, Patter
     Some((best, second))
 }
 
+/// The best weight of each person of `scored` other than person `best` (sorts `scored` by
+/// person).
+fn other_persons(scored: &mut [(f64, u32, u8, Pattern)], best: u32) -> impl Iterator<Item = f64> + '_ {
+    scored.sort_unstable_by(|a, b| a.1.cmp(&b.1).then(b.0.total_cmp(&a.0)));
+    scored
+        .chunk_by(|a, b| a.1 == b.1)
+        .filter(move |group| group[0].1 != best)
+        .map(|group| group[0].0)
+}
+
 /// Decides the records of a chunk from their candidate pairs (sorted by record), writing into
 /// `out` (indexed by record number) and counting every pair's weight into the bins `weights`.
 #[allow(
@@ -82,6 +122,7 @@ pub(crate) fn decide_chunk(
     pairs: &[Pair],
     out: &mut [Decision],
     weights: &mut [u64],
+    unmatched: f64,
 ) {
     let computed = map_by_spine(pairs, |pair| {
         model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
@@ -99,13 +140,14 @@ pub(crate) fn decide_chunk(
         .with_min_len(256)
         .map(|&(group, of_group)| {
             let left = group[0].left;
-            let scored: Vec<(f64, u32, u8, Pattern)> = group
+            let mut scored: Vec<(f64, u32, u8, Pattern)> = group
                 .iter()
                 .zip(of_group)
                 .map(|(pair, &(pattern, w))| (w, person_of[pair.right as usize], pair.rule, pattern))
                 .collect();
+            let pair_weights = scored.iter().map(|s| s.0).collect();
             let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
-            let p = probability(w);
+            let p = record_probability(w, other_persons(&mut scored, person), unmatched);
             let outcome = if p < threshold {
                 Outcome::UNDECIDED
             } else if second >= w - AMBIGUITY_BITS {
@@ -122,7 +164,7 @@ pub(crate) fn decide_chunk(
                 probability: p,
                 pattern,
             };
-            (left, decision, scored.into_iter().map(|s| s.0).collect())
+            (left, decision, pair_weights)
         })
         .collect();
     for (left, decision, pair_weights) in decided {

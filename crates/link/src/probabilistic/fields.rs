@@ -331,6 +331,22 @@ impl CmpData {
         self.records += rows;
     }
 
+    /// Appends record `r` of `from` (of the same fields and keys).
+    pub(crate) fn push_record(&mut self, from: &CmpData, r: usize) {
+        self.scalars
+            .extend_from_slice(&from.scalars[r * from.stride..(r + 1) * from.stride]);
+        let fields = self.starts.len();
+        for f in 0..fields {
+            self.edit_items.extend_from_slice(from.edit1(f, r));
+            self.edit_offsets
+                .push(u32::try_from(self.edit_items.len()).expect("fewer than 2³² edit tokens"));
+        }
+        for (to, keys) in self.keys.iter_mut().zip(&from.keys) {
+            to.push(keys[r]);
+        }
+        self.records += 1;
+    }
+
     /// One record of one field: its scalar tokens ([`MISSING_TOKEN`] when missing) and edit-1
     /// set.
     #[cfg(test)]

@@ -13,7 +13,10 @@
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
 //!    again: each record is decided from its pairs scored by its extract's model, and the
 //!    spine's strong pairs are clustered into persons ([`decide`]).
-//! 5. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
+//! 5. A second round scores the records left without a person again, against the spine's
+//!    records and the linked records of every extract that tell something the spine does not
+//!    (a NINO it lacks, a new surname), as records of their persons ([`run`]).
+//! 6. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
 //!    and the report gains the model; `linkage-report.html` shows it ([`report`]).
 //!
 //! Memory: what stays is the spine's tokens and blocking keys, and 24 bytes per record of the
@@ -31,8 +34,8 @@ mod spark_pairs;
 
 pub use fields::CompareField;
 pub use report::{
-    BlockingRule, FieldModel, InputModel, LevelModel, ModelReport, RuleCount, RuleLinks, SpineDedup,
-    WeightBin, WeightHistogram,
+    BlockingRule, ExtractCount, FieldModel, InputModel, LevelModel, ModelReport, RuleCount, RuleLinks,
+    SpineDedup, ThroughLinked, WeightBin, WeightHistogram,
 };
 pub(crate) use run::run;
 

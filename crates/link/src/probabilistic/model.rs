@@ -2,11 +2,11 @@
 //! candidate pairs' level patterns, and the term-frequency adjustment of exact agreement.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
+use linklab_tokens::FieldKind;
+
 use super::fields::{CmpData, CompareField, MISSING_LEVEL, MISSING_TOKEN, compare};
-use crate::tok::PassThrough;
 
 /// Random spine pairs sampled for u (all pairs when there are fewer).
 pub(crate) const U_PAIRS: u64 = 1_000_000;
@@ -67,8 +67,9 @@ pub(crate) fn pattern(
     })
 }
 
-/// How many spine records hold each token.
-type TokenCounts = HashMap<u64, u32, BuildHasherDefault<PassThrough>>;
+/// How many spine records hold each token within each group (see [`tf_bits`]); the default
+/// hasher, as a pass-through one would hash a pair by its second half alone.
+type TokenCounts = HashMap<(u64, u64), u32>;
 
 /// What every model of a run shares: u, estimated on the spine, and the spine tokens'
 /// frequencies for the term-frequency adjustment. Per spine record and field (record by record,
@@ -90,16 +91,21 @@ impl Background {
     /// u from random spine pairs, and the spine's token frequencies.
     pub(crate) fn estimate(fields: &[CompareField], spine: &CmpData) -> Self {
         let (u, random_pairs) = estimate_u(fields, spine);
-        let by_field: Vec<Vec<f64>> = (0..fields.len()).map(|f| tf_bits(spine, f)).collect();
-        let tf = (0..spine.records)
-            .flat_map(|r| by_field.iter().map(move |bits| bits[r]))
-            .collect();
         Self {
             fields: fields.to_vec(),
             u,
             random_pairs,
-            tf: Arc::new(tf),
+            tf: Arc::new(tf_of(fields, spine, spine)),
         }
+    }
+
+    /// The spine's −log2 u_tf followed by those of the records of `extra` (scored as if they
+    /// were spine records after the spine's own, by the spine's token frequencies).
+    pub(crate) fn extended_tf(&self, spine: &CmpData, extra: &CmpData) -> Arc<Vec<f64>> {
+        let mut tf = Vec::with_capacity(self.tf.len() + extra.records * self.fields.len());
+        tf.extend_from_slice(&self.tf);
+        tf.extend(tf_of(&self.fields, spine, extra));
+        Arc::new(tf)
     }
 
     /// A background with a given u and no spine, for fitting simulated patterns.
@@ -368,6 +374,11 @@ impl Model {
         (p, w)
     }
 
+    /// The same model over other records' −log2 u_tf (see [`Background::extended_tf`]).
+    pub(crate) fn with_tf(&self, tf: Arc<Vec<f64>>) -> Self {
+        Self { tf, ..self.clone() }
+    }
+
     /// The pattern as letters, one per field (`E1PISYDX`, `-` for missing).
     pub(crate) fn pattern_code(&self, p: Pattern) -> String {
         self.fields
@@ -385,26 +396,57 @@ impl Model {
     }
 }
 
-/// Per spine record, −log2 u_tf of its token of field `f`, where u_tf is the share of the
-/// spine records holding a token that hold this one; 0 for a record without the token.
-fn tf_bits(spine: &CmpData, f: usize) -> Vec<f64> {
+/// Per record of `of` and field (record by record), −log2 u_tf of its token by the spine's
+/// frequencies (see [`tf_bits`]); a forename's frequency is taken among the spine records of the
+/// record's sex, when sex is compared (names are given by sex, so agreeing on both is rarer at
+/// random than the product of the two shares).
+fn tf_of(fields: &[CompareField], spine: &CmpData, of: &CmpData) -> Vec<f64> {
+    let sex = fields.iter().position(|field| field.kind == FieldKind::Sex);
+    let by_field: Vec<Vec<f64>> = fields
+        .iter()
+        .enumerate()
+        .map(|(f, field)| tf_bits(spine, f, sex.filter(|_| field.kind == FieldKind::Forename), of))
+        .collect();
+    (0..of.records)
+        .flat_map(|r| by_field.iter().map(move |bits| bits[r]))
+        .collect()
+}
+
+/// Per record of `of`, −log2 u_tf of its token of field `f`, where u_tf is the share of the
+/// spine records holding a token (of those in the record's group: holding its token of field
+/// `within`, when it has one) that hold this one; 0 for a record without the token.
+fn tf_bits(spine: &CmpData, f: usize, within: Option<usize>, of: &CmpData) -> Vec<f64> {
+    // Counts by (token, the record's token of field `within`) and by (token, MISSING_TOKEN) for
+    // every record, and the records holding a token in each group.
+    let group = |data: &CmpData, r: usize| within.map_or(MISSING_TOKEN, |g| data.scalar(g, r, 0));
     let mut counts = TokenCounts::default();
-    let mut held = 0_u64;
+    let mut held: HashMap<u64, u64> = HashMap::new();
     for r in 0..spine.records {
         let t = spine.scalar(f, r, 0);
         if t != MISSING_TOKEN {
-            *counts.entry(t).or_insert(0) += 1;
-            held += 1;
+            let g = group(spine, r);
+            let mut add = |g: u64| {
+                *counts.entry((t, g)).or_insert(0) += 1;
+                *held.entry(g).or_insert(0) += 1;
+            };
+            add(MISSING_TOKEN);
+            if g != MISSING_TOKEN {
+                add(g);
+            }
         }
     }
-    (0..spine.records)
+    (0..of.records)
         .map(|r| {
-            let t = spine.scalar(f, r, 0);
+            let t = of.scalar(f, r, 0);
             if t == MISSING_TOKEN {
                 return 0.0;
             }
-            let count = counts.get(&t).copied().unwrap_or(1).max(1);
-            -(f64::from(count) / held.max(1) as f64)
+            let mut g = group(of, r);
+            if !held.contains_key(&g) {
+                g = MISSING_TOKEN;
+            }
+            let count = counts.get(&(t, g)).copied().unwrap_or(1).max(1);
+            -(f64::from(count) / held.get(&g).copied().unwrap_or(1).max(1) as f64)
                 .clamp(FLOOR, 1.0 - FLOOR)
                 .log2()
         })

@@ -32,6 +32,34 @@ pub struct ModelReport {
     /// Per extract other than the spine: records linked and ambiguous under each blocking rule
     /// (the rule that found the best pair).
     pub linked_by_rule: Vec<RuleLinks>,
+    /// The second round: records left unlinked, scored again against the spine and the linked
+    /// records of every other extract.
+    pub through_linked: ThroughLinked,
+}
+
+/// The second round of decisions (docs/linkage.md "Decisions").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThroughLinked {
+    /// Linked records that joined their person's spine records (those that do not agree exactly
+    /// with their best spine record on every field).
+    pub linked_records_added: u64,
+    /// Whether `memory_limit` stopped more linked records joining.
+    pub limited_by_memory: bool,
+    /// Records scored again (those with no person above the threshold in the first round).
+    pub records_scored: u64,
+    /// Candidate pairs scored in the round.
+    pub pairs_scored: u64,
+    /// Per extract other than the spine, the records linked in this round.
+    pub linked: Vec<ExtractCount>,
+}
+
+/// A count of one extract's records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExtractCount {
+    /// The extract.
+    pub extract: String,
+    /// Its records counted.
+    pub records: u64,
 }
 
 /// The model one extract's pairs are scored with.
@@ -330,6 +358,28 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
             rule.block_cap,
             rule.used_for,
             rule.pairs
+        );
+    }
+    out.push_str("</table>\n");
+    let through = &model.through_linked;
+    let _ = writeln!(
+        out,
+        "<h2>Second round</h2><p>{} records with no person above the threshold were scored again against the spine and {} linked records of the extracts{}; {} pairs were scored.</p><table><tr><th>extract</th><th>records linked in the second round</th></tr>",
+        through.records_scored,
+        through.linked_records_added,
+        if through.limited_by_memory {
+            " (fewer than all: memory_limit was reached)"
+        } else {
+            ""
+        },
+        through.pairs_scored
+    );
+    for count in &through.linked {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"l\">{}</td><td>{}</td></tr>",
+            escape(&count.extract),
+            count.records
         );
     }
     out.push_str("</table>\n");

@@ -13,9 +13,12 @@ use super::ProbabilisticConfig;
 use super::blocking::{self, Pass, Rule, Sample, SpineIndex};
 use super::decide::{self, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
-use super::model::{BINS, Background, Counts, Model, Pattern, count_weight, fit_per_input, pattern};
-use super::report::{self, ModelReport, RuleCount, RuleLinks};
+use super::model::{
+    BINS, Background, Counts, Model, Pattern, count_weight, fit_per_input, level_of, pattern,
+};
+use super::report::{self, ExtractCount, ModelReport, RuleCount, RuleLinks, ThroughLinked};
 use super::spark_pairs::SparkPairs;
+use crate::cluster::Persons;
 use crate::config::IO_RESERVE;
 use crate::input::{BATCH_ROWS, ExtractInput};
 use crate::output::{Outcome, SPINE, Tally, WriteContext, write_extract};
@@ -367,9 +370,28 @@ pub(crate) fn run(
     // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
     let (source, chunk) = open(Pass::Score)?;
     sides.chunk = chunk;
-    let (persons, merges, decisions, histograms, by_rule) =
+    let (persons, merges, mut decisions, histograms, by_rule) =
         decide_all(&sides, &source, inputs, spine_index, &models, threshold, progress)?;
     source.clean();
+
+    // The second round, over the spine's records and the linked records that join them.
+    let budget = cfg.memory_limit.saturating_sub(fixed) / 2;
+    let round = SecondRound {
+        fields,
+        keys,
+        chunk,
+        cols: &cols,
+        rules: &rules,
+        threshold,
+    };
+    let through_linked = round.run(
+        spine,
+        (&background, &models, &persons),
+        inputs,
+        &mut decisions,
+        budget,
+        progress,
+    )?;
 
     let outputs = Outputs {
         hasher: &opened.hasher,
@@ -404,6 +426,7 @@ pub(crate) fn run(
             .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
             .collect(),
         linked_by_rule: links_by_rule,
+        through_linked,
     };
     std::fs::write(
         staging.path().join("linkage-report.html"),
@@ -588,6 +611,7 @@ fn decide_all(
         let out = decisions.get_mut(&i).expect("one per other extract");
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
+        let unmatched = decide::unmatched_odds(models[i].prior, persons.first.len());
         sides.for_each_pairs(source, input, (i, 1), false, |data, base, pairs, _| {
             for pair in pairs {
                 by_rule[usize::from(pair.rule)] += 1;
@@ -602,9 +626,168 @@ fn decide_all(
                 pairs,
                 out,
                 bins,
+                unmatched,
             );
         })?;
         progress.finish();
     }
     Ok((persons, merges, decisions, histograms, by_rule))
+}
+
+/// The second round of decisions: a record with no person above the threshold is scored again,
+/// by its extract's model, against the spine's records and, as further records of their persons,
+/// the records of every other extract that the first round linked with a match probability of
+/// at least [`JOIN_PROBABILITY`] and that do not agree exactly with their best spine record on
+/// every field (they tell something the spine does not: a NINO
+/// the spine lacks, a surname taken since). A record links as in the first round, and only to a
+/// person above the threshold; one round, so a record linked here does not link others.
+struct SecondRound<'a> {
+    fields: &'a [CompareField],
+    keys: usize,
+    chunk: usize,
+    cols: &'a [CmpColumns],
+    rules: &'a [Rule],
+    threshold: f64,
+}
+
+/// The least match probability of a linked record that joins its person's records in the
+/// second round: a wrong link would bring its person's other records to the wrong person too,
+/// so only links far above the threshold join.
+const JOIN_PROBABILITY: f64 = 0.999;
+
+/// The records of one extract scored again: their tokens and their numbers in the extract.
+struct Pending {
+    input: usize,
+    data: CmpData,
+    records: Vec<u32>,
+}
+
+impl SecondRound<'_> {
+    /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
+    /// records are added after them. The linked records and those scored again are held in
+    /// memory up to `budget` bytes (then no more linked records are added).
+    fn run(
+        &self,
+        mut spine: CmpData,
+        (background, models, persons): (&Background, &[Model], &Persons),
+        inputs: &[ExtractInput],
+        decisions: &mut HashMap<usize, Vec<Decision>>,
+        budget: u64,
+        progress: &dyn Progress,
+    ) -> Result<ThroughLinked, LinkError> {
+        let spine_records = spine.records;
+        let spine_bytes = spine.bytes();
+        let mut added = CmpData::new(self.fields, self.keys);
+        let mut person_of = persons.person_of.clone();
+        let mut pending = Vec::new();
+        let mut limited = false;
+        let mut order: Vec<usize> = decisions.keys().copied().collect();
+        order.sort_unstable();
+        for &i in &order {
+            let state = &decisions[&i];
+            let mut data = CmpData::new(self.fields, self.keys);
+            let mut records = Vec::new();
+            progress.start(
+                &format!("link: second round, reading {}", inputs[i].name),
+                Some(inputs[i].rows),
+            );
+            stream(
+                &inputs[i],
+                &self.cols[i],
+                self.fields,
+                self.keys,
+                self.chunk,
+                |chunk, range, base| {
+                    for r in range {
+                        let number = base + r as u32;
+                        let decision = state[number as usize];
+                        if let Some(person) = decision.outcome.linked_person() {
+                            let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
+                            if tells && decision.probability >= JOIN_PROBABILITY && !limited {
+                                if (added.bytes() + data.bytes()) as u64 > budget {
+                                    limited = true;
+                                } else {
+                                    added.push_record(chunk, r);
+                                    person_of.push(person);
+                                }
+                            }
+                        } else if decision.outcome == Outcome::UNDECIDED {
+                            data.push_record(chunk, r);
+                            records.push(number);
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            progress.finish();
+            pending.push(Pending {
+                input: i,
+                data,
+                records,
+            });
+        }
+        if limited {
+            warn!(
+                linked_records = added.records,
+                "memory_limit stopped more linked records joining the second round; raise `memory_limit` in [link] for more links"
+            );
+        }
+        let tf = background.extended_tf(&spine, &added);
+        for r in 0..added.records {
+            spine.push_record(&added, r);
+        }
+        drop(added);
+        info!(
+            spine_records,
+            spine_bytes,
+            joined = spine.records - spine_records,
+            "second round"
+        );
+        let index = SpineIndex::new(self.rules, Pass::Score, &spine);
+        let mut linked = Vec::new();
+        let (mut scored, mut pairs_scored) = (0_u64, 0_u64);
+        let mut bins = vec![0_u64; BINS];
+        for p in pending {
+            let model = models[p.input].with_tf(Arc::clone(&tf));
+            let unmatched = decide::unmatched_odds(model.prior, persons.first.len());
+            let mut out = vec![Decision::NONE; p.data.records];
+            for start in (0..p.data.records).step_by(self.chunk) {
+                let range = start..(start + self.chunk).min(p.data.records);
+                let pairs = index.pairs(&p.data, range, 0, false, blocking::Sample::ALL);
+                pairs_scored += pairs.len() as u64;
+                decide::decide_chunk(
+                    &model,
+                    self.threshold,
+                    &p.data,
+                    0,
+                    &spine,
+                    &person_of,
+                    &pairs,
+                    &mut out,
+                    &mut bins,
+                    unmatched,
+                );
+            }
+            scored += p.records.len() as u64;
+            let state = decisions.get_mut(&p.input).expect("one per other extract");
+            let mut count = 0;
+            for (decision, &record) in out.iter().zip(&p.records) {
+                if decision.outcome.linked_person().is_some() {
+                    state[record as usize] = *decision;
+                    count += 1;
+                }
+            }
+            linked.push(ExtractCount {
+                extract: inputs[p.input].name.clone(),
+                records: count,
+            });
+        }
+        Ok(ThroughLinked {
+            linked_records_added: (spine.records - spine_records) as u64,
+            limited_by_memory: limited,
+            records_scored: scored,
+            pairs_scored,
+            linked,
+        })
+    }
 }
