@@ -627,3 +627,41 @@ fn missing_comparison_columns_and_bad_thresholds_are_refused() {
         );
     }
 }
+
+#[test]
+fn a_record_links_through_another_extracts_linked_record() {
+    // Person 0 has no NINO on the spine. Record `a` of jobs is person 0 as the spine has them,
+    // with a NINO; record `b` has the same NINO, forename and sex, but a new surname and a typo
+    // in the date of birth: against the spine alone it is too weak, against `a` it is not.
+    let (mut spine, _) = world(600);
+    for record in spine.iter_mut().filter(|r| r.id == "p0") {
+        record.nino = None;
+    }
+    let mut a = spine[0].clone();
+    a.id = "a".into();
+    a.nino = Some("QQ123456".into());
+    let mut b = a.clone();
+    b.id = "b".into();
+    b.surname = "NEWNAME".into();
+    b.dob = typo(&b.dob, if b.dob.ends_with('1') { '2' } else { '1' });
+    let fx = Fixture::new(&spine, &[a, b]);
+    let report = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap();
+    let through = &report.model.as_ref().unwrap().through_linked;
+    let spine_person = persons_of(&fx.work, "releases")["p0"].clone();
+    assert!(spine_person.is_some());
+    let jobs = persons_of(&fx.work, "jobs");
+    assert_eq!(
+        (&jobs["a"], &jobs["b"]),
+        (&spine_person, &spine_person),
+        "{through:?}"
+    );
+    assert_eq!(
+        (
+            through.linked_records_added,
+            through.records_scored,
+            through.linked[0].records
+        ),
+        (1, 1, 1),
+        "`a` joins person 0's records and `b` links in the second round: {through:?}"
+    );
+}

@@ -148,13 +148,17 @@ pub(crate) fn decide_chunk(
             let pair_weights = scored.iter().map(|s| s.0).collect();
             let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
             let p = record_probability(w, other_persons(&mut scored, person), unmatched);
-            let outcome = if p < threshold {
-                Outcome::UNDECIDED
-            } else if second >= w - AMBIGUITY_BITS {
+            // Ambiguous: the best person would link if it were the only candidate, but another
+            // is within AMBIGUITY_BITS of it (the record-level probability of either is then
+            // below one half).
+            let alone = record_probability(w, std::iter::empty(), unmatched);
+            let outcome = if alone >= threshold && second >= w - AMBIGUITY_BITS {
                 Outcome {
                     key: rule,
                     person: NONE,
                 }
+            } else if p < threshold {
+                Outcome::UNDECIDED
             } else {
                 Outcome { key: rule, person }
             };

@@ -40,12 +40,13 @@ pub struct ModelReport {
 /// The second round of decisions (docs/linkage.md "Decisions").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThroughLinked {
-    /// Linked records that joined their person's spine records (those that do not agree exactly
-    /// with their best spine record on every field).
+    /// Linked records that joined their person's spine records (linked with probability at
+    /// least 0.999, and not agreeing exactly with their best spine record on every field).
     pub linked_records_added: u64,
-    /// Whether `memory_limit` stopped more linked records joining.
-    pub limited_by_memory: bool,
-    /// Records scored again (those with no person above the threshold in the first round).
+    /// Whether more could have joined than the spine has records (the first joined).
+    pub limited_to_spine_size: bool,
+    /// Records scored again: those with no person above the threshold in the first round and a
+    /// candidate pair with a joined record.
     pub records_scored: u64,
     /// Candidate pairs scored in the round.
     pub pairs_scored: u64,
@@ -367,8 +368,8 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
         "<h2>Second round</h2><p>{} records with no person above the threshold were scored again against the spine and {} linked records of the extracts{}; {} pairs were scored.</p><table><tr><th>extract</th><th>records linked in the second round</th></tr>",
         through.records_scored,
         through.linked_records_added,
-        if through.limited_by_memory {
-            " (fewer than all: memory_limit was reached)"
+        if through.limited_to_spine_size {
+            " (fewer than could join: at most as many as the spine has records)"
         } else {
             ""
         },

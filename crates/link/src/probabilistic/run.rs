@@ -375,7 +375,6 @@ pub(crate) fn run(
     source.clean();
 
     // The second round, over the spine's records and the linked records that join them.
-    let budget = cfg.memory_limit.saturating_sub(fixed) / 2;
     let round = SecondRound {
         fields,
         keys,
@@ -389,7 +388,6 @@ pub(crate) fn run(
         (&background, &models, &persons),
         inputs,
         &mut decisions,
-        budget,
         progress,
     )?;
 
@@ -638,9 +636,10 @@ fn decide_all(
 /// by its extract's model, against the spine's records and, as further records of their persons,
 /// the records of every other extract that the first round linked with a match probability of
 /// at least [`JOIN_PROBABILITY`] and that do not agree exactly with their best spine record on
-/// every field (they tell something the spine does not: a NINO
-/// the spine lacks, a surname taken since). A record links as in the first round, and only to a
-/// person above the threshold; one round, so a record linked here does not link others.
+/// every field (they tell something the spine does not: a NINO the spine lacks, a surname taken
+/// since), at most as many as the spine has records, in the extracts' order. A record is scored
+/// again only if it has a candidate pair with such a record. It links as in the first round;
+/// one round, so a record linked here does not link others.
 struct SecondRound<'a> {
     fields: &'a [CompareField],
     keys: usize,
@@ -655,38 +654,26 @@ struct SecondRound<'a> {
 /// so only links far above the threshold join.
 const JOIN_PROBABILITY: f64 = 0.999;
 
-/// The records of one extract scored again: their tokens and their numbers in the extract.
-struct Pending {
-    input: usize,
-    data: CmpData,
-    records: Vec<u32>,
-}
-
 impl SecondRound<'_> {
     /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
-    /// records are added after them. The linked records and those scored again are held in
-    /// memory up to `budget` bytes (then no more linked records are added).
+    /// records that join are added after them (held beside the spine's, so at most doubling
+    /// them). The records scored again are streamed in chunks, as in the first round.
     fn run(
         &self,
         mut spine: CmpData,
         (background, models, persons): (&Background, &[Model], &Persons),
         inputs: &[ExtractInput],
         decisions: &mut HashMap<usize, Vec<Decision>>,
-        budget: u64,
         progress: &dyn Progress,
     ) -> Result<ThroughLinked, LinkError> {
         let spine_records = spine.records;
-        let spine_bytes = spine.bytes();
-        let mut added = CmpData::new(self.fields, self.keys);
+        let mut joined = CmpData::new(self.fields, self.keys);
         let mut person_of = persons.person_of.clone();
-        let mut pending = Vec::new();
-        let mut limited = false;
         let mut order: Vec<usize> = decisions.keys().copied().collect();
         order.sort_unstable();
+        let mut limited = false;
         for &i in &order {
             let state = &decisions[&i];
-            let mut data = CmpData::new(self.fields, self.keys);
-            let mut records = Vec::new();
             progress.start(
                 &format!("link: second round, reading {}", inputs[i].name),
                 Some(inputs[i].rows),
@@ -699,95 +686,109 @@ impl SecondRound<'_> {
                 self.chunk,
                 |chunk, range, base| {
                     for r in range {
-                        let number = base + r as u32;
-                        let decision = state[number as usize];
-                        if let Some(person) = decision.outcome.linked_person() {
-                            let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
-                            if tells && decision.probability >= JOIN_PROBABILITY && !limited {
-                                if (added.bytes() + data.bytes()) as u64 > budget {
-                                    limited = true;
-                                } else {
-                                    added.push_record(chunk, r);
-                                    person_of.push(person);
-                                }
+                        let decision = state[base as usize + r];
+                        let Some(person) = decision.outcome.linked_person() else {
+                            continue;
+                        };
+                        let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
+                        if tells && decision.probability >= JOIN_PROBABILITY {
+                            if joined.records == spine_records {
+                                limited = true;
+                            } else {
+                                joined.push_record(chunk, r);
+                                person_of.push(person);
                             }
-                        } else if decision.outcome == Outcome::UNDECIDED {
-                            data.push_record(chunk, r);
-                            records.push(number);
                         }
                     }
                     Ok(())
                 },
             )?;
             progress.finish();
-            pending.push(Pending {
-                input: i,
-                data,
-                records,
-            });
         }
         if limited {
             warn!(
-                linked_records = added.records,
-                "memory_limit stopped more linked records joining the second round; raise `memory_limit` in [link] for more links"
+                joined = joined.records,
+                "more linked records than the spine has could join the second round; the first were taken"
             );
         }
-        let tf = background.extended_tf(&spine, &added);
-        for r in 0..added.records {
-            spine.push_record(&added, r);
+        let tf = background.extended_tf(&spine, &joined);
+        for r in 0..joined.records {
+            spine.push_record(&joined, r);
         }
-        drop(added);
-        info!(
-            spine_records,
-            spine_bytes,
-            joined = spine.records - spine_records,
-            "second round"
-        );
+        info!(spine_records, joined = joined.records, "second round");
+        drop(joined);
         let index = SpineIndex::new(self.rules, Pass::Score, &spine);
-        let mut linked = Vec::new();
-        let (mut scored, mut pairs_scored) = (0_u64, 0_u64);
+        let mut through = ThroughLinked {
+            linked_records_added: (spine.records - spine_records) as u64,
+            limited_to_spine_size: limited,
+            records_scored: 0,
+            pairs_scored: 0,
+            linked: Vec::new(),
+        };
         let mut bins = vec![0_u64; BINS];
-        for p in pending {
-            let model = models[p.input].with_tf(Arc::clone(&tf));
+        for &i in &order {
+            let model = models[i].with_tf(Arc::clone(&tf));
             let unmatched = decide::unmatched_odds(model.prior, persons.first.len());
-            let mut out = vec![Decision::NONE; p.data.records];
-            for start in (0..p.data.records).step_by(self.chunk) {
-                let range = start..(start + self.chunk).min(p.data.records);
-                let pairs = index.pairs(&p.data, range, 0, false, blocking::Sample::ALL);
-                pairs_scored += pairs.len() as u64;
-                decide::decide_chunk(
-                    &model,
-                    self.threshold,
-                    &p.data,
-                    0,
-                    &spine,
-                    &person_of,
-                    &pairs,
-                    &mut out,
-                    &mut bins,
-                    unmatched,
-                );
-            }
-            scored += p.records.len() as u64;
-            let state = decisions.get_mut(&p.input).expect("one per other extract");
-            let mut count = 0;
-            for (decision, &record) in out.iter().zip(&p.records) {
-                if decision.outcome.linked_person().is_some() {
-                    state[record as usize] = *decision;
-                    count += 1;
-                }
-            }
-            linked.push(ExtractCount {
-                extract: inputs[p.input].name.clone(),
-                records: count,
+            let state = decisions.get_mut(&i).expect("one per other extract");
+            let mut linked = 0;
+            progress.start(
+                &format!("link: second round, scoring {}", inputs[i].name),
+                Some(inputs[i].rows),
+            );
+            stream(
+                &inputs[i],
+                &self.cols[i],
+                self.fields,
+                self.keys,
+                self.chunk,
+                |chunk, range, base| {
+                    // The chunk's records without a person, gathered.
+                    let mut data = CmpData::new(self.fields, self.keys);
+                    let mut numbers = Vec::new();
+                    for r in range {
+                        if state[base as usize + r].outcome == Outcome::UNDECIDED {
+                            data.push_record(chunk, r);
+                            numbers.push(base as usize + r);
+                        }
+                    }
+                    let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
+                    // Only the records with a pair with a joined record can change.
+                    let with_joined: std::collections::HashSet<u32> = pairs
+                        .iter()
+                        .filter(|pair| pair.right as usize >= spine_records)
+                        .map(|pair| pair.left)
+                        .collect();
+                    pairs.retain(|pair| with_joined.contains(&pair.left));
+                    through.records_scored += with_joined.len() as u64;
+                    through.pairs_scored += pairs.len() as u64;
+                    let mut out = vec![Decision::NONE; data.records];
+                    decide::decide_chunk(
+                        &model,
+                        self.threshold,
+                        &data,
+                        0,
+                        &spine,
+                        &person_of,
+                        &pairs,
+                        &mut out,
+                        &mut bins,
+                        unmatched,
+                    );
+                    for (decision, &number) in out.iter().zip(&numbers) {
+                        if decision.outcome.linked_person().is_some() {
+                            state[number] = *decision;
+                            linked += 1;
+                        }
+                    }
+                    Ok(())
+                },
+            )?;
+            progress.finish();
+            through.linked.push(ExtractCount {
+                extract: inputs[i].name.clone(),
+                records: linked,
             });
         }
-        Ok(ThroughLinked {
-            linked_records_added: (spine.records - spine_records) as u64,
-            limited_by_memory: limited,
-            records_scored: scored,
-            pairs_scored,
-            linked,
-        })
+        Ok(through)
     }
 }

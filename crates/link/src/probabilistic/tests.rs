@@ -306,3 +306,38 @@ fn em_sees_the_wide_date_rules_and_the_decisions_the_tight_ones() {
     // Without a name field there is no date rule.
     check_rules(&[("dob", Dob), ("sex", Sex)], &[("a", "FS"), ("b", "FS")]);
 }
+
+fn check_record(best: f64, others: &[f64], unmatched: f64, expected: f64) {
+    let got = super::decide::record_probability(best, others.iter().copied(), unmatched);
+    assert!(
+        (got - expected).abs() < 1e-12,
+        "weight {best} against {others:?}, unmatched {unmatched}: {got}, expected {expected}"
+    );
+}
+
+#[test]
+fn a_records_probability_weighs_its_candidates_against_each_other_and_the_spine() {
+    use super::model::probability;
+    // Alone, and with a person's chance of being off the spine at one: the pair's probability.
+    check_record(0.0, &[], 1.0, 0.5);
+    check_record(4.0, &[], 1.0, probability(4.0));
+    // A second person as strong halves the odds against the first.
+    check_record(4.0, &[4.0], 1.0, 16.0 / 33.0);
+    check_record(
+        4.0,
+        &[0.0, -10.0],
+        1.0,
+        16.0 / (1.0 + 16.0 + 1.0 + 2f64.powi(-10)),
+    );
+    // When most records have a person on the spine, the same evidence counts for more.
+    check_record(4.0, &[], 0.2, 16.0 / 16.2);
+    // π = prior × persons, kept within [0, 1]; 5% of the records on the spine are taken to be
+    // missed by blocking.
+    let unmatched = super::decide::unmatched_odds;
+    for (prior, persons, expected) in [(1e-5, 50_000, 0.525), (0.0, 50_000, 1.0), (1e-3, 50_000, 0.05)] {
+        assert!(
+            (unmatched(prior, persons) - expected).abs() < 1e-12,
+            "prior {prior}, {persons} persons"
+        );
+    }
+}
