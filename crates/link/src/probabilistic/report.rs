@@ -43,7 +43,7 @@ pub struct ThroughLinked {
     /// Linked records that joined their person's spine records (linked with probability at
     /// least 0.999, and not agreeing exactly with their best spine record on every field).
     pub linked_records_added: u64,
-    /// Whether more could have joined than the spine has records (the first joined).
+    /// Whether more could have joined than twice the spine's records (the first joined).
     pub limited_to_spine_size: bool,
     /// Records scored again: those with no person above the threshold in the first round and a
     /// candidate pair with a joined record.
@@ -369,7 +369,7 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
         through.records_scored,
         through.linked_records_added,
         if through.limited_to_spine_size {
-            " (fewer than could join: at most as many as the spine has records)"
+            " (fewer than could join: at most twice the spine's records)"
         } else {
             ""
         },

@@ -637,7 +637,7 @@ fn decide_all(
 /// the records of every other extract that the first round linked with a match probability of
 /// at least [`JOIN_PROBABILITY`] and that do not agree exactly with their best spine record on
 /// every field (they tell something the spine does not: a NINO the spine lacks, a surname taken
-/// since), at most as many as the spine has records, in the extracts' order. A record is scored
+/// since), at most [`JOIN_PER_SPINE_RECORD`] per spine record, in the extracts' order. A record is scored
 /// again only if it has a candidate pair with such a record. It links as in the first round;
 /// one round, so a record linked here does not link others.
 struct SecondRound<'a> {
@@ -649,6 +649,10 @@ struct SecondRound<'a> {
     threshold: f64,
 }
 
+/// At most this many linked records per spine record join the second round (the first in the
+/// extracts' order): they are held beside the spine's tokens.
+const JOIN_PER_SPINE_RECORD: usize = 2;
+
 /// The least match probability of a linked record that joins its person's records in the
 /// second round: a wrong link would bring its person's other records to the wrong person too,
 /// so only links far above the threshold join.
@@ -656,7 +660,7 @@ const JOIN_PROBABILITY: f64 = 0.999;
 
 impl SecondRound<'_> {
     /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
-    /// records that join are added after them (held beside the spine's, so at most doubling
+    /// records that join are added after them (held beside the spine's, so at most tripling
     /// them). The records scored again are streamed in chunks, as in the first round.
     fn run(
         &self,
@@ -692,7 +696,7 @@ impl SecondRound<'_> {
                         };
                         let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
                         if tells && decision.probability >= JOIN_PROBABILITY {
-                            if joined.records == spine_records {
+                            if joined.records == JOIN_PER_SPINE_RECORD * spine_records {
                                 limited = true;
                             } else {
                                 joined.push_record(chunk, r);
@@ -708,7 +712,7 @@ impl SecondRound<'_> {
         if limited {
             warn!(
                 joined = joined.records,
-                "more linked records than the spine has could join the second round; the first were taken"
+                "more linked records could join the second round than twice the spine's records; the first were taken"
             );
         }
         let tf = background.extended_tf(&spine, &joined);
