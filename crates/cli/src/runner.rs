@@ -339,3 +339,100 @@ fn collect_files(root: &Path, path: &Path, out: &mut Vec<(String, PathBuf)>) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A stage that reads `input` and writes `out`, doing `also` while it runs.
+    fn stage<'a>(input: &Path, out: &Path, also: impl FnOnce() + 'a) -> StageRun<'a> {
+        let (from, to) = (input.to_path_buf(), out.to_path_buf());
+        StageRun {
+            name: "copy".into(),
+            inputs: vec![input.to_path_buf()],
+            settings: serde_json::json!({}),
+            key_fingerprints: Vec::new(),
+            outputs: vec![out.to_path_buf()],
+            exec: Box::new(move || {
+                fs::copy(&from, &to).map_err(StoreError::io("cannot copy", &from))?;
+                also();
+                Ok(())
+            }),
+        }
+    }
+
+    /// Writes `bytes` to `path` with a modification time a minute ago.
+    fn write_old(path: &Path, bytes: &[u8]) {
+        fs::write(path, bytes).unwrap();
+        let file = fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - Duration::from_secs(60))
+            .unwrap();
+    }
+
+    #[test]
+    fn inputs_hashed_after_the_stage_make_a_rerun_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::new(dir.path().join("work"));
+        let (input, out) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+        // Old enough to be hashed after the stage, and fresh (hashed before it).
+        for old in [true, false] {
+            let _ = fs::remove_dir_all(work.state());
+            if old {
+                write_old(&input, b"a,b\n1,2\n");
+            } else {
+                fs::write(&input, b"a,b\n1,2\n").unwrap();
+            }
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Ran
+            );
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Skipped
+            );
+            // A changed input runs the stage again.
+            write_old(&input, b"a,b\n1,3\n");
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Ran
+            );
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Skipped
+            );
+        }
+    }
+
+    #[test]
+    fn an_input_that_changes_while_the_stage_runs_is_never_taken_as_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let work = WorkDir::new(dir.path().join("work"));
+        let (input, out) = (dir.path().join("in.csv"), dir.path().join("out.csv"));
+        for old in [true, false] {
+            let _ = fs::remove_dir_all(work.state());
+            if old {
+                write_old(&input, b"a,b\n1,2\n");
+            } else {
+                fs::write(&input, b"a,b\n1,2\n").unwrap();
+            }
+            // The stage copies the first version; the input then changes before it ends.
+            let change = || fs::write(&input, b"a,b\n9,9\n").unwrap();
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, change)).unwrap(),
+                Outcome::Ran
+            );
+            // So the next run must not skip: its output is of the old version.
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Ran
+            );
+            assert_eq!(fs::read(&out).unwrap(), b"a,b\n9,9\n");
+            assert_eq!(
+                run_stage(&work, stage(&input, &out, || {})).unwrap(),
+                Outcome::Skipped
+            );
+        }
+    }
+}
