@@ -10,7 +10,7 @@ use encoding_rs::WINDOWS_1252;
 
 use crate::batch::{Batch, Reject, RejectReason, TextColumn};
 use crate::scan::{ScanProblem, Tracked};
-use crate::{Encoding, ExtractError, ReadSummary};
+use crate::{Encoding, ExtractError, ReadSummary, Tap};
 
 /// The read buffer of the CSV parser.
 const READ_BUFFER: usize = 1 << 20;
@@ -38,6 +38,22 @@ pub struct CsvRange {
 
 /// The bytes the parser reads: the whole file, or a range of it.
 type Input = Box<dyn Read + Send>;
+
+/// A file whose bytes are shown to a [`Tap`] as they are read.
+struct Tee {
+    inner: File,
+    tap: Tap,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0 {
+            (self.tap)(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
 
 pub(crate) struct CsvSource {
     reader: csv::Reader<Tracked<Input>>,
@@ -81,12 +97,17 @@ impl CsvSource {
         delimiter: u8,
         encoding: Encoding,
         columns: &[String],
+        tap: Option<Tap>,
     ) -> Result<Self, ExtractError> {
         let file = File::open(path).map_err(|source| ExtractError::Open {
             path: path.into(),
             source,
         })?;
-        let mut reader = builder(delimiter).from_reader(Tracked::new(Box::new(file) as Input, delimiter));
+        let input: Input = match tap {
+            Some(tap) => Box::new(Tee { inner: file, tap }),
+            None => Box::new(file),
+        };
+        let mut reader = builder(delimiter).from_reader(Tracked::new(input, delimiter));
         let mut header = ByteRecord::new();
         let found = reader
             .read_byte_record(&mut header)

@@ -64,6 +64,10 @@ pub use csv_source::CsvRange;
 use csv_source::CsvSource;
 use parquet_source::ParquetSource;
 
+/// Sees the bytes of a CSV extract as the reader reads them from the file: every byte once, in
+/// order, the header included ([`ExtractReader::open_tapped`]).
+pub type Tap = Box<dyn FnMut(&[u8]) + Send>;
+
 /// The default number of records per batch.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 
@@ -227,6 +231,19 @@ impl ExtractReader {
         columns: &[String],
         batch_rows: usize,
     ) -> Result<Self, ExtractError> {
+        Self::open_tapped(path, format, columns, batch_rows, None)
+    }
+
+    /// [`Self::open`], showing a CSV file's bytes to `tap` as they are read (to hash them
+    /// without a second read). Once the reader has yielded its last batch, `tap` has seen every
+    /// byte of the file; a Parquet file is never shown to it.
+    pub fn open_tapped(
+        path: &Path,
+        format: InputFormat,
+        columns: &[String],
+        batch_rows: usize,
+        tap: Option<Tap>,
+    ) -> Result<Self, ExtractError> {
         if batch_rows == 0 {
             return Err(ExtractError::Setting {
                 reason: "batch_rows must be at least 1".into(),
@@ -235,7 +252,7 @@ impl ExtractReader {
         let source = match format {
             InputFormat::Csv { delimiter, encoding } => {
                 check_delimiter(delimiter)?;
-                Source::Csv(CsvSource::open(path, delimiter, encoding, columns)?)
+                Source::Csv(CsvSource::open(path, delimiter, encoding, columns, tap)?)
             }
             InputFormat::Parquet => Source::Parquet(ParquetSource::open(path, columns, batch_rows)?),
         };
@@ -266,7 +283,7 @@ impl ExtractReader {
         }
         check_delimiter(delimiter)?;
         let source =
-            CsvSource::open(path, delimiter, encoding, columns)?.into_range(path, delimiter, range)?;
+            CsvSource::open(path, delimiter, encoding, columns, None)?.into_range(path, delimiter, range)?;
         Ok(Self {
             path: path.to_path_buf(),
             columns: columns.to_vec(),

@@ -198,6 +198,9 @@ pub struct Tracked<R> {
     record_bytes: u64,
     ended: bool,
     problem: Option<ScanProblem>,
+    /// Whether whole fields are taken in one step ([`Self::whole_field`]); off only in tests,
+    /// which check that it changes nothing.
+    whole_fields: bool,
 }
 
 impl<R: Read> Tracked<R> {
@@ -216,6 +219,7 @@ impl<R: Read> Tracked<R> {
             record_bytes: 0,
             ended: false,
             problem: None,
+            whole_fields: true,
         }
     }
 
@@ -244,6 +248,10 @@ impl<R: Read> Tracked<R> {
             }
         }
         while !bytes.is_empty() {
+            if let Some(taken) = self.whole_fields.then(|| self.whole_field(bytes)).flatten() {
+                bytes = &bytes[taken..];
+                continue;
+            }
             let run = self.scan.run_len(bytes);
             let (taken, b) = if run > 0 {
                 // Only a run inside quotes can hold a line end: an unquoted one stops before it.
@@ -274,6 +282,65 @@ impl<R: Read> Tracked<R> {
             }
         }
         Ok(())
+    }
+
+    /// The common case in one step: at the start of a field, a whole field (quoted without a
+    /// quote or a `\n` inside, or unquoted) and the delimiter or `\n` after it, all in `bytes`, within the
+    /// size limits. Returns the bytes taken, having left the tracker as [`Self::byte`] and the
+    /// runs would have, byte by byte; `None` (nothing changed) for anything else.
+    fn whole_field(&mut self, bytes: &[u8]) -> Option<usize> {
+        let state = self.scan.state();
+        if !matches!(state, CsvState::StartRecord | CsvState::StartField) {
+            return None;
+        }
+        let delimiter = self.scan.delimiter;
+        let (&first, rest) = bytes.split_first()?;
+        // The terminator's offset. A quoted field holding a line end is left to the byte loop,
+        // which counts lines.
+        let end = if first == b'"' {
+            let close = 1 + rest.iter().position(|&c| c == b'"' || c == b'\n')?;
+            if bytes[close] != b'"' {
+                return None;
+            }
+            close + 1
+        } else if first == delimiter || first == b'\r' || first == b'\n' {
+            return None;
+        } else {
+            1 + rest
+                .iter()
+                .position(|&c| c == delimiter || c == b'\r' || c == b'\n')?
+        };
+        let term = *bytes.get(end)?;
+        if term != delimiter && term != b'\n' {
+            return None;
+        }
+        // The field's bytes, and the record's, before the terminator.
+        let field_bytes = self.field_bytes + end as u64;
+        let record_bytes = self.record_bytes + end as u64;
+        if field_bytes > MAX_FIELD_BYTES || record_bytes > MAX_RECORD_BYTES {
+            return None;
+        }
+        let line = self.newlines + 1;
+        if state == CsvState::StartRecord {
+            self.record_line = line;
+        }
+        if first == b'"' {
+            self.quote_line = line;
+        }
+        self.last = Some(term);
+        if term == delimiter {
+            self.scan.state = CsvState::StartField;
+            self.field += 1;
+            self.field_bytes = 0;
+            self.record_bytes = record_bytes + 1;
+        } else {
+            self.scan.state = CsvState::StartRecord;
+            self.newlines += 1;
+            self.field = 0;
+            self.field_bytes = 0;
+            self.record_bytes = 0;
+        }
+        Some(end + 1)
     }
 
     fn byte(&mut self, b: u8) {
@@ -342,6 +409,39 @@ mod tests {
             expected,
             "{text:?}"
         );
+    }
+
+    /// Everything a tracker knows, to compare two.
+    fn state<R>(t: &Tracked<R>) -> impl PartialEq + std::fmt::Debug {
+        (
+            (t.scan.state(), t.newlines, t.last, t.quote_line, t.record_line),
+            (t.field, t.field_bytes, t.record_bytes, t.ended, t.problem),
+        )
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whole_fields_change_nothing(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'a'), proptest::strategy::Just(b','),
+                proptest::strategy::Just(b'"'), proptest::strategy::Just(b'\n'),
+                proptest::strategy::Just(b'\r'), proptest::strategy::Just(b'b'),
+            ], 0..120),
+            cuts in proptest::collection::vec(0_usize..120, 0..6),
+        ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.push(0);
+            cuts.push(bytes.len());
+            cuts.sort_unstable();
+            let mut fast = Tracked::new(&b""[..], b',');
+            let mut slow = Tracked::new(&b""[..], b',');
+            slow.whole_fields = false;
+            for w in cuts.windows(2) {
+                let chunk = &bytes[w[0]..w[1]];
+                proptest::prop_assert_eq!(fast.feed(chunk), slow.feed(chunk));
+                proptest::prop_assert_eq!(state(&fast), state(&slow));
+            }
+        }
     }
 
     #[test]

@@ -532,3 +532,23 @@ fn byte_ranges_read_as_the_whole_file_does() {
     let latin = (b';', Encoding::Windows1252);
     check_ranges(b"a;b\nJos\xc3\xa9;1\nJos\xe9;2\n", latin, &["a"], &[1]);
 }
+
+#[test]
+fn a_tap_sees_every_byte_of_a_csv_once_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // Larger than the reader's 1 MiB buffer, so it is read in several pieces.
+    let mut bytes = b"\xEF\xBB\xBFa,b\n".to_vec();
+    for i in 0..200_000 {
+        bytes.extend_from_slice(format!("{i},\"x{i}\"\n").as_bytes());
+    }
+    let path = write(dir.path(), "extract.csv", &bytes);
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let tap = {
+        let seen = Arc::clone(&seen);
+        Box::new(move |chunk: &[u8]| seen.lock().unwrap().extend_from_slice(chunk))
+    };
+    let reader = ExtractReader::open_tapped(&path, InputFormat::CSV, &cols(&["b"]), 1000, Some(tap)).unwrap();
+    let rows: usize = reader.map(|b| b.unwrap().len()).sum();
+    assert_eq!(rows, 200_000);
+    assert!(*seen.lock().unwrap() == bytes);
+}

@@ -81,8 +81,11 @@
 //! # Speed
 //! A reader thread parses batches, the rayon pool standardises and hashes the rows of each batch
 //! in chunks, and a writer thread encodes the Parquet parts, so the three overlap. The input's
-//! SHA-256 is computed on another thread while the file is read; each part's SHA-256 is taken
-//! from the bytes as they are written. Standard forms are written into buffers reused from row
+//! SHA-256 is computed on another thread: for a CSV read whole, from the very bytes the reader
+//! reads (a tap on the reader), so the file is read once and the manifest's digest is that of
+//! the bytes pseudonymised; other inputs are read again for it. Each part's SHA-256 is taken
+//! from the bytes as they are written. Both are noted with the file's identity
+//! ([`linklab_store::note_sha256`]) so that the command's runner need not read them again. Standard forms are written into buffers reused from row
 //! to row, so no row allocates.
 #![forbid(unsafe_code)]
 

@@ -3,9 +3,11 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::path::Path;
+use std::sync::mpsc::sync_channel;
+use std::thread::JoinHandle;
 
-use linklab_extract::{ExtractError, ExtractReader};
-use linklab_store::{Progress, StagingDir, StoreError, write_json_atomic};
+use linklab_extract::{ExtractError, ExtractReader, Tap};
+use linklab_store::{FileIdentity, Progress, StagingDir, StoreError, sha256_chunks, write_json_atomic};
 use linklab_tokens::{CompareHasher, SecretKey, TokenHasher};
 use tracing::{info, warn};
 
@@ -44,7 +46,17 @@ pub fn run(
     for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
         info!(extract = %cfg.extract, match_key = %summary.name, undeclared = ?summary.undeclared_fields, "match key skipped: the extract does not declare all its fields");
     }
-    let reader = ExtractReader::open(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows)?;
+    // A CSV read whole is hashed from the bytes the reader reads, on a thread of its own; any
+    // other input is read again for its digest while the stage runs.
+    let (tap, input_sha) = match (cfg.format, cfg.partition) {
+        (InputFormat::Csv { .. }, None) => {
+            let identity = FileIdentity::of_path(&cfg.input);
+            let (tap, hashing) = sha256_tap();
+            (Some(tap), InputSha::Tapped { hashing, identity })
+        }
+        _ => (None, InputSha::Reread),
+    };
+    let reader = ExtractReader::open_tapped(&cfg.input, cfg.format, &plan.columns, cfg.batch_rows, tap)?;
     resolve_keep(cfg, &mut plan, reader.source_columns())?;
     let bytes = fs::metadata(&cfg.input)
         .map_err(|source| ExtractError::Open {
@@ -53,7 +65,14 @@ pub fn run(
         })?
         .len();
     let manifest = match cfg.partition {
-        None => run_whole(cfg, &plan, reader, &hashers, &fingerprint, bytes, progress)?,
+        None => run_whole(
+            cfg,
+            &plan,
+            (reader, input_sha),
+            (&hashers, &fingerprint),
+            bytes,
+            progress,
+        )?,
         Some((index, count)) => run_partition(
             cfg,
             &plan,
@@ -93,9 +112,8 @@ pub fn run(
 pub(crate) fn run_whole(
     cfg: &PseudonymiseConfig,
     plan: &Plan,
-    reader: ExtractReader,
-    hashers: &Hashers,
-    fingerprint: &str,
+    (reader, input_sha): (ExtractReader, InputSha),
+    (hashers, fingerprint): (&Hashers, &str),
     bytes: u64,
     progress: &dyn Progress,
 ) -> Result<PseudonymiseManifest, PseudonymiseError> {
@@ -107,6 +125,7 @@ pub(crate) fn run_whole(
         source: Box::new(reader.map(|b| b.map(Rows::from_batch))),
         types: None,
         prefix: "part".into(),
+        input_sha,
     };
     let streamed = stream(cfg, plan, job, hashers, staging.path(), progress);
     progress.finish();
@@ -162,6 +181,7 @@ pub(crate) fn run_partition(
         source,
         types: Some(types),
         prefix: prefix.clone(),
+        input_sha: InputSha::Reread,
     };
     let streamed = stream(cfg, plan, job, hashers, staging.path(), progress);
     progress.finish();
@@ -235,6 +255,33 @@ pub(crate) fn run_partition(
         },
     )?;
     Ok(manifest)
+}
+
+/// The input's SHA-256, as a run takes it.
+pub(crate) enum InputSha {
+    /// From the bytes the CSV reader reads, which its tap sends to this thread; with the file's
+    /// identity before it was opened. The thread gives the digest and the number of bytes.
+    Tapped {
+        hashing: JoinHandle<(String, u64)>,
+        identity: Option<FileIdentity>,
+    },
+    /// By reading the file again, on a thread of its own while the stage runs.
+    Reread,
+}
+
+/// Chunks of the input waiting to be hashed (each one read of the CSV reader, up to 1 MiB).
+const TAP_QUEUE: usize = 8;
+
+/// A tap that sends the bytes the reader reads to a new thread that hashes them.
+fn sha256_tap() -> (Tap, JoinHandle<(String, u64)>) {
+    let (tx, rx) = sync_channel::<Vec<u8>>(TAP_QUEUE);
+    let hashing = std::thread::spawn(move || sha256_chunks(rx));
+    let tap: Tap = Box::new(move |bytes: &[u8]| {
+        // If the hashing thread is gone, the digest is missing and the run fails when it is
+        // asked for.
+        let _ = tx.send(bytes.to_vec());
+    });
+    (tap, hashing)
 }
 
 /// The records of partition `index` of `count`, what the partial manifest says of its slice, and

@@ -13,13 +13,14 @@ use arrow::buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use linklab_extract::ExtractError;
-use linklab_store::{PartSummary, PartWriter, Progress, StoreError, sha256_file};
+use linklab_store::{PartSummary, PartWriter, Progress, StoreError, note_sha256, sha256_file};
 use linklab_tokens::{COMPARE_TOKEN_BYTES, FieldKind, Standardiser};
 use rayon::prelude::*;
 
 use crate::hash::{CompareColumn, Hashed, Hashers, compare_data_type, compare_variants, hash_rows};
 use crate::plan::{KeepPlan, Plan};
 use crate::rows::Rows;
+use crate::run::InputSha;
 use crate::tally::{Tally, Types};
 use crate::types;
 use crate::{ColumnType, PseudonymiseConfig, PseudonymiseError};
@@ -234,6 +235,7 @@ pub(crate) struct Job {
     pub(crate) source: Source,
     pub(crate) types: Option<Types>,
     pub(crate) prefix: String,
+    pub(crate) input_sha: InputSha,
 }
 
 /// Reads, hashes and writes the job's records into `dir`.
@@ -253,10 +255,33 @@ pub(crate) fn stream(
         source,
         types: preset,
         prefix,
+        input_sha,
     } = job;
     let prefix = prefix.as_str();
     std::thread::scope(|s| {
-        let sha = s.spawn(|| sha256_file(&cfg.input));
+        let sha = s.spawn(|| match input_sha {
+            InputSha::Tapped { hashing, identity } => {
+                let (sha, bytes) = hashing
+                    .join()
+                    .map_err(|_| internal("the hashing thread stopped unexpectedly"))?;
+                match identity {
+                    // Every byte of the file as it was opened was read and hashed.
+                    Some(identity) if identity.size() == bytes => note_sha256(identity, &sha),
+                    Some(_) => {
+                        return Err(PseudonymiseError::Config {
+                            extract: cfg.extract.clone(),
+                            reason: format!(
+                                "{} changed while it was read; run the stage again",
+                                cfg.input.display()
+                            ),
+                        });
+                    }
+                    None => {}
+                }
+                Ok(sha)
+            }
+            InputSha::Reread => Ok(sha256_file(&cfg.input)?),
+        });
         let (batch_tx, batch_rx) = sync_channel::<Result<Rows, ExtractError>>(QUEUE);
         let reader_thread = s.spawn(move || {
             for batch in source {

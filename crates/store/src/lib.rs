@@ -8,6 +8,7 @@
 
 mod atomic;
 mod csv_text;
+mod digests;
 mod drafts;
 mod error;
 mod layout;
@@ -18,6 +19,7 @@ mod published;
 
 pub use atomic::{StagingDir, read_json, sha256_file, signing_bytes, write_atomic, write_json_atomic};
 pub use csv_text::{FORMULA_STARTS, csv_label, csv_quote, csv_text, guard_label, is_formula_like};
+pub use digests::{FileIdentity, note_sha256, noted_sha256, sha256_chunks};
 pub use error::StoreError;
 pub use layout::WorkDir;
 pub use lock::Lock;

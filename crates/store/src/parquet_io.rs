@@ -2,6 +2,8 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -13,23 +15,72 @@ use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
+use crate::digests::{FileIdentity, note_sha256};
 
 /// Rows per Parquet part file before a new part is started.
 const ROWS_PER_PART: usize = 4_000_000;
 /// Rows per row group.
 const ROWS_PER_GROUP: usize = 256 * 1024;
 
+/// Bytes written to a part between two requests to start writing it back to disk.
+const WRITE_BACK_EVERY: u64 = 32 << 20;
+
 /// A file that hashes the bytes written to it (a Parquet writer only appends), so that a part's
-/// SHA-256 is known when it is closed, without reading it back.
+/// SHA-256 is known when it is closed, without reading it back. Every [`WRITE_BACK_EVERY`] bytes
+/// it asks a thread of its own to sync what was written so far, so that the sync when the part
+/// is closed has little left to wait for (the syncs change nothing in the file).
 struct Hashed {
     file: File,
     sha: Sha256,
+    written: u64,
+    requested_at: u64,
+    write_back: Option<(SyncSender<()>, JoinHandle<()>)>,
+}
+
+impl Hashed {
+    fn new(file: File) -> Self {
+        // Without a second handle the part is only synced when it is closed.
+        let write_back = file.try_clone().ok().map(|handle| {
+            let (tx, rx) = sync_channel::<()>(1);
+            let thread = std::thread::spawn(move || {
+                for () in rx {
+                    // A failure here is seen again by the sync when the part is closed.
+                    let _ = handle.sync_data();
+                }
+            });
+            (tx, thread)
+        });
+        Self {
+            file,
+            sha: Sha256::new(),
+            written: 0,
+            requested_at: 0,
+            write_back,
+        }
+    }
+
+    /// The file and the digest of its bytes, once the write-back thread has finished.
+    fn finish(self) -> (File, Sha256) {
+        if let Some((tx, thread)) = self.write_back {
+            drop(tx);
+            let _ = thread.join();
+        }
+        (self.file, self.sha)
+    }
 }
 
 impl Write for Hashed {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.file.write(buf)?;
         self.sha.update(&buf[..n]);
+        self.written += n as u64;
+        if self.written - self.requested_at >= WRITE_BACK_EVERY {
+            self.requested_at = self.written;
+            if let Some((tx, _)) = &self.write_back {
+                // A request still pending covers this one.
+                let _ = tx.try_send(());
+            }
+        }
         Ok(n)
     }
 
@@ -110,10 +161,7 @@ impl PartWriter {
             let path = self
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
-            let file = Hashed {
-                file: File::create(&path).map_err(StoreError::io("cannot create", &path))?,
-                sha: Sha256::new(),
-            };
+            let file = Hashed::new(File::create(&path).map_err(StoreError::io("cannot create", &path))?);
             let writer =
                 ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema)))
                     .map_err(|source| StoreError::Parquet {
@@ -135,18 +183,26 @@ impl PartWriter {
 
     fn close_current(&mut self) -> Result<(), StoreError> {
         if let Some((writer, path, rows)) = self.current.take() {
-            let Hashed { file, sha } = writer.into_inner().map_err(|source| StoreError::Parquet {
-                path: path.clone(),
-                source,
-            })?;
+            let (file, sha) = writer
+                .into_inner()
+                .map_err(|source| StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                })?
+                .finish();
             file.sync_all().map_err(StoreError::io("cannot sync", &path))?;
+            let sha256 = hex::encode(sha.finalize());
+            // The digest is of the bytes written, so the runner need not read the part back.
+            if let Some(identity) = file.metadata().ok().as_ref().and_then(FileIdentity::of) {
+                note_sha256(identity, &sha256);
+            }
             self.summaries.push(PartSummary {
                 name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 rows: rows as u64,
-                sha256: hex::encode(sha.finalize()),
+                sha256,
             });
         }
         Ok(())
