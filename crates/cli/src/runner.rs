@@ -8,7 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use linklab_store::{StoreError, WorkDir, read_json, sha256_file, write_json_atomic};
+use linklab_store::{StoreError, WorkDir, read_json, sha256_file, sha256_written_file, write_json_atomic};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -62,7 +62,7 @@ pub enum Outcome {
 /// Runs `stage` unless its last success had the same fingerprint and its outputs are intact.
 pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliError> {
     let state_path = work.state().join(format!("{}.json", stage.name));
-    let fingerprint = fingerprint(&stage, &digest_paths(&stage.inputs)?);
+    let fingerprint = fingerprint(&stage, &digest_paths(&stage.inputs, sha256_file)?);
     if unchanged(work, &stage, &fingerprint) {
         tracing::info!(stage = %stage.name, "skipped: inputs, settings and keys are unchanged since its last success");
         return Ok(Outcome::Skipped);
@@ -86,7 +86,9 @@ pub fn run_stage(work: &WorkDir, stage: StageRun<'_>) -> Result<Outcome, CliErro
     let record = StageState {
         stage: stage.name.clone(),
         fingerprint,
-        outputs_digest: digest_paths(&outputs)?,
+        // What the stage has just written: its part files' hashes, taken as they were written,
+        // need not be read back.
+        outputs_digest: digest_paths(&outputs, sha256_written_file)?,
         finished_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         tool_version: linklab_store::TOOL_VERSION.to_owned(),
     };
@@ -100,7 +102,7 @@ fn unchanged(work: &WorkDir, stage: &StageRun<'_>, fingerprint: &str) -> bool {
     let state_path = work.state().join(format!("{}.json", stage.name));
     read_json::<StageState>(&state_path).is_ok_and(|previous| {
         previous.fingerprint == fingerprint
-            && digest_paths(&stage.outputs).ok().as_ref() == Some(&previous.outputs_digest)
+            && digest_paths(&stage.outputs, sha256_file).ok().as_ref() == Some(&previous.outputs_digest)
     })
 }
 
@@ -111,7 +113,7 @@ pub fn all_unchanged(work: &WorkDir, stages: &[StageRun<'_>]) -> Result<bool, Cl
     let Some(first) = stages.first() else {
         return Ok(false);
     };
-    let inputs = digest_paths(&first.inputs)?;
+    let inputs = digest_paths(&first.inputs, sha256_file)?;
     Ok(stages
         .iter()
         .all(|stage| stage.inputs == first.inputs && unchanged(work, stage, &fingerprint(stage, &inputs))))
@@ -130,8 +132,11 @@ fn fingerprint(stage: &StageRun<'_>, inputs_digest: &str) -> String {
 
 /// A digest of the content of files and folders (folders: every file below, by relative path,
 /// hidden staging files excluded). A missing path has its own digest, so it never matches one
-/// that exists.
-fn digest_paths(paths: &[PathBuf]) -> Result<String, CliError> {
+/// that exists. `sha256` hashes one file.
+fn digest_paths(
+    paths: &[PathBuf],
+    sha256: fn(&Path) -> Result<String, StoreError>,
+) -> Result<String, CliError> {
     let mut listed = Vec::with_capacity(paths.len());
     for path in paths {
         let mut files = Vec::new();
@@ -141,7 +146,7 @@ fn digest_paths(paths: &[PathBuf]) -> Result<String, CliError> {
     // The files are hashed side by side, then fed to the digest in order.
     let shas: Vec<Vec<String>> = listed
         .par_iter()
-        .map(|files| files.par_iter().map(|(_, file)| sha256_file(file)).collect())
+        .map(|files| files.par_iter().map(|(_, file)| sha256(file)).collect())
         .collect::<Result<_, _>>()?;
     let mut hasher = Sha256::new();
     for ((path, files), shas) in paths.iter().zip(&listed).zip(shas) {

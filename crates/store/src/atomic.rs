@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
+use crate::known_sha::{self, Taken};
 use crate::{StoreError, drafts};
 
 fn parent_of(path: &Path) -> &Path {
@@ -79,8 +80,28 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
 }
 
 /// The SHA-256 of a file's bytes, as lowercase hex.
+///
+/// A hash this process took of the same unchanged file just before, by reading it, is used once
+/// instead of reading the file again: see the `known_sha` module.
 pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
+    sha256_known(path, &[Taken::Read])
+}
+
+/// [`sha256_file`] for the digest of what a stage has just written: the hash its writer took as
+/// it wrote the file ([`crate::PartWriter`]) is used if the file is unchanged since. Should the
+/// file have changed unseen, the digest is not the file's, so a later comparison with it finds
+/// a change: use this only where a wrong digest errs that way, never to check an input.
+pub fn sha256_written_file(path: &Path) -> Result<String, StoreError> {
+    sha256_known(path, &[Taken::Read, Taken::Written])
+}
+
+fn sha256_known(path: &Path, accept: &[Taken]) -> Result<String, StoreError> {
     let mut file = File::open(path).map_err(StoreError::io("cannot open", path))?;
+    if let Some(sha256) = known_sha::take(&file, accept) {
+        return Ok(sha256);
+    }
+    let started = std::time::SystemTime::now();
+    let before = file.metadata().ok();
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -90,7 +111,11 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
+    let sha256 = hex::encode(hasher.finalize());
+    if let Some(before) = &before {
+        known_sha::keep_read(&file, before, started, &sha256);
+    }
+    Ok(sha256)
 }
 
 /// A folder built under a staging name and swapped into place by [`StagingDir::commit`].

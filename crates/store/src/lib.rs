@@ -10,13 +10,16 @@ mod atomic;
 mod csv_text;
 mod drafts;
 mod error;
+mod known_sha;
 mod layout;
 mod lock;
 mod parquet_io;
 mod progress;
 mod published;
 
-pub use atomic::{StagingDir, read_json, sha256_file, signing_bytes, write_atomic, write_json_atomic};
+pub use atomic::{
+    StagingDir, read_json, sha256_file, sha256_written_file, signing_bytes, write_atomic, write_json_atomic,
+};
 pub use csv_text::{FORMULA_STARTS, csv_label, csv_quote, csv_text, guard_label, is_formula_like};
 pub use error::StoreError;
 pub use layout::WorkDir;

@@ -140,13 +140,16 @@ impl PartWriter {
                 source,
             })?;
             file.sync_all().map_err(StoreError::io("cannot sync", &path))?;
+            let sha256 = hex::encode(sha.finalize());
+            // The command digests a stage's outputs right after it: it need not read them back.
+            crate::known_sha::keep_written(&file, &sha256);
             self.summaries.push(PartSummary {
                 name: path
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
                 rows: rows as u64,
-                sha256: hex::encode(sha.finalize()),
+                sha256,
             });
         }
         Ok(())
