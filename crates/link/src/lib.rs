@@ -156,16 +156,18 @@ fn cascade(
     for input in &mut opened.inputs {
         input.read_ahead = spill.is_none();
     }
-    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
-    let spine = &inputs[spine_index];
     // 1. Persons from the spine.
     let (mut pass, persons, ambiguous) = spine_persons(
         cfg,
-        spine,
+        &opened.inputs[opened.spine_index],
         job.as_ref(),
         spill.as_ref().map(|s| (s.path(), partitions)),
         progress,
     )?;
+    // The spine's tokens are counted: writing it decodes only its keep columns.
+    opened.inputs[opened.spine_index].with_token = Some(pass.with_token.clone());
+    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
+    let spine = &inputs[spine_index];
 
     // 3. Person ids from each person's smallest record fingerprint.
     let person_ids = person_ids_of(&opened.hasher, &mut pass, &persons);
