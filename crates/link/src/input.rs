@@ -219,12 +219,12 @@ impl ExtractInput {
     pub(crate) fn batches_of(&self, columns: &Columns) -> Result<Batches, LinkError> {
         let schema = match columns {
             Columns::All => Arc::clone(&self.schema),
-            Columns::Only(cols) => Arc::new(self.schema.project(cols).map_err(|source| {
-                LinkError::Arrow {
+            Columns::Only(cols) => {
+                Arc::new(self.schema.project(cols).map_err(|source| LinkError::Arrow {
                     what: "the columns of a read",
                     source,
-                }
-            })?),
+                })?)
+            }
         };
         let inner = read_parts(&self.parts, columns)?;
         let (name, dir) = (self.name.clone(), self.dir.clone());

@@ -543,14 +543,7 @@ pub(crate) fn write_extract(
             counted?;
             sinks.send(0, linked?)?;
             if is_spine {
-                let persons = persons_batch(
-                    &batch,
-                    &outcome,
-                    start,
-                    (input, &columns),
-                    ctx,
-                    &person_schema,
-                )?;
+                let persons = persons_batch(&batch, &outcome, start, (input, &columns), ctx, &person_schema)?;
                 sinks.send(1, persons)?;
             }
             if let (Some(truth), Some(col)) = (ctx.truth, record_id)
