@@ -197,39 +197,16 @@ fn cascade(
         extra_fields: &[],
     };
     let person_of = &persons.person_of;
-    let write_spine = |ctx: &WriteContext<'_>| {
-        write_extract(spine, staging.path(), true, ctx, progress, |batch, start| {
-            Ok((
-                person_of[start..start + batch.num_rows()]
-                    .iter()
-                    .map(|&person| Outcome { key: SPINE, person })
-                    .collect(),
-                Vec::new(),
-            ))
-        })
-    };
+    let write_spine =
+        |ctx: &WriteContext<'_>| write_spine_records(spine, person_of, staging.path(), ctx, progress);
 
-    // 2. The cascade for every other extract: in memory, by the spine's person maps.
+    // 2. The cascade for every other extract: in memory, by the spine's anchor maps.
     let others: Vec<&ExtractInput> = inputs.iter().filter(|e| e.name != cfg.spine).collect();
     let in_memory = decided.is_none() && spill.is_none();
     let maps = std::mem::take(&mut pass.maps);
+    let spine_people = (ambiguous.as_slice(), person_of.as_slice());
     let write_others = |ctx: &WriteContext<'_>, progress: &dyn Progress| {
-        let mut tallies: HashMap<String, Tally> = HashMap::new();
-        for input in &others {
-            let tally = write_extract(input, staging.path(), false, ctx, progress, |batch, _| {
-                Ok((
-                    batch_outcomes(
-                        &input.token_columns(batch),
-                        &maps,
-                        (&ambiguous, person_of),
-                        batch.num_rows(),
-                    ),
-                    Vec::new(),
-                ))
-            })?;
-            tallies.insert(input.name.clone(), tally);
-        }
-        Ok::<_, LinkError>(tallies)
+        write_in_memory(&others, &maps, spine_people, staging.path(), ctx, progress)
     };
 
     let mut notes = Vec::new();
@@ -310,6 +287,52 @@ fn write_stored(
     for (input, state) in others.iter().zip(states) {
         let tally = write_extract(input, linked_dir, false, ctx, progress, |batch, start| {
             Ok((state[start..start + batch.num_rows()].to_vec(), Vec::new()))
+        })?;
+        tallies.insert(input.name.clone(), tally);
+    }
+    Ok(tallies)
+}
+
+/// Writes the spine, each record's outcome its person.
+fn write_spine_records(
+    spine: &ExtractInput,
+    person_of: &[u32],
+    linked_dir: &std::path::Path,
+    ctx: &WriteContext<'_>,
+    progress: &dyn Progress,
+) -> Result<Tally, LinkError> {
+    write_extract(spine, linked_dir, true, ctx, progress, |batch, start| {
+        Ok((
+            person_of[start..start + batch.num_rows()]
+                .iter()
+                .map(|&person| Outcome { key: SPINE, person })
+                .collect(),
+            Vec::new(),
+        ))
+    })
+}
+
+/// Writes each of `others`, its records' outcomes found in the spine's in-memory anchor maps.
+fn write_in_memory(
+    others: &[&ExtractInput],
+    anchors: &[tok::TokMap<u32>],
+    spine_persons: (&[Vec<bool>], &[u32]),
+    linked_dir: &std::path::Path,
+    ctx: &WriteContext<'_>,
+    progress: &dyn Progress,
+) -> Result<HashMap<String, Tally>, LinkError> {
+    let mut tallies = HashMap::new();
+    for input in others {
+        let tally = write_extract(input, linked_dir, false, ctx, progress, |batch, _| {
+            Ok((
+                batch_outcomes(
+                    &input.token_columns(batch),
+                    anchors,
+                    spine_persons,
+                    batch.num_rows(),
+                ),
+                Vec::new(),
+            ))
         })?;
         tallies.insert(input.name.clone(), tally);
     }

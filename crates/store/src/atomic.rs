@@ -95,6 +95,7 @@ pub fn sha256_written_file(path: &Path) -> Result<String, StoreError> {
     sha256_known(path, &[Taken::Read, Taken::Written])
 }
 
+/// The SHA-256 of a file, from a kept hash taken in one of the ways `accept`ed, else read.
 fn sha256_known(path: &Path, accept: &[Taken]) -> Result<String, StoreError> {
     let mut file = File::open(path).map_err(StoreError::io("cannot open", path))?;
     if let Some(sha256) = known_sha::take(&file, accept) {

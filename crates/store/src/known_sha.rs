@@ -43,6 +43,7 @@ pub(crate) enum Taken {
 /// The hashes kept, by file.
 static KNOWN: Mutex<Option<HashMap<FileId, (String, Taken)>>> = Mutex::new(None);
 
+/// The identity of a file's content, from its metadata.
 #[cfg(unix)]
 fn file_id(meta: &Metadata) -> Option<FileId> {
     use std::os::unix::fs::MetadataExt;
@@ -57,6 +58,7 @@ fn file_id(meta: &Metadata) -> Option<FileId> {
     ))
 }
 
+/// Nothing is kept elsewhere than on Unix.
 #[cfg(not(unix))]
 fn file_id(_meta: &Metadata) -> Option<FileId> {
     None
@@ -74,6 +76,7 @@ fn last_change(meta: &Metadata) -> Option<SystemTime> {
     Some(at(meta.mtime(), meta.mtime_nsec())?.max(at(meta.ctime(), meta.ctime_nsec())?))
 }
 
+/// Nothing is kept elsewhere than on Unix.
 #[cfg(not(unix))]
 fn last_change(_meta: &Metadata) -> Option<SystemTime> {
     None
@@ -92,6 +95,7 @@ pub(crate) fn take(file: &File, accept: &[Taken]) -> Option<String> {
     known.remove(&id).map(|(sha256, _)| sha256)
 }
 
+/// Keeps a hash for the next reader of the file.
 fn keep(id: FileId, sha256: String, taken: Taken) {
     let mut known = KNOWN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     known.get_or_insert_with(HashMap::new).insert(id, (sha256, taken));

@@ -307,6 +307,36 @@ mod tests {
         assert_eq!(values, vec![0, 1, 2, 3, 4, 5]);
     }
 
+    /// A part's hash taken as it was written is what the digest of the written files gives while
+    /// the part is unchanged, and a part changed since is read again.
+    #[test]
+    fn written_hashes_are_those_of_the_files() {
+        let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+        let write = |dir: &Path| {
+            fs::create_dir_all(dir).unwrap();
+            let mut writer = PartWriter::new(dir, Arc::clone(&schema));
+            let batch = RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![Arc::new(Int64Array::from_iter_values(0..10))],
+            )
+            .unwrap();
+            writer.write(&batch).unwrap();
+            let (parts, summaries) = writer.finish_with_summaries().unwrap();
+            (parts[0].clone(), summaries[0].sha256.clone())
+        };
+        let dir = tempfile::tempdir().unwrap();
+        for (name, change) in [("unchanged", false), ("changed", true)] {
+            let (part, written) = write(&dir.path().join(name));
+            if change {
+                let mut file = fs::OpenOptions::new().append(true).open(&part).unwrap();
+                file.write_all(b"x").unwrap();
+            }
+            let read = crate::sha256_file(&part).unwrap();
+            assert_eq!(crate::sha256_written_file(&part).unwrap(), read, "{name}");
+            assert_eq!(read == written, !change, "{name}");
+        }
+    }
+
     #[test]
     fn empty_stream_still_has_a_schema() {
         let dir = tempfile::tempdir().unwrap();
