@@ -13,7 +13,10 @@ use crate::spill::{SpillRow, SpillWriter, for_each_chunk, read_by_key};
 use crate::spine::{SpinePass, anchor_map, into_person_map};
 use crate::tok::{Tok, TokMap};
 
-/// The outcome of each row of a batch, probing the in-memory person maps key by key.
+/// The outcome of each row of a batch, probing the spine's in-memory anchor maps key by key
+/// (token → anchor, the first spine record with the token). The person of a hit is its
+/// anchor's, or [`NONE`](crate::cluster::NONE) when the anchor's token is ambiguous: looked up
+/// for the hits alone, rather than for every token of the maps beforehand.
 ///
 /// ```sql
 /// -- for each record, the first key (in cascade order) whose token some person holds
@@ -21,17 +24,23 @@ use crate::tok::{Tok, TokMap};
 /// ```
 pub(crate) fn batch_outcomes(
     cols: &[Option<&FixedSizeBinaryArray>],
-    maps: &[TokMap<u32>],
+    anchors: &[TokMap<u32>],
+    (ambiguous, person_of): (&[Vec<bool>], &[u32]),
     rows: usize,
 ) -> Vec<Outcome> {
     (0..rows)
         .into_par_iter()
         .with_min_len(4096)
         .map(|i| {
-            for (k, (col, map)) in cols.iter().zip(maps).enumerate() {
+            for (k, (col, map)) in cols.iter().zip(anchors).enumerate() {
                 if let Some(t) = token_at(*col, i)
-                    && let Some(&person) = map.get(&Tok::from_slice(t))
+                    && let Some(&anchor) = map.get(&Tok::from_slice(t))
                 {
+                    let person = if ambiguous[k][anchor as usize] {
+                        crate::cluster::NONE
+                    } else {
+                        person_of[anchor as usize]
+                    };
                     return Outcome { key: k as u8, person };
                 }
             }

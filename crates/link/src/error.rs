@@ -164,6 +164,13 @@ pub enum LinkError {
         #[source]
         source: std::io::Error,
     },
+    /// The thread writing the other extracts beside the spine could not be started.
+    #[error("cannot start a thread to write the extracts: {source}")]
+    WriterThread {
+        /// What the operating system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// The Spark job could not be started.
     #[error(
         "cannot start the spark job with {}: {source}; run scripts/spark-venv.sh, or name a Python that has pyspark with `python` in [link.spark] or LINKLAB_SPARK_PYTHON", program.display()

@@ -8,7 +8,8 @@ use std::sync::mpsc::sync_channel;
 
 use arrow::array::{Array, FixedSizeBinaryArray, RecordBatch};
 use arrow::datatypes::{DataType, FieldRef, SchemaRef};
-use linklab_store::{PartSummary, WorkDir, list_parts, read_part_files};
+use linklab_store::{PartSummary, WorkDir, list_parts};
+use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde::Deserialize;
 
@@ -55,6 +56,39 @@ pub(crate) struct ExtractInput {
     /// reader thread's allocations cost the process memory that a tight `memory_limit` has
     /// not got).
     pub read_ahead: bool,
+    /// For each match key, the records holding a token for it, once a read of the tokens has
+    /// counted them (the cascade's read of the spine). When they are known, writing the extract
+    /// to `linked/` decodes only its keep columns, so no column is decoded twice; the batches
+    /// that `write_extract` hands its `outcomes` then hold only the keep columns.
+    pub with_token: Option<Vec<u64>>,
+}
+
+/// Which columns of an extract a read decodes.
+#[derive(Debug, Clone)]
+pub(crate) enum Columns {
+    /// Every column: a batch has the extract's schema.
+    All,
+    /// These columns (indices into the extract's schema, ascending) and no other: a batch's
+    /// columns are these, in this order.
+    Only(Vec<usize>),
+}
+
+impl Columns {
+    /// `cols` (indices into the extract's schema), sorted and without repeats.
+    pub(crate) fn only(cols: impl IntoIterator<Item = usize>) -> Self {
+        let cols: BTreeSet<usize> = cols.into_iter().collect();
+        Self::Only(cols.into_iter().collect())
+    }
+
+    /// Where column `index` of the extract's schema is in a batch of this read.
+    pub(crate) fn position(&self, index: usize) -> usize {
+        match self {
+            Self::All => index,
+            Self::Only(cols) => cols
+                .binary_search(&index)
+                .expect("a column read is one of the read's columns"),
+        }
+    }
 }
 
 impl ExtractInput {
@@ -157,6 +191,7 @@ impl ExtractInput {
             keep_cols,
             key_fingerprint,
             read_ahead: false,
+            with_token: None,
         })
     }
 
@@ -176,9 +211,23 @@ impl ExtractInput {
     /// caller's work on this one. The batches are the same, in the same order, either way.
     /// Dropping the iterator stops the reader thread at its next batch.
     pub(crate) fn batches(&self) -> Result<Batches, LinkError> {
-        let paths: Vec<PathBuf> = self.parts.iter().map(|(path, _)| path.clone()).collect();
-        let inner = read_part_files(paths, BATCH_ROWS)?;
-        let (schema, name, dir) = (Arc::clone(&self.schema), self.name.clone(), self.dir.clone());
+        self.batches_of(&Columns::All)
+    }
+
+    /// [`ExtractInput::batches`] with only the columns `columns` decoded. The batches have the
+    /// same rows as those of every column.
+    pub(crate) fn batches_of(&self, columns: &Columns) -> Result<Batches, LinkError> {
+        let schema = match columns {
+            Columns::All => Arc::clone(&self.schema),
+            Columns::Only(cols) => {
+                Arc::new(self.schema.project(cols).map_err(|source| LinkError::Arrow {
+                    what: "the columns of a read",
+                    source,
+                })?)
+            }
+        };
+        let inner = read_parts(&self.parts, columns)?;
+        let (name, dir) = (self.name.clone(), self.dir.clone());
         let checked = inner.map(move |batch| {
             let batch = batch?;
             if same_columns(&schema, &batch.schema()) {
@@ -211,12 +260,26 @@ impl ExtractInput {
 
     /// The token columns of a batch, one per match key (`None` where the extract lacks the key).
     pub(crate) fn token_columns<'a>(&self, batch: &'a RecordBatch) -> Vec<Option<&'a FixedSizeBinaryArray>> {
+        self.token_columns_of(batch, &Columns::All)
+    }
+
+    /// The columns a read of the tokens alone decodes.
+    pub(crate) fn token_cols(&self) -> Columns {
+        Columns::only(self.key_cols.iter().flatten().copied())
+    }
+
+    /// [`ExtractInput::token_columns`] of a batch of a read of `columns` (which holds them).
+    pub(crate) fn token_columns_of<'a>(
+        &self,
+        batch: &'a RecordBatch,
+        columns: &Columns,
+    ) -> Vec<Option<&'a FixedSizeBinaryArray>> {
         self.key_cols
             .iter()
             .map(|col| {
                 col.map(|i| {
                     batch
-                        .column(i)
+                        .column(columns.position(i))
                         .as_any()
                         .downcast_ref::<FixedSizeBinaryArray>()
                         .expect("the column type was checked when the extract was opened")
@@ -224,6 +287,43 @@ impl ExtractInput {
             })
             .collect()
     }
+}
+
+/// Decodes the part files in order, `columns` of each, in batches of [`BATCH_ROWS`] rows.
+fn read_parts(
+    parts: &[(PathBuf, u64)],
+    columns: &Columns,
+) -> Result<impl Iterator<Item = Result<RecordBatch, LinkError>> + Send + use<>, LinkError> {
+    let mut readers = Vec::with_capacity(parts.len());
+    for (path, _) in parts {
+        let parquet = |source| linklab_store::StoreError::Parquet {
+            path: path.clone(),
+            source,
+        };
+        let file = File::open(path).map_err(|source| linklab_store::StoreError::Io {
+            action: "cannot open",
+            path: path.clone(),
+            source,
+        })?;
+        let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(parquet)?
+            .with_batch_size(BATCH_ROWS);
+        if let Columns::Only(cols) = columns {
+            let mask = ProjectionMask::roots(builder.parquet_schema(), cols.iter().copied());
+            builder = builder.with_projection(mask);
+        }
+        readers.push((path.clone(), builder.build().map_err(parquet)?));
+    }
+    Ok(readers.into_iter().flat_map(|(path, reader)| {
+        reader.map(move |batch| {
+            batch.map_err(|source| {
+                LinkError::from(linklab_store::StoreError::Parquet {
+                    path: path.clone(),
+                    source: source.into(),
+                })
+            })
+        })
+    }))
 }
 
 /// The token of row `row` in a token column, if any.

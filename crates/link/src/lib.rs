@@ -113,8 +113,7 @@ mod tok;
 
 use std::collections::HashMap;
 
-use linklab_store::{Progress, StagingDir, write_json_atomic};
-use rayon::prelude::*;
+use linklab_store::{NoProgress, Progress, StagingDir, write_json_atomic};
 use tracing::info;
 
 use cascade::{batch_outcomes, link_partitioned};
@@ -133,7 +132,7 @@ pub use report::{
 };
 use report_build::{ReportExtras, build_report};
 pub use spark::{DEFAULT_MASTER, Engine, PYTHON_ENV, SparkSettings, VENV_DIR, find_python};
-use spine::{into_person_map, person_ids_of, spine_persons, spine_truth_of};
+use spine::{person_ids_of, spine_persons, spine_truth_of};
 
 /// Links every extract to the persons of the spine and writes `work_dir/linked/`.
 pub fn run(cfg: &LinkConfig, progress: &dyn Progress) -> Result<LinkageReport, LinkError> {
@@ -156,16 +155,18 @@ fn cascade(
     for input in &mut opened.inputs {
         input.read_ahead = spill.is_none();
     }
-    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
-    let spine = &inputs[spine_index];
     // 1. Persons from the spine.
     let (mut pass, persons, ambiguous) = spine_persons(
         cfg,
-        spine,
+        &opened.inputs[opened.spine_index],
         job.as_ref(),
         spill.as_ref().map(|s| (s.path(), partitions)),
         progress,
     )?;
+    // The spine's tokens are counted: writing it decodes only its keep columns.
+    opened.inputs[opened.spine_index].with_token = Some(pass.with_token.clone());
+    let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
+    let spine = &inputs[spine_index];
 
     // 3. Person ids from each person's smallest record fingerprint.
     let person_ids = person_ids_of(&opened.hasher, &mut pass, &persons);
@@ -196,59 +197,56 @@ fn cascade(
         extra_fields: &[],
     };
     let person_of = &persons.person_of;
-    let spine_tally = write_extract(spine, staging.path(), true, &ctx, progress, |batch, start| {
-        Ok((
-            person_of[start..start + batch.num_rows()]
-                .iter()
-                .map(|&person| Outcome { key: SPINE, person })
-                .collect(),
-            Vec::new(),
-        ))
-    })?;
-    let mut notes = Vec::new();
-    let spine_truth = truth
-        .as_ref()
-        .and_then(|_| spine_truth_of(spine, &spine_tally, pass.records, &persons, &mut notes));
-    ctx.spine_truth = spine_truth.as_ref();
+    let write_spine =
+        |ctx: &WriteContext<'_>| write_spine_records(spine, person_of, staging.path(), ctx, progress);
 
-    // 2. The cascade for every other extract.
+    // 2. The cascade for every other extract: in memory, by the spine's anchor maps.
     let others: Vec<&ExtractInput> = inputs.iter().filter(|e| e.name != cfg.spine).collect();
-    let mut tallies: HashMap<String, Tally> = HashMap::new();
-    let stored = match (decided, &spill) {
-        (Some(states), _) => Some(states),
-        (None, Some(spill)) => Some(link_partitioned(
-            &others,
-            &pass,
-            &ambiguous,
-            person_of,
-            spill.path(),
-            partitions,
-            progress,
-        )?),
-        (None, None) => None,
+    let in_memory = decided.is_none() && spill.is_none();
+    let maps = std::mem::take(&mut pass.maps);
+    let spine_people = (ambiguous.as_slice(), person_of.as_slice());
+    let write_others = |ctx: &WriteContext<'_>, progress: &dyn Progress| {
+        write_in_memory(&others, &maps, spine_people, staging.path(), ctx, progress)
     };
-    if let Some(states) = stored {
-        for (input, state) in others.iter().zip(&states) {
-            let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, start| {
-                Ok((state[start..start + batch.num_rows()].to_vec(), Vec::new()))
-            })?;
-            tallies.insert(input.name.clone(), tally);
-        }
+
+    let mut notes = Vec::new();
+    let mut spine_truth = None;
+    let (spine_tally, tallies) = if in_memory && truth.is_none() {
+        // Without ground truth, writing the other extracts needs nothing that writing the spine
+        // gives: both are written side by side, on both cores (the spine's progress is shown).
+        std::thread::scope(|scope| {
+            let others = std::thread::Builder::new()
+                .name("link-write-extracts".into())
+                .spawn_scoped(scope, || write_others(&ctx, &NoProgress))
+                .map_err(|source| LinkError::WriterThread { source })?;
+            let spine_tally = write_spine(&ctx);
+            let tallies = others.join().expect("writing the extracts panicked");
+            Ok::<_, LinkError>((spine_tally?, tallies?))
+        })?
     } else {
-        let mut maps = std::mem::take(&mut pass.maps);
-        maps.par_iter_mut()
-            .zip(&ambiguous)
-            .for_each(|(map, amb)| into_person_map(map, amb, person_of));
-        for input in &others {
-            let tally = write_extract(input, staging.path(), false, &ctx, progress, |batch, _| {
-                Ok((
-                    batch_outcomes(&input.token_columns(batch), &maps, batch.num_rows()),
-                    Vec::new(),
-                ))
-            })?;
-            tallies.insert(input.name.clone(), tally);
-        }
-    }
+        let spine_tally = write_spine(&ctx)?;
+        spine_truth = truth
+            .as_ref()
+            .and_then(|_| spine_truth_of(spine, &spine_tally, pass.records, &persons, &mut notes));
+        ctx.spine_truth = spine_truth.as_ref();
+        let tallies = match (decided, &spill) {
+            (Some(states), _) => write_stored(&others, &states, staging.path(), &ctx, progress)?,
+            (None, Some(spill)) => {
+                let states = link_partitioned(
+                    &others,
+                    &pass,
+                    &ambiguous,
+                    person_of,
+                    spill.path(),
+                    partitions,
+                    progress,
+                )?;
+                write_stored(&others, &states, staging.path(), &ctx, progress)?
+            }
+            (None, None) => write_others(&ctx, progress)?,
+        };
+        (spine_tally, tallies)
+    };
     drop(spill);
 
     let report = build_report(
@@ -275,4 +273,68 @@ fn cascade(
     }
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
     Ok(report)
+}
+
+/// Writes each of `others` with the outcomes decided before (`states`, one per extract).
+fn write_stored(
+    others: &[&ExtractInput],
+    states: &[Vec<Outcome>],
+    linked_dir: &std::path::Path,
+    ctx: &WriteContext<'_>,
+    progress: &dyn Progress,
+) -> Result<HashMap<String, Tally>, LinkError> {
+    let mut tallies = HashMap::new();
+    for (input, state) in others.iter().zip(states) {
+        let tally = write_extract(input, linked_dir, false, ctx, progress, |batch, start| {
+            Ok((state[start..start + batch.num_rows()].to_vec(), Vec::new()))
+        })?;
+        tallies.insert(input.name.clone(), tally);
+    }
+    Ok(tallies)
+}
+
+/// Writes the spine, each record's outcome its person.
+fn write_spine_records(
+    spine: &ExtractInput,
+    person_of: &[u32],
+    linked_dir: &std::path::Path,
+    ctx: &WriteContext<'_>,
+    progress: &dyn Progress,
+) -> Result<Tally, LinkError> {
+    write_extract(spine, linked_dir, true, ctx, progress, |batch, start| {
+        Ok((
+            person_of[start..start + batch.num_rows()]
+                .iter()
+                .map(|&person| Outcome { key: SPINE, person })
+                .collect(),
+            Vec::new(),
+        ))
+    })
+}
+
+/// Writes each of `others`, its records' outcomes found in the spine's in-memory anchor maps.
+fn write_in_memory(
+    others: &[&ExtractInput],
+    anchors: &[tok::TokMap<u32>],
+    spine_persons: (&[Vec<bool>], &[u32]),
+    linked_dir: &std::path::Path,
+    ctx: &WriteContext<'_>,
+    progress: &dyn Progress,
+) -> Result<HashMap<String, Tally>, LinkError> {
+    let mut tallies = HashMap::new();
+    for input in others {
+        let tally = write_extract(input, linked_dir, false, ctx, progress, |batch, _| {
+            Ok((
+                batch_outcomes(
+                    &input.token_columns(batch),
+                    anchors,
+                    spine_persons,
+                    batch.num_rows(),
+                ),
+                Vec::new(),
+            ))
+        })?;
+        tallies.insert(input.name.clone(), tally);
+    }
+    Ok(tallies)
 }

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 use crate::LinkError;
 use crate::cluster::NONE;
 use crate::identity::{PERSON_ID_HEX, PersonId};
-use crate::input::ExtractInput;
+use crate::input::{Columns, ExtractInput};
 use crate::quality::{LinkQuality, RECORD_ID, SpineTruth, Truth};
 use crate::report::{ProfileColumn, ProfileValue, rate};
 
@@ -244,7 +244,7 @@ const MISSING: &str = "(missing)";
 impl Profile {
     /// Text columns (not named like an id) are profiled by value while they have at most 20
     /// distinct values; integer columns named `age…` by age band.
-    pub(crate) fn new(input: &ExtractInput) -> Self {
+    pub(crate) fn new(input: &ExtractInput, columns: &Columns) -> Self {
         let mut cols = Vec::new();
         for &index in &input.keep_cols {
             let field = input.schema.field(index);
@@ -259,7 +259,7 @@ impl Profile {
                 _ => continue,
             };
             cols.push(ProfileCol {
-                index,
+                index: columns.position(index),
                 name: name.clone(),
                 grouping,
                 values: Some(BTreeMap::new()),
@@ -377,7 +377,7 @@ fn persons_batch(
     batch: &RecordBatch,
     outcome: &[Outcome],
     start: usize,
-    input: &ExtractInput,
+    (input, columns): (&ExtractInput, &Columns),
     ctx: &WriteContext<'_>,
     person_schema: &SchemaRef,
 ) -> Result<RecordBatch, LinkError> {
@@ -393,7 +393,7 @@ fn persons_batch(
         .iter()
         .map(|&i| outcome[i as usize].person)
         .collect();
-    let mut columns: Vec<ArrayRef> = vec![
+    let mut out: Vec<ArrayRef> = vec![
         Arc::new(id_array(
             persons.iter().map(|&p| Some(&ctx.person_ids[p as usize])),
             "a persons batch",
@@ -403,14 +403,16 @@ fn persons_batch(
         )),
     ];
     for &i in &input.keep_cols {
-        columns.push(
-            arrow::compute::take(batch.column(i), &take, None).map_err(|source| LinkError::Arrow {
-                what: "a persons batch",
-                source,
+        out.push(
+            arrow::compute::take(batch.column(columns.position(i)), &take, None).map_err(|source| {
+                LinkError::Arrow {
+                    what: "a persons batch",
+                    source,
+                }
             })?,
         );
     }
-    RecordBatch::try_new(Arc::clone(person_schema), columns).map_err(|source| LinkError::Arrow {
+    RecordBatch::try_new(Arc::clone(person_schema), out).map_err(|source| LinkError::Arrow {
         what: "a persons batch",
         source,
     })
@@ -422,7 +424,7 @@ fn linked_batch(
     batch: &RecordBatch,
     outcome: &[Outcome],
     extra: Vec<ArrayRef>,
-    input: &ExtractInput,
+    (input, columns): (&ExtractInput, &Columns),
     ctx: &WriteContext<'_>,
     schema: &SchemaRef,
     tally: &mut Tally,
@@ -449,10 +451,15 @@ fn linked_batch(
             }
         }
     }
-    let mut columns: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(match_keys.finish())];
-    columns.extend(extra);
-    columns.extend(input.keep_cols.iter().map(|&i| Arc::clone(batch.column(i))));
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|source| LinkError::Arrow {
+    let mut out: Vec<ArrayRef> = vec![Arc::new(ids), Arc::new(match_keys.finish())];
+    out.extend(extra);
+    out.extend(
+        input
+            .keep_cols
+            .iter()
+            .map(|&i| Arc::clone(batch.column(columns.position(i)))),
+    );
+    RecordBatch::try_new(Arc::clone(schema), out).map_err(|source| LinkError::Arrow {
         what: "a linked batch",
         source,
     })
@@ -460,7 +467,9 @@ fn linked_batch(
 
 /// Streams an extract into `linked/<extract>/` (and, for the spine, `linked/persons/`).
 /// `outcomes(batch, first_row)` gives the outcome of each row of a batch and the columns of
-/// [`WriteContext::extra_fields`] for those rows.
+/// [`WriteContext::extra_fields`] for those rows. When the extract's tokens were counted before
+/// ([`ExtractInput::with_token`]), only its keep columns are decoded, and the batches hold only
+/// those.
 pub(crate) fn write_extract(
     input: &ExtractInput,
     linked_dir: &Path,
@@ -489,17 +498,26 @@ pub(crate) fn write_extract(
         spine_truth: Vec::new(),
         quality: (!is_spine && ctx.spine_truth.is_some() && record_id.is_some()).then(LinkQuality::default),
     };
-    let mut profile = Profile::new(input);
+    let columns = match &input.with_token {
+        Some(with_token) => {
+            tally.with_token.clone_from(with_token);
+            Columns::only(input.keep_cols.iter().copied())
+        }
+        None => Columns::All,
+    };
+    let mut profile = Profile::new(input, &columns);
     progress.start(&format!("link: writing {}", input.name), Some(input.rows));
     with_writers(tables, |sinks| {
         let mut start = 0_usize;
-        for batch in input.batches()? {
+        for batch in input.batches_of(&columns)? {
             let batch = batch?;
             let rows = batch.num_rows();
             let (outcome, extra) = outcomes(&batch, start)?;
             debug_assert_eq!(outcome.len(), rows, "one outcome per row");
-            for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
-                tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
+            if input.with_token.is_none() {
+                for (k, col) in input.token_columns(&batch).into_iter().enumerate() {
+                    tally.with_token[k] += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
+                }
             }
             // The output batches are built on this thread, as the batches they come from were
             // read here: buffers that the writer threads free then return to this thread's
@@ -512,16 +530,24 @@ pub(crate) fn write_extract(
                 if !is_spine {
                     scope.spawn(|_| counted = profile.add(&batch, &outcome));
                 }
-                linked_batch(&batch, &outcome, extra, input, ctx, &schema, &mut tally)
+                linked_batch(
+                    &batch,
+                    &outcome,
+                    extra,
+                    (input, &columns),
+                    ctx,
+                    &schema,
+                    &mut tally,
+                )
             });
             counted?;
             sinks.send(0, linked?)?;
             if is_spine {
-                let persons = persons_batch(&batch, &outcome, start, input, ctx, &person_schema)?;
+                let persons = persons_batch(&batch, &outcome, start, (input, &columns), ctx, &person_schema)?;
                 sinks.send(1, persons)?;
             }
             if let (Some(truth), Some(col)) = (ctx.truth, record_id)
-                && let Some(people) = truth.people_of(&input.name, batch.column(col))
+                && let Some(people) = truth.people_of(&input.name, batch.column(columns.position(col)))
             {
                 if is_spine {
                     tally.spine_truth.extend(people);

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use arrow::array::Array;
 use linklab_store::Progress;
 use linklab_tokens::TokenHasher;
 use rayon::prelude::*;
@@ -26,6 +27,8 @@ pub(crate) struct SpinePass {
     pub files: Vec<PathBuf>,
     pub records: usize,
     pub without_tokens: u64,
+    /// For each key, the spine records holding a token for it.
+    pub with_token: Vec<u64>,
 }
 
 /// Token → smallest record index, over `(token, record)` rows.
@@ -77,12 +80,18 @@ pub(crate) fn read_spine(
     }
     let mut fingerprints = Vec::with_capacity(expected);
     let mut without_tokens = 0;
+    let mut with_token = vec![0; keys];
     let mut start = 0_usize;
     progress.start(&format!("link: reading spine {}", spine.name), Some(spine.rows));
-    for batch in spine.batches()? {
+    // Only the token columns: the keep columns are decoded when `linked/` is written.
+    let columns = spine.token_cols();
+    for batch in spine.batches_of(&columns)? {
         let batch = batch?;
         let rows = batch.num_rows();
-        let cols = spine.token_columns(&batch);
+        let cols = spine.token_columns_of(&batch, &columns);
+        for (count, col) in with_token.iter_mut().zip(&cols) {
+            *count += col.map_or(0, |c| (c.len() - c.null_count()) as u64);
+        }
         let fps: Vec<([u8; 32], bool)> = (0..rows)
             .into_par_iter()
             .with_min_len(1024)
@@ -153,6 +162,7 @@ pub(crate) fn read_spine(
         files,
         records: start,
         without_tokens,
+        with_token,
     })
 }
 
