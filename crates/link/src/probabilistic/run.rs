@@ -426,20 +426,23 @@ pub(crate) fn run(
         linked_by_rule: links_by_rule,
         through_linked,
     };
-    std::fs::write(
-        staging.path().join("linkage-report.html"),
-        report::html(&model_report, &cfg.spine),
-    )
-    .map_err(|source| linklab_store::StoreError::Io {
-        action: "cannot write",
-        path: staging.path().join("linkage-report.html"),
-        source,
-    })?;
+    write_html(&staging, &model_report, &cfg.spine)?;
     report.model = Some(model_report);
     write_json_atomic(&staging.path().join("linkage-report.json"), &report)?;
     staging.commit()?;
     info!(persons = persons.first.len(), extracts = inputs.len(), "linked");
     Ok(report)
+}
+
+/// Writes `linkage-report.html` into the staging folder.
+fn write_html(staging: &StagingDir, model: &ModelReport, spine: &str) -> Result<(), LinkError> {
+    let path = staging.path().join("linkage-report.html");
+    std::fs::write(&path, report::html(model, spine)).map_err(|source| linklab_store::StoreError::Io {
+        action: "cannot write",
+        path,
+        source,
+    })?;
+    Ok(())
 }
 
 /// What [`write_linked`] writes.
@@ -659,18 +662,16 @@ const JOIN_PER_SPINE_RECORD: usize = 2;
 const JOIN_PROBABILITY: f64 = 0.999;
 
 impl SecondRound<'_> {
-    /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
-    /// records that join are added after them (held beside the spine's, so at most tripling
-    /// them). The records scored again are streamed in chunks, as in the first round.
-    fn run(
+    /// The linked records that join their persons' records, with their persons (after the
+    /// spine's records' own), and whether the cap stopped more.
+    fn join(
         &self,
-        mut spine: CmpData,
-        (background, models, persons): (&Background, &[Model], &Persons),
+        spine_records: usize,
+        persons: &Persons,
         inputs: &[ExtractInput],
-        decisions: &mut HashMap<usize, Vec<Decision>>,
+        decisions: &HashMap<usize, Vec<Decision>>,
         progress: &dyn Progress,
-    ) -> Result<ThroughLinked, LinkError> {
-        let spine_records = spine.records;
+    ) -> Result<(CmpData, Vec<u32>, bool), LinkError> {
         let mut joined = CmpData::new(self.fields, self.keys);
         let mut person_of = persons.person_of.clone();
         let mut order: Vec<usize> = decisions.keys().copied().collect();
@@ -715,6 +716,24 @@ impl SecondRound<'_> {
                 "more linked records could join the second round than twice the spine's records; the first were taken"
             );
         }
+        Ok((joined, person_of, limited))
+    }
+
+    /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
+    /// records that join are added after them (held beside the spine's, so at most tripling
+    /// them). The records scored again are streamed in chunks, as in the first round.
+    fn run(
+        &self,
+        mut spine: CmpData,
+        (background, models, persons): (&Background, &[Model], &Persons),
+        inputs: &[ExtractInput],
+        decisions: &mut HashMap<usize, Vec<Decision>>,
+        progress: &dyn Progress,
+    ) -> Result<ThroughLinked, LinkError> {
+        let spine_records = spine.records;
+        let (joined, person_of, limited) = self.join(spine_records, persons, inputs, decisions, progress)?;
+        let mut order: Vec<usize> = decisions.keys().copied().collect();
+        order.sort_unstable();
         let tf = background.extended_tf(&spine, &joined);
         for r in 0..joined.records {
             spine.push_record(&joined, r);
