@@ -662,6 +662,23 @@ const JOIN_PER_SPINE_RECORD: usize = 2;
 const JOIN_PROBABILITY: f64 = 0.999;
 
 impl SecondRound<'_> {
+    /// Streams extract `i` chunk by chunk, with a progress bar for `what` it does.
+    fn each_chunk(
+        &self,
+        (input, i): (&ExtractInput, usize),
+        what: &str,
+        progress: &dyn Progress,
+        f: impl FnMut(&CmpData, Range<usize>, u32) -> Result<(), LinkError>,
+    ) -> Result<(), LinkError> {
+        progress.start(
+            &format!("link: second round, {what} {}", input.name),
+            Some(input.rows),
+        );
+        stream(input, &self.cols[i], self.fields, self.keys, self.chunk, f)?;
+        progress.finish();
+        Ok(())
+    }
+
     /// The linked records that join their persons' records, with their persons (after the
     /// spine's records' own), and whether the cap stopped more.
     fn join(
@@ -679,36 +696,24 @@ impl SecondRound<'_> {
         let mut limited = false;
         for &i in &order {
             let state = &decisions[&i];
-            progress.start(
-                &format!("link: second round, reading {}", inputs[i].name),
-                Some(inputs[i].rows),
-            );
-            stream(
-                &inputs[i],
-                &self.cols[i],
-                self.fields,
-                self.keys,
-                self.chunk,
-                |chunk, range, base| {
-                    for r in range {
-                        let decision = state[base as usize + r];
-                        let Some(person) = decision.outcome.linked_person() else {
-                            continue;
-                        };
-                        let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
-                        if tells && decision.probability >= JOIN_PROBABILITY {
-                            if joined.records == JOIN_PER_SPINE_RECORD * spine_records {
-                                limited = true;
-                            } else {
-                                joined.push_record(chunk, r);
-                                person_of.push(person);
-                            }
+            self.each_chunk((&inputs[i], i), "reading", progress, |chunk, range, base| {
+                for r in range {
+                    let decision = state[base as usize + r];
+                    let Some(person) = decision.outcome.linked_person() else {
+                        continue;
+                    };
+                    let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
+                    if tells && decision.probability >= JOIN_PROBABILITY {
+                        if joined.records == JOIN_PER_SPINE_RECORD * spine_records {
+                            limited = true;
+                        } else {
+                            joined.push_record(chunk, r);
+                            person_of.push(person);
                         }
                     }
-                    Ok(())
-                },
-            )?;
-            progress.finish();
+                }
+                Ok(())
+            })?;
         }
         if limited {
             warn!(
@@ -754,59 +759,47 @@ impl SecondRound<'_> {
             let unmatched = decide::unmatched_odds(model.prior, persons.first.len());
             let state = decisions.get_mut(&i).expect("one per other extract");
             let mut linked = 0;
-            progress.start(
-                &format!("link: second round, scoring {}", inputs[i].name),
-                Some(inputs[i].rows),
-            );
-            stream(
-                &inputs[i],
-                &self.cols[i],
-                self.fields,
-                self.keys,
-                self.chunk,
-                |chunk, range, base| {
-                    // The chunk's records without a person, gathered.
-                    let mut data = CmpData::new(self.fields, self.keys);
-                    let mut numbers = Vec::new();
-                    for r in range {
-                        if state[base as usize + r].outcome == Outcome::UNDECIDED {
-                            data.push_record(chunk, r);
-                            numbers.push(base as usize + r);
-                        }
+            self.each_chunk((&inputs[i], i), "scoring", progress, |chunk, range, base| {
+                // The chunk's records without a person, gathered.
+                let mut data = CmpData::new(self.fields, self.keys);
+                let mut numbers = Vec::new();
+                for r in range {
+                    if state[base as usize + r].outcome == Outcome::UNDECIDED {
+                        data.push_record(chunk, r);
+                        numbers.push(base as usize + r);
                     }
-                    let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
-                    // Only the records with a pair with a joined record can change.
-                    let with_joined: std::collections::HashSet<u32> = pairs
-                        .iter()
-                        .filter(|pair| pair.right as usize >= spine_records)
-                        .map(|pair| pair.left)
-                        .collect();
-                    pairs.retain(|pair| with_joined.contains(&pair.left));
-                    through.records_scored += with_joined.len() as u64;
-                    through.pairs_scored += pairs.len() as u64;
-                    let mut out = vec![Decision::NONE; data.records];
-                    decide::decide_chunk(
-                        &model,
-                        self.threshold,
-                        &data,
-                        0,
-                        &spine,
-                        &person_of,
-                        &pairs,
-                        &mut out,
-                        &mut bins,
-                        unmatched,
-                    );
-                    for (decision, &number) in out.iter().zip(&numbers) {
-                        if decision.outcome.linked_person().is_some() {
-                            state[number] = *decision;
-                            linked += 1;
-                        }
+                }
+                let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
+                // Only the records with a pair with a joined record can change.
+                let with_joined: std::collections::HashSet<u32> = pairs
+                    .iter()
+                    .filter(|pair| pair.right as usize >= spine_records)
+                    .map(|pair| pair.left)
+                    .collect();
+                pairs.retain(|pair| with_joined.contains(&pair.left));
+                through.records_scored += with_joined.len() as u64;
+                through.pairs_scored += pairs.len() as u64;
+                let mut out = vec![Decision::NONE; data.records];
+                decide::decide_chunk(
+                    &model,
+                    self.threshold,
+                    &data,
+                    0,
+                    &spine,
+                    &person_of,
+                    &pairs,
+                    &mut out,
+                    &mut bins,
+                    unmatched,
+                );
+                for (decision, &number) in out.iter().zip(&numbers) {
+                    if decision.outcome.linked_person().is_some() {
+                        state[number] = *decision;
+                        linked += 1;
                     }
-                    Ok(())
-                },
-            )?;
-            progress.finish();
+                }
+                Ok(())
+            })?;
             through.linked.push(ExtractCount {
                 extract: inputs[i].name.clone(),
                 records: linked,
