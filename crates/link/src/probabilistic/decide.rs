@@ -56,8 +56,9 @@ const OUTSIDE_BLOCKING: f64 = 0.05;
 /// The chance that a record's person is on the spine but among none of its candidates, or not on
 /// the spine at all, given an input's pair prior (matching pairs over all record × spine record
 /// pairs) and the spine's number of persons: 1 − π·(1 − [`OUTSIDE_BLOCKING`]), where π = prior ×
-/// persons is the share of the input's records whose person is on the spine (each such record
-/// matches its person's records, about prior × spine records of them, in all).
+/// persons estimates the share of the input's records whose person is on the spine (the matching
+/// pairs are prior × rows × spine records, and such a record matches the records of one person:
+/// spine records over persons of them).
 pub(crate) fn unmatched_odds(prior: f64, persons: usize) -> f64 {
     let on_spine = (prior * persons as f64).clamp(0.0, 1.0);
     1.0 - on_spine * (1.0 - OUTSIDE_BLOCKING)
@@ -149,8 +150,8 @@ pub(crate) fn decide_chunk(
             let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
             let p = record_probability(w, other_persons(&mut scored, person), unmatched);
             // Ambiguous: the best person would link if it were the only candidate, but another
-            // is within AMBIGUITY_BITS of it (the record-level probability of either is then
-            // below one half).
+            // is within AMBIGUITY_BITS of it (the record-level probability of the best is then
+            // at most two thirds).
             let alone = record_probability(w, std::iter::empty(), unmatched);
             let outcome = if alone >= threshold && second >= w - AMBIGUITY_BITS {
                 Outcome {
