@@ -665,3 +665,35 @@ fn a_record_links_through_another_extracts_linked_record() {
         "`a` joins person 0's records and `b` links in the second round: {through:?}"
     );
 }
+
+#[test]
+fn a_record_that_agrees_with_two_spine_records_on_different_fields_makes_them_one_person() {
+    // Person 0 is on the spine twice: as the world has them, and under a new surname with no
+    // NINO and a typo in the forename (too weak a pair to merge alone). `bridge` agrees with the
+    // first on the NINO and with the second on the new surname and the forename.
+    let (mut spine, _) = world(600);
+    let mut renamed = spine[0].clone();
+    renamed.id = "p0-renamed".into();
+    renamed.surname = "NEWNAME".into();
+    renamed.forename = typo(&renamed.forename, 'Y');
+    renamed.nino = None;
+    let mut bridge = renamed.clone();
+    bridge.id = "bridge".into();
+    bridge.nino.clone_from(&spine[0].nino);
+    spine.push(renamed);
+    let fx = Fixture::new(&spine, &[bridge]);
+    let report = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap();
+    let dedup = &report.model.as_ref().unwrap().spine;
+    let releases = persons_of(&fx.work, "releases");
+    let jobs = persons_of(&fx.work, "jobs");
+    assert_eq!(
+        (
+            releases["p0-renamed"] == releases["p0"],
+            jobs["bridge"] == releases["p0"],
+            dedup.bridged_pairs,
+            dedup.bridge_merges,
+        ),
+        (true, true, 1, 1),
+        "{dedup:?}"
+    );
+}

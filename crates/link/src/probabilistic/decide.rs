@@ -19,8 +19,8 @@
 use rayon::prelude::*;
 
 use super::blocking::{Pair, map_by_spine};
-use super::fields::CmpData;
-use super::model::{Model, Pattern, count_weight, probability};
+use super::fields::{CmpData, MISSING_LEVEL};
+use super::model::{Model, Pattern, count_weight, level_of, probability};
 use crate::cluster::{self, NONE, Persons, UnionFind};
 use crate::output::{NO_HIT, Outcome};
 
@@ -47,6 +47,64 @@ impl Decision {
 
 /// A pair's level pattern and match weight.
 type Scored = (Pattern, f64);
+
+/// A record's candidate pair: weight, person, rule and pattern.
+type Candidate = (f64, u32, u8, Pattern);
+
+/// A record whose two best persons would each link it if they were its only candidate: its
+/// decision depends on whether they are two persons.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Contested {
+    /// The record's number in its extract.
+    pub record: u32,
+    /// Its best and second-best persons.
+    pub persons: (u32, u32),
+    /// The second-best person's weight.
+    pub weight: f64,
+    /// Whether both would link it with a probability of at least [`BRIDGE_PROBABILITY`]: then
+    /// the record is evidence that the two are one person.
+    pub bridge: bool,
+}
+
+/// The least probability, each as its only candidate, with which a record's two best persons
+/// must match it for the record to bridge them (see [`bridge_persons`]).
+pub(crate) const BRIDGE_PROBABILITY: f64 = 0.999;
+
+/// The least weight, in bits, that each of a bridge's two persons must take from fields on
+/// which the record agrees with it better than with the other (see [`own_bits`]).
+pub(crate) const BRIDGE_OWN_BITS: f64 = 3.0;
+
+/// The weight that pattern `a` takes from the fields where its level weighs more than `b`'s
+/// (a missing level weighs nothing): what the record shares with `a`'s person and not with
+/// `b`'s. A record that agrees with two persons on the same fields (twins, and a record with
+/// a forename's initial only) has none of it for one of them, and says nothing about whether
+/// they are one person; a record that agrees with one on a NI number the other lacks and with
+/// the other on a surname the first does not have has it for both.
+fn own_bits(model: &Model, a: Pattern, b: Pattern) -> f64 {
+    own_bits_of(model.fields.len(), |f, level| model.level_weight(f, level), a, b)
+}
+
+/// [`own_bits`] over `fields` fields whose level weights `level_weight(field, level)` gives.
+pub(crate) fn own_bits_of(
+    fields: usize,
+    level_weight: impl Fn(usize, usize) -> f64,
+    a: Pattern,
+    b: Pattern,
+) -> f64 {
+    (0..fields)
+        .map(|f| {
+            let weight = |p: Pattern| {
+                let level = level_of(p, f);
+                if level == MISSING_LEVEL {
+                    0.0
+                } else {
+                    level_weight(f, usize::from(level))
+                }
+            };
+            (weight(a) - weight(b)).max(0.0)
+        })
+        .sum()
+}
 
 /// The share of the records whose person is on the spine that blocking is taken to miss (their
 /// person is among no candidate): it keeps a record's probability below one when its person
@@ -75,9 +133,9 @@ pub(crate) fn record_probability(best: f64, others: impl Iterator<Item = f64>, u
     1.0 / (1.0 + unmatched * (-best).exp2() + rest)
 }
 
-/// The best person of one record: (weight, person, rule, pattern) of the best and the weight of
-/// the second best person.
-fn best_two(scored: &[(f64, u32, u8, Pattern)]) -> Option<((f64, u32, u8, Pattern), f64)> {
+/// The best person of one record: (weight, person, rule, pattern) of the best, and the weight,
+/// person and pattern of the second best person (person [`NONE`] when there is none).
+fn best_two(scored: &[Candidate]) -> Option<(Candidate, (f64, u32, Pattern))> {
     let mut best: Option<(f64, u32, u8, Pattern)> = None;
     for &s in scored {
         if best.is_none_or(|b| match s.0.total_cmp(&b.0) {
@@ -92,8 +150,12 @@ fn best_two(scored: &[(f64, u32, u8, Pattern)]) -> Option<((f64, u32, u8, Patter
     let second = scored
         .iter()
         .filter(|s| s.1 != best.1)
-        .map(|s| s.0)
-        .fold(f64::NEG_INFINITY, f64::max);
+        .map(|s| (s.0, s.1, s.3))
+        .fold((f64::NEG_INFINITY, NONE, 0), |a, b| match b.0.total_cmp(&a.0) {
+            std::cmp::Ordering::Greater => b,
+            std::cmp::Ordering::Equal if b.1 < a.1 => b,
+            _ => a,
+        });
     Some((best, second))
 }
 
@@ -124,6 +186,7 @@ pub(crate) fn decide_chunk(
     out: &mut [Decision],
     weights: &mut [u64],
     unmatched: f64,
+    contested: &mut Vec<Contested>,
 ) {
     let computed = map_by_spine(pairs, |pair| {
         model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
@@ -136,7 +199,7 @@ pub(crate) fn decide_chunk(
             Some((group, of_group))
         })
         .collect();
-    let decided: Vec<(u32, Decision, Vec<f64>)> = groups
+    let decided: Vec<(u32, Decision, Vec<f64>, Option<Contested>)> = groups
         .par_iter()
         .with_min_len(256)
         .map(|&(group, of_group)| {
@@ -147,12 +210,22 @@ pub(crate) fn decide_chunk(
                 .map(|(pair, &(pattern, w))| (w, person_of[pair.right as usize], pair.rule, pattern))
                 .collect();
             let pair_weights = scored.iter().map(|s| s.0).collect();
-            let ((w, person, rule, pattern), second) = best_two(&scored).expect("a group is never empty");
+            let ((w, person, rule, pattern), (second, second_person, second_pattern)) =
+                best_two(&scored).expect("a group is never empty");
             let p = record_probability(w, other_persons(&mut scored, person), unmatched);
             // Ambiguous: the best person would link if it were the only candidate, but another
             // is within AMBIGUITY_BITS of it (the record-level probability of the best is then
             // at most two thirds).
             let alone = record_probability(w, std::iter::empty(), unmatched);
+            let second_alone = record_probability(second, std::iter::empty(), unmatched);
+            let contest = (second_alone >= threshold).then_some(Contested {
+                record: left,
+                persons: (person, second_person),
+                weight: second,
+                bridge: second_alone >= BRIDGE_PROBABILITY
+                    && own_bits(model, pattern, second_pattern) >= BRIDGE_OWN_BITS
+                    && own_bits(model, second_pattern, pattern) >= BRIDGE_OWN_BITS,
+            });
             let outcome = if alone >= threshold && second >= w - AMBIGUITY_BITS {
                 Outcome {
                     key: rule,
@@ -169,11 +242,12 @@ pub(crate) fn decide_chunk(
                 probability: p,
                 pattern,
             };
-            (left, decision, pair_weights)
+            (left, decision, pair_weights, contest)
         })
         .collect();
-    for (left, decision, pair_weights) in decided {
+    for (left, decision, pair_weights, contest) in decided {
         out[left as usize] = decision;
+        contested.extend(contest);
         for w in pair_weights {
             count_weight(weights, w);
         }
@@ -230,4 +304,95 @@ pub(crate) fn spine_persons(
     }
     let persons = cluster::number_persons(&mut uf, n, vec![0; keys], vec![0; keys], vec![0; keys]);
     (persons, counts)
+}
+
+/// What merging the spine's persons through bridging records counted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BridgeMerges {
+    /// Distinct pairs of persons bridged by some record.
+    pub bridged_pairs: u64,
+    pub merges: u64,
+    pub refused_by_guard: u64,
+    pub refused_by_size: u64,
+}
+
+/// Merges the spine's persons that records of other extracts bridge: a record whose two best
+/// persons would each link it with a probability of at least [`BRIDGE_PROBABILITY`] (as its
+/// only candidate) is evidence that they are one person, say a record that agrees with one
+/// spine record on a NI number and with another on a new surname. The bridged pairs are taken
+/// strongest first (the weaker person's weight, ties by person numbers) and merged unless the
+/// merged cluster would exceed `max_cluster_size` or some record of one, compared with some
+/// record of the other by the spine's `model`, has a Bayes factor below one (its fields speak
+/// against a match: a different NI number, a distant date of birth). Returns the new persons,
+/// numbered as always by their first spine record.
+pub(crate) fn bridge_persons(
+    model: &Model,
+    spine: &CmpData,
+    persons: &Persons,
+    contested: &[Contested],
+    max_cluster_size: usize,
+) -> (Persons, BridgeMerges) {
+    let mut bridges: Vec<(f64, u32, u32)> = contested
+        .iter()
+        .filter(|c| c.bridge)
+        .map(|c| {
+            (
+                c.weight,
+                c.persons.0.min(c.persons.1),
+                c.persons.0.max(c.persons.1),
+            )
+        })
+        .collect();
+    bridges.sort_by(|a, b| b.0.total_cmp(&a.0).then((a.1, a.2).cmp(&(b.1, b.2))));
+    let mut seen = std::collections::HashSet::new();
+    bridges.retain(|b| seen.insert((b.1, b.2)));
+    let n = spine.records;
+    let mut uf = UnionFind::new(n);
+    for r in 0..n as u32 {
+        let first = persons.first[persons.person_of[r as usize] as usize];
+        let (ra, rb) = (uf.find(first), uf.find(r));
+        if ra != rb {
+            uf.union(ra, rb);
+        }
+    }
+    let mut counts = BridgeMerges {
+        bridged_pairs: bridges.len() as u64,
+        ..BridgeMerges::default()
+    };
+    let prior = model.prior_weight();
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for &(_, a, b) in &bridges {
+        let (ra, rb) = (
+            uf.find(persons.first[a as usize]),
+            uf.find(persons.first[b as usize]),
+        );
+        if ra == rb {
+            continue;
+        }
+        if (uf.size[ra as usize] + uf.size[rb as usize]) as usize > max_cluster_size {
+            counts.refused_by_size += 1;
+            continue;
+        }
+        uf.members(ra, &mut left);
+        uf.members(rb, &mut right);
+        let contradicted = left.iter().any(|&x| {
+            right
+                .iter()
+                .any(|&y| model.score(spine, x as usize, spine, y as usize).1 - prior < 0.0)
+        });
+        if contradicted {
+            counts.refused_by_guard += 1;
+            continue;
+        }
+        uf.union(ra, rb);
+        counts.merges += 1;
+    }
+    let merged = cluster::number_persons(
+        &mut uf,
+        n,
+        persons.merges.clone(),
+        persons.refused_guard.clone(),
+        persons.refused_size.clone(),
+    );
+    (merged, counts)
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::blocking::Rule;
-use super::decide::SpineMerges;
+use super::decide::{BridgeMerges, SpineMerges};
 use super::model::{LOWEST, Model};
 
 /// What `method = "probabilistic"` fitted and found.
@@ -48,6 +48,9 @@ pub struct ThroughLinked {
     /// Records scored again: those with no person above the threshold in the first round and a
     /// candidate pair with a joined record.
     pub records_scored: u64,
+    /// Records decided again because their two best persons of the first round were merged
+    /// into one by a bridge (see `SpineDedup`); counted in `records_scored` too.
+    pub records_decided_again: u64,
     /// Candidate pairs scored in the round.
     pub pairs_scored: u64,
     /// Per extract other than the spine, the records linked in this round.
@@ -171,15 +174,28 @@ pub struct SpineDedup {
     pub refused_by_guard: u64,
     /// Merges refused by `max_cluster_size`.
     pub refused_by_size: u64,
+    /// Bridges: pairs of persons that a record of another extract matches, each with a
+    /// probability of at least 0.999 as its only candidate.
+    pub bridged_pairs: u64,
+    /// Merges made through bridges.
+    pub bridge_merges: u64,
+    /// Bridges refused because two of the records have a Bayes factor below one.
+    pub bridges_refused_by_guard: u64,
+    /// Bridges refused by `max_cluster_size`.
+    pub bridges_refused_by_size: u64,
 }
 
-impl From<SpineMerges> for SpineDedup {
-    fn from(s: SpineMerges) -> Self {
+impl From<(SpineMerges, BridgeMerges)> for SpineDedup {
+    fn from((s, b): (SpineMerges, BridgeMerges)) -> Self {
         Self {
             pairs_above_threshold: s.pairs_above_threshold,
             merges: s.merges,
             refused_by_guard: s.refused_by_guard,
             refused_by_size: s.refused_by_size,
+            bridged_pairs: b.bridged_pairs,
+            bridge_merges: b.merges,
+            bridges_refused_by_guard: b.refused_by_guard,
+            bridges_refused_by_size: b.refused_by_size,
         }
     }
 }
@@ -362,11 +378,25 @@ pub(crate) fn html(model: &ModelReport, spine: &str) -> String {
         );
     }
     out.push_str("</table>\n");
+    let dedup = &model.spine;
+    let _ = writeln!(
+        out,
+        "<h2>Spine</h2><p>{} pairs of spine records reached the threshold: {} merges, {} refused by the guard against chaining, {} by the cluster size. Records of other extracts bridged {} pairs of persons (each matching the record on fields the other does not): {} merges, {} refused because two of their records disagree, {} by the cluster size.</p>",
+        dedup.pairs_above_threshold,
+        dedup.merges,
+        dedup.refused_by_guard,
+        dedup.refused_by_size,
+        dedup.bridged_pairs,
+        dedup.bridge_merges,
+        dedup.bridges_refused_by_guard,
+        dedup.bridges_refused_by_size
+    );
     let through = &model.through_linked;
     let _ = writeln!(
         out,
-        "<h2>Second round</h2><p>{} records with no person above the threshold were scored again against the spine and {} linked records of the extracts{}; {} pairs were scored.</p><table><tr><th>extract</th><th>records linked in the second round</th></tr>",
+        "<h2>Second round</h2><p>{} records were scored again ({} of them because a bridge made their two best persons one) against the spine and {} linked records of the extracts{}; {} pairs were scored.</p><table><tr><th>extract</th><th>records linked in the second round</th></tr>",
         through.records_scored,
+        through.records_decided_again,
         through.linked_records_added,
         if through.limited_to_spine_size {
             " (fewer than could join: at most twice the spine's records)"

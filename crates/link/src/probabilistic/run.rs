@@ -11,12 +11,12 @@ use tracing::{info, warn};
 
 use super::ProbabilisticConfig;
 use super::blocking::{self, Pass, Rule, Sample, SpineIndex};
-use super::decide::{self, Decision};
+use super::decide::{self, Contested, Decision};
 use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{
     BINS, Background, Counts, Model, Pattern, count_weight, fit_per_input, level_of, pattern,
 };
-use super::report::{self, ExtractCount, ModelReport, RuleCount, RuleLinks, ThroughLinked};
+use super::report::{self, ExtractCount, ModelReport, RuleCount, RuleLinks, SpineDedup, ThroughLinked};
 use super::spark_pairs::SparkPairs;
 use crate::cluster::Persons;
 use crate::config::IO_RESERVE;
@@ -370,9 +370,10 @@ pub(crate) fn run(
     // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
     let (source, chunk) = open(Pass::Score)?;
     sides.chunk = chunk;
-    let (persons, merges, mut decisions, histograms, by_rule) =
+    let (persons, merges, mut decisions, contested, histograms, by_rule) =
         decide_all(&sides, &source, inputs, spine_index, &models, threshold, progress)?;
     source.clean();
+    let (persons, bridged, redo) = bridge(&sides, &models[spine_index], &persons, &contested, &mut decisions);
 
     // The second round, over the spine's records and the linked records that join them.
     let round = SecondRound {
@@ -387,7 +388,7 @@ pub(crate) fn run(
         spine,
         (&background, &models, &persons),
         inputs,
-        &mut decisions,
+        (&mut decisions, &redo),
         progress,
     )?;
 
@@ -418,7 +419,7 @@ pub(crate) fn run(
             .zip(inputs)
             .map(|(model, input)| report::input_model(&input.name, model))
             .collect(),
-        spine: merges.into(),
+        spine: SpineDedup::from((merges, bridged)),
         histograms: histograms
             .iter()
             .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
@@ -557,15 +558,61 @@ fn write_linked(
     Ok((staging, report, by_rule))
 }
 
+/// Each other extract's decisions, by input index.
+type Decisions = HashMap<usize, Vec<Decision>>;
+
 /// What pass two found: the spine's persons, how they were merged, each other extract's
-/// decisions (by input index), every input's weight bins and the pairs each rule found.
+/// decisions and contested records (by input index), every input's weight bins and the pairs
+/// each rule found.
 type PassTwo = (
     crate::cluster::Persons,
     decide::SpineMerges,
     HashMap<usize, Vec<Decision>>,
+    HashMap<usize, Vec<Contested>>,
     Vec<(usize, Vec<u64>)>,
     Vec<u64>,
 );
+
+/// Merges the spine's persons that records bridge ([`decide::bridge_persons`]), renumbers the
+/// decisions' persons, and returns the new persons, the counts and, per extract, the contested
+/// records whose two best persons are now one (sorted), to be decided again.
+fn bridge(
+    sides: &Sides<'_>,
+    model: &Model,
+    persons: &crate::cluster::Persons,
+    contested: &HashMap<usize, Vec<Contested>>,
+    decisions: &mut Decisions,
+) -> (
+    crate::cluster::Persons,
+    decide::BridgeMerges,
+    HashMap<usize, Vec<u32>>,
+) {
+    let mut order: Vec<usize> = contested.keys().copied().collect();
+    order.sort_unstable();
+    let all: Vec<Contested> = order.iter().flat_map(|i| contested[i].iter().copied()).collect();
+    let (merged, counts) = decide::bridge_persons(model, sides.spine, persons, &all, sides.max_cluster_size);
+    let now = |p: u32| merged.person_of[persons.first[p as usize] as usize];
+    for state in decisions.values_mut() {
+        for decision in state.iter_mut() {
+            if decision.outcome.person != crate::cluster::NONE {
+                decision.outcome.person = now(decision.outcome.person);
+            }
+        }
+    }
+    let redo = contested
+        .iter()
+        .map(|(&i, records)| {
+            let mut again: Vec<u32> = records
+                .iter()
+                .filter(|c| now(c.persons.0) == now(c.persons.1))
+                .map(|c| c.record)
+                .collect();
+            again.sort_unstable();
+            (i, again)
+        })
+        .collect();
+    (merged, counts, redo)
+}
 
 /// Pass two: the spine's strong pairs clustered into persons, then every other record decided.
 fn decide_all(
@@ -582,6 +629,7 @@ fn decide_all(
     let keys = sides.keys;
     let mut histograms = Vec::new();
     let mut decisions: HashMap<usize, Vec<Decision>> = HashMap::new();
+    let mut contested: HashMap<usize, Vec<Contested>> = HashMap::new();
     let mut strong = Vec::new();
     let mut by_rule = vec![0_u64; sides.rules.len()];
     for (i, input) in inputs.iter().enumerate() {
@@ -610,6 +658,7 @@ fn decide_all(
             continue;
         }
         let out = decisions.get_mut(&i).expect("one per other extract");
+        let contested = contested.entry(i).or_default();
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
         let unmatched = decide::unmatched_odds(models[i].prior, persons.first.len());
@@ -628,11 +677,12 @@ fn decide_all(
                 out,
                 bins,
                 unmatched,
+                contested,
             );
         })?;
         progress.finish();
     }
-    Ok((persons, merges, decisions, histograms, by_rule))
+    Ok((persons, merges, decisions, contested, histograms, by_rule))
 }
 
 /// The second round of decisions: a record with no person above the threshold is scored again,
@@ -732,7 +782,7 @@ impl SecondRound<'_> {
         mut spine: CmpData,
         (background, models, persons): (&Background, &[Model], &Persons),
         inputs: &[ExtractInput],
-        decisions: &mut HashMap<usize, Vec<Decision>>,
+        (decisions, redo): (&mut Decisions, &HashMap<usize, Vec<u32>>),
         progress: &dyn Progress,
     ) -> Result<ThroughLinked, LinkError> {
         let spine_records = spine.records;
@@ -750,6 +800,7 @@ impl SecondRound<'_> {
             linked_records_added: (spine.records - spine_records) as u64,
             limited_to_spine_size: limited,
             records_scored: 0,
+            records_decided_again: 0,
             pairs_scored: 0,
             linked: Vec::new(),
         };
@@ -758,26 +809,31 @@ impl SecondRound<'_> {
             let model = models[i].with_tf(Arc::clone(&tf));
             let unmatched = decide::unmatched_odds(model.prior, persons.first.len());
             let state = decisions.get_mut(&i).expect("one per other extract");
+            let again = redo.get(&i).map_or(&[][..], Vec::as_slice);
             let mut linked = 0;
             self.each_chunk((&inputs[i], i), "scoring", progress, |chunk, range, base| {
-                // The chunk's records without a person, gathered.
+                // The chunk's records without a person and those to decide again, gathered.
                 let mut data = CmpData::new(self.fields, self.keys);
                 let mut numbers = Vec::new();
                 for r in range {
-                    if state[base as usize + r].outcome == Outcome::UNDECIDED {
+                    let number = base as usize + r;
+                    let redo = again.binary_search(&(number as u32)).is_ok();
+                    if redo || state[number].outcome == Outcome::UNDECIDED {
                         data.push_record(chunk, r);
-                        numbers.push(base as usize + r);
+                        numbers.push((number, redo));
                     }
                 }
                 let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
-                // Only the records with a pair with a joined record can change.
-                let with_joined: std::collections::HashSet<u32> = pairs
+                // Only the records to decide again and those with a pair with a joined record
+                // can change.
+                let scored: std::collections::HashSet<u32> = pairs
                     .iter()
-                    .filter(|pair| pair.right as usize >= spine_records)
+                    .filter(|pair| pair.right as usize >= spine_records || numbers[pair.left as usize].1)
                     .map(|pair| pair.left)
                     .collect();
-                pairs.retain(|pair| with_joined.contains(&pair.left));
-                through.records_scored += with_joined.len() as u64;
+                pairs.retain(|pair| scored.contains(&pair.left));
+                through.records_scored += scored.len() as u64;
+                through.records_decided_again += numbers.iter().filter(|n| n.1).count() as u64;
                 through.pairs_scored += pairs.len() as u64;
                 let mut out = vec![Decision::NONE; data.records];
                 decide::decide_chunk(
@@ -791,11 +847,15 @@ impl SecondRound<'_> {
                     &mut out,
                     &mut bins,
                     unmatched,
+                    &mut Vec::new(),
                 );
-                for (decision, &number) in out.iter().zip(&numbers) {
-                    if decision.outcome.linked_person().is_some() {
-                        state[number] = *decision;
+                for (decision, &(number, redo)) in out.iter().zip(&numbers) {
+                    let now = decision.outcome.linked_person().is_some();
+                    if now && state[number].outcome.linked_person().is_none() {
                         linked += 1;
+                    }
+                    if now || redo {
+                        state[number] = *decision;
                     }
                 }
                 Ok(())

@@ -341,3 +341,31 @@ fn a_records_probability_weighs_its_candidates_against_each_other_and_the_spine(
         );
     }
 }
+
+/// A level pattern from one level per field (field 0 first).
+fn levels(of: &[u8]) -> super::model::Pattern {
+    of.iter()
+        .enumerate()
+        .map(|(f, &level)| super::model::Pattern::from(level) << (4 * f))
+        .sum()
+}
+
+fn check_own_bits(a: &[u8], b: &[u8], expected: (f64, f64)) {
+    // NI number, surname, date of birth: exact, edit-1, disagree.
+    let weights = [[18.0, 7.0, -3.0], [10.0, 6.0, -6.0], [13.0, 0.0, -13.0]];
+    let own = |x: &[u8], y: &[u8]| {
+        super::decide::own_bits_of(3, |f, level| weights[f][level], levels(x), levels(y))
+    };
+    assert_eq!((own(a, b), own(b, a)), expected, "{a:?} against {b:?}");
+}
+
+#[test]
+fn a_bridge_needs_each_person_to_agree_with_the_record_where_the_other_does_not() {
+    let missing = super::fields::MISSING_LEVEL;
+    // A NI number shared with one and a new surname with the other: a bridge.
+    check_own_bits(&[0, 2, 0], &[missing, 0, 0], (18.0, 16.0));
+    // The same fields agree with both (twins, a forename's initial): no evidence either way.
+    check_own_bits(&[missing, 0, 0], &[missing, 0, 0], (0.0, 0.0));
+    // One is better everywhere: only it has weight of its own.
+    check_own_bits(&[0, 0, 0], &[2, 1, 0], (25.0, 0.0));
+}
