@@ -283,7 +283,7 @@ impl<R: Read> Tracked<R> {
     /// last record started (a record starts at a byte that is not a line end, just after one).
     fn skip_unquoted(&mut self, region: &[u8]) {
         let is_term = |c: &u8| *c == b'\n' || *c == b'\r';
-        let count = |part: &[u8]| part.iter().filter(|&&c| c == b'\n').count() as u64;
+        let count = |part: &[u8]| -> u64 { part.iter().map(|&c| u64::from(c == b'\n')).sum() };
         if let Some(q) = region.iter().rposition(|c| !is_term(c)) {
             let start = region[..q].iter().rposition(is_term).map_or(0, |t| t + 1);
             let before = count(&region[..start]);
