@@ -247,6 +247,60 @@ impl<R: Read> Tracked<R> {
                 bytes = rest;
             }
         }
+        if let Some((head, region, tail)) = self.whole_fields.then(|| self.unquoted_region(bytes)).flatten() {
+            self.feed_steps(head)?;
+            self.skip_unquoted(region);
+            bytes = tail;
+        }
+        self.feed_steps(bytes)
+    }
+
+    /// Splits `bytes` around the run of whole unquoted lines in its middle that
+    /// [`Self::skip_unquoted`] can take without looking at each field: `bytes` holds no quote,
+    /// no quote is open, and `bytes` is short enough that no field or record wholly inside it
+    /// can pass the size limits. The run starts after the first `\n` (so in
+    /// [`CsvState::StartRecord`]) and ends with the last one. `None` if there is no such run.
+    fn unquoted_region<'b>(&self, bytes: &'b [u8]) -> Option<(&'b [u8], &'b [u8], &'b [u8])> {
+        if bytes.len() as u64 > MAX_FIELD_BYTES
+            || matches!(self.scan.state(), CsvState::InQuoted | CsvState::QuoteInQuoted)
+            || bytes.contains(&b'"')
+        {
+            return None;
+        }
+        let first = bytes.iter().position(|&c| c == b'\n')?;
+        let last = bytes.iter().rposition(|&c| c == b'\n')?;
+        if last <= first {
+            return None;
+        }
+        let (head, rest) = bytes.split_at(first + 1);
+        let (region, tail) = rest.split_at(last - first);
+        Some((head, region, tail))
+    }
+
+    /// Takes a run of whole lines without a quote, starting in [`CsvState::StartRecord`] and
+    /// ending with `\n`, leaving the tracker as [`Self::byte`] would have byte by byte: no quote
+    /// opens, the run ends between records, and the only thing to find is the line on which its
+    /// last record started (a record starts at a byte that is not a line end, just after one).
+    fn skip_unquoted(&mut self, region: &[u8]) {
+        let is_term = |c: &u8| *c == b'\n' || *c == b'\r';
+        let count = |part: &[u8]| -> u64 { part.iter().map(|&c| u64::from(c == b'\n')).sum() };
+        if let Some(q) = region.iter().rposition(|c| !is_term(c)) {
+            let start = region[..q].iter().rposition(is_term).map_or(0, |t| t + 1);
+            let before = count(&region[..start]);
+            self.record_line = self.newlines + before + 1;
+            self.newlines += before + count(&region[start..]);
+        } else {
+            self.newlines += count(region);
+        }
+        self.scan.state = CsvState::StartRecord;
+        self.last = Some(b'\n');
+        self.field = 0;
+        self.field_bytes = 0;
+        self.record_bytes = 0;
+    }
+
+    /// [`Self::feed`] without the shortcut over unquoted lines.
+    fn feed_steps(&mut self, mut bytes: &[u8]) -> Result<(), ScanProblem> {
         while !bytes.is_empty() {
             if let Some(taken) = self.whole_fields.then(|| self.whole_field(bytes)).flatten() {
                 bytes = &bytes[taken..];
@@ -429,6 +483,38 @@ mod tests {
             ], 0..120),
             cuts in proptest::collection::vec(0_usize..120, 0..6),
         ) {
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            cuts.push(0);
+            cuts.push(bytes.len());
+            cuts.sort_unstable();
+            let mut fast = Tracked::new(&b""[..], b',');
+            let mut slow = Tracked::new(&b""[..], b',');
+            slow.whole_fields = false;
+            for w in cuts.windows(2) {
+                let chunk = &bytes[w[0]..w[1]];
+                proptest::prop_assert_eq!(fast.feed(chunk), slow.feed(chunk));
+                proptest::prop_assert_eq!(state(&fast), state(&slow));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Without quotes, so that the shortcut over whole unquoted lines is taken.
+        #[test]
+        fn unquoted_lines_change_nothing(
+            bytes in proptest::collection::vec(proptest::prop_oneof![
+                proptest::strategy::Just(b'a'), proptest::strategy::Just(b','),
+                proptest::strategy::Just(b'\n'), proptest::strategy::Just(b'\r'),
+                proptest::strategy::Just(b'b'),
+            ], 0..200),
+            cuts in proptest::collection::vec(0_usize..200, 0..6),
+            quote in proptest::option::of(0_usize..200),
+        ) {
+            let mut bytes = bytes;
+            // At most one quote, so that a chunk after it may start inside quotes.
+            if let Some(at) = quote.filter(|&at| at < bytes.len()) {
+                bytes[at] = b'"';
+            }
             let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
             cuts.push(0);
             cuts.push(bytes.len());

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::path::Path;
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 use linklab_extract::{ExtractError, ExtractReader, Tap};
@@ -272,14 +272,41 @@ pub(crate) enum InputSha {
 /// Chunks of the input waiting to be hashed (each one read of the CSV reader, up to 1 MiB).
 const TAP_QUEUE: usize = 8;
 
+/// A chunk of the input on its way to the hashing thread; once hashed (dropped), its buffer goes
+/// back to the tap to carry a later chunk, so that the tap does not allocate one per read.
+struct Chunk {
+    bytes: Vec<u8>,
+    spare: SyncSender<Vec<u8>>,
+}
+
+impl AsRef<[u8]> for Chunk {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // If the tap is gone or has enough buffers, this one is freed.
+        let _ = self.spare.try_send(std::mem::take(&mut self.bytes));
+    }
+}
+
 /// A tap that sends the bytes the reader reads to a new thread that hashes them.
 fn sha256_tap() -> (Tap, JoinHandle<(String, u64)>) {
-    let (tx, rx) = sync_channel::<Vec<u8>>(TAP_QUEUE);
+    let (tx, rx) = sync_channel::<Chunk>(TAP_QUEUE);
+    let (spare, spares) = sync_channel::<Vec<u8>>(TAP_QUEUE + 2);
     let hashing = std::thread::spawn(move || sha256_chunks(rx));
     let tap: Tap = Box::new(move |bytes: &[u8]| {
+        let mut buffer = spares.try_recv().unwrap_or_default();
+        buffer.clear();
+        buffer.extend_from_slice(bytes);
         // If the hashing thread is gone, the digest is missing and the run fails when it is
         // asked for.
-        let _ = tx.send(bytes.to_vec());
+        let _ = tx.send(Chunk {
+            bytes: buffer,
+            spare: spare.clone(),
+        });
     });
     (tap, hashing)
 }
