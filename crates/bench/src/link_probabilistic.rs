@@ -9,11 +9,12 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use chrono::NaiveDate;
 use linklab_pseudonymise::{Identifier, InputFormat, PseudonymiseConfig};
-use linklab_store::{NoProgress, WorkDir};
+use linklab_store::{NoProgress, Progress, WorkDir};
 use linklab_tokens::{FieldKind, MatchKey};
 use serde_json::{Value, json};
 
@@ -129,6 +130,64 @@ pub fn prepare(scratch: &Path, quick: bool) {
     fs::write(done, "").expect("mark the input prepared");
 }
 
+/// A [`Progress`] that times the run's phases, to say where the time goes.
+struct PhaseTimes {
+    start: Instant,
+    /// Each phase: its name, and the seconds from the start when it began and ended.
+    phases: Mutex<Vec<(String, f64, f64)>>,
+}
+
+impl PhaseTimes {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            phases: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Each phase's seconds, and the time between phases (in the phase that follows), as text.
+    fn text(&self) -> String {
+        let phases = self.phases.lock().expect("not poisoned");
+        let mut last = 0.0;
+        let mut parts = Vec::new();
+        for (name, from, to) in phases.iter() {
+            if from - last >= 0.05 {
+                parts.push(format!("(between) {:.1} s", from - last));
+            }
+            parts.push(format!(
+                "{} {:.1} s",
+                name.trim_start_matches("link: "),
+                to - from
+            ));
+            last = *to;
+        }
+        let total = self.start.elapsed().as_secs_f64();
+        if total - last >= 0.05 {
+            parts.push(format!("(after) {:.1} s", total - last));
+        }
+        parts.join("; ")
+    }
+}
+
+impl Progress for PhaseTimes {
+    fn start(&self, phase: &str, _total: Option<u64>) {
+        let now = self.start.elapsed().as_secs_f64();
+        self.phases
+            .lock()
+            .expect("not poisoned")
+            .push((phase.to_owned(), now, now));
+    }
+
+    fn advance(&self, _n: u64) {}
+
+    fn finish(&self) {
+        let now = self.start.elapsed().as_secs_f64();
+        if let Some(last) = self.phases.lock().expect("not poisoned").last_mut() {
+            last.2 = now;
+        }
+    }
+}
+
 /// `P x R y` of the report's spine clustering and its link figures for `extract`.
 fn report_quality(report: &linklab_link::LinkageReport, extract: &str) -> String {
     let text = |p: Option<&linklab_link::PairwiseQuality>| {
@@ -192,8 +251,10 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
     });
     cfg.truth_dir = Some(root(scratch).join("world"));
     let start = Instant::now();
-    let report = linklab_link::run(&cfg, &NoProgress).expect("link runs");
+    let phases = PhaseTimes::new();
+    let report = linklab_link::run(&cfg, &phases).expect("link runs");
     let secs = start.elapsed().as_secs_f64();
+    eprintln!("phases: {}", phases.text());
     let peak = crate::cases::peak_rss_mib();
     let ours = records as f64 / secs;
     let mut result = format!(
@@ -252,5 +313,6 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
         "records_per_second": ours,
         "splink_records_per_second": splink_rate,
         "peak_rss_mib": peak,
+        "phases": phases.text(),
     })
 }

@@ -334,6 +334,30 @@ pub(crate) fn map_by_spine<T: Send + Copy + Default>(
     out
 }
 
+/// The sum over every pair of the counts `f` gives it, computed in the order of the pairs'
+/// spine records on the rayon pool (as [`map_by_spine`]); a sum does not depend on the order.
+pub(crate) fn count_by_spine<K: Ord + Send>(
+    pairs: &[Pair],
+    f: impl Fn(&Pair) -> K + Sync,
+) -> std::collections::BTreeMap<K, u64> {
+    use std::collections::BTreeMap;
+    let mut order: Vec<(u32, u32)> = (0_u32..).zip(pairs).map(|(i, pair)| (pair.right, i)).collect();
+    order.par_sort_unstable();
+    order
+        .par_iter()
+        .with_min_len(4096)
+        .fold(BTreeMap::new, |mut counts, &(_, i)| {
+            *counts.entry(f(&pairs[i as usize])).or_insert(0) += 1;
+            counts
+        })
+        .reduce(BTreeMap::new, |mut a, b| {
+            for (key, n) in b {
+                *a.entry(key).or_insert(0) += n;
+            }
+            a
+        })
+}
+
 impl SpineIndex {
     /// The index of the rules of `rules` (all of them, numbered in order) that `pass` uses.
     pub(crate) fn new(rules: &[Rule], pass: Pass, spine: &CmpData) -> Self {
@@ -370,6 +394,10 @@ impl SpineIndex {
     /// The candidate pairs of the records of `sample` among records `range` of `data` (numbered
     /// from `base` in their extract), sorted by (left, right), each under its first rule. With
     /// `self_join` (the data is the spine itself) only pairs with `right < left` are kept.
+    ///
+    /// Each rule's pairs are found on the rayon pool (a merge-join of the chunk's sorted keys
+    /// with the rule's spine array); they are then sorted together, so the result does not
+    /// depend on which thread found what.
     pub(crate) fn pairs(
         &self,
         data: &CmpData,
@@ -378,44 +406,50 @@ impl SpineIndex {
         self_join: bool,
         sample: Sample,
     ) -> Vec<Pair> {
-        let mut pairs = Vec::new();
-        let mut keys = Vec::new();
-        for ((i, rule), spine) in self.rules.iter().zip(&self.by_rule) {
-            keys.clear();
-            keys_of(
-                rule,
-                usize::from(*i),
-                data,
-                range.clone(),
-                base,
-                sample,
-                &mut keys,
-            );
-            keys.sort_unstable();
-            let mut s = 0;
-            for &(key, left) in &keys {
-                // The chunk's keys are sorted: search only the rest of the spine's array.
-                s += lower_bound(&spine[s..], key);
-                let block = spine[s..]
-                    .iter()
-                    .take(rule.cap + 1)
-                    .take_while(|(k, _)| *k == key)
-                    .count();
-                if block > rule.cap {
-                    continue;
-                }
-                for &(_, right) in &spine[s..s + block] {
-                    if !self_join || right < left {
-                        pairs.push(Pair {
-                            left,
-                            right,
-                            rule: *i,
-                        });
+        let by_rule: Vec<Vec<Pair>> = self
+            .rules
+            .par_iter()
+            .zip(&self.by_rule)
+            .map(|((i, rule), spine)| {
+                let mut keys = Vec::new();
+                keys_of(
+                    rule,
+                    usize::from(*i),
+                    data,
+                    range.clone(),
+                    base,
+                    sample,
+                    &mut keys,
+                );
+                keys.sort_unstable();
+                let mut pairs = Vec::new();
+                let mut s = 0;
+                for &(key, left) in &keys {
+                    // The chunk's keys are sorted: search only the rest of the spine's array.
+                    s += lower_bound(&spine[s..], key);
+                    let block = spine[s..]
+                        .iter()
+                        .take(rule.cap + 1)
+                        .take_while(|(k, _)| *k == key)
+                        .count();
+                    if block > rule.cap {
+                        continue;
+                    }
+                    for &(_, right) in &spine[s..s + block] {
+                        if !self_join || right < left {
+                            pairs.push(Pair {
+                                left,
+                                right,
+                                rule: *i,
+                            });
+                        }
                     }
                 }
-            }
-        }
-        pairs.sort_unstable();
+                pairs
+            })
+            .collect();
+        let mut pairs = by_rule.concat();
+        pairs.par_sort_unstable();
         pairs.dedup_by(|b, a| a.left == b.left && a.right == b.right);
         pairs
     }

@@ -209,9 +209,14 @@ fn count_patterns(
     inputs: &[ExtractInput],
     spine_index: usize,
     every: u64,
+    progress: &dyn Progress,
 ) -> Result<Vec<Counts>, LinkError> {
     let mut by_input = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.iter().enumerate() {
+        progress.start(
+            &format!("link: pass one, counting patterns of {}", input.name),
+            None,
+        );
         let mut patterns = Counts::new();
         sides.for_each_pairs(
             source,
@@ -225,20 +230,22 @@ fn count_patterns(
                     }
                     return;
                 }
-                let found: Vec<Pattern> = blocking::map_by_spine(pairs, |pair| {
-                    pattern(
+                let found = blocking::count_by_spine(pairs, |pair| {
+                    let p = pattern(
                         sides.fields,
                         data,
                         (pair.left - base) as usize,
                         sides.spine,
                         pair.right as usize,
-                    )
+                    );
+                    (pair.rule, p)
                 });
-                for (pair, p) in pairs.iter().zip(found) {
-                    *patterns.entry((pair.rule, p)).or_insert(0) += 1;
+                for (key, n) in found {
+                    *patterns.entry(key).or_insert(0) += n;
                 }
             },
         )?;
+        progress.finish();
         by_input.push(patterns);
     }
     Ok(by_input)
@@ -254,10 +261,11 @@ fn fit_models(
     inputs: &[ExtractInput],
     spine_index: usize,
     other_rows: u64,
+    progress: &dyn Progress,
 ) -> Result<(Background, Vec<Model>, u64), LinkError> {
     let (spine, fields) = (sides.spine, sides.fields);
     let every = (spine.records as u64 + other_rows).div_ceil(EM_RECORDS).max(1);
-    let patterns = count_patterns((sides, source), inputs, spine_index, every)?;
+    let patterns = count_patterns((sides, source), inputs, spine_index, every, progress)?;
     let fitted_on = patterns.iter().flat_map(|counts| counts.values()).sum();
     let spine_rows = spine.records as f64;
     let per_input: Vec<(Counts, f64)> = patterns
@@ -274,8 +282,12 @@ fn fit_models(
         })
         .collect();
     let allowed: Vec<Vec<u16>> = sides.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    progress.start("link: estimating u", None);
     let background = Background::estimate(fields, spine);
+    progress.finish();
+    progress.start("link: fitting the models by EM", None);
     let models = fit_per_input(&background, &per_input, &allowed);
+    progress.finish();
     Ok((background, models, fitted_on))
 }
 
@@ -347,6 +359,7 @@ pub(crate) fn run(
     };
     // A pass's source of pairs, and the chunk size the memory left by its index allows.
     let open = |pass: Pass| {
+        progress.start("link: indexing the spine's blocking keys", None);
         let source = Source::new(
             cfg,
             (inputs, spine_index),
@@ -355,6 +368,7 @@ pub(crate) fn run(
             fields,
             progress,
         )?;
+        progress.finish();
         let chunk = chunk_records(cfg.memory_limit, fixed + source.bytes() as u64);
         info!(spine_records = spine.records, chunk, "linking probabilistically");
         Ok::<_, LinkError>((source, chunk))
@@ -363,7 +377,8 @@ pub(crate) fn run(
     // Pass one and the fit: a model per input.
     let (source, chunk) = open(Pass::Fit)?;
     sides.chunk = chunk;
-    let (background, models, fitted_on) = fit_models(&sides, &source, inputs, spine_index, other_rows)?;
+    let (background, models, fitted_on) =
+        fit_models(&sides, &source, inputs, spine_index, other_rows, progress)?;
     source.clean();
     let threshold = settings.match_probability;
 
@@ -635,6 +650,7 @@ fn decide_all(
     for (i, input) in inputs.iter().enumerate() {
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
+            progress.start(&format!("link: scoring {} with itself", input.name), None);
             sides.for_each_pairs(source, input, (i, 1), true, |data, _, pairs, _| {
                 let scores = blocking::map_by_spine(pairs, |pair| {
                     model.score(data, pair.left as usize, spine, pair.right as usize)
@@ -647,12 +663,15 @@ fn decide_all(
                     }
                 }
             })?;
+            progress.finish();
         } else {
             decisions.insert(i, vec![Decision::NONE; input.rows as usize]);
         }
         histograms.push((i, bins));
     }
+    progress.start("link: clustering the spine", None);
     let (persons, merges) = decide::spine_persons(model, spine, strong, sides.max_cluster_size, keys);
+    progress.finish();
     for (i, input) in inputs.iter().enumerate() {
         if i == spine_index {
             continue;
