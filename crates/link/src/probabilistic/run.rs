@@ -311,6 +311,20 @@ fn extra_columns(model: &Model, decisions: &[Decision]) -> Vec<ArrayRef> {
     vec![Arc::new(probabilities), Arc::new(patterns)]
 }
 
+/// The blocking rules of the match keys and compared fields, at most [`MAX_RULES`].
+fn blocking_rules(cfg: &LinkConfig, fields: &[CompareField]) -> Result<Vec<Rule>, LinkError> {
+    let rules = blocking::rules(&cfg.match_keys, fields);
+    if rules.len() > MAX_RULES {
+        return Err(LinkError::Config {
+            reason: format!(
+                "{} blocking rules; at most {MAX_RULES} are supported",
+                rules.len()
+            ),
+        });
+    }
+    Ok(rules)
+}
+
 /// Links every extract by the probabilistic method and writes `work_dir/linked/`.
 pub(crate) fn run(
     cfg: &LinkConfig,
@@ -321,15 +335,7 @@ pub(crate) fn run(
     let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
     let fields = &settings.compare;
     let keys = cfg.match_keys.len();
-    let rules = blocking::rules(&cfg.match_keys, fields);
-    if rules.len() > MAX_RULES {
-        return Err(LinkError::Config {
-            reason: format!(
-                "{} blocking rules; at most {MAX_RULES} are supported",
-                rules.len()
-            ),
-        });
-    }
+    let rules = blocking_rules(cfg, fields)?;
     let cols = inputs
         .iter()
         .map(|input| CmpColumns::find(input, fields))
