@@ -12,10 +12,13 @@
 //!    ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
 //!    again: each record is decided from its pairs scored by its extract's model, and the
-//!    spine's strong pairs are clustered into persons ([`decide`]).
+//!    spine's strong pairs are clustered into persons; then the persons that a record matches
+//!    on complementary fields (one on a NINO, the other on a new surname) are merged
+//!    ([`decide`]).
 //! 5. A second round scores the records left without a person again, against the spine's
 //!    records and the linked records of every extract that tell something the spine does not
-//!    (a NINO it lacks, a new surname), as records of their persons ([`run`]).
+//!    (a NINO it lacks, a new surname), as records of their persons, and the records whose
+//!    two best persons were merged are decided again ([`run`]).
 //! 6. `linked/` is written as by the cascade, with `match_probability` and `match_pattern`,
 //!    and the report gains the model; `linkage-report.html` shows it ([`report`]).
 //!
