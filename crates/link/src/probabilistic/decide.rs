@@ -263,6 +263,38 @@ pub(crate) struct SpineMerges {
     pub refused_by_size: u64,
 }
 
+/// Merges the clusters of each pair of records in turn, unless the merged cluster would exceed
+/// `max_cluster_size` or `refuses` some record of one with some record of the other. Returns
+/// the merges, those refused by `refuses` and those refused by the size.
+fn merge_in_order(
+    uf: &mut UnionFind,
+    pairs: impl Iterator<Item = (u32, u32)>,
+    max_cluster_size: usize,
+    refuses: impl Fn(u32, u32) -> bool,
+) -> (u64, u64, u64) {
+    let (mut merges, mut refused_by_guard, mut refused_by_size) = (0, 0, 0);
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    for (a, b) in pairs {
+        let (ra, rb) = (uf.find(a), uf.find(b));
+        if ra == rb {
+            continue;
+        }
+        if (uf.size[ra as usize] + uf.size[rb as usize]) as usize > max_cluster_size {
+            refused_by_size += 1;
+            continue;
+        }
+        uf.members(ra, &mut left);
+        uf.members(rb, &mut right);
+        if left.iter().any(|&x| right.iter().any(|&y| refuses(x, y))) {
+            refused_by_guard += 1;
+            continue;
+        }
+        uf.union(ra, rb);
+        merges += 1;
+    }
+    (merges, refused_by_guard, refused_by_size)
+}
+
 /// The spine's persons from its pairs at or above the threshold, `(weight, left, right)`.
 pub(crate) fn spine_persons(
     model: &Model,
@@ -278,30 +310,12 @@ pub(crate) fn spine_persons(
         pairs_above_threshold: strong.len() as u64,
         ..SpineMerges::default()
     };
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    for &(_, a, b) in &strong {
-        let (ra, rb) = (uf.find(a), uf.find(b));
-        if ra == rb {
-            continue;
-        }
-        if (uf.size[ra as usize] + uf.size[rb as usize]) as usize > max_cluster_size {
-            counts.refused_by_size += 1;
-            continue;
-        }
-        uf.members(ra, &mut left);
-        uf.members(rb, &mut right);
-        let chained = left.iter().any(|&x| {
-            right
-                .iter()
-                .any(|&y| probability(model.score(spine, x as usize, spine, y as usize).1) < 0.5)
-        });
-        if chained {
-            counts.refused_by_guard += 1;
-            continue;
-        }
-        uf.union(ra, rb);
-        counts.merges += 1;
-    }
+    (counts.merges, counts.refused_by_guard, counts.refused_by_size) = merge_in_order(
+        &mut uf,
+        strong.iter().map(|&(_, a, b)| (a, b)),
+        max_cluster_size,
+        |x, y| probability(model.score(spine, x as usize, spine, y as usize).1) < 0.5,
+    );
     let persons = cluster::number_persons(&mut uf, n, vec![0; keys], vec![0; keys], vec![0; keys]);
     (persons, counts)
 }
@@ -360,33 +374,14 @@ pub(crate) fn bridge_persons(
         ..BridgeMerges::default()
     };
     let prior = model.prior_weight();
-    let (mut left, mut right) = (Vec::new(), Vec::new());
-    for &(_, a, b) in &bridges {
-        let (ra, rb) = (
-            uf.find(persons.first[a as usize]),
-            uf.find(persons.first[b as usize]),
-        );
-        if ra == rb {
-            continue;
-        }
-        if (uf.size[ra as usize] + uf.size[rb as usize]) as usize > max_cluster_size {
-            counts.refused_by_size += 1;
-            continue;
-        }
-        uf.members(ra, &mut left);
-        uf.members(rb, &mut right);
-        let contradicted = left.iter().any(|&x| {
-            right
-                .iter()
-                .any(|&y| model.score(spine, x as usize, spine, y as usize).1 - prior < 0.0)
-        });
-        if contradicted {
-            counts.refused_by_guard += 1;
-            continue;
-        }
-        uf.union(ra, rb);
-        counts.merges += 1;
-    }
+    (counts.merges, counts.refused_by_guard, counts.refused_by_size) = merge_in_order(
+        &mut uf,
+        bridges
+            .iter()
+            .map(|&(_, a, b)| (persons.first[a as usize], persons.first[b as usize])),
+        max_cluster_size,
+        |x, y| model.score(spine, x as usize, spine, y as usize).1 - prior < 0.0,
+    );
     let merged = cluster::number_persons(
         &mut uf,
         n,
