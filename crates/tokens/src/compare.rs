@@ -1,12 +1,16 @@
-//! Comparison tokens (token spec v2, `docs/token-spec-v2.md`): short keyed tokens of one field's
-//! standard form and of variants of it, so that a linker can compare records field by field
-//! (exact, phonetic, initial, within one edit, day and month swapped, ...) without clear text.
+//! Comparison tokens (token spec v2, `docs/token-spec-v2.md`, and v3, `docs/token-spec-v3.md`):
+//! short keyed tokens of one field's standard form and of variants of it, so that a linker can
+//! compare records field by field (exact, phonetic, initial, within one edit, day and month
+//! swapped, forename and surname transposed, ...) without clear text.
 //!
 //! - subkey = HMAC-SHA256(linkage key, `"linklab-compare-subkey-v2"`), so comparison tokens never
 //!   equal match-key tokens or any other use of the linkage key;
 //! - token(field, variant, value) = SipHash-2-4 under the subkey's first 16 bytes of
 //!   `"linklab-compare-v2"` ‖ 0x1F ‖ field ‖ 0x1F ‖ variant ‖ 0x1F ‖ value, as 8 little-endian
-//!   bytes (SipHash for speed: a tenth of a truncated HMAC's time per short message).
+//!   bytes (SipHash for speed: a tenth of a truncated HMAC's time per short message);
+//! - v3 adds the `cross` variant of name fields, whose message names the fixed field
+//!   [`CROSS_FIELD`] instead of the field, so that a forename's token equals a surname's when
+//!   their standard forms are equal.
 
 use std::fmt;
 use std::hash::Hasher;
@@ -20,7 +24,7 @@ use crate::{FieldKind, SEPARATOR, SecretKey};
 
 /// The version label of the comparison-token spec, written into manifests next to the compare
 /// list.
-pub const COMPARE_SPEC_VERSION: &str = "v2";
+pub const COMPARE_SPEC_VERSION: &str = "v3";
 
 /// The bytes of one comparison token.
 pub const COMPARE_TOKEN_BYTES: usize = 8;
@@ -33,6 +37,9 @@ pub const COMPARE_SUBKEY_MESSAGE: &str = "linklab-compare-subkey-v2";
 
 /// The domain label every comparison token's message starts with.
 pub const COMPARE_DOMAIN: &str = "linklab-compare-v2";
+
+/// The field every name field's [`Variant::Cross`] token is made under (token spec v3).
+pub const CROSS_FIELD: &str = "names";
 
 /// A form of a field's standard value that gets its own comparison token (and column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -52,6 +59,9 @@ pub enum Variant {
     Year,
     /// A postcode's outward code (all but its last three characters).
     District,
+    /// A name's standard form under the field [`CROSS_FIELD`], shared by every name field (token
+    /// spec v3): a forename and a surname written the other way round share these tokens.
+    Cross,
 }
 
 impl Variant {
@@ -65,6 +75,16 @@ impl Variant {
             Variant::Swap => "swap",
             Variant::Year => "year",
             Variant::District => "district",
+            Variant::Cross => "cross",
+        }
+    }
+
+    /// The field part of the variant's token message: [`CROSS_FIELD`] for [`Variant::Cross`],
+    /// else `field` itself.
+    pub const fn message_field(self, field: &str) -> &str {
+        match self {
+            Variant::Cross => CROSS_FIELD,
+            _ => field,
         }
     }
 
@@ -78,7 +98,13 @@ impl Variant {
     pub const fn of_kind(kind: FieldKind) -> &'static [Variant] {
         match kind {
             FieldKind::Name | FieldKind::Forename => {
-                &[Variant::Exact, Variant::Soundex, Variant::Initial, Variant::Edit1]
+                &[
+                    Variant::Exact,
+                    Variant::Soundex,
+                    Variant::Initial,
+                    Variant::Edit1,
+                    Variant::Cross,
+                ]
             }
             FieldKind::Dob => &[Variant::Exact, Variant::Edit1, Variant::Swap, Variant::Year],
             FieldKind::Sex => &[Variant::Exact],
@@ -98,7 +124,7 @@ impl Variant {
     /// value, the first item of its set.
     fn derive<'a>(self, value: &'a [u8], buf: &'a mut [u8; 8]) -> &'a [u8] {
         match self {
-            Variant::Exact | Variant::Edit1 => value,
+            Variant::Exact | Variant::Edit1 | Variant::Cross => value,
             Variant::Soundex => {
                 // Standard names are ASCII letters, so the conversion cannot fail.
                 let len = std::str::from_utf8(value).map_or(0, |text| {
@@ -163,7 +189,7 @@ impl CompareHasher {
     pub fn token(&self, field: &str, variant: Variant, value: &str) -> CompareToken {
         let mut sip = self.keyed;
         sip.write(COMPARE_DOMAIN.as_bytes());
-        for part in [field, variant.as_str(), value] {
+        for part in [variant.message_field(field), variant.as_str(), value] {
             sip.write(&[SEPARATOR]);
             sip.write(part.as_bytes());
         }
@@ -178,7 +204,7 @@ impl CompareHasher {
             .iter()
             .map(|variant| {
                 let mut sip = self.keyed;
-                for part in [COMPARE_DOMAIN, field, variant.as_str()] {
+                for part in [COMPARE_DOMAIN, variant.message_field(field), variant.as_str()] {
                     sip.write(part.as_bytes());
                     sip.write(&[SEPARATOR]);
                 }
@@ -336,6 +362,13 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert_eq!(out, expected);
+        field.tokens_into(4, "OBRIEN", &mut out);
+        assert_eq!(out, [hasher.token("surname", Variant::Cross, "OBRIEN")]);
+        // Every name field's cross token is the same for the same value.
+        let forename = hasher.field("forename", FieldKind::Forename);
+        assert_eq!(forename.scalar(4, "OBRIEN"), out[0]);
+        assert_eq!(out, [hasher.token("names", Variant::Cross, "OBRIEN")]);
+        assert_ne!(out, [hasher.token("surname", Variant::Exact, "OBRIEN")]);
     }
 
     #[test]

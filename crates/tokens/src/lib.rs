@@ -15,7 +15,7 @@
 //!   [`SecretKey::fingerprint`];
 //! - a [`TokenHasher`] turns a key name and its standardised components into a 32-byte
 //!   HMAC-SHA256 token;
-//! - a [`CompareHasher`] (token spec v2, `docs/token-spec-v2.md`) turns a field's standardised
+//! - a [`CompareHasher`] (token spec v2 and v3, `docs/token-spec-v2.md`, `docs/token-spec-v3.md`) turns a field's standardised
 //!   value into 8-byte comparison tokens of its [`Variant`]s, keyed by a subkey of the same key.
 //!
 //! Privacy rule for this crate: no identifier value and no key byte ever appears in an error,
@@ -31,7 +31,7 @@ mod standardise;
 
 pub use compare::{
     COMPARE_DOMAIN, COMPARE_SPEC_VERSION, COMPARE_SUBKEY_MESSAGE, COMPARE_TOKEN_BYTES, CompareHasher,
-    CompareToken, FieldHasher, Variant,
+    CROSS_FIELD, CompareToken, FieldHasher, Variant,
 };
 pub use hasher::TokenHasher;
 pub use key::{KeyError, SecretKey, keygen};

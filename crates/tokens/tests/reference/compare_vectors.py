@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Token spec v2's test vectors, computed independently of the Rust code.
+"""Token spec v2's and v3's test vectors, computed independently of the Rust code.
 
-Prints the subkey and the vectors table of docs/token-spec-v2.md, section 6. HMAC-SHA256 comes
+Prints the subkey and the vectors table of docs/token-spec-v2.md, section 6, then (after a line
+`v3:`) the vectors table of docs/token-spec-v3.md, section 4. HMAC-SHA256 comes
 from Python's standard library; SipHash-2-4 is written out below from its paper (Aumasson and
 Bernstein, 2012) and checked against the paper's own test vector before anything is printed.
 
@@ -56,6 +57,9 @@ SUBKEY = hmac.new(KEY, b"linklab-compare-subkey-v2", hashlib.sha256).digest()
 
 
 def token(field: str, variant: str, value: str) -> str:
+    # v3: every name field's `cross` token is made under the one field `names`.
+    if variant == "cross":
+        field = "names"
     message = b"\x1f".join(p.encode() for p in ("linklab-compare-v2", field, variant, value))
     return siphash24(SUBKEY[:16], message).hex()
 
@@ -76,7 +80,7 @@ def soundex(name: str) -> str:
 
 
 def derive(variant: str, value: str) -> list:
-    if variant == "exact":
+    if variant in ("exact", "cross"):
         return [value]
     if variant == "soundex":
         return [soundex(value)]
@@ -109,14 +113,30 @@ ROWS = [
     ("ref", "id", "A1", ["exact", "edit1"]),
 ]
 
+# v3: the `cross` tokens of a forename and a surname with the same standard form are equal.
+ROWS_V3 = [
+    ("surname", "name", "OBRIEN", ["cross"]),
+    ("surname", "name", "JAMES", ["exact", "cross"]),
+    ("forename", "forename", "JAMES", ["exact", "cross"]),
+    ("forename", "forename", "SMITH", ["cross"]),
+]
+
+
+def table(rows):
+    print("| field | kind | value | variant | hashed | tokens |")
+    print("|---|---|---|---|---|---|")
+    for field, kind, value, variants in rows:
+        for variant in variants:
+            # A set's tokens in ascending byte order, each beside the string it was made from.
+            pairs = sorted((token(field, variant, s), s) for s in derive(variant, value))
+            hashed = " ".join(f"`{s}`" for _, s in pairs)
+            tokens = " ".join(f"`{t}`" for t, _ in pairs)
+            print(f"| `{field}` | {kind} | `{value}` | `{variant}` | {hashed} | {tokens} |")
+
+
 print(f"Subkey: `{SUBKEY.hex()}`")
 print()
-print("| field | kind | value | variant | hashed | tokens |")
-print("|---|---|---|---|---|---|")
-for field, kind, value, variants in ROWS:
-    for variant in variants:
-        # A set's tokens in ascending byte order, each beside the string it was made from.
-        pairs = sorted((token(field, variant, s), s) for s in derive(variant, value))
-        hashed = " ".join(f"`{s}`" for _, s in pairs)
-        tokens = " ".join(f"`{t}`" for t, _ in pairs)
-        print(f"| `{field}` | {kind} | `{value}` | `{variant}` | {hashed} | {tokens} |")
+table(ROWS)
+print()
+print("v3:")
+table(ROWS_V3)
