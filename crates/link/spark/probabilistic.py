@@ -32,8 +32,10 @@ MISSING = 15
 
 def side(spark, extract, job):
     """Per record of the extract: `k<k>` the token of match key k (null when the extract has no
-    such column), `s<f>_<v>` the scalar comparison tokens of field f (variant 0 is exact) and
-    `e<f>` its edit-1 set without nulls or repeats."""
+    such column), `s<f>_<v>` the scalar comparison tokens of field f (variant 0 is exact; a
+    name's `cross` token last, null when the extract, of token spec v2, has none) and `e<f>` its
+    edit-1 set without nulls or repeats."""
+    present = set(spark.read.parquet(*[p["path"] for p in extract["parts"]]).columns)
     columns = []
     for k, token in enumerate(extract["tokens"]):
         column = F.col(token) if token is not None else F.lit(None).cast("binary")
@@ -41,6 +43,10 @@ def side(spark, extract, job):
     for f, field in enumerate(job["fields"]):
         for v, name in enumerate(field["scalars"]):
             columns.append(F.col(name).alias(f"s{f}_{v}"))
+        if field["cross"] is not None:
+            cross = field["cross"]
+            column = F.col(cross) if cross in present else F.lit(None).cast("binary")
+            columns.append(column.alias(f"s{f}_{len(field['scalars'])}"))
         if field["edit1"] is not None:
             items = F.filter(F.col(field["edit1"]), lambda item: item.isNotNull())
             columns.append(F.array_distinct(items).alias(f"e{f}"))
@@ -51,15 +57,21 @@ def rule_keys(frame, rule, ids):
     """(ids…, p0, p1, …): a row per blocking key of `rule` of each record, none for a record
     that misses one of the rule's tokens; an edit-1 part gives one key per item."""
     parts = []
-    for i, part in enumerate(rule["parts"]):
+    for part in rule["parts"]:
         if "key" in part:
-            column = F.col(f"k{part['key']}")
+            parts.append(F.col(f"k{part['key']}"))
         elif "scalar" in part:
             f, v = part["scalar"]
-            column = F.col(f"s{f}_{v}")
+            parts.append(F.col(f"s{f}_{v}"))
+        elif "either_order" in part:
+            # Two names' cross tokens, the smaller first (null when either is).
+            x, y = [F.col(f"s{f}_{v}") for f, v in part["either_order"]]
+            both = x.isNotNull() & y.isNotNull()
+            parts.append(F.when(both, F.least(x, y)))
+            parts.append(F.when(both, F.greatest(x, y)))
         else:
-            column = F.explode(F.col(f"e{part['edit1']}"))
-        parts.append(column.alias(f"p{i}"))
+            parts.append(F.explode(F.col(f"e{part['edit1']}")))
+    parts = [column.alias(f"p{i}") for i, column in enumerate(parts)]
     if sum("edit1" in part for part in rule["parts"]) > 1:
         raise ValueError(f"rule {rule['name']} has more than one edit-1 part")
     names = [f"p{i}" for i in range(len(parts))]
@@ -95,16 +107,27 @@ def candidates(frame, rules, blocks, spine_index):
     return found.groupBy(*ids, "spine").agg(F.min("rule").cast("int").alias("rule"))
 
 
-def level(f, field):
+def level(f, field, job):
     """The level of field f of the pair (`a_` columns the record's, `b_` the spine record's):
-    the first that holds of exact, edit-1 (if the kind has it) and each other scalar variant in
-    order, else disagree; missing when either exact token is."""
+    the first that holds of exact, edit-1 (if the kind has it), transposed (the first two name
+    fields, each one's cross token equal to the other record's of the other) and each other
+    scalar variant in order, else disagree; missing when either exact token is."""
     a = lambda v: F.col(f"a_s{f}_{v}")  # noqa: E731
     b = lambda v: F.col(f"b_s{f}_{v}")  # noqa: E731
     expr = F.when(a(0).isNull() | b(0).isNull(), MISSING).when(a(0) == b(0), 0)
     next_level = 1
     if field["edit1"] is not None:
         expr = expr.when(F.arrays_overlap(F.col(f"a_e{f}"), F.col(f"b_e{f}")), next_level)
+        next_level += 1
+    if field["cross"] is not None:
+        crossed = job["crossed"]
+        if crossed is not None and f in crossed:
+            p, q = crossed
+            v = len(field["scalars"])
+            ap, aq = F.col(f"a_s{p}_{v}"), F.col(f"a_s{q}_{v}")
+            bp, bq = F.col(f"b_s{p}_{v}"), F.col(f"b_s{q}_{v}")
+            swapped = ap.isNotNull() & aq.isNotNull() & (ap == bq) & (aq == bp)
+            expr = expr.when(swapped, next_level)
         next_level += 1
     for v in range(1, len(field["scalars"])):
         expr = expr.when(a(v).isNotNull() & (a(v) == b(v)), next_level)
@@ -133,7 +156,7 @@ def pairs(spark, job):
     ).cache()
     pattern = reduce(
         lambda acc, x: acc.bitwiseOR(x),
-        [F.shiftleft(level(f, field).cast("long"), 4 * f) for f, field in enumerate(fields)],
+        [F.shiftleft(level(f, field, job).cast("long"), 4 * f) for f, field in enumerate(fields)],
         F.lit(0).cast("long"),
     )
     left = comparison_columns(every, "a_")

@@ -97,15 +97,13 @@ impl Variant {
     /// The variants a field of this kind gets, in column order.
     pub const fn of_kind(kind: FieldKind) -> &'static [Variant] {
         match kind {
-            FieldKind::Name | FieldKind::Forename => {
-                &[
-                    Variant::Exact,
-                    Variant::Soundex,
-                    Variant::Initial,
-                    Variant::Edit1,
-                    Variant::Cross,
-                ]
-            }
+            FieldKind::Name | FieldKind::Forename => &[
+                Variant::Exact,
+                Variant::Soundex,
+                Variant::Initial,
+                Variant::Edit1,
+                Variant::Cross,
+            ],
             FieldKind::Dob => &[Variant::Exact, Variant::Edit1, Variant::Swap, Variant::Year],
             FieldKind::Sex => &[Variant::Exact],
             FieldKind::Nino | FieldKind::Id => &[Variant::Exact, Variant::Edit1],

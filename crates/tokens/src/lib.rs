@@ -30,8 +30,8 @@ mod matchkey;
 mod standardise;
 
 pub use compare::{
-    COMPARE_DOMAIN, COMPARE_SPEC_VERSION, COMPARE_SUBKEY_MESSAGE, COMPARE_TOKEN_BYTES, CompareHasher,
-    CROSS_FIELD, CompareToken, FieldHasher, Variant,
+    COMPARE_DOMAIN, COMPARE_SPEC_VERSION, COMPARE_SUBKEY_MESSAGE, COMPARE_TOKEN_BYTES, CROSS_FIELD,
+    CompareHasher, CompareToken, FieldHasher, Variant,
 };
 pub use hasher::TokenHasher;
 pub use key::{KeyError, SecretKey, keygen};

@@ -103,7 +103,10 @@ fn the_subkey_vector() {
 fn the_token_vectors() {
     let (v2, v3) = (rows(SPEC), rows(SPEC_V3));
     assert!(v2.len() >= 20, "{} rows", v2.len());
-    assert!(v3.iter().any(|row| row.variant == "cross"), "v3 has cross vectors");
+    assert!(
+        v3.iter().any(|row| row.variant == "cross"),
+        "v3 has cross vectors"
+    );
     let rows = v2.into_iter().chain(v3);
     let hasher = CompareHasher::new(&spec_key());
     let mut out: Vec<CompareToken> = Vec::new();

@@ -13,7 +13,7 @@
 use linklab_tokens::FieldKind;
 use rayon::prelude::*;
 
-use super::fields::{CmpData, CompareField, MISSING_TOKEN};
+use super::fields::{CmpData, CompareField, MISSING_TOKEN, crossed_pair};
 
 /// The most spine records one blocking key may have; larger blocks (a very common name, say)
 /// are skipped for that rule.
@@ -28,6 +28,9 @@ pub(crate) enum Part {
     Scalar(usize, usize),
     /// Each item of a field's `edit1` set (one key per item).
     Edit1(usize),
+    /// The `cross` tokens of two name fields in either order (the smaller first): forename and
+    /// surname, or the two written the other way round.
+    EitherOrder([(usize, usize); 2]),
 }
 
 /// A blocking rule.
@@ -91,13 +94,12 @@ impl Rule {
             match *part {
                 Part::Key(_) => {}
                 Part::Edit1(f) => allowed[f] &= 0b11,
-                Part::Scalar(f, v) => {
-                    let level = if v == 0 {
-                        0
-                    } else {
-                        v + usize::from(fields[f].has_edit1())
-                    };
-                    allowed[f] &= (1 << (level + 1)) - 1;
+                Part::Scalar(f, v) => allowed[f] &= (1 << (fields[f].scalar_level(v) + 1)) - 1,
+                // Exact, within one edit of each other, or transposed.
+                Part::EitherOrder(names) => {
+                    for (f, _) in names {
+                        allowed[f] &= 0b111;
+                    }
                 }
             }
         }
@@ -113,6 +115,8 @@ impl Rule {
 ///   swapped) with each name's `soundex`, and its `edit1` set with every name's `soundex`
 ///   together (with one name field the `edit1` rule serves both passes);
 /// - the first two name fields agreeing exactly (a wrong date and no reference number);
+/// - the first two name fields in either order with the date's `swap` form (forename and
+///   surname written the other way round);
 /// - each `postcode` field exactly with the `dob` year (a changed name).
 pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = match_keys
@@ -189,6 +193,19 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             used: Use::Both,
         });
     }
+    if let (Some(names), Some(&d)) = (crossed_pair(fields), dobs.first()) {
+        let swap = fields[d].scalar_index("swap").expect("dob has swap");
+        let [(a, _), (b, _)] = names;
+        rules.push(Rule {
+            name: format!(
+                "{}+{}_either_order+{}_swap",
+                fields[a].name, fields[b].name, fields[d].name
+            ),
+            parts: vec![Part::EitherOrder(names), Part::Scalar(d, swap)],
+            cap: BLOCK_CAP,
+            used: Use::Both,
+        });
+    }
     for p in of_kind(&[FieldKind::Postcode]) {
         for &d in &dobs {
             let year = fields[d].scalar_index("year").expect("dob has year");
@@ -259,6 +276,14 @@ fn keys_of(
             let v = match *part {
                 Part::Key(k) => data.keys[k][r],
                 Part::Scalar(f, v) => data.scalar(f, r, v),
+                Part::EitherOrder([(f, v), (g, w)]) => {
+                    let (x, y) = (data.scalar(f, r, v), data.scalar(g, r, w));
+                    if x == MISSING_TOKEN || y == MISSING_TOKEN {
+                        continue 'records;
+                    }
+                    h = mix(h, x.min(y));
+                    x.max(y)
+                }
                 Part::Edit1(f) => {
                     set = data.edit1(f, r);
                     if set.is_empty() {

@@ -29,6 +29,7 @@ pub(crate) enum Level {
     Swap,
     Year,
     District,
+    Crossed,
     Disagree,
 }
 
@@ -42,6 +43,7 @@ impl Level {
             Level::Swap => "swap",
             Level::Year => "year",
             Level::District => "district",
+            Level::Crossed => "crossed",
             Level::Disagree => "disagree",
         }
     }
@@ -56,14 +58,16 @@ impl Level {
             Level::Swap => 'S',
             Level::Year => 'Y',
             Level::District => 'D',
+            Level::Crossed => 'T',
             Level::Disagree => 'X',
         }
     }
 }
 
 /// The scalar variants of a kind, `exact` first, each after the first with the level its
-/// agreement gives, and whether the kind has an `edit1` set.
-fn variants(kind: FieldKind) -> (&'static [(&'static str, Level)], bool) {
+/// agreement gives; whether the kind has an `edit1` set; and whether it has a `cross` token
+/// (token spec v3: its agreement with another name field's is the [`Level::Crossed`] level).
+fn variants(kind: FieldKind) -> (&'static [(&'static str, Level)], bool, bool) {
     match kind {
         FieldKind::Name | FieldKind::Forename => (
             &[
@@ -71,6 +75,7 @@ fn variants(kind: FieldKind) -> (&'static [(&'static str, Level)], bool) {
                 ("soundex", Level::Soundex),
                 ("initial", Level::Initial),
             ],
+            true,
             true,
         ),
         FieldKind::Dob => (
@@ -80,10 +85,15 @@ fn variants(kind: FieldKind) -> (&'static [(&'static str, Level)], bool) {
                 ("year", Level::Year),
             ],
             true,
+            false,
         ),
-        FieldKind::Sex => (&[("exact", Level::Exact)], false),
-        FieldKind::Nino | FieldKind::Id => (&[("exact", Level::Exact)], true),
-        FieldKind::Postcode => (&[("exact", Level::Exact), ("district", Level::District)], true),
+        FieldKind::Sex => (&[("exact", Level::Exact)], false, false),
+        FieldKind::Nino | FieldKind::Id => (&[("exact", Level::Exact)], true, false),
+        FieldKind::Postcode => (
+            &[("exact", Level::Exact), ("district", Level::District)],
+            true,
+            false,
+        ),
     }
 }
 
@@ -97,29 +107,52 @@ pub struct CompareField {
 }
 
 impl CompareField {
-    /// The scalar variant names, `exact` first.
+    /// The scalar variant names, `exact` first (not `cross`: see [`Self::has_cross`]).
     pub(crate) fn scalar_variants(&self) -> impl Iterator<Item = &'static str> {
         variants(self.kind).0.iter().map(|(name, _)| *name)
     }
 
+    /// The scalar tokens held per record, `cross` included.
     pub(crate) fn scalars(&self) -> usize {
-        variants(self.kind).0.len()
+        variants(self.kind).0.len() + usize::from(self.has_cross())
     }
 
     pub(crate) fn has_edit1(&self) -> bool {
         variants(self.kind).1
     }
 
+    /// Whether the kind has a `cross` token (a name), held after its other scalar tokens.
+    pub(crate) fn has_cross(&self) -> bool {
+        variants(self.kind).2
+    }
+
+    /// The index of the `cross` token among the field's scalar tokens.
+    pub(crate) fn cross_slot(&self) -> usize {
+        variants(self.kind).0.len()
+    }
+
     /// The levels, most specific first; the missing level is not among them.
     pub(crate) fn levels(&self) -> Vec<Level> {
-        let (scalars, edit1) = variants(self.kind);
+        let (scalars, edit1, cross) = variants(self.kind);
         let mut levels = vec![Level::Exact];
         if edit1 {
             levels.push(Level::Edit1);
         }
+        if cross {
+            levels.push(Level::Crossed);
+        }
         levels.extend(scalars[1..].iter().map(|(_, level)| *level));
         levels.push(Level::Disagree);
         levels
+    }
+
+    /// The level that agreement on scalar variant `v` gives (the index in [`Self::levels`]).
+    pub(crate) fn scalar_level(&self, v: usize) -> usize {
+        if v == 0 {
+            0
+        } else {
+            v + usize::from(self.has_edit1()) + usize::from(self.has_cross())
+        }
     }
 
     /// The index of a scalar variant, if the kind has it.
@@ -134,8 +167,9 @@ impl CompareField {
 /// Where one extract holds each compared field's columns.
 #[derive(Debug, Clone)]
 pub(crate) struct CmpColumns {
-    /// Per field: the scalar columns, then the `edit1` column if the kind has one.
-    fields: Vec<(Vec<usize>, Option<usize>)>,
+    /// Per field: the scalar columns (the `cross` column last, `None` in an extract of token
+    /// spec v2, which has none), then the `edit1` column if the kind has one.
+    fields: Vec<(Vec<Option<usize>>, Option<usize>)>,
     /// Per match key: its `tok_` column (if the extract has it).
     keys: Vec<Option<usize>>,
 }
@@ -183,7 +217,7 @@ impl CmpColumns {
         )));
         let mut out = Vec::with_capacity(fields.len());
         for field in fields {
-            let scalars = field
+            let mut scalars = field
                 .scalar_variants()
                 .map(|v| {
                     column_index(
@@ -192,8 +226,19 @@ impl CmpColumns {
                         &scalar,
                         "FixedSizeBinary(8)",
                     )
+                    .map(Some)
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            if field.has_cross() {
+                // Token spec v2's extracts have no `cross` column: never transposed.
+                let column = format!("cmp_{}_cross", field.name);
+                let present = input.schema.index_of(&column).is_ok();
+                scalars.push(if present {
+                    Some(column_index(input, column, &scalar, "FixedSizeBinary(8)")?)
+                } else {
+                    None
+                });
+            }
             let edit1 = if field.has_edit1() {
                 let column = format!("cmp_{}_edit1", field.name);
                 Some(column_index(input, column, &set, "List<FixedSizeBinary(8)>")?)
@@ -254,6 +299,8 @@ pub(crate) struct CmpData {
     edit_items: Vec<u64>,
     /// Per match key: the first 8 bytes of each record's token.
     pub keys: Vec<Vec<u64>>,
+    /// The first two name fields, each with its `cross` slot: the pair that can be transposed.
+    pub crossed: Option<[(usize, usize); 2]>,
 }
 
 impl CmpData {
@@ -275,20 +322,22 @@ impl CmpData {
             edit_offsets: vec![0],
             edit_items: Vec::new(),
             keys: vec![Vec::new(); keys],
+            crossed: crossed_pair(fields),
         }
     }
 
     /// Appends the records of a batch.
     pub(crate) fn push_batch(&mut self, batch: &RecordBatch, cols: &CmpColumns) {
         let rows = batch.num_rows();
-        let fields: Vec<(Vec<&FixedSizeBinaryArray>, Option<&ListArray>)> = cols
+        type Columns<'b> = (Vec<Option<&'b FixedSizeBinaryArray>>, Option<&'b ListArray>);
+        let fields: Vec<Columns<'_>> = cols
             .fields
             .iter()
             .map(|(scalars, edit1)| {
                 (
                     scalars
                         .iter()
-                        .map(|&i| batch.column(i).as_fixed_size_binary())
+                        .map(|i| i.map(|i| batch.column(i).as_fixed_size_binary()))
                         .collect(),
                     edit1.map(|i| batch.column(i).as_list::<i32>()),
                 )
@@ -298,12 +347,9 @@ impl CmpData {
         self.edit_offsets.reserve(rows * fields.len());
         for row in 0..rows {
             for (arrays, edit1) in &fields {
-                self.scalars.extend(arrays.iter().map(|a| {
-                    if a.is_valid(row) {
-                        token_u64(a.value(row))
-                    } else {
-                        MISSING_TOKEN
-                    }
+                self.scalars.extend(arrays.iter().map(|a| match a {
+                    Some(a) if a.is_valid(row) => token_u64(a.value(row)),
+                    _ => MISSING_TOKEN,
                 }));
                 if let Some(list) = edit1.filter(|list| list.is_valid(row)) {
                     push_set(&mut self.edit_items, list, row);
@@ -347,19 +393,20 @@ impl CmpData {
         self.records += 1;
     }
 
-    /// One record of one field: its scalar tokens ([`MISSING_TOKEN`] when missing) and edit-1
-    /// set.
+    /// One record of `fields`: per field its scalar tokens ([`MISSING_TOKEN`] when missing; a
+    /// name's `cross` token last) and edit-1 set.
     #[cfg(test)]
-    pub(crate) fn one(scalars: &[u64], edit1: &[u64]) -> Self {
-        Self {
-            records: 1,
-            scalars: scalars.to_vec(),
-            stride: scalars.len(),
-            starts: vec![0],
-            edit_offsets: vec![0, u32::try_from(edit1.len()).expect("a small set")],
-            edit_items: edit1.to_vec(),
-            keys: Vec::new(),
+    pub(crate) fn record(fields: &[CompareField], tokens: &[(&[u64], &[u64])]) -> Self {
+        let mut data = Self::new(fields, 0);
+        for (scalars, set) in tokens {
+            data.scalars.extend_from_slice(scalars);
+            data.edit_items.extend_from_slice(set);
+            data.edit_offsets
+                .push(u32::try_from(data.edit_items.len()).expect("a small set"));
         }
+        assert_eq!(data.scalars.len(), data.stride, "every field's scalar tokens");
+        data.records = 1;
+        data
     }
 
     /// Bytes held.
@@ -380,6 +427,15 @@ impl CmpData {
     }
 }
 
+/// The first two name fields (with a `cross` token), each with its `cross` slot: the pair whose
+/// transposition [`compare`] tells.
+pub(crate) fn crossed_pair(fields: &[CompareField]) -> Option<[(usize, usize); 2]> {
+    let mut names = (0..fields.len())
+        .filter(|&f| fields[f].has_cross())
+        .map(|f| (f, fields[f].cross_slot()));
+    Some([names.next()?, names.next()?])
+}
+
 /// Whether two sorted sets share an item. The merge steps without a branch on which side is
 /// smaller (the sets' items are hashes, so that branch is mispredicted half the time, and this
 /// is the inner loop of computing level patterns).
@@ -398,7 +454,9 @@ pub(crate) fn intersect(a: &[u64], b: &[u64]) -> bool {
 
 /// Compares field `f` (described by `field`) of record `a` in `left` and record `b` in `right`:
 /// the index of the first level that holds, in [`CompareField::levels`] order, or
-/// [`MISSING_LEVEL`] when either exact token is missing.
+/// [`MISSING_LEVEL`] when either exact token is missing. The first two name fields are both
+/// [`Level::Crossed`] when each one's `cross` token equals the other record's token of the other
+/// (forename and surname written the other way round).
 #[allow(
     clippy::many_single_char_names,
     reason = "a and b are the two records, x and y their tokens, f the field's index"
@@ -411,7 +469,7 @@ pub(crate) fn compare(
     right: &CmpData,
     b: usize,
 ) -> u8 {
-    let width = field.scalars();
+    let width = field.scalars() - usize::from(field.has_cross());
     let (x, y) = (left.scalar(f, a, 0), right.scalar(f, b, 0));
     if x == MISSING_TOKEN || y == MISSING_TOKEN {
         return MISSING_LEVEL;
@@ -423,6 +481,19 @@ pub(crate) fn compare(
     if field.has_edit1() {
         if intersect(left.edit1(f, a), right.edit1(f, b)) {
             return 1;
+        }
+        level += 1;
+    }
+    if field.has_cross() {
+        if let Some([(p, v), (q, w)]) = left.crossed.filter(|pair| pair[0].0 == f || pair[1].0 == f) {
+            let (x, y) = (left.scalar(p, a, v), left.scalar(q, a, w));
+            if x != MISSING_TOKEN
+                && y != MISSING_TOKEN
+                && x == right.scalar(q, b, w)
+                && y == right.scalar(p, b, v)
+            {
+                return level;
+            }
         }
         level += 1;
     }

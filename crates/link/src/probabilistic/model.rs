@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use linklab_tokens::FieldKind;
 
-use super::fields::{CmpData, CompareField, MISSING_LEVEL, MISSING_TOKEN, compare};
+use super::fields::{CmpData, CompareField, Level, MISSING_LEVEL, MISSING_TOKEN, compare};
 
 /// Random spine pairs sampled for u (all pairs when there are fewer).
 pub(crate) const U_PAIRS: u64 = 1_000_000;
@@ -143,7 +143,7 @@ pub(crate) struct Model {
     /// Per field and level: log2(m/u).
     weights: Vec<Vec<f64>>,
     /// Per field: log2 of m of exact agreement, and the least weight exact agreement gets (the
-    /// largest weight of the field's other levels).
+    /// largest weight of the field's other levels, [`Level::Crossed`] aside).
     exact_bits: Vec<(f64, f64)>,
     /// The background's −log2 u_tf, per spine record and field.
     tf: Arc<Vec<f64>>,
@@ -308,21 +308,34 @@ impl Model {
         let (m, lambda, iterations, converged) = fit_m(&background.fields, u, patterns, allowed);
         let candidate_pairs: u64 = patterns.values().sum();
         let prior = (lambda * candidate_pairs as f64 / all_pairs.max(1.0)).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
-        let weights: Vec<Vec<f64>> = m
+        let mut weights: Vec<Vec<f64>> = m
             .iter()
             .zip(u)
             .map(|(m, u)| m.iter().zip(u).map(|(m, u)| (m / u).log2()).collect())
             .collect();
+        let crossed: Vec<Option<usize>> = background
+            .fields
+            .iter()
+            .map(|field| field.levels().iter().position(|&l| l == Level::Crossed))
+            .collect();
         let exact_bits = m
             .iter()
             .zip(&weights)
-            .map(|(m, w)| {
-                (
-                    m[0].log2(),
-                    w[1..].iter().copied().fold(f64::NEG_INFINITY, f64::max),
-                )
+            .zip(&crossed)
+            .map(|((m, w), crossed)| {
+                let others = (1..w.len()).filter(|&l| Some(l) != *crossed).map(|l| w[l]);
+                (m[0].log2(), others.fold(f64::NEG_INFINITY, f64::max))
             })
             .collect();
+        // A forename and surname written the other way round are two names that agree: each
+        // weighs what exact agreement weighs at the field's u. Its own log2(m/u) would not do:
+        // a non-match is as often transposed as a match, so the level's rarity among random
+        // pairs (its u) is no evidence, and the two names' weights would count it twice.
+        for (weights, crossed) in weights.iter_mut().zip(&crossed) {
+            if let Some(level) = *crossed {
+                weights[level] = weights[0];
+            }
+        }
         Self {
             weights,
             exact_bits,

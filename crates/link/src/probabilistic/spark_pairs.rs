@@ -53,20 +53,23 @@ fn rule_json(rule: &Rule) -> serde_json::Value {
             Part::Key(k) => serde_json::json!({ "key": k }),
             Part::Scalar(f, v) => serde_json::json!({ "scalar": [f, v] }),
             Part::Edit1(f) => serde_json::json!({ "edit1": f }),
+            Part::EitherOrder([(f, v), (g, w)]) => serde_json::json!({ "either_order": [[f, v], [g, w]] }),
         })
         .collect();
     serde_json::json!({ "name": rule.name, "cap": rule.cap, "parts": parts })
 }
 
-/// A field's comparison columns as the job file lists them: the scalar ones, exact first, and
-/// the edit-1 set's (null when the kind has none).
+/// A field's comparison columns as the job file lists them: the scalar ones, exact first, the
+/// edit-1 set's (null when the kind has none) and the `cross` one's (null when the kind has
+/// none; an extract of token spec v2 lacks it, and the job reads it as null).
 fn field_json(field: &CompareField) -> serde_json::Value {
     let scalars: Vec<String> = field
         .scalar_variants()
         .map(|v| format!("cmp_{}_{v}", field.name))
         .collect();
     let edit1 = field.has_edit1().then(|| format!("cmp_{}_edit1", field.name));
-    serde_json::json!({ "scalars": scalars, "edit1": edit1 })
+    let cross = field.has_cross().then(|| format!("cmp_{}_cross", field.name));
+    serde_json::json!({ "scalars": scalars, "edit1": edit1, "cross": cross })
 }
 
 impl<'a> SparkPairs<'a> {
@@ -84,6 +87,7 @@ impl<'a> SparkPairs<'a> {
         let job = SparkJob::prepare(settings, work_dir, SCRIPT, inputs, spine_index, |dir| {
             serde_json::json!({
                 "fields": fields.iter().map(field_json).collect::<Vec<_>>(),
+            "crossed": super::fields::crossed_pair(fields).map(|pair| pair.map(|(f, _)| f)),
                 "rules": used.iter().map(|(_, r)| rule_json(r)).collect::<Vec<_>>(),
                 "pairs_dir": dir.join("pairs"),
             })
@@ -284,13 +288,18 @@ mod tests {
     fn rules_and_fields_are_listed_for_the_job() {
         let rule = Rule {
             name: "dob_edit1+surname_soundex".into(),
-            parts: vec![Part::Edit1(2), Part::Scalar(0, 1), Part::Key(1)],
+            parts: vec![
+                Part::Edit1(2),
+                Part::Scalar(0, 1),
+                Part::Key(1),
+                Part::EitherOrder([(0, 3), (1, 3)]),
+            ],
             cap: 50,
             used: crate::probabilistic::blocking::Use::Fit,
         };
         assert_eq!(
             rule_json(&rule).to_string(),
-            r#"{"cap":50,"name":"dob_edit1+surname_soundex","parts":[{"edit1":2},{"scalar":[0,1]},{"key":1}]}"#
+            r#"{"cap":50,"name":"dob_edit1+surname_soundex","parts":[{"edit1":2},{"scalar":[0,1]},{"key":1},{"either_order":[[0,3],[1,3]]}]}"#
         );
         let field = CompareField {
             name: "postcode".into(),
@@ -298,7 +307,15 @@ mod tests {
         };
         assert_eq!(
             field_json(&field).to_string(),
-            r#"{"edit1":"cmp_postcode_edit1","scalars":["cmp_postcode_exact","cmp_postcode_district"]}"#
+            r#"{"cross":null,"edit1":"cmp_postcode_edit1","scalars":["cmp_postcode_exact","cmp_postcode_district"]}"#
+        );
+        let field = CompareField {
+            name: "surname".into(),
+            kind: linklab_tokens::FieldKind::Name,
+        };
+        assert_eq!(
+            field_json(&field).to_string(),
+            r#"{"cross":"cmp_surname_cross","edit1":"cmp_surname_edit1","scalars":["cmp_surname_exact","cmp_surname_soundex","cmp_surname_initial"]}"#
         );
     }
 }

@@ -184,7 +184,11 @@ proptest::proptest! {
 /// The level letter of comparing two records of one field of `kind`.
 fn check_level(kind: FieldKind, left: (&[u64], &[u64]), right: (&[u64], &[u64]), expected: char) {
     let f = field("f", kind);
-    let (a, b) = (CmpData::one(left.0, left.1), CmpData::one(right.0, right.1));
+    let fields = [f.clone()];
+    let (a, b) = (
+        CmpData::record(&fields, &[left]),
+        CmpData::record(&fields, &[right]),
+    );
     let level = super::fields::compare(&f, 0, &a, 0, &b, 0);
     let got = if level == super::fields::MISSING_LEVEL {
         '-'
@@ -197,13 +201,14 @@ fn check_level(kind: FieldKind, left: (&[u64], &[u64]), right: (&[u64], &[u64]),
 #[test]
 fn levels_are_tried_most_specific_first() {
     use FieldKind::{Dob, Name, Postcode, Sex};
-    // Name: exact, soundex, initial; then the edit-1 set.
-    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[1, 2, 3], &[10, 11]), 'E');
-    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[11, 12]), '1');
-    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 2, 3], &[12]), 'P');
-    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 3], &[12]), 'I');
-    check_level(Name, (&[1, 2, 3], &[10, 11]), (&[4, 5, 6], &[12]), 'X');
-    check_level(Name, (&[0, 0, 0], &[]), (&[4, 5, 6], &[12]), '-');
+    // Name: exact, soundex, initial, cross; then the edit-1 set. A lone name field is never
+    // crossed.
+    check_level(Name, (&[1, 2, 3, 7], &[10, 11]), (&[1, 2, 3, 7], &[10, 11]), 'E');
+    check_level(Name, (&[1, 2, 3, 7], &[10, 11]), (&[4, 5, 3, 8], &[11, 12]), '1');
+    check_level(Name, (&[1, 2, 3, 7], &[10, 11]), (&[4, 2, 3, 8], &[12]), 'P');
+    check_level(Name, (&[1, 2, 3, 7], &[10, 11]), (&[4, 5, 3, 8], &[12]), 'I');
+    check_level(Name, (&[1, 2, 3, 7], &[10, 11]), (&[4, 5, 6, 8], &[12]), 'X');
+    check_level(Name, (&[0, 0, 0, 0], &[]), (&[4, 5, 6, 8], &[12]), '-');
     // Dob: exact, swap, year.
     check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 2, 3], &[11]), 'S');
     check_level(Dob, (&[1, 2, 3], &[10]), (&[4, 5, 3], &[11]), 'Y');
@@ -211,6 +216,46 @@ fn levels_are_tried_most_specific_first() {
     check_level(Postcode, (&[1, 2], &[10]), (&[4, 2], &[11]), 'D');
     check_level(Sex, (&[1], &[]), (&[2], &[]), 'X');
     check_level(Sex, (&[1], &[]), (&[0], &[]), '-');
+}
+
+/// The level letters of comparing two records' forename and surname, each record given as
+/// (forename, surname) values.
+fn check_names(left: (u64, u64), right: (u64, u64), expected: &str) {
+    let fields = [
+        field("forename", FieldKind::Forename),
+        field("surname", FieldKind::Name),
+    ];
+    // A value's tokens: exact and cross differ (different fields), soundex and initial are
+    // the value's, the edit-1 set is the value alone; a surname's exact token differs from a
+    // forename's of the same value, its cross token does not.
+    let tokens = |value: u64, f: u64| {
+        (
+            [value * 100 + f, value * 10, value * 10 + 1, value],
+            [value * 1000],
+        )
+    };
+    let record = |(forename, surname): (u64, u64)| {
+        let (a, b) = (tokens(forename, 1), tokens(surname, 2));
+        CmpData::record(&fields, &[(&a.0, &a.1), (&b.0, &b.1)])
+    };
+    let (a, b) = (record(left), record(right));
+    let got: String = fields
+        .iter()
+        .enumerate()
+        .map(|(f, field)| field.levels()[usize::from(super::fields::compare(field, f, &a, 0, &b, 0))].code())
+        .collect();
+    assert_eq!(got, expected, "{left:?} {right:?}");
+}
+
+#[test]
+fn a_forename_and_surname_written_the_other_way_round_are_crossed() {
+    check_names((1, 2), (1, 2), "EE");
+    check_names((1, 2), (2, 1), "TT");
+    check_names((1, 2), (1, 1), "EX");
+    // Only a full transposition: one name equal to the other's other name is not.
+    check_names((1, 2), (2, 3), "XX");
+    check_names((1, 2), (3, 1), "XX");
+    check_names((1, 2), (3, 4), "XX");
 }
 
 proptest::proptest! {
@@ -290,6 +335,7 @@ fn em_sees_the_wide_date_rules_and_the_decisions_the_tight_ones() {
             ("dob_swap+surname_soundex", "S"),
             ("dob_edit1+forename_soundex+surname_soundex", "S"),
             ("forename_exact+surname_exact", "FS"),
+            ("forename+surname_either_order+dob_swap", "FS"),
         ],
     );
     // With one name field, its edit-1 date rule serves both passes.
