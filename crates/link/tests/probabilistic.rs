@@ -1,5 +1,5 @@
 //! End-to-end tests of `method = "probabilistic"` on a small fabricated world whose extracts
-//! carry comparison tokens (token spec v2 columns, made here with SHA-256 in place of the PRF).
+//! carry comparison tokens (token spec v3 columns, made here with SHA-256 in place of the PRF).
 
 #[cfg(feature = "system-tests")]
 mod support;
@@ -81,8 +81,25 @@ fn edit1(value: &str) -> Vec<String> {
     out
 }
 
-/// The comparison columns of one field: (variant, values per record); `edit1` separately.
-fn field_columns(field: &str, kind: FieldKind, values: &[Option<String>]) -> Vec<(String, ArrayRef)> {
+/// Which comparison columns an extract has.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Columns {
+    /// None: only match keys.
+    None,
+    /// Token spec v2's: no `cross` tokens.
+    V2,
+    /// Token spec v3's.
+    V3,
+}
+
+/// The comparison columns of one field: (variant, values per record); `edit1` separately, and
+/// a name's `cross` last when `spec` is [`Columns::V3`].
+fn field_columns(
+    field: &str,
+    kind: FieldKind,
+    values: &[Option<String>],
+    spec: Columns,
+) -> Vec<(String, ArrayRef)> {
     let scalar = |variant: &str, f: &dyn Fn(&str) -> String| -> (String, ArrayRef) {
         let toks: Vec<Option<[u8; 8]>> = values
             .iter()
@@ -133,6 +150,16 @@ fn field_columns(field: &str, kind: FieldKind, values: &[Option<String>]) -> Vec
         }
         cols.push((format!("cmp_{field}_edit1"), Arc::new(builder.finish())));
     }
+    if matches!(kind, FieldKind::Name | FieldKind::Forename) && spec == Columns::V3 {
+        // Every name field's cross token is made under the one field `names`.
+        let toks: Vec<Option<[u8; 8]>> = values
+            .iter()
+            .map(|v| v.as_deref().map(|v| tok8("names", "cross", v)))
+            .collect();
+        let array =
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(toks.iter().map(|t| t.as_ref()), 8).unwrap();
+        cols.push((format!("cmp_{field}_cross"), Arc::new(array)));
+    }
     cols
 }
 
@@ -154,7 +181,7 @@ fn write_key(path: &Path, byte: u8) {
 }
 
 /// Writes `pseudonymised/<name>/` with match-key tokens, comparison tokens and `record_id`.
-fn write_extract(work: &WorkDir, name: &str, rows: &[Person], compare: bool) {
+fn write_extract(work: &WorkDir, name: &str, rows: &[Person], compare: Columns) {
     let dir = work.pseudonymised(name);
     std::fs::create_dir_all(&dir).unwrap();
     let mut columns: Vec<(String, ArrayRef)> = Vec::new();
@@ -180,7 +207,7 @@ fn write_extract(work: &WorkDir, name: &str, rows: &[Person], compare: bool) {
                 .collect(),
         ),
     ));
-    if compare {
+    if compare != Columns::None {
         for (field, kind) in FIELDS {
             let values: Vec<Option<String>> = rows
                 .iter()
@@ -192,7 +219,7 @@ fn write_extract(work: &WorkDir, name: &str, rows: &[Person], compare: bool) {
                     _ => r.nino.clone(),
                 })
                 .collect();
-            columns.extend(field_columns(field, kind, &values));
+            columns.extend(field_columns(field, kind, &values, compare));
         }
     }
     columns.push((
@@ -303,8 +330,8 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let work = WorkDir::new(root.join("work"));
-        write_extract(&work, "releases", spine, true);
-        write_extract(&work, "jobs", jobs, true);
+        write_extract(&work, "releases", spine, Columns::V3);
+        write_extract(&work, "jobs", jobs, Columns::V3);
         write_key(&root.join("project.key"), 7);
         Self {
             _dir: dir,
@@ -563,8 +590,8 @@ fn the_report_holds_the_model_and_linked_holds_no_token() {
     assert_eq!(
         levels,
         [
-            "forename E1PIX",
-            "surname E1PIX",
+            "forename E1TPIX",
+            "surname E1TPIX",
             "dob E1SYX",
             "sex EX",
             "nino E1X"
@@ -615,7 +642,7 @@ fn the_report_holds_the_model_and_linked_holds_no_token() {
 fn missing_comparison_columns_and_bad_thresholds_are_refused() {
     let (spine, jobs) = world(60);
     let fx = Fixture::new(&spine, &jobs);
-    write_extract(&fx.work, "jobs", &jobs, false);
+    write_extract(&fx.work, "jobs", &jobs, Columns::None);
     let err = run(&fx.config(probabilistic(0.95)), &NoProgress).unwrap_err();
     assert!(matches!(err, LinkError::MissingComparisonColumn { .. }), "{err}");
     insta::assert_snapshot!(err.to_string(), @r#"extract `jobs` has no column `cmp_forename_exact`, which `[link] method = "probabilistic"` compares; pseudonymise it again with the field in `compare`"#);
@@ -696,4 +723,27 @@ fn a_record_that_agrees_with_two_spine_records_on_different_fields_makes_them_on
         (true, true, 1, 1),
         "{dedup:?}"
     );
+}
+
+#[test]
+fn a_record_with_forename_and_surname_the_other_way_round_links() {
+    // Person 0's jobs record has forename and surname transposed and no NINO: only the two
+    // names written the other way round, the date of birth and sex tell who it is. An extract
+    // of token spec v2 (no cross tokens) is read too, and then the record stays unlinked (no
+    // rule finds its pair).
+    let (spine, _) = world(600);
+    let mut swapped = spine[0].clone();
+    swapped.id = "swapped".into();
+    std::mem::swap(&mut swapped.forename, &mut swapped.surname);
+    swapped.nino = None;
+    let jobs = [swapped];
+    for (columns, linked) in [(Columns::V3, true), (Columns::V2, false)] {
+        let fx = Fixture::new(&spine, &jobs);
+        write_extract(&fx.work, "jobs", &jobs, columns);
+        // In a world of 12 forenames and 12 surnames two names weigh little: 0.9.
+        run(&fx.config(probabilistic(0.9)), &NoProgress).unwrap();
+        let releases = persons_of(&fx.work, "releases");
+        let found = persons_of(&fx.work, "jobs")["swapped"].clone();
+        assert_eq!(found.is_some() && found == releases["p0"], linked, "{columns:?}");
+    }
 }

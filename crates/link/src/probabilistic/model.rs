@@ -199,22 +199,26 @@ pub(crate) fn estimate_u(fields: &[CompareField], spine: &CmpData) -> (Vec<Vec<f
     (probabilities(&counts), sampled)
 }
 
-/// The prior m of a field with `levels` levels: 0.85 exact, 0.05 disagree, 0.10 spread over
-/// the levels between.
-fn prior_m(levels: usize) -> Vec<f64> {
-    (0..levels)
-        .map(|l| match l {
-            0 => 0.85,
-            _ if l + 1 == levels => {
-                if levels == 2 {
-                    0.15
-                } else {
-                    0.05
-                }
-            }
-            _ => 0.10 / (levels - 2) as f64,
+/// The prior m of a field with these levels: 0.85 exact, 0.05 disagree, 0.10 spread over the
+/// levels between, except that [`Level::Crossed`] (two names transposed, rare) takes 0.01 of
+/// its own and the whole is scaled back to one, so that adding it moves the other levels' prior
+/// by 1% only.
+fn prior_m(levels: &[Level]) -> Vec<f64> {
+    let between = levels
+        .len()
+        .saturating_sub(2 + usize::from(levels.contains(&Level::Crossed)));
+    let m: Vec<f64> = levels
+        .iter()
+        .map(|&level| match level {
+            Level::Exact => 0.85,
+            Level::Disagree if levels.len() == 2 => 0.15,
+            Level::Disagree => 0.05,
+            Level::Crossed => 0.01,
+            _ => 0.10 / between as f64,
         })
-        .collect()
+        .collect();
+    let total: f64 = m.iter().sum();
+    m.iter().map(|m| m / total).collect()
 }
 
 /// The EM fit of m and λ over pattern counts, u held fixed. A rule shows only some levels of
@@ -232,7 +236,7 @@ pub(crate) fn fit_m(
     patterns: &Counts,
     allowed: &[Vec<u16>],
 ) -> (Vec<Vec<f64>>, f64, u32, bool) {
-    let priors: Vec<Vec<f64>> = fields.iter().map(|f| prior_m(f.levels().len())).collect();
+    let priors: Vec<Vec<f64>> = fields.iter().map(|f| prior_m(&f.levels())).collect();
     let mut m = priors.clone();
     let mut lambda = 0.5;
     let total: f64 = patterns.values().map(|&c| c as f64).sum();

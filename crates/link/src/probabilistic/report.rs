@@ -324,6 +324,11 @@ fn model_html(out: &mut String, input: &InputModel, spine: &str) {
             );
         }
         out.push_str("</table>\n");
+        if field.levels.iter().any(|l| l.code == "T") {
+            out.push_str(
+                "<p>crossed (T): forename and surname written the other way round; it weighs what exact agreement weighs at the field's u, not log2(m/u).</p>\n",
+            );
+        }
     }
 }
 
