@@ -703,7 +703,7 @@ fn pseudonymise_settings_name_comparison_tokens_only_for_the_probabilistic_metho
     assert_eq!(pipeline.compare_fields("people"), ["nino"]);
     let shown = settings(&pipeline);
     assert!(
-        shown.contains("[comparison]\ntoken_spec_version = \"v2\"\ncompare = [\"nino\"]"),
+        shown.contains("[comparison]\ntoken_spec_version = \"v3\"\ncompare = [\"nino\"]"),
         "{shown}"
     );
 }

@@ -39,7 +39,7 @@ fn compared_fields_get_their_variants_columns() {
     let dir = WorkDir::new(fx.path("work")).pseudonymised("releases");
     insta::assert_snapshot!(schema_of(&dir).join("\n"));
     let comparison = manifest.comparison.as_ref().expect("a comparison section");
-    assert_eq!(comparison.token_spec_version, "v2");
+    assert_eq!(comparison.token_spec_version, "v3");
     assert_eq!(comparison.fields, COMPARE);
     let columns: Vec<String> = manifest
         .columns
