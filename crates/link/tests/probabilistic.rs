@@ -521,9 +521,22 @@ fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
         crowd.nino = Some(format!("CD{:06}", 200_000 + i * 37));
         spine.push(crowd);
     }
+    // A record with forename and surname the other way round: the either-order rule and the
+    // crossed level.
+    let mut jobs = jobs;
+    let mut swapped = spine[1].clone();
+    swapped.id = "swapped".into();
+    std::mem::swap(&mut swapped.forename, &mut swapped.surname);
+    swapped.nino = None;
+    jobs.push(swapped);
     let fx = Fixture::new(&spine, &jobs);
     let cfg = fx.config(probabilistic(0.95));
     let embedded = run(&cfg, &NoProgress).unwrap();
+    let rules = &embedded.model.as_ref().unwrap().blocking;
+    assert!(
+        rules.iter().any(|r| r.rule.contains("either_order") && r.pairs > 0),
+        "{rules:?}"
+    );
     let expected = linked_bytes(&fx.work);
     let mut spark = cfg.clone();
     spark.engine = linklab_link::Engine::Spark(linklab_link::SparkSettings::local(python));
