@@ -534,7 +534,9 @@ fn spark_engine_writes_the_same_bytes_as_the_embedded_engine() {
     let embedded = run(&cfg, &NoProgress).unwrap();
     let rules = &embedded.model.as_ref().unwrap().blocking;
     assert!(
-        rules.iter().any(|r| r.rule.contains("either_order") && r.pairs > 0),
+        rules
+            .iter()
+            .any(|r| r.rule.contains("either_order") && r.pairs > 0),
         "{rules:?}"
     );
     let expected = linked_bytes(&fx.work);
