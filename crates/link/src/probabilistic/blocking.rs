@@ -276,13 +276,14 @@ fn keys_of(
             let v = match *part {
                 Part::Key(k) => data.keys[k][r],
                 Part::Scalar(f, v) => data.scalar(f, r, v),
-                Part::EitherOrder([(f, v), (g, w)]) => {
-                    let (x, y) = (data.scalar(f, r, v), data.scalar(g, r, w));
-                    if x == MISSING_TOKEN || y == MISSING_TOKEN {
+                Part::EitherOrder([first, second]) => {
+                    let one = data.scalar(first.0, r, first.1);
+                    let other = data.scalar(second.0, r, second.1);
+                    if one == MISSING_TOKEN || other == MISSING_TOKEN {
                         continue 'records;
                     }
-                    h = mix(h, x.min(y));
-                    x.max(y)
+                    h = mix(h, one.min(other));
+                    one.max(other)
                 }
                 Part::Edit1(f) => {
                     set = data.edit1(f, r);

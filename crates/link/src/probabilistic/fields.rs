@@ -328,7 +328,6 @@ impl CmpData {
 
     /// Appends the records of a batch.
     pub(crate) fn push_batch(&mut self, batch: &RecordBatch, cols: &CmpColumns) {
-        let rows = batch.num_rows();
         type Columns<'b> = (Vec<Option<&'b FixedSizeBinaryArray>>, Option<&'b ListArray>);
         let fields: Vec<Columns<'_>> = cols
             .fields
@@ -343,6 +342,7 @@ impl CmpData {
                 )
             })
             .collect();
+        let rows = batch.num_rows();
         self.scalars.reserve(rows * self.stride);
         self.edit_offsets.reserve(rows * fields.len());
         for row in 0..rows {
