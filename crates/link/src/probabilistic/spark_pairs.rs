@@ -87,7 +87,7 @@ impl<'a> SparkPairs<'a> {
         let job = SparkJob::prepare(settings, work_dir, SCRIPT, inputs, spine_index, |dir| {
             serde_json::json!({
                 "fields": fields.iter().map(field_json).collect::<Vec<_>>(),
-            "crossed": super::fields::crossed_pair(fields).map(|pair| pair.map(|(f, _)| f)),
+                "crossed": super::fields::crossed_pair(fields).map(|pair| pair.map(|(f, _)| f)),
                 "rules": used.iter().map(|(_, r)| rule_json(r)).collect::<Vec<_>>(),
                 "pairs_dir": dir.join("pairs"),
             })
