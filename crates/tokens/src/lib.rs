@@ -15,8 +15,9 @@
 //!   [`SecretKey::fingerprint`];
 //! - a [`TokenHasher`] turns a key name and its standardised components into a 32-byte
 //!   HMAC-SHA256 token;
-//! - a [`CompareHasher`] (token spec v2 and v3, `docs/token-spec-v2.md`, `docs/token-spec-v3.md`) turns a field's standardised
-//!   value into 8-byte comparison tokens of its [`Variant`]s, keyed by a subkey of the same key.
+//! - a [`CompareHasher`] (token spec v2 and v3, `docs/token-spec-v2.md`, `docs/token-spec-v3.md`)
+//!   turns a field's standardised value into 8-byte comparison tokens of its [`Variant`]s, keyed
+//!   by a subkey of the same key.
 //!
 //! Privacy rule for this crate: no identifier value and no key byte ever appears in an error,
 //! a log line or a panic message. Errors about configuration (a match key's text) may quote it.
