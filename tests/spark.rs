@@ -148,16 +148,21 @@ fn spark_engine_links_exactly_like_the_embedded_engine() {
 fn spark_engine_links_probabilistically_exactly_like_the_embedded_engine() {
     let report = engines_agree("probabilistic");
     // The blocking rules that score found pairs first (a rule the job left out, or a pattern it
-    // got wrong, changes the outputs only through such pairs); in the demo all but `nino_edit1`
-    // do, whose pairs the `nino` key finds first. The rules EM alone uses score none.
+    // got wrong, changes the outputs only through such pairs); in the demo all do but
+    // `nino_edit1`, whose pairs the `nino` key finds first, and the names in either order (the
+    // demo's standard noise transposes none; crates/link/tests/probabilistic.rs has a transposed
+    // record on Spark). The rules EM alone uses score none.
     let model = &report["model"];
     let rules = model["blocking"].as_array().expect("the model lists its rules");
     let (fit_only, scoring): (Vec<_>, Vec<_>) = rules.iter().partition(|r| r["used_for"] == "fit");
-    let finding = scoring
-        .iter()
-        .filter(|r| r["pairs"].as_u64().is_some_and(|p| p > 0));
+    let idle = |r: &&serde_json::Value| {
+        r["rule"] == "nino_edit1" || r["rule"].as_str().is_some_and(|n| n.contains("either_order"))
+    };
     assert!(
-        scoring.len() > 5 && finding.count() + 1 >= scoring.len(),
+        scoring.len() > 5
+            && scoring
+                .iter()
+                .all(|r| idle(r) || r["pairs"].as_u64().is_some_and(|p| p > 0)),
         "{rules:?}"
     );
     assert!(
