@@ -250,13 +250,18 @@ impl LinkageReport {
                 .iter()
                 .map(|x| {
                     format!(
-                        "{} λ {:.4}, prior {:.3e}, EM {} iterations{}{}",
+                        "{} λ {:.4}, prior {:.3e}, EM {} iterations{}{}{}",
                         x.extract,
                         x.lambda,
                         x.prior,
                         x.iterations,
                         if x.converged { "" } else { " (not converged)" },
-                        if x.pooled { " (pooled)" } else { "" }
+                        if x.pooled { " (pooled)" } else { "" },
+                        if x.own_fit_rejected {
+                            " (own fit rejected: m pooled)"
+                        } else {
+                            ""
+                        }
                     )
                 })
                 .collect();

@@ -74,6 +74,10 @@ pub struct InputModel {
     /// Whether it had too few candidate pairs of its own and takes the model fitted on every
     /// extract's pairs pooled (then the figures below are the pooled model's).
     pub pooled: bool,
+    /// Whether its own fit was rejected because its matches agreed exactly less often than at
+    /// another level on some field: then m is the pooled model's, and λ and the prior its own,
+    /// fitted with that m.
+    pub own_fit_rejected: bool,
     /// The (sampled) candidate pairs m and λ were fitted on.
     pub fitted_pairs: u64,
     /// The share of those pairs that are matches, fitted by EM.
@@ -240,6 +244,7 @@ pub(crate) fn input_model(extract: &str, model: &Model) -> InputModel {
     InputModel {
         extract: extract.to_owned(),
         pooled: model.pooled,
+        own_fit_rejected: model.own_fit_rejected,
         fitted_pairs: model.candidate_pairs,
         lambda: model.lambda,
         prior: model.prior,
@@ -296,6 +301,8 @@ fn model_html(out: &mut String, input: &InputModel, spine: &str) {
         escape(&input.extract),
         if input.pooled {
             "Too few candidate pairs of its own: the model of every extract's pairs pooled. "
+        } else if input.own_fit_rejected {
+            "Its own fit was rejected (its matches agreed exactly less often than at another level on some field): m is the model of every extract's pairs pooled, λ and the prior its own, fitted with that m. "
         } else {
             ""
         },

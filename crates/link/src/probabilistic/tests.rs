@@ -3,7 +3,7 @@
 use linklab_tokens::FieldKind;
 
 use super::fields::{CmpData, CompareField};
-use super::model::{Background, Counts, MIN_FIT_PAIRS, Pattern, SplitMix, fit_m, fit_per_input};
+use super::model::{Background, Counts, MIN_FIT_PAIRS, Model, Pattern, SplitMix, fit_m, fit_per_input};
 
 fn field(name: &str, kind: FieldKind) -> CompareField {
     CompareField {
@@ -37,7 +37,7 @@ fn check(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, shown: u16, pairs: u32, to
     let (patterns, kept, matches) = simulate(m, u, lambda, (pairs, shown), 7);
     let lambda = f64::from(matches) / f64::from(kept);
     let (fitted, fitted_lambda, iterations, converged) =
-        fit_m(&fields, u, &patterns, &[vec![shown, u16::MAX, u16::MAX]]);
+        fit_m(&fields, u, &patterns, &[vec![shown, u16::MAX, u16::MAX]], None);
     assert!(converged, "EM converged ({iterations} iterations)");
     assert!(
         (fitted_lambda - lambda).abs() < tolerance,
@@ -168,6 +168,43 @@ fn each_extract_gets_the_m_of_its_own_noise() {
         0.02,
     );
     check_per_input(&[(noisy, 80_000)], &u, 0.02);
+}
+
+#[test]
+fn a_fit_whose_matches_do_not_agree_exactly_takes_the_pooled_m_and_keeps_its_own_lambda() {
+    let fields = [
+        field("nino", FieldKind::Nino),
+        field("sex", FieldKind::Sex),
+        field("dob", FieldKind::Dob),
+    ];
+    let u = known_u();
+    let clean = vec![
+        vec![0.95, 0.04, 0.01],
+        vec![0.98, 0.02],
+        vec![0.90, 0.05, 0.02, 0.02, 0.01],
+    ];
+    let background = Background::from_u(&fields, u.clone());
+    let all = [vec![u16::MAX; 3]];
+    // An extract's pairs, a third of them matches; and a spine's: 200 matches among random
+    // pairs and a cluster of 20,000 non-matches that agree on sex and on the date within one
+    // edit, more often than u says (as blocking on a forename's soundex and the date's edit-1
+    // items makes them).
+    let extract = simulate(&clean, &u, 0.3, (200_000, u16::MAX), 1).0;
+    let mut spine = simulate(&clean, &u, 0.01, (20_000, u16::MAX), 2).0;
+    *spine.entry((0, 2 | 1 << 8)).or_insert(0) += 20_000;
+    let own = Model::fit(&background, &spine, &all, 1e9, None);
+    assert!(
+        !own.exact_is_likeliest(),
+        "the spine's own fit is degenerate: {:?}",
+        own.m
+    );
+    let models = fit_per_input(&background, &[(extract, 1e9), (spine, 1e9)], &all);
+    assert!(!models[0].own_fit_rejected && !models[0].pooled);
+    let spine = &models[1];
+    assert!(spine.own_fit_rejected && !spine.pooled);
+    assert!(spine.exact_is_likeliest(), "{:?}", spine.m);
+    // About 200 matches in 40,000 pairs.
+    assert!((spine.lambda - 0.005).abs() < 0.002, "λ {}", spine.lambda);
 }
 
 proptest::proptest! {
