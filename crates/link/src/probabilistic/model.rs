@@ -140,8 +140,8 @@ pub(crate) struct Model {
     /// Whether this is the model of every input's pairs pooled, taken by an input with fewer
     /// than [`MIN_FIT_PAIRS`] of its own.
     pub pooled: bool,
-    /// Whether the input's own fit was rejected ([`Model::exact_is_likeliest`] failed): then m is the
-    /// pooled model's and λ (and the prior) the input's own, fitted with that m.
+    /// Whether the input's own fit was rejected ([`Model::exact_is_likeliest`] failed): then m
+    /// is the pooled model's, and λ and the prior the input's own, fitted with that m.
     pub own_fit_rejected: bool,
     /// Per field and level: log2(m/u).
     weights: Vec<Vec<f64>>,
@@ -293,17 +293,14 @@ pub(crate) fn fit_m(
         let new_lambda = (match_mass / total).clamp(FLOOR, 1.0 - FLOOR);
         moved = moved.max((new_lambda - lambda).abs());
         lambda = new_lambda;
-        let learned = if fixed_m.is_some() {
-            &mut [][..]
-        } else {
-            &mut m[..]
-        };
-        for ((old, mass), prior) in learned.iter_mut().zip(&level_mass).zip(&priors) {
-            let sum: f64 = mass.iter().sum::<f64>() + PRIOR_PAIRS;
-            for ((o, x), p) in old.iter_mut().zip(mass).zip(prior) {
-                let new = ((x + PRIOR_PAIRS * p) / sum).clamp(FLOOR, 1.0 - FLOOR);
-                moved = moved.max((new - *o).abs());
-                *o = new;
+        if fixed_m.is_none() {
+            for ((old, mass), prior) in m.iter_mut().zip(&level_mass).zip(&priors) {
+                let sum: f64 = mass.iter().sum::<f64>() + PRIOR_PAIRS;
+                for ((o, x), p) in old.iter_mut().zip(mass).zip(prior) {
+                    let new = ((x + PRIOR_PAIRS * p) / sum).clamp(FLOOR, 1.0 - FLOOR);
+                    moved = moved.max((new - *o).abs());
+                    *o = new;
+                }
             }
         }
         if moved <= TOLERANCE {
@@ -315,8 +312,8 @@ pub(crate) fn fit_m(
 
 impl Model {
     /// Fits m and λ by EM on the candidate pairs' patterns, over the background's u. `all_pairs`
-    /// is the number of pairs blocking chose those candidates from.
-    /// With `fixed_m`, m is held at it and only λ is fitted.
+    /// is the number of pairs blocking chose those candidates from. With `fixed_m`, m is held at
+    /// it and only λ is fitted.
     pub(crate) fn fit(
         background: &Background,
         patterns: &Counts,
