@@ -72,6 +72,9 @@ def main() -> None:
     for pattern, join in [
         ("forename, date of birth, sex equal; surname not; a NI number missing",
          "a.f = b.f and a.d = b.d and a.x = b.x and a.s <> b.s"),
+        ("the same, forenames under 0.5% of their sex's spine records",
+         "a.f = b.f and a.d = b.d and a.x = b.x and a.s <> b.s and (select count(*) from x y"
+         " where y.f = a.f and y.x = a.x) < 0.005 * (select count(*) from x y where y.x = a.x)"),
         ("forename, surname, sex equal; date of birth within one edit; a NI number missing",
          "a.f = b.f and a.s = b.s and a.x = b.x and a.d <> b.d"
          " and levenshtein(a.d, b.d) <= 1"),
