@@ -2,6 +2,7 @@
 //! candidate pairs' level patterns, and the term-frequency adjustment of exact agreement.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::Range;
 use std::sync::Arc;
 
 use linklab_tokens::FieldKind;
@@ -95,16 +96,17 @@ impl Background {
             fields: fields.to_vec(),
             u,
             random_pairs,
-            tf: Arc::new(tf_of(fields, spine, spine)),
+            tf: Arc::new(tf_of(fields, spine, spine.records, 0..spine.records)),
         }
     }
 
-    /// The spine's −log2 u_tf followed by those of the records of `extra` (scored as if they
-    /// were spine records after the spine's own, by the spine's token frequencies).
-    pub(crate) fn extended_tf(&self, spine: &CmpData, extra: &CmpData) -> Arc<Vec<f64>> {
-        let mut tf = Vec::with_capacity(self.tf.len() + extra.records * self.fields.len());
+    /// The spine's −log2 u_tf followed by those of the records of `data` after its first
+    /// `spine` (the spine's own: the others are scored as if they were spine records after them,
+    /// by the spine's token frequencies).
+    pub(crate) fn extended_tf(&self, data: &CmpData, spine: usize) -> Arc<Vec<f64>> {
+        let mut tf = Vec::with_capacity(data.records * self.fields.len());
         tf.extend_from_slice(&self.tf);
-        tf.extend(tf_of(&self.fields, spine, extra));
+        tf.extend(tf_of(&self.fields, data, spine, spine..data.records));
         Arc::new(tf)
     }
 
@@ -443,32 +445,42 @@ impl Model {
 /// Per record of `of` and field (record by record), −log2 u_tf of its token by the spine's
 /// frequencies (see [`tf_bits`]); a forename's frequency is taken among the spine records of the
 /// record's sex, when sex is compared (names are given by sex, so agreeing on both is rarer at
-/// random than the product of the two shares).
-fn tf_of(fields: &[CompareField], spine: &CmpData, of: &CmpData) -> Vec<f64> {
+/// random than the product of the two shares). The spine is the first `spine` records of `data`,
+/// and the records scored are `of`.
+fn tf_of(fields: &[CompareField], data: &CmpData, spine: usize, of: Range<usize>) -> Vec<f64> {
     let sex = fields.iter().position(|field| field.kind == FieldKind::Sex);
     let by_field: Vec<Vec<f64>> = fields
         .iter()
         .enumerate()
-        .map(|(f, field)| tf_bits(spine, f, sex.filter(|_| field.kind == FieldKind::Forename), of))
+        .map(|(f, field)| {
+            let within = sex.filter(|_| field.kind == FieldKind::Forename);
+            tf_bits(data, spine, (f, within), of.clone())
+        })
         .collect();
-    (0..of.records)
+    (0..of.len())
         .flat_map(|r| by_field.iter().map(move |bits| bits[r]))
         .collect()
 }
 
-/// Per record of `of`, −log2 u_tf of its token of field `f`, where u_tf is the share of the
-/// spine records holding a token (of those in the record's group: holding its token of field
-/// `within`, when it has one) that hold this one; 0 for a record without the token.
-fn tf_bits(spine: &CmpData, f: usize, within: Option<usize>, of: &CmpData) -> Vec<f64> {
+/// Per record `of` of `data`, −log2 u_tf of its token of field `f`, where u_tf is the share of
+/// the spine records (the first `spine` of `data`) holding a token (of those in the record's
+/// group: holding its token of field `within`, when it has one) that hold this one; 0 for a
+/// record without the token.
+fn tf_bits(
+    data: &CmpData,
+    spine: usize,
+    (f, within): (usize, Option<usize>),
+    of: Range<usize>,
+) -> Vec<f64> {
     // Counts by (token, the record's token of field `within`) and by (token, MISSING_TOKEN) for
     // every record, and the records holding a token in each group.
-    let group = |data: &CmpData, r: usize| within.map_or(MISSING_TOKEN, |g| data.scalar(g, r, 0));
+    let group = |r: usize| within.map_or(MISSING_TOKEN, |g| data.scalar(g, r, 0));
     let mut counts = TokenCounts::default();
     let mut held: HashMap<u64, u64> = HashMap::new();
-    for r in 0..spine.records {
-        let t = spine.scalar(f, r, 0);
+    for r in 0..spine {
+        let t = data.scalar(f, r, 0);
         if t != MISSING_TOKEN {
-            let g = group(spine, r);
+            let g = group(r);
             let mut add = |g: u64| {
                 *counts.entry((t, g)).or_insert(0) += 1;
                 *held.entry(g).or_insert(0) += 1;
@@ -479,13 +491,12 @@ fn tf_bits(spine: &CmpData, f: usize, within: Option<usize>, of: &CmpData) -> Ve
             }
         }
     }
-    (0..of.records)
-        .map(|r| {
-            let t = of.scalar(f, r, 0);
+    of.map(|r| {
+            let t = data.scalar(f, r, 0);
             if t == MISSING_TOKEN {
                 return 0.0;
             }
-            let mut g = group(of, r);
+            let mut g = group(r);
             if !held.contains_key(&g) {
                 g = MISSING_TOKEN;
             }

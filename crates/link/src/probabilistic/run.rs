@@ -39,6 +39,12 @@ const MAX_RULES: usize = 250;
 /// in pass two.
 const EM_RECORDS: u64 = 500_000;
 
+/// Bytes held for `spine`'s records: their tokens, and their exact-agreement weights (8 bytes a
+/// field).
+fn held(spine: &CmpData, fields: usize) -> u64 {
+    (spine.bytes() + spine.records * fields * 8) as u64
+}
+
 /// Records per chunk: what `memory_limit` leaves after the fixed part, at
 /// [`BYTES_PER_CHUNK_RECORD`] each, between [`MIN_CHUNK`] and a batch.
 fn chunk_records(memory_limit: u64, fixed: u64) -> usize {
@@ -349,11 +355,9 @@ pub(crate) fn run(
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
-    // The spine's tokens and exact-agreement weights (8 bytes a field), the decisions.
-    let fixed = spine.bytes() as u64
-        + (spine.records * fields.len() * 8) as u64
-        + other_rows * std::mem::size_of::<Decision>() as u64
-        + IO_RESERVE;
+    // The spine's tokens and exact-agreement weights, the decisions.
+    let decisions_bytes = other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
+    let fixed = held(&spine, fields.len()) + decisions_bytes;
     let mut sides = Sides {
         fields,
         keys,
@@ -401,6 +405,7 @@ pub(crate) fn run(
         fields,
         keys,
         chunk,
+        memory: (cfg.memory_limit, decisions_bytes),
         cols: &cols,
         rules: &rules,
         threshold,
@@ -721,7 +726,12 @@ fn decide_all(
 struct SecondRound<'a> {
     fields: &'a [CompareField],
     keys: usize,
+    /// Records per chunk while the joined records are read (the scoring's own chunk size
+    /// follows from what they and their index leave of `memory`).
     chunk: usize,
+    /// `memory_limit`, and the bytes held beside the spine's records and their index (the
+    /// decisions and the I/O reserve).
+    memory: (u64, u64),
     cols: &'a [CmpColumns],
     rules: &'a [Rule],
     threshold: f64,
@@ -754,17 +764,17 @@ impl SecondRound<'_> {
         Ok(())
     }
 
-    /// The linked records that join their persons' records, with their persons (after the
-    /// spine's records' own), and whether the cap stopped more.
+    /// Adds to `spine` the linked records that join their persons' records; returns every
+    /// record's person (the spine's records' own first), and whether the cap stopped more.
     fn join(
         &self,
-        spine_records: usize,
+        spine: &mut CmpData,
         persons: &Persons,
         inputs: &[ExtractInput],
         decisions: &HashMap<usize, Vec<Decision>>,
         progress: &dyn Progress,
-    ) -> Result<(CmpData, Vec<u32>, bool), LinkError> {
-        let mut joined = CmpData::new(self.fields, self.keys);
+    ) -> Result<(Vec<u32>, bool), LinkError> {
+        let spine_records = spine.records;
         let mut person_of = persons.person_of.clone();
         let mut order: Vec<usize> = decisions.keys().copied().collect();
         order.sort_unstable();
@@ -779,10 +789,10 @@ impl SecondRound<'_> {
                     };
                     let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
                     if tells && decision.probability >= JOIN_PROBABILITY {
-                        if joined.records == JOIN_PER_SPINE_RECORD * spine_records {
+                        if spine.records - spine_records == JOIN_PER_SPINE_RECORD * spine_records {
                             limited = true;
                         } else {
-                            joined.push_record(chunk, r);
+                            spine.push_record(chunk, r);
                             person_of.push(person);
                         }
                     }
@@ -792,11 +802,11 @@ impl SecondRound<'_> {
         }
         if limited {
             warn!(
-                joined = joined.records,
+                joined = spine.records - spine_records,
                 "more linked records could join the second round than twice the spine's records; the first were taken"
             );
         }
-        Ok((joined, person_of, limited))
+        Ok((person_of, limited))
     }
 
     /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
@@ -811,16 +821,21 @@ impl SecondRound<'_> {
         progress: &dyn Progress,
     ) -> Result<ThroughLinked, LinkError> {
         let spine_records = spine.records;
-        let (joined, person_of, limited) = self.join(spine_records, persons, inputs, decisions, progress)?;
+        let (person_of, limited) = self.join(&mut spine, persons, inputs, decisions, progress)?;
         let mut order: Vec<usize> = decisions.keys().copied().collect();
         order.sort_unstable();
-        let tf = background.extended_tf(&spine, &joined);
-        for r in 0..joined.records {
-            spine.push_record(&joined, r);
-        }
-        info!(spine_records, joined = joined.records, "second round");
-        drop(joined);
+        let tf = background.extended_tf(&spine, spine_records);
+        info!(spine_records, joined = spine.records - spine_records, "second round");
         let index = SpineIndex::new(self.rules, Pass::Score, &spine);
+        // Chunks as small as what the grown spine, its weights (beside the spine's own) and
+        // its index leave.
+        let (limit, beside) = self.memory;
+        let here = held(&spine, self.fields.len())
+            + (spine_records * self.fields.len() * 8 + person_of.len() * 4 + index.bytes()) as u64;
+        let this = SecondRound {
+            chunk: chunk_records(limit, beside + here),
+            ..*self
+        };
         let mut through = ThroughLinked {
             linked_records_added: (spine.records - spine_records) as u64,
             limited_to_spine_size: limited,
@@ -836,7 +851,7 @@ impl SecondRound<'_> {
             let state = decisions.get_mut(&i).expect("one per other extract");
             let again = redo.get(&i).map_or(&[][..], Vec::as_slice);
             let mut linked = 0;
-            self.each_chunk((&inputs[i], i), "scoring", progress, |chunk, range, base| {
+            this.each_chunk((&inputs[i], i), "scoring", progress, |chunk, range, base| {
                 // The chunk's records without a person and those to decide again, gathered.
                 let mut data = CmpData::new(self.fields, self.keys);
                 let mut numbers = Vec::new();
