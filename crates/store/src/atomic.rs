@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::{StoreError, drafts};
+use crate::{FileIdentity, StoreError, drafts, note_sha256};
 
 fn parent_of(path: &Path) -> &Path {
     match path.parent() {
@@ -78,9 +78,12 @@ pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, StoreError> {
     })
 }
 
-/// The SHA-256 of a file's bytes, as lowercase hex.
+/// The SHA-256 of a file's bytes, as lowercase hex. If the file kept its identity while it was
+/// read, the digest is noted ([`note_sha256`]): a stage that checks its inputs' digests spares the
+/// stage runner a second read of them.
 pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
     let mut file = File::open(path).map_err(StoreError::io("cannot open", path))?;
+    let before = file.metadata().ok().as_ref().and_then(FileIdentity::of);
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -90,7 +93,11 @@ pub fn sha256_file(path: &Path) -> Result<String, StoreError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hex::encode(hasher.finalize()))
+    let sha = hex::encode(hasher.finalize());
+    if let Some(identity) = before.filter(|before| FileIdentity::of_path(path) == Some(*before)) {
+        note_sha256(identity, &sha);
+    }
+    Ok(sha)
 }
 
 /// A folder built under a staging name and swapped into place by [`StagingDir::commit`].
@@ -350,13 +357,15 @@ mod tests {
     }
 
     #[test]
-    fn sha256_of_known_bytes() {
+    fn sha256_of_known_bytes_is_noted_until_the_file_changes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("abc");
         fs::write(&path, "abc").unwrap();
-        assert_eq!(
-            sha256_file(&path).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(crate::noted_sha256(&path), None);
+        assert_eq!(sha256_file(&path).unwrap(), abc);
+        assert_eq!(crate::noted_sha256(&path).as_deref(), Some(abc));
+        fs::write(&path, "abcd").unwrap();
+        assert_eq!(crate::noted_sha256(&path), None);
     }
 }

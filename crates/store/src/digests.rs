@@ -1,7 +1,8 @@
 //! SHA-256 digests this process already took of files, so that a file is hashed once per run.
 //!
 //! A stage that hashes a file as it reads or writes it (the pseudonymise stage's input, read
-//! whole; every Parquet part as it is written) notes the digest with the file's
+//! whole; every Parquet part as it is written; every file hashed by [`crate::sha256_file`], such
+//! as the link stage's inputs checked against their manifests) notes the digest with the file's
 //! [`FileIdentity`] at that moment. The stage runner asks for it afterwards instead of reading
 //! the file again: [`noted_sha256`] gives the digest only while the file still has that
 //! identity (device, inode, size and modification time), so a file that was replaced or
