@@ -466,12 +466,7 @@ fn tf_of(fields: &[CompareField], data: &CmpData, spine: usize, of: Range<usize>
 /// the spine records (the first `spine` of `data`) holding a token (of those in the record's
 /// group: holding its token of field `within`, when it has one) that hold this one; 0 for a
 /// record without the token.
-fn tf_bits(
-    data: &CmpData,
-    spine: usize,
-    (f, within): (usize, Option<usize>),
-    of: Range<usize>,
-) -> Vec<f64> {
+fn tf_bits(data: &CmpData, spine: usize, (f, within): (usize, Option<usize>), of: Range<usize>) -> Vec<f64> {
     // Counts by (token, the record's token of field `within`) and by (token, MISSING_TOKEN) for
     // every record, and the records holding a token in each group.
     let group = |r: usize| within.map_or(MISSING_TOKEN, |g| data.scalar(g, r, 0));
@@ -492,20 +487,20 @@ fn tf_bits(
         }
     }
     of.map(|r| {
-            let t = data.scalar(f, r, 0);
-            if t == MISSING_TOKEN {
-                return 0.0;
-            }
-            let mut g = group(r);
-            if !held.contains_key(&g) {
-                g = MISSING_TOKEN;
-            }
-            let count = counts.get(&(t, g)).copied().unwrap_or(1).max(1);
-            -(f64::from(count) / held.get(&g).copied().unwrap_or(1).max(1) as f64)
-                .clamp(FLOOR, 1.0 - FLOOR)
-                .log2()
-        })
-        .collect()
+        let t = data.scalar(f, r, 0);
+        if t == MISSING_TOKEN {
+            return 0.0;
+        }
+        let mut g = group(r);
+        if !held.contains_key(&g) {
+            g = MISSING_TOKEN;
+        }
+        let count = counts.get(&(t, g)).copied().unwrap_or(1).max(1);
+        -(f64::from(count) / held.get(&g).copied().unwrap_or(1).max(1) as f64)
+            .clamp(FLOOR, 1.0 - FLOOR)
+            .log2()
+    })
+    .collect()
 }
 
 /// The fewest (sampled) candidate pairs an input's own model is fitted on.

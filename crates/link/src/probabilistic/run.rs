@@ -825,7 +825,11 @@ impl SecondRound<'_> {
         let mut order: Vec<usize> = decisions.keys().copied().collect();
         order.sort_unstable();
         let tf = background.extended_tf(&spine, spine_records);
-        info!(spine_records, joined = spine.records - spine_records, "second round");
+        info!(
+            spine_records,
+            joined = spine.records - spine_records,
+            "second round"
+        );
         let index = SpineIndex::new(self.rules, Pass::Score, &spine);
         // Chunks as small as what the grown spine, its weights (beside the spine's own) and
         // its index leave.
