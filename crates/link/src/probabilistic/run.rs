@@ -355,9 +355,10 @@ pub(crate) fn run(
         .filter(|e| e.name != cfg.spine)
         .map(|e| e.rows)
         .sum();
-    // The spine's tokens and exact-agreement weights, the decisions.
-    let decisions_bytes = other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
-    let fixed = held(&spine, fields.len()) + decisions_bytes;
+    // The spine's tokens and exact-agreement weights; beside them, the decisions and the I/O
+    // reserve.
+    let beside_spine = other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
+    let fixed = held(&spine, fields.len()) + beside_spine;
     let mut sides = Sides {
         fields,
         keys,
@@ -405,7 +406,7 @@ pub(crate) fn run(
         fields,
         keys,
         chunk,
-        memory: (cfg.memory_limit, decisions_bytes),
+        memory: (cfg.memory_limit, beside_spine),
         cols: &cols,
         rules: &rules,
         threshold,
