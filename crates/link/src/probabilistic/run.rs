@@ -748,11 +748,11 @@ const JOIN_PER_SPINE_RECORD: usize = 2;
 const JOIN_PROBABILITY: f64 = 0.999;
 
 impl SecondRound<'_> {
-    /// Streams extract `i` chunk by chunk, with a progress bar for `what` it does.
+    /// Streams extract `i` in chunks of `chunk` records, with a progress bar for `what` it does.
     fn each_chunk(
         &self,
         (input, i): (&ExtractInput, usize),
-        what: &str,
+        (what, chunk): (&str, usize),
         progress: &dyn Progress,
         f: impl FnMut(&CmpData, Range<usize>, u32) -> Result<(), LinkError>,
     ) -> Result<(), LinkError> {
@@ -760,7 +760,7 @@ impl SecondRound<'_> {
             &format!("link: second round, {what} {}", input.name),
             Some(input.rows),
         );
-        stream(input, &self.cols[i], self.fields, self.keys, self.chunk, f)?;
+        stream(input, &self.cols[i], self.fields, self.keys, chunk, f)?;
         progress.finish();
         Ok(())
     }
@@ -782,24 +782,29 @@ impl SecondRound<'_> {
         let mut limited = false;
         for &i in &order {
             let state = &decisions[&i];
-            self.each_chunk((&inputs[i], i), "reading", progress, |chunk, range, base| {
-                for r in range {
-                    let decision = state[base as usize + r];
-                    let Some(person) = decision.outcome.linked_person() else {
-                        continue;
-                    };
-                    let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
-                    if tells && decision.probability >= JOIN_PROBABILITY {
-                        if spine.records - spine_records == JOIN_PER_SPINE_RECORD * spine_records {
-                            limited = true;
-                        } else {
-                            spine.push_record(chunk, r);
-                            person_of.push(person);
+            self.each_chunk(
+                (&inputs[i], i),
+                ("reading", self.chunk),
+                progress,
+                |chunk, range, base| {
+                    for r in range {
+                        let decision = state[base as usize + r];
+                        let Some(person) = decision.outcome.linked_person() else {
+                            continue;
+                        };
+                        let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
+                        if tells && decision.probability >= JOIN_PROBABILITY {
+                            if spine.records - spine_records == JOIN_PER_SPINE_RECORD * spine_records {
+                                limited = true;
+                            } else {
+                                spine.push_record(chunk, r);
+                                person_of.push(person);
+                            }
                         }
                     }
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                },
+            )?;
         }
         if limited {
             warn!(
@@ -837,10 +842,7 @@ impl SecondRound<'_> {
         let (limit, beside) = self.memory;
         let here = held(&spine, self.fields.len())
             + (spine_records * self.fields.len() * 8 + person_of.len() * 4 + index.bytes()) as u64;
-        let this = SecondRound {
-            chunk: chunk_records(limit, beside + here),
-            ..*self
-        };
+        let chunk = chunk_records(limit, beside + here);
         let mut through = ThroughLinked {
             linked_records_added: (spine.records - spine_records) as u64,
             limited_to_spine_size: limited,
@@ -856,55 +858,60 @@ impl SecondRound<'_> {
             let state = decisions.get_mut(&i).expect("one per other extract");
             let again = redo.get(&i).map_or(&[][..], Vec::as_slice);
             let mut linked = 0;
-            this.each_chunk((&inputs[i], i), "scoring", progress, |chunk, range, base| {
-                // The chunk's records without a person and those to decide again, gathered.
-                let mut data = CmpData::new(self.fields, self.keys);
-                let mut numbers = Vec::new();
-                for r in range {
-                    let number = base as usize + r;
-                    let redo = again.binary_search(&(number as u32)).is_ok();
-                    if redo || state[number].outcome == Outcome::UNDECIDED {
-                        data.push_record(chunk, r);
-                        numbers.push((number, redo));
+            self.each_chunk(
+                (&inputs[i], i),
+                ("scoring", chunk),
+                progress,
+                |chunk, range, base| {
+                    // The chunk's records without a person and those to decide again, gathered.
+                    let mut data = CmpData::new(self.fields, self.keys);
+                    let mut numbers = Vec::new();
+                    for r in range {
+                        let number = base as usize + r;
+                        let redo = again.binary_search(&(number as u32)).is_ok();
+                        if redo || state[number].outcome == Outcome::UNDECIDED {
+                            data.push_record(chunk, r);
+                            numbers.push((number, redo));
+                        }
                     }
-                }
-                let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
-                // Only the records to decide again and those with a pair with a joined record
-                // can change.
-                let scored: std::collections::HashSet<u32> = pairs
-                    .iter()
-                    .filter(|pair| pair.right as usize >= spine_records || numbers[pair.left as usize].1)
-                    .map(|pair| pair.left)
-                    .collect();
-                pairs.retain(|pair| scored.contains(&pair.left));
-                through.records_scored += scored.len() as u64;
-                through.records_decided_again += numbers.iter().filter(|n| n.1).count() as u64;
-                through.pairs_scored += pairs.len() as u64;
-                let mut out = vec![Decision::NONE; data.records];
-                decide::decide_chunk(
-                    &model,
-                    self.threshold,
-                    &data,
-                    0,
-                    &spine,
-                    &person_of,
-                    &pairs,
-                    &mut out,
-                    &mut bins,
-                    unmatched,
-                    &mut Vec::new(),
-                );
-                for (decision, &(number, redo)) in out.iter().zip(&numbers) {
-                    let now = decision.outcome.linked_person().is_some();
-                    if now && state[number].outcome.linked_person().is_none() {
-                        linked += 1;
+                    let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
+                    // Only the records to decide again and those with a pair with a joined record
+                    // can change.
+                    let scored: std::collections::HashSet<u32> = pairs
+                        .iter()
+                        .filter(|pair| pair.right as usize >= spine_records || numbers[pair.left as usize].1)
+                        .map(|pair| pair.left)
+                        .collect();
+                    pairs.retain(|pair| scored.contains(&pair.left));
+                    through.records_scored += scored.len() as u64;
+                    through.records_decided_again += numbers.iter().filter(|n| n.1).count() as u64;
+                    through.pairs_scored += pairs.len() as u64;
+                    let mut out = vec![Decision::NONE; data.records];
+                    decide::decide_chunk(
+                        &model,
+                        self.threshold,
+                        &data,
+                        0,
+                        &spine,
+                        &person_of,
+                        &pairs,
+                        &mut out,
+                        &mut bins,
+                        unmatched,
+                        &mut Vec::new(),
+                    );
+                    for (decision, &(number, redo)) in out.iter().zip(&numbers) {
+                        let now = decision.outcome.linked_person().is_some();
+                        if now && state[number].outcome.linked_person().is_none() {
+                            linked += 1;
+                        }
+                        if now || redo {
+                            state[number] = *decision;
+                        }
                     }
-                    if now || redo {
-                        state[number] = *decision;
-                    }
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                },
+            )?;
             through.linked.push(ExtractCount {
                 extract: inputs[i].name.clone(),
                 records: linked,
