@@ -18,7 +18,7 @@ use linklab_tokens::{COMPARE_TOKEN_BYTES, FieldKind, Standardiser};
 use rayon::prelude::*;
 
 use crate::hash::{CompareColumn, Hashed, Hashers, compare_data_type, compare_variants, hash_rows};
-use crate::plan::{KeepPlan, Plan};
+use crate::plan::{ComparePlan, KeepPlan, Plan};
 use crate::rows::Rows;
 use crate::run::InputSha;
 use crate::tally::{Tally, Types};
@@ -211,14 +211,21 @@ fn compare_array(column: CompareColumn, set: bool) -> Option<ArrayRef> {
 }
 
 /// Writes record batches from `rx` as part files `<prefix>-NNNNN.parquet` in `dir` until the
-/// channel closes.
+/// channel closes. The comparison tokens get no min/max statistics.
 pub(crate) fn write_parts(
     dir: &Path,
     prefix: &str,
     schema: SchemaRef,
+    plan: &Plan,
     rx: &Receiver<RecordBatch>,
 ) -> Result<Vec<PartSummary>, StoreError> {
-    let mut writer = PartWriter::with_prefix(dir, prefix, schema);
+    let compared: Vec<String> = plan
+        .compare
+        .iter()
+        .flat_map(ComparePlan::columns)
+        .map(|(name, _)| name)
+        .collect();
+    let mut writer = PartWriter::with_prefix(dir, prefix, schema).without_statistics(&compared);
     for batch in rx {
         writer.write(&batch)?;
     }
@@ -320,7 +327,7 @@ pub(crate) fn stream(
             let schema = decided.schema(plan);
             let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
             let writer_schema = Arc::clone(&schema);
-            let handle = s.spawn(move || write_parts(dir, prefix, writer_schema, &rx));
+            let handle = s.spawn(move || write_parts(dir, prefix, writer_schema, plan, &rx));
             let tx = &writer.insert((tx, handle)).0;
             let converter = Converter {
                 cfg,
@@ -352,7 +359,7 @@ pub(crate) fn stream(
             // No record was written: an empty part still records the schema.
             let (tx, rx) = sync_channel(0);
             drop(tx);
-            Ok(write_parts(dir, prefix, types.schema(plan), &rx))
+            Ok(write_parts(dir, prefix, types.schema(plan), plan, &rx))
         };
         let sha = sha.join();
         result?;

@@ -7,10 +7,10 @@ use std::thread::JoinHandle;
 
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 
@@ -99,6 +99,7 @@ pub struct PartWriter {
     parts: Vec<PathBuf>,
     summaries: Vec<PartSummary>,
     rows: u64,
+    without_statistics: Vec<String>,
 }
 
 impl std::fmt::Debug for PartWriter {
@@ -128,21 +129,43 @@ impl PartWriter {
             parts: Vec::new(),
             summaries: Vec::new(),
             rows: 0,
+            without_statistics: Vec::new(),
         }
     }
 
+    /// Writes no min/max statistics for the leaves of the columns `names` (tokens, whose order
+    /// means nothing, so the statistics would only cost the comparisons that make them).
+    #[must_use]
+    pub fn without_statistics(mut self, names: &[String]) -> Self {
+        self.without_statistics = names.to_vec();
+        self
+    }
+
     /// zstd level 1, and no dictionary for fixed-size binary columns: tokens are uniformly
-    /// random, so a dictionary never pays and only costs the time to build and drop it.
-    fn props(schema: &SchemaRef) -> WriterProperties {
+    /// random, so a dictionary never pays and only costs the time to build and drop it. (The
+    /// items of a list of tokens keep theirs: each comparison token set repeats the tokens of
+    /// common values.) No statistics for the columns of [`Self::without_statistics`].
+    fn props(&self) -> WriterProperties {
         let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
                 ZstdLevel::try_new(1).expect("1 is a valid zstd level"),
             ))
             .set_max_row_group_row_count(Some(ROWS_PER_GROUP));
-        for field in schema.fields() {
+        for field in self.schema.fields() {
             if matches!(field.data_type(), DataType::FixedSizeBinary(_)) {
                 builder =
                     builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+            }
+        }
+        if !self.without_statistics.is_empty() {
+            // A schema that does not convert is refused by the writer itself.
+            if let Ok(parquet_schema) = ArrowSchemaConverter::new().convert(&self.schema) {
+                for column in parquet_schema.columns() {
+                    if self.without_statistics.contains(&column.path().parts()[0]) {
+                        builder = builder
+                            .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None);
+                    }
+                }
             }
         }
         builder.build()
@@ -162,12 +185,12 @@ impl PartWriter {
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = Hashed::new(File::create(&path).map_err(StoreError::io("cannot create", &path))?);
-            let writer =
-                ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(Self::props(&self.schema)))
-                    .map_err(|source| StoreError::Parquet {
-                        path: path.clone(),
-                        source,
-                    })?;
+            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.props())).map_err(
+                |source| StoreError::Parquet {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
             self.parts.push(path.clone());
             self.current = Some((writer, path, 0));
         }
@@ -358,6 +381,56 @@ mod tests {
             })
             .collect();
         assert_eq!(values, vec![0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn columns_without_statistics_have_none_and_the_others_keep_theirs() {
+        use arrow::array::{FixedSizeBinaryArray, ListArray};
+        use arrow::buffer::OffsetBuffer;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        let dir = tempfile::tempdir().unwrap();
+        let item = Arc::new(Field::new("item", DataType::FixedSizeBinary(8), false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("token", DataType::FixedSizeBinary(8), false),
+            Field::new("set", DataType::List(Arc::clone(&item)), false),
+        ]));
+        let tokens = || FixedSizeBinaryArray::try_from_iter([[1_u8; 8], [2; 8]].into_iter()).unwrap();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(Int64Array::from(vec![1, 2])),
+                Arc::new(tokens()),
+                Arc::new(ListArray::new(
+                    item,
+                    OffsetBuffer::from_lengths([1, 1]),
+                    Arc::new(tokens()),
+                    None,
+                )),
+            ],
+        )
+        .unwrap();
+        let mut writer = PartWriter::new(dir.path(), Arc::clone(&schema))
+            .without_statistics(&["token".to_owned(), "set".to_owned()]);
+        writer.write(&batch).unwrap();
+        let (parts, _) = writer.finish().unwrap();
+        let reader = SerializedFileReader::new(File::open(&parts[0]).unwrap()).unwrap();
+        let group = reader.metadata().row_group(0);
+        let with_statistics: Vec<(String, bool)> = group
+            .columns()
+            .iter()
+            .map(|c| {
+                (
+                    c.column_path().string(),
+                    c.statistics().is_some_and(|s| s.min_bytes_opt().is_some()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            with_statistics,
+            [("n", true), ("token", false), ("set.list.item", false)].map(|(c, s)| (c.to_owned(), s))
+        );
     }
 
     #[test]
