@@ -8,10 +8,14 @@ use std::thread::JoinHandle;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{ArrowColumnWriter, ArrowRowGroupWriterFactory, compute_leaves};
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter};
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::StoreError;
@@ -90,12 +94,13 @@ impl Write for Hashed {
 }
 
 /// Writes a stream of batches as numbered part files `part-00000.parquet`, … in a folder
-/// (normally a [`crate::StagingDir`]), zstd-compressed.
+/// (normally a [`crate::StagingDir`]), zstd-compressed. Each batch's columns are encoded side by
+/// side on rayon's pool, so the thread that writes must not be one that the pool's jobs wait for.
 pub struct PartWriter {
     dir: PathBuf,
     prefix: String,
     schema: SchemaRef,
-    current: Option<(ArrowWriter<Hashed>, PathBuf, usize)>,
+    current: Option<OpenPart>,
     parts: Vec<PathBuf>,
     summaries: Vec<PartSummary>,
     rows: u64,
@@ -176,7 +181,7 @@ impl PartWriter {
         if self
             .current
             .as_ref()
-            .is_some_and(|(_, _, rows)| *rows >= ROWS_PER_PART)
+            .is_some_and(|part| part.rows >= ROWS_PER_PART)
         {
             self.close_current()?;
         }
@@ -185,29 +190,30 @@ impl PartWriter {
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = Hashed::new(File::create(&path).map_err(StoreError::io("cannot create", &path))?);
-            let writer = ArrowWriter::try_new(file, Arc::clone(&self.schema), Some(self.props())).map_err(
-                |source| StoreError::Parquet {
+            let part = OpenPart::create(&path, file, &self.schema, self.props()).map_err(|source| {
+                StoreError::Parquet {
                     path: path.clone(),
                     source,
-                },
-            )?;
-            self.parts.push(path.clone());
-            self.current = Some((writer, path, 0));
+                }
+            })?;
+            self.parts.push(path);
+            self.current = Some(part);
         }
-        let (writer, path, rows) = self.current.as_mut().expect("a part is open");
-        writer.write(batch).map_err(|source| StoreError::Parquet {
-            path: path.clone(),
-            source,
-        })?;
-        *rows += batch.num_rows();
+        let part = self.current.as_mut().expect("a part is open");
+        part.write(&self.schema, batch)
+            .map_err(|source| StoreError::Parquet {
+                path: part.path.clone(),
+                source,
+            })?;
         self.rows += batch.num_rows() as u64;
         Ok(())
     }
 
     fn close_current(&mut self) -> Result<(), StoreError> {
-        if let Some((writer, path, rows)) = self.current.take() {
-            let (file, sha) = writer
-                .into_inner()
+        if let Some(part) = self.current.take() {
+            let (path, rows) = (part.path.clone(), part.rows);
+            let (file, sha) = part
+                .close()
                 .map_err(|source| StoreError::Parquet {
                     path: path.clone(),
                     source,
@@ -249,6 +255,102 @@ impl PartWriter {
             std::mem::take(&mut self.parts),
             std::mem::take(&mut self.summaries),
         ))
+    }
+}
+
+/// A part file being written: the same bytes as [`ArrowWriter`] writes with the same
+/// properties, but each batch's columns are encoded side by side on rayon's pool. An
+/// [`ArrowWriter`] encodes them one after the other on the calling thread; a column's pages
+/// depend only on the values given to its own writer, in order, so the file is the same.
+struct OpenPart {
+    path: PathBuf,
+    file: SerializedFileWriter<Hashed>,
+    factory: ArrowRowGroupWriterFactory,
+    /// The column writers of the row group in progress (one per leaf), and its rows so far.
+    group: Option<(Vec<ArrowColumnWriter>, usize)>,
+    rows: usize,
+}
+
+impl OpenPart {
+    fn create(
+        path: &Path,
+        file: Hashed,
+        schema: &SchemaRef,
+        props: WriterProperties,
+    ) -> Result<Self, ParquetError> {
+        // The Arrow writer makes the file's schema and key-value metadata, as it would for
+        // itself; the row groups are written here.
+        let (file, factory) =
+            ArrowWriter::try_new(file, Arc::clone(schema), Some(props))?.into_serialized_writer()?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            factory,
+            group: None,
+            rows: 0,
+        })
+    }
+
+    /// Writes `batch`, starting a new row group every [`ROWS_PER_GROUP`] rows, where
+    /// [`ArrowWriter`] starts one.
+    fn write(&mut self, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), ParquetError> {
+        let mut remaining = batch.clone();
+        while remaining.num_rows() > 0 {
+            let (writers, group_rows) = match &mut self.group {
+                Some(group) => group,
+                empty => empty.insert((
+                    self.factory
+                        .create_column_writers(self.file.flushed_row_groups().len())?,
+                    0,
+                )),
+            };
+            let take = remaining.num_rows().min(ROWS_PER_GROUP - *group_rows);
+            let now = remaining.slice(0, take);
+            remaining = remaining.slice(take, remaining.num_rows() - take);
+            let leaves = schema
+                .fields()
+                .iter()
+                .zip(now.columns())
+                .map(|(field, column)| compute_leaves(field, column))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>();
+            writers
+                .par_iter_mut()
+                .zip(&leaves)
+                .try_for_each(|(writer, leaf)| writer.write(leaf))?;
+            *group_rows += take;
+            self.rows += take;
+            if *group_rows == ROWS_PER_GROUP {
+                self.flush_group()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the row group in progress (each column's last page encoded side by side) and
+    /// appends its column chunks to the file, in order.
+    fn flush_group(&mut self) -> Result<(), ParquetError> {
+        let Some((writers, _)) = self.group.take() else {
+            return Ok(());
+        };
+        let chunks = writers
+            .into_par_iter()
+            .map(ArrowColumnWriter::close)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut group = self.file.next_row_group()?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut group)?;
+        }
+        group.close()?;
+        Ok(())
+    }
+
+    /// Flushes the last row group, writes the footer and gives the file back.
+    fn close(mut self) -> Result<Hashed, ParquetError> {
+        self.flush_group()?;
+        self.file.into_inner()
     }
 }
 
@@ -430,6 +532,83 @@ mod tests {
         assert_eq!(
             with_statistics,
             [("n", true), ("token", false), ("set.list.item", false)].map(|(c, s)| (c.to_owned(), s))
+        );
+    }
+
+    #[test]
+    fn parts_are_the_bytes_the_arrow_writer_writes() {
+        use arrow::array::{FixedSizeBinaryArray, ListArray};
+        use arrow::buffer::OffsetBuffer;
+
+        let dir = tempfile::tempdir().unwrap();
+        let item = Arc::new(Field::new("item", DataType::FixedSizeBinary(8), false));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, false),
+            Field::new("s", DataType::Utf8, true),
+            Field::new("token", DataType::FixedSizeBinary(8), true),
+            Field::new("set", DataType::List(Arc::clone(&item)), true),
+        ]));
+        // Batches of uneven sizes that cross row-group boundaries mid-batch.
+        let mut start = 0_i64;
+        let batches: Vec<RecordBatch> = [100_000_usize, 200_000, 1, 70_000, 250_000]
+            .into_iter()
+            .map(|rows| {
+                let n: Vec<i64> = (start..start + rows as i64).collect();
+                start += rows as i64;
+                let token = |v: i64| v.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes();
+                let lengths: Vec<usize> = n.iter().map(|v| (v % 4) as usize).collect();
+                let items: Vec<u8> = n
+                    .iter()
+                    .zip(&lengths)
+                    .flat_map(|(&v, &len)| (0..len as i64).flat_map(move |i| token(v * 4 + i)))
+                    .collect();
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(Int64Array::from(n.clone())),
+                        Arc::new(
+                            n.iter()
+                                .map(|v| (v % 7 != 0).then(|| format!("v{}", v % 1000)))
+                                .collect::<StringArray>(),
+                        ),
+                        Arc::new(
+                            FixedSizeBinaryArray::try_from_sparse_iter_with_size(
+                                n.iter().map(|&v| (v % 5 != 0).then(|| token(v))),
+                                8,
+                            )
+                            .unwrap(),
+                        ),
+                        Arc::new(ListArray::new(
+                            Arc::clone(&item),
+                            OffsetBuffer::from_lengths(lengths.iter().copied()),
+                            Arc::new(FixedSizeBinaryArray::try_new(8, items.into(), None).unwrap()),
+                            Some(n.iter().map(|v| v % 9 != 0).collect()),
+                        )),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect();
+        let mut writer =
+            PartWriter::new(dir.path(), Arc::clone(&schema)).without_statistics(&["set".to_owned()]);
+        let mut arrow = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(writer.props())).unwrap();
+        for batch in &batches {
+            writer.write(batch).unwrap();
+            arrow.write(batch).unwrap();
+        }
+        let (parts, _) = writer.finish().unwrap();
+        let expected = arrow.into_inner().unwrap();
+        assert_eq!(parts.len(), 1);
+        assert!(
+            fs::read(&parts[0]).unwrap() == expected,
+            "the part's bytes differ from ArrowWriter's"
+        );
+        let reader =
+            parquet::file::reader::SerializedFileReader::new(File::open(&parts[0]).unwrap()).unwrap();
+        assert_eq!(
+            parquet::file::reader::FileReader::metadata(&reader).num_row_groups(),
+            3,
+            "620001 rows in groups of 262144"
         );
     }
 
