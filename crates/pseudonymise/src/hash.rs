@@ -1,12 +1,14 @@
 //! Standardising identifiers and computing tokens for a range of rows of a batch.
 
+use std::collections::HashMap;
+use std::fmt;
 use std::ops::Range;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, Field};
 use linklab_tokens::{
-    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, InvalidReason, Missing, Standardiser, TokenHasher,
-    Variant,
+    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, FieldKind, InvalidReason, Missing, Standardiser,
+    TokenHasher, Variant,
 };
 
 use crate::plan::{ComparePlan, Plan};
@@ -49,11 +51,64 @@ pub(crate) fn compare_data_type(variant: Variant) -> DataType {
 }
 
 /// The standardisation rule and the keys of the run: the v1 token hasher and, for each compared
-/// field, its comparison-token hasher.
+/// field, its comparison-token hasher; and a cache of comparison tokens per pool thread.
 #[derive(Debug)]
 pub(crate) struct Hashers {
     pub tokens: TokenHasher,
     pub compare: Vec<FieldHasher>,
+    pub caches: Vec<Mutex<TokenCache>>,
+}
+
+impl Hashers {
+    /// The hashers of `compare`'s fields, with an empty cache for each of rayon's threads.
+    pub(crate) fn new(tokens: TokenHasher, compare: Vec<FieldHasher>, plan: &[ComparePlan]) -> Self {
+        let caches = (0..rayon::current_num_threads())
+            .map(|_| Mutex::new(TokenCache::new(plan)))
+            .collect();
+        Self {
+            tokens,
+            compare,
+            caches,
+        }
+    }
+}
+
+/// Values a field's cache holds at most before it is emptied.
+const CACHED_VALUES: usize = 1 << 15;
+
+/// The comparison tokens of the values seen last, per compared field whose values repeat from
+/// record to record (names, forenames, dates of birth, postcodes: not reference numbers, which
+/// are nearly unique). A set variant costs a token per character, so a name seen before costs one
+/// lookup instead of ten SipHash runs. The tokens are the same either way; the cache only
+/// saves recomputing them, and is emptied when full so that its memory stays bounded.
+pub(crate) struct TokenCache {
+    /// Per compared field: the value's tokens in column order (a set's items in its place),
+    /// and the number of items of its set.
+    fields: Vec<Option<FieldCache>>,
+}
+
+/// A field's cached values: each value's tokens, and its set's number of items.
+type FieldCache = HashMap<Box<str>, (Box<[CompareToken]>, u32)>;
+
+impl TokenCache {
+    fn new(plan: &[ComparePlan]) -> Self {
+        let repeats = |kind| !matches!(kind, FieldKind::Nino | FieldKind::Id);
+        Self {
+            fields: plan.iter().map(|c| repeats(c.kind).then(HashMap::new)).collect(),
+        }
+    }
+}
+
+/// Sizes only: the keys are standard forms of identifiers.
+impl fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenCache")
+            .field(
+                "values",
+                &self.fields.iter().flatten().map(HashMap::len).sum::<usize>(),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// The items an `edit1` set is expected to hold, to size its column's buffer.
@@ -151,7 +206,16 @@ pub(crate) fn hash_rows(
     let (idents, keys, hasher) = (&plan.idents, &plan.keys, &hashers.tokens);
     let variants = compare_variants(&plan.compare);
     let mut out = Hashed::with_capacity(keys.len(), &variants, idents.len(), rows.len());
-    let mut scratch: Vec<CompareToken> = Vec::with_capacity(32);
+    let mut scratch = (Vec::with_capacity(32), Vec::with_capacity(32));
+    // This thread's cache (a task never waits on another while it holds it; if it is taken
+    // anyway, a fresh one serves this range).
+    let slot = rayon::current_thread_index().unwrap_or(0) % hashers.caches.len().max(1);
+    let mut fresh = None;
+    let mut held = hashers.caches.get(slot).and_then(|c| c.try_lock().ok());
+    let cache: &mut TokenCache = match &mut held {
+        Some(guard) => guard,
+        None => fresh.insert(TokenCache::new(&plan.compare)),
+    };
     let columns: Vec<_> = idents.iter().map(|i| (batch.column(i.column), i.kind)).collect();
     // One buffer per identifier for standard forms that are not slices of the raw value, and
     // the row's values, kept from row to row: no allocation per row.
@@ -183,10 +247,10 @@ pub(crate) fn hash_rows(
             out.valid[k].push(token.is_some());
         }
         compare_row(
-            &plan.compare,
-            &hashers.compare,
+            (&plan.compare, &hashers.compare),
             &values,
             &mut out.compare,
+            cache,
             &mut scratch,
         );
         spare = recycle(values);
@@ -201,32 +265,66 @@ fn recycle<'b>(mut values: Vec<Option<&str>>) -> Vec<Option<&'b str>> {
     values.into_iter().map(|_| None).collect()
 }
 
-/// Appends one row's comparison tokens to `columns`.
+/// Appends one row's comparison tokens to `columns`, from `cache` for a value seen before.
 fn compare_row(
-    compare: &[ComparePlan],
-    hashers: &[FieldHasher],
+    (compare, hashers): (&[ComparePlan], &[FieldHasher]),
     values: &[Option<&str>],
     columns: &mut [CompareColumn],
-    scratch: &mut Vec<CompareToken>,
+    cache: &mut TokenCache,
+    (all, set): &mut (Vec<CompareToken>, Vec<CompareToken>),
 ) {
     let mut columns = columns.iter_mut();
-    for (field, hasher) in compare.iter().zip(hashers) {
-        let value = values[field.ident];
-        for (slot, variant) in hasher.variants().iter().enumerate() {
-            let column = columns.next().expect("one column per compared field and variant");
-            column.valid.push(value.is_some());
-            match (value, variant.is_set()) {
-                (None, false) => column.bytes.extend_from_slice(&[0; COMPARE_TOKEN_BYTES]),
-                (None, true) => column.items.push(0),
-                (Some(value), false) => column.bytes.extend_from_slice(&hasher.scalar(slot, value)),
-                (Some(value), true) => {
-                    hasher.tokens_into(slot, value, scratch);
-                    column.bytes.extend(scratch.iter().flatten());
-                    column
-                        .items
-                        .push(u32::try_from(scratch.len()).expect("a value's set is small"));
+    for ((field, hasher), cached) in compare.iter().zip(hashers).zip(&mut cache.fields) {
+        let variants = hasher.variants();
+        let Some(value) = values[field.ident] else {
+            for variant in variants {
+                let column = columns.next().expect("one column per compared field and variant");
+                column.valid.push(false);
+                if variant.is_set() {
+                    column.items.push(0);
+                } else {
+                    column.bytes.extend_from_slice(&[0; COMPARE_TOKEN_BYTES]);
                 }
             }
+            continue;
+        };
+        let hit = cached.as_ref().and_then(|c| c.get(value));
+        let (tokens, items) = if let Some((tokens, items)) = hit {
+            (&tokens[..], *items)
+        } else {
+            all.clear();
+            let mut items = 0;
+            for (slot, variant) in variants.iter().enumerate() {
+                if variant.is_set() {
+                    hasher.tokens_into(slot, value, set);
+                    all.extend_from_slice(set);
+                    items = u32::try_from(set.len()).expect("a value's set is small");
+                } else {
+                    all.push(hasher.scalar(slot, value));
+                }
+            }
+            if let Some(c) = cached {
+                if c.len() >= CACHED_VALUES {
+                    c.clear();
+                }
+                c.insert(value.into(), (all.as_slice().into(), items));
+            }
+            (&all[..], items)
+        };
+        let mut at = 0;
+        for variant in variants {
+            let column = columns.next().expect("one column per compared field and variant");
+            column.valid.push(true);
+            let take = if variant.is_set() {
+                column.items.push(items);
+                items as usize
+            } else {
+                1
+            };
+            column
+                .bytes
+                .extend_from_slice(tokens[at..at + take].as_flattened());
+            at += take;
         }
     }
 }
@@ -234,6 +332,78 @@ fn compare_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A value's tokens are the same whether computed or taken from the cache, and the same as
+    /// the field hasher's own.
+    #[test]
+    fn cached_tokens_are_the_computed_ones() {
+        let key = linklab_tokens::SecretKey::from_bytes((0..32).collect());
+        let hasher = linklab_tokens::CompareHasher::new(&key);
+        let plan = [
+            ComparePlan {
+                ident: 0,
+                field: "surname".into(),
+                kind: FieldKind::Name,
+            },
+            ComparePlan {
+                ident: 1,
+                field: "nino".into(),
+                kind: FieldKind::Nino,
+            },
+        ];
+        let fields: Vec<FieldHasher> = plan.iter().map(|c| hasher.field(&c.field, c.kind)).collect();
+        let variants = compare_variants(&plan);
+        let rows = [
+            [Some("SMITH"), Some("AB123456")],
+            [None, Some("CD654321")],
+            [Some("SMITH"), None],
+            [Some("ANNA"), Some("AB123456")],
+            [Some("SMITH"), Some("AB123456")],
+        ];
+        let columns = |cache: &mut TokenCache, fresh_each_row: bool| {
+            let mut columns: Vec<CompareColumn> = variants
+                .iter()
+                .map(|&v| CompareColumn::with_capacity(v, rows.len()))
+                .collect();
+            let mut scratch = (Vec::new(), Vec::new());
+            for row in &rows {
+                if fresh_each_row {
+                    *cache = TokenCache::new(&plan);
+                }
+                compare_row((&plan, &fields), row, &mut columns, cache, &mut scratch);
+            }
+            columns
+        };
+        let mut cache = TokenCache::new(&plan);
+        let cached = columns(&mut cache, false);
+        assert_eq!(
+            cache.fields[0].as_ref().map(HashMap::len),
+            Some(2),
+            "SMITH and ANNA"
+        );
+        assert!(cache.fields[1].is_none(), "NI numbers are not cached");
+        let computed = columns(&mut cache, true);
+        let mut set = Vec::new();
+        for (c, (column, computed)) in cached.iter().zip(&computed).enumerate() {
+            assert_eq!(
+                (&column.bytes, &column.items, &column.valid),
+                (&computed.bytes, &computed.items, &computed.valid)
+            );
+            // Column c is variant c of the surname, then of the NI number.
+            let names = fields[0].variants().len();
+            let (field, slot, value) = if c < names {
+                (&fields[0], c, "SMITH")
+            } else {
+                (&fields[1], c - names, "AB123456")
+            };
+            field.tokens_into(slot, value, &mut set);
+            assert_eq!(
+                &column.bytes[..set.len() * COMPARE_TOKEN_BYTES],
+                set.as_flattened(),
+                "column {c}"
+            );
+        }
+    }
 
     #[test]
     fn slots_and_labels_round_trip() {

@@ -33,14 +33,14 @@ pub fn run(
     let hashers = {
         let key = SecretKey::from_file(&cfg.key_file)?;
         let compare = CompareHasher::new(&key);
-        Hashers {
-            tokens: TokenHasher::new(&key),
-            compare: plan
-                .compare
+        Hashers::new(
+            TokenHasher::new(&key),
+            plan.compare
                 .iter()
                 .map(|c| compare.field(&c.field, c.kind))
                 .collect(),
-        }
+            &plan.compare,
+        )
     };
     let fingerprint = hashers.tokens.fingerprint().to_owned();
     for summary in plan.key_summaries.iter().filter(|k| k.skipped) {
