@@ -54,7 +54,7 @@ pub(crate) struct ExtractInput {
     /// Whether [`ExtractInput::batches`] decodes on a reader thread ahead of the caller. Off
     /// when opened; the cascade turns it on when it runs in memory (not when it spills: the
     /// reader thread's allocations cost the process memory that a tight `memory_limit` has
-    /// not got).
+    /// not got), the probabilistic method when `memory_limit` leaves room for it.
     pub read_ahead: bool,
     /// For each match key, the records holding a token for it, once a read of the tokens has
     /// counted them (the cascade's read of the spine). When they are known, writing the extract

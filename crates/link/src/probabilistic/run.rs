@@ -31,6 +31,10 @@ use crate::{Engine, LinkConfig, LinkError, LinkageReport};
 const MIN_CHUNK: usize = 16;
 /// Memory per record of a chunk: its comparison tokens and candidate pairs.
 const BYTES_PER_CHUNK_RECORD: u64 = 16 << 10;
+/// Memory the extracts' reader threads take when they decode ahead
+/// ([`ExtractInput::read_ahead`]): the batches in flight and the threads' own allocations (at
+/// 1M + 10M records, 130-170 MiB more at peak than without).
+const READ_AHEAD_BYTES: u64 = 256 << 20;
 /// The most blocking rules (their number is stored in a byte, beside two markers).
 const MAX_RULES: usize = 250;
 /// About how many records' candidate pairs EM is fitted on: a larger run counts the level
@@ -59,6 +63,20 @@ fn chunk_records(memory_limit: u64, fixed: u64) -> usize {
     usize::try_from(budget / BYTES_PER_CHUNK_RECORD)
         .unwrap_or(usize::MAX)
         .clamp(MIN_CHUNK, BATCH_ROWS)
+}
+
+/// Turns on decoding ahead on reader threads ([`ExtractInput::read_ahead`]) for every input
+/// when `memory_limit` leaves room for it beside what the run holds (`held`) and the largest
+/// chunks; otherwise the memory goes to chunks. The outputs are the same either way. Returns
+/// the bytes it takes.
+fn read_ahead_if_room(memory_limit: u64, held: u64, inputs: &mut [ExtractInput]) -> u64 {
+    if memory_limit < held + READ_AHEAD_BYTES + BATCH_ROWS as u64 * BYTES_PER_CHUNK_RECORD {
+        return 0;
+    }
+    for input in inputs {
+        input.read_ahead = true;
+    }
+    READ_AHEAD_BYTES
 }
 
 /// Reads a whole extract's comparison tokens.
@@ -335,7 +353,7 @@ fn blocking_rules(cfg: &LinkConfig, fields: &[CompareField]) -> Result<Vec<Rule>
 pub(crate) fn run(
     cfg: &LinkConfig,
     settings: &ProbabilisticConfig,
-    opened: Opened,
+    mut opened: Opened,
     progress: &dyn Progress,
 ) -> Result<LinkageReport, LinkError> {
     let (inputs, spine_index, truth) = (&opened.inputs, opened.spine_index, &opened.truth);
@@ -357,7 +375,13 @@ pub(crate) fn run(
         .sum();
     // The spine's tokens and exact-agreement weights; beside them, the decisions and the I/O
     // reserve.
-    let beside_spine = other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
+    let mut beside_spine = other_rows * std::mem::size_of::<Decision>() as u64 + IO_RESERVE;
+    beside_spine += read_ahead_if_room(
+        cfg.memory_limit,
+        held(&spine, fields.len()) + beside_spine,
+        &mut opened.inputs,
+    );
+    let inputs = &opened.inputs;
     let fixed = held(&spine, fields.len()) + beside_spine;
     let mut sides = Sides {
         fields,
