@@ -393,7 +393,7 @@ pub(crate) fn run(
         max_cluster_size: cfg.max_cluster_size,
     };
     // A pass's source of pairs, and the chunk size the memory left by its index allows.
-    let open = |pass: Pass| {
+    let open = |pass: Pass, beside: u64| {
         progress.start("link: indexing the spine's blocking keys", None);
         let source = Source::new(
             cfg,
@@ -404,13 +404,13 @@ pub(crate) fn run(
             progress,
         )?;
         progress.finish();
-        let chunk = chunk_records(cfg.memory_limit, fixed + source.bytes() as u64);
+        let chunk = chunk_records(cfg.memory_limit, fixed + beside + source.bytes() as u64);
         info!(spine_records = spine.records, chunk, "linking probabilistically");
         Ok::<_, LinkError>((source, chunk))
     };
 
     // Pass one and the fit: a model per input.
-    let (source, chunk) = open(Pass::Fit)?;
+    let (source, chunk) = open(Pass::Fit, 0)?;
     sides.chunk = chunk;
     let (background, models, fitted_on) =
         fit_models(&sides, &source, inputs, spine_index, other_rows, progress)?;
@@ -418,9 +418,10 @@ pub(crate) fn run(
     let threshold = settings.match_probability;
 
     // Pass two: decisions, the spine's persons, histograms, the pairs each rule found.
-    let (source, chunk) = open(Pass::Score)?;
+    // Beside pass two's chunks, the linked records that will join the second round.
+    let (source, chunk) = open(Pass::Score, (JOIN_PER_SPINE_RECORD * spine.bytes()) as u64)?;
     sides.chunk = chunk;
-    let (persons, merges, mut decisions, contested, histograms, by_rule) =
+    let (persons, merges, mut decisions, contested, histograms, by_rule, joining) =
         decide_all(&sides, &source, inputs, spine_index, &models, threshold, progress)?;
     source.clean();
     let (persons, bridged, redo) = bridge(&sides, &models[spine_index], &persons, &contested, &mut decisions);
@@ -429,7 +430,6 @@ pub(crate) fn run(
     let round = SecondRound {
         fields,
         keys,
-        chunk,
         memory: (cfg.memory_limit, beside_spine),
         cols: &cols,
         rules: &rules,
@@ -440,6 +440,7 @@ pub(crate) fn run(
         (&background, &models, &persons),
         inputs,
         (&mut decisions, &redo),
+        joining,
         progress,
     )?;
 
@@ -613,8 +614,8 @@ fn write_linked(
 type Decisions = HashMap<usize, Vec<Decision>>;
 
 /// What pass two found: the spine's persons, how they were merged, each other extract's
-/// decisions and contested records (by input index), every input's weight bins and the pairs
-/// each rule found.
+/// decisions and contested records (by input index), every input's weight bins, the pairs
+/// each rule found, and the linked records that join the second round.
 type PassTwo = (
     crate::cluster::Persons,
     decide::SpineMerges,
@@ -622,6 +623,7 @@ type PassTwo = (
     HashMap<usize, Vec<Contested>>,
     Vec<(usize, Vec<u64>)>,
     Vec<u64>,
+    Joining,
 );
 
 /// Merges the spine's persons that records bridge ([`decide::bridge_persons`]), renumbers the
@@ -683,6 +685,7 @@ fn decide_all(
     let mut contested: HashMap<usize, Vec<Contested>> = HashMap::new();
     let mut strong = Vec::new();
     let mut by_rule = vec![0_u64; sides.rules.len()];
+    let mut joining = Joining::new(sides.fields, keys, spine.records);
     for (i, input) in inputs.iter().enumerate() {
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
@@ -734,10 +737,13 @@ fn decide_all(
                 unmatched,
                 contested,
             );
+            joining.take(i, (data, base), pairs, out);
         })?;
         progress.finish();
     }
-    Ok((persons, merges, decisions, contested, histograms, by_rule))
+    Ok((
+        persons, merges, decisions, contested, histograms, by_rule, joining,
+    ))
 }
 
 /// The second round of decisions: a record with no person above the threshold is scored again,
@@ -751,9 +757,6 @@ fn decide_all(
 struct SecondRound<'a> {
     fields: &'a [CompareField],
     keys: usize,
-    /// Records per chunk while the joined records are read (the scoring's own chunk size
-    /// follows from what they and their index leave of `memory`).
-    chunk: usize,
     /// `memory_limit`, and the bytes held beside the spine's records and their index (the
     /// decisions and the I/O reserve).
     memory: (u64, u64),
@@ -771,72 +774,86 @@ const JOIN_PER_SPINE_RECORD: usize = 2;
 /// so only links far above the threshold join.
 const JOIN_PROBABILITY: f64 = 0.999;
 
-impl SecondRound<'_> {
-    /// Streams extract `i` in chunks of `chunk` records, with a progress bar for `what` it does.
-    fn each_chunk(
-        &self,
-        (input, i): (&ExtractInput, usize),
-        (what, chunk): (&str, usize),
-        progress: &dyn Progress,
-        f: impl FnMut(&CmpData, Range<usize>, u32) -> Result<(), LinkError>,
-    ) -> Result<(), LinkError> {
-        progress.start(
-            &format!("link: second round, {what} {}", input.name),
-            Some(input.rows),
-        );
-        stream(input, &self.cols[i], self.fields, self.keys, chunk, f)?;
-        progress.finish();
-        Ok(())
+/// The linked records that join the second round ([`SecondRound`]), taken as pass two decides
+/// them, so that the round does not read the extracts again: before the round a record's
+/// decision changes only in its person's number ([`bridge`] merges persons).
+struct Joining {
+    /// Their tokens, in the extracts' order and each extract's record order.
+    data: CmpData,
+    /// Each one's extract (input index) and record number.
+    records: Vec<(usize, u32)>,
+    /// At most this many join ([`JOIN_PER_SPINE_RECORD`] per spine record).
+    cap: usize,
+    /// Whether more could have joined.
+    limited: bool,
+    /// The number of compared fields.
+    fields: usize,
+}
+
+impl Joining {
+    fn new(fields: &[CompareField], keys: usize, spine_records: usize) -> Self {
+        Self {
+            data: CmpData::new(fields, keys),
+            records: Vec::new(),
+            cap: JOIN_PER_SPINE_RECORD * spine_records,
+            limited: false,
+            fields: fields.len(),
+        }
     }
 
+    /// Takes the records of extract `i` that a chunk decided (the left records of `pairs`,
+    /// record `r` of the extract being record `r - base` of `data`) and `decisions` link with a
+    /// match probability of at least [`JOIN_PROBABILITY`] though they do not agree exactly with
+    /// their best spine record on every field.
+    fn take(
+        &mut self,
+        i: usize,
+        (data, base): (&CmpData, u32),
+        pairs: &[blocking::Pair],
+        decisions: &[Decision],
+    ) {
+        for group in pairs.chunk_by(|a, b| a.left == b.left) {
+            let record = group[0].left;
+            let decision = decisions[record as usize];
+            let tells = (0..self.fields).any(|f| level_of(decision.pattern, f) != 0);
+            if decision.outcome.linked_person().is_some() && tells && decision.probability >= JOIN_PROBABILITY
+            {
+                if self.records.len() == self.cap {
+                    self.limited = true;
+                } else {
+                    self.data.push_record(data, (record - base) as usize);
+                    self.records.push((i, record));
+                }
+            }
+        }
+    }
+}
+
+impl SecondRound<'_> {
     /// Adds to `spine` the linked records that join their persons' records; returns every
     /// record's person (the spine's records' own first), and whether the cap stopped more.
     fn join(
-        &self,
         spine: &mut CmpData,
         persons: &Persons,
-        inputs: &[ExtractInput],
-        decisions: &HashMap<usize, Vec<Decision>>,
-        progress: &dyn Progress,
-    ) -> Result<(Vec<u32>, bool), LinkError> {
-        let spine_records = spine.records;
+        joining: &Joining,
+        decisions: &Decisions,
+    ) -> (Vec<u32>, bool) {
         let mut person_of = persons.person_of.clone();
-        let mut order: Vec<usize> = decisions.keys().copied().collect();
-        order.sort_unstable();
-        let mut limited = false;
-        for &i in &order {
-            let state = &decisions[&i];
-            self.each_chunk(
-                (&inputs[i], i),
-                ("reading", self.chunk),
-                progress,
-                |chunk, range, base| {
-                    for r in range {
-                        let decision = state[base as usize + r];
-                        let Some(person) = decision.outcome.linked_person() else {
-                            continue;
-                        };
-                        let tells = (0..self.fields.len()).any(|f| level_of(decision.pattern, f) != 0);
-                        if tells && decision.probability >= JOIN_PROBABILITY {
-                            if spine.records - spine_records == JOIN_PER_SPINE_RECORD * spine_records {
-                                limited = true;
-                            } else {
-                                spine.push_record(chunk, r);
-                                person_of.push(person);
-                            }
-                        }
-                    }
-                    Ok(())
-                },
-            )?;
+        for (k, &(i, record)) in joining.records.iter().enumerate() {
+            let person = decisions[&i][record as usize]
+                .outcome
+                .linked_person()
+                .expect("a record linked in pass two stays linked until the second round");
+            spine.push_record(&joining.data, k);
+            person_of.push(person);
         }
-        if limited {
+        if joining.limited {
             warn!(
-                joined = spine.records - spine_records,
+                joined = joining.records.len(),
                 "more linked records could join the second round than twice the spine's records; the first were taken"
             );
         }
-        Ok((person_of, limited))
+        (person_of, joining.limited)
     }
 
     /// Runs the round, updating `decisions`; the spine's tokens are taken, as the linked
@@ -848,10 +865,12 @@ impl SecondRound<'_> {
         (background, models, persons): (&Background, &[Model], &Persons),
         inputs: &[ExtractInput],
         (decisions, redo): (&mut Decisions, &HashMap<usize, Vec<u32>>),
+        joining: Joining,
         progress: &dyn Progress,
     ) -> Result<ThroughLinked, LinkError> {
         let spine_records = spine.records;
-        let (person_of, limited) = self.join(&mut spine, persons, inputs, decisions, progress)?;
+        let (person_of, limited) = Self::join(&mut spine, persons, &joining, decisions);
+        drop(joining);
         let mut order: Vec<usize> = decisions.keys().copied().collect();
         order.sort_unstable();
         let tf = background.extended_tf(&spine, spine_records);
@@ -882,10 +901,16 @@ impl SecondRound<'_> {
             let state = decisions.get_mut(&i).expect("one per other extract");
             let again = redo.get(&i).map_or(&[][..], Vec::as_slice);
             let mut linked = 0;
-            self.each_chunk(
-                (&inputs[i], i),
-                ("scoring", chunk),
-                progress,
+            progress.start(
+                &format!("link: second round, scoring {}", inputs[i].name),
+                Some(inputs[i].rows),
+            );
+            stream(
+                &inputs[i],
+                &self.cols[i],
+                self.fields,
+                self.keys,
+                chunk,
                 |chunk, range, base| {
                     // The chunk's records without a person and those to decide again, gathered.
                     let mut data = CmpData::new(self.fields, self.keys);
@@ -936,6 +961,7 @@ impl SecondRound<'_> {
                     Ok(())
                 },
             )?;
+            progress.finish();
             through.linked.push(ExtractCount {
                 extract: inputs[i].name.clone(),
                 records: linked,
