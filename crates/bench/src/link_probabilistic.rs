@@ -1,12 +1,15 @@
-//! The `link-probabilistic` case: the speed of `method = "probabilistic"` on a spine of
+//! The `link-probabilistic` cases: the speed of `method = "probabilistic"` on a spine of
 //! 1,000,000 records and an extract of 1,000,000 records from `linklab synth`, and Splink's on
-//! the same records in clear text, in the same run. The input (the cut CSVs, and their tokens
-//! from pseudonymise with comparison tokens) is made by `prepare`, in a process of its own, so
-//! this process's peak memory is the link stage's alone; Splink's is its own process's.
+//! the same records in clear text, in the same run; and `link-probabilistic-10m`, the same
+//! spine and an extract of 10,000,000 records from a world of 10,000,000 people, linklab's side
+//! alone. The input (the cut CSVs, their tokens from pseudonymise with comparison tokens, and
+//! the truth of the records kept) is made by `prepare`, in a process of its own, so this
+//! process's peak memory is the link stage's alone; Splink's is its own process's.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -49,26 +52,57 @@ const FIELDS: [(&str, FieldKind); 5] = [
     ("nino", FieldKind::Nino),
 ];
 
-/// (people in the synthetic world, records kept of each file).
-fn sizes(quick: bool) -> (u64, usize) {
-    if quick {
-        (50_000, 50_000)
-    } else {
-        (1_000_000, 1_000_000)
+/// The case with 10,000,000 records in the other extract.
+pub const TEN_MILLION: &str = "link-probabilistic-10m";
+
+/// A case's size.
+struct Size {
+    /// People in the synthetic world.
+    people: u64,
+    /// Records kept of the spine and of the other extract (the first rows of each file).
+    rows: [usize; 2],
+    /// Whether Splink runs on the same records (at 1M + 10M it would take hours: at 1M + 1M it
+    /// took 907–2,893 s).
+    splink: bool,
+}
+
+fn size(case: &str, quick: bool) -> Size {
+    match (case == TEN_MILLION, quick) {
+        (false, false) => Size {
+            people: 1_000_000,
+            rows: [1_000_000, 1_000_000],
+            splink: true,
+        },
+        (false, true) => Size {
+            people: 50_000,
+            rows: [50_000, 50_000],
+            splink: true,
+        },
+        (true, false) => Size {
+            people: 10_000_000,
+            rows: [1_000_000, 10_000_000],
+            splink: false,
+        },
+        (true, true) => Size {
+            people: 100_000,
+            rows: [20_000, 100_000],
+            splink: false,
+        },
     }
 }
 
-fn root(scratch: &Path) -> PathBuf {
-    scratch.join("link-probabilistic")
+fn root(case: &str, scratch: &Path) -> PathBuf {
+    scratch.join(case)
 }
 
-fn work(scratch: &Path) -> WorkDir {
-    WorkDir::new(root(scratch).join("work"))
+fn work(case: &str, scratch: &Path) -> WorkDir {
+    WorkDir::new(root(case, scratch).join("work"))
 }
 
-/// Makes the case's input in `scratch` unless it is there already.
-pub fn prepare(scratch: &Path, quick: bool) {
-    let (people, rows) = sizes(quick);
+/// Makes the input of `case` in `scratch` unless it is there already.
+pub fn prepare(case: &str, scratch: &Path, quick: bool) {
+    let Size { people, rows, .. } = size(case, quick);
+    let root = |scratch| root(case, scratch);
     let done = root(scratch).join("prepared");
     if done.is_file() {
         return;
@@ -86,7 +120,7 @@ pub fn prepare(scratch: &Path, quick: bool) {
     .expect("synth writes its world");
     let linkage_key = key_file(&root(scratch), "linkage.key", 1);
     key_file(&root(scratch), "project.key", 2);
-    for (name, columns) in FILES {
+    for ((name, columns), rows) in FILES.into_iter().zip(rows) {
         let csv = clear.join(format!("{name}.csv"));
         assert!(
             cut(&world.join(format!("{name}.csv")), &csv, rows),
@@ -113,7 +147,7 @@ pub fn prepare(scratch: &Path, quick: bool) {
                 .collect(),
             compare: FIELDS.iter().map(|(f, _)| (*f).to_owned()).collect(),
             key_file: linkage_key.clone(),
-            work_dir: work(scratch),
+            work_dir: work(case, scratch),
             max_reject_fraction: 0.01,
             batch_rows: linklab_pseudonymise::DEFAULT_BATCH_ROWS,
             today: NaiveDate::from_ymd_opt(2025, 1, 1).expect("a date"),
@@ -121,13 +155,41 @@ pub fn prepare(scratch: &Path, quick: bool) {
         };
         linklab_pseudonymise::run(&cfg, &NoProgress).expect("pseudonymise runs");
     }
-    // Only the truth is needed from the world now.
+    // Only the truth of the records kept is needed from the world now.
     for entry in fs::read_dir(&world).expect("the world").flatten() {
         if entry.path().extension().is_some_and(|e| e == "csv") {
             let _ = fs::remove_file(entry.path());
         }
     }
+    keep_truth(&world.join("truth/records.csv"), rows);
     fs::write(done, "").expect("mark the input prepared");
+}
+
+/// Keeps the lines of synth's `records.csv` of the records cut: the first `rows` of each file
+/// in [`FILES`] (synth numbers a file's records from 1 in its row order, after a
+/// three-letter prefix). The link stage then loads the truth of 11M records, not of 44M.
+fn keep_truth(path: &Path, rows: [usize; 2]) {
+    let kept = path.with_extension("kept");
+    let mut sink = BufWriter::new(fs::File::create(&kept).expect("create the truth kept"));
+    for (i, line) in BufReader::new(fs::File::open(path).expect("the truth"))
+        .lines()
+        .enumerate()
+    {
+        let line = line.expect("read the truth");
+        let mut fields = line.split(',');
+        let (extract, record) = (fields.next().unwrap_or(""), fields.next().unwrap_or(""));
+        let number = record.get(3..).and_then(|n| n.parse::<usize>().ok());
+        let keep = i == 0
+            || FILES
+                .iter()
+                .zip(rows)
+                .any(|((name, _), rows)| extract == *name && number.is_some_and(|n| n <= rows));
+        if keep {
+            writeln!(sink, "{line}").expect("write the truth kept");
+        }
+    }
+    sink.flush().expect("flush the truth kept");
+    fs::rename(kept, path).expect("replace the truth");
 }
 
 /// A [`Progress`] that times the run's phases, to say where the time goes.
@@ -215,28 +277,26 @@ fn report_quality(report: &linklab_link::LinkageReport, extract: &str) -> String
     )
 }
 
-pub fn case(scratch: &Path, quick: bool) -> Value {
+pub fn case(name: &str, scratch: &Path, quick: bool) -> Value {
     let status = Command::new(std::env::current_exe().expect("own path"))
         .args([
             "prepare",
-            "link-probabilistic",
+            name,
             &scratch.to_string_lossy(),
             if quick { "quick" } else { "full" },
         ])
         .status()
         .expect("the benchmark re-runs itself");
-    assert!(
-        status.success(),
-        "preparing the input of link-probabilistic failed"
-    );
-    let (_, rows) = sizes(quick);
-    let records = 2 * rows;
+    assert!(status.success(), "preparing the input of {name} failed");
+    let Size { people, rows, splink } = size(name, quick);
+    let root = |scratch| root(name, scratch);
+    let records = rows[0] + rows[1];
     let names: Vec<String> = FILES.iter().map(|(n, _)| (*n).to_owned()).collect();
     let mut cfg = linklab_link::LinkConfig::new(
         KEYS.iter().map(|(k, _)| (*k).to_owned()).collect(),
         FILES[0].0,
         names,
-        work(scratch),
+        work(name, scratch),
         root(scratch).join("project.key"),
     );
     cfg.method = linklab_link::Method::Probabilistic(linklab_link::ProbabilisticConfig {
@@ -264,23 +324,55 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
     );
     // Splink takes many times longer: say what linklab did while it runs.
     eprintln!("{result}");
-    let clusters = root(scratch).join("splink-clusters.csv");
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let (splink_rate, peer) = if splink {
+        let rate = splink_beside(&root(scratch), records, ours, &mut result);
+        (
+            rate,
+            format!(
+                "; Splink (DuckDB, {threads} threads) on the same records' clear-text CSVs, from \
+                 standardised tables to clusters (threshold {THRESHOLD})"
+            ),
+        )
+    } else {
+        (
+            Value::Null,
+            "; linklab's side alone (Splink took 907–2,893 s for 1M + 1M)".to_owned(),
+        )
+    };
+    json!({
+        "what": format!(
+            "`method = \"probabilistic\"`: a spine of {} `releases` records and {} `benefits` \
+             records from `linklab synth` of {people} people (standard noise), 5 compared fields, \
+             the demo's 4 match keys, Parquet tokens in and out, default memory_limit{peer}",
+            rows[0], rows[1]
+        ),
+        "result": result,
+        "records_per_second": ours,
+        "splink_records_per_second": splink_rate,
+        "peak_rss_mib": peak,
+        "phases": phases.text(),
+    })
+}
+
+/// Runs Splink on the case's clear-text CSVs in `root`, scores its clusters against the truth
+/// and appends what it did to `result`; returns its records per second (null if it failed).
+fn splink_beside(root: &Path, records: usize, ours: f64, result: &mut String) -> Value {
+    let clusters = root.join("splink-clusters.csv");
     let extracts = [FILES[0].0, FILES[1].0];
-    let peer = run_splink(&root(scratch).join("clear"), &extracts, &clusters).and_then(|r| {
+    let peer = run_splink(&root.join("clear"), &extracts, &clusters).and_then(|r| {
         let scored = score_clusters(
-            &root(scratch).join("world/truth/records.csv"),
+            &root.join("world/truth/records.csv"),
             &clusters,
             FILES[0].0,
             &extracts[1..],
         )?;
         Ok((r, scored))
     });
-    let mut splink_rate = Value::Null;
     match peer {
         Ok((r, (spine, links))) => {
             let secs = r["seconds"].as_f64().unwrap_or(f64::NAN);
             let theirs = records as f64 / secs;
-            splink_rate = json!(theirs);
             let _ = write!(
                 result,
                 "; Splink {} {:.1} k records/s ({secs:.0} s: training {:.0} s, prediction and \
@@ -296,23 +388,37 @@ pub fn case(scratch: &Path, quick: bool) -> Value {
                 links[0].text(),
                 ours / theirs
             );
+            json!(theirs)
         }
         Err(why) => {
             let _ = write!(result, "; Splink not run: {why}");
+            Value::Null
         }
     }
-    json!({
-        "what": format!(
-            "`method = \"probabilistic\"`: a spine of {rows} `releases` records and {rows} `benefits` \
-             records from `linklab synth` (standard noise), 5 compared fields, the demo's 4 match keys, \
-             Parquet tokens in and out, default memory_limit; Splink (DuckDB, {} threads) on the same \
-             records' clear-text CSVs, from standardised tables to clusters (threshold {THRESHOLD})",
-            std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
-        ),
-        "result": result,
-        "records_per_second": ours,
-        "splink_records_per_second": splink_rate,
-        "peak_rss_mib": peak,
-        "phases": phases.text(),
-    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_truth_kept_is_that_of_the_records_cut() {
+        let dir = std::env::temp_dir().join(format!("linklab-keep-truth-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("records.csv");
+        fs::write(
+            &path,
+            "extract,record_id,person\nreleases,REL0000001,P1\nreleases,REL0000002,P2\n\
+             releases,REL0000003,P3\nparticipants,PAR0000001,P1\nbenefits,BEN0000001,P2\n\
+             benefits,BEN0000009,P3\nbenefits,BEN10000000,P4\n",
+        )
+        .unwrap();
+        keep_truth(&path, [2, 10_000_000]);
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "extract,record_id,person\nreleases,REL0000001,P1\nreleases,REL0000002,P2\n\
+             benefits,BEN0000001,P2\nbenefits,BEN0000009,P3\nbenefits,BEN10000000,P4\n"
+        );
+        fs::remove_dir_all(dir).unwrap();
+    }
 }

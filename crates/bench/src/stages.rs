@@ -47,7 +47,9 @@ pub fn prepare(case: &str, scratch: &Path, quick: bool) -> i32 {
     match case {
         "pseudonymise" => prepare_csv(scratch, quick),
         "link" => prepare_tokens(scratch, quick),
-        "link-probabilistic" => crate::link_probabilistic::prepare(scratch, quick),
+        "link-probabilistic" | crate::link_probabilistic::TEN_MILLION => {
+            crate::link_probabilistic::prepare(case, scratch, quick);
+        }
         "harness" => crate::harness::prepare(scratch, quick, false),
         "harness-link" => crate::harness::prepare(scratch, quick, true),
         _ => {
