@@ -12,9 +12,9 @@
 //!    ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
 //!    again: each record is decided from its pairs scored by its extract's model, and the
-//!    spine's strong pairs are clustered into persons; then the persons that a record matches
-//!    on complementary fields (one on a NINO, the other on a new surname) are merged
-//!    ([`decide`]).
+//!    spine's strong pairs are clustered into persons; the linked records that will join the
+//!    second round are kept as they are decided; then the persons that a record matches on
+//!    complementary fields (one on a NINO, the other on a new surname) are merged ([`decide`]).
 //! 5. A second round scores the records left without a person again, against the spine's
 //!    records and the linked records of every extract that tell something the spine does not
 //!    (a NINO it lacks, a new surname), as records of their persons, and the records whose
@@ -24,8 +24,9 @@
 //!
 //! Memory: what stays is the spine's tokens and blocking keys, and 24 bytes per record of the
 //! other extracts (its decision); a chunk's pairs are at most [`blocking::BLOCK_CAP`] per
-//! blocking key of its records. The chunk size comes from `memory_limit`, and the outputs do
-//! not depend on it: the pattern counts are sums and every decision is per record.
+//! blocking key of its records. The chunk size comes from `memory_limit` (and, when it leaves
+//! room, the extracts are decoded ahead on reader threads), and the outputs do not depend on
+//! it: the pattern counts are sums and every decision is per record.
 
 mod blocking;
 mod decide;
