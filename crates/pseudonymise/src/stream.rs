@@ -225,7 +225,11 @@ pub(crate) fn write_parts(
         .flat_map(ComparePlan::columns)
         .map(|(name, _)| name)
         .collect();
-    let mut writer = PartWriter::with_prefix(dir, prefix, schema).without_statistics(&compared);
+    // Comparison tokens make rows wide enough for their encoding to set the wall clock, so
+    // their columns are encoded side by side (this runs on a writer thread of its own).
+    let mut writer = PartWriter::with_prefix(dir, prefix, schema)
+        .without_statistics(&compared)
+        .side_by_side(!compared.is_empty());
     for batch in rx {
         writer.write(&batch)?;
     }

@@ -94,8 +94,8 @@ impl Write for Hashed {
 }
 
 /// Writes a stream of batches as numbered part files `part-00000.parquet`, … in a folder
-/// (normally a [`crate::StagingDir`]), zstd-compressed. Each batch's columns are encoded side by
-/// side on rayon's pool, so the thread that writes must not be one that the pool's jobs wait for.
+/// (normally a [`crate::StagingDir`]), zstd-compressed; with [`Self::side_by_side`], each
+/// batch's columns are encoded side by side on rayon's pool.
 pub struct PartWriter {
     dir: PathBuf,
     prefix: String,
@@ -105,6 +105,7 @@ pub struct PartWriter {
     summaries: Vec<PartSummary>,
     rows: u64,
     without_statistics: Vec<String>,
+    side_by_side: bool,
 }
 
 impl std::fmt::Debug for PartWriter {
@@ -135,6 +136,7 @@ impl PartWriter {
             summaries: Vec::new(),
             rows: 0,
             without_statistics: Vec::new(),
+            side_by_side: false,
         }
     }
 
@@ -143,6 +145,17 @@ impl PartWriter {
     #[must_use]
     pub fn without_statistics(mut self, names: &[String]) -> Self {
         self.without_statistics = names.to_vec();
+        self
+    }
+
+    /// With `on`, each batch's columns are encoded side by side on rayon's pool (the same
+    /// bytes): for wide rows, such as comparison tokens, whose encoding would otherwise set the
+    /// wall clock. Not by default: where the stage's own work fills the pool, as the cascade
+    /// link's does, encoding there made the stage slower (docs/benchmarks.md). The thread that
+    /// writes must then not be one that the pool's jobs wait for.
+    #[must_use]
+    pub fn side_by_side(mut self, on: bool) -> Self {
+        self.side_by_side = on;
         self
     }
 
@@ -190,12 +203,12 @@ impl PartWriter {
                 .dir
                 .join(format!("{}-{:05}.parquet", self.prefix, self.parts.len()));
             let file = Hashed::new(File::create(&path).map_err(StoreError::io("cannot create", &path))?);
-            let part = OpenPart::create(&path, file, &self.schema, self.props()).map_err(|source| {
-                StoreError::Parquet {
+            let part = OpenPart::create(&path, file, &self.schema, self.props(), self.side_by_side).map_err(
+                |source| StoreError::Parquet {
                     path: path.clone(),
                     source,
-                }
-            })?;
+                },
+            )?;
             self.parts.push(path);
             self.current = Some(part);
         }
@@ -259,7 +272,7 @@ impl PartWriter {
 }
 
 /// A part file being written: the same bytes as [`ArrowWriter`] writes with the same
-/// properties, but each batch's columns are encoded side by side on rayon's pool. An
+/// properties, but each batch's columns may be encoded side by side on rayon's pool. An
 /// [`ArrowWriter`] encodes them one after the other on the calling thread; a column's pages
 /// depend only on the values given to its own writer, in order, so the file is the same.
 struct OpenPart {
@@ -269,6 +282,7 @@ struct OpenPart {
     /// The column writers of the row group in progress (one per leaf), and its rows so far.
     group: Option<(Vec<ArrowColumnWriter>, usize)>,
     rows: usize,
+    side_by_side: bool,
 }
 
 impl OpenPart {
@@ -277,6 +291,7 @@ impl OpenPart {
         file: Hashed,
         schema: &SchemaRef,
         props: WriterProperties,
+        side_by_side: bool,
     ) -> Result<Self, ParquetError> {
         // The Arrow writer makes the file's schema and key-value metadata, as it would for
         // itself; the row groups are written here.
@@ -288,6 +303,7 @@ impl OpenPart {
             factory,
             group: None,
             rows: 0,
+            side_by_side,
         })
     }
 
@@ -316,10 +332,12 @@ impl OpenPart {
                 .into_iter()
                 .flatten()
                 .collect::<Vec<_>>();
-            writers
-                .par_iter_mut()
-                .zip(&leaves)
-                .try_for_each(|(writer, leaf)| writer.write(leaf))?;
+            let write = |(writer, leaf): (&mut ArrowColumnWriter, _)| writer.write(leaf);
+            if self.side_by_side {
+                writers.par_iter_mut().zip(&leaves).try_for_each(write)?;
+            } else {
+                writers.iter_mut().zip(&leaves).try_for_each(write)?;
+            }
             *group_rows += take;
             self.rows += take;
             if *group_rows == ROWS_PER_GROUP {
@@ -329,16 +347,23 @@ impl OpenPart {
         Ok(())
     }
 
-    /// Closes the row group in progress (each column's last page encoded side by side) and
-    /// appends its column chunks to the file, in order.
+    /// Closes the row group in progress (each column's last page encoded, side by side if
+    /// asked) and appends its column chunks to the file, in order.
     fn flush_group(&mut self) -> Result<(), ParquetError> {
         let Some((writers, _)) = self.group.take() else {
             return Ok(());
         };
-        let chunks = writers
-            .into_par_iter()
-            .map(ArrowColumnWriter::close)
-            .collect::<Result<Vec<_>, _>>()?;
+        let chunks = if self.side_by_side {
+            writers
+                .into_par_iter()
+                .map(ArrowColumnWriter::close)
+                .collect::<Result<Vec<_>, _>>()?
+        } else {
+            writers
+                .into_iter()
+                .map(ArrowColumnWriter::close)
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let mut group = self.file.next_row_group()?;
         for chunk in chunks {
             chunk.append_to_row_group(&mut group)?;
@@ -589,27 +614,33 @@ mod tests {
                 .unwrap()
             })
             .collect();
-        let mut writer =
-            PartWriter::new(dir.path(), Arc::clone(&schema)).without_statistics(&["set".to_owned()]);
-        let mut arrow = ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(writer.props())).unwrap();
-        for batch in &batches {
-            writer.write(batch).unwrap();
-            arrow.write(batch).unwrap();
+        for side_by_side in [false, true] {
+            let out = dir.path().join(side_by_side.to_string());
+            fs::create_dir(&out).unwrap();
+            let mut writer = PartWriter::new(&out, Arc::clone(&schema))
+                .without_statistics(&["set".to_owned()])
+                .side_by_side(side_by_side);
+            let mut arrow =
+                ArrowWriter::try_new(Vec::new(), Arc::clone(&schema), Some(writer.props())).unwrap();
+            for batch in &batches {
+                writer.write(batch).unwrap();
+                arrow.write(batch).unwrap();
+            }
+            let (parts, _) = writer.finish().unwrap();
+            let expected = arrow.into_inner().unwrap();
+            assert_eq!(parts.len(), 1);
+            assert!(
+                fs::read(&parts[0]).unwrap() == expected,
+                "the part's bytes differ from ArrowWriter's (side by side: {side_by_side})"
+            );
+            let reader =
+                parquet::file::reader::SerializedFileReader::new(File::open(&parts[0]).unwrap()).unwrap();
+            assert_eq!(
+                parquet::file::reader::FileReader::metadata(&reader).num_row_groups(),
+                3,
+                "620001 rows in groups of 262144"
+            );
         }
-        let (parts, _) = writer.finish().unwrap();
-        let expected = arrow.into_inner().unwrap();
-        assert_eq!(parts.len(), 1);
-        assert!(
-            fs::read(&parts[0]).unwrap() == expected,
-            "the part's bytes differ from ArrowWriter's"
-        );
-        let reader =
-            parquet::file::reader::SerializedFileReader::new(File::open(&parts[0]).unwrap()).unwrap();
-        assert_eq!(
-            parquet::file::reader::FileReader::metadata(&reader).num_row_groups(),
-            3,
-            "620001 rows in groups of 262144"
-        );
     }
 
     #[test]
