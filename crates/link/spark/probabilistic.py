@@ -7,8 +7,9 @@ and runs
 
 which writes, for the extract listed i-th in the job, `pairs_dir/extract=<i>/`: one row per
 candidate pair, sorted by (record, spine): `record` (the record's number in its extract), `spine`
-(the spine record's), `rule` (the first blocking rule that found the pair) and `pattern` (4 bits
-per compared field, field 0 lowest: the index of its level, 15 when missing). For the spine
+(the spine record's), `rule` (the first blocking rule that found the pair), `pattern` (4 bits
+per compared field, field 0 lowest: the index of its level, 15 when missing) and `rules` (a bit
+per rule that found the pair, of the first 16 rules; linklab's EM trains on each rule's pairs). For the spine
 itself a pair is a spine record and an earlier spine record. An extract without pairs has no
 folder. All extracts go through one plan (a plan per extract made the demo's job four times
 slower: each small stage costs about a second in local mode). linklab does everything else: the pattern counts, EM,
@@ -28,6 +29,8 @@ from linklab_spark import main, records
 
 # The level of a comparison where either exact token is missing.
 MISSING = 15
+# The rules that get a bit in `rules` (TRAINING_RULES in blocking.rs).
+TRAINING_RULES = 16
 
 
 def side(spark, extract, job):
@@ -104,7 +107,11 @@ def candidates(frame, rules, blocks, spine_index):
             .select(*ids, "spine", F.lit(r).alias("rule"))
         )
         found = pairs if found is None else found.unionByName(pairs)
-    return found.groupBy(*ids, "spine").agg(F.min("rule").cast("int").alias("rule"))
+    bit = F.when(F.col("rule") < TRAINING_RULES, F.expr("shiftleft(1, rule)")).otherwise(0)
+    return found.withColumn("bit", bit).groupBy(*ids, "spine").agg(
+        F.min("rule").cast("int").alias("rule"),
+        F.expr("bit_or(bit)").cast("int").alias("rules"),
+    )
 
 
 def level(f, field, job):
@@ -165,7 +172,7 @@ def pairs(spark, job):
         candidates(every, rules, blocks, job["spine"])
         .join(left, same_record)
         .join(comparison_columns(spine, "b_"), F.col("spine") == F.col("b_record"))
-        .select("extract", "record", "spine", "rule", pattern.alias("pattern"))
+        .select("extract", "record", "spine", "rule", pattern.alias("pattern"), "rules")
         .orderBy("extract", "record", "spine")
         .write.partitionBy("extract")
         .mode("overwrite")

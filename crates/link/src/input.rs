@@ -51,6 +51,9 @@ pub(crate) struct ExtractInput {
     pub keep_cols: Vec<usize>,
     /// The linkage key fingerprint from the extract's manifest.
     pub key_fingerprint: String,
+    /// For each match key in cascade order, its components as the manifest lists them
+    /// (`soundex(surname)`); empty when the manifest does not list the key.
+    pub key_components: Vec<Vec<String>>,
     /// Whether [`ExtractInput::batches`] decodes on a reader thread ahead of the caller. Off
     /// when opened; the cascade turns it on when it runs in memory (not when it spills: the
     /// reader thread's allocations cost the process memory that a tight `memory_limit` has
@@ -180,6 +183,17 @@ impl ExtractInput {
                 });
             }
         }
+        let key_components = match_keys
+            .iter()
+            .map(|key| {
+                manifest
+                    .match_keys
+                    .iter()
+                    .find(|listed| listed.name == *key)
+                    .map(|listed| listed.components.clone())
+                    .unwrap_or_default()
+            })
+            .collect();
         let key_fingerprint = manifest.key_fingerprint;
         Ok(Self {
             name: name.to_owned(),
@@ -190,6 +204,7 @@ impl ExtractInput {
             key_cols,
             keep_cols,
             key_fingerprint,
+            key_components,
             read_ahead: false,
             with_token: None,
         })
@@ -341,7 +356,8 @@ fn same_columns(a: &SchemaRef, b: &SchemaRef) -> bool {
 }
 
 /// What the link stage reads of a pseudonymisation manifest
-/// (`pseudonymised/<extract>.manifest.json`): the linkage key's fingerprint and the part files.
+/// (`pseudonymised/<extract>.manifest.json`): the linkage key's fingerprint, the part files and
+/// the match keys' components.
 #[derive(Debug, Deserialize)]
 struct PseudonymisedManifest {
     /// The extract's name.
@@ -350,6 +366,18 @@ struct PseudonymisedManifest {
     key_fingerprint: String,
     /// The part files, in order.
     parts: Vec<PartSummary>,
+    /// The match keys (an older manifest may not list them).
+    #[serde(default)]
+    match_keys: Vec<ListedKey>,
+}
+
+/// A match key as a manifest lists it.
+#[derive(Debug, Deserialize)]
+struct ListedKey {
+    name: String,
+    /// As written: `soundex(surname)`.
+    #[serde(default)]
+    components: Vec<String>,
 }
 
 impl PseudonymisedManifest {

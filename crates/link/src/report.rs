@@ -250,7 +250,7 @@ impl LinkageReport {
                 .iter()
                 .map(|x| {
                     format!(
-                        "{} λ {:.4}, prior {:.3e}, EM {} iterations{}{}{}",
+                        "{} λ {:.4}, prior {:.3e} ({} iterations){}{}{}",
                         x.extract,
                         x.lambda,
                         x.prior,

@@ -4,13 +4,13 @@
 //! records are a candidate pair when they share a key of some rule and the spine holds at most
 //! the rule's cap ([`BLOCK_CAP`]) records with that key. The rules are the match keys (their
 //! `tok_` tokens), in cascade order, then the extra rules of [`rules`]. A pair is kept once,
-//! under the first rule that found it.
+//! under the first rule that found it, with a bit for each rule that found it.
 //!
 //! Each rule's keys over the spine are one sorted array of (key, spine record), 12 bytes per
 //! key; a chunk of records is sorted the same way and merge-joined against it, so finding the
 //! pairs of a chunk costs O(chunk keys · log) plus the pairs found, never records squared.
 
-use linklab_tokens::FieldKind;
+use linklab_tokens::{Component, FieldKind};
 use rayon::prelude::*;
 
 use super::fields::{CmpData, CompareField, MISSING_TOKEN, crossed_pair};
@@ -86,13 +86,28 @@ impl Rule {
 
     /// Per compared field, a bit per level that a pair of this rule can show: a field the rule
     /// joins on exactly shows only exact agreement, by an edit-1 item only exact or edit-1, by
-    /// a soundex or a year only that level or a more specific one. A match key's fields are not
-    /// known here, so match-key rules restrict none.
-    pub(crate) fn allowed_levels(&self, fields: &[CompareField]) -> Vec<u16> {
+    /// a soundex or a year only that level or a more specific one. A match key restricts its
+    /// compared fields by its components (`key_components`, per key, as written): `surname`
+    /// to exact agreement, `soundex(surname)` to soundex or a more specific level; a transform
+    /// the field has no comparison variant for restricts nothing.
+    pub(crate) fn allowed_levels(&self, fields: &[CompareField], key_components: &[Vec<String>]) -> Vec<u16> {
         let mut allowed: Vec<u16> = fields.iter().map(|f| (1 << f.levels().len()) - 1).collect();
         for part in &self.parts {
             match *part {
-                Part::Key(_) => {}
+                Part::Key(k) => {
+                    for component in key_components.get(k).into_iter().flatten() {
+                        let Ok(component) = Component::parse(component) else {
+                            continue;
+                        };
+                        let Some(f) = fields.iter().position(|f| f.name == component.field) else {
+                            continue;
+                        };
+                        let variant = component.transform.name().unwrap_or("exact");
+                        if let Some(v) = fields[f].scalar_index(variant) {
+                            allowed[f] &= (1 << (fields[f].scalar_level(v) + 1)) - 1;
+                        }
+                    }
+                }
                 Part::Edit1(f) => allowed[f] &= 0b11,
                 Part::Scalar(f, v) => allowed[f] &= (1 << (fields[f].scalar_level(v) + 1)) - 1,
                 // Exact, within one edit of each other, or transposed.
@@ -329,13 +344,25 @@ pub(crate) struct SpineIndex {
     by_rule: Vec<Vec<(u64, u32)>>,
 }
 
-/// A candidate pair: a record of the chunk (its index in the extract), a spine record, and the
-/// first rule that found it.
+/// A candidate pair: a record of the chunk (its index in the extract), a spine record, the
+/// first rule that found it, and a bit per rule that found it among the first [`TRAINING_RULES`]
+/// (pass one's training sees each rule's pairs whole, not only those no earlier rule found).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Pair {
     pub left: u32,
     pub right: u32,
     pub rule: u8,
+    pub rules: u16,
+}
+
+/// The rules whose pairs can train a model by themselves: those numbered below this have a bit
+/// in [`Pair::rules`].
+pub(crate) const TRAINING_RULES: u8 = 16;
+
+/// The bit of rule `rule` in [`Pair::rules`] (none for a rule after the first
+/// [`TRAINING_RULES`]).
+pub(crate) fn rule_bit(rule: u8) -> u16 {
+    if rule < TRAINING_RULES { 1 << rule } else { 0 }
 }
 
 /// `f` of every pair, in the pairs' order, computed in the order of their spine records (on
@@ -467,6 +494,7 @@ impl SpineIndex {
                                 left,
                                 right,
                                 rule: *i,
+                                rules: rule_bit(*i),
                             });
                         }
                     }
@@ -476,7 +504,13 @@ impl SpineIndex {
             .collect();
         let mut pairs = by_rule.concat();
         pairs.par_sort_unstable();
-        pairs.dedup_by(|b, a| a.left == b.left && a.right == b.right);
+        pairs.dedup_by(|b, a| {
+            let same = a.left == b.left && a.right == b.right;
+            if same {
+                a.rules |= b.rules;
+            }
+            same
+        });
         pairs
     }
 }

@@ -8,8 +8,8 @@
 //!    level patterns counted per extract (for a run of more than 500,000 records, those of a
 //!    hashed sample of the records only).
 //! 3. The models are fitted: u from random spine pairs, shared; per extract (the spine's pairs
-//!    with itself for the spine), m and λ by EM over its pattern counts and its prior
-//!    ([`model`]).
+//!    with itself for the spine), m by EM rule by rule over its pattern counts, and the prior
+//!    its scores imply ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
 //!    again: each record is decided from its pairs scored by its extract's model, and the
 //!    spine's strong pairs are clustered into persons; the linked records that will join the

@@ -74,20 +74,22 @@ pub struct InputModel {
     /// Whether it had too few candidate pairs of its own and takes the model fitted on every
     /// extract's pairs pooled (then the figures below are the pooled model's).
     pub pooled: bool,
-    /// Whether its own fit was rejected because its matches agreed exactly less often than at
-    /// another level on some field: then m is the pooled model's, and λ and the prior its own,
-    /// fitted with that m.
+    /// Whether its own fit was rejected, because its matches agreed exactly less often than at
+    /// another level on some field or some field's m was trained on fewer than 200 matches:
+    /// then m is the pooled model's, and λ and the prior its own, fitted with that m.
     pub own_fit_rejected: bool,
     /// The (sampled) candidate pairs m and λ were fitted on.
     pub fitted_pairs: u64,
-    /// The share of those pairs that are matches, fitted by EM.
+    /// The share of those pairs expected to be matches: the prior times the pairs blocking
+    /// chose them from, over the candidate pairs.
     pub lambda: f64,
-    /// The probability that two records compared at random match (λ times the candidate
-    /// pairs over all the pairs blocking chose them from): the prior of every match probability.
+    /// The probability that two records compared at random match: the prior of every match
+    /// probability, the one the scores imply (the expected matches among the candidate pairs,
+    /// over every pair; docs/linkage.md, "Model").
     pub prior: f64,
-    /// EM iterations run.
+    /// Iterations run to find the prior.
     pub iterations: u32,
-    /// Whether EM converged before its iteration limit.
+    /// Whether the prior converged before the iteration limit.
     pub converged: bool,
     /// m and u per field and level.
     pub fields: Vec<FieldModel>,
@@ -297,12 +299,12 @@ fn model_html(out: &mut String, input: &InputModel, spine: &str) {
     };
     let _ = writeln!(
         out,
-        "<h2>{}</h2>\n<p>{}λ = {:.6} of the {} {pairs} EM was fitted on match; the prior that two records compared at random match is {:.3e}. EM ran {} iterations ({}).</p>",
+        "<h2>{}</h2>\n<p>{}λ = {:.6} of the {} {pairs} the model was fitted on are expected to match; the prior that two records compared at random match is {:.3e}, the one the scores imply ({} iterations, {}). m was trained by EM rule by rule.</p>",
         escape(&input.extract),
         if input.pooled {
             "Too few candidate pairs of its own: the model of every extract's pairs pooled. "
         } else if input.own_fit_rejected {
-            "Its own fit was rejected (its matches agreed exactly less often than at another level on some field): m is the model of every extract's pairs pooled, λ and the prior its own, fitted with that m. "
+            "Its own fit was rejected (its matches agreed exactly less often than at another level on some field, or some field was trained on fewer than 200 matches): m is the model of every extract's pairs pooled, λ and the prior its own, fitted with that m. "
         } else {
             ""
         },

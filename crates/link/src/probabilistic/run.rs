@@ -227,7 +227,8 @@ impl Sides<'_> {
     }
 }
 
-/// Pass one: the candidate pairs of one record in `every` by (rule, level pattern), per input.
+/// Pass one: the candidate pairs of one record in `every` by (first rule, the rules that found
+/// them, level pattern), per input.
 fn count_patterns(
     (sides, source): (&Sides<'_>, &Source<'_>),
     inputs: &[ExtractInput],
@@ -250,7 +251,7 @@ fn count_patterns(
             |data, base, pairs, given| {
                 if let Some(given) = given {
                     for (pair, &p) in pairs.iter().zip(given) {
-                        *patterns.entry((pair.rule, p)).or_insert(0) += 1;
+                        *patterns.entry((pair.rule, pair.rules, p)).or_insert(0) += 1;
                     }
                     return;
                 }
@@ -262,7 +263,7 @@ fn count_patterns(
                         sides.spine,
                         pair.right as usize,
                     );
-                    (pair.rule, p)
+                    (pair.rule, pair.rules, p)
                 });
                 for (key, n) in found {
                     *patterns.entry(key).or_insert(0) += n;
@@ -276,8 +277,9 @@ fn count_patterns(
 }
 
 /// Pass one (on a sample of the records of a large run) and the fit: u from the spine, shared;
-/// per input, m and λ by EM on its pattern counts, and its prior from the pairs blocking chose
-/// its candidates from (the spine's n(n − 1)/2 pairs, or an extract's rows × n, of the sample).
+/// per input, m by EM rule by rule on its pattern counts, and its prior from them and the pairs
+/// blocking chose its candidates from (the spine's n(n − 1)/2 pairs, or an extract's rows × n,
+/// of the sample).
 /// Also the number of candidate pairs fitted on, over all inputs.
 fn fit_models(
     sides: &Sides<'_>,
@@ -305,7 +307,12 @@ fn fit_models(
             (counts, left * spine_rows / every as f64)
         })
         .collect();
-    let allowed: Vec<Vec<u16>> = sides.rules.iter().map(|r| r.allowed_levels(fields)).collect();
+    let key_components = &inputs[spine_index].key_components;
+    let allowed: Vec<Vec<u16>> = sides
+        .rules
+        .iter()
+        .map(|r| r.allowed_levels(fields, key_components))
+        .collect();
     progress.start("link: estimating u", None);
     let background = Background::estimate(fields, spine);
     progress.finish();

@@ -4,7 +4,7 @@
 //! The job gets the blocking rules ([`super::blocking::rules`]) and the comparison columns of each
 //! field, and writes, for the i-th extract, `work_dir/spark/pairs/extract=<i>/` (none when it has
 //! no pairs): a row per candidate pair (`record`, `spine`, `rule`, `pattern`) sorted by (record,
-//! spine) — the pairs
+//! spine) and `rules` (a bit per rule that found the pair, of the job's first 16) — the pairs
 //! [`super::blocking::SpineIndex::pairs`] finds, each under its first rule, with the pattern
 //! [`super::model::pattern`] gives. [`PairReader`] streams them back in record order, chunk by
 //! chunk, and checks every row (numbers in range, strictly increasing, a valid level per field),
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use arrow::array::{Array, Int64Array, RecordBatch};
 use linklab_store::{Progress, StoreError, WorkDir};
 
-use super::blocking::{Pair, Part, Pass, Rule, Sample};
+use super::blocking::{Pair, Part, Pass, Rule, Sample, TRAINING_RULES, rule_bit};
 use super::fields::{CompareField, MISSING_LEVEL};
 use super::model::{Pattern, level_of};
 use crate::LinkError;
@@ -32,7 +32,7 @@ const SCRIPT: Script = Script {
     text: include_str!("../../spark/probabilistic.py"),
 };
 /// The columns of the job's output.
-const COLUMNS: [&str; 4] = ["record", "spine", "rule", "pattern"];
+const COLUMNS: [&str; 5] = ["record", "spine", "rule", "pattern", "rules"];
 
 /// The job's output, once it has run.
 pub(crate) struct SparkPairs<'a> {
@@ -184,7 +184,7 @@ impl PairReader<'_> {
         self.row += 1;
         let value =
             |c: usize| -> Option<i64> { self.columns[c].is_valid(i).then(|| self.columns[c].value(i)) };
-        let (record, spine, rule, pattern) = (value(0), value(1), value(2), value(3));
+        let (record, spine, rule, pattern, rules) = (value(0), value(1), value(2), value(3), value(4));
         let record = record
             .and_then(|r| u32::try_from(r).ok())
             .filter(|&r| u64::from(r) < self.rows && r >= start)
@@ -197,10 +197,18 @@ impl PairReader<'_> {
             return Err(self.bad(format!("the pairs of record {record} are not sorted or repeat")));
         }
         self.last = Some((record, spine));
-        let rule = rule
+        let local = rule
             .and_then(|r| usize::try_from(r).ok())
-            .and_then(|r| self.of.rules.get(r).copied())
+            .filter(|&r| r < self.of.rules.len())
             .ok_or_else(|| self.bad(format!("record {record} has a pair with no valid rule")))?;
+        let rule = self.of.rules[local];
+        let found = rules
+            .and_then(|r| u16::try_from(r).ok())
+            .filter(|&bits| valid_rules(bits, local, self.of.rules.len()))
+            .ok_or_else(|| self.bad(format!("record {record} has a pair with no valid rules")))?;
+        let rules = (0..self.of.rules.len().min(usize::from(TRAINING_RULES)))
+            .filter(|&b| found >> b & 1 == 1)
+            .fold(0, |acc, b| acc | rule_bit(self.of.rules[b]));
         #[allow(
             clippy::cast_sign_loss,
             reason = "the job writes the pattern's 64 bits as a long"
@@ -214,6 +222,7 @@ impl PairReader<'_> {
                 left: record,
                 right: spine,
                 rule,
+                rules,
             },
             pattern,
         ))
@@ -250,6 +259,16 @@ impl PairReader<'_> {
     }
 }
 
+/// Whether `bits` (the job's `rules`: a bit per rule of the job's first [`TRAINING_RULES`]) can
+/// be those of a pair whose first rule is the job's rule `first`, of `rules`: its bit set (when
+/// it has one), none before it, and none beyond the job's rules.
+fn valid_rules(bits: u16, first: usize, rules: usize) -> bool {
+    let bit = |b: usize| b < usize::from(TRAINING_RULES) && bits >> b & 1 == 1;
+    (first >= usize::from(TRAINING_RULES) || bit(first))
+        && !(0..first).any(bit)
+        && !(rules..usize::from(TRAINING_RULES)).any(bit)
+}
+
 /// Whether every field's level is one of its levels or missing, and no bits are set beyond.
 fn valid_pattern(pattern: Pattern, levels: &[u8]) -> bool {
     let fields = levels.len();
@@ -282,6 +301,28 @@ mod tests {
         assert!(valid_pattern(u64::MAX, &[5; 16]), "every field missing");
         assert!(valid_pattern(0x1 << 60, &[2; 16]));
         assert!(!valid_pattern(0x2 << 60, &[2; 16]));
+    }
+
+    #[test]
+    fn a_pairs_rules_hold_its_first_rule_and_none_before_or_beyond() {
+        for (bits, first, rules, expected) in [
+            (0b0001, 0, 4, true),
+            (0b1011, 0, 4, true),
+            (0b0100, 2, 4, true),
+            (0b0110, 2, 4, false),
+            (0b1000, 2, 4, false),
+            (0b0000, 1, 4, false),
+            (0b1_0001, 0, 4, false),
+            (0b0000, 16, 20, true),
+            (0b0001, 16, 20, false),
+            (1 << 15, 15, 20, true),
+        ] {
+            assert_eq!(
+                valid_rules(bits, first, rules),
+                expected,
+                "{bits:#b} first {first} of {rules}"
+            );
+        }
     }
 
     #[test]

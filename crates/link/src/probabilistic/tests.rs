@@ -106,7 +106,7 @@ fn simulate(
             acc | (Pattern::from(draw(&mut rng, probs)) << (4 * f))
         });
         if shown >> (p & 0xF) & 1 == 1 {
-            *patterns.entry((0, p)).or_insert(0) += 1;
+            *patterns.entry((0, 1, p)).or_insert(0) += 1;
             kept += 1;
             matches += u32::from(is_match);
         }
@@ -191,14 +191,15 @@ fn a_fit_whose_matches_do_not_agree_exactly_takes_the_pooled_m_and_keeps_its_own
     // items makes them).
     let extract = simulate(&clean, &u, 0.3, (200_000, u16::MAX), 1).0;
     let mut spine = simulate(&clean, &u, 0.01, (20_000, u16::MAX), 2).0;
-    *spine.entry((0, 2 | 1 << 8)).or_insert(0) += 20_000;
-    let own = Model::fit(&background, &spine, &all, 1e9, None);
+    *spine.entry((0, 1, 2 | 1 << 8)).or_insert(0) += 20_000;
+    // The simulated pairs are every pair compared: 200,000 of the extract's, 40,000 of the spine's.
+    let own = Model::fit(&background, &spine, &all, 4e4, None);
     assert!(
         !own.exact_is_likeliest(),
         "the spine's own fit is degenerate: {:?}",
         own.m
     );
-    let models = fit_per_input(&background, &[(extract, 1e9), (spine, 1e9)], &all);
+    let models = fit_per_input(&background, &[(extract, 2e5), (spine, 4e4)], &all);
     assert!(!models[0].own_fit_rejected && !models[0].pooled);
     let spine = &models[1];
     assert!(spine.own_fit_rejected && !spine.pooled);
@@ -451,4 +452,126 @@ fn a_bridge_needs_each_person_to_agree_with_the_record_where_the_other_does_not(
     check_own_bits(&[missing, 0, 0], &[missing, 0, 0], (0.0, 0.0));
     // One is better everywhere: only it has weight of its own.
     check_own_bits(&[0, 0, 0], &[2, 1, 0], (25.0, 0.0));
+}
+
+#[test]
+fn a_match_keys_components_restrict_the_levels_its_pairs_can_show() {
+    use FieldKind::{Dob, Forename, Name, Nino, Sex};
+    let fields: Vec<CompareField> = [
+        ("forename", Forename),
+        ("surname", Name),
+        ("dob", Dob),
+        ("sex", Sex),
+        ("nino", Nino),
+    ]
+    .iter()
+    .map(|&(n, k)| field(n, k))
+    .collect();
+    let rules = super::blocking::rules(&["a".to_owned(), "b".to_owned()], &fields);
+    let check = |components: &[&str], expected: [u16; 5]| {
+        let keys = vec![components.iter().map(|&c| c.to_owned()).collect(), Vec::new()];
+        assert_eq!(
+            rules[0].allowed_levels(&fields, &keys),
+            expected,
+            "{components:?}"
+        );
+    };
+    // Forename and surname: E 1 T P I X; dob: E 1 S Y X; sex: E X; nino: E 1 X.
+    check(&["nino"], [0b11_1111, 0b11_1111, 0b1_1111, 0b11, 0b001]);
+    check(
+        &["soundex(surname)", "initial(forename)", "dob"],
+        [0b1_1111, 0b1111, 0b1, 0b11, 0b111],
+    );
+    check(&["year(dob)", "sex"], [0b11_1111, 0b11_1111, 0b1111, 0b01, 0b111]);
+    // A transform the field has no variant for, a field not compared, or a component that
+    // does not parse restricts nothing; nor does a key the manifest does not list.
+    check(
+        &["year(surname)", "postcode", "soundex("],
+        [0b11_1111, 0b11_1111, 0b1_1111, 0b11, 0b111],
+    );
+    assert_eq!(
+        rules[1].allowed_levels(&fields, &[]),
+        vec![0b11_1111, 0b11_1111, 0b1_1111, 0b11, 0b111]
+    );
+}
+
+/// Simulates `pairs` random pairs of `nino`, `sex`, `dob` and `surname` from `m` and `u`, a share
+/// `lambda` of them matches, and counts those the three rules of [`training_allowed`] find,
+/// each under its first rule with a bit per rule: the counts and the matches among them.
+fn simulate_rules(m: &[Vec<f64>], u: &[Vec<f64>], lambda: f64, pairs: u32) -> (Counts, u32) {
+    let mut rng = SplitMix::new(11);
+    let mut counts = Counts::new();
+    let mut matches = 0;
+    for _ in 0..pairs {
+        let is_match = (rng.below(1_000_000) as f64) < lambda * 1e6;
+        let source = if is_match { m } else { u };
+        let levels: Vec<u8> = source.iter().map(|probs| draw(&mut rng, probs)).collect();
+        let found = [
+            levels[0] == 0,
+            levels[3] == 0 && levels[2] == 0 && levels[1] == 0,
+            levels[2] <= 1,
+        ];
+        let bits = (0..3).filter(|&r| found[r]).fold(0_u16, |bits, r| bits | 1 << r);
+        if bits != 0 {
+            let p = levels
+                .iter()
+                .enumerate()
+                .fold(0, |acc, (f, &l)| acc | (Pattern::from(l) << (4 * f)));
+            *counts.entry((bits.trailing_zeros() as u8, bits, p)).or_insert(0) += 1;
+            matches += u32::from(is_match);
+        }
+    }
+    (counts, matches)
+}
+
+/// The levels each rule of [`simulate_rules`] can show: a match key on `nino`; one on
+/// `surname`, `dob` and `sex`; the date within one edit.
+fn training_allowed() -> Vec<Vec<u16>> {
+    let all = u16::MAX;
+    vec![
+        vec![0b1, all, all, all],
+        vec![all, 0b1, 0b1, 0b1],
+        vec![all, all, 0b11, all],
+    ]
+}
+
+#[test]
+fn m_is_trained_rule_by_rule_and_the_prior_is_the_one_the_scores_imply() {
+    let fields = [
+        field("nino", FieldKind::Nino),
+        field("sex", FieldKind::Sex),
+        field("dob", FieldKind::Dob),
+        field("surname", FieldKind::Name),
+    ];
+    let m = vec![
+        vec![0.93, 0.02, 0.05],
+        vec![0.98, 0.02],
+        vec![0.90, 0.05, 0.02, 0.01, 0.02],
+        vec![0.88, 0.05, 0.0, 0.02, 0.01, 0.04],
+    ];
+    // Common surnames and dates, so that many pairs agree on surname, date and sex by chance:
+    // as many as the matches that do (as at 10,000,000 records against 1,000,000).
+    let u = vec![
+        vec![0.000_01, 0.000_1, 0.999_89],
+        vec![0.5, 0.5],
+        vec![0.02, 0.03, 0.001, 0.1, 0.849],
+        vec![0.05, 0.01, 0.0, 0.02, 0.07, 0.85],
+    ];
+    let pairs = 1_000_000;
+    let (counts, matches) = simulate_rules(&m, &u, 0.000_5, pairs);
+    let background = Background::from_u(&fields, u.clone());
+    let models = fit_per_input(&background, &[(counts, f64::from(pairs))], &training_allowed());
+    let model = &models[0];
+    assert!(!model.own_fit_rejected && !model.pooled);
+    for (f, (got, want)) in model.m.iter().zip(&m).enumerate() {
+        for (l, (g, w)) in got.iter().zip(want).enumerate() {
+            assert!((g - w).abs() < 0.03, "field {f} level {l}: m {g} vs {w}");
+        }
+    }
+    let truth = f64::from(matches) / f64::from(pairs);
+    assert!(
+        (model.prior / truth - 1.0).abs() < 0.1,
+        "prior {} vs {truth}",
+        model.prior
+    );
 }
