@@ -148,7 +148,8 @@ pub(crate) struct Model {
     pub pooled: bool,
     /// Per field, the matches its m was trained on ([`train_m`]): the sum over the rules that
     /// trained it of their expected matches; `None` when no rule leaves the field free beside
-    /// another (its m is then the joint fit's), and for a model given its m.
+    /// another (its m is then the joint fit's) and for a model given its m, except that an input
+    /// whose own fit was rejected keeps its own fit's (they tell why).
     pub trained: Vec<Option<f64>>,
     /// Whether the input's own fit was rejected ([`Model::well_fitted`] failed): then m is the
     /// pooled model's, and λ and the prior the input's own, fitted with that m.
@@ -742,6 +743,7 @@ pub(crate) fn fit_per_input(
             let (counts, all_pairs) = &per_input[i];
             Model {
                 own_fit_rejected: true,
+                trained: own.trained.clone(),
                 ..Model::fit(background, counts, allowed, *all_pairs, Some(&pooled.m))
             }
         })

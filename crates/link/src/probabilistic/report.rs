@@ -150,6 +150,10 @@ pub struct FieldModel {
     pub field: String,
     /// Its kind.
     pub kind: String,
+    /// The matches its m was trained on: the expected matches of the blocking rules that leave it
+    /// free, summed (docs/linkage.md, "Model"); null when no rule does (its m is then the joint
+    /// fit's). For an extract whose own fit was rejected, those of its own fit.
+    pub trained_matches: Option<f64>,
     /// Its levels, most specific first (a missing value weighs 0 and is not listed).
     pub levels: Vec<LevelModel>,
 }
@@ -265,6 +269,7 @@ fn field_models(model: &Model) -> Vec<FieldModel> {
         .map(|(f, field)| FieldModel {
             field: field.name.clone(),
             kind: field.kind.as_str().to_owned(),
+            trained_matches: model.trained[f],
             levels: field
                 .levels()
                 .iter()
@@ -321,9 +326,13 @@ fn model_html(out: &mut String, input: &InputModel, spine: &str) {
     for field in &input.fields {
         let _ = writeln!(
             out,
-            "<h3>{} ({})</h3><table><tr><th>level</th><th>code</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
+            "<h3>{} ({})</h3><p>{}</p><table><tr><th>level</th><th>code</th><th>m</th><th>u</th><th>weight (bits)</th></tr>",
             escape(&field.field),
-            escape(&field.kind)
+            escape(&field.kind),
+            field.trained_matches.map_or_else(
+                || "m from the joint fit: no blocking rule leaves this field free.".to_owned(),
+                |n| format!("m trained on {n:.0} expected matches, summed over the blocking rules that leave it free (a pair two rules found counts twice).")
+            )
         );
         for level in &field.levels {
             let _ = writeln!(
