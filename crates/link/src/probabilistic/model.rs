@@ -444,9 +444,7 @@ fn train_m(
             continue;
         }
         let (m, lambda, _, _) = fit_m(fields, u, &projected, std::slice::from_ref(&full), None);
-        let agrees =
-            |f: usize| fields[f].kind == FieldKind::Postcode || m[f][1..].iter().all(|&x| x <= m[f][0]);
-        if !free.iter().all(|&f| agrees(f)) {
+        if !free.iter().all(|&f| exact_is_likeliest(&fields[f], &m[f])) {
             continue;
         }
         let matches = lambda * projected.values().sum::<u64>() as f64;
@@ -462,16 +460,32 @@ fn train_m(
             *trained[f].get_or_insert(0.0) += matches;
         }
     }
-    let (joint, ..) = fit_m(fields, u, patterns, allowed, None);
-    let m = joint
+    let trained_m: Vec<Option<Vec<f64>>> = sums
+        .iter()
+        .map(|sums| match sums.split_last() {
+            Some((&weight, sums)) if weight > 0.0 => Some(sums.iter().map(|sum| sum / weight).collect()),
+            _ => None,
+        })
+        .collect();
+    // The joint fit only for the fields no rule trained.
+    let joint = trained_m
+        .iter()
+        .any(Option::is_none)
+        .then(|| fit_m(fields, u, patterns, allowed, None).0);
+    let m = trained_m
         .into_iter()
         .enumerate()
-        .map(|(f, joint)| match sums[f].split_last() {
-            Some((&weight, sums)) if weight > 0.0 => sums.iter().map(|sum| sum / weight).collect(),
-            _ => joint,
+        .map(|(f, m)| {
+            m.unwrap_or_else(|| joint.as_ref().expect("fitted when a field was not trained")[f].clone())
         })
         .collect();
     (m, trained)
+}
+
+/// Whether matches agree exactly on `field` at least as often as at any other level (`m` its
+/// m), as in any linkage data; always for a postcode (people move).
+fn exact_is_likeliest(field: &CompareField, m: &[f64]) -> bool {
+    field.kind == FieldKind::Postcode || m[1..].iter().all(|&x| x <= m[0])
 }
 
 impl Model {
@@ -563,8 +577,7 @@ impl Model {
         self.fields
             .iter()
             .zip(&self.m)
-            .filter(|(field, _)| field.kind != FieldKind::Postcode)
-            .all(|(_, levels)| levels[1..].iter().all(|&x| x <= levels[0]))
+            .all(|(field, m)| exact_is_likeliest(field, m))
     }
 
     /// The prior weight, log2(prior / (1 − prior)).
