@@ -14,6 +14,7 @@ use linklab_tokens::{Component, FieldKind};
 use rayon::prelude::*;
 
 use super::fields::{CmpData, CompareField, MISSING_TOKEN, crossed_pair};
+use super::prune::{Bound, Prune, Reach};
 
 /// The most spine records one blocking key may have; larger blocks (a very common name, say)
 /// are skipped for that rule.
@@ -129,10 +130,11 @@ impl Rule {
 ///   ([`Use::Score`]) in their place, the date's `swap` form (the date or its day and month
 ///   swapped) with each name's `soundex`, and its `edit1` set with every name's `soundex`
 ///   together (with one name field the `edit1` rule serves both passes);
-/// - the first two name fields agreeing exactly (a wrong date and no reference number);
 /// - the first two name fields in either order with the date's `swap` form (forename and
 ///   surname written the other way round);
-/// - each `postcode` field exactly with the `dob` year (a changed name).
+/// - each `postcode` field exactly with the `dob` year (a changed name);
+/// - last, the first two name fields agreeing exactly (a wrong date and no reference number):
+///   in pass two its blocks are skipped where its pairs cannot link ([`Bound`]).
 pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule> {
     let mut rules: Vec<Rule> = match_keys
         .iter()
@@ -200,14 +202,6 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
             });
         }
     }
-    if let [a, b, ..] = names[..] {
-        rules.push(Rule {
-            name: format!("{}_exact+{}_exact", fields[a].name, fields[b].name),
-            parts: vec![Part::Scalar(a, 0), Part::Scalar(b, 0)],
-            cap: BLOCK_CAP,
-            used: Use::Both,
-        });
-    }
     if let (Some(names), Some(&d)) = (crossed_pair(fields), dobs.first()) {
         let swap = fields[d].scalar_index("swap").expect("dob has swap");
         let [(a, _), (b, _)] = names;
@@ -231,6 +225,16 @@ pub(crate) fn rules(match_keys: &[String], fields: &[CompareField]) -> Vec<Rule>
                 used: Use::Both,
             });
         }
+    }
+    // Last: its blocks may be skipped where its pairs cannot link ([`Bound`]), and a skipped
+    // pair must not be one that a later rule finds.
+    if let [a, b, ..] = names[..] {
+        rules.push(Rule {
+            name: format!("{}_exact+{}_exact", fields[a].name, fields[b].name),
+            parts: vec![Part::Scalar(a, 0), Part::Scalar(b, 0)],
+            cap: BLOCK_CAP,
+            used: Use::Both,
+        });
     }
     rules
 }
@@ -322,27 +326,100 @@ fn keys_of(
     }
 }
 
-/// The first index of sorted `rows` whose key is at least `key`, galloping from the start: the
-/// chunk's keys are dense among the spine's, so the next one is usually a few rows on, and a
-/// binary search over the whole rest of the array (its cache misses were a fifth of a run's
-/// time) is not needed.
-pub(crate) fn lower_bound(rows: &[(u64, u32)], key: u64) -> usize {
-    // Every row before `low` has a smaller key.
-    let (mut low, mut step) = (0, 1);
-    while low + step <= rows.len() && rows[low + step - 1].0 < key {
-        low += step;
-        step *= 2;
+/// `keys` sorted by key (the records of one key in any order). The keys are hashes, so a pass
+/// that scatters them by their top bits leaves buckets of a few keys each to sort: several
+/// times faster than comparison sorting, which was a seventh of a run's time.
+pub(crate) fn sort_by_key(mut keys: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    const SMALL: usize = 1 << 12;
+    if keys.len() < SMALL {
+        keys.sort_unstable_by_key(|k| k.0);
+        return keys;
     }
-    let high = (low + step).min(rows.len());
-    low + rows[low..high].partition_point(|(k, _)| *k < key)
+    // About four keys a bucket.
+    let bits = (usize::BITS - keys.len().leading_zeros() - 2).min(24);
+    let shift = 64 - bits;
+    let bucket = |key: u64| (key >> shift) as usize;
+    let mut starts = vec![0_usize; (1 << bits) + 1];
+    for &(key, _) in &keys {
+        starts[bucket(key) + 1] += 1;
+    }
+    for b in 1..starts.len() {
+        starts[b] += starts[b - 1];
+    }
+    let mut next = starts.clone();
+    let mut sorted = vec![(0, 0); keys.len()];
+    for &k in &keys {
+        let b = bucket(k.0);
+        sorted[next[b]] = k;
+        next[b] += 1;
+    }
+    for b in 0..1 << bits {
+        sorted[starts[b]..starts[b + 1]].sort_unstable_by_key(|k| k.0);
+    }
+    sorted
+}
+
+/// One rule's keys over the spine, sorted, with a directory by their top bits: the keys are
+/// hashes, so the directory finds a key's place with two reads and a scan of a few entries.
+/// (A merge-join that galloped along the array from the last key found took a third of a run
+/// where the chunk's keys were sparse among the spine's.)
+pub(crate) struct Keys {
+    entries: Vec<Entry>,
+    /// `dir[b]` is the first entry whose key's top bits are at least `b`.
+    dir: Vec<u32>,
+    shift: u32,
+}
+
+impl Keys {
+    /// The directory over sorted `entries`, about two entries a bucket.
+    pub(crate) fn new(entries: Vec<Entry>) -> Self {
+        let bits = (usize::BITS - entries.len().leading_zeros())
+            .saturating_sub(2)
+            .clamp(1, 28);
+        let shift = 64 - bits;
+        let mut dir = vec![0_u32; (1 << bits) + 1];
+        for &(key, _, _) in &entries {
+            dir[(key >> shift) as usize + 1] += 1;
+        }
+        for b in 1..dir.len() {
+            dir[b] += dir[b - 1];
+        }
+        Self { entries, dir, shift }
+    }
+
+    /// The first index whose key is at least `key`.
+    pub(crate) fn lower_bound(&self, key: u64) -> usize {
+        let b = (key >> self.shift) as usize;
+        let (low, high) = (self.dir[b] as usize, self.dir[b + 1] as usize);
+        low + self.entries[low..high].partition_point(|(k, _, _)| *k < key)
+    }
+
+    /// The entries of `key`, or `None` when there are more than `cap`.
+    fn block(&self, key: u64, cap: usize) -> Option<&[Entry]> {
+        let start = self.lower_bound(key);
+        let len = self.entries[start..]
+            .iter()
+            .take(cap + 1)
+            .take_while(|(k, _, _)| *k == key)
+            .count();
+        (len <= cap).then(|| &self.entries[start..start + len])
+    }
+
+    fn bytes(&self) -> usize {
+        self.entries.len() * std::mem::size_of::<Entry>() + self.dir.len() * 4
+    }
 }
 
 /// The spine's blocking keys for one pass, one sorted array per rule of the pass.
 pub(crate) struct SpineIndex {
     /// The pass's rules with their numbers among all the rules.
     rules: Vec<(u8, Rule)>,
-    by_rule: Vec<Vec<(u64, u32)>>,
+    by_rule: Vec<Keys>,
 }
+
+/// A spine record's blocking key: the key, the record, and for a bounded rule what its pairs'
+/// bound needs of the record ([`Bound::aux`]; 0 for other rules).
+pub(crate) type Entry = (u64, u32, u32);
 
 /// A candidate pair: a record of the chunk (its index in the extract), a spine record, the
 /// first rule that found it, and a bit per rule that found it among the first [`TRAINING_RULES`]
@@ -411,9 +488,31 @@ pub(crate) fn count_by_spine<K: Ord + Send>(
         })
 }
 
+/// The records whose pairs [`SpineIndex::pairs`] finds.
+struct Chunk<'a> {
+    data: &'a CmpData,
+    range: std::ops::Range<usize>,
+    base: u32,
+    self_join: bool,
+    sample: Sample,
+}
+
+/// What one rule found for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// The record has no key of the rule (a token it joins on is missing), or is not sampled.
+    Nothing,
+    /// Every key of the record had a block of at most the rule's cap: the rule found every
+    /// spine record that shares a key with it.
+    Whole,
+    /// Some key's block was over the cap and skipped.
+    Capped,
+}
+
 impl SpineIndex {
-    /// The index of the rules of `rules` (all of them, numbered in order) that `pass` uses.
-    pub(crate) fn new(rules: &[Rule], pass: Pass, spine: &CmpData) -> Self {
+    /// The index of the rules of `rules` (all of them, numbered in order) that `pass` uses; a
+    /// rule with a bound among `bounds` keeps beside each key what the bound needs.
+    pub(crate) fn new(rules: &[Rule], pass: Pass, spine: &CmpData, bounds: &[Bound]) -> Self {
         let rules: Vec<(u8, Rule)> = (0_u8..)
             .zip(rules)
             .filter(|(_, rule)| rule.in_pass(pass))
@@ -432,8 +531,13 @@ impl SpineIndex {
                     Sample::ALL,
                     &mut keys,
                 );
+                let bound = bounds.iter().find(|b| b.rule == *i);
+                let mut keys: Vec<Entry> = keys
+                    .into_iter()
+                    .map(|(key, r)| (key, r, bound.map_or(0, |b| b.aux(spine, r as usize))))
+                    .collect();
                 keys.sort_unstable();
-                keys
+                Keys::new(keys)
             })
             .collect();
         Self { rules, by_rule }
@@ -441,16 +545,75 @@ impl SpineIndex {
 
     /// Bytes the index holds.
     pub(crate) fn bytes(&self) -> usize {
-        self.by_rule.iter().map(|k| k.len() * 12).sum()
+        self.by_rule.iter().map(Keys::bytes).sum()
+    }
+
+    /// The pairs that rule `k` of the index finds for `chunk`'s records, and what it found for
+    /// each record (indexed from the start of the range). With a bound and each record's
+    /// [`Reach`], the pairs that cannot link are skipped.
+    fn rule_pairs(
+        &self,
+        k: usize,
+        chunk: &Chunk<'_>,
+        bounded: Option<(&Prune<'_>, &Bound, &[Reach])>,
+    ) -> (Vec<Pair>, Vec<Found>) {
+        let ((i, rule), spine) = (&self.rules[k], &self.by_rule[k]);
+        let range = chunk.range.clone();
+        let mut keys = Vec::new();
+        keys_of(
+            rule,
+            usize::from(*i),
+            chunk.data,
+            range.clone(),
+            chunk.base,
+            chunk.sample,
+            &mut keys,
+        );
+        let keys = sort_by_key(keys);
+        let mut found = vec![Found::Nothing; range.len()];
+        let mut pairs = Vec::new();
+        for &(key, left) in &keys {
+            let r = (left - chunk.base) as usize - range.start;
+            let Some(block) = spine.block(key, rule.cap) else {
+                found[r] = Found::Capped;
+                continue;
+            };
+            if found[r] == Found::Nothing {
+                found[r] = Found::Whole;
+            }
+            let Some(&(_, first, _)) = block.first() else {
+                continue;
+            };
+            let fixed = bounded.map(|(prune, bound, _)| prune.fixed_weight(bound, first));
+            for &(_, right, aux) in block {
+                if chunk.self_join && right >= left {
+                    continue;
+                }
+                if let (Some((prune, bound, reach)), Some(fixed)) = (bounded, fixed)
+                    && prune.unreachable(bound, &reach[r], fixed, aux)
+                {
+                    continue;
+                }
+                pairs.push(Pair {
+                    left,
+                    right,
+                    rule: *i,
+                    rules: rule_bit(*i),
+                });
+            }
+        }
+        (pairs, found)
     }
 
     /// The candidate pairs of the records of `sample` among records `range` of `data` (numbered
     /// from `base` in their extract), sorted by (left, right), each under its first rule. With
-    /// `self_join` (the data is the spine itself) only pairs with `right < left` are kept.
+    /// `self_join` (the data is the spine itself) only pairs with `right < left` are kept. With
+    /// `prune`, the blocks of a bounded rule whose pairs cannot link are skipped ([`Bound`]).
     ///
     /// Each rule's pairs are found on the rayon pool (a merge-join of the chunk's sorted keys
-    /// with the rule's spine array); they are then sorted together, so the result does not
-    /// depend on which thread found what.
+    /// with the rule's spine array), the bounded rules' after the others (they need the others'
+    /// [`Found`]); they are then sorted together, so the result does not depend on which thread
+    /// found what.
     pub(crate) fn pairs(
         &self,
         data: &CmpData,
@@ -458,50 +621,42 @@ impl SpineIndex {
         base: u32,
         self_join: bool,
         sample: Sample,
+        prune: Option<&Prune<'_>>,
     ) -> Vec<Pair> {
-        let by_rule: Vec<Vec<Pair>> = self
-            .rules
+        let chunk = Chunk {
+            data,
+            range: range.clone(),
+            base,
+            self_join,
+            sample,
+        };
+        let bound = |k: usize| prune.and_then(|p| p.bound(self.rules[k].0));
+        let plain: Vec<usize> = (0..self.rules.len()).filter(|&k| bound(k).is_none()).collect();
+        let mut by_rule: Vec<(u8, Vec<Pair>, Vec<Found>)> = plain
             .par_iter()
-            .zip(&self.by_rule)
-            .map(|((i, rule), spine)| {
-                let mut keys = Vec::new();
-                keys_of(
-                    rule,
-                    usize::from(*i),
-                    data,
-                    range.clone(),
-                    base,
-                    sample,
-                    &mut keys,
-                );
-                keys.sort_unstable();
-                let mut pairs = Vec::new();
-                let mut s = 0;
-                for &(key, left) in &keys {
-                    // The chunk's keys are sorted: search only the rest of the spine's array.
-                    s += lower_bound(&spine[s..], key);
-                    let block = spine[s..]
-                        .iter()
-                        .take(rule.cap + 1)
-                        .take_while(|(k, _)| *k == key)
-                        .count();
-                    if block > rule.cap {
-                        continue;
-                    }
-                    for &(_, right) in &spine[s..s + block] {
-                        if !self_join || right < left {
-                            pairs.push(Pair {
-                                left,
-                                right,
-                                rule: *i,
-                                rules: rule_bit(*i),
-                            });
-                        }
-                    }
-                }
-                pairs
+            .map(|&k| {
+                let (pairs, found) = self.rule_pairs(k, &chunk, None);
+                (self.rules[k].0, pairs, found)
             })
             .collect();
+        if let Some(prune) = prune {
+            for (k, bound) in (0..self.rules.len()).filter_map(|k| Some((k, bound(k)?))) {
+                let found_by = |rule: u8, r: usize| {
+                    by_rule
+                        .iter()
+                        .find(|(i, _, _)| *i == rule)
+                        .map_or(Found::Nothing, |(_, _, found)| found[r])
+                };
+                let reach: Vec<Reach> = range
+                    .clone()
+                    .into_par_iter()
+                    .map(|r| prune.reach(bound, data, r, |rule| found_by(rule, r - range.start)))
+                    .collect();
+                let (pairs, found) = self.rule_pairs(k, &chunk, Some((prune, bound, &reach)));
+                by_rule.push((self.rules[k].0, pairs, found));
+            }
+        }
+        let by_rule: Vec<Vec<Pair>> = by_rule.into_iter().map(|(_, pairs, _)| pairs).collect();
         let mut pairs = by_rule.concat();
         pairs.par_sort_unstable();
         pairs.dedup_by(|b, a| {

@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use super::blocking::{Pair, map_by_spine};
 use super::fields::{CmpData, MISSING_LEVEL};
 use super::model::{Model, Pattern, count_weight, level_of, probability};
+use super::prune::Prune;
 use crate::cluster::{self, NONE, Persons, UnionFind};
 use crate::output::{NO_HIT, Outcome};
 
@@ -187,10 +188,40 @@ pub(crate) fn decide_chunk(
     weights: &mut [u64],
     unmatched: f64,
     contested: &mut Vec<Contested>,
+    (prune, by_rule): (Option<&Prune<'_>>, &mut [u64]),
 ) {
-    let computed = map_by_spine(pairs, |pair| {
+    let mut computed = map_by_spine(pairs, |pair| {
         model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
     });
+    // The pairs of a bounded rule that cannot link are not candidates (see [`Prune`]).
+    let kept: Vec<Pair>;
+    let pairs = match prune {
+        Some(prune)
+            if pairs
+                .iter()
+                .zip(&computed)
+                .any(|(pair, s)| prune.dropped(pair, s.1)) =>
+        {
+            let keep: Vec<bool> = pairs
+                .iter()
+                .zip(&computed)
+                .map(|(pair, s)| !prune.dropped(pair, s.1))
+                .collect();
+            kept = pairs
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(p, _)| *p)
+                .collect();
+            let mut k = keep.iter();
+            computed.retain(|_| *k.next().expect("one per pair"));
+            &kept[..]
+        }
+        _ => pairs,
+    };
+    for pair in pairs {
+        by_rule[usize::from(pair.rule)] += 1;
+    }
     let groups: Vec<(&[Pair], &[Scored])> = pairs
         .chunk_by(|a, b| a.left == b.left)
         .scan(0, |start, group| {

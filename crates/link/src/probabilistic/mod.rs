@@ -11,7 +11,8 @@
 //!    with itself for the spine), m by EM rule by rule over its pattern counts, and the prior
 //!    its scores imply ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
-//!    again: each record is decided from its pairs scored by its extract's model, and the
+//!    again, skipping the blocks of the last rule whose pairs cannot link ([`prune`]): each
+//!    record is decided from its pairs scored by its extract's model, and the
 //!    spine's strong pairs are clustered into persons; the linked records that will join the
 //!    second round are kept as they are decided; then the persons that a record matches on
 //!    complementary fields (one on a NINO, the other on a new surname) are merged ([`decide`]).
@@ -32,6 +33,7 @@ mod blocking;
 mod decide;
 mod fields;
 mod model;
+mod prune;
 mod report;
 mod run;
 mod spark_pairs;

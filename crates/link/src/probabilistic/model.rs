@@ -606,13 +606,19 @@ impl Model {
                 continue;
             }
             if level == 0 {
-                let (m_bits, least) = self.exact_bits[f];
-                w += (m_bits + self.tf[b * self.fields.len() + f]).max(least);
+                w += self.exact_weight(f, b);
             } else {
                 w += weights[usize::from(level)];
             }
         }
         (p, w)
+    }
+
+    /// The weight of exact agreement on field `f` with spine record `b`'s token (see
+    /// [`Self::score`]).
+    pub(crate) fn exact_weight(&self, f: usize, b: usize) -> f64 {
+        let (m_bits, least) = self.exact_bits[f];
+        (m_bits + self.tf[b * self.fields.len() + f]).max(least)
     }
 
     /// The same model over other records' −log2 u_tf (see [`Background::extended_tf`]).

@@ -16,6 +16,7 @@ use super::fields::{CmpColumns, CmpData, CompareField};
 use super::model::{
     BINS, Background, Counts, Model, Pattern, count_weight, fit_per_input, level_of, pattern,
 };
+use super::prune::{Bound, Prune};
 use super::report::{self, ExtractCount, ModelReport, RuleCount, RuleLinks, SpineDedup, ThroughLinked};
 use super::spark_pairs::SparkPairs;
 use crate::cluster::Persons;
@@ -130,18 +131,18 @@ impl<'a> Source<'a> {
         cfg: &'a LinkConfig,
         inputs: (&[ExtractInput], usize),
         spine: &CmpData,
-        rules: (&[Rule], Pass),
+        rules: (&[Rule], Pass, &[Bound]),
         fields: &[CompareField],
         progress: &dyn Progress,
     ) -> Result<Self, LinkError> {
         Ok(match &cfg.engine {
-            Engine::Embedded => Source::Index(SpineIndex::new(rules.0, rules.1, spine)),
+            Engine::Embedded => Source::Index(SpineIndex::new(rules.0, rules.1, spine, rules.2)),
             Engine::Spark(spark) => Source::Spark(SparkPairs::run(
                 spark,
                 &cfg.work_dir,
                 inputs,
                 fields,
-                rules,
+                (rules.0, rules.1),
                 progress,
             )?),
         })
@@ -170,6 +171,8 @@ struct Sides<'a> {
     chunk: usize,
     spine: &'a CmpData,
     rules: &'a [Rule],
+    /// The bounds that let pass two skip pairs that cannot link.
+    bounds: &'a [Bound],
     cols: &'a [CmpColumns],
     max_cluster_size: usize,
 }
@@ -184,7 +187,7 @@ impl Sides<'_> {
         source: &Source<'_>,
         input: &ExtractInput,
         (i, every): (usize, u64),
-        is_spine: bool,
+        (is_spine, prune): (bool, Option<&Prune<'_>>),
         mut f: impl FnMut(&CmpData, u32, &[blocking::Pair], Option<&[Pattern]>),
     ) -> Result<(), LinkError> {
         let sample = Sample {
@@ -204,7 +207,7 @@ impl Sides<'_> {
                 reader.next_chunk(records, sample, &mut pairs, &mut patterns)?;
                 f(data, base, &pairs, Some(&patterns));
             } else if let Source::Index(index) = source {
-                pairs = index.pairs(data, range, base, is_spine, sample);
+                pairs = index.pairs(data, range, base, is_spine, sample, prune);
                 f(data, base, &pairs, None);
             }
             Ok(())
@@ -247,7 +250,7 @@ fn count_patterns(
             source,
             input,
             (i, every),
-            i == spine_index,
+            (i == spine_index, None),
             |data, base, pairs, given| {
                 if let Some(given) = given {
                     for (pair, &p) in pairs.iter().zip(given) {
@@ -356,6 +359,19 @@ fn blocking_rules(cfg: &LinkConfig, fields: &[CompareField]) -> Result<Vec<Rule>
     Ok(rules)
 }
 
+/// The spine's comparison tokens.
+fn read_spine_tokens(
+    spine: &ExtractInput,
+    cols: &CmpColumns,
+    (fields, keys): (&[CompareField], usize),
+    progress: &dyn Progress,
+) -> Result<CmpData, LinkError> {
+    progress.start(&format!("link: reading spine {}", spine.name), None);
+    let data = load(spine, cols, fields, keys)?;
+    progress.finish();
+    Ok(data)
+}
+
 /// Links every extract by the probabilistic method and writes `work_dir/linked/`.
 pub(crate) fn run(
     cfg: &LinkConfig,
@@ -371,10 +387,7 @@ pub(crate) fn run(
         .iter()
         .map(|input| CmpColumns::find(input, fields))
         .collect::<Result<Vec<_>, _>>()?;
-    let spine_input = &inputs[spine_index];
-    progress.start(&format!("link: reading spine {}", spine_input.name), None);
-    let spine = load(spine_input, &cols[spine_index], fields, keys)?;
-    progress.finish();
+    let spine = read_spine_tokens(&inputs[spine_index], &cols[spine_index], (fields, keys), progress)?;
     let other_rows: u64 = inputs
         .iter()
         .filter(|e| e.name != cfg.spine)
@@ -390,12 +403,14 @@ pub(crate) fn run(
     );
     let inputs = &opened.inputs;
     let fixed = held(&spine, fields.len()) + beside_spine;
+    let bounds = Bound::of_rules(&rules, Pass::Score, fields, &inputs[spine_index].key_components);
     let mut sides = Sides {
         fields,
         keys,
         chunk: 0,
         spine: &spine,
         rules: &rules,
+        bounds: &bounds,
         cols: &cols,
         max_cluster_size: cfg.max_cluster_size,
     };
@@ -406,7 +421,7 @@ pub(crate) fn run(
             cfg,
             (inputs, spine_index),
             &spine,
-            (&rules, pass),
+            (&rules, pass, &bounds),
             fields,
             progress,
         )?;
@@ -440,6 +455,7 @@ pub(crate) fn run(
         memory: (cfg.memory_limit, beside_spine),
         cols: &cols,
         rules: &rules,
+        bounds: &bounds,
         threshold,
     };
     let through_linked = round.run(
@@ -476,12 +492,12 @@ pub(crate) fn run(
         models: models
             .iter()
             .zip(inputs)
-            .map(|(model, input)| report::input_model(&input.name, model))
+            .map(|(m, e)| report::input_model(&e.name, m))
             .collect(),
         spine: SpineDedup::from((merges, bridged)),
         histograms: histograms
             .iter()
-            .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
+            .map(|(i, b)| report::histogram(&inputs[*i].name, b))
             .collect(),
         linked_by_rule: links_by_rule,
         through_linked,
@@ -697,7 +713,7 @@ fn decide_all(
         let mut bins = vec![0_u64; BINS];
         if i == spine_index {
             progress.start(&format!("link: scoring {} with itself", input.name), None);
-            sides.for_each_pairs(source, input, (i, 1), true, |data, _, pairs, _| {
+            sides.for_each_pairs(source, input, (i, 1), (true, None), |data, _, pairs, _| {
                 let scores = blocking::map_by_spine(pairs, |pair| {
                     model.score(data, pair.left as usize, spine, pair.right as usize)
                 });
@@ -727,25 +743,30 @@ fn decide_all(
         let bins = &mut histograms[i].1;
         progress.start(&format!("link: scoring {}", input.name), Some(input.rows));
         let unmatched = decide::unmatched_odds(models[i].prior, persons.first.len());
-        sides.for_each_pairs(source, input, (i, 1), false, |data, base, pairs, _| {
-            for pair in pairs {
-                by_rule[usize::from(pair.rule)] += 1;
-            }
-            decide::decide_chunk(
-                &models[i],
-                threshold,
-                data,
-                base,
-                spine,
-                &persons.person_of,
-                pairs,
-                out,
-                bins,
-                unmatched,
-                contested,
-            );
-            joining.take(i, (data, base), pairs, out);
-        })?;
+        let prune = Prune::new(&models[i], sides.bounds, (threshold, unmatched), spine.records);
+        sides.for_each_pairs(
+            source,
+            input,
+            (i, 1),
+            (false, Some(&prune)),
+            |data, base, pairs, _| {
+                decide::decide_chunk(
+                    &models[i],
+                    threshold,
+                    data,
+                    base,
+                    spine,
+                    &persons.person_of,
+                    pairs,
+                    out,
+                    bins,
+                    unmatched,
+                    contested,
+                    (Some(&prune), &mut by_rule),
+                );
+                joining.take(i, (data, base), pairs, out);
+            },
+        )?;
         progress.finish();
     }
     Ok((
@@ -769,6 +790,7 @@ struct SecondRound<'a> {
     memory: (u64, u64),
     cols: &'a [CmpColumns],
     rules: &'a [Rule],
+    bounds: &'a [Bound],
     threshold: f64,
 }
 
@@ -886,7 +908,7 @@ impl SecondRound<'_> {
             joined = spine.records - spine_records,
             "second round"
         );
-        let index = SpineIndex::new(self.rules, Pass::Score, &spine);
+        let index = SpineIndex::new(self.rules, Pass::Score, &spine, self.bounds);
         // Chunks as small as what the grown spine, its weights (beside the spine's own) and
         // its index leave.
         let (limit, beside) = self.memory;
@@ -905,6 +927,7 @@ impl SecondRound<'_> {
         for &i in &order {
             let model = models[i].with_tf(Arc::clone(&tf));
             let unmatched = decide::unmatched_odds(model.prior, persons.first.len());
+            let prune = Prune::new(&model, self.bounds, (self.threshold, unmatched), spine.records);
             let state = decisions.get_mut(&i).expect("one per other extract");
             let again = redo.get(&i).map_or(&[][..], Vec::as_slice);
             let mut linked = 0;
@@ -930,7 +953,14 @@ impl SecondRound<'_> {
                             numbers.push((number, redo));
                         }
                     }
-                    let mut pairs = index.pairs(&data, 0..data.records, 0, false, blocking::Sample::ALL);
+                    let mut pairs = index.pairs(
+                        &data,
+                        0..data.records,
+                        0,
+                        false,
+                        blocking::Sample::ALL,
+                        Some(&prune),
+                    );
                     // Only the records to decide again and those with a pair with a joined record
                     // can change.
                     let scored: std::collections::HashSet<u32> = pairs
@@ -941,8 +971,8 @@ impl SecondRound<'_> {
                     pairs.retain(|pair| scored.contains(&pair.left));
                     through.records_scored += scored.len() as u64;
                     through.records_decided_again += numbers.iter().filter(|n| n.1).count() as u64;
-                    through.pairs_scored += pairs.len() as u64;
                     let mut out = vec![Decision::NONE; data.records];
+                    let mut by_rule = vec![0; self.rules.len()];
                     decide::decide_chunk(
                         &model,
                         self.threshold,
@@ -955,7 +985,9 @@ impl SecondRound<'_> {
                         &mut bins,
                         unmatched,
                         &mut Vec::new(),
+                        (Some(&prune), &mut by_rule),
                     );
+                    through.pairs_scored += by_rule.iter().sum::<u64>();
                     for (decision, &(number, redo)) in out.iter().zip(&numbers) {
                         let now = decision.outcome.linked_person().is_some();
                         if now && state[number].outcome.linked_person().is_none() {

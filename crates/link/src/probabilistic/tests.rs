@@ -298,16 +298,31 @@ fn a_forename_and_surname_written_the_other_way_round_are_crossed() {
 
 proptest::proptest! {
     #[test]
-    fn galloping_finds_the_first_row_not_below_the_key(
-        keys in proptest::collection::vec(0_u64..200, 0..300),
-        key in 0_u64..210,
+    fn the_directory_finds_the_first_entry_not_below_the_key(
+        keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..300),
+        repeat in 0_usize..300,
+        key in proptest::prelude::any::<u64>(),
+        probe in 0_usize..300,
     ) {
-        let mut rows: Vec<(u64, u32)> = keys.into_iter().map(|k| (k, 0)).collect();
-        rows.sort_unstable();
-        proptest::prop_assert_eq!(
-            super::blocking::lower_bound(&rows, key),
-            rows.partition_point(|(k, _)| *k < key)
-        );
+        let mut entries: Vec<(u64, u32, u32)> = keys.iter().map(|&k| (k, 0, 0)).collect();
+        // Repeated keys, and a key that is there.
+        entries.extend(keys.get(repeat).map(|&k| (k, 1, 0)));
+        entries.sort_unstable();
+        let key = keys.get(probe).copied().unwrap_or(key);
+        let expected = entries.partition_point(|(k, _, _)| *k < key);
+        proptest::prop_assert_eq!(super::blocking::Keys::new(entries).lower_bound(key), expected);
+    }
+
+    #[test]
+    fn keys_sorted_by_radix_are_sorted(keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..20_000)) {
+        let keys: Vec<(u64, u32)> = (0_u32..).zip(keys).map(|(r, k)| (k, r)).collect();
+        let mut expected = keys.clone();
+        expected.sort_unstable();
+        let mut sorted = super::blocking::sort_by_key(keys);
+        proptest::prop_assert!(sorted.windows(2).all(|w| w[0].0 <= w[1].0));
+        // And the same keys.
+        sorted.sort_unstable();
+        proptest::prop_assert_eq!(&sorted, &expected);
     }
 }
 
@@ -372,8 +387,8 @@ fn em_sees_the_wide_date_rules_and_the_decisions_the_tight_ones() {
             ("dob_swap+forename_soundex", "S"),
             ("dob_swap+surname_soundex", "S"),
             ("dob_edit1+forename_soundex+surname_soundex", "S"),
-            ("forename_exact+surname_exact", "FS"),
             ("forename+surname_either_order+dob_swap", "FS"),
+            ("forename_exact+surname_exact", "FS"),
         ],
     );
     // With one name field, its edit-1 date rule serves both passes.
@@ -574,4 +589,99 @@ fn m_is_trained_rule_by_rule_and_the_prior_is_the_one_the_scores_imply() {
         "prior {} vs {truth}",
         model.prior
     );
+}
+
+/// A record of forename, surname, dob, sex and nino drawn from small pools, so that a name's
+/// block holds several spine records: tokens are small numbers, and two dates `d` and `d ^ 1`
+/// share an edit-1 item (one edit apart).
+fn pooled_record(fields: &[CompareField], rng: &mut SplitMix) -> CmpData {
+    let name = |v: u64| vec![v, v / 3 + 1_000, v / 10 + 2_000, v + 5_000];
+    let (forename, surname) = (name(1 + rng.below(20)), name(100 + rng.below(30)));
+    let d = rng.below(400);
+    let (dob, dob_set) = if rng.below(20) == 0 {
+        (vec![0, 0, 0], vec![])
+    } else {
+        (
+            vec![10_000 + d, 20_000 + d, 30_000 + d / 20],
+            vec![40_000 + d, 50_000 + d / 2],
+        )
+    };
+    let sex = vec![60_000 + rng.below(2)];
+    let n = rng.below(5_000);
+    let (nino, nino_set) = if rng.below(2) == 0 {
+        (vec![0], vec![])
+    } else {
+        (vec![70_000 + n], vec![80_000 + n, 90_000 + n / 2])
+    };
+    CmpData::record(
+        fields,
+        &[
+            (&forename, &[]),
+            (&surname, &[]),
+            (&dob, &dob_set),
+            (&sex, &[]),
+            (&nino, &nino_set),
+        ],
+    )
+}
+
+/// Skipping the pairs whose bound is below the floor keeps exactly the pairs that scoring every
+/// pair and dropping those below it keeps, at every floor (docs/linkage.md "Blocking").
+#[test]
+fn skipping_unreachable_pairs_keeps_what_dropping_them_after_scoring_keeps() {
+    use super::blocking::{Pass, Sample, SpineIndex, rules};
+    use super::prune::{Bound, Prune};
+    use FieldKind::{Dob, Forename, Name, Nino, Sex};
+    let fields = [
+        field("forename", Forename),
+        field("surname", Name),
+        field("dob", Dob),
+        field("sex", Sex),
+        field("nino", Nino),
+    ];
+    let mut rng = SplitMix::new(7);
+    let mut data = |n: usize| {
+        let mut all = CmpData::new(&fields, 0);
+        for _ in 0..n {
+            all.push_record(&pooled_record(&fields, &mut rng), 0);
+        }
+        all
+    };
+    let (spine, chunk) = (data(2_000), data(1_000));
+    let rules = rules(&[], &fields);
+    let bounds = Bound::of_rules(&rules, Pass::Score, &fields, &[]);
+    assert_eq!(bounds.len(), 1, "the names' exact rule is bounded");
+    let index = SpineIndex::new(&rules, Pass::Score, &spine, &bounds);
+    let every = index.pairs(&chunk, 0..chunk.records, 0, false, Sample::ALL, None);
+    let mut counts = Counts::new();
+    for pair in &every {
+        let p = super::model::pattern(&fields, &chunk, pair.left as usize, &spine, pair.right as usize);
+        *counts.entry((pair.rule, pair.rules, p)).or_insert(0) += 1;
+    }
+    let allowed: Vec<Vec<u16>> = rules.iter().map(|r| r.allowed_levels(&fields, &[])).collect();
+    let model = Model::fit(
+        &Background::estimate(&fields, &spine),
+        &counts,
+        &allowed,
+        2e6,
+        None,
+    );
+    let mut skipped_some = false;
+    for threshold in [0.5, 0.95, 0.999_999, 1.0 - 1e-12] {
+        let prune = Prune::new(&model, &bounds, (threshold, 1.0), spine.records);
+        let kept = |pairs: &[super::blocking::Pair]| -> Vec<(u32, u32, u8)> {
+            pairs
+                .iter()
+                .filter(|p| {
+                    let (_, w) = model.score(&chunk, p.left as usize, &spine, p.right as usize);
+                    !prune.dropped(p, w)
+                })
+                .map(|p| (p.left, p.right, p.rule))
+                .collect()
+        };
+        let skipping = index.pairs(&chunk, 0..chunk.records, 0, false, Sample::ALL, Some(&prune));
+        assert_eq!(kept(&skipping), kept(&every), "threshold {threshold}");
+        skipped_some |= skipping.len() < every.len();
+    }
+    assert!(skipped_some, "some pair was skipped");
 }
