@@ -105,12 +105,12 @@ impl Rule {
                         };
                         let variant = component.transform.name().unwrap_or("exact");
                         if let Some(v) = fields[f].scalar_index(variant) {
-                            allowed[f] &= (1 << (fields[f].scalar_level(v) + 1)) - 1;
+                            allowed[f] &= fields[f].levels_through(v);
                         }
                     }
                 }
                 Part::Edit1(f) => allowed[f] &= 0b11,
-                Part::Scalar(f, v) => allowed[f] &= (1 << (fields[f].scalar_level(v) + 1)) - 1,
+                Part::Scalar(f, v) => allowed[f] &= fields[f].levels_through(v),
                 // Exact, within one edit of each other, or transposed.
                 Part::EitherOrder(names) => {
                     for (f, _) in names {
@@ -337,26 +337,31 @@ pub(crate) fn sort_by_key(mut keys: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
     }
     // About four keys a bucket.
     let bits = (usize::BITS - keys.len().leading_zeros() - 2).min(24);
-    let shift = 64 - bits;
-    let bucket = |key: u64| (key >> shift) as usize;
-    let mut starts = vec![0_usize; (1 << bits) + 1];
-    for &(key, _) in &keys {
-        starts[bucket(key) + 1] += 1;
+    let starts = bucket_starts(keys.iter().map(|k| k.0), bits);
+    let mut next = starts.clone();
+    let mut sorted = vec![(0, 0); keys.len()];
+    for &k in &keys {
+        let b = (k.0 >> (64 - bits)) as usize;
+        sorted[next[b] as usize] = k;
+        next[b] += 1;
+    }
+    for b in starts.windows(2) {
+        sorted[b[0] as usize..b[1] as usize].sort_unstable_by_key(|k| k.0);
+    }
+    sorted
+}
+
+/// Where each bucket of keys sharing their top `bits` bits starts among the keys sorted, and
+/// after the last bucket their number: the prefix sums of the buckets' counts.
+fn bucket_starts(keys: impl Iterator<Item = u64>, bits: u32) -> Vec<u32> {
+    let mut starts = vec![0_u32; (1 << bits) + 1];
+    for key in keys {
+        starts[(key >> (64 - bits)) as usize + 1] += 1;
     }
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
     }
-    let mut next = starts.clone();
-    let mut sorted = vec![(0, 0); keys.len()];
-    for &k in &keys {
-        let b = bucket(k.0);
-        sorted[next[b]] = k;
-        next[b] += 1;
-    }
-    for b in 0..1 << bits {
-        sorted[starts[b]..starts[b + 1]].sort_unstable_by_key(|k| k.0);
-    }
-    sorted
+    starts
 }
 
 /// One rule's keys over the spine, sorted, with a directory by their top bits: the keys are
@@ -376,15 +381,12 @@ impl Keys {
         let bits = (usize::BITS - entries.len().leading_zeros())
             .saturating_sub(2)
             .clamp(1, 28);
-        let shift = 64 - bits;
-        let mut dir = vec![0_u32; (1 << bits) + 1];
-        for &(key, _, _) in &entries {
-            dir[(key >> shift) as usize + 1] += 1;
+        let dir = bucket_starts(entries.iter().map(|e| e.0), bits);
+        Self {
+            entries,
+            dir,
+            shift: 64 - bits,
         }
-        for b in 1..dir.len() {
-            dir[b] += dir[b - 1];
-        }
-        Self { entries, dir, shift }
     }
 
     /// The first index whose key is at least `key`.

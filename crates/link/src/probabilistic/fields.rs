@@ -155,6 +155,18 @@ impl CompareField {
         }
     }
 
+    /// A bit for each level that a pair agreeing on scalar variant `v` can show: the variant's
+    /// own and the more specific ones.
+    pub(crate) fn levels_through(&self, v: usize) -> u16 {
+        (1 << (self.scalar_level(v) + 1)) - 1
+    }
+
+    /// A bit for each level that means a pair agrees on scalar variant `v`: exact agreement and
+    /// the variant's own level.
+    pub(crate) fn levels_agreeing_on(&self, v: usize) -> u16 {
+        1 | (1 << self.scalar_level(v))
+    }
+
     /// The index of a scalar variant, if the kind has it.
     pub(crate) fn scalar_index(&self, variant: &str) -> Option<usize> {
         variants(self.kind)

@@ -146,8 +146,7 @@ fn constrained(
     fields: &[CompareField],
     key_components: &[Vec<String>],
 ) -> Option<(usize, u16)> {
-    // A level that, shown by a pair, means the pair agrees on this part's token.
-    let scalar = |f: usize, v: usize| -> u16 { 1 | (1 << fields[f].scalar_level(v)) };
+    // Each part gives the levels that, shown by a pair, mean the pair agrees on its token.
     let mut found: Option<(usize, u16)> = None;
     let mut add = |f: usize, levels: u16| -> Option<()> {
         if fixed.contains(&f) {
@@ -165,7 +164,7 @@ fn constrained(
     };
     for part in &rule.parts {
         match *part {
-            Part::Scalar(f, v) => add(f, scalar(f, v))?,
+            Part::Scalar(f, v) => add(f, fields[f].levels_agreeing_on(v))?,
             // Exact, or one edit apart: they share an item.
             Part::Edit1(f) => add(f, 0b11)?,
             Part::EitherOrder([(a, _), (b, _)]) => {
@@ -180,7 +179,9 @@ fn constrained(
                     let variant = component.transform.name().unwrap_or("exact");
                     // Exact agreement agrees on every transform; a comparison variant's own
                     // level agrees on it.
-                    let levels = fields[f].scalar_index(variant).map_or(1, |v| scalar(f, v));
+                    let levels = fields[f]
+                        .scalar_index(variant)
+                        .map_or(1, |v| fields[f].levels_agreeing_on(v));
                     add(f, levels)?;
                 }
             }
@@ -297,7 +298,7 @@ impl<'a> Prune<'a> {
                 let token = fingerprint(data.scalar(f, r, v));
                 if token != 0 {
                     // Different tokens of the variant: neither its level nor exact agreement.
-                    let other = possible & !(1 | (1 << model.fields[f].scalar_level(v)));
+                    let other = possible & !model.fields[f].levels_agreeing_on(v);
                     reach.coarse = Some((j, token, best(other)));
                 }
             }
