@@ -1,4 +1,4 @@
-//! Skipping the blocks whose pairs cannot link (docs/linkage.md "Blocking").
+//! Skipping the pairs that cannot link (docs/linkage.md "Blocking").
 //!
 //! The last rule, the first two name fields agreeing exactly, is there for a record with a
 //! wrong date and no reference number. At scale most of its pairs are namesakes: a common
@@ -103,9 +103,7 @@ impl Bound {
             })
             .collect()
     }
-}
 
-impl Bound {
     /// What the index keeps beside spine record `y`'s key: a bit for each of the first
     /// [`PRESENCE_BITS`] free fields it holds (from bit 24), and the fingerprint of its coarse
     /// variant's token.
