@@ -190,35 +190,17 @@ pub(crate) fn decide_chunk(
     contested: &mut Vec<Contested>,
     (prune, by_rule): (Option<&Prune<'_>>, &mut [u64]),
 ) {
-    let mut computed = map_by_spine(pairs, |pair| {
+    let computed = map_by_spine(pairs, |pair| {
         model.score(data, (pair.left - base) as usize, spine, pair.right as usize)
     });
     // The pairs of a bounded rule that cannot link are not candidates (see [`Prune`]).
-    let kept: Vec<Pair>;
-    let pairs = match prune {
-        Some(prune)
-            if pairs
-                .iter()
-                .zip(&computed)
-                .any(|(pair, s)| prune.dropped(pair, s.1)) =>
-        {
-            let keep: Vec<bool> = pairs
-                .iter()
-                .zip(&computed)
-                .map(|(pair, s)| !prune.dropped(pair, s.1))
-                .collect();
-            kept = pairs
-                .iter()
-                .zip(&keep)
-                .filter(|(_, k)| **k)
-                .map(|(p, _)| *p)
-                .collect();
-            let mut k = keep.iter();
-            computed.retain(|_| *k.next().expect("one per pair"));
-            &kept[..]
-        }
-        _ => pairs,
-    };
+    let (kept, computed): (Vec<Pair>, Vec<Scored>) = pairs
+        .iter()
+        .zip(computed)
+        .filter(|(pair, (_, w))| !prune.is_some_and(|p| p.dropped(pair, *w)))
+        .map(|(pair, scored)| (*pair, scored))
+        .unzip();
+    let pairs = &kept[..];
     for pair in pairs {
         by_rule[usize::from(pair.rule)] += 1;
     }

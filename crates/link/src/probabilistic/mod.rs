@@ -11,7 +11,7 @@
 //!    with itself for the spine), m by EM rule by rule over its pattern counts, and the prior
 //!    its scores imply ([`model`]).
 //! 4. Pass two indexes the spine for the rules used for scoring (the tight ones) and streams
-//!    again, skipping the blocks of the last rule whose pairs cannot link ([`prune`]): each
+//!    again, skipping the last rule's pairs that cannot link ([`prune`]): each
 //!    record is decided from its pairs scored by its extract's model, and the
 //!    spine's strong pairs are clustered into persons; the linked records that will join the
 //!    second round are kept as they are decided; then the persons that a record matches on
