@@ -492,12 +492,12 @@ pub(crate) fn run(
         models: models
             .iter()
             .zip(inputs)
-            .map(|(m, e)| report::input_model(&e.name, m))
+            .map(|(model, input)| report::input_model(&input.name, model))
             .collect(),
         spine: SpineDedup::from((merges, bridged)),
         histograms: histograms
             .iter()
-            .map(|(i, b)| report::histogram(&inputs[*i].name, b))
+            .map(|(i, bins)| report::histogram(&inputs[*i].name, bins))
             .collect(),
         linked_by_rule: links_by_rule,
         through_linked,
