@@ -210,6 +210,8 @@ pub(crate) struct Prune<'a> {
     floor: f64,
     /// Per field, the most that exact agreement weighs over the spine's tokens.
     best_exact: Vec<f64>,
+    /// Per field, its number of levels (not counted again for each record).
+    levels: Vec<usize>,
 }
 
 impl<'a> Prune<'a> {
@@ -236,6 +238,7 @@ impl<'a> Prune<'a> {
             bounds,
             floor: link - AMBIGUITY_BITS - UNREACHABLE_BITS,
             best_exact,
+            levels: model.fields.iter().map(|f| f.levels().len()).collect(),
         }
     }
 
@@ -264,7 +267,7 @@ impl<'a> Prune<'a> {
                 // The level is missing: it weighs nothing.
                 continue;
             }
-            let levels = model.fields[f].levels().len();
+            let levels = self.levels[f];
             let mut possible: u16 = (1 << levels) - 1;
             for &(rule, g, ruled_out) in &bound.evidence {
                 if g == f && found(rule) == Found::Whole {
