@@ -272,25 +272,38 @@ fn token_u64(bytes: &[u8]) -> u64 {
     v.max(1)
 }
 
-/// Appends the edit-1 set in row `row` of `list` to `items`, sorted and without repeats.
-fn push_set(items: &mut Vec<u64>, list: &ListArray, row: usize) {
-    let start = items.len();
-    let values = list.value(row);
-    let values = values.as_fixed_size_binary();
-    items.extend(
-        (0..values.len())
-            .filter(|&j| values.is_valid(j))
-            .map(|j| token_u64(values.value(j))),
+/// An edit-1 item of 8 bytes as a `u64` that orders as its bytes do (big-endian), never
+/// [`MISSING_TOKEN`]: the spec stores a set sorted by its items' bytes, so it needs no sorting
+/// here. Items are compared only with items, so their numbers need not be those of
+/// [`token_u64`].
+fn item_u64(bytes: &[u8]) -> u64 {
+    let v = u64::from_be_bytes(bytes[..8].try_into().expect("at least 8 bytes"));
+    v.max(1)
+}
+
+/// Appends the edit-1 set in row `row` of `list` (whose items are `items`) to `out`, sorted
+/// and without repeats (sorted here only if the writer did not sort it).
+pub(crate) fn push_set(out: &mut Vec<u64>, (list, items): (&ListArray, &FixedSizeBinaryArray), row: usize) {
+    let start = out.len();
+    let offsets = list.value_offsets();
+    let range = offsets[row] as usize..offsets[row + 1] as usize;
+    out.extend(
+        range
+            .filter(|&j| items.is_valid(j))
+            .map(|j| item_u64(items.value(j))),
     );
-    items[start..].sort_unstable();
+    if out[start..].windows(2).all(|w| w[0] < w[1]) {
+        return;
+    }
+    out[start..].sort_unstable();
     let mut end = start;
-    for j in start..items.len() {
-        if end == start || items[j] != items[end - 1] {
-            items[end] = items[j];
+    for j in start..out.len() {
+        if end == start || out[j] != out[end - 1] {
+            out[end] = out[j];
             end += 1;
         }
     }
-    items.truncate(end);
+    out.truncate(end);
 }
 
 /// The comparison tokens of a run of records, in flat arrays laid out record by record: a
@@ -340,7 +353,8 @@ impl CmpData {
 
     /// Appends the records of a batch.
     pub(crate) fn push_batch(&mut self, batch: &RecordBatch, cols: &CmpColumns) {
-        type Columns<'b> = (Vec<Option<&'b FixedSizeBinaryArray>>, Option<&'b ListArray>);
+        type Set<'b> = (&'b ListArray, &'b FixedSizeBinaryArray);
+        type Columns<'b> = (Vec<Option<&'b FixedSizeBinaryArray>>, Option<Set<'b>>);
         let fields: Vec<Columns<'_>> = cols
             .fields
             .iter()
@@ -350,7 +364,10 @@ impl CmpData {
                         .iter()
                         .map(|i| i.map(|i| batch.column(i).as_fixed_size_binary()))
                         .collect(),
-                    edit1.map(|i| batch.column(i).as_list::<i32>()),
+                    edit1.map(|i| {
+                        let list = batch.column(i).as_list::<i32>();
+                        (list, list.values().as_fixed_size_binary())
+                    }),
                 )
             })
             .collect();
@@ -363,8 +380,8 @@ impl CmpData {
                     Some(a) if a.is_valid(row) => token_u64(a.value(row)),
                     _ => MISSING_TOKEN,
                 }));
-                if let Some(list) = edit1.filter(|list| list.is_valid(row)) {
-                    push_set(&mut self.edit_items, list, row);
+                if let Some(set) = edit1.filter(|(list, _)| list.is_valid(row)) {
+                    push_set(&mut self.edit_items, set, row);
                 }
                 self.edit_offsets
                     .push(u32::try_from(self.edit_items.len()).expect("fewer than 2³² edit tokens"));

@@ -298,11 +298,12 @@ fn a_forename_and_surname_written_the_other_way_round_are_crossed() {
 
 proptest::proptest! {
     #[test]
-    fn the_directory_finds_the_first_entry_not_below_the_key(
+    fn the_directory_finds_the_first_entry_not_below_the_key_and_the_filter_every_block(
         keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..300),
         repeat in 0_usize..300,
         key in proptest::prelude::any::<u64>(),
         probe in 0_usize..300,
+        cap in 0_usize..3,
     ) {
         let mut entries: Vec<(u64, u32, u32)> = keys.iter().map(|&k| (k, 0, 0)).collect();
         // Repeated keys, and a key that is there.
@@ -310,7 +311,11 @@ proptest::proptest! {
         entries.sort_unstable();
         let key = keys.get(probe).copied().unwrap_or(key);
         let expected = entries.partition_point(|(k, _, _)| *k < key);
-        proptest::prop_assert_eq!(super::blocking::Keys::new(entries).lower_bound(key), expected);
+        let block: Vec<(u64, u32, u32)> = entries.iter().copied().filter(|e| e.0 == key).collect();
+        let index = super::blocking::Keys::new(entries);
+        proptest::prop_assert_eq!(index.lower_bound(key), expected);
+        let expected = (block.len() <= cap).then_some(&block[..]);
+        proptest::prop_assert_eq!(index.block(key, cap), expected);
     }
 
     #[test]
@@ -684,4 +689,39 @@ fn skipping_unreachable_pairs_keeps_what_dropping_them_after_scoring_keeps() {
         skipped_some |= skipping.len() < every.len();
     }
     assert!(skipped_some, "some pair was skipped");
+}
+
+/// An edit-1 set as the spec stores it (sorted by its items' bytes, no repeats) is taken as it
+/// is; one in another order or with repeats is sorted and its repeats dropped; either way the
+/// items order as their bytes do.
+#[test]
+fn edit1_sets_are_read_sorted_and_without_repeats() {
+    use arrow::array::{FixedSizeBinaryBuilder, ListBuilder};
+    let item = |b: u8| [b, 0, 0, 0, 0, 0, 0, 1];
+    let rows: [&[[u8; 8]]; 4] = [
+        &[item(1), item(2), item(200)],
+        &[item(200), item(1), item(2), item(1)],
+        &[item(7)],
+        &[],
+    ];
+    let mut builder = ListBuilder::new(FixedSizeBinaryBuilder::new(8));
+    for row in rows {
+        for bytes in row {
+            builder.values().append_value(bytes).expect("8 bytes");
+        }
+        builder.append(true);
+    }
+    let list = builder.finish();
+    let items = arrow::array::AsArray::as_fixed_size_binary(list.values().as_ref());
+    let read: Vec<Vec<u64>> = (0..rows.len())
+        .map(|row| {
+            let mut out = vec![42];
+            super::fields::push_set(&mut out, (&list, items), row);
+            out.split_off(1)
+        })
+        .collect();
+    let number = |b: u8| u64::from_be_bytes(item(b));
+    let sorted = vec![number(1), number(2), number(200)];
+    assert!(sorted.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(read, [sorted.clone(), sorted, vec![number(7)], vec![]]);
 }
