@@ -545,7 +545,7 @@ impl SpineIndex {
             .map(|(i, rule)| (i, rule.clone()))
             .collect();
         let by_rule = rules
-            .iter()
+            .par_iter()
             .map(|(i, rule)| {
                 let mut keys = Vec::new();
                 keys_of(

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use linklab_tokens::FieldKind;
+use rayon::prelude::*;
 
 use super::blocking::TRAINING_RULES;
 use super::fields::{CmpData, CompareField, Level, MISSING_LEVEL, MISSING_TOKEN, compare};
@@ -180,37 +181,48 @@ fn probabilities(counts: &[Vec<u64>]) -> Vec<Vec<f64>> {
 /// most [`U_PAIRS`], else that many drawn with a fixed seed).
 pub(crate) fn estimate_u(fields: &[CompareField], spine: &CmpData) -> (Vec<Vec<f64>>, u64) {
     let n = spine.records as u64;
-    let mut counts: Vec<Vec<u64>> = fields.iter().map(|f| vec![0; f.levels().len()]).collect();
-    let mut add = |a: usize, b: usize| {
-        let p = pattern(fields, spine, a, spine, b);
-        for (f, c) in counts.iter_mut().enumerate() {
-            let level = level_of(p, f);
-            if level != MISSING_LEVEL {
-                c[usize::from(level)] += 1;
-            }
-        }
-    };
     let all = n * n.saturating_sub(1) / 2;
-    let sampled = if all <= U_PAIRS {
-        for a in 0..spine.records {
-            for b in 0..a {
-                add(a, b);
-            }
-        }
-        all
+    // The pairs are drawn first, in order, and compared on the rayon pool: the counts are
+    // sums, the same in any order.
+    let pairs: Vec<(u32, u32)> = if all <= U_PAIRS {
+        (0..spine.records as u32)
+            .flat_map(|a| (0..a).map(move |b| (a, b)))
+            .collect()
     } else {
         let mut rng = SplitMix::new(SEED);
-        let mut drawn = 0;
-        while drawn < U_PAIRS {
+        let mut pairs = Vec::with_capacity(U_PAIRS as usize);
+        while pairs.len() < U_PAIRS as usize {
             let (a, b) = (rng.below(n), rng.below(n));
             if a != b {
-                add(a as usize, b as usize);
-                drawn += 1;
+                pairs.push((a as u32, b as u32));
             }
         }
-        drawn
+        pairs
     };
-    (probabilities(&counts), sampled)
+    let empty = || -> Vec<Vec<u64>> { fields.iter().map(|f| vec![0; f.levels().len()]).collect() };
+    let counts = pairs
+        .par_chunks(4096)
+        .fold(empty, |mut counts, part| {
+            for &(a, b) in part {
+                let p = pattern(fields, spine, a as usize, spine, b as usize);
+                for (f, c) in counts.iter_mut().enumerate() {
+                    let level = level_of(p, f);
+                    if level != MISSING_LEVEL {
+                        c[usize::from(level)] += 1;
+                    }
+                }
+            }
+            counts
+        })
+        .reduce(empty, |mut a, b| {
+            for (a, b) in a.iter_mut().zip(b) {
+                for (a, b) in a.iter_mut().zip(b) {
+                    *a += b;
+                }
+            }
+            a
+        });
+    (probabilities(&counts), pairs.len() as u64)
 }
 
 /// The prior m of a field with these levels: 0.85 exact, 0.05 disagree, 0.10 spread over the
@@ -651,7 +663,7 @@ impl Model {
 fn tf_of(fields: &[CompareField], data: &CmpData, spine: usize, of: Range<usize>) -> Vec<f64> {
     let sex = fields.iter().position(|field| field.kind == FieldKind::Sex);
     let by_field: Vec<Vec<f64>> = fields
-        .iter()
+        .par_iter()
         .enumerate()
         .map(|(f, field)| {
             let within = sex.filter(|_| field.kind == FieldKind::Forename);
