@@ -368,7 +368,7 @@ fn bucket_starts(keys: impl Iterator<Item = u64>, bits: u32) -> Vec<u32> {
 /// hashes, so the directory finds a key's place with two reads and a scan of a few entries.
 /// (A merge-join that galloped along the array from the last key found took a third of a run
 /// where the chunk's keys were sparse among the spine's.) Most keys of a large extract's
-/// records are on no spine record, so a filter of 8 to 16 bits a key (one bit per value of
+/// records are on no spine record, so a filter of 4 to 8 bits a key (one bit per value of
 /// their top bits) answers most of them with one read of an array a fraction of the keys' size.
 pub(crate) struct Keys {
     entries: Vec<Entry>,
@@ -381,13 +381,14 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    /// The directory over sorted `entries`, about two entries a bucket.
+    /// The directory over sorted `entries`, 4 to 8 entries a bucket, and the filter: together
+    /// 1 to 2 bytes an entry.
     pub(crate) fn new(entries: Vec<Entry>) -> Self {
         let bits = (usize::BITS - entries.len().leading_zeros())
-            .saturating_sub(2)
+            .saturating_sub(3)
             .clamp(1, 28);
         let dir = bucket_starts(entries.iter().map(|e| e.0), bits);
-        let filter_bits = (usize::BITS - entries.len().leading_zeros() + 3).clamp(6, 32);
+        let filter_bits = (usize::BITS - entries.len().leading_zeros() + 2).clamp(6, 32);
         let filter_shift = 64 - filter_bits;
         let mut filter = vec![0_u64; 1 << (filter_bits - 6)];
         for e in &entries {
@@ -403,7 +404,7 @@ impl Keys {
         }
     }
 
-    /// Whether no entry has `key` (false when one may: one in 8 to 16 of the keys that are not
+    /// Whether no entry has `key` (false when one may: one in 5 to 8 of the keys that are not
     /// there shares its bit with one that is).
     fn surely_absent(&self, key: u64) -> bool {
         let b = key >> self.filter_shift;
