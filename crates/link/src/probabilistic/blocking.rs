@@ -351,6 +351,38 @@ pub(crate) fn sort_by_key(mut keys: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
     sorted
 }
 
+/// The pairs of `parts`, whose left records are among the `n` from `first`, sorted: placed by
+/// their left record (a chunk's pairs are a few per record), then each record's sorted. Each
+/// part is freed once placed.
+pub(crate) fn sort_by_left(parts: Vec<Vec<Pair>>, first: u32, n: usize) -> Vec<Pair> {
+    let mut starts = vec![0_u32; n + 1];
+    for pair in parts.iter().flatten() {
+        starts[(pair.left - first) as usize + 1] += 1;
+    }
+    for r in 1..starts.len() {
+        starts[r] += starts[r - 1];
+    }
+    let mut next = starts.clone();
+    let empty = Pair {
+        left: 0,
+        right: 0,
+        rule: 0,
+        rules: 0,
+    };
+    let mut sorted = vec![empty; starts[n] as usize];
+    for part in parts {
+        for pair in part {
+            let slot = &mut next[(pair.left - first) as usize];
+            sorted[*slot as usize] = pair;
+            *slot += 1;
+        }
+    }
+    for record in starts.windows(2) {
+        sorted[record[0] as usize..record[1] as usize].sort_unstable();
+    }
+    sorted
+}
+
 /// Where each bucket of keys sharing their top `bits` bits starts among the keys sorted, and
 /// after the last bucket their number: the prefix sums of the buckets' counts.
 fn bucket_starts(keys: impl Iterator<Item = u64>, bits: u32) -> Vec<u32> {
@@ -684,8 +716,7 @@ impl SpineIndex {
             }
         }
         let by_rule: Vec<Vec<Pair>> = by_rule.into_iter().map(|(_, pairs, _)| pairs).collect();
-        let mut pairs = by_rule.concat();
-        pairs.par_sort_unstable();
+        let mut pairs = sort_by_left(by_rule, base + range.start as u32, range.len());
         pairs.dedup_by(|b, a| {
             let same = a.left == b.left && a.right == b.right;
             if same {

@@ -319,6 +319,27 @@ proptest::proptest! {
     }
 
     #[test]
+    fn pairs_placed_by_their_left_record_are_sorted(
+        pairs in proptest::collection::vec((0_u32..40, 0_u32..6, 0_u8..4), 0..400),
+    ) {
+        let first = 1000;
+        let pairs: Vec<super::blocking::Pair> = pairs
+            .into_iter()
+            .map(|(left, right, rule)| super::blocking::Pair {
+                left: first + left,
+                right,
+                rule,
+                rules: 1 << rule,
+            })
+            .collect();
+        let mut expected = pairs.clone();
+        expected.sort_unstable();
+        // In parts, as the rules find them.
+        let parts = pairs.chunks(7).map(<[_]>::to_vec).collect();
+        proptest::prop_assert_eq!(super::blocking::sort_by_left(parts, first, 40), expected);
+    }
+
+    #[test]
     fn keys_sorted_by_radix_are_sorted(keys in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..20_000)) {
         let keys: Vec<(u64, u32)> = (0_u32..).zip(keys).map(|(r, k)| (k, r)).collect();
         let mut expected = keys.clone();
