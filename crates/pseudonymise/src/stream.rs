@@ -225,10 +225,27 @@ pub(crate) fn write_parts(
         .flat_map(ComparePlan::columns)
         .map(|(name, _)| name)
         .collect();
+    // Match-key tokens and the comparison tokens of reference numbers are random and seldom
+    // repeat: written as they are, without a dictionary or compression that would only cost
+    // time (a name's or a date's tokens repeat, and keep both).
+    let unique = |c: &&ComparePlan| matches!(c.kind, FieldKind::Nino | FieldKind::Id);
+    let random: Vec<String> = plan
+        .keys
+        .iter()
+        .map(|k| k.key.column_name())
+        .chain(
+            plan.compare
+                .iter()
+                .filter(unique)
+                .flat_map(ComparePlan::columns)
+                .map(|(name, _)| name),
+        )
+        .collect();
     // Comparison tokens make rows wide enough for their encoding to set the wall clock, so
     // their columns are encoded side by side (this runs on a writer thread of its own).
     let mut writer = PartWriter::with_prefix(dir, prefix, schema)
         .without_statistics(&compared)
+        .plain(&random)
         .side_by_side(!compared.is_empty());
     for batch in rx {
         writer.write(&batch)?;

@@ -105,6 +105,7 @@ pub struct PartWriter {
     summaries: Vec<PartSummary>,
     rows: u64,
     without_statistics: Vec<String>,
+    plain: Vec<String>,
     side_by_side: bool,
 }
 
@@ -136,6 +137,7 @@ impl PartWriter {
             summaries: Vec::new(),
             rows: 0,
             without_statistics: Vec::new(),
+            plain: Vec::new(),
             side_by_side: false,
         }
     }
@@ -145,6 +147,16 @@ impl PartWriter {
     #[must_use]
     pub fn without_statistics(mut self, names: &[String]) -> Self {
         self.without_statistics = names.to_vec();
+        self
+    }
+
+    /// Writes the leaves of the columns `names` as they are: no dictionary, no compression and
+    /// no statistics. For values that are uniformly random and seldom repeat (match-key tokens,
+    /// comparison tokens of reference numbers), on which each of the three only costs time:
+    /// zstd finds nothing to remove from random bytes, and a dictionary fills up and falls back.
+    #[must_use]
+    pub fn plain(mut self, names: &[String]) -> Self {
+        self.plain = names.to_vec();
         self
     }
 
@@ -175,13 +187,19 @@ impl PartWriter {
                     builder.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
             }
         }
-        if !self.without_statistics.is_empty() {
+        if !self.without_statistics.is_empty() || !self.plain.is_empty() {
             // A schema that does not convert is refused by the writer itself.
             if let Ok(parquet_schema) = ArrowSchemaConverter::new().convert(&self.schema) {
                 for column in parquet_schema.columns() {
-                    if self.without_statistics.contains(&column.path().parts()[0]) {
+                    let (path, name) = (column.path().clone(), &column.path().parts()[0]);
+                    if self.without_statistics.contains(name) || self.plain.contains(name) {
+                        builder =
+                            builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+                    }
+                    if self.plain.contains(name) {
                         builder = builder
-                            .set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None);
+                            .set_column_dictionary_enabled(path.clone(), false)
+                            .set_column_compression(path, Compression::UNCOMPRESSED);
                     }
                 }
             }
@@ -511,7 +529,7 @@ mod tests {
     }
 
     #[test]
-    fn columns_without_statistics_have_none_and_the_others_keep_theirs() {
+    fn columns_get_the_statistics_compression_and_dictionary_they_are_given() {
         use arrow::array::{FixedSizeBinaryArray, ListArray};
         use arrow::buffer::OffsetBuffer;
         use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -522,42 +540,69 @@ mod tests {
             Field::new("n", DataType::Int64, false),
             Field::new("token", DataType::FixedSizeBinary(8), false),
             Field::new("set", DataType::List(Arc::clone(&item)), false),
+            Field::new("random", DataType::FixedSizeBinary(8), false),
+            Field::new("random_set", DataType::List(Arc::clone(&item)), false),
         ]));
         let tokens = || FixedSizeBinaryArray::try_from_iter([[1_u8; 8], [2; 8]].into_iter()).unwrap();
+        let set = || {
+            ListArray::new(
+                Arc::clone(&item),
+                OffsetBuffer::from_lengths([1, 1]),
+                Arc::new(tokens()),
+                None,
+            )
+        };
         let batch = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
                 Arc::new(Int64Array::from(vec![1, 2])),
                 Arc::new(tokens()),
-                Arc::new(ListArray::new(
-                    item,
-                    OffsetBuffer::from_lengths([1, 1]),
-                    Arc::new(tokens()),
-                    None,
-                )),
+                Arc::new(set()),
+                Arc::new(tokens()),
+                Arc::new(set()),
             ],
         )
         .unwrap();
         let mut writer = PartWriter::new(dir.path(), Arc::clone(&schema))
-            .without_statistics(&["token".to_owned(), "set".to_owned()]);
+            .without_statistics(&["token".to_owned(), "set".to_owned()])
+            .plain(&["random".to_owned(), "random_set".to_owned()]);
         writer.write(&batch).unwrap();
         let (parts, _) = writer.finish().unwrap();
         let reader = SerializedFileReader::new(File::open(&parts[0]).unwrap()).unwrap();
         let group = reader.metadata().row_group(0);
-        let with_statistics: Vec<(String, bool)> = group
+        // Per leaf: whether it has min/max statistics, its compression, whether it has a
+        // dictionary page.
+        let written: Vec<(String, bool, Compression, bool)> = group
             .columns()
             .iter()
             .map(|c| {
                 (
                     c.column_path().string(),
                     c.statistics().is_some_and(|s| s.min_bytes_opt().is_some()),
+                    c.compression(),
+                    c.dictionary_page_offset().is_some(),
                 )
             })
             .collect();
+        let zstd = Compression::ZSTD(ZstdLevel::try_new(1).unwrap());
         assert_eq!(
-            with_statistics,
-            [("n", true), ("token", false), ("set.list.item", false)].map(|(c, s)| (c.to_owned(), s))
+            written,
+            [
+                ("n", true, zstd, true),
+                ("token", false, zstd, false),
+                ("set.list.item", false, zstd, true),
+                ("random", false, Compression::UNCOMPRESSED, false),
+                ("random_set.list.item", false, Compression::UNCOMPRESSED, false),
+            ]
+            .map(|(c, s, z, d)| (c.to_owned(), s, z, d))
         );
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(File::open(&parts[0]).unwrap())
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(read, [batch], "the same values whatever the settings");
     }
 
     #[test]
