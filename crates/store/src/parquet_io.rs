@@ -94,8 +94,8 @@ impl Write for Hashed {
 }
 
 /// Writes a stream of batches as numbered part files `part-00000.parquet`, … in a folder
-/// (normally a [`crate::StagingDir`]), zstd-compressed; with [`Self::side_by_side`], each
-/// batch's columns are encoded side by side on rayon's pool.
+/// (normally a [`crate::StagingDir`]), zstd-compressed (but for [`Self::plain`] columns); with
+/// [`Self::side_by_side`], each batch's columns are encoded side by side on rayon's pool.
 pub struct PartWriter {
     dir: PathBuf,
     prefix: String,
@@ -174,7 +174,8 @@ impl PartWriter {
     /// zstd level 1, and no dictionary for fixed-size binary columns: tokens are uniformly
     /// random, so a dictionary never pays and only costs the time to build and drop it. (The
     /// items of a list of tokens keep theirs: each comparison token set repeats the tokens of
-    /// common values.) No statistics for the columns of [`Self::without_statistics`].
+    /// common values.) No statistics for the columns of [`Self::without_statistics`], and none of
+    /// the three for those of [`Self::plain`].
     fn props(&self) -> WriterProperties {
         let mut builder = WriterProperties::builder()
             .set_compression(Compression::ZSTD(
