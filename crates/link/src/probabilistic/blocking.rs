@@ -338,47 +338,38 @@ pub(crate) fn sort_by_key(mut keys: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
     // About four keys a bucket.
     let bits = (usize::BITS - keys.len().leading_zeros() - 2).min(24);
     let starts = bucket_starts(keys.iter().map(|k| k.0), bits);
-    let mut next = starts.clone();
-    let mut sorted = vec![(0, 0); keys.len()];
-    for &k in &keys {
-        let b = (k.0 >> (64 - bits)) as usize;
-        sorted[next[b] as usize] = k;
-        next[b] += 1;
-    }
-    for b in starts.windows(2) {
-        sorted[b[0] as usize..b[1] as usize].sort_unstable_by_key(|k| k.0);
-    }
-    sorted
+    let bucket = |k: &(u64, u32)| (k.0 >> (64 - bits)) as usize;
+    place_and_sort(vec![keys], &starts, bucket, |b| b.sort_unstable_by_key(|k| k.0))
 }
 
 /// The pairs of `parts`, whose left records are among the `n` from `first`, sorted: placed by
 /// their left record (a chunk's pairs are a few per record), then each record's sorted. Each
 /// part is freed once placed.
 pub(crate) fn sort_by_left(parts: Vec<Vec<Pair>>, first: u32, n: usize) -> Vec<Pair> {
-    let mut starts = vec![0_u32; n + 1];
-    for pair in parts.iter().flatten() {
-        starts[(pair.left - first) as usize + 1] += 1;
-    }
-    for r in 1..starts.len() {
-        starts[r] += starts[r - 1];
-    }
-    let mut next = starts.clone();
-    let empty = Pair {
-        left: 0,
-        right: 0,
-        rule: 0,
-        rules: 0,
-    };
-    let mut sorted = vec![empty; starts[n] as usize];
+    let record = |pair: &Pair| (pair.left - first) as usize;
+    let starts = starts_of(n, parts.iter().flatten().map(record));
+    place_and_sort(parts, &starts, record, <[Pair]>::sort_unstable)
+}
+
+/// The items of `parts` placed by their bucket (`bucket` of an item, whose counts made `starts`),
+/// then each bucket's items sorted by `sort`. Each part is freed once placed.
+fn place_and_sort<T: Copy + Default>(
+    parts: Vec<Vec<T>>,
+    starts: &[u32],
+    bucket: impl Fn(&T) -> usize,
+    sort: impl Fn(&mut [T]),
+) -> Vec<T> {
+    let mut next = starts.to_vec();
+    let mut sorted = vec![T::default(); starts.last().map_or(0, |&n| n as usize)];
     for part in parts {
-        for pair in part {
-            let slot = &mut next[(pair.left - first) as usize];
-            sorted[*slot as usize] = pair;
+        for item in part {
+            let slot = &mut next[bucket(&item)];
+            sorted[*slot as usize] = item;
             *slot += 1;
         }
     }
-    for record in starts.windows(2) {
-        sorted[record[0] as usize..record[1] as usize].sort_unstable();
+    for b in starts.windows(2) {
+        sort(&mut sorted[b[0] as usize..b[1] as usize]);
     }
     sorted
 }
@@ -386,9 +377,15 @@ pub(crate) fn sort_by_left(parts: Vec<Vec<Pair>>, first: u32, n: usize) -> Vec<P
 /// Where each bucket of keys sharing their top `bits` bits starts among the keys sorted, and
 /// after the last bucket their number: the prefix sums of the buckets' counts.
 fn bucket_starts(keys: impl Iterator<Item = u64>, bits: u32) -> Vec<u32> {
-    let mut starts = vec![0_u32; (1 << bits) + 1];
-    for key in keys {
-        starts[(key >> (64 - bits)) as usize + 1] += 1;
+    starts_of(1 << bits, keys.map(|key| (key >> (64 - bits)) as usize))
+}
+
+/// Where each of `buckets` buckets starts when items are placed by the bucket each is in
+/// (`of`, an item's bucket), and after the last bucket their number.
+fn starts_of(buckets: usize, of: impl Iterator<Item = usize>) -> Vec<u32> {
+    let mut starts = vec![0_u32; buckets + 1];
+    for b in of {
+        starts[b + 1] += 1;
     }
     for b in 1..starts.len() {
         starts[b] += starts[b - 1];
@@ -483,7 +480,7 @@ pub(crate) type Entry = (u64, u32, u32);
 /// A candidate pair: a record of the chunk (its index in the extract), a spine record, the
 /// first rule that found it, and a bit per rule that found it among the first [`TRAINING_RULES`]
 /// (pass one's training sees each rule's pairs whole, not only those no earlier rule found).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Pair {
     pub left: u32,
     pub right: u32,
