@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use arrow::datatypes::{DataType, Field};
 use linklab_tokens::{
-    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, FieldKind, InvalidReason, Missing, Standardiser,
-    TokenHasher, Variant,
+    COMPARE_TOKEN_BYTES, CompareToken, FieldHasher, InvalidReason, Missing, Standardiser, TokenHasher,
+    Variant,
 };
 
 use crate::plan::{ComparePlan, Plan};
@@ -92,9 +92,11 @@ type FieldCache = HashMap<Box<str>, (Box<[CompareToken]>, u32)>;
 
 impl TokenCache {
     fn new(plan: &[ComparePlan]) -> Self {
-        let repeats = |kind| !matches!(kind, FieldKind::Nino | FieldKind::Id);
         Self {
-            fields: plan.iter().map(|c| repeats(c.kind).then(HashMap::new)).collect(),
+            fields: plan
+                .iter()
+                .map(|c| c.values_repeat().then(HashMap::new))
+                .collect(),
         }
     }
 }
@@ -332,6 +334,7 @@ fn compare_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use linklab_tokens::FieldKind;
 
     /// A value's tokens are the same whether computed or taken from the cache, and the same as
     /// the field hasher's own.

@@ -28,6 +28,12 @@ pub(crate) struct ComparePlan {
 }
 
 impl ComparePlan {
+    /// Whether the field's values repeat from record to record (names, dates of birth,
+    /// postcodes), unlike reference numbers (NI numbers, ids), which are nearly unique.
+    pub(crate) fn values_repeat(&self) -> bool {
+        !matches!(self.kind, FieldKind::Nino | FieldKind::Id)
+    }
+
     /// The field's comparison columns, in order: name and variant.
     pub(crate) fn columns(&self) -> impl Iterator<Item = (String, Variant)> + '_ {
         Variant::of_kind(self.kind)

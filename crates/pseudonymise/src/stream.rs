@@ -228,7 +228,6 @@ pub(crate) fn write_parts(
     // Match-key tokens and the comparison tokens of reference numbers are random and seldom
     // repeat: written as they are, without a dictionary or compression that would only cost
     // time (a name's or a date's tokens repeat, and keep both).
-    let unique = |c: &&ComparePlan| matches!(c.kind, FieldKind::Nino | FieldKind::Id);
     let random: Vec<String> = plan
         .keys
         .iter()
@@ -236,7 +235,7 @@ pub(crate) fn write_parts(
         .chain(
             plan.compare
                 .iter()
-                .filter(unique)
+                .filter(|c| !c.values_repeat())
                 .flat_map(ComparePlan::columns)
                 .map(|(name, _)| name),
         )
